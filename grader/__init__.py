@@ -1,0 +1,1 @@
+"""Autograder for the course: checks, sandboxed probing of submissions, judging, reports."""

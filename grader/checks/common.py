@@ -1,0 +1,151 @@
+"""Helpers shared by observers and judges of every assignment.
+
+Observer-side helpers run next to student code, so they only read and record; whatever decides
+points happens in the judges. Nothing here imports `solutions`: the probe process cannot see it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised from a hook to stop a student's function early.
+
+    A BaseException so that a student's `except Exception:` does not swallow it.
+    """
+
+
+def jsonable(value: Any, depth: int = 0) -> Any:
+    """Turn a student-returned value into plain JSON data, never calling student methods twice.
+
+    Numbers become int/float (tensors and numpy scalars included), sequences lists, dicts dicts
+    with string keys; anything else becomes a short repr.
+    """
+    if depth > 6:
+        return "<too deep>"
+    if value is None or isinstance(value, bool | str):
+        return value if not isinstance(value, str) else value[:500]
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else repr(value)
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 64:
+            return jsonable(value.detach().cpu().tolist(), depth + 1)
+        return f"<tensor of shape {list(value.shape)}>"
+    if isinstance(value, torch.Size):
+        return [int(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k)[:100]: jsonable(v, depth + 1) for k, v in list(value.items())[:100]}
+    if isinstance(value, list | tuple):
+        return [jsonable(v, depth + 1) for v in list(value)[:1000]]
+    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy scalars and 0-d arrays
+        try:
+            return jsonable(value.item(), depth + 1)
+        except Exception:  # noqa: BLE001 - anything odd becomes a repr below
+            pass
+    return f"<{type(value).__name__}>"
+
+
+def param_shapes(module: nn.Module) -> list[list[int]]:
+    """Shapes of all registered parameters, sorted, so that module layout and names do not matter."""
+    return sorted([list(p.shape) for p in module.parameters()])
+
+
+def param_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def per_layer_counts(module: nn.Module) -> dict[str, int]:
+    """Parameter count of every submodule that owns parameters directly."""
+    counts = {}
+    for name, sub in module.named_modules():
+        own = sum(p.numel() for p in sub.parameters(recurse=False))
+        if own:
+            counts[name or "<root>"] = own
+    return counts
+
+
+def modules_of_type(module: nn.Module, kinds: type | tuple[type, ...]) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, kinds)]
+
+
+def record_calls(
+    modules: Iterable[nn.Module], what: Callable[[nn.Module, tuple], Any]
+) -> tuple[list, Callable[[], None]]:
+    """Register forward pre-hooks that append `what(module, inputs)` per call, in call order."""
+    seen: list = []
+    handles = [
+        m.register_forward_pre_hook(lambda mod, inputs: seen.append(what(mod, inputs)))
+        for m in modules
+    ]
+    return seen, lambda: [h.remove() for h in handles]
+
+
+def sample_shape(output: Any, batch: int) -> Any:
+    """Shape of one sample of a forward's result (batch dimension dropped), as a list.
+
+    Expected answers are per sample; anything else (a lost batch dimension, not a tensor)
+    comes back as a description that cannot equal them.
+    """
+    if not isinstance(output, torch.Tensor):
+        return f"<{type(output).__name__}, not a tensor>"
+    if output.dim() == 0 or output.shape[0] != batch:
+        return f"{list(output.shape)} for a batch of {batch}"
+    return list(output.shape[1:])
+
+
+def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
+    """Call `run(model)` with a hook that records, at the first forward, where model and batch are.
+
+    The caller passes `torch.device("meta")` to the student's function inside `run`: a function
+    that moves the model and the batch to the device it is given shows ("meta", "meta"), one that
+    forgets the batch shows ("cpu", "meta"). The hook then stops the function, since a meta
+    tensor has no values to compute a loss or an accuracy from.
+    """
+    seen: dict = {}
+
+    def hook(module, inputs):
+        first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
+        param = next(module.parameters(), None)
+        seen["input_device"] = first.device.type if first is not None else None
+        seen["param_device"] = param.device.type if param is not None else None
+        raise StopProbe
+
+    handle = model.register_forward_pre_hook(hook)
+    try:
+        run(model)
+        seen.setdefault("returned_without_forward", True)
+    except StopProbe:
+        pass
+    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        seen["error"] = f"{type(err).__name__}: {err}"[:500]
+    finally:
+        handle.remove()
+    return seen
+
+
+def describe_shapes(shapes: list[list[int]]) -> str:
+    return ", ".join("x".join(map(str, s)) for s in shapes) or "none"
+
+
+def diff_shapes(expected: list[list[int]], seen: list[list[int]]) -> str:
+    """Multiset difference of two sorted shape lists, for a message."""
+    missing, extra = list(expected), []
+    for shape in seen:
+        if shape in missing:
+            missing.remove(shape)
+        else:
+            extra.append(shape)
+    parts = []
+    if missing:
+        parts.append(f"missing parameters of shape {describe_shapes(missing)}")
+    if extra:
+        parts.append(f"unexpected parameters of shape {describe_shapes(extra)}")
+    return "; ".join(parts)

@@ -1,0 +1,213 @@
+"""Grade one submission: read it, probe it in the sandbox, judge what the probe saw.
+
+`grade_submission` never raises because of what a submission holds: anything that goes wrong
+becomes checks scored 0 with the reason, and the report says what happened.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from grader.judge import JudgeContext, all_failed, judge, load_expected
+from grader.notebook_io import NotebookError, find_notebook, normalise, read_notebook, release_test_sources
+from grader.report import Report
+from grader.sandbox import Limits, Mount, Sandbox
+from grader.spec import load_checkset
+from grader.supervise import TimeLimits, run_probe
+from solutions.data import load_split, resolve_root
+from solutions.manifest import Manifest
+from solutions.paths import RELEASE_DIR
+
+MAX_EXTRA_FILE_BYTES = 5 * 1024**2
+MAX_EXTRA_FILES = 50
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    """How to grade: limits, threads, where scratch folders go."""
+
+    time: TimeLimits = field(default_factory=TimeLimits)
+    limits: Limits = field(default_factory=Limits)
+    threads: int = max(1, os.cpu_count() or 1)
+    uid: int = 65534
+    scratch_root: Path | None = None
+    keep_scratch: bool = False
+
+
+@dataclass(frozen=True)
+class TestSplit:
+    """The test split as the probe sees it: images in an order only the judge can undo."""
+
+    images_file: Path  # uint8 (N, C, H, W), permuted
+    labels: torch.Tensor  # int64 (N,), permuted the same way
+    data_root: Path
+
+
+def prepare_test_split(manifest: Manifest, folder: Path, seed: int | None = None) -> TestSplit:
+    """Decode the real test split once and write it, shuffled, for the probes to read.
+
+    Shuffling with a fresh seed means a notebook that "predicts" by replaying the test labels in
+    their usual order scores at chance.
+    """
+    root = resolve_root(manifest.dataset)
+    images, labels = load_split(manifest.dataset, train=False, root=root.root)
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o755)  # the probe's unprivileged uid reads it (read-only mount)
+    images_file = folder / "test_images.pt"
+    torch.save(images[order].contiguous(), images_file)
+    images_file.chmod(0o644)
+    return TestSplit(images_file, labels[order].clone(), root.root)
+
+
+def student_name(path: Path, assignment: str) -> str:
+    """`submitted/<student>/<assignment>/...` gives <student>; otherwise the folder's name."""
+    folder = path if path.is_dir() else path.parent
+    if folder.name == assignment and folder.parent.name:
+        return folder.parent.name
+    return folder.name or "unknown"
+
+
+def _stage_files(folder: Path, manifest: Manifest, work: Path) -> dict[str, str]:
+    """Copy the weights and small extra files into the probe's work folder.
+
+    Returns, per weights file, why it was not staged (missing, a link, too large).
+    """
+    problems = {}
+    for model in manifest.models:
+        src = folder / model.weights
+        if not src.exists() and not src.is_symlink():
+            problems[model.weights] = f"{model.weights} was not submitted"
+        elif src.is_symlink() or not src.is_file():
+            problems[model.weights] = f"{model.weights} is not a regular file"
+        elif src.stat().st_size > model.max_weights_mb * 1024**2:
+            size = src.stat().st_size / 1024**2
+            problems[model.weights] = (
+                f"{model.weights} is {size:,.0f} MB; the limit is {model.max_weights_mb:g} MB"
+            )
+        else:
+            shutil.copyfile(src, work / model.weights)
+    weights = {m.weights for m in manifest.models}
+    extras = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.name not in weights
+        and p.suffix != ".ipynb"
+        and p.is_file()
+        and not p.is_symlink()
+        and p.stat().st_size <= MAX_EXTRA_FILE_BYTES
+    ]
+    for extra in extras[:MAX_EXTRA_FILES]:
+        shutil.copyfile(extra, work / extra.name)
+    return problems
+
+
+def _sandbox(scratch: Path, split: TestSplit, config: GradeConfig) -> Sandbox:
+    threads = str(config.threads)
+    return Sandbox(
+        mounts=(
+            Mount(scratch / "work", Path("/submission"), writable=True),
+            Mount(scratch / "outs", Path("/out"), writable=True),
+            Mount(scratch / "job", Path("/job")),
+            Mount(split.images_file.parent, Path("/grader-input")),
+            Mount(split.data_root, Path("/data")),
+        ),
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "MPLCONFIGDIR": "/tmp/matplotlib",
+            "IPYTHONDIR": "/tmp/ipython",
+            "XDG_CACHE_HOME": "/tmp/cache",
+            "TORCH_HOME": "/tmp/torch",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads,
+            "NBGRADER_EXECUTION": "autograde",
+            "DLGRADE_DATA": "/data",
+        },
+        cwd=Path("/submission"),
+        uid=config.uid,
+        limits=config.limits,
+    )
+
+
+def grade_submission(
+    path: Path,
+    manifest: Manifest,
+    split: TestSplit,
+    config: GradeConfig = GradeConfig(),
+    student: str | None = None,
+) -> Report:
+    """Grade one notebook or submission folder. Never raises because of the submission."""
+    started = time.monotonic()
+    student = student or student_name(path, manifest.id)
+    scratch = Path(tempfile.mkdtemp(prefix="dlgrade-", dir=config.scratch_root))
+    report = Report(manifest.id, student, [], sandbox="")
+    try:
+        expected = load_expected(manifest.id)
+        checkset = load_checkset(manifest.id)
+        folder = path if path.is_dir() else path.parent
+        notebook_path = find_notebook(folder, manifest.notebook) if path.is_dir() else path
+        notebook = read_notebook(notebook_path)
+        report.notes += notebook.warnings
+        ours = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
+        cells = [c for c in notebook.code_cells if c.strip() and normalise(c) not in ours]
+
+        for sub in ("work", "outs", "job"):
+            (scratch / sub).mkdir()
+        problems = _stage_files(folder, manifest, scratch / "work")
+        sandbox = _sandbox(scratch, split, config)
+        report.sandbox = sandbox.kind
+        sandbox.prepare(scratch / "work")
+        sandbox.prepare(scratch / "outs")
+        job = {
+            "assignment": manifest.id,
+            "cells": cells,
+            "skip": {},
+            "observers": checkset.observers_for([c.name for c in manifest.checks]),
+            "workdir": str(sandbox.inside(scratch / "work")),
+            "settings": _plain(manifest.probe),
+            "models": [
+                {"key": m.key, "class_name": m.class_name, "args": list(m.args), "weights": m.weights}
+                for m in manifest.models
+            ],
+            "mean": list(manifest.mean),
+            "std": list(manifest.std),
+            "test_images": str(sandbox.inside(split.images_file)),
+            "weights_problems": problems,
+            "threads": config.threads,
+        }
+        result = run_probe(sandbox, job, scratch / "outs", scratch / "job", config.time)
+        report.notes += result.notes
+        ctx = JudgeContext(manifest, expected, split.labels)
+        report.checks = judge(checkset, manifest, result.observations, ctx)
+    except NotebookError as err:
+        report.checks = all_failed(manifest, "error", str(err))
+    except Exception as err:  # noqa: BLE001 - a grader bug must not lose the batch
+        report.checks = all_failed(manifest, "error", f"internal grader error: {err!r}")
+        report.notes.append(traceback.format_exc(limit=5))
+    finally:
+        report.duration_s = time.monotonic() - started
+        if not config.keep_scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return report
+
+
+def _plain(value):
+    """Manifest values (tuples, mapping proxies) as JSON-ready lists and dicts."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,65 @@
+"""What an observer sees: the student's namespace, the submission folder and the probe settings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class MissingDefinition(Exception):
+    """A name the check needs is not defined by the submission."""
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """How one code cell of the submission went in the probe."""
+
+    index: int
+    source: str
+    status: str  # "ok", "error", "skipped"
+    message: str = ""
+
+
+@dataclass
+class ProbeContext:
+    """Everything an observer may use. Built by the probe runner or by a hidden test cell."""
+
+    ns: Mapping[str, Any]
+    workdir: Path
+    settings: Mapping[str, Any]
+    models: list[dict]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    test_images: Path | None = None
+    weights_problems: Mapping[str, str] = field(default_factory=dict)
+    cells: list[CellOutcome] = field(default_factory=list)
+
+    def get(self, name: str) -> Any:
+        """The student's object called `name`, or a MissingDefinition that says why it is absent."""
+        if name in self.ns:
+            return self.ns[name]
+        raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")
+
+    def _why_missing(self, name: str) -> str:
+        pattern = re.compile(rf"^\s*(class|def)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*=", re.M)
+        for cell in self.cells:
+            if cell.status != "ok" and pattern.search(cell.source):
+                return f" (cell {cell.index + 1}, which defines it, {cell.status}: {cell.message})"
+        if self.cells and not any(pattern.search(c.source) for c in self.cells):
+            return " (no cell of the notebook defines it)"
+        return ""
+
+    def test_batches(self, batch_size: int = 500):
+        """The grader's test images, normalised as the manifest says: (B, C, H, W) float32 batches."""
+        if self.test_images is None:
+            raise MissingDefinition("no test images were provided to the probe")
+        images = torch.load(self.test_images, weights_only=True)  # uint8 (N, C, H, W)
+        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.std).view(1, -1, 1, 1)
+        for start in range(0, len(images), batch_size):
+            yield (images[start : start + batch_size].float() / 255 - mean) / std

@@ -1,0 +1,125 @@
+"""The probe's main loop: run the cells, restore the libraries, run the observers, write data.
+
+Progress goes to `progress.jsonl` in the output folder, one event per line, flushed as it
+happens, so that the supervisor (outside the sandbox) knows which cell or observer was running
+when a time limit hit or the process died, and can start again without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grader.probe.context import CellOutcome, ProbeContext
+from grader.probe.integrity import Snapshot
+from grader.probe.shell import GradingShell, make_shell, run_cell
+from grader.spec import load_checkset
+
+TENSOR_SUFFIX = "_tensor"
+MAX_RETRY_PASSES = 3
+
+
+class Progress:
+    def __init__(self, path: Path):
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 - lives as long as the probe
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self._file.write(json.dumps({"event": event, "t": time.monotonic(), **fields}) + "\n")
+        self._file.flush()
+
+
+def split_tensors(value: Any, tensors: dict, path: str = "") -> Any:
+    """Replace tensors under `*_tensor` keys by references, collecting them in `tensors`."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            where = f"{path}/{key}"
+            if key.endswith(TENSOR_SUFFIX) and isinstance(item, torch.Tensor):
+                tensors[where] = item.detach().cpu().contiguous().clone()
+                out[key] = {"__tensor__": where}
+            else:
+                out[key] = split_tensors(item, tensors, where)
+        return out
+    if isinstance(value, list | tuple):
+        return [split_tensors(v, tensors, path) for v in value]
+    return value
+
+
+def write_observation(out_dir: Path, name: str, result: Any) -> None:
+    tensors: dict = {}
+    data = split_tensors(result, tensors)
+    if tensors:
+        torch.save(tensors, out_dir / f"{name}.pt")
+    tmp = out_dir / f"{name}.json.tmp"
+    tmp.write_text(json.dumps(data))
+    tmp.rename(out_dir / f"{name}.json")
+
+
+def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:
+    """Run every code cell not marked skip; retry NameError cells, since Colab may reorder cells."""
+    skip = {int(k): v for k, v in job["skip"].items()}
+    outcomes: dict[int, CellOutcome] = {}
+    pending = [i for i in range(len(job["cells"])) if i not in skip]
+    for attempt in range(MAX_RETRY_PASSES):
+        retry = []
+        for index in pending:
+            source = job["cells"][index]
+            progress.emit("cell_start", index=index)
+            run = run_cell(shell, source)
+            progress.emit("cell_end", index=index, status=run.status, message=run.message)
+            outcomes[index] = CellOutcome(index, source, run.status, run.message)
+            if run.message.startswith("NameError"):
+                retry.append(index)
+        if not retry or len(retry) == len(pending) or attempt == MAX_RETRY_PASSES - 1:
+            break
+        pending = retry
+    for index, reason in skip.items():
+        outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason)
+    return [outcomes[i] for i in sorted(outcomes)]
+
+
+def main(job_path: Path) -> int:
+    job = json.loads(job_path.read_text())
+    out_dir = Path(job["out"])
+    (out_dir / "obs").mkdir(exist_ok=True)
+    progress = Progress(out_dir / "progress.jsonl")
+    torch.set_num_threads(int(job.get("threads", 1)))
+    checkset = load_checkset(job["assignment"])
+    snapshot = Snapshot.take()  # before any student code runs
+    os.chdir(job["workdir"])
+    shell = make_shell()
+    progress.emit("started")
+
+    cells = run_cells(shell, job, progress)
+    progress.emit("cells_done")
+
+    ctx = ProbeContext(
+        ns=shell.user_ns,
+        workdir=Path(job["workdir"]),
+        settings=job["settings"],
+        models=job["models"],
+        mean=tuple(job["mean"]),
+        std=tuple(job["std"]),
+        test_images=Path(job["test_images"]) if job.get("test_images") else None,
+        weights_problems=job.get("weights_problems", {}),
+        cells=cells,
+    )
+    for name in job["observers"]:
+        restored = snapshot.restore()
+        progress.emit("observer_start", name=name, restored=restored[:50])
+        try:
+            result = checkset.observers[name](ctx)
+        except BaseException as err:  # noqa: BLE001 - SystemExit from student code included
+            detail = traceback.format_exception_only(type(err), err)[-1].strip()
+            result = {"__error__": detail[:500]}
+        snapshot.restore()
+        write_observation(out_dir / "obs", name, result)
+        progress.emit("observer_end", name=name)
+    progress.emit("done")
+    return 0

@@ -1,0 +1,46 @@
+"""Run notebook cells with IPython's machinery, without a Jupyter kernel.
+
+`%magics` and `!commands` are translated as Jupyter would, but shell commands are not run during
+grading (a `!pip install` has no network anyway) and GUI/matplotlib event loops are no-ops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.text import SList
+
+
+class GradingShell(InteractiveShell):
+    def enable_gui(self, gui=None):  # `%matplotlib inline` asks for this; nothing to show here
+        return None
+
+    def system(self, cmd):
+        print(f"[grader] shell command not run while grading: !{cmd}")
+        self.user_ns["_exit_code"] = 0
+
+    def getoutput(self, cmd, split=True, depth=0):
+        print(f"[grader] shell command not run while grading: !{cmd}")
+        return SList()
+
+
+@dataclass(frozen=True)
+class CellRun:
+    status: str  # "ok" or "error"
+    message: str = ""
+
+
+def make_shell() -> GradingShell:
+    shell = GradingShell.instance()
+    shell.user_ns.setdefault("__name__", "__main__")
+    return shell
+
+
+def run_cell(shell: GradingShell, source: str) -> CellRun:
+    """Execute one cell; report its exception by type and message (tracebacks stay in the log)."""
+    result = shell.run_cell(source, store_history=True)
+    error = result.error_before_exec or result.error_in_exec
+    if error is None:
+        return CellRun("ok")
+    return CellRun("error", f"{type(error).__name__}: {error}"[:300])

@@ -1,0 +1,132 @@
+"""Results of grading, as dataclasses, and their JSON, CSV and table forms.
+
+The JSON form is the contract of design.md: `{"assignment", "student", "score", "max_score",
+"checks": [{"name", "points", "max_points", "status", "message"}], "duration_s"}`, plus
+`"sandbox"` (how student code was isolated) and `"notes"` (what went wrong outside any check).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+STATUSES = ("pass", "fail", "error", "skipped")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    points: float
+    max_points: float
+    status: str  # pass: full points; fail: the code ran but is wrong; error: it did not run
+    message: str
+    hidden: bool = False
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+
+@dataclass
+class Report:
+    assignment: str
+    student: str
+    checks: list[CheckResult]
+    duration_s: float = 0.0
+    sandbox: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.points for c in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks), 4)
+
+    def to_dict(self) -> dict:
+        return {
+            "assignment": self.assignment,
+            "student": self.student,
+            "score": self.score,
+            "max_score": self.max_score,
+            "checks": [
+                {k: v for k, v in asdict(c).items() if k != "hidden"} for c in self.checks
+            ],
+            "duration_s": round(self.duration_s, 3),
+            "sandbox": self.sandbox,
+            "notes": self.notes,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        hidden_free = [CheckResult(**c) for c in data["checks"]]
+        return cls(
+            assignment=data["assignment"],
+            student=data["student"],
+            checks=hidden_free,
+            duration_s=data.get("duration_s", 0.0),
+            sandbox=data.get("sandbox", ""),
+            notes=list(data.get("notes", [])),
+        )
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(path)
+
+
+def format_table(report: Report, width: int = 100) -> str:
+    """A plain-text table for a terminal: one line per check, then the total."""
+    name_w = max([len(c.name) for c in report.checks] + [5])
+    lines = [
+        f"{report.assignment} - {report.student}",
+        f"{'check':<{name_w}}  {'points':>9}  {'status':<7}  message",
+        "-" * width,
+    ]
+    room = max(20, width - name_w - 24)
+    for c in report.checks:
+        message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
+        lines.append(
+            f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  {c.status:<7}  {message}"
+        )
+    lines.append("-" * width)
+    lines.append(
+        f"{'total':<{name_w}}  {_num(report.score):>4}/{_num(report.max_score):<4}"
+        f"  ({report.duration_s:.1f} s)"
+    )
+    lines += [f"note: {n.splitlines()[0]}" for n in report.notes]
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def class_csv(reports: list[Report]) -> str:
+    """One row per student: total, then the points of every check (columns in check order)."""
+    names: list[str] = []
+    for report in reports:
+        names += [c.name for c in report.checks if c.name not in names]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", "assignment", "score", "max_score", "duration_s", *names])
+    for report in sorted(reports, key=lambda r: r.student):
+        points = {c.name: c.points for c in report.checks}
+        writer.writerow(
+            [
+                report.student,
+                report.assignment,
+                report.score,
+                report.max_score,
+                round(report.duration_s, 2),
+                *(points.get(n, "") for n in names),
+            ]
+        )
+    return out.getvalue()

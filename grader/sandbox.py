@@ -1,0 +1,183 @@
+"""Run an untrusted command with the least this machine allows it to see and do.
+
+With bubblewrap: new pid/ipc/uts/net namespaces (no network), a file system that holds only the
+system directories, the Python runtime, the grader package (its expected answers masked), the
+data, the read-only inputs and the submission's own scratch folders; then `setpriv` drops to an
+unprivileged uid (bubblewrap run as root keeps root otherwise) and rlimits cap memory, processes,
+file size and open files. The caller adds a wall-clock limit and kills the whole process group.
+
+Without bubblewrap (an instructor's Mac, say) only the rlimits and the time limit apply, and
+`Sandbox.kind` says so, which the report repeats.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grader
+
+GiB = 1024**3
+MiB = 1024**2
+SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/sys")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed process tree."""
+
+    # `import torch` maps over 2 GiB of libraries (CUDA build): 4 GiB of address space is the
+    # least that works, measured in shared/notes/sandbox.md.
+    memory_bytes: int = 4 * GiB
+    processes: int = 64
+    file_size_bytes: int = 256 * MiB
+    open_files: int = 256
+
+
+@dataclass(frozen=True)
+class Mount:
+    host: Path
+    inside: Path
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """How to run one probe: what it sees, as whom, within which limits."""
+
+    mounts: tuple[Mount, ...]
+    env: Mapping[str, str]
+    cwd: Path
+    uid: int = 65534
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def kind(self) -> str:
+        if bubblewrap_works():
+            return "bubblewrap: no network, private file system, unprivileged uid, rlimits"
+        return (
+            "rlimits only (bubblewrap not available): memory, processes, file size and time "
+            "are limited, but the file system, the network and the user are NOT isolated"
+        )
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The full command line that runs `argv` inside this sandbox."""
+        if not bubblewrap_works():
+            return list(argv)
+        cmd = [
+            "bwrap",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-net",
+            "--unshare-uts",
+            "--die-with-parent",
+            "--new-session",
+            "--dev", "/dev",
+            "--proc", "/proc",
+            "--tmpfs", "/tmp",
+        ]  # fmt: skip
+        for path in SYSTEM_DIRS:
+            if os.path.islink(path):
+                cmd += ["--symlink", os.readlink(path), path]
+            elif os.path.isdir(path):
+                cmd += ["--ro-bind", path, path]
+        mounts = self._runtime_mounts() + list(self.mounts)
+        # bubblewrap creates missing parents of a mount point with mode 0700, which the
+        # unprivileged uid could not cross: create them traversable first.
+        parents = sorted({str(p) for m in mounts for p in m.inside.parents if str(p) != "/"})
+        for parent in parents:
+            if parent not in SYSTEM_DIRS and parent != "/tmp":
+                cmd += ["--perms", "0755", "--dir", parent]
+        for mount in mounts:
+            cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
+        for hidden in _hidden_package_dirs():
+            cmd += ["--tmpfs", str(hidden)]  # stays empty inside, whatever else is bound
+        cmd += ["--chdir", str(self.cwd), "--"]
+        if os.geteuid() == 0:
+            cmd += [
+                "setpriv",
+                f"--reuid={self.uid}",
+                f"--regid={self.uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+            ]
+        return cmd + list(argv)
+
+    def _runtime_mounts(self) -> list[Mount]:
+        """The interpreter, the virtual environment and the grader package, read-only."""
+        paths = {
+            Path(sys.base_prefix).resolve(),
+            Path(sys.prefix).resolve(),
+            Path(sys.executable).resolve().parent.parent,
+            Path(grader.__file__).resolve().parent,
+        }
+        paths = {p for p in paths if not any(str(p).startswith(d + "/") for d in SYSTEM_DIRS)}
+        # Bind outer folders only: an inner bind would be hidden again by its parent's bind.
+        kept = [p for p in paths if not any(q != p and q in p.parents for q in paths)]
+        return [Mount(p, p) for p in sorted(kept)]
+
+    def inside(self, host: Path) -> Path:
+        """Where a host path appears inside the sandbox (the same path without bubblewrap)."""
+        if not bubblewrap_works():
+            return host
+        for mount in self.mounts:
+            if host == mount.host or mount.host in host.parents:
+                return mount.inside / host.relative_to(mount.host)
+        raise ValueError(f"{host} is not visible inside the sandbox")
+
+    def preexec(self) -> Callable[[], None]:
+        """Runs in the child before exec: a new session (so the group can be killed) and rlimits."""
+        limits = self.limits
+
+        def setup() -> None:
+            os.setsid()
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+            resource.setrlimit(
+                resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes)
+            )
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        return setup
+
+    def prepare(self, folder: Path) -> None:
+        """Make a writable scratch folder belong to the sandbox's uid."""
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0 and bubblewrap_works():
+            for path in [folder, *folder.rglob("*")]:
+                os.chown(path, self.uid, self.uid)
+        folder.chmod(0o700)
+
+
+def _hidden_package_dirs() -> list[Path]:
+    """The expected answers, and the reference package wherever it is installed."""
+    hidden = [Path(grader.__file__).resolve().parent / "expected"]
+    try:
+        import solutions
+
+        hidden.append(Path(solutions.__file__).resolve().parent)
+    except ImportError:
+        pass
+    return hidden
+
+
+@functools.cache
+def bubblewrap_works() -> bool:
+    """Whether bubblewrap is installed and can create the namespaces we ask for, here."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = ["bwrap", "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "true"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

@@ -1,0 +1,269 @@
+"""Run the probe in its sandbox and keep going whatever the submission does.
+
+The supervisor watches the probe's progress file. When a cell or an observer outlives its time
+limit, or the process dies (a crash, `os._exit`, a kill signal), the item that was running is
+blamed: a cell is skipped on the next attempt, an observer is recorded as failed with the
+reason. Then the probe starts again without it, keeping what earlier attempts observed. Nothing
+the probe writes is trusted: JSON is size-limited and parsed, tensors are loaded with
+`weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grader.probe.context import CellOutcome
+from grader.sandbox import Sandbox
+
+MAX_JSON_BYTES = 20 * 1024**2
+MAX_TENSOR_BYTES = 256 * 1024**2
+
+
+@dataclass(frozen=True)
+class TimeLimits:
+    """Wall-clock limits of one submission's probe, in seconds."""
+
+    cell: float = 30.0
+    observer: float = 60.0
+    startup: float = 60.0
+    total: float = 300.0
+    attempts: int = 5
+
+
+@dataclass
+class ProbeResult:
+    observations: dict[str, Any]  # observer name -> data, or {"__error__": reason}
+    cells: list[CellOutcome]
+    attempts: int
+    log_tail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Attempt:
+    """What one run of the probe got through before it ended."""
+
+    events: list[dict] = field(default_factory=list)
+    current: tuple[str, Any] | None = None  # ("cell", index) / ("observer", name) / ("startup", 0)
+    ended: str = ""  # why the process ended, when it did not finish
+
+    @property
+    def finished(self) -> bool:
+        return any(e.get("event") == "done" for e in self.events)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        return f"the process was killed by {name}"
+    if code >= 128 and code - 128 in signal.Signals._value2member_map_:
+        return f"the process was killed by {signal.Signals(code - 128).name}"
+    if code == 0:
+        return "the process exited early (exit(), sys.exit() or os._exit() in the notebook?)"
+    return f"the process exited with status {code}"
+
+
+def _read_events(path: Path, offset: int) -> tuple[list[dict], int]:
+    if not path.exists():
+        return [], offset
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(1024**2)
+    complete = chunk.rfind(b"\n") + 1
+    events = []
+    for line in chunk[:complete].splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events, offset + complete
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _run_attempt(
+    sandbox: Sandbox, job: Path, out: Path, log: Path, limits: TimeLimits, deadline: float
+) -> _Attempt:
+    attempt = _Attempt(current=("startup", 0))
+    started = time.monotonic()
+    argv = [sys.executable, "-m", "grader.probe", str(sandbox.inside(job))]
+    with open(log, "ab") as log_file:
+        proc = subprocess.Popen(
+            sandbox.command(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            env=dict(sandbox.env),
+            preexec_fn=sandbox.preexec(),  # noqa: PLW1509 - rlimits and a new session
+        )
+    offset, progress = 0, out / "progress.jsonl"
+    try:
+        while True:
+            events, offset = _read_events(progress, offset)
+            for event in events:
+                attempt.events.append(event)
+                kind = event.get("event")
+                if kind in ("cell_start", "observer_start", "started"):
+                    started = time.monotonic()
+                    attempt.current = (
+                        ("cell", event.get("index"))
+                        if kind == "cell_start"
+                        else ("observer", event.get("name"))
+                        if kind == "observer_start"
+                        else None
+                    )
+                elif kind in ("cell_end", "observer_end"):
+                    attempt.current = None
+            if proc.poll() is not None:
+                events, offset = _read_events(progress, offset)
+                attempt.events += events
+                if not attempt.finished:
+                    attempt.ended = _describe_exit(proc.returncode)
+                return attempt
+            what = attempt.current[0] if attempt.current else "cell"
+            limit = {"startup": limits.startup, "observer": limits.observer}.get(what, limits.cell)
+            now = time.monotonic()
+            if now - started > limit or now > deadline:
+                _kill(proc)
+                attempt.ended = (
+                    f"it ran longer than {limit:.0f} s"
+                    if now - started > limit
+                    else f"grading this submission took longer than {limits.total:.0f} s"
+                )
+                return attempt
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            _kill(proc)
+        else:
+            # The probe has exited; whatever it started must go with it (bubblewrap's pid
+            # namespace does that; without it, the process group is the best we have).
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _load_observation(obs_dir: Path, name: str) -> Any:
+    path = obs_dir / f"{name}.json"
+    if not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
+        return {"__error__": "the probe wrote no usable result"}
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError:
+        return {"__error__": "the probe wrote an unreadable result"}
+    tensors: dict = {}
+    tensor_file = obs_dir / f"{name}.pt"
+    if tensor_file.is_file() and tensor_file.stat().st_size <= MAX_TENSOR_BYTES:
+        try:
+            loaded = torch.load(tensor_file, map_location="cpu", weights_only=True)
+            if isinstance(loaded, dict):
+                tensors = loaded
+        except Exception:  # noqa: BLE001 - an unreadable file means no tensors
+            tensors = {}
+    return _resolve_tensors(data, tensors)
+
+
+def _resolve_tensors(value: Any, tensors: dict) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__tensor__"}:
+            found = tensors.get(value["__tensor__"])
+            return found if isinstance(found, torch.Tensor) else None
+        return {k: _resolve_tensors(v, tensors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_tensors(v, tensors) for v in value]
+    return value
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    if not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        return handle.read().decode("utf-8", "replace")
+
+
+def run_probe(
+    sandbox: Sandbox,
+    job: dict,
+    scratch: Path,
+    job_dir: Path,
+    limits: TimeLimits,
+) -> ProbeResult:
+    """Run the probe until every observer has a result or a reason it has none."""
+    deadline = time.monotonic() + limits.total
+    skip: dict[int, str] = {int(k): v for k, v in job["skip"].items()}
+    observations: dict[str, Any] = {}
+    cells: dict[int, CellOutcome] = {}
+    log = scratch / "probe.log"
+    notes: list[str] = []
+    attempts = 0
+    while attempts < limits.attempts:
+        attempts += 1
+        remaining = [n for n in job["observers"] if n not in observations]
+        if not remaining:
+            break
+        out = scratch / f"out{attempts}"
+        sandbox.prepare(out)
+        job_file = job_dir / f"job{attempts}.json"
+        job_file.write_text(
+            json.dumps({**job, "skip": skip, "observers": remaining, "out": str(sandbox.inside(out))})
+        )
+        attempt = _run_attempt(sandbox, job_file, out, log, limits, deadline)
+        for event in attempt.events:
+            if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
+                index = event["index"]
+                if 0 <= index < len(job["cells"]):
+                    cells[index] = CellOutcome(
+                        index, job["cells"][index], str(event.get("status")), str(event.get("message", ""))[:300]
+                    )
+            if event.get("event") == "observer_end" and event.get("name") in remaining:
+                observations[event["name"]] = _load_observation(out / "obs", event["name"])
+        if attempt.finished:
+            break
+        reason = attempt.ended
+        kind, item = attempt.current or ("cell", None)
+        if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
+            skip[item] = f"not run: {reason}"
+            notes.append(f"cell {item + 1} stopped the probe ({reason}); graded without it")
+        elif kind == "observer" and item in remaining:
+            observations[item] = {"__error__": f"stopped while checking: {reason}"}
+        elif any(e.get("event") == "started" for e in attempt.events):
+            notes.append(f"the probe stopped between two steps ({reason}); started it again")
+        else:
+            message = f"the grading process could not start: {reason}"
+            notes.append(message + "\n" + _tail(log, 1500))
+            for name in remaining:
+                observations.setdefault(name, {"__error__": message})
+            break
+        if time.monotonic() > deadline:
+            break
+    for name in job["observers"]:
+        observations.setdefault(name, {"__error__": "not checked: the time budget ran out"})
+    for index, reason in skip.items():
+        cells[index] = CellOutcome(index, job["cells"][index], "skipped", reason)
+    return ProbeResult(
+        observations=observations,
+        cells=[cells[i] for i in sorted(cells)],
+        attempts=attempts,
+        log_tail=_tail(log),
+        notes=notes,
+    )

@@ -1,0 +1,21 @@
+"""nbgrader settings for this course; run nbgrader commands from the repository root."""
+
+import os
+
+c = get_config()  # noqa: F821 - provided by nbgrader when it loads this file
+
+c.CourseDirectory.course_id = "deep-learning-pytorch"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# Student copies get this where a solution region was.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# Hidden test cells grade with the submitted weights; allow time for the 10,000-image test split.
+c.Execute.timeout = 120
+
+# Kernels started by `nbgrader autograde` read the data from where the grader finds it.
+try:
+    from solutions.data import resolve_root
+
+    os.environ.setdefault("DLGRADE_DATA", str(resolve_root("fashion_mnist", online=False).root))
+except Exception:  # noqa: BLE001 - no data here: the notebook's data cell will say so
+    pass

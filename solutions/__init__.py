@@ -1,0 +1,1 @@
+"""Reference package of the course: data, reference models, training, expected answers."""

@@ -1,0 +1,131 @@
+"""`python -m solutions train|submission|notebook|data`: thin wrappers over the library.
+
+    python -m solutions train <id>|all [--device auto|cpu|cuda] [--quick] [--seed N]
+    python -m solutions submission <id> OUT_DIR
+    python -m solutions notebook <id>|all        # rewrite source/<id>/<id>.ipynb
+    python -m solutions data [<dataset>]          # find or unpack the data, print its root
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from solutions import notebook_builder
+from solutions.data import DataNotFoundError, resolve_root
+from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
+from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
+from solutions.plots import learning_curves
+from solutions.provenance import provenance
+from solutions.submission import write_submission
+
+
+def _ids(value: str) -> list[str]:
+    return assignment_ids() if value == "all" else [value]
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    device = _device(args.device)
+    for assignment in _ids(args.assignment):
+        manifest = load_manifest(assignment)
+        reference = importlib.import_module(f"solutions.{assignment}.reference")
+        # A quick run proves the code paths, not the accuracy: it must never replace the
+        # committed expected answers unless asked to.
+        default_out = REPORTS_DIR / assignment / "quick" if args.quick else EXPECTED_DIR
+        out_dir = args.output_dir or default_out
+        weights_dir = out_dir / "weights" if args.quick or args.output_dir else WEIGHTS_DIR / assignment
+        result = reference.train(manifest, device, args.seed, weights_dir, quick=args.quick)
+        expected = {
+            "assignment": assignment,
+            "provenance": provenance(
+                device,
+                args.seed,
+                epochs={k: len(h.loss) for k, h in result.histories.items()},
+                wall_time_s=round(result.seconds, 1),
+            ),
+            **reference.expected_answers(manifest, result, args.quick),
+        }
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{assignment}.json"
+        path.write_text(json.dumps(expected, indent=2) + "\n")
+        figures = REPORTS_DIR / assignment / ("quick" if args.quick else "")
+        figure = learning_curves(
+            result.histories, figures / "learning_curves.png", f"{manifest.title} (reference)"
+        )
+        for key, acc in result.test_accuracy.items():
+            threshold = expected["accuracy"][key]["threshold"]
+            print(f"{assignment}/{key}: test accuracy {acc:.4f}, grader threshold {threshold:.2f}")
+        print(f"wrote {path}, {figure} and weights in {weights_dir} ({result.seconds:.0f} s)")
+    return 0
+
+
+def notebook_command(args: argparse.Namespace) -> int:
+    for assignment in _ids(args.assignment):
+        manifest = load_manifest(assignment)
+        content = importlib.import_module(f"solutions.{assignment}.notebook")
+        path = SOURCE_DIR / assignment / manifest.notebook
+        notebook_builder.write(notebook_builder.build(content.cells(manifest)), path)
+        print(f"wrote {path}")
+    return 0
+
+
+def submission_command(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.assignment)
+    path = write_submission(manifest, args.out_dir)
+    print(f"wrote {path} and {', '.join(m.weights for m in manifest.models)}")
+    return 0
+
+
+def data_command(args: argparse.Namespace) -> int:
+    root = resolve_root(args.dataset)
+    print(f"{args.dataset}: {root.root} (found via {root.source})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m solutions", description="reference package")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train the reference models, write expected answers")
+    train.add_argument("assignment", help="assignment id or 'all'")
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train.add_argument("--quick", action="store_true", help="1 epoch on a small subset")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--output-dir",
+        type=Path,
+        help="where the expected JSON goes (default grader/expected; reports/<id>/quick with --quick)",
+    )
+    train.set_defaults(run=train_command)
+    notebook = sub.add_parser("notebook", help="rebuild the source notebook from solutions/<id>")
+    notebook.add_argument("assignment")
+    notebook.set_defaults(run=notebook_command)
+    submission = sub.add_parser("submission", help="write the reference submission")
+    submission.add_argument("assignment")
+    submission.add_argument("out_dir", type=Path)
+    submission.set_defaults(run=submission_command)
+    data = sub.add_parser("data", help="locate (and unpack) a data set")
+    data.add_argument("dataset", nargs="?", default="fashion_mnist")
+    data.set_defaults(run=data_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UnknownAssignmentError, DataNotFoundError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

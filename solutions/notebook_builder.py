@@ -1,0 +1,129 @@
+"""Build an assignment's nbgrader source notebook from its parts.
+
+The solution cells come verbatim from `solutions/<id>/student.py` (split at `# %% cell: <id>`
+markers), so the notebook and the reference package are one source. Grade cells get their points
+from the manifest and call the grader's checks in their hidden part. `python -m solutions
+notebook <id>` writes `source/<id>/<id>.ipynb`; a test fails when the committed file differs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from solutions.manifest import Manifest
+
+CELL_MARKER = re.compile(r"^# %% cell: (?P<id>[\w-]+)\s*$", re.M)
+VISIBLE_PREFIX = "visible_"
+
+
+@dataclass(frozen=True)
+class Cell:
+    kind: str  # "markdown" or "code"
+    source: str
+    grade_id: str | None = None
+    solution: bool = False
+    grade: bool = False
+    locked: bool = False
+    points: float = 0.0
+    cell_id: str | None = None  # notebook cell id when there is no grade id
+
+
+def markdown(text: str, grade_id: str | None = None) -> Cell:
+    """Instructions; locked when given an id so that students cannot delete them unnoticed."""
+    return Cell("markdown", _dedent(text), grade_id, locked=grade_id is not None)
+
+
+def answer(cell_id: str, prompt: str = "*Your answer here.*") -> Cell:
+    """A plain markdown cell for a written comment: read by people, never auto-scored.
+
+    nbgrader only allows markdown solution cells with manual points, which would make its
+    totals differ from the autograder's, so this cell carries no nbgrader metadata.
+    """
+    return Cell("markdown", prompt, cell_id=cell_id)
+
+
+def provided(grade_id: str, code: str) -> Cell:
+    """Code the student runs as given (set-up, data, training frames)."""
+    return Cell("code", _dedent(code), grade_id, locked=True)
+
+
+def solution(grade_id: str, code: str) -> Cell:
+    """Code with `### BEGIN/END SOLUTION` regions the student copy replaces by a stub."""
+    return Cell("code", code.strip("\n"), grade_id, solution=True)
+
+
+def visible_test(name: str, code: str) -> Cell:
+    """Asserts a student can run on Colab; needs neither `grader` nor `solutions`; no points."""
+    return Cell("code", _dedent(code), VISIBLE_PREFIX + name, locked=True)
+
+
+def grade_cell(manifest: Manifest, cell: str, intro: str) -> Cell:
+    """A graded cell whose hidden part runs the manifest's checks of `cell` and prints why."""
+    checks = manifest.cells()[cell]
+    names = ", ".join(c.name for c in checks)
+    code = (
+        f"# {_dedent(intro)}\n"
+        f"# Checked when your notebook is graded: {names}.\n"
+        "### BEGIN HIDDEN TESTS\n"
+        "from grader.hidden import grade_cell\n"
+        f'grade_cell("{manifest.id}", "{cell}")\n'
+        "### END HIDDEN TESTS"
+    )
+    return Cell("code", code, cell, grade=True, locked=True, points=sum(c.points for c in checks))
+
+
+def student_chunks(path: Path) -> dict[str, str]:
+    """The code of each `# %% cell: <id>` section of a student.py file."""
+    text = path.read_text()
+    marks = list(CELL_MARKER.finditer(text))
+    chunks = {}
+    for mark, nxt in zip(marks, marks[1:] + [None], strict=False):
+        end = nxt.start() if nxt else len(text)
+        chunks[mark["id"]] = text[mark.end() : end].strip("\n")
+    return chunks
+
+
+def build(cells: list[Cell]) -> nbformat.NotebookNode:
+    """An nbformat-4 notebook with nbgrader metadata on every identified cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    ids = [c.grade_id or c.cell_id for c in cells if c.grade_id or c.cell_id]
+    if len(ids) != len(set(ids)):
+        raise ValueError("grade ids repeat")
+    for index, cell in enumerate(cells):
+        make = nbformat.v4.new_markdown_cell if cell.kind == "markdown" else nbformat.v4.new_code_cell
+        node = make(cell.source)
+        node.id = cell.grade_id or cell.cell_id or f"cell-{index}"
+        if cell.grade_id:
+            meta = {
+                "grade": cell.grade,
+                "grade_id": cell.grade_id,
+                "locked": cell.locked,
+                "schema_version": 3,
+                "solution": cell.solution,
+                "task": False,
+            }
+            if cell.grade:
+                meta["points"] = cell.points
+            node.metadata["nbgrader"] = meta
+        nb.cells.append(node)
+    nbformat.validate(nb)
+    return nb
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nbformat.writes(nb) + "\n")
+
+
+def _dedent(text: str) -> str:
+    import textwrap
+
+    return textwrap.dedent(text).strip("\n")
