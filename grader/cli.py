@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from grader.batch import find_submissions, grade_many
-from grader.grade import GradeConfig, prepare_test_split
+from grader.grade import GradeConfig, prepare_inputs
+from grader.gradebook import sqlite_url
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import class_csv, format_table
 from grader.supervise import TimeLimits
@@ -31,7 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--json", type=Path, help="write the report (or a list of reports) here")
     grade.add_argument("--csv", type=Path, help="write one row per student here")
     grade.add_argument("--reports", type=Path, help="folder for one JSON report per student")
-    grade.add_argument("--gradebook", help="nbgrader gradebook URL to write scores into")
+    grade.add_argument(
+        "--gradebook",
+        help="database URL of nbgrader's gradebook (default for a course: <course>/gradebook.db)",
+    )
+    grade.add_argument("--no-gradebook", action="store_true", help="do not write the gradebook")
     grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
     grade.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
     grade.add_argument("--timeout", type=float, default=300.0, help="seconds per submission")
@@ -55,6 +60,15 @@ def guess_assignment(paths: list[Path]) -> str:
     )
 
 
+def _gradebook_url(args: argparse.Namespace, submissions) -> str | None:
+    if args.no_gradebook:
+        return None
+    if args.gradebook:
+        return args.gradebook
+    roots = {s.course_root for s in submissions if s.course_root is not None}
+    return sqlite_url(roots.pop()) if len(roots) == 1 else None
+
+
 def grade_command(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
@@ -73,7 +87,7 @@ def grade_command(args: argparse.Namespace) -> int:
         threads=max(1, (os.cpu_count() or 1) // jobs),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-input-") as tmp:
-        split = prepare_test_split(manifest, Path(tmp))
+        split = prepare_inputs(manifest, Path(tmp))
         reports = grade_many(
             submissions,
             manifest,
@@ -81,7 +95,7 @@ def grade_command(args: argparse.Namespace) -> int:
             config,
             jobs=jobs,
             reports_dir=args.reports,
-            gradebook=args.gradebook,
+            gradebook_url=_gradebook_url(args, submissions),
             progress=len(submissions) > 1,
         )
     if not args.quiet:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -43,15 +45,37 @@ class GradeConfig:
 
 
 @dataclass(frozen=True)
-class TestSplit:
-    """The test split as the probe sees it: images in an order only the judge can undo."""
+class ProbeInputs:
+    """What every probe of a grading run reads, prepared once: the test split, shuffled in an
+    order only the judge can undo, the data root, and matplotlib's font cache."""
 
     images_file: Path  # uint8 (N, C, H, W), permuted
     labels: torch.Tensor  # int64 (N,), permuted the same way
     data_root: Path
 
+    @property
+    def folder(self) -> Path:
+        return self.images_file.parent
 
-def prepare_test_split(manifest: Manifest, folder: Path, seed: int | None = None) -> TestSplit:
+    @property
+    def matplotlib_cache(self) -> Path:
+        return self.folder / "matplotlib"
+
+
+def _build_matplotlib_cache(folder: Path) -> None:
+    """Build matplotlib's font list once; each probe copies it instead of spending seconds on it."""
+    folder.mkdir(exist_ok=True)
+    subprocess.run(
+        [sys.executable, "-c", "import matplotlib.font_manager"],
+        env={**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"},
+        capture_output=True,
+        timeout=120,
+    )
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def prepare_inputs(manifest: Manifest, folder: Path, seed: int | None = None) -> ProbeInputs:
     """Decode the real test split once and write it, shuffled, for the probes to read.
 
     Shuffling with a fresh seed means a notebook that "predicts" by replaying the test labels in
@@ -66,7 +90,9 @@ def prepare_test_split(manifest: Manifest, folder: Path, seed: int | None = None
     images_file = folder / "test_images.pt"
     torch.save(images[order].contiguous(), images_file)
     images_file.chmod(0o644)
-    return TestSplit(images_file, labels[order].clone(), root.root)
+    inputs = ProbeInputs(images_file, labels[order].clone(), root.root)
+    _build_matplotlib_cache(inputs.matplotlib_cache)
+    return inputs
 
 
 def student_name(path: Path, assignment: str) -> str:
@@ -111,7 +137,7 @@ def _stage_files(folder: Path, manifest: Manifest, work: Path) -> dict[str, str]
     return problems
 
 
-def _sandbox(scratch: Path, split: TestSplit, config: GradeConfig) -> Sandbox:
+def _sandbox(scratch: Path, split: ProbeInputs, config: GradeConfig) -> Sandbox:
     threads = str(config.threads)
     return Sandbox(
         mounts=(
@@ -132,6 +158,9 @@ def _sandbox(scratch: Path, split: TestSplit, config: GradeConfig) -> Sandbox:
             "TORCH_HOME": "/tmp/torch",
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": threads,
+            # Threads that sleep rather than spin when they wait: with other probes or jobs on
+            # the same cores, spinning OpenMP threads made a forward pass 10x slower.
+            "OMP_WAIT_POLICY": "PASSIVE",
             "MKL_NUM_THREADS": threads,
             "NBGRADER_EXECUTION": "autograde",
             "DLGRADE_DATA": "/data",
@@ -145,7 +174,7 @@ def _sandbox(scratch: Path, split: TestSplit, config: GradeConfig) -> Sandbox:
 def grade_submission(
     path: Path,
     manifest: Manifest,
-    split: TestSplit,
+    split: ProbeInputs,
     config: GradeConfig = GradeConfig(),
     student: str | None = None,
 ) -> Report:
@@ -186,6 +215,7 @@ def grade_submission(
             "std": list(manifest.std),
             "test_images": str(sandbox.inside(split.images_file)),
             "weights_problems": problems,
+            "matplotlib_cache": str(sandbox.inside(split.matplotlib_cache)),
             "threads": config.threads,
         }
         result = run_probe(sandbox, job, scratch / "outs", scratch / "job", config.time)

@@ -38,6 +38,7 @@ class Report:
     duration_s: float = 0.0
     sandbox: str = ""
     notes: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # hash of the graded files and expected answers (batch resume)
 
     @property
     def score(self) -> float:
@@ -59,6 +60,7 @@ class Report:
             "duration_s": round(self.duration_s, 3),
             "sandbox": self.sandbox,
             "notes": self.notes,
+            "fingerprint": self.fingerprint,
         }
 
     def to_json(self) -> str:
@@ -66,14 +68,14 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: dict) -> Report:
-        hidden_free = [CheckResult(**c) for c in data["checks"]]
         return cls(
             assignment=data["assignment"],
             student=data["student"],
-            checks=hidden_free,
+            checks=[CheckResult(**c) for c in data["checks"]],
             duration_s=data.get("duration_s", 0.0),
             sandbox=data.get("sandbox", ""),
             notes=list(data.get("notes", [])),
+            fingerprint=data.get("fingerprint", ""),
         )
 
     def save(self, path: Path) -> None:

@@ -39,6 +39,7 @@ class Limits:
     processes: int = 64
     file_size_bytes: int = 256 * MiB
     open_files: int = 256
+    tmp_bytes: int = 1 * GiB
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,8 @@ class Sandbox:
             "--new-session",
             "--dev", "/dev",
             "--proc", "/proc",
-            "--tmpfs", "/tmp",
+            # A private, writable, size-capped /tmp (HOME, caches): tmpfs lives in RAM.
+            "--size", str(self.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
         ]  # fmt: skip
         for path in SYSTEM_DIRS:
             if os.path.islink(path):

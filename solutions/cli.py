@@ -61,7 +61,7 @@ def train_command(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{assignment}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
-        figures = REPORTS_DIR / assignment / ("quick" if args.quick else "")
+        figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
         figure = learning_curves(
             result.histories, figures / "learning_curves.png", f"{manifest.title} (reference)"
         )
@@ -77,8 +77,11 @@ def notebook_command(args: argparse.Namespace) -> int:
         manifest = load_manifest(assignment)
         content = importlib.import_module(f"solutions.{assignment}.notebook")
         path = SOURCE_DIR / assignment / manifest.notebook
-        notebook_builder.write(notebook_builder.build(content.cells(manifest)), path)
-        print(f"wrote {path}")
+        cells = content.cells(manifest)
+        notebook_builder.write(notebook_builder.build(cells), path)
+        precheck = path.with_name("precheck.py")
+        precheck.write_text(notebook_builder.precheck_script(manifest, cells))
+        print(f"wrote {path} and {precheck}")
     return 0
 
 

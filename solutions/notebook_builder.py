@@ -8,6 +8,7 @@ notebook <id>` writes `source/<id>/<id>.ipynb`; a test fails when the committed 
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,31 @@ def student_chunks(path: Path) -> dict[str, str]:
         end = nxt.start() if nxt else len(text)
         chunks[mark["id"]] = text[mark.end() : end].strip("\n")
     return chunks
+
+
+PRECHECK_TEMPLATE = Path(__file__).with_name("precheck.py")
+
+
+def signature(code: str) -> str:
+    """A regex that finds a solution cell by content: its first class/def line, else first line."""
+    lines = [line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    for line in lines:
+        if match := re.match(r"(class|def)\s+(\w+)", line):
+            return rf"^{match[1]} {match[2]}\b"
+    return "^" + re.escape(lines[0].strip()) if lines else "^$"
+
+
+def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -> str:
+    """The student's pre-submission check, configured for this assignment."""
+    config = {
+        "id": manifest.id,
+        "notebook": manifest.notebook,
+        "cells": {c.grade_id: signature(c.source) for c in cells if c.solution and c.kind == "code"},
+        "weights": [{"file": m.weights, "max_mb": m.max_weights_mb} for m in manifest.models],
+        "timeout": timeout,
+    }
+    text = PRECHECK_TEMPLATE.read_text()
+    return text.replace("__CONFIG__", json.dumps(config, indent=1))
 
 
 def build(cells: list[Cell]) -> nbformat.NotebookNode:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -22,7 +23,6 @@ from grader.probe.shell import GradingShell, make_shell, run_cell
 from grader.spec import load_checkset
 
 TENSOR_SUFFIX = "_tensor"
-MAX_RETRY_PASSES = 3
 
 
 class Progress:
@@ -62,11 +62,15 @@ def write_observation(out_dir: Path, name: str, result: Any) -> None:
 
 
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:
-    """Run every code cell not marked skip; retry NameError cells, since Colab may reorder cells."""
+    """Run every code cell not marked skip, in order.
+
+    Cells that fail with a NameError run again after the others, as long as that helps: a
+    notebook whose cells were moved around (Colab makes it easy) then still defines everything.
+    """
     skip = {int(k): v for k, v in job["skip"].items()}
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
-    for attempt in range(MAX_RETRY_PASSES):
+    while pending:
         retry = []
         for index in pending:
             source = job["cells"][index]
@@ -76,7 +80,7 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
             outcomes[index] = CellOutcome(index, source, run.status, run.message)
             if run.message.startswith("NameError"):
                 retry.append(index)
-        if not retry or len(retry) == len(pending) or attempt == MAX_RETRY_PASSES - 1:
+        if len(retry) == len(pending):
             break
         pending = retry
     for index, reason in skip.items():
@@ -91,6 +95,9 @@ def main(job_path: Path) -> int:
     progress = Progress(out_dir / "progress.jsonl")
     torch.set_num_threads(int(job.get("threads", 1)))
     checkset = load_checkset(job["assignment"])
+    if job.get("matplotlib_cache") and Path(job["matplotlib_cache"]).is_dir():
+        target = Path(os.environ.get("MPLCONFIGDIR", "/tmp/matplotlib"))
+        shutil.copytree(job["matplotlib_cache"], target, dirs_exist_ok=True)
     snapshot = Snapshot.take()  # before any student code runs
     os.chdir(job["workdir"])
     shell = make_shell()

@@ -1,0 +1,168 @@
+"""Write grader results where nbgrader's tools look for them.
+
+For each student: the grade of every grade cell in nbgrader's gradebook (SQLite or any database
+URL nbgrader accepts, PostgreSQL included), and an autograded notebook in
+`autograded/<student>/<id>/` whose grade cells carry the grader's messages, so that formgrader
+and `nbgrader generate_feedback` work as after `nbgrader autograde`. Writing twice gives the same
+rows: grades are updated in place, never added again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import ClearOutput, ClearSolutions, ComputeChecksums, LockCells, SaveCells
+
+from grader.notebook_io import normalise
+from grader.report import Report
+from solutions.manifest import Manifest
+from solutions.paths import RELEASE_DIR, SOURCE_DIR
+
+
+def sqlite_url(course_root: Path) -> str:
+    return f"sqlite:///{course_root.resolve() / 'gradebook.db'}"
+
+
+def ensure_assignment(url: str, manifest: Manifest) -> None:
+    """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does."""
+    notebook = Path(manifest.notebook).stem
+    with Gradebook(url) as gb:
+        gb.update_or_create_assignment(manifest.id)
+        try:
+            gb.find_notebook(notebook, manifest.id)
+            return
+        except MissingEntry:
+            pass
+    nb = nbformat.read(SOURCE_DIR / manifest.id / manifest.notebook, as_version=4)
+    resources = {"nbgrader": {"assignment": manifest.id, "notebook": notebook, "db_url": url}}
+    # The part of generate_assignment's pipeline that fills the database, with its defaults.
+    for step in (LockCells(), ClearSolutions(), ClearOutput(), ComputeChecksums(), SaveCells()):
+        nb, resources = step.preprocess(nb, resources)
+
+
+def _timestamp(folder: Path):
+    stamp = folder / "timestamp.txt"
+    if stamp.is_file():
+        from nbgrader.utils import parse_utc
+
+        try:
+            return parse_utc(stamp.read_text().strip())
+        except Exception:  # noqa: BLE001 - an odd timestamp is no reason to lose a grade
+            return None
+    return None
+
+
+def cell_scores(manifest: Manifest, report: Report) -> dict[str, float]:
+    """Points per grade cell: the sum of the points of the checks the manifest puts there."""
+    earned = {c.name: c.points for c in report.checks}
+    return {
+        cell: round(sum(earned.get(c.name, 0.0) for c in checks), 4)
+        for cell, checks in manifest.cells().items()
+    }
+
+
+def record_grades(url: str, manifest: Manifest, report: Report, submission: Path) -> None:
+    """Create or update the student's submission and set the grade of every grade cell."""
+    notebook = Path(manifest.notebook).stem
+    with Gradebook(url) as gb, warnings.catch_warnings():
+        # nbgrader's own autoflush warnings (SQLAlchemy), harmless, as under `nbgrader autograde`.
+        warnings.simplefilter("ignore")
+        gb.update_or_create_student(report.student)
+        timestamp = _timestamp(submission)
+        if timestamp:
+            gb.update_or_create_submission(manifest.id, report.student, timestamp=timestamp)
+        else:
+            gb.update_or_create_submission(manifest.id, report.student)
+        for cell, score in cell_scores(manifest, report).items():
+            grade = gb.find_grade(cell, notebook, manifest.id, report.student)
+            grade.auto_score = score
+            # As nbgrader's SaveAutoGrades: a manual grade already given keeps it under review.
+            grade.needs_manual_grade = grade.manual_score is not None
+        gb.db.commit()
+
+
+def _results_outputs(manifest: Manifest, report: Report, cell: str) -> list:
+    checks = {c.name: c for c in report.checks}
+    lines = []
+    for spec in manifest.cells()[cell]:
+        result = checks.get(spec.name)
+        if result:
+            lines.append(
+                f"{result.status:>5}  {result.points:g}/{result.max_points:g}  "
+                f"{result.name}: {result.message}\n"
+            )
+    score = cell_scores(manifest, report)[cell]
+    return [
+        nbformat.v4.new_output("stream", name="stdout", text="".join(lines)),
+        nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None),
+    ]
+
+
+def autograded_notebook(manifest: Manifest, report: Report, submitted: Path | None) -> nbformat.NotebookNode:
+    """The student's notebook with the release's grade cells in it, each showing its results.
+
+    Grade cells are matched by nbgrader id or by content (Colab may drop metadata); the first
+    match is restored from the release and the student's other copies lose their grade metadata;
+    grade cells the student deleted are added back at the end.
+    """
+    release = nbformat.read(RELEASE_DIR / manifest.id / manifest.notebook, as_version=4)
+    grade_cells = {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+    try:
+        nb = nbformat.reads(submitted.read_text(errors="replace"), as_version=4) if submitted else None
+    except Exception:  # noqa: BLE001 - unreadable: show the release with the results
+        nb = None
+    if nb is None:
+        nb = copy.deepcopy(release)
+    by_source = {normalise(c.source): gid for gid, c in grade_cells.items()}
+    placed: set[str] = set()
+    cells = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id") if meta.get("grade") else None
+        gid = gid if gid in grade_cells else by_source.get(normalise(cell.get("source", "")))
+        if gid and gid not in placed and cell.get("cell_type") == "code":
+            cells.append(_filled(grade_cells[gid], manifest, report, gid))
+            placed.add(gid)
+            continue
+        cell.get("metadata", {}).pop("nbgrader", None)
+        cells.append(cell)
+    missing = [gid for gid in grade_cells if gid not in placed]
+    if missing:
+        cells.append(nbformat.v4.new_markdown_cell("## Autograder results for cells missing above"))
+        cells += [_filled(grade_cells[gid], manifest, report, gid) for gid in missing]
+    nb.cells = cells
+    for cell in nb.cells:
+        cell.setdefault("metadata", {})
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+    nb.metadata.setdefault("kernelspec", release.metadata.get("kernelspec", {}))
+    return nb
+
+
+def _filled(template, manifest: Manifest, report: Report, gid: str):
+    cell = copy.deepcopy(template)
+    cell.outputs = _results_outputs(manifest, report, gid)
+    return cell
+
+
+def write_autograded(course_root: Path, manifest: Manifest, report: Report, submitted: Path | None) -> Path:
+    """Write `autograded/<student>/<id>/<notebook>` and the JSON report beside it."""
+    folder = course_root / "autograded" / report.student / manifest.id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / manifest.notebook
+    nb = autograded_notebook(manifest, report, submitted)
+    tmp = path.with_suffix(".ipynb.tmp")
+    tmp.write_text(json.dumps(nb, indent=1))
+    os.replace(tmp, path)
+    return path

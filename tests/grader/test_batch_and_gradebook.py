@@ -1,0 +1,158 @@
+"""Does a whole class grade into nbgrader's gradebook, idempotently, and resume after a kill?"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from tests.conftest import REPO, run_cli
+
+ID = "res_dense_nets"
+
+
+def make_class(root: Path, reference: Path, students: dict[str, str]) -> Path:
+    """An nbgrader course root with `submitted/<student>/res_dense_nets/`.
+
+    kinds: "reference", "no_weights" (densenet.pt left out), "broken" (not JSON).
+    """
+    for student, kind in students.items():
+        folder = root / "submitted" / student / ID
+        shutil.copytree(reference, folder)
+        if kind == "no_weights":
+            (folder / "densenet.pt").unlink()
+        elif kind == "broken":
+            (folder / "res_dense_nets.ipynb").write_text("{ not json")
+        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
+    return root
+
+
+def scores(url: str) -> dict[str, float]:
+    with Gradebook(url) as gb:
+        return {s.student.id: s.score for s in gb.find_assignment(ID).submissions}
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, reference_submission):
+    root = make_class(
+        tmp_path_factory.mktemp("class"),
+        reference_submission,
+        {"ada": "reference", "ben": "no_weights", "cy": "broken"},
+    )
+    result = run_cli("grader", "grade", str(root / "submitted"), "--assignment", ID, "--jobs", "2", "--csv", str(root / "grades.csv"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root
+
+
+def test_does_each_student_get_a_report_and_a_gradebook_entry(graded_class, manifest):
+    url = f"sqlite:///{graded_class / 'gradebook.db'}"
+    got = scores(url)
+    assert got["ada"] == manifest.max_score
+    assert got["ben"] == manifest.max_score - manifest.check("densenet_accuracy").points
+    assert got["cy"] == 0
+    for student in ("ada", "ben", "cy"):
+        report = json.loads((graded_class / "autograded" / student / ID / "report.json").read_text())
+        assert report["student"] == student and report["score"] == got[student]
+    rows = (graded_class / "grades.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[1].startswith("ada,res_dense_nets,44")
+
+
+def test_does_nbgrader_generate_feedback_work_on_the_result(graded_class):
+    shutil.copy(REPO / "nbgrader_config.py", graded_class)
+    shutil.copytree(REPO / "source", graded_class / "source", dirs_exist_ok=True)
+    result = run_cli("nbgrader", "generate_feedback", ID, "--force", cwd=graded_class)
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (graded_class / "feedback" / "ben" / ID / f"{ID}.html").read_text()
+    assert "densenet_accuracy" in html and "densenet.pt was not submitted" in html
+
+
+def test_does_grading_again_change_nothing(graded_class):
+    url = f"sqlite:///{graded_class / 'gradebook.db'}"
+    before = scores(url)
+    reports = {p: p.read_text() for p in graded_class.glob("autograded/*/*/report.json")}
+    started = time.monotonic()
+    result = run_cli("grader", "grade", str(graded_class), "--assignment", ID, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert time.monotonic() - started < 60  # nothing regraded: start-up and bookkeeping only
+    assert scores(url) == before
+    assert {p: p.read_text() for p in reports} == reports
+    with Gradebook(url) as gb:
+        assert len(gb.find_assignment(ID).submissions) == 3
+
+
+def test_does_an_interrupted_run_resume_without_regrading(tmp_path, reference_submission, manifest):
+    root = make_class(tmp_path, reference_submission, {f"s{i}": "reference" for i in range(4)})
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(root / "submitted"), "--assignment", ID, "--quiet"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while not list(root.glob("autograded/*/*/report.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)  # the hardest stop: no clean-up at all
+    proc.wait()
+    done = {p: p.read_text() for p in root.glob("autograded/*/*/report.json")}
+    assert 1 <= len(done) < 4
+    result = run_cli("grader", "grade", str(root / "submitted"), "--assignment", ID, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p: p.read_text() for p in done} == done  # the finished ones were not regraded
+    assert scores(f"sqlite:///{root / 'gradebook.db'}") == {f"s{i}": manifest.max_score for i in range(4)}
+    leftover = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout
+    assert leftover.strip() == ""  # the killed run's sandboxes died with it
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """A real PostgreSQL server of our own, on a Unix socket in tmp_path, as user postgres."""
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not bindir or os.geteuid() != 0:
+        pytest.skip("needs Debian's postgresql package and root (to run the server as postgres)")
+    bindir = bindir[-1]
+    data, sock = tmp_path / "pgdata", tmp_path / "pgsock"
+    sock.mkdir()
+    shutil.chown(tmp_path, "postgres")
+    shutil.chown(sock, "postgres")
+    port = _free_port()
+
+    def as_postgres(*cmd):
+        subprocess.run(["runuser", "-u", "postgres", "--", *map(str, cmd)], check=True, capture_output=True, timeout=120)
+
+    as_postgres(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    as_postgres(
+        bindir / "pg_ctl", "-D", data, "-w", "-l", tmp_path / "pg.log",
+        "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start",
+    )  # fmt: skip
+    try:
+        as_postgres(bindir / "createdb", "-h", sock, "-p", port, "gradebook")
+        yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"
+    finally:
+        as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+
+
+def test_does_a_postgresql_gradebook_receive_the_grades(postgres, tmp_path, reference_submission, manifest):
+    root = make_class(tmp_path / "course", reference_submission, {"dee": "reference", "eve": "no_weights"})
+    result = run_cli("grader", "grade", str(root / "submitted"), "--assignment", ID, "--gradebook", postgres, "--jobs", "2", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert scores(postgres) == {
+        "dee": manifest.max_score,
+        "eve": manifest.max_score - manifest.check("densenet_accuracy").points,
+    }

@@ -1,0 +1,94 @@
+"""Are the committed expected answers what the reference code computes, and does training run?"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import torch
+
+from grader.judge import load_expected
+from solutions.manifest import load_manifest
+from solutions.paths import WEIGHTS_DIR
+from solutions.res_dense_nets import config, reference
+from solutions.res_dense_nets.student import DenseNet, shape_answers
+from tests.conftest import run_cli
+
+ID = "res_dense_nets"
+
+
+def test_do_the_expected_structure_answers_match_the_reference_code(manifest):
+    expected = load_expected(ID)
+    assert expected["structure"] == json.loads(json.dumps(reference.structure(manifest)))
+    assert expected["answers"] == shape_answers(config.DENSENET_GROWTH_RATE)
+
+
+def test_are_the_shape_answers_read_from_the_model_not_typed():
+    # The sheet's net at growth rate k: 4 + 3k channels out of each block.
+    for growth in (4, 12, 20):
+        answers = shape_answers(growth)
+        assert answers["block1_out_channels"] == 4 + 3 * growth == answers["fc_in_features"]
+        assert answers["block1_spatial"] == [14, 14] and answers["block2_spatial"] == [7, 7]
+
+
+def test_do_the_committed_weights_match_the_expected_file(manifest):
+    expected = load_expected(ID)
+    for model in manifest.models:
+        path = WEIGHTS_DIR / ID / model.weights
+        assert expected["weights"][model.weights]["sha256"] == reference.sha256(path)
+
+
+def test_does_the_expected_file_say_where_it_came_from_and_reach_the_issue_targets(manifest):
+    expected = load_expected(ID)
+    assert expected["quick"] is False
+    for key in ("command", "commit", "device", "torch", "seed", "epochs", "wall_time_s"):
+        assert key in expected["provenance"], key
+    accuracy = expected["accuracy"]
+    assert accuracy["resmlp"]["test_accuracy"] >= 0.89
+    assert accuracy["densenet"]["test_accuracy"] >= 0.85
+    for key, entry in accuracy.items():
+        assert entry["threshold"] == manifest.model(key).threshold(entry["test_accuracy"])
+
+
+def test_is_the_densenet_parameter_count_the_sheet_s():
+    # 3x3 conv 1->4, two blocks of 3 BN-ReLU-conv layers, a BN + 1x1 transition, a 10-way fc.
+    def count(k):
+        block = sum(2 * (4 + i * k) + 9 * k * (4 + i * k) + k for i in range(3))
+        return 40 + 2 * block + 2 * (4 + 3 * k) + (4 + 3 * k) * 4 + 4 + (4 + 3 * k) * 10 + 10
+
+    for k in (4, 12):
+        assert sum(p.numel() for p in DenseNet(k).parameters()) == count(k)
+
+
+def test_does_the_notebook_hyperparameter_code_build_the_reference_optimiser():
+    for cfg, cls in ((config.RESMLP, reference.ResMLP), (config.DENSENET, DenseNet)):
+        model = cls() if cls is reference.ResMLP else cls(12)
+        scope = {"torch": torch, "model": model}
+        exec(cfg.code("model"), scope)  # the text the notebook shows students
+        built, _ = cfg.make(model)
+        assert scope["epochs"] == cfg.epochs
+        assert type(scope["optimizer"]) is type(built)
+        ours = {k: v for k, v in scope["optimizer"].defaults.items()}
+        assert ours == built.defaults
+
+
+def test_does_quick_training_write_expected_answers_weights_and_a_figure(tmp_path):
+    result = run_cli("solutions", "train", ID, "--quick", "--device", "cpu", "--output-dir", str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads((tmp_path / f"{ID}.json").read_text())
+    assert written["quick"] is True and written["provenance"]["epochs"] == {"resmlp": 1, "densenet": 1}
+    assert set(written["accuracy"]) == {"resmlp", "densenet"}
+    for model in load_manifest(ID).models:
+        state = torch.load(tmp_path / "weights" / model.weights, weights_only=True)
+        assert isinstance(state, dict)
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
+
+
+def test_does_the_submission_command_write_notebook_and_weights(tmp_path, manifest):
+    result = run_cli("solutions", "submission", ID, str(tmp_path / "sub"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(manifest.submit_files)
+    text = (tmp_path / "sub" / manifest.notebook).read_text()
+    assert "NotImplementedError" not in text and "HIDDEN TESTS" not in text
+    nb = nbformat.read(tmp_path / "sub" / manifest.notebook, as_version=4)
+    assert any("class DenseBlock" in c.source for c in nb.cells)
