@@ -1,0 +1,45 @@
+"""Does the students' pre-submission check pass a good submission and name what is missing?"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import nbformat
+
+from solutions.data import resolve_root
+from tests.conftest import REPO
+
+
+def run_precheck(folder):
+    shutil.copy(REPO / "release" / "res_dense_nets" / "precheck.py", folder)
+    env = {"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "DLGRADE_DATA": str(resolve_root("fashion_mnist").root), "HOME": str(folder)}
+    return subprocess.run(
+        [sys.executable, "precheck.py", "res_dense_nets.ipynb"], cwd=folder, capture_output=True, text=True, timeout=600, env=env
+    )
+
+
+def test_does_the_reference_submission_pass_the_precheck(reference_submission, tmp_path):
+    folder = tmp_path / "ok"
+    shutil.copytree(reference_submission, folder)
+    result = run_precheck(folder)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ready to submit" in result.stdout
+
+
+def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file(reference_submission, tmp_path):
+    folder = tmp_path / "bad"
+    shutil.copytree(reference_submission, folder)
+    nb = nbformat.read(folder / "res_dense_nets.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith("class Transition"):
+            cell.source = "class Transition(nn.Module):\n    def __init__(self, a, b):\n        raise NotImplementedError()"
+    nb.cells = [c for c in nb.cells if not c.source.startswith("def shape_answers")]
+    nbformat.write(nb, folder / "res_dense_nets.ipynb")
+    (folder / "densenet.pt").unlink()
+    result = run_precheck(folder)
+    assert result.returncode == 1
+    assert "'transition' still raises NotImplementedError" in result.stdout
+    assert "the cell for 'answers' is missing" in result.stdout
+    assert "densenet.pt is missing" in result.stdout
