@@ -88,7 +88,9 @@ def _finished(submission: Submission, print_: str) -> Report | None:
         return None
 
 
-def _save(submission: Submission, manifest: Manifest, report: Report, gradebook_url: str | None) -> None:
+def _save(
+    submission: Submission, manifest: Manifest, report: Report, gradebook_url: str | None
+) -> None:
     """Autograded notebook, then gradebook, then the report: the report marks it done."""
     if submission.course_root is not None:
         try:
@@ -157,7 +159,12 @@ def grade_many(
                 while queue and len(pending) < jobs:
                     index, submission, print_ = queue.pop(0)
                     future = pool.submit(
-                        grade_submission, submission.path, manifest, split, config, submission.student
+                        grade_submission,
+                        submission.path,
+                        manifest,
+                        split,
+                        config,
+                        submission.student,
                     )
                     pending[future] = (index, submission, print_)
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -19,7 +19,13 @@ from pathlib import Path
 import torch
 
 from grader.judge import JudgeContext, all_failed, judge, load_expected
-from grader.notebook_io import NotebookError, find_notebook, normalise, read_notebook, release_test_sources
+from grader.notebook_io import (
+    NotebookError,
+    find_notebook,
+    normalise,
+    read_notebook,
+    release_test_sources,
+)
 from grader.report import Report
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.spec import load_checkset
@@ -208,7 +214,12 @@ def grade_submission(
             "workdir": str(sandbox.inside(scratch / "work")),
             "settings": _plain(manifest.probe),
             "models": [
-                {"key": m.key, "class_name": m.class_name, "args": list(m.args), "weights": m.weights}
+                {
+                    "key": m.key,
+                    "class_name": m.class_name,
+                    "args": list(m.args),
+                    "weights": m.weights,
+                }
                 for m in manifest.models
             ],
             "mean": list(manifest.mean),

@@ -17,7 +17,13 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import ClearOutput, ClearSolutions, ComputeChecksums, LockCells, SaveCells
+from nbgrader.preprocessors import (
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    LockCells,
+    SaveCells,
+)
 
 from grader.notebook_io import normalise
 from grader.report import Report
@@ -100,11 +106,15 @@ def _results_outputs(manifest: Manifest, report: Report, cell: str) -> list:
     score = cell_scores(manifest, report)[cell]
     return [
         nbformat.v4.new_output("stream", name="stdout", text="".join(lines)),
-        nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None),
+        nbformat.v4.new_output(
+            "execute_result", data={"text/plain": f"{score:g}"}, execution_count=None
+        ),
     ]
 
 
-def autograded_notebook(manifest: Manifest, report: Report, submitted: Path | None) -> nbformat.NotebookNode:
+def autograded_notebook(
+    manifest: Manifest, report: Report, submitted: Path | None
+) -> nbformat.NotebookNode:
     """The student's notebook with the release's grade cells in it, each showing its results.
 
     Grade cells are matched by nbgrader id or by content (Colab may drop metadata); the first
@@ -118,7 +128,11 @@ def autograded_notebook(manifest: Manifest, report: Report, submitted: Path | No
         if c.metadata.get("nbgrader", {}).get("grade")
     }
     try:
-        nb = nbformat.reads(submitted.read_text(errors="replace"), as_version=4) if submitted else None
+        nb = (
+            nbformat.reads(submitted.read_text(errors="replace"), as_version=4)
+            if submitted
+            else None
+        )
     except Exception:  # noqa: BLE001 - unreadable: show the release with the results
         nb = None
     if nb is None:
@@ -156,7 +170,9 @@ def _filled(template, manifest: Manifest, report: Report, gid: str):
     return cell
 
 
-def write_autograded(course_root: Path, manifest: Manifest, report: Report, submitted: Path | None) -> Path:
+def write_autograded(
+    course_root: Path, manifest: Manifest, report: Report, submitted: Path | None
+) -> Path:
     """Write `autograded/<student>/<id>/<notebook>` and the JSON report beside it."""
     folder = course_root / "autograded" / report.student / manifest.id
     folder.mkdir(parents=True, exist_ok=True)

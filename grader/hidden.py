@@ -43,7 +43,12 @@ def grade_cell(assignment: str, cell: str, namespace: dict | None = None) -> flo
             except Exception as err:  # noqa: BLE001 - scored 0 with the reason
                 observations[name] = {"__error__": f"{type(err).__name__}: {err}"}
     cell_manifest = _only(manifest, names)
-    results = judge(checkset, cell_manifest, observations, JudgeContext(manifest, load_expected(assignment), labels))
+    results = judge(
+        checkset,
+        cell_manifest,
+        observations,
+        JudgeContext(manifest, load_expected(assignment), labels),
+    )
     for r in results:
         print(f"{r.status:>5}  {r.points:g}/{r.max_points:g}  {r.name}: {r.message}")
     return round(sum(r.points for r in results), 4)
@@ -65,7 +70,9 @@ def _context(manifest, namespace, needs_test_split: bool):
 
         import torch
 
-        images, labels = load_split(manifest.dataset, train=False, root=resolve_root(manifest.dataset).root)
+        images, labels = load_split(
+            manifest.dataset, train=False, root=resolve_root(manifest.dataset).root
+        )
         folder = Path(tempfile.mkdtemp(prefix="dlgrade-hidden-"))
         test_images = folder / "test_images.pt"
         torch.save(images, test_images)

@@ -41,7 +41,9 @@ def read_notebook(path: Path) -> StudentNotebook:
     warnings = []
     size = path.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(f"{path.name} is {size / 1024**2:.0f} MB; notebooks over 50 MB are refused")
+        raise NotebookError(
+            f"{path.name} is {size / 1024**2:.0f} MB; notebooks over 50 MB are refused"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -81,7 +83,9 @@ def release_test_sources(release_notebook: Path) -> set[str]:
     for cell in data["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         is_test = meta.get("grade") and not meta.get("solution")
-        if cell.get("cell_type") == "code" and (is_test or meta.get("grade_id", "").startswith(VISIBLE_PREFIX)):
+        if cell.get("cell_type") == "code" and (
+            is_test or meta.get("grade_id", "").startswith(VISIBLE_PREFIX)
+        ):
             tests.add(normalise(_source(cell)))
     return tests
 

@@ -54,9 +54,7 @@ class Report:
             "student": self.student,
             "score": self.score,
             "max_score": self.max_score,
-            "checks": [
-                {k: v for k, v in asdict(c).items() if k != "hidden"} for c in self.checks
-            ],
+            "checks": [{k: v for k, v in asdict(c).items() if k != "hidden"} for c in self.checks],
             "duration_s": round(self.duration_s, 3),
             "sandbox": self.sandbox,
             "notes": self.notes,
@@ -120,13 +118,13 @@ def class_csv(reports: list[Report]) -> str:
     writer = csv.writer(out)
     writer.writerow(["student", "assignment", "score", "max_score", "duration_s", *names])
     for report in sorted(reports, key=lambda r: r.student):
-        points = {c.name: c.points for c in report.checks}
+        points = {c.name: _num(c.points) for c in report.checks}
         writer.writerow(
             [
                 report.student,
                 report.assignment,
-                report.score,
-                report.max_score,
+                _num(report.score),
+                _num(report.max_score),
                 round(report.duration_s, 2),
                 *(points.get(n, "") for n in names),
             ]

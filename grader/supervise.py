@@ -225,7 +225,9 @@ def run_probe(
         sandbox.prepare(out)
         job_file = job_dir / f"job{attempts}.json"
         job_file.write_text(
-            json.dumps({**job, "skip": skip, "observers": remaining, "out": str(sandbox.inside(out))})
+            json.dumps(
+                {**job, "skip": skip, "observers": remaining, "out": str(sandbox.inside(out))}
+            )
         )
         attempt = _run_attempt(sandbox, job_file, out, log, limits, deadline)
         for event in attempt.events:
@@ -233,7 +235,10 @@ def run_probe(
                 index = event["index"]
                 if 0 <= index < len(job["cells"]):
                     cells[index] = CellOutcome(
-                        index, job["cells"][index], str(event.get("status")), str(event.get("message", ""))[:300]
+                        index,
+                        job["cells"][index],
+                        str(event.get("status")),
+                        str(event.get("message", ""))[:300],
                     )
             if event.get("event") == "observer_end" and event.get("name") in remaining:
                 observations[event["name"]] = _load_observation(out / "obs", event["name"])

@@ -1,9 +1,9 @@
 """`python -m solutions train|submission|notebook|data`: thin wrappers over the library.
 
-    python -m solutions train <id>|all [--device auto|cpu|cuda] [--quick] [--seed N]
-    python -m solutions submission <id> OUT_DIR
-    python -m solutions notebook <id>|all        # rewrite source/<id>/<id>.ipynb
-    python -m solutions data [<dataset>]          # find or unpack the data, print its root
+python -m solutions train <id>|all [--device auto|cpu|cuda] [--quick] [--seed N]
+python -m solutions submission <id> OUT_DIR
+python -m solutions notebook <id>|all        # rewrite source/<id>/<id>.ipynb
+python -m solutions data [<dataset>]          # find or unpack the data, print its root
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def train_command(args: argparse.Namespace) -> int:
         # committed expected answers unless asked to.
         default_out = REPORTS_DIR / assignment / "quick" if args.quick else EXPECTED_DIR
         out_dir = args.output_dir or default_out
-        weights_dir = out_dir / "weights" if args.quick or args.output_dir else WEIGHTS_DIR / assignment
+        weights_dir = (
+            out_dir / "weights" if args.quick or args.output_dir else WEIGHTS_DIR / assignment
+        )
         result = reference.train(manifest, device, args.seed, weights_dir, quick=args.quick)
         expected = {
             "assignment": assignment,

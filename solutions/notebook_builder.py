@@ -93,7 +93,9 @@ PRECHECK_TEMPLATE = Path(__file__).with_name("precheck.py")
 
 def signature(code: str) -> str:
     """A regex that finds a solution cell by content: its first class/def line, else first line."""
-    lines = [line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
     for line in lines:
         if match := re.match(r"(class|def)\s+(\w+)", line):
             return rf"^{match[1]} {match[2]}\b"
@@ -105,7 +107,9 @@ def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -
     config = {
         "id": manifest.id,
         "notebook": manifest.notebook,
-        "cells": {c.grade_id: signature(c.source) for c in cells if c.solution and c.kind == "code"},
+        "cells": {
+            c.grade_id: signature(c.source) for c in cells if c.solution and c.kind == "code"
+        },
         "weights": [{"file": m.weights, "max_mb": m.max_weights_mb} for m in manifest.models],
         "timeout": timeout,
     }
@@ -124,7 +128,9 @@ def build(cells: list[Cell]) -> nbformat.NotebookNode:
     if len(ids) != len(set(ids)):
         raise ValueError("grade ids repeat")
     for index, cell in enumerate(cells):
-        make = nbformat.v4.new_markdown_cell if cell.kind == "markdown" else nbformat.v4.new_code_cell
+        make = (
+            nbformat.v4.new_markdown_cell if cell.kind == "markdown" else nbformat.v4.new_code_cell
+        )
         node = make(cell.source)
         node.id = cell.grade_id or cell.cell_id or f"cell-{index}"
         if cell.grade_id:

@@ -24,7 +24,9 @@ class History:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000) -> float:
+def accuracy(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 1000
+) -> float:
     """Fraction of correct predictions, in eval mode. images: (N, C, H, W) float."""
     model.eval()
     correct = sum(

@@ -16,7 +16,9 @@ from solutions.submission import write_submission
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(module: str, *args: str, timeout: float = 900, cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_cli(
+    module: str, *args: str, timeout: float = 900, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     """Run `python -m <module> args...` the way an operator would; output captured as text."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     return subprocess.run(
@@ -29,11 +31,21 @@ def run_cli(module: str, *args: str, timeout: float = 900, cwd: Path = REPO) -> 
     )
 
 
-def grade(*paths: Path, extra: tuple[str, ...] = (), assignment: str = "res_dense_nets", tmp: Path) -> list[dict]:
+def grade(
+    *paths: Path, extra: tuple[str, ...] = (), assignment: str = "res_dense_nets", tmp: Path
+) -> list[dict]:
     """Grade `paths` with the real CLI; return the JSON reports (always a list)."""
     out = tmp / f"reports-{os.getpid()}-{len(list(tmp.glob('reports-*')))}.json"
     result = run_cli(
-        "grader", "grade", *map(str, paths), "--assignment", assignment, "--json", str(out), "--quiet", *extra
+        "grader",
+        "grade",
+        *map(str, paths),
+        "--assignment",
+        assignment,
+        "--json",
+        str(out),
+        "--quiet",
+        *extra,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())

@@ -63,22 +63,38 @@ def test_do_grade_cells_carry_the_manifest_points(manifest):
         for c in nb.cells
         if c.metadata.get("nbgrader", {}).get("grade")
     }
-    assert cells == {name: sum(c.points for c in checks) for name, checks in manifest.cells().items()}
+    assert cells == {
+        name: sum(c.points for c in checks) for name, checks in manifest.cells().items()
+    }
     assert sum(cells.values()) == manifest.max_score
 
 
 def test_does_every_visible_check_have_a_visible_test_cell(manifest):
     nb = nbformat.read(RELEASE / f"{ID}.ipynb", as_version=4)
-    visible = " ".join(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("visible_"))
+    visible = " ".join(
+        c.source
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("visible_")
+    )
     for check in manifest.checks:
         if not check.hidden:
             subject = check.name.split("_")[0]
-            assert {"resblock": "ResBlock(", "resmlp": "ResMLP(", "denseblock": "DenseBlock(", "transition": "Transition(", "densenet": "DenseNet("}[subject] in visible
+            assert {
+                "resblock": "ResBlock(",
+                "resmlp": "ResMLP(",
+                "denseblock": "DenseBlock(",
+                "transition": "Transition(",
+                "densenet": "DenseNet(",
+            }[subject] in visible
 
 
 def test_is_the_committed_release_what_nbgrader_generates(course):
-    assert _code_and_markdown(course / "release" / ID / f"{ID}.ipynb") == _code_and_markdown(RELEASE / f"{ID}.ipynb")
-    assert (course / "release" / ID / "precheck.py").read_text() == (RELEASE / "precheck.py").read_text()
+    assert _code_and_markdown(course / "release" / ID / f"{ID}.ipynb") == _code_and_markdown(
+        RELEASE / f"{ID}.ipynb"
+    )
+    assert (course / "release" / ID / "precheck.py").read_text() == (
+        RELEASE / "precheck.py"
+    ).read_text()
 
 
 def test_does_the_release_leak_no_solution_hidden_test_or_expected_value():
@@ -106,4 +122,7 @@ def test_does_nbgrader_autograde_give_the_grader_s_total(course, reference_repor
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         submission = gb.find_submission(ID, "alice")
-        assert (submission.score, submission.max_score) == (reference_report["score"], reference_report["max_score"])
+        assert (submission.score, submission.max_score) == (
+            reference_report["score"],
+            reference_report["max_score"],
+        )

@@ -45,9 +45,9 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return {str(k)[:100]: jsonable(v, depth + 1) for k, v in list(value.items())[:100]}
     if isinstance(value, list | tuple):
         return [jsonable(v, depth + 1) for v in list(value)[:1000]]
-    if hasattr(value, "item") and hasattr(value, "dtype"):  # numpy scalars and 0-d arrays
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
         try:
-            return jsonable(value.item(), depth + 1)
+            return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
     return f"<{type(value).__name__}>"

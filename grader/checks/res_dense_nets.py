@@ -92,7 +92,9 @@ def _(obs, ctx) -> Verdict:
                 f"{setting} gave output {entry.get('output_shape')}, expected {want['output_shape']}"
             )
         elif entry["param_shapes"] != want["param_shapes"]:
-            problems.append(f"{setting}: {diff_shapes(want['param_shapes'], entry['param_shapes'])}")
+            problems.append(
+                f"{setting}: {diff_shapes(want['param_shapes'], entry['param_shapes'])}"
+            )
     return Verdict.partial(
         len(obs["settings"]) - len(problems),
         len(obs["settings"]),
@@ -180,9 +182,7 @@ def denseblock(ctx) -> dict:
             try:
                 block = DenseBlock(in_channels, num_layers, growth).train()
                 convs = [
-                    m
-                    for m in modules_of_type(block, nn.Conv2d)
-                    if tuple(m.kernel_size) == (3, 3)
+                    m for m in modules_of_type(block, nn.Conv2d) if tuple(m.kernel_size) == (3, 3)
                 ]
                 seen, remove = record_calls(convs, lambda m, inputs: inputs[0].detach().clone())
                 x = _inputs(2, in_channels, size, size, seed=size)
@@ -193,17 +193,24 @@ def denseblock(ctx) -> dict:
                 entry["conv3x3_inputs"] = [int(t.shape[1]) for t in seen]
                 entry["conv3x3_inputs_nonnegative"] = all(bool((t >= 0).all()) for t in seen)
                 entry["conv3x3_weight_inputs"] = sorted(
-                    int(p.shape[1]) for p in block.parameters() if p.dim() == 4 and p.shape[-2:] == (3, 3)
+                    int(p.shape[1])
+                    for p in block.parameters()
+                    if p.dim() == 4 and p.shape[-2:] == (3, 3)
                 )
                 entry["batchnorm_features"] = sorted(
                     m.num_features for m in modules_of_type(block, nn.BatchNorm2d)
                 )
-                if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2:] == x.shape[2:]:
+                if (
+                    isinstance(out, torch.Tensor)
+                    and out.dim() == 4
+                    and out.shape[2:] == x.shape[2:]
+                ):
                     # Concatenation keeps each input channel as it is somewhere in the output.
                     flat_out = out.transpose(0, 1).reshape(out.shape[1], -1)
                     flat_in = x.transpose(0, 1).reshape(in_channels, -1)
                     entry["input_channels_kept"] = all(
-                        bool(torch.isclose(flat_out, row, atol=1e-6).all(1).any()) for row in flat_in
+                        bool(torch.isclose(flat_out, row, atol=1e-6).all(1).any())
+                        for row in flat_in
                     )
             except Exception as err:  # noqa: BLE001
                 entry["error"] = f"{type(err).__name__}: {err}"[:300]
@@ -226,7 +233,9 @@ def _per_run(obs: dict, ctx, test) -> Verdict:
         elif problem := test(entry, want):
             problems.append(f"{_run_name(entry)}: {problem}")
     total = len(obs["runs"])
-    return Verdict.partial(total - len(problems), total, "; ".join(problems[:4]) or "all settings right")
+    return Verdict.partial(
+        total - len(problems), total, "; ".join(problems[:4]) or "all settings right"
+    )
 
 
 @CHECKS.check("denseblock_channels", observe=denseblock)
@@ -274,7 +283,9 @@ def _(obs, ctx) -> Verdict:
         if not entry["conv3x3_inputs"]:
             return "no nn.Conv2d 3x3 layer was called"
         if not entry["conv3x3_inputs_nonnegative"]:
-            return "a 3x3 convolution received negative values: each layer must be BN -> ReLU -> conv"
+            return (
+                "a 3x3 convolution received negative values: each layer must be BN -> ReLU -> conv"
+            )
         return None
 
     return _per_run(obs, ctx, test)
@@ -318,7 +329,9 @@ def _(obs, ctx) -> Verdict:
         elif entry["param_shapes"] != want["param_shapes"]:
             problems.append(f"{name}: {diff_shapes(want['param_shapes'], entry['param_shapes'])}")
     total = len(obs["runs"])
-    return Verdict.partial(total - len(problems), total, "; ".join(problems) or "all settings right")
+    return Verdict.partial(
+        total - len(problems), total, "; ".join(problems) or "all settings right"
+    )
 
 
 # ---------------------------------------------------------------- DenseNet
@@ -332,8 +345,12 @@ def densenet(ctx) -> dict:
         model = DenseNet(growth).eval()
         blocks = [m for m in model.modules() if isinstance(m, DenseBlock)]
         linears = modules_of_type(model, nn.Linear)
-        block_inputs, remove_blocks = record_calls(blocks, lambda m, inputs: sample_shape(inputs[0], BATCH))
-        fc_inputs, remove_fc = record_calls(linears, lambda m, inputs: sample_shape(inputs[0], BATCH))
+        block_inputs, remove_blocks = record_calls(
+            blocks, lambda m, inputs: sample_shape(inputs[0], BATCH)
+        )
+        fc_inputs, remove_fc = record_calls(
+            linears, lambda m, inputs: sample_shape(inputs[0], BATCH)
+        )
         with torch.no_grad():
             out = model(_inputs(BATCH, 1, 28, 28))
         remove_blocks(), remove_fc()
@@ -477,6 +494,16 @@ def loops(ctx) -> dict:
         not torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True)
     )
 
+    # Plain SGD without dropout: the weights after one epoch are a known function of the
+    # batches, different when gradients pile up because zero_grad() is never called.
+    model = loop_model(seed=8, dropout=0.0)
+    try:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        train_epoch(model, loop_batches(seed=9), optimizer, cpu)
+        out["sgd_weights_tensor"] = _flat(model)
+    except Exception as err:  # noqa: BLE001
+        out["sgd_error"] = f"{type(err).__name__}: {err}"[:300]
+
     # With lr = 0 the weights stay put, so the loss train_epoch reports is a known number.
     model = loop_model(seed=4, dropout=0.0)
     try:
@@ -485,6 +512,22 @@ def loops(ctx) -> dict:
     except Exception as err:  # noqa: BLE001
         out["loss_error"] = f"{type(err).__name__}: {err}"[:300]
     return out
+
+
+def _flat(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+def reference_sgd_weights(zero_grad: bool) -> torch.Tensor:
+    """loop_model(8) after SGD(lr=0.1) over loop_batches(9), with or without zero_grad()."""
+    model = loop_model(seed=8, dropout=0.0).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x, y in loop_batches(seed=9):
+        if zero_grad:
+            optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return _flat(model)
 
 
 def reference_eval_accuracy() -> float:
@@ -539,17 +582,42 @@ def _(obs, ctx) -> Verdict:
     return Verdict.ok("train_epoch trains in training mode on every batch")
 
 
+@CHECKS.check("train_zero_grad", observe=loops)
+def _(obs, ctx) -> Verdict:
+    if "sgd_error" in obs:
+        return Verdict.wrong(f"train_epoch raised {obs['sgd_error']}")
+    seen = obs.get("sgd_weights_tensor")
+    if not isinstance(seen, torch.Tensor) or seen.shape != reference_sgd_weights(True).shape:
+        return Verdict.wrong("train_epoch changed the model's parameters' shapes")
+    # Only the known mistake loses the point: loops that differ in other ways (clipping, a
+    # summed loss) match neither trajectory and get the benefit of the doubt.
+    accumulated = torch.allclose(seen, reference_sgd_weights(False), atol=1e-5)
+    correct = torch.allclose(seen, reference_sgd_weights(True), atol=1e-5)
+    return Verdict.expect(
+        correct or not accumulated,
+        "gradients are reset before every step",
+        "train_epoch never resets the gradients: call optimizer.zero_grad() before "
+        "loss.backward(), or every step also applies all earlier batches' gradients",
+    )
+
+
 @CHECKS.check("batchnorm_statistics", observe=loops)
 def _(obs, ctx) -> Verdict:
     if obs["evaluate_moved_bn"]:
-        return Verdict.wrong("evaluate changed batch-norm running statistics (model left in train mode)")
+        return Verdict.wrong(
+            "evaluate changed batch-norm running statistics (model left in train mode)"
+        )
     if not obs["train_moved_bn"]:
         return Verdict.wrong("train_epoch did not update batch-norm running statistics")
     return Verdict.ok("batch-norm statistics move in training only")
 
 
 def _close(value, target: float, *, tolerance: float = 1e-4) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value - target) <= tolerance
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and abs(value - target) <= tolerance
+    )
 
 
 @CHECKS.check("train_loss", observe=loops)
@@ -589,7 +657,9 @@ def devices(ctx) -> dict:
     meta = torch.device("meta")
     model = loop_model(seed=6)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    seen_train = device_probe(lambda m: train_epoch(m, loop_batches(seed=7), optimizer, meta), model)
+    seen_train = device_probe(
+        lambda m: train_epoch(m, loop_batches(seed=7), optimizer, meta), model
+    )
     model = loop_model(seed=6)
     seen_eval = device_probe(lambda m: evaluate(m, loop_batches(seed=7), meta), model)
     return {"train": seen_train, "evaluate": seen_eval}
@@ -696,6 +766,8 @@ def _normalise_answer(key: str, value):
         if isinstance(value, str):
             numbers = [int(n) for n in re.findall(r"\d+", value)]
             return numbers * 2 if len(numbers) == 1 else numbers
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -711,4 +783,6 @@ def _(obs, ctx) -> Verdict:
         for k, v in want.items()
         if _normalise_answer(k, got.get(k)) != v
     ]
-    return Verdict.partial(len(want) - len(wrong), len(want), "; ".join(wrong) or "all answers right")
+    return Verdict.partial(
+        len(want) - len(wrong), len(want), "; ".join(wrong) or "all answers right"
+    )

@@ -46,7 +46,9 @@ class ProbeContext:
         raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")
 
     def _why_missing(self, name: str) -> str:
-        pattern = re.compile(rf"^\s*(class|def)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*=", re.M)
+        pattern = re.compile(
+            rf"^\s*(class|def)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*=", re.M
+        )
         for cell in self.cells:
             if cell.status != "ok" and pattern.search(cell.source):
                 return f" (cell {cell.index + 1}, which defines it, {cell.status}: {cell.message})"

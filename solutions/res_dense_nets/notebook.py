@@ -196,7 +196,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         grade_cell(manifest, "test_loops", "Tests of train_epoch and evaluate."),
-        grade_cell(manifest, "test_device", "Tests of device placement in train_epoch and evaluate."),
+        grade_cell(
+            manifest, "test_device", "Tests of device placement in train_epoch and evaluate."
+        ),
         provided(
             "fit",
             """
@@ -354,7 +356,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
         ),
         answer("answer_densenet"),
-        grade_cell(manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."),
+        grade_cell(
+            manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
+        ),
         markdown(
             """
             ## Before you submit

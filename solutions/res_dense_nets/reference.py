@@ -209,7 +209,9 @@ def expected_answers(manifest: Manifest, result: TrainResult, quick: bool) -> di
             "lr": cfg.lr,
             "batch_size": cfg.batch_size,
             "train_accuracy": round(result.histories[key].train_accuracy[-1], 4),
-            "seconds_per_epoch": round(sum(result.histories[key].seconds) / len(result.histories[key].seconds), 2),
+            "seconds_per_epoch": round(
+                sum(result.histories[key].seconds) / len(result.histories[key].seconds), 2
+            ),
         }
     return {
         "structure": structure(manifest),

@@ -21,14 +21,19 @@ def mangle(src_folder, dest_folder, seed: int = 3):
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     nb["cells"].append(dict(code[3]))  # a duplicated cell
     random.Random(seed).shuffle(nb["cells"])  # the imports cell no longer comes first
-    nb["metadata"] = {"colab": {"provenance": []}, "kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    nb["metadata"] = {
+        "colab": {"provenance": []},
+        "kernelspec": {"name": "python3", "display_name": "Python 3"},
+    }
     nb["nbformat_minor"] = 0
     path.unlink()
     (dest_folder / "Copy of res_dense_nets.ipynb").write_text(json.dumps(nb))
     return dest_folder
 
 
-def test_does_a_colab_mangled_notebook_score_like_the_clean_one(reference_submission, reference_report, tmp_path):
+def test_does_a_colab_mangled_notebook_score_like_the_clean_one(
+    reference_submission, reference_report, tmp_path
+):
     mangled = mangle(reference_submission, tmp_path / "carol" / "res_dense_nets")
     report = grade(mangled, tmp=tmp_path)[0]
     assert report["student"] == "carol"

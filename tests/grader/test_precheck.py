@@ -14,9 +14,18 @@ from tests.conftest import REPO
 
 def run_precheck(folder):
     shutil.copy(REPO / "release" / "res_dense_nets" / "precheck.py", folder)
-    env = {"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "DLGRADE_DATA": str(resolve_root("fashion_mnist").root), "HOME": str(folder)}
+    env = {
+        "PATH": f"{sys.prefix}/bin:/usr/bin:/bin",
+        "DLGRADE_DATA": str(resolve_root("fashion_mnist").root),
+        "HOME": str(folder),
+    }
     return subprocess.run(
-        [sys.executable, "precheck.py", "res_dense_nets.ipynb"], cwd=folder, capture_output=True, text=True, timeout=600, env=env
+        [sys.executable, "precheck.py", "res_dense_nets.ipynb"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
 
 
@@ -28,7 +37,9 @@ def test_does_the_reference_submission_pass_the_precheck(reference_submission, t
     assert "Ready to submit" in result.stdout
 
 
-def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file(reference_submission, tmp_path):
+def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file(
+    reference_submission, tmp_path
+):
     folder = tmp_path / "bad"
     shutil.copytree(reference_submission, folder)
     nb = nbformat.read(folder / "res_dense_nets.ipynb", as_version=4)

@@ -73,10 +73,23 @@ def test_does_the_notebook_hyperparameter_code_build_the_reference_optimiser():
 
 
 def test_does_quick_training_write_expected_answers_weights_and_a_figure(tmp_path):
-    result = run_cli("solutions", "train", ID, "--quick", "--device", "cpu", "--output-dir", str(tmp_path), timeout=300)
+    result = run_cli(
+        "solutions",
+        "train",
+        ID,
+        "--quick",
+        "--device",
+        "cpu",
+        "--output-dir",
+        str(tmp_path),
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads((tmp_path / f"{ID}.json").read_text())
-    assert written["quick"] is True and written["provenance"]["epochs"] == {"resmlp": 1, "densenet": 1}
+    assert written["quick"] is True and written["provenance"]["epochs"] == {
+        "resmlp": 1,
+        "densenet": 1,
+    }
     assert set(written["accuracy"]) == {"resmlp", "densenet"}
     for model in load_manifest(ID).models:
         state = torch.load(tmp_path / "weights" / model.weights, weights_only=True)
