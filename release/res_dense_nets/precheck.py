@@ -125,7 +125,9 @@ def check_runs(nb, timeout):
     for cell in node.cells:
         if cell.cell_type == "code" and "%run precheck" in cell.source:
             cell.source = ""  # do not run this check inside itself
-    client = NotebookClient(node, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": os.getcwd()}})
+    client = NotebookClient(
+        node, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": os.getcwd()}}
+    )
     try:
         client.execute()
     except CellExecutionError as err:
@@ -160,7 +162,9 @@ def main(argv):
         ok = ok and not problems
     print(
         "Ready to submit: hand in "
-        + ", ".join([os.path.basename(ASSIGNMENT["notebook"])] + [w["file"] for w in ASSIGNMENT["weights"]])
+        + ", ".join(
+            [os.path.basename(ASSIGNMENT["notebook"])] + [w["file"] for w in ASSIGNMENT["weights"]]
+        )
         if ok
         else "Not ready yet: fix the points above and run this check again."
     )
