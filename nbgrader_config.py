@@ -9,8 +9,6 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # Student copies get this where a solution region was.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-# Hidden test cells grade with the submitted weights; allow time for the 10,000-image test split.
-c.Execute.timeout = 120
 
 # Kernels started by `nbgrader autograde` read the data from where the grader finds it.
 try:

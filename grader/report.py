@@ -94,7 +94,8 @@ def format_table(report: Report, width: int = 100) -> str:
     for c in report.checks:
         message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
         lines.append(
-            f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  {c.status:<7}  {message}"
+            f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  "
+            f"{c.status:<7}  {message}"
         )
     lines.append("-" * width)
     lines.append(

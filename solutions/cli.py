@@ -111,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--output-dir",
         type=Path,
-        help="where the expected JSON goes (default grader/expected; reports/<id>/quick with --quick)",
+        help="folder for the expected JSON, weights and figure "
+        "(default: grader/expected, or reports/<id>/quick with --quick)",
     )
     train.set_defaults(run=train_command)
     notebook = sub.add_parser("notebook", help="rebuild the source notebook from solutions/<id>")

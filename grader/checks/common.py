@@ -54,7 +54,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
 
 
 def param_shapes(module: nn.Module) -> list[list[int]]:
-    """Shapes of all registered parameters, sorted, so that module layout and names do not matter."""
+    """Shapes of all registered parameters, sorted: module layout and names do not matter."""
     return sorted([list(p.shape) for p in module.parameters()])
 
 

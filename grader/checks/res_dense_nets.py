@@ -89,7 +89,8 @@ def _(obs, ctx) -> Verdict:
             problems.append(f"{setting} raised {entry['error']}")
         elif entry.get("output_shape") != want["output_shape"]:
             problems.append(
-                f"{setting} gave output {entry.get('output_shape')}, expected {want['output_shape']}"
+                f"{setting} gave output {entry.get('output_shape')}, "
+                f"expected {want['output_shape']}"
             )
         elif entry["param_shapes"] != want["param_shapes"]:
             problems.append(

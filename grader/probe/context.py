@@ -57,7 +57,7 @@ class ProbeContext:
         return ""
 
     def test_batches(self, batch_size: int = 500):
-        """The grader's test images, normalised as the manifest says: (B, C, H, W) float32 batches."""
+        """The grader's test images, normalised per the manifest: (B, C, H, W) float32 batches."""
         if self.test_images is None:
             raise MissingDefinition("no test images were provided to the probe")
         images = torch.load(self.test_images, weights_only=True)  # uint8 (N, C, H, W)

@@ -28,7 +28,10 @@ class TrainConfig:
                 f"nesterov=True, weight_decay={self.weight_decay})"
             )
         else:
-            make = f"torch.optim.Adam({model}.parameters(), lr={self.lr}, weight_decay={self.weight_decay})"
+            make = (
+                f"torch.optim.Adam({model}.parameters(), lr={self.lr}, "
+                f"weight_decay={self.weight_decay})"
+            )
         return (
             f"epochs = {self.epochs}\n"
             f"optimizer = {make}\n"

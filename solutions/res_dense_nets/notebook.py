@@ -105,8 +105,12 @@ def cells(manifest: Manifest) -> list[Cell]:
             DATA_ROOT = os.environ.get("DLGRADE_DATA", "data")
             MEAN, STD = {tuple(mean)}, {tuple(std)}
             transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
-            train_set = datasets.FashionMNIST(DATA_ROOT, train=True, download=True, transform=transform)
-            test_set = datasets.FashionMNIST(DATA_ROOT, train=False, download=True, transform=transform)
+            train_set = datasets.FashionMNIST(
+                DATA_ROOT, train=True, transform=transform, download=True
+            )
+            test_set = datasets.FashionMNIST(
+                DATA_ROOT, train=False, transform=transform, download=True
+            )
             train_loader = torch.utils.data.DataLoader(
                 train_set, batch_size={config.RESMLP.batch_size}, shuffle=True, num_workers=2
             )
@@ -188,7 +192,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             _model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
             _batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))) for _ in range(2)]
-            _loss = train_epoch(_model, _batches, torch.optim.SGD(_model.parameters(), lr=0.1), "cpu")
+            _optimizer = torch.optim.SGD(_model.parameters(), lr=0.1)
+            _loss = train_epoch(_model, _batches, _optimizer, "cpu")
             assert isinstance(_loss, float), f"train_epoch should return a float, got {_loss!r}"
             _acc = evaluate(_model, _batches, "cpu")
             assert 0.0 <= _acc <= 1.0, f"evaluate should return a fraction, got {_acc!r}"
@@ -341,8 +346,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             if history:
                 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
                 for name, curve in history.items():
-                    ax_loss.plot(range(1, len(curve["loss"]) + 1), curve["loss"], label=name)
-                    ax_acc.plot(range(1, len(curve["test_accuracy"]) + 1), curve["test_accuracy"], label=name)
+                    epochs = range(1, len(curve["loss"]) + 1)
+                    ax_loss.plot(epochs, curve["loss"], label=name)
+                    ax_acc.plot(epochs, curve["test_accuracy"], label=name)
                 ax_loss.set(xlabel="epoch", ylabel="training loss")
                 ax_acc.set(xlabel="epoch", ylabel="test accuracy")
                 ax_loss.legend()

@@ -170,7 +170,7 @@ def train_epoch(model, loader, optimizer, device):
 
 
 def evaluate(model, loader, device):
-    """Return the accuracy of `model` over `loader` (correct / total), in eval mode, no gradients."""
+    """Accuracy of `model` over `loader` (correct / total), in eval mode, without gradients."""
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()

@@ -45,7 +45,11 @@ def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file
     nb = nbformat.read(folder / "res_dense_nets.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.source.startswith("class Transition"):
-            cell.source = "class Transition(nn.Module):\n    def __init__(self, a, b):\n        raise NotImplementedError()"
+            cell.source = (
+                "class Transition(nn.Module):\n"
+                "    def __init__(self, a, b):\n"
+                "        raise NotImplementedError()"
+            )
     nb.cells = [c for c in nb.cells if not c.source.startswith("def shape_answers")]
     nbformat.write(nb, folder / "res_dense_nets.ipynb")
     (folder / "densenet.pt").unlink()

@@ -15,13 +15,13 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap is not usable here")
 
 
-def run_inside(tmp_path: Path, code: str, limits: Limits = Limits()) -> subprocess.CompletedProcess:
+def run_inside(tmp_path: Path, code: str, limits: Limits | None = None):
     scratch = tmp_path / "scratch"
     sandbox = Sandbox(
         mounts=(Mount(scratch, Path("/submission"), writable=True),),
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
         cwd=Path("/submission"),
-        limits=limits,
+        limits=limits or Limits(),
     )
     sandbox.prepare(scratch)
     return subprocess.run(
@@ -48,7 +48,10 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path):
         Path("/etc/shadow"),
     ]
     code = "import os\n" + "".join(f"print(os.path.exists({str(p)!r}))\n" for p in secrets)
-    code += "try:\n    import solutions.manifest\n    print('IMPORTED')\nexcept ImportError:\n    print('False')\n"
+    code += (
+        "try:\n    import solutions.manifest\n    print('IMPORTED')\n"
+        "except ImportError:\n    print('False')\n"
+    )
     result = run_inside(tmp_path, code)
     lines = result.stdout.split()
     assert lines[:4] == ["False"] * 4, result.stderr
