@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from grader import gradebook
 from grader.grade import GradeConfig, ProbeInputs, grade_submission, student_name
-from grader.judge import EXPECTED_DIR
+from grader.judge import EXPECTED_DIR, load_expected
 from grader.notebook_io import NotebookError, find_notebook
 from grader.report import Report
 from solutions.manifest import Manifest
@@ -122,6 +123,7 @@ def grade_many(
     """
     if gradebook_url:
         gradebook.ensure_assignment(gradebook_url, manifest)
+    expected = load_expected(manifest.id)  # once: every student is judged on the same answers
     if reports_dir:
         reports_dir.mkdir(parents=True, exist_ok=True)
     reports: dict[int, Report] = {}  # by position: two paths may share a student name
@@ -142,9 +144,27 @@ def grade_many(
         unit="sub",
         disable=not progress,
     )
+    uids: queue.SimpleQueue[int] = queue.SimpleQueue()  # one sandbox uid per concurrent job
+    for slot in range(jobs):
+        uids.put(config.uid + slot)
+
+    def grade_one(submission: Submission) -> Report:
+        uid = uids.get()
+        try:
+            return grade_submission(
+                submission.path,
+                manifest,
+                split,
+                replace(config, uid=uid),
+                submission.student,
+                expected,
+            )
+        finally:
+            uids.put(uid)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: dict[Future, tuple[int, Submission, str]] = {}
-        queue = list(todo)
+        waiting = list(todo)
 
         def collect(future: Future) -> None:
             index, submission, print_ = pending.pop(future)
@@ -155,24 +175,17 @@ def grade_many(
             bar.update()
 
         try:
-            while queue or pending:
-                while queue and len(pending) < jobs:
-                    index, submission, print_ = queue.pop(0)
-                    future = pool.submit(
-                        grade_submission,
-                        submission.path,
-                        manifest,
-                        split,
-                        config,
-                        submission.student,
-                    )
+            while waiting or pending:
+                while waiting and len(pending) < jobs:
+                    index, submission, print_ = waiting.pop(0)
+                    future = pool.submit(grade_one, submission)
                     pending[future] = (index, submission, print_)
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     collect(future)
         except KeyboardInterrupt:
             # Let the submissions in flight finish and be saved; start no more.
-            queue.clear()
+            waiting.clear()
             for future in list(pending):
                 collect(future)
             bar.close()

@@ -30,7 +30,7 @@ from grader.report import Report
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.spec import load_checkset
 from grader.supervise import TimeLimits, run_probe
-from solutions.data import load_split, resolve_root
+from solutions.data import blinded_root, load_split, resolve_root
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
 
@@ -45,7 +45,10 @@ class GradeConfig:
     time: TimeLimits = field(default_factory=TimeLimits)
     limits: Limits = field(default_factory=Limits)
     threads: int = max(1, os.cpu_count() or 1)
-    uid: int = 65534
+    # The probe's uid. It must belong to nothing else on the machine: after each probe every
+    # process of this uid is killed. Batches use uid, uid + 1, ... one per concurrent job, so
+    # that one job's fork bomb cannot use up another job's process limit.
+    uid: int = 990_000
     scratch_root: Path | None = None
     keep_scratch: bool = False
 
@@ -53,7 +56,7 @@ class GradeConfig:
 @dataclass(frozen=True)
 class ProbeInputs:
     """What every probe of a grading run reads, prepared once: the test split, shuffled in an
-    order only the judge can undo, the data root, and matplotlib's font cache."""
+    order only the judge can undo, the data root (test labels withheld), matplotlib's fonts."""
 
     images_file: Path  # uint8 (N, C, H, W), permuted
     labels: torch.Tensor  # int64 (N,), permuted the same way
@@ -96,7 +99,9 @@ def prepare_inputs(manifest: Manifest, folder: Path, seed: int | None = None) ->
     images_file = folder / "test_images.pt"
     torch.save(images[order].contiguous(), images_file)
     images_file.chmod(0o644)
-    inputs = ProbeInputs(images_file, labels[order].clone(), root.root)
+    # The notebook's own data cell sees every split, but not the test labels.
+    data_root = blinded_root(manifest.dataset, root.root, folder / "data")
+    inputs = ProbeInputs(images_file, labels[order].clone(), data_root)
     _build_matplotlib_cache(inputs.matplotlib_cache)
     return inputs
 
@@ -183,21 +188,30 @@ def grade_submission(
     split: ProbeInputs,
     config: GradeConfig = GradeConfig(),
     student: str | None = None,
+    expected: dict | None = None,
 ) -> Report:
-    """Grade one notebook or submission folder. Never raises because of the submission."""
+    """Grade one notebook or submission folder. Never raises because of the submission.
+
+    `expected` (the assignment's expected answers) is read from grader/expected when not given;
+    a batch passes it, so every student is judged against the same answers.
+    """
     started = time.monotonic()
     student = student or student_name(path, manifest.id)
     scratch = Path(tempfile.mkdtemp(prefix="dlgrade-", dir=config.scratch_root))
     report = Report(manifest.id, student, [], sandbox="")
     try:
-        expected = load_expected(manifest.id)
+        expected = expected if expected is not None else load_expected(manifest.id)
         checkset = load_checkset(manifest.id)
         folder = path if path.is_dir() else path.parent
         notebook_path = find_notebook(folder, manifest.notebook) if path.is_dir() else path
         notebook = read_notebook(notebook_path)
         report.notes += notebook.warnings
         ours = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
-        cells = [c for c in notebook.code_cells if c.strip() and normalise(c) not in ours]
+        graded = [
+            (number, code)
+            for number, code in zip(notebook.numbers, notebook.code_cells, strict=True)
+            if code.strip() and normalise(code) not in ours
+        ]
 
         for sub in ("work", "outs", "job"):
             (scratch / sub).mkdir()
@@ -208,7 +222,8 @@ def grade_submission(
         sandbox.prepare(scratch / "outs")
         job = {
             "assignment": manifest.id,
-            "cells": cells,
+            "cells": [code for _, code in graded],
+            "cell_numbers": [number for number, _ in graded],
             "skip": {},
             "observers": checkset.observers_for([c.name for c in manifest.checks]),
             "workdir": str(sandbox.inside(scratch / "work")),

@@ -26,6 +26,7 @@ class NotebookError(Exception):
 class StudentNotebook:
     path: Path
     code_cells: list[str]
+    numbers: list[int]  # each code cell's position in the notebook, counting every cell from 1
     warnings: list[str] = field(default_factory=list)
 
 
@@ -62,10 +63,14 @@ def read_notebook(path: Path) -> StudentNotebook:
         raise NotebookError(f"{path.name} has no list of cells (not an nbformat 4 notebook)")
     if data.get("nbformat") != 4:
         warnings.append(f"{path.name} says nbformat {data.get('nbformat')!r}; read as version 4")
-    code = [_source(c) for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
-    if sum(len(c) for c in code) > MAX_CODE_BYTES:
+    numbered = [
+        (number, _source(c))
+        for number, c in enumerate(cells, start=1)
+        if isinstance(c, dict) and c.get("cell_type") == "code"
+    ]
+    if sum(len(code) for _, code in numbered) > MAX_CODE_BYTES:
         raise NotebookError(f"{path.name} holds over 10 MB of code")
-    return StudentNotebook(path, code, warnings)
+    return StudentNotebook(path, [c for _, c in numbered], [n for n, _ in numbered], warnings)
 
 
 def normalise(source: str) -> str:

@@ -60,6 +60,11 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
 
     @property
+    def drops_privileges(self) -> bool:
+        """Whether the sandboxed process runs as `uid` (bubblewrap, started as root)."""
+        return bubblewrap_works() and os.geteuid() == 0
+
+    @property
     def kind(self) -> str:
         if bubblewrap_works():
             return "bubblewrap: no network, private file system, unprivileged uid, rlimits"
@@ -102,7 +107,7 @@ class Sandbox:
         for hidden in _hidden_package_dirs():
             cmd += ["--tmpfs", str(hidden)]  # stays empty inside, whatever else is bound
         cmd += ["--chdir", str(self.cwd), "--"]
-        if os.geteuid() == 0:
+        if self.drops_privileges:
             cmd += [
                 "setpriv",
                 f"--reuid={self.uid}",
@@ -155,7 +160,7 @@ class Sandbox:
     def prepare(self, folder: Path) -> None:
         """Make a writable scratch folder belong to the sandbox's uid."""
         folder.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0 and bubblewrap_works():
+        if self.drops_privileges:
             for path in [folder, *folder.rglob("*")]:
                 os.chown(path, self.uid, self.uid)
         folder.chmod(0o700)

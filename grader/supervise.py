@@ -99,6 +99,36 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    pids.append(int(entry.name))
+            except OSError:  # gone meanwhile
+                pass
+    return pids
+
+
+def reap(sandbox: Sandbox, timeout: float = 15.0) -> None:
+    """Kill whatever still runs as the sandbox's uid, and wait until it is gone.
+
+    The uid belongs to this sandbox alone. Its processes count against the uid's process limit
+    until they have exited, so a restart right after a fork bomb would fail to start.
+    """
+    if not sandbox.drops_privileges:
+        return
+    deadline = time.monotonic() + timeout
+    while (pids := _pids_of(sandbox.uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.05)
+
+
 def _run_attempt(
     sandbox: Sandbox, job: Path, out: Path, log: Path, limits: TimeLimits, deadline: float
 ) -> _Attempt:
@@ -211,11 +241,12 @@ def run_probe(
     """Run the probe until every observer has a result or a reason it has none."""
     deadline = time.monotonic() + limits.total
     skip: dict[int, str] = {int(k): v for k, v in job["skip"].items()}
+    numbers = job.get("cell_numbers") or [i + 1 for i in range(len(job["cells"]))]
     observations: dict[str, Any] = {}
     cells: dict[int, CellOutcome] = {}
     log = scratch / "probe.log"
     notes: list[str] = []
-    attempts = 0
+    attempts = start_failures = 0
     while attempts < limits.attempts:
         attempts += 1
         remaining = [n for n in job["observers"] if n not in observations]
@@ -230,6 +261,7 @@ def run_probe(
             )
         )
         attempt = _run_attempt(sandbox, job_file, out, log, limits, deadline)
+        reap(sandbox)
         for event in attempt.events:
             if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
                 index = event["index"]
@@ -239,6 +271,7 @@ def run_probe(
                         job["cells"][index],
                         str(event.get("status")),
                         str(event.get("message", ""))[:300],
+                        numbers[index],
                     )
             if event.get("event") == "observer_end" and event.get("name") in remaining:
                 observations[event["name"]] = _load_observation(out / "obs", event["name"])
@@ -246,13 +279,19 @@ def run_probe(
             break
         reason = attempt.ended
         kind, item = attempt.current or ("cell", None)
+        started = any(e.get("event") == "started" for e in attempt.events)
         if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
             skip[item] = f"not run: {reason}"
-            notes.append(f"cell {item + 1} stopped the probe ({reason}); graded without it")
+            notes.append(f"cell {numbers[item]} stopped the probe ({reason}); graded without it")
         elif kind == "observer" and item in remaining:
             observations[item] = {"__error__": f"stopped while checking: {reason}"}
-        elif any(e.get("event") == "started" for e in attempt.events):
+        elif started:
             notes.append(f"the probe stopped between two steps ({reason}); started it again")
+        elif start_failures < 2:
+            # A start can fail for reasons that pass (the machine short of processes or
+            # memory for a moment): try again before giving up on the submission.
+            start_failures += 1
+            time.sleep(1.0)
         else:
             message = f"the grading process could not start: {reason}"
             notes.append(message + "\n" + _tail(log, 1500))
@@ -264,7 +303,7 @@ def run_probe(
     for name in job["observers"]:
         observations.setdefault(name, {"__error__": "not checked: the time budget ran out"})
     for index, reason in skip.items():
-        cells[index] = CellOutcome(index, job["cells"][index], "skipped", reason)
+        cells[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
     return ProbeResult(
         observations=observations,
         cells=[cells[i] for i in sorted(cells)],

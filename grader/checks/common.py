@@ -7,6 +7,7 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -19,6 +20,14 @@ class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
 
     A BaseException so that a student's `except Exception:` does not swallow it.
     """
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def describe_error(err: BaseException, limit: int = 300) -> str:
+    """`Type: message` of an exception raised by student code, short and free of colour codes."""
+    return ANSI.sub("", f"{type(err).__name__}: {err}")[:limit]
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:
@@ -125,7 +134,7 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     except StopProbe:
         pass
     except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
-        seen["error"] = f"{type(err).__name__}: {err}"[:500]
+        seen["error"] = describe_error(err, 500)
     finally:
         handle.remove()
     return seen

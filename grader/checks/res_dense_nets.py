@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from grader.checks.common import (
     StopProbe,
+    describe_error,
     device_probe,
     diff_shapes,
     jsonable,
@@ -61,7 +62,7 @@ def resblock(ctx) -> dict:
                 entry["zeroed_matches_x"] = bool(torch.allclose(zeroed, x, atol=1e-6))
                 entry["zeroed_matches_relu_x"] = bool(torch.allclose(zeroed, F.relu(x), atol=1e-6))
         except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-            entry["error"] = f"{type(err).__name__}: {err}"[:300]
+            entry["error"] = describe_error(err, 300)
         settings.append(entry)
     return {"settings": settings, "is_class": isinstance(ResBlock, type)}
 
@@ -214,7 +215,7 @@ def denseblock(ctx) -> dict:
                         for row in flat_in
                     )
             except Exception as err:  # noqa: BLE001
-                entry["error"] = f"{type(err).__name__}: {err}"[:300]
+                entry["error"] = describe_error(err, 300)
             runs.append(entry)
     return {"runs": runs}
 
@@ -309,7 +310,7 @@ def transition(ctx) -> dict:
                 )
             entry["param_shapes"] = param_shapes(layer)
         except Exception as err:  # noqa: BLE001
-            entry["error"] = f"{type(err).__name__}: {err}"[:300]
+            entry["error"] = describe_error(err, 300)
         runs.append(entry)
     return {"runs": runs}
 
@@ -477,7 +478,7 @@ def loops(ctx) -> dict:
     try:
         out["evaluate_returned"] = jsonable(evaluate(model, loop_batches(seed=2), cpu))
     except Exception as err:  # noqa: BLE001
-        out["evaluate_error"] = f"{type(err).__name__}: {err}"[:300]
+        out["evaluate_error"] = describe_error(err, 300)
     out["evaluate_calls"] = model.calls
     out["evaluate_moved_bn"] = not torch.equal(before, _bn_state(model))
 
@@ -488,7 +489,7 @@ def loops(ctx) -> dict:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
         out["train_returned"] = jsonable(train_epoch(model, loop_batches(seed=3), optimizer, cpu))
     except Exception as err:  # noqa: BLE001
-        out["train_error"] = f"{type(err).__name__}: {err}"[:300]
+        out["train_error"] = describe_error(err, 300)
     out["train_calls"] = model.calls
     out["train_moved_bn"] = not torch.equal(before, _bn_state(model))
     out["train_updated_weights"] = any(
@@ -503,7 +504,7 @@ def loops(ctx) -> dict:
         train_epoch(model, loop_batches(seed=9), optimizer, cpu)
         out["sgd_weights_tensor"] = _flat(model)
     except Exception as err:  # noqa: BLE001
-        out["sgd_error"] = f"{type(err).__name__}: {err}"[:300]
+        out["sgd_error"] = describe_error(err, 300)
 
     # With lr = 0 the weights stay put, so the loss train_epoch reports is a known number.
     model = loop_model(seed=4, dropout=0.0)
@@ -511,7 +512,7 @@ def loops(ctx) -> dict:
         optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
         out["loss_returned"] = jsonable(train_epoch(model, loop_batches(seed=5), optimizer, cpu))
     except Exception as err:  # noqa: BLE001
-        out["loss_error"] = f"{type(err).__name__}: {err}"[:300]
+        out["loss_error"] = describe_error(err, 300)
     return out
 
 
@@ -701,9 +702,10 @@ def predictions(ctx) -> dict:
     for spec in ctx.models:
         entry: dict = {}
         result[spec["key"]] = entry
+        if problem := ctx.weights_problems.get(spec["weights"]):
+            entry["error"] = problem
+            continue
         try:
-            if problem := ctx.weights_problems.get(spec["weights"]):
-                raise FileNotFoundError(problem)
             model = ctx.get(spec["class_name"])(*spec["args"])
             state = torch.load(ctx.workdir / spec["weights"], map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
@@ -718,7 +720,7 @@ def predictions(ctx) -> dict:
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = f"{type(err).__name__}: {err}"[:400]
+            entry["error"] = describe_error(err, 400)
     return result
 
 

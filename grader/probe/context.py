@@ -19,10 +19,11 @@ class MissingDefinition(Exception):
 class CellOutcome:
     """How one code cell of the submission went in the probe."""
 
-    index: int
+    index: int  # among the cells the probe was given
     source: str
     status: str  # "ok", "error", "skipped"
     message: str = ""
+    number: int = 0  # position in the student's notebook, counting every cell from 1
 
 
 @dataclass
@@ -51,7 +52,8 @@ class ProbeContext:
         )
         for cell in self.cells:
             if cell.status != "ok" and pattern.search(cell.source):
-                return f" (cell {cell.index + 1}, which defines it, {cell.status}: {cell.message})"
+                where = f"cell {cell.number}" if cell.number else "the cell"
+                return f" ({where}, which defines it, {cell.status}: {cell.message})"
         if self.cells and not any(pattern.search(c.source) for c in self.cells):
             return " (no cell of the notebook defines it)"
         return ""

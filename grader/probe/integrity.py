@@ -37,21 +37,35 @@ def _modules() -> list[ModuleType]:
     return [builtins, torch, torch.nn.functional, torch.nn.init, torch.cuda, math, os, json, sys]
 
 
+_FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
+
+
 @dataclass
 class Snapshot:
     modules: dict[str, tuple[ModuleType, dict]]
     classes: dict[int, tuple[type, dict]]
+    functions: list[tuple[object, dict]]
 
     @classmethod
-    def take(cls) -> Snapshot:
+    def take(cls, own: list[ModuleType] = ()) -> Snapshot:
+        """Snapshot the libraries, and `own` modules (the grader's checks) with their classes
+        and the code of their functions, which a cell could otherwise rewrite in place."""
+        own_classes = [v for m in own for v in vars(m).values() if inspect.isclass(v)]
+        own_functions = [v for m in own for v in vars(m).values() if inspect.isfunction(v)]
         return cls(
-            modules={m.__name__: (m, dict(vars(m))) for m in _modules()},
-            classes={id(c): (c, dict(vars(c))) for c in _classes()},
+            modules={m.__name__: (m, dict(vars(m))) for m in [*_modules(), *own]},
+            classes={id(c): (c, dict(vars(c))) for c in [*_classes(), *own_classes]},
+            functions=[(f, {k: getattr(f, k) for k in _FUNCTION_PARTS}) for f in own_functions],
         )
 
     def restore(self) -> list[str]:
         """Put everything back; return the names that had been changed (for the log)."""
         changed = []
+        for function, parts in self.functions:
+            for key, value in parts.items():
+                if getattr(function, key) is not value:
+                    changed.append(f"{function.__qualname__}.{key}")
+                    setattr(function, key, value)
         for name, (module, saved) in self.modules.items():
             current = vars(module)
             for key, value in saved.items():
@@ -68,7 +82,8 @@ class Snapshot:
                 changed.append(f"{cls.__qualname__}.{key}")
                 _try(delattr, cls, key)
             for key, value in saved.items():
-                if current.get(key, _MISSING) is not value and not key.startswith("__"):
+                # Dunders too: a replaced nn.Module.__call__ changes every model's behaviour.
+                if current.get(key, _MISSING) is not value:
                     changed.append(f"{cls.__qualname__}.{key}")
                     _try(setattr, cls, key, value)
         return changed

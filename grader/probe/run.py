@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from grader.checks.common import describe_error
 from grader.probe.context import CellOutcome, ProbeContext
 from grader.probe.integrity import Snapshot
 from grader.probe.shell import GradingShell, make_shell, run_cell
@@ -68,6 +69,7 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
     notebook whose cells were moved around (Colab makes it easy) then still defines everything.
     """
     skip = {int(k): v for k, v in job["skip"].items()}
+    numbers = job.get("cell_numbers") or [i + 1 for i in range(len(job["cells"]))]
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
     while pending:
@@ -77,14 +79,14 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
             progress.emit("cell_start", index=index)
             run = run_cell(shell, source)
             progress.emit("cell_end", index=index, status=run.status, message=run.message)
-            outcomes[index] = CellOutcome(index, source, run.status, run.message)
+            outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
             if run.message.startswith("NameError"):
                 retry.append(index)
         if len(retry) == len(pending):
             break
         pending = retry
     for index, reason in skip.items():
-        outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason)
+        outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
     return [outcomes[i] for i in sorted(outcomes)]
 
 
@@ -95,10 +97,16 @@ def main(job_path: Path) -> int:
     progress = Progress(out_dir / "progress.jsonl")
     torch.set_num_threads(int(job.get("threads", 1)))
     checkset = load_checkset(job["assignment"])
+    # Our own references, taken before any student code runs: a cell may reach the check set
+    # through sys.modules and swap an observer.
+    observers = dict(checkset.observers)
+    own = [
+        m for n, m in list(sys.modules.items()) if n.startswith(("grader.checks", "grader.probe"))
+    ]
     if job.get("matplotlib_cache") and Path(job["matplotlib_cache"]).is_dir():
         target = Path(os.environ.get("MPLCONFIGDIR", "/tmp/matplotlib"))
         shutil.copytree(job["matplotlib_cache"], target, dirs_exist_ok=True)
-    snapshot = Snapshot.take()  # before any student code runs
+    snapshot = Snapshot.take(own)  # before any student code runs
     os.chdir(job["workdir"])
     shell = make_shell()
     progress.emit("started")
@@ -121,10 +129,9 @@ def main(job_path: Path) -> int:
         restored = snapshot.restore()
         progress.emit("observer_start", name=name, restored=restored[:50])
         try:
-            result = checkset.observers[name](ctx)
+            result = observers[name](ctx)
         except BaseException as err:  # noqa: BLE001 - SystemExit from student code included
-            detail = traceback.format_exception_only(type(err), err)[-1].strip()
-            result = {"__error__": detail[:500]}
+            result = {"__error__": describe_error(err, 500)}
         snapshot.restore()
         write_observation(out_dir / "obs", name, result)
         progress.emit("observer_end", name=name)

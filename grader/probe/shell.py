@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.text import SList
 
+from grader.checks.common import describe_error
+
 
 class GradingShell(InteractiveShell):
     def enable_gui(self, gui=None):  # `%matplotlib inline` asks for this; nothing to show here
@@ -44,4 +46,4 @@ def run_cell(shell: GradingShell, source: str) -> CellRun:
     error = result.error_before_exec or result.error_in_exec
     if error is None:
         return CellRun("ok")
-    return CellRun("error", f"{type(error).__name__}: {error}"[:300])
+    return CellRun("error", describe_error(error))

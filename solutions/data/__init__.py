@@ -4,9 +4,11 @@
   package, download) or say clearly how to get it.
 - `datasets`: torchvision's own classes, and whole splits decoded once into tensors.
 - `tensor_loader`: batches by index slices of on-device tensors, batched augmentations.
+- `blind`: a copy of a root with the test labels withheld (for the grader's sandbox).
 - `fixtures`: small generated data sets in the real on-disk formats, for offline tests.
 """
 
+from solutions.data.blind import blinded_root
 from solutions.data.datasets import (
     DATASETS,
     DatasetInfo,
@@ -48,6 +50,7 @@ __all__ = [
     "RandomRotation",
     "TensorLoader",
     "UnverifiedCIFAR10",
+    "blinded_root",
     "has_layout",
     "load_split",
     "normalize",

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.grade import GradeConfig
+
 from tests.conftest import REPO, run_cli
 
 ID = "res_dense_nets"
@@ -133,8 +135,9 @@ def test_does_an_interrupted_run_resume_without_regrading(tmp_path, reference_su
     assert scores(f"sqlite:///{root / 'gradebook.db'}") == {
         f"s{i}": manifest.max_score for i in range(4)
     }
-    leftover = subprocess.run(["pgrep", "-u", "65534"], capture_output=True, text=True).stdout
-    assert leftover.strip() == ""  # the killed run's sandboxes died with it
+    uid = GradeConfig().uid
+    leftover = subprocess.run(["pgrep", "-u", f"{uid},{uid + 1}"], capture_output=True, text=True)
+    assert leftover.stdout.strip() == ""  # the killed run's sandboxes died with it
 
 
 def _free_port() -> int:
