@@ -16,7 +16,6 @@ import pytest
 from nbgrader.api import Gradebook
 
 from grader.grade import GradeConfig
-
 from tests.conftest import REPO, run_cli
 
 ID = "res_dense_nets"
