@@ -71,16 +71,6 @@ def param_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def per_layer_counts(module: nn.Module) -> dict[str, int]:
-    """Parameter count of every submodule that owns parameters directly."""
-    counts = {}
-    for name, sub in module.named_modules():
-        own = sum(p.numel() for p in sub.parameters(recurse=False))
-        if own:
-            counts[name or "<root>"] = own
-    return counts
-
-
 def modules_of_type(module: nn.Module, kinds: type | tuple[type, ...]) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, kinds)]
 

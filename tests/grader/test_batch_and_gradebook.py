@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,15 +147,19 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def postgres(tmp_path):
-    """A real PostgreSQL server of our own, on a Unix socket in tmp_path, as user postgres."""
+def postgres():
+    """A real PostgreSQL server of our own, on a Unix socket, run as user postgres.
+
+    Its folder is a fresh one under /tmp: pytest's own tmp folders are private to root.
+    """
     bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
     if not bindir or os.geteuid() != 0:
         pytest.skip("needs Debian's postgresql package and root (to run the server as postgres)")
     bindir = bindir[-1]
-    data, sock = tmp_path / "pgdata", tmp_path / "pgsock"
+    home = Path(tempfile.mkdtemp(prefix="dlgrade-pg-"))
+    data, sock = home / "pgdata", home / "pgsock"
     sock.mkdir()
-    shutil.chown(tmp_path, "postgres")
+    shutil.chown(home, "postgres")
     shutil.chown(sock, "postgres")
     port = _free_port()
 
@@ -168,7 +173,7 @@ def postgres(tmp_path):
 
     as_postgres(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
     as_postgres(
-        bindir / "pg_ctl", "-D", data, "-w", "-l", tmp_path / "pg.log",
+        bindir / "pg_ctl", "-D", data, "-w", "-l", home / "pg.log",
         "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start",
     )  # fmt: skip
     try:
@@ -176,6 +181,7 @@ def postgres(tmp_path):
         yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"
     finally:
         as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_does_a_postgresql_gradebook_receive_the_grades(
