@@ -18,7 +18,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader import gradebook
 from grader.grade import GradeConfig, ProbeInputs, grade_submission, student_name
 from grader.judge import EXPECTED_DIR, load_expected
 from grader.notebook_io import NotebookError, find_notebook
@@ -93,6 +92,8 @@ def _save(
     submission: Submission, manifest: Manifest, report: Report, gradebook_url: str | None
 ) -> None:
     """Autograded notebook, then gradebook, then the report: the report marks it done."""
+    from grader import gradebook  # nbgrader and nbformat take seconds to import: only if needed
+
     if submission.course_root is not None:
         try:
             notebook = find_notebook(submission.folder, manifest.notebook)
@@ -122,6 +123,8 @@ def grade_many(
     loses at most the submissions being graded at that moment.
     """
     if gradebook_url:
+        from grader import gradebook
+
         gradebook.ensure_assignment(gradebook_url, manifest)
     expected = load_expected(manifest.id)  # once: every student is judged on the same answers
     if reports_dir:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from grader.batch import find_submissions, grade_many
 from grader.grade import GradeConfig, prepare_inputs
-from grader.gradebook import sqlite_url
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import class_csv, format_table
 from grader.supervise import TimeLimits
@@ -66,7 +65,11 @@ def _gradebook_url(args: argparse.Namespace, submissions) -> str | None:
     if args.gradebook:
         return args.gradebook
     roots = {s.course_root for s in submissions if s.course_root is not None}
-    return sqlite_url(roots.pop()) if len(roots) == 1 else None
+    if len(roots) != 1:
+        return None
+    from grader.gradebook import sqlite_url  # nbgrader is slow to import: only for a course
+
+    return sqlite_url(roots.pop())
 
 
 def grade_command(args: argparse.Namespace) -> int:

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from solutions.manifest import Manifest
 
 CELL_MARKER = re.compile(r"^# %% cell: (?P<id>[\w-]+)\s*$", re.M)
@@ -117,8 +115,10 @@ def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -
     return text.replace("__CONFIG__", json.dumps(config, indent=1))
 
 
-def build(cells: list[Cell]) -> nbformat.NotebookNode:
+def build(cells: list[Cell]):
     """An nbformat-4 notebook with nbgrader metadata on every identified cell."""
+    import nbformat  # here, not at the top: the grader reads VISIBLE_PREFIX at start-up
+
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -150,7 +150,9 @@ def build(cells: list[Cell]) -> nbformat.NotebookNode:
     return nb
 
 
-def write(nb: nbformat.NotebookNode, path: Path) -> None:
+def write(nb, path: Path) -> None:
+    import nbformat
+
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(nbformat.writes(nb) + "\n")
 
