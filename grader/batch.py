@@ -92,6 +92,8 @@ def _save(
     submission: Submission, manifest: Manifest, report: Report, gradebook_url: str | None
 ) -> None:
     """Autograded notebook, then gradebook, then the report: the report marks it done."""
+    if submission.course_root is None and not gradebook_url:
+        return
     from grader import gradebook  # nbgrader and nbformat take seconds to import: only if needed
 
     if submission.course_root is not None:
