@@ -23,11 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from solutions.manifest import load_manifest
-from solutions.submission import write_submission
-from tests.fixtures import hostile, variants
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the fixtures live in the tests package of the checkout
+
+from solutions.manifest import load_manifest  # noqa: E402
+from solutions.submission import write_submission  # noqa: E402
+from tests.fixtures import hostile, variants  # noqa: E402
 ID = "res_dense_nets"
 # Hostile fixtures that nbgrader, which runs notebooks unsandboxed, can survive on this machine
 # without harm to it; the rest (bombs, daemons, writes outside the submission, a 2 GiB file it

@@ -9,18 +9,27 @@ which makes an interrupted run resume where it stopped, and a repeated run chang
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import queue
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.grade import GradeConfig, ProbeInputs, grade_submission, student_name
+from grader.grade import (
+    GradeConfig,
+    ProbeInputs,
+    close_host,
+    grade_submission,
+    open_host,
+    student_name,
+)
 from grader.judge import EXPECTED_DIR, load_expected
 from grader.notebook_io import NotebookError, find_notebook
+from grader.probe_host import ProbeHost
 from grader.report import Report
 from solutions.manifest import Manifest
 
@@ -108,10 +117,19 @@ def _save(
         report.save(submission.report_path)
 
 
+@contextlib.contextmanager
+def _closing(hosts: list[ProbeHost], config: GradeConfig):
+    try:
+        yield
+    finally:
+        for host in hosts:
+            close_host(host, config)
+
+
 def grade_many(
     submissions: list[Submission],
     manifest: Manifest,
-    split: ProbeInputs,
+    inputs: ProbeInputs,
     config: GradeConfig,
     *,
     jobs: int = 1,
@@ -149,25 +167,24 @@ def grade_many(
         unit="sub",
         disable=not progress,
     )
-    uids: queue.SimpleQueue[int] = queue.SimpleQueue()  # one sandbox uid per concurrent job
-    for slot in range(jobs):
-        uids.put(config.uid + slot)
+    # One warm sandbox per concurrent job, each with its own uid: one job's fork bomb cannot
+    # use up another job's process limit, and a host is only ever used by one thread at a time.
+    hosts: queue.SimpleQueue[ProbeHost] = queue.SimpleQueue()
+    slots = range(jobs if todo else 0)
+    opened = [open_host(manifest, inputs, config, config.uid + slot) for slot in slots]
+    for host in opened:
+        hosts.put(host)
 
     def grade_one(submission: Submission) -> Report:
-        uid = uids.get()
+        host = hosts.get()
         try:
             return grade_submission(
-                submission.path,
-                manifest,
-                split,
-                replace(config, uid=uid),
-                submission.student,
-                expected,
+                submission.path, manifest, inputs, config, submission.student, expected, host
             )
         finally:
-            uids.put(uid)
+            hosts.put(host)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=jobs) as pool, _closing(opened, config):
         pending: dict[Future, tuple[int, Submission, str]] = {}
         waiting = list(todo)
 

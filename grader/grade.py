@@ -26,6 +26,7 @@ from grader.notebook_io import (
     read_notebook,
     release_test_sources,
 )
+from grader.probe_host import ProbeHost, Slot
 from grader.report import Report
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.spec import load_checkset
@@ -148,58 +149,75 @@ def _stage_files(folder: Path, manifest: Manifest, work: Path) -> dict[str, str]
     return problems
 
 
-def _sandbox(scratch: Path, split: ProbeInputs, config: GradeConfig) -> Sandbox:
+def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
     threads = str(config.threads)
     return Sandbox(
         mounts=(
-            Mount(scratch / "work", Path("/submission"), writable=True),
-            Mount(scratch / "outs", Path("/out"), writable=True),
-            Mount(scratch / "job", Path("/job")),
-            Mount(split.images_file.parent, Path("/grader-input")),
-            Mount(split.data_root, Path("/data")),
+            Mount(slot.folder("work"), Path("/submission"), writable=True),
+            Mount(slot.folder("outs"), Path("/out"), writable=True),
+            Mount(slot.folder("job"), Path("/job")),
+            Mount(inputs.folder, Path("/grader-input")),
+            Mount(inputs.data_root, Path("/data")),
         ),
         env={
             "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/tmp",
             "LANG": "C.UTF-8",
             "MPLBACKEND": "Agg",
-            "MPLCONFIGDIR": "/tmp/matplotlib",
-            "IPYTHONDIR": "/tmp/ipython",
-            "XDG_CACHE_HOME": "/tmp/cache",
-            "TORCH_HOME": "/tmp/torch",
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMP_NUM_THREADS": threads,
             # Threads that sleep rather than spin when they wait: with other probes or jobs on
             # the same cores, spinning OpenMP threads made a forward pass 10x slower.
             "OMP_WAIT_POLICY": "PASSIVE",
             "MKL_NUM_THREADS": threads,
+            # OpenBLAS would start a thread pool at import: the zygote must fork single-threaded.
+            "OPENBLAS_NUM_THREADS": "1",
             "NBGRADER_EXECUTION": "autograde",
             "DLGRADE_DATA": "/data",
         },
         cwd=Path("/submission"),
-        uid=config.uid,
+        uid=slot.uid,
         limits=config.limits,
     )
+
+
+def open_host(
+    manifest: Manifest, inputs: ProbeInputs, config: GradeConfig, uid: int | None = None
+) -> ProbeHost:
+    """A job slot with its scratch folders and warm sandbox, to grade submissions in turn."""
+    root = Path(tempfile.mkdtemp(prefix="dlgrade-slot-", dir=config.scratch_root))
+    root.chmod(0o755)  # the zygote's children cross it as the slot's uid
+    slot = Slot(root, config.uid if uid is None else uid)
+    slot.clear()
+    return ProbeHost(_sandbox(slot, inputs, config), slot, manifest.id, config.time.startup)
+
+
+def close_host(host: ProbeHost, config: GradeConfig) -> None:
+    host.close()
+    if not config.keep_scratch:
+        shutil.rmtree(host.slot.root, ignore_errors=True)
 
 
 def grade_submission(
     path: Path,
     manifest: Manifest,
-    split: ProbeInputs,
+    inputs: ProbeInputs,
     config: GradeConfig = GradeConfig(),
     student: str | None = None,
     expected: dict | None = None,
+    host: ProbeHost | None = None,
 ) -> Report:
     """Grade one notebook or submission folder. Never raises because of the submission.
 
     `expected` (the assignment's expected answers) is read from grader/expected when not given;
-    a batch passes it, so every student is judged against the same answers.
+    a batch passes it, so every student is judged against the same answers. `host` is the job
+    slot to grade in; without one, a slot is opened for this submission and closed after.
     """
     started = time.monotonic()
     student = student or student_name(path, manifest.id)
-    scratch = Path(tempfile.mkdtemp(prefix="dlgrade-", dir=config.scratch_root))
+    own_host = host is None
     report = Report(manifest.id, student, [], sandbox="")
     try:
+        host = host or open_host(manifest, inputs, config)
         expected = expected if expected is not None else load_expected(manifest.id)
         checkset = load_checkset(manifest.id)
         folder = path if path.is_dir() else path.parent
@@ -213,20 +231,19 @@ def grade_submission(
             if code.strip() and normalise(code) not in ours
         ]
 
-        for sub in ("work", "outs", "job"):
-            (scratch / sub).mkdir()
-        problems = _stage_files(folder, manifest, scratch / "work")
-        sandbox = _sandbox(scratch, split, config)
+        slot, sandbox = host.slot, host.sandbox
+        slot.clear()
+        problems = _stage_files(folder, manifest, slot.folder("work"))
         report.sandbox = sandbox.kind
-        sandbox.prepare(scratch / "work")
-        sandbox.prepare(scratch / "outs")
+        sandbox.prepare(slot.folder("work"))
+        sandbox.prepare(slot.folder("outs"))
         job = {
             "assignment": manifest.id,
             "cells": [code for _, code in graded],
             "cell_numbers": [number for number, _ in graded],
             "skip": {},
             "observers": checkset.observers_for([c.name for c in manifest.checks]),
-            "workdir": str(sandbox.inside(scratch / "work")),
+            "workdir": str(sandbox.inside(slot.folder("work"))),
             "settings": _plain(manifest.probe),
             "models": [
                 {
@@ -239,14 +256,13 @@ def grade_submission(
             ],
             "mean": list(manifest.mean),
             "std": list(manifest.std),
-            "test_images": str(sandbox.inside(split.images_file)),
+            "test_images": str(sandbox.inside(inputs.images_file)),
             "weights_problems": problems,
-            "matplotlib_cache": str(sandbox.inside(split.matplotlib_cache)),
-            "threads": config.threads,
+            "matplotlib_cache": str(sandbox.inside(inputs.matplotlib_cache)),
         }
-        result = run_probe(sandbox, job, scratch / "outs", scratch / "job", config.time)
+        result = run_probe(host, job, config.time, config.threads)
         report.notes += result.notes
-        ctx = JudgeContext(manifest, expected, split.labels)
+        ctx = JudgeContext(manifest, expected, inputs.labels)
         report.checks = judge(checkset, manifest, result.observations, ctx)
     except NotebookError as err:
         report.checks = all_failed(manifest, "error", str(err))
@@ -255,8 +271,8 @@ def grade_submission(
         report.notes.append(traceback.format_exc(limit=5))
     finally:
         report.duration_s = time.monotonic() - started
-        if not config.keep_scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
+        if own_host and host is not None:
+            close_host(host, config)
     return report
 
 

@@ -2,9 +2,10 @@
 
 With bubblewrap: new pid/ipc/uts/net namespaces (no network), a file system that holds only the
 system directories, the Python runtime, the grader package (its expected answers masked), the
-data, the read-only inputs and the submission's own scratch folders; then `setpriv` drops to an
-unprivileged uid (bubblewrap run as root keeps root otherwise) and rlimits cap memory, processes,
-file size and open files. The caller adds a wall-clock limit and kills the whole process group.
+data, the read-only inputs and the submission's own scratch folders. Inside it, the zygote
+(`grader.probe.zygote`) forks each probe, which drops to an unprivileged uid (bubblewrap run as
+root keeps root otherwise) and sets rlimits on memory, processes, file size and open files. The
+supervisor adds wall-clock limits and kills whatever the probe's uid runs.
 
 Without bubblewrap (an instructor's Mac, say) only the rlimits and the time limit apply, and
 `Sandbox.kind` says so, which the report repeats.
@@ -14,11 +15,10 @@ from __future__ import annotations
 
 import functools
 import os
-import resource
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,13 +60,18 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
 
     @property
+    def isolated(self) -> bool:
+        """Whether bubblewrap gives the probe its own file system, network and processes."""
+        return bubblewrap_works()
+
+    @property
     def drops_privileges(self) -> bool:
-        """Whether the sandboxed process runs as `uid` (bubblewrap, started as root)."""
-        return bubblewrap_works() and os.geteuid() == 0
+        """Whether probes run as `uid` (bubblewrap, started as root)."""
+        return self.isolated and os.geteuid() == 0
 
     @property
     def kind(self) -> str:
-        if bubblewrap_works():
+        if self.isolated:
             return "bubblewrap: no network, private file system, unprivileged uid, rlimits"
         return (
             "rlimits only (bubblewrap not available): memory, processes, file size and time "
@@ -74,8 +79,13 @@ class Sandbox:
         )
 
     def command(self, argv: Sequence[str]) -> list[str]:
-        """The full command line that runs `argv` inside this sandbox."""
-        if not bubblewrap_works():
+        """The full command line that runs `argv` inside this sandbox.
+
+        When started as root, `argv` stays root inside: the zygote (our own code) needs it to
+        give each probe it forks the sandbox's uid; the probe drops root itself before any
+        student code runs. bubblewrap sets no_new_privs, so no set-uid program can bring it back.
+        """
+        if not self.isolated:
             return list(argv)
         cmd = [
             "bwrap",
@@ -107,16 +117,6 @@ class Sandbox:
         for hidden in _hidden_package_dirs():
             cmd += ["--tmpfs", str(hidden)]  # stays empty inside, whatever else is bound
         cmd += ["--chdir", str(self.cwd), "--"]
-        if self.drops_privileges:
-            cmd += [
-                "setpriv",
-                f"--reuid={self.uid}",
-                f"--regid={self.uid}",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-                "--",
-            ]
         return cmd + list(argv)
 
     def _runtime_mounts(self) -> list[Mount]:
@@ -134,28 +134,12 @@ class Sandbox:
 
     def inside(self, host: Path) -> Path:
         """Where a host path appears inside the sandbox (the same path without bubblewrap)."""
-        if not bubblewrap_works():
+        if not self.isolated:
             return host
         for mount in self.mounts:
             if host == mount.host or mount.host in host.parents:
                 return mount.inside / host.relative_to(mount.host)
         raise ValueError(f"{host} is not visible inside the sandbox")
-
-    def preexec(self) -> Callable[[], None]:
-        """Runs in the child before exec: a new session (so the group can be killed) and rlimits."""
-        limits = self.limits
-
-        def setup() -> None:
-            os.setsid()
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
-            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-            resource.setrlimit(
-                resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes)
-            )
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-        return setup
 
     def prepare(self, folder: Path) -> None:
         """Make a writable scratch folder belong to the sandbox's uid."""

@@ -11,10 +11,7 @@ the probe writes is trusted: JSON is size-limited and parsed, tensors are loaded
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +20,7 @@ from typing import Any
 import torch
 
 from grader.probe.context import CellOutcome
-from grader.sandbox import Sandbox
+from grader.probe_host import ProbeHost, ProbeHostError
 
 MAX_JSON_BYTES = 20 * 1024**2
 MAX_TENSOR_BYTES = 256 * 1024**2
@@ -91,62 +88,27 @@ def _read_events(path: Path, offset: int) -> tuple[list[dict], int]:
     return events, offset + complete
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
-def _pids_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:  # gone meanwhile
-                pass
-    return pids
-
-
-def reap(sandbox: Sandbox, timeout: float = 15.0) -> None:
-    """Kill whatever still runs as the sandbox's uid, and wait until it is gone.
-
-    The uid belongs to this sandbox alone. Its processes count against the uid's process limit
-    until they have exited, so a restart right after a fork bomb would fail to start.
-    """
-    if not sandbox.drops_privileges:
-        return
-    deadline = time.monotonic() + timeout
-    while (pids := _pids_of(sandbox.uid)) and time.monotonic() < deadline:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.05)
-
-
 def _run_attempt(
-    sandbox: Sandbox, job: Path, out: Path, log: Path, limits: TimeLimits, deadline: float
+    host: ProbeHost,
+    job: Path,
+    out: Path,
+    log: Path,
+    limits: TimeLimits,
+    threads: int,
+    deadline: float,
 ) -> _Attempt:
+    """One probe run: start it, follow its progress, stop it when an item outlives its limit."""
     attempt = _Attempt(current=("startup", 0))
+    try:
+        host.spawn(job, log, threads)
+    except ProbeHostError as err:
+        attempt.ended = str(err)
+        return attempt
     started = time.monotonic()
-    argv = [sys.executable, "-m", "grader.probe", str(sandbox.inside(job))]
-    with open(log, "ab") as log_file:
-        proc = subprocess.Popen(
-            sandbox.command(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=log_file,
-            env=dict(sandbox.env),
-            preexec_fn=sandbox.preexec(),  # noqa: PLW1509 - rlimits and a new session
-        )
     offset, progress = 0, out / "progress.jsonl"
     try:
         while True:
+            status = host.wait(0.05)
             events, offset = _read_events(progress, offset)
             for event in events:
                 attempt.events.append(event)
@@ -162,34 +124,23 @@ def _run_attempt(
                     )
                 elif kind in ("cell_end", "observer_end"):
                     attempt.current = None
-            if proc.poll() is not None:
-                events, offset = _read_events(progress, offset)
-                attempt.events += events
+            if status is not None:
                 if not attempt.finished:
-                    attempt.ended = _describe_exit(proc.returncode)
+                    attempt.ended = _describe_exit(status)
                 return attempt
             what = attempt.current[0] if attempt.current else "cell"
             limit = {"startup": limits.startup, "observer": limits.observer}.get(what, limits.cell)
             now = time.monotonic()
             if now - started > limit or now > deadline:
-                _kill(proc)
+                host.stop()
                 attempt.ended = (
                     f"it ran longer than {limit:.0f} s"
                     if now - started > limit
                     else f"grading this submission took longer than {limits.total:.0f} s"
                 )
                 return attempt
-            time.sleep(0.05)
     finally:
-        if proc.poll() is None:
-            _kill(proc)
-        else:
-            # The probe has exited; whatever it started must go with it (bubblewrap's pid
-            # namespace does that; without it, the process group is the best we have).
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        host.finish()  # whatever the probe started goes with it
 
 
 def _load_observation(obs_dir: Path, name: str) -> Any:
@@ -231,37 +182,29 @@ def _tail(path: Path, size: int = 4000) -> str:
         return handle.read().decode("utf-8", "replace")
 
 
-def run_probe(
-    sandbox: Sandbox,
-    job: dict,
-    scratch: Path,
-    job_dir: Path,
-    limits: TimeLimits,
-) -> ProbeResult:
+def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> ProbeResult:
     """Run the probe until every observer has a result or a reason it has none."""
     deadline = time.monotonic() + limits.total
     skip: dict[int, str] = {int(k): v for k, v in job["skip"].items()}
     numbers = job.get("cell_numbers") or [i + 1 for i in range(len(job["cells"]))]
     observations: dict[str, Any] = {}
     cells: dict[int, CellOutcome] = {}
-    log = scratch / "probe.log"
+    slot, inside = host.slot, host.sandbox.inside
+    log = slot.folder("outs") / "probe.log"
     notes: list[str] = []
     attempts = start_failures = 0
     while attempts < limits.attempts:
         attempts += 1
         remaining = [n for n in job["observers"] if n not in observations]
-        if not remaining:
+        if attempts > 1 and not remaining:
             break
-        out = scratch / f"out{attempts}"
-        sandbox.prepare(out)
-        job_file = job_dir / f"job{attempts}.json"
+        out = slot.folder("outs") / f"out{attempts}"
+        host.sandbox.prepare(out)
+        job_file = slot.folder("job") / f"job{attempts}.json"
         job_file.write_text(
-            json.dumps(
-                {**job, "skip": skip, "observers": remaining, "out": str(sandbox.inside(out))}
-            )
+            json.dumps({**job, "skip": skip, "observers": remaining, "out": str(inside(out))})
         )
-        attempt = _run_attempt(sandbox, job_file, out, log, limits, deadline)
-        reap(sandbox)
+        attempt = _run_attempt(host, job_file, out, log, limits, threads, deadline)
         for event in attempt.events:
             if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
                 index = event["index"]

@@ -95,7 +95,6 @@ def main(job_path: Path) -> int:
     out_dir = Path(job["out"])
     (out_dir / "obs").mkdir(exist_ok=True)
     progress = Progress(out_dir / "progress.jsonl")
-    torch.set_num_threads(int(job.get("threads", 1)))
     checkset = load_checkset(job["assignment"])
     # Our own references, taken before any student code runs: a cell may reach the check set
     # through sys.modules and swap an observer.
@@ -117,10 +116,10 @@ def main(job_path: Path) -> int:
     ctx = ProbeContext(
         ns=shell.user_ns,
         workdir=Path(job["workdir"]),
-        settings=job["settings"],
-        models=job["models"],
-        mean=tuple(job["mean"]),
-        std=tuple(job["std"]),
+        settings=job.get("settings", {}),
+        models=job.get("models", []),
+        mean=tuple(job.get("mean", ())),
+        std=tuple(job.get("std", ())),
         test_images=Path(job["test_images"]) if job.get("test_images") else None,
         weights_problems=job.get("weights_problems", {}),
         cells=cells,

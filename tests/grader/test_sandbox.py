@@ -3,40 +3,64 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from grader.probe_host import ProbeHost, Slot
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
+from grader.supervise import TimeLimits, run_probe
 from tests.conftest import REPO
+
+UID = 990_090  # a sandbox uid of these tests alone
 
 pytestmark = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap is not usable here")
 
 
-def run_inside(tmp_path: Path, code: str, limits: Limits | None = None):
-    scratch = tmp_path / "scratch"
+def run_inside(tmp_path: Path, code: str, limits: Limits | None = None) -> str:
+    """Run `code` as the single cell of a probe, the way grading runs a notebook; return what it
+    printed (stdout and stderr)."""
+    slot = Slot(tmp_path / "slot", UID)
+    slot.clear()
     sandbox = Sandbox(
-        mounts=(Mount(scratch, Path("/submission"), writable=True),),
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+        mounts=(
+            Mount(slot.folder("work"), Path("/submission"), writable=True),
+            Mount(slot.folder("outs"), Path("/out"), writable=True),
+            Mount(slot.folder("job"), Path("/job")),
+        ),
+        env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"},
         cwd=Path("/submission"),
+        uid=UID,
         limits=limits or Limits(),
     )
-    sandbox.prepare(scratch)
-    return subprocess.run(
-        sandbox.command([sys.executable, "-c", code]),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(sandbox.env),
-        preexec_fn=sandbox.preexec(),
+    sandbox.prepare(slot.folder("work"))
+    sandbox.prepare(slot.folder("outs"))
+    host = ProbeHost(sandbox, slot, "res_dense_nets", startup_timeout=120)
+    job = {
+        "assignment": "res_dense_nets",
+        "cells": [code],
+        "skip": {},
+        "observers": [],
+        "workdir": "/submission",
+    }
+    try:
+        run_probe(host, job, TimeLimits(cell=60), threads=1)
+    finally:
+        host.close()
+    return (slot.folder("outs") / "probe.log").read_text()
+
+
+def test_does_student_code_run_unprivileged_without_a_way_back(tmp_path):
+    log = run_inside(
+        tmp_path,
+        "import os\n"
+        "print('ids', os.getuid(), os.getgid(), os.getgroups())\n"
+        "print(open('/proc/self/status').read())",
     )
-
-
-def test_does_student_code_run_as_an_unprivileged_user(tmp_path):
-    result = run_inside(tmp_path, "import os; print(os.getuid(), os.getgid())")
-    assert result.stdout.split() == ["65534", "65534"], result.stderr
+    assert f"ids {UID} {UID} []" in log
+    status = dict(line.split(":\t", 1) for line in log.splitlines() if ":\t" in line)
+    assert status["NoNewPrivs"].strip() == "1"  # set-uid programs cannot give root back
+    assert int(status["CapEff"], 16) == int(status["CapBnd"], 16) == 0
 
 
 def test_are_answers_reference_code_and_course_files_invisible(tmp_path):
@@ -45,35 +69,32 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path):
         REPO / "solutions" / "res_dense_nets" / "student.py",
         REPO / "source" / "res_dense_nets" / "res_dense_nets.ipynb",
         REPO / "assignments" / "res_dense_nets.toml",
-        Path("/etc/shadow"),
+        REPO / "solutions" / "weights" / "res_dense_nets" / "resmlp.pt",
     ]
-    code = "import os\n" + "".join(f"print(os.path.exists({str(p)!r}))\n" for p in secrets)
+    code = "import os\n" + "".join(f"print('SEEN', os.path.exists({str(p)!r}))\n" for p in secrets)
     code += (
         "try:\n    import solutions.manifest\n    print('IMPORTED')\n"
-        "except ImportError:\n    print('False')\n"
+        "except ImportError:\n    print('no solutions')\n"
+        "try:\n    open('/etc/shadow').read()\nexcept PermissionError:\n    print('no shadow')\n"
     )
-    result = run_inside(tmp_path, code)
-    lines = result.stdout.split()
-    assert lines[:4] == ["False"] * 4, result.stderr
-    assert lines[-1] == "False"
-    shadow = run_inside(tmp_path, "open('/etc/shadow').read()")
-    assert "PermissionError" in shadow.stderr
+    log = run_inside(tmp_path, code)
+    assert log.count("SEEN False") == len(secrets) and "SEEN True" not in log, log
+    assert "no solutions" in log and "no shadow" in log, log
 
 
 def test_is_only_the_scratch_folder_writable(tmp_path):
     code = (
-        "import os\n"
         "open('/submission/ok.txt', 'w').write('fine')\n"
-        f"for p in ['{REPO}/pwned', '/usr/pwned', '/etc/pwned', '/root/pwned']:\n"
+        f"for p in ['{REPO}/pwned', '/usr/pwned', '/etc/pwned', '/root/pwned', '/data/pwned']:\n"
         "    try:\n"
         "        open(p, 'w')\n"
         "        print('WROTE', p)\n"
         "    except OSError:\n"
         "        pass\n"
     )
-    result = run_inside(tmp_path, code)
-    assert "WROTE" not in result.stdout, result.stdout
-    assert (tmp_path / "scratch" / "ok.txt").read_text() == "fine"
+    log = run_inside(tmp_path, code)
+    assert "WROTE" not in log, log
+    assert (tmp_path / "slot" / "work" / "ok.txt").read_text() == "fine"
     assert not (REPO / "pwned").exists()
 
 
@@ -86,13 +107,13 @@ def test_is_there_no_network(tmp_path):
         "    except OSError as err:\n"
         "        print('refused', type(err).__name__)\n"
     )
-    result = run_inside(tmp_path, code)
-    assert "CONNECTED" not in result.stdout and result.stdout.count("refused") == 2, result.stderr
+    log = run_inside(tmp_path, code)
+    assert "CONNECTED" not in log and log.count("refused") == 2, log
 
 
 def test_are_memory_and_process_counts_capped(tmp_path):
     memory = run_inside(tmp_path, "b = bytearray(8 * 1024**3)")
-    assert "MemoryError" in memory.stderr
+    assert "MemoryError" in memory
     forks = run_inside(
         tmp_path,
         "import os\nn = 0\ntry:\n    for _ in range(500):\n        if os.fork() == 0:\n"
@@ -100,9 +121,10 @@ def test_are_memory_and_process_counts_capped(tmp_path):
         "except OSError:\n    print('capped at', n)\n",
         Limits(processes=32),
     )
-    assert "capped at" in forks.stdout, forks.stderr
+    assert "capped at" in forks, forks
 
 
 def test_does_the_sandbox_say_what_it_is():
-    assert Sandbox(mounts=(), env={}, cwd=Path("/")).kind.startswith("bubblewrap")
-    assert os.geteuid() != 0 or "unprivileged uid" in Sandbox(mounts=(), env={}, cwd=Path("/")).kind
+    sandbox = Sandbox(mounts=(), env={}, cwd=Path("/"))
+    assert sandbox.kind.startswith("bubblewrap")
+    assert os.geteuid() != 0 or "unprivileged uid" in sandbox.kind
