@@ -84,6 +84,14 @@ def _train(
     return Result(name, sum(seconds) / len(seconds), correct / len(y_test))
 
 
+def _iterate(name: str, make_batches: Callable[[], Iterable], n_batches: int) -> float:
+    """Seconds for one pass over the batches with no model: the data path's own cost."""
+    start = time.perf_counter()
+    for _ in tqdm(make_batches(), total=n_batches, desc=f"{name} (data only)", leave=False):
+        pass
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=1)
@@ -140,22 +148,30 @@ def main() -> None:
         ("dataloader + v2 flip/rot", *dataloader_batches(textbook_aug)),
     ]
     results = [_train(name, make, n, args.epochs, args.seed, test) for name, make, n in runs]
+    data_only = {name: _iterate(name, make, n) for name, make, n in runs}
 
     width = max(len(r.path) for r in results)
     # Other work on a shared machine slows small-batch training a lot: show how busy it was.
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"load average after the runs (1, 5, 15 min): {load} on {os.cpu_count()} CPUs")
     print()
-    print(f"| {'path':<{width}} | s/epoch | test acc |")
-    print(f"| {'-' * width} | ------: | -------: |")
+    print(f"| {'path':<{width}} | s/epoch | data only s | test acc |")
+    print(f"| {'-' * width} | ------: | ----------: | -------: |")
     for r in results:
-        print(f"| {r.path:<{width}} | {r.seconds_per_epoch:7.2f} | {r.test_accuracy:8.4f} |")
+        print(
+            f"| {r.path:<{width}} | {r.seconds_per_epoch:7.2f} | {data_only[r.path]:11.2f} "
+            f"| {r.test_accuracy:8.4f} |"
+        )
     per_epoch = {r.path: r.seconds_per_epoch for r in results}
-    plain = per_epoch["dataloader"] / per_epoch["tensor"]
-    aug = per_epoch["dataloader + v2 flip/rot"] / per_epoch["tensor + batched flip/rot"]
     print()
-    print(f"speed-up, no augmentation:   {plain:5.1f}x")
-    print(f"speed-up, flip + rotation:   {aug:5.1f}x")
+    for label, fast, slow in (
+        ("no augmentation", "tensor", "dataloader"),
+        ("flip + rotation", "tensor + batched flip/rot", "dataloader + v2 flip/rot"),
+    ):
+        print(
+            f"speed-up, {label}: {per_epoch[slow] / per_epoch[fast]:5.1f}x per training epoch, "
+            f"{data_only[slow] / data_only[fast]:6.1f}x for the data alone"
+        )
 
 
 if __name__ == "__main__":
