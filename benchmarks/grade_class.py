@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))  # the fixtures live in the tests package of the c
 from solutions.manifest import load_manifest  # noqa: E402
 from solutions.submission import write_submission  # noqa: E402
 from tests.fixtures import hostile, variants  # noqa: E402
+
 ID = "res_dense_nets"
 # Hostile fixtures that nbgrader, which runs notebooks unsandboxed, can survive on this machine
 # without harm to it; the rest (bombs, daemons, writes outside the submission, a 2 GiB file it
