@@ -157,6 +157,7 @@ class ProbeHost:
             "drop": self.sandbox.drops_privileges,
             "threads": threads,
             "tmp": str(tmp),
+            "keep": [str(p) for p in self.sandbox.mount_points() if tmp in p.parents],
             "limits": asdict(self.sandbox.limits),
             "env": {**self.sandbox.env, **_tmp_env(tmp)},
         }

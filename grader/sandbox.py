@@ -132,6 +132,12 @@ class Sandbox:
         kept = [p for p in paths if not any(q != p and q in p.parents for q in paths)]
         return [Mount(p, p) for p in sorted(kept)]
 
+    def mount_points(self) -> list[Path]:
+        """Where folders are bound inside the sandbox (none without bubblewrap)."""
+        if not self.isolated:
+            return []
+        return [mount.inside for mount in self._runtime_mounts() + list(self.mounts)]
+
     def inside(self, host: Path) -> Path:
         """Where a host path appears inside the sandbox (the same path without bubblewrap)."""
         if not self.isolated:

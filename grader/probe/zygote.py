@@ -8,9 +8,9 @@ rlimits, gets a fresh /tmp and runs `grader.probe.run.main`. Student code only e
 children, which are gone (killed by uid) before the next request; the zygote never runs it.
 
 Protocol, one JSON object per line: the zygote prints {"ready": true} once imported; each line
-on stdin (see `grader.probe_host.ProbeHost.spawn`: job, log, uid, drop, threads, tmp, limits,
-env) starts a child, and the zygote answers {"pid": int} at once and {"exit": status} when the
-child ends (status as `subprocess` reports it: negative for a signal).
+on stdin (see `grader.probe_host.ProbeHost.spawn`: job, log, uid, drop, threads, tmp, keep,
+limits, env) starts a child, and the zygote answers {"pid": int} at once and {"exit": status}
+when the child ends (status as `subprocess` reports it: negative for a signal).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import resource
 import shutil
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 PRELOAD = ("torch", "torchvision", "numpy", "matplotlib.pyplot", "IPython.core.interactiveshell")
@@ -32,11 +33,23 @@ def _say(**message) -> None:
     sys.stdout.flush()
 
 
-def _fresh_tmp(tmp: Path) -> None:
+def _own_entries(folder: Path, keep: frozenset[Path]) -> Iterator[Path]:
+    """The entries of `folder` that probes made: everything but the mounts in `keep` (a checkout
+    under /tmp is bound inside the sandbox's /tmp, read-only) and the folders leading to them."""
+    for entry in folder.iterdir():
+        if entry in keep:
+            continue
+        if any(entry in mount.parents for mount in keep):
+            yield from _own_entries(entry, keep)
+        else:
+            yield entry
+
+
+def _fresh_tmp(tmp: Path, keep: frozenset[Path]) -> None:
     """Empty the probes' temporary folder (the sandbox's private /tmp, or the slot's own folder
     without bubblewrap) so that nothing of one probe reaches the next."""
     tmp.mkdir(parents=True, exist_ok=True)
-    for entry in tmp.iterdir():
+    for entry in list(_own_entries(tmp, keep)):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -65,6 +78,10 @@ def _drop_capability_bounding_set() -> None:
             break  # past the last capability this kernel knows
 
 
+def _keep(request: dict) -> frozenset[Path]:
+    return frozenset(Path(p) for p in request["keep"])
+
+
 def _child(request: dict) -> None:
     """Become the probe: new session, own output, rlimits, unprivileged uid, then run."""
     os.setsid()
@@ -84,8 +101,9 @@ def _child(request: dict) -> None:
     apply_limits(request["limits"])
     if request["drop"]:
         uid, tmp = request["uid"], Path(request["tmp"])
-        for path in tmp.rglob("*"):
-            os.chown(path, uid, uid)
+        for entry in _own_entries(tmp, _keep(request)):  # the folders made just above
+            for path in (entry, *(entry.rglob("*") if entry.is_dir() else ())):
+                os.chown(path, uid, uid, follow_symlinks=False)
         _drop_capability_bounding_set()
         os.setgroups([])
         os.setgid(uid)
@@ -112,7 +130,7 @@ def serve() -> None:
     _say(ready=True)
     for line in sys.stdin:
         request = json.loads(line)
-        _fresh_tmp(Path(request["tmp"]))
+        _fresh_tmp(Path(request["tmp"]), _keep(request))
         pid = os.fork()
         if pid == 0:
             try:

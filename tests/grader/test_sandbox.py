@@ -17,9 +17,11 @@ UID = 990_090  # a sandbox uid of these tests alone
 pytestmark = pytest.mark.skipif(not bubblewrap_works(), reason="bubblewrap is not usable here")
 
 
-def run_inside(tmp_path: Path, code: str, limits: Limits | None = None) -> str:
-    """Run `code` as the single cell of a probe, the way grading runs a notebook; return what it
-    printed (stdout and stderr)."""
+def run_inside(
+    tmp_path: Path, *codes: str, limits: Limits | None = None, mounts: tuple[Mount, ...] = ()
+) -> str:
+    """Run each of `codes` as the single cell of a probe, one after another on one warm sandbox,
+    the way grading runs consecutive notebooks; return what they printed (stdout and stderr)."""
     slot = Slot(tmp_path / "slot", UID)
     slot.clear()
     sandbox = Sandbox(
@@ -27,6 +29,7 @@ def run_inside(tmp_path: Path, code: str, limits: Limits | None = None) -> str:
             Mount(slot.folder("work"), Path("/submission"), writable=True),
             Mount(slot.folder("outs"), Path("/out"), writable=True),
             Mount(slot.folder("job"), Path("/job")),
+            *mounts,
         ),
         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"},
         cwd=Path("/submission"),
@@ -36,18 +39,21 @@ def run_inside(tmp_path: Path, code: str, limits: Limits | None = None) -> str:
     sandbox.prepare(slot.folder("work"))
     sandbox.prepare(slot.folder("outs"))
     host = ProbeHost(sandbox, slot, "res_dense_nets", startup_timeout=120)
-    job = {
-        "assignment": "res_dense_nets",
-        "cells": [code],
-        "skip": {},
-        "observers": [],
-        "workdir": "/submission",
-    }
+    logs = []
     try:
-        run_probe(host, job, TimeLimits(cell=60), threads=1)
+        for code in codes:
+            job = {
+                "assignment": "res_dense_nets",
+                "cells": [code],
+                "skip": {},
+                "observers": [],
+                "workdir": "/submission",
+            }
+            run_probe(host, job, TimeLimits(cell=60), threads=1)
+            logs.append((slot.folder("outs") / "probe.log").read_text())
     finally:
         host.close()
-    return (slot.folder("outs") / "probe.log").read_text()
+    return "\n".join(logs)
 
 
 def test_does_student_code_run_unprivileged_without_a_way_back(tmp_path):
@@ -119,9 +125,32 @@ def test_are_memory_and_process_counts_capped(tmp_path):
         "import os\nn = 0\ntry:\n    for _ in range(500):\n        if os.fork() == 0:\n"
         "            import time; time.sleep(30); os._exit(0)\n        n += 1\n"
         "except OSError:\n    print('capped at', n)\n",
-        Limits(processes=32),
+        limits=Limits(processes=32),
     )
     assert "capped at" in forks, forks
+
+
+def test_does_each_probe_get_an_empty_tmp_that_spares_folders_mounted_under_it(tmp_path):
+    # A checkout under /tmp (a CI clone, say) has its virtual environment and grader package
+    # bound inside the sandbox's /tmp: emptying /tmp between probes must leave them alone.
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "module.py").write_text("VALUE = 42\n")
+    mounted = Path("/tmp/a-checkout/lib")
+    first = (
+        "import os, sys\n"
+        "open('/tmp/left-behind', 'w').write('x')\n"
+        f"sys.path.insert(0, {str(mounted)!r}); import module; print('FIRST', module.VALUE)\n"
+    )
+    second = (
+        "import os, sys\n"
+        "print('LEFT', 'left-behind' in os.listdir('/tmp'), os.listdir('/tmp/a-checkout'))\n"
+        f"sys.path.insert(0, {str(mounted)!r}); import module; print('SECOND', module.VALUE)\n"
+    )
+    log = run_inside(tmp_path, first, second, mounts=(Mount(checkout, mounted),))
+    assert "FIRST 42" in log and "SECOND 42" in log, log
+    assert "LEFT False ['lib']" in log, log
+    assert (checkout / "module.py").exists()
 
 
 def test_does_the_sandbox_say_what_it_is():
