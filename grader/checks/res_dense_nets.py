@@ -276,14 +276,18 @@ def _(obs, ctx) -> Verdict:
 
 @CHECKS.check("denseblock_layer_order", observe=denseblock)
 def _(obs, ctx) -> Verdict:
+    # Only the order is judged here; how many channels each layer sees is denseblock_layer_inputs.
     def test(entry, want):
-        if entry["batchnorm_features"] != want["batchnorm_features"]:
-            return (
-                f"batch norms over {entry['batchnorm_features']} channels, expected one per "
-                f"layer over {want['batchnorm_features']}"
-            )
+        num_layers, norms = entry["setting"][1], entry["batchnorm_features"]
+        if len(norms) != num_layers:
+            return f"{len(norms)} BatchNorm2d layers, expected one per dense layer ({num_layers})"
         if not entry["conv3x3_inputs"]:
             return "no nn.Conv2d 3x3 layer was called"
+        if norms != (fed := sorted(entry["conv3x3_inputs"])):
+            return (
+                f"batch norms over {norms} channels but 3x3 convolutions fed {fed} channels: "
+                "each layer's batch norm must normalise that layer's input"
+            )
         if not entry["conv3x3_inputs_nonnegative"]:
             return (
                 "a 3x3 convolution received negative values: each layer must be BN -> ReLU -> conv"
@@ -448,6 +452,29 @@ def loop_batches(seed: int = 0, batches: int = 3, size: int = 8) -> list:
     ]
 
 
+def accuracy_model() -> nn.Module:
+    """A seeded linear classifier: no batch norm or dropout, so its output is the same in train
+    and eval mode and the accuracy check does not repeat evaluate_mode's verdict."""
+    torch.manual_seed(6)
+    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+
+
+def accuracy_batches() -> list:
+    """Batches of 8, 8 and 5 (a short last batch, as a DataLoader gives): averaging per-batch
+    accuracies or dividing by the number of batches gives another number than correct / total.
+    Every other label is accuracy_model()'s own prediction, so the accuracy is well above 0."""
+    g = torch.Generator().manual_seed(7)
+    model = accuracy_model()
+    batches = []
+    for size in (8, 8, 5):
+        x = torch.randn(size, 1, 28, 28, generator=g)
+        y = torch.randint(0, 10, (size,), generator=g)
+        with torch.no_grad():
+            y[::2] = model(x).argmax(1)[::2]
+        batches.append((x, y))
+    return batches
+
+
 class _Recorder(nn.Module):
     """Wraps a model and records the mode and grad state of every forward call."""
 
@@ -496,6 +523,11 @@ def loops(ctx) -> dict:
         not torch.equal(a, b) for a, b in zip(weights, model.parameters(), strict=True)
     )
 
+    try:
+        out["accuracy_returned"] = jsonable(evaluate(accuracy_model(), accuracy_batches(), cpu))
+    except Exception as err:  # noqa: BLE001
+        out["accuracy_error"] = describe_error(err, 300)
+
     # Plain SGD without dropout: the weights after one epoch are a known function of the
     # batches, different when gradients pile up because zero_grad() is never called.
     model = loop_model(seed=8, dropout=0.0)
@@ -533,10 +565,10 @@ def reference_sgd_weights(zero_grad: bool) -> torch.Tensor:
 
 
 def reference_eval_accuracy() -> float:
-    """Accuracy of loop_model(1) in eval mode on loop_batches(2), computed by the judge itself."""
-    model = loop_model(seed=1).eval()
+    """correct / total of accuracy_model() on accuracy_batches(), computed by the judge itself."""
+    model = accuracy_model().eval()
     with torch.no_grad():
-        batches = loop_batches(seed=2)
+        batches = accuracy_batches()
         correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in batches)
     return correct / sum(len(y) for _, y in batches)
 
@@ -638,10 +670,10 @@ def _(obs, ctx) -> Verdict:
 
 @CHECKS.check("evaluate_accuracy", observe=loops)
 def _(obs, ctx) -> Verdict:
-    if "evaluate_error" in obs:
-        return Verdict.wrong(f"evaluate raised {obs['evaluate_error']}")
+    if "accuracy_error" in obs:
+        return Verdict.wrong(f"evaluate raised {obs['accuracy_error']}")
     want = reference_eval_accuracy()
-    got = obs.get("evaluate_returned")
+    got = obs.get("accuracy_returned")
     ok = _close(got, want, tolerance=1e-6) or _close(got, 100 * want, tolerance=1e-4)
     return Verdict.expect(
         ok,

@@ -114,6 +114,18 @@ def test_does_buggy_variant_lose_points_on_its_check(variant, reports):
     assert report["score"] < report["max_score"]
 
 
+@pytest.mark.parametrize("variant", _params(BUGGY))
+def test_does_buggy_variant_keep_the_points_of_what_it_got_right(variant, reports):
+    # A mistake costs the checks meant to catch it, and the accuracy of any model whose weights
+    # it could not train; every other check must be graded as for the reference.
+    untrained = {
+        f"{m.key}_accuracy" for m in MANIFEST.models if variant.weights_for(m.key) != "reference"
+    }
+    allowed = set(variant.catches) | untrained
+    lost = [line for line in _lost(reports[variant.name]) if line.split(":")[0] not in allowed]
+    assert not lost, f"{variant.description}\nalso lost points on:\n" + "\n".join(lost)
+
+
 # ---------------------------------------------------------------- the fixtures themselves
 
 
