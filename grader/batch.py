@@ -1,10 +1,17 @@
 """Grade a class: find the submissions, grade them side by side, keep every result.
 
 For an nbgrader course (`<course>/submitted/<student>/<id>/`), each student's report is saved as
-`<course>/autograded/<student>/<id>/report.json` with the autograded notebook beside it, and the
-grades go into the gradebook. The report is written last, so it marks a finished student: a
-re-run skips students whose report matches their files and the expected answers (a fingerprint),
-which makes an interrupted run resume where it stopped, and a repeated run change nothing.
+`<course>/autograded/<student>/<id>/report.json` with the autograded notebook and nbgrader's
+`timestamp.txt` beside it, and the grades go into the gradebook. The report is written last,
+so it marks a finished student: a re-run reuses a report whose fingerprint (the graded files,
+the manifest, the expected answers, the grader's code and version, the limits) still matches,
+which makes an interrupted run resume where it stopped and a repeated run change nothing.
+
+Every step of one student (finding, reading, fingerprinting, probing, judging, writing) happens
+inside that student's error boundary: a failure scores that student's checks 0 with the reason,
+and every other student is graded and written. A result the grading machine may have caused (a
+probe killed by a signal nobody sent it, the time budget of the run, a sandbox that would not
+start) is graded once more; if that fails too the report says "review" and is not reused.
 """
 
 from __future__ import annotations
@@ -13,24 +20,23 @@ import contextlib
 import hashlib
 import json
 import queue
+import traceback
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.grade import (
-    GradeConfig,
-    ProbeInputs,
-    close_host,
-    grade_submission,
-    open_host,
-    student_name,
-)
-from grader.judge import EXPECTED_DIR, load_expected
-from grader.notebook_io import NotebookError, find_notebook
+from grader.grade import GradingRun, Staged, close_host, grade_submission, open_host, stage
+from grader.judge import all_failed
+from grader.notebook_io import NotebookError
 from grader.probe_host import ProbeHost
 from grader.report import Report
+from grader.safe_fs import remove
+from grader.sandbox import Sandbox
+from grader.uids import UidLease
 from solutions.manifest import Manifest
 
 
@@ -39,125 +45,192 @@ class Submission:
     student: str
     path: Path  # a notebook, or a folder holding one
     course_root: Path | None = None  # set for nbgrader `submitted/` trees
+    layout_note: str = ""  # a layout problem the operator should hear about
 
     @property
     def folder(self) -> Path:
         return self.path if self.path.is_dir() else self.path.parent
 
-    @property
-    def report_path(self) -> Path | None:
+    def autograded(self, assignment: str) -> Path | None:
         if self.course_root is None:
             return None
-        return self.course_root / "autograded" / self.student / self.folder.name / "report.json"
+        return self.course_root / "autograded" / self.student / assignment
+
+    def report_path(self, assignment: str) -> Path | None:
+        folder = self.autograded(assignment)
+        return folder / "report.json" if folder else None
+
+
+class LayoutError(ValueError):
+    """A path that holds no submission of this assignment: an operator error."""
+
+
+def _has_notebook(folder: Path) -> bool:
+    return any(p.suffix == ".ipynb" for p in folder.iterdir() if not p.is_symlink())
+
+
+def _student_folder(student_dir: Path, manifest: Manifest, course_root: Path) -> Submission | None:
+    """The submission in `submitted/<student>/`, with a note when it is laid out wrongly."""
+    nested = student_dir / manifest.id
+    if nested.is_dir() and not nested.is_symlink():
+        return Submission(student_dir.name, nested, course_root)
+    if _has_notebook(student_dir):
+        return Submission(
+            student_dir.name,
+            student_dir,
+            course_root,
+            f"the notebook is directly in submitted/{student_dir.name}/, not in "
+            f"submitted/{student_dir.name}/{manifest.id}/ where nbgrader expects it",
+        )
+    return None
 
 
 def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
-    """A notebook, a submission folder, an nbgrader course root or its `submitted/` folder."""
+    """A notebook, a submission folder, an nbgrader course root, its `submitted/` folder, or
+    one student's folder in it (`submitted/bob` or `submitted/bob/<id>`, graded into the
+    course)."""
+    path = path.resolve()
     if path.is_file():
+        parent = path.parent
+        if parent.name == manifest.id and parent.parent.parent.name == "submitted":
+            return [Submission(parent.parent.name, path, parent.parent.parent.parent)]
+        from grader.grade import student_name
+
         return [Submission(student_name(path, manifest.id), path)]
     if (path / "submitted").is_dir():
         path = path / "submitted"
-    if any(p.suffix == ".ipynb" for p in path.iterdir()):
+    if path.name == "submitted":
+        found = []
+        for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()):
+            if submission := _student_folder(student_dir, manifest, path.parent):
+                found.append(submission)
+        return found
+    if path.parent.name == "submitted":  # submitted/bob
+        submission = _student_folder(path, manifest, path.parent.parent)
+        return [submission] if submission else []
+    if path.name == manifest.id and path.parent.parent.name == "submitted":  # submitted/bob/<id>
+        return [Submission(path.parent.name, path, path.parent.parent.parent)]
+    if _has_notebook(path):
+        from grader.grade import student_name
+
         return [Submission(student_name(path, manifest.id), path)]
-    course_root = path.parent if path.name == "submitted" else None
     found = []
-    for student_dir in sorted(p for p in path.iterdir() if p.is_dir()):
+    for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()):
         nested = student_dir / manifest.id
         if nested.is_dir():
-            found.append(Submission(student_dir.name, nested, course_root))
-        elif any(p.suffix == ".ipynb" for p in student_dir.iterdir()):
-            found.append(Submission(student_dir.name, student_dir, None))
+            found.append(Submission(student_dir.name, nested))
+        elif _has_notebook(student_dir):
+            found.append(Submission(student_dir.name, student_dir))
     return found
 
 
-def fingerprint(submission: Submission, manifest: Manifest) -> str:
-    """Hash of the submitted files and of the expected answers they are judged against."""
-    digest = hashlib.sha256()
-    expected = EXPECTED_DIR / f"{manifest.id}.json"
-    digest.update(expected.read_bytes() if expected.is_file() else b"")
-    files = [submission.path] if submission.path.is_file() else sorted(submission.folder.rglob("*"))
-    for file in files:
-        if file.is_file() and not file.is_symlink():
-            digest.update(str(file.relative_to(submission.folder)).encode())
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()
+def fingerprint(run: GradingRun, staged: Staged) -> str:
+    """Hash of everything the grade depends on: the run's parts and the graded bytes."""
+    return hashlib.sha256(f"{run.fingerprint}:{staged.digest()}".encode()).hexdigest()
 
 
-def _finished(submission: Submission, print_: str) -> Report | None:
-    """The saved report of an earlier run, if it graded exactly these files."""
-    path = submission.report_path
+def _reusable(submission: Submission, run: GradingRun, print_: str) -> Report | None:
+    """The saved report of an earlier run, if it graded exactly this and needs no review."""
+    path = submission.report_path(run.manifest.id)
     if path is None or not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text())
-        return Report.from_dict(data) if data.get("fingerprint") == print_ else None
+        report = Report.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError):
         return None
+    if report.fingerprint != print_ or report.status == "review":
+        return None
+    report.status = "reused"
+    return report
 
 
 def _save(
-    submission: Submission, manifest: Manifest, report: Report, gradebook_url: str | None
+    submission: Submission,
+    run: GradingRun,
+    report: Report,
+    staged: Staged | None,
+    gradebook_url: str | None,
 ) -> None:
-    """Autograded notebook, then gradebook, then the report: the report marks it done."""
+    """Autograded notebook and timestamp, then gradebook, then the report: the report marks
+    it done."""
+    manifest = run.manifest
     if submission.course_root is None and not gradebook_url:
         return
     from grader import gradebook  # nbgrader and nbformat take seconds to import: only if needed
 
     if submission.course_root is not None:
-        try:
-            notebook = find_notebook(submission.folder, manifest.notebook)
-        except NotebookError:
-            notebook = None
-        gradebook.write_autograded(submission.course_root, manifest, report, notebook)
+        folder = submission.autograded(manifest.id)
+        gradebook.write_autograded(folder, manifest, report, staged.notebook if staged else None)
+        # nbgrader's generate_feedback regenerates feedback when this is newer than its own.
+        stamp = folder / "timestamp.txt"
+        remove(stamp)
+        stamp.write_text(datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     if gradebook_url:
         gradebook.record_grades(gradebook_url, manifest, report, submission.folder)
-    if submission.report_path is not None:
-        report.save(submission.report_path)
+    if (path := submission.report_path(manifest.id)) is not None:
+        saved = report.status
+        report.status = "graded" if saved == "reused" else saved
+        report.save(path)
+        report.status = saved
+
+
+def _failed_report(run: GradingRun, submission: Submission, message: str, status: str) -> Report:
+    report = Report(run.manifest.id, submission.student, all_failed(run.manifest, "error", message))
+    report.status = status
+    return report
 
 
 @contextlib.contextmanager
-def _closing(hosts: list[ProbeHost], config: GradeConfig):
+def _closing(hosts: list[ProbeHost], run: GradingRun, lease: UidLease | None):
     try:
         yield
     finally:
         for host in hosts:
-            close_host(host, config)
+            close_host(host, run.config)
+        if lease is not None:
+            lease.release()
 
 
 def grade_many(
     submissions: list[Submission],
-    manifest: Manifest,
-    inputs: ProbeInputs,
-    config: GradeConfig,
+    run: GradingRun,
     *,
     jobs: int = 1,
-    reports_dir: Path | None = None,
     gradebook_url: str | None = None,
     progress: bool = True,
+    force: bool = False,
+    regrade: Iterable[str] = (),
 ) -> list[Report]:
     """Grade every submission, `jobs` at a time; one failure never costs another's grade.
 
-    Results are saved as each submission finishes, from this thread only, so an interruption
-    loses at most the submissions being graded at that moment.
+    `force` regrades everyone, `regrade` the students named; the others reuse a matching saved
+    report. Results are saved as each submission finishes, from this thread only, so an
+    interruption loses at most the submissions being graded at that moment.
     """
+    manifest = run.manifest
+    regrade = set(regrade)
     if gradebook_url:
         from grader import gradebook
 
         gradebook.ensure_assignment(gradebook_url, manifest)
-    expected = load_expected(manifest.id)  # once: every student is judged on the same answers
-    if reports_dir:
-        reports_dir.mkdir(parents=True, exist_ok=True)
     reports: dict[int, Report] = {}  # by position: two paths may share a student name
     todo: list[tuple[int, Submission, str]] = []
     for index, submission in enumerate(submissions):
-        print_ = fingerprint(submission, manifest)
-        done = _finished(submission, print_)
+        try:
+            print_ = fingerprint(run, stage(submission.path, manifest))
+        except NotebookError:
+            print_ = ""  # graded (as an error with its reason) below, never reused
+        except Exception as err:  # noqa: BLE001 - one student's files must not stop the batch
+            reports[index] = _failed_report(run, submission, f"could not be read: {err!r}", "error")
+            continue
+        done = None
+        if print_ and not force and submission.student not in regrade:
+            done = _reusable(submission, run, print_)
         if done is not None:
             reports[index] = done
             if gradebook_url:  # idempotent: the same rows again
-                gradebook.record_grades(gradebook_url, manifest, done, submission.folder)
+                with contextlib.suppress(Exception):
+                    gradebook.record_grades(gradebook_url, manifest, done, submission.folder)
         else:
             todo.append((index, submission, print_))
     bar = tqdm(
@@ -167,54 +240,79 @@ def grade_many(
         unit="sub",
         disable=not progress,
     )
-    # One warm sandbox per concurrent job, each with its own uid: one job's fork bomb cannot
-    # use up another job's process limit, and a host is only ever used by one thread at a time.
+    # One warm sandbox per concurrent job, each with a uid of this run's own lease.
+    slots = min(jobs, len(todo))
+    lease = UidLease.take(slots) if slots and Sandbox.root_drops_privileges() else None
+    uids = lease.uids if lease else [0] * slots
     hosts: queue.SimpleQueue[ProbeHost] = queue.SimpleQueue()
-    slots = range(jobs if todo else 0)
-    opened = [open_host(manifest, inputs, config, config.uid + slot) for slot in slots]
+    opened = [open_host(run, uid) for uid in uids]
     for host in opened:
         hosts.put(host)
 
-    def grade_one(submission: Submission) -> Report:
+    def grade_one(submission: Submission) -> tuple[Report, Staged | None]:
         host = hosts.get()
         try:
-            return grade_submission(
-                submission.path, manifest, inputs, config, submission.student, expected, host
-            )
+            try:
+                staged = stage(submission.path, manifest)
+            except NotebookError as err:
+                report = _failed_report(run, submission, str(err), "error")
+                return report, None
+            report = grade_submission(submission.path, run, host, submission.student, staged)
+            if report.machine_trouble:
+                first = "; ".join(report.machine_trouble)
+                report = grade_submission(submission.path, run, host, submission.student, staged)
+                if report.machine_trouble:
+                    report.status = "review"
+                    report.notes.append(
+                        "graded twice, and both times the grading machine may be to blame "
+                        f"({first}; then {'; '.join(report.machine_trouble)}): look at this one"
+                    )
+                else:
+                    report.notes.append(f"graded again after: {first}")
+            return report, staged
         finally:
             hosts.put(host)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool, _closing(opened, config):
+    def collect(future: Future, index: int, submission: Submission, print_: str) -> None:
+        try:
+            report, staged = future.result()
+            report.fingerprint = print_ if report.status != "review" else ""
+            if submission.layout_note:
+                report.notes.insert(0, submission.layout_note)
+            _save(submission, run, report, staged, gradebook_url)
+        except Exception as err:  # noqa: BLE001 - writing one student's results failed
+            report = _failed_report(
+                run, submission, f"internal grader error while saving: {err!r}", "review"
+            )
+            report.notes.append(traceback.format_exc(limit=5))
+        reports[index] = report
+        bar.update()
+
+    with ThreadPoolExecutor(max_workers=max(1, slots)) as pool, _closing(opened, run, lease):
         pending: dict[Future, tuple[int, Submission, str]] = {}
         waiting = list(todo)
-
-        def collect(future: Future) -> None:
-            index, submission, print_ = pending.pop(future)
-            report = future.result()
-            report.fingerprint = print_
-            _save(submission, manifest, report, gradebook_url)
-            reports[index] = report
-            bar.update()
-
         try:
             while waiting or pending:
-                while waiting and len(pending) < jobs:
+                while waiting and len(pending) < slots:
                     index, submission, print_ = waiting.pop(0)
-                    future = pool.submit(grade_one, submission)
-                    pending[future] = (index, submission, print_)
+                    pending[pool.submit(grade_one, submission)] = (index, submission, print_)
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    collect(future)
+                    collect(future, *pending.pop(future))
         except KeyboardInterrupt:
             # Let the submissions in flight finish and be saved; start no more.
             waiting.clear()
             for future in list(pending):
-                collect(future)
+                collect(future, *pending.pop(future))
             bar.close()
-            raise
+            raise Interrupted(len(reports), len(submissions)) from None
     bar.close()
-    ordered = [reports[i] for i in sorted(reports)]
-    if reports_dir:
-        for report in ordered:
-            report.save(reports_dir / f"{report.student}.json")
-    return ordered
+    return [reports[i] for i in sorted(reports)]
+
+
+class Interrupted(Exception):
+    """Ctrl-C: how far grading got (everything finished is saved)."""
+
+    def __init__(self, done: int, total: int):
+        super().__init__(f"interrupted after {done} of {total} submissions")
+        self.done, self.total = done, total

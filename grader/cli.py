@@ -1,7 +1,8 @@
 """`python -m grader grade PATH... [--assignment ID] [--json FILE] [--csv FILE] [--jobs N]`.
 
 A thin layer over `grader.grade` and `grader.batch`. Exit 0 when grading ran, whatever the
-scores; 2 for operator errors (no such path, unknown assignment, missing expected answers).
+scores; 2 for operator errors (no such path, unknown assignment, missing expected answers, an
+output folder that does not exist, Ctrl-C), always as one line on stderr.
 """
 
 from __future__ import annotations
@@ -13,106 +14,205 @@ import sys
 import tempfile
 from pathlib import Path
 
-from grader.batch import find_submissions, grade_many
-from grader.grade import GradeConfig, prepare_inputs
+from grader.batch import Interrupted, Submission, find_submissions, grade_many
+from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
-from grader.report import class_csv, format_table
+from grader.report import Report, class_csv, format_table
 from grader.supervise import TimeLimits
-from solutions.data import DataNotFoundError
-from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
+from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
+
+
+class OperatorError(Exception):
+    """Something the person running the grader can fix; printed as one line, exit 2."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    grade = sub.add_parser("grade", help="grade notebooks, submission folders or a submitted/ tree")
+    grade = sub.add_parser(
+        "grade",
+        help="grade notebooks, submission folders or a submitted/ tree",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    grade.add_argument("--assignment", help="assignment id (guessed from the paths if left out)")
+    grade.add_argument(
+        "--assignment",
+        help="assignment id (default: guessed from the paths, e.g. submitted/<student>/<id>/)",
+    )
     grade.add_argument("--json", type=Path, help="write the report (or a list of reports) here")
-    grade.add_argument("--csv", type=Path, help="write one row per student here")
-    grade.add_argument("--reports", type=Path, help="folder for one JSON report per student")
+    grade.add_argument(
+        "--csv",
+        type=Path,
+        help="one row per student (default for a course: <course>/dlgrade-<id>.csv, a name "
+        "nbgrader export never writes), with a score histogram and a pass-rate chart beside it",
+    )
     grade.add_argument(
         "--gradebook",
         help="database URL of nbgrader's gradebook (default for a course: <course>/gradebook.db)",
     )
     grade.add_argument("--no-gradebook", action="store_true", help="do not write the gradebook")
-    grade.add_argument("--jobs", type=int, default=1, help="submissions graded at once")
-    grade.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
-    grade.add_argument("--timeout", type=float, default=300.0, help="seconds per submission")
-    grade.add_argument("--quiet", action="store_true", help="no score tables on stdout")
+    grade.add_argument("--jobs", type=_positive_int, default=1, help="submissions graded at once")
+    grade.add_argument(
+        "--cell-timeout", type=_positive_float, default=30.0, help="seconds per cell"
+    )
+    grade.add_argument(
+        "--timeout", type=_positive_float, default=300.0, help="seconds per submission"
+    )
+    grade.add_argument("--force", action="store_true", help="regrade everyone")
+    grade.add_argument(
+        "--student", nargs="+", default=[], metavar="NAME", help="regrade these students"
+    )
+    grade.add_argument(
+        "--verbose", action="store_true", help="a score table per student, not only the summary"
+    )
+    grade.add_argument("--quiet", action="store_true", help="print nothing but errors")
     return parser
 
 
 def guess_assignment(paths: list[Path]) -> str:
-    """The one assignment id that appears in the paths' names or notebook file names."""
+    """The one assignment id that the paths name: a folder of that name (submitted/<s>/<id>/,
+    inside a course or a student's folder) or a notebook named after it."""
     known = set(assignment_ids())
     found = set()
     for path in paths:
-        names = {p.name for p in [path.resolve(), *path.resolve().parents]}
-        names |= {p.stem for p in ([path] if path.is_file() else path.glob("*.ipynb"))}
-        found |= names & known | {n for n in known if path.is_dir() and (path / n).is_dir()}
+        path = path.resolve()
+        names = {p.name for p in [path, *path.parents]}
+        if path.is_file():
+            names.add(path.stem)
+        elif path.is_dir():
+            names |= {p.stem for p in path.glob("*.ipynb")}
+            submitted = path / "submitted" if (path / "submitted").is_dir() else path
+            for child in [submitted, *(p for p in submitted.iterdir() if p.is_dir())]:
+                names |= {p.name for p in child.iterdir() if p.is_dir()}
+        found |= names & known
     if len(found) == 1:
         return found.pop()
-    raise UnknownAssignmentError(
-        "cannot tell the assignment from the paths; pass --assignment "
-        f"(one of: {', '.join(sorted(known))})"
+    raise OperatorError(
+        "cannot tell the assignment from the paths"
+        + (f" (they name {', '.join(sorted(found))})" if found else "")
+        + f"; pass --assignment (one of: {', '.join(sorted(known))})"
     )
 
 
-def _gradebook_url(args: argparse.Namespace, submissions) -> str | None:
+def _course_root(submissions: list[Submission]) -> Path | None:
+    roots = {s.course_root for s in submissions if s.course_root is not None}
+    return roots.pop() if len(roots) == 1 else None
+
+
+def _gradebook_url(args: argparse.Namespace, course: Path | None) -> str | None:
     if args.no_gradebook:
         return None
     if args.gradebook:
         return args.gradebook
-    roots = {s.course_root for s in submissions if s.course_root is not None}
-    if len(roots) != 1:
+    if course is None:
         return None
     from grader.gradebook import sqlite_url  # nbgrader is slow to import: only for a course
 
-    return sqlite_url(roots.pop())
+    return sqlite_url(course)
+
+
+def _check_output(path: Path | None, what: str) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise OperatorError(f"{what} {path}: the folder {path.parent} does not exist")
+
+
+def _venv_on_path() -> None:
+    """nbgrader's gradebook runs the `alembic` command: find it next to this Python even when
+    the operator called the venv's interpreter directly."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 def grade_command(args: argparse.Namespace) -> int:
     for path in args.paths:
         if not path.exists():
-            print(f"error: {path} does not exist", file=sys.stderr)
-            return 2
+            raise OperatorError(f"{path} does not exist")
+    _check_output(args.json, "--json")
+    _check_output(args.csv, "--csv")
     assignment = args.assignment or guess_assignment(args.paths)
     manifest = load_manifest(assignment)
-    load_expected(assignment)  # fail now, as an operator error, not once per student
+    expected = load_expected(assignment)  # fail now, as an operator error, not once per student
     submissions = [s for p in args.paths for s in find_submissions(p, manifest)]
     if not submissions:
-        print(f"error: no {assignment} submission found in the given paths", file=sys.stderr)
-        return 2
-    jobs = max(1, args.jobs)
+        raise OperatorError(f"no {assignment} submission found in the given paths")
+    known = {s.student for s in submissions}
+    if unknown := [name for name in args.student if name not in known]:
+        raise OperatorError(f"--student: no submission of {', '.join(unknown)} in the given paths")
+    course = _course_root(submissions)
+    csv_path = args.csv or (course / f"dlgrade-{assignment}.csv" if course else None)
+    _venv_on_path()
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
-        threads=max(1, (os.cpu_count() or 1) // jobs),
+        threads=max(1, (os.cpu_count() or 1) // args.jobs),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-input-") as tmp:
-        split = prepare_inputs(manifest, Path(tmp))
+        inputs = prepare_inputs(manifest, Path(tmp))
+        if inputs.missing and not args.quiet:
+            print(f"warning: {inputs.missing}; the accuracy checks say so", file=sys.stderr)
+        run = GradingRun.prepare(manifest, inputs, config, expected=expected)
         reports = grade_many(
             submissions,
-            manifest,
-            split,
-            config,
-            jobs=jobs,
-            reports_dir=args.reports,
-            gradebook_url=_gradebook_url(args, submissions),
-            progress=len(submissions) > 1,
+            run,
+            jobs=args.jobs,
+            gradebook_url=_gradebook_url(args, course),
+            progress=len(submissions) > 1 and not args.quiet,
+            force=args.force,
+            regrade=args.student,
         )
+    _write_outputs(args, reports, csv_path)
     if not args.quiet:
-        for report in reports:
-            print(format_table(report))
-            print()
+        if args.verbose or len(reports) == 1:
+            for report in reports:
+                print(format_table(report))
+                print()
+        if len(reports) > 1:
+            print(_summary(reports))
+        if csv_path:
+            print(f"wrote {csv_path}")
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:
     if args.json:
         if len(reports) == 1:
             reports[0].save(args.json)
         else:
             args.json.write_text(json.dumps([r.to_dict() for r in reports], indent=2))
-    if args.csv:
-        args.csv.write_text(class_csv(reports))
-    return 0
+    if csv_path:
+        csv_path.write_text(class_csv(reports))
+        if len(reports) > 1:
+            _charts(reports, csv_path)
+
+
+def _summary(reports: list[Report]) -> str:
+    try:
+        from grader.summary import format_summary
+    except ImportError:  # the class summary module lands separately
+        return "\n".join(f"{r.student}: {r.score:g}/{r.max_score:g} ({r.status})" for r in reports)
+    return format_summary(reports)
+
+
+def _charts(reports: list[Report], csv_path: Path) -> None:
+    try:
+        from grader.summary import write_charts
+    except ImportError:
+        return
+    write_charts(reports, csv_path.parent, stem=csv_path.stem)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,7 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "grade":
             return grade_command(args)
-    except (UnknownAssignmentError, ExpectedAnswersMissing, DataNotFoundError) as err:
+    except Interrupted as err:
+        print(
+            f"error: {err}; everything finished is saved, and running the same command again "
+            "resumes where it stopped",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted before grading started", file=sys.stderr)
+        return 2
+    except (
+        OperatorError,
+        UnknownAssignmentError,
+        ExpectedAnswersMissing,
+        ManifestError,
+    ) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 2

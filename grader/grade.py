@@ -1,42 +1,53 @@
-"""Grade one submission: read it, probe it in the sandbox, judge what the probe saw.
+"""Grade one submission: read it as data, probe it in the sandbox, judge what the probe saw.
 
-`grade_submission` never raises because of what a submission holds: anything that goes wrong
-becomes checks scored 0 with the reason, and the report says what happened.
+A `GradingRun` is what every submission of one run shares: the manifest, the check set, the
+expected answers, the test split (shuffled, labels kept here), the settings drawn for this run
+and the reference's observations for exactly those settings. `grade_submission` never raises
+because of what a submission holds: anything that goes wrong becomes checks scored 0 with the
+reason, and the report says what happened.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-import shutil
+import random
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
-from grader.judge import JudgeContext, all_failed, judge, load_expected
+import grader
+from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
 from grader.notebook_io import (
     NotebookError,
-    find_notebook,
+    choose_notebook,
     normalise,
-    read_notebook,
+    parse_notebook,
     release_test_sources,
 )
 from grader.probe_host import ProbeHost, Slot
+from grader.reference import observe as observe_reference
+from grader.reference import references
 from grader.report import Report
+from grader.safe_fs import UnsafeFile, list_files, read_capped, write_new
 from grader.sandbox import Limits, Mount, Sandbox
-from grader.spec import load_checkset
+from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
-from solutions.data import blinded_root, load_split, resolve_root
+from solutions.data import DataNotFoundError, blinded_root, load_split, resolve_root
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
 
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
+MAX_NOTEBOOKS = 5
+GRADER_DIR = Path(grader.__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -46,30 +57,42 @@ class GradeConfig:
     time: TimeLimits = field(default_factory=TimeLimits)
     limits: Limits = field(default_factory=Limits)
     threads: int = max(1, os.cpu_count() or 1)
-    # The probe's uid. It must belong to nothing else on the machine: after each probe every
-    # process of this uid is killed. Batches use uid, uid + 1, ... one per concurrent job, so
-    # that one job's fork bomb cannot use up another job's process limit.
-    uid: int = 990_000
     scratch_root: Path | None = None
     keep_scratch: bool = False
 
 
+# ---------------------------------------------------------------- the test split
+
+
 @dataclass(frozen=True)
 class ProbeInputs:
-    """What every probe of a grading run reads, prepared once: the test split, shuffled in an
-    order only the judge can undo, the data root (test labels withheld), matplotlib's fonts."""
+    """What every probe of a run reads, prepared once: the test split, shuffled in an order
+    only the judge can undo, the data root (test labels withheld), matplotlib's fonts.
 
-    images_file: Path  # uint8 (N, C, H, W), permuted
-    labels: torch.Tensor  # int64 (N,), permuted the same way
-    data_root: Path
+    Without the test split on this machine (MNIST cannot always be had), `images_file` and
+    `labels` are None and `missing` says why; the accuracy checks then report it.
+    """
 
-    @property
-    def folder(self) -> Path:
-        return self.images_file.parent
+    folder: Path
+    images_file: Path | None
+    labels: torch.Tensor | None
+    data_root: Path | None
+    images_sha256: str = ""
+    missing: str = ""
 
     @property
     def matplotlib_cache(self) -> Path:
         return self.folder / "matplotlib"
+
+    def intact(self) -> bool:
+        """Whether the shared test images are still exactly what was written."""
+        if self.images_file is None:
+            return True
+        return _sha256(self.images_file.read_bytes()) == self.images_sha256
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _build_matplotlib_cache(folder: Path) -> None:
@@ -85,26 +108,192 @@ def _build_matplotlib_cache(folder: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def prepare_inputs(manifest: Manifest, folder: Path, seed: int | None = None) -> ProbeInputs:
+def prepare_inputs(
+    manifest: Manifest, folder: Path, seed: int | None = None, *, fonts: bool = True
+) -> ProbeInputs:
     """Decode the real test split once and write it, shuffled, for the probes to read.
 
     Shuffling with a fresh seed means a notebook that "predicts" by replaying the test labels in
     their usual order scores at chance.
     """
-    root = resolve_root(manifest.dataset)
-    images, labels = load_split(manifest.dataset, train=False, root=root.root)
-    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o755)  # the probe's unprivileged uid reads it (read-only mount)
+    if fonts:
+        _build_matplotlib_cache(folder / "matplotlib")
+    try:
+        root = resolve_root(manifest.dataset)
+        images, labels = load_split(manifest.dataset, train=False, root=root.root)
+    except DataNotFoundError as err:
+        return ProbeInputs(folder, None, None, None, missing=_missing_data(manifest, err))
+    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     images_file = folder / "test_images.pt"
     torch.save(images[order].contiguous(), images_file)
     images_file.chmod(0o644)
     # The notebook's own data cell sees every split, but not the test labels.
     data_root = blinded_root(manifest.dataset, root.root, folder / "data")
-    inputs = ProbeInputs(images_file, labels[order].clone(), data_root)
-    _build_matplotlib_cache(inputs.matplotlib_cache)
-    return inputs
+    return ProbeInputs(
+        folder, images_file, labels[order].clone(), data_root, _sha256(images_file.read_bytes())
+    )
+
+
+def _missing_data(manifest: Manifest, err: Exception) -> str:
+    first = str(err).splitlines()[0]
+    return (
+        f"the grading machine has no {manifest.dataset} test split ({first}); set "
+        "DLGRADE_DATA to a folder holding it in torchvision's layout and grade again"
+    )
+
+
+# ---------------------------------------------------------------- one run's shared state
+
+
+def code_fingerprint() -> str:
+    """Hash of the grader's own code: a fixed check regrades the class."""
+    digest = hashlib.sha256(grader.__version__.encode())
+    for path in sorted(GRADER_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(GRADER_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class GradingRun:
+    """Everything the submissions of one run share (see the module docstring)."""
+
+    manifest: Manifest
+    checkset: CheckSet
+    expected: dict
+    inputs: ProbeInputs
+    config: GradeConfig
+    settings: dict
+    accepted: tuple[Accepted, ...]
+    fingerprint: str  # of everything a grade depends on except the submission itself
+
+    @classmethod
+    def prepare(
+        cls,
+        manifest: Manifest,
+        inputs: ProbeInputs,
+        config: GradeConfig = GradeConfig(),
+        *,
+        expected: dict | None = None,
+        seed: int | None = None,
+    ) -> GradingRun:
+        """Draw this run's settings and observe the reference with them."""
+        plain = manifest.to_plain()
+        checkset = build_checkset(plain)
+        expected = expected if expected is not None else load_expected(manifest.id)
+        rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+        settings = checkset.draw(rng, plain)
+        solutions = references(manifest)
+        observed = observe_reference(checkset, manifest, settings, solutions)
+        accepted = tuple(
+            Accepted(ref.name, ref.description, obs)
+            for ref, obs in zip(solutions, observed, strict=True)
+        )
+        digest = hashlib.sha256()
+        for part in (
+            code_fingerprint(),
+            manifest.text(),
+            json.dumps(expected, sort_keys=True),
+            json.dumps(asdict(config.time), sort_keys=True),
+            json.dumps(asdict(config.limits), sort_keys=True),
+        ):
+            digest.update(part.encode() if isinstance(part, str) else part)
+        return cls(
+            manifest, checkset, expected, inputs, config, settings, accepted, digest.hexdigest()
+        )
+
+
+# ---------------------------------------------------------------- reading a submission
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A submission read as data: the notebook's bytes and the files its probe gets."""
+
+    notebook_name: str
+    notebook: bytes
+    weights: dict[str, bytes]  # manifest weights file -> bytes
+    extras: dict[str, bytes]  # other small regular files of the folder
+    problems: dict[str, str]  # weights file -> why it is missing or refused
+    notes: tuple[str, ...] = ()
+
+    def digest(self) -> str:
+        """Hash of exactly the bytes that are graded."""
+        digest = hashlib.sha256()
+        for name, data in (
+            ("notebook", self.notebook),
+            *sorted(self.weights.items()),
+            *sorted(self.extras.items()),
+        ):
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+        digest.update(json.dumps(self.problems, sort_keys=True).encode())
+        return digest.hexdigest()
+
+
+def stage(path: Path, manifest: Manifest) -> Staged:
+    """Read a notebook or a submission folder without trusting it.
+
+    Only regular files are read (no links, devices or FIFOs), each with its size checked before
+    reading, and a folder only a few levels deep; whatever is passed over is noted.
+    NotebookError when there is no notebook to grade.
+    """
+    notes: list[str] = []
+    if not path.is_dir():
+        try:
+            raw = read_capped(path, 50 * 1024**2)
+        except UnsafeFile as err:
+            raise NotebookError(f"{err}: hand in the notebook file itself") from None
+        return Staged(
+            path.name,
+            raw,
+            {},
+            {},
+            {m.weights: f"{m.weights} was not submitted" for m in manifest.models},
+        )
+    listing = list_files(path, max_depth=2)
+    notes += [f"not read: {why}" for why in listing.refused[:10]]
+    top = {p.name: p for p in listing.files if p.parent == path}
+    notebooks: dict[str, bytes] = {}
+    for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
+        try:
+            notebooks[name] = read_capped(top[name], 50 * 1024**2)
+        except UnsafeFile as err:
+            notes.append(f"not read: {err}")
+    refused_notebooks = [r for r in listing.refused if ".ipynb" in r]
+    if not notebooks and refused_notebooks:
+        raise NotebookError(f"{refused_notebooks[0]}: hand in the notebook file itself")
+    chosen, note = choose_notebook(notebooks, manifest.notebook, path.name)
+    if note:
+        notes.append(note)
+    weights, problems = {}, {}
+    for model in manifest.models:
+        file = top.get(model.weights)
+        refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
+        if file is None:
+            problems[model.weights] = (
+                f"{model.weights} is not a regular file ({refused})"
+                if refused
+                else f"{model.weights} was not submitted"
+            )
+            continue
+        try:
+            weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
+        except UnsafeFile as err:
+            problems[model.weights] = str(err)
+    extras = {}
+    wanted = {m.weights for m in manifest.models}
+    for name in sorted(top):
+        if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
+            continue
+        try:
+            extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
+        except UnsafeFile:
+            pass
+    return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
 
 
 def student_name(path: Path, assignment: str) -> str:
@@ -115,50 +304,21 @@ def student_name(path: Path, assignment: str) -> str:
     return folder.name or "unknown"
 
 
-def _stage_files(folder: Path, manifest: Manifest, work: Path) -> dict[str, str]:
-    """Copy the weights and small extra files into the probe's work folder.
-
-    Returns, per weights file, why it was not staged (missing, a link, too large).
-    """
-    problems = {}
-    for model in manifest.models:
-        src = folder / model.weights
-        if not src.exists() and not src.is_symlink():
-            problems[model.weights] = f"{model.weights} was not submitted"
-        elif src.is_symlink() or not src.is_file():
-            problems[model.weights] = f"{model.weights} is not a regular file"
-        elif src.stat().st_size > model.max_weights_mb * 1024**2:
-            size = src.stat().st_size / 1024**2
-            problems[model.weights] = (
-                f"{model.weights} is {size:,.0f} MB; the limit is {model.max_weights_mb:g} MB"
-            )
-        else:
-            shutil.copyfile(src, work / model.weights)
-    weights = {m.weights for m in manifest.models}
-    extras = [
-        p
-        for p in sorted(folder.iterdir())
-        if p.name not in weights
-        and p.suffix != ".ipynb"
-        and p.is_file()
-        and not p.is_symlink()
-        and p.stat().st_size <= MAX_EXTRA_FILE_BYTES
-    ]
-    for extra in extras[:MAX_EXTRA_FILES]:
-        shutil.copyfile(extra, work / extra.name)
-    return problems
+# ---------------------------------------------------------------- job slots
 
 
 def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
     threads = str(config.threads)
+    mounts = [
+        Mount(slot.folder("work"), Path("/submission"), writable=True),
+        Mount(slot.folder("outs"), Path("/out"), writable=True),
+        Mount(slot.folder("job"), Path("/job")),
+        Mount(inputs.folder, Path("/grader-input")),
+    ]
+    if inputs.data_root is not None:
+        mounts.append(Mount(inputs.data_root, Path("/data")))
     return Sandbox(
-        mounts=(
-            Mount(slot.folder("work"), Path("/submission"), writable=True),
-            Mount(slot.folder("outs"), Path("/out"), writable=True),
-            Mount(slot.folder("job"), Path("/job")),
-            Mount(inputs.folder, Path("/grader-input")),
-            Mount(inputs.data_root, Path("/data")),
-        ),
+        mounts=tuple(mounts),
         env={
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
@@ -180,106 +340,106 @@ def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
     )
 
 
-def open_host(
-    manifest: Manifest, inputs: ProbeInputs, config: GradeConfig, uid: int | None = None
-) -> ProbeHost:
+def open_host(run: GradingRun, uid: int) -> ProbeHost:
     """A job slot with its scratch folders and warm sandbox, to grade submissions in turn."""
-    root = Path(tempfile.mkdtemp(prefix="dlgrade-slot-", dir=config.scratch_root))
-    root.chmod(0o755)  # the zygote's children cross it as the slot's uid
-    slot = Slot(root, config.uid if uid is None else uid)
-    slot.clear()
-    return ProbeHost(_sandbox(slot, inputs, config), slot, manifest.id, config.time.startup)
+    root = Path(tempfile.mkdtemp(prefix="dlgrade-slot-", dir=run.config.scratch_root))
+    slot = Slot(root, uid)
+    slot.create()
+    sandbox = _sandbox(slot, run.inputs, run.config)
+    return ProbeHost(sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads)
 
 
 def close_host(host: ProbeHost, config: GradeConfig) -> None:
     host.close()
     if not config.keep_scratch:
+        import shutil
+
         shutil.rmtree(host.slot.root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- grading
+
+
+def _stager(staged: Staged, uid: int | None):
+    """Fills an attempt's fresh working folder: the notebook's files, owned by the probe."""
+
+    def fill(work: Path) -> None:
+        for name, data in {**staged.extras, **staged.weights}.items():
+            write_new(work / name, data, uid)
+
+    return fill
+
+
+def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str) -> Report:
+    """Probe and judge one staged submission in `host`'s slot."""
+    manifest, started = run.manifest, time.monotonic()
+    report = Report(manifest.id, student, [], sandbox=host.sandbox.kind)
+    report.notes += list(staged.notes)
+    notebook = parse_notebook(staged.notebook_name, staged.notebook)
+    report.notes += notebook.warnings
+    ours = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
+    graded = [
+        (number, code)
+        for number, code in zip(notebook.numbers, notebook.code_cells, strict=True)
+        if code.strip() and normalise(code) not in ours
+    ]
+    slot, inside = host.slot, host.inside
+    slot.clear()
+    weights_dir = slot.folder("job") / "weights"
+    weights_dir.mkdir(mode=0o755)
+    for name, data in staged.weights.items():
+        write_new(weights_dir / name, data, mode=0o644)
+    job = {
+        "manifest": manifest.to_plain(),
+        "cells": [code for _, code in graded],
+        "cell_numbers": [number for number, _ in graded],
+        "skip": {},
+        "observers": run.checkset.observers_for([c.name for c in manifest.checks]),
+        "weights_dir": str(inside(weights_dir)),
+        "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,
+        "weights_problems": staged.problems,
+        "matplotlib_cache": str(inside(run.inputs.matplotlib_cache)),
+    }
+    result = run_probe(host, job, run.settings, run.config.time, _stager(staged, host.probe_uid))
+    report.notes += result.notes
+    report.machine_trouble = list(result.machine_trouble)
+    if not run.inputs.intact():
+        report.machine_trouble.append("the shared test images changed during the run")
+        raise RuntimeError("the shared test images changed during grading: regrade")
+    ctx = JudgeContext(
+        manifest,
+        run.expected,
+        labels=run.inputs.labels,
+        no_test_split=run.inputs.missing,
+    )
+    report.checks = judge(
+        run.checkset, manifest, result.observations, list(run.accepted), ctx, run.settings
+    )
+    report.duration_s = time.monotonic() - started
+    return report
 
 
 def grade_submission(
     path: Path,
-    manifest: Manifest,
-    inputs: ProbeInputs,
-    config: GradeConfig = GradeConfig(),
+    run: GradingRun,
+    host: ProbeHost,
     student: str | None = None,
-    expected: dict | None = None,
-    host: ProbeHost | None = None,
+    staged: Staged | None = None,
 ) -> Report:
-    """Grade one notebook or submission folder. Never raises because of the submission.
-
-    `expected` (the assignment's expected answers) is read from grader/expected when not given;
-    a batch passes it, so every student is judged against the same answers. `host` is the job
-    slot to grade in; without one, a slot is opened for this submission and closed after.
-    """
+    """Grade one notebook or submission folder. Never raises because of the submission."""
     started = time.monotonic()
+    manifest = run.manifest
     student = student or student_name(path, manifest.id)
-    own_host = host is None
-    report = Report(manifest.id, student, [], sandbox="")
+    report = Report(manifest.id, student, [], sandbox=host.sandbox.kind)
     try:
-        host = host or open_host(manifest, inputs, config)
-        expected = expected if expected is not None else load_expected(manifest.id)
-        checkset = load_checkset(manifest.id)
-        folder = path if path.is_dir() else path.parent
-        notebook_path = find_notebook(folder, manifest.notebook) if path.is_dir() else path
-        notebook = read_notebook(notebook_path)
-        report.notes += notebook.warnings
-        ours = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
-        graded = [
-            (number, code)
-            for number, code in zip(notebook.numbers, notebook.code_cells, strict=True)
-            if code.strip() and normalise(code) not in ours
-        ]
-
-        slot, sandbox = host.slot, host.sandbox
-        slot.clear()
-        problems = _stage_files(folder, manifest, slot.folder("work"))
-        report.sandbox = sandbox.kind
-        sandbox.prepare(slot.folder("work"))
-        sandbox.prepare(slot.folder("outs"))
-        job = {
-            "assignment": manifest.id,
-            "cells": [code for _, code in graded],
-            "cell_numbers": [number for number, _ in graded],
-            "skip": {},
-            "observers": checkset.observers_for([c.name for c in manifest.checks]),
-            "workdir": str(sandbox.inside(slot.folder("work"))),
-            "settings": _plain(manifest.probe),
-            "models": [
-                {
-                    "key": m.key,
-                    "class_name": m.class_name,
-                    "args": list(m.args),
-                    "weights": m.weights,
-                }
-                for m in manifest.models
-            ],
-            "mean": list(manifest.mean),
-            "std": list(manifest.std),
-            "test_images": str(sandbox.inside(inputs.images_file)),
-            "weights_problems": problems,
-            "matplotlib_cache": str(sandbox.inside(inputs.matplotlib_cache)),
-        }
-        result = run_probe(host, job, config.time, config.threads)
-        report.notes += result.notes
-        ctx = JudgeContext(manifest, expected, inputs.labels)
-        report.checks = judge(checkset, manifest, result.observations, ctx)
+        staged = staged or stage(path, manifest)
+        report = grade_staged(staged, run, host, student)
     except NotebookError as err:
         report.checks = all_failed(manifest, "error", str(err))
+        report.notes += list(staged.notes) if staged else []
     except Exception as err:  # noqa: BLE001 - a grader bug must not lose the batch
         report.checks = all_failed(manifest, "error", f"internal grader error: {err!r}")
         report.notes.append(traceback.format_exc(limit=5))
-    finally:
-        report.duration_s = time.monotonic() - started
-        if own_host and host is not None:
-            close_host(host, config)
+        report.machine_trouble.append(f"internal grader error: {err!r}")
+    report.duration_s = time.monotonic() - started
     return report
-
-
-def _plain(value):
-    """Manifest values (tuples, mapping proxies) as JSON-ready lists and dicts."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if hasattr(value, "items"):
-        return {k: _plain(v) for k, v in value.items()}
-    return value

@@ -112,8 +112,42 @@ def _results_outputs(manifest: Manifest, report: Report, cell: str) -> list:
     ]
 
 
+def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
+    """The submitted notebook as nbformat reads it, cells with odd metadata or sources
+    made plain (Colab or an editor may leave strings, lists or numbers where dicts belong)."""
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        return None
+    cells = []
+    for cell in data["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        source = source if isinstance(source, str) else ""
+        meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+        meta = {k: v for k, v in meta.items() if k != "nbgrader" or isinstance(v, dict)}
+        make = {
+            "code": nbformat.v4.new_code_cell,
+            "markdown": nbformat.v4.new_markdown_cell,
+            "raw": nbformat.v4.new_raw_cell,
+        }[cell["cell_type"]]
+        node = make(source)
+        node.metadata = nbformat.from_dict(meta)
+        cells.append(node)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    return nb
+
+
 def autograded_notebook(
-    manifest: Manifest, report: Report, submitted: Path | None
+    manifest: Manifest, report: Report, submitted: bytes | None
 ) -> nbformat.NotebookNode:
     """The student's notebook with the release's grade cells in it, each showing its results.
 
@@ -127,15 +161,8 @@ def autograded_notebook(
         for c in release.cells
         if c.metadata.get("nbgrader", {}).get("grade")
     }
-    try:
-        nb = (
-            nbformat.reads(submitted.read_text(errors="replace"), as_version=4)
-            if submitted
-            else None
-        )
-    except Exception:  # noqa: BLE001 - unreadable: show the release with the results
-        nb = None
-    if nb is None:
+    nb = _student_notebook(submitted)
+    if nb is None:  # unreadable: show the release with the results
         nb = copy.deepcopy(release)
     by_source = {normalise(c.source): gid for gid, c in grade_cells.items()}
     placed: set[str] = set()
@@ -143,7 +170,8 @@ def autograded_notebook(
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         gid = meta.get("grade_id") if meta.get("grade") else None
-        gid = gid if gid in grade_cells else by_source.get(normalise(cell.get("source", "")))
+        gid = gid if isinstance(gid, str) and gid in grade_cells else None
+        gid = gid or by_source.get(normalise(cell.get("source", "")))
         if gid and gid not in placed and cell.get("cell_type") == "code":
             cells.append(_filled(grade_cells[gid], manifest, report, gid))
             placed.add(gid)
@@ -171,10 +199,9 @@ def _filled(template, manifest: Manifest, report: Report, gid: str):
 
 
 def write_autograded(
-    course_root: Path, manifest: Manifest, report: Report, submitted: Path | None
+    folder: Path, manifest: Manifest, report: Report, submitted: bytes | None
 ) -> Path:
-    """Write `autograded/<student>/<id>/<notebook>` and the JSON report beside it."""
-    folder = course_root / "autograded" / report.student / manifest.id
+    """Write the autograded notebook into `autograded/<student>/<id>/`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / manifest.notebook
     nb = autograded_notebook(manifest, report, submitted)

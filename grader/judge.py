@@ -1,20 +1,26 @@
-"""Award points: observations (plain data from the probe) against the expected answers.
+"""Award points: the student's observations against the reference's, for the same settings.
 
 This runs in the grader's own process, which never executes student code and only ever reads
-JSON and tensors loaded with `weights_only=True`.
+plain data (JSON and raw tensor bytes, `grader.observations`).
+
+Scoring policy (README, "How points are given"): a check's points are earned in proportion to
+its verdict; a check that names others in `after` (what it builds on) and fails while one of
+those failed too is not charged: it keeps its points, status "skipped", and says why.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from grader.checks.families.accuracy import Unjudgeable
 from grader.report import CheckResult
-from grader.spec import CheckSet
+from grader.spec import CheckSet, Verdict
 from solutions.manifest import Manifest
 
 EXPECTED_DIR = Path(__file__).resolve().parent / "expected"
@@ -35,46 +41,98 @@ def load_expected(assignment: str, directory: Path = EXPECTED_DIR) -> dict:
 
 @dataclass(frozen=True)
 class JudgeContext:
-    """What a judge may use besides the observation."""
+    """What a judge may use besides the two observations."""
 
     manifest: Manifest
     expected: dict
+    plain: Mapping[str, Any] = field(default_factory=dict)  # manifest.to_plain()
+    settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
+    observations: Mapping[str, Any] = field(default_factory=dict)  # the student's, all observers
+    references: Mapping[str, Any] = field(default_factory=dict)  # the reference's, all observers
     labels: torch.Tensor | None = None  # test labels in the order the probe saw the images
+    no_test_split: str = ""  # why there are no labels, when there are none
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The observations of one accepted solution (the reference or an alternative)."""
+
+    name: str
+    description: str
+    observations: Mapping[str, Any]
+
+
+def _verdict(check, seen, accepted: list[Accepted], ctx: JudgeContext) -> Verdict:
+    """The best verdict over the accepted solutions; the reference wins ties."""
+    best: Verdict | None = None
+    for index, solution in enumerate(accepted):
+        want = solution.observations.get(check.observer)
+        verdict = check.judge(seen, want, replace(ctx, references=solution.observations))
+        if index and verdict.fraction > (best.fraction if best else -1):
+            verdict = replace(verdict, message=f"{verdict.message} (as: {solution.description})")
+        if best is None or verdict.fraction > best.fraction:
+            best = verdict
+        if best.fraction >= 1.0:
+            break
+    return best
 
 
 def judge(
-    checkset: CheckSet, manifest: Manifest, observations: dict[str, Any], ctx: JudgeContext
+    checkset: CheckSet,
+    manifest: Manifest,
+    observations: dict[str, Any],
+    accepted: list[Accepted],
+    ctx: JudgeContext,
+    settings: Mapping[str, Any],
 ) -> list[CheckResult]:
     """One CheckResult per check of the manifest, in manifest order."""
-    results = []
+    results: dict[str, CheckResult] = {}
+    base = replace(ctx, plain=ctx.plain or manifest.to_plain(), observations=observations)
     for spec in manifest.checks:
         check = checkset.checks[spec.name]
         obs = observations.get(check.observer)
         if not isinstance(obs, dict):
-            results.append(_zero(spec, "error", "no observation was recorded"))
-            continue
-        if "__error__" in obs:
-            results.append(_zero(spec, "error", str(obs["__error__"])))
-            continue
-        try:
-            verdict = check.judge(obs, ctx)
-        except Exception as err:  # noqa: BLE001 - malformed observations score 0, never crash
-            results.append(
-                _zero(spec, "error", f"the submission's behaviour could not be judged ({err!r})")
-            )
-            continue
-        fraction = min(1.0, max(0.0, float(verdict.fraction)))
-        results.append(
-            CheckResult(
-                name=spec.name,
-                points=round(spec.points * fraction, 4),
-                max_points=spec.points,
-                status="pass" if fraction >= 1.0 else "fail",
-                message=verdict.message,
-                hidden=spec.hidden,
-            )
-        )
-    return results
+            results[spec.name] = _zero(spec, "error", "no observation was recorded")
+        elif "__error__" in obs:
+            results[spec.name] = _zero(spec, "error", str(obs["__error__"]))
+        else:
+            try:
+                verdict = _verdict(
+                    check, obs, accepted, replace(base, settings=settings.get(check.observer, {}))
+                )
+            except Unjudgeable as err:
+                results[spec.name] = _zero(spec, "error", str(err))
+            except Exception as err:  # noqa: BLE001 - malformed observations score 0
+                results[spec.name] = _zero(
+                    spec, "error", f"the submission's behaviour could not be judged ({err!r})"
+                )
+            else:
+                fraction = min(1.0, max(0.0, float(verdict.fraction)))
+                results[spec.name] = CheckResult(
+                    name=spec.name,
+                    points=round(spec.points * fraction, 4),
+                    max_points=spec.points,
+                    status="pass" if fraction >= 1.0 else "fail",
+                    message=verdict.message,
+                    hidden=spec.hidden,
+                    value=verdict.value,
+                )
+    return [_excused(results[s.name], s, results) for s in manifest.checks]
+
+
+def _excused(result: CheckResult, spec, results: dict[str, CheckResult]) -> CheckResult:
+    """Not charged when something it builds on lost points too (the scoring policy)."""
+    if result.status == "pass" or not spec.after:
+        return result
+    failed = [name for name in spec.after if results[name].points < results[name].max_points]
+    if not failed:
+        return result
+    return replace(
+        result,
+        points=spec.points,
+        status="skipped",
+        message=f"not charged: it builds on {failed[0]}, which lost points ({result.message})",
+    )
 
 
 def _zero(spec, status: str, message: str) -> CheckResult:

@@ -24,7 +24,7 @@ class NotebookError(Exception):
 
 @dataclass(frozen=True)
 class StudentNotebook:
-    path: Path
+    path: Path  # the notebook's name in the submission
     code_cells: list[str]
     numbers: list[int]  # each code cell's position in the notebook, counting every cell from 1
     warnings: list[str] = field(default_factory=list)
@@ -37,40 +37,45 @@ def _source(cell: dict) -> str:
     return source if isinstance(source, str) else ""
 
 
-def read_notebook(path: Path) -> StudentNotebook:
+def nbgrader_meta(cell: dict) -> dict:
+    """A cell's nbgrader metadata as a dict ({} when Colab or an editor left anything else)."""
+    meta = cell.get("metadata") if isinstance(cell, dict) else None
+    found = meta.get("nbgrader") if isinstance(meta, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
     """The notebook's code cells in order, or a NotebookError saying why there are none."""
     warnings = []
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
+    if len(raw) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(
-            f"{path.name} is {size / 1024**2:.0f} MB; notebooks over 50 MB are refused"
+            f"{name} is {len(raw) / 1024**2:.0f} MB; notebooks over 50 MB are refused"
         )
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         text = raw.decode("utf-8", errors="replace")
         warnings.append(
-            f"{path.name} is not valid UTF-8 (byte {err.start}); unreadable bytes were replaced"
+            f"{name} is not valid UTF-8 (byte {err.start}); unreadable bytes were replaced"
         )
     try:
         data = json.loads(text)
-    except ValueError as err:
-        raise NotebookError(f"{path.name} is not a notebook: invalid JSON ({err})") from None
+    except (ValueError, RecursionError) as err:
+        raise NotebookError(f"{name} is not a notebook: invalid JSON ({err})") from None
     cells = data.get("cells") if isinstance(data, dict) else None
     if not isinstance(cells, list):
         # nbformat 3 kept cells under worksheets; nothing current writes that.
-        raise NotebookError(f"{path.name} has no list of cells (not an nbformat 4 notebook)")
+        raise NotebookError(f"{name} has no list of cells (not an nbformat 4 notebook)")
     if data.get("nbformat") != 4:
-        warnings.append(f"{path.name} says nbformat {data.get('nbformat')!r}; read as version 4")
+        warnings.append(f"{name} says nbformat {data.get('nbformat')!r}; read as version 4")
     numbered = [
         (number, _source(c))
         for number, c in enumerate(cells, start=1)
         if isinstance(c, dict) and c.get("cell_type") == "code"
     ]
     if sum(len(code) for _, code in numbered) > MAX_CODE_BYTES:
-        raise NotebookError(f"{path.name} holds over 10 MB of code")
-    return StudentNotebook(path, [c for _, c in numbered], [n for n, _ in numbered], warnings)
+        raise NotebookError(f"{name} holds over 10 MB of code")
+    return StudentNotebook(Path(name), [c for _, c in numbered], [n for n, _ in numbered], warnings)
 
 
 def normalise(source: str) -> str:
@@ -86,28 +91,47 @@ def release_test_sources(release_notebook: Path) -> set[str]:
     data = json.loads(release_notebook.read_text())
     tests = set()
     for cell in data["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_meta(cell)
         is_test = meta.get("grade") and not meta.get("solution")
         if cell.get("cell_type") == "code" and (
-            is_test or meta.get("grade_id", "").startswith(VISIBLE_PREFIX)
+            is_test or str(meta.get("grade_id", "")).startswith(VISIBLE_PREFIX)
         ):
             tests.add(normalise(_source(cell)))
     return tests
 
 
-def find_notebook(folder: Path, expected_name: str) -> Path:
-    """The submission's notebook: the expected name, else the only notebook, renamed by Colab
-    ("Copy of x.ipynb", "x (1).ipynb") or not."""
-    exact = folder / expected_name
-    if exact.is_file():
-        return exact
-    candidates = sorted(p for p in folder.glob("*.ipynb") if p.is_file())
-    stem = Path(expected_name).stem
-    named = [p for p in candidates if stem in p.stem]
-    if len(named) == 1 or len(candidates) == 1:
-        return (named or candidates)[0]
+def unfinished_parts(raw: bytes) -> int:
+    """How many code cells still raise NotImplementedError (to compare two notebooks)."""
+    return raw.count(b"raise NotImplementedError")
+
+
+def choose_notebook(
+    candidates: dict[str, bytes], expected_name: str, folder: str
+) -> tuple[str, str | None]:
+    """Which of a folder's notebooks (name -> bytes) to grade, and a note saying why when the
+    choice was not obvious. NotebookError when there is none."""
     if not candidates:
-        raise NotebookError(f"no notebook in {folder.name}/ (expected {expected_name})")
-    raise NotebookError(
-        f"{folder.name}/ holds {len(candidates)} notebooks and none is named {expected_name}"
+        raise NotebookError(f"no notebook in {folder}/ (expected {expected_name})")
+    others = lambda chosen: ", ".join(sorted(n for n in candidates if n != chosen))  # noqa: E731
+    if expected_name in candidates:
+        if len(candidates) == 1:
+            return expected_name, None
+        return (
+            expected_name,
+            f"graded {expected_name}; also in the folder, not graded: {others(expected_name)}",
+        )
+    stem = Path(expected_name).stem
+    named = [n for n in candidates if stem in Path(n).stem] or list(candidates)
+    if len(candidates) == 1:
+        only = named[0]
+        return (
+            only,
+            f"graded {only} (the folder's only notebook; the release calls it {expected_name})",
+        )
+    # Several: the most complete one (fewest unfinished parts), then the newest name.
+    chosen = min(sorted(named), key=lambda n: unfinished_parts(candidates[n]))
+    return chosen, (
+        f"{folder}/ holds {len(candidates)} notebooks and none is named {expected_name}: graded "
+        f"{chosen}, the most complete ({unfinished_parts(candidates[chosen])} unfinished parts); "
+        f"not graded: {others(chosen)}"
     )

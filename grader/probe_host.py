@@ -1,9 +1,11 @@
 """The trusted side of a warm probe: one sandbox per grading job slot, reused across students.
 
-A `Slot` is a job slot's folders (mounted into its sandbox) and its unprivileged uid. A
-`ProbeHost` keeps the slot's zygote (`grader.probe.zygote`) running inside the sandbox and asks
-it for one probe run at a time. Between runs the slot's folders are emptied and every process of
-the slot's uid is killed, so nothing of one submission reaches the next.
+A `Slot` is a job slot's folders (mounted into its sandbox) and its leased unprivileged uid. The
+three mount points (`work`, `outs`, `job`) belong to root and are never writable by a probe;
+for each attempt the host makes fresh folders inside them (`work/a<N>` and `outs/a<N>` owned by
+the probe's uid, the job files root's), so nothing a probe leaves behind is ever walked, opened
+or changed by root. A `ProbeHost` keeps the slot's zygote (`grader.probe.zygote`) running and
+asks it for one attempt at a time; between attempts every process of the slot's uid is killed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grader.safe_fs import fresh_dir, remove, write_new
 from grader.sandbox import Sandbox
+from grader.uids import reap
 
 
 class ProbeHostError(RuntimeError):
@@ -28,8 +31,9 @@ class ProbeHostError(RuntimeError):
 
 @dataclass(frozen=True)
 class Slot:
-    """Scratch folders of one job slot: `work` (the submission, the probe's cwd), `outs`
-    (what probes write), `job` (job files, read-only inside) and `tmp` (used without bwrap)."""
+    """Scratch folders of one job slot: `work` (the probe's cwd per attempt), `outs` (what
+    probes write), `job` (job files, weights and challenges, read-only inside), `tmp` (the
+    probes' temporary folder without bubblewrap)."""
 
     root: Path
     uid: int
@@ -37,75 +41,98 @@ class Slot:
     def folder(self, name: str) -> Path:
         return self.root / name
 
-    def clear(self) -> None:
-        """Empty the folders, keeping them (they are mount points inside the sandbox)."""
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)  # the probe's uid crosses it
         for name in ("work", "outs", "job", "tmp"):
             folder = self.folder(name)
-            folder.mkdir(parents=True, exist_ok=True)
-            for entry in folder.iterdir():
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o755)
 
+    def clear(self) -> None:
+        """Remove what earlier submissions left (mount points stay: the sandbox binds them)."""
+        for name in ("work", "outs", "job", "tmp"):
+            for entry in os.scandir(self.folder(name)):
+                remove(Path(entry.path))
 
-def _pids_of(uid: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    pids.append(int(entry.name))
-            except OSError:  # gone meanwhile
-                pass
-    return pids
+    def attempt_folders(self, attempt: int, uid: int | None) -> tuple[Path, Path]:
+        """Fresh (work, out) folders of one attempt, owned by the probe's uid."""
+        work = fresh_dir(self.folder("work") / f"a{attempt}", uid)
+        out = fresh_dir(self.folder("outs") / f"a{attempt}", uid)
+        return work, out
 
+    def write_job_file(self, name: str, data: bytes) -> Path:
+        """A root-owned, world-readable file in the job folder (read-only inside)."""
+        path = self.folder("job") / name
+        remove(path)
+        write_new(path, data, mode=0o644)
+        return path
 
-def reap(uid: int, timeout: float = 15.0) -> None:
-    """Kill every process of `uid` and wait until they are gone.
-
-    The uid belongs to one slot's probes alone. Its processes count against the uid's process
-    limit until they have exited, so the next probe right after a fork bomb could not start.
-    """
-    deadline = time.monotonic() + timeout
-    while (pids := _pids_of(uid)) and time.monotonic() < deadline:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        time.sleep(0.02)
+    def publish(self, name: str, data: bytes) -> Path:
+        """Write a job file atomically: the probe polls for it and must never read half."""
+        tmp = self.folder("job") / f".{name}.tmp"
+        remove(tmp)
+        write_new(tmp, data, mode=0o644)
+        path = self.folder("job") / name
+        os.replace(tmp, path)
+        return path
 
 
 class ProbeHost:
     """A slot's zygote: started on first use, restarted if it dies, asked for one run at a time."""
 
-    def __init__(self, sandbox: Sandbox, slot: Slot, assignment: str, startup_timeout: float):
+    def __init__(
+        self, sandbox: Sandbox, slot: Slot, assignment: str, startup_timeout: float, threads: int
+    ):
         self.sandbox = sandbox
         self.slot = slot
         self.assignment = assignment
         self.startup_timeout = startup_timeout
+        self.threads = threads
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
         self._log = slot.root / "zygote.log"
         self._child: int | None = None  # the running probe's pid (meaningful without bwrap)
 
+    @property
+    def probe_uid(self) -> int | None:
+        """The uid probes run as, when they drop privileges."""
+        return self.slot.uid if self.sandbox.drops_privileges else None
+
+    def inside(self, host: Path) -> Path:
+        return self.sandbox.inside(host)
+
     # -------------------------------------------------------------- zygote process
 
-    @property
-    def _tmp(self) -> Path:
-        """The probes' temporary folder: the sandbox's own /tmp, else one of the slot's."""
-        return Path("/tmp") if self.sandbox.isolated else self.slot.folder("tmp")
+    def _config(self) -> dict:
+        isolated = self.sandbox.isolated
+        tmp = Path("/tmp") if isolated else self.slot.folder("tmp")
+        inside = self.sandbox.inside
+        return {
+            "assignment": self.assignment,
+            "isolated": isolated,
+            "drop": self.sandbox.drops_privileges,
+            "uid": self.slot.uid,
+            "threads": self.threads,
+            "limits": asdict(self.sandbox.limits),
+            "tmp_bytes": self.sandbox.limits.tmp_bytes,
+            "keep": self.sandbox.keep_under_tmp(),
+            "tmp": str(tmp),
+            "job": str(inside(self.slot.folder("job"))),
+            "out": str(inside(self.slot.folder("outs"))),
+            "env": {**self.sandbox.env, **_tmp_env(tmp)},
+        }
 
     def _start(self) -> None:
-        argv = [sys.executable, "-m", "grader.probe.zygote", self.assignment]
+        argv = [sys.executable, "-m", "grader.probe.zygote", json.dumps(self._config())]
+        env = {**self.sandbox.env, "PYTHONPATH": self.sandbox.python_path}
         with open(self._log, "ab") as log:
             self._proc = subprocess.Popen(
                 self.sandbox.command(argv),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                env={**self.sandbox.env, **_tmp_env(self._tmp)},
+                env=env,
                 start_new_session=True,  # the whole group can be killed
             )
         self._buffer = b""
@@ -140,29 +167,17 @@ class ProbeHost:
                 pass
             self._proc.wait()
             self._proc = None
-        if self.sandbox.drops_privileges:
-            reap(self.slot.uid)
+        if self.probe_uid is not None:
+            reap(self.probe_uid)
 
     # -------------------------------------------------------------- one probe run
 
-    def spawn(self, job: Path, log: Path, threads: int) -> None:
-        """Start one probe run of `job` (host path) writing its output to `log` (host path)."""
+    def spawn(self, attempt: int) -> None:
+        """Start attempt `attempt` (its folders and job file are ready)."""
         if self._proc is None or self._proc.poll() is not None:
             self._start()
-        inside, tmp = self.sandbox.inside, self._tmp
-        request = {
-            "job": str(inside(job)),
-            "log": str(inside(log)),
-            "uid": self.slot.uid,
-            "drop": self.sandbox.drops_privileges,
-            "threads": threads,
-            "tmp": str(tmp),
-            "keep": [str(p) for p in self.sandbox.mount_points() if tmp in p.parents],
-            "limits": asdict(self.sandbox.limits),
-            "env": {**self.sandbox.env, **_tmp_env(tmp)},
-        }
         assert self._proc is not None and self._proc.stdin is not None
-        self._proc.stdin.write((json.dumps(request) + "\n").encode())
+        self._proc.stdin.write((json.dumps({"attempt": attempt}) + "\n").encode())
         self._proc.stdin.flush()
         reply = self._read(30.0)
         if not reply or "pid" not in reply:
@@ -181,8 +196,8 @@ class ProbeHost:
 
     def stop(self) -> int:
         """Kill the running probe and all it started; return its exit status."""
-        if self.sandbox.drops_privileges:
-            reap(self.slot.uid)
+        if self.probe_uid is not None:
+            reap(self.probe_uid)
         elif self._child is not None:
             try:  # the probe leads its own process group (it called setsid)
                 os.killpg(self._child, signal.SIGKILL)
@@ -196,8 +211,8 @@ class ProbeHost:
 
     def finish(self) -> None:
         """After a run: whatever the probe left running goes."""
-        if self.sandbox.drops_privileges:
-            reap(self.slot.uid)
+        if self.probe_uid is not None:
+            reap(self.probe_uid)
 
 
 def _tmp_env(tmp: Path) -> dict[str, str]:

@@ -24,6 +24,7 @@ class CheckResult:
     status: str  # pass: full points; fail: the code ran but is wrong; error: it did not run
     message: str
     hidden: bool = False
+    value: float | None = None  # the number a measuring check measured (an accuracy)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -38,7 +39,11 @@ class Report:
     duration_s: float = 0.0
     sandbox: str = ""
     notes: list[str] = field(default_factory=list)
-    fingerprint: str = ""  # hash of the graded files and expected answers (batch resume)
+    fingerprint: str = ""  # hash of everything the grade depends on (batch resume)
+    # "graded"; "reused" (an earlier run's report, same fingerprint); "error" (nothing could be
+    # graded: no notebook, say); "review" (the grading machine may be to blame: look at it).
+    status: str = "graded"
+    machine_trouble: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -54,11 +59,20 @@ class Report:
             "student": self.student,
             "score": self.score,
             "max_score": self.max_score,
-            "checks": [{k: v for k, v in asdict(c).items() if k != "hidden"} for c in self.checks],
+            "checks": [
+                {
+                    k: v
+                    for k, v in asdict(c).items()
+                    if k != "hidden" and (k != "value" or v is not None)
+                }
+                for c in self.checks
+            ],
             "duration_s": round(self.duration_s, 3),
             "sandbox": self.sandbox,
             "notes": self.notes,
             "fingerprint": self.fingerprint,
+            "status": self.status,
+            "machine_trouble": self.machine_trouble,
         }
 
     def to_json(self) -> str:
@@ -74,6 +88,8 @@ class Report:
             sandbox=data.get("sandbox", ""),
             notes=list(data.get("notes", [])),
             fingerprint=data.get("fingerprint", ""),
+            status=data.get("status", "graded"),
+            machine_trouble=list(data.get("machine_trouble", [])),
         )
 
     def save(self, path: Path) -> None:

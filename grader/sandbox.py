@@ -2,10 +2,12 @@
 
 With bubblewrap: new pid/ipc/uts/net namespaces (no network), a file system that holds only the
 system directories, the Python runtime, the grader package (its expected answers masked), the
-data, the read-only inputs and the submission's own scratch folders. Inside it, the zygote
-(`grader.probe.zygote`) forks each probe, which drops to an unprivileged uid (bubblewrap run as
-root keeps root otherwise) and sets rlimits on memory, processes, file size and open files. The
-supervisor adds wall-clock limits and kills whatever the probe's uid runs.
+data (test labels withheld), the read-only inputs and the slot's scratch folders. Every other
+copy of the data on the machine (Debian's dataset packages under /usr/share/datasets, the
+unpacked cache, the operator's data roots) is masked. Inside it, the zygote
+(`grader.probe.zygote`) forks each probe, which gets a private /tmp, drops to an unprivileged uid
+(bubblewrap run as root keeps root otherwise) and sets rlimits on memory, processes, file size
+and open files. The supervisor adds wall-clock limits and kills whatever the probe's uid runs.
 
 Without bubblewrap (an instructor's Mac, say) only the rlimits and the time limit apply, and
 `Sandbox.kind` says so, which the report repeats.
@@ -64,6 +66,11 @@ class Sandbox:
         """Whether bubblewrap gives the probe its own file system, network and processes."""
         return bubblewrap_works()
 
+    @staticmethod
+    def root_drops_privileges() -> bool:
+        """Whether probes on this machine run as their own uid (bubblewrap, run as root)."""
+        return bubblewrap_works() and os.geteuid() == 0
+
     @property
     def drops_privileges(self) -> bool:
         """Whether probes run as `uid` (bubblewrap, started as root)."""
@@ -114,8 +121,11 @@ class Sandbox:
                 cmd += ["--perms", "0755", "--dir", parent]
         for mount in mounts:
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
-        for hidden in _hidden_package_dirs():
+        bound = [Path(d) for d in SYSTEM_DIRS] + [m.host for m in mounts]
+        for hidden in [*_hidden_package_dirs(), *masked_data_dirs(bound)]:
             cmd += ["--tmpfs", str(hidden)]  # stays empty inside, whatever else is bound
+        # Where a probe keeps the mounts under /tmp while it puts a fresh tmpfs there.
+        cmd += ["--dir", "/.dlgrade-oldtmp"]
         cmd += ["--chdir", str(self.cwd), "--"]
         return cmd + list(argv)
 
@@ -147,13 +157,37 @@ class Sandbox:
                 return mount.inside / host.relative_to(mount.host)
         raise ValueError(f"{host} is not visible inside the sandbox")
 
-    def prepare(self, folder: Path) -> None:
-        """Make a writable scratch folder belong to the sandbox's uid."""
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.drops_privileges:
-            for path in [folder, *folder.rglob("*")]:
-                os.chown(path, self.uid, self.uid)
-        folder.chmod(0o700)
+    def keep_under_tmp(self) -> list[str]:
+        """Mount points under /tmp (a checkout there) that a probe's fresh /tmp must keep."""
+        tmp = Path("/tmp")
+        return [str(p) for p in self.mount_points() if tmp in p.parents]
+
+    @property
+    def python_path(self) -> str:
+        """Where `import grader` finds the same package as the parent, inside the sandbox."""
+        return str(Path(grader.__file__).resolve().parent.parent)
+
+
+def masked_data_dirs(bound: list[Path]) -> list[Path]:
+    """Every folder that holds a data set (test labels included) and lies inside something the
+    sandbox binds: Debian's dataset packages, the unpacked cache, the operator's data roots."""
+    from solutions.data import DATASETS, resolve_root
+    from solutions.data.roots import DATA_ENV, cache_dir
+
+    candidates = {Path("/usr/share/datasets"), cache_dir(), Path.cwd() / "data"}
+    if os.environ.get(DATA_ENV):
+        candidates.add(Path(os.environ[DATA_ENV]))
+    for name in DATASETS:
+        try:
+            candidates.add(resolve_root(name, online=False).root)
+        except Exception:  # noqa: BLE001 - a data set that is not here has nothing to mask
+            pass
+    found = []
+    for path in candidates:
+        path = path.resolve() if path.exists() else path
+        if path.is_dir() and any(path == b or b in path.parents for b in bound):
+            found.append(path)
+    return sorted(found)
 
 
 def _hidden_package_dirs() -> list[Path]:

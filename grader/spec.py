@@ -1,18 +1,27 @@
-"""How a check is written: an observer that looks at the student's objects, and a judge.
+"""How a check is written: an observer that looks at code, and a judge that compares.
 
-An *observer* runs where student code runs (the sandboxed probe process, or the student's kernel
-for nbgrader's hidden tests). It builds the student's classes, calls their functions and returns
-plain data: JSON-able values, and tensors under keys ending in `_tensor`. A *judge* runs where no
-student code ever ran: it gets that data and the expected answers and returns a `Verdict`.
-Several checks may share one observer, which then runs once.
+An *observer* runs where student code runs (the sandboxed probe, or the student's kernel for
+nbgrader's hidden tests). It builds the student's classes and calls their functions with the
+*settings* drawn for this grading run, and returns plain data: JSON-able values, and tensors
+under keys ending in `_tensor`. The trusted parent runs the very same observer, with the same
+settings, on the reference solution, so that what is expected is never written down twice.
 
-Points and visibility of each check are declared in the assignment's manifest
-(`assignments/<id>.toml`); `CheckSet.validate` makes sure the manifest and the code agree.
+A *judge* runs where no student code ever ran. It gets the student's observation (`seen`), the
+reference's (`want`, None for observers that are judged against other truth such as the test
+labels) and a `JudgeContext`, and returns a `Verdict`. Several checks may share one observer,
+which then runs once. Because the settings are drawn afresh for every run and reach the probe
+only after the student's cells have run, an observation written by student code instead of the
+observer has to be what a correct implementation computes.
+
+Check families (`grader/checks/families/`) register observers and checks from the manifest's
+sections; an assignment's own module (`grader/checks/<id>.py`) adds the checks that are its
+own. Points and visibility of every check come from the manifest.
 """
 
 from __future__ import annotations
 
 import importlib
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,30 +29,41 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Verdict:
-    """A judge's decision: the fraction of the check's points earned, and why."""
+    """A judge's decision: the fraction of the check's points earned, why, and (for measured
+    checks such as accuracy) the number measured."""
 
     fraction: float
     message: str
+    value: float | None = None
 
     @classmethod
-    def ok(cls, message: str = "as expected") -> Verdict:
-        return cls(1.0, message)
+    def ok(cls, message: str = "as expected", value: float | None = None) -> Verdict:
+        return cls(1.0, message, value)
 
     @classmethod
-    def wrong(cls, message: str) -> Verdict:
-        return cls(0.0, message)
+    def wrong(cls, message: str, value: float | None = None) -> Verdict:
+        return cls(0.0, message, value)
 
     @classmethod
     def partial(cls, earned: int, total: int, message: str) -> Verdict:
         return cls(earned / total if total else 0.0, message)
 
     @classmethod
-    def expect(cls, condition: bool, ok: str, wrong: str) -> Verdict:
-        return cls.ok(ok) if condition else cls.wrong(wrong)
+    def expect(cls, condition: bool, ok: str, wrong: str, value: float | None = None) -> Verdict:
+        return cls.ok(ok, value) if condition else cls.wrong(wrong, value)
 
 
 Observer = Callable[[Any], Mapping[str, Any]]
-Judge = Callable[[Mapping[str, Any], Any], Verdict]
+Draw = Callable[[random.Random, Mapping[str, Any]], dict]
+Judge = Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], Verdict]
+
+
+@dataclass(frozen=True)
+class ObserverSpec:
+    name: str
+    observe: Observer
+    draw: Draw | None = None  # settings for one grading run, from the plain manifest
+    reference: bool = True  # also run on the reference solution to get `want`
 
 
 @dataclass(frozen=True)
@@ -51,52 +71,100 @@ class Check:
     name: str
     observer: str
     judge: Judge
+    uses: tuple[str, ...] = ()  # further observers whose data the judge reads (ctx.observations)
 
 
 @dataclass
 class CheckSet:
-    """The observers and judges of one assignment, in declaration order."""
+    """The observers and judges of one assignment, in registration order."""
 
     assignment: str
-    observers: dict[str, Observer] = field(default_factory=dict)
+    observers: dict[str, ObserverSpec] = field(default_factory=dict)
     checks: dict[str, Check] = field(default_factory=dict)
 
-    def observer(self, fn: Observer) -> Observer:
-        """Register `fn` as an observer under its own name."""
-        if fn.__name__ in self.observers:
-            raise ValueError(f"observer {fn.__name__} defined twice")
-        self.observers[fn.__name__] = fn
-        return fn
+    def add_observer(
+        self, name: str, observe: Observer, *, draw: Draw | None = None, reference: bool = True
+    ) -> None:
+        if name in self.observers:
+            raise ValueError(f"{self.assignment}: observer {name} defined twice")
+        self.observers[name] = ObserverSpec(name, observe, draw, reference)
 
-    def check(self, name: str, *, observe: Observer) -> Callable[[Judge], Judge]:
-        """Register the decorated function as the judge of check `name`, fed by `observe`."""
+    def add_check(self, name: str, observer: str, judge: Judge, uses: tuple[str, ...] = ()) -> None:
+        if name in self.checks:
+            raise ValueError(f"{self.assignment}: check {name} defined twice")
+        for needed in (observer, *uses):
+            if needed not in self.observers:
+                raise ValueError(f"{self.assignment}: {name}: observer {needed} is not registered")
+        self.checks[name] = Check(name, observer, judge, tuple(uses))
 
-        def register(judge: Judge) -> Judge:
-            if name in self.checks:
-                raise ValueError(f"check {name} defined twice")
-            if self.observers.get(observe.__name__) is not observe:
-                raise ValueError(f"{name}: observer {observe.__name__} is not registered")
-            self.checks[name] = Check(name, observe.__name__, judge)
-            return judge
-
-        return register
-
-    def observers_for(self, check_names: list[str] | tuple[str, ...]) -> list[str]:
+    def observers_for(self, check_names) -> list[str]:
         """Observers needed by these checks, in the order they were registered."""
-        needed = {self.checks[n].observer for n in check_names}
+        needed = {o for n in check_names for o in (self.checks[n].observer, *self.checks[n].uses)}
         return [name for name in self.observers if name in needed]
 
-    def validate(self, manifest_check_names: list[str] | tuple[str, ...]) -> None:
+    def draw(self, rng: random.Random, manifest: Mapping[str, Any], names=None) -> dict:
+        """Settings of every observer (or of `names`) for one grading run."""
+        settings = {}
+        for name, spec in self.observers.items():
+            if names is None or name in names:
+                settings[name] = spec.draw(rng, manifest) if spec.draw else {}
+        return settings
+
+    def validate(self, manifest_check_names) -> None:
         """Fail loudly when the manifest and the code do not name the same checks."""
         declared, coded = set(manifest_check_names), set(self.checks)
         if declared != coded:
             raise ValueError(
-                f"{self.assignment}: manifest-only checks {sorted(declared - coded)}, "
-                f"code-only checks {sorted(coded - declared)}"
+                f"{self.assignment}: checks in the manifest but not in the code "
+                f"{sorted(declared - coded)}, in the code but not in the manifest "
+                f"{sorted(coded - declared)}"
             )
 
 
-def load_checkset(assignment: str) -> CheckSet:
-    """Import `grader.checks.<assignment>` and return its `CHECKS`."""
-    module = importlib.import_module(f"grader.checks.{assignment}")
-    return module.CHECKS
+@dataclass
+class Definitions:
+    """An assignment module's own observers and checks, declared with decorators at import and
+    added to a CheckSet by `register` (so the same definitions serve every manifest load)."""
+
+    observers: list[tuple[str, Observer, Draw | None, bool]] = field(default_factory=list)
+    checks: list[tuple[str, str, Judge, tuple[str, ...]]] = field(default_factory=list)
+
+    def observer(self, *, draw: Draw | None = None, reference: bool = True):
+        """Declare the decorated function as an observer, named after it."""
+
+        def declare(fn: Observer) -> Observer:
+            self.observers.append((fn.__name__, fn, draw, reference))
+            return fn
+
+        return declare
+
+    def check(self, name: str, *, observe: Observer | str, uses: tuple[str, ...] = ()):
+        """Declare the decorated function as the judge of check `name`, fed by `observe` (an
+        observer declared here, or the name of a family's observer); `uses` names observers
+        whose data the judge also reads."""
+        observer = observe if isinstance(observe, str) else observe.__name__
+
+        def declare(judge: Judge) -> Judge:
+            self.checks.append((name, observer, judge, tuple(uses)))
+            return judge
+
+        return declare
+
+    def register(self, checks: CheckSet, manifest: Mapping[str, Any] | None = None) -> None:
+        for name, observe, draw, reference in self.observers:
+            checks.add_observer(name, observe, draw=draw, reference=reference)
+        for name, observer, judge, uses in self.checks:
+            checks.add_check(name, observer, judge, uses)
+
+
+def build_checkset(manifest: Mapping[str, Any]) -> CheckSet:
+    """The check set of an assignment: its families from the manifest (plain form, see
+    `solutions.manifest.Manifest.to_plain`), then the assignment's own checks."""
+    from grader.checks import families
+
+    checks = CheckSet(manifest["id"])
+    families.register(checks, manifest)
+    own = importlib.import_module(f"grader.checks.{manifest['id']}")
+    own.register(checks, manifest)
+    checks.validate([c["name"] for c in manifest["checks"]])
+    return checks

@@ -1,29 +1,38 @@
 """Run the probe in its sandbox and keep going whatever the submission does.
 
-The supervisor watches the probe's progress file. When a cell or an observer outlives its time
+The supervisor follows the probe's progress file. When a cell or an observer outlives its time
 limit, or the process dies (a crash, `os._exit`, a kill signal), the item that was running is
 blamed: a cell is skipped on the next attempt, an observer is recorded as failed with the
-reason. Then the probe starts again without it, keeping what earlier attempts observed. Nothing
-the probe writes is trusted: JSON is size-limited and parsed, tensors are loaded with
-`weights_only=True`.
+reason. Then the probe starts again without it (a cheap fork), keeping what earlier attempts
+observed.
+
+Nothing the probe writes is trusted. Files are read without following links, as regular files
+of the probe's uid, with their size capped before reading (`grader.safe_fs`), and observations
+are JSON plus raw tensor bytes (`grader.observations`). The challenge (the settings observers
+probe with, and a nonce) is written only once the probe has reported that the cells are done;
+observations count only when they carry the nonce and arrive after it, so anything student code
+wrote ahead of time counts for nothing.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from grader.observations import ObservationError, decode
 from grader.probe.context import CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
+from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
 
-MAX_JSON_BYTES = 20 * 1024**2
-MAX_TENSOR_BYTES = 256 * 1024**2
+MAX_JSON_BYTES = 8 * 1024**2
+MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
+MAX_PROGRESS_READ = 1024**2
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class ProbeResult:
     attempts: int
     log_tail: str = ""
     notes: list[str] = field(default_factory=list)
+    # Why the grading machine, not the submission, may be to blame (retried, then reviewed).
+    machine_trouble: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,10 +64,13 @@ class _Attempt:
     events: list[dict] = field(default_factory=list)
     current: tuple[str, Any] | None = None  # ("cell", index) / ("observer", name) / ("startup", 0)
     ended: str = ""  # why the process ended, when it did not finish
+    challenged: bool = False
+    killed_by: int | None = None  # a signal we did not send
+    timed_out_total: bool = False
 
     @property
     def finished(self) -> bool:
-        return any(e.get("event") == "done" for e in self.events)
+        return self.challenged and any(e.get("event") == "done" for e in self.events)
 
 
 def _describe_exit(code: int) -> str:
@@ -70,12 +84,7 @@ def _describe_exit(code: int) -> str:
     return f"the process exited with status {code}"
 
 
-def _read_events(path: Path, offset: int) -> tuple[list[dict], int]:
-    if not path.exists():
-        return [], offset
-    with open(path, "rb") as handle:
-        handle.seek(offset)
-        chunk = handle.read(1024**2)
+def _parse_events(chunk: bytes) -> tuple[list[dict], int]:
     complete = chunk.rfind(b"\n") + 1
     events = []
     for line in chunk[:complete].splitlines():
@@ -85,34 +94,38 @@ def _read_events(path: Path, offset: int) -> tuple[list[dict], int]:
             continue
         if isinstance(event, dict):
             events.append(event)
-    return events, offset + complete
+    return events, complete
 
 
 def _run_attempt(
     host: ProbeHost,
-    job: Path,
+    attempt_no: int,
     out: Path,
-    log: Path,
+    challenge: bytes,
     limits: TimeLimits,
-    threads: int,
     deadline: float,
 ) -> _Attempt:
-    """One probe run: start it, follow its progress, stop it when an item outlives its limit."""
+    """One probe run: start it, follow its progress, hand it the challenge once the cells are
+    done, stop it when an item outlives its limit."""
     attempt = _Attempt(current=("startup", 0))
     try:
-        host.spawn(job, log, threads)
+        host.spawn(attempt_no)
     except ProbeHostError as err:
         attempt.ended = str(err)
         return attempt
     started = time.monotonic()
-    offset, progress = 0, out / "progress.jsonl"
+    offset, progress, owner = 0, out / "progress.jsonl", host.probe_uid
     try:
         while True:
             status = host.wait(0.05)
-            events, offset = _read_events(progress, offset)
+            chunk = read_from(progress, offset, MAX_PROGRESS_READ, owner=owner)
+            events, used = _parse_events(chunk)
+            offset += used
             for event in events:
-                attempt.events.append(event)
                 kind = event.get("event")
+                if kind in ("observer_end", "done") and not attempt.challenged:
+                    continue  # before the challenge existed: not the grader's observers
+                attempt.events.append(event)
                 if kind in ("cell_start", "observer_start", "started"):
                     started = time.monotonic()
                     attempt.current = (
@@ -124,87 +137,89 @@ def _run_attempt(
                     )
                 elif kind in ("cell_end", "observer_end"):
                     attempt.current = None
+                elif kind == "cells_done" and not attempt.challenged:
+                    host.slot.publish(f"challenge-{attempt_no}.json", challenge)
+                    attempt.challenged = True
+                    attempt.current, started = ("observer", None), time.monotonic()
             if status is not None:
                 if not attempt.finished:
                     attempt.ended = _describe_exit(status)
+                    if status < 0 or status >= 128:
+                        attempt.killed_by = -status if status < 0 else status - 128
                 return attempt
             what = attempt.current[0] if attempt.current else "cell"
             limit = {"startup": limits.startup, "observer": limits.observer}.get(what, limits.cell)
             now = time.monotonic()
             if now - started > limit or now > deadline:
                 host.stop()
+                attempt.timed_out_total = now > deadline and now - started <= limit
                 attempt.ended = (
-                    f"it ran longer than {limit:.0f} s"
-                    if now - started > limit
-                    else f"grading this submission took longer than {limits.total:.0f} s"
+                    f"grading this submission took longer than {limits.total:.0f} s"
+                    if attempt.timed_out_total
+                    else f"it ran longer than {limit:.0f} s"
                 )
                 return attempt
     finally:
         host.finish()  # whatever the probe started goes with it
 
 
-def _load_observation(obs_dir: Path, name: str) -> Any:
-    path = obs_dir / f"{name}.json"
-    if not path.is_file() or path.stat().st_size > MAX_JSON_BYTES:
-        return {"__error__": "the probe wrote no usable result"}
+def load_observation(obs_dir: Path, name: str, nonce: str, owner: int | None) -> Any:
+    """An observer's result, if it is a well-formed answer to this challenge."""
     try:
-        data = json.loads(path.read_bytes())
-    except ValueError:
-        return {"__error__": "the probe wrote an unreadable result"}
-    tensors: dict = {}
-    tensor_file = obs_dir / f"{name}.pt"
-    if tensor_file.is_file() and tensor_file.stat().st_size <= MAX_TENSOR_BYTES:
-        try:
-            loaded = torch.load(tensor_file, map_location="cpu", weights_only=True)
-            if isinstance(loaded, dict):
-                tensors = loaded
-        except Exception:  # noqa: BLE001 - an unreadable file means no tensors
-            tensors = {}
-    return _resolve_tensors(data, tensors)
+        text = read_capped(obs_dir / f"{name}.json", MAX_JSON_BYTES, owner=owner)
+        blob = read_capped(obs_dir / f"{name}.bin", MAX_TENSOR_BYTES, owner=owner)
+        wrapped = decode(text, blob)
+    except (OSError, UnsafeFile, ObservationError) as err:
+        return {"__error__": f"the probe wrote no usable result ({err})"}
+    if not isinstance(wrapped, dict) or wrapped.get("nonce") != nonce:
+        return {"__error__": "the result does not answer this grading run's challenge"}
+    return wrapped.get("data")
 
 
-def _resolve_tensors(value: Any, tensors: dict) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__tensor__"}:
-            found = tensors.get(value["__tensor__"])
-            return found if isinstance(found, torch.Tensor) else None
-        return {k: _resolve_tensors(v, tensors) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve_tensors(v, tensors) for v in value]
-    return value
+def run_probe(
+    host: ProbeHost,
+    job: dict,
+    settings: dict[str, Any],
+    limits: TimeLimits,
+    stage_work: Callable[[Path], None] = lambda folder: None,
+) -> ProbeResult:
+    """Run the probe until every observer has a result or a reason it has none.
 
-
-def _tail(path: Path, size: int = 4000) -> str:
-    if not path.exists():
-        return ""
-    with open(path, "rb") as handle:
-        handle.seek(max(0, path.stat().st_size - size))
-        return handle.read().decode("utf-8", "replace")
-
-
-def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> ProbeResult:
-    """Run the probe until every observer has a result or a reason it has none."""
+    `job` holds the cells and file paths (see `grader.grade`), `settings` the run's challenge;
+    `stage_work` fills each attempt's fresh working folder with the submission's files.
+    """
     deadline = time.monotonic() + limits.total
     skip: dict[int, str] = {int(k): v for k, v in job["skip"].items()}
-    numbers = job.get("cell_numbers") or [i + 1 for i in range(len(job["cells"]))]
+    numbers = job["cell_numbers"]
     observations: dict[str, Any] = {}
     cells: dict[int, CellOutcome] = {}
-    slot, inside = host.slot, host.sandbox.inside
-    log = slot.folder("outs") / "probe.log"
+    slot, owner = host.slot, host.probe_uid
     notes: list[str] = []
+    trouble: list[str] = []
     attempts = start_failures = 0
+    log = Path()
     while attempts < limits.attempts:
         attempts += 1
         remaining = [n for n in job["observers"] if n not in observations]
         if attempts > 1 and not remaining:
             break
-        out = slot.folder("outs") / f"out{attempts}"
-        host.sandbox.prepare(out)
-        job_file = slot.folder("job") / f"job{attempts}.json"
-        job_file.write_text(
-            json.dumps({**job, "skip": skip, "observers": remaining, "out": str(inside(out))})
+        work, out = slot.attempt_folders(attempts, owner)
+        stage_work(work)
+        nonce = secrets.token_hex(16)
+        challenge = json.dumps({"nonce": nonce, "settings": settings}).encode()
+        slot.write_job_file(
+            f"job-{attempts}.json",
+            json.dumps(
+                {
+                    **job,
+                    "skip": skip,
+                    "observers": remaining,
+                    "workdir": str(host.inside(work)),
+                }
+            ).encode(),
         )
-        attempt = _run_attempt(host, job_file, out, log, limits, threads, deadline)
+        log = out / "probe.log"
+        attempt = _run_attempt(host, attempts, out, challenge, limits, deadline)
         for event in attempt.events:
             if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
                 index = event["index"]
@@ -217,10 +232,16 @@ def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> P
                         numbers[index],
                     )
             if event.get("event") == "observer_end" and event.get("name") in remaining:
-                observations[event["name"]] = _load_observation(out / "obs", event["name"])
+                observations[event["name"]] = load_observation(
+                    out / "obs", event["name"], nonce, owner
+                )
         if attempt.finished:
             break
         reason = attempt.ended
+        if attempt.killed_by is not None:
+            trouble.append(f"attempt {attempts}: {reason}")
+        if attempt.timed_out_total:
+            trouble.append(reason)
         kind, item = attempt.current or ("cell", None)
         started = any(e.get("event") == "started" for e in attempt.events)
         if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
@@ -228,6 +249,8 @@ def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> P
             notes.append(f"cell {numbers[item]} stopped the probe ({reason}); graded without it")
         elif kind == "observer" and item in remaining:
             observations[item] = {"__error__": f"stopped while checking: {reason}"}
+        elif kind == "observer" and attempt.challenged:
+            notes.append(f"the probe stopped before its first observer ({reason}); started again")
         elif started:
             notes.append(f"the probe stopped between two steps ({reason}); started it again")
         elif start_failures < 2:
@@ -237,11 +260,13 @@ def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> P
             time.sleep(1.0)
         else:
             message = f"the grading process could not start: {reason}"
-            notes.append(message + "\n" + _tail(log, 1500))
+            notes.append(message + "\n" + tail(log, 1500, owner=owner))
+            trouble.append(message)
             for name in remaining:
                 observations.setdefault(name, {"__error__": message})
             break
         if time.monotonic() > deadline:
+            trouble.append(f"grading this submission took longer than {limits.total:.0f} s")
             break
     for name in job["observers"]:
         observations.setdefault(name, {"__error__": "not checked: the time budget ran out"})
@@ -251,6 +276,7 @@ def run_probe(host: ProbeHost, job: dict, limits: TimeLimits, threads: int) -> P
         observations=observations,
         cells=[cells[i] for i in sorted(cells)],
         attempts=attempts,
-        log_tail=_tail(log),
+        log_tail=tail(log, owner=owner),
         notes=notes,
+        machine_trouble=trouble,
     )

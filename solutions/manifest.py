@@ -1,48 +1,140 @@
 """Assignment manifests: the one description of an assignment that `solutions` and `grader` read.
 
-A manifest is `assignments/<id>.toml`; see `assignments/res_dense_nets.toml` for the fields.
+A manifest is `assignments/<id>.toml`. It names the data set, the weights files a student hands
+in, the parts the check families build from the student's code (modules with the argument
+ranges drawn for every grading run, the training and evaluation code, the answers function) and
+the points of every check. Loading validates it: an unknown or missing key is an error that
+names the key and the file. `Manifest.to_plain()` is the JSON form the sandboxed probe gets,
+since the probe cannot import this package.
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from solutions.data._catalog import DATASETS
 from solutions.paths import ASSIGNMENTS_DIR
 
 
 class UnknownAssignmentError(KeyError):
     """Raised for an assignment id with no manifest."""
 
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ManifestError(ValueError):
+    """A manifest that does not follow the schema; the message names the file and the key."""
+
 
 @dataclass(frozen=True)
 class CheckSpec:
-    """Points and visibility of one check; the check's code lives in `grader.checks.<id>`."""
+    """Points and visibility of one check; the check's code lives in `grader.checks`.
+
+    `after` names checks of parts this one builds on: when one of them lost points and this one
+    fails too, this one is not charged (see the README's scoring policy).
+    """
 
     name: str
     cell: str
     points: float
     hidden: bool
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model whose trained weights the student submits."""
+    """A model whose trained weights the student submits, rebuilt as `class_name(*args, **kwargs)`.
+
+    The accuracy threshold is either measured (reference accuracy minus `threshold_margin`) or,
+    where the data cannot be had when expected answers are regenerated, fixed here with its
+    source written beside it.
+    """
 
     key: str
     class_name: str
     args: tuple
+    kwargs: Mapping[str, Any]
     weights: str
     max_weights_mb: float
-    threshold_margin: float
+    threshold_margin: float | None = None
+    threshold: float | None = None
+    threshold_source: str = ""
 
-    def threshold(self, reference_accuracy: float) -> float:
-        """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
+    def measured_threshold(self, reference_accuracy: float) -> float:
+        """Reference accuracy minus the margin, rounded down to 0.01."""
+        if self.threshold_margin is None:
+            raise ValueError(f"model {self.key} has a fixed threshold, not a margin")
         return math.floor(round((reference_accuracy - self.threshold_margin) * 100, 6)) / 100
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    """One drawn argument: an integer in [low, high], or one of `choices`."""
+
+    name: str
+    low: int | None = None
+    high: int | None = None
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """A class of the student's that the module families build with drawn arguments.
+
+    `args` are the constructor's positional arguments, `sizes` further drawn numbers used only in
+    the input shape, `input` the per-sample input shape (names of args/sizes or numbers; empty:
+    the data set's image shape). `settings` drawn settings are probed per grading run, plus every
+    entry of `fixed` (values in args-then-sizes order). `parts` names the student's classes
+    this one is built from: its parameter check then counts their registered instances and
+    compares only the parameters outside them, so a mistake inside a part is not charged again.
+    `checks` maps a family check kind (module, output, parameters, shape, behaviour) to the
+    check's name.
+    """
+
+    name: str
+    class_name: str
+    args: tuple[ArgSpec, ...]
+    sizes: tuple[ArgSpec, ...]
+    input: tuple
+    settings: int
+    fixed: tuple[tuple, ...]
+    outputs: str  # "logits" (a classifier: not probabilities) or "any"
+    parts: tuple[str, ...]
+    checks: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """How the student's training and evaluation code is called, and its checks.
+
+    `convention`: "epoch_functions" (`train(model, loader, optimizer, device) -> mean loss`,
+    `evaluate(model, loader, device) -> accuracy`) or "network_trainer" (a trainer class, see
+    grader/checks/families/loops.py). `loss`: "logits" (cross-entropy on raw scores) or
+    "log_probabilities" (NLL on log-softmax outputs).
+    """
+
+    convention: str
+    train: str
+    evaluate: str
+    loss: str
+    checks: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class AnswersSpec:
+    """A function of the student's that returns a dict of numbers answering the sheet's
+    questions, and the check that compares them with the reference's answers (empty when the
+    assignment's own module judges them)."""
+
+    function: str
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,11 +148,24 @@ class Manifest:
     std: tuple[float, ...]
     models: tuple[ModelSpec, ...]
     checks: tuple[CheckSpec, ...]
-    probe: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    modules: tuple[ModuleSpec, ...] = ()
+    loops: LoopSpec | None = None
+    answers: AnswersSpec | None = None
+    accuracy_checks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    alternatives: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    source: Path | None = None
 
     @property
     def max_score(self) -> float:
         return sum(c.points for c in self.checks)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return DATASETS[self.dataset].image_shape
+
+    @property
+    def classes(self) -> int:
+        return len(DATASETS[self.dataset].classes)
 
     @property
     def submit_files(self) -> tuple[str, ...]:
@@ -86,13 +191,215 @@ class Manifest:
                 return model
         raise KeyError(f"{self.id} has no model {key!r}")
 
+    def module(self, name: str) -> ModuleSpec:
+        for module in self.modules:
+            if module.name == name:
+                return module
+        raise KeyError(f"{self.id} has no module {name!r}")
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    def to_plain(self) -> dict:
+        """JSON-ready dict of everything the checks read (for the sandboxed probe)."""
+        plain = {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "source"}
+        plain["image_shape"] = list(self.image_shape)
+        plain["classes"] = self.classes
+        return plain
+
+    def text(self) -> bytes:
+        """The manifest file's bytes (part of every grade's fingerprint)."""
+        return self.source.read_bytes() if self.source else repr(self).encode()
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     return value
+
+
+# ---------------------------------------------------------------- reading and validating
+
+
+class _Table:
+    """A TOML table read key by key; `done()` rejects the keys nobody asked for."""
+
+    def __init__(self, data: Any, where: str, path: Path):
+        if not isinstance(data, dict):
+            raise ManifestError(f"{path}: {where} must be a table, not {type(data).__name__}")
+        self.data, self.where, self.path, self.used = data, where, path, set()
+
+    def _error(self, message: str) -> ManifestError:
+        return ManifestError(f"{self.path}: {self.where}: {message}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        self.used.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise self._error(f"missing key {key!r}")
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            raise self._error(f"{key!r} must be {_kind_name(kind)}, not {value!r}")
+        return value
+
+    def table(self, key: str, default: Any = ...) -> _Table | None:
+        value = self.get(key, dict, default)
+        return None if value is None else _Table(value, f"{self.where}.{key}", self.path)
+
+    def tables(self, key: str) -> list[_Table]:
+        values = self.get(key, list, [])
+        return [_Table(v, f"{self.where}.{key}[{i}]", self.path) for i, v in enumerate(values)]
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            raise self._error(f"unknown key {unknown[0]!r}" + (" (and more)" * (len(unknown) > 1)))
+
+
+def _kind_name(kind) -> str:
+    names = kind if isinstance(kind, tuple) else (kind,)
+    words = {str: "a string", int: "an integer", float: "a number", bool: "true/false"}
+    words |= {list: "a list", dict: "a table"}
+    return " or ".join(words.get(k, k.__name__) for k in names)
+
+
+def _arg(value: Any, where: str, path: Path) -> ArgSpec:
+    table = _Table(value, where, path)
+    name = table.get("name", str)
+    if "choices" in table.data:
+        choices = tuple(table.get("choices", list))
+        table.done()
+        if not choices:
+            raise ManifestError(f"{path}: {where}: 'choices' is empty")
+        return ArgSpec(name, choices=choices)
+    low, high = table.get("range", list)
+    table.done()
+    if not (isinstance(low, int) and isinstance(high, int) and low <= high):
+        raise ManifestError(f"{path}: {where}: 'range' must be [low, high] integers")
+    return ArgSpec(name, low=low, high=high)
+
+
+MODULE_CHECK_KINDS = ("module", "output", "parameters", "shape", "behaviour")
+LOOP_CHECK_KINDS = (
+    "train_mode",
+    "train_zero_grad",
+    "train_loss",
+    "evaluate_mode",
+    "evaluate_accuracy",
+    "train_device",
+    "evaluate_device",
+)
+LOOP_CONVENTIONS = ("epoch_functions", "network_trainer")
+LOSS_CONVENTIONS = ("logits", "log_probabilities")
+
+
+def _check_map(table: _Table | None, kinds: tuple[str, ...], where: str) -> Mapping[str, str]:
+    if table is None:
+        return MappingProxyType({})
+    out = {}
+    for kind in kinds:
+        name = table.get(kind, str, None)
+        if name is not None:
+            out[kind] = name
+    table.done()
+    return MappingProxyType(out)
+
+
+def _module(table: _Table) -> ModuleSpec:
+    path = table.path
+    args = tuple(
+        _arg(a, f"{table.where}.args[{i}]", path) for i, a in enumerate(table.get("args", list, []))
+    )
+    sizes = tuple(
+        _arg(a, f"{table.where}.sizes[{i}]", path)
+        for i, a in enumerate(table.get("sizes", list, []))
+    )
+    names = {a.name for a in (*args, *sizes)}
+    shape = tuple(table.get("input", list, []))
+    for item in shape:
+        if not (isinstance(item, int) or item in names):
+            raise ManifestError(f"{path}: {table.where}: input entry {item!r} is not an argument")
+    fixed = tuple(tuple(f) for f in table.get("fixed", list, []))
+    for entry in fixed:
+        if len(entry) != len(args) + len(sizes):
+            raise ManifestError(
+                f"{path}: {table.where}: each 'fixed' entry needs {len(args) + len(sizes)} values"
+            )
+    outputs = table.get("outputs", str, "any")
+    if outputs not in ("logits", "any"):
+        raise ManifestError(f"{path}: {table.where}: 'outputs' must be 'logits' or 'any'")
+    spec = ModuleSpec(
+        name=table.get("name", str),
+        class_name=table.get("class_name", str),
+        args=args,
+        sizes=sizes,
+        input=shape,
+        settings=table.get("settings", int, 3),
+        fixed=fixed,
+        outputs=outputs,
+        parts=tuple(table.get("parts", list, [])),
+        checks=_check_map(table.table("checks"), MODULE_CHECK_KINDS, table.where),
+    )
+    table.done()
+    return spec
+
+
+def _model(table: _Table) -> ModelSpec:
+    spec = ModelSpec(
+        key=table.get("key", str),
+        class_name=table.get("class_name", str),
+        args=tuple(table.get("args", list, [])),
+        kwargs=MappingProxyType(dict(table.get("kwargs", dict, {}))),
+        weights=table.get("weights", str),
+        max_weights_mb=table.get("max_weights_mb", float),
+        threshold_margin=table.get("threshold_margin", float, None),
+        threshold=table.get("threshold", float, None),
+        threshold_source=table.get("threshold_source", str, ""),
+    )
+    table.done()
+    has_margin, has_fixed = spec.threshold_margin is not None, spec.threshold is not None
+    if has_margin == has_fixed:
+        raise ManifestError(
+            f"{table.path}: {table.where}: give either 'threshold_margin' (a measured threshold) "
+            "or 'threshold' with 'threshold_source'"
+        )
+    if has_fixed and not spec.threshold_source:
+        raise ManifestError(f"{table.path}: {table.where}: 'threshold' needs 'threshold_source'")
+    return spec
+
+
+def _validate(manifest: Manifest, path: Path) -> None:
+    names = [c.name for c in manifest.checks]
+    if len(set(names)) != len(names):
+        raise ManifestError(f"{path}: check names repeat")
+    for check in manifest.checks:
+        for prerequisite in check.after:
+            if prerequisite not in names:
+                raise ManifestError(f"{path}: check {check.name}: unknown 'after' {prerequisite!r}")
+    # Forgiving a check never pays: what a failed check can excuse is at most what it costs.
+    points = {c.name: c.points for c in manifest.checks}
+    for name in names:
+        excused = sum(c.points for c in manifest.checks if name in c.after)
+        if excused > points[name] + 1e-9:
+            raise ManifestError(
+                f"{path}: checks that name {name!r} in 'after' are worth {excused:g} points, "
+                f"more than {name} itself ({points[name]:g}): failing it on purpose would pay"
+            )
+    referenced = [
+        *(n for m in manifest.modules for n in m.checks.values()),
+        *(manifest.loops.checks.values() if manifest.loops else ()),
+        *([manifest.answers.check] if manifest.answers and manifest.answers.check else []),
+        *manifest.accuracy_checks.values(),
+    ]
+    for name in referenced:
+        if name not in names:
+            raise ManifestError(f"{path}: family check {name!r} is not in [[checks]]")
+    for key in manifest.accuracy_checks:
+        manifest.model(key)
 
 
 def assignment_ids(directory: Path = ASSIGNMENTS_DIR) -> list[str]:
@@ -104,34 +411,78 @@ def load_manifest(assignment_id: str, directory: Path = ASSIGNMENTS_DIR) -> Mani
     if not path.is_file():
         known = ", ".join(assignment_ids(directory)) or "none"
         raise UnknownAssignmentError(f"unknown assignment {assignment_id!r} (known: {known})")
-    raw = tomllib.loads(path.read_text())
-    if raw["id"] != assignment_id:
-        raise ValueError(f"{path} declares id {raw['id']!r}")
-    names = [c["name"] for c in raw["checks"]]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{path}: check names repeat")
-    return Manifest(
-        id=raw["id"],
-        title=raw["title"],
-        sheet=raw["sheet"],
-        dataset=raw["dataset"],
-        notebook=raw["notebook"],
-        mean=tuple(raw["normalize"]["mean"]),
-        std=tuple(raw["normalize"]["std"]),
-        models=tuple(
-            ModelSpec(
-                key=m["key"],
-                class_name=m["class_name"],
-                args=tuple(m.get("args", ())),
-                weights=m["weights"],
-                max_weights_mb=float(m["max_weights_mb"]),
-                threshold_margin=float(m["threshold_margin"]),
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ManifestError(f"{path}: not valid TOML ({err})") from None
+    top = _Table(raw, "top level", path)
+    if top.get("id", str) != assignment_id:
+        raise ManifestError(f"{path} declares id {raw['id']!r}")
+    dataset = top.get("dataset", str)
+    if dataset not in DATASETS:
+        raise ManifestError(f"{path}: unknown dataset {dataset!r} (known: {', '.join(DATASETS)})")
+    normalize = top.table("normalize")
+    mean, std = tuple(normalize.get("mean", list)), tuple(normalize.get("std", list))
+    normalize.done()
+    loops = top.table("loops", None)
+    loop_spec = None
+    if loops is not None:
+        loop_spec = LoopSpec(
+            convention=loops.get("convention", str),
+            train=loops.get("train", str),
+            evaluate=loops.get("evaluate", str),
+            loss=loops.get("loss", str),
+            checks=_check_map(loops.table("checks"), LOOP_CHECK_KINDS, loops.where),
+        )
+        loops.done()
+        if loop_spec.convention not in LOOP_CONVENTIONS:
+            raise ManifestError(f"{path}: loops.convention must be one of {LOOP_CONVENTIONS}")
+        if loop_spec.loss not in LOSS_CONVENTIONS:
+            raise ManifestError(f"{path}: loops.loss must be one of {LOSS_CONVENTIONS}")
+    answers = top.table("answers", None)
+    answers_spec = None
+    if answers is not None:
+        answers_spec = AnswersSpec(answers.get("function", str), answers.get("check", str, ""))
+        answers.done()
+    accuracy = top.table("accuracy", None)
+    accuracy_checks: dict[str, str] = {}
+    if accuracy is not None:
+        accuracy_checks = {k: accuracy.get(k, str) for k in list(accuracy.data)}
+        accuracy.done()
+    alternatives = top.table("alternatives", None)
+    alternative_map: dict[str, str] = {}
+    if alternatives is not None:
+        alternative_map = {k: alternatives.get(k, str) for k in list(alternatives.data)}
+        alternatives.done()
+    checks = []
+    for table in top.tables("checks"):
+        checks.append(
+            CheckSpec(
+                table.get("name", str),
+                table.get("cell", str),
+                table.get("points", float),
+                table.get("hidden", bool),
+                tuple(table.get("after", list, [])),
             )
-            for m in raw.get("models", [])
-        ),
-        checks=tuple(
-            CheckSpec(c["name"], c["cell"], float(c["points"]), bool(c["hidden"]))
-            for c in raw["checks"]
-        ),
-        probe=_freeze(raw.get("probe", {})),
+        )
+        table.done()
+    manifest = Manifest(
+        id=assignment_id,
+        title=top.get("title", str),
+        sheet=top.get("sheet", str),
+        dataset=dataset,
+        notebook=top.get("notebook", str),
+        mean=mean,
+        std=std,
+        models=tuple(_model(t) for t in top.tables("models")),
+        checks=tuple(checks),
+        modules=tuple(_module(t) for t in top.tables("modules")),
+        loops=loop_spec,
+        answers=answers_spec,
+        accuracy_checks=MappingProxyType(accuracy_checks),
+        alternatives=MappingProxyType(alternative_map),
+        source=path,
     )
+    top.done()
+    _validate(manifest, path)
+    return manifest

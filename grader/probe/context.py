@@ -1,10 +1,15 @@
-"""What an observer sees: the student's namespace, the submission folder and the probe settings."""
+"""What an observer sees: a namespace, the plain manifest, this run's settings and the files.
+
+The same observer runs on the student's namespace (in the probe, or in the student's kernel for
+nbgrader's hidden tests) and on the reference solution's (in the trusted parent), with the same
+settings: `ProbeContext` is all it may use, so both runs see the same things.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +31,35 @@ class CellOutcome:
     number: int = 0  # position in the student's notebook, counting every cell from 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeContext:
-    """Everything an observer may use. Built by the probe runner or by a hidden test cell."""
+    """Everything an observer may use. Built by the probe runner, a hidden test cell, or the
+    parent for the reference run."""
 
     ns: Mapping[str, Any]
-    workdir: Path
-    settings: Mapping[str, Any]
-    models: list[dict]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    test_images: Path | None = None
+    manifest: Mapping[str, Any]  # `Manifest.to_plain()`
+    settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
+    workdir: Path = Path(".")
+    weights_dir: Path | None = None  # read-only copies of the submitted weights
+    test_images: Path | None = None  # uint8 (N, C, H, W), in an order only the parent knows
     weights_problems: Mapping[str, str] = field(default_factory=dict)
-    cells: list[CellOutcome] = field(default_factory=list)
+    cells: tuple[CellOutcome, ...] = ()
+
+    def with_settings(self, settings: Mapping[str, Any]) -> ProbeContext:
+        return replace(self, settings=settings)
 
     def get(self, name: str) -> Any:
-        """The student's object called `name`, or a MissingDefinition that says why it is absent."""
+        """The object called `name`, or a MissingDefinition that says why it is absent."""
         if name in self.ns:
             return self.ns[name]
         raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")
+
+    def module(self, name: str) -> Mapping[str, Any]:
+        """The manifest's [[modules]] entry called `name`."""
+        for module in self.manifest["modules"]:
+            if module["name"] == name:
+                return module
+        raise KeyError(name)
 
     def _why_missing(self, name: str) -> str:
         pattern = re.compile(
@@ -63,7 +78,7 @@ class ProbeContext:
         if self.test_images is None:
             raise MissingDefinition("no test images were provided to the probe")
         images = torch.load(self.test_images, weights_only=True)  # uint8 (N, C, H, W)
-        mean = torch.tensor(self.mean).view(1, -1, 1, 1)
-        std = torch.tensor(self.std).view(1, -1, 1, 1)
+        mean = torch.tensor(self.manifest["mean"]).view(1, -1, 1, 1)
+        std = torch.tensor(self.manifest["std"]).view(1, -1, 1, 1)
         for start in range(0, len(images), batch_size):
             yield (images[start : start + batch_size].float() / 255 - mean) / std

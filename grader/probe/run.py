@@ -1,8 +1,13 @@
-"""The probe's main loop: run the cells, restore the libraries, run the observers, write data.
+"""The probe's main loop: run the cells, wait for the challenge, restore, observe, write.
 
-Progress goes to `progress.jsonl` in the output folder, one event per line, flushed as it
-happens, so that the supervisor (outside the sandbox) knows which cell or observer was running
-when a time limit hit or the process died, and can start again without it.
+Progress goes to `progress.jsonl` in the attempt's output folder, one event per line, flushed
+as it happens, so that the supervisor (outside the sandbox) knows which cell or observer was
+running when a time limit hit or the process died, and can start again without it.
+
+The settings the observers probe with (the *challenge*) do not exist while the cells run: the
+supervisor writes them into the read-only job folder only after the probe reported
+`cells_done`. Every observation carries the challenge's nonce; the supervisor accepts nothing
+else, so whatever student code wrote into the output folder beforehand counts for nothing.
 """
 
 from __future__ import annotations
@@ -15,15 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from grader.checks.common import describe_error
+from grader.observations import encode
 from grader.probe.context import CellOutcome, ProbeContext
 from grader.probe.integrity import Snapshot
 from grader.probe.shell import GradingShell, make_shell, run_cell
-from grader.spec import load_checkset
+from grader.spec import build_checkset
 
-TENSOR_SUFFIX = "_tensor"
+CHALLENGE_WAIT_S = 120.0
 
 
 class Progress:
@@ -35,30 +39,12 @@ class Progress:
         self._file.flush()
 
 
-def split_tensors(value: Any, tensors: dict, path: str = "") -> Any:
-    """Replace tensors under `*_tensor` keys by references, collecting them in `tensors`."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            where = f"{path}/{key}"
-            if key.endswith(TENSOR_SUFFIX) and isinstance(item, torch.Tensor):
-                tensors[where] = item.detach().cpu().contiguous().clone()
-                out[key] = {"__tensor__": where}
-            else:
-                out[key] = split_tensors(item, tensors, where)
-        return out
-    if isinstance(value, list | tuple):
-        return [split_tensors(v, tensors, path) for v in value]
-    return value
-
-
-def write_observation(out_dir: Path, name: str, result: Any) -> None:
-    tensors: dict = {}
-    data = split_tensors(result, tensors)
-    if tensors:
-        torch.save(tensors, out_dir / f"{name}.pt")
+def write_observation(out_dir: Path, name: str, nonce: str, result: Any) -> None:
+    """`<name>.json` and `<name>.bin` (raw tensor bytes), the JSON renamed into place last."""
+    text, blob = encode({"nonce": nonce, "data": result})
+    (out_dir / f"{name}.bin").write_bytes(blob)
     tmp = out_dir / f"{name}.json.tmp"
-    tmp.write_text(json.dumps(data))
+    tmp.write_text(text)
     tmp.rename(out_dir / f"{name}.json")
 
 
@@ -69,7 +55,7 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
     notebook whose cells were moved around (Colab makes it easy) then still defines everything.
     """
     skip = {int(k): v for k, v in job["skip"].items()}
-    numbers = job.get("cell_numbers") or [i + 1 for i in range(len(job["cells"]))]
+    numbers = job["cell_numbers"]
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
     while pending:
@@ -90,15 +76,27 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
     return [outcomes[i] for i in sorted(outcomes)]
 
 
-def main(job_path: Path) -> int:
+def wait_for_challenge(path: Path, timeout: float = CHALLENGE_WAIT_S) -> dict:
+    """The challenge the supervisor writes once it has seen `cells_done`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file():
+            try:
+                return json.loads(path.read_text())
+            except ValueError:  # being renamed into place: read again
+                pass
+        time.sleep(0.02)
+    raise TimeoutError("no challenge arrived")
+
+
+def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     job = json.loads(job_path.read_text())
-    out_dir = Path(job["out"])
     (out_dir / "obs").mkdir(exist_ok=True)
     progress = Progress(out_dir / "progress.jsonl")
-    checkset = load_checkset(job["assignment"])
+    checkset = build_checkset(job["manifest"])
     # Our own references, taken before any student code runs: a cell may reach the check set
     # through sys.modules and swap an observer.
-    observers = dict(checkset.observers)
+    observers = {name: spec.observe for name, spec in checkset.observers.items()}
     own = [
         m for n, m in list(sys.modules.items()) if n.startswith(("grader.checks", "grader.probe"))
     ]
@@ -112,27 +110,28 @@ def main(job_path: Path) -> int:
 
     cells = run_cells(shell, job, progress)
     progress.emit("cells_done")
+    snapshot.restore()
+    challenge = wait_for_challenge(challenge_path)
+    nonce, settings = challenge["nonce"], challenge["settings"]
 
     ctx = ProbeContext(
         ns=shell.user_ns,
+        manifest=job["manifest"],
         workdir=Path(job["workdir"]),
-        settings=job.get("settings", {}),
-        models=job.get("models", []),
-        mean=tuple(job.get("mean", ())),
-        std=tuple(job.get("std", ())),
+        weights_dir=Path(job["weights_dir"]),
         test_images=Path(job["test_images"]) if job.get("test_images") else None,
         weights_problems=job.get("weights_problems", {}),
-        cells=cells,
+        cells=tuple(cells),
     )
     for name in job["observers"]:
         restored = snapshot.restore()
         progress.emit("observer_start", name=name, restored=restored[:50])
         try:
-            result = observers[name](ctx)
+            result = observers[name](ctx.with_settings(settings.get(name, {})))
         except BaseException as err:  # noqa: BLE001 - SystemExit from student code included
             result = {"__error__": describe_error(err, 500)}
         snapshot.restore()
-        write_observation(out_dir / "obs", name, result)
+        write_observation(out_dir / "obs", name, nonce, result)
         progress.emit("observer_end", name=name)
     progress.emit("done")
     return 0

@@ -3,14 +3,21 @@
 `import torch` and `import torchvision` cost about 6 s of CPU here, more than the checks of a
 submission. The zygote runs inside its sandbox (one per concurrent grading job), imports them
 before any student code exists, and for each request forks a child that becomes an ordinary
-probe: it drops to the sandbox's unprivileged uid (when the zygote runs as root), sets the
-rlimits, gets a fresh /tmp and runs `grader.probe.run.main`. Student code only ever runs in the
-children, which are gone (killed by uid) before the next request; the zygote never runs it.
+probe. Student code only ever runs in the children; the zygote never runs it.
 
-Protocol, one JSON object per line: the zygote prints {"ready": true} once imported; each line
-on stdin (see `grader.probe_host.ProbeHost.spawn`: job, log, uid, drop, threads, tmp, keep,
-limits, env) starts a child, and the zygote answers {"pid": int} at once and {"exit": status}
-when the child ends (status as `subprocess` reports it: negative for a signal).
+Everything that matters is fixed when the zygote starts (its one command-line argument, a JSON
+object from the trusted host: the uid, whether to drop to it, rlimits, threads, environment,
+folders). A request is one line `{"attempt": N}` and nothing else, so a request can never ask
+for more than the host configured. The zygote is not dumpable, so nothing of a lower uid can
+open its `/proc` entries (its request pipe among them).
+
+A child, in this order: new session; every inherited descriptor closed (the request pipe
+included); a private mount namespace with a fresh tmpfs on /tmp (when running as root in the
+sandbox); rlimits; the capability bounding set emptied; groups, gid and uid dropped. Only then
+does it open anything in the attempt's output folder, which the host created empty for it.
+
+Protocol, one JSON object per line on stdout: {"ready": true} once imported; per request
+{"pid": int} at once and {"exit": status} when the child ends (negative for a signal).
 """
 
 from __future__ import annotations
@@ -22,10 +29,24 @@ import resource
 import shutil
 import sys
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 PRELOAD = ("torch", "torchvision", "numpy", "matplotlib.pyplot", "IPython.core.interactiveshell")
+OLD_TMP = "/.dlgrade-oldtmp"  # created by bubblewrap; where /tmp's mounts are kept for a moment
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+PR_SET_DUMPABLE, PR_CAPBSET_DROP = 4, 24
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
+MNT_DETACH = 2
 
 
 def _say(**message) -> None:
@@ -33,23 +54,46 @@ def _say(**message) -> None:
     sys.stdout.flush()
 
 
-def _own_entries(folder: Path, keep: frozenset[Path]) -> Iterator[Path]:
-    """The entries of `folder` that probes made: everything but the mounts in `keep` (a checkout
-    under /tmp is bound inside the sandbox's /tmp, read-only) and the folders leading to them."""
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    encode = lambda v: v.encode() if v is not None else None  # noqa: E731
+    _check(
+        _LIBC.mount(encode(source), encode(target), encode(fstype), flags, encode(data or None)),
+        f"mount {target}",
+    )
+
+
+def private_tmp(size: int, keep: list[str]) -> None:
+    """A mount namespace of the child's own with an empty tmpfs on /tmp.
+
+    `keep` are read-only mounts under /tmp that must stay visible (a checkout under /tmp puts
+    the venv and the grader package there): they are moved aside before the new tmpfs covers
+    /tmp and bound back read-only on top of it. Nothing a previous probe wrote survives, and
+    root never has to walk or delete what a probe left behind.
+    """
+    _check(_LIBC.unshare(CLONE_NEWNS), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    if keep:
+        _mount("/tmp", OLD_TMP, None, MS_BIND | MS_REC)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    for path in keep:
+        relative = os.path.relpath(path, "/tmp")
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(os.path.join(OLD_TMP, relative), path, None, MS_BIND | MS_REC)
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+    if keep:
+        _check(_LIBC.umount2(OLD_TMP.encode(), MNT_DETACH), "umount old /tmp")
+
+
+def empty_folder(folder: Path) -> None:
+    """Without bubblewrap (and so without root): empty the slot's own temporary folder."""
+    folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():
-        if entry in keep:
-            continue
-        if any(entry in mount.parents for mount in keep):
-            yield from _own_entries(entry, keep)
-        else:
-            yield entry
-
-
-def _fresh_tmp(tmp: Path, keep: frozenset[Path]) -> None:
-    """Empty the probes' temporary folder (the sandbox's private /tmp, or the slot's own folder
-    without bubblewrap) so that nothing of one probe reaches the next."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    for entry in list(_own_entries(tmp, keep)):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         else:
@@ -68,78 +112,90 @@ def apply_limits(limits: dict) -> None:
         resource.setrlimit(getattr(resource, name), (value, value))
 
 
-def _drop_capability_bounding_set() -> None:
-    """Remove every capability from the bounding set (no_new_privs already forbids regaining
-    any through exec; this is the second lock)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    pr_capbset_drop = 24
+def drop_privileges(uid: int) -> None:
+    """Empty the capability bounding set, then become `uid` with no supplementary groups
+    (bubblewrap's no_new_privs keeps set-uid programs from bringing anything back)."""
     for capability in range(64):
-        if libc.prctl(pr_capbset_drop, capability, 0, 0, 0) != 0:
+        if _LIBC.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
             break  # past the last capability this kernel knows
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)  # from root: every capability goes with it
+    if os.getuid() == 0 or os.geteuid() == 0:
+        raise RuntimeError("still root after dropping privileges")
 
 
-def _keep(request: dict) -> frozenset[Path]:
-    return frozenset(Path(p) for p in request["keep"])
-
-
-def _child(request: dict) -> None:
-    """Become the probe: new session, own output, rlimits, unprivileged uid, then run."""
+def _child(config: dict, attempt: int) -> None:
     os.setsid()
-    # The zygote's pipes must stay out of reach: stdin carries the next requests.
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):  # stdin carries the next requests, stdout the answers to the host
+        os.dup2(null, fd)
+    os.closerange(3, 65536)
+    # stderr stays the zygote's log until the probe's own log replaces it below, so that a
+    # failure of the set-up can be read; no student code runs before that.
+    if config["isolated"] and config["drop"]:
+        private_tmp(config["tmp_bytes"], config["keep"])
+    elif not config["isolated"]:
+        empty_folder(Path(config["tmp"]))
+    apply_limits(config["limits"])
+    if config["drop"]:
+        drop_privileges(config["uid"])
+    # Unprivileged from here on. The host made the output folder empty, for this uid.
+    out = Path(config["out"]) / f"a{attempt}"
+    log = os.open(out / "probe.log", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
     os.environ.clear()
-    os.environ.update(request["env"])
+    os.environ.update(config["env"])
     for name in ("HOME", "MPLCONFIGDIR", "IPYTHONDIR", "XDG_CACHE_HOME", "TORCH_HOME"):
-        if name in request["env"]:
-            Path(request["env"][name]).mkdir(parents=True, exist_ok=True)
-    apply_limits(request["limits"])
-    if request["drop"]:
-        uid, tmp = request["uid"], Path(request["tmp"])
-        for entry in _own_entries(tmp, _keep(request)):  # the folders made just above
-            for path in (entry, *(entry.rglob("*") if entry.is_dir() else ())):
-                os.chown(path, uid, uid, follow_symlinks=False)
-        _drop_capability_bounding_set()
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)  # from root: every capability goes with it
+        if name in config["env"]:
+            Path(config["env"][name]).mkdir(parents=True, exist_ok=True)
     import torch
 
-    torch.set_num_threads(int(request["threads"]))
+    torch.set_num_threads(int(config["threads"]))
     from grader.probe.run import main
 
-    code = main(Path(request["job"]))
+    job = Path(config["job"])
+    code = main(job / f"job-{attempt}.json", out, job / f"challenge-{attempt}.json")
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
 
 
-def serve() -> None:
+def _attempt(line: str) -> int:
+    """The attempt number of a request, the only thing a request may say."""
+    request = json.loads(line)
+    if not (isinstance(request, dict) and set(request) == {"attempt"}):
+        raise ValueError(f"malformed request {line[:100]!r}")
+    attempt = request["attempt"]
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or not 0 < attempt < 10**6:
+        raise ValueError(f"malformed attempt {attempt!r}")
+    return attempt
+
+
+def serve(config: dict) -> None:
+    _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     for module in PRELOAD:
         __import__(module)
-    import grader.probe.run  # noqa: F401 - with the check modules it loads, warm for children
+    import grader.checks.families  # noqa: F401 - with what it loads, warm for the children
+    import grader.probe.run  # noqa: F401
 
-    assignment = sys.argv[1] if len(sys.argv) > 1 else None
-    if assignment:
-        __import__(f"grader.checks.{assignment}")
+    __import__(f"grader.checks.{config['assignment']}")
     _say(ready=True)
     for line in sys.stdin:
-        request = json.loads(line)
-        _fresh_tmp(Path(request["tmp"]), _keep(request))
+        try:
+            attempt = _attempt(line)
+        except ValueError as err:
+            _say(refused=str(err))
+            continue
         pid = os.fork()
         if pid == 0:
             try:
-                _child(request)
+                _child(config, attempt)
             except BaseException:  # noqa: BLE001 - the set-up of the probe itself failed
                 traceback.print_exc()
             finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
                 os._exit(70)
         _say(pid=pid)
         _, status = os.waitpid(pid, 0)
@@ -148,4 +204,4 @@ def serve() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    serve()
+    serve(json.loads(sys.argv[1]))

@@ -1,0 +1,65 @@
+"""Numbers that answer the sheet's questions, compared with the reference's answers.
+
+The manifest's `[answers] function` returns a dict of plain numbers. Sizes may be written the
+usual ways ([14, 14], (14, 14), 14, "14x14"), counts as ints, floats or numeric strings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from grader.checks.common import jsonable
+from grader.spec import CheckSet, Verdict
+
+OBSERVER = "answers"
+
+
+def observe(ctx) -> dict:
+    return {"answers": jsonable(ctx.get(ctx.manifest["answers"]["function"])())}
+
+
+def normalise(key: str, value: Any) -> Any:
+    """One canonical form per answer: sizes as [H, W] lists, counts as ints."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if key.endswith(("_spatial", "_size")):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value, value]
+        if isinstance(value, str):
+            numbers = [int(n) for n in re.findall(r"\d+", value)]
+            return numbers * 2 if len(numbers) == 1 else numbers
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def wrong_answers(got: Any, accepted: list[Mapping[str, Any]]) -> list[str] | None:
+    """Keys answered wrongly (an answer right under any accepted set counts as right)."""
+    if not isinstance(got, dict):
+        return None
+    wrong = []
+    for key, want in accepted[0].items():
+        value = normalise(key, got.get(key))
+        if not any(value == normalise(key, answers.get(key)) for answers in accepted):
+            wrong.append(f"{key}: {got.get(key)!r}, expected {want!r}")
+    return wrong
+
+
+def judge(seen, want, ctx) -> Verdict:
+    got, expected = seen["answers"], want["answers"]
+    wrong = wrong_answers(got, [expected])
+    if wrong is None:
+        return Verdict.wrong(f"{ctx.plain['answers']['function']}() returned {got!r}, not a dict")
+    return Verdict.partial(
+        len(expected) - len(wrong), len(expected), "; ".join(wrong) or "all answers right"
+    )
+
+
+def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
+    checks.add_observer(OBSERVER, observe)
+    if spec.get("check"):
+        checks.add_check(spec["check"], OBSERVER, judge)

@@ -1,0 +1,392 @@
+"""The student's training and evaluation code, judged by what it computes.
+
+The observer calls the student's code (through the manifest's calling convention) on small
+models and batches of the grader's own, built from this run's seeds, and records what came back:
+the returned loss or accuracy, batch-norm running statistics, weights after a few steps. The
+reference's code answers the same calls, so a check passes when the student's numbers are the
+reference's. The models are made so that each mistake shows in exactly one number:
+
+* evaluation: a model whose predictions collapse to one class in training mode and to another
+  when gradients are recorded, on batches whose labels avoid both classes: evaluating in training
+  mode or without `torch.no_grad()` gives another accuracy (0); batch-norm statistics must not
+  move (`evaluate_mode`). A model without batch norm on batches of 8, 8 and 5 with a known
+  number right in each: averaging per-batch accuracies or dividing by the number of batches
+  gives another number than correct / total (`evaluate_accuracy`).
+* training: with learning rate 0 the weights stay put, so the running statistics of a batch-norm
+  model started in evaluation mode are a known function of training mode alone (`train_mode`),
+  and the mean loss over equal batches is one number, per image or per batch alike
+  (`train_loss`). Adam over three batches, which does not care about the loss's scale, gives
+  other weights when gradients pile up without `zero_grad()` (`train_zero_grad`).
+
+Calling conventions (manifest `[loops]`):
+* "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
+  `evaluate(model, loader, device) -> accuracy` are functions of the student's.
+* "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
+  `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
+  `Class(model, train_loader, val_loader, criterion, optimizer, device)`; `validate()` returns
+  `(loss, accuracy)` or the accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from grader.checks.common import describe_error, jsonable, modules_of_type, same_values
+from grader.spec import CheckSet, Verdict
+
+OBSERVER = "loops"
+HIDDEN = 16
+MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
+
+
+# ---------------------------------------------------------------- the grader's own models
+
+
+class Marks(nn.Module):
+    """Pushes every score towards MODE_CLASS in training mode and towards GRAD_CLASS while
+    gradients are recorded, so a mode mistake changes the predictions, not just their values."""
+
+    def __init__(self, classes: int, *, mode: bool, grad: bool):
+        super().__init__()
+        self.mode, self.grad = mode, grad
+        self.register_buffer("to_mode", F.one_hot(torch.tensor(MODE_CLASS), classes).float() * 1e3)
+        self.register_buffer("to_grad", F.one_hot(torch.tensor(GRAD_CLASS), classes).float() * 1e3)
+
+    def forward(self, x):
+        if self.mode and self.training:
+            x = x + self.to_mode
+        if self.grad and torch.is_grad_enabled():
+            x = x + self.to_grad
+        return x
+
+
+def probe_model(
+    manifest: Mapping[str, Any],
+    seed: int,
+    *,
+    batch_norm: bool = False,
+    marks: bool = False,
+) -> nn.Module:
+    """A small seeded classifier for the data set's image shape: flatten -> linear ->
+    [batch norm] -> ReLU -> linear, [marks], [log-softmax for the NLL convention]."""
+    torch.manual_seed(seed)
+    c, h, w = manifest["image_shape"]
+    classes = manifest["classes"]
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(c * h * w, HIDDEN)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(HIDDEN))
+    layers += [nn.ReLU(), nn.Linear(HIDDEN, classes)]
+    if marks:
+        with torch.no_grad():  # never predicted unless a mark pushes them
+            layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
+        layers.append(Marks(classes, mode=True, grad=True))
+    if manifest["loops"]["loss"] == "log_probabilities":
+        layers.append(nn.LogSoftmax(dim=1))
+    return nn.Sequential(*layers)
+
+
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x).argmax(1)
+    model.train(was)
+    return out
+
+
+def loader(
+    manifest: Mapping[str, Any],
+    seed: int,
+    sizes: tuple[int, ...],
+    *,
+    model: nn.Module | None = None,
+    right: tuple[int, ...] = (),
+) -> DataLoader:
+    """A DataLoader over seeded images in batches of `sizes` (all but the last equal).
+
+    With `model` and `right`, the first `right[b]` labels of batch b are the model's own
+    evaluation-mode predictions and the others wrong ones; no label is MODE_CLASS or GRAD_CLASS.
+    """
+    g = torch.Generator().manual_seed(seed)
+    classes = manifest["classes"]
+    x = torch.randn(sum(sizes), *manifest["image_shape"], generator=g)
+    allowed = torch.tensor([k for k in range(classes) if k not in (MODE_CLASS, GRAD_CLASS)])
+    y = allowed[torch.randint(0, len(allowed), (sum(sizes),), generator=g)]
+    if model is not None:
+        predicted = _predict(model, x)
+        start = 0
+        for size, count in zip(sizes, right, strict=True):
+            for i in range(start, start + size):
+                if i - start < count:
+                    y[i] = predicted[i]
+                elif y[i] == predicted[i]:  # make it wrong, still avoiding the marked classes
+                    y[i] = allowed[(int((allowed == y[i]).nonzero()) + 1) % len(allowed)]
+            start += size
+    return DataLoader(TensorDataset(x, y), batch_size=sizes[0], shuffle=False)
+
+
+def bn_state(model: nn.Module) -> torch.Tensor:
+    """Running mean and variance of the model's first batch norm, concatenated."""
+    norm = modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d))[0]
+    return torch.cat([norm.running_mean, norm.running_var]).detach().clone()
+
+
+def flat_weights(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records the mode and gradient state of every forward call."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.calls: list[dict] = []
+
+    def forward(self, x):
+        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled()})
+        return self.inner(x)
+
+
+# ---------------------------------------------------------------- calling conventions
+
+
+def criterion(manifest: Mapping[str, Any]) -> nn.Module:
+    return nn.CrossEntropyLoss() if manifest["loops"]["loss"] == "logits" else nn.NLLLoss()
+
+
+def entry_points(ctx) -> tuple[Callable, Callable]:
+    """(train(model, loader, optimizer, device) -> loss, evaluate(model, loader, device) ->
+    accuracy) over the student's code, whatever the manifest's convention."""
+    spec = ctx.manifest["loops"]
+    if spec["convention"] == "epoch_functions":
+        return ctx.get(spec["train"]), ctx.get(spec["evaluate"])
+    train_class, train_method = spec["train"].split(".")
+    eval_class, eval_method = spec["evaluate"].split(".")
+    loss = criterion(ctx.manifest)
+
+    def train(model, data, optimizer, device):
+        trainer = ctx.get(train_class)(model, data, data, loss, optimizer, device)
+        return getattr(trainer, train_method)()
+
+    def evaluate(model, data, device):
+        idle = torch.optim.SGD(model.parameters(), lr=0.0)
+        trainer = ctx.get(eval_class)(model, data, data, loss, idle, device)
+        result = getattr(trainer, eval_method)()
+        return result[-1] if isinstance(result, tuple | list) else result
+
+    return train, evaluate
+
+
+# ---------------------------------------------------------------- the observer
+
+
+def draw(rng, manifest) -> dict:
+    """Seeds and numbers of this run: which labels are right, the learning rate of Adam."""
+    return {
+        "seed": rng.randrange(2**31),
+        "right_mode": [rng.randint(3, 7), rng.randint(2, 6), rng.randint(1, 5)],
+        "right_accuracy": [rng.randint(5, 8), rng.randint(1, 4), rng.randint(0, 2)],
+        "lr": rng.choice([0.01, 0.02, 0.05]),
+    }
+
+
+def _call(record: dict, key: str, fn: Callable, *args) -> Any:
+    try:
+        record[key] = jsonable(fn(*args))
+    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        record["error"] = describe_error(err)
+
+
+def observe(ctx) -> dict:
+    train, evaluate = entry_points(ctx)
+    manifest, s = ctx.manifest, ctx.settings
+    seed, cpu = int(s["seed"]), torch.device("cpu")
+    out: dict = {}
+
+    # evaluate_mode: started in training mode, with marks; labels avoid the marked classes.
+    inner = probe_model(manifest, seed + 1, batch_norm=True, marks=True)
+    data = loader(manifest, seed + 2, (8, 8, 8), model=inner, right=tuple(s["right_mode"]))
+    model = Recorder(inner).train()
+    record: dict = {}
+    _call(record, "returned", evaluate, model, data, cpu)
+    record["calls"] = model.calls
+    record["bn_tensor"] = bn_state(inner)
+    out["evaluate_mode"] = record
+
+    # evaluate_accuracy: no batch norm, batches of 8, 8, 5 with a known number right in each.
+    inner = probe_model(manifest, seed + 3)
+    data = loader(manifest, seed + 4, (8, 8, 5), model=inner, right=tuple(s["right_accuracy"]))
+    record = {}
+    _call(record, "returned", evaluate, inner.eval(), data, cpu)
+    out["evaluate_accuracy"] = record
+
+    # train_mode: batch norm, started in evaluation mode, learning rate 0.
+    inner = probe_model(manifest, seed + 5, batch_norm=True)
+    model = Recorder(inner).eval()
+    record = {}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    _call(record, "returned", train, model, loader(manifest, seed + 6, (8, 8, 8)), optimizer, cpu)
+    record["calls"] = model.calls
+    record["bn_tensor"] = bn_state(inner)
+    out["train_mode"] = record
+
+    # train_loss: no batch norm, learning rate 0, equal batches.
+    model = probe_model(manifest, seed + 7).train()
+    record = {}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    _call(record, "returned", train, model, loader(manifest, seed + 8, (8, 8, 8)), optimizer, cpu)
+    out["train_loss"] = record
+
+    # train_zero_grad: Adam over three batches.
+    model = probe_model(manifest, seed + 9).train()
+    before = flat_weights(model)
+    record = {}
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
+    _call(record, "returned", train, model, loader(manifest, seed + 10, (8, 8, 8)), optimizer, cpu)
+    record["weights_tensor"] = flat_weights(model)
+    record["moved"] = not torch.equal(before, record["weights_tensor"])
+    out["train_zero_grad"] = record
+    return out
+
+
+# ---------------------------------------------------------------- judges
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _same_number(seen: Any, want: Any, *, percent: bool = False) -> bool:
+    got, target = _number(seen), _number(want)
+    if got is None or target is None:
+        return False
+    tolerance = 1e-4 * max(1.0, abs(target))
+    if abs(got - target) <= tolerance:
+        return True
+    return percent and abs(got - 100 * target) <= 100 * tolerance
+
+
+def _names(ctx) -> tuple[str, str]:
+    spec = ctx.plain["loops"]
+    return spec["train"], spec["evaluate"]
+
+
+def _raised(seen: dict, fn: str) -> Verdict | None:
+    if "error" in seen:
+        return Verdict.wrong(f"{fn} raised {seen['error']}")
+    return None
+
+
+def judge_evaluate_mode(seen, want, ctx) -> Verdict:
+    seen, want = seen["evaluate_mode"], want["evaluate_mode"]
+    _, fn = _names(ctx)
+    if verdict := _raised(seen, fn):
+        return verdict
+    calls = seen.get("calls") or []
+    if _same_number(seen.get("returned"), want["returned"], percent=True) and same_values(
+        seen.get("bn_tensor"), want["bn_tensor"]
+    ):
+        return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")
+    if any(c.get("training") for c in calls) or not same_values(
+        seen.get("bn_tensor"), want["bn_tensor"]
+    ):
+        return Verdict.wrong(
+            f"{fn} ran the model in training mode (dropout active, batch-norm statistics "
+            "updated): call model.eval() before the loop"
+        )
+    if any(c.get("grad") for c in calls):
+        return Verdict.wrong(f"{fn} recorded gradients: wrap the loop in torch.no_grad()")
+    return Verdict.wrong(
+        f"{fn} returned {seen.get('returned')!r} on a model in the grader's test, expected "
+        f"{want['returned']:.4f}"
+    )
+
+
+def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
+    seen, want = seen["evaluate_accuracy"], want["evaluate_accuracy"]
+    _, fn = _names(ctx)
+    if verdict := _raised(seen, fn):
+        return verdict
+    return Verdict.expect(
+        _same_number(seen.get("returned"), want["returned"], percent=True),
+        f"{fn} returns correct / total",
+        f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
+        f"{want['returned']:.4f} (the number correct over all images divided by the number of "
+        "images, not an average of per-batch accuracies)",
+    )
+
+
+def judge_train_mode(seen, want, ctx) -> Verdict:
+    seen, want = seen["train_mode"], want["train_mode"]
+    fn, _ = _names(ctx)
+    if verdict := _raised(seen, fn):
+        return verdict
+    calls = seen.get("calls") or []
+    if not calls:
+        return Verdict.wrong(f"{fn} never called the model")
+    if same_values(seen.get("bn_tensor"), want["bn_tensor"]):
+        return Verdict.ok(f"{fn} trains in training mode (batch-norm statistics updated)")
+    if not all(c.get("training") for c in calls):
+        return Verdict.wrong(
+            f"{fn} ran the model in evaluation mode: call model.train() at its start "
+            "(evaluation leaves the model in eval mode)"
+        )
+    return Verdict.wrong(
+        f"{fn} ran the model in training mode but its batch-norm statistics are not the ones "
+        "one pass over the batches gives (each batch exactly once, in training mode)"
+    )
+
+
+def judge_train_loss(seen, want, ctx) -> Verdict:
+    seen, want = seen["train_loss"], want["train_loss"]
+    fn, _ = _names(ctx)
+    if verdict := _raised(seen, fn):
+        return verdict
+    loss = "cross-entropy of the logits" if ctx.plain["loops"]["loss"] == "logits" else "NLL"
+    return Verdict.expect(
+        _same_number(seen.get("returned"), want["returned"]),
+        f"{fn} returns the mean {loss}",
+        f"{fn} returned {seen.get('returned')!r}, expected the mean loss {want['returned']:.4f} "
+        f"(the {loss}, averaged over the images; no softmax before the loss, no sum)",
+    )
+
+
+def judge_train_zero_grad(seen, want, ctx) -> Verdict:
+    seen, want = seen["train_zero_grad"], want["train_zero_grad"]
+    fn, _ = _names(ctx)
+    if verdict := _raised(seen, fn):
+        return verdict
+    if same_values(seen.get("weights_tensor"), want["weights_tensor"]):
+        return Verdict.ok("gradients are reset before every step")
+    if not seen.get("moved"):
+        return Verdict.wrong(f"{fn} did not change the weights: is optimizer.step() called?")
+    return Verdict.wrong(
+        f"after three Adam steps the weights are not the reference's: {fn} must call "
+        "optimizer.zero_grad() before each loss.backward(), or every step also applies the "
+        "gradients of all earlier batches"
+    )
+
+
+JUDGES = {
+    "train_mode": judge_train_mode,
+    "train_zero_grad": judge_train_zero_grad,
+    "train_loss": judge_train_loss,
+    "evaluate_mode": judge_evaluate_mode,
+    "evaluate_accuracy": judge_evaluate_accuracy,
+}
+
+
+def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
+    checks.add_observer(OBSERVER, observe, draw=draw)
+    for kind, name in spec["checks"].items():
+        if kind in JUDGES:
+            checks.add_check(name, OBSERVER, JUDGES[kind])

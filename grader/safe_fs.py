@@ -1,0 +1,180 @@
+"""Files that someone else could have written, read and made by a process that must not be fooled.
+
+The grader runs as root next to folders that student code can write (the probe's output) or
+that students hand in (submission folders). Everything here opens without following symbolic
+links, accepts only regular files, checks the size before reading a byte, never blocks on a
+FIFO, and makes folders fresh instead of walking and changing what is already there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class UnsafeFile(Exception):
+    """A path that is not a plain regular file within its size limit; the message says why."""
+
+
+def _describe(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
+    """The bytes of regular file `path` (not a link), refusing anything over `limit` bytes
+    before reading it, and, with `owner`, anything not owned by that uid (a hard link to
+    someone else's file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            raise UnsafeFile(f"{path.name} cannot be opened ({err.strerror})") from None
+        raise UnsafeFile(f"{path.name} is {_describe(mode)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeFile(f"{path.name} is {_describe(info.st_mode)}")
+        if owner is not None and info.st_uid != owner:
+            raise UnsafeFile(f"{path.name} belongs to another user")
+        if info.st_size > limit:
+            raise UnsafeFile(f"{path.name} is {info.st_size:,} bytes; the limit is {limit:,}")
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnsafeFile(f"{path.name} grew past its limit of {limit:,} bytes while read")
+        return data
+    finally:
+        os.close(fd)
+
+
+def read_from(path: Path, offset: int, limit: int, *, owner: int | None = None) -> bytes:
+    """Up to `limit` bytes of regular file `path` from `offset` (a log being appended to);
+    b"" for anything that is missing, not regular, or someone else's."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return b""
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (owner is not None and info.st_uid != owner):
+            return b""
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def tail(path: Path, size: int = 4000, *, owner: int | None = None) -> str:
+    """The last `size` bytes of a log as text ("" when it is not a plain file)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return ""
+    if not stat.S_ISREG(info.st_mode):
+        return ""
+    return read_from(path, max(0, info.st_size - size), size, owner=owner).decode(
+        "utf-8", "replace"
+    )
+
+
+def fresh_dir(path: Path, uid: int | None = None, mode: int = 0o700) -> Path:
+    """`path` as a new empty folder (whatever was there is removed first, links not
+    followed), owned by `uid` when given. Its parent must be a folder nobody else can write."""
+    remove(path)
+    path.mkdir(mode=mode)
+    path.chmod(mode)  # mkdir's mode is cut by the umask
+    if uid is not None:
+        os.chown(path, uid, uid, follow_symlinks=False)
+    return path
+
+
+def remove(path: Path) -> None:
+    """Remove a file, link or folder tree without following links inside it."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        # shutil.rmtree works on file descriptors here (avoids_symlink_attacks on Linux).
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_new(path: Path, data: bytes, uid: int | None = None, mode: int = 0o600) -> None:
+    """Create `path` (which must not exist) with `data`, owned by `uid` when given."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        if uid is not None:
+            os.fchown(fd, uid, uid)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Regular files found in a folder, and what was passed over (with the reason)."""
+
+    files: tuple[Path, ...]
+    refused: tuple[str, ...]
+
+
+def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> Listing:
+    """Regular files under `folder`, without following links, at most `max_depth` folders
+    deep and `max_entries` entries in all; everything else is named in `refused`."""
+    files, refused, seen = [], [], 0
+
+    def walk(current: Path, depth: int) -> None:
+        nonlocal seen
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as err:
+            refused.append(f"{current.name}/ cannot be read ({err.strerror})")
+            return
+        for entry in entries:
+            seen += 1
+            if seen > max_entries:
+                if seen == max_entries + 1:
+                    refused.append(f"more than {max_entries} entries: the rest was not read")
+                return
+            relative = Path(entry.path).relative_to(folder)
+            if entry.is_symlink():
+                refused.append(f"{relative} is a symbolic link")
+            elif entry.is_dir(follow_symlinks=False):
+                if depth >= max_depth:
+                    refused.append(f"{relative}/ is nested too deep (over {max_depth} folders)")
+                else:
+                    walk(Path(entry.path), depth + 1)
+            elif entry.is_file(follow_symlinks=False):
+                files.append(Path(entry.path))
+            else:
+                refused.append(
+                    f"{relative} is {_describe(entry.stat(follow_symlinks=False).st_mode)}"
+                )
+
+    walk(folder, 0)
+    return Listing(tuple(files), tuple(refused))
