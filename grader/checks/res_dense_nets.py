@@ -258,6 +258,17 @@ def densenet_wiring(ctx) -> dict:
             for h in handles:
                 h.remove()
             inside = {id(p) for m in (*blocks, *transitions) for p in m.parameters()}
+            # The blocks as the sheet builds them, from the student's own classes: a DenseNet
+            # that ignores its growth rate builds other ones.
+            first_out = shapes["block_out"][0][0] if shapes["block_out"] else 0
+            specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth)]
+            specified.append(Transition(first_out, 4))
+            entry["blocks_as_built"] = sorted(
+                list(p.shape) for m in (*blocks, *transitions) for p in m.parameters()
+            )
+            entry["blocks_as_specified"] = sorted(
+                list(p.shape) for m in specified for p in m.parameters()
+            )
             entry.update(
                 blocks=len(blocks),
                 transitions=len(transitions),
@@ -359,6 +370,13 @@ def _(seen, want, ctx) -> Verdict:
         )
         if entry["outside_shapes"] != target:
             return "layers outside the blocks: " + diff_shapes(target, entry["outside_shapes"])
+        if entry["blocks_as_built"] != entry["blocks_as_specified"]:
+            return (
+                "its blocks are not DenseBlock(4, 3, growth_rate), DenseBlock(4, 3, growth_rate) "
+                "and a Transition to 4 channels: "
+                + diff_shapes(entry["blocks_as_specified"], entry["blocks_as_built"])
+                + " (is growth_rate passed on to the blocks?)"
+            )
         return None
 
     return _each_net(test)(seen, want, ctx)

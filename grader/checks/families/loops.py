@@ -29,6 +29,7 @@ Calling conventions (manifest `[loops]`):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,6 +89,29 @@ def probe_model(
         layers.append(Marks(classes, mode=True, grad=True))
     if manifest["loops"]["loss"] == "log_probabilities":
         layers.append(nn.LogSoftmax(dim=1))
+    return nn.Sequential(*layers)
+
+
+class FrozenNorm(nn.Module):
+    """A batch norm that always normalises with its running statistics, whatever the mode."""
+
+    def __init__(self, norm: nn.BatchNorm1d):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        n = self.norm
+        return F.batch_norm(x, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
+
+
+def control_model(model: nn.Sequential) -> nn.Module:
+    """A copy of a marked batch-norm probe model whose predictions are the original's
+    evaluation-mode, no-gradient predictions in every mode: no marks, the batch norm frozen."""
+    layers = []
+    for layer in copy.deepcopy(model):
+        if isinstance(layer, Marks):
+            continue
+        layers.append(FrozenNorm(layer) if isinstance(layer, nn.BatchNorm1d) else layer)
     return nn.Sequential(*layers)
 
 
@@ -211,11 +235,16 @@ def observe(ctx) -> dict:
     out: dict = {}
 
     # evaluate_mode: started in training mode, with marks; labels avoid the marked classes.
+    # The control model predicts what the marked one predicts in eval mode without gradients,
+    # in every mode: the two give the same number exactly when evaluation is done in that
+    # mode, whatever the arithmetic (which evaluate_accuracy judges).
     inner = probe_model(manifest, seed + 1, batch_norm=True, marks=True)
+    control = control_model(inner)
     data = loader(manifest, seed + 2, (8, 8, 8), model=inner, right=tuple(s["right_mode"]))
     model = Recorder(inner).train()
     record: dict = {}
     _call(record, "returned", evaluate, model, data, cpu)
+    _call(record, "control", evaluate, control.train(), data, cpu)
     record["calls"] = model.calls
     record["bn_tensor"] = bn_state(inner)
     out["evaluate_mode"] = record
@@ -292,7 +321,9 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     if verdict := _raised(seen, fn):
         return verdict
     calls = seen.get("calls") or []
-    if _same_number(seen.get("returned"), want["returned"], percent=True) and same_values(
+    if not calls:
+        return Verdict.wrong(f"{fn} never called the model")
+    if _same_number(seen.get("returned"), seen.get("control")) and same_values(
         seen.get("bn_tensor"), want["bn_tensor"]
     ):
         return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")
@@ -306,8 +337,9 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     if any(c.get("grad") for c in calls):
         return Verdict.wrong(f"{fn} recorded gradients: wrap the loop in torch.no_grad()")
     return Verdict.wrong(
-        f"{fn} returned {seen.get('returned')!r} on a model in the grader's test, expected "
-        f"{want['returned']:.4f}"
+        f"{fn} gave {seen.get('returned')!r} on a model whose predictions depend on the mode, "
+        f"but {seen.get('control')!r} on the same model made mode-independent: it does not "
+        "evaluate in eval mode under torch.no_grad()"
     )
 
 
