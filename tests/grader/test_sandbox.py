@@ -276,9 +276,10 @@ def test_does_the_host_follow_nothing_a_probe_plants(tmp_path, uid, manifest):
         slot.clear()
     finally:
         host.close()
-    assert "error" in str(result.observations["answers"]).lower() or "__error__" in result.observations["answers"]
+    assert "__error__" in result.observations["answers"]  # the forged result was refused
     info = victim.stat()
-    assert (info.st_uid, stat.S_IMODE(info.st_mode), victim.read_text()) == (0, 0o600, "root only\n")
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o600)
+    assert victim.read_text() == "root only\n"
     assert (tree / "inner" / "file").read_text() == "x"
     assert {p.stat().st_uid for p in [tree, *tree.rglob("*")]} == {0}
 
