@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader import class_cli
 from grader.batch import find_submissions, grade_many
 from grader.grade import GradeConfig, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
     grade.add_argument("--timeout", type=float, default=300.0, help="seconds per submission")
     grade.add_argument("--quiet", action="store_true", help="no score tables on stdout")
+    class_cli.add_commands(sub)  # show, leaderboard, normalise-names
     return parser
 
 
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "grade":
             return grade_command(args)
+        if hasattr(args, "run"):  # the class tools (grader/class_cli.py)
+            return class_cli.run(args)
     except (UnknownAssignmentError, ExpectedAnswersMissing, DataNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
