@@ -156,15 +156,13 @@ def format_leaderboard(board: Leaderboard, top: int = 3) -> str:
     return "\n".join(lines)
 
 
-def write_chart(board: Leaderboard, path: Path, top: int = 3, most: int = 40) -> Path:
-    """A bar chart of the ranked students' accuracies (at most `most`), the top `top` in colour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def chart_figure(board: Leaderboard, top: int = 3, most: int = 40):
+    """Bars of the ranked students' accuracies (at most `most`), the top `top` in colour."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, any backend
 
     shown = list(board.entries[:most])
-    fig, ax = plt.subplots(figsize=(8, 1.4 + 0.3 * max(1, len(shown))))
+    fig = Figure(figsize=(8, 1.4 + 0.3 * max(1, len(shown))))
+    ax = fig.subplots()
     labels = [f"{i}. {e.student}" for i, e in enumerate(shown, start=1)]
     values = [e.accuracy for e in shown]
     colours = ["#dd8452" if i < top else "#8da0cb" for i in range(len(shown))]
@@ -184,9 +182,13 @@ def write_chart(board: Leaderboard, path: Path, top: int = 3, most: int = 40) ->
     )
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
+    return fig
+
+
+def write_chart(board: Leaderboard, path: Path, top: int = 3) -> Path:
+    """The leaderboard's bar chart as a PNG file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    chart_figure(board, top).savefig(path, dpi=120)
     return path
 
 

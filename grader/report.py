@@ -116,6 +116,8 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
         f"{'check':<{name_w}}  {'points':>9}  {'status':<7}  message",
         "-" * width,
     ]
+    if wrap and len(lines[1]) > width:  # a narrow terminal: messages go under their rows
+        lines[1] = lines[1].removesuffix("  message")[:width]
     room = max(20, width - name_w - 24)
     for c in report.checks:
         row = f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  {c.status:<7}  "

@@ -197,23 +197,16 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
     return "\n".join(line[:width] for line in lines)
 
 
-def write_charts(reports: list[Report], folder: Path) -> list[Path]:
-    """A histogram of the totals and a bar chart of check pass rates, as PNG files in `folder`.
+def _class_size(s: ClassSummary) -> str:
+    return f"{s.size} student{'s' if s.size != 1 else ''}"
 
-    Returns the paths written: `<assignment>-scores.png` and `<assignment>-checks.png`.
-    """
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def scores_figure(s: ClassSummary):
+    """A histogram of the final totals with their mean and median (a matplotlib Figure)."""
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, any backend
 
-    s = summarise(reports)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = re.sub(r"[^\w.-]+", "_", s.assignment) or "class"
-    class_size = f"{s.size} student{'s' if s.size != 1 else ''}"
-
-    scores = folder / f"{stem}-scores.png"
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
     top = max(s.max_score, max(s.totals, default=0.0), 1.0)
     step = max(1.0, round(top / 20))
     # Bins centred on multiples of `step`, so a bar stands over the score it counts.
@@ -229,14 +222,18 @@ def write_charts(reports: list[Report], folder: Path) -> list[Path]:
     ax.yaxis.get_major_locator().set_params(integer=True)
     left_out = s.size - len(s.totals)
     note = f"; {left_out} not final, left out" if left_out else ""
-    ax.set_title(f"{s.assignment}: scores of {class_size}{note}")
+    ax.set_title(f"{s.assignment}: scores of {_class_size(s)}{note}")
     fig.tight_layout()
-    fig.savefig(scores, dpi=120)
-    plt.close(fig)
+    return fig
 
-    checks = folder / f"{stem}-checks.png"
+
+def checks_figure(s: ClassSummary):
+    """Horizontal bars, one per check, the worst on top (a matplotlib Figure)."""
+    from matplotlib.figure import Figure
+
     rates = list(reversed(s.checks))  # barh draws bottom-up: the worst check ends on top
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.32 * max(1, len(rates))))
+    fig = Figure(figsize=(8, 1.2 + 0.32 * max(1, len(rates))))
+    ax = fig.subplots()
     colours = [
         "#c44e52" if r.rate < 0.5 else "#dd8452" if r.rate < 0.8 else "#55a868" for r in rates
     ]
@@ -245,9 +242,23 @@ def write_charts(reports: list[Report], folder: Path) -> list[Path]:
         ax.text(100 * r.rate + 1, y, f"{r.passed}/{r.total}", va="center", fontsize=8)
     ax.set_xlim(0, 112)
     ax.set_xlabel("students who passed the check (%)")
-    ax.set_title(f"{s.assignment}: pass rate of every check ({class_size})")
+    ax.set_title(f"{s.assignment}: pass rate of every check ({_class_size(s)})")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    fig.savefig(checks, dpi=120)
-    plt.close(fig)
-    return [scores, checks]
+    return fig
+
+
+def write_charts(reports: list[Report], folder: Path) -> list[Path]:
+    """A histogram of the totals and a bar chart of check pass rates, as PNG files in `folder`.
+
+    Returns the paths written: `<assignment>-scores.png` and `<assignment>-checks.png`.
+    """
+    s = summarise(reports)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = re.sub(r"[^\w.-]+", "_", s.assignment) or "class"
+    paths = []
+    for kind, draw in (("scores", scores_figure), ("checks", checks_figure)):
+        path = folder / f"{stem}-{kind}.png"
+        draw(s).savefig(path, dpi=120)
+        paths.append(path)
+    return paths
