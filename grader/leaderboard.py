@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.report import CheckResult, Report
+from grader.report import CheckResult, Report, wrap_text
 from grader.summary import is_final
 
 ACCURACY_SUFFIX = "_accuracy"
@@ -117,42 +117,50 @@ def _tie_note(entry: Entry, other: Entry) -> str:
     return f"tie with {other.student} broken by name"
 
 
-def format_leaderboard(board: Leaderboard, top: int = 3) -> str:
-    """The top `top` students with their accuracies, ties explained, plain text."""
+def _short(check: str) -> str:
+    return check.removesuffix(ACCURACY_SUFFIX) or check
+
+
+def format_leaderboard(board: Leaderboard, top: int = 3, width: int = 100) -> str:
+    """The top `top` students with their accuracies, ties explained; lines fit `width`."""
     shown = board.entries[:top]
-    checks = ", ".join(board.checks)
-    mean = "the mean of " if len(board.checks) > 1 else ""
+    mean = "mean of " if len(board.checks) > 1 else ""
     lines = [
         f"{board.assignment} leaderboard: top {len(shown)} of {len(board.entries)} ranked students",
-        f"  ranked by test accuracy ({mean}{checks}), then total score, then name",
+        *wrap_text(f"  by test accuracy ({mean}{', '.join(board.checks)})", width),
+        "  ties broken by the higher total score, then by name",
     ]
     if not shown:
         lines.append("  no student has a measured accuracy")
     name_w = max([len(e.student) for e in shown] + [7])
-    per_check = len(board.checks) > 1
     for position, entry in enumerate(shown, start=1):
-        parts = [f"  {position:>3}.  {entry.student:<{name_w}}  {entry.accuracy:.4f}"]
-        if per_check:
-            parts.append(
-                "("
-                + ", ".join(
-                    f"{n} {'-' if v is None else f'{v:.4f}'}" for n, v in entry.accuracies.items()
-                )
-                + ")"
+        head = f"  {position:>3}.  {entry.student:<{name_w}}  {entry.accuracy:.4f}"
+        parts = [f"score {entry.score:g}/{entry.max_score:g}"]
+        if len(board.checks) > 1:
+            parts.insert(
+                0,
+                ", ".join(
+                    f"{_short(n)} {'-' if v is None else f'{v:.4f}'}"
+                    for n, v in entry.accuracies.items()
+                ),
             )
-        parts.append(f"score {entry.score:g}/{entry.max_score:g}")
         after = board.entries[position] if position < len(board.entries) else None
         if after is not None and round(after.accuracy, 6) == round(entry.accuracy, 6):
             parts.append(_tie_note(entry, after))
         if entry.incomplete:
-            parts.append("* a missing measurement counts as 0")
-        lines.append("  ".join(parts))
+            parts.append("a missing measurement counts as 0")
+        body = wrap_text("; ".join(parts), max(30, width - len(head) - 2))
+        lines.append(f"{head}  {body[0]}")
+        lines += [" " * (len(head) + 2) + line for line in body[1:]]
     if board.not_final:
-        lines.append(
-            f"  not ranked, report is an error or awaits review: {', '.join(board.not_final)}"
+        lines += wrap_text(
+            f"  not ranked, report is an error or awaits review: {', '.join(board.not_final)}",
+            width,
         )
     if board.unmeasured:
-        lines.append(f"  not ranked, no measured accuracy: {', '.join(board.unmeasured)}")
+        lines += wrap_text(
+            f"  not ranked, no measured accuracy: {', '.join(board.unmeasured)}", width
+        )
     return "\n".join(lines)
 
 
