@@ -203,25 +203,27 @@ def run(args: argparse.Namespace) -> int:
 
 def add_commands(sub) -> None:
     """Add `show`, `leaderboard` and `normalise-names` to `python -m grader`'s subparsers."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    show = sub.add_parser(
-        "show", help="print one student's saved report in full", formatter_class=fmt
-    )
+    show = sub.add_parser("show", help="print one student's saved report in full")
     show.add_argument("student")
     show.add_argument(
         "--assignment", help="assignment id (optional when the student has only one graded)"
     )
-    show.add_argument("--course", type=Path, default=Path("."), help="the nbgrader course folder")
+    show.add_argument(
+        "--course", type=Path, default=Path("."), help="the nbgrader course folder (default: .)"
+    )
     show.set_defaults(run=show_command)
 
     board = sub.add_parser(
         "leaderboard",
         help="rank a graded class by the test accuracy of its accuracy checks",
-        formatter_class=fmt,
     )
-    board.add_argument("assignment", metavar="ID")
-    board.add_argument("--top", type=int, default=3, help="how many students to print")
-    board.add_argument("--course", type=Path, default=Path("."), help="the nbgrader course folder")
+    board.add_argument("assignment", metavar="ID", help="assignment id, e.g. mlp_tuning")
+    board.add_argument(
+        "--top", type=int, default=3, metavar="N", help="how many students to print (default: 3)"
+    )
+    board.add_argument(
+        "--course", type=Path, default=Path("."), help="the nbgrader course folder (default: .)"
+    )
     board.add_argument(
         "--png", type=Path, help="bar chart file (default: COURSE/leaderboard-ID.png)"
     )
@@ -237,7 +239,6 @@ def add_commands(sub) -> None:
     names = sub.add_parser(
         "normalise-names",
         help="rename Colab-style copies in submitted/ to the release's notebook name",
-        formatter_class=fmt,
     )
     names.add_argument("submitted", type=Path, help="the course's submitted/ folder (or course)")
     names.add_argument("--assignment", help="assignment id (guessed when there is one)")

@@ -140,4 +140,4 @@ def test_do_the_real_commands_run_as_an_operator_types_them(course, tmp_path, mo
     names = run_cli("grader", "normalise-names", "submitted", cwd=tmp_path, timeout=120)
     assert names.returncode == 0 and "renamed 1" in names.stdout, names.stderr
     helps = run_cli("grader", "leaderboard", "--help", timeout=120)
-    assert "default: 3" in helps.stdout
+    assert "(default: 3)" in helps.stdout
