@@ -16,7 +16,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.report import Report
+from grader.report import Report, wrap_text
 
 # Phrases the supervisor and the sandbox use when a limit on time was reached.
 TIME_LIMIT = re.compile(
@@ -172,17 +172,24 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
         )
     else:
         lines.append("  totals: none (no final report)")
-    if s.checks:
+    missed = [c for c in s.checks if c.passed < c.total or not c.total]
+    everyone = [c.name for c in s.checks if c not in missed]
+    if missed:
         lines.append("check pass rates, worst first (passed/graded, mean points):")
-        name_w = min(max(len(c.name) for c in s.checks), width - 40)
+        name_w = min(max(len(c.name) for c in missed), width - 40)
         bar_w = max(0, width - name_w - 36)
-        for c in s.checks:
+        for c in missed:
             name = c.name if len(c.name) <= name_w else c.name[: name_w - 1] + "~"
             bar = "#" * round(bar_w * c.rate)
             lines.append(
                 f"  {name:<{name_w}}  {c.passed:>4}/{c.total:<4} {100 * c.rate:>4.0f}%  "
                 f"{c.mean_points:>5.2f}/{_num(c.max_points):<4} {bar}".rstrip()
             )
+    if everyone:
+        # One wrapped line instead of a row each: these need no attention.
+        lines += wrap_text(
+            f"passed by everyone ({len(everyone)} checks): {', '.join(everyone)}", width
+        )
     if s.flagged:
         lines.append(f"students to look at ({len(s.flagged)}):")
         name_w = min(max(len(f.student) for f in s.flagged), 24)
