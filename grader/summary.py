@@ -188,7 +188,9 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
     if everyone:
         # One wrapped line instead of a row each: these need no attention.
         lines += wrap_text(
-            f"passed by everyone ({len(everyone)} checks): {', '.join(everyone)}", width
+            f"passed by everyone ({len(everyone)} check{'s' if len(everyone) != 1 else ''}): "
+            f"{', '.join(everyone)}",
+            width,
         )
     if s.flagged:
         lines.append(f"students to look at ({len(s.flagged)}):")

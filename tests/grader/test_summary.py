@@ -111,6 +111,6 @@ def test_are_the_charts_titled_with_the_assignment_and_the_class_size():
 def test_are_checks_everyone_passed_folded_into_one_line():
     reports = [report(s, [check("easy"), check("hard", s == "ann")]) for s in ("ann", "ben")]
     text = format_summary(reports)
-    assert "passed by everyone (1 checks): easy" in text
+    assert "passed by everyone (1 check): easy" in text
     assert not any(line.lstrip().startswith("easy ") for line in text.splitlines())
     assert any(line.lstrip().startswith("hard ") for line in text.splitlines())
