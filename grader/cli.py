@@ -10,20 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from grader import class_cli
 from grader.batch import Interrupted, Submission, find_submissions, grade_many
 from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
+from grader.class_cli import OperatorError
 from grader.supervise import TimeLimits
 from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
-
-
-class OperatorError(Exception):
-    """Something the person running the grader can fix; printed as one line, exit 2."""
 
 
 def _positive_int(text: str) -> int:
@@ -80,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verbose", action="store_true", help="a score table per student, not only the summary"
     )
     grade.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    class_cli.add_commands(sub)  # show, leaderboard, normalise-names
     return parser
 
 
@@ -183,7 +183,8 @@ def grade_command(args: argparse.Namespace) -> int:
         if len(reports) > 1:
             print(_summary(reports))
         if csv_path:
-            print(f"wrote {csv_path}")
+            charts = ", ".join(str(p) for p in getattr(args, "charts", []))
+            print(f"wrote {csv_path}" + (f" and {charts}" if charts else ""))
     return 0
 
 
@@ -196,27 +197,25 @@ def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Pa
     if csv_path:
         csv_path.write_text(class_csv(reports))
         if len(reports) > 1:
-            _charts(reports, csv_path)
+            args.charts = _charts(reports, csv_path)
 
 
 def _summary(reports: list[Report]) -> str:
-    try:
-        from grader.summary import format_summary
-    except ImportError:  # the class summary module lands separately
-        return "\n".join(f"{r.student}: {r.score:g}/{r.max_score:g} ({r.status})" for r in reports)
-    return format_summary(reports)
+    from grader.summary import format_summary
+
+    return format_summary(reports, width=min(120, shutil.get_terminal_size().columns))
 
 
-def _charts(reports: list[Report], csv_path: Path) -> None:
-    try:
-        from grader.summary import write_charts
-    except ImportError:
-        return
-    write_charts(reports, csv_path.parent, stem=csv_path.stem)
+def _charts(reports: list[Report], csv_path: Path) -> list[Path]:
+    from grader.summary import write_charts
+
+    return write_charts(reports, csv_path.parent)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command != "grade":
+        return class_cli.run(args)
     try:
         if args.command == "grade":
             return grade_command(args)

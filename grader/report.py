@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+import textwrap
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 STATUSES = ("pass", "fail", "error", "skipped")
@@ -59,14 +60,7 @@ class Report:
             "student": self.student,
             "score": self.score,
             "max_score": self.max_score,
-            "checks": [
-                {
-                    k: v
-                    for k, v in asdict(c).items()
-                    if k != "hidden" and (k != "value" or v is not None)
-                }
-                for c in self.checks
-            ],
+            "checks": [_check_dict(c) for c in self.checks],
             "duration_s": round(self.duration_s, 3),
             "sandbox": self.sandbox,
             "notes": self.notes,
@@ -83,7 +77,7 @@ class Report:
         return cls(
             assignment=data["assignment"],
             student=data["student"],
-            checks=[CheckResult(**c) for c in data["checks"]],
+            checks=[_check_from_dict(c) for c in data["checks"]],
             duration_s=data.get("duration_s", 0.0),
             sandbox=data.get("sandbox", ""),
             notes=list(data.get("notes", [])),
@@ -98,28 +92,81 @@ class Report:
         tmp.replace(path)
 
 
-def format_table(report: Report, width: int = 100) -> str:
-    """A plain-text table for a terminal: one line per check, then the total."""
+def _check_dict(check: CheckResult) -> dict:
+    """A check's JSON: `value` only when measured, so reports without one read as before."""
+    out = {k: v for k, v in asdict(check).items() if k not in ("hidden", "value")}
+    if check.value is not None:
+        out["value"] = check.value
+    return out
+
+
+_CHECK_FIELDS = {f.name for f in fields(CheckResult)}
+
+
+def _check_from_dict(data: dict) -> CheckResult:
+    """A check from its JSON; keys this version does not know are left out, not fatal."""
+    return CheckResult(**{k: v for k, v in data.items() if k in _CHECK_FIELDS})
+
+
+def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
+    """A plain-text table for a terminal: one line per check, then the total.
+
+    By default a long message is cut to the width and a note shows its first line. With `wrap`,
+    nothing is cut: messages continue on indented lines and notes are printed whole, every line
+    fitting in `width` (`python -m grader show`).
+    """
     name_w = max([len(c.name) for c in report.checks] + [5])
     lines = [
         f"{report.assignment} - {report.student}",
         f"{'check':<{name_w}}  {'points':>9}  {'status':<7}  message",
         "-" * width,
     ]
+    if wrap and len(lines[1]) > width:  # a narrow terminal: messages go under their rows
+        lines[1] = lines[1].removesuffix("  message")[:width]
     room = max(20, width - name_w - 24)
     for c in report.checks:
-        message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
-        lines.append(
-            f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  "
-            f"{c.status:<7}  {message}"
-        )
+        row = f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  {c.status:<7}  "
+        if not wrap:
+            message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
+            lines.append(row + message)
+            continue
+        if width - len(row) >= 30:  # the message column is wide enough to wrap in
+            body = wrap_text(c.message, width - len(row))
+            lines.append(row + body[0])
+            lines += [" " * len(row) + line if line else "" for line in body[1:]]
+        else:  # a narrow terminal: the message goes under its row
+            lines.append(row.rstrip())
+            lines += ["    " + line if line else "" for line in wrap_text(c.message, width - 4)]
     lines.append("-" * width)
     lines.append(
         f"{'total':<{name_w}}  {_num(report.score):>4}/{_num(report.max_score):<4}"
         f"  ({report.duration_s:.1f} s)"
     )
-    lines += [f"note: {n.splitlines()[0]}" for n in report.notes]
+    if not wrap:
+        lines += [f"note: {n.splitlines()[0]}" for n in report.notes if n.strip()]
+        return "\n".join(lines)
+    for note in report.notes:
+        body = wrap_text(note, max(20, width - 6))
+        lines.append("note: " + body[0])
+        lines += ["      " + line if line else "" for line in body[1:]]
     return "\n".join(lines)
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """`text` as lines of at most `width` characters; its own line breaks and indents kept."""
+    out = []
+    for line in text.splitlines() or [""]:
+        lead = line[: len(line) - len(line.lstrip())]
+        if len(lead) > width // 2:
+            lead = lead[: width // 2]
+        out += textwrap.wrap(
+            line.strip(),
+            width,
+            initial_indent=lead,
+            subsequent_indent=lead,
+            break_on_hyphens=False,
+        ) or [""]
+    return out
 
 
 def _num(value: float) -> str:

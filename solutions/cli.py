@@ -20,7 +20,7 @@ from solutions import notebook_builder
 from solutions.data import DataNotFoundError, resolve_root
 from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
-from solutions.plots import learning_curves
+from solutions.plots import learning_curves, run_title
 from solutions.provenance import provenance
 from solutions.submission import write_submission
 
@@ -65,7 +65,9 @@ def train_command(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(expected, indent=2) + "\n")
         figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
         figure = learning_curves(
-            result.histories, figures / "learning_curves.png", f"{manifest.title} (reference)"
+            result.histories,
+            figures / "learning_curves.png",
+            run_title(manifest.title, result.histories, args.quick),
         )
         for key, acc in result.test_accuracy.items():
             threshold = expected["accuracy"][key]["threshold"]

@@ -89,24 +89,58 @@ def student_chunks(path: Path) -> dict[str, str]:
 PRECHECK_TEMPLATE = Path(__file__).with_name("precheck.py")
 
 
-def signature(code: str) -> str:
-    """A regex that finds a solution cell by content: its first class/def line, else first line."""
+def _first_line(code: str) -> str:
+    """The first line that is neither blank nor a comment."""
     lines = [
         line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")
     ]
     for line in lines:
         if match := re.match(r"(class|def)\s+(\w+)", line):
-            return rf"^{match[1]} {match[2]}\b"
-    return "^" + re.escape(lines[0].strip()) if lines else "^$"
+            return f"{match[1]} {match[2]}"
+    return lines[0].strip() if lines else ""
+
+
+def signature(code: str) -> str:
+    """A regex that finds a solution cell by content: its first class/def line, else first line."""
+    first = _first_line(code)
+    if re.fullmatch(r"(class|def) \w+", first):
+        return rf"^{first}\b"
+    return "^" + re.escape(first) if first else "^$"
+
+
+HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$", re.M)
+
+
+def sections(cells: list[Cell]) -> dict[str, str]:
+    """grade id -> the title of the last markdown heading above it ("A1. The residual block")."""
+    out, current = {}, ""
+    for cell in cells:
+        if cell.kind == "markdown":
+            titles = HEADING.findall(cell.source)
+            current = titles[-1] if titles else current
+        elif cell.grade_id:
+            out[cell.grade_id] = current or cell.grade_id
+    return out
 
 
 def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -> str:
-    """The student's pre-submission check, configured for this assignment."""
+    """The student's pre-submission check, configured for this assignment.
+
+    Each solution cell is found by its first line and named by its section's heading, the
+    words a student sees, never by an internal cell id.
+    """
+    titles = sections(cells)
     config = {
         "id": manifest.id,
         "notebook": manifest.notebook,
         "cells": {
-            c.grade_id: signature(c.source) for c in cells if c.solution and c.kind == "code"
+            c.grade_id: {
+                "pattern": signature(c.source),
+                "starts": _first_line(c.source),
+                "section": titles[c.grade_id],
+            }
+            for c in cells
+            if c.solution and c.kind == "code"
         },
         "weights": [{"file": m.weights, "max_mb": m.max_weights_mb} for m in manifest.models],
         "timeout": timeout,

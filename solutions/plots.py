@@ -7,26 +7,57 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib.figure import Figure  # noqa: E402 - the backend must be chosen first
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from solutions.training import History  # noqa: E402
 
+# Up to this many epochs every point gets a marker: a one-epoch curve is then a dot, not blank.
+MARKED_EPOCHS = 15
 
-def learning_curves(histories: dict[str, History], path: Path, title: str) -> Path:
+
+def run_title(title: str, histories: dict[str, History], quick: bool) -> str:
+    """The figure title: says "(reference)", or that a quick run is not the reference."""
+    if not quick:
+        return f"{title} (reference)"
+    epochs = max((len(h.loss) for h in histories.values()), default=0)
+    return (
+        f"{title}\n(quick run: {epochs} epoch{'s' if epochs != 1 else ''} on a subset, "
+        "not the reference)"
+    )
+
+
+def learning_curves_figure(histories: dict[str, History], title: str) -> Figure:
     """Training loss and train/test accuracy per epoch, one colour per model."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for (name, h), colour in zip(histories.items(), plt.cm.tab10.colors, strict=False):
+    fig = Figure(figsize=(10, 4.2))
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    colours = matplotlib.colormaps["tab10"].colors
+    for (name, h), colour in zip(histories.items(), colours, strict=False):
         epochs = range(1, len(h.loss) + 1)
-        ax_loss.plot(epochs, h.loss, color=colour, label=name)
-        ax_acc.plot(epochs, h.test_accuracy, color=colour, label=f"{name} test")
-        ax_acc.plot(epochs, h.train_accuracy, color=colour, linestyle="--", label=f"{name} train")
+        marked = len(h.loss) <= MARKED_EPOCHS
+        test = {"color": colour, "marker": "o" if marked else None}
+        train = {**test, "marker": "s" if marked else None, "markerfacecolor": "none"}
+        ax_loss.plot(epochs, h.loss, label=name, **test)
+        ax_acc.plot(epochs, h.test_accuracy, label=f"{name} test", **test)
+        ax_acc.plot(epochs, h.train_accuracy, linestyle="--", label=f"{name} train", **train)
     ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
+    most = max((len(h.loss) for h in histories.values()), default=1)
+    for ax in (ax_loss, ax_acc):
+        if most <= MARKED_EPOCHS:
+            ax.set_xticks(range(1, most + 1))
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5"
+        ax.set_xlim(0.5, most + 0.5)  # one epoch: a point in the middle, not on an edge
     ax_loss.legend()
     ax_acc.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def learning_curves(histories: dict[str, History], path: Path, title: str) -> Path:
+    """`learning_curves_figure` saved as a PNG file at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    learning_curves_figure(histories, title).savefig(path, dpi=120)
     return path

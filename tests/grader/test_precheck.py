@@ -55,6 +55,6 @@ def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file
     (folder / "densenet.pt").unlink()
     result = run_precheck(folder)
     assert result.returncode == 1
-    assert "'transition' still raises NotImplementedError" in result.stdout
-    assert "the cell for 'answers' is missing" in result.stdout
+    assert '"B2. The transition layer" (`class Transition`) still raises' in result.stdout
+    assert '"B4. Shapes inside the network": the solution cell' in result.stdout
     assert "densenet.pt is missing" in result.stdout

@@ -1,0 +1,80 @@
+"""Do reports read old and new JSON alike, and does the table wrap without losing a word?"""
+
+from __future__ import annotations
+
+import json
+
+from grader.report import Report, format_table, wrap_text
+from tests.fixtures.reports import accuracy, check, report
+
+LONG = (
+    "DenseBlock(4, 3, 12) returned 40 channels for the first layer's input; the reference "
+    "concatenates the block input with every earlier layer's output, so layer 2 sees 16 "
+    "channels and layer 3 sees 28: see /content/drive/MyDrive/a_very_long_folder_name/x.ipynb"
+)
+
+
+def _sample() -> Report:
+    return report(
+        "alice",
+        [check("resblock_is_module"), check("denseblock_concatenates", False, message=LONG)],
+        notes=["first line of a note\n  Traceback (most recent call last):\n  a second line"],
+    )
+
+
+def test_does_a_report_written_before_values_and_status_still_read():
+    old = {
+        "assignment": "res_dense_nets",
+        "student": "bob",
+        "score": 2,
+        "max_score": 2,
+        "checks": [{"name": "a", "points": 2, "max_points": 2, "status": "pass", "message": "ok"}],
+        "duration_s": 1.5,
+    }
+    read = Report.from_dict(old)
+    assert read.status == "" and read.checks[0].value is None
+    assert "status" not in read.to_dict() and "value" not in read.to_dict()["checks"][0]
+
+
+def test_does_a_report_keep_check_values_and_its_status_and_skip_unknown_keys():
+    original = report("carol", [accuracy("resmlp_accuracy", 0.9012, in_value=True)])
+    original.status = "reused"
+    data = json.loads(original.to_json())
+    assert data["status"] == "reused" and data["checks"][0]["value"] == 0.9012
+    data["checks"][0]["future_field"] = "from a later grader"
+    data["another_future_field"] = 1
+    again = Report.from_dict(data)
+    assert again.status == "reused" and again.checks[0].value == 0.9012
+
+
+def test_does_the_default_table_still_cut_long_messages_and_show_a_notes_first_line():
+    table = format_table(_sample())
+    assert all(len(line) <= 100 for line in table.splitlines())
+    row = next(line for line in table.splitlines() if line.startswith("denseblock_concat"))
+    assert row.endswith("...") and LONG[:40] in row
+    assert table.splitlines()[-1] == "note: first line of a note"
+    assert "Traceback" not in table
+
+
+def test_does_the_wrapped_table_keep_every_word_within_the_width():
+    for width in (120, 80, 50):
+        table = format_table(_sample(), width=width, wrap=True)
+        lines = table.splitlines()
+        assert all(len(line) <= width for line in lines), width
+        # the message: the rest of its check's row, then the indented lines under it
+        first = next(i for i, line in enumerate(lines) if line.startswith("denseblock_concat"))
+        text = lines[first].split(" fail", 1)[1]
+        for line in lines[first + 1 :]:
+            if not line.startswith(" "):
+                break
+            text += line
+        assert "".join(text.split()) == "".join(LONG.split()), width  # nothing lost or added
+        assert "Traceback (most recent call last):" in table
+        assert "a second line" in table
+
+
+def test_does_wrap_text_keep_line_breaks_and_indents():
+    lines = wrap_text("one two three four five\n    indented line that is long", 14)
+    assert lines[0] == "one two three" and lines[1] == "four five"
+    assert all(line.startswith("    ") for line in lines[2:]) and len(lines) > 3
+    assert all(len(line) <= 14 for line in lines)

@@ -1,0 +1,120 @@
+"""Does the released pre-submission check find renamed notebooks, name sections instead of cell
+ids, and end an operator mistake in one line with exit status 2? (No notebook is run here.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+
+from grader.names import original_name as grader_original_name
+from tests.conftest import REPO
+
+PRECHECK = REPO / "release" / "res_dense_nets" / "precheck.py"
+NB = "res_dense_nets.ipynb"
+
+
+@pytest.fixture(scope="module")
+def precheck():
+    """The released precheck.py as a module (its `__main__` part does not run)."""
+    spec = importlib.util.spec_from_file_location("released_precheck", PRECHECK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_does_it_use_only_the_standard_library_nbformat_nbclient_and_torch():
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in PRECHECK.read_text().splitlines()
+        if line.strip().startswith(("import ", "from "))
+    }
+    allowed = set(sys.stdlib_module_names) | {"nbformat", "nbclient", "torch", "IPython", "google"}
+    assert imported <= allowed, imported - allowed
+
+
+@pytest.mark.parametrize(
+    "name",
+    [NB, f"Copy of {NB}", "res_dense_nets (1).ipynb", f"{NB}.ipynb", "homework.ipynb", "x.ipynb"],
+)
+def test_does_it_read_copy_names_as_the_grader_does(precheck, name):
+    assert precheck.original_name(name) == grader_original_name(name)
+
+
+def test_does_it_find_the_notebook_or_its_newest_renamed_copy(precheck, tmp_path):
+    (tmp_path / "unrelated.ipynb").write_text("{}")
+    with pytest.raises(precheck.Stop, match="no notebook named res_dense_nets.ipynb"):
+        precheck.find_notebook(NB, [str(tmp_path)])
+    older, newer = tmp_path / f"Copy of {NB}", tmp_path / "res_dense_nets (1).ipynb"
+    older.write_text("{}")
+    newer.write_text("{}")
+    os.utime(older, (time.time() - 60, time.time() - 60))
+    assert precheck.find_notebook(NB, [str(tmp_path)]) == str(newer)
+    (tmp_path / NB).write_text("{}")
+    assert precheck.find_notebook(NB, [str(tmp_path)]) == str(tmp_path / NB)
+
+
+def test_does_a_copy_in_the_colab_drive_folder_count(precheck, tmp_path):
+    drive = tmp_path / "Colab Notebooks"
+    drive.mkdir()
+    (drive / f"Copy of {NB}").write_text("{}")
+    found = precheck.find_notebook(NB, [str(tmp_path / "content"), str(drive)])
+    assert found == str(drive / f"Copy of {NB}")
+
+
+def test_are_parts_named_by_their_section(precheck):
+    nb = nbformat.read(REPO / "release" / "res_dense_nets" / NB, as_version=4)
+    nb.cells = [c for c in nb.cells if not c.source.startswith("def shape_answers")]
+    nb.cells.append(nbformat.v4.new_code_cell("class DenseBlock:\n    pass"))
+    problems = precheck.check_cells(nbformat.from_dict(nb))
+    text = "\n".join(problems)
+    assert '"A1. The residual block" (`class ResBlock`) still raises NotImplementedError' in text
+    assert '"B4. Shapes inside the network": the solution cell starting with' in text
+    assert '"B1. The dense block": `class DenseBlock` is written in 2 cells' in text
+    for grade_id in ("resblock", "answers", "denseblock", "train_resmlp"):
+        assert f"'{grade_id}'" not in text
+
+
+def _run(folder, *args):
+    return subprocess.run(
+        [sys.executable, "precheck.py", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": str(folder)},
+    )
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "says"),
+    [
+        (None, ["missing.ipynb"], "no notebook missing.ipynb"),
+        ("not json", ["broken.ipynb"], "is not a readable notebook"),
+        (None, [], "no notebook named res_dense_nets.ipynb"),
+        (None, ["."], "is a folder"),
+    ],
+)
+def test_does_a_mistake_end_in_one_line_and_status_2(tmp_path, setup, args, says):
+    (tmp_path / "precheck.py").write_bytes(PRECHECK.read_bytes())
+    if setup:
+        (tmp_path / "broken.ipynb").write_text(setup)
+    result = _run(tmp_path, *args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and says in result.stderr
+
+
+def test_does_it_check_a_renamed_notebook_found_on_its_own(tmp_path):
+    (tmp_path / "precheck.py").write_bytes(PRECHECK.read_bytes())
+    release = REPO / "release" / "res_dense_nets" / NB
+    (tmp_path / f"Copy of {NB}").write_bytes(release.read_bytes())
+    result = _run(tmp_path)
+    assert result.returncode == 1, result.stderr  # the release is unfinished: not ready
+    assert f"Checking Copy of {NB}" in result.stdout
+    assert f"name it {NB} to hand in" in result.stdout
