@@ -17,10 +17,10 @@ from pathlib import Path
 
 from grader import class_cli
 from grader.batch import Interrupted, Submission, find_submissions, grade_many
+from grader.class_cli import OperatorError
 from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
-from grader.class_cli import OperatorError
 from grader.supervise import TimeLimits
 from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
