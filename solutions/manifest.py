@@ -31,18 +31,69 @@ class CheckSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model whose trained weights the student submits."""
+    """A model whose trained weights the student submits, rebuilt as `class_name(*args, **kwargs)`.
+
+    Its accuracy threshold comes from a measured reference run (`threshold_margin`) or, when the
+    data cannot be had where the expected answers are regenerated, from the manifest itself
+    (`fixed_threshold`, the TOML key `threshold`, with `threshold_source` saying who set it and
+    why). A model needs at least one of the two; with both, a measurement wins.
+    `input_shape` is the per-sample shape the grader feeds the model; None means the data set's
+    image shape.
+    """
 
     key: str
     class_name: str
     args: tuple
     weights: str
     max_weights_mb: float
-    threshold_margin: float
+    threshold_margin: float | None = None
+    kwargs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    fixed_threshold: float | None = None
+    threshold_source: str | None = None
+    input_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        where = f"model {self.key!r}"
+        if self.threshold_margin is None and self.fixed_threshold is None:
+            raise ValueError(f"{where}: needs threshold_margin, or threshold with threshold_source")
+        if (self.fixed_threshold is None) != (self.threshold_source is None):
+            raise ValueError(f"{where}: threshold and threshold_source go together")
+        if self.threshold_source is not None and not self.threshold_source.strip():
+            raise ValueError(f"{where}: threshold_source is empty: say who set it and why")
+        if self.fixed_threshold is not None and not 0.0 < self.fixed_threshold <= 1.0:
+            raise ValueError(f"{where}: threshold {self.fixed_threshold} is not in (0, 1]")
+        if self.threshold_margin is not None and not 0.0 <= self.threshold_margin < 1.0:
+            raise ValueError(f"{where}: threshold_margin {self.threshold_margin} is not in [0, 1)")
 
     def threshold(self, reference_accuracy: float) -> float:
         """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
+        if self.threshold_margin is None:
+            raise ValueError(f"model {self.key!r} has no threshold_margin to measure with")
         return math.floor(round((reference_accuracy - self.threshold_margin) * 100, 6)) / 100
+
+    def threshold_entry(self, reference_accuracy: float | None) -> dict:
+        """The threshold for the expected answers and where it came from.
+
+        `reference_accuracy` is the reference model's accuracy on the real test split, or None
+        when it could not be measured. Returns {"threshold", "threshold_rule"} for a measured
+        threshold, {"threshold", "threshold_source"} for the manifest's own.
+        """
+        if reference_accuracy is not None and self.threshold_margin is not None:
+            return {
+                "threshold": self.threshold(reference_accuracy),
+                "threshold_rule": f"floor((test_accuracy - {self.threshold_margin}) * 100) / 100",
+            }
+        if self.fixed_threshold is None:
+            raise ValueError(
+                f"model {self.key!r}: no reference accuracy was measured and the manifest sets "
+                "no threshold (add threshold and threshold_source)"
+            )
+        return {"threshold": self.fixed_threshold, "threshold_source": self.threshold_source}
+
+    def build(self, namespace) -> object:
+        """The model, from the class named `class_name` in `namespace` (a dict or a module)."""
+        get = namespace.get if isinstance(namespace, dict) else lambda n: getattr(namespace, n)
+        return get(self.class_name)(*self.args, **self.kwargs)
 
 
 @dataclass(frozen=True)
@@ -95,6 +146,50 @@ def _freeze(value: Any) -> Any:
     return value
 
 
+_MODEL_KEYS = {
+    "key",
+    "class_name",
+    "args",
+    "kwargs",
+    "weights",
+    "max_weights_mb",
+    "threshold_margin",
+    "threshold",
+    "threshold_source",
+    "input_shape",
+}
+
+
+def _model_spec(raw: dict, path: Path) -> ModelSpec:
+    """A [[models]] entry, with an error that names any key it does not know or lacks."""
+    unknown = sorted(set(raw) - _MODEL_KEYS)
+    if unknown:
+        raise ValueError(f"{path}: [[models]] has unknown key(s) {', '.join(unknown)}")
+    missing = sorted({"key", "class_name", "weights", "max_weights_mb"} - set(raw))
+    if missing:
+        raise ValueError(f"{path}: [[models]] entry lacks {', '.join(missing)}")
+    shape = raw.get("input_shape")
+    try:
+        return ModelSpec(
+            key=raw["key"],
+            class_name=raw["class_name"],
+            args=tuple(raw.get("args", ())),
+            kwargs=_freeze(dict(raw.get("kwargs", {}))),
+            weights=raw["weights"],
+            max_weights_mb=float(raw["max_weights_mb"]),
+            threshold_margin=_float_or_none(raw.get("threshold_margin")),
+            fixed_threshold=_float_or_none(raw.get("threshold")),
+            threshold_source=raw.get("threshold_source"),
+            input_shape=None if shape is None else tuple(int(n) for n in shape),
+        )
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
 def assignment_ids(directory: Path = ASSIGNMENTS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.toml"))
 
@@ -118,17 +213,7 @@ def load_manifest(assignment_id: str, directory: Path = ASSIGNMENTS_DIR) -> Mani
         notebook=raw["notebook"],
         mean=tuple(raw["normalize"]["mean"]),
         std=tuple(raw["normalize"]["std"]),
-        models=tuple(
-            ModelSpec(
-                key=m["key"],
-                class_name=m["class_name"],
-                args=tuple(m.get("args", ())),
-                weights=m["weights"],
-                max_weights_mb=float(m["max_weights_mb"]),
-                threshold_margin=float(m["threshold_margin"]),
-            )
-            for m in raw.get("models", [])
-        ),
+        models=tuple(_model_spec(m, path) for m in raw.get("models", [])),
         checks=tuple(
             CheckSpec(c["name"], c["cell"], float(c["points"]), bool(c["hidden"]))
             for c in raw["checks"]
