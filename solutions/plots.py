@@ -13,14 +13,23 @@ from solutions.training import History  # noqa: E402
 
 
 def learning_curves(histories: dict[str, History], path: Path, title: str) -> Path:
-    """Training loss and train/test accuracy per epoch, one colour per model."""
+    """Loss and accuracy per epoch, one colour per model.
+
+    Loss: training solid, validation dotted; accuracy: test solid, validation dotted, training
+    dashed. A series is drawn when the history has one value per epoch of it.
+    """
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     for (name, h), colour in zip(histories.items(), plt.cm.tab10.colors, strict=False):
         epochs = range(1, len(h.loss) + 1)
         ax_loss.plot(epochs, h.loss, color=colour, label=name)
-        ax_acc.plot(epochs, h.test_accuracy, color=colour, label=f"{name} test")
+        if len(h.val_loss) == len(h.loss):
+            ax_loss.plot(epochs, h.val_loss, color=colour, linestyle=":", label=f"{name} val")
+        if len(h.test_accuracy) == len(h.loss):
+            ax_acc.plot(epochs, h.test_accuracy, color=colour, label=f"{name} test")
+        if len(h.val_accuracy) == len(h.loss):
+            ax_acc.plot(epochs, h.val_accuracy, color=colour, linestyle=":", label=f"{name} val")
         ax_acc.plot(epochs, h.train_accuracy, color=colour, linestyle="--", label=f"{name} train")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
+    ax_loss.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
     ax_loss.legend()
     ax_acc.legend(fontsize=8)

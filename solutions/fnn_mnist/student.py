@@ -372,7 +372,7 @@ def answers():
     """
     ### BEGIN SOLUTION
     image = torch.zeros(1, 28, 28)  # one MNIST image: 1 channel, 28 x 28 pixels
-    vector_length = flatten(image).numel()
+    vector_length = torch.flatten(image).numel()  # pixels, one after another
 
     def count(model):
         return sum(p.numel() for p in model.parameters())
