@@ -54,10 +54,10 @@ class ModelSpec:
 
     def __post_init__(self):
         where = f"model {self.key!r}"
-        if self.threshold_margin is None and self.fixed_threshold is None:
-            raise ValueError(f"{where}: needs threshold_margin, or threshold with threshold_source")
         if (self.fixed_threshold is None) != (self.threshold_source is None):
             raise ValueError(f"{where}: threshold and threshold_source go together")
+        if self.threshold_margin is None and self.fixed_threshold is None:
+            raise ValueError(f"{where}: needs threshold_margin, or threshold with threshold_source")
         if self.threshold_source is not None and not self.threshold_source.strip():
             raise ValueError(f"{where}: threshold_source is empty: say who set it and why")
         if self.fixed_threshold is not None and not 0.0 < self.fixed_threshold <= 1.0:

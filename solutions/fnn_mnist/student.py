@@ -349,7 +349,7 @@ class NetworkUser:
         predicted = self.predict(images)
         fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 2.2), squeeze=False)
         for ax, image, pred, true in zip(axes[0], images, predicted, labels, strict=True):
-            ax.imshow(image.reshape(28, 28).cpu(), cmap="gray")  # (784,) -> (28, 28) to plot
+            ax.imshow(image.reshape(28, 28).cpu().numpy(), cmap="gray")  # (784,) -> (28, 28)
             colour = "black" if int(pred) == int(true) else "red"
             ax.set_title(f"pred {int(pred)}\ntrue {int(true)}", color=colour)
             ax.axis("off")
