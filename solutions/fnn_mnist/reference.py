@@ -254,7 +254,8 @@ def figures(manifest: Manifest, result: TrainResult, folder: Path) -> list[Path]
     user = student.NetworkUser(spec.build(student), "cpu")
     user.load(result.weights["fnn"])
     fig = user.show_predictions(*result.sample, n=SAMPLE)
-    fig.suptitle(f"FNN predictions on {result.source.description}", fontsize=8)
+    fig.suptitle(f"FNN predictions on {result.source.description}", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.86))  # room for the title above the panels' own
     path = folder / "predictions.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
