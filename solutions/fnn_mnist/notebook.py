@@ -188,7 +188,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             `forward(x)` accepts a batch of vectors `(N, input_size)` or of images
             `(N, 1, 28, 28)`, which it flattens first, and returns `(N, output_size)` raw
             scores (logits). Do not apply a softmax: the loss function does that (see Training
-            and Question T1). Our images become vectors of `28 * 28 = 784` pixels, rows one after
+            and Question NT1). Our images become vectors of `28 * 28 = 784` pixels, rows one after
             another, hence `input_size=784`.
 
             The weights you hand in are `FNN({", ".join(map(str, fnn.args))})` and
@@ -257,10 +257,10 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             * every `nn.Linear` and convolution layer (`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d`):
               its weight drawn by `nn.init.kaiming_uniform_(weight, nonlinearity="relu")`, and
-              its bias, if it has one, drawn uniformly from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]`
-              where `fan_in` is the number of inputs of one unit (`weight[0].numel()`). Both
-              must be drawn afresh: after the call, every weight and every bias of these layers
-              has a new value.
+              its bias, if it has one, drawn from small random values, for instance uniformly
+              from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where `fan_in` is the number of inputs
+              of one unit (`weight[0].numel()`). Both must be drawn afresh: after the call,
+              every weight and every bias of these layers has a new value.
             * batch-norm layers go back to their usual start, scale 1 and shift 0
               (`module.reset_parameters()`).
 
@@ -404,7 +404,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ## [NT] The network trainer
 
-            ### T1. Counting correct predictions
+            ### NT1. Counting correct predictions
 
             `sum_correct_preds(outputs, targets)` gets a batch of a model's scores `outputs`
             `(N, C)` (one row per sample, one column per class) and the true labels `targets`
@@ -413,7 +413,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             count, not a fraction or a percentage: the trainer adds the counts of all batches
             and divides by the number of samples.
 
-            ### T2. L1 and L2 penalties
+            ### NT2. L1 and L2 penalties
 
             A penalty on the size of the parameters, added to the loss, pulls the weights
             towards zero and so makes overfitting harder. Over **all** parameters of the model
@@ -452,7 +452,7 @@ def cells(manifest: Manifest) -> list[Cell]:
         grade_cell(manifest, "test_metrics", "Tests of sum_correct_preds and the penalties."),
         markdown(
             """
-            ### T3. The `NetworkTrainer`
+            ### NT3. The `NetworkTrainer`
 
             The trainer is a gym for any `nn.Module`, not only FNNs.
             `NetworkTrainer(model, train_loader, val_loader, criterion, optimizer, device,
@@ -591,13 +591,13 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         *_question(
-            "T1",
+            "NT1",
             "Why is `nn.CrossEntropyLoss` on logits the same as a softmax output layer with "
             "the NLL loss? What would go wrong if the network applied a softmax itself "
             "before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the hidden layers?",
         ),
         *_question(
-            "T2",
+            "NT2",
             "How does the network do on the training and on the validation data, epoch by "
             "epoch? How well does it generalise to the test images it has never seen?",
         ),
@@ -638,7 +638,7 @@ def cells(manifest: Manifest) -> list[Cell]:
                 plt.show()
             """,
         ),
-        *_question("T3", "How does batch norm change the training, compared with the plain FNN?"),
+        *_question("NT3", "How does batch norm change the training, compared with the plain FNN?"),
         markdown(
             """
             ### Looking at predictions
@@ -658,7 +658,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         *_question(
-            "U1",
+            "NU1",
             "Look at more test images, especially misclassified ones (change the batch or `n`). "
             "What do the digits the network gets wrong have in common? Would you have read "
             "them right?",
