@@ -201,7 +201,7 @@ def dense_layer_shapes(ns, env) -> bool:
 
 def dense_layer_batchnorm(ns, env) -> bool:
     for n_in, n_out in ((784, 256), (20, 7)):
-        for act in ACTIVATIONS:
+        for act in (nn.ReLU, None):  # other activation classes are dense_layer_shapes' matter
             layer = _module(ns["dense_layer"](n_in, n_out, act, batch_norm=True))
             want = reference.dense_layer(n_in, n_out, act, batch_norm=True)
             if _shapes(layer) != _shapes(want):
@@ -219,16 +219,15 @@ def dense_layer_batchnorm(ns, env) -> bool:
 
 
 def dense_layer_last_activation(ns, env) -> bool:
+    # Nothing squashes the output: for large inputs, ReLU networks give logits far below -1
+    # (a ReLU, tanh or sigmoid after the output layer would not). Judged on outputs only, so
+    # layers PyTorch cannot see (a plain list) do not matter here.
+    torch.manual_seed(2)
+    x = torch.randn(64, 20) * 100
     for model in (ns["FNN"](20, 7, 3), ns["DeepFNN"](20, [7, 5], 3), ns["DeepFNN"](20, [], 3)):
-        model.eval()
-        last: list[torch.Tensor] = []
-        for m in model.modules():
-            if isinstance(m, nn.Linear):
-                m.register_forward_hook(lambda mod, inp, out, last=last: last.append(out))
         with torch.no_grad():
-            out = model(torch.randn(32, 20))
-        if not last or not torch.equal(out, last[-1]):
-            return False
+            if not (model.eval()(x) < -1).any():
+                return False
     return True
 
 
@@ -465,7 +464,7 @@ def trainer_accuracy(ns, env) -> bool:
     x, y = data.tensors
     with torch.no_grad():
         want = (model(x).argmax(1) == y).float().mean().item()
-    return abs(_trainer(ns, model, data).validate()[1] - want) < 1e-9
+    return abs(_trainer(ns, model, data).validate()[1] - want) < 1e-6
 
 
 def trainer_device(ns, env) -> bool:
