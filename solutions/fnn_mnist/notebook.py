@@ -149,8 +149,8 @@ def cells(manifest: Manifest) -> list[Cell]:
         visible_test(
             "dense_layer",
             """
-            def _as_module(layers):
-                return nn.Sequential(*layers) if isinstance(layers, (list, tuple)) else layers
+            def _as_module(built):  # an nn.Module, or a list of layers
+                return nn.Sequential(*built) if isinstance(built, (list, tuple)) else built
 
 
             def _shapes(module):
