@@ -605,6 +605,14 @@ def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
+def test_does_the_mnist_stand_in_standardise_like_mnist(mnist_root):
+    """Its own statistics are close to MNIST's, so the notebook's loaders (own statistics) and
+    the grader (MNIST's, from the manifest) feed the network nearly the same inputs."""
+    mean, std = mean_std(plain_train(mnist_root))
+    assert abs(mean - MANIFEST.mean[0]) < 0.02
+    assert abs(std - MANIFEST.std[0]) < 0.1
+
+
 def test_is_a_fixture_never_taken_for_real_mnist(mnist_root):
     source = reference.describe_mnist(mnist_root)
     assert not source.real and source.description == reference.FIXTURE
