@@ -4,6 +4,7 @@ python -m solutions train <id>|all [--device auto|cpu|cuda] [--quick] [--seed N]
 python -m solutions submission <id> OUT_DIR
 python -m solutions notebook <id>|all        # rewrite source/<id>/<id>.ipynb
 python -m solutions data [<dataset>]          # find or unpack the data, print its root
+python -m solutions data --fixtures DIR       # write generated stand-ins of every data set
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from solutions import notebook_builder
-from solutions.data import DataNotFoundError, resolve_root
+from solutions.data import DATA_ENV, DATASETS, DataNotFoundError, resolve_root, write_fixtures
 from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
 from solutions.plots import learning_curves, run_title
@@ -57,6 +58,8 @@ def train_command(args: argparse.Namespace) -> int:
                 args.seed,
                 epochs={k: len(h.loss) for k, h in result.histories.items()},
                 wall_time_s=round(result.seconds, 1),
+                # Which data the run saw, where an assignment's result says so.
+                **getattr(result, "provenance", {}),
             ),
             **reference.expected_answers(manifest, result, args.quick),
         }
@@ -64,15 +67,24 @@ def train_command(args: argparse.Namespace) -> int:
         path = out_dir / f"{assignment}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
         figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
-        figure = learning_curves(
-            result.histories,
-            figures / "learning_curves.png",
-            run_title(manifest.title, result.histories, args.quick),
-        )
+        written = [
+            learning_curves(
+                result.histories,
+                figures / "learning_curves.png",
+                run_title(manifest.title, result.histories, args.quick),
+            )
+        ]
+        if hasattr(reference, "figures"):  # an assignment's own figures
+            written += reference.figures(manifest, result, figures)
         for key, acc in result.test_accuracy.items():
-            threshold = expected["accuracy"][key]["threshold"]
-            print(f"{assignment}/{key}: test accuracy {acc:.4f}, grader threshold {threshold:.2f}")
-        print(f"wrote {path}, {figure} and weights in {weights_dir} ({result.seconds:.0f} s)")
+            entry = expected["accuracy"][key]
+            source = "" if entry.get("measured", True) else " (from the manifest: not real data)"
+            print(
+                f"{assignment}/{key}: test accuracy {acc:.4f}, "
+                f"grader threshold {entry['threshold']:.2f}{source}"
+            )
+        shown = ", ".join(str(f) for f in written)
+        print(f"wrote {path}, {shown} and weights in {weights_dir} ({result.seconds:.0f} s)")
     return 0
 
 
@@ -97,6 +109,14 @@ def submission_command(args: argparse.Namespace) -> int:
 
 
 def data_command(args: argparse.Namespace) -> int:
+    if args.fixtures:
+        root = args.fixtures.expanduser().resolve()
+        sizes = write_fixtures(root, seed=args.seed)
+        for name, (n_train, n_test) in sizes.items():
+            folder = root / DATASETS[name].folder
+            print(f"{name}: {n_train} training and {n_test} test images in {folder}")
+        print(f"generated stand-ins, not the real data sets: export {DATA_ENV}={root}")
+        return 0
     root = resolve_root(args.dataset)
     print(f"{args.dataset}: {root.root} (found via {root.source})")
     return 0
@@ -124,8 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     submission.add_argument("assignment")
     submission.add_argument("out_dir", type=Path)
     submission.set_defaults(run=submission_command)
-    data = sub.add_parser("data", help="locate (and unpack) a data set")
+    data = sub.add_parser("data", help="locate (and unpack) a data set, or write fixtures")
     data.add_argument("dataset", nargs="?", default="fashion_mnist")
+    data.add_argument(
+        "--fixtures",
+        type=Path,
+        metavar="DIR",
+        help="write small generated MNIST, Fashion-MNIST and CIFAR-10 stand-ins (real file "
+        f"formats) into DIR, for {DATA_ENV}=DIR",
+    )
+    data.add_argument("--seed", type=int, default=0, help="seed of the generated fixtures")
     data.set_defaults(run=data_command)
     return parser
 

@@ -52,9 +52,12 @@ class CheckSpec:
 class ModelSpec:
     """A model whose trained weights the student submits, rebuilt as `class_name(*args, **kwargs)`.
 
-    The accuracy threshold is either measured (reference accuracy minus `threshold_margin`) or,
-    where the data cannot be had when expected answers are regenerated, fixed here with its
-    source written beside it.
+    Its accuracy threshold comes from a measured reference run (`threshold_margin`) or, when the
+    data cannot be had where the expected answers are regenerated, from the manifest itself
+    (`fixed_threshold`, the TOML key `threshold`, with `threshold_source` saying who set it and
+    why). A model needs at least one of the two; with both, a measurement wins.
+    `input_shape` is the per-sample shape the grader feeds the model; None means the data set's
+    image shape.
     """
 
     key: str
@@ -64,14 +67,35 @@ class ModelSpec:
     weights: str
     max_weights_mb: float
     threshold_margin: float | None = None
-    threshold: float | None = None
+    fixed_threshold: float | None = None
     threshold_source: str = ""
+    input_shape: tuple[int, ...] | None = None
 
-    def measured_threshold(self, reference_accuracy: float) -> float:
-        """Reference accuracy minus the margin, rounded down to 0.01."""
+    def threshold(self, reference_accuracy: float) -> float:
+        """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
         if self.threshold_margin is None:
-            raise ValueError(f"model {self.key} has a fixed threshold, not a margin")
+            raise ValueError(f"model {self.key!r} has no threshold_margin to measure with")
         return math.floor(round((reference_accuracy - self.threshold_margin) * 100, 6)) / 100
+
+    def threshold_entry(self, reference_accuracy: float | None) -> dict:
+        """The threshold for the expected answers and where it came from: {"threshold",
+        "threshold_rule"} when measured, {"threshold", "threshold_source"} from the manifest."""
+        if reference_accuracy is not None and self.threshold_margin is not None:
+            return {
+                "threshold": self.threshold(reference_accuracy),
+                "threshold_rule": f"floor((test_accuracy - {self.threshold_margin}) * 100) / 100",
+            }
+        if self.fixed_threshold is None:
+            raise ValueError(
+                f"model {self.key!r}: no reference accuracy was measured and the manifest sets "
+                "no threshold (add threshold and threshold_source)"
+            )
+        return {"threshold": self.fixed_threshold, "threshold_source": self.threshold_source}
+
+    def build(self, namespace) -> object:
+        """The model, from the class named `class_name` in `namespace` (a dict or a module)."""
+        get = namespace.get if isinstance(namespace, dict) else lambda n: getattr(namespace, n)
+        return get(self.class_name)(*self.args, **self.kwargs)
 
 
 @dataclass(frozen=True)
@@ -349,6 +373,7 @@ def _module(table: _Table) -> ModuleSpec:
 
 
 def _model(table: _Table) -> ModelSpec:
+    shape = table.get("input_shape", list, None)
     spec = ModelSpec(
         key=table.get("key", str),
         class_name=table.get("class_name", str),
@@ -357,18 +382,23 @@ def _model(table: _Table) -> ModelSpec:
         weights=table.get("weights", str),
         max_weights_mb=table.get("max_weights_mb", float),
         threshold_margin=table.get("threshold_margin", float, None),
-        threshold=table.get("threshold", float, None),
+        fixed_threshold=table.get("threshold", float, None),
         threshold_source=table.get("threshold_source", str, ""),
+        input_shape=tuple(shape) if shape is not None else None,
     )
     table.done()
-    has_margin, has_fixed = spec.threshold_margin is not None, spec.threshold is not None
-    if has_margin == has_fixed:
+    where = f"{table.path}: {table.where}"
+    if spec.threshold_margin is None and spec.fixed_threshold is None:
         raise ManifestError(
-            f"{table.path}: {table.where}: give either 'threshold_margin' (a measured threshold) "
-            "or 'threshold' with 'threshold_source'"
+            f"{where}: give 'threshold_margin' (a measured threshold) or 'threshold' with "
+            "'threshold_source'"
         )
-    if has_fixed and not spec.threshold_source:
-        raise ManifestError(f"{table.path}: {table.where}: 'threshold' needs 'threshold_source'")
+    if (spec.fixed_threshold is None) != (not spec.threshold_source.strip()):
+        raise ManifestError(f"{where}: 'threshold' and 'threshold_source' go together")
+    if spec.fixed_threshold is not None and not 0.0 < spec.fixed_threshold <= 1.0:
+        raise ManifestError(f"{where}: threshold {spec.fixed_threshold} is not in (0, 1]")
+    if spec.threshold_margin is not None and not 0.0 <= spec.threshold_margin < 1.0:
+        raise ManifestError(f"{where}: threshold_margin {spec.threshold_margin} is not in [0, 1)")
     return spec
 
 

@@ -16,6 +16,7 @@ from solutions.training import History  # noqa: E402
 MARKED_EPOCHS = 15
 
 
+
 def run_title(title: str, histories: dict[str, History], quick: bool) -> str:
     """The figure title: says "(reference)", or that a quick run is not the reference."""
     if not quick:
@@ -28,7 +29,11 @@ def run_title(title: str, histories: dict[str, History], quick: bool) -> str:
 
 
 def learning_curves_figure(histories: dict[str, History], title: str) -> Figure:
-    """Training loss and train/test accuracy per epoch, one colour per model."""
+    """Loss and accuracy per epoch, one colour per model.
+
+    Loss: training solid, validation dotted; accuracy: test solid, validation dotted, training
+    dashed. A series is drawn when the history has one value per epoch of it.
+    """
     fig = Figure(figsize=(10, 4.2))
     ax_loss, ax_acc = fig.subplots(1, 2)
     colours = matplotlib.colormaps["tab10"].colors
@@ -38,9 +43,14 @@ def learning_curves_figure(histories: dict[str, History], title: str) -> Figure:
         test = {"color": colour, "marker": "o" if marked else None}
         train = {**test, "marker": "s" if marked else None, "markerfacecolor": "none"}
         ax_loss.plot(epochs, h.loss, label=name, **test)
-        ax_acc.plot(epochs, h.test_accuracy, label=f"{name} test", **test)
+        if len(h.val_loss) == len(h.loss):
+            ax_loss.plot(epochs, h.val_loss, linestyle=":", label=f"{name} val", **test)
+        if len(h.test_accuracy) == len(h.loss):
+            ax_acc.plot(epochs, h.test_accuracy, label=f"{name} test", **test)
+        if len(h.val_accuracy) == len(h.loss):
+            ax_acc.plot(epochs, h.val_accuracy, linestyle=":", label=f"{name} val", **test)
         ax_acc.plot(epochs, h.train_accuracy, linestyle="--", label=f"{name} train", **train)
-    ax_loss.set(xlabel="epoch", ylabel="training loss (cross-entropy)")
+    ax_loss.set(xlabel="epoch", ylabel="loss (cross-entropy)")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
     most = max((len(h.loss) for h in histories.values()), default=1)
     for ax in (ax_loss, ax_acc):

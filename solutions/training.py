@@ -15,12 +15,18 @@ from solutions.data import TensorLoader
 
 @dataclass
 class History:
-    """Per-epoch training loss, train and test accuracy, and seconds."""
+    """Per-epoch training loss, train and test accuracy, and seconds.
+
+    A run with a validation split also fills `val_loss` and `val_accuracy`; one that measures
+    the test split only at the end leaves `test_accuracy` empty.
+    """
 
     loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
 
 
 @torch.no_grad()

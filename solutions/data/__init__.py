@@ -17,7 +17,12 @@ from solutions.data.datasets import (
     normalize,
     torchvision_dataset,
 )
-from solutions.data.fixtures import write_cifar10_like, write_mnist_like
+from solutions.data.fixtures import (
+    FIXTURE_SIZES,
+    write_cifar10_like,
+    write_fixtures,
+    write_mnist_like,
+)
 from solutions.data.roots import (
     DATA_ENV,
     DEBIAN_FASHION_MNIST,
@@ -40,6 +45,7 @@ __all__ = [
     "DATASETS",
     "DATA_ENV",
     "DEBIAN_FASHION_MNIST",
+    "FIXTURE_SIZES",
     "Compose",
     "DataNotFoundError",
     "DataRoot",
@@ -58,5 +64,6 @@ __all__ = [
     "torchvision_dataset",
     "unpack_idx_gz",
     "write_cifar10_like",
+    "write_fixtures",
     "write_mnist_like",
 ]

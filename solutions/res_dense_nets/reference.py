@@ -93,7 +93,7 @@ def expected_answers(manifest: Manifest, result: TrainResult, quick: bool) -> di
         cfg = MODELS[key][1]
         accuracy[key] = {
             "test_accuracy": round(acc, 4),
-            "threshold": spec.measured_threshold(acc),
+            "threshold": spec.threshold(acc),
             "threshold_rule": f"floor((test_accuracy - {spec.threshold_margin}) * 100) / 100",
             "epochs": len(result.histories[key].loss),
             "optimizer": cfg.optimizer,

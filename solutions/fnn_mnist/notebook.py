@@ -1,0 +1,720 @@
+"""The `fnn_mnist` source notebook: instructions, solution cells, tests, in order.
+
+The sheet (004) builds a reusable code structure in four parts, each its own graded section:
+[N] the network, [DL] the data loader, [NT] the network trainer, [NU] the network user.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from solutions.fnn_mnist import config
+from solutions.manifest import Manifest
+from solutions.notebook_builder import (
+    Cell,
+    answer,
+    grade_cell,
+    markdown,
+    provided,
+    solution,
+    student_chunks,
+    visible_test,
+)
+
+STUDENT = Path(__file__).with_name("student.py")
+
+
+def _training_cell(name: str, model_code: str, cfg: config.TrainConfig, label: str) -> Cell:
+    """Train `name` with the NetworkTrainer and save it, or load the submitted weights."""
+    settings = "\n".join("    " + line for line in cfg.code(name).splitlines())
+    return solution(
+        f"train_{name}",
+        f"""{name} = {model_code}.to(device)
+if GRADING:
+    # The grader runs this cell with your submitted weights instead of training.
+    {name}.load_state_dict(torch.load("{name}.pt", map_location=device, weights_only=True))
+else:
+    ### BEGIN SOLUTION
+{settings}
+    ### END SOLUTION
+    trainer = NetworkTrainer({name}, train_loader, val_loader, criterion, optimizer, device)
+    history["{label}"] = trainer.train_network(epochs)
+    NetworkUser({name}, device).save("{name}.pt")""",
+    )
+
+
+def _question(number: str, text: str) -> list[Cell]:
+    """A discussion question and a markdown cell for the answer (read by people, no points)."""
+    return [markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}")]
+
+
+def cells(manifest: Manifest) -> list[Cell]:
+    code = student_chunks(STUDENT)
+    mean, std = manifest.mean[0], manifest.std[0]
+    fnn, fnn_bn = manifest.model("fnn"), manifest.model("fnn_bn")
+    return [
+        markdown(
+            f"""
+            # Fully connected feed-forward networks on MNIST
+
+            You will teach a fully connected feed-forward network (FNN) to read the
+            hand-written digits of MNIST (28x28 grey images, ten classes), and on the way build
+            a small code structure that the rest of the course reuses. It has four parts; each
+            section of this notebook is marked with the part it belongs to:
+
+            * **[N] Network**: a builder for one dense layer, the FNN made from it, an FNN of
+              any depth, and a function that initialises the weights of any network;
+            * **[DL] Data loader**: MNIST through torchvision, split into training and
+              validation images, standardised and flattened into vectors;
+            * **[NT] Network trainer**: a class that trains any `nn.Module` for some epochs and
+              reports training and validation loss and accuracy; an accuracy count and L1/L2
+              penalties that plug into it;
+            * **[NU] Network user**: saves a trained network's parameters, loads them into a
+              fresh network, predicts labels and shows predictions.
+
+            **How to work.** Open this notebook in Google Colab and switch on a GPU
+            (*Runtime > Change runtime type > GPU*); a CPU works too, only slower. Fill in every
+            cell that contains `raise NotImplementedError()`; keep the names and arguments of
+            classes, methods and functions as they are, because the grader calls them. After
+            each part, run its small test cell: it checks a few things and prints what is
+            wrong. More checks run when your work is graded, so read the rules of each part.
+
+            **What to hand in.** This notebook, run from top to bottom, and the two weights
+            files it writes: `{fnn.weights}` (the FNN) and `{fnn_bn.weights}` (the FNN with batch
+            norm). When your notebook is graded its training cells do not train: they load
+            these files, and the grader measures their accuracy on the MNIST test split itself.
+            Before you submit, run the last cell (the pre-submission check).
+
+            References: Ioffe and Szegedy, *Batch Normalization: Accelerating Deep Network
+            Training by Reducing Internal Covariate Shift* (2015), arXiv:1502.03167; Kingma and
+            Ba, *Adam: A Method for Stochastic Optimization* (2014), arXiv:1412.6980; Paszke et
+            al., *Automatic differentiation in PyTorch* (2017); Stevens, Antiga and Viehmann,
+            *Deep Learning with PyTorch* (2020), chapter 8.
+            """,
+            "intro",
+        ),
+        provided(
+            "setup",
+            """
+            import math
+            import os
+
+            import matplotlib.pyplot as plt
+            import torch
+            from torch import nn
+            from torch.nn import functional as F
+            from torch.utils.data import DataLoader, Subset, TensorDataset
+            from torchvision import datasets, transforms
+
+            # Train on the GPU when there is one (Colab), else on the CPU.
+            device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+            # Set while the notebook is graded: training cells then load your weights files.
+            GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))
+            torch.manual_seed(0)
+            print("device:", device)
+            """,
+        ),
+        # ------------------------------------------------------------------ [N]
+        markdown(
+            """
+            ## [N] The network
+
+            ### N1. A dense layer
+
+            Write `dense_layer(in_features, out_features, activation=None, batch_norm=False)`.
+            It returns the layers of one fully connected layer, in this order and nothing else:
+
+            1. `nn.Linear(in_features, out_features)`;
+            2. only when `batch_norm=True`: `nn.BatchNorm1d(out_features)`, and then the linear
+               layer is created **without a bias** (`bias=False`);
+            3. only when `activation` is not `None`: an instance of it. `activation` is a
+               *class* such as `nn.ReLU` or `nn.Tanh`, so the layer is `activation()`.
+
+            Return the layers as one `nn.Sequential` (see the
+            [documentation](https://pytorch.org/docs/stable/generated/torch.nn.Sequential.html)).
+            A plain list of the layers in this order is accepted too, provided your networks
+            wrap it in `nn.Sequential` before using it. The last layer of a classifier gets no
+            activation (`activation=None`): see N2.
+
+            Why no bias before batch norm? Batch norm subtracts the mean of each feature over
+            the batch (in training) or its running mean (in evaluation). A bias adds the same
+            constant to every sample of a feature, so the subtraction removes it again: it
+            cannot change the output, only cost parameters. Batch norm's own learnable shift
+            (beta) takes over its role. Batch norm sits between the linear layer and the
+            activation, as Ioffe and Szegedy proposed; putting it after the activation is a
+            different network (a bonus question below asks what it changes).
+            """
+        ),
+        solution("dense_layer", code["dense_layer"]),
+        visible_test(
+            "dense_layer",
+            """
+            def _as_module(built):  # an nn.Module, or a list of layers
+                return nn.Sequential(*built) if isinstance(built, (list, tuple)) else built
+
+
+            def _shapes(module):
+                return sorted(tuple(p.shape) for p in module.parameters())
+
+
+            _x = torch.randn(5, 20)
+            _layer = _as_module(dense_layer(20, 7, nn.ReLU))
+            assert _layer(_x).shape == (5, 7), f"expected (5, 7), got {tuple(_layer(_x).shape)}"
+            assert _shapes(_layer) == [(7,), (7, 20)], f"parameters {_shapes(_layer)}"
+            assert (_layer(_x) >= 0).all(), "with activation=nn.ReLU the outputs are >= 0"
+            _plain = _as_module(dense_layer(20, 7))
+            assert (_plain(_x) < 0).any(), "activation=None: no activation, outputs can be < 0"
+            _bn = _as_module(dense_layer(20, 7, nn.ReLU, batch_norm=True))
+            assert any(isinstance(m, nn.BatchNorm1d) for m in _bn.modules()), "no BatchNorm1d"
+            assert _shapes(_bn) == [(7,), (7,), (7, 20)], (
+                f"batch norm variant: parameters {_shapes(_bn)}; the linear layer has no bias"
+            )
+            print("dense_layer: shapes, parameters and activations look right")
+            """,
+        ),
+        grade_cell(manifest, "test_dense_layer", "Tests of dense_layer."),
+        markdown(
+            f"""
+            ### N2. The FNN
+
+            Build `FNN(input_size=784, hidden_size=256, output_size=10, activation=nn.ReLU,
+            batch_norm=False)` from `dense_layer`: two hidden layers
+            `input_size -> hidden_size -> hidden_size`, each with `activation` (and batch norm
+            when `batch_norm=True`), then an output layer `hidden_size -> output_size` with
+            neither activation nor batch norm. Store the layers as attributes or in an
+            `nn.Sequential` / `nn.ModuleList` (never a plain Python list, which PyTorch neither
+            trains nor saves).
+
+            `forward(x)` accepts a batch of vectors `(N, input_size)` or of images
+            `(N, 1, 28, 28)`, which it flattens first, and returns `(N, output_size)` raw
+            scores (logits). Do not apply a softmax: the loss function does that (see Training
+            and Question NT1). Our images become vectors of `28 * 28 = 784` pixels, rows one after
+            another, hence `input_size=784`.
+
+            The weights you hand in are `FNN({", ".join(map(str, fnn.args))})` and
+            `FNN({", ".join(map(str, fnn_bn.args))}, batch_norm=True)`.
+            """
+        ),
+        solution("fnn", code["fnn"]),
+        visible_test(
+            "fnn",
+            """
+            _net = FNN(20, 7, 3)
+            assert _net(torch.randn(4, 20)).shape == (4, 3), "FNN(20, 7, 3) should give (N, 3)"
+            _out = FNN()(torch.randn(2, 1, 28, 28))
+            assert _out.shape == (2, 10), f"images (2, 1, 28, 28): got {tuple(_out.shape)}"
+            _count = sum(p.numel() for p in _net.parameters())
+            assert _count == (20 * 7 + 7) + (7 * 7 + 7) + (7 * 3 + 3), f"{_count} parameters"
+            _count_bn = sum(p.numel() for p in FNN(20, 7, 3, batch_norm=True).parameters())
+            assert _count_bn == (20 * 7 + 2 * 7) + (7 * 7 + 2 * 7) + (7 * 3 + 3), (
+                f"{_count_bn} parameters with batch norm: no linear bias, 2 per feature for BN"
+            )
+            print("FNN: output shapes and parameter counts look right")
+            """,
+        ),
+        grade_cell(manifest, "test_fnn", "Tests of FNN."),
+        *_question(
+            "N1",
+            "`FNN` has a `forward` method but no backward one. Why do we not need to write "
+            "the backpropagation step ourselves?",
+        ),
+        markdown(
+            """
+            ### N3. An FNN of any depth
+
+            Write `DeepFNN(input_size=784, hidden_sizes=(256, 256), output_size=10,
+            activation=nn.ReLU, batch_norm=False)`: one hidden layer per entry of
+            `hidden_sizes` (a list or a tuple, of any length), made with `dense_layer` like
+            FNN's, then the output layer without activation. `DeepFNN(784, [], 10)` is a single
+            linear layer `784 -> 10`; `DeepFNN(784, (256, 256), 10)` computes what
+            `FNN(784, 256, 10)` does. Register the layers (`nn.Sequential` or
+            `nn.ModuleList`): a layer kept in a plain list has parameters that
+            `model.parameters()` never sees. `forward` works as FNN's.
+            """
+        ),
+        solution("deep_fnn", code["deep_fnn"]),
+        visible_test(
+            "deep_fnn",
+            """
+            _deep = DeepFNN(20, [9, 8, 7], 3)
+            assert _deep(torch.randn(4, 20)).shape == (4, 3), "DeepFNN(20, [9, 8, 7], 3): (N, 3)"
+            _count = sum(p.numel() for p in _deep.parameters())
+            _want = (20 * 9 + 9) + (9 * 8 + 8) + (8 * 7 + 7) + (7 * 3 + 3)
+            assert _count == _want, f"{_count} parameters, expected {_want}: are layers registered?"
+            _single = sum(p.numel() for p in DeepFNN(20, [], 3).parameters())
+            assert _single == 20 * 3 + 3, "no hidden sizes: a single linear layer"
+            print("DeepFNN: output shape and parameter counts look right")
+            """,
+        ),
+        grade_cell(manifest, "test_deep_fnn", "Tests of DeepFNN."),
+        markdown(
+            """
+            ### N4. Initialising the weights of any network
+
+            Write `init_weights(model)`: it re-initialises, in place, every layer of `model`
+            (the model itself included, so `init_weights(nn.Linear(3, 2))` works too) that has
+            weights, whatever the network is:
+
+            * every `nn.Linear` and convolution layer (`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d`):
+              its weight drawn by `nn.init.kaiming_uniform_(weight, nonlinearity="relu")`, and
+              its bias, if it has one, drawn from small random values, for instance uniformly
+              from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where `fan_in` is the number of inputs
+              of one unit (`weight[0].numel()`). Both must be drawn afresh: after the call,
+              every weight and every bias of these layers has a new value.
+            * batch-norm layers go back to their usual start, scale 1 and shift 0
+              (`module.reset_parameters()`).
+
+            Why Kaiming (He) initialisation? ReLU sets about half of its inputs to zero, which
+            halves the variance of the signal at every layer. Drawing weights with variance
+            `2 / fan_in` compensates, so activations and gradients keep their scale through
+            deep ReLU networks (PyTorch's default draws smaller weights, with variance
+            `1 / (3 fan_in)`). The bias starts small and random; it barely matters, but
+            every parameter then really is re-drawn. Iterate over `model.modules()`.
+            """
+        ),
+        solution("init_weights", code["init_weights"]),
+        visible_test(
+            "init_weights",
+            """
+            _net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+            _before = [p.detach().clone() for p in _net.parameters()]
+            init_weights(_net)
+            for _old, (_name, _new) in zip(_before, _net.named_parameters()):
+                assert not torch.equal(_old, _new), f"{_name} was not re-initialised"
+            assert _net(torch.randn(2, 1, 6, 6)).shape == (2, 3)
+            print("init_weights: every weight and bias of the test network changed")
+            """,
+        ),
+        grade_cell(manifest, "test_init_weights", "Tests of init_weights."),
+        markdown(
+            """
+            ### N5. Numbers about the network
+
+            Fill in `answers()`; it returns a dict of plain numbers (Python ints, lists of
+            ints), computed by code, not typed in:
+
+            * `image_size`: height and width of one MNIST image, as `[H, W]`;
+            * `vector_length`: the length of the vector an image becomes when flattened;
+            * `fnn_parameters`: the number of trainable parameters of
+              `FNN(784, HIDDEN_SIZE, 10)`;
+            * `fnn_batchnorm_parameters`: the same for `FNN(784, HIDDEN_SIZE, 10,
+              batch_norm=True)`.
+
+            Trainable parameters are what `model.parameters()` yields; batch norm's running
+            mean and variance are buffers, not parameters. Compare the two counts: how many
+            parameters does batch norm add, and how many does dropping the bias save?
+            """
+        ),
+        solution("answers", code["answers"]),
+        grade_cell(manifest, "test_answers", "Tests of the answers."),
+        # ------------------------------------------------------------------ [DL]
+        markdown(
+            """
+            ## [DL] The data loader
+
+            ### DL1. Flattening and statistics
+
+            * `flatten(image)` is a transform: it turns one image tensor `(1, 28, 28)` into a
+              vector `(784,)`, rows one after another (`torch.flatten` does that).
+            * `mean_std(dataset)` returns the mean and the standard deviation (two floats) of
+              *all pixels* of all images of `dataset`, on the 0..1 scale, with the population
+              formula (divide by the number of pixels). `dataset` can be a torchvision data
+              set (it has `.data`, uint8 images `(N, 28, 28)` with values 0..255), a `Subset`
+              of one (`Subset.dataset` and `Subset.indices`), or anything whose items are
+              `(image tensor, label)` pairs with values already in 0..1. Sum in float64:
+              there are tens of millions of pixels.
+            """
+        ),
+        solution("data_tools", code["data_tools"]),
+        markdown(
+            f"""
+            ### DL2. Loaders
+
+            Write `make_loaders(root, batch_size=64, validation_size=5000, seed=0,
+            normalize=True)`, returning `(train_loader, val_loader, test_loader)`:
+
+            1. the MNIST training split, `datasets.MNIST(root, train=True, download=True)`, is
+               split in two: `order = torch.randperm(len(train_set),
+               generator=torch.Generator().manual_seed(seed))`; the first `validation_size`
+               indices of `order` are the validation images, the others the training images
+               (use `Subset`), so the same seed always gives the same split;
+            2. with `normalize=True`, compute `mean_std` of the **training images only** (not
+               the validation or test images: they stand for data the network has never seen,
+               and their statistics must not leak into training), and standardise every
+               image with them: `transforms.Normalize((mean,), (std,))`;
+            3. every image goes through `transforms.Compose([transforms.ToTensor(),
+               transforms.Normalize(...), flatten])` (without `Normalize` when
+               `normalize=False`), for the training, validation and test images alike;
+            4. the training loader shuffles; the validation and test loaders do not.
+
+            Your statistics will be close to {mean} and {std}, the mean and standard deviation
+            of all 60,000 training images: the grader standardises the test images with those
+            when it measures your weights. The difference is far too small to matter.
+            """
+        ),
+        solution("loaders", code["loaders"]),
+        visible_test(
+            "data",
+            """
+            _image = torch.arange(784.0).reshape(1, 28, 28)
+            _vector = flatten(_image)
+            assert _vector.shape == (784,), f"flatten: expected (784,), got {tuple(_vector.shape)}"
+            assert torch.equal(_vector, torch.arange(784.0)), "flatten: rows one after another"
+
+
+            class _Images:
+                data = torch.randint(0, 256, (50, 28, 28), dtype=torch.uint8)
+
+
+            _m, _s = mean_std(_Images())
+            _pixels = _Images.data.double() / 255
+            assert isinstance(_m, float) and isinstance(_s, float), "return two Python floats"
+            assert abs(_m - _pixels.mean().item()) < 1e-6, f"mean {_m}"
+            assert abs(_s - _pixels.std(unbiased=False).item()) < 1e-6, f"std {_s}"
+            _pairs = [(img.unsqueeze(0).float() / 255, 0) for img in _Images.data]
+            assert abs(mean_std(_pairs)[0] - _m) < 1e-6, "(image, label) pairs: same mean"
+            print("flatten and mean_std look right")
+            """,
+        ),
+        grade_cell(manifest, "test_data", "Tests of flatten, mean_std and make_loaders."),
+        markdown(
+            f"""
+            Run the cell below to build the loaders (the first run downloads MNIST). Keep it
+            as it is: {config.VALIDATION_SIZE:,} of the 60,000 training images are kept for
+            validation, batches of {config.FNN.batch_size}.
+            """
+        ),
+        provided(
+            "data",
+            f"""
+            DATA_ROOT = os.environ.get("DLGRADE_DATA", "data")
+            train_loader, val_loader, test_loader = make_loaders(
+                DATA_ROOT,
+                batch_size={config.FNN.batch_size},
+                validation_size={config.VALIDATION_SIZE},
+            )
+            print(
+                len(train_loader.dataset), "training,", len(val_loader.dataset), "validation,",
+                len(test_loader.dataset), "test images",
+            )
+            """,
+        ),
+        # ------------------------------------------------------------------ [NT]
+        markdown(
+            """
+            ## [NT] The network trainer
+
+            ### NT1. Counting correct predictions
+
+            `sum_correct_preds(outputs, targets)` gets a batch of a model's scores `outputs`
+            `(N, C)` (one row per sample, one column per class) and the true labels `targets`
+            `(N,)`. It returns how many samples are predicted right, as a Python `int`: the
+            prediction of a row is the column of its largest score (`argmax`). It returns a
+            count, not a fraction or a percentage: the trainer adds the counts of all batches
+            and divides by the number of samples.
+
+            ### NT2. L1 and L2 penalties
+
+            A penalty on the size of the parameters, added to the loss, pulls the weights
+            towards zero and so makes overfitting harder. Over **all** parameters of the model
+            (`model.parameters()`: weights, biases, batch-norm scales and shifts alike):
+
+            * `l2_regularization(model, l2_lambda=1e-3)` returns `l2_lambda` times the sum of
+              the squares of all parameters;
+            * `l1_regularization(model, l1_lambda=1e-3)` returns `l1_lambda` times the sum of
+              their absolute values.
+
+            Both return a 0-d tensor that is part of the autograd graph, so that
+            `loss + penalty` can be back-propagated.
+            """
+        ),
+        solution("sum_correct_preds", code["sum_correct_preds"]),
+        solution("regularization", code["regularization"]),
+        visible_test(
+            "metrics",
+            """
+            _scores = torch.tensor([[2.0, 1, 0], [0, 0.5, 3], [1, 4, 0], [0, 0, 1]])  # (4, 3)
+            _count = sum_correct_preds(_scores, torch.tensor([0, 2, 0, 1]))
+            assert type(_count) is int, f"return a Python int, not {type(_count).__name__}"
+            assert _count == 2, f"2 of the 4 rows are right, got {_count}"
+            _lin = nn.Linear(2, 1)
+            with torch.no_grad():
+                _lin.weight.copy_(torch.tensor([[1.0, -2.0]]))
+                _lin.bias.fill_(3.0)
+            _l2 = l2_regularization(_lin, l2_lambda=0.5)
+            _l1 = l1_regularization(_lin, l1_lambda=0.5)
+            assert abs(_l2.item() - 0.5 * (1 + 4 + 9)) < 1e-6, f"L2 penalty {_l2.item()}"
+            assert abs(_l1.item() - 0.5 * (1 + 2 + 3)) < 1e-6, f"L1 penalty {_l1.item()}"
+            assert _l2.requires_grad, "the penalty must be differentiable (no .item())"
+            print("sum_correct_preds and the penalties look right")
+            """,
+        ),
+        grade_cell(manifest, "test_metrics", "Tests of sum_correct_preds and the penalties."),
+        markdown(
+            """
+            ### NT3. The `NetworkTrainer`
+
+            The trainer is a gym for any `nn.Module`, not only FNNs.
+            `NetworkTrainer(model, train_loader, val_loader, criterion, optimizer, device,
+            sum_correct_preds=sum_correct_preds, regularization=None)` keeps its arguments
+            (the given part of `__init__` does that) and moves the model to `device`. Write:
+
+            * `train_epoch()`: one pass over `train_loader` in training mode
+              (`model.train()`). For every batch: move inputs and labels to `device`, clear
+              the gradients (`optimizer.zero_grad()`), compute the outputs and the loss with
+              `criterion`, add `regularization(model)` to the loss when `regularization` is
+              not `None`, back-propagate and take an optimiser step. Return the mean training
+              loss **per sample** over the whole data set, a float: add `loss.item() * batch
+              size` over the batches and divide by the number of samples (the mean of the batch
+              means is wrong when the last batch is shorter). The training loss is the loss you
+              minimise, so it includes the penalty. Count correct predictions with
+              `self.sum_correct_preds` on the outputs of the same forward passes, and store the
+              epoch's training accuracy (correct / number of samples) in
+              `self.train_accuracy`.
+            * `validate()`: one pass over `val_loader` in evaluation mode (`model.eval()`)
+              and under `torch.no_grad()`: validation must change nothing, neither the weights
+              nor batch norm's running statistics, and needs no gradients (which saves time
+              and memory). Return `(val_loss, val_accuracy)`: the loss per sample with the
+              plain `criterion` (never the penalty), and the accuracy as a fraction in 0..1.
+            * `train_network(epochs)`: for each epoch, `train_epoch()` then `validate()`;
+              return a dict of four lists with one entry per epoch: `"train_loss"`,
+              `"val_loss"`, `"train_accuracy"`, `"val_accuracy"`. Printing a line per epoch
+              helps. No learning-rate scheduler is used.
+
+            `criterion` is a loss that averages over the batch, such as
+            `nn.CrossEntropyLoss()`. Every batch must be on the same device as the model:
+            `inputs.to(device)`.
+            """
+        ),
+        solution("trainer", code["trainer"]),
+        visible_test(
+            "trainer",
+            """
+            _data = TensorDataset(torch.randn(10, 784), torch.randint(0, 10, (10,)))
+            _model = nn.Linear(784, 10)
+            _trainer = NetworkTrainer(
+                _model,
+                DataLoader(_data, batch_size=4),  # batches of 4, 4 and 2
+                DataLoader(_data, batch_size=4),
+                nn.CrossEntropyLoss(),
+                torch.optim.SGD(_model.parameters(), lr=0.01),
+                "cpu",
+            )
+            _history = _trainer.train_network(2)
+            assert set(_history) == {"train_loss", "val_loss", "train_accuracy", "val_accuracy"}
+            assert all(len(v) == 2 for v in _history.values()), "one entry per epoch"
+            assert all(0 <= a <= 1 for a in _history["val_accuracy"]), "accuracy is a fraction"
+            _loss, _acc = _trainer.validate()
+            with torch.no_grad():
+                _want = F.cross_entropy(_model(_data.tensors[0]), _data.tensors[1]).item()
+            assert abs(_loss - _want) < 1e-5, f"validation loss {_loss}, per sample {_want}"
+            print("NetworkTrainer runs, and its validation loss is the per-sample mean")
+            """,
+        ),
+        grade_cell(manifest, "test_trainer", "Tests of NetworkTrainer."),
+        grade_cell(manifest, "test_trainer_device", "Tests of device placement in NetworkTrainer."),
+        # ------------------------------------------------------------------ [NU]
+        markdown(
+            """
+            ## [NU] The network user
+
+            `NetworkUser(model, device="cpu")` decouples using a trained network from
+            training it. Write:
+
+            * `save(path)`: save the model's parameters, its `state_dict()`, with `torch.save`
+              (not the whole model object);
+            * `load(path)`: load such a file into this user's model, with
+              `torch.load(path, map_location=self.device, weights_only=True)` and
+              `load_state_dict`;
+            * `predict(inputs)`: the predicted labels of a batch, computed in evaluation mode
+              without gradients, returned as an int64 tensor `(N,)` on the CPU;
+            * `show_predictions(images, labels, n=8)`: a matplotlib figure of the first `n`
+              images, each titled with its predicted and its true label; return the figure.
+              The loaders give flattened images: reshape each to `(28, 28)` to show it.
+            """
+        ),
+        solution("user", code["user"]),
+        visible_test(
+            "user",
+            """
+            _net = FNN(20, 7, 3)
+            _inputs = torch.randn(6, 20)
+            _user = NetworkUser(_net)
+            _labels = _user.predict(_inputs)
+            assert _labels.dtype == torch.int64 and _labels.shape == (6,), "int64 labels (N,)"
+            _user.save("_roundtrip.pt")
+            _fresh = NetworkUser(FNN(20, 7, 3))
+            _fresh.load("_roundtrip.pt")
+            os.remove("_roundtrip.pt")
+            assert torch.equal(_fresh.predict(_inputs), _labels), "loaded net predicts otherwise"
+            print("NetworkUser: save, load and predict look right")
+            """,
+        ),
+        grade_cell(manifest, "test_user", "Tests of NetworkUser."),
+        # ------------------------------------------------------------------ training
+        markdown(
+            f"""
+            ## Training
+
+            MNIST is a classification task. The sheet's choice for the output is a softmax
+            followed by the negative log-likelihood loss (NLL). `nn.CrossEntropyLoss` does
+            exactly that in one step, on the raw scores: it applies `log_softmax` to the
+            logits and then the NLL, more stably than a separate softmax and logarithm could.
+            So the network returns logits, and the loss is `nn.CrossEntropyLoss()`.
+
+            Train the FNN with hidden layers of `HIDDEN_SIZE` = {config.HIDDEN_SIZE} units and
+            ReLU. Set up the training in the cell below: initialise the weights with your
+            `init_weights`, choose the criterion, the optimiser and the number of epochs. The
+            sheet's settings work well: Adam with a learning rate of 0.001, about 12 epochs
+            (under a minute on a GPU). The cell then trains with your `NetworkTrainer` and
+            saves the weights with your `NetworkUser` to `{fnn.weights}`, which you hand in.
+            Aim for a test accuracy of at least 0.97.
+            """
+        ),
+        provided("history", "history = {}  # training curves, by model"),
+        _training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", config.FNN, "FNN"),
+        provided(
+            "evaluate",
+            """
+            def test_accuracy(path, **kwargs):
+                \"\"\"Accuracy on the test split of saved weights, loaded into a fresh FNN.\"\"\"
+                user = NetworkUser(FNN(784, HIDDEN_SIZE, 10, **kwargs), device)
+                user.load(path)
+                correct = total = 0
+                for images, labels in test_loader:
+                    correct += int((user.predict(images) == labels).sum())
+                    total += len(labels)
+                return correct / total
+
+
+            print(f"FNN test accuracy: {test_accuracy('fnn.pt'):.4f}")
+            """,
+        ),
+        *_question(
+            "NT1",
+            "Why is `nn.CrossEntropyLoss` on logits the same as a softmax output layer with "
+            "the NLL loss? What would go wrong if the network applied a softmax itself "
+            "before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the hidden layers?",
+        ),
+        *_question(
+            "NT2",
+            "How does the network do on the training and on the validation data, epoch by "
+            "epoch? How well does it generalise to the test images it has never seen?",
+        ),
+        markdown(
+            f"""
+            ### Training with batch norm
+
+            Now the same FNN with batch norm in both hidden layers. Batch norm lets training
+            use larger learning rates; try some. Keep the weights in `{fnn_bn.weights}`;
+            aim for a test accuracy of at least 0.97 here too.
+            """
+        ),
+        _training_cell(
+            "fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", config.FNN_BN, "FNN+BN"
+        ),
+        provided(
+            "evaluate_bn",
+            """
+            accuracy_bn = test_accuracy("fnn_bn.pt", batch_norm=True)
+            print(f"FNN with batch norm, test accuracy: {accuracy_bn:.4f}")
+            """,
+        ),
+        provided(
+            "curves",
+            """
+            if history:
+                fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+                for name, curve in history.items():
+                    epochs = range(1, len(curve["train_loss"]) + 1)
+                    (line,) = ax_loss.plot(epochs, curve["train_loss"], label=f"{name} train")
+                    c = line.get_color()
+                    ax_loss.plot(epochs, curve["val_loss"], ":", color=c, label=f"{name} val")
+                    ax_acc.plot(epochs, curve["train_accuracy"], color=c, label=f"{name} train")
+                    ax_acc.plot(epochs, curve["val_accuracy"], ":", color=c, label=f"{name} val")
+                ax_loss.set(xlabel="epoch", ylabel="loss per sample")
+                ax_acc.set(xlabel="epoch", ylabel="accuracy")
+                ax_loss.legend()
+                plt.show()
+            """,
+        ),
+        *_question("NT3", "How does batch norm change the training, compared with the plain FNN?"),
+        markdown(
+            """
+            ### Looking at predictions
+
+            The cell below loads your saved FNN into a fresh network with `NetworkUser` and
+            shows some test images with their predicted and true labels (wrong ones in red).
+            """
+        ),
+        provided(
+            "predictions",
+            """
+            _images, _labels = next(iter(test_loader))
+            user = NetworkUser(FNN(784, HIDDEN_SIZE, 10), device)
+            user.load("fnn.pt")
+            user.show_predictions(_images, _labels, n=8)
+            plt.show()
+            """,
+        ),
+        *_question(
+            "NU1",
+            "Look at more test images, especially misclassified ones (change the batch or `n`). "
+            "What do the digits the network gets wrong have in common? Would you have read "
+            "them right?",
+        ),
+        # ------------------------------------------------------------------ bonus questions
+        markdown(
+            """
+            ## Going further (questions for discussion)
+
+            Nothing below is graded automatically; your answers are read by people. Use your
+            code structure to try things out: `DeepFNN` for other depths and widths, the
+            `regularization` argument of the trainer, other activations.
+            """
+        ),
+        *_question(
+            "B1",
+            "Batch norm is sometimes used *after* the activation instead of before it. Try it "
+            "(write a variant of `dense_layer`): how does training change?",
+        ),
+        *_question(
+            "B2",
+            "Train with `regularization=l2_regularization` and then with "
+            "`regularization=l1_regularization` (wrap them to choose a lambda). How do the "
+            "results change? Why could L1 be more attractive than L2? What does Adam's "
+            "`weight_decay` argument have to do with the L2 penalty?",
+        ),
+        *_question(
+            "B3",
+            "How does the accuracy change with the number of hidden units, the number of "
+            "hidden layers, and the activation of the hidden layers, one at a time and all at "
+            "once?",
+        ),
+        *_question(
+            "B4",
+            "What if you treated the task as regression: keep the plain linear output layer "
+            "and train with `nn.MSELoss` (against one-hot targets)? What do you expect, and "
+            "does the network still learn?",
+        ),
+        *_question(
+            "B5",
+            "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
+            "training set be enlarged artificially (data augmentation), and why could that help?",
+        ),
+        grade_cell(
+            manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
+        ),
+        markdown(
+            f"""
+            ## Before you submit
+
+            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
+            *Runtime > Run all*, then run the cell below. It checks that every part is filled
+            in, that `{fnn.weights}` and `{fnn_bn.weights}` exist and load, and that the notebook
+            runs from top to bottom the way the grader runs it. Then download the notebook
+            (*File > Download > .ipynb*) and the two weights files, and hand in all three.
+            """
+        ),
+        provided("precheck", "%run precheck.py"),
+    ]

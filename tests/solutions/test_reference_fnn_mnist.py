@@ -1,0 +1,731 @@
+"""Does the `fnn_mnist` reference code do what its notebook tells students, does the manifest say
+what the grader needs, and do training and the data fixtures run end to end?"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, RandomSampler, Subset, TensorDataset
+from torchvision import datasets as tv_datasets
+from torchvision import transforms
+
+from grader.judge import load_expected
+from solutions.data import FIXTURE_SIZES, resolve_root, torchvision_dataset, write_mnist_like
+from solutions.fnn_mnist import config, reference, student
+from solutions.fnn_mnist.student import (
+    FNN,
+    DeepFNN,
+    NetworkTrainer,
+    NetworkUser,
+    answers,
+    dense_layer,
+    flatten,
+    init_weights,
+    l1_regularization,
+    l2_regularization,
+    make_loaders,
+    mean_std,
+    sum_correct_preds,
+)
+from solutions.manifest import load_manifest
+from solutions.paths import ASSIGNMENTS_DIR, WEIGHTS_DIR
+from tests.conftest import run_cli
+
+matplotlib.use("Agg")
+
+ID = "fnn_mnist"
+MANIFEST = load_manifest(ID)
+EXPECTED_KEYS = {"assignment", "provenance", "accuracy", "weights", "quick"}
+ACCURACY_KEYS = {
+    "test_accuracy",
+    "threshold",
+    "measured",
+    "reason",
+    "epochs",
+    "optimizer",
+    "lr",
+    "batch_size",
+}
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def _fnn_count(widths: list[int], batch_norm: bool) -> int:
+    """Parameters of dense layers widths[0] -> ... -> widths[-1], the last one plain linear."""
+    hidden = [
+        _linear(a, b, bias=not batch_norm) + (2 * b if batch_norm else 0)
+        for a, b in zip(widths[:-2], widths[1:-1], strict=True)
+    ]
+    return sum(hidden) + _linear(widths[-2], widths[-1])
+
+
+@pytest.fixture(scope="module")
+def mnist_root(tmp_path_factory) -> Path:
+    """A small MNIST-format fixture (torchvision's layout)."""
+    return write_mnist_like(tmp_path_factory.mktemp("mnist"), "mnist", n_train=600, n_test=200)
+
+
+# ---------------------------------------------------------------- [N] the network
+
+
+@pytest.mark.parametrize(("n_in", "n_out"), [(784, 256), (20, 7), (6, 1)])
+def test_is_a_dense_layer_a_linear_layer_then_its_activation(n_in, n_out):
+    layer = dense_layer(n_in, n_out, nn.Tanh)
+    assert isinstance(layer, nn.Sequential)
+    assert [type(m) for m in layer] == [nn.Linear, nn.Tanh]
+    x = torch.randn(5, n_in)
+    assert layer(x).shape == (5, n_out)
+    torch.testing.assert_close(layer(x), torch.tanh(layer[0](x)))
+    assert sorted(tuple(p.shape) for p in layer.parameters()) == [(n_out,), (n_out, n_in)]
+
+
+def test_does_a_dense_layer_without_activation_stay_linear():
+    layer = dense_layer(20, 7)
+    assert [type(m) for m in layer] == [nn.Linear]
+    assert (layer(torch.randn(50, 20)) < 0).any()
+
+
+def test_does_the_batchnorm_dense_layer_drop_the_bias_and_normalise_before_the_activation():
+    layer = dense_layer(20, 7, nn.ReLU, batch_norm=True).train()
+    assert [type(m) for m in layer] == [nn.Linear, nn.BatchNorm1d, nn.ReLU]
+    assert layer[0].bias is None
+    assert _count(layer) == 20 * 7 + 2 * 7
+    x = torch.randn(64, 20) * 3 + 2
+    normalised = layer[:2](x)  # before the ReLU: zero mean, unit variance per feature
+    torch.testing.assert_close(normalised.mean(0), torch.zeros(7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(layer(x), F.relu(normalised))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("widths", [(784, 256, 10), (20, 7, 3), (50, 1, 4)])
+def test_are_the_fnn_parameter_counts_those_of_two_hidden_dense_layers(widths, batch_norm):
+    n_in, hidden, n_out = widths
+    model = FNN(n_in, hidden, n_out, batch_norm=batch_norm)
+    assert _count(model) == _fnn_count([n_in, hidden, hidden, n_out], batch_norm)
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == (2 if batch_norm else 0)
+
+
+def test_does_fnn_take_vectors_and_images_and_return_logits():
+    torch.manual_seed(0)
+    model = FNN().eval()
+    images = torch.randn(6, 1, 28, 28)
+    out = model(images)
+    assert out.shape == (6, 10)
+    torch.testing.assert_close(out, model(images.reshape(6, 784)))
+    assert (out < 0).any(), "logits, not ReLU outputs"
+    assert not torch.allclose(out.sum(1), torch.ones(6)), "logits, not probabilities"
+
+
+def test_is_the_fnn_output_layer_plain_linear_and_the_hidden_ones_activated():
+    model = FNN(20, 7, 3, activation=nn.Tanh)
+    modules = [m for m in model.modules() if not list(m.children())]  # leaves, in order
+    assert [type(m) for m in modules] == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+@pytest.mark.parametrize("hidden_sizes", [(), (16,), [32, 16, 8], (5, 5, 5, 5)])
+def test_does_deep_fnn_build_one_registered_layer_per_hidden_size(hidden_sizes, batch_norm):
+    model = DeepFNN(30, hidden_sizes, 4, batch_norm=batch_norm).eval()
+    assert model(torch.randn(3, 1, 5, 6)).shape == (3, 4)
+    assert _count(model) == _fnn_count([30, *hidden_sizes, 4], batch_norm)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == len(hidden_sizes) + 1
+
+
+def test_does_deep_fnn_with_two_equal_hidden_layers_compute_what_fnn_computes():
+    torch.manual_seed(0)
+    for batch_norm in (False, True):
+        fnn, deep = (
+            FNN(20, 7, 3, batch_norm=batch_norm),
+            DeepFNN(20, [7, 7], 3, batch_norm=batch_norm),
+        )
+        deep.load_state_dict(fnn.state_dict())
+        x = torch.randn(8, 20)
+        for mode in ("train", "eval"):
+            getattr(fnn, mode)(), getattr(deep, mode)()
+            torch.testing.assert_close(deep(x), fnn(x))
+
+
+def test_does_init_weights_redraw_every_weight_and_bias_of_any_network():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 3, 3),
+        nn.BatchNorm2d(3),
+        nn.ReLU(),
+        nn.Flatten(),
+        FNN(3 * 4 * 4, 8, 2, batch_norm=True),
+        nn.Linear(2, 5),
+    )
+    with torch.no_grad():  # a "trained" batch norm, so that its reset shows
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+                m.weight.fill_(2.0)
+                m.bias.fill_(-1.0)
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    before = {id(p): p.detach().clone() for m in layers for p in m.parameters()}
+    init_weights(net)
+    for m in layers:
+        fan_in = m.weight[0].numel()
+        assert not torch.equal(before[id(m.weight)], m.weight)
+        assert m.weight.abs().max() <= math.sqrt(6 / fan_in), "Kaiming-uniform bound for ReLU"
+        if m.bias is not None:
+            assert not torch.equal(before[id(m.bias)], m.bias)
+            assert m.bias.abs().max() <= 1 / math.sqrt(fan_in)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            assert torch.equal(m.weight, torch.ones_like(m.weight))
+            assert torch.equal(m.bias, torch.zeros_like(m.bias))
+    assert net(torch.randn(4, 1, 6, 6)).shape == (4, 5)
+
+
+def test_does_init_weights_take_a_single_layer_and_follow_the_seed():
+    draws = []
+    for _ in range(2):
+        layer = nn.Linear(4, 3)
+        torch.manual_seed(7)
+        init_weights(layer)
+        draws.append(torch.cat([layer.weight.flatten(), layer.bias]))
+    torch.testing.assert_close(draws[0], draws[1])
+
+
+def test_are_the_answers_read_from_the_models():
+    got = answers()
+    assert got == {
+        "image_size": [28, 28],
+        "vector_length": 28 * 28,
+        "fnn_parameters": _fnn_count([784, student.HIDDEN_SIZE, student.HIDDEN_SIZE, 10], False),
+        "fnn_batchnorm_parameters": _fnn_count(
+            [784, student.HIDDEN_SIZE, student.HIDDEN_SIZE, 10], True
+        ),
+    }
+    assert all(type(v) is int for k, v in got.items() if k != "image_size")
+    # One width everywhere: the questions, the reference training and the submitted models.
+    assert student.HIDDEN_SIZE == config.HIDDEN_SIZE
+    for spec in MANIFEST.models:
+        assert spec.args == (784, config.HIDDEN_SIZE, 10)
+
+
+# ---------------------------------------------------------------- [DL] the data loader
+
+
+def test_does_flatten_keep_the_rows_in_order():
+    image = torch.arange(784.0).reshape(1, 28, 28)
+    assert torch.equal(flatten(image), torch.arange(784.0))
+
+
+def test_does_mean_std_agree_for_every_kind_of_data_set(mnist_root):
+    plain = tv_datasets.MNIST(mnist_root, train=True, transform=transforms.ToTensor())
+    pixels = plain.data.double() / 255
+    want = (pixels.mean().item(), pixels.std(unbiased=False).item())
+    indices = list(range(0, 600, 3))
+    subset = pixels[indices]
+    want_subset = (subset.mean().item(), subset.std(unbiased=False).item())
+    pairs = [plain[i] for i in indices]  # (image tensor 0..1, label)
+    for got, expected in (
+        (mean_std(plain), want),
+        (mean_std(Subset(plain, indices)), want_subset),
+        (mean_std(pairs), want_subset),
+    ):
+        assert all(type(v) is float for v in got)
+        assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_do_the_loaders_split_normalise_and_flatten_as_the_notebook_says(mnist_root):
+    train, val, test = make_loaders(mnist_root, batch_size=50, validation_size=100, seed=3)
+    order = torch.randperm(600, generator=torch.Generator().manual_seed(3)).tolist()
+    assert val.dataset.indices == order[:100] and train.dataset.indices == order[100:]
+    assert len(test.dataset) == 200
+    assert isinstance(train.sampler, RandomSampler)
+    assert not isinstance(val.sampler, RandomSampler) and not isinstance(
+        test.sampler, RandomSampler
+    )
+    x, y = next(iter(test))
+    assert x.shape == (50, 784) and y.shape == (50,)
+    # Statistics of the training part only: the standardised training pixels have mean 0, sd 1.
+    pixels = torch.cat([x for x, _ in DataLoader(train.dataset, batch_size=500)])
+    assert pixels.mean().item() == pytest.approx(0.0, abs=1e-4)
+    assert pixels.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
+    plain = tv_datasets.MNIST(mnist_root, train=False, transform=transforms.ToTensor())
+    test_mean, _ = mean_std(plain)
+    train_mean, train_std = mean_std(Subset(plain_train(mnist_root), order[100:]))
+    assert test_mean != pytest.approx(train_mean, abs=1e-6)  # the test would tell them apart
+    torch.testing.assert_close(
+        x, (plain.data[:50].float().div(255).reshape(50, 784) - train_mean) / train_std
+    )
+
+
+def plain_train(root: Path):
+    return tv_datasets.MNIST(root, train=True, transform=transforms.ToTensor())
+
+
+def test_does_the_same_seed_give_the_same_split_and_another_seed_another(mnist_root):
+    first = make_loaders(mnist_root, validation_size=100, seed=0)[1].dataset.indices
+    again = make_loaders(mnist_root, validation_size=100, seed=0)[1].dataset.indices
+    other = make_loaders(mnist_root, validation_size=100, seed=1)[1].dataset.indices
+    assert first == again and first != other
+
+
+def test_do_unnormalised_loaders_keep_the_0_to_1_scale(mnist_root):
+    _, _, test = make_loaders(mnist_root, validation_size=100, normalize=False)
+    x, _ = next(iter(test))
+    assert x.min() >= 0 and x.max() <= 1
+
+
+def test_does_make_loaders_refuse_a_validation_split_as_large_as_the_data(mnist_root):
+    with pytest.raises(ValueError, match="validation_size"):
+        make_loaders(mnist_root, validation_size=600)
+
+
+# ---------------------------------------------------------------- [NT] the network trainer
+
+
+def test_does_sum_correct_preds_count_argmax_hits_as_an_int():
+    scores = torch.tensor([[0.1, 0.9], [2.0, -1.0], [0.0, 3.0], [-5.0, -4.0]])
+    targets = torch.tensor([1, 0, 0, 0])
+    got = sum_correct_preds(scores, targets)
+    assert type(got) is int and got == 2
+    assert sum_correct_preds(scores, scores.argmax(1)) == len(scores)
+
+
+def _known_model() -> nn.Module:
+    """Linear(2, 2) then BatchNorm1d(2), every parameter set by hand."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
+        model[0].bias.copy_(torch.tensor([3.0, -1.0]))
+        model[1].weight.copy_(torch.tensor([2.0, 1.0]))
+        model[1].bias.copy_(torch.tensor([0.0, -0.5]))
+    return model
+
+
+def test_are_the_penalties_lambda_times_the_sums_over_all_parameters():
+    values = torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, -1.0, 2.0, 1.0, 0.0, -0.5])
+    model = _known_model()
+    assert l2_regularization(model, 0.1).item() == pytest.approx(0.1 * values.pow(2).sum().item())
+    assert l1_regularization(model, 0.1).item() == pytest.approx(0.1 * values.abs().sum().item())
+    assert l2_regularization(model).item() == pytest.approx(1e-3 * values.pow(2).sum().item())
+    l2_regularization(model, 0.1).backward()
+    torch.testing.assert_close(model[0].weight.grad, 0.2 * model[0].weight.detach())
+
+
+def _trainer(model, data, batch_size=4, lr=0.0, **kwargs) -> NetworkTrainer:
+    """A trainer on `data` for training and validation, plain SGD (lr 0: nothing moves)."""
+    return NetworkTrainer(
+        model,
+        DataLoader(data, batch_size=batch_size),
+        DataLoader(data, batch_size=batch_size),
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=lr),
+        "cpu",
+        **kwargs,
+    )
+
+
+def _data(n=10, features=6, seed=0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    return TensorDataset(
+        torch.randn(n, features, generator=g), torch.randint(0, 3, (n,), generator=g)
+    )
+
+
+def test_does_the_trainer_average_losses_per_sample_over_a_short_last_batch():
+    torch.manual_seed(0)
+    data, model = _data(), nn.Linear(6, 3)
+    x, y = data.tensors
+    with torch.no_grad():
+        per_sample = F.cross_entropy(model(x), y).item()
+        batch_means = [F.cross_entropy(model(x[i : i + 4]), y[i : i + 4]).item() for i in (0, 4, 8)]
+    assert abs(sum(batch_means) / 3 - per_sample) > 1e-3  # batches of 4, 4, 2 tell them apart
+    trainer = _trainer(model, data)
+    assert trainer.train_epoch() == pytest.approx(per_sample, abs=1e-6)
+    loss, accuracy = trainer.validate()
+    assert loss == pytest.approx(per_sample, abs=1e-6)
+    assert accuracy == pytest.approx((model(x).argmax(1) == y).float().mean().item())
+
+
+def test_does_the_trainer_count_accuracy_with_the_given_function_as_a_fraction():
+    data = _data()
+    for count, want in ((lambda out, t: len(t), 1.0), (lambda out, t: 0, 0.0)):
+        trainer = _trainer(nn.Linear(6, 3), data, sum_correct_preds=count)
+        trainer.train_epoch()
+        assert trainer.train_accuracy == want
+        assert trainer.validate()[1] == want
+
+
+def test_does_validation_change_neither_weights_nor_batchnorm_statistics():
+    model = nn.Sequential(nn.Linear(6, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 3))
+    seen = []
+    model.register_forward_pre_hook(
+        lambda m, inputs: seen.append((m.training, torch.is_grad_enabled()))
+    )
+    trainer = _trainer(model, _data(), lr=0.5)
+    trainer.train_epoch()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    seen.clear()
+    trainer.validate()
+    assert seen and all(mode == (False, False) for mode in seen)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+def test_does_train_epoch_train_in_training_mode_even_after_validation():
+    model = nn.Sequential(nn.Linear(6, 3))
+    modes = []
+    model.register_forward_pre_hook(lambda m, inputs: modes.append(m.training))
+    trainer = _trainer(model, _data())
+    trainer.validate()
+    modes.clear()
+    trainer.train_epoch()
+    assert modes == [True, True, True]
+
+
+class _GradientRecorder(torch.optim.SGD):
+    """SGD with lr 0 that keeps a copy of the gradients it is asked to step with."""
+
+    def __init__(self, params):
+        super().__init__(params, lr=0.0)
+        self.grads = []
+
+    def step(self, closure=None):
+        self.grads.append([p.grad.clone() for g in self.param_groups for p in g["params"]])
+        return super().step(closure)
+
+
+def test_does_every_step_use_the_gradient_of_its_own_batch_only():
+    torch.manual_seed(0)
+    data, model = _data(), nn.Linear(6, 3)
+    optimizer = _GradientRecorder(model.parameters())
+    loader = DataLoader(data, batch_size=4)
+    trainer = NetworkTrainer(model, loader, loader, nn.CrossEntropyLoss(), optimizer, "cpu")
+    trainer.train_epoch()
+    x, y = data.tensors
+    for i, recorded in zip((0, 4, 8), optimizer.grads, strict=True):
+        want = torch.autograd.grad(
+            F.cross_entropy(model(x[i : i + 4]), y[i : i + 4]), [model.weight, model.bias]
+        )
+        for got, expected in zip(recorded, want, strict=True):
+            torch.testing.assert_close(got, expected)
+
+
+def test_is_the_penalty_in_the_training_loss_only():
+    data, model = _data(), nn.Linear(6, 3)
+    plain = _trainer(model, data).validate()[0]
+    trainer = _trainer(model, data, regularization=lambda m: torch.tensor(5.0))
+    assert trainer.train_epoch() == pytest.approx(plain + 5.0, abs=1e-5)
+    assert trainer.validate()[0] == pytest.approx(plain, abs=1e-6)
+
+
+def test_does_a_regularised_step_move_the_weights_as_the_penalty_says():
+    model = _known_model()
+    start = {k: v.clone() for k, v in model.named_parameters()}
+    lr, lam = 0.1, 0.05
+    trainer = NetworkTrainer(
+        model,
+        DataLoader(_data(n=4, features=2), batch_size=4),
+        [],
+        lambda outputs, targets: outputs.sum() * 0.0,  # only the penalty has a gradient
+        torch.optim.SGD(model.parameters(), lr=lr),
+        "cpu",
+        regularization=lambda m: l2_regularization(m, lam),
+    )
+    trainer.train_epoch()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), start[name] * (1 - 2 * lr * lam), msg=name)
+
+
+def test_does_train_network_report_one_entry_per_epoch_of_each_curve():
+    trainer = _trainer(nn.Linear(6, 3), _data(), lr=0.1)
+    history = trainer.train_network(3)
+    assert set(history) == {"train_loss", "val_loss", "train_accuracy", "val_accuracy"}
+    assert all(len(v) == 3 for v in history.values())
+    assert history["val_loss"][-1] == pytest.approx(trainer.validate()[0])
+    assert all(0 <= a <= 1 for a in history["train_accuracy"] + history["val_accuracy"])
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_does_the_trainer_move_the_model_and_every_batch_to_its_device():
+    """On the meta device, as the grader checks it: a hook records where input and model are."""
+    for run in ("train_epoch", "validate"):
+        model = nn.Linear(6, 3)
+        seen = []
+
+        def hook(module, inputs, seen=seen):
+            seen.append((inputs[0].device.type, module.weight.device.type))
+            raise _Stop
+
+        model.register_forward_pre_hook(hook)
+        data = _data()
+        trainer = NetworkTrainer(
+            model,
+            DataLoader(data, batch_size=4),
+            DataLoader(data, batch_size=4),
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            torch.device("meta"),
+        )
+        with pytest.raises(_Stop):
+            getattr(trainer, run)()
+        assert seen == [("meta", "meta")], run
+
+
+# ---------------------------------------------------------------- [NU] the network user
+
+
+def test_does_a_saved_and_loaded_network_predict_exactly_as_the_original(tmp_path):
+    torch.manual_seed(0)
+    model = FNN(20, 7, 3, batch_norm=True)
+    trainer = _trainer(
+        model, TensorDataset(torch.randn(32, 20), torch.randint(0, 3, (32,))), lr=0.1
+    )
+    trainer.train_epoch()  # batch norm statistics away from their start
+    inputs = torch.randn(16, 20)
+    user = NetworkUser(model)
+    labels = user.predict(inputs)
+    assert labels.dtype == torch.int64 and labels.device.type == "cpu" and labels.shape == (16,)
+    user.save(tmp_path / "w.pt")
+    state = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert set(state) == set(model.state_dict())
+    fresh = NetworkUser(FNN(20, 7, 3, batch_norm=True))
+    fresh.load(tmp_path / "w.pt")
+    assert torch.equal(fresh.predict(inputs), labels)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh.model(inputs), model.eval()(inputs), rtol=0, atol=0)
+
+
+def test_does_show_predictions_draw_each_image_with_both_labels():
+    user = NetworkUser(FNN())
+    images, labels = torch.randn(10, 784), torch.arange(10)
+    predicted = user.predict(images)
+    fig = user.show_predictions(images, labels, n=5)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == [
+        f"pred {int(p)}\ntrue {int(t)}" for p, t in zip(predicted[:5], labels[:5], strict=True)
+    ]
+    assert all(ax.images[0].get_array().shape == (28, 28) for ax in fig.axes)
+    matplotlib.pyplot.close(fig)
+
+
+# ---------------------------------------------------------------- manifest and config
+
+
+def test_does_the_manifest_build_both_submitted_models_with_their_arguments():
+    fnn, fnn_bn = (spec.build(student) for spec in MANIFEST.models)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in fnn.modules())
+    assert any(isinstance(m, nn.BatchNorm1d) for m in fnn_bn.modules())
+    assert all(spec.input_shape == (784,) for spec in MANIFEST.models)
+    assert MANIFEST.dataset == "mnist" and MANIFEST.max_score == pytest.approx(40)
+
+
+def _manifest_with(tmp_path: Path, model_lines: str) -> Path:
+    text = (ASSIGNMENTS_DIR / "fnn_mnist.toml").read_text()
+    start = text.index("[[models]]")
+    end = text.index("[probe]")
+    (tmp_path / "fnn_mnist.toml").write_text(text[:start] + model_lines + "\n" + text[end:])
+    return tmp_path
+
+
+BASE_MODEL = 'key = "fnn"\nclass_name = "FNN"\nweights = "fnn.pt"\nmax_weights_mb = 5\n'
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("", "needs threshold_margin, or threshold with threshold_source"),
+        ("threshold = 0.9\n", "threshold and threshold_source go together"),
+        ('threshold_source = "me"\n', "threshold and threshold_source go together"),
+        ('threshold = 1.5\nthreshold_source = "me"\n', "not in \\(0, 1\\]"),
+        ('threshold_margin = 0.03\nthreshold = 0.9\nthreshold_source = " "\n', "empty"),
+        ("threshold_margin = 0.03\nthreshhold = 0.9\n", "unknown key\\(s\\) threshhold"),
+    ],
+)
+def test_does_the_manifest_refuse_a_model_without_a_well_sourced_threshold(
+    tmp_path, extra, message
+):
+    folder = _manifest_with(tmp_path, "[[models]]\n" + BASE_MODEL + extra)
+    with pytest.raises(ValueError, match=message):
+        load_manifest(ID, folder)
+
+
+def test_does_a_measurement_win_over_the_manifest_threshold_when_there_is_one():
+    spec = MANIFEST.model("fnn")
+    measured = spec.threshold_entry(0.9812)
+    assert measured == {
+        "threshold": math.floor((0.9812 - spec.threshold_margin) * 100) / 100,
+        "threshold_rule": f"floor((test_accuracy - {spec.threshold_margin}) * 100) / 100",
+    }
+    assert spec.threshold_entry(None) == {
+        "threshold": spec.fixed_threshold,
+        "threshold_source": spec.threshold_source,
+    }
+
+
+def test_does_the_notebook_training_code_build_the_reference_optimiser():
+    for cfg in (config.FNN, config.FNN_BN):
+        model = FNN()
+        scope = {"torch": torch, "nn": nn, "model": model, "init_weights": init_weights}
+        exec(cfg.code("model"), scope)  # the text the notebook's training cell shows
+        assert scope["epochs"] == cfg.epochs
+        assert isinstance(scope["criterion"], nn.CrossEntropyLoss)
+        built = cfg.make(model)
+        assert type(scope["optimizer"]) is type(built)
+        assert scope["optimizer"].defaults == built.defaults
+
+
+def test_is_the_reference_split_the_notebook_split_at_the_real_size():
+    train_idx, val_idx = reference.split_indices(config.REAL_TRAIN_SIZE, seed=0)
+    order = torch.randperm(config.REAL_TRAIN_SIZE, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(val_idx, order[: config.VALIDATION_SIZE])
+    assert torch.equal(train_idx, order[config.VALIDATION_SIZE :])
+    assert config.validation_size(12000) == 1000
+
+
+# ---------------------------------------------------------------- real MNIST or a fixture
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_does_the_mnist_stand_in_standardise_like_mnist(mnist_root):
+    """Its own statistics are close to MNIST's, so the notebook's loaders (own statistics) and
+    the grader (MNIST's, from the manifest) feed the network nearly the same inputs."""
+    mean, std = mean_std(plain_train(mnist_root))
+    assert abs(mean - MANIFEST.mean[0]) < 0.02
+    assert abs(std - MANIFEST.std[0]) < 0.1
+
+
+def test_is_a_fixture_never_taken_for_real_mnist(mnist_root):
+    source = reference.describe_mnist(mnist_root)
+    assert not source.real and source.description == reference.FIXTURE
+    assert "MD5" in source.evidence
+
+
+def test_would_files_with_the_published_checksums_count_as_real(mnist_root, monkeypatch):
+    raw = mnist_root / "MNIST" / "raw"
+    published = [
+        (url, _md5(raw / Path(url).name)) for url, _ in tv_datasets.MNIST.resources
+    ]  # pretend the fixture's files are the published ones
+    monkeypatch.setattr(tv_datasets.MNIST, "resources", published)
+    source = reference.describe_mnist(mnist_root)
+    assert source.real and "verified" in source.evidence
+
+
+def test_without_gz_files_do_only_the_real_sizes_count_as_real(tmp_path):
+    root = write_mnist_like(tmp_path, "mnist", n_train=30, n_test=10)
+    for gz in (root / "MNIST" / "raw").glob("*.gz"):
+        gz.unlink()
+    source = reference.describe_mnist(root)
+    assert not source.real and "30 training and 10 test images" in source.evidence
+
+
+def _fake_result(real: bool) -> reference.TrainResult:
+    from solutions.training import History
+
+    source = reference.MnistSource(
+        Path("."), real, "real MNIST" if real else reference.FIXTURE, "e"
+    )
+    history = History(loss=[0.5, 0.4])
+    return reference.TrainResult(
+        {"fnn": history}, {"fnn": 0.98123}, {}, 1.0, source, {}, (torch.zeros(1), torch.zeros(1))
+    )
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_does_the_accuracy_entry_say_whether_it_was_measured(real):
+    entry = reference.accuracy_entry(MANIFEST, "fnn", _fake_result(real))
+    spec = MANIFEST.model("fnn")
+    rule = "threshold_rule" if real else "threshold_source"
+    assert set(entry) == ACCURACY_KEYS | {rule}
+    assert entry["measured"] is real and entry["epochs"] == 2
+    assert entry["test_accuracy"] == (0.9812 if real else None)
+    assert entry["threshold"] == (spec.threshold(0.98123) if real else spec.fixed_threshold)
+
+
+# ---------------------------------------------------------------- command line and files
+
+
+def test_does_the_data_command_write_every_fixture_where_dlgrade_data_finds_it(
+    tmp_path, monkeypatch
+):
+    result = run_cli("solutions", "data", "--fixtures", str(tmp_path / "root"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    root = (tmp_path / "root").resolve()
+    monkeypatch.setenv("DLGRADE_DATA", str(root))
+    for name, (n_train, n_test) in FIXTURE_SIZES.items():
+        assert f"{name}: {n_train} training and {n_test} test images" in result.stdout
+        assert resolve_root(name, online=False).root == root
+        train = torchvision_dataset(name, True, root=root, verify=False)
+        test = torchvision_dataset(name, False, root=root, verify=False)
+        assert (len(train), len(test)) == (n_train, n_test)
+    assert f"DLGRADE_DATA={root}" in result.stdout
+
+
+def test_does_quick_training_on_a_fixture_write_expected_answers_weights_and_figures(
+    tmp_path, monkeypatch
+):
+    root = write_mnist_like(tmp_path / "data", "mnist", n_train=3000, n_test=1000)
+    monkeypatch.setenv("DLGRADE_DATA", str(root))
+    out = tmp_path / "out"
+    args = ("train", ID, "--quick", "--device", "cpu", "--output-dir", str(out))
+    result = run_cli("solutions", *args, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads((out / f"{ID}.json").read_text())
+    assert set(written) == EXPECTED_KEYS and written["quick"] is True
+    assert written["provenance"]["data"] == reference.FIXTURE
+    assert written["provenance"]["epochs"] == {"fnn": 1, "fnn_bn": 1}
+    for spec in MANIFEST.models:
+        entry = written["accuracy"][spec.key]
+        assert set(entry) == ACCURACY_KEYS | {"threshold_source"}
+        assert entry["measured"] is False and entry["test_accuracy"] is None
+        assert entry["threshold"] == spec.fixed_threshold
+        model = spec.build(student)
+        model.load_state_dict(torch.load(out / "weights" / spec.weights, weights_only=True))
+        digest = hashlib.sha256((out / "weights" / spec.weights).read_bytes()).hexdigest()
+        assert written["weights"][spec.weights]["sha256"] == digest
+    assert (out / "learning_curves.png").stat().st_size > 10_000
+    assert (out / "predictions.png").stat().st_size > 5_000
+
+
+def test_does_the_committed_expected_file_hold_only_what_the_grader_reads():
+    expected = load_expected(ID)
+    assert set(expected) == EXPECTED_KEYS and expected["quick"] is False
+    for key in ("command", "commit", "device", "torch", "seed", "epochs", "data", "images"):
+        assert key in expected["provenance"], key
+    for spec in MANIFEST.models:
+        entry = expected["accuracy"][spec.key]
+        measured = entry["measured"]
+        assert entry == {
+            **entry,
+            **spec.threshold_entry(entry["test_accuracy"] if measured else None),
+        }
+        assert measured == (expected["provenance"]["data"] == "real MNIST")
+        assert entry["epochs"] == expected["provenance"]["epochs"][spec.key]
+        cfg = reference.MODELS[spec.key]
+        assert (entry["epochs"], entry["lr"], entry["batch_size"]) == (
+            cfg.epochs,
+            cfg.lr,
+            cfg.batch_size,
+        )
+        path = WEIGHTS_DIR / ID / spec.weights
+        assert expected["weights"][spec.weights]["sha256"] == reference.sha256(path)
+        model = spec.build(student)
+        model.load_state_dict(torch.load(path, weights_only=True))
