@@ -39,6 +39,9 @@ class ModelSpec:
     weights: str
     max_weights_mb: float
     threshold_margin: float
+    # A JSON file the student hands in beside the weights, from which the model is rebuilt
+    # (`mlp_tuning`'s final_config.json); None when `args` say how to build it.
+    config: str | None = None
 
     def threshold(self, reference_accuracy: float) -> float:
         """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
@@ -65,7 +68,8 @@ class Manifest:
     @property
     def submit_files(self) -> tuple[str, ...]:
         """Files a student hands in: the notebook and one weights file per model."""
-        return (self.notebook, *(m.weights for m in self.models))
+        configs = tuple(m.config for m in self.models if m.config)
+        return (self.notebook, *(m.weights for m in self.models), *configs)
 
     def cells(self) -> dict[str, tuple[CheckSpec, ...]]:
         """Grade cells in first-use order, each with its checks."""
@@ -126,6 +130,7 @@ def load_manifest(assignment_id: str, directory: Path = ASSIGNMENTS_DIR) -> Mani
                 weights=m["weights"],
                 max_weights_mb=float(m["max_weights_mb"]),
                 threshold_margin=float(m["threshold_margin"]),
+                config=m.get("config"),
             )
             for m in raw.get("models", [])
         ),
