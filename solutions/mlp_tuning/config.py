@@ -29,8 +29,8 @@ class SearchBudget:
     validation_size: int = VALIDATION_SIZE
 
 
-# The real reference search: about half an hour on 2 CPU cores with 2 workers.
-FULL = SearchBudget(n_trials=40, stages=STAGES)
+# The real reference search, on 2 CPU cores with 2 workers (wall time: benchmarks/README.md).
+FULL = SearchBudget(n_trials=90, stages=STAGES)
 
 # --quick: every code path on a few thousand images (the fixtures or a slice of the real data).
 QUICK = SearchBudget(

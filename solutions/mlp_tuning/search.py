@@ -41,6 +41,7 @@ from solutions.data import (
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning.student import (
     ARCHITECTURE,
+    BASELINE,
     MLP,
     SEARCH_SPACE,
     best_trials,
@@ -340,10 +341,14 @@ def run_search(
         for key, value in (("space", space), ("stage", stage), ("stage_index", index)):
             study.set_user_attr(key, value)
         study.set_user_attr("size", size)
-        for trial in previous:  # the best settings so far, now trained for longer
+        # The best settings so far, now trained for longer; the coarse stage starts from the
+        # notebook's baseline.
+        for trial in previous:
             study.enqueue_trial(
                 trial.params, user_attrs={"from": f"stage{index - 1}:{trial.number}"}
             )
+        if not previous:
+            study.enqueue_trial(BASELINE, user_attrs={"from": "baseline"})
         stage_started = time.perf_counter()
         run_stage_workers(
             study_name, url, size, seed=seed, workers=workers, quick=quick, data_root=data_root

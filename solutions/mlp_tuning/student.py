@@ -207,10 +207,18 @@ SEARCH_SPACE = {
 # reports: validation checks per epoch (what the pruner sees); keep: how many of the best
 # trials define the next stage's narrower space (and are tried again there first).
 STAGES = (
-    {"share": 0.5, "epochs": 1, "reports": 4, "keep": 6},
-    {"share": 0.3, "epochs": 5, "reports": 1, "keep": 3},
-    {"share": 0.2, "epochs": 10, "reports": 1, "keep": 0},
+    {"share": 0.6, "epochs": 1, "reports": 4, "keep": 6},
+    {"share": 0.25, "epochs": 5, "reports": 1, "keep": 3},
+    {"share": 0.15, "epochs": 10, "reports": 1, "keep": 0},
 )
+
+# The first trial of the coarse stage: the MLP's defaults, a configuration known to learn, so
+# that the search starts from a baseline it must beat.
+BASELINE = {
+    "normalise": True, "flip": False, "rotation": False, "resized_crop": False,
+    "hidden_layers": 2, "width": 256, "activation": "relu", "dropout": 0.2, "lr": 1e-3,
+    "batch_size": 64,
+}  # fmt: skip
 
 # The configuration keys that are arguments of MLP(...).
 ARCHITECTURE = ("hidden_layers", "width", "activation", "dropout")
@@ -340,8 +348,8 @@ def run_search(
         names.append(study.study_name)
         study.set_user_attr("space", space)
         study.set_user_attr("stage", stage)
-        for trial in previous:  # the best settings so far, now trained for longer
-            study.enqueue_trial(trial.params)
+        for params in [t.params for t in previous] or [BASELINE]:
+            study.enqueue_trial(params)  # the best settings so far, now trained for longer
 
         def objective(trial, space=space, stage=stage):
             config = suggest_config(trial, space)
