@@ -18,6 +18,13 @@ def _title(text: str, quick: bool) -> str:
     return f"{text} (quick run: code paths only)" if quick else text
 
 
+def _retitle(ax, text: str) -> None:
+    """Replace Optuna's own title (set on the left of the axes) by `text`."""
+    for loc in ("left", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_title(text)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -36,7 +43,7 @@ def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: 
         warnings.simplefilter("ignore", UserWarning)  # flat axes of one-choice parameters
         ax = optuna.visualization.matplotlib.plot_parallel_coordinate(coarse)
         ax.figure.set_size_inches(14, 5)
-        ax.set_title(_title("Coarse stage: parallel coordinates (validation accuracy)", quick))
+        _retitle(ax, _title("Coarse stage: parallel coordinates (validation accuracy)", quick))
         paths.append(_save(ax.figure, out_dir / "search_parallel_coordinates.png"))
         complete = [t for t in coarse.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if len(complete) >= 2:
@@ -44,7 +51,7 @@ def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: 
                 coarse, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
             )
             ax.figure.set_size_inches(8, 4.5)
-            ax.set_title(_title("Coarse stage: hyper-parameter importance (fANOVA)", quick))
+            _retitle(ax, _title("Coarse stage: hyper-parameter importance (fANOVA)", quick))
             paths.append(_save(ax.figure, out_dir / "search_importances.png"))
     paths.append(stage_history(url, studies, out_dir / "search_stages.png", quick=quick))
     return paths
@@ -96,7 +103,7 @@ def learning_curves(curve, path: Path, *, title: str, quick: bool) -> Path:
 def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, *, quick: bool):
     """Ten test images (uint8 or 0..1, (10, 1, 28, 28)) with predicted and true class names;
     wrong predictions in red."""
-    fig, axes = plt.subplots(2, 5, figsize=(11, 5))
+    fig, axes = plt.subplots(2, 5, figsize=(11, 6.2))
     for ax, image, label, guess in zip(axes.flat, images, labels, predicted, strict=False):
         ax.imshow(image.squeeze(0).cpu(), cmap="gray")
         ax.set_title(f"predicted: {classes[guess]}\ntrue: {classes[label]}", fontsize=9,
