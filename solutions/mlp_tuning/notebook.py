@@ -424,8 +424,10 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             Choose a budget. On a Colab GPU one epoch takes roughly 10-20 s for batch size 64
             or 128 and several times longer for batch size 8 (the per-image transforms run on
             the CPU), so 30 trials take on the order of an hour. Try `n_trials=6` on a few
-            thousand images first (`Subset(train_subset, range(5000))`) to see that everything
-            works. Whatever you run, the chosen configuration comes from the validation split.
+            thousand images first (`Subset(full_train_set, train_subset.indices[:5000])`, a
+            subset of the dataset itself, as `standardisation_images` expects) to see that
+            everything works. Whatever you run, the chosen configuration comes from the
+            validation split.
             """
         ),
         _training_cell(

@@ -23,9 +23,10 @@ def split_train_validation(dataset, validation_size=5000, seed=0):
     """Split `dataset` at random into (train_subset, val_subset) of len - validation_size and
     validation_size items; the same seed always gives the same split."""
     ### BEGIN SOLUTION
-    generator = torch.Generator().manual_seed(seed)
     sizes = [len(dataset) - validation_size, validation_size]
-    train_subset, val_subset = random_split(dataset, sizes, generator=generator)
+    train_subset, val_subset = random_split(
+        dataset, sizes, generator=torch.Generator().manual_seed(seed)
+    )
     return train_subset, val_subset
     ### END SOLUTION
 
