@@ -103,7 +103,7 @@ def notebook_command(args: argparse.Namespace) -> int:
 def submission_command(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.assignment)
     path = write_submission(manifest, args.out_dir)
-    print(f"wrote {path} and {', '.join(m.weights for m in manifest.models)}")
+    print(f"wrote {path} and {', '.join(manifest.submit_files[1:])}")
     return 0
 
 

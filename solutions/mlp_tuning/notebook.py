@@ -495,26 +495,27 @@ def _final_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
         _training_cell(
             "train_final",
             """
+            CONFIG_FILE, WEIGHTS_FILE = "final_config.json", "mlp_final.pt"
             if GRADING:
                 # The grader runs this cell with your submitted files instead of training.
-                with open("final_config.json") as handle:
+                with open(CONFIG_FILE) as handle:
                     final_config = json.load(handle)
                 final_model = MLP(**{k: final_config[k] for k in ARCHITECTURE}).to(device)
                 final_model.load_state_dict(
-                    torch.load("mlp_final.pt", map_location=device, weights_only=True)
+                    torch.load(WEIGHTS_FILE, map_location=device, weights_only=True)
                 )
                 final_curve = None
             else:
                 ### BEGIN SOLUTION
                 final_config = {**study.best_params, "epochs": STAGES[-1]["epochs"]}
                 ### END SOLUTION
-                with open("final_config.json", "w") as handle:
+                with open(CONFIG_FILE, "w") as handle:
                     json.dump(final_config, handle, indent=2)
                 final_model, final_curve = train_and_validate(
                     final_config, train_subset, val_subset, (mean_image, std_image),
                     final_config["epochs"], seed=0, device=device,
                 )
-                torch.save(final_model.state_dict(), "mlp_final.pt")
+                torch.save(final_model.state_dict(), WEIGHTS_FILE)
                 print(f"final model: validation accuracy {final_curve['val_accuracy'][-1]:.4f}")
             """,
         ),

@@ -25,7 +25,7 @@ ASSIGNMENT = json.loads(r"""{
   "loops": "^def train_epoch\\b",
   "search": "^def suggest_config\\b",
   "train_search": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"",
-  "train_final": "^if\\ GRADING:"
+  "train_final": "^CONFIG_FILE,\\ WEIGHTS_FILE\\ =\\ \"final_config\\.json\",\\ \"mlp_final\\.pt\""
  },
  "weights": [
   {
