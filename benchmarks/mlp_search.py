@@ -9,7 +9,7 @@ and scored on the 5,000 validation images, no pruning) run twice:
 * DataLoader path: the notebook's `train_and_validate` (torchvision PIL transforms per image,
   a DataLoader with num_workers=0), what a student's `run_search` runs.
 
-    python benchmarks/mlp_search.py --trials 4 --threads 2
+    PYTHONPATH=. python benchmarks/mlp_search.py --trials 6 --threads 2
 
 Run it on an otherwise idle machine (`flock /tmp/dlgrade-cpu.lock ...` on the shared one).
 """
@@ -47,7 +47,11 @@ def configurations(n: int, seed: int) -> list[dict]:
 
 
 def _describe(c: dict) -> str:
-    aug = "".join(k[0] for k in ("flip", "rotation", "resized_crop") if c[k]) or "-"
+    # f: flip, r: rotation, c: resized crop.
+    aug = "".join(
+        a for a, k in zip("frc", ("flip", "rotation", "resized_crop"), strict=True) if c[k]
+    )
+    aug = aug or "-"
     return (
         f"{c['hidden_layers']}x{c['width']} {c['activation']:<7} bs {c['batch_size']:<3} "
         f"norm {'y' if c['normalise'] else 'n'} aug {aug:<3}"
