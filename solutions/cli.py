@@ -1,6 +1,7 @@
 """`python -m solutions train|submission|notebook|data`: thin wrappers over the library.
 
 python -m solutions train <id>|all [--device auto|cpu|cuda] [--quick] [--seed N]
+python -m solutions search <id> [--storage URL] [--workers N] [--trials N] [--quick]
 python -m solutions submission <id> OUT_DIR
 python -m solutions notebook <id>|all        # rewrite source/<id>/<id>.ipynb
 python -m solutions data [<dataset>]          # find or unpack the data, print its root
@@ -67,15 +68,11 @@ def train_command(args: argparse.Namespace) -> int:
         path = out_dir / f"{assignment}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
         figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
-        written = [
-            learning_curves(
-                result.histories,
-                figures / "learning_curves.png",
-                run_title(manifest.title, result.histories, args.quick),
-            )
-        ]
-        if hasattr(reference, "figures"):  # an assignment's own figures
-            written += reference.figures(manifest, result, figures)
+        title = run_title(manifest.title, result.histories, args.quick)
+        if hasattr(reference, "figures"):  # an assignment that draws its own figures
+            written = reference.figures(manifest, result, figures, title, args.quick)
+        else:
+            written = [learning_curves(result.histories, figures / "learning_curves.png", title)]
         for key, acc in result.test_accuracy.items():
             entry = expected["accuracy"][key]
             source = "" if entry.get("measured", True) else " (from the manifest: not real data)"
@@ -86,6 +83,16 @@ def train_command(args: argparse.Namespace) -> int:
         shown = ", ".join(str(f) for f in written)
         print(f"wrote {path}, {shown} and weights in {weights_dir} ({result.seconds:.0f} s)")
     return 0
+
+
+def search_command(args: argparse.Namespace) -> int:
+    """Hand over to the assignment's own search (`solutions/<id>/search.py`)."""
+    try:
+        search = importlib.import_module(f"solutions.{args.assignment}.search")
+    except ModuleNotFoundError:
+        load_manifest(args.assignment)  # an unknown id says so
+        raise SystemExit(f"error: {args.assignment} has no hyper-parameter search") from None
+    return search.search_command(args)
 
 
 def notebook_command(args: argparse.Namespace) -> int:
@@ -104,7 +111,7 @@ def notebook_command(args: argparse.Namespace) -> int:
 def submission_command(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.assignment)
     path = write_submission(manifest, args.out_dir)
-    print(f"wrote {path} and {', '.join(m.weights for m in manifest.models)}")
+    print(f"wrote {path} and {', '.join(manifest.submit_files[1:])}")
     return 0
 
 
@@ -137,6 +144,19 @@ def _parser() -> argparse.ArgumentParser:
         "(default: grader/expected, or reports/<id>/quick with --quick)",
     )
     train.set_defaults(run=train_command)
+    search = sub.add_parser("search", help="run an assignment's reference hyper-parameter search")
+    search.add_argument("assignment")
+    search.add_argument("--storage", help="Optuna storage URL (default: an SQLite file)")
+    search.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    search.add_argument("--trials", type=int, help="trials in all (default: the assignment's)")
+    search.add_argument("--quick", action="store_true", help="a few trials on a few images")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--output-dir", type=Path, help="folder for the result and figures")
+    # A worker: join the stage study STUDY in --storage and run --trials of its trials. The
+    # search starts these itself; on another machine the same command adds a worker.
+    search.add_argument("--join", metavar="STUDY", help=argparse.SUPPRESS)
+    search.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    search.set_defaults(run=search_command)
     notebook = sub.add_parser("notebook", help="rebuild the source notebook from solutions/<id>")
     notebook.add_argument("assignment")
     notebook.set_defaults(run=notebook_command)

@@ -70,6 +70,9 @@ class ModelSpec:
     fixed_threshold: float | None = None
     threshold_source: str = ""
     input_shape: tuple[int, ...] | None = None
+    # A JSON file the student hands in beside the weights, from which the model is rebuilt
+    # (`mlp_tuning`'s final_config.json); None when `args` say how to build it.
+    config: str | None = None
 
     def threshold(self, reference_accuracy: float) -> float:
         """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
@@ -194,7 +197,8 @@ class Manifest:
     @property
     def submit_files(self) -> tuple[str, ...]:
         """Files a student hands in: the notebook and one weights file per model."""
-        return (self.notebook, *(m.weights for m in self.models))
+        configs = tuple(m.config for m in self.models if m.config)
+        return (self.notebook, *(m.weights for m in self.models), *configs)
 
     def cells(self) -> dict[str, tuple[CheckSpec, ...]]:
         """Grade cells in first-use order, each with its checks."""
@@ -385,6 +389,7 @@ def _model(table: _Table) -> ModelSpec:
         fixed_threshold=table.get("threshold", float, None),
         threshold_source=table.get("threshold_source", str, ""),
         input_shape=tuple(shape) if shape is not None else None,
+        config=table.get("config", str, None),
     )
     table.done()
     where = f"{table.path}: {table.where}"

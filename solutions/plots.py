@@ -16,7 +16,6 @@ from solutions.training import History  # noqa: E402
 MARKED_EPOCHS = 15
 
 
-
 def run_title(title: str, histories: dict[str, History], quick: bool) -> str:
     """The figure title: says "(reference)", or that a quick run is not the reference."""
     if not quick:

@@ -143,6 +143,24 @@ def check_weights():
     return problems
 
 
+def check_json_files():
+    """Configuration files handed in beside the weights: present and valid JSON objects."""
+    problems = []
+    for path in ASSIGNMENT.get("json_files", []):
+        if not os.path.isfile(path):
+            problems.append(f"{path} is missing: run the cell that writes it, then download it")
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = json.load(handle)
+        except (OSError, ValueError) as err:
+            problems.append(f"{path} is not valid JSON: {err}")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{path} holds a {type(value).__name__}, not a JSON object")
+    return problems
+
+
 def check_runs(nb, timeout):
     """Run a copy of the notebook top to bottom as the grader does; report the first error."""
     try:
@@ -185,6 +203,8 @@ def main(argv):
         "all parts present and filled in": check_cells(nb),
         "weights files": check_weights(),
     }
+    if ASSIGNMENT.get("json_files"):
+        results["configuration files"] = check_json_files()
     if not any(results.values()):
         results["runs top to bottom (training cells load your weights)"] = check_runs(
             nb, ASSIGNMENT["timeout"]
@@ -198,7 +218,11 @@ def main(argv):
     release = ASSIGNMENT["notebook"]
     print(
         "Ready to submit: hand in "
-        + ", ".join([release] + [w["file"] for w in ASSIGNMENT["weights"]])
+        + ", ".join(
+            [release]
+            + [w["file"] for w in ASSIGNMENT["weights"]]
+            + ASSIGNMENT.get("json_files", [])
+        )
         if ok
         else "Not ready yet: fix the points above and run this check again."
     )

@@ -32,17 +32,19 @@ def reference_notebook(manifest: Manifest) -> nbformat.NotebookNode:
 
 
 def write_submission(manifest: Manifest, out_dir: Path, weights_dir: Path | None = None) -> Path:
-    """Write notebook and weights into `out_dir`; return the notebook's path."""
+    """Write notebook, weights (and configuration files) into `out_dir`; return the notebook's
+    path."""
     weights_dir = weights_dir or WEIGHTS_DIR / manifest.id
     out_dir.mkdir(parents=True, exist_ok=True)
-    missing = [m.weights for m in manifest.models if not (weights_dir / m.weights).is_file()]
+    files = [f for m in manifest.models for f in (m.weights, m.config) if f]
+    missing = [f for f in files if not (weights_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(
             f"no reference weights {', '.join(missing)} in {weights_dir}: "
             f"run `python -m solutions train {manifest.id}` first"
         )
-    for model in manifest.models:
-        shutil.copyfile(weights_dir / model.weights, out_dir / model.weights)
+    for name in files:
+        shutil.copyfile(weights_dir / name, out_dir / name)
     path = out_dir / manifest.notebook
     nbformat.write(reference_notebook(manifest), path)
     return path

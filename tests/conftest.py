@@ -1,11 +1,15 @@
-"""Fixtures shared by the whole suite: the reference submission and the real grader CLI."""
+"""Fixtures shared by the whole suite: the reference submission, the real grader CLI and a
+PostgreSQL server."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,10 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(
-    module: str, *args: str, timeout: float = 900, cwd: Path = REPO
+    module: str, *args: str, timeout: float = 900, cwd: Path = REPO, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """Run `python -m <module> args...` the way an operator would; output captured as text."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    """Run `python -m <module> args...` the way an operator would; output captured as text.
+
+    `env` adds to (or overrides) the environment, e.g. {"DLGRADE_DATA": fixture_root}.
+    """
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        **(env or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
@@ -74,3 +85,47 @@ def reference_submission(tmp_path_factory, manifest) -> Path:
 def reference_report(tmp_path_factory, reference_submission) -> dict:
     """The reference submission graded once by the CLI, shared by the tests that read it."""
     return grade(reference_submission, tmp=tmp_path_factory.mktemp("reference-report"))[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A real PostgreSQL server of our own, on a Unix socket, run as user postgres.
+
+    Its folder is a fresh one under /tmp: pytest's own tmp folders are private to root.
+    """
+    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not bindir or os.geteuid() != 0:
+        pytest.skip("needs Debian's postgresql package and root (to run the server as postgres)")
+    bindir = bindir[-1]
+    home = Path(tempfile.mkdtemp(prefix="dlgrade-pg-"))
+    data, sock = home / "pgdata", home / "pgsock"
+    sock.mkdir()
+    shutil.chown(home, "postgres")
+    shutil.chown(sock, "postgres")
+    port = _free_port()
+
+    def as_postgres(*cmd):
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *map(str, cmd)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    as_postgres(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
+    as_postgres(
+        bindir / "pg_ctl", "-D", data, "-w", "-l", home / "pg.log",
+        "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start",
+    )  # fmt: skip
+    try:
+        as_postgres(bindir / "createdb", "-h", sock, "-p", port, "gradebook")
+        yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"
+    finally:
+        as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)

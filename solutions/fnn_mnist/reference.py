@@ -243,8 +243,14 @@ def expected_answers(manifest: Manifest, result: TrainResult, quick: bool) -> di
     }
 
 
-def figures(manifest: Manifest, result: TrainResult, folder: Path) -> list[Path]:
-    """The predictions figure: the saved FNN, loaded by a NetworkUser, on a few test images."""
+def figures(
+    manifest: Manifest, result: TrainResult, folder: Path, title: str, quick: bool
+) -> list[Path]:
+    """The learning curves, and the predictions figure: the saved FNN, loaded by a
+    NetworkUser, on a few test images."""
+    from solutions.plots import learning_curves
+
+    curves = learning_curves(result.histories, folder / "learning_curves.png", title)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,4 +266,4 @@ def figures(manifest: Manifest, result: TrainResult, folder: Path) -> list[Path]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return [path]
+    return [curves, path]

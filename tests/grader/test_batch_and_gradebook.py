@@ -6,10 +6,8 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -138,50 +136,6 @@ def test_does_an_interrupted_run_resume_without_regrading(tmp_path, reference_su
     uid = GradeConfig().uid
     leftover = subprocess.run(["pgrep", "-u", f"{uid},{uid + 1}"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""  # the killed run's sandboxes died with it
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def postgres():
-    """A real PostgreSQL server of our own, on a Unix socket, run as user postgres.
-
-    Its folder is a fresh one under /tmp: pytest's own tmp folders are private to root.
-    """
-    bindir = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-    if not bindir or os.geteuid() != 0:
-        pytest.skip("needs Debian's postgresql package and root (to run the server as postgres)")
-    bindir = bindir[-1]
-    home = Path(tempfile.mkdtemp(prefix="dlgrade-pg-"))
-    data, sock = home / "pgdata", home / "pgsock"
-    sock.mkdir()
-    shutil.chown(home, "postgres")
-    shutil.chown(sock, "postgres")
-    port = _free_port()
-
-    def as_postgres(*cmd):
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *map(str, cmd)],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    as_postgres(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
-    as_postgres(
-        bindir / "pg_ctl", "-D", data, "-w", "-l", home / "pg.log",
-        "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start",
-    )  # fmt: skip
-    try:
-        as_postgres(bindir / "createdb", "-h", sock, "-p", port, "gradebook")
-        yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"
-    finally:
-        as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_does_a_postgresql_gradebook_receive_the_grades(

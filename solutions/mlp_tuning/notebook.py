@@ -1,0 +1,593 @@
+"""The `mlp_tuning` source notebook: instructions, solution cells, tests, in order."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from solutions.manifest import Manifest
+from solutions.mlp_tuning import config
+from solutions.notebook_builder import (
+    Cell,
+    answer,
+    grade_cell,
+    markdown,
+    provided,
+    solution,
+    student_chunks,
+    visible_test,
+)
+
+STUDENT = Path(__file__).with_name("student.py")
+
+
+def _training_cell(grade_id: str, code: str) -> Cell:
+    """A solution cell that searches or trains, or loads the submitted files when GRADING."""
+    return solution(grade_id, textwrap.dedent(code))
+
+
+def _intro() -> Cell:
+    return markdown(
+        """
+        # Tuning a multilayer perceptron on Fashion-MNIST
+
+        You will improve a plain fully connected network (a multilayer perceptron, MLP) for the
+        ten kinds of clothing in Fashion-MNIST (28x28 grey images) in five steps, then search
+        for good hyper-parameters the way practitioners do:
+
+        1. **standardise** the images with a mean image and a standard-deviation image computed
+           on the training images;
+        2. **augment** the training images (random flips, rotations and resized crops);
+        3. make the network's **capacity** (number and width of hidden layers),
+        4. its **activation function** and
+        5. its **dropout** probability arguments of one `MLP` class;
+        6. **search** the hyper-parameters with [Optuna](https://optuna.org), coarse to fine,
+           choosing by validation accuracy only;
+        7. train the chosen configuration, and measure its accuracy on the test split **once**.
+
+        **How to work.** Open this notebook in Google Colab and switch on a GPU
+        (*Runtime > Change runtime type > GPU*). Fill in every cell that contains
+        `raise NotImplementedError()`; keep the names and arguments of classes and functions as
+        they are, because the grader calls them. Run the small test cells after each part: they
+        check shapes and a few values only; more checks run when your work is graded.
+
+        **What to hand in.** This notebook, run from top to bottom, and the two files it writes
+        at the end: `mlp_final.pt` (the weights of your final model) and `final_config.json`
+        (its configuration). When your notebook is graded the search and training cells do not
+        run: the grader rebuilds `MLP` from `final_config.json`, loads `mlp_final.pt`, prepares
+        the test images with *your* evaluation transform and *your* `mean_image` and
+        `std_image`, and measures the accuracy itself. Before you submit, run the last cell
+        (the pre-submission check).
+
+        The three best test accuracies of the class earn bonus points.
+        """,
+        "intro",
+    )
+
+
+def _setup() -> Cell:
+    return provided(
+        "setup",
+        """
+        import json
+        import math
+        import os
+        import time
+
+        import matplotlib.pyplot as plt
+        import torch
+        from torch import nn
+        from torch.utils.data import DataLoader, Dataset, Subset, random_split
+        from torchvision import datasets, transforms
+
+        try:
+            import optuna
+        except ImportError:  # Colab does not come with Optuna: install it once
+            %pip install --quiet optuna
+            import optuna
+
+        # Train on the GPU when there is one (Colab), else on the CPU.
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # Set while the notebook is graded: the search and training cells then load your files.
+        GRADING = bool(os.environ.get("NBGRADER_EXECUTION"))
+        # Weights & Biases is optional: set to True to also log every trial to your W&B account.
+        USE_WANDB = False
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        torch.manual_seed(0)
+        print("device:", device, "| optuna", optuna.__version__)
+        """,
+    )
+
+
+def _data() -> list[Cell]:
+    return [
+        markdown(
+            """
+            ## 1. Data: training, validation and test splits
+
+            torchvision's Fashion-MNIST has 60,000 training images and 10,000 test images
+            (1,000 of each class). Split the 60,000 at random into **55,000 for training and
+            5,000 for validation**: the validation images choose the hyper-parameters, and the
+            test images are used once, for the final model only.
+
+            Write `split_train_validation(dataset, validation_size=5000, seed=0)`, returning
+            `(train_subset, val_subset)`. Use `torch.utils.data.random_split` with a
+            `torch.Generator` seeded with `seed`, so that the same seed always gives the same
+            split (the grader relies on it).
+
+            The datasets below are loaded *without* a transform: each item is a PIL image and
+            its label. Transforms are attached later, one for training and one for evaluation.
+            """
+        ),
+        provided(
+            "data",
+            """
+            DATA_ROOT = os.environ.get("DLGRADE_DATA", "data")
+            full_train_set = datasets.FashionMNIST(DATA_ROOT, train=True, download=True)
+            test_set = datasets.FashionMNIST(DATA_ROOT, train=False, download=True)
+            CLASSES = full_train_set.classes
+            print(len(full_train_set), "training images,", len(test_set), "test images")
+            """,
+        ),
+    ]
+
+
+def _statistics(code: dict[str, str]) -> list[Cell]:
+    return [
+        markdown(
+            """
+            ## 2. Standardisation
+
+            Standardising the inputs gives every input dimension a similar scale, which
+            usually makes training faster. Here every *pixel* gets its own statistics. With
+            $X_0, \\dots, X_{N-1}$ the $N$ images of the **training subset** (pixel values on
+            the 0..1 scale, as `ToTensor` gives them), the mean image and the standard-deviation
+            image are computed pixel by pixel:
+
+            $$X_\\mu = \\frac{1}{N} \\sum_{i=0}^{N-1} X_i \\qquad
+              X_\\sigma = \\sqrt{\\frac{1}{N} \\sum_{i=0}^{N-1} (X_i - X_\\mu)^2} + 10^{-5}$$
+
+            (the square and the root are taken per pixel; note $1/N$, not $1/(N-1)$), and an
+            image $X$ is fed to the network as $\\hat X = (X - X_\\mu) / X_\\sigma$. The
+            $10^{-5}$ keeps pixels that are black in every image (standard deviation 0) from
+            dividing by zero.
+
+            Write `standardisation_images(subset)`. `subset` is a `Subset` of the Fashion-MNIST
+            dataset: `subset.dataset.data` holds **all** 60,000 images of the dataset as a
+            uint8 tensor `(60000, 28, 28)`, and `subset.indices` lists the ones that belong to
+            the subset. Use only those. Return `(mean_image, std_image)`, two float32 tensors of
+            shape `(28, 28)`. (Reading `.data` directly is much faster than looping over the
+            subset's PIL images.)
+            """
+        ),
+        solution("split", code["split"]),
+        solution("statistics", code["statistics"]),
+        provided(
+            "statistics_of_training",
+            """
+            train_subset, val_subset = split_train_validation(full_train_set)
+            # Statistics of the 55,000 training images only, reused for validation and test.
+            mean_image, std_image = standardisation_images(train_subset)
+            fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+            for ax, image, title in zip(axes, (mean_image, std_image), ("mean image", "std image")):
+                ax.imshow(image, cmap="gray")
+                ax.set_title(title)
+                ax.axis("off")
+            plt.show()
+            """,
+        ),
+        visible_test(
+            "statistics",
+            """
+            assert len(train_subset) == 55000 and len(val_subset) == 5000, "split 55,000 / 5,000"
+            assert tuple(mean_image.shape) == (28, 28), f"mean image: {tuple(mean_image.shape)}"
+            assert tuple(std_image.shape) == (28, 28), f"std image: {tuple(std_image.shape)}"
+            assert mean_image.dtype == torch.float32 and std_image.dtype == torch.float32
+            assert 0 <= float(mean_image.min()) <= float(mean_image.max()) <= 1, "0..1 scale"
+            assert float(std_image.min()) > 0, "add 1e-5 to the standard deviation"
+            print("mean and std images: shapes and ranges look right")
+            """,
+        ),
+    ]
+
+
+def cells(manifest: Manifest) -> list[Cell]:
+    code = student_chunks(STUDENT)
+    return [
+        _intro(),
+        _setup(),
+        *_data(),
+        *_statistics(code),
+        grade_cell(manifest, "test_statistics", "Tests of the split and the statistics."),
+        markdown(
+            """
+            **Question 2.** Why are the mean and standard deviation computed on the training
+            images only, and then used unchanged for the validation and test images?
+            """
+        ),
+        answer("answer_statistics"),
+        markdown(
+            f"""
+            ## 3. Transforms and data augmentation
+
+            torchvision's `transforms.Normalize` subtracts one mean *per channel*; we need one
+            per pixel. Write the transform class `Standardise(mean_image, std_image)`: called
+            on an image tensor `x` of shape `(1, 28, 28)` it returns `(x - mean_image) /
+            std_image`.
+
+            Then write `make_transforms(mean_image, std_image, normalise=True, flip=False,
+            rotation=False, resized_crop=False)`, which returns `(train_transform,
+            eval_transform)`, each turning a PIL image into a `(1, 28, 28)` float tensor:
+
+            * `train_transform`: the augmentations that are switched on, in this order:
+              `transforms.RandomHorizontalFlip(p=0.5)` when `flip`,
+              `transforms.RandomRotation(degrees={config.ROTATION_DEGREES:g})` when
+              `rotation`, `transforms.RandomResizedCrop(28, scale={config.CROP_SCALE},
+              antialias=True)` when `resized_crop`; then `transforms.ToTensor()`; then
+              `Standardise` when `normalise`.
+            * `eval_transform`: `ToTensor()`, then `Standardise` when `normalise`. No
+              augmentation: validation and test images must always give the same tensor.
+
+            With every switch off the two transforms give the same result. Augmenting creates
+            new, slightly different training images every epoch (a pullover turned by a few
+            degrees is still a pullover), which often helps a network generalise.
+
+            `TransformedSubset(subset, transform)` (given) applies a transform to the items of
+            a subset: the training and validation subsets share one dataset object, so they
+            cannot have different transforms through the dataset itself.
+            """
+        ),
+        solution("transforms", code["transforms"]),
+        visible_test(
+            "transforms",
+            """
+            _image = full_train_set[0][0]  # a PIL image
+            _train_tf, _eval_tf = make_transforms(mean_image, std_image)
+            _x = _eval_tf(_image)
+            assert tuple(_x.shape) == (1, 28, 28), f"expected (1, 28, 28), got {tuple(_x.shape)}"
+            assert torch.equal(_x, _eval_tf(_image)), "the evaluation transform must not be random"
+            assert torch.allclose(_train_tf(_image), _x), "all switches off: train == eval"
+            _train_tf, _eval_tf = make_transforms(mean_image, std_image, flip=True, rotation=True,
+                                                  resized_crop=True)
+            _outputs = [_train_tf(_image) for _ in range(5)]
+            assert any(not torch.equal(_outputs[0], o) for o in _outputs[1:]), "augment training"
+            assert torch.equal(_eval_tf(_image), _x), "augmentations belong to training only"
+            print("transforms: shapes, switches and determinism look right")
+            """,
+        ),
+        grade_cell(manifest, "test_transforms", "Tests of the transforms."),
+        markdown(
+            """
+            ## 4. A configurable MLP
+
+            Write `MLP(hidden_layers=2, width=256, activation="relu", dropout=0.0,
+            input_size=784, classes=10)`, a subclass of `nn.Module`:
+
+            * the input, `(N, 1, 28, 28)` images or `(N, 784)` vectors, is flattened to
+              `(N, input_size)`;
+            * then `hidden_layers` hidden layers, each `nn.Linear` (to `width` units) ->
+              activation -> `nn.Dropout(p=dropout)`;
+            * then one output `nn.Linear` to `classes` raw scores (logits, no softmax:
+              `nn.CrossEntropyLoss` applies it);
+            * `activation` is one of the strings `"sigmoid"`, `"tanh"`, `"relu"` (a string, so
+              that a configuration can be saved as JSON), and must really be the one used.
+
+            Register the layers as submodules (`nn.Sequential` or `nn.ModuleList`, not a
+            Python list), or PyTorch will neither train nor save them. Dropout is active in
+            training mode only: `model.eval()` switches it off.
+            """
+        ),
+        solution("mlp", code["mlp"]),
+        visible_test(
+            "mlp",
+            """
+            _model = MLP(hidden_layers=2, width=32, activation="tanh", dropout=0.5)
+            _out = _model(torch.randn(4, 1, 28, 28))
+            assert tuple(_out.shape) == (4, 10), f"expected (4, 10) logits, got {tuple(_out.shape)}"
+            assert tuple(_model(torch.randn(3, 784)).shape) == (3, 10), "accept (N, 784) too"
+            _count = sum(p.numel() for p in _model.parameters())
+            assert _count == 784 * 32 + 32 + 32 * 32 + 32 + 32 * 10 + 10, f"{_count} parameters"
+            assert sum(p.numel() for p in MLP(hidden_layers=1, width=64).parameters()) == (
+                784 * 64 + 64 + 64 * 10 + 10
+            ), "hidden_layers=1: one hidden layer"
+            print("MLP: shapes and parameter counts look right")
+            """,
+        ),
+        grade_cell(manifest, "test_mlp", "Tests of the MLP."),
+        markdown(
+            """
+            ## 5. Training and evaluation
+
+            * `train_epoch(model, loader, optimizer, device)` trains for one pass over
+              `loader` with the cross-entropy loss and returns the **mean loss per image**
+              over the pass (the sum of each batch's mean loss times its size, divided by the
+              number of images). It moves the model and every batch to `device`, puts the
+              model in training mode and clears the gradients before every batch.
+            * `evaluate(model, loader, device)` returns the accuracy as a **fraction**
+              (correct predictions / number of images, counted over the whole loader, not an
+              average of per-batch accuracies). It moves the model and every batch to `device`,
+              puts the model in evaluation mode and computes no gradients.
+            """
+        ),
+        solution("loops", code["loops"]),
+        visible_test(
+            "loops",
+            """
+            _model = MLP(hidden_layers=1, width=16)
+            _batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))) for _ in range(2)]
+            _optimizer = torch.optim.SGD(_model.parameters(), lr=0.1)
+            _loss = train_epoch(_model, _batches, _optimizer, "cpu")
+            assert isinstance(_loss, float), f"train_epoch should return a float, got {_loss!r}"
+            _acc = evaluate(_model, _batches, "cpu")
+            assert 0.0 <= _acc <= 1.0, f"evaluate should return a fraction, got {_acc!r}"
+            print("train_epoch and evaluate run")
+            """,
+        ),
+        grade_cell(manifest, "test_loops", "Tests of train_epoch and evaluate."),
+        grade_cell(
+            manifest, "test_device", "Tests of device placement in train_epoch and evaluate."
+        ),
+        *_search_part(code, manifest),
+        *_final_part(code, manifest),
+    ]
+
+
+def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
+    stages = "\n".join(
+        f"            | {i} | {s['epochs']} | {s['reports']} | {s['share']:.0%} | {s['keep']} |"
+        for i, s in enumerate(config.STAGES, start=1)
+    )
+    return [
+        markdown(
+            f"""
+            ## 6. Hyper-parameter search
+
+            The sheet's hyper-parameters and their values:
+
+            | hyper-parameter | values |
+            | --- | --- |
+            | `normalise` (standardisation) | True, False |
+            | `flip`, `rotation`, `resized_crop` (augmentation) | True, False each |
+            | `hidden_layers` | 1, 2, 4 |
+            | `width` (units per hidden layer) | 64, 256, 1024 |
+            | `activation` | sigmoid, tanh, relu |
+            | `dropout` | 0 to 0.8 |
+            | `epochs` | 5, 10 |
+            | `lr` (learning rate of Adam) | 1e-4 to 1e-1, on a log scale |
+            | `batch_size` | 8, 64, 128 |
+
+            A grid over all of them has tens of thousands of points, so we search at random
+            and in stages, as the sheet suggests: a cheap **coarse** stage (one epoch, checked
+            four times on the way) finds the settings that do not learn or that diverge and
+            drops them; the next stage searches a **narrower** space, where the best coarse
+            trials lay, with 5 epochs; the last one trains for 10. Every trial is one training
+            run, scored by its **validation** accuracy after its last epoch.
+
+            | stage | epochs per trial | checks per epoch | share of the trials | best kept |
+            | --- | --- | --- | --- | --- |
+{stages}
+
+            [Optuna](https://optuna.org) does the bookkeeping. Each stage is an Optuna *study*
+            (`optuna.create_study(direction="maximize", ...)`) with
+
+            * a **sampler**, `optuna.samplers.TPESampler`: random trials first, then trials
+              drawn near the good ones (random sampling, `RandomSampler`, is fine too);
+            * a **pruner**, `optuna.pruners.MedianPruner`: each trial reports its validation
+              accuracy after every check (`trial.report(accuracy, step)`), and a trial that is
+              worse than the median of earlier trials at the same step is stopped
+              (`trial.should_prune()` -> raise `optuna.TrialPruned()`). A diverging trial
+              (loss `nan` or `inf`) is pruned at once;
+            * a **storage**: an SQLite file (`"sqlite:///mlp_tuning.db"`) keeps every trial, so
+              an interrupted search can be inspected and nothing is lost.
+
+            The cell below gives you the pieces: `SEARCH_SPACE` and `STAGES`,
+            `suggest_config(trial, space)` (draws a configuration through an Optuna trial),
+            `train_and_validate(...)` (trains one configuration with Adam and a cosine
+            learning-rate decay, and reports to a pruning hook), `best_trials(study, keep)`,
+            `narrow_space(space, trials)` and `stage_sizes(n_trials, stages)`. Write
+            `run_search(train_set, val_set, n_trials, *, stages=STAGES, seed=0, storage=None,
+            device=None, callbacks=())`: run the stages one after the other, each with its share
+            of the `n_trials` trials, each searching the space narrowed to the best trials of the
+            stage before it (and trying those trials again first, with more epochs:
+            `study.enqueue_trial(trial.params)`). Compute the standardisation images from
+            `train_set` inside the function, and **never use the test split**: the grader calls
+            your function with a test set that raises an error when it is touched. Return the
+            last stage's study: its `best_trial` must be the trial with the highest validation
+            accuracy, and it carries the names of all stage studies in its user attribute
+            `"stage_studies"`.
+            """
+        ),
+        solution("search", code["search"]),
+        grade_cell(manifest, "test_search", "Tests of the search."),
+        provided(
+            "wandb",
+            """
+            # Optional: log each finished trial to Weights & Biases (needs an account and a
+            # network; nothing else in this notebook does).
+            search_callbacks = []
+            if USE_WANDB and not GRADING:
+                import wandb
+
+                def log_to_wandb(study, trial):
+                    run = wandb.init(project="mlp_tuning", group=study.study_name,
+                                     config=trial.params, reinit=True)
+                    run.log({"val_accuracy": trial.value, "state": trial.state.name})
+                    run.finish()
+
+                search_callbacks.append(log_to_wandb)
+            """,
+        ),
+        markdown(
+            """
+            ### 6.1 Run the search
+
+            Choose a budget. On a Colab GPU one epoch takes roughly 10-20 s for batch size 64
+            or 128 and several times longer for batch size 8 (the per-image transforms run on
+            the CPU), so 30 trials take on the order of an hour. Try `n_trials=6` on a few
+            thousand images first (`Subset(full_train_set, train_subset.indices[:5000])`, a
+            subset of the dataset itself, as `standardisation_images` expects) to see that
+            everything works. Whatever you run, the chosen configuration comes from the
+            validation split.
+            """
+        ),
+        _training_cell(
+            "train_search",
+            """
+            STORAGE = "sqlite:///mlp_tuning.db"
+            if GRADING:
+                study = None  # the search does not run while your notebook is graded
+            else:
+                started = time.perf_counter()
+                ### BEGIN SOLUTION
+                study = run_search(train_subset, val_subset, n_trials=30, storage=STORAGE,
+                                   callbacks=search_callbacks)
+                ### END SOLUTION
+                print(f"search: {time.perf_counter() - started:.0f} s; best validation accuracy "
+                      f"{study.best_value:.4f} with {study.best_params}")
+            """,
+        ),
+        provided(
+            "search_plots",
+            """
+            if study is not None:
+                # The coarse stage varied every hyper-parameter: its trials show the most.
+                coarse = optuna.load_study(study_name=study.user_attrs["stage_studies"][0],
+                                           storage=STORAGE)
+                optuna.visualization.matplotlib.plot_parallel_coordinate(coarse)
+                plt.gcf().set_size_inches(14, 5)
+                plt.show()
+                optuna.visualization.matplotlib.plot_param_importances(coarse)
+                plt.show()
+            """,
+        ),
+        markdown(
+            """
+            **Question 6.** Which strategy did you use (budget, stages, sampler, pruner), and
+            why? From the parallel-coordinates and importance plots: which hyper-parameters
+            mattered most, which settings worked and which did not learn or diverged?
+            """
+        ),
+        answer("answer_search"),
+    ]
+
+
+def _final_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
+    del code
+    return [
+        markdown(
+            """
+            ## 7. The final model
+
+            Train the chosen configuration (the best trial's parameters and the number of
+            epochs of the last stage) on the training subset, and keep it. The cell writes
+
+            * `final_config.json`: a JSON object with the keys `hidden_layers`, `width`,
+              `activation`, `dropout` (the arguments of `MLP`), `normalise`, `flip`,
+              `rotation`, `resized_crop`, `lr`, `batch_size` and `epochs`;
+            * `mlp_final.pt`: `state_dict()` of `MLP(hidden_layers, width, activation,
+              dropout)` built from that file, trained.
+
+            The grader builds your model from the first file and loads the second into it, so
+            they must belong together. The test images are then prepared with your
+            `make_transforms(mean_image, std_image, normalise=...)` evaluation transform.
+            """
+        ),
+        _training_cell(
+            "train_final",
+            """
+            CONFIG_FILE, WEIGHTS_FILE = "final_config.json", "mlp_final.pt"
+            if GRADING:
+                # The grader runs this cell with your submitted files instead of training.
+                with open(CONFIG_FILE) as handle:
+                    final_config = json.load(handle)
+                final_model = MLP(**{k: final_config[k] for k in ARCHITECTURE}).to(device)
+                final_model.load_state_dict(
+                    torch.load(WEIGHTS_FILE, map_location=device, weights_only=True)
+                )
+                final_curve = None
+            else:
+                ### BEGIN SOLUTION
+                final_config = {**study.best_params, "epochs": STAGES[-1]["epochs"]}
+                ### END SOLUTION
+                with open(CONFIG_FILE, "w") as handle:
+                    json.dump(final_config, handle, indent=2)
+                final_model, final_curve = train_and_validate(
+                    final_config, train_subset, val_subset, (mean_image, std_image),
+                    final_config["epochs"], seed=0, device=device,
+                )
+                torch.save(final_model.state_dict(), WEIGHTS_FILE)
+                print(f"final model: validation accuracy {final_curve['val_accuracy'][-1]:.4f}")
+            """,
+        ),
+        provided(
+            "final_curves",
+            """
+            if final_curve is not None:
+                fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
+                epochs = range(1, len(final_curve["loss"]) + 1)
+                ax_loss.plot(epochs, final_curve["loss"], marker="o")
+                ax_loss.set(xlabel="epoch", ylabel="training loss (mean per image)")
+                ax_acc.plot(epochs, final_curve["val_accuracy"], marker="o")
+                ax_acc.set(xlabel="epoch", ylabel="validation accuracy")
+                plt.show()
+            """,
+        ),
+        markdown(
+            """
+            ### 7.1 Test accuracy, once
+
+            Now, and only now, the test split: the accuracy of the final model, and ten random
+            test images with the predicted and the true class (wrong ones in red).
+            """
+        ),
+        provided(
+            "test_accuracy",
+            """
+            _, final_eval_transform = make_transforms(
+                mean_image, std_image, normalise=final_config["normalise"]
+            )
+            test_loader = DataLoader(TransformedSubset(test_set, final_eval_transform),
+                                     batch_size=1000)
+            print(f"test accuracy: {evaluate(final_model, test_loader, device):.4f}")
+
+            picks = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(1))[:10]
+            fig, axes = plt.subplots(2, 5, figsize=(11, 5))
+            final_model.eval()
+            for ax, index in zip(axes.flat, picks.tolist()):
+                image, label = test_set[index]
+                with torch.no_grad():
+                    x = final_eval_transform(image).unsqueeze(0).to(device)
+                    guess = final_model(x).argmax(1).item()
+                ax.imshow(image, cmap="gray")
+                ax.set_title(f"predicted: {CLASSES[guess]}\\ntrue: {CLASSES[label]}", fontsize=9,
+                             color="black" if guess == label else "red")
+                ax.axis("off")
+            plt.show()
+            """,
+        ),
+        markdown(
+            """
+            **Question 7.** Compare the validation accuracy of your final model with its test
+            accuracy. Which mistakes does it make on the ten images, and are they
+            understandable?
+            """
+        ),
+        answer("answer_final"),
+        grade_cell(
+            manifest,
+            "test_final",
+            "Your submitted configuration and weights: do they fit, and how accurate are they?",
+        ),
+        markdown(
+            """
+            ## Before you submit
+
+            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
+            *Runtime > Run all*, then run the cell below. It checks that every part is filled
+            in, that `mlp_final.pt` and `final_config.json` exist and load, and that the
+            notebook runs from top to bottom the way the grader runs it. Then download the
+            notebook (*File > Download > .ipynb*) and the two files, and hand in all three.
+            """
+        ),
+        provided("precheck", "%run precheck.py"),
+    ]
