@@ -47,6 +47,7 @@ from solutions.paths import RELEASE_DIR
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
 MAX_NOTEBOOKS = 5
+MAX_NOTEBOOK_BYTES = 50 * 1024**2
 GRADER_DIR = Path(grader.__file__).resolve().parent
 
 
@@ -242,33 +243,34 @@ def stage(path: Path, manifest: Manifest) -> Staged:
     NotebookError when there is no notebook to grade.
     """
     notes: list[str] = []
+    folder = path if path.is_dir() else path.parent
     if not path.is_dir():
         try:
-            raw = read_capped(path, 50 * 1024**2)
+            single = {path.name: read_capped(path, MAX_NOTEBOOK_BYTES)}
         except UnsafeFile as err:
             raise NotebookError(f"{err}: hand in the notebook file itself") from None
-        return Staged(
-            path.name,
-            raw,
-            {},
-            {},
-            {m.weights: f"{m.weights} was not submitted" for m in manifest.models},
-        )
-    listing = list_files(path, max_depth=2)
+    else:
+        single = None
+    listing = list_files(folder, max_depth=0, skip_folders=True)
     notes += [f"not read: {why}" for why in listing.refused[:10]]
-    top = {p.name: p for p in listing.files if p.parent == path}
-    notebooks: dict[str, bytes] = {}
-    for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
-        try:
-            notebooks[name] = read_capped(top[name], 50 * 1024**2)
-        except UnsafeFile as err:
-            notes.append(f"not read: {err}")
-    refused_notebooks = [r for r in listing.refused if ".ipynb" in r]
-    if not notebooks and refused_notebooks:
-        raise NotebookError(f"{refused_notebooks[0]}: hand in the notebook file itself")
-    chosen, note = choose_notebook(notebooks, manifest.notebook, path.name)
-    if note:
-        notes.append(note)
+    if len(listing.refused) > 10:
+        notes.append(f"and {len(listing.refused) - 10} more entries not read")
+    top = {p.name: p for p in listing.files if p.parent == folder}
+    if single is not None:
+        notebooks, chosen = single, path.name
+    else:
+        notebooks = {}
+        for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
+            try:
+                notebooks[name] = read_capped(top[name], MAX_NOTEBOOK_BYTES)
+            except UnsafeFile as err:
+                notes.append(f"not read: {err}")
+        refused_notebooks = [r for r in listing.refused if ".ipynb" in r]
+        if not notebooks and refused_notebooks:
+            raise NotebookError(f"{refused_notebooks[0]}: hand in the notebook file itself")
+        chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
+        if note:
+            notes.append(note)
     weights, problems = {}, {}
     for model in manifest.models:
         file = top.get(model.weights)

@@ -33,6 +33,10 @@ def _describe(mode: int) -> str:
     return "not a regular file"
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1024**2:,.0f} MB" if nbytes >= 1024**2 else f"{nbytes:,} bytes"
+
+
 def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
     """The bytes of regular file `path` (not a link), refusing anything over `limit` bytes
     before reading it, and, with `owner`, anything not owned by that uid (a hard link to
@@ -54,7 +58,7 @@ def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
         if owner is not None and info.st_uid != owner:
             raise UnsafeFile(f"{path.name} belongs to another user")
         if info.st_size > limit:
-            raise UnsafeFile(f"{path.name} is {info.st_size:,} bytes; the limit is {limit:,}")
+            raise UnsafeFile(f"{path.name} is {_size(info.st_size)}; the limit is {_size(limit)}")
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
@@ -64,7 +68,7 @@ def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
             left -= len(chunk)
         data = b"".join(chunks)
         if len(data) > limit:
-            raise UnsafeFile(f"{path.name} grew past its limit of {limit:,} bytes while read")
+            raise UnsafeFile(f"{path.name} grew past its limit of {_size(limit)} while read")
         return data
     finally:
         os.close(fd)
@@ -143,9 +147,12 @@ class Listing:
     refused: tuple[str, ...]
 
 
-def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> Listing:
+def list_files(
+    folder: Path, *, max_depth: int = 3, max_entries: int = 500, skip_folders: bool = False
+) -> Listing:
     """Regular files under `folder`, without following links, at most `max_depth` folders
-    deep and `max_entries` entries in all; everything else is named in `refused`."""
+    deep and `max_entries` entries in all; everything else is named in `refused` (folders past
+    the depth only unless `skip_folders`)."""
     files, refused, seen = [], [], 0
 
     def walk(current: Path, depth: int) -> None:
@@ -166,6 +173,8 @@ def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> L
                 refused.append(f"{relative} is a symbolic link")
             elif entry.is_dir(follow_symlinks=False):
                 if depth >= max_depth:
+                    if skip_folders:
+                        continue
                     refused.append(f"{relative}/ is nested too deep (over {max_depth} folders)")
                 else:
                     walk(Path(entry.path), depth + 1)

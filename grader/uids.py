@@ -55,6 +55,26 @@ def reap(uid: int, timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
+def orphaned(lock_dir: Path = LOCK_DIR) -> dict[int, list[int]]:
+    """Processes of probe uids that no running grading run holds (uid -> pids): what a run
+    that died left behind. Nothing should ever be here for long."""
+    found = {}
+    if not lock_dir.is_dir():
+        return found
+    for uid in range(FIRST_UID, FIRST_UID + SPAN):
+        if not (pids := pids_of(uid)):
+            continue
+        fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # leased to a run that is alive
+        finally:
+            os.close(fd)
+        found[uid] = pids
+    return found
+
+
 @dataclass
 class UidLease:
     """Uids held by this run; `release` (or the end of the process) gives them back."""

@@ -88,6 +88,19 @@ def student_chunks(path: Path) -> dict[str, str]:
 
 PRECHECK_TEMPLATE = Path(__file__).with_name("precheck.py")
 
+# How points are given, in every notebook's introduction: the README's scoring policy, for
+# students.
+GRADING_NOTE = """
+**How your work is graded.** Every part is checked on its own: the grader builds your classes
+with sizes of its choosing and compares what they compute with the reference solution (shapes,
+parameters, and the outputs under the same parameter values), calls your training and
+evaluation functions on small models of its own, and measures the test accuracy of the weights
+you hand in. A mistake costs the points of the part where it is made. A part that builds on an
+earlier one is checked with your own earlier part in place, so the same mistake is not charged
+again there; the accuracy of your trained weights is the one exception, since a wrong model
+cannot be trained to the threshold. The report names each check and says what it found.
+"""
+
 
 def _first_line(code: str) -> str:
     """The first line that is neither blank nor a comment."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from solutions.manifest import Manifest
 from solutions.notebook_builder import (
+    GRADING_NOTE,
     Cell,
     answer,
     grade_cell,
@@ -70,6 +71,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
             "intro",
         ),
+        markdown(GRADING_NOTE),
         provided(
             "setup",
             """
@@ -175,11 +177,16 @@ def cells(manifest: Manifest) -> list[Cell]:
             Write the two functions every model of this notebook is trained and evaluated with.
 
             * `train_epoch(model, loader, optimizer, device)` trains for one pass over `loader`
-              with the cross-entropy loss and returns the mean training loss. It moves the model
-              and every batch to `device` and puts the model in training mode.
-            * `evaluate(model, loader, device)` returns the accuracy over `loader`
-              (number correct / number of images). It moves the model and every batch to
-              `device`, puts the model in evaluation mode and computes no gradients.
+              with the cross-entropy loss (`nn.CrossEntropyLoss` on the raw logits) and returns
+              the mean training loss as a Python float: the average over the images of the
+              epoch, that is the sum of `loss.item() * batch_size` divided by the number of
+              images. It calls `optimizer.zero_grad()` before every `loss.backward()`, moves
+              the model and every batch to `device` and puts the model in training mode.
+            * `evaluate(model, loader, device)` returns the accuracy over `loader` as a fraction
+              between 0 and 1: the number of correct predictions over all images divided by
+              the number of images (not an average of per-batch accuracies: the last batch may
+              be smaller). It moves the model and every batch to `device`, puts the model in
+              evaluation mode and computes no gradients (`torch.no_grad()`).
 
             Batch norm and dropout behave differently in training and in evaluation: see
             `nn.Module.train()` and `nn.Module.eval()`. A model and its data must be on the
@@ -211,12 +218,17 @@ def cells(manifest: Manifest) -> list[Cell]:
 
 
             def fit(model, optimizer, scheduler, epochs):
-                \"\"\"Train for `epochs` epochs; return the per-epoch loss and test accuracy.\"\"\"
+                \"\"\"Train for `epochs` epochs; return the per-epoch loss and test accuracy.
+
+                `scheduler` is an epoch-wise learning-rate scheduler (stepped once after each
+                epoch, e.g. CosineAnnealingLR or StepLR), or None for a constant rate.
+                \"\"\"
                 curve = {"loss": [], "test_accuracy": []}
                 for epoch in range(epochs):
                     curve["loss"].append(train_epoch(model, train_loader, optimizer, device))
                     curve["test_accuracy"].append(evaluate(model, test_loader, device))
-                    scheduler.step()
+                    if scheduler is not None:
+                        scheduler.step()
                     print(f"epoch {epoch + 1}: loss {curve['loss'][-1]:.4f}, "
                           f"test accuracy {curve['test_accuracy'][-1]:.4f}")
                 return curve
@@ -252,7 +264,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             batch normalisation, then ReLU, then a 3x3 convolution that keeps the spatial size
             and outputs `growth_rate` channels. The block returns the concatenation of its input
             and all layer outputs, so `in_channels + num_layers * growth_rate` channels at the
-            input's height and width. Features are concatenated, never summed.
+            input's height and width. Features are concatenated, never summed: concatenate in
+            the order `[x_0, x_1, ..., x_(l-1)]` (the block input first; the newest-first order
+            is accepted too). Each layer is exactly these three modules, nothing more: no other
+            activation, no dropout, and the convolution keeps PyTorch's default bias.
             """
         ),
         solution("denseblock", code["denseblock"]),
@@ -271,7 +286,7 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             Dense blocks keep the spatial size and add channels; transition layers between them
             shrink both: batch normalisation, a 1x1 convolution to `out_channels`, and 2x2
-            average pooling with stride 2.
+            average pooling with stride 2, in this order and nothing else (no activation).
             """
         ),
         solution("transition", code["transition"]),
@@ -297,7 +312,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             5. a second dense block with 3 layers,
             6. global average pooling and a fully connected layer to 10 logits.
 
-            Use PyTorch's default layers (convolutions and linear layers with their bias).
+            Use PyTorch's default layers (convolutions and linear layers with their bias) and no
+            others: no batch norm or activation after the first convolution, no dropout.
             """
         ),
         solution("densenet", code["densenet"]),
@@ -316,7 +332,8 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             For `DenseNet(12)`, answer by filling in `shape_answers()`; it returns a dict:
 
-            * `block1_spatial`: height and width seen by the first dense block, as `[H, W]`;
+            * `block1_spatial`: height and width seen by the first dense block, as `[H, W]`
+              (a list or a tuple);
             * `block1_in_channels`, `block1_out_channels`: its input and output channels;
             * `block2_spatial`: height and width seen by the second dense block;
             * `fc_in_features`: the size of the input of the final fully connected layer.

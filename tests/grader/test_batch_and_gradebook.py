@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.grade import GradeConfig
+from grader.uids import orphaned
 from tests.conftest import REPO, run_cli
 
 ID = "res_dense_nets"
@@ -133,9 +133,7 @@ def test_does_an_interrupted_run_resume_without_regrading(tmp_path, reference_su
     assert scores(f"sqlite:///{root / 'gradebook.db'}") == {
         f"s{i}": manifest.max_score for i in range(4)
     }
-    uid = GradeConfig().uid
-    leftover = subprocess.run(["pgrep", "-u", f"{uid},{uid + 1}"], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""  # the killed run's sandboxes died with it
+    assert orphaned() == {}  # the killed run's sandboxes died with it
 
 
 def test_does_a_postgresql_gradebook_receive_the_grades(
