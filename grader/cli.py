@@ -39,13 +39,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end in one line, like every other operator error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m grader", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser(
         "grade",
         help="grade notebooks, submission folders or a submitted/ tree",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     grade.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     grade.add_argument(
@@ -64,12 +70,17 @@ def _parser() -> argparse.ArgumentParser:
         help="database URL of nbgrader's gradebook (default for a course: <course>/gradebook.db)",
     )
     grade.add_argument("--no-gradebook", action="store_true", help="do not write the gradebook")
-    grade.add_argument("--jobs", type=_positive_int, default=1, help="submissions graded at once")
     grade.add_argument(
-        "--cell-timeout", type=_positive_float, default=30.0, help="seconds per cell"
+        "--jobs", type=_positive_int, default=1, help="submissions graded at once (default: 1)"
     )
     grade.add_argument(
-        "--timeout", type=_positive_float, default=300.0, help="seconds per submission"
+        "--cell-timeout", type=_positive_float, default=30.0, help="seconds per cell (default: 30)"
+    )
+    grade.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=300.0,
+        help="seconds per submission (default: 300)",
     )
     grade.add_argument("--force", action="store_true", help="regrade everyone")
     grade.add_argument(

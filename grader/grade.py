@@ -158,6 +158,22 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def run_fingerprint(manifest: Manifest, expected: dict, config: GradeConfig) -> str:
+    """Hash of everything a grade depends on besides the submission: the grader's code and
+    version, the manifest (points, checks), the expected answers and the limits."""
+    digest = hashlib.sha256()
+    for part in (
+        code_fingerprint(),
+        manifest.text(),
+        json.dumps(expected, sort_keys=True),
+        json.dumps(asdict(config.time), sort_keys=True),
+        json.dumps(asdict(config.limits), sort_keys=True),
+    ):
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class GradingRun:
     """Everything the submissions of one run share (see the module docstring)."""
@@ -193,18 +209,8 @@ class GradingRun:
             Accepted(ref.name, ref.description, obs)
             for ref, obs in zip(solutions, observed, strict=True)
         )
-        digest = hashlib.sha256()
-        for part in (
-            code_fingerprint(),
-            manifest.text(),
-            json.dumps(expected, sort_keys=True),
-            json.dumps(asdict(config.time), sort_keys=True),
-            json.dumps(asdict(config.limits), sort_keys=True),
-        ):
-            digest.update(part.encode() if isinstance(part, str) else part)
-        return cls(
-            manifest, checkset, expected, inputs, config, settings, accepted, digest.hexdigest()
-        )
+        fingerprint = run_fingerprint(manifest, expected, config)
+        return cls(manifest, checkset, expected, inputs, config, settings, accepted, fingerprint)
 
 
 # ---------------------------------------------------------------- reading a submission

@@ -16,29 +16,9 @@ from nbgrader.api import Gradebook
 
 from grader.uids import orphaned
 from tests.conftest import REPO, run_cli
+from tests.fixtures.course import make_class, scores
 
 ID = "res_dense_nets"
-
-
-def make_class(root: Path, reference: Path, students: dict[str, str]) -> Path:
-    """An nbgrader course root with `submitted/<student>/res_dense_nets/`.
-
-    kinds: "reference", "no_weights" (densenet.pt left out), "broken" (not JSON).
-    """
-    for student, kind in students.items():
-        folder = root / "submitted" / student / ID
-        shutil.copytree(reference, folder)
-        if kind == "no_weights":
-            (folder / "densenet.pt").unlink()
-        elif kind == "broken":
-            (folder / "res_dense_nets.ipynb").write_text("{ not json")
-        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
-    return root
-
-
-def scores(url: str) -> dict[str, float]:
-    with Gradebook(url) as gb:
-        return {s.student.id: s.score for s in gb.find_assignment(ID).submissions}
 
 
 @pytest.fixture(scope="module")
