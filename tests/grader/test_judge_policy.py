@@ -1,0 +1,111 @@
+"""Is the scoring policy applied as the README states it, and are manifests validated?"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from grader.checks.families import answers
+from grader.checks.families.accuracy import judge_model
+from grader.judge import JudgeContext, load_expected
+from grader.observations import ObservationError, decode, encode
+from solutions.manifest import ManifestError, load_manifest
+
+
+def _manifest(tmp_path, checks: str, extra: str = "") -> str:
+    text = textwrap.dedent(
+        f"""
+        id = "toy"
+        title = "t"
+        sheet = "0"
+        dataset = "fashion_mnist"
+        notebook = "toy.ipynb"
+        {extra}
+        [normalize]
+        mean = [0.5]
+        std = [0.5]
+        """
+    ) + textwrap.dedent(checks)
+    (tmp_path / "toy.toml").write_text(text)
+    return "toy"
+
+
+def test_does_loading_name_an_unknown_key(tmp_path):
+    name = _manifest(tmp_path, "", extra='colour = "red"')
+    with pytest.raises(ManifestError, match="unknown key 'colour'"):
+        load_manifest(name, tmp_path)
+
+
+def test_does_loading_name_a_missing_key(tmp_path):
+    name = _manifest(tmp_path, '[[checks]]\nname = "a"\ncell = "c"\npoints = 1\n')
+    with pytest.raises(ManifestError, match="missing key 'hidden'"):
+        load_manifest(name, tmp_path)
+
+
+def test_is_an_after_worth_more_than_what_it_names_refused(tmp_path):
+    checks = """
+        [[checks]]
+        name = "part"
+        cell = "c"
+        points = 1
+        hidden = true
+
+        [[checks]]
+        name = "whole"
+        cell = "c"
+        points = 2
+        hidden = true
+        after = ["part"]
+    """
+    with pytest.raises(ManifestError, match="failing it on purpose would pay"):
+        load_manifest(_manifest(tmp_path, checks), tmp_path)
+
+
+def test_does_every_committed_manifest_load():
+    from solutions.manifest import assignment_ids
+
+    for assignment in assignment_ids():
+        manifest = load_manifest(assignment)
+        assert manifest.max_score > 0
+
+
+def test_are_written_sizes_accepted_in_their_usual_forms():
+    want = [{"block1_spatial": [14, 14], "fc_in_features": 40}]
+    for spatial in ([14, 14], (14, 14), 14, "14x14", "14 x 14"):
+        for count in (40, 40.0, "40"):
+            got = {"block1_spatial": spatial, "fc_in_features": count}
+            assert answers.wrong_answers(got, want) == [], (spatial, count)
+    assert answers.wrong_answers({"block1_spatial": [7, 7], "fc_in_features": 40}, want)
+
+
+def test_does_an_accuracy_check_without_a_test_split_say_so():
+    from grader.checks.families.accuracy import Unjudgeable
+
+    manifest = load_manifest("res_dense_nets")
+    ctx = JudgeContext(manifest, load_expected("res_dense_nets"), no_test_split="no split: fix")
+    with pytest.raises(Unjudgeable, match="no split"):
+        judge_model("resmlp")({"resmlp": {"no_test_split": True}}, None, ctx)
+
+
+def test_is_accuracy_computed_against_the_parent_s_labels():
+    manifest = load_manifest("res_dense_nets")
+    labels = torch.arange(10).repeat(10)
+    logits = torch.nn.functional.one_hot(labels, 10).float()
+    logits[:5] = torch.roll(logits[:5], 1, dims=1)  # 5 of 100 wrong
+    ctx = JudgeContext(manifest, load_expected("res_dense_nets"), labels=labels)
+    verdict = judge_model("resmlp")({"resmlp": {"logits_tensor": logits}}, None, ctx)
+    assert verdict.fraction == 1.0 and verdict.value == pytest.approx(0.95)
+
+
+def test_does_the_observation_format_refuse_what_does_not_add_up():
+    text, blob = encode({"x_tensor": torch.arange(6, dtype=torch.float32).reshape(2, 3)})
+    assert torch.equal(decode(text, blob)["x_tensor"], torch.arange(6.0).reshape(2, 3))
+    with pytest.raises(ObservationError):
+        decode(text, blob[:-4])  # shorter than its header says
+    huge = text.replace('"shape": [2, 3]', '"shape": [200000, 300000]')
+    with pytest.raises(ObservationError):
+        decode(huge, blob)  # a size claim the bytes cannot back: nothing is allocated
+    with pytest.raises(ObservationError):
+        decode(text.replace("float32", "complex128"), blob)
