@@ -115,14 +115,21 @@ class ArgSpec:
 class ModuleSpec:
     """A class of the student's that the module families build with drawn arguments.
 
+    `kind` "class": `class_name` (TOML `class_name`) is an nn.Module subclass; "function" (TOML
+    `function = "name"` instead): a function that returns the module, or a list of layers,
+    which is wrapped in `nn.Sequential` in its order (`dense_layer(in, out, activation)`).
     `args` are the constructor's positional arguments, `sizes` further drawn numbers used only in
     the input shape, `input` the per-sample input shape (names of args/sizes or numbers; empty:
-    the data set's image shape). `settings` drawn settings are probed per grading run, plus every
-    entry of `fixed` (values in args-then-sizes order). `parts` names the student's classes
-    this one is built from: its parameter check then counts their registered instances and
-    compares only the parameters outside them, so a mistake inside a part is not charged again.
-    `checks` maps a family check kind (module, output, parameters, shape, behaviour) to the
-    check's name.
+    the data set's image shape). `kwargs` are keyword arguments passed to every construction
+    (`{ batch_norm = true }`). A value "nn.<Name>" (in `choices`, `fixed` or `kwargs`) stands for
+    the class `torch.nn.<Name>`, e.g. an activation passed as a class. `settings` drawn settings
+    are probed per grading run, plus every entry of `fixed` (values in args-then-sizes order).
+    `parts` names the student's classes this one is built from: its parameter check then counts
+    their registered instances and compares only the parameters outside them, so a mistake
+    inside a part is not charged again. `checks` maps a family check kind (module, output,
+    parameters, shape, behaviour) to the check's name; kinds that name the same check are judged
+    together (a setting passes when it passes each of them). An entry without checks only
+    declares settings that an assignment's own observers draw from.
     """
 
     name: str
@@ -135,6 +142,8 @@ class ModuleSpec:
     outputs: str  # "logits" (a classifier: not probabilities) or "any"
     parts: tuple[str, ...]
     checks: Mapping[str, str]
+    kind: str = "class"
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,12 @@ class LoopSpec:
     `convention`: "epoch_functions" (`train(model, loader, optimizer, device) -> mean loss`,
     `evaluate(model, loader, device) -> accuracy`) or "network_trainer" (a trainer class, see
     grader/checks/families/loops.py). `loss`: "logits" (cross-entropy on raw scores) or
-    "log_probabilities" (NLL on log-softmax outputs).
+    "log_probabilities" (NLL on log-softmax outputs). `loss_mean`: "either" (the mean loss per
+    sample and the mean of the batch means are both accepted: the instructions leave it open)
+    or "per_sample" (only the mean per sample, as the instructions say; probed with a short
+    last batch). `counter_keyword` (network_trainer only): the keyword argument through which
+    the trainer class takes a function counting correct predictions; the family passes its own
+    there, so a mistake in the student's counting function is charged only where it is judged.
     """
 
     convention: str
@@ -152,6 +166,8 @@ class LoopSpec:
     evaluate: str
     loss: str
     checks: Mapping[str, str]
+    loss_mean: str = "either"
+    counter_keyword: str = ""
 
 
 @dataclass(frozen=True)
@@ -323,6 +339,22 @@ LOOP_CHECK_KINDS = (
 )
 LOOP_CONVENTIONS = ("epoch_functions", "network_trainer")
 LOSS_CONVENTIONS = ("logits", "log_probabilities")
+LOSS_MEANS = ("either", "per_sample")
+TORCH_NN_PREFIX = "nn."  # a value "nn.ReLU" stands for the class torch.nn.ReLU
+
+
+def _check_torch_classes(values: Any, where: str, path: Path) -> None:
+    """Every "nn.<Name>" string among `values` (nested) must name a class of torch.nn."""
+    if isinstance(values, dict):
+        values = list(values.values())
+    if isinstance(values, list | tuple):
+        for value in values:
+            _check_torch_classes(value, where, path)
+    elif isinstance(values, str) and values.startswith(TORCH_NN_PREFIX):
+        from torch import nn  # only manifests that name torch.nn classes need torch here
+
+        if not isinstance(getattr(nn, values[len(TORCH_NN_PREFIX) :], None), type):
+            raise ManifestError(f"{path}: {where}: {values!r} is not a class of torch.nn")
 
 
 def _check_map(table: _Table | None, kinds: tuple[str, ...], where: str) -> Mapping[str, str]:
@@ -360,9 +392,18 @@ def _module(table: _Table) -> ModuleSpec:
     outputs = table.get("outputs", str, "any")
     if outputs not in ("logits", "any"):
         raise ManifestError(f"{path}: {table.where}: 'outputs' must be 'logits' or 'any'")
+    class_name, function = table.get("class_name", str, None), table.get("function", str, None)
+    if (class_name is None) == (function is None):
+        raise ManifestError(f"{path}: {table.where}: give either 'class_name' or 'function'")
+    kwargs = dict(table.get("kwargs", dict, {}))
+    for name, entries in (("choices", [a.choices for a in (*args, *sizes)]), ("fixed", fixed)):
+        _check_torch_classes(entries, f"{table.where}.{name}", path)
+    _check_torch_classes(kwargs, f"{table.where}.kwargs", path)
     spec = ModuleSpec(
         name=table.get("name", str),
-        class_name=table.get("class_name", str),
+        class_name=class_name or function,
+        kind="class" if function is None else "function",
+        kwargs=MappingProxyType(kwargs),
         args=args,
         sizes=sizes,
         input=shape,
@@ -370,7 +411,7 @@ def _module(table: _Table) -> ModuleSpec:
         fixed=fixed,
         outputs=outputs,
         parts=tuple(table.get("parts", list, [])),
-        checks=_check_map(table.table("checks"), MODULE_CHECK_KINDS, table.where),
+        checks=_check_map(table.table("checks", None), MODULE_CHECK_KINDS, table.where),
     )
     table.done()
     return spec
@@ -468,12 +509,24 @@ def load_manifest(assignment_id: str, directory: Path = ASSIGNMENTS_DIR) -> Mani
             evaluate=loops.get("evaluate", str),
             loss=loops.get("loss", str),
             checks=_check_map(loops.table("checks"), LOOP_CHECK_KINDS, loops.where),
+            loss_mean=loops.get("loss_mean", str, "either"),
+            counter_keyword=loops.get("counter_keyword", str, ""),
         )
         loops.done()
         if loop_spec.convention not in LOOP_CONVENTIONS:
             raise ManifestError(f"{path}: loops.convention must be one of {LOOP_CONVENTIONS}")
         if loop_spec.loss not in LOSS_CONVENTIONS:
             raise ManifestError(f"{path}: loops.loss must be one of {LOSS_CONVENTIONS}")
+        if loop_spec.loss_mean not in LOSS_MEANS:
+            raise ManifestError(f"{path}: loops.loss_mean must be one of {LOSS_MEANS}")
+        if loop_spec.counter_keyword and loop_spec.convention != "network_trainer":
+            raise ManifestError(
+                f"{path}: loops.counter_keyword needs the network_trainer convention"
+            )
+        if loop_spec.convention == "network_trainer":
+            for key in ("train", "evaluate"):
+                if getattr(loop_spec, key).count(".") != 1:
+                    raise ManifestError(f"{path}: loops.{key} must be 'Class.method'")
     answers = top.table("answers", None)
     answers_spec = None
     if answers is not None:

@@ -1,5 +1,5 @@
-"""Fixtures shared by the whole suite: the reference submission, the real grader CLI and a
-PostgreSQL server."""
+"""Fixtures shared by the whole suite: the reference submission, the real grader CLI, generated
+data sets for assignments whose data is not on this machine, and a PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from solutions.data import (
+    DATA_ENV,
+    FIXTURE_SIZES,
+    DataNotFoundError,
+    resolve_root,
+    write_cifar10_like,
+    write_mnist_like,
+)
 from solutions.manifest import load_manifest
 from solutions.submission import write_submission
 
@@ -85,6 +93,39 @@ def reference_submission(tmp_path_factory, manifest) -> Path:
 def reference_report(tmp_path_factory, reference_submission) -> dict:
     """The reference submission graded once by the CLI, shared by the tests that read it."""
     return grade(reference_submission, tmp=tmp_path_factory.mktemp("reference-report"))[0]
+
+
+def write_fixture(root: Path, dataset: str) -> None:
+    """One data set's generated stand-in under `root`, exactly as `python -m solutions data
+    --fixtures` writes it (seed 0, FIXTURE_SIZES): the committed weights of assignments whose
+    data cannot be had here were trained on it."""
+    n_train, n_test = FIXTURE_SIZES[dataset]
+    if dataset == "cifar10":
+        write_cifar10_like(root, n_train=n_train, n_test=n_test, seed=0)
+    else:
+        write_mnist_like(root, dataset, n_train=n_train, n_test=n_test, seed=0)
+
+
+@pytest.fixture(scope="session")
+def data_env(tmp_path_factory):
+    """`env(dataset)`: the environment to grade with. Empty when the data set is on this
+    machine; else {DLGRADE_DATA: a root of generated stand-ins}, each written once a session.
+    Only the missing data sets go into that root, so the real ones keep being used."""
+    root = tmp_path_factory.mktemp("fixture-data")
+    written: set[str] = set()
+
+    def env(dataset: str) -> dict[str, str]:
+        try:
+            resolve_root(dataset)
+            return {}
+        except DataNotFoundError:
+            pass
+        if dataset not in written:
+            write_fixture(root, dataset)
+            written.add(dataset)
+        return {DATA_ENV: str(root)}
+
+    return env
 
 
 def _free_port() -> int:

@@ -4,7 +4,6 @@ every correct solution and fail on the mistakes they mirror?"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -21,6 +20,7 @@ from solutions.fnn_mnist.student import answers
 from solutions.manifest import load_manifest
 from solutions.notebook_builder import student_chunks
 from tests.conftest import REPO, run_cli
+from tests.fixtures.variants import variants_of
 
 matplotlib.use("Agg")
 
@@ -44,15 +44,7 @@ VISIBLE_TEST = {
 }
 
 
-def _variants():
-    path = REPO / "tests" / "fixtures" / "variants" / f"{ID}.py"
-    spec = importlib.util.spec_from_file_location("fnn_mnist_variants", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {v.name: v for v in module.VARIANTS}
-
-
-VARIANTS = _variants()
+VARIANTS = variants_of(ID)
 
 
 def _grade_id(cell) -> str | None:

@@ -74,6 +74,8 @@ def unregistered_modules(module: nn.Module) -> list[str]:
     """Attributes that hold modules PyTorch cannot see: plain lists, tuples or dicts of them."""
     found = []
     for name, value in vars(module).items():
+        if name == "_modules":  # PyTorch's own registry of the registered children
+            continue
         items = value.values() if isinstance(value, dict) else value
         if isinstance(value, list | tuple | dict) and any(isinstance(v, nn.Module) for v in items):
             found.append(name)

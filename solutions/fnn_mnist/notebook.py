@@ -412,7 +412,11 @@ def cells(manifest: Manifest) -> list[Cell]:
             prediction of a row is the column of its largest score (`argmax`). It returns a
             count, not a fraction or a percentage: the trainer adds the counts of all batches
             and divides by the number of samples.
-
+            """
+        ),
+        solution("sum_correct_preds", code["sum_correct_preds"]),
+        markdown(
+            """
             ### NT2. L1 and L2 penalties
 
             A penalty on the size of the parameters, added to the loss, pulls the weights
@@ -428,7 +432,6 @@ def cells(manifest: Manifest) -> list[Cell]:
             `loss + penalty` can be back-propagated.
             """
         ),
-        solution("sum_correct_preds", code["sum_correct_preds"]),
         solution("regularization", code["regularization"]),
         visible_test(
             "metrics",

@@ -18,19 +18,71 @@ ASSIGNMENT = json.loads(r"""{
  "id": "fnn_mnist",
  "notebook": "fnn_mnist.ipynb",
  "cells": {
-  "dense_layer": "^def dense_layer\\b",
-  "fnn": "^class FNN\\b",
-  "deep_fnn": "^class DeepFNN\\b",
-  "init_weights": "^def init_weights\\b",
-  "answers": "^def answers\\b",
-  "data_tools": "^def flatten\\b",
-  "loaders": "^def make_loaders\\b",
-  "sum_correct_preds": "^def sum_correct_preds\\b",
-  "regularization": "^def l2_regularization\\b",
-  "trainer": "^class NetworkTrainer\\b",
-  "user": "^class NetworkUser\\b",
-  "train_fnn": "^fnn\\ =\\ FNN\\(784,\\ HIDDEN_SIZE,\\ 10\\)\\.to\\(device\\)",
-  "train_fnn_bn": "^fnn_bn\\ =\\ FNN\\(784,\\ HIDDEN_SIZE,\\ 10,\\ batch_norm=True\\)\\.to\\(device\\)"
+  "dense_layer": {
+   "pattern": "^def dense_layer\\b",
+   "starts": "def dense_layer",
+   "section": "N1. A dense layer"
+  },
+  "fnn": {
+   "pattern": "^class FNN\\b",
+   "starts": "class FNN",
+   "section": "N2. The FNN"
+  },
+  "deep_fnn": {
+   "pattern": "^class DeepFNN\\b",
+   "starts": "class DeepFNN",
+   "section": "N3. An FNN of any depth"
+  },
+  "init_weights": {
+   "pattern": "^def init_weights\\b",
+   "starts": "def init_weights",
+   "section": "N4. Initialising the weights of any network"
+  },
+  "answers": {
+   "pattern": "^def answers\\b",
+   "starts": "def answers",
+   "section": "N5. Numbers about the network"
+  },
+  "data_tools": {
+   "pattern": "^def flatten\\b",
+   "starts": "def flatten",
+   "section": "DL1. Flattening and statistics"
+  },
+  "loaders": {
+   "pattern": "^def make_loaders\\b",
+   "starts": "def make_loaders",
+   "section": "DL2. Loaders"
+  },
+  "sum_correct_preds": {
+   "pattern": "^def sum_correct_preds\\b",
+   "starts": "def sum_correct_preds",
+   "section": "NT1. Counting correct predictions"
+  },
+  "regularization": {
+   "pattern": "^def l2_regularization\\b",
+   "starts": "def l2_regularization",
+   "section": "NT2. L1 and L2 penalties"
+  },
+  "trainer": {
+   "pattern": "^class NetworkTrainer\\b",
+   "starts": "class NetworkTrainer",
+   "section": "NT3. The `NetworkTrainer`"
+  },
+  "user": {
+   "pattern": "^class NetworkUser\\b",
+   "starts": "class NetworkUser",
+   "section": "[NU] The network user"
+  },
+  "train_fnn": {
+   "pattern": "^fnn\\ =\\ FNN\\(784,\\ HIDDEN_SIZE,\\ 10\\)\\.to\\(device\\)",
+   "starts": "fnn = FNN(784, HIDDEN_SIZE, 10).to(device)",
+   "section": "Training"
+  },
+  "train_fnn_bn": {
+   "pattern": "^fnn_bn\\ =\\ FNN\\(784,\\ HIDDEN_SIZE,\\ 10,\\ batch_norm=True\\)\\.to\\(device\\)",
+   "starts": "fnn_bn = FNN(784, HIDDEN_SIZE, 10, batch_norm=True).to(device)",
+   "section": "Training with batch norm"
+  }
  },
  "weights": [
   {
@@ -46,29 +98,84 @@ ASSIGNMENT = json.loads(r"""{
 }""")
 
 
+class Stop(Exception):
+    """A problem that ends the check at once; its message is the one line shown."""
+
+
 def _live_colab_notebook():
-    """The notebook open in Colab, as JSON, or None outside Colab."""
+    """The notebook open in Colab, as JSON, or None outside Colab (or in a `!python` shell)."""
     try:
+        from IPython import get_ipython
+
+        if get_ipython() is None:  # not in a kernel: Colab cannot be asked
+            return None
         from google.colab import _message  # type: ignore[import-not-found]
-    except ImportError:
+
+        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=60)
+    except Exception:  # noqa: BLE001 - not Colab, or Colab did not answer: look for the file
         return None
-    reply = _message.blocking_request("get_ipynb", request="", timeout_sec=60)
     return reply.get("ipynb") if isinstance(reply, dict) else None
 
 
+def original_name(filename):
+    """The name a Colab or browser copy was made from: "Copy of x (1).ipynb" -> "x.ipynb"."""
+    stem = filename
+    while stem.lower().endswith(".ipynb"):
+        stem = stem[: -len(".ipynb")]
+    previous = None
+    while stem != previous:
+        previous = stem
+        stem = re.sub(r"^copy of\s+", "", stem, flags=re.I)
+        stem = re.sub(r"\s*\(\d+\)$", "", stem).strip()
+    return stem + ".ipynb"
+
+
+# Where a notebook may lie when this runs without an argument: here, and the Colab Drive folder.
+SEARCH_DIRS = (".", "/content/drive/MyDrive/Colab Notebooks")
+
+
+def find_notebook(name, dirs=SEARCH_DIRS):
+    """The path of notebook `name`, or of its one renamed copy (the newest of several)."""
+    for folder in dirs:
+        exact = os.path.normpath(os.path.join(folder, name))
+        if os.path.isfile(exact):
+            return exact
+    for folder in dirs:
+        copies = [
+            p
+            for p in glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
+            if os.path.isfile(p) and original_name(os.path.basename(p)) == name
+        ]
+        if copies:
+            return os.path.normpath(max(copies, key=os.path.getmtime))
+    here = [p for p in sorted(glob.glob("*.ipynb")) if os.path.isfile(p)]
+    if len(here) == 1:
+        return here[0]
+    raise Stop(
+        f"no notebook named {name} (or a copy of it) found here: "
+        f"run `python precheck.py YOUR_NOTEBOOK.ipynb`"
+    )
+
+
 def _load_notebook(path):
-    if path:
+    """The notebook as JSON and where it came from; a missing or broken file is a Stop."""
+    if not path:
+        live = _live_colab_notebook()
+        if live is not None:
+            return live, "the notebook open in Colab"
+        path = find_notebook(ASSIGNMENT["notebook"])
+    if os.path.isdir(path):
+        raise Stop(f"{path} is a folder: give the notebook file (.ipynb) inside it")
+    if not os.path.isfile(path):
+        raise Stop(f"no notebook {path} (looked in {os.getcwd()}): check the name and the folder")
+    try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle), path
-    live = _live_colab_notebook()
-    if live is not None:
-        return live, "the notebook open in Colab"
-    candidates = [ASSIGNMENT["notebook"]] + sorted(glob.glob("*.ipynb"))
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            with open(candidate, encoding="utf-8") as handle:
-                return json.load(handle), candidate
-    raise SystemExit(f"no notebook found: run `python precheck.py {ASSIGNMENT['notebook']}`")
+            nb = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise Stop(f"{path} is not a readable notebook ({type(err).__name__}: {err})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise Stop(f"{path} is not a Jupyter notebook (no list of cells in it)")
+    return nb, path
 
 
 def _source(cell):
@@ -77,18 +184,19 @@ def _source(cell):
 
 
 def check_cells(nb):
-    """Every part present exactly once and no stub left in it."""
+    """Every part present exactly once and no stub left in it; parts named by their section."""
     problems = []
     code = [_source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    for name, signature in ASSIGNMENT["cells"].items():
-        pattern = re.compile(signature, re.M)
+    for part in ASSIGNMENT["cells"].values():
+        pattern = re.compile(part["pattern"], re.M)
+        section, starts = f'"{part["section"]}"', part["starts"]
         found = [src for src in code if pattern.search(src)]
         if not found:
-            problems.append(f"the cell for '{name}' is missing (looked for {signature!r})")
+            problems.append(f"{section}: the solution cell starting with `{starts}` is missing")
         elif len(found) > 1:
-            problems.append(f"'{name}' is defined in {len(found)} cells: keep one")
+            problems.append(f"{section}: `{starts}` is written in {len(found)} cells, keep one")
         elif "raise NotImplementedError" in found[0]:
-            problems.append(f"'{name}' still raises NotImplementedError: fill it in")
+            problems.append(f"{section} (`{starts}`) still raises NotImplementedError: fill it in")
     return problems
 
 
@@ -113,6 +221,24 @@ def check_weights():
             continue
         if not isinstance(state, dict):
             problems.append(f"{path} holds a {type(state).__name__}: save model.state_dict()")
+    return problems
+
+
+def check_json_files():
+    """Configuration files handed in beside the weights: present and valid JSON objects."""
+    problems = []
+    for path in ASSIGNMENT.get("json_files", []):
+        if not os.path.isfile(path):
+            problems.append(f"{path} is missing: run the cell that writes it, then download it")
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = json.load(handle)
+        except (OSError, ValueError) as err:
+            problems.append(f"{path} is not valid JSON: {err}")
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"{path} holds a {type(value).__name__}, not a JSON object")
     return problems
 
 
@@ -148,12 +274,18 @@ def main(argv):
     if os.environ.get("NBGRADER_EXECUTION"):
         print("pre-submission check skipped while grading")
         return 0
-    nb, where = _load_notebook(argv[1] if len(argv) > 1 else None)
+    try:
+        nb, where = _load_notebook(argv[1] if len(argv) > 1 else None)
+    except Stop as err:
+        print(f"precheck: {err}", file=sys.stderr)
+        return 2
     print(f"Checking {where} for '{ASSIGNMENT['id']}'...")
     results = {
         "all parts present and filled in": check_cells(nb),
         "weights files": check_weights(),
     }
+    if ASSIGNMENT.get("json_files"):
+        results["configuration files"] = check_json_files()
     if not any(results.values()):
         results["runs top to bottom (training cells load your weights)"] = check_runs(
             nb, ASSIGNMENT["timeout"]
@@ -164,14 +296,19 @@ def main(argv):
         for problem in problems:
             print("        - " + problem)
         ok = ok and not problems
+    release = ASSIGNMENT["notebook"]
     print(
         "Ready to submit: hand in "
         + ", ".join(
-            [os.path.basename(ASSIGNMENT["notebook"])] + [w["file"] for w in ASSIGNMENT["weights"]]
+            [release]
+            + [w["file"] for w in ASSIGNMENT["weights"]]
+            + ASSIGNMENT.get("json_files", [])
         )
         if ok
         else "Not ready yet: fix the points above and run this check again."
     )
+    if os.path.isfile(where) and os.path.basename(where) != release:
+        print(f"Your notebook is called {os.path.basename(where)!r}: name it {release} to hand in.")
     return 0 if ok else 1
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 
@@ -40,8 +41,10 @@ def _cases(correct: bool) -> list:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every assignment's variants and reference, each assignment graded in one CLI call."""
+def graded(tmp_path_factory, data_env):
+    """Every assignment's variants and reference, each assignment graded in one CLI call (on
+    generated stand-ins of its data set when the real one is not on this machine: the
+    committed weights of such assignments were trained on them)."""
     cache: dict[str, dict[str, dict]] = {}
 
     def reports(assignment: str) -> dict[str, dict]:
@@ -59,7 +62,12 @@ def graded(tmp_path_factory):
         command = [sys.executable, "-m", "grader", "grade", *map(str, folders)]
         command += ["--assignment", assignment, "--json", str(json_path), "--jobs", "2", "--quiet"]
         result = subprocess.run(
-            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=GRADING_TIMEOUT_S
+            command,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=GRADING_TIMEOUT_S,
+            env={**os.environ, **data_env(manifest.dataset)},
         )
         assert result.returncode == 0, (
             f"grader exited {result.returncode}:\n{result.stderr[-3000:]}"

@@ -538,7 +538,7 @@ def test_does_the_manifest_build_both_submitted_models_with_their_arguments():
 def _manifest_with(tmp_path: Path, model_lines: str) -> Path:
     text = (ASSIGNMENTS_DIR / "fnn_mnist.toml").read_text()
     start = text.index("[[models]]")
-    end = text.index("[probe]")
+    end = text.index("[[modules]]")
     (tmp_path / "fnn_mnist.toml").write_text(text[:start] + model_lines + "\n" + text[end:])
     return tmp_path
 
@@ -549,12 +549,15 @@ BASE_MODEL = 'key = "fnn"\nclass_name = "FNN"\nweights = "fnn.pt"\nmax_weights_m
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("", "needs threshold_margin, or threshold with threshold_source"),
-        ("threshold = 0.9\n", "threshold and threshold_source go together"),
-        ('threshold_source = "me"\n', "threshold and threshold_source go together"),
+        ("", "give 'threshold_margin' .* or 'threshold' with 'threshold_source'"),
+        ("threshold = 0.9\n", "'threshold' and 'threshold_source' go together"),
+        ('threshold_source = "me"\n', "give 'threshold_margin' .* or 'threshold' with"),
         ('threshold = 1.5\nthreshold_source = "me"\n', "not in \\(0, 1\\]"),
-        ('threshold_margin = 0.03\nthreshold = 0.9\nthreshold_source = " "\n', "empty"),
-        ("threshold_margin = 0.03\nthreshhold = 0.9\n", "unknown key\\(s\\) threshhold"),
+        (
+            'threshold_margin = 0.03\nthreshold = 0.9\nthreshold_source = " "\n',
+            "'threshold' and 'threshold_source' go together",
+        ),
+        ("threshold_margin = 0.03\nthreshhold = 0.9\n", "unknown key 'threshhold'"),
     ],
 )
 def test_does_the_manifest_refuse_a_model_without_a_well_sourced_threshold(

@@ -2,9 +2,12 @@
 
 The observer rebuilds each model of the manifest from the student's own class
 (`class_name(*args, **kwargs)`), loads the submitted weights file (a read-only copy) with
-`weights_only=True`, and predicts the grader's test images in evaluation mode under no_grad. The
-images reach the probe in an order drawn for the run and without labels; the judge, in the
-parent, scores the logits against the labels in that order.
+`weights_only=True`, and predicts the grader's test images in evaluation mode under no_grad,
+each batch reshaped to the model's `input_shape` when the manifest gives one (a flattened
+(N, 784) for an FNN), else as (N, C, H, W) images. The images reach the probe in an order drawn
+for the run and without labels; the judge, in the parent, scores the logits against the labels
+in that order. A grading machine without the test split gives status "error" (`Unjudgeable`),
+with the fix in the message.
 """
 
 from __future__ import annotations
@@ -45,8 +48,11 @@ def observe(ctx) -> dict:
                 )
             model.load_state_dict(state)
             model.eval()
+            shape = spec.get("input_shape")
             with torch.no_grad():
-                logits = torch.cat([model(x) for x in ctx.test_batches()])
+                logits = torch.cat(
+                    [model(x.reshape(len(x), *shape) if shape else x) for x in ctx.test_batches()]
+                )
             entry["logits_tensor"] = logits.float()
         except StopProbe:
             raise

@@ -15,15 +15,19 @@ reference's. The models are made so that each mistake shows in exactly one numbe
 * training: with learning rate 0 the weights stay put, so the running statistics of a batch-norm
   model started in evaluation mode are a known function of training mode alone (`train_mode`),
   and the mean loss over equal batches is one number, per image or per batch alike
-  (`train_loss`). Adam over three batches, which does not care about the loss's scale, gives
-  other weights when gradients pile up without `zero_grad()` (`train_zero_grad`).
+  (`train_loss`; with `loss_mean = "per_sample"` the last batch is shorter, so only the mean
+  per image is right, and a trainer's validation loss, when `evaluate` returns
+  `(loss, accuracy)`, is judged the same way). Adam over three batches, which does not care
+  about the loss's scale, gives other weights when gradients pile up without `zero_grad()`
+  (`train_zero_grad`).
 
 Calling conventions (manifest `[loops]`):
 * "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
   `evaluate(model, loader, device) -> accuracy` are functions of the student's.
 * "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
   `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
-  `Class(model, train_loader, val_loader, criterion, optimizer, device)`; `validate()` returns
+  `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus, with
+  `counter_keyword`, the family's own `count_correct` under that keyword); `validate()` returns
   `(loss, accuracy)` or the accuracy.
 """
 
@@ -185,6 +189,41 @@ def criterion(manifest: Mapping[str, Any]) -> nn.Module:
     return nn.CrossEntropyLoss() if manifest["loops"]["loss"] == "logits" else nn.NLLLoss()
 
 
+def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
+    """The family's own count of right predictions (argmax over dim 1), handed to trainers that
+    take one (`counter_keyword`)."""
+    return int((outputs.argmax(dim=1) == targets).sum().item())
+
+
+def _trainer_factory(ctx, class_name: str) -> Callable:
+    """`make(model, loader, optimizer, device)`: the student's trainer class on that loader
+    (as training and validation data), with the family's criterion and counting function."""
+    spec = ctx.manifest["loops"]
+    extra = {spec["counter_keyword"]: count_correct} if spec.get("counter_keyword") else {}
+    loss = criterion(ctx.manifest)
+
+    def make(model, data, optimizer, device):
+        return ctx.get(class_name)(model, data, data, loss, optimizer, device, **extra)
+
+    return make
+
+
+def validation_result(ctx) -> Callable | None:
+    """`validate(model, loader, device)`: what the trainer's evaluation method returns, as it is
+    (network_trainer only; None for epoch functions, whose evaluate returns an accuracy)."""
+    spec = ctx.manifest["loops"]
+    if spec["convention"] != "network_trainer":
+        return None
+    eval_class, eval_method = spec["evaluate"].split(".")
+    make = _trainer_factory(ctx, eval_class)
+
+    def validate(model, data, device):
+        idle = torch.optim.SGD(model.parameters(), lr=0.0)
+        return getattr(make(model, data, idle, device), eval_method)()
+
+    return validate
+
+
 def entry_points(ctx) -> tuple[Callable, Callable]:
     """(train(model, loader, optimizer, device) -> loss, evaluate(model, loader, device) ->
     accuracy) over the student's code, whatever the manifest's convention."""
@@ -192,17 +231,14 @@ def entry_points(ctx) -> tuple[Callable, Callable]:
     if spec["convention"] == "epoch_functions":
         return ctx.get(spec["train"]), ctx.get(spec["evaluate"])
     train_class, train_method = spec["train"].split(".")
-    eval_class, eval_method = spec["evaluate"].split(".")
-    loss = criterion(ctx.manifest)
+    make = _trainer_factory(ctx, train_class)
+    validate = validation_result(ctx)
 
     def train(model, data, optimizer, device):
-        trainer = ctx.get(train_class)(model, data, data, loss, optimizer, device)
-        return getattr(trainer, train_method)()
+        return getattr(make(model, data, optimizer, device), train_method)()
 
     def evaluate(model, data, device):
-        idle = torch.optim.SGD(model.parameters(), lr=0.0)
-        trainer = ctx.get(eval_class)(model, data, data, loss, idle, device)
-        result = getattr(trainer, eval_method)()
+        result = validate(model, data, device)
         return result[-1] if isinstance(result, tuple | list) else result
 
     return train, evaluate
@@ -266,11 +302,19 @@ def observe(ctx) -> dict:
     record["bn_tensor"] = bn_state(inner)
     out["train_mode"] = record
 
-    # train_loss: no batch norm, learning rate 0, equal batches.
+    # train_loss: no batch norm, learning rate 0; equal batches, or a short last one when only
+    # the mean per sample is right. Then a trainer's validation loss on the same batches.
     model = probe_model(manifest, seed + 7).train()
     record = {}
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    _call(record, "returned", train, model, loader(manifest, seed + 8, (8, 8, 8)), optimizer, cpu)
+    sizes = (8, 8, 5) if manifest["loops"].get("loss_mean") == "per_sample" else (8, 8, 8)
+    data = loader(manifest, seed + 8, sizes)
+    _call(record, "returned", train, model, data, optimizer, cpu)
+    if validate := validation_result(ctx):
+        try:
+            record["validation"] = jsonable(validate(model, data, cpu))
+        except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+            record["validation_error"] = describe_error(err)
     out["train_loss"] = record
 
     # train_zero_grad: Adam over three batches.
@@ -378,17 +422,42 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
     )
 
 
+def _validation_loss(result: Any) -> float | None:
+    """The loss of a `(loss, accuracy)` pair returned by a trainer's evaluation method."""
+    if isinstance(result, list) and len(result) == 2:
+        return _number(result[0])
+    return None
+
+
 def judge_train_loss(seen, want, ctx) -> Verdict:
     seen, want = seen["train_loss"], want["train_loss"]
-    fn, _ = _names(ctx)
+    fn, evaluate = _names(ctx)
     if verdict := _raised(seen, fn):
         return verdict
     loss = "cross-entropy of the logits" if ctx.plain["loops"]["loss"] == "logits" else "NLL"
+    per_sample = ctx.plain["loops"].get("loss_mean") == "per_sample"
+    how = (
+        "add loss.item() times the batch size over the batches and divide by the number of "
+        "images (the last batch is shorter, so the mean of the batch means is another number)"
+        if per_sample
+        else "averaged over the images"
+    )
+    if not _same_number(seen.get("returned"), want["returned"]):
+        return Verdict.wrong(
+            f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
+            f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
+        )
+    target = _validation_loss(want.get("validation"))
+    if target is None:  # the reference returns no validation loss: nothing more to judge
+        return Verdict.ok(f"{fn} returns the mean {loss}")
+    if "validation_error" in seen:
+        return Verdict.wrong(f"{evaluate} raised {seen['validation_error']}")
+    got = _validation_loss(seen.get("validation"))
     return Verdict.expect(
-        _same_number(seen.get("returned"), want["returned"]),
-        f"{fn} returns the mean {loss}",
-        f"{fn} returned {seen.get('returned')!r}, expected the mean loss {want['returned']:.4f} "
-        f"(the {loss}, averaged over the images; no softmax before the loss, no sum)",
+        _same_number(got, target),
+        f"{fn} and {evaluate} return the mean {loss}",
+        f"{evaluate} returned {seen.get('validation')!r}: expected (loss, accuracy) with the mean "
+        f"validation loss {target:.4f} (the plain {loss}, {how})",
     )
 
 

@@ -1,12 +1,16 @@
 """Build the student's classes with drawn arguments; compare shapes, parameters and behaviour.
 
 One observer per manifest `[[modules]]` entry, named "module:<name>". For every drawn setting
-it constructs `Class(*args)` (positionally, in the order the notebook's stubs give, so renamed
-arguments still work), runs a forward pass on a seeded batch of the setting's input shape and
-records the output's per-sample shape, the sorted parameter shapes (layout and names do not
-matter) and, when the manifest asks for a behaviour check, the outputs under fixed weights.
+it constructs `Class(*args, **kwargs)` (the drawn arguments positionally, in the order the
+notebook's stubs give, so renamed arguments still work; the entry's fixed `kwargs` by name), or
+calls the builder function of a `kind = "function"` entry the same way (a list of layers it
+returns is wrapped in nn.Sequential), runs a forward pass on a seeded batch of the setting's
+input shape and records the output's per-sample shape, the sorted parameter shapes (layout and
+names do not matter) and, when the manifest asks for a behaviour check, the outputs under fixed
+weights. Values "nn.<Name>" are the classes `torch.nn.<Name>` (activations passed as classes).
 The reference solution answers the same settings; judges compare the two, setting by setting,
-and give partial credit over the reference's settings.
+and give partial credit over the reference's settings. Kinds that name the same check are
+judged together: a setting passes when it passes each of them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,33 @@ BATCH = 4  # samples per probe forward pass
 
 def observer_name(spec: Mapping[str, Any]) -> str:
     return f"module:{spec['name']}"
+
+
+TORCH_NN_PREFIX = "nn."
+
+
+def torch_value(value: Any) -> Any:
+    """A manifest value as the student's code gets it: "nn.ReLU" is the class nn.ReLU."""
+    if isinstance(value, str) and value.startswith(TORCH_NN_PREFIX):
+        return getattr(nn, value[len(TORCH_NN_PREFIX) :])
+    return value
+
+
+def as_module(built: Any) -> Any:
+    """A builder's result as one module: a list or tuple of layers becomes nn.Sequential of
+    them, in order; anything else is returned as it is."""
+    if isinstance(built, list | tuple) and all(isinstance(m, nn.Module) for m in built):
+        return nn.Sequential(*built)
+    return built
+
+
+def build(spec: Mapping[str, Any], constructor: Any, values: list) -> Any:
+    """`constructor(*drawn args, **kwargs)` for one setting (values in args-then-sizes order),
+    a builder function's list of layers wrapped in nn.Sequential."""
+    args = [torch_value(v) for v in values[: len(spec["args"])]]
+    kwargs = {k: torch_value(v) for k, v in spec["kwargs"].items()}
+    built = constructor(*args, **kwargs)
+    return as_module(built) if spec["kind"] == "function" else built
 
 
 def _arg_names(spec: Mapping[str, Any]) -> list[str]:
@@ -76,9 +107,12 @@ def input_shape(spec: Mapping[str, Any], values: list, manifest: Mapping[str, An
 def describe(spec: Mapping[str, Any], values: list, manifest: Mapping[str, Any]) -> str:
     """`ResBlock(in_features=37, hidden_features=12) on 37` for messages."""
     n_args = len(spec["args"])
-    args = ", ".join(f"{a['name']}={v}" for a, v in zip(spec["args"], values[:n_args], strict=True))
+    named = [
+        *(f"{a['name']}={v}" for a, v in zip(spec["args"], values[:n_args], strict=True)),
+        *(f"{k}={v}" for k, v in spec["kwargs"].items()),
+    ]
     shape = "x".join(map(str, input_shape(spec, values, manifest)))
-    return f"{spec['class_name']}({args}) on {shape} inputs"
+    return f"{spec['class_name']}({', '.join(named)}) on {shape} inputs"
 
 
 def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list]:
@@ -99,9 +133,10 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
     def observer(ctx) -> dict:
         cls = ctx.get(spec["class_name"])
         parts = {name: ctx.get(name) for name in spec["parts"]}
+        function = spec["kind"] == "function"
         result = {
-            "is_class": isinstance(cls, type),
-            "module_class": isinstance(cls, type) and issubclass(cls, nn.Module),
+            "is_class": callable(cls) if function else isinstance(cls, type),
+            "module_class": function or (isinstance(cls, type) and issubclass(cls, nn.Module)),
             "settings": [],
         }
         seed = int(ctx.settings["seed"])
@@ -109,7 +144,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
             entry: dict = {}
             try:
                 torch.manual_seed(seed + i)
-                module = cls(*values[: len(spec["args"])])
+                module = build(spec, cls, values)
                 entry["is_module"] = isinstance(module, nn.Module)
                 if not entry["is_module"]:
                     raise TypeError(f"it returned a {type(module).__name__}, not an nn.Module")
@@ -218,7 +253,8 @@ def _module_judge(spec):
 
     def judge(seen, want, ctx) -> Verdict:
         if not seen.get("is_class"):
-            return Verdict.wrong(f"{name} is not a class")
+            what = "a function" if spec["kind"] == "function" else "a class"
+            return Verdict.wrong(f"{name} is not {what}")
         if not seen.get("module_class"):
             return Verdict.wrong(f"{name} must be a subclass of nn.Module")
         errors = [e["error"] for e in seen.get("settings", []) if "error" in e]
@@ -226,29 +262,60 @@ def _module_judge(spec):
             return Verdict.wrong(f"{name} is {NOT_IMPLEMENTED}")
         if errors:
             return Verdict.wrong(f"{name}(...) could not be built and run: {errors[0]}")
+        if spec["kind"] == "function":
+            return Verdict.ok(f"{name}(...) builds and runs")
         return Verdict.ok(f"{name} is an nn.Module subclass")
 
     return judge
 
 
-KINDS = {
-    "output": lambda spec: _each(spec, lambda e, w: _output_problem(spec, e, w)),
-    "parameters": lambda spec: _each(spec, lambda e, w: _parameter_problem(spec, e, w)),
-    "shape": lambda spec: _each(
-        spec, lambda e, w: _output_problem(spec, e, w) or _parameter_problem(spec, e, w)
-    ),
-    "behaviour": lambda spec: _each(spec, _behaviour_problem),
-    "module": _module_judge,
+# Per-setting kinds: (spec, the student's entry, the reference's entry) -> problem or None.
+PROBLEMS = {
+    "output": _output_problem,
+    "parameters": _parameter_problem,
+    "shape": lambda spec, e, w: _output_problem(spec, e, w) or _parameter_problem(spec, e, w),
+    "behaviour": lambda spec, e, w: _behaviour_problem(e, w),
 }
 
 
+def _judge(spec, kinds: list[str]):
+    """The judge of one check named by `kinds`: "module" alone, or per-setting kinds judged
+    together (a setting's problem is the first of theirs, in MODULE_CHECK_KINDS order: output and
+    parameter shapes before behaviour)."""
+    if kinds == ["module"]:
+        return _module_judge(spec)
+    if "module" in kinds:
+        raise ValueError(f"{spec['name']}: the 'module' check kind cannot share its check")
+
+    def test(entry, want):
+        return next((p for k in kinds if (p := PROBLEMS[k](spec, entry, want))), None)
+
+    return _each(spec, test)
+
+
 def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
-    """The observer of one [[modules]] entry and the checks its `checks` table names."""
+    """The observer of one [[modules]] entry and the checks its `checks` table names (none for
+    an entry that only declares settings for an assignment's own observers)."""
+    if not spec["checks"]:
+        return
     name = observer_name(spec)
     with_behaviour = "behaviour" in spec["checks"]
     checks.add_observer(name, observe(spec, with_behaviour), draw=draw_settings(spec))
+    kinds_of: dict[str, list[str]] = {}
     for kind, check in spec["checks"].items():
-        checks.add_check(check, name, KINDS[kind](spec))
+        kinds_of.setdefault(check, []).append(kind)
+    for check, kinds in kinds_of.items():
+        checks.add_check(check, name, _judge(spec, kinds))
 
 
-__all__ = ["BATCH", "describe", "describe_shapes", "input_shape", "observer_name", "register"]
+__all__ = [
+    "BATCH",
+    "as_module",
+    "build",
+    "describe",
+    "describe_shapes",
+    "input_shape",
+    "observer_name",
+    "register",
+    "torch_value",
+]
