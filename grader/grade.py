@@ -242,6 +242,8 @@ def stage(path: Path, manifest: Manifest) -> Staged:
     NotebookError when there is no notebook to grade.
     """
     notes: list[str] = []
+    if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
+        raise NotebookError(f"{path.name} is a symbolic link: hand in the files themselves")
     if not path.is_dir():
         try:
             raw = read_capped(path, 50 * 1024**2)
