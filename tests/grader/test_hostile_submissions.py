@@ -45,6 +45,7 @@ from tests.fixtures.grading import (
     orphans,
     remove_tree,
     start_grading,
+    tree_state,
     walk_bounded,
 )
 from tests.fixtures.hostile import (
@@ -125,6 +126,8 @@ MAIN_BATCH = [
     "notebook_links_source",
     CLASSMATE,
     "notebook_links_classmate",
+    "folder_links_classmate",
+    "huge_timestamp",
     "deep_submission_folder",
 ]
 # Graded after the main batch, two at a time: the fork bomb and a reference copy start together;
@@ -136,7 +139,12 @@ BATCH = MAIN_BATCH + FORK_BOMB_BATCH
 # A second grading run of its own (another instructor, say), at the same time as the fork bomb's.
 CONCURRENT = [f"concurrent_{i}" for i in range(4)]
 # Refused before any probe runs: their report says so, without a sandbox.
-NOT_PROBED = ("invalid_json", "notebook_links_source", "notebook_links_classmate")
+NOT_PROBED = (
+    "invalid_json",
+    "notebook_links_source",
+    "notebook_links_classmate",
+    "folder_links_classmate",
+)
 
 
 @dataclass
@@ -153,6 +161,8 @@ class Graded:
     after: dict[Path, bytes | None] = field(default_factory=dict)
     victims_before: dict = field(default_factory=dict)
     victims_after: dict = field(default_factory=dict)
+    submitted_before: dict = field(default_factory=dict)  # the handed-in files, as handed in
+    submitted_after: dict = field(default_factory=dict)
     csv_rows: list[str] = field(default_factory=list)  # the main batch's CSV, as written
     scratch_left: list[str] = field(default_factory=list)  # what the runs left in TMPDIR
 
@@ -214,6 +224,7 @@ def graded(tmp_path_factory, reference_submission) -> Graded:
     protected = targets.protected_files()
     result.before = {p: _content(p) for p in protected}
     result.victims_before = targets.victim_state()
+    result.submitted_before = tree_state(submitted)
     scratch = base / "scratch"
     try:
         main = start_grading(
@@ -248,6 +259,7 @@ def graded(tmp_path_factory, reference_submission) -> Graded:
                 break
         result.after = {p: _content(p) for p in protected}
         result.victims_after = targets.victim_state()
+        result.submitted_after = tree_state(submitted)
         yield result
     finally:
         listener.close()
@@ -385,6 +397,10 @@ def test_was_nothing_written_outside_the_scratch_folders(graded):
     assert found == []
     left = [p for p in walk_bounded(submitted) if "leaked" in p.name or "was-here" in p.name]
     assert left == []
+
+
+def test_are_the_submitted_files_left_as_handed_in(graded):
+    assert graded.submitted_after == graded.submitted_before
 
 
 def test_were_the_course_gradebook_and_earlier_reports_left_unchanged(graded):
@@ -731,11 +747,14 @@ def test_is_the_network_unreachable_from_a_submission(graded):
 # ----------------------------------------------------- issue 7: the submission folder as data
 
 
-@pytest.mark.parametrize("name", ["notebook_links_source", "notebook_links_classmate"])
+@pytest.mark.parametrize(
+    "name", ["notebook_links_source", "notebook_links_classmate", "folder_links_classmate"]
+)
 def test_is_a_notebook_that_is_a_link_refused_and_never_read(graded, name):
-    """A link to the instructor's source notebook or to a classmate's: every check 0 with the
-    reason, and the autograded notebook (what feedback is made from) holds no solution, no
-    hidden test and nothing of the notebook the link points at."""
+    """A notebook linking to the instructor's source notebook or to a classmate's, a submission
+    folder linking to a classmate's: the student is graded (not left out of the class), every
+    check 0 with the reason, and the autograded notebook (what feedback is made from) holds no
+    solution, no hidden test and nothing of the notebook the link points at."""
     report = graded.report(name)
     assert report["score"] == 0
     assert all("symbolic link" in c["message"] for c in report["checks"]), report["checks"]
@@ -761,6 +780,14 @@ def test_does_a_tree_a_probe_nests_past_path_max_harm_no_one(graded):
     job slot is graded as usual (the other tests of this module say how)."""
     assert_full_marks(graded.report("deep_tree_left_behind"))
     assert graded.scratch_left == []
+
+
+def test_is_a_sixteen_gigabyte_timestamp_never_read_whole(graded):
+    """nbgrader's timestamp.txt as a 16 GiB sparse file: read capped (the gradebook gets the
+    submission without its time), graded and written as usual."""
+    report = graded.report("huge_timestamp")
+    assert_full_marks(report)
+    assert report["duration_s"] < 2 * graded.report(CLASSMATE)["duration_s"] + 30
 
 
 def test_is_a_sixteen_gigabyte_sparse_weights_file_refused_quickly(graded):
