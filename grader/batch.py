@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import queue
 import traceback
 from collections.abc import Iterable
@@ -49,6 +50,10 @@ class Submission:
 
     @property
     def folder(self) -> Path:
+        """The folder the submission's files are in (never through a link: a submission that
+        is a link is refused, and its `timestamp.txt` is not the student's)."""
+        if self.path.is_symlink():
+            return self.path.parent
         return self.path if self.path.is_dir() else self.path.parent
 
     def autograded(self, assignment: str) -> Path | None:
@@ -70,9 +75,16 @@ def _has_notebook(folder: Path) -> bool:
 
 
 def _student_folder(student_dir: Path, manifest: Manifest, course_root: Path) -> Submission | None:
-    """The submission in `submitted/<student>/`, with a note when it is laid out wrongly."""
+    """The submission in `submitted/<student>/`, with a note when it is laid out wrongly.
+
+    A student folder or submission folder that is a symbolic link is a submission all the
+    same: staging refuses it with the reason (it could point at a classmate's work), so the
+    student is graded 0 and told why instead of silently missing from the class.
+    """
     nested = student_dir / manifest.id
-    if nested.is_dir() and not nested.is_symlink():
+    if student_dir.is_symlink():
+        return Submission(student_dir.name, student_dir, course_root)
+    if nested.is_symlink() or nested.is_dir():
         return Submission(student_dir.name, nested, course_root)
     if _has_notebook(student_dir):
         return Submission(
@@ -89,6 +101,16 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
     """A notebook, a submission folder, an nbgrader course root, its `submitted/` folder, or
     one student's folder in it (`submitted/bob` or `submitted/bob/<id>`, graded into the
     course)."""
+    # Absolute and normalised, but a link in the last place stays a link (staging refuses it):
+    # resolving it would grade the folder it points at under that folder's student's name.
+    path = Path(os.path.abspath(path))
+    if path.is_symlink() and (path.is_dir() or path.suffix == ".ipynb"):
+        parent = path.parent
+        if path.name == manifest.id and parent.parent.name == "submitted":
+            return [Submission(parent.name, path, parent.parent.parent)]
+        from grader.grade import student_name
+
+        return [Submission(student_name(path, manifest.id), path)]
     path = path.resolve()
     if path.is_file():
         parent = path.parent
@@ -101,7 +123,7 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
         path = path / "submitted"
     if path.name == "submitted":
         found = []
-        for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()):
+        for student_dir in sorted(p for p in path.iterdir() if p.is_dir()):
             if submission := _student_folder(student_dir, manifest, path.parent):
                 found.append(submission)
         return found
@@ -115,9 +137,11 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
 
         return [Submission(student_name(path, manifest.id), path)]
     found = []
-    for student_dir in sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()):
+    for student_dir in sorted(p for p in path.iterdir() if p.is_dir()):
         nested = student_dir / manifest.id
-        if nested.is_dir():
+        if student_dir.is_symlink():
+            found.append(Submission(student_dir.name, student_dir))  # refused when staged
+        elif nested.is_dir():
             found.append(Submission(student_dir.name, nested))
         elif _has_notebook(student_dir):
             found.append(Submission(student_dir.name, student_dir))

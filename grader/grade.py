@@ -36,7 +36,7 @@ from grader.probe_host import ProbeHost, Slot
 from grader.reference import observe as observe_reference
 from grader.reference import references
 from grader.report import Report
-from grader.safe_fs import UnsafeFile, list_files, read_capped, write_new
+from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
@@ -249,6 +249,8 @@ def stage(path: Path, manifest: Manifest) -> Staged:
     NotebookError when there is no notebook to grade.
     """
     notes: list[str] = []
+    if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
+        raise NotebookError(f"{path.name} is a symbolic link: hand in the files themselves")
     folder = path if path.is_dir() else path.parent
     if not path.is_dir():
         try:
@@ -360,9 +362,7 @@ def open_host(run: GradingRun, uid: int) -> ProbeHost:
 def close_host(host: ProbeHost, config: GradeConfig) -> None:
     host.close()
     if not config.keep_scratch:
-        import shutil
-
-        shutil.rmtree(host.slot.root, ignore_errors=True)
+        remove(host.slot.root)  # what probes left, however deep, links not followed
 
 
 # ---------------------------------------------------------------- grading

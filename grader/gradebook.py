@@ -27,6 +27,7 @@ from nbgrader.preprocessors import (
 
 from grader.notebook_io import normalise
 from grader.report import Report
+from grader.safe_fs import read_capped
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR, SOURCE_DIR
 
@@ -53,15 +54,19 @@ def ensure_assignment(url: str, manifest: Manifest) -> None:
 
 
 def _timestamp(folder: Path):
-    stamp = folder / "timestamp.txt"
-    if stamp.is_file():
-        from nbgrader.utils import parse_utc
+    """nbgrader's `timestamp.txt` of a submission folder, read as untrusted data: a regular
+    file (not a link: it could name a root-only file), at most a few hundred bytes (a 16 GiB
+    sparse file there would otherwise be read whole into the grader's memory)."""
+    from nbgrader.utils import parse_utc
 
-        try:
-            return parse_utc(stamp.read_text().strip())
-        except Exception:  # noqa: BLE001 - an odd timestamp is no reason to lose a grade
-            return None
-    return None
+    try:
+        text = read_capped(folder / "timestamp.txt", MAX_TIMESTAMP_BYTES)
+        return parse_utc(text.decode("utf-8", "replace").strip())
+    except Exception:  # noqa: BLE001 - a missing or odd timestamp is no reason to lose a grade
+        return None
+
+
+MAX_TIMESTAMP_BYTES = 256
 
 
 def cell_scores(manifest: Manifest, report: Report) -> dict[str, float]:

@@ -9,7 +9,6 @@ FIFO, and makes folders fresh instead of walking and changing what is already th
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,16 +115,76 @@ def fresh_dir(path: Path, uid: int | None = None, mode: int = 0o700) -> Path:
 
 
 def remove(path: Path) -> None:
-    """Remove a file, link or folder tree without following links inside it."""
+    """Remove a file, link or folder tree without following links inside it, however deep.
+
+    A probe can nest folders thousands deep (deeper than PATH_MAX, with long names), past
+    what a recursive walk such as `shutil.rmtree` survives: it raised RecursionError, which
+    cost every later student of the job slot their grade. Nothing here recurses or builds
+    long paths; errors other than a vanished entry are left to the caller to notice (the
+    folder is still there).
+    """
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(info.st_mode):
-        # shutil.rmtree works on file descriptors here (avoids_symlink_attacks on Linux).
-        shutil.rmtree(path, ignore_errors=True)
-    else:
+    if not stat.S_ISDIR(info.st_mode):
         path.unlink(missing_ok=True)
+        return
+    try:
+        _empty_tree(path)
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _empty_tree(folder: Path) -> None:
+    """Empty `folder` with two descriptors open at most: each sub-folder's entries are moved
+    up into `folder` (renamed, never followed), then the emptied sub-folder is removed, until
+    `folder` holds nothing. Every entry is moved once; the depth costs rounds, not stack."""
+    top = os.open(folder, _DIR_FLAGS)
+    moved = 0
+    try:
+        while True:
+            with os.scandir(top) as found:
+                entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in found]
+            if not entries:
+                return
+            for name, is_dir in entries:
+                if not is_dir:
+                    _ignore_missing(os.unlink, name, dir_fd=top)
+                    continue
+                try:
+                    os.rmdir(name, dir_fd=top)
+                    continue
+                except OSError:
+                    pass  # not empty: hoist what it holds
+                inner = os.open(name, _DIR_FLAGS, dir_fd=top)
+                try:
+                    with os.scandir(inner) as found:
+                        children = [e.name for e in found]
+                    for child in children:
+                        while True:
+                            moved += 1
+                            free = f".dlgrade-removing-{moved}"
+                            try:
+                                os.stat(free, dir_fd=top, follow_symlinks=False)
+                            except FileNotFoundError:
+                                break
+                        os.rename(child, free, src_dir_fd=inner, dst_dir_fd=top)
+                finally:
+                    os.close(inner)
+    finally:
+        os.close(top)
+
+
+def _ignore_missing(fn, *args, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+    except FileNotFoundError:
+        pass
 
 
 def write_new(path: Path, data: bytes, uid: int | None = None, mode: int = 0o600) -> None:

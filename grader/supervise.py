@@ -57,20 +57,56 @@ class ProbeResult:
     machine_trouble: list[str] = field(default_factory=list)
 
 
+# Events the supervisor acts on; anything else in the progress file is passed over.
+KNOWN_EVENTS = frozenset(
+    ("started", "cell_start", "cell_end", "cells_done", "observer_start", "observer_end", "done")
+)
+
+
 @dataclass
 class _Attempt:
-    """What one run of the probe got through before it ended."""
+    """What one run of the probe got through before it ended.
 
-    events: list[dict] = field(default_factory=list)
+    `events` keeps what `run_probe` reads afterwards, one entry per cell and observer at most
+    (the latest), so that a probe filling its progress file with lines (256 MB fit in its file
+    size limit) costs the trusted parent no more memory than an honest one.
+    """
+
+    cells: int = 0  # how many cells the job has
+    observers: frozenset[str] = frozenset()
+    kept: dict[tuple[str, Any], dict] = field(default_factory=dict)
     current: tuple[str, Any] | None = None  # ("cell", index) / ("observer", name) / ("startup", 0)
     ended: str = ""  # why the process ended, when it did not finish
     challenged: bool = False
+    started: bool = False
+    done: bool = False
     killed_by: int | None = None  # a signal we did not send
     timed_out_total: bool = False
 
+    def keep(self, event: dict) -> None:
+        """Remember `event` if `run_probe` needs it: the latest end of each known cell and
+        observer; whether the probe started and finished."""
+        kind = event.get("event")
+        if kind == "started":
+            self.started = True
+        elif kind == "done":
+            self.done = True
+        elif kind == "cell_end":
+            index = event.get("index")
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < self.cells:
+                self.kept.pop(("cell", index), None)  # re-inserted last: events stay in order
+                self.kept[("cell", index)] = event
+        elif kind == "observer_end" and event.get("name") in self.observers:
+            self.kept.pop(("observer", event["name"]), None)
+            self.kept[("observer", event["name"])] = event
+
+    @property
+    def events(self) -> list[dict]:
+        return list(self.kept.values())
+
     @property
     def finished(self) -> bool:
-        return self.challenged and any(e.get("event") == "done" for e in self.events)
+        return self.challenged and self.done
 
 
 def _describe_exit(code: int) -> str:
@@ -104,10 +140,12 @@ def _run_attempt(
     challenge: bytes,
     limits: TimeLimits,
     deadline: float,
+    cells: int = 0,
+    observers: tuple[str, ...] = (),
 ) -> _Attempt:
     """One probe run: start it, follow its progress, hand it the challenge once the cells are
     done, stop it when an item outlives its limit."""
-    attempt = _Attempt(current=("startup", 0))
+    attempt = _Attempt(cells=cells, observers=frozenset(observers), current=("startup", 0))
     try:
         host.spawn(attempt_no)
     except ProbeHostError as err:
@@ -120,12 +158,15 @@ def _run_attempt(
             status = host.wait(0.05)
             chunk = read_from(progress, offset, MAX_PROGRESS_READ, owner=owner)
             events, used = _parse_events(chunk)
-            offset += used
+            # A line longer than a whole read is no event of ours: pass over it, not wait on it.
+            offset += used or (len(chunk) if len(chunk) == MAX_PROGRESS_READ else 0)
             for event in events:
                 kind = event.get("event")
+                if kind not in KNOWN_EVENTS:
+                    continue
                 if kind in ("observer_end", "done") and not attempt.challenged:
                     continue  # before the challenge existed: not the grader's observers
-                attempt.events.append(event)
+                attempt.keep(event)
                 if kind in ("cell_start", "observer_start", "started"):
                     started = time.monotonic()
                     attempt.current = (
@@ -219,7 +260,9 @@ def run_probe(
             ).encode(),
         )
         log = out / "probe.log"
-        attempt = _run_attempt(host, attempts, out, challenge, limits, deadline)
+        attempt = _run_attempt(
+            host, attempts, out, challenge, limits, deadline, len(job["cells"]), tuple(remaining)
+        )
         for event in attempt.events:
             if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
                 index = event["index"]
@@ -243,7 +286,7 @@ def run_probe(
         if attempt.timed_out_total:
             trouble.append(reason)
         kind, item = attempt.current or ("cell", None)
-        started = any(e.get("event") == "started" for e in attempt.events)
+        started = attempt.started
         if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
             skip[item] = f"not run: {reason}"
             notes.append(f"cell {numbers[item]} stopped the probe ({reason}); graded without it")

@@ -26,7 +26,6 @@ import ctypes
 import json
 import os
 import resource
-import shutil
 import sys
 import traceback
 from pathlib import Path
@@ -91,13 +90,13 @@ def private_tmp(size: int, keep: list[str]) -> None:
 
 
 def empty_folder(folder: Path) -> None:
-    """Without bubblewrap (and so without root): empty the slot's own temporary folder."""
+    """Without bubblewrap (and so without root): empty the slot's own temporary folder
+    (however deep an earlier probe nested folders in it)."""
+    from grader.safe_fs import remove
+
     folder.mkdir(parents=True, exist_ok=True)
     for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
+        remove(entry)
 
 
 def apply_limits(limits: dict) -> None:
