@@ -11,6 +11,7 @@ from pathlib import Path
 from solutions.fnn_mnist import config
 from solutions.manifest import Manifest
 from solutions.notebook_builder import (
+    GRADING_NOTE,
     Cell,
     answer,
     grade_cell,
@@ -93,6 +94,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
             "intro",
         ),
+        markdown(GRADING_NOTE),
         provided(
             "setup",
             """
