@@ -115,10 +115,12 @@ class ArgSpec:
 class ModuleSpec:
     """A class of the student's that the module families build with drawn arguments.
 
-    `args` are the constructor's positional arguments, `sizes` further drawn numbers used only in
-    the input shape, `input` the per-sample input shape (names of args/sizes or numbers; empty:
-    the data set's image shape). `settings` drawn settings are probed per grading run, plus every
-    entry of `fixed` (values in args-then-sizes order). `parts` names the student's classes
+    `args` are the constructor's positional arguments, `kwargs` its keyword arguments (drawn the
+    same way, passed by name: for classes whose notebook calls them by keyword), `sizes` further
+    drawn numbers used only in the input shape, `input` the per-sample input shape (names of
+    args/kwargs/sizes or numbers; empty: the data set's image shape). `settings` drawn settings
+    are probed per grading run, plus every entry of `fixed` (values in args, kwargs, sizes
+    order). `parts` names the student's classes
     this one is built from: its parameter check then counts their registered instances and
     compares only the parameters outside them, so a mistake inside a part is not charged again.
     `checks` maps a family check kind (module, output, parameters, shape, behaviour) to the
@@ -135,6 +137,7 @@ class ModuleSpec:
     outputs: str  # "logits" (a classifier: not probabilities) or "any"
     parts: tuple[str, ...]
     checks: Mapping[str, str]
+    kwargs: tuple[ArgSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -342,20 +345,27 @@ def _module(table: _Table) -> ModuleSpec:
     args = tuple(
         _arg(a, f"{table.where}.args[{i}]", path) for i, a in enumerate(table.get("args", list, []))
     )
+    kwargs = tuple(
+        _arg(a, f"{table.where}.kwargs[{i}]", path)
+        for i, a in enumerate(table.get("kwargs", list, []))
+    )
     sizes = tuple(
         _arg(a, f"{table.where}.sizes[{i}]", path)
         for i, a in enumerate(table.get("sizes", list, []))
     )
-    names = {a.name for a in (*args, *sizes)}
+    drawn = [a.name for a in (*args, *kwargs, *sizes)]
+    if len(set(drawn)) != len(drawn):
+        raise ManifestError(f"{path}: {table.where}: argument names repeat in {drawn}")
     shape = tuple(table.get("input", list, []))
     for item in shape:
-        if not (isinstance(item, int) or item in names):
+        if not (isinstance(item, int) or item in drawn):
             raise ManifestError(f"{path}: {table.where}: input entry {item!r} is not an argument")
     fixed = tuple(tuple(f) for f in table.get("fixed", list, []))
     for entry in fixed:
-        if len(entry) != len(args) + len(sizes):
+        if len(entry) != len(drawn):
             raise ManifestError(
-                f"{path}: {table.where}: each 'fixed' entry needs {len(args) + len(sizes)} values"
+                f"{path}: {table.where}: each 'fixed' entry needs {len(drawn)} values "
+                "(args, then kwargs, then sizes)"
             )
     outputs = table.get("outputs", str, "any")
     if outputs not in ("logits", "any"):
@@ -364,6 +374,7 @@ def _module(table: _Table) -> ModuleSpec:
         name=table.get("name", str),
         class_name=table.get("class_name", str),
         args=args,
+        kwargs=kwargs,
         sizes=sizes,
         input=shape,
         settings=table.get("settings", int, 3),

@@ -1,10 +1,12 @@
 """Build the student's classes with drawn arguments; compare shapes, parameters and behaviour.
 
 One observer per manifest `[[modules]]` entry, named "module:<name>". For every drawn setting
-it constructs `Class(*args)` (positionally, in the order the notebook's stubs give, so renamed
-arguments still work), runs a forward pass on a seeded batch of the setting's input shape and
-records the output's per-sample shape, the sorted parameter shapes (layout and names do not
-matter) and, when the manifest asks for a behaviour check, the outputs under fixed weights.
+it constructs `Class(*args, **kwargs)` (`args` positionally, in the order the notebook's stubs
+give, so renamed arguments still work; `kwargs` by the names the notebook prescribes, for classes
+it calls by keyword, such as `MLP(hidden_layers=2, width=256, ...)`), runs a forward pass on a
+seeded batch of the setting's input shape and records the output's per-sample shape, the sorted
+parameter shapes (layout and names do not matter) and, when the manifest asks for a behaviour
+check, the outputs under fixed weights.
 The reference solution answers the same settings; judges compare the two, setting by setting,
 and give partial credit over the reference's settings.
 """
@@ -41,15 +43,33 @@ def observer_name(spec: Mapping[str, Any]) -> str:
     return f"module:{spec['name']}"
 
 
+def _drawn(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The drawn arguments of a setting, in the order of its values: args, kwargs, sizes."""
+    return [*spec["args"], *spec.get("kwargs", ()), *spec["sizes"]]
+
+
 def _arg_names(spec: Mapping[str, Any]) -> list[str]:
-    return [a["name"] for a in (*spec["args"], *spec["sizes"])]
+    return [a["name"] for a in _drawn(spec)]
+
+
+def constructor(spec: Mapping[str, Any], values: list) -> tuple[list, dict]:
+    """(positional, keyword) constructor arguments of one setting's values."""
+    n_args, kwargs = len(spec["args"]), spec.get("kwargs", ())
+    named = {a["name"]: v for a, v in zip(kwargs, values[n_args:], strict=False)}
+    return list(values[:n_args]), named
+
+
+def build(cls, spec: Mapping[str, Any], values: list):
+    """`cls` built with one setting's constructor arguments."""
+    args, kwargs = constructor(spec, values)
+    return cls(*args, **kwargs)
 
 
 def draw_settings(spec: Mapping[str, Any]):
     """A draw function: the fixed settings, then `settings` distinct random ones."""
 
     def draw(rng, manifest) -> dict:
-        ranges = [*spec["args"], *spec["sizes"]]
+        ranges = _drawn(spec)
         values = [list(v) for v in spec["fixed"]]
         wanted = len(values) + spec["settings"]
         for _ in range(200):
@@ -75,10 +95,11 @@ def input_shape(spec: Mapping[str, Any], values: list, manifest: Mapping[str, An
 
 def describe(spec: Mapping[str, Any], values: list, manifest: Mapping[str, Any]) -> str:
     """`ResBlock(in_features=37, hidden_features=12) on 37` for messages."""
-    n_args = len(spec["args"])
-    args = ", ".join(f"{a['name']}={v}" for a, v in zip(spec["args"], values[:n_args], strict=True))
+    positional, named = constructor(spec, values)
+    shown = [f"{a['name']}={v!r}" for a, v in zip(spec["args"], positional, strict=True)]
+    shown += [f"{name}={v!r}" for name, v in named.items()]
     shape = "x".join(map(str, input_shape(spec, values, manifest)))
-    return f"{spec['class_name']}({args}) on {shape} inputs"
+    return f"{spec['class_name']}({', '.join(shown)}) on {shape} inputs"
 
 
 def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list]:
@@ -109,7 +130,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
             entry: dict = {}
             try:
                 torch.manual_seed(seed + i)
-                module = cls(*values[: len(spec["args"])])
+                module = build(cls, spec, values)
                 entry["is_module"] = isinstance(module, nn.Module)
                 if not entry["is_module"]:
                     raise TypeError(f"it returned a {type(module).__name__}, not an nn.Module")
@@ -251,4 +272,13 @@ def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
         checks.add_check(check, name, KINDS[kind](spec))
 
 
-__all__ = ["BATCH", "describe", "describe_shapes", "input_shape", "observer_name", "register"]
+__all__ = [
+    "BATCH",
+    "build",
+    "constructor",
+    "describe",
+    "describe_shapes",
+    "input_shape",
+    "observer_name",
+    "register",
+]
