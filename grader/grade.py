@@ -259,7 +259,7 @@ def stage(path: Path, manifest: Manifest) -> Staged:
             raise NotebookError(f"{err}: hand in the notebook file itself") from None
     else:
         single = None
-    listing = list_files(folder, max_depth=0, skip_folders=True)
+    listing = list_files(folder, max_depth=0)  # only the files beside the notebook
     notes += [f"not read: {why}" for why in listing.refused[:10]]
     if len(listing.refused) > 10:
         notes.append(f"and {len(listing.refused) - 10} more entries not read")

@@ -206,12 +206,9 @@ class Listing:
     refused: tuple[str, ...]
 
 
-def list_files(
-    folder: Path, *, max_depth: int = 3, max_entries: int = 500, skip_folders: bool = False
-) -> Listing:
+def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> Listing:
     """Regular files under `folder`, without following links, at most `max_depth` folders
-    deep and `max_entries` entries in all; everything else is named in `refused` (folders past
-    the depth only unless `skip_folders`)."""
+    deep and `max_entries` entries in all; everything else is named in `refused`."""
     files, refused, seen = [], [], 0
 
     def walk(current: Path, depth: int) -> None:
@@ -232,9 +229,10 @@ def list_files(
                 refused.append(f"{relative} is a symbolic link")
             elif entry.is_dir(follow_symlinks=False):
                 if depth >= max_depth:
-                    if skip_folders:
-                        continue
-                    refused.append(f"{relative}/ is nested too deep (over {max_depth} folders)")
+                    refused.append(
+                        f"{relative}/ is nested too deep (only files up to {max_depth} folders "
+                        "below the submission are read)"
+                    )
                 else:
                     walk(Path(entry.path), depth + 1)
             elif entry.is_file(follow_symlinks=False):

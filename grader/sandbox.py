@@ -35,9 +35,12 @@ SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/li
 class Limits:
     """Resource limits of one sandboxed process tree."""
 
-    # `import torch` maps over 2 GiB of libraries (CUDA build): 4 GiB of address space is the
-    # least that works, measured in shared/notes/sandbox.md.
-    memory_bytes: int = 4 * GiB
+    # Address space, not resident memory: `import torch` (2.14, CUDA build) alone maps 3.3 GB
+    # and torchvision, optuna and matplotlib bring it to 3.6 GB, so 4 GiB left a notebook about
+    # 0.5 GB for its data (mlp_tuning's per-pixel statistics over 55,000 images, written with
+    # squared deviations, ran out). 6 GiB leaves it about 2.5 GB; an 8 GiB allocation still
+    # fails.
+    memory_bytes: int = 6 * GiB
     processes: int = 64
     file_size_bytes: int = 256 * MiB
     open_files: int = 256

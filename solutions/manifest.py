@@ -118,12 +118,13 @@ class ModuleSpec:
     `kind` "class": `class_name` (TOML `class_name`) is an nn.Module subclass; "function" (TOML
     `function = "name"` instead): a function that returns the module, or a list of layers,
     which is wrapped in `nn.Sequential` in its order (`dense_layer(in, out, activation)`).
-    `args` are the constructor's positional arguments, `sizes` further drawn numbers used only in
-    the input shape, `input` the per-sample input shape (names of args/sizes or numbers; empty:
-    the data set's image shape). `kwargs` are keyword arguments passed to every construction
-    (`{ batch_norm = true }`). A value "nn.<Name>" (in `choices`, `fixed` or `kwargs`) stands for
-    the class `torch.nn.<Name>`, e.g. an activation passed as a class. `settings` drawn settings
-    are probed per grading run, plus every entry of `fixed` (values in args-then-sizes order).
+    `args` are the constructor's positional arguments, `kwargs` its keyword arguments (drawn the
+    same way, passed by name: for classes whose notebook calls them by keyword; a keyword with
+    one choice is a fixed one), `sizes` further drawn numbers used only in the input shape,
+    `input` the per-sample input shape (names of args/kwargs/sizes or numbers; empty: the data
+    set's image shape). A value "nn.<Name>" (in `choices` or `fixed`) stands for the class
+    `torch.nn.<Name>`, e.g. an activation passed as a class. `settings` drawn settings are probed
+    per grading run, plus every entry of `fixed` (values in args, kwargs, sizes order).
     `parts` names the student's classes this one is built from: its parameter check then counts
     their registered instances and compares only the parameters outside them, so a mistake
     inside a part is not charged again. `checks` maps a family check kind (module, output,
@@ -143,7 +144,7 @@ class ModuleSpec:
     parts: tuple[str, ...]
     checks: Mapping[str, str]
     kind: str = "class"
-    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    kwargs: tuple[ArgSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -374,20 +375,27 @@ def _module(table: _Table) -> ModuleSpec:
     args = tuple(
         _arg(a, f"{table.where}.args[{i}]", path) for i, a in enumerate(table.get("args", list, []))
     )
+    kwargs = tuple(
+        _arg(a, f"{table.where}.kwargs[{i}]", path)
+        for i, a in enumerate(table.get("kwargs", list, []))
+    )
     sizes = tuple(
         _arg(a, f"{table.where}.sizes[{i}]", path)
         for i, a in enumerate(table.get("sizes", list, []))
     )
-    names = {a.name for a in (*args, *sizes)}
+    drawn = [a.name for a in (*args, *kwargs, *sizes)]
+    if len(set(drawn)) != len(drawn):
+        raise ManifestError(f"{path}: {table.where}: argument names repeat in {drawn}")
     shape = tuple(table.get("input", list, []))
     for item in shape:
-        if not (isinstance(item, int) or item in names):
+        if not (isinstance(item, int) or item in drawn):
             raise ManifestError(f"{path}: {table.where}: input entry {item!r} is not an argument")
     fixed = tuple(tuple(f) for f in table.get("fixed", list, []))
     for entry in fixed:
-        if len(entry) != len(args) + len(sizes):
+        if len(entry) != len(drawn):
             raise ManifestError(
-                f"{path}: {table.where}: each 'fixed' entry needs {len(args) + len(sizes)} values"
+                f"{path}: {table.where}: each 'fixed' entry needs {len(drawn)} values "
+                "(args, then kwargs, then sizes)"
             )
     outputs = table.get("outputs", str, "any")
     if outputs not in ("logits", "any"):
@@ -395,16 +403,15 @@ def _module(table: _Table) -> ModuleSpec:
     class_name, function = table.get("class_name", str, None), table.get("function", str, None)
     if (class_name is None) == (function is None):
         raise ManifestError(f"{path}: {table.where}: give either 'class_name' or 'function'")
-    kwargs = dict(table.get("kwargs", dict, {}))
-    for name, entries in (("choices", [a.choices for a in (*args, *sizes)]), ("fixed", fixed)):
+    choices = [a.choices for a in (*args, *kwargs, *sizes)]
+    for name, entries in (("choices", choices), ("fixed", fixed)):
         _check_torch_classes(entries, f"{table.where}.{name}", path)
-    _check_torch_classes(kwargs, f"{table.where}.kwargs", path)
     spec = ModuleSpec(
         name=table.get("name", str),
         class_name=class_name or function,
         kind="class" if function is None else "function",
-        kwargs=MappingProxyType(kwargs),
         args=args,
+        kwargs=kwargs,
         sizes=sizes,
         input=shape,
         settings=table.get("settings", int, 3),

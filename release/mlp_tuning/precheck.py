@@ -18,14 +18,46 @@ ASSIGNMENT = json.loads(r"""{
  "id": "mlp_tuning",
  "notebook": "mlp_tuning.ipynb",
  "cells": {
-  "split": "^def split_train_validation\\b",
-  "statistics": "^def standardisation_images\\b",
-  "transforms": "^class Standardise\\b",
-  "mlp": "^class MLP\\b",
-  "loops": "^def train_epoch\\b",
-  "search": "^def suggest_config\\b",
-  "train_search": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"",
-  "train_final": "^CONFIG_FILE,\\ WEIGHTS_FILE\\ =\\ \"final_config\\.json\",\\ \"mlp_final\\.pt\""
+  "split": {
+   "pattern": "^def split_train_validation\\b",
+   "starts": "def split_train_validation",
+   "section": "2. Standardisation"
+  },
+  "statistics": {
+   "pattern": "^def standardisation_images\\b",
+   "starts": "def standardisation_images",
+   "section": "2. Standardisation"
+  },
+  "transforms": {
+   "pattern": "^class Standardise\\b",
+   "starts": "class Standardise",
+   "section": "3. Transforms and data augmentation"
+  },
+  "mlp": {
+   "pattern": "^class MLP\\b",
+   "starts": "class MLP",
+   "section": "4. A configurable MLP"
+  },
+  "loops": {
+   "pattern": "^def train_epoch\\b",
+   "starts": "def train_epoch",
+   "section": "5. Training and evaluation"
+  },
+  "search": {
+   "pattern": "^def suggest_config\\b",
+   "starts": "def suggest_config",
+   "section": "6. Hyper-parameter search"
+  },
+  "train_search": {
+   "pattern": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"",
+   "starts": "STORAGE = \"sqlite:///mlp_tuning.db\"",
+   "section": "6.1 Run the search"
+  },
+  "train_final": {
+   "pattern": "^CONFIG_FILE,\\ WEIGHTS_FILE\\ =\\ \"final_config\\.json\",\\ \"mlp_final\\.pt\"",
+   "starts": "CONFIG_FILE, WEIGHTS_FILE = \"final_config.json\", \"mlp_final.pt\"",
+   "section": "7. The final model"
+  }
  },
  "weights": [
   {
@@ -40,29 +72,84 @@ ASSIGNMENT = json.loads(r"""{
 }""")
 
 
+class Stop(Exception):
+    """A problem that ends the check at once; its message is the one line shown."""
+
+
 def _live_colab_notebook():
-    """The notebook open in Colab, as JSON, or None outside Colab."""
+    """The notebook open in Colab, as JSON, or None outside Colab (or in a `!python` shell)."""
     try:
+        from IPython import get_ipython
+
+        if get_ipython() is None:  # not in a kernel: Colab cannot be asked
+            return None
         from google.colab import _message  # type: ignore[import-not-found]
-    except ImportError:
+
+        reply = _message.blocking_request("get_ipynb", request="", timeout_sec=60)
+    except Exception:  # noqa: BLE001 - not Colab, or Colab did not answer: look for the file
         return None
-    reply = _message.blocking_request("get_ipynb", request="", timeout_sec=60)
     return reply.get("ipynb") if isinstance(reply, dict) else None
 
 
+def original_name(filename):
+    """The name a Colab or browser copy was made from: "Copy of x (1).ipynb" -> "x.ipynb"."""
+    stem = filename
+    while stem.lower().endswith(".ipynb"):
+        stem = stem[: -len(".ipynb")]
+    previous = None
+    while stem != previous:
+        previous = stem
+        stem = re.sub(r"^copy of\s+", "", stem, flags=re.I)
+        stem = re.sub(r"\s*\(\d+\)$", "", stem).strip()
+    return stem + ".ipynb"
+
+
+# Where a notebook may lie when this runs without an argument: here, and the Colab Drive folder.
+SEARCH_DIRS = (".", "/content/drive/MyDrive/Colab Notebooks")
+
+
+def find_notebook(name, dirs=SEARCH_DIRS):
+    """The path of notebook `name`, or of its one renamed copy (the newest of several)."""
+    for folder in dirs:
+        exact = os.path.normpath(os.path.join(folder, name))
+        if os.path.isfile(exact):
+            return exact
+    for folder in dirs:
+        copies = [
+            p
+            for p in glob.glob(os.path.join(glob.escape(folder), "*.ipynb"))
+            if os.path.isfile(p) and original_name(os.path.basename(p)) == name
+        ]
+        if copies:
+            return os.path.normpath(max(copies, key=os.path.getmtime))
+    here = [p for p in sorted(glob.glob("*.ipynb")) if os.path.isfile(p)]
+    if len(here) == 1:
+        return here[0]
+    raise Stop(
+        f"no notebook named {name} (or a copy of it) found here: "
+        f"run `python precheck.py YOUR_NOTEBOOK.ipynb`"
+    )
+
+
 def _load_notebook(path):
-    if path:
+    """The notebook as JSON and where it came from; a missing or broken file is a Stop."""
+    if not path:
+        live = _live_colab_notebook()
+        if live is not None:
+            return live, "the notebook open in Colab"
+        path = find_notebook(ASSIGNMENT["notebook"])
+    if os.path.isdir(path):
+        raise Stop(f"{path} is a folder: give the notebook file (.ipynb) inside it")
+    if not os.path.isfile(path):
+        raise Stop(f"no notebook {path} (looked in {os.getcwd()}): check the name and the folder")
+    try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle), path
-    live = _live_colab_notebook()
-    if live is not None:
-        return live, "the notebook open in Colab"
-    candidates = [ASSIGNMENT["notebook"]] + sorted(glob.glob("*.ipynb"))
-    for candidate in candidates:
-        if os.path.isfile(candidate):
-            with open(candidate, encoding="utf-8") as handle:
-                return json.load(handle), candidate
-    raise SystemExit(f"no notebook found: run `python precheck.py {ASSIGNMENT['notebook']}`")
+            nb = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise Stop(f"{path} is not a readable notebook ({type(err).__name__}: {err})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise Stop(f"{path} is not a Jupyter notebook (no list of cells in it)")
+    return nb, path
 
 
 def _source(cell):
@@ -71,18 +158,19 @@ def _source(cell):
 
 
 def check_cells(nb):
-    """Every part present exactly once and no stub left in it."""
+    """Every part present exactly once and no stub left in it; parts named by their section."""
     problems = []
     code = [_source(c) for c in nb.get("cells", []) if c.get("cell_type") == "code"]
-    for name, signature in ASSIGNMENT["cells"].items():
-        pattern = re.compile(signature, re.M)
+    for part in ASSIGNMENT["cells"].values():
+        pattern = re.compile(part["pattern"], re.M)
+        section, starts = f'"{part["section"]}"', part["starts"]
         found = [src for src in code if pattern.search(src)]
         if not found:
-            problems.append(f"the cell for '{name}' is missing (looked for {signature!r})")
+            problems.append(f"{section}: the solution cell starting with `{starts}` is missing")
         elif len(found) > 1:
-            problems.append(f"'{name}' is defined in {len(found)} cells: keep one")
+            problems.append(f"{section}: `{starts}` is written in {len(found)} cells, keep one")
         elif "raise NotImplementedError" in found[0]:
-            problems.append(f"'{name}' still raises NotImplementedError: fill it in")
+            problems.append(f"{section} (`{starts}`) still raises NotImplementedError: fill it in")
     return problems
 
 
@@ -160,7 +248,11 @@ def main(argv):
     if os.environ.get("NBGRADER_EXECUTION"):
         print("pre-submission check skipped while grading")
         return 0
-    nb, where = _load_notebook(argv[1] if len(argv) > 1 else None)
+    try:
+        nb, where = _load_notebook(argv[1] if len(argv) > 1 else None)
+    except Stop as err:
+        print(f"precheck: {err}", file=sys.stderr)
+        return 2
     print(f"Checking {where} for '{ASSIGNMENT['id']}'...")
     results = {
         "all parts present and filled in": check_cells(nb),
@@ -178,16 +270,19 @@ def main(argv):
         for problem in problems:
             print("        - " + problem)
         ok = ok and not problems
+    release = ASSIGNMENT["notebook"]
     print(
         "Ready to submit: hand in "
         + ", ".join(
-            [os.path.basename(ASSIGNMENT["notebook"])]
+            [release]
             + [w["file"] for w in ASSIGNMENT["weights"]]
             + ASSIGNMENT.get("json_files", [])
         )
         if ok
         else "Not ready yet: fix the points above and run this check again."
     )
+    if os.path.isfile(where) and os.path.basename(where) != release:
+        print(f"Your notebook is called {os.path.basename(where)!r}: name it {release} to hand in.")
     return 0 if ok else 1
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from solutions.manifest import Manifest
 from solutions.mlp_tuning import config
 from solutions.notebook_builder import (
+    GRADING_NOTE,
     Cell,
     answer,
     grade_cell,
@@ -195,6 +196,7 @@ def cells(manifest: Manifest) -> list[Cell]:
     code = student_chunks(STUDENT)
     return [
         _intro(),
+        markdown(GRADING_NOTE),
         _setup(),
         *_data(),
         *_statistics(code),

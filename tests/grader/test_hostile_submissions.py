@@ -792,7 +792,7 @@ def test_is_a_sixteen_gigabyte_timestamp_never_read_whole(graded):
 
 def test_is_a_sixteen_gigabyte_sparse_weights_file_refused_quickly(graded):
     report = graded.report("huge_weights_file")
-    size = f"{HUGE_WEIGHTS_BYTES:,} bytes"
+    size = f"{HUGE_WEIGHTS_BYTES / 1024**2:,.0f} MB"
     assert_graded(report, {"densenet_accuracy": size}, zero=True)
     assert report["duration_s"] < 2 * graded.report("control_anti_trained")["duration_s"] + 30
 

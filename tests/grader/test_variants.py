@@ -24,7 +24,14 @@ import torch
 from solutions.manifest import load_manifest
 from solutions.paths import REPO_ROOT, WEIGHTS_DIR
 from solutions.submission import write_submission
-from tests.fixtures.variants import known, model_namespace, remap_state, variants_of, write_variant
+from tests.fixtures.variants import (
+    build_model,
+    known,
+    model_namespace,
+    remap_state,
+    variants_of,
+    write_variant,
+)
 
 REFERENCE = "reference"  # folder (student) name of the reference submission
 GRADING_TIMEOUT_S = 60 * 60
@@ -196,14 +203,20 @@ def test_do_remapped_weights_reproduce_the_reference_outputs(assignment, variant
     manifest = load_manifest(assignment)
     reference_code = importlib.import_module(f"solutions.{assignment}.student")
     notebook = nbformat.read(write_variant(variant.name, tmp_path, assignment), as_version=4)
-    namespace = model_namespace(notebook)
+    namespace = model_namespace(notebook, assignment)
     x = torch.randn(8, *manifest.image_shape, generator=torch.Generator().manual_seed(1))
     for seed, spec in enumerate(manifest.models):
-        reference = getattr(reference_code, spec.class_name)(*spec.args, **spec.kwargs)
+        # A model with a configuration file is built from the reference's configuration.
+        config = (
+            json.loads((WEIGHTS_DIR / assignment / spec.config).read_text())
+            if spec.config
+            else None
+        )
+        reference = build_model(vars(reference_code), spec, config)
         stored = torch.load(WEIGHTS_DIR / assignment / spec.weights, weights_only=True)
         state = _randomised(stored, seed)
         reference.load_state_dict(state)
-        model = namespace[spec.class_name](*spec.args, **spec.kwargs)
+        model = build_model(namespace, spec, config)
         model.load_state_dict(remap_state(variant, spec.key, state, model))
         with torch.no_grad():
             want, got = reference.eval()(x), model.eval()(x)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -37,6 +36,7 @@ from solutions.mlp_tuning.student import (
 )
 from solutions.paths import EXPECTED_DIR, RELEASE_DIR, SOURCE_DIR, WEIGHTS_DIR
 from tests.conftest import REPO, run_cli
+from tests.fixtures.variants import apply_cells, model_namespace, variants_of
 
 ID = "mlp_tuning"
 EXPECTED = EXPECTED_DIR / f"{ID}.json"
@@ -366,16 +366,8 @@ def test_does_the_submission_command_write_notebook_weights_and_configuration(tm
 # ---------------------------------------------------------------- variants
 
 
-def _variants_module():
-    path = REPO / "tests" / "fixtures" / "variants" / "mlp_tuning.py"
-    spec = importlib.util.spec_from_file_location("mlp_tuning_variants", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_do_the_variants_cover_the_issue_and_name_real_checks(manifest):
-    variants = _variants_module().VARIANTS
+    variants = variants_of(ID)
     names = {c.name for c in manifest.checks}
     buggy = [v for v in variants.values() if v.catches]
     assert len(buggy) >= 8 and len(variants) - len(buggy) >= 2
@@ -384,13 +376,12 @@ def test_do_the_variants_cover_the_issue_and_name_real_checks(manifest):
 
 
 def test_does_every_variant_s_code_run_and_define_the_graded_names():
-    module = _variants_module()
     source = nbformat.read(SOURCE_DIR / ID / f"{ID}.ipynb", as_version=4)
     subset = _subset()
-    for variant in module.VARIANTS.values():
+    for variant in variants_of(ID).values():
         nb = nbformat.from_dict(json.loads(json.dumps(source)))
-        module.apply_cells(nb, variant)
-        namespace = module.cells_namespace(nb)
+        apply_cells(nb, variant)
+        namespace = model_namespace(nb, ID)
         namespace["test_set"] = subset.dataset  # the notebook's global, for the test-set bug
         for name in (
             "standardisation_images",
@@ -408,7 +399,6 @@ def test_does_every_variant_s_code_run_and_define_the_graded_names():
 
 
 def test_do_the_statistics_variants_compute_what_their_description_says():
-    module = _variants_module()
     source = nbformat.read(SOURCE_DIR / ID / f"{ID}.ipynb", as_version=4)
     subset = _subset()
     right = standardisation_images(subset)
@@ -418,7 +408,7 @@ def test_do_the_statistics_variants_compute_what_their_description_says():
         ("standardise_module", False),
     ):
         nb = nbformat.from_dict(json.loads(json.dumps(source)))
-        module.apply_cells(nb, module.VARIANTS[name])
-        got = module.cells_namespace(nb)["standardisation_images"](subset)
+        apply_cells(nb, variants_of(ID)[name])
+        got = model_namespace(nb, ID)["standardisation_images"](subset)
         same = all(torch.allclose(a, b, atol=1e-7, rtol=0) for a, b in zip(got, right, strict=True))
         assert same != differs, name

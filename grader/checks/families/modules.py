@@ -1,8 +1,10 @@
 """Build the student's classes with drawn arguments; compare shapes, parameters and behaviour.
 
 One observer per manifest `[[modules]]` entry, named "module:<name>". For every drawn setting
-it constructs `Class(*args, **kwargs)` (the drawn arguments positionally, in the order the
-notebook's stubs give, so renamed arguments still work; the entry's fixed `kwargs` by name), or
+it constructs `Class(*args, **kwargs)` (`args` positionally, in the order the notebook's stubs
+give, so renamed arguments still work; `kwargs` by the names the notebook prescribes, for classes
+it calls by keyword, such as `MLP(hidden_layers=2, width=256, ...)`; a keyword drawn from one
+choice is a fixed one), or
 calls the builder function of a `kind = "function"` entry the same way (a list of layers it
 returns is wrapped in nn.Sequential), runs a forward pass on a seeded batch of the setting's
 input shape and records the output's per-sample shape, the sorted parameter shapes (layout and
@@ -63,24 +65,38 @@ def as_module(built: Any) -> Any:
     return built
 
 
-def build(spec: Mapping[str, Any], constructor: Any, values: list) -> Any:
-    """`constructor(*drawn args, **kwargs)` for one setting (values in args-then-sizes order),
-    a builder function's list of layers wrapped in nn.Sequential."""
-    args = [torch_value(v) for v in values[: len(spec["args"])]]
-    kwargs = {k: torch_value(v) for k, v in spec["kwargs"].items()}
-    built = constructor(*args, **kwargs)
+def _drawn(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The drawn arguments of a setting, in the order of its values: args, kwargs, sizes."""
+    return [*spec["args"], *spec["kwargs"], *spec["sizes"]]
+
+
+def constructor(spec: Mapping[str, Any], values: list) -> tuple[list, dict]:
+    """(positional, keyword) constructor arguments of one setting's values."""
+    n_args, kwargs = len(spec["args"]), spec["kwargs"]
+    named = {
+        a["name"]: torch_value(v)
+        for a, v in zip(kwargs, values[n_args : n_args + len(kwargs)], strict=True)
+    }
+    return [torch_value(v) for v in values[:n_args]], named
+
+
+def build(spec: Mapping[str, Any], make: Any, values: list) -> Any:
+    """`make(*args, **kwargs)` for one setting (values in args, kwargs, sizes order), a
+    builder function's list of layers wrapped in nn.Sequential."""
+    args, kwargs = constructor(spec, values)
+    built = make(*args, **kwargs)
     return as_module(built) if spec["kind"] == "function" else built
 
 
 def _arg_names(spec: Mapping[str, Any]) -> list[str]:
-    return [a["name"] for a in (*spec["args"], *spec["sizes"])]
+    return [a["name"] for a in _drawn(spec)]
 
 
 def draw_settings(spec: Mapping[str, Any]):
     """A draw function: the fixed settings, then `settings` distinct random ones."""
 
     def draw(rng, manifest) -> dict:
-        ranges = [*spec["args"], *spec["sizes"]]
+        ranges = _drawn(spec)
         values = [list(v) for v in spec["fixed"]]
         wanted = len(values) + spec["settings"]
         for _ in range(200):
@@ -104,15 +120,20 @@ def input_shape(spec: Mapping[str, Any], values: list, manifest: Mapping[str, An
     return shape or list(manifest["image_shape"])
 
 
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) and value.startswith(TORCH_NN_PREFIX) else repr(value)
+
+
 def describe(spec: Mapping[str, Any], values: list, manifest: Mapping[str, Any]) -> str:
     """`ResBlock(in_features=37, hidden_features=12) on 37` for messages."""
-    n_args = len(spec["args"])
-    named = [
-        *(f"{a['name']}={v}" for a, v in zip(spec["args"], values[:n_args], strict=True)),
-        *(f"{k}={v}" for k, v in spec["kwargs"].items()),
+    # The manifest's values as written ("nn.ReLU", not the class's repr).
+    n_args, n_kwargs = len(spec["args"]), len(spec["kwargs"])
+    shown = [
+        f"{a['name']}={_shown(v)}"
+        for a, v in zip([*spec["args"], *spec["kwargs"]], values[: n_args + n_kwargs], strict=True)
     ]
     shape = "x".join(map(str, input_shape(spec, values, manifest)))
-    return f"{spec['class_name']}({', '.join(named)}) on {shape} inputs"
+    return f"{spec['class_name']}({', '.join(shown)}) on {shape} inputs"
 
 
 def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list]:
@@ -312,6 +333,7 @@ __all__ = [
     "BATCH",
     "as_module",
     "build",
+    "constructor",
     "describe",
     "describe_shapes",
     "input_shape",

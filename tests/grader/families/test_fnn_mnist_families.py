@@ -83,7 +83,7 @@ def test_are_settings_only_entries_no_observers(fnn):
 def test_are_torch_nn_names_the_classes_and_described_by_name(fnn):
     assert torch_value("nn.Tanh") is torch.nn.Tanh and torch_value("nnet") == "nnet"
     spec = next(m for m in fnn.plain["modules"] if m["name"] == "dense_layer_batchnorm")
-    text = describe(spec, [20, 7, "nn.ReLU"], fnn.plain)
+    text = describe(spec, [20, 7, "nn.ReLU", True], fnn.plain)
     assert text == (
         "dense_layer(in_features=20, out_features=7, activation=nn.ReLU, batch_norm=True) "
         "on 20 inputs"
