@@ -173,6 +173,11 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
+def _cell(text: str) -> str:
+    """Text for a spreadsheet cell: a leading =, +, - or @ would make it a formula."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+
+
 def class_csv(reports: list[Report]) -> str:
     """One row per student: total, then the points of every check (columns in check order)."""
     names: list[str] = []
@@ -185,8 +190,8 @@ def class_csv(reports: list[Report]) -> str:
         points = {c.name: _num(c.points) for c in report.checks}
         writer.writerow(
             [
-                report.student,
-                report.assignment,
+                _cell(report.student),
+                _cell(report.assignment),
                 _num(report.score),
                 _num(report.max_score),
                 round(report.duration_s, 2),

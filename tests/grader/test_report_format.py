@@ -78,3 +78,10 @@ def test_does_wrap_text_keep_line_breaks_and_indents():
     assert lines[0] == "one two three" and lines[1] == "four five"
     assert all(line.startswith("    ") for line in lines[2:]) and len(lines) > 3
     assert all(len(line) <= 14 for line in lines)
+
+
+def test_can_a_student_name_not_become_a_spreadsheet_formula():
+    from grader.report import class_csv
+
+    row = class_csv([report("=HYPERLINK(1)", [check("resblock_is_module")])]).splitlines()[1]
+    assert row.startswith("'=HYPERLINK(1)")
