@@ -148,6 +148,37 @@ def test_does_buggy_variant_keep_the_points_of_what_it_got_right(assignment, var
     assert not lost, f"{variant.description}\nalso lost points on:\n" + "\n".join(lost)
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)  # each grades a submitted model's accuracy
+def test_does_the_leaderboard_rank_the_graded_class(assignment, graded, tmp_path, capsys):
+    """The class of variants, as nbgrader's autograded/ tree, ranked by the real command."""
+    from grader.cli import main
+    from grader.leaderboard import load_course_reports, rank
+    from grader.report import Report
+
+    reports = [Report.from_dict(r) for r in graded(assignment).values()]
+    for r in reports:
+        (tmp_path / "autograded" / r.student / assignment).mkdir(parents=True)
+        r.save(tmp_path / "autograded" / r.student / assignment / "report.json")
+    png = tmp_path / "board.png"
+    code = main(["leaderboard", assignment, "--course", str(tmp_path), "--png", str(png)])
+    out = capsys.readouterr().out
+    assert code == 0 and png.stat().st_size > 0
+    board = rank(load_course_reports(tmp_path, assignment)[0])
+    # Every student is either ranked or named as having no measured accuracy (no weights).
+    ranked = {e.student for e in board.entries}
+    assert ranked | set(board.unmeasured) == {r.student for r in reports}
+    assert not ranked & set(board.unmeasured) and not board.not_final
+    keys = [(-e.accuracy, -e.score, e.student) for e in board.entries]
+    assert keys == sorted(keys)  # best first, ties broken by score, then name
+    means = [e.accuracy for e in board.entries]
+    # The reference is ranked at the top, within a few test images: a variant that standardises
+    # with other statistics (all 60,000 images, the test set) moves its accuracy a little either
+    # way. The top 3 are printed.
+    reference = next(e for e in board.entries if e.student == REFERENCE).accuracy
+    assert means[0] - reference <= 0.001
+    assert all(e.student in out for e in board.entries[:3])
+
+
 # ---------------------------------------------------------------- the fixtures themselves
 
 
