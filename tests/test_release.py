@@ -13,8 +13,8 @@ import pytest
 
 from grader.judge import load_expected
 from solutions import notebook_builder
-from solutions.notebook_builder import student_chunks
 from solutions.manifest import load_manifest
+from solutions.notebook_builder import student_chunks
 from solutions.res_dense_nets import notebook as content
 from solutions.res_dense_nets import student as reference_code
 from tests.conftest import REPO, run_cli
