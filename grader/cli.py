@@ -21,6 +21,7 @@ from grader.class_cli import OperatorError
 from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
+from grader.settings_key import SettingsKeyError, settings_seed
 from grader.supervise import TimeLimits
 from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
@@ -166,6 +167,10 @@ def grade_command(args: argparse.Namespace) -> int:
         raise OperatorError(f"--student: no submission of {', '.join(unknown)} in the given paths")
     course = _course_root(submissions)
     csv_path = args.csv or (course / f"dlgrade-{assignment}.csv" if course else None)
+    try:  # the same probe settings for every student and run of this course
+        seed = settings_seed(course, assignment)
+    except (SettingsKeyError, OSError) as err:
+        raise OperatorError(f"settings key: {err}") from None
     _venv_on_path()
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
@@ -175,7 +180,7 @@ def grade_command(args: argparse.Namespace) -> int:
         inputs = prepare_inputs(manifest, Path(tmp))
         if inputs.missing and not args.quiet:
             print(f"warning: {inputs.missing}; the accuracy checks say so", file=sys.stderr)
-        run = GradingRun.prepare(manifest, inputs, config, expected=expected)
+        run = GradingRun.prepare(manifest, inputs, config, expected=expected, seed=seed)
         reports = grade_many(
             submissions,
             run,

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from grader.reference import references
 from grader.report import Report
 from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
+from grader.settings_key import SettingsSeed
 from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
 from solutions.data import DataNotFoundError, blinded_root, load_split, resolve_root
@@ -158,9 +160,12 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(manifest: Manifest, expected: dict, config: GradeConfig) -> str:
+def run_fingerprint(
+    manifest: Manifest, expected: dict, config: GradeConfig, settings_id: str = ""
+) -> str:
     """Hash of everything a grade depends on besides the submission: the grader's code and
-    version, the manifest (points, checks), the expected answers and the limits."""
+    version, the manifest (points, checks), the expected answers, the limits and which probe
+    settings (`settings_id`: a digest of the course's settings seed)."""
     digest = hashlib.sha256()
     for part in (
         code_fingerprint(),
@@ -168,6 +173,7 @@ def run_fingerprint(manifest: Manifest, expected: dict, config: GradeConfig) -> 
         json.dumps(expected, sort_keys=True),
         json.dumps(asdict(config.time), sort_keys=True),
         json.dumps(asdict(config.limits), sort_keys=True),
+        settings_id,
     ):
         digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
@@ -195,13 +201,14 @@ class GradingRun:
         config: GradeConfig = GradeConfig(),
         *,
         expected: dict | None = None,
-        seed: int | None = None,
+        seed: SettingsSeed | None = None,
     ) -> GradingRun:
-        """Draw this run's settings and observe the reference with them."""
+        """Draw the probe settings from `seed` (the course's, see grader.settings_key; fresh
+        random ones when None) and observe the reference with them."""
         plain = manifest.to_plain()
         checkset = build_checkset(plain)
         expected = expected if expected is not None else load_expected(manifest.id)
-        rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(8), "big"))
+        rng = random.Random(seed.seed if seed else int.from_bytes(os.urandom(16), "big"))
         settings = checkset.draw(rng, plain)
         solutions = references(manifest)
         observed = observe_reference(checkset, manifest, settings, solutions)
@@ -209,7 +216,9 @@ class GradingRun:
             Accepted(ref.name, ref.description, obs)
             for ref, obs in zip(solutions, observed, strict=True)
         )
-        fingerprint = run_fingerprint(manifest, expected, config)
+        # Unseeded settings are this run's alone: nothing graded with them is reused later.
+        settings_id = seed.digest if seed else secrets.token_hex(16)
+        fingerprint = run_fingerprint(manifest, expected, config, settings_id)
         return cls(manifest, checkset, expected, inputs, config, settings, accepted, fingerprint)
 
 

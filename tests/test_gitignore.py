@@ -27,6 +27,7 @@ IGNORED = [
     "res_dense_nets-scores.png",
     "res_dense_nets-checks.png",
     "reports/res_dense_nets/quick/learning_curves.png",
+    ".dlgrade/settings.key",
 ]
 KEPT = [
     "release/res_dense_nets/res_dense_nets.ipynb",

@@ -32,7 +32,7 @@ register = OWN.register
 
 def _module_settings(name: str):
     """Own observers probe the settings drawn for the family's module observer of `name`:
-    re-drawn here with their own generator so that both are fresh each run."""
+    re-drawn here from the run's generator, so both follow the course's settings key."""
 
     def draw(rng, manifest):
         spec = next(m for m in manifest["modules"] if m["name"] == name)

@@ -19,6 +19,7 @@ from grader.batch import Submission, find_submissions, grade_many
 from grader.grade import GradeConfig, run_fingerprint
 from grader.judge import load_expected
 from grader.report import Report
+from grader.settings_key import settings_seed
 from grader.supervise import TimeLimits
 from tests.conftest import REPO, run_cli
 from tests.fixtures.course import ID, make_class, scores
@@ -103,6 +104,28 @@ def test_does_a_tighter_time_limit_not_stick_to_the_cache(tmp_path, reference_su
     again = _reports(root)["dan"]
     assert again["fingerprint"] != limited["fingerprint"]
     assert again["score"] == manifest.max_score
+
+
+def test_does_a_regrade_give_every_student_the_same_grade(tmp_path, reference_submission):
+    """The probe settings come from the course's key, not from each run: a `--force` regrade
+    gives a buggy student the very same points (a summing DenseBlock passes any drawn setting
+    with one dense layer, so fresh draws moved its total), and two students with the same
+    mistake get the same points."""
+    same = "variant:summed_features"
+    root = make_class(tmp_path, reference_submission, {"gus": same, "hal": same})
+    _grade(str(root / "submitted"), "--jobs", "2", "--quiet")
+    first = _reports(root)
+    _grade(str(root / "submitted"), "--jobs", "2", "--force", "--quiet")
+    second = _reports(root)
+    points = lambda r: [(c["name"], c["points"]) for c in r["checks"]]  # noqa: E731
+    assert points(second["gus"]) == points(first["gus"]) == points(first["hal"])
+    assert points(second["hal"]) == points(first["hal"])
+    assert first["gus"]["score"] < first["gus"]["max_score"]
+    # A new key means new settings, so a plain re-run regrades everyone rather than reuse.
+    settings_seed(root, ID).path.unlink()
+    _grade(str(root / "submitted"), "--jobs", "2", "--quiet")
+    third = _reports(root)
+    assert all(third[s]["fingerprint"] != second[s]["fingerprint"] for s in ("gus", "hal"))
 
 
 def test_does_the_fingerprint_cover_what_a_grade_depends_on(manifest):

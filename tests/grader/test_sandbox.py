@@ -16,6 +16,7 @@ from grader.grade import GradingRun, open_host, prepare_inputs
 from grader.probe_host import ProbeHost, Slot
 from grader.safe_fs import tail
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
+from grader.settings_key import settings_seed
 from grader.supervise import TimeLimits, run_probe
 from grader.uids import FIRST_UID, UidLease, pids_of
 from solutions.data import load_split, resolve_root
@@ -142,6 +143,7 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path, uid, ma
         REPO / "assignments" / "res_dense_nets.toml",
         REPO / "solutions" / "weights" / "res_dense_nets" / "resmlp.pt",
         Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+        settings_seed(None, "res_dense_nets").path,  # the key behind the probe settings
     ]
     code = "import os\n" + "".join(f"print('SEEN', os.path.exists({str(p)!r}))\n" for p in secrets)
     code += (
