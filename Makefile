@@ -41,7 +41,7 @@ demo: data
 	$(PY) -m solutions submission $(ASSIGNMENT) demo/reference/$(ASSIGNMENT)
 	$(PY) -m tests.fixtures.variants $(ASSIGNMENT) summed_features demo/buggy/$(ASSIGNMENT)
 	$(PY) -m grader grade demo/reference/$(ASSIGNMENT) demo/buggy/$(ASSIGNMENT) \
-	    --assignment $(ASSIGNMENT) --csv demo/scores.csv
+	    --assignment $(ASSIGNMENT) --csv demo/scores.csv --verbose
 
 test: data
 	$(PY) -m pytest -q

@@ -10,8 +10,9 @@ A *judge* runs where no student code ever ran. It gets the student's observation
 reference's (`want`, None for observers that are judged against other truth such as the test
 labels) and a `JudgeContext`, and returns a `Verdict`. Several checks may share one observer,
 which then runs once. Because the settings come from a key the student never sees
-(grader/settings_key.py) and reach the probe only after the student's cells have run, an observation written by student code instead of the
-observer has to be what a correct implementation computes.
+(grader/settings_key.py) and reach the probe only after the student's cells have run, an
+observation written by student code instead of the observer has to be what a correct
+implementation computes.
 
 Check families (`grader/checks/families/`) register observers and checks from the manifest's
 sections; an assignment's own module (`grader/checks/<id>.py`) adds the checks that are its

@@ -21,6 +21,9 @@ import nbformat
 import pytest
 import torch
 
+from grader.cli import main
+from grader.leaderboard import load_course_reports, rank
+from grader.report import Report
 from solutions.manifest import load_manifest
 from solutions.paths import REPO_ROOT, WEIGHTS_DIR
 from solutions.submission import write_submission
@@ -151,10 +154,6 @@ def test_does_buggy_variant_keep_the_points_of_what_it_got_right(assignment, var
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)  # each grades a submitted model's accuracy
 def test_does_the_leaderboard_rank_the_graded_class(assignment, graded, tmp_path, capsys):
     """The class of variants, as nbgrader's autograded/ tree, ranked by the real command."""
-    from grader.cli import main
-    from grader.leaderboard import load_course_reports, rank
-    from grader.report import Report
-
     reports = [Report.from_dict(r) for r in graded(assignment).values()]
     for r in reports:
         (tmp_path / "autograded" / r.student / assignment).mkdir(parents=True)
