@@ -37,7 +37,7 @@ _SKIPPED = {
     tokenize.ENDMARKER,
 }
 _CLOSERS = {")", "]", "}"}
-MAX_RESTARTS = 200  # tokenizer errors recovered from in one cell before the rest is left out
+MAX_RESTARTS = 200  # errors recovered from in one cell (tokenizer, parser) before giving up
 
 
 @dataclass(frozen=True)
@@ -118,13 +118,23 @@ class _Binder(ast.NodeVisitor):
 
 
 def _parse_lenient(source: str) -> list[ast.AST]:
-    """The cell's syntax trees: the whole cell, or each line on its own when it does not parse
-    (a header line gets a body), so one broken line does not hide the names of the rest."""
-    try:
-        return [ast.parse(source)]
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        pass
-    trees = []
+    """The cell's syntax trees: the whole cell when it parses. Otherwise both the cell with
+    each line the parser rejects replaced by `pass` (a typo hides the names of its own line
+    only) and every line parsed on its own (a header line gets a body)."""
+    lines, trees = source.splitlines(), []
+    for attempt in range(MAX_RESTARTS):
+        try:
+            trees.append(ast.parse("\n".join(lines)))
+            if attempt == 0:
+                return trees
+            break
+        except SyntaxError as err:
+            row = (err.lineno or 0) - 1
+            if not 0 <= row < len(lines) or lines[row].strip() == "pass":
+                break
+            lines[row] = lines[row][: len(lines[row]) - len(lines[row].lstrip())] + "pass"
+        except (ValueError, RecursionError, MemoryError):
+            break
     for line in source.splitlines():
         text = line.strip()
         if text.endswith(":"):
