@@ -78,6 +78,7 @@ def fingerprint(
     positions = winnow(grams, w)
     hashes = grams[positions]
     if boilerplate is not None and len(boilerplate) and len(hashes):
-        keep = ~np.isin(hashes, boilerplate, assume_unique=False)
+        found = boilerplate[np.minimum(np.searchsorted(boilerplate, hashes), len(boilerplate) - 1)]
+        keep = found != hashes
         hashes, positions = hashes[keep], positions[keep]
     return hashes, positions

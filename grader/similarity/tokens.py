@@ -171,10 +171,12 @@ def _raw_tokens(source: str) -> Iterator[tokenize.TokenInfo]:
         try:
             for tok in tokenize.generate_tokens(io.StringIO(text).readline):
                 last = offset + tok.end[0]
-                yield tok._replace(
-                    start=(tok.start[0] + offset, tok.start[1]),
-                    end=(tok.end[0] + offset, tok.end[1]),
-                )
+                if offset:
+                    tok = tok._replace(
+                        start=(tok.start[0] + offset, tok.start[1]),
+                        end=(tok.end[0] + offset, tok.end[1]),
+                    )
+                yield tok
             return
         except (tokenize.TokenError, SyntaxError) as err:
             failed = getattr(err, "lineno", None) or (err.args[1][0] if len(err.args) > 1 else 0)
