@@ -10,7 +10,8 @@ while reading or fingerprinting them leaves that student out, with a note saying
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from tqdm import tqdm
 
 from grader.batch import Submission
 from grader.grade import stage
@@ -30,9 +31,9 @@ class ClassCode:
     notes: list[tuple[str, str]] = field(default_factory=list)  # (student, note), compared
 
 
-def release_of(manifest: Manifest, hasher: TokenHasher, path: Path | None = None) -> Release:
+def release_of(manifest: Manifest, hasher: TokenHasher) -> Release:
     """The handed-out code of `manifest`'s assignment (`release/<id>/<notebook>`)."""
-    return Release.from_notebook(path or RELEASE_DIR / manifest.id / manifest.notebook, hasher)
+    return Release.from_notebook(RELEASE_DIR / manifest.id / manifest.notebook, hasher)
 
 
 def read_class(
@@ -40,7 +41,8 @@ def read_class(
 ) -> ClassCode:
     """Every submission's document, or the reason it was left out."""
     found = ClassCode()
-    for submission in submissions:
+    # A bar on a terminal only (disable=None): the command's output stays plain in a pipe.
+    for submission in tqdm(submissions, desc=f"reading {manifest.id}", unit="sub", disable=None):
         student = submission.student
         try:
             staged = stage(submission.path, manifest, notebook_only=True)

@@ -1,11 +1,11 @@
 """The matching regions of one pair: which stretch of A's code matches which stretch of B's.
 
-Only flagged pairs get here (it costs far more than a count). Every fingerprint the two share
-is a pair of positions (a cell of A and a token in it, a cell of B and a token in it); positions
-that follow each other in both, a few tokens apart at most, are one region: a run of copied
-code, however it was renamed or re-wrapped. Reordered cells or functions give separate
-regions, each still found. A region covers its fingerprints' k-grams, from its first token to
-the end of its last k-gram, and the source lines those tokens are on.
+Only the pairs that the table and the report show get here (this costs far more than a count).
+Every fingerprint the two share is a pair of positions (a cell of A and a token in it, a cell of
+B and a token in it); positions that follow each other in both, a few tokens apart at most, are
+one region: a run of copied code, however it was renamed or re-wrapped. Reordered cells or
+functions give separate regions, each still found. A region covers its fingerprints' k-grams,
+from its first token to the end of its last k-gram, and the source lines those tokens are on.
 """
 
 from __future__ import annotations

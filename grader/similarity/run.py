@@ -34,14 +34,11 @@ def compare_class(
     manifest: Manifest,
     threshold: float,
     top: int,
-    *,
-    release: Path | None = None,
 ) -> ClassResult:
     """Compare every pair of `submissions` (threshold 0..1); the regions are worked out for
-    the `top` pairs and the flagged ones the HTML report shows. `release` overrides the
-    release notebook (default: release/<id>/<notebook>)."""
+    the `top` pairs and the flagged ones the HTML report shows."""
     hasher = TokenHasher()
-    code = read_class(submissions, manifest, release_of(manifest, hasher, release), hasher)
+    code = read_class(submissions, manifest, release_of(manifest, hasher), hasher)
     docs = code.documents
     scores = score_pairs([d.unique_hashes() for d in docs])
     flagged = [int(i) for i in (scores.best >= threshold).nonzero()[0][:MAX_PAIRS]]

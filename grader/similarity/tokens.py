@@ -13,7 +13,8 @@ language, the library's API) stays. So, from Python's own tokenizer (`tokenize`)
 * numbers become `N` and strings `S`; a statement break is `;`.
 
 Notebook magics (`%%time`, `!pip ...`) are not Python: their lines are left out. Code that does
-not parse or tokenize is read as far as it goes, line by line after an error, never refused.
+not parse or tokenize is read as far as it goes and again from the line after each error, never
+refused.
 """
 
 from __future__ import annotations
