@@ -28,6 +28,7 @@ class Document:
     cells: tuple[str, ...]  # source of each compared cell, as handed in
     cell_numbers: tuple[int, ...]  # each cell's position in the notebook, counting from 1
     tokens: tuple[CellTokens, ...]
+    handed_out: tuple[np.ndarray, ...]  # per cell, (tokens,) bool: inside a release k-gram
     hashes: np.ndarray  # (m,) uint64 fingerprint hashes, boilerplate left out
     cell: np.ndarray  # (m,) int64: which cell each fingerprint is in
     start: np.ndarray  # (m,) int64: its first token in that cell
@@ -94,11 +95,12 @@ def build_document(
     sources = [source for _, source in kept]
     names = release.names | names_of(sources)
     boilerplate = release.boilerplate(names)
-    tokens, hashes, cells, starts = [], [], [], []
+    tokens, handed_out, hashes, cells, starts = [], [], [], [], []
     for index, source in enumerate(sources):
         cell = cell_tokens(source, names)
-        found, positions = fingerprint(hasher(cell.texts), boilerplate)
+        found, positions, template = fingerprint(hasher(cell.texts), boilerplate)
         tokens.append(cell)
+        handed_out.append(template)
         hashes.append(found)
         cells.append(np.full(len(found), index, dtype=np.int64))
         starts.append(positions.astype(np.int64))
@@ -108,6 +110,7 @@ def build_document(
         tuple(sources),
         tuple(number for number, _ in kept),
         tuple(tokens),
+        tuple(handed_out),
         np.concatenate(hashes + empty[0]),
         np.concatenate(cells + empty[1]),
         np.concatenate(starts + empty[1]),

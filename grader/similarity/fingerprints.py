@@ -66,19 +66,28 @@ def winnow(hashes: np.ndarray, w: int) -> np.ndarray:
     return np.unique(np.arange(len(windows)) + rightmost)
 
 
+def _members(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """(n,) bool: which `values` are in `sorted_set` (a sorted array)."""
+    if not len(sorted_set) or not len(values):
+        return np.zeros(len(values), dtype=bool)
+    nearest = np.minimum(np.searchsorted(sorted_set, values), len(sorted_set) - 1)
+    return sorted_set[nearest] == values
+
+
 def fingerprint(
     token_hashes: np.ndarray,
     boilerplate: np.ndarray | None = None,
     k: int = NOISE_TOKENS,
     w: int = GUARANTEE_TOKENS - NOISE_TOKENS + 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The fingerprints of one token sequence: (hashes, start positions), leaving out every
-    k-gram that `boilerplate` (a sorted array of k-gram hashes) holds."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fingerprints of one token sequence, leaving out every k-gram that `boilerplate` (a
+    sorted array of k-gram hashes) holds: (hashes, start positions, handed out), the last a
+    (n,) bool array marking the tokens inside some boilerplate k-gram."""
     grams = kgram_hashes(token_hashes, k)
+    in_boilerplate = _members(grams, boilerplate if boilerplate is not None else grams[:0])
+    handed_out = np.zeros(len(token_hashes), dtype=bool)
+    for j in range(min(k, len(token_hashes))):  # a k-gram covers its k tokens
+        handed_out[j : j + len(grams)] |= in_boilerplate
     positions = winnow(grams, w)
-    hashes = grams[positions]
-    if boilerplate is not None and len(boilerplate) and len(hashes):
-        found = boilerplate[np.minimum(np.searchsorted(boilerplate, hashes), len(boilerplate) - 1)]
-        keep = found != hashes
-        hashes, positions = hashes[keep], positions[keep]
-    return hashes, positions
+    positions = positions[~in_boilerplate[positions]]
+    return grams[positions], positions, handed_out

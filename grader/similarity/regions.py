@@ -60,9 +60,14 @@ def _occurrences(doc: Document, shared: np.ndarray) -> dict[int, list[tuple[int,
 
 
 def _span(doc: Document, cell: int, first: int, last: int, k: int) -> Span:
-    tokens = doc.tokens[cell]
-    end = min(last + k, len(tokens.texts)) - 1
-    return Span(cell, tokens.lines[first], tokens.end_lines[end])
+    """The lines of tokens `first`..`last + k - 1`, less the release's code at either end (a
+    k-gram that reaches into a template line does not make that line a match)."""
+    tokens, handed_out = doc.tokens[cell], doc.handed_out[cell]
+    end = min(last + k, len(tokens.texts))
+    own = np.flatnonzero(~handed_out[first:end])
+    if len(own):
+        first, end = first + own[0], first + own[-1] + 1
+    return Span(cell, tokens.lines[first], tokens.end_lines[end - 1])
 
 
 def _lines(spans: list[Span]) -> int:

@@ -65,12 +65,13 @@ def test_is_a_run_shorter_than_the_noise_length_never_a_fingerprint():
 def test_are_boilerplate_k_grams_left_out():
     hasher = TokenHasher()
     tokens = hasher([f"t{i}" for i in range(60)])
-    everything, _ = fingerprint(tokens)
+    everything, _, nothing = fingerprint(tokens)
     boilerplate = np.sort(kgram_hashes(tokens[:30], NOISE_TOKENS))
-    kept, positions = fingerprint(tokens, boilerplate)
+    kept, positions, handed_out = fingerprint(tokens, boilerplate)
     assert 0 < len(kept) < len(everything)
     assert not np.isin(kept, boilerplate).any()
     assert (positions > 30 - NOISE_TOKENS).all()
+    assert handed_out[:30].all() and not handed_out[30:].any() and not nothing.any()
 
 
 def test_are_token_hashes_the_same_in_every_run():
