@@ -6,16 +6,18 @@ Each class is an nbgrader `submitted/` tree of notebooks (no weights: similarity
 alone), generated from `tests/fixtures/`: a third copies of the reference or of a variant as
 handed in (buggy or correct), each disguised at random (names, cell and function order,
 comments, line wrapping: `tests/fixtures/disguise.py`); a third the same without disguise;
-a third "independent": every solution cell taken from a different correct variant or the
-reference at random (the fixtures hold only a few independently written versions of each
-cell), then disguised. The whole command is timed (start-up, reading, fingerprinting, index,
-regions, CSV, histogram and HTML report), once per size. Run it on an otherwise idle machine.
+a third "independent": each solution cell taken from a correct variant or the reference,
+chosen at random cell by cell (the fixtures hold only a few independently written versions of
+each cell), then disguised. The whole command is timed (start-up, reading, fingerprinting, index,
+regions, CSV, histogram and HTML report), once per size, as wall-clock seconds and as the CPU
+seconds the command used (which a busy machine changes far less). Run it on an idle machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,12 +80,13 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200])
     parser.add_argument("--assignment", default="res_dense_nets")
     args = parser.parse_args()
-    print(f"{'students':>8}  {'pairs':>7}  {'seconds':>7}  first line of the command's output")
+    print(f"{'students':>8}  {'pairs':>7}  {'wall s':>7}  {'CPU s':>6}  first line of the output")
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="dlgrade-similarity-") as tmp:
             course = Path(tmp)
             build(course, args.assignment, size)
             started = time.perf_counter()
+            cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
             result = subprocess.run(
                 [
                     sys.executable,
@@ -100,8 +103,10 @@ def main() -> None:
                 check=True,
             )
             seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
         first = result.stdout.splitlines()[0]
-        print(f"{size:>8}  {size * (size - 1) // 2:>7}  {seconds:>7.1f}  {first}")
+        print(f"{size:>8}  {size * (size - 1) // 2:>7}  {seconds:>7.1f}  {used:>6.1f}  {first}")
 
 
 if __name__ == "__main__":
