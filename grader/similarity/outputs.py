@@ -54,7 +54,8 @@ class Comparison:
         return np.flatnonzero(self.scores.best >= self.threshold)
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
+    """A share 0..1 as a whole percentage ("98%")."""
     return f"{100 * share:.0f}%"
 
 
@@ -64,7 +65,7 @@ def format_table(comparison: Comparison, top: int) -> str:
     flagged = len(c.flagged())
     lines = [
         f"{c.assignment}: {len(c.students)} students compared, {c.pair_count} pairs, "
-        f"{len(scores)} share some code; {flagged} at or above {_percent(c.threshold)}"
+        f"{len(scores)} share some code; {flagged} at or above {percent(c.threshold)}"
     ]
     if not len(scores):
         return lines[0]
@@ -82,7 +83,7 @@ def format_table(comparison: Comparison, top: int) -> str:
         mark = "*" if scores.best[i] >= c.threshold else " "
         lines.append(
             f"{i + 1:>3}{mark} {name_a:<{width_a}}  {name_b:<{width_b}}  "
-            f"{_percent(scores.a_in_b[i]):>6}  {_percent(scores.b_in_a[i]):>6}  {shared}"
+            f"{percent(scores.a_in_b[i]):>6}  {percent(scores.b_in_a[i]):>6}  {shared}"
         )
     if len(scores) > top:
         lines.append(f"     ... {len(scores) - top} more pairs share some code (--top, --csv)")

@@ -14,7 +14,7 @@ import html
 from pathlib import Path
 
 from grader.similarity.documents import Document
-from grader.similarity.outputs import Comparison, inert
+from grader.similarity.outputs import Comparison, inert, percent
 from grader.similarity.regions import PairDetail, Span
 
 CONTEXT_LINES = 2  # lines shown around each region; longer stretches are elided
@@ -47,10 +47,6 @@ _POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 def _text(value: str) -> str:
     """Student text, made inert and escaped for HTML (tabs kept)."""
     return html.escape(inert(value), quote=True)
-
-
-def _percent(share: float) -> str:
-    return f"{100 * share:.0f}%"
 
 
 def _cell_html(doc: Document, cell: int, spans: list[tuple[int, Span]]) -> str:
@@ -104,8 +100,8 @@ def _pair_html(rank: int, c: Comparison, row: int, a: Document, b: Document) -> 
     return (
         f'<section class="pair" id="pair-{rank}">'
         f"<h2>{rank}. {_text(a.student)} and {_text(b.student)}</h2>"
-        f"<p>{_percent(scores.a_in_b[row])} of {_text(a.student)}'s code is in "
-        f"{_text(b.student)}'s; {_percent(scores.b_in_a[row])} of {_text(b.student)}'s is in "
+        f"<p>{percent(scores.a_in_b[row])} of {_text(a.student)}'s code is in "
+        f"{_text(b.student)}'s; {percent(scores.b_in_a[row])} of {_text(b.student)}'s is in "
         f"{_text(a.student)}'s. {len(detail.regions)} matching regions: {detail.lines_a} lines "
         f"of {_text(a.student)}'s, {detail.lines_b} of {_text(b.student)}'s.</p>"
         '<div class="side-by-side">'
@@ -129,7 +125,7 @@ def write_report(
     rows = "".join(
         f'<tr><td class="num">{rank}</td><td><a href="#pair-{rank}">{_text(c.students[a])}'
         f"</a></td><td>{_text(c.students[b])}</td>"
-        f'<td class="num">{_percent(ab)}</td><td class="num">{_percent(ba)}</td>'
+        f'<td class="num">{percent(ab)}</td><td class="num">{percent(ba)}</td>'
         f'<td class="num">{c.details[row].lines_a} / {c.details[row].lines_b}</td></tr>'
         for rank, row in enumerate(shown, start=1)
         for a, b, ab, ba in [
@@ -144,7 +140,7 @@ def write_report(
         f"<h1>Code similarity: {html.escape(c.assignment)}</h1>",
         f'<p class="note">{len(c.students)} students compared ({c.pair_count} pairs); '
         f"{len(c.scores)} pairs share some code, {len(flagged)} at or above "
-        f"{_percent(c.threshold)}. Code handed out in the release is left out; names and "
+        f"{percent(c.threshold)}. Code handed out in the release is left out; names and "
         'literals are normalised, comments and layout ignored. "A in B" is the share of A\'s '
         "own code that is also in B's.</p>",
     ]
