@@ -150,7 +150,7 @@ def leaderboard_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guess_assignment(submitted: Path) -> str:
+def guess_submitted_assignment(submitted: Path) -> str:
     found = {a for s in _names(submitted) for a in _names(submitted / s)} & set(_known_ids())
     if len(found) != 1:
         raise OperatorError(
@@ -171,7 +171,7 @@ def normalise_names_command(args: argparse.Namespace) -> int:
         submitted = submitted / "submitted"
     if not submitted.is_dir():
         raise OperatorError(f"{args.submitted} is not a folder (give the course's submitted/)")
-    assignment = args.assignment or _guess_assignment(submitted)
+    assignment = args.assignment or guess_submitted_assignment(submitted)
     try:
         notebook = load_manifest(assignment).notebook
     except UnknownAssignmentError as err:

@@ -22,6 +22,7 @@ from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
 from grader.settings_key import SettingsKeyError, settings_seed
+from grader.similarity import cli as similarity_cli
 from grader.supervise import TimeLimits
 from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
@@ -92,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--quiet", action="store_true", help="print nothing but errors")
     class_cli.add_commands(sub)  # show, leaderboard, normalise-names
+    similarity_cli.add_command(sub)  # its run goes through class_cli.run too
     return parser
 
 

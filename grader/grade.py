@@ -250,12 +250,13 @@ class Staged:
         return digest.hexdigest()
 
 
-def stage(path: Path, manifest: Manifest) -> Staged:
+def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Staged:
     """Read a notebook or a submission folder without trusting it.
 
     Only regular files are read (no links, devices or FIFOs), each with its size checked before
     reading, and a folder only a few levels deep; whatever is passed over is noted.
-    NotebookError when there is no notebook to grade.
+    NotebookError when there is no notebook to grade. `notebook_only` leaves the weights and
+    other files unread (for tools that look at the code alone).
     """
     notes: list[str] = []
     if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
@@ -276,19 +277,22 @@ def stage(path: Path, manifest: Manifest) -> Staged:
     if single is not None:
         notebooks, chosen = single, path.name
     else:
-        notebooks = {}
+        notebooks, unreadable = {}, []
         for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
             try:
                 notebooks[name] = read_capped(top[name], MAX_NOTEBOOK_BYTES)
             except UnsafeFile as err:
                 notes.append(f"not read: {err}")
-        refused_notebooks = [r for r in listing.refused if ".ipynb" in r]
+                unreadable.append(str(err))
+        refused_notebooks = [r for r in listing.refused if ".ipynb" in r] + unreadable
         if not notebooks and refused_notebooks:
             raise NotebookError(f"{refused_notebooks[0]}: hand in the notebook file itself")
         chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
         if note:
             notes.append(note)
-    weights, problems = {}, {}
+    weights, problems, extras = {}, {}, {}
+    if notebook_only:
+        return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
     for model in manifest.models:
         file = top.get(model.weights)
         refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
@@ -303,7 +307,6 @@ def stage(path: Path, manifest: Manifest) -> Staged:
             weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
         except UnsafeFile as err:
             problems[model.weights] = str(err)
-    extras = {}
     wanted = {m.weights for m in manifest.models}
     for name in sorted(top):
         if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
