@@ -11,7 +11,8 @@ attributes; links and images only to http, https, mailto or relative addresses),
 that HTML on one line inside a `<div>`: a markdown renderer passes such a line through as it is
 (CommonMark's HTML block), so what is rendered later is exactly what was cleaned. A raw cell
 (rendered as HTML by nbconvert) becomes the same kind of cell holding its text, escaped, and so
-does a markdown cell too large or too deeply nested to sanitise in reasonable time (nh3's time
+does a markdown cell that cannot be rendered (it shows an attachment: the autograded notebook
+keeps none) or is too large or too deeply nested to sanitise in reasonable time (nh3's time
 grows with the square of the nesting depth of block elements: 20,000 nested `<div>` take a
 second, and a 50 MB notebook holds millions).
 """
@@ -70,7 +71,10 @@ def safe_markdown(source: str) -> str:
     """A student's markdown cell source, as markdown that renders to sanitised HTML only."""
     if len(source) > MAX_MARKDOWN_CHARS:
         return _as_text(source, "A markdown cell too large to render")
-    rendered = markdown2html_mistune(source)
+    try:
+        rendered = markdown2html_mistune(source)
+    except Exception:  # noqa: BLE001 - e.g. an image pasted as an attachment (not kept here)
+        return _as_text(source, "A markdown cell that could not be rendered")
     if too_deep(rendered):
         return _as_text(source, f"A markdown cell nesting HTML over {MAX_DEPTH} levels deep")
     return _as_markdown(clean_html(rendered))

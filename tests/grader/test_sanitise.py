@@ -1,0 +1,93 @@
+"""Does a student's markdown render to HTML that runs nothing, as nbgrader's templates render it
+(markdown2html, no sanitiser), while ordinary markdown still reads as markdown?"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+from grader.sanitise import MAX_DEPTH, raw_as_text, safe_markdown, too_deep
+from tests.fixtures.hostile import HTML_MARKER, HTML_ORDINARY, HTML_PAYLOADS
+
+
+class _Elements(HTMLParser):
+    """Every element's name and attributes, and the text of script and style elements."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.script_text: list[str] = []
+        self._in: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._in.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self._in:
+            del self._in[len(self._in) - 1 - self._in[::-1].index(tag) :]
+
+    def handle_data(self, data):
+        if self._in and self._in[-1] in ("script", "style"):
+            self.script_text.append(data)
+
+
+def live_from_student(html: str, marker: str = HTML_MARKER) -> list[str]:
+    """What in rendered HTML could run or load what a student wrote: an element that runs or
+    embeds things, an event handler, a javascript: or data: URL, an attribute or a script or
+    style text carrying the student's marker."""
+    parsed, found = _Elements(html), []
+    for tag, attrs in parsed.elements:
+        for name, value in attrs.items():
+            url = "".join(value.split()).lower()
+            if name.startswith("on") or url.startswith(("javascript:", "data:", "vbscript:")):
+                found.append(f"<{tag} {name}={value!r}>")
+            elif marker in value:
+                found.append(f"<{tag} {name}={value!r}>")
+        if tag in ("script", "style", "iframe", "object", "embed", "svg", "form", "base"):
+            if any(marker in v for v in attrs.values()):
+                found.append(f"<{tag}>")
+    found += [f"script or style text {t!r}" for t in parsed.script_text if marker in t]
+    return found
+
+
+def test_does_no_payload_survive_rendering():
+    for payload in HTML_PAYLOADS:
+        rendered = markdown2html_mistune(safe_markdown(payload))
+        assert live_from_student(rendered) == [], payload
+        if "attachment:" in payload:  # nbconvert cannot render it without the attachment
+            assert "shown as text" in rendered, payload
+        else:
+            assert live_from_student(markdown2html_mistune(payload)) != [], payload  # it was live
+
+
+def test_does_ordinary_markdown_still_read_as_markdown():
+    rendered = markdown2html_mistune(safe_markdown(HTML_ORDINARY))
+    assert "<strong>bold survives</strong>" in rendered
+    assert "<code>x &lt; 3</code>" in rendered
+    assert '<a href="https://example.org/"' in rendered
+    code = markdown2html_mistune(safe_markdown("```\nif a < b:\n\n    pass\n```"))
+    assert "a &lt; b" in code and "&amp;lt;" not in code  # not escaped twice
+
+
+def test_is_a_raw_cell_shown_as_text():
+    raw = f"<script>alert('{HTML_MARKER}')</script>\n\n<b>bold</b>"
+    rendered = markdown2html_mistune(raw_as_text(raw))
+    assert live_from_student(rendered) == [] and "<b>" not in rendered
+    assert f"&lt;script&gt;alert(&#x27;{HTML_MARKER}&#x27;)&lt;/script&gt;" in rendered
+
+
+def test_is_html_nested_too_deep_to_sanitise_quickly_shown_as_text():
+    """nh3's time grows with the square of the nesting depth (20,000 nested divs: a second), so
+    such a cell is not given to it."""
+    deep = "<div>" * 100_000 + f"<img src=x onerror={HTML_MARKER}>"
+    assert too_deep(markdown2html_mistune(deep))
+    rendered = markdown2html_mistune(safe_markdown(deep))
+    assert "shown as text" in rendered and rendered.count("<div>") == 1
+    assert live_from_student(rendered) == []
+    # Stray end tags close nothing, and `<div/>` opens a div: neither hides the depth.
+    assert too_deep("<div></span>" * (MAX_DEPTH + 1)) and too_deep("<div/>" * (MAX_DEPTH + 1))
+    assert not too_deep("<ul><li>a</li><li>b<br><img src=x></li></ul>" * 1000)
