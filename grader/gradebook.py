@@ -28,7 +28,7 @@ from nbgrader.preprocessors import (
 from grader.notebook_io import normalise
 from grader.report import Report
 from grader.safe_fs import read_capped
-from grader.sanitise import raw_as_text, safe_markdown
+from grader.sanitise import NotebookSanitiser
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR, SOURCE_DIR
 
@@ -140,7 +140,7 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         return None
-    cells = []
+    cells, sanitise = [], NotebookSanitiser()
     for cell in data["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
@@ -153,8 +153,7 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         if cell["cell_type"] == "code":
             node = nbformat.v4.new_code_cell(source)
         else:
-            safe = safe_markdown if cell["cell_type"] == "markdown" else raw_as_text
-            node = nbformat.v4.new_markdown_cell(safe(source))
+            node = nbformat.v4.new_markdown_cell(sanitise(cell["cell_type"], source))
         node.metadata = nbformat.from_dict(meta)
         cells.append(node)
     nb = nbformat.v4.new_notebook()

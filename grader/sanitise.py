@@ -14,7 +14,8 @@ that HTML on one line inside a `<div>`: a markdown renderer passes such a line t
 does a markdown cell that cannot be rendered (it shows an attachment: the autograded notebook
 keeps none) or is too large or too deeply nested to sanitise in reasonable time (nh3's time
 grows with the square of the nesting depth of block elements: 20,000 nested `<div>` take a
-second, and a 50 MB notebook holds millions).
+second, and a 50 MB notebook holds millions); so do the markdown cells of a notebook after its
+first `MAX_RENDERED_CELLS`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 URL_SCHEMES = frozenset({"http", "https", "mailto"})  # besides relative addresses
 MAX_MARKDOWN_CHARS = 1024**2  # per cell; larger ones are shown as text
 MAX_DEPTH = 100  # elements open at once; ordinary markdown nests a few levels
+# Per notebook: rendering and cleaning take 0.25 ms for the smallest cell, so 50,000 tiny cells
+# would take 12 s more; beyond this many, markdown cells are shown as text.
+MAX_RENDERED_CELLS = 1_000
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
@@ -83,3 +87,20 @@ def safe_markdown(source: str) -> str:
 def raw_as_text(source: str) -> str:
     """A student's raw cell, as markdown that shows its text and renders none of it."""
     return _as_text(source, "A raw cell of the submitted notebook")
+
+
+class NotebookSanitiser:
+    """Markdown for the markdown and raw cells of one notebook, in order: `safe_markdown` for the
+    first `MAX_RENDERED_CELLS` markdown cells, their text for the others, `raw_as_text` for raw
+    cells."""
+
+    def __init__(self) -> None:
+        self.rendered = 0
+
+    def __call__(self, cell_type: str, source: str) -> str:
+        if cell_type == "raw":
+            return raw_as_text(source)
+        self.rendered += 1
+        if self.rendered > MAX_RENDERED_CELLS:
+            return _as_text(source, f"A markdown cell after the first {MAX_RENDERED_CELLS:,}")
+        return safe_markdown(source)
