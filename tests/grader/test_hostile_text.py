@@ -22,7 +22,6 @@ summary need a run that is not `--quiet`.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,14 +45,13 @@ from tests.fixtures.hostile import (
     HOSTILE_TEXT,
     HTML_MARKER,
     NOTEBOOK,
+    TERMINAL_CONTROL,
     Targets,
     build,
 )
-from tests.grader.test_sanitise import live_from_student
+from tests.fixtures.html import live_from_student
 
 HTML_STUDENT = "html_in_notebook"
-# What a terminal acts on: C0 controls but newline and tab, DEL, C1 controls; bidi controls.
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @dataclass
@@ -94,7 +92,7 @@ def course(tmp_path_factory, reference_submission) -> Course:
 
 
 def assert_inert(what: str, text: str) -> None:
-    found = sorted(set(CONTROL.findall(text)))
+    found = sorted(set(TERMINAL_CONTROL.findall(text)))
     assert found == [], f"{what} holds {found}"
 
 

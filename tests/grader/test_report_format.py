@@ -4,17 +4,13 @@ a report print as inert text whatever its file holds?"""
 from __future__ import annotations
 
 import json
-import re
 
 from grader.leaderboard import format_leaderboard, rank
 from grader.report import Report, class_csv, format_table, wrap_text
 from grader.summary import format_summary
 from grader.text import inert_line
-from tests.fixtures.hostile import CONTROL_NAME, HOSTILE_TEXT
+from tests.fixtures.hostile import CONTROL_NAME, HOSTILE_TEXT, TERMINAL_CONTROL
 from tests.fixtures.reports import accuracy, check, report
-
-# Controls a terminal acts on (C0 but newline and tab, DEL, C1) and bidi controls.
-CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 LONG = (
     "DenseBlock(4, 3, 12) returned 40 channels for the first layer's input; the reference "
@@ -119,7 +115,7 @@ def test_does_a_tampered_report_print_inert_in_every_table_and_the_csv():
         "csv": class_csv([tampered]).replace("\r\n", "\n"),  # the CSV's own line ends
     }
     for what, text in outputs.items():
-        assert not CONTROL.search(text), (what, CONTROL.findall(text))
+        assert not TERMINAL_CONTROL.search(text), (what, TERMINAL_CONTROL.findall(text))
         rows = [line for line in text.splitlines() if line.startswith("resmlp_accuracy")]
         assert len(rows) <= 1, (what, rows)  # a message's line break starts no row
     assert "\\x1b]52;c;" in outputs["wrapped table"] and "\\u202e" in outputs["wrapped table"]

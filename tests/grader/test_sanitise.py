@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 from grader.sanitise import (
@@ -16,49 +14,7 @@ from grader.sanitise import (
     too_deep,
 )
 from tests.fixtures.hostile import HTML_MARKER, HTML_ORDINARY, HTML_PAYLOADS
-
-
-class _Elements(HTMLParser):
-    """Every element's name and attributes, and the text of script and style elements."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.elements: list[tuple[str, dict[str, str]]] = []
-        self.script_text: list[str] = []
-        self._in: list[str] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.elements.append((tag, {k: v or "" for k, v in attrs}))
-        self._in.append(tag)
-
-    def handle_endtag(self, tag):
-        if tag in self._in:
-            del self._in[len(self._in) - 1 - self._in[::-1].index(tag) :]
-
-    def handle_data(self, data):
-        if self._in and self._in[-1] in ("script", "style"):
-            self.script_text.append(data)
-
-
-def live_from_student(html: str, marker: str = HTML_MARKER) -> list[str]:
-    """What in rendered HTML could run or load what a student wrote: an element that runs or
-    embeds things, an event handler, a javascript: or data: URL, an attribute or a script or
-    style text carrying the student's marker."""
-    parsed, found = _Elements(html), []
-    for tag, attrs in parsed.elements:
-        for name, value in attrs.items():
-            url = "".join(value.split()).lower()
-            if name.startswith("on") or url.startswith(("javascript:", "data:", "vbscript:")):
-                found.append(f"<{tag} {name}={value!r}>")
-            elif marker in value:
-                found.append(f"<{tag} {name}={value!r}>")
-        if tag in ("script", "style", "iframe", "object", "embed", "svg", "form", "base"):
-            if any(marker in v for v in attrs.values()):
-                found.append(f"<{tag}>")
-    found += [f"script or style text {t!r}" for t in parsed.script_text if marker in t]
-    return found
+from tests.fixtures.html import live_from_student
 
 
 def test_does_no_payload_survive_rendering():
