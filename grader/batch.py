@@ -190,7 +190,9 @@ def _save(
         remove(stamp)
         stamp.write_text(datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
     if gradebook_url:
-        gradebook.record_grades(gradebook_url, manifest, report, submission.folder)
+        gradebook.record_grades(
+            gradebook_url, manifest, report, submission.folder, submission.student
+        )
     if (path := submission.report_path(manifest.id)) is not None:
         saved = report.status
         report.status = "graded" if saved == "reused" else saved
@@ -254,7 +256,9 @@ def grade_many(
             reports[index] = done
             if gradebook_url:  # idempotent: the same rows again
                 with contextlib.suppress(Exception):
-                    gradebook.record_grades(gradebook_url, manifest, done, submission.folder)
+                    gradebook.record_grades(
+                        gradebook_url, manifest, done, submission.folder, submission.student
+                    )
         else:
             todo.append((index, submission, print_))
     bar = tqdm(

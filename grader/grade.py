@@ -42,6 +42,7 @@ from grader.sandbox import Limits, Mount, Sandbox
 from grader.settings_key import SettingsSeed
 from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
+from grader.text import inert_line
 from solutions.data import DataNotFoundError, blinded_root, load_split, resolve_root
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
@@ -254,9 +255,9 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
     """Read a notebook or a submission folder without trusting it.
 
     Only regular files are read (no links, devices or FIFOs), each with its size checked before
-    reading, and a folder only a few levels deep; whatever is passed over is noted.
-    NotebookError when there is no notebook to grade. `notebook_only` leaves the weights and
-    other files unread (for tools that look at the code alone).
+    reading, and a folder only a few levels deep; whatever is passed over is noted (file names as
+    inert text). NotebookError when there is no notebook to grade. `notebook_only` leaves the
+    weights and other files unread (for tools that look at the code alone).
     """
     notes: list[str] = []
     if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
@@ -315,6 +316,7 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
         except UnsafeFile:
             pass
+    notes = [inert_line(n) for n in notes]  # each names files the student named
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
 
 

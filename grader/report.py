@@ -3,6 +3,10 @@
 The JSON form is the contract of design.md: `{"assignment", "student", "score", "max_score",
 "checks": [{"name", "points", "max_points", "status", "message"}], "duration_s"}`, plus
 `"sandbox"` (how student code was isolated) and `"notes"` (what went wrong outside any check).
+
+Every text of a report may hold what a student chose (an exception's text, a file or folder
+name), so it is made inert (`grader.text`) when a result is made, when a report is written or
+read, and again when it is printed: a report.json edited by hand prints as harmless text too.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import textwrap
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from grader.text import inert, inert_line, spreadsheet_cell
 
 STATUSES = ("pass", "fail", "error", "skipped")
 
@@ -30,6 +36,8 @@ class CheckResult:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+        object.__setattr__(self, "name", inert_line(self.name))  # frozen: set once, here
+        object.__setattr__(self, "message", inert(self.message))
 
 
 @dataclass
@@ -45,6 +53,10 @@ class Report:
     # graded: no notebook, say); "review" (the grading machine may be to blame: look at it).
     status: str = "graded"
     machine_trouble: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        # The folder name stays the student's id on disk and in the gradebook; this is for show.
+        self.student, self.assignment = inert_line(self.student), inert_line(self.assignment)
 
     @property
     def score(self) -> float:
@@ -62,11 +74,11 @@ class Report:
             "max_score": self.max_score,
             "checks": [_check_dict(c) for c in self.checks],
             "duration_s": round(self.duration_s, 3),
-            "sandbox": self.sandbox,
-            "notes": self.notes,
+            "sandbox": inert(self.sandbox),
+            "notes": [inert(n) for n in self.notes],
             "fingerprint": self.fingerprint,
             "status": self.status,
-            "machine_trouble": self.machine_trouble,
+            "machine_trouble": [inert(t) for t in self.machine_trouble],
         }
 
     def to_json(self) -> str:
@@ -79,11 +91,11 @@ class Report:
             student=data["student"],
             checks=[_check_from_dict(c) for c in data["checks"]],
             duration_s=data.get("duration_s", 0.0),
-            sandbox=data.get("sandbox", ""),
-            notes=list(data.get("notes", [])),
-            fingerprint=data.get("fingerprint", ""),
-            status=data.get("status", "graded"),
-            machine_trouble=list(data.get("machine_trouble", [])),
+            sandbox=inert(str(data.get("sandbox", ""))),
+            notes=[inert(str(n)) for n in data.get("notes", [])],
+            fingerprint=inert_line(str(data.get("fingerprint", ""))),
+            status=inert_line(str(data.get("status", "graded"))),
+            machine_trouble=[inert(str(t)) for t in data.get("machine_trouble", [])],
         )
 
     def save(self, path: Path) -> None:
@@ -113,7 +125,8 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
 
     By default a long message is cut to the width and a note shows its first line. With `wrap`,
     nothing is cut: messages continue on indented lines and notes are printed whole, every line
-    fitting in `width` (`python -m grader show`).
+    fitting in `width` (`python -m grader show`). Whatever a student chose prints as inert text,
+    and a message's line breaks never start a row of their own.
     """
     name_w = max([len(c.name) for c in report.checks] + [5])
     lines = [
@@ -127,7 +140,9 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
     for c in report.checks:
         row = f"{c.name:<{name_w}}  {_num(c.points):>4}/{_num(c.max_points):<4}  {c.status:<7}  "
         if not wrap:
-            message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
+            message = c.message.split("\n")[0]
+            if len(message) > room or message != c.message:
+                message = message[: room - 3] + "..."
             lines.append(row + message)
             continue
         if width - len(row) >= 30:  # the message column is wide enough to wrap in
@@ -142,14 +157,15 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
         f"{'total':<{name_w}}  {_num(report.score):>4}/{_num(report.max_score):<4}"
         f"  ({report.duration_s:.1f} s)"
     )
+    notes = [inert(n) for n in report.notes]  # added as grading went: not escaped yet
     if not wrap:
-        lines += [f"note: {n.splitlines()[0]}" for n in report.notes if n.strip()]
-        return "\n".join(lines)
-    for note in report.notes:
+        lines += [f"note: {n.splitlines()[0]}" for n in notes if n.strip()]
+        return inert("\n".join(lines))
+    for note in notes:
         body = wrap_text(note, max(20, width - 6))
         lines.append("note: " + body[0])
         lines += ["      " + line if line else "" for line in body[1:]]
-    return "\n".join(lines)
+    return inert("\n".join(lines))
 
 
 def wrap_text(text: str, width: int) -> list[str]:
@@ -174,8 +190,8 @@ def _num(value: float) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for a spreadsheet cell: a leading =, +, - or @ would make it a formula."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    """Text for a spreadsheet cell: inert, and never a formula (see `grader.text`)."""
+    return spreadsheet_cell(text)
 
 
 def class_csv(reports: list[Report]) -> str:
@@ -185,7 +201,9 @@ def class_csv(reports: list[Report]) -> str:
         names += [c.name for c in report.checks if c.name not in names]
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["student", "assignment", "score", "max_score", "duration_s", *names])
+    writer.writerow(
+        ["student", "assignment", "score", "max_score", "duration_s", *map(_cell, names)]
+    )
     for report in sorted(reports, key=lambda r: r.student):
         points = {c.name: _num(c.points) for c in report.checks}
         writer.writerow(

@@ -29,6 +29,7 @@ from grader.observations import ObservationError, decode
 from grader.probe.context import CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
 from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
+from grader.text import inert
 
 MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
@@ -270,8 +271,8 @@ def run_probe(
                     cells[index] = CellOutcome(
                         index,
                         job["cells"][index],
-                        str(event.get("status")),
-                        str(event.get("message", ""))[:300],
+                        inert(str(event.get("status"))),
+                        inert(str(event.get("message", ""))[:300]),  # the student's exception
                         numbers[index],
                     )
             if event.get("event") == "observer_end" and event.get("name") in remaining:
@@ -303,7 +304,7 @@ def run_probe(
             time.sleep(1.0)
         else:
             message = f"the grading process could not start: {reason}"
-            notes.append(message + "\n" + tail(log, 1500, owner=owner))
+            notes.append(message + "\n" + inert(tail(log, 1500, owner=owner)))  # what cells print
             trouble.append(message)
             for name in remaining:
                 observations.setdefault(name, {"__error__": message})

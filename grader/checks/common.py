@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.text import inert
+
 
 class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
     """Raised from a hook to stop a student's function early.
@@ -29,14 +31,16 @@ NOT_IMPLEMENTED = "not implemented yet (the cell still raises NotImplementedErro
 
 
 def describe_error(err: BaseException, limit: int = 300) -> str:
-    """`Type: message` of an exception raised by student code, short and free of colour codes.
+    """`Type: message` of an exception raised by student code, short, free of colour codes and
+    with every other control character escaped (the student chooses both the type's name and the
+    text; the trusted parent escapes them again, see `grader.report`).
 
     An unfinished solution cell (the release's `raise NotImplementedError()`) says so.
     """
     if isinstance(err, NotImplementedError):
-        detail = ANSI.sub("", str(err)).strip()
+        detail = inert(ANSI.sub("", str(err))).strip()
         return (NOT_IMPLEMENTED + (f": {detail}" if detail else ""))[:limit]
-    return ANSI.sub("", f"{type(err).__name__}: {err}")[:limit]
+    return inert(ANSI.sub("", f"{type(err).__name__}: {err}"))[:limit]
 
 
 def summarise(problems: list[str], limit: int = 3) -> str:
