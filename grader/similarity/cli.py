@@ -86,8 +86,8 @@ def similarity_command(args: argparse.Namespace) -> int:
     """Compare the class and write what was asked for (see the module's docstring)."""
     from grader.batch import find_submissions
     from grader.class_cli import OperatorError, guess_submitted_assignment
-    from grader.similarity.outputs import inert
     from grader.similarity.run import compare_class, write_outputs
+    from grader.text import inert_line as inert
     from solutions.manifest import UnknownAssignmentError, load_manifest
 
     if not args.submitted.is_dir():

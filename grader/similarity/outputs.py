@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,22 +16,7 @@ import numpy as np
 
 from grader.similarity.index import PairScores
 from grader.similarity.regions import PairDetail
-
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def inert(text: str) -> str:
-    """`text` with every control character but the tab shown as an escape (`\\x1b`), so that
-    it cannot move the cursor, retitle the window or load the clipboard."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def spreadsheet_cell(text: str) -> str:
-    """Text for a CSV cell: inert, and a leading =, +, -, @, tab or carriage return (a formula
-    to a spreadsheet) neutralised with a quote."""
-    text = inert(text)
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
+from grader.text import inert_line, spreadsheet_cell
 
 
 @dataclass(frozen=True)
@@ -70,7 +54,9 @@ def format_table(comparison: Comparison, top: int) -> str:
     if not len(scores):
         return lines[0]
     rows = range(min(top, len(scores)))
-    names = [(inert(c.students[scores.a[i]]), inert(c.students[scores.b[i]])) for i in rows]
+    names = [
+        (inert_line(c.students[scores.a[i]]), inert_line(c.students[scores.b[i]])) for i in rows
+    ]
     width_a = max(9, *(len(a) for a, _ in names))
     width_b = max(9, *(len(b) for _, b in names))
     lines.append(

@@ -14,8 +14,9 @@ import html
 from pathlib import Path
 
 from grader.similarity.documents import Document
-from grader.similarity.outputs import Comparison, inert, percent
+from grader.similarity.outputs import Comparison, percent
 from grader.similarity.regions import PairDetail, Span
+from grader.text import inert
 
 CONTEXT_LINES = 2  # lines shown around each region; longer stretches are elided
 MAX_PAIRS = 100  # pairs the report shows in full
