@@ -7,6 +7,7 @@ from pathlib import Path
 
 from solutions.manifest import Manifest
 from solutions.mlp_tuning import config
+from solutions.mlp_tuning.student import SEARCH_SPACE
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
@@ -27,9 +28,10 @@ def _training_cell(grade_id: str, code: str) -> Cell:
     return solution(grade_id, textwrap.dedent(code))
 
 
-def _intro() -> Cell:
+def _intro(manifest: Manifest) -> Cell:
+    model = manifest.model("mlp")
     return markdown(
-        """
+        f"""
         # Tuning a multilayer perceptron on Fashion-MNIST
 
         You will improve a plain fully connected network (a multilayer perceptron, MLP) for the
@@ -53,12 +55,13 @@ def _intro() -> Cell:
         check shapes and a few values only; more checks run when your work is graded.
 
         **What to hand in.** This notebook, run from top to bottom, and the two files it writes
-        at the end: `mlp_final.pt` (the weights of your final model) and `final_config.json`
-        (its configuration). When your notebook is graded the search and training cells do not
-        run: the grader rebuilds `MLP` from `final_config.json`, loads `mlp_final.pt`, prepares
-        the test images with *your* evaluation transform and *your* `mean_image` and
-        `std_image`, and measures the accuracy itself. Before you submit, run the last cell
-        (the pre-submission check).
+        at the end: `{model.weights}` (the weights of your final model, at most
+        {model.max_weights_mb:g} MB: the grader refuses a larger file) and `{model.config}` (its
+        configuration). The search's database, `mlp_tuning.db`, is not handed in. When your
+        notebook is graded the search and training cells do not run: the grader rebuilds `MLP`
+        from `{model.config}`, loads `{model.weights}`, prepares the test images with *your*
+        evaluation transform and *your* `mean_image` and `std_image`, and measures the accuracy
+        itself. Before you submit, run the last cell (the pre-submission check).
 
         The three best test accuracies of the class earn bonus points.
         """,
@@ -156,8 +159,11 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
             Write `standardisation_images(subset)`. `subset` is a `Subset` of the Fashion-MNIST
             dataset: `subset.dataset.data` holds **all** 60,000 images of the dataset as a
             uint8 tensor `(60000, 28, 28)`, and `subset.indices` lists the ones that belong to
-            the subset. Use only those. Return `(mean_image, std_image)`, two float32 tensors of
-            shape `(28, 28)`. (Reading `.data` directly is much faster than looping over the
+            the subset. Use only those. Return `(mean_image, std_image)`, two tensors of shape
+            `(28, 28)` and dtype `torch.float32`. The grader compares them pixel by pixel with
+            the formula's values to within a relative error of $10^{-5}$ (and $10^{-6}$
+            absolute): computing in float32, or in float64 and converting to float32 at the
+            end, both pass. (Reading `.data` directly is much faster than looping over the
             subset's PIL images.)
             """
         ),
@@ -195,7 +201,7 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
 def cells(manifest: Manifest) -> list[Cell]:
     code = student_chunks(STUDENT)
     return [
-        _intro(),
+        _intro(manifest),
         markdown(GRADING_NOTE),
         _setup(),
         *_data(),
@@ -354,11 +360,12 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             | `width` (units per hidden layer) | 64, 256, 1024 |
             | `activation` | sigmoid, tanh, relu |
             | `dropout` | 0 to 0.8 |
-            | `epochs` | 5, 10 |
+            | `epochs` | not drawn: each stage sets it (1, 5, 10, below) |
             | `lr` (learning rate of Adam) | 1e-4 to 1e-1, on a log scale |
             | `batch_size` | 8, 64, 128 |
 
-            A grid over all of them has tens of thousands of points, so we search at random
+            All of them but `epochs` are in `SEARCH_SPACE` (below). A grid over them has tens
+            of thousands of points, so we search at random
             and in stages, as the sheet suggests: a cheap **coarse** stage (one epoch, checked
             four times on the way) finds the settings that do not learn or that diverge and
             drops them; the next stage searches a **narrower** space, where the best coarse
@@ -372,15 +379,24 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             [Optuna](https://optuna.org) does the bookkeeping. Each stage is an Optuna *study*
             (`optuna.create_study(direction="maximize", ...)`) with
 
-            * a **sampler**, `optuna.samplers.TPESampler`: random trials first, then trials
-              drawn near the good ones (random sampling, `RandomSampler`, is fine too);
-            * a **pruner**, `optuna.pruners.MedianPruner`: each trial reports its validation
-              accuracy after every check (`trial.report(accuracy, step)`), and a trial that is
-              worse than the median of earlier trials at the same step is stopped
-              (`trial.should_prune()` -> raise `optuna.TrialPruned()`). A diverging trial
-              (loss `nan` or `inf`) is pruned at once;
+            * a **sampler**, `optuna.samplers.TPESampler(seed=seed + k,
+              n_startup_trials=min(10, n))` for the stage `k` (0, 1, 2) of `n` trials: random
+              trials first, then trials drawn near the good ones; the same `seed` then gives
+              the same search (random sampling, `RandomSampler(seed=seed + k)`, is fine too);
+            * a **pruner**, `optuna.pruners.MedianPruner(n_startup_trials=3,
+              n_warmup_steps=1)`: each trial reports its validation accuracy after every check
+              (`trial.report(accuracy, step)`), and from the fourth trial on, a trial that is
+              worse than the median of earlier trials at the same step (its first check
+              excepted) is stopped (`trial.should_prune()` -> raise `optuna.TrialPruned()`).
+              A diverging trial (loss `nan` or `inf`) is pruned at once;
             * a **storage**: an SQLite file (`"sqlite:///mlp_tuning.db"`) keeps every trial, so
-              an interrupted search can be inspected and nothing is lost.
+              an interrupted search can be inspected and nothing is lost. Optuna refuses to
+              create a study under a name the file already holds (`DuplicatedStudyError`), so
+              name each stage's study after the run and the stage, e.g.
+              `f"mlp_tuning-{{time.strftime('%Y%m%d-%H%M%S')}}-stage{{k + 1}}"`: running the
+              search again then starts new studies beside the old ones. (Fixed names with
+              `optuna.create_study(..., load_if_exists=True)` continue the old studies instead,
+              their earlier trials included; that is accepted too.)
 
             The cell below gives you the pieces: `SEARCH_SPACE` and `STAGES`,
             `suggest_config(trial, space)` (draws a configuration through an Optuna trial),
@@ -388,15 +404,36 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             learning-rate decay, and reports to a pruning hook), `best_trials(study, keep)`,
             `narrow_space(space, trials)` and `stage_sizes(n_trials, stages)`. Write
             `run_search(train_set, val_set, n_trials, *, stages=STAGES, seed=0, storage=None,
-            device=None, callbacks=())`: run the stages one after the other, each with its share
-            of the `n_trials` trials, each searching the space narrowed to the best trials of the
-            stage before it (and trying those trials again first, with more epochs:
-            `study.enqueue_trial(trial.params)`). Compute the standardisation images from
-            `train_set` inside the function, and **never use the test split**: the grader calls
-            your function with a test set that raises an error when it is touched. Return the
-            last stage's study: its `best_trial` must be the trial with the highest validation
-            accuracy, and it carries the names of all stage studies in its user attribute
-            `"stage_studies"`.
+            device=None, callbacks=())`:
+
+            * run the stages one after the other, stage `k` with its `n` of the `n_trials`
+              trials (`stage_sizes`), each searching the space narrowed to the `keep` best
+              trials of the stage before it (`best_trials`, `narrow_space`), and trying those
+              trials again first, with more epochs (`study.enqueue_trial(trial.params)`, the
+              best first, **at most `n` of them**: a queued trial that the stage's budget never
+              reaches stays `WAITING` in the study for ever); the coarse stage tries `BASELINE`
+              first;
+            * train each trial with `train_and_validate(config, train_set, val_set, stats,
+              stage["epochs"], stage["reports"], seed=seed + trial.number, device=device,
+              report=...)`, which reports to the pruner, and return from the objective the
+              trial's **validation accuracy after its last epoch**, the last value it
+              reported (`curve["val_accuracy"][-1]`), never a training accuracy;
+            * compute the standardisation images from `train_set` inside the function, and
+              **never use the test split**: the grader calls your function with a test set that
+              raises an error when it is touched;
+            * `storage=None` keeps the studies in memory (`optuna.storages.InMemoryStorage()`);
+              `device=None` means the GPU when there is one, else the CPU
+              (`torch.device("cuda" if torch.cuda.is_available() else "cpu")`); pass
+              `callbacks` on to `study.optimize`;
+            * return the **last** stage's study. Its `best_trial` is the trial with the highest
+              validation accuracy among that stage's trials (the best of the earlier stages
+              are re-run there with more epochs, so they compete in it), and its user attribute
+              `"stage_studies"` lists the names of all stage studies, first to last.
+
+            The grader runs your `run_search` on a small data set with a few trials, in memory,
+            on the CPU: it checks that the test split stays untouched, that every finished
+            trial's value is the validation accuracy it reported last, and that `best_trial` is
+            the best of them. It does not check the sampler's or pruner's settings.
             """
         ),
         solution("search", code["search"]),
@@ -435,7 +472,7 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
         _training_cell(
             "train_search",
             """
-            STORAGE = "sqlite:///mlp_tuning.db"
+            STORAGE = "sqlite:///mlp_tuning.db"  # yours to keep: not handed in
             if GRADING:
                 study = None  # the search does not run while your notebook is graded
             else:
@@ -473,21 +510,33 @@ def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
     ]
 
 
+def _largest_mlp_mb() -> float:
+    """MiB of float32 parameters of the largest MLP in SEARCH_SPACE (784 inputs, 10 classes)."""
+    layers = max(SEARCH_SPACE["hidden_layers"]["choices"])
+    width = max(SEARCH_SPACE["width"]["choices"])
+    sizes = [784, *[width] * layers, 10]
+    count = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+    return count * 4 / 1024**2
+
+
 def _final_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
     del code
+    model = manifest.model("mlp")
     return [
         markdown(
-            """
+            f"""
             ## 7. The final model
 
             Train the chosen configuration (the best trial's parameters and the number of
             epochs of the last stage) on the training subset, and keep it. The cell writes
 
-            * `final_config.json`: a JSON object with the keys `hidden_layers`, `width`,
+            * `{model.config}`: a JSON object with the keys `hidden_layers`, `width`,
               `activation`, `dropout` (the arguments of `MLP`), `normalise`, `flip`,
               `rotation`, `resized_crop`, `lr`, `batch_size` and `epochs`;
-            * `mlp_final.pt`: `state_dict()` of `MLP(hidden_layers, width, activation,
-              dropout)` built from that file, trained.
+            * `{model.weights}`: `state_dict()` of `MLP(hidden_layers, width, activation,
+              dropout)` built from that file, trained; at most {model.max_weights_mb:g} MB (the
+              grader refuses a larger file; the largest MLP of the search space takes
+              {_largest_mlp_mb():.0f} MB).
 
             The grader builds your model from the first file and loads the second into it, so
             they must belong together. The test images are then prepared with your
@@ -581,14 +630,19 @@ def _final_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             "Your submitted configuration and weights: do they fit, and how accurate are they?",
         ),
         markdown(
-            """
+            f"""
             ## Before you submit
 
             Upload `precheck.py` (it comes with this notebook) to the same folder, choose
             *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `mlp_final.pt` and `final_config.json` exist and load, and that the
-            notebook runs from top to bottom the way the grader runs it. Then download the
-            notebook (*File > Download > .ipynb*) and the two files, and hand in all three.
+            in, that `{model.weights}` and `{model.config}` exist and load, and that the
+            notebook runs from top to bottom the way the grader runs it. For that last step it
+            starts a fresh kernel of its own and runs the whole notebook again there (the
+            search and training cells load your files instead of running), which takes a few
+            minutes; your running notebook is not touched. What it runs is the notebook as
+            Colab holds it, or, outside Colab, the `.ipynb` file as last saved: save first
+            (*File > Save*). Then download the notebook (*File > Download > .ipynb*) and the
+            two files, and hand in all three (not `mlp_tuning.db`).
             """
         ),
         provided("precheck", "%run precheck.py"),

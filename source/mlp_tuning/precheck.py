@@ -52,8 +52,8 @@ ASSIGNMENT = json.loads(r"""{
    "section": "6. Hyper-parameter search"
   },
   "train_search": {
-   "pattern": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"",
-   "starts": "STORAGE = \"sqlite:///mlp_tuning.db\"",
+   "pattern": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"\\ \\ \\#\\ yours\\ to\\ keep:\\ not\\ handed\\ in",
+   "starts": "STORAGE = \"sqlite:///mlp_tuning.db\"  # yours to keep: not handed in",
    "section": "6.1 Run the search"
   },
   "train_final": {
