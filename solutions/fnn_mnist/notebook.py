@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solutions.fnn_mnist import config
+from solutions.fnn_mnist import config, student
 from solutions.manifest import Manifest
 from solutions.notebook_builder import (
     GRADING_NOTE,
@@ -42,6 +42,12 @@ else:
     history["{label}"] = trainer.train_network(epochs)
     NetworkUser({name}, device).save("{name}.pt")""",
     )
+
+
+def _weights_mb(spec) -> float:
+    """MiB of a model's state_dict as the reference builds it (float32, a few int64 counters)."""
+    state = spec.build(student).state_dict()
+    return sum(t.numel() * t.element_size() for t in state.values()) / 1024**2
 
 
 def _question(number: str, text: str) -> list[Cell]:
@@ -81,10 +87,14 @@ def cells(manifest: Manifest) -> list[Cell]:
             wrong. More checks run when your work is graded, so read the rules of each part.
 
             **What to hand in.** This notebook, run from top to bottom, and the two weights
-            files it writes: `{fnn.weights}` (the FNN) and `{fnn_bn.weights}` (the FNN with batch
-            norm). When your notebook is graded its training cells do not train: they load
-            these files, and the grader measures their accuracy on the MNIST test split itself.
-            Before you submit, run the last cell (the pre-submission check).
+            files it writes: `{fnn.weights}` (the FNN, at most {fnn.max_weights_mb:g} MB) and
+            `{fnn_bn.weights}` (the FNN with batch norm, at most {fnn_bn.max_weights_mb:g} MB);
+            the grader refuses a larger file (each of these FNNs' weights takes about
+            {_weights_mb(fnn):.1f} MB).
+            When your notebook is graded its training cells do not train: they load these
+            files, and the grader measures their accuracy on the MNIST test split itself, with
+            the test images prepared by your own `test_loader`'s transform (see DL2). Before
+            you submit, run the last cell (the pre-submission check).
 
             References: Ioffe and Szegedy, *Batch Normalization: Accelerating Deep Network
             Training by Reducing Internal Covariate Shift* (2015), arXiv:1502.03167; Kingma and
@@ -258,20 +268,24 @@ def cells(manifest: Manifest) -> list[Cell]:
             weights, whatever the network is:
 
             * every `nn.Linear` and convolution layer (`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d`):
-              its weight drawn by `nn.init.kaiming_uniform_(weight, nonlinearity="relu")`, and
-              its bias, if it has one, drawn from small random values, for instance uniformly
-              from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where `fan_in` is the number of inputs
-              of one unit (`weight[0].numel()`). Both must be drawn afresh: after the call,
-              every weight and every bias of these layers has a new value.
-            * batch-norm layers go back to their usual start, scale 1 and shift 0
-              (`module.reset_parameters()`).
+              its weight drawn afresh by `nn.init.kaiming_uniform_(weight,
+              nonlinearity="relu")`, and its bias, if it has one, set afresh to small values:
+              either random ones, uniformly from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where
+              `fan_in` is the number of inputs of one unit (`weight[0].numel()`), or zeros
+              (`nn.init.zeros_`). Both choices are accepted; after the call every weight of
+              these layers has a new value, and no bias keeps the value it had.
+            * batch-norm layers (`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.BatchNorm3d`) go back
+              to their usual start, scale 1 and shift 0. `module.reset_parameters()` does that
+              and also resets the running mean and variance (to 0 and 1); resetting only the
+              scale and shift (`nn.init.ones_`, `nn.init.zeros_`) is accepted too.
+            * every other layer is left as it is.
 
             Why Kaiming (He) initialisation? ReLU sets about half of its inputs to zero, which
             halves the variance of the signal at every layer. Drawing weights with variance
             `2 / fan_in` compensates, so activations and gradients keep their scale through
             deep ReLU networks (PyTorch's default draws smaller weights, with variance
-            `1 / (3 fan_in)`). The bias starts small and random; it barely matters, but
-            every parameter then really is re-drawn. Iterate over `model.modules()`.
+            `1 / (3 fan_in)`). The bias barely matters at the start. Iterate over
+            `model.modules()`.
             """
         ),
         solution("init_weights", code["init_weights"]),
@@ -293,18 +307,30 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### N5. Numbers about the network
 
             Fill in `answers()`; it returns a dict of plain numbers (Python ints, lists of
-            ints), computed by code, not typed in:
+            ints), computed by code, not typed in. It runs here, before the data is loaded
+            (section DL), so it cannot use the loaders: start from the shape of one MNIST
+            image, a tensor of shape `(1, 28, 28)` (one grey channel of 28 x 28 pixels; you
+            may write that shape down, e.g. `torch.zeros(1, 28, 28)`), and compute the rest
+            from it and from networks you build with your classes:
 
             * `image_size`: height and width of one MNIST image, as `[H, W]`;
             * `vector_length`: the length of the vector an image becomes when flattened;
             * `fnn_parameters`: the number of trainable parameters of
               `FNN(784, HIDDEN_SIZE, 10)`;
             * `fnn_batchnorm_parameters`: the same for `FNN(784, HIDDEN_SIZE, 10,
-              batch_norm=True)`.
+              batch_norm=True)`;
+            * `batchnorm_added_parameters`: how many parameters batch norm adds, the
+              parameters of the batch-norm layers of `FNN(784, HIDDEN_SIZE, 10,
+              batch_norm=True)`;
+            * `bias_saved_parameters`: how many parameters dropping the bias saves, the
+              linear-layer biases that `FNN(784, HIDDEN_SIZE, 10)` has and the batch-norm
+              FNN has not.
 
             Trainable parameters are what `model.parameters()` yields; batch norm's running
-            mean and variance are buffers, not parameters. Compare the two counts: how many
-            parameters does batch norm add, and how many does dropping the bias save?
+            mean and variance are buffers, not parameters (`model.modules()` and
+            `isinstance` find the layers of one kind). The grader accepts the reference's
+            numbers, or the numbers that are true of your own `FNN`, so a mistake in `FNN`
+            is not charged here again.
             """
         ),
         solution("answers", code["answers"]),
@@ -318,13 +344,19 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             * `flatten(image)` is a transform: it turns one image tensor `(1, 28, 28)` into a
               vector `(784,)`, rows one after another (`torch.flatten` does that).
-            * `mean_std(dataset)` returns the mean and the standard deviation (two floats) of
-              *all pixels* of all images of `dataset`, on the 0..1 scale, with the population
-              formula (divide by the number of pixels). `dataset` can be a torchvision data
-              set (it has `.data`, uint8 images `(N, 28, 28)` with values 0..255), a `Subset`
-              of one (`Subset.dataset` and `Subset.indices`), or anything whose items are
-              `(image tensor, label)` pairs with values already in 0..1. Sum in float64:
-              there are tens of millions of pixels.
+            * `mean_std(dataset)` returns the mean and the standard deviation (two Python
+              floats) of *all pixels* of all images of `dataset`, on the 0..1 scale, with the
+              population formula (divide by the number of pixels). It must accept each of:
+              1. a torchvision data set such as `datasets.MNIST(...)`: its `.data` is a uint8
+                 tensor `(N, 28, 28)` of values 0..255 (divide by 255);
+              2. a `Subset` of one (`Subset.dataset` is the data set, `Subset.indices` the
+                 images that belong to it): only those images count;
+              3. any other data set or list whose items are `(image, label)` pairs, each image
+                 a float32 tensor `(1, 28, 28)` with values already in 0..1 (as
+                 `transforms.ToTensor()` gives them).
+
+              Sum in float64: there are tens of millions of pixels. The grader compares both
+              numbers with the reference's to within 1e-5.
             """
         ),
         solution("data_tools", code["data_tools"]),
@@ -349,9 +381,12 @@ def cells(manifest: Manifest) -> list[Cell]:
                `normalize=False`), for the training, validation and test images alike;
             4. the training loader shuffles; the validation and test loaders do not.
 
-            Your statistics will be close to {mean} and {std}, the mean and standard deviation
-            of all 60,000 training images: the grader standardises the test images with those
-            when it measures your weights. The difference is far too small to matter.
+            When the grader measures your weights, it prepares the test images with the
+            transform of your own `test_loader` (`test_loader.dataset.transform`), exactly as
+            the test accuracy cells below do: your weights are measured on inputs standardised
+            with the statistics you trained with. (On MNIST they come out close to {mean} and
+            {std}, the mean and standard deviation of all 60,000 training images; a notebook
+            whose `test_loader` has no transform is measured with those two numbers.)
             """
         ),
         solution("loaders", code["loaders"]),
@@ -531,10 +566,16 @@ def cells(manifest: Manifest) -> list[Cell]:
             * `load(path)`: load such a file into this user's model, with
               `torch.load(path, map_location=self.device, weights_only=True)` and
               `load_state_dict`;
-            * `predict(inputs)`: the predicted labels of a batch, computed in evaluation mode
-              without gradients, returned as an int64 tensor `(N,)` on the CPU;
+            * `predict(inputs)`: the predicted labels of a batch `(N, 784)` or
+              `(N, 1, 28, 28)`, returned as an int64 tensor `(N,)` on the CPU. It switches
+              the model to evaluation mode (`self.model.eval()`) and computes without
+              gradients (`torch.no_grad()`), so that batch norm uses its running statistics;
+              it may leave the model in evaluation mode, or put back the mode it found
+              (both are accepted). The grader checks it with a network whose predictions
+              change in training mode or with gradients;
             * `show_predictions(images, labels, n=8)`: a matplotlib figure of the first `n`
-              images, each titled with its predicted and its true label; return the figure.
+              images, each titled with its predicted and its true label, the title in
+              **red** when they differ and in black when they agree; return the figure.
               The loaders give flattened images: reshape each to `(28, 28)` to show it.
             """
         ),
@@ -552,6 +593,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             _fresh.load("_roundtrip.pt")
             os.remove("_roundtrip.pt")
             assert torch.equal(_fresh.predict(_inputs), _labels), "loaded net predicts otherwise"
+            _dropout = nn.Sequential(nn.Linear(20, 64), nn.Dropout(0.9), nn.Linear(64, 9))
+            _noisy = NetworkUser(_dropout.train())  # dropout on: predict must switch it off
+            _runs = [_noisy.predict(_inputs) for _ in range(6)]
+            assert all(torch.equal(_runs[0], r) for r in _runs), "predict must call model.eval()"
             print("NetworkUser: save, load and predict look right")
             """,
         ),
@@ -565,15 +610,16 @@ def cells(manifest: Manifest) -> list[Cell]:
             followed by the negative log-likelihood loss (NLL). `nn.CrossEntropyLoss` does
             exactly that in one step, on the raw scores: it applies `log_softmax` to the
             logits and then the NLL, more stably than a separate softmax and logarithm could.
-            So the network returns logits, and the loss is `nn.CrossEntropyLoss()`.
+            So the network returns logits, and the criterion is `nn.CrossEntropyLoss()`.
 
             Train the FNN with hidden layers of `HIDDEN_SIZE` = {config.HIDDEN_SIZE} units and
             ReLU. Set up the training in the cell below: initialise the weights with your
-            `init_weights`, choose the criterion, the optimiser and the number of epochs. The
-            sheet's settings work well: Adam with a learning rate of 0.001, about 12 epochs
-            (under a minute on a GPU). The cell then trains with your `NetworkTrainer` and
-            saves the weights with your `NetworkUser` to `{fnn.weights}`, which you hand in.
-            Aim for a test accuracy of at least 0.97.
+            `init_weights`, set `criterion = nn.CrossEntropyLoss()`, and choose the optimiser
+            (`optimizer`) and the number of epochs (`epochs`). The sheet's settings work well:
+            Adam with a learning rate of 0.001, about 12 epochs (under a minute on a GPU). The
+            cell then trains with your `NetworkTrainer` and saves the weights with your
+            `NetworkUser` to `{fnn.weights}`, which you hand in (at most
+            {fnn.max_weights_mb:g} MB). Aim for a test accuracy of at least 0.97.
             """
         ),
         provided("history", "history = {}  # training curves, by model"),
@@ -610,9 +656,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             ### Training with batch norm
 
-            Now the same FNN with batch norm in both hidden layers. Batch norm lets training
-            use larger learning rates; try some. Keep the weights in `{fnn_bn.weights}`;
-            aim for a test accuracy of at least 0.97 here too.
+            Now the same FNN with batch norm in both hidden layers, set up the same way
+            (`criterion = nn.CrossEntropyLoss()`). Batch norm lets training use larger learning
+            rates; try some. Keep the weights in `{fnn_bn.weights}` (at most
+            {fnn_bn.max_weights_mb:g} MB); aim for a test accuracy of at least 0.97 here too.
             """
         ),
         _training_cell(
@@ -716,9 +763,14 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             Upload `precheck.py` (it comes with this notebook) to the same folder, choose
             *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `{fnn.weights}` and `{fnn_bn.weights}` exist and load, and that the notebook
-            runs from top to bottom the way the grader runs it. Then download the notebook
-            (*File > Download > .ipynb*) and the two weights files, and hand in all three.
+            in, that `{fnn.weights}` and `{fnn_bn.weights}` exist, load and are small enough, and
+            that the notebook runs from top to bottom the way the grader runs it. For that last
+            step it starts a fresh kernel of its own and runs the whole notebook again there
+            (the training cells load your weights files instead of training), which takes a
+            minute or two; your running notebook is not touched. What it runs is the notebook
+            as Colab holds it, or, outside Colab, the `.ipynb` file as last saved: save first
+            (*File > Save*). Then download the notebook (*File > Download > .ipynb*) and the
+            two weights files, and hand in all three.
             """
         ),
         provided("precheck", "%run precheck.py"),
