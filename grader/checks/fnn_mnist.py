@@ -4,8 +4,9 @@ Graded here: FNN and DeepFNN (parameters, outputs under fixed weights), judged w
 student's own `dense_layer` in place, so a dense-layer mistake is charged to the dense-layer
 checks only; `init_weights` on a network of the grader's; `flatten`, `mean_std` and the
 normalisation `make_loaders` applies; `sum_correct_preds` and the L1/L2 penalties on known
-cases; a regularised training step of the trainer; the NetworkUser's save -> load round trip;
-and the number answers, right when they match the reference or the student's own networks.
+cases; a regularised training step of the trainer; the NetworkUser's save -> load round trip
+and the mode predict runs in; and the number answers, right when they match the reference or the
+student's own networks.
 The models, data and penalty functions the observers use are the grader's own, built from this
 run's seeds, so each check depends on the one piece of student code it judges.
 """
