@@ -14,7 +14,9 @@ Graded here, each part on data the grader makes for this run:
   dropout (off in evaluation mode, p and 1/(1-p) in training mode), each judged on numbers that
   do not depend on the other;
 * the search: `run_search` with a tiny budget on a tiny data set while the notebook's test split
-  is replaced by a tripwire; the trial it returns as best is its best validation accuracy;
+  is replaced by a tripwire; every trial's value is the validation accuracy it reported last to
+  the pruner (on data where training and validation accuracies differ), and the trial it
+  returns as best is its best validation accuracy;
 * the final model: `MLP(**architecture of final_config.json)` loads `mlp_final.pt`, and its
   test accuracy with the student's own evaluation transform and statistics.
 """
@@ -743,9 +745,21 @@ def _draw_search(rng, manifest) -> dict:
     }
 
 
+def _last_report(trial) -> Any:
+    """The value a trial reported last (`trial.report(value, step)`, the largest step): what
+    the pruner saw at the end of its training; None when it reported nothing."""
+    reports = trial.intermediate_values
+    return jsonable(reports[max(reports)]) if reports else None
+
+
 def _study_summary(study) -> dict:
     trials = [
-        {"number": int(t.number), "state": t.state.name, "value": jsonable(t.value)}
+        {
+            "number": int(t.number),
+            "state": t.state.name,
+            "value": jsonable(t.value),
+            "last_report": _last_report(t),
+        }
         for t in study.trials
     ]
     summary = {"direction": study.direction.name, "trials": trials}
@@ -765,6 +779,11 @@ def search(ctx) -> dict:
     ns = ctx.ns
     run_search = ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
+    # Every fourth validation image carries the next class's label: a trial that learns the
+    # classes reaches about 1 on its training images but at most 0.75 on validation, so an
+    # objective that returns another accuracy than the validation one shows.
+    mislabelled = torch.arange(s["train_images"], len(labels), 4)
+    labels[mislabelled] = (labels[mislabelled] + 1) % CLASSES
     data = ImageSet(images, labels)
     train_set = Subset(data, list(range(s["train_images"])))
     val_set = Subset(data, list(range(s["train_images"], len(data))))
@@ -836,6 +855,23 @@ def _(seen, want, ctx) -> Verdict:
     ]
     if not done:
         return Verdict.wrong("the returned study has no completed trial")
+    # A trial's value is its validation accuracy after its last epoch, which is also the last
+    # value it reported to the pruner: an objective that returns anything else (the training
+    # accuracy, say) ranks the trials by something the pruner never saw.
+    other = [
+        t
+        for t in done
+        if isinstance(t.get("last_report"), float | int)
+        and not math.isclose(t["value"], t["last_report"], rel_tol=1e-6, abs_tol=1e-9)
+    ]
+    if other:
+        t = other[0]
+        return Verdict.wrong(
+            f"trial {t['number']} returned {t['value']:.4f} but reported the validation "
+            f"accuracy {t['last_report']:.4f} after its last epoch: the objective must return "
+            "the validation accuracy it reported last (curve['val_accuracy'][-1]), not a "
+            "training accuracy or another number"
+        )
     best = max(t["value"] for t in done)
     numbers = [t["number"] for t in done if t["value"] == best]
     return Verdict.expect(
