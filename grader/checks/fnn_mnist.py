@@ -71,6 +71,7 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
     def judge(seen, want, ctx) -> Verdict:
         got = seen.get(key) if isinstance(seen.get(key), list) else []
         problems = []
+        raised = False  # some setting raised or was not observed
         for i, want_entry in enumerate(want[key]):
             place = where(i, ctx)
             if "error" in want_entry:  # the reference itself failed: a grader bug
@@ -78,12 +79,16 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{place}: nothing observed")
+                raised = True
             elif "error" in entry:
                 problems.append(f"{place} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry, ctx, i):
                 problems.append(f"{place}: {problem}")
         total = len(want[key])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 

@@ -181,6 +181,7 @@ def _case_name(case: Mapping[str, Any]) -> str:
 
 def _each_case(seen, want, ctx, test: Callable) -> Verdict:
     problems = []
+    raised = False  # some case raised or was not observed
     got = seen.get("runs") if isinstance(seen.get("runs"), list) else []
     for i, want_entry in enumerate(want["runs"]):
         case = ctx.settings["cases"][i]
@@ -189,12 +190,16 @@ def _each_case(seen, want, ctx, test: Callable) -> Verdict:
         entry = got[i] if i < len(got) else None
         if not isinstance(entry, dict):
             problems.append(f"{where}: nothing observed")
+            raised = True
         elif "error" in entry:
             problems.append(f"{where}: standardisation_images raised {entry['error']}")
+            raised = True
         elif problem := test(entry, want_entry, case):
             problems.append(f"{where}: {problem}")
     total = len(want["runs"])
-    return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+    return Verdict.partial(
+        total - len(problems), total, summarise(problems) or "right", raised=raised
+    )
 
 
 def _same_shape_values(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
@@ -433,6 +438,9 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
 @OWN.check("train_transform_augments", observe=transform_outputs)
 def _(seen, want, ctx) -> Verdict:
     problem = _compare(seen, want, "augments", "training")
+    entry = seen.get("augments")
+    if not isinstance(entry, dict) or "error" in entry:
+        return Verdict.error(problem or "the training transform could not be observed")
     return Verdict.expect(
         problem is None,
         "the training transform flips, rotates and crops as specified",
@@ -559,15 +567,18 @@ def mlp_hidden(ctx) -> dict:
 @OWN.check("mlp_activation", observe=mlp_hidden)
 def _(seen, want, ctx) -> Verdict:
     problems = []
+    raised = False  # some activation raised or was not observed
     for name in ACTIVATIONS:
         _want_ok(want[name], f"activation={name!r}")
         entry = seen.get(name)
         where = f"MLP(activation={name!r})"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: nothing observed")
-            continue
-        if "error" in entry:
-            problems.append(f"{where} raised {entry['error']}")
+        if not isinstance(entry, dict) or "error" in entry:
+            problems.append(
+                f"{where} raised {entry['error']}"
+                if isinstance(entry, dict)
+                else f"{where}: nothing observed"
+            )
+            raised = True
             continue
         pre, post = entry.get("pre_tensor"), entry.get("post_tensor")
         if not isinstance(pre, torch.Tensor) or not isinstance(post, torch.Tensor):
@@ -594,6 +605,7 @@ def _(seen, want, ctx) -> Verdict:
         (summarise(problems) + ": each hidden layer must use the activation the argument names")
         if problems
         else "the hidden layers use the activation the argument names",
+        raised=raised,
     )
 
 
@@ -666,7 +678,7 @@ def _(seen, want, ctx) -> Verdict:
     p = float(ctx.settings["p"])
     where = f"MLP(dropout={p}, activation={ctx.settings['activation']!r})"
     if "error" in seen:
-        return Verdict.wrong(f"{where} raised {seen['error']}")
+        return Verdict.error(f"{where} raised {seen['error']}")
     problems = []
     if not same_values(seen.get("dropout_eval_tensor"), seen.get("none_eval_tensor")):
         problems.append(
@@ -810,7 +822,7 @@ def _(seen, want, ctx) -> Verdict:
             "the validation split only; the test split is for the final model, once"
         )
     if "error" in seen:
-        return Verdict.wrong(f"run_search raised {seen['error']}, so it could not be checked")
+        return Verdict.error(f"run_search raised {seen['error']}, so it could not be checked")
     return Verdict.ok("the search never touched the test split")
 
 

@@ -52,6 +52,7 @@ def _each(obs_key: str, test, describe):
 
     def judge(seen, want, ctx) -> Verdict:
         problems = []
+        raised = False  # some setting raised or was not observed
         got = seen.get(obs_key) if isinstance(seen.get(obs_key), list) else []
         for i, want_entry in enumerate(want[obs_key]):
             where = describe(ctx.settings["values"][i])
@@ -60,12 +61,16 @@ def _each(obs_key: str, test, describe):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
+                raised = True
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry):
                 problems.append(f"{where}: {problem}")
         total = len(want[obs_key])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 
@@ -293,6 +298,7 @@ def _densenet_name(growth) -> str:
 def _each_net(test):
     def judge(seen, want, ctx) -> Verdict:
         problems = []
+        raised = False  # some setting raised or was not observed
         got = seen.get("nets") if isinstance(seen.get("nets"), list) else []
         for i, want_entry in enumerate(want["nets"]):
             where = _densenet_name(want_entry["growth"])
@@ -301,12 +307,16 @@ def _each_net(test):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
+                raised = True
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry):
                 problems.append(f"{where}: {problem}")
         total = len(want["nets"])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 

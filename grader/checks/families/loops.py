@@ -355,7 +355,7 @@ def _names(ctx) -> tuple[str, str]:
 
 def _raised(seen: dict, fn: str) -> Verdict | None:
     if "error" in seen:
-        return Verdict.wrong(f"{fn} raised {seen['error']}")
+        return Verdict.error(f"{fn} raised {seen['error']}")
     return None
 
 
