@@ -4,9 +4,11 @@ One grading run of a small nbgrader course, one job slot (`--jobs 1`) and a whol
 limit of `LIMIT_GIB`, grades in this order: shared memory that outlives its process, then a
 reference copy; forked children that fill more memory together than the limit allows, then a
 reference copy; filled tmpfs mounts, then a reference copy; a submission that reads what an
-earlier attempt left. While it runs, a thread samples the machine's shared memory and available
-memory (/proc/meminfo) and notes when each student's report is written, so that the test can
-tell what the machine held while the next student of the slot was being graded.
+earlier attempt left. The run's Python is reached through a checkout whose `.venv` is a
+symbolic link to the real environment (shared environments, CI caches). While it runs, a thread
+samples the machine's shared and available memory (/proc/meminfo) and notes when each
+student's report is written, so that the test can tell what the machine held while the next
+student of the slot was being graded.
 
 Without control groups (not root, or neither cgroup layout) there is nothing to measure: the
 module is skipped, and the report says its limits are per process (tested in test_sandbox).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -99,6 +102,9 @@ def run(tmp_path_factory, reference_submission) -> Run:
             build(fixture, built, targets, reference_submission).rename(folder)
         else:
             shutil.copytree(reference_submission, folder)
+    linked = root / "checkout" / ".venv"  # a checkout whose environment lives elsewhere
+    linked.parent.mkdir()
+    linked.symlink_to(Path(sys.executable).parent.parent.resolve(), target_is_directory=True)
     watch = Watch(course)
     baseline = _meminfo()["Shmem"]
     thread = threading.Thread(target=watch.run, daemon=True)
@@ -114,6 +120,7 @@ def run(tmp_path_factory, reference_submission) -> Run:
         "--no-gradebook",
         "--cell-timeout",
         "20",
+        python=str(linked / "bin" / Path(sys.executable).name),
     )
     try:
         reports = grading.finish(timeout=900)
@@ -169,6 +176,7 @@ def test_does_tmpfs_memory_return_when_the_probe_ends(run):
 
 @pytest.mark.parametrize("student", ["a2", "b2", "c2"])
 def test_does_the_next_student_of_the_slot_grade_normally(run, student):
+    """Reference copies, graded with a Python whose `.venv` is a link: full marks."""
     report = run.reports[student]
     assert _full_marks(report), (report["score"], report["notes"], report["machine_trouble"])
 
