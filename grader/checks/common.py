@@ -39,6 +39,28 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
     return ANSI.sub("", f"{type(err).__name__}: {err}")[:limit]
 
 
+class WrongValue(Exception):  # noqa: N818 - a finding, not an error of the grader's
+    """Raised by an observer when the student's code ran and returned something of the wrong
+    kind (a plain class where a module is due, a value where a pair is): a measured wrong
+    value, which excuses what builds on it, unlike an exception of the student's code."""
+
+
+def failure(err: Exception, limit: int = 300) -> dict:
+    """What an observer records for a step that did not give a value: {"wrong": why} for a
+    `WrongValue`, {"error": "Type: message"} for an exception of the student's code."""
+    if isinstance(err, WrongValue):
+        return {"wrong": ANSI.sub("", str(err))[:limit]}
+    return {"error": describe_error(err, limit)}
+
+
+def a_module(value: Any) -> nn.Module:
+    """`value` (what the student's class or builder gave) when it is an nn.Module; else a
+    `WrongValue` that says what it is."""
+    if not isinstance(value, nn.Module):
+        raise WrongValue(f"it gave a {type(value).__name__}, not an nn.Module")
+    return value
+
+
 def summarise(problems: list[str], limit: int = 3) -> str:
     """The first `limit` problems and how many more there are, for a short message."""
     shown = "; ".join(problems[:limit])

@@ -23,8 +23,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from grader.checks.common import (
+    WrongValue,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     param_count,
@@ -80,6 +82,8 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
             if not isinstance(entry, dict):
                 problems.append(f"{place}: nothing observed")
                 raised = True
+            elif "wrong" in entry:
+                problems.append(f"{place}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{place} raised {entry['error']}")
                 raised = True
@@ -130,11 +134,11 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
             torch.manual_seed(seed + i)
             net = cls(*values)
             if not isinstance(net, nn.Module):
-                raise TypeError(f"it is a {type(net).__name__}, not an nn.Module")
+                raise WrongValue(f"it is a {type(net).__name__}, not an nn.Module")
             record["unregistered"] = unregistered_modules(net)[:5]
             record.update(_structure(net, x, seed + i))
         except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-            record["error"] = describe_error(err)
+            record.update(failure(err))
         try:
             dense_layer = ctx.get("dense_layer")
             built = [as_module(dense_layer(*call)) for call in layers(values)]

@@ -34,8 +34,11 @@ from torch.utils.data import Dataset, Subset
 
 from grader.checks.common import (
     StopProbe,
+    WrongValue,
+    a_module,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     modules_of_type,
@@ -158,7 +161,7 @@ def statistics(ctx) -> dict:
             )
             result = fn(subset)
             if not isinstance(result, tuple | list) or len(result) != 2:
-                raise TypeError(f"it returned {_what(result)}, not (mean_image, std_image)")
+                raise WrongValue(f"it returned {_what(result)}, not (mean_image, std_image)")
             for name, value in zip(("mean", "std"), result, strict=True):
                 tensor = _tensor(value)
                 entry[f"{name}_type"] = _what(value)
@@ -170,7 +173,7 @@ def statistics(ctx) -> dict:
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001 - one bad case must not hide the other
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         runs.append(entry)
     return {"runs": runs}
 
@@ -191,6 +194,8 @@ def _each_case(seen, want, ctx, test: Callable) -> Verdict:
         if not isinstance(entry, dict):
             problems.append(f"{where}: nothing observed")
             raised = True
+        elif "wrong" in entry:
+            problems.append(f"{where}: standardisation_images {entry['wrong']}")
         elif "error" in entry:
             problems.append(f"{where}: standardisation_images raised {entry['error']}")
             raised = True
@@ -365,11 +370,11 @@ def _outputs(transform, images, seeds) -> torch.Tensor:
         for image in images:
             out = transform(image)
             if not isinstance(out, torch.Tensor):
-                raise TypeError(f"the transform returned {_what(out)}, not a tensor")
+                raise WrongValue(f"the transform returned {_what(out)}, not a tensor")
             outs.append(out.detach().cpu().float())
     shapes = {tuple(o.shape) for o in outs}
     if len(shapes) != 1:
-        raise ValueError(f"the transform returned tensors of shapes {sorted(shapes)}")
+        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
     return torch.stack(outs)
 
 
@@ -392,12 +397,12 @@ def transform_outputs(ctx) -> dict:
         try:
             pair = make(mean_image, std_image, normalise=normalise, **_switches(on))
             if not isinstance(pair, tuple | list) or len(pair) != 2:
-                raise TypeError(f"make_transforms returned {_what(pair)}, not a pair")
+                raise WrongValue(f"make_transforms returned {_what(pair)}, not a pair")
             entry["outputs_tensor"] = _outputs(pair[which], images, seeds)
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[key] = entry
 
     run("augments", 0, False, SWITCHES)
@@ -424,8 +429,8 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
     where = f"the {kind} transform with {_config_name(want_entry)}"
     if not isinstance(entry, dict):
         return f"{where}: nothing observed"
-    if "error" in entry:
-        return f"{where}: {entry['error']}"
+    if "error" in entry or "wrong" in entry:
+        return f"{where}: {entry.get('error') or entry['wrong']}"
     got, target = entry.get("outputs_tensor"), want_entry["outputs_tensor"]
     if not isinstance(got, torch.Tensor) or got.shape != target.shape:
         shape = tuple(got.shape[1:]) if isinstance(got, torch.Tensor) else None
@@ -463,8 +468,9 @@ def _(seen, want, ctx) -> Verdict:
     total = len(SWITCH_CASES) + 1
     if not (isinstance(train, dict) and isinstance(own_eval, dict)):
         problems.append("normalise=True: nothing observed")
-    elif "error" in train or "error" in own_eval:
-        problems.append(f"normalise=True: {train.get('error') or own_eval.get('error')}")
+    elif any(k in e for k in ("error", "wrong") for e in (train, own_eval)):
+        why = [e.get("error") or e.get("wrong") for e in (train, own_eval)]
+        problems.append(f"normalise=True: {why[0] or why[1]}")
     elif not same_values(train.get("outputs_tensor"), own_eval.get("outputs_tensor")):
         problems.append(
             "with normalise=True and no augmentation the training transform does not standardise "
@@ -553,13 +559,13 @@ def mlp_hidden(ctx) -> dict:
     for name in ACTIVATIONS:
         entry: dict = {}
         try:
-            model = MLP(hidden_layers=2, width=width, activation=name, dropout=0.0)
+            model = a_module(MLP(hidden_layers=2, width=width, activation=name, dropout=0.0))
             fix_parameters(model, seed)
             entry.update(_hidden(model, x, training=False, seed=seed))
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[name] = entry
     return out
 
@@ -572,6 +578,9 @@ def _(seen, want, ctx) -> Verdict:
         _want_ok(want[name], f"activation={name!r}")
         entry = seen.get(name)
         where = f"MLP(activation={name!r})"
+        if isinstance(entry, dict) and "wrong" in entry:
+            problems.append(f"{where}: {entry['wrong']}")
+            continue
         if not isinstance(entry, dict) or "error" in entry:
             problems.append(
                 f"{where} raised {entry['error']}"
@@ -630,8 +639,8 @@ def mlp_dropout(ctx) -> dict:
     try:
         models = {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
-            models[key] = MLP(
-                hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p
+            models[key] = a_module(
+                MLP(hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p)
             )
             fix_parameters(models[key], seed)
         for key, model in models.items():
@@ -641,7 +650,7 @@ def mlp_dropout(ctx) -> dict:
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001
-        out["error"] = describe_error(err)
+        out.update(failure(err))
     return out
 
 
@@ -679,6 +688,8 @@ def _(seen, want, ctx) -> Verdict:
     where = f"MLP(dropout={p}, activation={ctx.settings['activation']!r})"
     if "error" in seen:
         return Verdict.error(f"{where} raised {seen['error']}")
+    if "wrong" in seen:
+        return Verdict.wrong(f"{where}: {seen['wrong']}")
     problems = []
     if not same_values(seen.get("dropout_eval_tensor"), seen.get("none_eval_tensor")):
         problems.append(

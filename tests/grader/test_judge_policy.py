@@ -186,3 +186,40 @@ def test_does_a_part_that_raised_on_some_settings_excuse_nothing(tmp_path):
         4 / 3, abs=1e-3
     )
     assert results["whole"].points == 0
+
+
+def test_does_an_excused_part_pass_its_excuse_on(tmp_path):
+    """A wrong DenseBlock makes the DenseNet built on it raise (the wrong number of channels):
+    the DenseNet is excused, and so is what builds on the DenseNet."""
+    from grader.judge import Accepted, judge
+    from grader.spec import CheckSet, Verdict
+
+    chain = (
+        PART_AND_WHOLE
+        + """
+    [[checks]]
+    name = "outer"
+    cell = "c"
+    points = 1
+    hidden = true
+    after = ["whole"]
+    """
+    )
+    manifest = load_manifest(_manifest(tmp_path, chain), tmp_path)
+    checks = CheckSet("toy")
+    verdicts = {
+        "part": Verdict.wrong("3 channels, expected 4"),
+        "whole": Verdict.error("DenseNet raised RuntimeError: size mismatch"),
+        "outer": Verdict.wrong("other outputs"),
+    }
+    for name, verdict in verdicts.items():
+        checks.add_observer(f"{name}_obs", lambda ctx: {}, reference=False)
+        checks.add_check(name, f"{name}_obs", lambda s, w, c, v=verdict: v)
+    reference = Accepted("reference", "the reference solution", {})
+    observations = {f"{name}_obs": {} for name in verdicts}
+    results = judge(checks, manifest, observations, [reference], JudgeContext(manifest, {}), {})
+    assert [(r.name, r.status) for r in results] == [
+        ("part", "fail"),
+        ("whole", "skipped"),
+        ("outer", "skipped"),
+    ]

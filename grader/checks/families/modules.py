@@ -25,9 +25,10 @@ from torch import nn
 
 from grader.checks.common import (
     NOT_IMPLEMENTED,
-    describe_error,
+    a_module,
     describe_shapes,
     diff_shapes,
+    failure,
     inputs,
     looks_like_probabilities,
     param_count,
@@ -167,8 +168,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
                 torch.manual_seed(seed + i)
                 module = build(spec, cls, values)
                 entry["is_module"] = isinstance(module, nn.Module)
-                if not entry["is_module"]:
-                    raise TypeError(f"it returned a {type(module).__name__}, not an nn.Module")
+                a_module(module)
                 entry["param_shapes"] = param_shapes(module)
                 entry["params"] = param_count(module)
                 entry["unregistered"] = unregistered_modules(module)[:5]
@@ -183,7 +183,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
                 if with_behaviour:
                     entry.update(behaviour.outputs(module, x, seed + i))
             except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-                entry["error"] = describe_error(err)
+                entry.update(failure(err))
             result["settings"].append(entry)
         return result
 
@@ -210,6 +210,8 @@ def _each(spec, test):
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
                 raised = True
+            elif "wrong" in entry:
+                problems.append(f"{where}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
                 raised = True
