@@ -223,3 +223,31 @@ def test_does_an_excused_part_pass_its_excuse_on(tmp_path):
         ("whole", "skipped"),
         ("outer", "skipped"),
     ]
+
+
+def test_is_a_raise_in_the_student_s_own_code_work_not_done():
+    """`raise ...` (or a failure) in a notebook cell's code is work not done; an exception from
+    inside torch on what that code computed (a shape mismatch) is a wrong value."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from grader.checks.common import failure
+
+    shell = InteractiveShell.instance()
+    shell.run_cell(
+        "import torch\n"
+        "def todo():\n"
+        "    raise RuntimeError('later')\n"
+        "def swapped():\n"
+        "    return torch.nn.Linear(5, 3)(torch.zeros(2, 3))\n",
+        store_history=True,
+    )
+    recorded = {}
+    for name in ("todo", "swapped"):
+        try:
+            shell.user_ns[name]()
+        except Exception as err:  # noqa: BLE001
+            recorded[name] = failure(err)
+    assert set(recorded["todo"]) == {"error"}
+    assert set(recorded["swapped"]) == {"wrong"}
+    assert recorded["swapped"]["wrong"].startswith("raised RuntimeError")
+    assert set(failure(NotImplementedError())) == {"error"}

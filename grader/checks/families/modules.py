@@ -290,6 +290,8 @@ def _module_judge(spec):
             return Verdict.error(f"{name} is {NOT_IMPLEMENTED}")
         if errors:
             return Verdict.error(f"{name}(...) could not be built and run: {errors[0]}")
+        if wrong := [e["wrong"] for e in seen.get("settings", []) if "wrong" in e]:
+            return Verdict.wrong(f"{name}(...) could not be built and run: {wrong[0]}")
         if spec["kind"] == "function":
             return Verdict.ok(f"{name}(...) builds and runs")
         return Verdict.ok(f"{name} is an nn.Module subclass")
