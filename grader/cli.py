@@ -21,6 +21,7 @@ from grader.class_cli import OperatorError
 from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
+from grader.sandbox import GiB, Limits
 from grader.settings_key import SettingsKeyError, settings_seed
 from grader.similarity import cli as similarity_cli
 from grader.supervise import TimeLimits
@@ -83,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=300.0,
         help="seconds per submission (default: 300)",
+    )
+    grade.add_argument(
+        "--memory",
+        type=_positive_float,
+        default=Limits.memory_bytes / GiB,
+        metavar="GIB",
+        help="memory of one probe, all its processes, shared memory and /tmp together where "
+        "the machine has control groups, else per process (GiB; default: %(default)g)",
     )
     grade.add_argument("--force", action="store_true", help="regrade everyone")
     grade.add_argument(
@@ -176,6 +185,11 @@ def grade_command(args: argparse.Namespace) -> int:
     _venv_on_path()
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
+        limits=Limits(
+            memory_bytes=int(args.memory * GiB),
+            # A larger whole-probe limit must not be cut by one process's address space.
+            address_space_bytes=max(Limits.address_space_bytes, int(args.memory * GiB)),
+        ),
         threads=max(1, (os.cpu_count() or 1) // args.jobs),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-input-") as tmp:

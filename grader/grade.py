@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import grader
+from grader.cgroups import SlotGroups, find_layout
 from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
 from grader.notebook_io import (
     NotebookError,
@@ -331,7 +332,9 @@ def student_name(path: Path, assignment: str) -> str:
 # ---------------------------------------------------------------- job slots
 
 
-def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
+def _sandbox(
+    slot: Slot, inputs: ProbeInputs, config: GradeConfig, groups: SlotGroups | None
+) -> Sandbox:
     threads = str(config.threads)
     mounts = [
         Mount(slot.folder("work"), Path("/submission"), writable=True),
@@ -339,6 +342,8 @@ def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
         Mount(slot.folder("job"), Path("/job")),
         Mount(inputs.folder, Path("/grader-input")),
     ]
+    if groups is not None:  # the zygote moves each probe into its attempt's groups
+        mounts += [Mount(f, SlotGroups.inside(k), writable=True) for k, f in groups.folders.items()]
     if inputs.data_root is not None:
         mounts.append(Mount(inputs.data_root, Path("/data")))
     return Sandbox(
@@ -361,6 +366,7 @@ def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
         cwd=Path("/submission"),
         uid=slot.uid,
         limits=config.limits,
+        whole_probe=groups.layout.describe() if groups is not None else "",
     )
 
 
@@ -369,8 +375,15 @@ def open_host(run: GradingRun, uid: int) -> ProbeHost:
     root = Path(tempfile.mkdtemp(prefix="dlgrade-slot-", dir=run.config.scratch_root))
     slot = Slot(root, uid)
     slot.create()
-    sandbox = _sandbox(slot, run.inputs, run.config)
-    return ProbeHost(sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads)
+    # Control groups hold a whole probe where the sandbox runs probes as their own uid.
+    layout = find_layout() if Sandbox.root_drops_privileges() else None
+    groups = SlotGroups(layout, uid) if layout is not None else None
+    if groups is not None:
+        groups.create()
+    sandbox = _sandbox(slot, run.inputs, run.config, groups)
+    return ProbeHost(
+        sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads, groups
+    )
 
 
 def close_host(host: ProbeHost, config: GradeConfig) -> None:

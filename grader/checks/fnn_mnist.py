@@ -24,8 +24,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from grader.checks.common import (
+    WrongValue,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     param_count,
@@ -72,6 +74,7 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
     def judge(seen, want, ctx) -> Verdict:
         got = seen.get(key) if isinstance(seen.get(key), list) else []
         problems = []
+        raised = False  # some setting raised or was not observed
         for i, want_entry in enumerate(want[key]):
             place = where(i, ctx)
             if "error" in want_entry:  # the reference itself failed: a grader bug
@@ -79,12 +82,18 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{place}: nothing observed")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{place}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{place} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry, ctx, i):
                 problems.append(f"{place}: {problem}")
         total = len(want[key])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 
@@ -126,11 +135,11 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
             torch.manual_seed(seed + i)
             net = cls(*values)
             if not isinstance(net, nn.Module):
-                raise TypeError(f"it is a {type(net).__name__}, not an nn.Module")
+                raise WrongValue(f"it is a {type(net).__name__}, not an nn.Module")
             record["unregistered"] = unregistered_modules(net)[:5]
             record.update(_structure(net, x, seed + i))
         except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-            record["error"] = describe_error(err)
+            record.update(failure(err))
         try:
             dense_layer = ctx.get("dense_layer")
             built = [as_module(dense_layer(*call)) for call in layers(values)]

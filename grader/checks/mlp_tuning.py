@@ -36,8 +36,11 @@ from torch.utils.data import Dataset, Subset
 
 from grader.checks.common import (
     StopProbe,
+    WrongValue,
+    a_module,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     modules_of_type,
@@ -160,7 +163,7 @@ def statistics(ctx) -> dict:
             )
             result = fn(subset)
             if not isinstance(result, tuple | list) or len(result) != 2:
-                raise TypeError(f"it returned {_what(result)}, not (mean_image, std_image)")
+                raise WrongValue(f"it returned {_what(result)}, not (mean_image, std_image)")
             for name, value in zip(("mean", "std"), result, strict=True):
                 tensor = _tensor(value)
                 entry[f"{name}_type"] = _what(value)
@@ -172,7 +175,7 @@ def statistics(ctx) -> dict:
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001 - one bad case must not hide the other
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         runs.append(entry)
     return {"runs": runs}
 
@@ -183,6 +186,7 @@ def _case_name(case: Mapping[str, Any]) -> str:
 
 def _each_case(seen, want, ctx, test: Callable) -> Verdict:
     problems = []
+    raised = False  # some case raised or was not observed
     got = seen.get("runs") if isinstance(seen.get("runs"), list) else []
     for i, want_entry in enumerate(want["runs"]):
         case = ctx.settings["cases"][i]
@@ -191,12 +195,18 @@ def _each_case(seen, want, ctx, test: Callable) -> Verdict:
         entry = got[i] if i < len(got) else None
         if not isinstance(entry, dict):
             problems.append(f"{where}: nothing observed")
+            raised = True
+        elif "wrong" in entry:
+            problems.append(f"{where}: standardisation_images {entry['wrong']}")
         elif "error" in entry:
             problems.append(f"{where}: standardisation_images raised {entry['error']}")
+            raised = True
         elif problem := test(entry, want_entry, case):
             problems.append(f"{where}: {problem}")
     total = len(want["runs"])
-    return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+    return Verdict.partial(
+        total - len(problems), total, summarise(problems) or "right", raised=raised
+    )
 
 
 def _same_shape_values(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
@@ -362,11 +372,11 @@ def _outputs(transform, images, seeds) -> torch.Tensor:
         for image in images:
             out = transform(image)
             if not isinstance(out, torch.Tensor):
-                raise TypeError(f"the transform returned {_what(out)}, not a tensor")
+                raise WrongValue(f"the transform returned {_what(out)}, not a tensor")
             outs.append(out.detach().cpu().float())
     shapes = {tuple(o.shape) for o in outs}
     if len(shapes) != 1:
-        raise ValueError(f"the transform returned tensors of shapes {sorted(shapes)}")
+        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
     return torch.stack(outs)
 
 
@@ -389,12 +399,12 @@ def transform_outputs(ctx) -> dict:
         try:
             pair = make(mean_image, std_image, normalise=normalise, **_switches(on))
             if not isinstance(pair, tuple | list) or len(pair) != 2:
-                raise TypeError(f"make_transforms returned {_what(pair)}, not a pair")
+                raise WrongValue(f"make_transforms returned {_what(pair)}, not a pair")
             entry["outputs_tensor"] = _outputs(pair[which], images, seeds)
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[key] = entry
 
     run("augments", 0, False, SWITCHES)
@@ -421,8 +431,8 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
     where = f"the {kind} transform with {_config_name(want_entry)}"
     if not isinstance(entry, dict):
         return f"{where}: nothing observed"
-    if "error" in entry:
-        return f"{where}: {entry['error']}"
+    if "error" in entry or "wrong" in entry:
+        return f"{where}: {entry.get('error') or entry['wrong']}"
     got, target = entry.get("outputs_tensor"), want_entry["outputs_tensor"]
     if not isinstance(got, torch.Tensor) or got.shape != target.shape:
         shape = tuple(got.shape[1:]) if isinstance(got, torch.Tensor) else None
@@ -435,6 +445,9 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
 @OWN.check("train_transform_augments", observe=transform_outputs)
 def _(seen, want, ctx) -> Verdict:
     problem = _compare(seen, want, "augments", "training")
+    entry = seen.get("augments")
+    if not isinstance(entry, dict) or "error" in entry:
+        return Verdict.error(problem or "the training transform could not be observed")
     return Verdict.expect(
         problem is None,
         "the training transform flips, rotates and crops as specified",
@@ -457,8 +470,9 @@ def _(seen, want, ctx) -> Verdict:
     total = len(SWITCH_CASES) + 1
     if not (isinstance(train, dict) and isinstance(own_eval, dict)):
         problems.append("normalise=True: nothing observed")
-    elif "error" in train or "error" in own_eval:
-        problems.append(f"normalise=True: {train.get('error') or own_eval.get('error')}")
+    elif any(k in e for k in ("error", "wrong") for e in (train, own_eval)):
+        why = [e.get("error") or e.get("wrong") for e in (train, own_eval)]
+        problems.append(f"normalise=True: {why[0] or why[1]}")
     elif not same_values(train.get("outputs_tensor"), own_eval.get("outputs_tensor")):
         problems.append(
             "with normalise=True and no augmentation the training transform does not standardise "
@@ -547,13 +561,13 @@ def mlp_hidden(ctx) -> dict:
     for name in ACTIVATIONS:
         entry: dict = {}
         try:
-            model = MLP(hidden_layers=2, width=width, activation=name, dropout=0.0)
+            model = a_module(MLP(hidden_layers=2, width=width, activation=name, dropout=0.0))
             fix_parameters(model, seed)
             entry.update(_hidden(model, x, training=False, seed=seed))
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[name] = entry
     return out
 
@@ -561,15 +575,21 @@ def mlp_hidden(ctx) -> dict:
 @OWN.check("mlp_activation", observe=mlp_hidden)
 def _(seen, want, ctx) -> Verdict:
     problems = []
+    raised = False  # some activation raised or was not observed
     for name in ACTIVATIONS:
         _want_ok(want[name], f"activation={name!r}")
         entry = seen.get(name)
         where = f"MLP(activation={name!r})"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: nothing observed")
+        if isinstance(entry, dict) and "wrong" in entry:
+            problems.append(f"{where}: {entry['wrong']}")
             continue
-        if "error" in entry:
-            problems.append(f"{where} raised {entry['error']}")
+        if not isinstance(entry, dict) or "error" in entry:
+            problems.append(
+                f"{where} raised {entry['error']}"
+                if isinstance(entry, dict)
+                else f"{where}: nothing observed"
+            )
+            raised = True
             continue
         pre, post = entry.get("pre_tensor"), entry.get("post_tensor")
         if not isinstance(pre, torch.Tensor) or not isinstance(post, torch.Tensor):
@@ -596,6 +616,7 @@ def _(seen, want, ctx) -> Verdict:
         (summarise(problems) + ": each hidden layer must use the activation the argument names")
         if problems
         else "the hidden layers use the activation the argument names",
+        raised=raised,
     )
 
 
@@ -620,8 +641,8 @@ def mlp_dropout(ctx) -> dict:
     try:
         models = {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
-            models[key] = MLP(
-                hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p
+            models[key] = a_module(
+                MLP(hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p)
             )
             fix_parameters(models[key], seed)
         for key, model in models.items():
@@ -631,7 +652,7 @@ def mlp_dropout(ctx) -> dict:
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001
-        out["error"] = describe_error(err)
+        out.update(failure(err))
     return out
 
 
@@ -668,7 +689,9 @@ def _(seen, want, ctx) -> Verdict:
     p = float(ctx.settings["p"])
     where = f"MLP(dropout={p}, activation={ctx.settings['activation']!r})"
     if "error" in seen:
-        return Verdict.wrong(f"{where} raised {seen['error']}")
+        return Verdict.error(f"{where} raised {seen['error']}")
+    if "wrong" in seen:
+        return Verdict.wrong(f"{where}: {seen['wrong']}")
     problems = []
     if not same_values(seen.get("dropout_eval_tensor"), seen.get("none_eval_tensor")):
         problems.append(
@@ -829,7 +852,7 @@ def _(seen, want, ctx) -> Verdict:
             "the validation split only; the test split is for the final model, once"
         )
     if "error" in seen:
-        return Verdict.wrong(f"run_search raised {seen['error']}, so it could not be checked")
+        return Verdict.error(f"run_search raised {seen['error']}, so it could not be checked")
     return Verdict.ok("the search never touched the test split")
 
 

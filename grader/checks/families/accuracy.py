@@ -128,11 +128,11 @@ def judge_model(key: str):
         entry = seen.get(key)
         weights = ctx.manifest.model(key).weights
         if not isinstance(entry, dict):
-            return Verdict.wrong(f"no predictions were recorded for {weights}")
+            return Verdict.error(f"no predictions were recorded for {weights}")
         if entry.get("no_test_split") or ctx.labels is None:
             raise Unjudgeable(ctx.no_test_split or "the grading machine has no test split")
         if "error" in entry:
-            return Verdict.wrong(f"{weights} could not be evaluated: {entry['error']}")
+            return Verdict.error(f"{weights} could not be evaluated: {entry['error']}")
         logits, labels = entry.get("logits_tensor"), ctx.labels
         classes = ctx.manifest.classes
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(labels), classes):

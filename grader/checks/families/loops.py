@@ -42,7 +42,13 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader.checks.common import describe_error, jsonable, modules_of_type, same_values
+from grader.checks.common import (
+    describe_error,
+    failure,
+    jsonable,
+    modules_of_type,
+    same_values,
+)
 from grader.spec import CheckSet, Verdict
 
 OBSERVER = "loops"
@@ -262,7 +268,7 @@ def _call(record: dict, key: str, fn: Callable, *args) -> Any:
     try:
         record[key] = jsonable(fn(*args))
     except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
-        record["error"] = describe_error(err)
+        record.update(failure(err))
 
 
 def observe(ctx) -> dict:
@@ -362,7 +368,9 @@ def _names(ctx) -> tuple[str, str]:
 
 def _raised(seen: dict, fn: str) -> Verdict | None:
     if "error" in seen:
-        return Verdict.wrong(f"{fn} raised {seen['error']}")
+        return Verdict.error(f"{fn} raised {seen['error']}")
+    if "wrong" in seen:
+        return Verdict.wrong(f"{fn} {seen['wrong']}")
     return None
 
 
