@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from grader.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions import notebook_builder
 from solutions.data import DATA_ENV, DATASETS, DataNotFoundError, resolve_root, write_fixtures
-from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
 from solutions.plots import learning_curves, run_title
 from solutions.provenance import provenance

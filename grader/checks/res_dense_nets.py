@@ -24,27 +24,16 @@ from grader.checks.common import (
     summarise,
 )
 from grader.checks.families import answers as answers_family
-from grader.checks.families.modules import BATCH, draw_settings
+from grader.checks.families.modules import BATCH, module_settings
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 register = OWN.register
 
 
-def _module_settings(name: str):
-    """Own observers probe the settings drawn for the family's module observer of `name`:
-    re-drawn here from the run's generator, so both follow the course's settings key."""
-
-    def draw(rng, manifest):
-        spec = next(m for m in manifest["modules"] if m["name"] == name)
-        return draw_settings(spec)(rng, manifest)
-
-    return draw
-
-
 def _settings_of(ctx, name: str):
     spec = ctx.module(name)
-    n = len(spec["args"])
+    n = len(spec.args)
     return [(values[:n], values[n:]) for values in ctx.settings["values"]]
 
 
@@ -81,7 +70,7 @@ def _each(obs_key: str, test, describe):
 # ---------------------------------------------------------------- ResBlock: the skip path
 
 
-@OWN.observer(draw=_module_settings("resblock"))
+@OWN.observer(draw=module_settings("resblock"))
 def resblock_skip(ctx) -> dict:
     """With every parameter zeroed the layers contribute nothing: what is left is the skip
     path, so the output is x (or relu(x) with the ReLU after the sum)."""
@@ -129,7 +118,7 @@ def _(seen, want, ctx) -> Verdict:
 # ---------------------------------------------------------------- DenseBlock
 
 
-@OWN.observer(draw=_module_settings("denseblock"))
+@OWN.observer(draw=module_settings("denseblock"))
 def denseblock_structure(ctx) -> dict:
     DenseBlock = ctx.get("DenseBlock")  # noqa: N806
     runs = []
@@ -239,7 +228,7 @@ def densenet_wiring(ctx) -> dict:
         ctx.get("DenseBlock"),
         ctx.get("Transition"),
     )
-    image = ctx.manifest["image_shape"]
+    image = ctx.manifest.image_shape
     nets = []
     for growth in ctx.settings["growth_rates"]:
         entry: dict = {"growth": growth}

@@ -24,9 +24,9 @@ from torch import nn
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import check_integrity
 
+from grader.manifest import Manifest
 from solutions.data import TensorLoader, load_split, normalize, resolve_root, torchvision_dataset
 from solutions.fnn_mnist import config, student
-from solutions.manifest import Manifest
 from solutions.training import History, accuracy
 
 MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
