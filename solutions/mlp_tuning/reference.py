@@ -22,11 +22,10 @@ from solutions.expected import ModelRun, TrainResult, training_summary
 from solutions.manifest import Manifest
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning import plots
-from solutions.mlp_tuning.search import BEST_CONFIG, load_search_data, train_config
+from solutions.mlp_tuning.search import BEST_CONFIG, ID, load_search_data, train_config
 from solutions.paths import REPORTS_DIR
 from solutions.training import accuracy
 
-ID = "mlp_tuning"
 CONFIG_KEYS = (
     "hidden_layers", "width", "activation", "dropout", "normalise", "flip", "rotation",
     "resized_crop", "lr", "batch_size", "epochs",
