@@ -9,6 +9,7 @@ import torch
 
 from grader.judge import load_expected
 from grader.manifest import load_manifest
+from solutions.expected import sha256
 from solutions.paths import WEIGHTS_DIR
 from solutions.res_dense_nets import config, reference
 from solutions.res_dense_nets.student import DenseNet, shape_answers
@@ -29,7 +30,7 @@ def test_do_the_committed_weights_match_the_expected_file(manifest):
     expected = load_expected(ID)
     for model in manifest.models:
         path = WEIGHTS_DIR / ID / model.weights
-        assert expected["weights"][model.weights]["sha256"] == reference.sha256(path)
+        assert expected["weights"][model.weights]["sha256"] == sha256(path)
 
 
 def test_does_the_expected_file_say_where_it_came_from_and_reach_the_issue_targets(manifest):
