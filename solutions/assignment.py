@@ -15,8 +15,8 @@ from typing import Protocol
 
 import torch
 
+from grader.manifest import Manifest
 from solutions.expected import TrainResult
-from solutions.manifest import Manifest
 from solutions.notebook_builder import Cell
 from solutions.plots import learning_curves
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from grader.manifest import UnknownAssignmentError, load_manifest
 from solutions import notebook_builder
 from solutions.data import DATA_ENV, DATASETS, DataNotFoundError, resolve_root, write_fixtures
 from solutions.expected import expected_file
-from solutions.manifest import UnknownAssignmentError, load_manifest
 from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
 from solutions.plots import run_title
 from solutions.registry import assignment, selected

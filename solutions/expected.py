@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 
 import torch
 
-from solutions.manifest import Manifest, ModelSpec
+from grader.manifest import Manifest, ModelSpec
 from solutions.provenance import provenance
 from solutions.training import History
 

@@ -5,9 +5,9 @@ Adding an assignment adds one name here; a test checks that every manifest has i
 
 from __future__ import annotations
 
+from grader.manifest import UnknownAssignmentError
 from solutions import fnn_mnist, mlp_tuning, res_dense_nets
 from solutions.assignment import Assignment
-from solutions.manifest import UnknownAssignmentError
 
 ASSIGNMENTS: tuple[Assignment, ...] = (
     fnn_mnist.ASSIGNMENT,

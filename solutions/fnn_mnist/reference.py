@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from grader.manifest import Manifest
 from solutions.data import TensorLoader, load_split, normalize
 from solutions.data.mnist import MnistSource, find_mnist
 from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.fnn_mnist import config, student
-from solutions.manifest import Manifest
 from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 

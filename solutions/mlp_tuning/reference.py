@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
+from grader.manifest import Manifest
 from solutions.data import DATASETS, load_split
 from solutions.expected import ModelRun, TrainResult, training_summary
-from solutions.manifest import Manifest
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning import plots
 from solutions.mlp_tuning.search import BEST_CONFIG, ID, load_search_data, train_config

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
+from grader.manifest import Manifest
 from solutions.data import load_split, normalize
 from solutions.expected import ModelRun, TrainResult, training_summary
-from solutions.manifest import Manifest
 from solutions.res_dense_nets import config
 from solutions.res_dense_nets.student import DenseNet, ResMLP
 from solutions.training import fit

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from grader.manifest import load_manifest
 from solutions.expected import (
     Measurement,
     ModelRun,
@@ -16,7 +17,6 @@ from solutions.expected import (
     answers,
     expected_file,
 )
-from solutions.manifest import load_manifest
 from solutions.paths import EXPECTED_DIR, WEIGHTS_DIR
 from solutions.provenance import provenance
 from solutions.registry import ASSIGNMENTS
@@ -90,7 +90,7 @@ def _model_with_both_thresholds():
     """A manifest model that has a margin (measured runs) and a fixed threshold (the others)."""
     for a in ASSIGNMENTS:
         for spec in load_manifest(a.id).models:
-            if spec.threshold_margin is not None and spec.fixed_threshold is not None:
+            if spec.threshold_margin is not None and spec.threshold is not None:
                 return spec
     pytest.fail("no manifest model declares both a threshold margin and a fixed threshold")
 
@@ -106,7 +106,7 @@ def test_does_an_entry_say_measured_only_when_the_run_says_and_threshold_accordi
     entry = accuracy_entry(spec, run)
     measured = measurement is None or measurement.measured
     assert entry["test_accuracy"] == (round(0.91237, 4) if measured else None)
-    assert entry["threshold"] == (spec.threshold(0.91237) if measured else spec.fixed_threshold)
+    assert entry["threshold"] == (spec.measured_threshold(0.91237) if measured else spec.threshold)
     assert ("threshold_rule" in entry) is measured and ("threshold_source" in entry) is not measured
     assert ("measured" in entry) is (measurement is not None)
     assert entry.get("reason", "") == (measurement.reason if measurement else "")

@@ -18,6 +18,7 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms
 
 from grader.judge import load_expected
+from grader.manifest import load_manifest
 from solutions.data import FIXTURE_SIZES, resolve_root, torchvision_dataset, write_mnist_like
 from solutions.data.mnist import FIXTURE, MnistSource, describe_mnist
 from solutions.expected import ModelRun, accuracy_entry, sha256
@@ -37,7 +38,6 @@ from solutions.fnn_mnist.student import (
     mean_std,
     sum_correct_preds,
 )
-from solutions.manifest import load_manifest
 from solutions.paths import ASSIGNMENTS_DIR, WEIGHTS_DIR
 from solutions.training import History
 from tests.conftest import run_cli
@@ -582,7 +582,7 @@ def test_does_a_measurement_win_over_the_manifest_threshold_when_there_is_one():
         "threshold_rule": f"floor((test_accuracy - {spec.threshold_margin}) * 100) / 100",
     }
     assert spec.threshold_entry(None) == {
-        "threshold": spec.fixed_threshold,
+        "threshold": spec.threshold,
         "threshold_source": spec.threshold_source,
     }
 
@@ -664,7 +664,7 @@ def test_does_the_accuracy_entry_say_whether_it_was_measured(real):
     assert set(entry) == ACCURACY_KEYS | {rule}
     assert entry["measured"] is real and entry["epochs"] == 2
     assert entry["test_accuracy"] == (0.9812 if real else None)
-    assert entry["threshold"] == (spec.threshold(0.98123) if real else spec.fixed_threshold)
+    assert entry["threshold"] == (spec.measured_threshold(0.98123) if real else spec.threshold)
     assert ("0.9812" in entry["reason"]) is not real  # what the stand-in reached, unmeasured
 
 
@@ -704,7 +704,7 @@ def test_does_quick_training_on_a_fixture_write_expected_answers_weights_and_fig
         entry = written["accuracy"][spec.key]
         assert set(entry) == ACCURACY_KEYS | {"threshold_source"}
         assert entry["measured"] is False and entry["test_accuracy"] is None
-        assert entry["threshold"] == spec.fixed_threshold
+        assert entry["threshold"] == spec.threshold
         model = spec.build(student)
         model.load_state_dict(torch.load(out / "weights" / spec.weights, weights_only=True))
         digest = hashlib.sha256((out / "weights" / spec.weights).read_bytes()).hexdigest()

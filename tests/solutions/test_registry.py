@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from grader.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.cli import main
-from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.registry import ASSIGNMENTS, assignment, selected
 
 
