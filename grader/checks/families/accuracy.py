@@ -21,16 +21,11 @@ says so).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from PIL import Image
 
 from grader.checks.common import StopProbe, describe_error
 from grader.spec import CheckSet, Verdict
-
-if TYPE_CHECKING:
-    from grader.manifest import Manifest
 
 NAME = "accuracy"
 OBSERVER = "predictions"
@@ -159,7 +154,7 @@ def judge_model(key: str):
     return judge
 
 
-def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
+def source_problem(manifest, parts: list[str]) -> str | None:
     """What is wrong with a check source "accuracy.<model key>", if anything."""
     if len(parts) != 1 or parts[0] not in {m.key for m in manifest.models}:
         keys = ", ".join(m.key for m in manifest.models) or "none"
@@ -167,7 +162,7 @@ def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
     return None
 
 
-def register(checks: CheckSet, manifest: Manifest) -> None:
+def register(checks: CheckSet, manifest) -> None:
     """The predictions observer and the checks whose source is "accuracy.<model key>"."""
     sourced = manifest.sourced(NAME)
     if not sourced:

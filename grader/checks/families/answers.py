@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from grader.checks.common import jsonable
 from grader.spec import CheckSet, Verdict
-
-if TYPE_CHECKING:
-    from grader.manifest import Manifest
 
 NAME = "answers"
 OBSERVER = "answers"
@@ -75,14 +72,14 @@ def judge(seen, want, ctx) -> Verdict:
     )
 
 
-def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
+def source_problem(manifest, parts: list[str]) -> str | None:
     """What is wrong with the check source "answers", if anything."""
     if manifest.answers is None:
         return "the manifest has no [answers] section"
     return "write it as answers" if parts else None
 
 
-def register(checks: CheckSet, manifest: Manifest) -> None:
+def register(checks: CheckSet, manifest) -> None:
     """The answers observer (for the assignment's own judges too) and its family check."""
     if manifest.answers is None:
         return

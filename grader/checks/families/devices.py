@@ -9,17 +9,12 @@ to the device it is given shows ("meta", "meta"); code that forgets the batch sh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from grader.checks import kit
 from grader.checks.common import device_probe
 from grader.checks.families.loops import entry_points, loader, probe_model
 from grader.spec import CheckSet, Verdict
-
-if TYPE_CHECKING:
-    from grader.manifest import Manifest
 
 NAME = "devices"
 OBSERVER = "devices"
@@ -58,7 +53,7 @@ def _verdict(seen: dict, fn: str) -> Verdict:
     )
 
 
-def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
+def source_problem(manifest, parts: list[str]) -> str | None:
     """What is wrong with a check source "devices.train" or "devices.evaluate", if anything."""
     if manifest.loops is None:
         return "the manifest has no [loops] section naming the functions"
@@ -67,7 +62,7 @@ def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
     return None
 
 
-def register(checks: CheckSet, manifest: Manifest) -> None:
+def register(checks: CheckSet, manifest) -> None:
     """The devices observer and the checks whose source is "devices.<train|evaluate>"."""
     sourced = manifest.sourced(NAME)
     if not sourced:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -52,9 +52,6 @@ from grader.checks.common import (
     same_values,
 )
 from grader.spec import CheckSet, Verdict
-
-if TYPE_CHECKING:
-    from grader.manifest import Manifest
 
 NAME = "loops"
 OBSERVER = "loops"
@@ -117,7 +114,7 @@ class Marks(nn.Module):
 
 
 def probe_model(
-    manifest: Manifest,
+    manifest,
     seed: int,
     *,
     batch_norm: bool = False,
@@ -174,7 +171,7 @@ def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def loader(
-    manifest: Manifest,
+    manifest,
     seed: int,
     sizes: tuple[int, ...],
     *,
@@ -231,7 +228,7 @@ class Recorder(nn.Module):
 # ---------------------------------------------------------------- calling conventions
 
 
-def criterion(manifest: Manifest) -> nn.Module:
+def criterion(manifest) -> nn.Module:
     return nn.CrossEntropyLoss() if manifest.loops.loss == "logits" else nn.NLLLoss()
 
 
@@ -540,7 +537,7 @@ JUDGES = {
 }
 
 
-def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
+def source_problem(manifest, parts: list[str]) -> str | None:
     """What is wrong with a check source "loops.<kind>", if anything."""
     if manifest.loops is None:
         return "the manifest has no [loops] section"
@@ -549,7 +546,7 @@ def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
     return None
 
 
-def register(checks: CheckSet, manifest: Manifest) -> None:
+def register(checks: CheckSet, manifest) -> None:
     """The loops observer and the checks whose source is "loops.<kind>"."""
     sourced = manifest.sourced(NAME)
     if not sourced:

@@ -17,7 +17,7 @@ passing when it passes each of them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -39,9 +39,6 @@ from grader.checks.common import (
 )
 from grader.checks.families import behaviour
 from grader.spec import CheckSet, Verdict
-
-if TYPE_CHECKING:
-    from grader.manifest import Manifest
 
 NAME = "modules"
 KINDS = ("module", "output", "parameters", "shape", "behaviour")
@@ -135,7 +132,7 @@ class ModuleEntry(BaseModel):
         return (*self.args, *self.kwargs, *self.sizes)
 
 
-def source_problem(manifest: Manifest, parts: list[str]) -> str | None:
+def source_problem(manifest, parts: list[str]) -> str | None:
     """What is wrong with a check source "modules.<entry>.<kind>[+<kind>...]", if anything."""
     if len(parts) != 2:
         return "write it as modules.<entry>.<kind>"
@@ -218,7 +215,7 @@ def module_settings(name: str):
     return draw
 
 
-def input_shape(entry: ModuleEntry, values: list, manifest: Manifest) -> list[int]:
+def input_shape(entry: ModuleEntry, values: list, manifest) -> list[int]:
     """Per-sample input shape of one setting (the data set's image shape when not given)."""
     named = dict(zip([a.name for a in entry.drawn], values, strict=True))
     shape = [named[i] if isinstance(i, str) else i for i in entry.input]
@@ -229,7 +226,7 @@ def _shown(value: Any) -> str:
     return value if isinstance(value, str) and value.startswith(TORCH_NN_PREFIX) else repr(value)
 
 
-def describe(entry: ModuleEntry, values: list, manifest: Manifest) -> str:
+def describe(entry: ModuleEntry, values: list, manifest) -> str:
     """`ResBlock(in_features=37, hidden_features=12) on 37 inputs`, for messages."""
     # The manifest's values as written ("nn.ReLU", not the class's repr).
     named = [*entry.args, *entry.kwargs]
@@ -390,7 +387,7 @@ def _judge(entry: ModuleEntry, kinds: list[str]):
     return kit.every_setting("settings", test, where)
 
 
-def register(checks: CheckSet, manifest: Manifest) -> None:
+def register(checks: CheckSet, manifest) -> None:
     """An observer for every [[modules]] entry a check's source names, and those checks."""
     sources: dict[str, list[tuple[str, list[str]]]] = {}
     for check in manifest.sourced(NAME):
