@@ -12,8 +12,8 @@ import nbformat
 import pytest
 
 from grader.judge import load_expected
+from grader.manifest import load_manifest
 from solutions import notebook_builder
-from solutions.manifest import load_manifest
 from solutions.notebook_builder import student_chunks
 from solutions.res_dense_nets import notebook as content
 from solutions.res_dense_nets import student as reference_code

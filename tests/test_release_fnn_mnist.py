@@ -14,10 +14,10 @@ import nbformat
 import pytest
 
 from grader.judge import load_expected
+from grader.manifest import load_manifest
 from solutions import notebook_builder
 from solutions.fnn_mnist import notebook as content
 from solutions.fnn_mnist.student import answers
-from solutions.manifest import load_manifest
 from solutions.notebook_builder import student_chunks
 from tests.conftest import REPO, run_cli
 from tests.fixtures.variants import variants_of

@@ -16,9 +16,10 @@ from PIL import Image
 from torch.nn import functional as F
 from torch.utils.data import Subset
 
+from grader.manifest import load_manifest
 from solutions import notebook_builder
 from solutions.data import write_mnist_like
-from solutions.manifest import load_manifest
+from solutions.expected import sha256
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning import notebook, reference, search
 from solutions.mlp_tuning.student import (
@@ -289,7 +290,7 @@ def test_does_the_expected_file_say_where_it_came_from_and_reach_the_issue_targe
         assert key in expected["provenance"], key
     mlp = expected["accuracy"]["mlp"]
     assert mlp["test_accuracy"] >= 0.895
-    assert mlp["threshold"] == manifest.model("mlp").threshold(mlp["test_accuracy"])
+    assert mlp["threshold"] == manifest.model("mlp").measured_threshold(mlp["test_accuracy"])
     s = expected["search"]
     assert s["trials"] == s["complete"] + s["pruned"] + s["failed"] and s["quick"] is False
     assert s["best_validation_accuracy"] == max(
@@ -303,12 +304,26 @@ def test_do_the_committed_weights_and_configuration_belong_together(manifest):
     folder = WEIGHTS_DIR / ID
     spec = manifest.model("mlp")
     for name in (spec.weights, spec.config):
-        assert expected["weights"][name]["sha256"] == reference.sha256(folder / name)
+        assert expected["weights"][name]["sha256"] == sha256(folder / name)
     config = json.loads((folder / spec.config).read_text())
     assert config == reference.final_config(json.loads(search.BEST_CONFIG.read_text()))
     assert tuple(config) == reference.CONFIG_KEYS
     model = MLP(**{k: config[k] for k in ("hidden_layers", "width", "activation", "dropout")})
     model.load_state_dict(torch.load(folder / spec.weights, weights_only=True))
+
+
+@needs_expected
+def test_are_the_expected_configuration_and_search_those_of_the_committed_search_result():
+    expected = json.loads(EXPECTED.read_text())
+    record = json.loads(search.BEST_CONFIG.read_text())
+    mlp = expected["accuracy"]["mlp"]
+    assert expected["search"] == reference.search_summary(record)
+    assert mlp["config"] == reference.final_config(record)
+    assert mlp["search_validation_accuracy"] == record["validation_accuracy"]
+    assert (mlp["lr"], mlp["batch_size"]) == (
+        record["config"]["lr"],
+        record["config"]["batch_size"],
+    )
 
 
 def test_is_the_source_notebook_what_the_builder_makes(manifest):

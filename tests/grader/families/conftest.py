@@ -12,18 +12,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader import reference
+from grader.checks.assemble import build_checkset
 from grader.judge import Accepted, JudgeContext, judge, load_expected
+from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
-from grader.spec import build_checkset
-from solutions.manifest import load_manifest
 
 
 class Harness:
     def __init__(self, assignment: str, seed: int = 0):
         self.manifest = load_manifest(assignment)
-        self.plain = self.manifest.to_plain()
-        self.checkset = build_checkset(self.plain)
-        self.settings = self.checkset.draw(random.Random(seed), self.plain)
+        self.checkset = build_checkset(self.manifest)
+        self.settings = self.checkset.draw(random.Random(seed), self.manifest)
         refs = reference.references(self.manifest)
         observed = reference.observe(self.checkset, self.manifest, self.settings, refs)
         self.accepted = [
@@ -41,7 +40,7 @@ class Harness:
 
     def grade(self, ns: dict, observers: list[str] | None = None) -> dict:
         """check name -> CheckResult, for the observers that compare with the reference."""
-        ctx = ProbeContext(ns=ns, manifest=self.plain)
+        ctx = ProbeContext(ns=ns, manifest=self.manifest)
         seen = {}
         for name, spec in self.checkset.observers.items():
             if observers is not None and name not in observers:

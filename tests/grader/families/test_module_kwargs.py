@@ -12,9 +12,9 @@ from torch import nn
 
 from grader.checks.families import modules
 from grader.judge import JudgeContext
+from grader.manifest import ManifestError, load_manifest
 from grader.observations import decode, encode
 from grader.probe.context import ProbeContext
-from solutions.manifest import ManifestError, load_manifest
 
 MODULE = """
 [[modules]]
@@ -29,14 +29,14 @@ kwargs = [
 ]
 fixed = [FIXED]
 settings = 4
-checks = { output = "net_output", parameters = "net_parameters", behaviour = "net_behaviour" }
 """
 
 
 def _write(folder, module: str = MODULE, fixed: str = '[2, 5, "relu", 0.0]') -> None:
     checks = "".join(
-        f'\n[[checks]]\nname = "{name}"\ncell = "test_net"\npoints = 1\nhidden = true\n'
-        for name in ("net_output", "net_parameters", "net_behaviour")
+        f'\n[[checks]]\nname = "net_{kind}"\nsource = "modules.net.{kind}"\ncell = "test_net"\n'
+        "points = 1\nhidden = true\n"
+        for kind in ("output", "parameters", "behaviour")
     )
     text = textwrap.dedent("""
         id = "toy"
@@ -84,11 +84,10 @@ def test_does_the_manifest_read_keyword_arguments_in_order(manifest):
     assert [a.name for a in spec.kwargs] == ["width", "activation", "dropout"]
     assert spec.kwargs[1].choices == ("tanh", "relu")
     assert spec.fixed == ((2, 5, "relu", 0.0),)
-    assert manifest.to_plain()["modules"][0]["kwargs"][0] == {
+    assert manifest.model_dump(mode="json")["modules"][0]["kwargs"][0] == {
         "name": "width",
-        "low": 2,
-        "high": 9,
-        "choices": [],
+        "range": [2, 9],
+        "choices": None,
     }
 
 
@@ -105,8 +104,8 @@ def test_are_repeated_argument_names_refused(tmp_path):
 
 
 def test_does_a_drawn_setting_hold_keyword_values_from_their_ranges(manifest):
-    spec = manifest.to_plain()["modules"][0]
-    settings = modules.draw_settings(spec)(random.Random(3), manifest.to_plain())
+    spec = manifest.module("net")
+    settings = modules.draw_settings(spec)(random.Random(3), manifest)
     assert settings["values"][0] == [2, 5, "relu", 0.0]
     assert len(settings["values"]) == 5
     for depth, width, activation, dropout in settings["values"]:
@@ -114,24 +113,22 @@ def test_does_a_drawn_setting_hold_keyword_values_from_their_ranges(manifest):
         assert activation in ("tanh", "relu") and dropout in (0.0, 0.5)
     args, kwargs = modules.constructor(spec, settings["values"][0])
     assert (args, kwargs) == ([2], {"width": 5, "activation": "relu", "dropout": 0.0})
-    assert modules.describe(spec, settings["values"][0], manifest.to_plain()) == (
+    assert modules.describe(spec, settings["values"][0], manifest) == (
         "Net(depth=2, width=5, activation='relu', dropout=0.0) on 1x28x28 inputs"
     )
 
 
 def _observe(manifest, cls, settings):
-    plain = manifest.to_plain()
-    spec = plain["modules"][0]
-    ctx = ProbeContext(ns={"Net": cls}, manifest=plain, settings=settings)
+    spec = manifest.module("net")
+    ctx = ProbeContext(ns={"Net": cls}, manifest=manifest, settings=settings)
     return decode(*encode(modules.observe(spec, with_behaviour=True)(ctx)))
 
 
 def _verdicts(manifest, student) -> dict:
-    plain = manifest.to_plain()
-    spec = plain["modules"][0]
-    settings = modules.draw_settings(spec)(random.Random(5), plain)
+    spec = manifest.module("net")
+    settings = modules.draw_settings(spec)(random.Random(5), manifest)
     seen, want = _observe(manifest, student, settings), _observe(manifest, Net, settings)
-    ctx = JudgeContext(manifest, {}, plain=plain, settings=settings)
+    ctx = JudgeContext(manifest, {}, settings=settings)
     return {
         kind: modules._judge(spec, [kind])(seen, want, ctx).fraction
         for kind in ("output", "parameters", "behaviour")
@@ -149,12 +146,12 @@ def test_does_a_class_that_ignores_a_keyword_argument_lose_the_parameters(manife
 
 
 def test_does_build_pass_positional_and_keyword_values_as_the_spec_says():
-    spec = {
-        "args": [{"name": "depth"}],
-        "kwargs": [{"name": "width"}, {"name": "activation"}, {"name": "dropout"}],
-        "sizes": [],
-        "kind": "class",
-    }
+    spec = modules.ModuleEntry(
+        name="net",
+        class_name="Net",
+        args=[{"name": "depth", "range": [1, 3]}],
+        kwargs=[{"name": n, "choices": [0]} for n in ("width", "activation", "dropout")],
+    )
     model = modules.build(spec, Net, [1, 3, "tanh", 0.5])  # Net takes width... by keyword only
     assert isinstance(model, Net)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
