@@ -1,10 +1,15 @@
 """In-process harness for the check families: observe a namespace and the reference with the
-same drawn settings, judge, and return verdicts by check name. No sandbox, no CLI."""
+same drawn settings, judge, and return verdicts by check name. No sandbox, no CLI.
+
+`harness` is the toy assignment's (tests/fixtures/toy): the family tests run on it. An
+assignment's own family configuration is tested with `Harness.of(<id>)`.
+"""
 
 from __future__ import annotations
 
 import random
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,24 +17,51 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader import reference
+from grader.checks import families
 from grader.judge import Accepted, JudgeContext, judge, load_expected
 from grader.probe.context import ProbeContext
-from grader.spec import build_checkset
-from solutions.manifest import load_manifest
+from grader.spec import CheckSet, build_checkset
+from solutions.manifest import Manifest, load_manifest
+from tests.fixtures import toy
 
 
 class Harness:
-    def __init__(self, assignment: str, seed: int = 0):
-        self.manifest = load_manifest(assignment)
-        self.plain = self.manifest.to_plain()
-        self.checkset = build_checkset(self.plain)
-        self.settings = self.checkset.draw(random.Random(seed), self.plain)
-        refs = reference.references(self.manifest)
-        observed = reference.observe(self.checkset, self.manifest, self.settings, refs)
+    def __init__(
+        self,
+        manifest: Manifest,
+        checkset: CheckSet,
+        expected: dict,
+        seed: int = 0,
+        folder: Path | None = None,
+    ):
+        """`folder`: where the reference's student.py is (default: solutions/<id>)."""
+        self.manifest = manifest
+        self.plain = manifest.to_plain()
+        self.checkset = checkset
+        self.expected = expected
+        self.settings = checkset.draw(random.Random(seed), self.plain)
+        refs = reference.references(manifest, folder)
+        observed = reference.observe(checkset, manifest, self.settings, refs)
         self.accepted = [
             Accepted(r.name, r.description, o) for r, o in zip(refs, observed, strict=True)
         ]
         self.reference_ns = refs[0].ns
+
+    @classmethod
+    def of(cls, assignment: str, seed: int = 0) -> Harness:
+        """A course assignment's: its families and its own checks, its expected answers."""
+        manifest = load_manifest(assignment)
+        checkset = build_checkset(manifest.to_plain())
+        return cls(manifest, checkset, load_expected(assignment), seed)
+
+    @classmethod
+    def toy(cls, seed: int = 0) -> Harness:
+        """The toy assignment's: families only (it has no own checks and no expected file)."""
+        manifest = toy.manifest()
+        checkset = CheckSet(manifest.id)
+        families.register(checkset, manifest.to_plain())
+        checkset.validate([c.name for c in manifest.checks])
+        return cls(manifest, checkset, {}, seed, toy.FOLDER)
 
     def namespace(self, *cells: str) -> dict:
         """The reference namespace with `cells` (student code) executed on top of it."""
@@ -59,7 +91,7 @@ class Harness:
             self.manifest,
             seen,
             self.accepted,
-            JudgeContext(self.manifest, load_expected(self.manifest.id)),
+            JudgeContext(self.manifest, self.expected),
             self.settings,
         )
         return {r.name: r for r in results if self.checkset.checks[r.name].observer in seen}
@@ -67,4 +99,4 @@ class Harness:
 
 @pytest.fixture(scope="session")
 def harness() -> Harness:
-    return Harness("res_dense_nets")
+    return Harness.toy()
