@@ -20,12 +20,12 @@ from grader.batch import Interrupted, Submission, find_submissions, grade_many
 from grader.class_cli import OperatorError
 from grader.grade import GradeConfig, GradingRun, prepare_inputs
 from grader.judge import ExpectedAnswersMissing, load_expected
+from grader.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 from grader.report import Report, class_csv, format_table
 from grader.sandbox import GiB, Limits
 from grader.settings_key import SettingsKeyError, settings_seed
 from grader.similarity import cli as similarity_cli
 from grader.supervise import TimeLimits
-from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
 
 def _positive_int(text: str) -> int:

@@ -26,7 +26,9 @@ import torch
 
 import grader
 from grader.cgroups import SlotGroups, find_layout
+from grader.checks.assemble import build_checkset
 from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
+from grader.manifest import Manifest
 from grader.notebook_io import (
     NotebookError,
     choose_notebook,
@@ -41,11 +43,10 @@ from grader.report import Report
 from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.settings_key import SettingsSeed
-from grader.spec import CheckSet, build_checkset
+from grader.spec import CheckSet
 from grader.supervise import TimeLimits, run_probe
 from grader.text import inert_line
 from solutions.data import DataNotFoundError, blinded_root, load_split, resolve_root
-from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
 
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
@@ -171,7 +172,7 @@ def run_fingerprint(
     digest = hashlib.sha256()
     for part in (
         code_fingerprint(),
-        manifest.text(),
+        manifest.model_dump_json(),
         json.dumps(expected, sort_keys=True),
         json.dumps(asdict(config.time), sort_keys=True),
         json.dumps(asdict(config.limits), sort_keys=True),
@@ -207,11 +208,10 @@ class GradingRun:
     ) -> GradingRun:
         """Draw the probe settings from `seed` (the course's, see grader.settings_key; fresh
         random ones when None) and observe the reference with them."""
-        plain = manifest.to_plain()
-        checkset = build_checkset(plain)
+        checkset = build_checkset(manifest)
         expected = expected if expected is not None else load_expected(manifest.id)
         rng = random.Random(seed.seed if seed else int.from_bytes(os.urandom(16), "big"))
-        settings = checkset.draw(rng, plain)
+        settings = checkset.draw(rng, manifest)
         solutions = references(manifest)
         observed = observe_reference(checkset, manifest, settings, solutions)
         accepted = tuple(
@@ -425,7 +425,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     for name, data in staged.weights.items():
         write_new(weights_dir / name, data, mode=0o644)
     job = {
-        "manifest": manifest.to_plain(),
+        "manifest": manifest.model_dump(mode="json"),
         "cells": [code for _, code in graded],
         "cell_numbers": [number for number, _ in graded],
         "skip": {},

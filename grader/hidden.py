@@ -20,18 +20,17 @@ import os
 import random
 import tempfile
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
+from grader.checks.assemble import build_checkset
 from grader.checks.common import describe_error
 from grader.grade import prepare_inputs
 from grader.judge import Accepted, JudgeContext, judge, load_expected
+from grader.manifest import load_manifest
 from grader.observations import decode, encode
 from grader.probe.context import ProbeContext
 from grader.reference import observe as observe_reference
 from grader.reference import references
-from grader.spec import build_checkset
-from solutions.manifest import load_manifest
 
 
 def _needed(manifest, names: list[str]) -> list[str]:
@@ -48,20 +47,21 @@ def _needed(manifest, names: list[str]) -> list[str]:
 def grade_cell(assignment: str, cell: str, namespace: dict | None = None) -> float:
     """Points earned by the checks of `cell`, judged on this kernel's namespace."""
     manifest = load_manifest(assignment)
-    plain = manifest.to_plain()
-    checkset = build_checkset(plain)
+    checkset = build_checkset(manifest)
     names = [c.name for c in manifest.cells()[cell]]
     needed = _needed(manifest, names)
     observers = checkset.observers_for(needed)
-    settings = checkset.draw(random.Random(), plain, observers)
+    settings = checkset.draw(random.Random(), manifest, observers)
     namespace = namespace if namespace is not None else _kernel_namespace()
     with tempfile.TemporaryDirectory(prefix="dlgrade-hidden-") as tmp:
         inputs = (
-            prepare_inputs(manifest, Path(tmp), fonts=False) if "predictions" in observers else None
+            prepare_inputs(manifest, Path(tmp), fonts=False)
+            if any(checkset.observers[name].needs_test_images for name in observers)
+            else None
         )
         ctx = ProbeContext(
             ns=namespace,
-            manifest=plain,
+            manifest=manifest,
             workdir=Path(os.getcwd()),
             weights_dir=Path(os.getcwd()),
             test_images=inputs.images_file if inputs else None,
@@ -87,7 +87,9 @@ def grade_cell(assignment: str, cell: str, namespace: dict | None = None) -> flo
             labels=inputs.labels if inputs else None,
             no_test_split=inputs.missing if inputs else "",
         )
-        subset = replace(manifest, checks=tuple(c for c in manifest.checks if c.name in needed))
+        subset = manifest.model_copy(
+            update={"checks": tuple(c for c in manifest.checks if c.name in needed)}
+        )
         results = judge(checkset, subset, observations, accepted, judge_ctx, settings)
     results = [r for r in results if r.name in names]
     for r in results:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.manifest import load_manifest
 from solutions.data import (
     DATA_ENV,
     FIXTURE_SIZES,
@@ -22,7 +23,6 @@ from solutions.data import (
     write_cifar10_like,
     write_mnist_like,
 )
-from solutions.manifest import load_manifest
 from solutions.submission import write_submission
 
 REPO = Path(__file__).resolve().parents[1]

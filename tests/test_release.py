@@ -5,7 +5,6 @@ points `python -m grader grade` gives it?"""
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import shutil
@@ -17,9 +16,9 @@ import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.judge import load_expected
-from solutions import notebook_builder
+from grader.manifest import assignment_ids, load_manifest
+from solutions import notebook_builder, registry
 from solutions.data import DATA_ENV, resolve_root
-from solutions.manifest import assignment_ids, load_manifest
 from solutions.notebook_builder import VISIBLE_PREFIX, student_chunks
 from solutions.paths import RELEASE_DIR, REPO_ROOT, SOURCE_DIR
 from tests.conftest import run_cli
@@ -28,6 +27,9 @@ from tests.fixtures.variants import variants_of
 matplotlib.use("Agg")
 
 IDS = assignment_ids()
+# nbgrader and its kernels run in a course folder: they import this checkout's packages, not
+# whichever the environment has installed.
+CHECKOUT = {"PYTHONPATH": str(REPO_ROOT)}
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 
 
@@ -40,7 +42,7 @@ def _grade_id(cell) -> str:
 
 
 def _student(assignment: str) -> Path:
-    return REPO_ROOT / "solutions" / assignment / "student.py"
+    return registry.assignment(assignment).student_file
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,7 @@ def data(data_env):
 @pytest.mark.parametrize("assignment", IDS)
 def test_is_the_source_notebook_what_the_builder_makes(assignment):
     manifest = load_manifest(assignment)
-    cells = importlib.import_module(f"solutions.{assignment}.notebook").cells(manifest)
+    cells = registry.assignment(assignment).notebook(manifest)
     committed = _notebook(SOURCE_DIR, assignment)
     assert nbformat.writes(notebook_builder.build(cells)) == nbformat.writes(committed), (
         f"run `python -m solutions notebook {assignment}`"
@@ -137,7 +139,9 @@ def course(tmp_path_factory, reference_submissions):
             folder = tmp_path_factory.mktemp(f"course-{assignment}")
             shutil.copy(REPO_ROOT / "nbgrader_config.py", folder)
             shutil.copytree(SOURCE_DIR / assignment, folder / "source" / assignment)
-            result = run_cli("nbgrader", "generate_assignment", assignment, "--force", cwd=folder)
+            result = run_cli(
+                "nbgrader", "generate_assignment", assignment, "--force", cwd=folder, env=CHECKOUT
+            )
             assert result.returncode == 0, result.stderr[-3000:]
             submitted = folder / "submitted" / "alice" / assignment
             shutil.copytree(reference_submissions(assignment), submitted)
@@ -158,10 +162,6 @@ def test_is_the_committed_release_what_nbgrader_generates(assignment, course):
     assert precheck == (RELEASE_DIR / assignment / "precheck.py").read_text()
 
 
-def _reference_module(assignment: str):
-    return importlib.import_module(f"solutions.{assignment}.student")
-
-
 @pytest.mark.parametrize("assignment", IDS)
 def test_does_the_release_leak_no_solution_hidden_test_or_expected_value(assignment):
     manifest = load_manifest(assignment)
@@ -179,7 +179,7 @@ def test_does_the_release_leak_no_solution_hidden_test_or_expected_value(assignm
             assert value is None or str(value) not in text, (key, value)
     # The numbers a check compares with, computed from the reference code itself: parameter
     # counts of the submitted models, and the answers as the answers function writes them.
-    reference = _reference_module(assignment)
+    reference = registry.assignment(assignment).student
     for spec in manifest.models:
         count = sum(p.numel() for p in spec.build(reference).parameters())
         assert str(count) not in text, (spec.key, count)
@@ -328,7 +328,8 @@ def test_does_nbgrader_autograde_give_each_cell_the_grader_s_points(
     every grade cell the points the grader's report gives its checks."""
     root = course(assignment)
     options = ("--create", "--force", f"--Execute.timeout={CELL_TIMEOUT_S}")
-    result = run_cli("nbgrader", "autograde", assignment, *options, cwd=root, env=data(assignment))
+    env = {**data(assignment), **CHECKOUT}
+    result = run_cli("nbgrader", "autograde", assignment, *options, cwd=root, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     from nbgrader.api import Gradebook
 

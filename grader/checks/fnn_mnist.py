@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from grader.checks import kit
 from grader.checks.common import (
     WrongValue,
     describe_error,
@@ -44,7 +45,7 @@ from grader.checks.families.modules import (
     BATCH,
     as_module,
     describe,
-    draw_settings,
+    module_settings,
     torch_value,
 )
 from grader.spec import Definitions, Verdict
@@ -54,17 +55,7 @@ register = OWN.register
 
 
 def _seed(rng, manifest) -> dict:
-    return {"seed": rng.randrange(2**31)}
-
-
-def _module_settings(name: str):
-    """Draw like the manifest's [[modules]] entry `name` (which only declares the settings)."""
-
-    def draw(rng, manifest):
-        spec = next(m for m in manifest["modules"] if m["name"] == name)
-        return draw_settings(spec)(rng, manifest)
-
-    return draw
+    return {"seed": kit.seed(rng)}
 
 
 def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
@@ -125,7 +116,7 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     output shape and outputs under fixed weights (families.behaviour), and the same for the
     network the instructions describe, made of the student's own dense_layer ("composed_")."""
     spec = ctx.module(entry)
-    cls, seed = ctx.get(spec["class_name"]), int(ctx.settings["seed"])
+    cls, seed = ctx.get(spec.callable_name), int(ctx.settings["seed"])
     runs = []
     for i, drawn in enumerate(ctx.settings["values"]):
         values = [torch_value(v) for v in drawn]
@@ -151,12 +142,12 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     return {"runs": runs}
 
 
-@OWN.observer(draw=_module_settings("fnn"))
+@OWN.observer(draw=module_settings("fnn"))
 def fnn_structure(ctx) -> dict:
     return _observe_network(ctx, "fnn", _fnn_layers)
 
 
-@OWN.observer(draw=_module_settings("deep_fnn"))
+@OWN.observer(draw=module_settings("deep_fnn"))
 def deep_fnn_structure(ctx) -> dict:
     return _observe_network(ctx, "deep_fnn", _deep_fnn_layers)
 
@@ -172,8 +163,7 @@ def _structure(net: nn.Module, x: torch.Tensor, seed: int) -> dict:
 
 def _place(entry: str):
     def where(i: int, ctx) -> str:
-        spec = next(m for m in ctx.plain["modules"] if m["name"] == entry)
-        return describe(spec, ctx.settings["values"][i], ctx.plain)
+        return describe(ctx.manifest.module(entry), ctx.settings["values"][i], ctx.manifest)
 
     return where
 
@@ -271,7 +261,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_init(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "channels": rng.randint(2, 6),
         "hidden": rng.randint(3, 12),
         "features": rng.randint(2, 9),
@@ -402,7 +392,7 @@ class _Images(Dataset):
 
 def _draw_data(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "images": rng.randint(20, 40),
         "train": rng.randint(150, 250),
         "test": rng.randint(30, 60),
@@ -536,7 +526,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_counts(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "cases": [[rng.randint(5, 20), rng.randint(2, 10)] for _ in range(2)],
     }
 
@@ -582,7 +572,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_penalty(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "sizes": [rng.randint(2, 6), rng.randint(2, 6), rng.randint(2, 4)],
         "lambda": rng.choice([0.01, 0.05, 0.1, 0.5, 2.0]),
     }
@@ -651,7 +641,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_step(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "lr": rng.choice([0.05, 0.1, 0.2]),
         "lambda": rng.choice([0.05, 0.1, 0.3]),
         "batch": rng.randint(4, 12),
@@ -730,7 +720,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_user(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "features": rng.randint(4, 30),
         "hidden": rng.randint(3, 12),
     }
@@ -854,10 +844,10 @@ def model_sizes(ctx) -> dict:
     """Parameter counts of the manifest's models built from the student's own classes: all of
     them, those of batch-norm layers, and the biases of linear layers."""
     sizes = {}
-    for spec in ctx.manifest["models"]:
+    for spec in ctx.manifest.models:
         try:
-            model = ctx.get(spec["class_name"])(*spec["args"], **spec["kwargs"])
-            sizes[spec["key"]] = {
+            model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
+            sizes[spec.key] = {
                 "all": param_count(model),
                 "norm": sum(
                     param_count(m)
@@ -871,7 +861,7 @@ def model_sizes(ctx) -> dict:
                 ),
             }
         except Exception as err:  # noqa: BLE001
-            sizes[spec["key"]] = describe_error(err)
+            sizes[spec.key] = describe_error(err)
     return {"sizes": sizes}
 
 

@@ -8,9 +8,9 @@ import stat
 
 import pytest
 
+from grader.checks.assemble import build_checkset
+from grader.manifest import load_manifest
 from grader.settings_key import SettingsKeyError, key_path, load_key, settings_seed
-from grader.spec import build_checkset
-from solutions.manifest import load_manifest
 
 
 def test_is_a_key_written_once_private_and_then_reused(tmp_path):
@@ -53,10 +53,10 @@ def test_is_a_planted_link_not_followed(tmp_path):
 
 @pytest.mark.parametrize("assignment", ["res_dense_nets", "fnn_mnist", "mlp_tuning"])
 def test_does_one_seed_draw_the_same_settings_every_time(tmp_path, assignment):
-    plain = load_manifest(assignment).to_plain()
-    checkset = build_checkset(plain)
+    manifest = load_manifest(assignment)
+    checkset = build_checkset(manifest)
     seed = settings_seed(tmp_path, assignment).seed
-    draws = [checkset.draw(random.Random(seed), plain) for _ in range(2)]
+    draws = [checkset.draw(random.Random(seed), manifest) for _ in range(2)]
     assert draws[0] == draws[1]
     other = settings_seed(tmp_path / "other", assignment).seed
-    assert checkset.draw(random.Random(other), plain) != draws[0]
+    assert checkset.draw(random.Random(other), manifest) != draws[0]

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grader.manifest import load_manifest
 from grader.similarity.cli import DEFAULT_THRESHOLD
 from grader.similarity.report_html import MAX_PAIRS
-from solutions.manifest import load_manifest
 from tests.conftest import run_cli
 from tests.fixtures.disguise import COPIES, class_of, write_class
 from tests.fixtures.variants import known, variants_of

@@ -2,7 +2,7 @@
 same drawn settings, judge, and return verdicts by check name. No sandbox, no CLI.
 
 `harness` is the toy assignment's (tests/fixtures/toy): the family tests run on it. An
-assignment's own family configuration is tested with `Harness.of(<id>)`.
+assignment's own configuration of the families is tested with `Harness.of(<id>)`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader import reference
-from grader.checks import families
+from grader.checks.assemble import build_checkset
+from grader.checks.families import FAMILIES
 from grader.judge import Accepted, JudgeContext, judge, load_expected
+from grader.manifest import Manifest, load_manifest
 from grader.probe.context import ProbeContext
-from grader.spec import CheckSet, build_checkset
-from solutions.manifest import Manifest, load_manifest
+from grader.spec import CheckSet
 from tests.fixtures import toy
 
 
@@ -36,10 +37,9 @@ class Harness:
     ):
         """`folder`: where the reference's student.py is (default: solutions/<id>)."""
         self.manifest = manifest
-        self.plain = manifest.to_plain()
         self.checkset = checkset
         self.expected = expected
-        self.settings = checkset.draw(random.Random(seed), self.plain)
+        self.settings = checkset.draw(random.Random(seed), manifest)
         refs = reference.references(manifest, folder)
         observed = reference.observe(checkset, manifest, self.settings, refs)
         self.accepted = [
@@ -49,17 +49,18 @@ class Harness:
 
     @classmethod
     def of(cls, assignment: str, seed: int = 0) -> Harness:
-        """A course assignment's: its families and its own checks, its expected answers."""
+        """A course assignment's: its families and own checks, its expected answers."""
         manifest = load_manifest(assignment)
-        checkset = build_checkset(manifest.to_plain())
-        return cls(manifest, checkset, load_expected(assignment), seed)
+        return cls(manifest, build_checkset(manifest), load_expected(assignment), seed)
 
     @classmethod
     def toy(cls, seed: int = 0) -> Harness:
-        """The toy assignment's: families only (it has no own checks and no expected file)."""
+        """The toy assignment's: family checks only (it has no module of its own in
+        grader/checks, nor an expected-answers file)."""
         manifest = toy.manifest()
         checkset = CheckSet(manifest.id)
-        families.register(checkset, manifest.to_plain())
+        for family in FAMILIES.values():
+            family.register(checkset, manifest)
         checkset.validate([c.name for c in manifest.checks])
         return cls(manifest, checkset, {}, seed, toy.FOLDER)
 
@@ -73,7 +74,7 @@ class Harness:
 
     def grade(self, ns: dict, observers: list[str] | None = None) -> dict:
         """check name -> CheckResult, for the observers that compare with the reference."""
-        ctx = ProbeContext(ns=ns, manifest=self.plain)
+        ctx = ProbeContext(ns=ns, manifest=self.manifest)
         seen = {}
         for name, spec in self.checkset.observers.items():
             if observers is not None and name not in observers:

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from grader.checks.families import loops
+from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
-from solutions.manifest import load_manifest
 from tests.fixtures import toy
-from tests.fixtures.variants.mutations import LOOP_MUTATIONS, reference_cells
+from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
 LOOPS = ["loops", "devices"]
 MUTATED = {m.name: m for m in LOOP_MUTATIONS}
@@ -33,8 +33,7 @@ def test_does_each_generic_mistake_cost_exactly_its_checks(harness, name):
     mutation = MUTATED[name]
     code = mutation.apply(toy.cells()["loops"])
     results = harness.grade(harness.namespace(code), LOOPS)
-    names = harness.manifest.loops.checks
-    assert _failing(results) == {names[k] for k in mutation.catches}, {
+    assert _failing(results) == set(caught_by(harness.manifest, mutation)), {
         n: r.message for n, r in results.items() if r.status != "pass"
     }
 
@@ -98,7 +97,7 @@ def _train_loss_verdicts(plain: dict, seed: int) -> tuple:
         ns = {"torch": torch, "nn": nn}
         exec(code, ns)  # noqa: S102 - test code
         observed.append(loops.observe(ProbeContext(ns=ns, manifest=plain, settings=settings)))
-    ctx = SimpleNamespace(plain=plain)
+    ctx = SimpleNamespace(manifest=plain)
     return tuple(loops.judge_train_loss(seen, observed[0], ctx) for seen in observed)
 
 
@@ -120,7 +119,7 @@ def test_is_the_mean_of_batch_means_refused_for_every_seed_when_the_mean_per_ima
     # means came within the judge's tolerance (1e-4) of the mean per image for some seeds, and
     # passed there: those seeds, and a few others, must now refuse it.
     manifest = load_manifest("mlp_tuning")
-    plain = manifest.to_plain()
+    plain = manifest
     assert manifest.loops.loss_mean == "per_sample"
     assert reference_cells("mlp_tuning")["loops"].count(BATCH_MEANS[0]) == 1
     means = {seed: _randomly_labelled_loss_means(plain, seed) for seed in range(200)}

@@ -10,9 +10,9 @@ import torch
 
 from grader.checks.families import modules
 from grader.judge import JudgeContext
+from grader.manifest import ManifestError
 from grader.observations import decode, encode
 from grader.probe.context import ProbeContext
-from solutions.manifest import ManifestError
 from tests.fixtures import toy
 
 NET = toy.namespace()["Net"]  # takes its keyword arguments by keyword only
@@ -31,10 +31,6 @@ def _edited(folder, old: str, new: str) -> None:
     (folder / toy.MANIFEST.name).write_text(text.replace(old, new))
 
 
-def _net(manifest) -> dict:
-    return next(m for m in manifest.to_plain()["modules"] if m["name"] == "net")
-
-
 @pytest.fixture(scope="module")
 def manifest():
     return toy.manifest()
@@ -45,11 +41,10 @@ def test_does_the_manifest_read_keyword_arguments_in_order(manifest):
     assert [a.name for a in spec.kwargs] == ["width", "activation", "dropout"]
     assert spec.kwargs[1].choices == ("tanh", "relu")
     assert spec.fixed == ((2, 5, "relu", 0.0),)
-    assert _net(manifest)["kwargs"][0] == {
+    assert spec.model_dump(mode="json")["kwargs"][0] == {
         "name": "width",
-        "low": 2,
-        "high": 9,
-        "choices": [],
+        "range": [2, 9],
+        "choices": None,
     }
 
 
@@ -66,8 +61,8 @@ def test_are_repeated_argument_names_refused(tmp_path):
 
 
 def test_does_a_drawn_setting_hold_keyword_values_from_their_ranges(manifest):
-    spec = _net(manifest)
-    settings = modules.draw_settings(spec)(random.Random(3), manifest.to_plain())
+    spec = manifest.module("net")
+    settings = modules.draw_settings(spec)(random.Random(3), manifest)
     assert settings["values"][0] == [2, 5, "relu", 0.0]
     assert len(settings["values"]) == 5
     for depth, width, activation, dropout in settings["values"]:
@@ -75,24 +70,22 @@ def test_does_a_drawn_setting_hold_keyword_values_from_their_ranges(manifest):
         assert activation in ("tanh", "relu") and dropout in (0.0, 0.5)
     args, kwargs = modules.constructor(spec, settings["values"][0])
     assert (args, kwargs) == ([2], {"width": 5, "activation": "relu", "dropout": 0.0})
-    assert modules.describe(spec, settings["values"][0], manifest.to_plain()) == (
+    assert modules.describe(spec, settings["values"][0], manifest) == (
         "Net(depth=2, width=5, activation='relu', dropout=0.0) on 1x28x28 inputs"
     )
 
 
 def _observe(manifest, cls, settings):
-    plain = manifest.to_plain()
-    spec = _net(manifest)
-    ctx = ProbeContext(ns={"Net": cls}, manifest=plain, settings=settings)
+    spec = manifest.module("net")
+    ctx = ProbeContext(ns={"Net": cls}, manifest=manifest, settings=settings)
     return decode(*encode(modules.observe(spec, with_behaviour=True)(ctx)))
 
 
 def _verdicts(manifest, student) -> dict:
-    plain = manifest.to_plain()
-    spec = _net(manifest)
-    settings = modules.draw_settings(spec)(random.Random(5), plain)
+    spec = manifest.module("net")
+    settings = modules.draw_settings(spec)(random.Random(5), manifest)
     seen, want = _observe(manifest, student, settings), _observe(manifest, NET, settings)
-    ctx = JudgeContext(manifest, {}, plain=plain, settings=settings)
+    ctx = JudgeContext(manifest, {}, settings=settings)
     return {
         kind: modules._judge(spec, [kind])(seen, want, ctx).fraction
         for kind in ("output", "parameters", "behaviour")
@@ -109,13 +102,8 @@ def test_does_a_class_that_ignores_a_keyword_argument_lose_the_parameters(manife
     assert verdicts["parameters"] < 1.0 and verdicts["behaviour"] < 1.0
 
 
-def test_does_build_pass_positional_and_keyword_values_as_the_spec_says():
-    spec = {
-        "args": [{"name": "depth"}],
-        "kwargs": [{"name": "width"}, {"name": "activation"}, {"name": "dropout"}],
-        "sizes": [],
-        "kind": "class",
-    }
+def test_does_build_pass_positional_and_keyword_values_as_the_spec_says(manifest):
+    spec = manifest.module("net")
     model = modules.build(spec, NET, [1, 3, "tanh", 0.5])  # Net takes width... by keyword only
     assert isinstance(model, NET)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
