@@ -16,6 +16,7 @@ import os
 import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -63,10 +64,12 @@ class Session:
         *,
         checks: Iterable[str] | None = None,
         expected: Mapping[str, Any] | None = None,
+        folder: Path | None = None,
     ) -> Session:
         """Draw the settings from `seed` (the course's key, see grader.settings_key; fresh
         random ones when None) and observe the reference with them. `checks`: only these (and
-        what they build on)."""
+        what they build on); `folder`: where the reference's student.py is (default:
+        solutions/<id>)."""
         checkset = build_checkset(manifest)
         names = (
             with_prerequisites(manifest, checks)
@@ -76,7 +79,7 @@ class Session:
         rng = random.Random(seed if seed is not None else int.from_bytes(os.urandom(16), "big"))
         observers = checkset.observers_for(names)
         settings = checkset.draw(rng, manifest, observers if checks is not None else None)
-        solutions = references(manifest)
+        solutions = references(manifest, folder)
         observed = observe_reference(checkset, manifest, settings, solutions)
         accepted = tuple(
             Accepted(ref.name, ref.description, obs)
