@@ -238,20 +238,8 @@ def test_do_the_visible_tests_pass_on_the_reference(assignment, colab):
     assert colab(assignment, {}) == {}
 
 
-# A correct variant the grader accepts although a visible test refuses it: known, to be fixed.
-REFUSED = {
-    ("res_dense_nets", "returns_percent"): "visible_loops asks evaluate for a fraction (0..1)",
-}
-
 CORRECT = [
-    pytest.param(
-        a,
-        v.name,
-        id=f"{a}-{v.name}",
-        marks=[pytest.mark.xfail(strict=True, reason=REFUSED[a, v.name])]
-        if (a, v.name) in REFUSED
-        else [],
-    )
+    pytest.param(a, v.name, id=f"{a}-{v.name}")
     for a in IDS
     for v in variants_of(a).values()
     if v.correct
@@ -301,13 +289,6 @@ def test_does_a_mistake_fail_only_the_visible_tests_that_mirror_it(
 
 # ---------------------------------------------------------------- nbgrader autograde
 
-# Where nbgrader and the grader disagree on the reference: known, to be fixed.
-DISAGREE = {
-    "fnn_mnist": "regularized_step is graded in test_metrics, above the cell that defines "
-    "NetworkTrainer: in nbgrader's kernel it raises there (3 of the cell's 5 points)",
-    "mlp_tuning": "its own predictions observer (grader/checks/mlp_tuning.py) does not declare "
-    "needs_test_images: in nbgrader's kernel final_accuracy finds no test split (2 of 7 points)",
-}
 # nbgrader's own limit per cell is 30 s; res_dense_nets' test_densenet (DenseNet observers on the
 # reference and its alternative) passes it on a busy machine, and a verdict must not depend on
 # how busy the machine is.
@@ -316,12 +297,7 @@ CELL_TIMEOUT_S = 600
 
 @pytest.mark.parametrize(
     "assignment",
-    [
-        pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=DISAGREE[a]))
-        if a in DISAGREE
-        else a
-        for a in IDS
-    ],
+    IDS,
 )
 def test_does_nbgrader_autograde_give_each_cell_the_grader_s_points(
     assignment, course, data, reference_reports

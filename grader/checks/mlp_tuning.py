@@ -948,7 +948,7 @@ def _draw_predictions(rng, manifest) -> dict:
     return {"seed": kit.seed(rng)}
 
 
-@OWN.observer(draw=_draw_predictions, reference=False)
+@OWN.observer(draw=_draw_predictions, reference=False, needs_test_images=True)
 def predictions(ctx) -> dict:
     """The submitted model, `MLP(**architecture of the submitted configuration)` with the
     submitted weights, and its scores on the test images through the student's own evaluation

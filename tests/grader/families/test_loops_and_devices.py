@@ -44,7 +44,6 @@ ACCEPTED = {
         "total += loss.item() * len(labels)\n        count += len(labels)",
         "total += loss.item()\n        count += 1",
     ),
-    "percent accuracy": ("return correct / count", "return 100.0 * correct / count"),
     "inference mode": ("with torch.no_grad():", "with torch.inference_mode():"),
 }
 
@@ -64,6 +63,11 @@ WRONG = {
         "loss = loss_fn(model(images), labels)",
         "loss = loss_fn(torch.softmax(model(images), 1), labels)",
         {"train_loss"},  # zero_grad's trajectory differs too, but is not charged (after)
+    ),
+    "percent accuracy": (  # the instructions ask for a fraction between 0 and 1
+        "return correct / count",
+        "return 100.0 * correct / count",
+        {"evaluate_accuracy"},
     ),
     "accuracy per batch averaged": (
         "correct += (model(images).argmax(dim=1) == labels).sum().item()\n"
