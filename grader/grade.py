@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-import grader
 from grader.cgroups import SlotGroups, find_layout
+from grader.fingerprint import code_fingerprint
 from grader.judge import all_failed
 from grader.manifest import Manifest
 from grader.notebook_io import (
@@ -49,7 +49,6 @@ MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
 MAX_NOTEBOOKS = 5
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
-GRADER_DIR = Path(grader.__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -150,15 +149,6 @@ def _missing_data(manifest: Manifest, err: Exception) -> str:
 # ---------------------------------------------------------------- one run's shared state
 
 
-def code_fingerprint() -> str:
-    """Hash of the grader's own code: a fixed check regrades the class."""
-    digest = hashlib.sha256(grader.__version__.encode())
-    for path in sorted(GRADER_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(GRADER_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 def release_tests_digest(manifest: Manifest) -> str:
     """A hash of the release notebook's test cells, which grading leaves out of the cells it
     runs: a re-released notebook regrades."""
@@ -221,7 +211,12 @@ class GradingRun:
     ) -> GradingRun:
         """Draw the probe settings from `seed` (the course's, see grader.settings_key; fresh
         random ones when None) and observe the reference with them."""
-        session = Session.prepare(manifest, seed.seed if seed else None, expected=expected)
+        # A course's reference observations are kept beside its settings key: the same
+        # settings and code give the same observations, so a regrade need not compute them.
+        cache = seed.path.parent / "reference" if seed else None
+        session = Session.prepare(
+            manifest, seed.seed if seed else None, expected=expected, cache=cache
+        )
         # Unseeded settings are this run's alone: nothing graded with them is reused later.
         settings_id = seed.digest if seed else secrets.token_hex(16)
         fingerprint = run_fingerprint(
