@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import secrets
 import subprocess
 import sys
@@ -26,8 +25,7 @@ import torch
 
 import grader
 from grader.cgroups import SlotGroups, find_layout
-from grader.checks.assemble import build_checkset
-from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
+from grader.judge import all_failed
 from grader.manifest import Manifest
 from grader.notebook_io import (
     NotebookError,
@@ -37,13 +35,11 @@ from grader.notebook_io import (
     release_test_sources,
 )
 from grader.probe_host import ProbeHost, Slot
-from grader.reference import observe as observe_reference
-from grader.reference import references
 from grader.report import Report
 from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
+from grader.session import Session
 from grader.settings_key import SettingsSeed
-from grader.spec import CheckSet
 from grader.supervise import TimeLimits, run_probe
 from grader.text import inert_line
 from solutions.data import DataNotFoundError, blinded_root, load_split, resolve_root
@@ -163,12 +159,25 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def release_tests_digest(manifest: Manifest) -> str:
+    """A hash of the release notebook's test cells, which grading leaves out of the cells it
+    runs: a re-released notebook regrades."""
+    sources = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
+    return hashlib.sha256("\0".join(sorted(sources)).encode()).hexdigest()
+
+
 def run_fingerprint(
-    manifest: Manifest, expected: dict, config: GradeConfig, settings_id: str = ""
+    manifest: Manifest,
+    expected: dict,
+    config: GradeConfig,
+    settings_id: str = "",
+    reference_id: str = "",
 ) -> str:
     """Hash of everything a grade depends on besides the submission: the grader's code and
-    version, the manifest (points, checks), the expected answers, the limits and which probe
-    settings (`settings_id`: a digest of the course's settings seed)."""
+    version, the manifest (points, checks), the expected answers, the limits, which probe
+    settings (`settings_id`: a digest of the course's settings seed), what the reference and
+    its alternatives computed with them (`reference_id`, `Session.reference_digest`) and the
+    release's test cells."""
     digest = hashlib.sha256()
     for part in (
         code_fingerprint(),
@@ -177,6 +186,8 @@ def run_fingerprint(
         json.dumps(asdict(config.time), sort_keys=True),
         json.dumps(asdict(config.limits), sort_keys=True),
         settings_id,
+        reference_id,
+        release_tests_digest(manifest),
     ):
         digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
@@ -185,16 +196,18 @@ def run_fingerprint(
 
 @dataclass(frozen=True)
 class GradingRun:
-    """Everything the submissions of one run share (see the module docstring)."""
+    """Everything the submissions of one run share (see the module docstring): the grading
+    session (checks, settings, the reference's observations), the probes' inputs, the limits
+    and the fingerprint of all that."""
 
-    manifest: Manifest
-    checkset: CheckSet
-    expected: dict
+    session: Session
     inputs: ProbeInputs
     config: GradeConfig
-    settings: dict
-    accepted: tuple[Accepted, ...]
     fingerprint: str  # of everything a grade depends on except the submission itself
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.session.manifest
 
     @classmethod
     def prepare(
@@ -208,20 +221,13 @@ class GradingRun:
     ) -> GradingRun:
         """Draw the probe settings from `seed` (the course's, see grader.settings_key; fresh
         random ones when None) and observe the reference with them."""
-        checkset = build_checkset(manifest)
-        expected = expected if expected is not None else load_expected(manifest.id)
-        rng = random.Random(seed.seed if seed else int.from_bytes(os.urandom(16), "big"))
-        settings = checkset.draw(rng, manifest)
-        solutions = references(manifest)
-        observed = observe_reference(checkset, manifest, settings, solutions)
-        accepted = tuple(
-            Accepted(ref.name, ref.description, obs)
-            for ref, obs in zip(solutions, observed, strict=True)
-        )
+        session = Session.prepare(manifest, seed.seed if seed else None, expected=expected)
         # Unseeded settings are this run's alone: nothing graded with them is reused later.
         settings_id = seed.digest if seed else secrets.token_hex(16)
-        fingerprint = run_fingerprint(manifest, expected, config, settings_id)
-        return cls(manifest, checkset, expected, inputs, config, settings, accepted, fingerprint)
+        fingerprint = run_fingerprint(
+            manifest, dict(session.expected), config, settings_id, session.reference_digest()
+        )
+        return cls(session, inputs, config, fingerprint)
 
 
 # ---------------------------------------------------------------- reading a submission
@@ -429,26 +435,23 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         "cells": [code for _, code in graded],
         "cell_numbers": [number for number, _ in graded],
         "skip": {},
-        "observers": run.checkset.observers_for([c.name for c in manifest.checks]),
+        "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,
         "weights_problems": staged.problems,
         "matplotlib_cache": str(inside(run.inputs.matplotlib_cache)),
     }
-    result = run_probe(host, job, run.settings, run.config.time, _stager(staged, host.probe_uid))
+    session = run.session
+    result = run_probe(
+        host, job, session.settings, run.config.time, _stager(staged, host.probe_uid)
+    )
     report.notes += result.notes
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")
         raise RuntimeError("the shared test images changed during grading: regrade")
-    ctx = JudgeContext(
-        manifest,
-        run.expected,
-        labels=run.inputs.labels,
-        no_test_split=run.inputs.missing,
-    )
-    report.checks = judge(
-        run.checkset, manifest, result.observations, list(run.accepted), ctx, run.settings
+    report.checks = session.judge(
+        result.observations, labels=run.inputs.labels, no_test_split=run.inputs.missing
     )
     report.duration_s = time.monotonic() - started
     return report

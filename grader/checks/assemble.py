@@ -15,7 +15,8 @@ from grader.spec import CheckSet
 
 def build_checkset(manifest: Manifest) -> CheckSet:
     """Every check of `manifest`: each family registers those whose source names it, the
-    assignment's module (`grader/checks/<id>.py`) its own; both must add up to the manifest."""
+    assignment's module (`grader/checks/<id>.py`, or a package `<id>/`) its own; both must add
+    up to the manifest."""
     checks = CheckSet(manifest.id)
     for family in FAMILIES.values():
         family.register(checks, manifest)

@@ -12,7 +12,8 @@ from torch import nn
 from grader.checks.families import loops
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
-from tests.fixtures.variants.mutations import LOOP_MUTATIONS, loop_bugs, reference_cells
+from tests.fixtures import toy
+from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
 LOOPS = ["loops", "devices"]
 MUTATED = {m.name: m for m in LOOP_MUTATIONS}
@@ -30,10 +31,9 @@ def test_does_the_reference_pass_every_loop_check(harness):
 @pytest.mark.parametrize("name", sorted(MUTATED))
 def test_does_each_generic_mistake_cost_exactly_its_checks(harness, name):
     mutation = MUTATED[name]
-    code = mutation.apply(reference_cells("res_dense_nets")["loops"])
+    code = mutation.apply(toy.cells()["loops"])
     results = harness.grade(harness.namespace(code), LOOPS)
-    variant = next(v for v in loop_bugs("res_dense_nets", "loops") if v.name == name)
-    assert _failing(results) == set(variant.catches), {
+    assert _failing(results) == set(caught_by(harness.manifest, mutation)), {
         n: r.message for n, r in results.items() if r.status != "pass"
     }
 
@@ -52,7 +52,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("reading", sorted(ACCEPTED))
 def test_are_other_reasonable_readings_accepted(harness, reading):
     old, new = ACCEPTED[reading]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
@@ -78,7 +78,7 @@ WRONG = {
 @pytest.mark.parametrize("mistake", sorted(WRONG))
 def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     old, new, caught = WRONG[mistake]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code, old
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
