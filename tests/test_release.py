@@ -305,8 +305,6 @@ def test_does_a_mistake_fail_only_the_visible_tests_that_mirror_it(
 DISAGREE = {
     "fnn_mnist": "regularized_step is graded in test_metrics, above the cell that defines "
     "NetworkTrainer: in nbgrader's kernel it raises there (3 of the cell's 5 points)",
-    "mlp_tuning": "its own predictions observer (grader/checks/mlp_tuning.py) does not declare "
-    "needs_test_images: in nbgrader's kernel final_accuracy finds no test split (2 of 7 points)",
 }
 # nbgrader's own limit per cell is 30 s; res_dense_nets' test_densenet (DenseNet observers on the
 # reference and its alternative) passes it on a busy machine, and a verdict must not depend on
