@@ -43,6 +43,13 @@ def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> 
     return {"pre_tensor": calls[0][1], "post_tensor": calls[1][0]}
 
 
+def _fixed_mlp(MLP, seed: int, **kwargs) -> nn.Module:  # noqa: N803 - the student's class
+    """The student's MLP(hidden_layers=2, **kwargs), every parameter at its fixed value."""
+    model = a_module(MLP(hidden_layers=2, **kwargs))
+    fix_parameters(model, seed)
+    return model
+
+
 def _draw_activation(rng, manifest) -> dict:
     return {"seed": kit.seed(rng), "width": rng.randint(8, 200)}
 
@@ -56,8 +63,7 @@ def mlp_hidden(ctx) -> dict:
     x = inputs(6, 1, SIDE, SIDE, seed=seed)
 
     def run(i, name):
-        model = a_module(MLP(hidden_layers=2, width=width, activation=name, dropout=0.0))
-        fix_parameters(model, seed)
+        model = _fixed_mlp(MLP, seed, width=width, activation=name, dropout=0.0)
         return _hidden(model, x, training=False, seed=seed)
 
     return {"runs": kit.per_setting(list(ACTIVATIONS), seed, run)}
@@ -104,10 +110,9 @@ def mlp_dropout(ctx) -> dict:
     def run(i, mode):
         entry = {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
-            model = a_module(
-                MLP(hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p)
+            model = _fixed_mlp(
+                MLP, seed, width=int(s["width"]), activation=s["activation"], dropout=p
             )
-            fix_parameters(model, seed)
             hidden = _hidden(model, x, training=mode == "training", seed=seed + 1)
             entry[f"{key}_tensor"] = hidden["post_tensor"]
         return entry
