@@ -10,7 +10,8 @@ from torch import nn
 from grader.checks import kit
 from grader.checks.common import a_module, inputs, modules_of_type, same_values
 from grader.checks.families.behaviour import fix_parameters
-from grader.checks.mlp_tuning.shared import SIDE, every
+from grader.checks.kit import judged
+from grader.checks.mlp_tuning.shared import SIDE
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -69,12 +70,12 @@ def mlp_hidden(ctx) -> dict:
     return {"runs": kit.per_setting(list(ACTIVATIONS), seed, run)}
 
 
-@every(
+@judged(
     OWN,
     mlp_hidden,
     "runs",
     lambda ctx, i, want: f"MLP(activation={list(ACTIVATIONS)[i]!r})",
-    "each hidden layer must use the activation the argument names",
+    hint="each hidden layer must use the activation the argument names",
 )
 def mlp_activation(entry, want, ctx, i) -> str | None:
     # What the hidden layer computes from its own pre-activations: right whatever the widths
@@ -150,7 +151,7 @@ def _dropout_where(ctx, i, want) -> str:
     return f"MLP(dropout={float(s['p'])}, activation={s['activation']!r}) in {MODES[i]} mode"
 
 
-@every(OWN, mlp_dropout, "modes", _dropout_where)
+@judged(OWN, mlp_dropout, "modes", _dropout_where)
 def mlp_dropout_modes(entry, want, ctx, i) -> str | None:
     with_dropout, without = entry["dropout_tensor"], entry["none_tensor"]
     if MODES[i] == "training":

@@ -10,9 +10,6 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from grader.checks import kit
-from grader.spec import Definitions
-
 SIDE = 28  # Fashion-MNIST images are 28x28
 CLASSES = 10
 ARCHITECTURE = ("hidden_layers", "width", "activation", "dropout")  # MLP's arguments
@@ -56,14 +53,3 @@ def what(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {tuple(value.shape)}"
     return f"a {type(value).__name__}"
-
-
-def every(own: Definitions, observer, key: str, where, hint: str = ""):
-    """Declare the decorated test (named after its check) as `kit.every_setting`'s test of that
-    check in `own`, over every setting of `observer`'s list `key`."""
-
-    def declare(test):
-        own.check(test.__name__, observe=observer)(kit.every_setting(key, test, where, hint))
-        return test
-
-    return declare

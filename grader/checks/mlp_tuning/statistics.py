@@ -14,7 +14,8 @@ from torch.utils.data import Subset
 from grader.checks import kit
 from grader.checks.common import WrongValue, same_values, summarise
 from grader.checks.families.accuracy import Unjudgeable
-from grader.checks.mlp_tuning.shared import EPSILON, SIDE, as_tensor, every, unlabelled, what
+from grader.checks.kit import judged
+from grader.checks.mlp_tuning.shared import EPSILON, SIDE, as_tensor, unlabelled, what
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
@@ -77,7 +78,7 @@ def _per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
     return seen.reshape(want.shape)
 
 
-@every(OWN, statistics, "runs", _subset)
+@judged(OWN, statistics, "runs", _subset)
 def stats_shape(entry, want, ctx, i) -> str | None:
     for name in ("mean", "std"):
         got, target, kind = (
@@ -95,7 +96,7 @@ def stats_shape(entry, want, ctx, i) -> str | None:
     return None
 
 
-@every(OWN, statistics, "runs", _subset)
+@judged(OWN, statistics, "runs", _subset)
 def stats_training_subset(entry, want, ctx, i) -> str | None:
     # Which images: the mean image says it, whatever the std formula.
     got = _per_pixel(entry.get("mean_tensor"), want["mean_tensor"])
@@ -109,7 +110,7 @@ def stats_training_subset(entry, want, ctx, i) -> str | None:
     return None
 
 
-@every(OWN, statistics, "runs", _subset)
+@judged(OWN, statistics, "runs", _subset)
 def stats_formula(entry, want, ctx, i) -> str | None:
     target = want["std_tensor"]
     got = _per_pixel(entry.get("std_tensor"), target)

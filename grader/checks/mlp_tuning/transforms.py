@@ -9,7 +9,8 @@ from PIL import Image
 
 from grader.checks import kit
 from grader.checks.common import WrongValue, same_values
-from grader.checks.mlp_tuning.shared import SIDE, SWITCHES, every, what
+from grader.checks.kit import judged
+from grader.checks.mlp_tuning.shared import SIDE, SWITCHES, what
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -95,7 +96,7 @@ def _differs(entry, want) -> str | None:
 
 def _judge(key: str, hint: str):
     """Declare the decorated test as the judge of its check over the calls CALLS[key]."""
-    return every(OWN, transform_outputs, key, _call(key), hint)
+    return judged(OWN, transform_outputs, key, _call(key), hint=hint)
 
 
 @_judge(
