@@ -67,6 +67,12 @@ def train_command(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{assignment}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
+        if expected["provenance"]["dirty"]:
+            print(
+                f"warning: {path} was made by code with uncommitted changes (it says "
+                '"dirty": true): commit them and train again before committing it',
+                file=sys.stderr,
+            )
         figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
         title = run_title(manifest.title, result.histories, args.quick)
         if hasattr(reference, "figures"):  # an assignment that draws its own figures
