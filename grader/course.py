@@ -108,7 +108,7 @@ def check_release(manifest: Manifest) -> None:
     want = {
         cell: round(sum(c.points for c in checks), 4) for cell, checks in manifest.cells().items()
     }
-    for folder in (SOURCE_DIR, RELEASE_DIR):
+    for folder in (RELEASE_DIR, SOURCE_DIR):
         path = folder / manifest.id / manifest.notebook
         got = _grade_cell_points(path) if path.is_file() else {}
         if got != want:
