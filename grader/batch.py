@@ -366,11 +366,11 @@ def grade_many(
                     collect(future, *pending.pop(future))
         except KeyboardInterrupt:
             # Let the submissions in flight finish and be saved; start no more.
-            left = [submission.student for _, submission, _ in waiting]
             waiting.clear()
             for future in list(pending):
                 collect(future, *pending.pop(future))
             bar.close()
+            left = [submission.student for index, submission, _ in todo if index not in reports]
             raise Interrupted(len(reports), len(submissions), left) from None
     bar.close()
     return [reports[i] for i in sorted(reports)]

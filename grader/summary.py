@@ -256,7 +256,7 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
             room = width - len(head)
             reason = f.reason if len(f.reason) <= room else f.reason[: room - 3] + "..."
             lines.append(head + reason)
-        lines.append("  (python -m grader show STUDENT --assignment ID prints a full report)")
+        lines += para("(python -m grader show STUDENT --assignment ID prints a full report)", "  ")
     else:
         lines.append("students to look at: none")
     return "\n".join(lines)
