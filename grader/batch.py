@@ -197,11 +197,10 @@ def _save(
         remove(stamp)
         if (submitted := gradebook.submitted_at(submission.folder)) is not None:
             stamp.write_text(submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
-        # Feedback of the earlier grade is out of date: `nbgrader generate_feedback` writes a
-        # new one where the old is gone (it compares those same timestamps, which a regrade
-        # of the same submission leaves equal).
-        stem = Path(manifest.notebook).stem
-        remove(submission.course_root / "feedback" / report.student / manifest.id / f"{stem}.html")
+        # Feedback of the earlier grade is out of date. `nbgrader generate_feedback` writes it
+        # where none is (it compares the timestamps, which a regrade of the same submission
+        # leaves equal), so it goes, as nbgrader itself replaces it for a newer submission.
+        remove(submission.course_root / "feedback" / report.student / manifest.id)
     if gradebook_url:
         _record(gradebook_url, manifest, report, submission, late)
     _write_report(submission, manifest, report)
