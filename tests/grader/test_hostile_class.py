@@ -6,8 +6,9 @@ machine.
 Asked of the result: every honest student has full marks; every attack scores no more than its
 honest counterpart (the reference, or the buggy variant it is built on, graded in the same
 class); every student has a report, an autograded notebook and, when the report is final, a
-gradebook row, and the CSV and JSON list them all; nothing was written outside the scratch folders (marker files, the victims
-of planted links, the submitted files themselves) and nothing is left running.
+gradebook row, and the CSV and JSON list them all; nothing was written outside the scratch
+folders (marker files, the victims of planted links, the submitted files themselves) and
+nothing is left running.
 
 The hostile module (test_hostile_submissions.py) grades every fixture as such a course too, with
 the same questions (and a second run beside it); this test is the issue's acceptance run in one
