@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from grader.course import course_lock
 from tests.conftest import REPO, run_cli
 from tests.fixtures.course import ID, copy_checkout, make_class
 
@@ -69,6 +68,8 @@ def test_is_a_course_released_from_another_checkout_refused(
 
 
 def test_does_a_second_run_on_a_course_say_who_holds_it_and_stop(graded_here):
+    from grader.course import course_lock  # the lock a run takes, taken here by the test
+
     with course_lock(graded_here, "python -m grader grade (the first run)"):
         result = _grade(graded_here)
     _one_line_refusal(result, "another run is grading")
