@@ -47,14 +47,15 @@ def ensure_assignment(url: str, manifest: Manifest) -> None:
         gb.update_or_create_assignment(manifest.id)
         try:
             gb.find_notebook(notebook, manifest.id)
-        except MissingEntry:
-            pass
-        else:
             for cell, checks in manifest.cells().items():
                 points = round(sum(c.points for c in checks), 4)
                 if gb.find_grade_cell(cell, notebook, manifest.id).max_score != points:
                     gb.update_or_create_grade_cell(cell, notebook, manifest.id, max_score=points)
             return
+        except MissingEntry:  # a new notebook, or a grade cell it did not have
+            pass
+    # nbgrader's own pipeline adds them (and refuses, as nbgrader does, to change the cells of
+    # a notebook that has submissions).
     nb = nbformat.read(SOURCE_DIR / manifest.id / manifest.notebook, as_version=4)
     resources = {"nbgrader": {"assignment": manifest.id, "notebook": notebook, "db_url": url}}
     # The part of generate_assignment's pipeline that fills the database, with its defaults.
