@@ -86,6 +86,7 @@ def grade_cell(assignment: str, cell: str, namespace: dict | None = None) -> flo
             load_expected(assignment),
             labels=inputs.labels if inputs else None,
             no_test_split=inputs.missing if inputs else "",
+            test_split=inputs.split_name if inputs and inputs.stand_ins else "",
         )
         subset = replace(manifest, checks=tuple(c for c in manifest.checks if c.name in needed))
         results = judge(checkset, subset, observations, accepted, judge_ctx, settings)
