@@ -200,7 +200,7 @@ def _save(
         # Feedback of the earlier grade is out of date. `nbgrader generate_feedback` writes it
         # where none is (it compares the timestamps, which a regrade of the same submission
         # leaves equal), so it goes, as nbgrader itself replaces it for a newer submission.
-        remove(submission.course_root / "feedback" / report.student / manifest.id)
+        remove(submission.course_root / "feedback" / submission.student / manifest.id)
     if gradebook_url:
         _record(gradebook_url, manifest, report, submission, late)
     _write_report(submission, manifest, report)
@@ -215,10 +215,10 @@ def _record(
 
     if report.final:
         report.seconds_late, report.late_penalty = gradebook.record_grades(
-            url, manifest, report, submission.folder, late
+            url, manifest, report, submission.folder, late, submission.student
         )
     else:
-        gradebook.withdraw_grades(url, manifest, report.student)
+        gradebook.withdraw_grades(url, manifest, submission.student)
 
 
 def _write_report(submission: Submission, manifest: Manifest, report: Report) -> None:

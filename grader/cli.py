@@ -23,6 +23,8 @@ from pathlib import Path
 from grader import class_cli
 from grader.class_cli import OperatorError
 from grader.report import Report, class_csv, format_table
+from grader.sandbox import GiB, Limits
+from grader.similarity import cli as similarity_cli
 from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
 
@@ -84,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds per submission (default: 300)",
     )
     grade.add_argument(
+        "--memory",
+        type=_positive_float,
+        default=Limits.memory_bytes / GiB,
+        metavar="GIB",
+        help="memory of one probe, all its processes, shared memory and /tmp together where "
+        "the machine has control groups, else per process (GiB; default: %(default)g)",
+    )
+    grade.add_argument(
         "--force", action="store_true", help="regrade everyone (with --student: those named)"
     )
     grade.add_argument(
@@ -98,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument("--quiet", action="store_true", help="print nothing but errors")
     class_cli.add_commands(sub)  # show, leaderboard, normalise-names
+    similarity_cli.add_command(sub)  # its run goes through class_cli.run too
     parser.set_defaults(grade_parser=grade)
     return parser
 
@@ -210,6 +221,11 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
     _venv_on_path()
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
+        limits=Limits(
+            memory_bytes=int(args.memory * GiB),
+            # A larger whole-probe limit must not be cut by one process's address space.
+            address_space_bytes=max(Limits.address_space_bytes, int(args.memory * GiB)),
+        ),
         threads=max(1, (os.cpu_count() or 1) // args.jobs),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-input-") as tmp:

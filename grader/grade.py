@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import grader
+from grader.cgroups import SlotGroups, find_layout
 from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
 from grader.notebook_io import (
     MAX_NOTEBOOK_BYTES,
@@ -44,6 +45,7 @@ from grader.sandbox import Limits, Mount, Sandbox
 from grader.settings_key import SettingsSeed
 from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
+from grader.text import inert_line
 from solutions.data import (
     DataNotFoundError,
     blinded_root,
@@ -288,12 +290,13 @@ class Staged:
         return digest.hexdigest()
 
 
-def stage(path: Path, manifest: Manifest) -> Staged:
+def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Staged:
     """Read a notebook or a submission folder without trusting it.
 
     Only regular files are read (no links, devices or FIFOs), each with its size checked before
-    reading, and a folder only a few levels deep; whatever is passed over is noted.
-    NotebookError when there is no notebook to grade.
+    reading, and a folder only a few levels deep; whatever is passed over is noted (file names as
+    inert text). NotebookError when there is no notebook to grade. `notebook_only` leaves the
+    weights and other files unread (for tools that look at the code alone).
     """
     notes: list[str] = []
     if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
@@ -329,7 +332,9 @@ def stage(path: Path, manifest: Manifest) -> Staged:
         chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
         if note:
             notes.append(note)
-    weights, problems = {}, {}
+    weights, problems, extras = {}, {}, {}
+    if notebook_only:
+        return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
     for model in manifest.models:
         file = top.get(model.weights)
         refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
@@ -344,7 +349,6 @@ def stage(path: Path, manifest: Manifest) -> Staged:
             weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
         except UnsafeFile as err:
             problems[model.weights] = str(err)
-    extras = {}
     wanted = {m.weights for m in manifest.models}
     for name in sorted(top):
         if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
@@ -353,6 +357,7 @@ def stage(path: Path, manifest: Manifest) -> Staged:
             extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
         except UnsafeFile:
             pass
+    notes = [inert_line(n) for n in notes]  # each names files the student named
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
 
 
@@ -378,7 +383,9 @@ def student_name(path: Path, assignment: str) -> str:
 # ---------------------------------------------------------------- job slots
 
 
-def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
+def _sandbox(
+    slot: Slot, inputs: ProbeInputs, config: GradeConfig, groups: SlotGroups | None
+) -> Sandbox:
     threads = str(config.threads)
     mounts = [
         Mount(slot.folder("work"), Path("/submission"), writable=True),
@@ -386,6 +393,8 @@ def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
         Mount(slot.folder("job"), Path("/job")),
         Mount(inputs.folder, Path("/grader-input")),
     ]
+    if groups is not None:  # the zygote moves each probe into its attempt's groups
+        mounts += [Mount(f, SlotGroups.inside(k), writable=True) for k, f in groups.folders.items()]
     if inputs.data_root is not None:
         mounts.append(Mount(inputs.data_root, Path("/data")))
     return Sandbox(
@@ -408,6 +417,7 @@ def _sandbox(slot: Slot, inputs: ProbeInputs, config: GradeConfig) -> Sandbox:
         cwd=Path("/submission"),
         uid=slot.uid,
         limits=config.limits,
+        whole_probe=groups.layout.describe() if groups is not None else "",
     )
 
 
@@ -416,8 +426,15 @@ def open_host(run: GradingRun, uid: int) -> ProbeHost:
     root = Path(tempfile.mkdtemp(prefix="dlgrade-slot-", dir=run.config.scratch_root))
     slot = Slot(root, uid)
     slot.create()
-    sandbox = _sandbox(slot, run.inputs, run.config)
-    return ProbeHost(sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads)
+    # Control groups hold a whole probe where the sandbox runs probes as their own uid.
+    layout = find_layout() if Sandbox.root_drops_privileges() else None
+    groups = SlotGroups(layout, uid) if layout is not None else None
+    if groups is not None:
+        groups.create()
+    sandbox = _sandbox(slot, run.inputs, run.config, groups)
+    return ProbeHost(
+        sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads, groups
+    )
 
 
 def close_host(host: ProbeHost, config: GradeConfig) -> None:

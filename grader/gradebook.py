@@ -31,6 +31,7 @@ from grader.lateness import NO_PENALTY, LatePolicy
 from grader.notebook_io import normalise
 from grader.report import Report
 from grader.safe_fs import read_capped
+from grader.sanitise import NotebookSanitiser
 from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR, SOURCE_DIR
 
@@ -95,30 +96,34 @@ def record_grades(
     report: Report,
     submission: Path,
     late: LatePolicy = NO_PENALTY,
+    student: str | None = None,
 ) -> tuple[float | None, float]:
     """Create or update the student's submission and set the grade of every grade cell and the
-    late penalty. Returns (seconds late or None when no due date is known, penalty)."""
+    late penalty. Returns (seconds late or None when no due date is known, penalty).
+
+    `student` is nbgrader's id, the folder name in `submitted/` (by default the report's, which
+    is that name made inert for show: the same unless the name holds control characters)."""
     notebook = Path(manifest.notebook).stem
+    student = student or report.student
     with Gradebook(url) as gb, warnings.catch_warnings():
         # nbgrader's own autoflush warnings (SQLAlchemy), harmless, as under `nbgrader autograde`.
         warnings.simplefilter("ignore")
-        gb.update_or_create_student(report.student)
+        gb.update_or_create_student(student)
         timestamp = submitted_at(submission)
         if timestamp:
-            entry = gb.update_or_create_submission(manifest.id, report.student, timestamp=timestamp)
+            entry = gb.update_or_create_submission(manifest.id, student, timestamp=timestamp)
         else:
-            entry = gb.update_or_create_submission(manifest.id, report.student)
+            entry = gb.update_or_create_submission(manifest.id, student)
         for cell, score in cell_scores(manifest, report).items():
-            grade = gb.find_grade(cell, notebook, manifest.id, report.student)
+            grade = gb.find_grade(cell, notebook, manifest.id, student)
             grade.auto_score = score
             # As nbgrader's SaveAutoGrades: a manual grade already given keeps it under review.
             grade.needs_manual_grade = grade.manual_score is not None
         # As nbgrader's AssignLatePenalties: the penalty is kept beside the grades.
         seconds = entry.total_seconds_late if entry.duedate and entry.timestamp else None
         penalty = late.penalty(report.raw_score, seconds or 0.0)
-        gb.find_submission_notebook(
-            notebook, manifest.id, report.student
-        ).late_submission_penalty = penalty or None
+        entered = gb.find_submission_notebook(notebook, manifest.id, student)
+        entered.late_submission_penalty = penalty or None
         gb.db.commit()
     return seconds, penalty
 
@@ -162,7 +167,12 @@ def _results_outputs(manifest: Manifest, report: Report, cell: str) -> list:
 
 def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
     """The submitted notebook as nbformat reads it, cells with odd metadata or sources
-    made plain (Colab or an editor may leave strings, lists or numbers where dicts belong)."""
+    made plain (Colab or an editor may leave strings, lists or numbers where dicts belong).
+
+    Nothing the student wrote stays live HTML (`grader.sanitise`): markdown is kept as sanitised
+    HTML, a raw cell becomes a markdown cell showing its text, and code cells lose their outputs
+    (HTML, SVG and scripts among them) and attachments; cells are made afresh, keeping only the
+    source and the metadata."""
     if raw is None:
         return None
     try:
@@ -171,7 +181,7 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         return None
-    cells = []
+    cells, sanitise = [], NotebookSanitiser()
     for cell in data["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
@@ -181,12 +191,10 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         source = source if isinstance(source, str) else ""
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         meta = {k: v for k, v in meta.items() if k != "nbgrader" or isinstance(v, dict)}
-        make = {
-            "code": nbformat.v4.new_code_cell,
-            "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell,
-        }[cell["cell_type"]]
-        node = make(source)
+        if cell["cell_type"] == "code":
+            node = nbformat.v4.new_code_cell(source)
+        else:
+            node = nbformat.v4.new_markdown_cell(sanitise(cell["cell_type"], source))
         node.metadata = nbformat.from_dict(meta)
         cells.append(node)
     nb = nbformat.v4.new_notebook()

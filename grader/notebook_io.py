@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.text import inert_line
 from solutions.notebook_builder import VISIBLE_PREFIX
 
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
@@ -53,8 +54,11 @@ def nbgrader_meta(cell: dict) -> dict:
 
 
 def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
-    """The notebook's code cells in order, or a NotebookError saying why there are none."""
+    """The notebook's code cells in order, or a NotebookError saying why there are none.
+
+    Warnings and errors name the notebook as inert text: the student chose its name."""
     warnings = []
+    path, name = Path(name), inert_line(name)
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(too_big(name, len(raw)))
     try:
@@ -81,7 +85,7 @@ def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
     ]
     if sum(len(code) for _, code in numbered) > MAX_CODE_BYTES:
         raise NotebookError(f"{name} holds over 10 MB of code")
-    return StudentNotebook(Path(name), [c for _, c in numbered], [n for n, _ in numbered], warnings)
+    return StudentNotebook(path, [c for _, c in numbered], [n for n, _ in numbered], warnings)
 
 
 def normalise(source: str) -> str:

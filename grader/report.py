@@ -10,6 +10,10 @@ what was handed in: no notebook, one over the size limit, not a notebook; a fina
 reason). Not final: "review" (the grading machine may be to blame: a person looks first) and
 "incomplete" (a check could not run for a reason outside the student: the grading machine has
 no test split). Reports that are not final never become a number in the CSV or the gradebook.
+
+Every text of a report may hold what a student chose (an exception's text, a file or folder
+name), so it is made inert (`grader.text`) when a result is made, when a report is written or
+read, and again when it is printed: a report.json edited by hand prints as harmless text too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import json
 import textwrap
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from grader.text import inert, inert_line, spreadsheet_cell
 
 STATUSES = ("pass", "fail", "error", "skipped")
 FINAL = ("graded", "reused", "ungradable")
@@ -40,6 +46,8 @@ class CheckResult:
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+        object.__setattr__(self, "name", inert_line(self.name))  # frozen: set once, here
+        object.__setattr__(self, "message", inert(self.message))
 
 
 @dataclass
@@ -69,6 +77,10 @@ class Report:
         """The points of the checks, before any late penalty."""
         return round(sum(c.points for c in self.checks), 4)
 
+    def __post_init__(self):
+        # The folder name stays the student's id on disk and in the gradebook; this is for show.
+        self.student, self.assignment = inert_line(self.student), inert_line(self.assignment)
+
     @property
     def score(self) -> float:
         return round(self.raw_score - self.late_penalty, 4)
@@ -85,14 +97,14 @@ class Report:
             "max_score": self.max_score,
             "checks": [_check_dict(c) for c in self.checks],
             "duration_s": round(self.duration_s, 3),
-            "sandbox": self.sandbox,
-            "notes": self.notes,
+            "sandbox": inert(self.sandbox),
+            "notes": [inert(n) for n in self.notes],
             "fingerprint": self.fingerprint,
             "status": self.status,
-            "reason": self.reason,
-            "machine_trouble": self.machine_trouble,
+            "reason": inert(self.reason),
+            "machine_trouble": [inert(t) for t in self.machine_trouble],
             "data": self.data,
-            "data_root": self.data_root,
+            "data_root": inert(self.data_root),
             "late": None
             if self.seconds_late is None
             else {"seconds": round(self.seconds_late, 3), "penalty": self.late_penalty},
@@ -108,22 +120,29 @@ class Report:
             student=data["student"],
             checks=[_check_from_dict(c) for c in data["checks"]],
             duration_s=data.get("duration_s", 0.0),
-            sandbox=data.get("sandbox", ""),
-            notes=list(data.get("notes", [])),
-            fingerprint=data.get("fingerprint", ""),
-            status=data.get("status", "graded"),
-            machine_trouble=list(data.get("machine_trouble", [])),
-            reason=data.get("reason", ""),
-            data=data.get("data", ""),
-            data_root=data.get("data_root", ""),
-            seconds_late=(data.get("late") or {}).get("seconds"),
-            late_penalty=(data.get("late") or {}).get("penalty", 0.0),
+            sandbox=inert(str(data.get("sandbox", ""))),
+            notes=[inert(str(n)) for n in data.get("notes", [])],
+            fingerprint=inert_line(str(data.get("fingerprint", ""))),
+            status=inert_line(str(data.get("status", "graded"))),
+            machine_trouble=[inert(str(t)) for t in data.get("machine_trouble", [])],
+            reason=inert(str(data.get("reason", ""))),
+            data=inert_line(str(data.get("data", ""))),
+            data_root=inert(str(data.get("data_root", ""))),
+            seconds_late=_late(data, "seconds", None),
+            late_penalty=_late(data, "penalty", 0.0),
         )
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(self.to_json())
         tmp.replace(path)
+
+
+def _late(data: dict, key: str, default):
+    """A number of a saved report's `late` entry (a hand-edited one may hold anything)."""
+    late = data.get("late")
+    value = late.get(key, default) if isinstance(late, dict) else default
+    return float(value) if isinstance(value, int | float) else default
 
 
 def _check_dict(check: CheckResult) -> dict:
@@ -147,7 +166,8 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
 
     By default a long message is cut to the width and a note shows its first line. With `wrap`,
     nothing is cut: messages continue on indented lines and notes are printed whole, every line
-    fitting in `width` (`python -m grader show`).
+    fitting in `width` (`python -m grader show`). Whatever a student chose prints as inert text,
+    and a message's line breaks never start a row of their own.
     """
     name_w = max([len(c.name) for c in report.checks] + [5])
     # Points columns as wide as their widest figure (2 decimals at most), so rows stay aligned.
@@ -166,7 +186,9 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
         points = f"{_num(c.points):>{got_w}}/{_num(c.max_points):<{max_w}}"
         row = f"{c.name:<{name_w}}  {points}  {c.status:<7}  "
         if not wrap:
-            message = c.message if len(c.message) <= room else c.message[: room - 3] + "..."
+            message = c.message.split("\n")[0]
+            if len(message) > room or message != c.message:
+                message = message[: room - 3] + "..."
             lines.append(row + message)
             continue
         if width - len(row) >= 30:  # the message column is wide enough to wrap in
@@ -180,16 +202,16 @@ def format_table(report: Report, width: int = 100, wrap: bool = False) -> str:
     total = f"{_num(report.score):>{got_w}}/{_num(report.max_score):<{max_w}}"
     lines.append(f"{'total':<{name_w}}  {total}  ({report.duration_s:.1f} s)")
     facts = report_facts(report)
-    notes = [n for n in report.notes if n.strip()]
+    notes = [inert(n) for n in report.notes if n.strip()]  # added as grading went: not escaped
     if not wrap:
         lines += [f"{label}: {text.splitlines()[0]}" for label, text in facts]
         lines += [f"note: {n.splitlines()[0]}" for n in notes]
-        return "\n".join(lines)
+        return inert("\n".join(lines))
     for label, text in [*facts, *(("note", n) for n in notes)]:
         body = wrap_text(text, max(20, width - 6))
         lines.append(f"{label}: " + body[0])
         lines += [" " * (len(label) + 2) + line if line else "" for line in body[1:]]
-    return "\n".join(lines)
+    return inert("\n".join(lines))
 
 
 def report_facts(report: Report) -> list[tuple[str, str]]:
@@ -241,8 +263,8 @@ def _num(value: float) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text for a spreadsheet cell: a leading =, +, - or @ would make it a formula."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    """Text for a spreadsheet cell: inert, and never a formula (see `grader.text`)."""
+    return spreadsheet_cell(text)
 
 
 def class_csv(reports: list[Report]) -> str:
@@ -270,7 +292,7 @@ def class_csv(reports: list[Report]) -> str:
             "late_penalty",
             "data",
             "duration_s",
-            *names,
+            *map(_cell, names),
         ]
     )
     for report in sorted(reports, key=lambda r: r.student):
@@ -283,11 +305,11 @@ def class_csv(reports: list[Report]) -> str:
                 _cell(report.assignment),
                 _num(report.score) if final else "",
                 _num(report.max_score),
-                report.status,
+                _cell(report.status),
                 _cell(report.reason.splitlines()[0] if report.reason else ""),
                 "" if late is None else round(late),
                 _num(report.late_penalty) if final else "",
-                report.data,
+                _cell(report.data),
                 round(report.duration_s, 2),
                 *(points.get(n, "") for n in names),
             ]

@@ -31,11 +31,18 @@ from typing import Any
 @dataclass(frozen=True)
 class Verdict:
     """A judge's decision: the fraction of the check's points earned, why, and (for measured
-    checks such as accuracy) the number measured."""
+    checks such as accuracy) the number measured.
+
+    `raised` says that the student's code did not produce what was asked for (some of) it: it
+    raised, is not implemented, or nothing could be observed. Such a check is reported as an
+    error, and the checks that build on it are charged as usual: only a part that computed a
+    wrong value excuses its dependants (the scoring policy).
+    """
 
     fraction: float
     message: str
     value: float | None = None
+    raised: bool = False
 
     @classmethod
     def ok(cls, message: str = "as expected", value: float | None = None) -> Verdict:
@@ -46,8 +53,13 @@ class Verdict:
         return cls(0.0, message, value)
 
     @classmethod
-    def partial(cls, earned: int, total: int, message: str) -> Verdict:
-        return cls(earned / total if total else 0.0, message)
+    def error(cls, message: str) -> Verdict:
+        """The student's code raised (or is missing) where the check needed a value."""
+        return cls(0.0, message, raised=True)
+
+    @classmethod
+    def partial(cls, earned: int, total: int, message: str, raised: bool = False) -> Verdict:
+        return cls(earned / total if total else 0.0, message, raised=raised)
 
     @classmethod
     def expect(cls, condition: bool, ok: str, wrong: str, value: float | None = None) -> Verdict:

@@ -12,6 +12,9 @@ named under "students to look at". An "ungradable" report is a final 0 in the to
 no check results, so the pass rates leave it out. A check that was not charged (status
 "skipped": it kept its points because a part it builds on already lost them) counts as passed
 in the pass rates, as it does in the totals.
+
+Names, messages and notes may hold what a student chose: the text is printed inert and the
+charts draw labels as written (`grader.text`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.report import FINAL, Report, late_text, wrap_text
+from grader.text import chart_label, inert, inert_line
 
 # Phrases the supervisor and the sandbox use when a limit on time was reached.
 TIME_LIMIT = re.compile(
@@ -107,6 +111,7 @@ def _time_out(report: Report) -> str | None:
 
 
 def _first_line(text: str, room: int = 70) -> str:
+    text = inert(text)  # a note or message, perhaps a student's exception
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= room else line[: room - 3] + "..."
 
@@ -259,7 +264,8 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
         lines += para("(python -m grader show STUDENT --assignment ID prints a full report)", "  ")
     else:
         lines.append("students to look at: none")
-    return "\n".join(lines)
+    # Escaped, not cut: a line cut at the width lost the figure at its end.
+    return "\n".join(inert_line(line) for line in lines)
 
 
 def _class_size(s: ClassSummary) -> str:
@@ -287,7 +293,7 @@ def scores_figure(s: ClassSummary):
     ax.yaxis.get_major_locator().set_params(integer=True)
     left_out = s.size - len(s.totals)
     note = f"; {left_out} not final, left out" if left_out else ""
-    ax.set_title(f"{s.assignment}: scores of {_class_size(s)}{note}")
+    ax.set_title(f"{chart_label(s.assignment)}: scores of {_class_size(s)}{note}")
     fig.tight_layout()
     return fig
 
@@ -302,12 +308,12 @@ def checks_figure(s: ClassSummary):
     colours = [
         "#c44e52" if r.rate < 0.5 else "#dd8452" if r.rate < 0.8 else "#55a868" for r in rates
     ]
-    ax.barh([r.name for r in rates], [100 * r.rate for r in rates], color=colours)
+    ax.barh([chart_label(r.name) for r in rates], [100 * r.rate for r in rates], color=colours)
     for y, r in enumerate(rates):
         ax.text(100 * r.rate + 1, y, f"{r.passed}/{r.total}", va="center", fontsize=8)
     ax.set_xlim(0, 112)
     ax.set_xlabel("students who passed the check (%)")
-    ax.set_title(f"{s.assignment}: pass rate of every check ({_class_size(s)})")
+    ax.set_title(f"{chart_label(s.assignment)}: pass rate of every check ({_class_size(s)})")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig

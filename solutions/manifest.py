@@ -57,7 +57,9 @@ class ModelSpec:
     (`fixed_threshold`, the TOML key `threshold`, with `threshold_source` saying who set it and
     why). A model needs at least one of the two; with both, a measurement wins.
     `input_shape` is the per-sample shape the grader feeds the model; None means the data set's
-    image shape.
+    image shape. `test_transform` names a global of the notebook (a DataLoader, a data set, or a
+    transform) whose transform the grader applies to each test image, as the student's own
+    evaluation does; None: the manifest's `[normalize]` statistics.
     """
 
     key: str
@@ -73,6 +75,7 @@ class ModelSpec:
     # A JSON file the student hands in beside the weights, from which the model is rebuilt
     # (`mlp_tuning`'s final_config.json); None when `args` say how to build it.
     config: str | None = None
+    test_transform: str | None = None
 
     def threshold(self, reference_accuracy: float) -> float:
         """Accuracy a submission must reach: reference minus margin, rounded down to 0.01."""
@@ -438,6 +441,7 @@ def _model(table: _Table) -> ModelSpec:
         threshold_source=table.get("threshold_source", str, ""),
         input_shape=tuple(shape) if shape is not None else None,
         config=table.get("config", str, None),
+        test_transform=table.get("test_transform", str, None),
     )
     table.done()
     where = f"{table.path}: {table.where}"

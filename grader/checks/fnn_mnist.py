@@ -4,8 +4,9 @@ Graded here: FNN and DeepFNN (parameters, outputs under fixed weights), judged w
 student's own `dense_layer` in place, so a dense-layer mistake is charged to the dense-layer
 checks only; `init_weights` on a network of the grader's; `flatten`, `mean_std` and the
 normalisation `make_loaders` applies; `sum_correct_preds` and the L1/L2 penalties on known
-cases; a regularised training step of the trainer; the NetworkUser's save -> load round trip;
-and the number answers, right when they match the reference or the student's own networks.
+cases; a regularised training step of the trainer; the NetworkUser's save -> load round trip
+and the mode predict runs in; and the number answers, right when they match the reference or the
+student's own networks.
 The models, data and penalty functions the observers use are the grader's own, built from this
 run's seeds, so each check depends on the one piece of student code it judges.
 """
@@ -23,8 +24,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from grader.checks.common import (
+    WrongValue,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     param_count,
@@ -36,7 +39,7 @@ from grader.checks.common import (
 )
 from grader.checks.families import answers as answers_family
 from grader.checks.families import behaviour
-from grader.checks.families.loops import count_correct
+from grader.checks.families.loops import GRAD_CLASS, MODE_CLASS, Marks, count_correct
 from grader.checks.families.modules import (
     BATCH,
     as_module,
@@ -71,6 +74,7 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
     def judge(seen, want, ctx) -> Verdict:
         got = seen.get(key) if isinstance(seen.get(key), list) else []
         problems = []
+        raised = False  # some setting raised or was not observed
         for i, want_entry in enumerate(want[key]):
             place = where(i, ctx)
             if "error" in want_entry:  # the reference itself failed: a grader bug
@@ -78,12 +82,18 @@ def _each(key: str, test: Callable, where: Callable[[int, Any], str]):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{place}: nothing observed")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{place}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{place} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry, ctx, i):
                 problems.append(f"{place}: {problem}")
         total = len(want[key])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 
@@ -125,11 +135,11 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
             torch.manual_seed(seed + i)
             net = cls(*values)
             if not isinstance(net, nn.Module):
-                raise TypeError(f"it is a {type(net).__name__}, not an nn.Module")
+                raise WrongValue(f"it is a {type(net).__name__}, not an nn.Module")
             record["unregistered"] = unregistered_modules(net)[:5]
             record.update(_structure(net, x, seed + i))
         except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-            record["error"] = describe_error(err)
+            record.update(failure(err))
         try:
             dense_layer = ctx.get("dense_layer")
             built = [as_module(dense_layer(*call)) for call in layers(values)]
@@ -736,9 +746,29 @@ def _user_model(features: int, hidden: int, seed: int) -> nn.Module:
     return model
 
 
+def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
+    """A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
+    while gradients are recorded (families.loops.Marks): its own predictions, which the
+    reference gives, show only in evaluation mode without gradients."""
+    torch.manual_seed(seed)
+    layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 5)]
+    with torch.no_grad():  # never predicted unless a mark pushes them
+        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
+    return nn.Sequential(*layers, Marks(5, mode=True, grad=True)).train()
+
+
+def _labels(record: dict, labels: Any) -> None:
+    if isinstance(labels, torch.Tensor):
+        record["labels_tensor"] = labels.detach().cpu()
+        record["labels"] = {"dtype": str(labels.dtype), "device": labels.device.type}
+    else:
+        record["labels"] = f"<{type(labels).__name__}>"
+
+
 @OWN.observer(draw=_draw_user)
 def save_load_roundtrip(ctx) -> dict:
-    """Save a network of the grader's with NetworkUser, load the file into a fresh one, predict."""
+    """Save a network of the grader's with NetworkUser, load the file into a fresh one, predict;
+    then predict with a network whose predictions show the mode and the gradient state."""
     user_class, s = ctx.get("NetworkUser"), ctx.settings
     seed, features, hidden = int(s["seed"]), int(s["features"]), int(s["hidden"])
     x = inputs(16, features, seed=seed)
@@ -760,20 +790,29 @@ def save_load_roundtrip(ctx) -> dict:
                 record["saved"] = f"<not loadable with weights_only=True: {describe_error(err)}>"
             fresh = user_class(_user_model(features, hidden, seed + 1))
             fresh.load(path)
-            labels = fresh.predict(x)
-            if isinstance(labels, torch.Tensor):
-                record["labels_tensor"] = labels.detach().cpu()
-                record["labels"] = {"dtype": str(labels.dtype), "device": labels.device.type}
-            else:
-                record["labels"] = f"<{type(labels).__name__}>"
+            _labels(record, fresh.predict(x))
         except Exception as err:  # noqa: BLE001
             record["error"] = describe_error(err)
-    return {"runs": [record]}
+    modes: dict = {}
+    try:
+        _labels(modes, user_class(_marked_model(features, hidden, seed + 2)).predict(x))
+    except Exception as err:  # noqa: BLE001
+        modes["error"] = describe_error(err)
+    return {"runs": [record, modes]}
 
 
 @OWN.check("save_load_roundtrip", observe=save_load_roundtrip)
 def _(seen, want, ctx) -> Verdict:
     def test(entry, want_entry, ctx, i):
+        if i == 1:
+            if entry.get("labels") != want_entry["labels"]:
+                return f"it returned {entry.get('labels')}, expected {want_entry['labels']}"
+            if not torch.equal(entry.get("labels_tensor"), want_entry["labels_tensor"]):
+                return (
+                    "its labels are not those of evaluation mode without gradients: predict "
+                    "must call self.model.eval() and compute under torch.no_grad()"
+                )
+            return None
         if entry.get("saved") != want_entry["saved"]:
             return (
                 f"the saved file holds {str(entry.get('saved'))[:120]}, expected the model's "
@@ -789,24 +828,48 @@ def _(seen, want, ctx) -> Verdict:
             )
         return None
 
-    where = lambda i, ctx: "save -> load into a fresh network -> predict"  # noqa: E731
-    return _each("runs", test, where)(seen, want, ctx)
+    places = ("save -> load into a fresh network -> predict", "predict, model in training mode")
+    return _each("runs", test, lambda i, ctx: places[i])(seen, want, ctx)
 
 
 # ---------------------------------------------------------------- answers
 
-# Answers that count the parameters of a submitted model (manifest [[models]] key).
-COUNTED = {"fnn_parameters": "fnn", "fnn_batchnorm_parameters": "fnn_bn"}
+
+def _own_answers(sizes: Mapping[str, Any]) -> dict:
+    """The count answers as they are true of the student's own FNNs (manifest [[models]] keys
+    fnn and fnn_bn, as `model_sizes` counted them); {} for what could not be counted."""
+    plain, with_bn = sizes.get("fnn"), sizes.get("fnn_bn")
+    if not (isinstance(plain, dict) and isinstance(with_bn, dict)):
+        return {}
+    return {
+        "fnn_parameters": plain["all"],
+        "fnn_batchnorm_parameters": with_bn["all"],
+        "batchnorm_added_parameters": with_bn["norm"],
+        "bias_saved_parameters": plain["linear_bias"] - with_bn["linear_bias"],
+    }
 
 
 @OWN.observer()
 def model_sizes(ctx) -> dict:
-    """Parameter counts of the manifest's models built from the student's own classes."""
+    """Parameter counts of the manifest's models built from the student's own classes: all of
+    them, those of batch-norm layers, and the biases of linear layers."""
     sizes = {}
     for spec in ctx.manifest["models"]:
         try:
             model = ctx.get(spec["class_name"])(*spec["args"], **spec["kwargs"])
-            sizes[spec["key"]] = param_count(model)
+            sizes[spec["key"]] = {
+                "all": param_count(model),
+                "norm": sum(
+                    param_count(m)
+                    for m in model.modules()
+                    if isinstance(m, nn.modules.batchnorm._BatchNorm)
+                ),
+                "linear_bias": sum(
+                    m.bias.numel()
+                    for m in model.modules()
+                    if isinstance(m, nn.Linear) and m.bias is not None
+                ),
+            }
         except Exception as err:  # noqa: BLE001
             sizes[spec["key"]] = describe_error(err)
     return {"sizes": sizes}
@@ -820,7 +883,7 @@ def _(seen, want, ctx) -> Verdict:
     if isinstance(own, dict) and isinstance(own.get("sizes"), dict):
         # Counts true of the student's own FNNs: an FNN or dense-layer mistake is not charged
         # again here.
-        accepted.append({**expected, **{k: own["sizes"].get(m) for k, m in COUNTED.items()}})
+        accepted.append({**expected, **_own_answers(own["sizes"])})
     wrong = answers_family.wrong_answers(seen["answers"], accepted)
     if wrong is None:
         return Verdict.wrong(f"answers() returned {seen['answers']!r}, not a dict")

@@ -14,7 +14,9 @@ Graded here, each part on data the grader makes for this run:
   dropout (off in evaluation mode, p and 1/(1-p) in training mode), each judged on numbers that
   do not depend on the other;
 * the search: `run_search` with a tiny budget on a tiny data set while the notebook's test split
-  is replaced by a tripwire; the trial it returns as best is its best validation accuracy;
+  is replaced by a tripwire; every trial's value is the validation accuracy it reported last to
+  the pruner (on data where training and validation accuracies differ), and the trial it
+  returns as best is its best validation accuracy;
 * the final model: `MLP(**architecture of final_config.json)` loads `mlp_final.pt`, and its
   test accuracy with the student's own evaluation transform and statistics.
 """
@@ -34,8 +36,11 @@ from torch.utils.data import Dataset, Subset
 
 from grader.checks.common import (
     StopProbe,
+    WrongValue,
+    a_module,
     describe_error,
     diff_shapes,
+    failure,
     inputs,
     jsonable,
     modules_of_type,
@@ -158,7 +163,7 @@ def statistics(ctx) -> dict:
             )
             result = fn(subset)
             if not isinstance(result, tuple | list) or len(result) != 2:
-                raise TypeError(f"it returned {_what(result)}, not (mean_image, std_image)")
+                raise WrongValue(f"it returned {_what(result)}, not (mean_image, std_image)")
             for name, value in zip(("mean", "std"), result, strict=True):
                 tensor = _tensor(value)
                 entry[f"{name}_type"] = _what(value)
@@ -170,7 +175,7 @@ def statistics(ctx) -> dict:
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001 - one bad case must not hide the other
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         runs.append(entry)
     return {"runs": runs}
 
@@ -181,6 +186,7 @@ def _case_name(case: Mapping[str, Any]) -> str:
 
 def _each_case(seen, want, ctx, test: Callable) -> Verdict:
     problems = []
+    raised = False  # some case raised or was not observed
     got = seen.get("runs") if isinstance(seen.get("runs"), list) else []
     for i, want_entry in enumerate(want["runs"]):
         case = ctx.settings["cases"][i]
@@ -189,12 +195,18 @@ def _each_case(seen, want, ctx, test: Callable) -> Verdict:
         entry = got[i] if i < len(got) else None
         if not isinstance(entry, dict):
             problems.append(f"{where}: nothing observed")
+            raised = True
+        elif "wrong" in entry:
+            problems.append(f"{where}: standardisation_images {entry['wrong']}")
         elif "error" in entry:
             problems.append(f"{where}: standardisation_images raised {entry['error']}")
+            raised = True
         elif problem := test(entry, want_entry, case):
             problems.append(f"{where}: {problem}")
     total = len(want["runs"])
-    return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+    return Verdict.partial(
+        total - len(problems), total, summarise(problems) or "right", raised=raised
+    )
 
 
 def _same_shape_values(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
@@ -360,11 +372,11 @@ def _outputs(transform, images, seeds) -> torch.Tensor:
         for image in images:
             out = transform(image)
             if not isinstance(out, torch.Tensor):
-                raise TypeError(f"the transform returned {_what(out)}, not a tensor")
+                raise WrongValue(f"the transform returned {_what(out)}, not a tensor")
             outs.append(out.detach().cpu().float())
     shapes = {tuple(o.shape) for o in outs}
     if len(shapes) != 1:
-        raise ValueError(f"the transform returned tensors of shapes {sorted(shapes)}")
+        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
     return torch.stack(outs)
 
 
@@ -387,12 +399,12 @@ def transform_outputs(ctx) -> dict:
         try:
             pair = make(mean_image, std_image, normalise=normalise, **_switches(on))
             if not isinstance(pair, tuple | list) or len(pair) != 2:
-                raise TypeError(f"make_transforms returned {_what(pair)}, not a pair")
+                raise WrongValue(f"make_transforms returned {_what(pair)}, not a pair")
             entry["outputs_tensor"] = _outputs(pair[which], images, seeds)
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[key] = entry
 
     run("augments", 0, False, SWITCHES)
@@ -419,8 +431,8 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
     where = f"the {kind} transform with {_config_name(want_entry)}"
     if not isinstance(entry, dict):
         return f"{where}: nothing observed"
-    if "error" in entry:
-        return f"{where}: {entry['error']}"
+    if "error" in entry or "wrong" in entry:
+        return f"{where}: {entry.get('error') or entry['wrong']}"
     got, target = entry.get("outputs_tensor"), want_entry["outputs_tensor"]
     if not isinstance(got, torch.Tensor) or got.shape != target.shape:
         shape = tuple(got.shape[1:]) if isinstance(got, torch.Tensor) else None
@@ -433,6 +445,9 @@ def _compare(seen, want, key: str, kind: str) -> str | None:
 @OWN.check("train_transform_augments", observe=transform_outputs)
 def _(seen, want, ctx) -> Verdict:
     problem = _compare(seen, want, "augments", "training")
+    entry = seen.get("augments")
+    if not isinstance(entry, dict) or "error" in entry:
+        return Verdict.error(problem or "the training transform could not be observed")
     return Verdict.expect(
         problem is None,
         "the training transform flips, rotates and crops as specified",
@@ -455,8 +470,9 @@ def _(seen, want, ctx) -> Verdict:
     total = len(SWITCH_CASES) + 1
     if not (isinstance(train, dict) and isinstance(own_eval, dict)):
         problems.append("normalise=True: nothing observed")
-    elif "error" in train or "error" in own_eval:
-        problems.append(f"normalise=True: {train.get('error') or own_eval.get('error')}")
+    elif any(k in e for k in ("error", "wrong") for e in (train, own_eval)):
+        why = [e.get("error") or e.get("wrong") for e in (train, own_eval)]
+        problems.append(f"normalise=True: {why[0] or why[1]}")
     elif not same_values(train.get("outputs_tensor"), own_eval.get("outputs_tensor")):
         problems.append(
             "with normalise=True and no augmentation the training transform does not standardise "
@@ -545,13 +561,13 @@ def mlp_hidden(ctx) -> dict:
     for name in ACTIVATIONS:
         entry: dict = {}
         try:
-            model = MLP(hidden_layers=2, width=width, activation=name, dropout=0.0)
+            model = a_module(MLP(hidden_layers=2, width=width, activation=name, dropout=0.0))
             fix_parameters(model, seed)
             entry.update(_hidden(model, x, training=False, seed=seed))
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         out[name] = entry
     return out
 
@@ -559,15 +575,21 @@ def mlp_hidden(ctx) -> dict:
 @OWN.check("mlp_activation", observe=mlp_hidden)
 def _(seen, want, ctx) -> Verdict:
     problems = []
+    raised = False  # some activation raised or was not observed
     for name in ACTIVATIONS:
         _want_ok(want[name], f"activation={name!r}")
         entry = seen.get(name)
         where = f"MLP(activation={name!r})"
-        if not isinstance(entry, dict):
-            problems.append(f"{where}: nothing observed")
+        if isinstance(entry, dict) and "wrong" in entry:
+            problems.append(f"{where}: {entry['wrong']}")
             continue
-        if "error" in entry:
-            problems.append(f"{where} raised {entry['error']}")
+        if not isinstance(entry, dict) or "error" in entry:
+            problems.append(
+                f"{where} raised {entry['error']}"
+                if isinstance(entry, dict)
+                else f"{where}: nothing observed"
+            )
+            raised = True
             continue
         pre, post = entry.get("pre_tensor"), entry.get("post_tensor")
         if not isinstance(pre, torch.Tensor) or not isinstance(post, torch.Tensor):
@@ -594,6 +616,7 @@ def _(seen, want, ctx) -> Verdict:
         (summarise(problems) + ": each hidden layer must use the activation the argument names")
         if problems
         else "the hidden layers use the activation the argument names",
+        raised=raised,
     )
 
 
@@ -618,8 +641,8 @@ def mlp_dropout(ctx) -> dict:
     try:
         models = {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
-            models[key] = MLP(
-                hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p
+            models[key] = a_module(
+                MLP(hidden_layers=2, width=int(s["width"]), activation=s["activation"], dropout=p)
             )
             fix_parameters(models[key], seed)
         for key, model in models.items():
@@ -629,7 +652,7 @@ def mlp_dropout(ctx) -> dict:
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001
-        out["error"] = describe_error(err)
+        out.update(failure(err))
     return out
 
 
@@ -666,7 +689,9 @@ def _(seen, want, ctx) -> Verdict:
     p = float(ctx.settings["p"])
     where = f"MLP(dropout={p}, activation={ctx.settings['activation']!r})"
     if "error" in seen:
-        return Verdict.wrong(f"{where} raised {seen['error']}")
+        return Verdict.error(f"{where} raised {seen['error']}")
+    if "wrong" in seen:
+        return Verdict.wrong(f"{where}: {seen['wrong']}")
     problems = []
     if not same_values(seen.get("dropout_eval_tensor"), seen.get("none_eval_tensor")):
         problems.append(
@@ -743,9 +768,21 @@ def _draw_search(rng, manifest) -> dict:
     }
 
 
+def _last_report(trial) -> Any:
+    """The value a trial reported last (`trial.report(value, step)`, the largest step): what
+    the pruner saw at the end of its training; None when it reported nothing."""
+    reports = trial.intermediate_values
+    return jsonable(reports[max(reports)]) if reports else None
+
+
 def _study_summary(study) -> dict:
     trials = [
-        {"number": int(t.number), "state": t.state.name, "value": jsonable(t.value)}
+        {
+            "number": int(t.number),
+            "state": t.state.name,
+            "value": jsonable(t.value),
+            "last_report": _last_report(t),
+        }
         for t in study.trials
     ]
     summary = {"direction": study.direction.name, "trials": trials}
@@ -765,6 +802,11 @@ def search(ctx) -> dict:
     ns = ctx.ns
     run_search = ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
+    # Every fourth validation image carries the next class's label: a trial that learns the
+    # classes reaches about 1 on its training images but at most 0.75 on validation, so an
+    # objective that returns another accuracy than the validation one shows.
+    mislabelled = torch.arange(s["train_images"], len(labels), 4)
+    labels[mislabelled] = (labels[mislabelled] + 1) % CLASSES
     data = ImageSet(images, labels)
     train_set = Subset(data, list(range(s["train_images"])))
     val_set = Subset(data, list(range(s["train_images"], len(data))))
@@ -810,7 +852,7 @@ def _(seen, want, ctx) -> Verdict:
             "the validation split only; the test split is for the final model, once"
         )
     if "error" in seen:
-        return Verdict.wrong(f"run_search raised {seen['error']}, so it could not be checked")
+        return Verdict.error(f"run_search raised {seen['error']}, so it could not be checked")
     return Verdict.ok("the search never touched the test split")
 
 
@@ -836,6 +878,23 @@ def _(seen, want, ctx) -> Verdict:
     ]
     if not done:
         return Verdict.wrong("the returned study has no completed trial")
+    # A trial's value is its validation accuracy after its last epoch, which is also the last
+    # value it reported to the pruner: an objective that returns anything else (the training
+    # accuracy, say) ranks the trials by something the pruner never saw.
+    other = [
+        t
+        for t in done
+        if isinstance(t.get("last_report"), float | int)
+        and not math.isclose(t["value"], t["last_report"], rel_tol=1e-6, abs_tol=1e-9)
+    ]
+    if other:
+        t = other[0]
+        return Verdict.wrong(
+            f"trial {t['number']} returned {t['value']:.4f} but reported the validation "
+            f"accuracy {t['last_report']:.4f} after its last epoch: the objective must return "
+            "the validation accuracy it reported last (curve['val_accuracy'][-1]), not a "
+            "training accuracy or another number"
+        )
     best = max(t["value"] for t in done)
     numbers = [t["number"] for t in done if t["value"] == best]
     return Verdict.expect(

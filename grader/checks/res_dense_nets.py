@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from grader.checks.common import (
-    describe_error,
+    a_module,
     diff_shapes,
+    failure,
     inputs,
     modules_of_type,
     record_calls,
@@ -52,6 +53,7 @@ def _each(obs_key: str, test, describe):
 
     def judge(seen, want, ctx) -> Verdict:
         problems = []
+        raised = False  # some setting raised or was not observed
         got = seen.get(obs_key) if isinstance(seen.get(obs_key), list) else []
         for i, want_entry in enumerate(want[obs_key]):
             where = describe(ctx.settings["values"][i])
@@ -60,12 +62,18 @@ def _each(obs_key: str, test, describe):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{where}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry):
                 problems.append(f"{where}: {problem}")
         total = len(want[obs_key])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 
@@ -82,7 +90,7 @@ def resblock_skip(ctx) -> dict:
     for i, (args, _) in enumerate(_settings_of(ctx, "resblock")):
         entry: dict = {}
         try:
-            block = ResBlock(*args)
+            block = a_module(ResBlock(*args))
             x = inputs(BATCH, args[0], seed=int(ctx.settings["seed"]) + i)
             with torch.no_grad():
                 for p in block.parameters():
@@ -91,7 +99,7 @@ def resblock_skip(ctx) -> dict:
             entry["zeroed_tensor"] = out if isinstance(out, torch.Tensor) else None
             entry["input_tensor"] = x
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         runs.append(entry)
     return {"runs": runs}
 
@@ -129,7 +137,7 @@ def denseblock_structure(ctx) -> dict:
         in_channels, size = args[0], sizes[0]
         entry: dict = {}
         try:
-            block = DenseBlock(*args).train()
+            block = a_module(DenseBlock(*args)).train()
             convs = [m for m in modules_of_type(block, nn.Conv2d) if tuple(m.kernel_size) == (3, 3)]
             seen, remove = record_calls(convs, lambda m, inputs: inputs[0].detach().clone())
             x = inputs(2, in_channels, size, size, seed=int(ctx.settings["seed"]) + i)
@@ -156,7 +164,7 @@ def denseblock_structure(ctx) -> dict:
             else:
                 entry["input_channels_kept"] = False
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         runs.append(entry)
     return {"runs": runs}
 
@@ -236,7 +244,7 @@ def densenet_wiring(ctx) -> dict:
     for growth in ctx.settings["growth_rates"]:
         entry: dict = {"growth": growth}
         try:
-            model = DenseNet(growth).eval()
+            model = a_module(DenseNet(growth)).eval()
             blocks = [m for m in model.modules() if isinstance(m, DenseBlock)]
             transitions = [m for m in model.modules() if isinstance(m, Transition)]
             linears = modules_of_type(model, nn.Linear)
@@ -281,7 +289,7 @@ def densenet_wiring(ctx) -> dict:
                 ),
             )
         except Exception as err:  # noqa: BLE001
-            entry["error"] = describe_error(err)
+            entry.update(failure(err))
         nets.append(entry)
     return {"nets": nets}
 
@@ -293,6 +301,7 @@ def _densenet_name(growth) -> str:
 def _each_net(test):
     def judge(seen, want, ctx) -> Verdict:
         problems = []
+        raised = False  # some setting raised or was not observed
         got = seen.get("nets") if isinstance(seen.get("nets"), list) else []
         for i, want_entry in enumerate(want["nets"]):
             where = _densenet_name(want_entry["growth"])
@@ -301,12 +310,18 @@ def _each_net(test):
             entry = got[i] if i < len(got) else None
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{where}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry):
                 problems.append(f"{where}: {problem}")
         total = len(want["nets"])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 

@@ -343,7 +343,7 @@ def run_search(
         study.set_user_attr("size", size)
         # The best settings so far, now trained for longer; the coarse stage starts from the
         # notebook's baseline.
-        for trial in previous:
+        for trial in previous[:size]:  # a queued trial beyond the budget would stay WAITING
             study.enqueue_trial(
                 trial.params, user_attrs={"from": f"stage{index - 1}:{trial.number}"}
             )

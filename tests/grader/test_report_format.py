@@ -1,4 +1,5 @@
-"""Do reports read old and new JSON alike, and does the table wrap without losing a word?"""
+"""Do reports read old and new JSON alike, does the table wrap without losing a word, and does
+a report print as inert text whatever its file holds?"""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ import csv
 import io
 import json
 
+from grader.leaderboard import format_leaderboard, rank
 from grader.report import CheckResult, Report, class_csv, format_table, wrap_text
+from grader.summary import format_summary
+from grader.text import inert_line
+from tests.fixtures.hostile import CONTROL_NAME, HOSTILE_TEXT, TERMINAL_CONTROL
 from tests.fixtures.reports import accuracy, check, report
 
 LONG = (
@@ -85,6 +90,37 @@ def test_does_wrap_text_keep_line_breaks_and_indents():
 def test_can_a_student_name_not_become_a_spreadsheet_formula():
     row = class_csv([report("=HYPERLINK(1)", [check("resblock_is_module")])]).splitlines()[1]
     assert row.startswith("'=HYPERLINK(1)")
+
+
+def _tampered() -> dict:
+    """A saved report edited by hand (or by an older grader): control sequences everywhere."""
+    data = report("ann", [accuracy("resmlp_accuracy", 0.9)]).to_dict()
+    data["student"] = CONTROL_NAME
+    data["notes"] = [f"a note {HOSTILE_TEXT}"]
+    data["sandbox"] = HOSTILE_TEXT
+    data["status"] = "review"
+    data["checks"][0]["message"] += f" {HOSTILE_TEXT}\nresmlp_accuracy  3/3  pass"
+    return data
+
+
+def test_does_a_tampered_report_print_inert_in_every_table_and_the_csv():
+    tampered = Report.from_dict(_tampered())
+    assert Report.from_dict(json.loads(tampered.to_json())).to_dict() == tampered.to_dict()
+    board_reports = [Report.from_dict({**_tampered(), "status": "graded"})]
+    outputs = {
+        "table": format_table(tampered),
+        "wrapped table": format_table(tampered, width=60, wrap=True),
+        "summary": format_summary([tampered]),
+        "leaderboard": format_leaderboard(rank(board_reports)),
+        "csv": class_csv([tampered]).replace("\r\n", "\n"),  # the CSV's own line ends
+    }
+    for what, text in outputs.items():
+        assert not TERMINAL_CONTROL.search(text), (what, TERMINAL_CONTROL.findall(text))
+        rows = [line for line in text.splitlines() if line.startswith("resmlp_accuracy")]
+        assert len(rows) <= 1, (what, rows)  # a message's line break starts no row
+    assert "\\x1b]52;c;" in outputs["wrapped table"] and "\\u202e" in outputs["wrapped table"]
+    assert inert_line(CONTROL_NAME) in outputs["summary"] + outputs["leaderboard"]
+    assert outputs["csv"].splitlines()[1].startswith("'=eve\\x1b]0;pwned")
 
 
 def _thirds() -> Report:

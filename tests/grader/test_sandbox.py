@@ -364,3 +364,6 @@ def test_does_the_sandbox_say_what_it_is():
     sandbox = Sandbox(mounts=(), env={}, cwd=Path("/"))
     assert sandbox.kind.startswith("bubblewrap")
     assert os.geteuid() != 0 or "unprivileged uid" in sandbox.kind
+    assert "per-process limits only (no control groups): 6 GiB of address space" in sandbox.kind
+    held = Sandbox(mounts=(), env={}, cwd=Path("/"), whole_probe="cgroup v2")
+    assert "whole-probe limits (cgroup v2): 6 GiB of memory, 64 processes" in held.kind

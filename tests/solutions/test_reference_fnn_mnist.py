@@ -212,6 +212,9 @@ def test_are_the_answers_read_from_the_models():
         "fnn_batchnorm_parameters": _fnn_count(
             [784, student.HIDDEN_SIZE, student.HIDDEN_SIZE, 10], True
         ),
+        # Scale and shift per feature of both hidden layers; the biases those layers drop.
+        "batchnorm_added_parameters": 2 * 2 * student.HIDDEN_SIZE,
+        "bias_saved_parameters": 2 * student.HIDDEN_SIZE,
     }
     assert all(type(v) is int for k, v in got.items() if k != "image_size")
     # One width everywhere: the questions, the reference training and the submitted models.

@@ -251,6 +251,33 @@ def test_does_the_notebook_search_pick_its_best_validation_trial(fixture_root):
     assert set(study.best_params) == set(SEARCH_SPACE)
 
 
+def test_does_a_small_search_rerun_on_one_database_and_leave_no_trial_waiting(
+    fixture_root, tmp_path
+):
+    import optuna
+    from torchvision.datasets import FashionMNIST
+
+    from solutions.mlp_tuning.student import run_search
+
+    dataset = FashionMNIST(str(fixture_root), train=True)
+    train_part, val_part = split_train_validation(dataset, 300)
+    train = Subset(dataset, train_part.indices[:200])
+    val = Subset(dataset, val_part.indices[:100])
+    # Stage sizes 2, 1, 1: the coarse stage keeps more trials than the next one runs.
+    short = tuple({**s, "epochs": 1, "reports": 1} for s in STAGES)
+    assert [n for _, n in stage_sizes(4, short)] == [2, 1, 1]
+    assert short[0]["keep"] > 1
+    storage = f"sqlite:///{tmp_path / 'mlp_tuning.db'}"
+    runs = [
+        run_search(train, val, 4, stages=short, storage=storage, device=torch.device("cpu"))
+        for _ in range(2)  # as a student reruns the cell: no DuplicatedStudyError
+    ]
+    for study in runs:
+        for name in study.user_attrs["stage_studies"]:
+            trials = optuna.load_study(study_name=name, storage=storage).trials
+            assert optuna.trial.TrialState.WAITING not in {t.state for t in trials}, name
+
+
 # ---------------------------------------------------------------- committed files
 
 

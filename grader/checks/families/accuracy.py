@@ -8,6 +8,15 @@ each batch reshaped to the model's `input_shape` when the manifest gives one (a 
 for the run and without labels; the judge, in the parent, scores the logits against the labels
 in that order. A grading machine without the test split gives status "error" (`Unjudgeable`),
 with the fix in the message.
+
+How the images are prepared: with the manifest's `[normalize]` statistics, or, for a model whose
+manifest entry names a `test_transform`, with the student's own transform (the one that global
+of the notebook applies, e.g. `test_loader.dataset.transform`) on each image as a PIL image, as
+torchvision's data sets hand it over. The weights were trained on inputs prepared by that
+transform, from statistics the notebook computed on the data it had, so the measurement holds on
+the real data set and on a stand-in whose statistics are not the real ones alike. A notebook
+without such a transform, or whose transform fails, is measured with `[normalize]` (the report
+says so).
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from PIL import Image
 
 from grader.checks.common import StopProbe, describe_error
 from grader.spec import CheckSet, Verdict
@@ -27,8 +37,54 @@ class Unjudgeable(Exception):
     """The grading machine lacks what the check needs (the test split): status "error"."""
 
 
+def _pil(image: torch.Tensor) -> Image.Image:
+    """A uint8 (C, H, W) test image as torchvision's data sets hand it to a transform."""
+    return Image.fromarray(image[0].numpy() if len(image) == 1 else image.permute(1, 2, 0).numpy())
+
+
+def own_transform(ctx, name: str):
+    """The transform the notebook's global `name` applies to each image: its `transform`, or
+    that of the data set under it (a DataLoader's, a Subset's), or `name` itself when it is a
+    plain callable. None when there is none."""
+    found = ctx.get(name)
+    for _ in range(5):
+        transform = getattr(found, "transform", None)
+        if callable(transform):
+            return transform
+        if not hasattr(found, "dataset"):
+            break
+        found = found.dataset
+    plain = callable(found) and not hasattr(found, "__getitem__")
+    return found if plain else None
+
+
+def prepared_batches(ctx, name: str | None, batch_size: int = 500) -> tuple[list, str | None]:
+    """(batches of the test images, how they were prepared): through the notebook's own
+    transform `name` when it has one that works, else normalised per the manifest (how: None
+    when no transform was asked for)."""
+    if not name:
+        return list(ctx.test_batches(batch_size)), None
+    try:
+        transform = own_transform(ctx, name)
+        if transform is None:
+            raise TypeError(f"{name} has no transform")
+        images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
+        torch.manual_seed(0)  # a transform that draws at random gives one answer per submission
+        batches = [
+            torch.stack([transform(_pil(image)) for image in images[i : i + batch_size]])
+            for i in range(0, len(images), batch_size)
+        ]
+        return batches, f"{name}'s own transform"
+    except StopProbe:
+        raise
+    except Exception as err:  # noqa: BLE001 - measured the manifest's way, and said so
+        how = f"the manifest's mean {ctx.manifest['mean']} and std {ctx.manifest['std']}"
+        return list(ctx.test_batches(batch_size)), f"{how}, since {describe_error(err, 200)}"
+
+
 def observe(ctx) -> dict:
     result = {}
+    prepared: dict = {}  # test_transform name -> (batches, how), made once for every model
     for spec in ctx.manifest["models"]:
         entry: dict = {}
         result[spec["key"]] = entry
@@ -49,9 +105,15 @@ def observe(ctx) -> dict:
             model.load_state_dict(state)
             model.eval()
             shape = spec.get("input_shape")
+            name = spec.get("test_transform")
+            if name not in prepared:
+                prepared[name] = prepared_batches(ctx, name)
+            batches, how = prepared[name]
+            if how:
+                entry["prepared"] = how
             with torch.no_grad():
                 logits = torch.cat(
-                    [model(x.reshape(len(x), *shape) if shape else x) for x in ctx.test_batches()]
+                    [model(x.reshape(len(x), *shape) if shape else x) for x in batches]
                 )
             entry["logits_tensor"] = logits.float()
         except StopProbe:
@@ -66,11 +128,11 @@ def judge_model(key: str):
         entry = seen.get(key)
         weights = ctx.manifest.model(key).weights
         if not isinstance(entry, dict):
-            return Verdict.wrong(f"no predictions were recorded for {weights}")
+            return Verdict.error(f"no predictions were recorded for {weights}")
         if entry.get("no_test_split") or ctx.labels is None:
             raise Unjudgeable(ctx.no_test_split or "the grading machine has no test split")
         if "error" in entry:
-            return Verdict.wrong(f"{weights} could not be evaluated: {entry['error']}")
+            return Verdict.error(f"{weights} could not be evaluated: {entry['error']}")
         logits, labels = entry.get("logits_tensor"), ctx.labels
         classes = ctx.manifest.classes
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(labels), classes):
@@ -82,6 +144,8 @@ def judge_model(key: str):
         threshold = ctx.expected["accuracy"][key]["threshold"]
         source = ctx.expected["accuracy"][key].get("threshold_source")
         why = f" ({source})" if source else ""
+        if entry.get("prepared"):
+            why = f"; test images prepared with {entry['prepared']}{why}"
         # Generated stand-ins are not the test split the threshold was set for: say so.
         on = f" on {ctx.test_split}" if ctx.test_split else ""
         return Verdict.expect(

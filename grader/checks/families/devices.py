@@ -40,7 +40,8 @@ def draw(rng, manifest) -> dict:
 def _verdict(seen: dict, fn: str) -> Verdict:
     if "input_device" not in seen:
         reason = seen.get("error", "it returned without calling the model")
-        return Verdict.wrong(f"{fn} never ran the model on the given device: {reason}")
+        what = Verdict.error if "error" in seen else Verdict.wrong
+        return what(f"{fn} never ran the model on the given device: {reason}")
     model_ok, batch_ok = seen["param_device"] == "meta", seen["input_device"] == "meta"
     if model_ok and batch_ok:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")

@@ -25,9 +25,10 @@ from torch import nn
 
 from grader.checks.common import (
     NOT_IMPLEMENTED,
-    describe_error,
+    a_module,
     describe_shapes,
     diff_shapes,
+    failure,
     inputs,
     looks_like_probabilities,
     param_count,
@@ -167,8 +168,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
                 torch.manual_seed(seed + i)
                 module = build(spec, cls, values)
                 entry["is_module"] = isinstance(module, nn.Module)
-                if not entry["is_module"]:
-                    raise TypeError(f"it returned a {type(module).__name__}, not an nn.Module")
+                a_module(module)
                 entry["param_shapes"] = param_shapes(module)
                 entry["params"] = param_count(module)
                 entry["unregistered"] = unregistered_modules(module)[:5]
@@ -183,7 +183,7 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
                 if with_behaviour:
                     entry.update(behaviour.outputs(module, x, seed + i))
             except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-                entry["error"] = describe_error(err)
+                entry.update(failure(err))
             result["settings"].append(entry)
         return result
 
@@ -201,6 +201,7 @@ def _each(spec, test):
         values = ctx.settings["values"]
         seen_settings = seen.get("settings") if isinstance(seen.get("settings"), list) else []
         problems = []
+        raised = False  # some setting raised or was not observed
         for i, want_entry in enumerate(want["settings"]):
             if "error" in want_entry:  # the reference itself failed: a grader bug, said loudly
                 raise RuntimeError(f"reference failed on setting {values[i]}: {want_entry}")
@@ -208,12 +209,18 @@ def _each(spec, test):
             where = describe(spec, values[i], ctx.plain)
             if not isinstance(entry, dict):
                 problems.append(f"{where}: nothing observed")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{where}: {entry['wrong']}")
             elif "error" in entry:
                 problems.append(f"{where} raised {entry['error']}")
+                raised = True
             elif problem := test(entry, want_entry):
                 problems.append(f"{where}: {problem}")
         total = len(want["settings"])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
+        return Verdict.partial(
+            total - len(problems), total, summarise(problems) or "right", raised=raised
+        )
 
     return judge
 
@@ -280,9 +287,11 @@ def _module_judge(spec):
             return Verdict.wrong(f"{name} must be a subclass of nn.Module")
         errors = [e["error"] for e in seen.get("settings", []) if "error" in e]
         if any(e.startswith(NOT_IMPLEMENTED) for e in errors):
-            return Verdict.wrong(f"{name} is {NOT_IMPLEMENTED}")
+            return Verdict.error(f"{name} is {NOT_IMPLEMENTED}")
         if errors:
-            return Verdict.wrong(f"{name}(...) could not be built and run: {errors[0]}")
+            return Verdict.error(f"{name}(...) could not be built and run: {errors[0]}")
+        if wrong := [e["wrong"] for e in seen.get("settings", []) if "wrong" in e]:
+            return Verdict.wrong(f"{name}(...) could not be built and run: {wrong[0]}")
         if spec["kind"] == "function":
             return Verdict.ok(f"{name}(...) builds and runs")
         return Verdict.ok(f"{name} is an nn.Module subclass")

@@ -1,7 +1,8 @@
 """Do the family extensions `fnn_mnist` needs work, in-process: builder functions, fixed
 keyword arguments, torch.nn classes as values and kinds judged as one check (modules); a trainer
 class with its counting function, the loss per sample and the validation loss (loops); test
-batches in the model's input shape (accuracy); and does each variant of `fnn_mnist`, run
+batches in the model's input shape, prepared by the notebook's own test transform (accuracy);
+and does each variant of `fnn_mnist`, run
 through the real observers and judges, lose exactly the checks it names?"""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
 
 from grader.checks.families import accuracy
 from grader.checks.families.modules import describe, torch_value
@@ -210,3 +213,43 @@ def test_are_test_batches_fed_in_the_model_s_input_shape(tmp_path):
     for key in ("fnn", "fnn_bn"):
         assert "error" not in seen[key], seen[key]
         assert tuple(seen[key]["logits_tensor"].shape) == (7, 10)
+
+
+def test_are_test_images_prepared_with_the_notebook_s_own_test_transform(tmp_path):
+    """The test images go through the transform of the notebook's test_loader (statistics of
+    its own training images, here a stand-in's std of 0.25), not the manifest's MNIST figures;
+    without a test_loader, the manifest's figures are used and the report says so."""
+    plain = load_manifest(ID).to_plain()
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    torch.save(images, tmp_path / "test_images.pt")
+    ns = namespace()
+    own, mnist = (0.13, 0.25), (plain["mean"][0], plain["std"][0])
+
+    class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a transform
+        transform = transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize(own[:1], own[1:]), ns["flatten"]]
+        )
+
+    def predicted(names: dict, key: str) -> dict:
+        ctx = ProbeContext(
+            ns={**ns, **names},
+            manifest=plain,
+            weights_dir=Path(WEIGHTS_DIR / ID),
+            test_images=tmp_path / "test_images.pt",
+        )
+        return accuracy.observe(ctx)[key]
+
+    for key in ("fnn", "fnn_bn"):
+        model = load_manifest(ID).model(key).build(ns)
+        model.load_state_dict(torch.load(WEIGHTS_DIR / ID / f"{key}.pt", weights_only=True))
+        model.eval()
+        with torch.no_grad():
+            pixels = images.float().flatten(1) / 255
+            want = {stats: model((pixels - stats[0]) / stats[1]) for stats in (own, mnist)}
+        seen = predicted({"test_loader": DataLoader(Unlabelled())}, key)
+        assert seen["prepared"] == "test_loader's own transform"
+        torch.testing.assert_close(seen["logits_tensor"], want[own], rtol=1e-4, atol=1e-4)
+        seen = predicted({}, key)
+        assert f"the manifest's mean {plain['mean']}" in seen["prepared"], seen["prepared"]
+        assert "test_loader is not defined" in seen["prepared"]
+        torch.testing.assert_close(seen["logits_tensor"], want[mnist], rtol=1e-4, atol=1e-4)
