@@ -40,7 +40,10 @@ class CourseError(RuntimeError):
 
 def state_dir(course: Path) -> Path:
     folder = course / STATE_DIR
-    folder.mkdir(mode=0o700, exist_ok=True)
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as err:
+        raise CourseError(f"cannot keep the course's state in {folder}: {err}") from None
     return folder
 
 
@@ -48,7 +51,10 @@ def state_dir(course: Path) -> Path:
 def course_lock(course: Path, command: str) -> Iterator[None]:
     """Hold the course's lock while the block runs; CourseError when another run holds it."""
     path = state_dir(course) / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise CourseError(f"cannot open the course's lock {path}: {err}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -89,7 +95,10 @@ def check_checkout(course: Path, manifest: Manifest) -> None:
                 f"python -m grader there, or delete {record} to grade it with this checkout"
             )
         return
-    record.write_text(here + "\n")
+    try:
+        record.write_text(here + "\n")
+    except OSError as err:
+        raise CourseError(f"cannot record this checkout in {record}: {err}") from None
 
 
 def _grade_cell_points(notebook: Path) -> dict[str, float]:
