@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the fixtures live in the tests package of the checkout
 
-from solutions.manifest import load_manifest  # noqa: E402
+from grader.manifest import load_manifest  # noqa: E402
 from solutions.submission import write_submission  # noqa: E402
 from tests.fixtures import hostile, variants  # noqa: E402
 

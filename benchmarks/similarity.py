@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))  # the fixtures live in the tests package of the c
 
 import nbformat  # noqa: E402
 
-from solutions.manifest import load_manifest  # noqa: E402
+from grader.manifest import load_manifest  # noqa: E402
 from tests.fixtures.disguise import COPIES, class_of, disguise, write_class  # noqa: E402
 
 HOW = sorted(set().union(*COPIES.values()))

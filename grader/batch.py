@@ -37,13 +37,13 @@ from tqdm import tqdm
 from grader.grade import GradingRun, Staged, close_host, grade_submission, open_host, stage
 from grader.judge import all_failed
 from grader.lateness import NO_PENALTY, LatePolicy
+from grader.manifest import Manifest
 from grader.notebook_io import NotebookError
 from grader.probe_host import ProbeHost
 from grader.report import Report
 from grader.safe_fs import remove
 from grader.sandbox import Sandbox
 from grader.uids import UidLease
-from solutions.manifest import Manifest
 
 
 @dataclass(frozen=True)

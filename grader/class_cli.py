@@ -26,7 +26,7 @@ class OperatorError(Exception):
 
 
 def _known_ids() -> list[str]:
-    from solutions.manifest import assignment_ids
+    from grader.manifest import assignment_ids
 
     return assignment_ids()
 
@@ -164,8 +164,8 @@ def guess_submitted_assignment(submitted: Path) -> str:
 
 def normalise_names_command(args: argparse.Namespace) -> int:
     """Rename Colab-style copies in a collected `submitted/` tree to the release's name."""
+    from grader.manifest import UnknownAssignmentError, load_manifest
     from grader.names import normalise_collected_names
-    from solutions.manifest import UnknownAssignmentError, load_manifest
 
     submitted = args.submitted
     if (submitted / "submitted").is_dir():

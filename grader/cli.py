@@ -25,7 +25,6 @@ from grader.class_cli import OperatorError
 from grader.report import Report, class_csv, format_table
 from grader.sandbox import GiB, Limits
 from grader.similarity import cli as similarity_cli
-from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
 
 
 def _positive_int(text: str) -> int:
@@ -116,6 +115,8 @@ def _parser() -> argparse.ArgumentParser:
 def guess_assignment(paths: list[Path]) -> str:
     """The one assignment id that the paths name: a folder of that name (submitted/<s>/<id>/,
     inside a course or a student's folder) or a notebook named after it."""
+    from grader.manifest import assignment_ids
+
     known = set(assignment_ids())
     found = set()
     for path in paths:
@@ -171,6 +172,7 @@ def _venv_on_path() -> None:
 def grade_command(args: argparse.Namespace) -> int:
     from grader.batch import find_submissions
     from grader.judge import ExpectedAnswersMissing, load_expected
+    from grader.manifest import load_manifest
 
     for path in args.paths:
         if not path.exists():
@@ -321,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "grade":
         return class_cli.run(args)
     from grader.batch import Interrupted
+    from grader.manifest import ManifestError, UnknownAssignmentError
 
     try:
         return grade_command(args)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.paths import ASSIGNMENTS_DIR, RELEASE_DIR, REPO_ROOT, SOURCE_DIR
 
 STATE_DIR = ".dlgrade"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import secrets
 import subprocess
 import sys
@@ -24,9 +23,10 @@ from pathlib import Path
 
 import torch
 
-import grader
 from grader.cgroups import SlotGroups, find_layout
-from grader.judge import Accepted, JudgeContext, all_failed, judge, load_expected
+from grader.fingerprint import code_fingerprint
+from grader.judge import all_failed
+from grader.manifest import Manifest
 from grader.notebook_io import (
     MAX_NOTEBOOK_BYTES,
     NotebookError,
@@ -37,13 +37,11 @@ from grader.notebook_io import (
     too_big,
 )
 from grader.probe_host import ProbeHost, Slot
-from grader.reference import observe as observe_reference
-from grader.reference import references
 from grader.report import Report
 from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
+from grader.session import Session
 from grader.settings_key import SettingsSeed
-from grader.spec import CheckSet, build_checkset
 from grader.supervise import TimeLimits, run_probe
 from grader.text import inert_line
 from solutions.data import (
@@ -54,13 +52,11 @@ from solutions.data import (
     resolve_root,
 )
 from solutions.data._catalog import dataset_info
-from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
 
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
 MAX_NOTEBOOKS = 5
-GRADER_DIR = Path(grader.__file__).resolve().parent
 
 
 @dataclass(frozen=True)
@@ -185,13 +181,11 @@ def _missing_data(manifest: Manifest, err: Exception) -> str:
 # ---------------------------------------------------------------- one run's shared state
 
 
-def code_fingerprint() -> str:
-    """Hash of the grader's own code: a fixed check regrades the class."""
-    digest = hashlib.sha256(grader.__version__.encode())
-    for path in sorted(GRADER_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(GRADER_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def release_tests_digest(manifest: Manifest) -> str:
+    """A hash of the release notebook's test cells, which grading leaves out of the cells it
+    runs: a re-released notebook regrades."""
+    sources = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
+    return hashlib.sha256("\0".join(sorted(sources)).encode()).hexdigest()
 
 
 def run_fingerprint(
@@ -199,20 +193,25 @@ def run_fingerprint(
     expected: dict,
     config: GradeConfig,
     settings_id: str = "",
+    reference_id: str = "",
     data_id: str = "missing",
 ) -> str:
     """Hash of everything a grade depends on besides the submission: the grader's code and
     version, the manifest (points, checks), the expected answers, the limits, which probe
-    settings (`settings_id`: a digest of the course's settings seed) and which test split
-    (`data_id`: `ProbeInputs.split_sha256`), so that fixing the data regrades."""
+    settings (`settings_id`: a digest of the course's settings seed), what the reference and
+    its alternatives computed with them (`reference_id`, `Session.reference_digest`), the
+    release's test cells and which test split (`data_id`: `ProbeInputs.split_sha256`), so
+    that fixing the data regrades."""
     digest = hashlib.sha256()
     for part in (
         code_fingerprint(),
-        manifest.text(),
+        manifest.model_dump_json(),
         json.dumps(expected, sort_keys=True),
         json.dumps(asdict(config.time), sort_keys=True),
         json.dumps(asdict(config.limits), sort_keys=True),
         settings_id,
+        reference_id,
+        release_tests_digest(manifest),
         data_id,
     ):
         digest.update(part.encode() if isinstance(part, str) else part)
@@ -222,16 +221,18 @@ def run_fingerprint(
 
 @dataclass(frozen=True)
 class GradingRun:
-    """Everything the submissions of one run share (see the module docstring)."""
+    """Everything the submissions of one run share (see the module docstring): the grading
+    session (checks, settings, the reference's observations), the probes' inputs, the limits
+    and the fingerprint of all that."""
 
-    manifest: Manifest
-    checkset: CheckSet
-    expected: dict
+    session: Session
     inputs: ProbeInputs
     config: GradeConfig
-    settings: dict
-    accepted: tuple[Accepted, ...]
     fingerprint: str  # of everything a grade depends on except the submission itself
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.session.manifest
 
     @classmethod
     def prepare(
@@ -245,21 +246,23 @@ class GradingRun:
     ) -> GradingRun:
         """Draw the probe settings from `seed` (the course's, see grader.settings_key; fresh
         random ones when None) and observe the reference with them."""
-        plain = manifest.to_plain()
-        checkset = build_checkset(plain)
-        expected = expected if expected is not None else load_expected(manifest.id)
-        rng = random.Random(seed.seed if seed else int.from_bytes(os.urandom(16), "big"))
-        settings = checkset.draw(rng, plain)
-        solutions = references(manifest)
-        observed = observe_reference(checkset, manifest, settings, solutions)
-        accepted = tuple(
-            Accepted(ref.name, ref.description, obs)
-            for ref, obs in zip(solutions, observed, strict=True)
+        # A course's reference observations are kept beside its settings key: the same
+        # settings and code give the same observations, so a regrade need not compute them.
+        cache = seed.path.parent / "reference" if seed else None
+        session = Session.prepare(
+            manifest, seed.seed if seed else None, expected=expected, cache=cache
         )
         # Unseeded settings are this run's alone: nothing graded with them is reused later.
         settings_id = seed.digest if seed else secrets.token_hex(16)
-        fingerprint = run_fingerprint(manifest, expected, config, settings_id, inputs.split_sha256)
-        return cls(manifest, checkset, expected, inputs, config, settings, accepted, fingerprint)
+        fingerprint = run_fingerprint(
+            manifest,
+            dict(session.expected),
+            config,
+            settings_id,
+            session.reference_digest(),
+            inputs.split_sha256,
+        )
+        return cls(session, inputs, config, fingerprint)
 
 
 # ---------------------------------------------------------------- reading a submission
@@ -476,31 +479,30 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     for name, data in staged.weights.items():
         write_new(weights_dir / name, data, mode=0o644)
     job = {
-        "manifest": manifest.to_plain(),
+        "manifest": manifest.model_dump(mode="json"),
         "cells": [code for _, code in graded],
         "cell_numbers": [number for number, _ in graded],
         "skip": {},
-        "observers": run.checkset.observers_for([c.name for c in manifest.checks]),
+        "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,
         "weights_problems": staged.problems,
         "matplotlib_cache": str(inside(run.inputs.matplotlib_cache)),
     }
-    result = run_probe(host, job, run.settings, run.config.time, _stager(staged, host.probe_uid))
+    session = run.session
+    result = run_probe(
+        host, job, session.settings, run.config.time, _stager(staged, host.probe_uid)
+    )
     report.notes += result.notes
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")
         raise RuntimeError("the shared test images changed during grading: regrade")
-    ctx = JudgeContext(
-        manifest,
-        run.expected,
+    report.checks = session.judge(
+        result.observations,
         labels=run.inputs.labels,
         no_test_split=run.inputs.missing,
         test_split=run.inputs.split_name if run.inputs.stand_ins else "",
-    )
-    report.checks = judge(
-        run.checkset, manifest, result.observations, list(run.accepted), ctx, run.settings
     )
     if run.inputs.missing and manifest.models:
         # The accuracy checks could not run, through no fault of the student's: no grade yet.

@@ -28,11 +28,11 @@ from nbgrader.preprocessors import (
 )
 
 from grader.lateness import NO_PENALTY, LatePolicy
+from grader.manifest import Manifest
 from grader.notebook_io import normalise
 from grader.report import Report
 from grader.safe_fs import read_capped
 from grader.sanitise import NotebookSanitiser
-from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR, SOURCE_DIR
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from grader.checks.families.accuracy import Unjudgeable
+from grader.manifest import Manifest
 from grader.report import CheckResult
 from grader.spec import CheckSet, Verdict
-from solutions.manifest import Manifest
 
 EXPECTED_DIR = Path(__file__).resolve().parent / "expected"
 
@@ -47,7 +47,6 @@ class JudgeContext:
 
     manifest: Manifest
     expected: dict
-    plain: Mapping[str, Any] = field(default_factory=dict)  # manifest.to_plain()
     settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
     observations: Mapping[str, Any] = field(default_factory=dict)  # the student's, all observers
     references: Mapping[str, Any] = field(default_factory=dict)  # the reference's, all observers
@@ -90,7 +89,7 @@ def judge(
 ) -> list[CheckResult]:
     """One CheckResult per check of the manifest, in manifest order."""
     results: dict[str, CheckResult] = {}
-    base = replace(ctx, plain=ctx.plain or manifest.to_plain(), observations=observations)
+    base = replace(ctx, observations=observations)
     for spec in manifest.checks:
         check = checkset.checks[spec.name]
         obs = observations.get(check.observer)

@@ -34,6 +34,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
+from grader.checks import kit
 from grader.checks.common import (
     StopProbe,
     WrongValue,
@@ -143,9 +144,7 @@ def _draw_statistics(rng, manifest) -> dict:
     for _ in range(2):
         n = rng.randint(30, 60)
         size = rng.randint(8, 16)
-        cases.append(
-            {"seed": rng.randrange(2**31), "images": n, "indices": rng.sample(range(n), size)}
-        )
+        cases.append({"seed": kit.seed(rng), "images": n, "indices": rng.sample(range(n), size)})
     return {"cases": cases}
 
 
@@ -349,8 +348,8 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_transforms(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
-        "rng_seeds": [rng.randrange(2**31) for _ in range(4)],
+        "seed": kit.seed(rng),
+        "rng_seeds": [kit.seed(rng) for _ in range(4)],
         "images": 3,
     }
 
@@ -544,7 +543,7 @@ def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> 
 
 
 def _draw_activation(rng, manifest) -> dict:
-    return {"seed": rng.randrange(2**31), "width": rng.randint(8, 200)}
+    return {"seed": kit.seed(rng), "width": rng.randint(8, 200)}
 
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
@@ -622,7 +621,7 @@ def _(seen, want, ctx) -> Verdict:
 
 def _draw_dropout(rng, manifest) -> dict:
     return {
-        "seed": rng.randrange(2**31),
+        "seed": kit.seed(rng),
         "width": rng.randint(200, 400),
         "p": rng.choice([0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
         "activation": rng.choice(list(ACTIVATIONS)),
@@ -762,7 +761,7 @@ WITHHELD = ("test_set", "test_loader")
 def _draw_search(rng, manifest) -> dict:
     return {
         "seed": rng.randrange(2**16),
-        "data_seed": rng.randrange(2**31),
+        "data_seed": kit.seed(rng),
         "train_images": rng.randint(150, 200),
         "val_images": rng.randint(80, 120),
     }
@@ -946,27 +945,27 @@ def _predict(ctx, model: nn.Module, transform, seed: int) -> torch.Tensor:
 
 
 def _draw_predictions(rng, manifest) -> dict:
-    return {"seed": rng.randrange(2**31)}
+    return {"seed": kit.seed(rng)}
 
 
-@OWN.observer(draw=_draw_predictions, reference=False)
+@OWN.observer(draw=_draw_predictions, reference=False, needs_test_images=True)
 def predictions(ctx) -> dict:
     """The submitted model, `MLP(**architecture of the submitted configuration)` with the
     submitted weights, and its scores on the test images through the student's own evaluation
     transform: `make_transforms(mean_image, std_image, **switches of the configuration)[1]`."""
-    spec = next(m for m in ctx.manifest["models"] if m["key"] == "mlp")
+    spec = ctx.manifest.model("mlp")
     entry: dict = {}
     out: dict = {"mlp": entry, "load": {}}
     try:
-        config = _read_config(ctx, spec["config"])
+        config = _read_config(ctx, spec.config)
         out["config"] = jsonable(config)
-        if problem := ctx.weights_problems.get(spec["weights"]):
+        if problem := ctx.weights_problems.get(spec.weights):
             raise FileNotFoundError(problem)
-        model = ctx.get(spec["class_name"])(**{k: config[k] for k in ARCHITECTURE})
-        state = torch.load(ctx.weights_dir / spec["weights"], map_location="cpu", weights_only=True)
+        model = ctx.get(spec.class_name)(**{k: config[k] for k in ARCHITECTURE})
+        state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise TypeError(
-                f"{spec['weights']} holds a {type(state).__name__}: save model.state_dict()"
+                f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()"
             )
         out["load"] = {"file_shapes": _shapes(state), "model_shapes": _shapes(model.state_dict())}
         try:

@@ -86,9 +86,9 @@ def similarity_command(args: argparse.Namespace) -> int:
     """Compare the class and write what was asked for (see the module's docstring)."""
     from grader.batch import find_submissions
     from grader.class_cli import OperatorError, guess_submitted_assignment
+    from grader.manifest import UnknownAssignmentError, load_manifest
     from grader.similarity.run import compare_class, write_outputs
     from grader.text import inert_line as inert
-    from solutions.manifest import UnknownAssignmentError, load_manifest
 
     if not args.submitted.is_dir():
         raise OperatorError(f"{args.submitted} is not a folder (give the course's submitted/)")

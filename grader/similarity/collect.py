@@ -15,10 +15,10 @@ from tqdm import tqdm
 
 from grader.batch import Submission
 from grader.grade import stage
+from grader.manifest import Manifest
 from grader.notebook_io import NotebookError, parse_notebook
 from grader.similarity.documents import Document, Release, build_document
 from grader.similarity.fingerprints import TokenHasher
-from solutions.manifest import Manifest
 from solutions.paths import RELEASE_DIR
 
 

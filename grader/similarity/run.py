@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.batch import Submission
+from grader.manifest import Manifest
 from grader.similarity.collect import read_class, release_of
 from grader.similarity.documents import Document
 from grader.similarity.fingerprints import TokenHasher
@@ -17,7 +18,6 @@ from grader.similarity.index import score_pairs
 from grader.similarity.outputs import Comparison, format_table, histogram_png, pairs_csv
 from grader.similarity.regions import compare
 from grader.similarity.report_html import MAX_PAIRS, write_report
-from solutions.manifest import Manifest
 
 
 @dataclass(frozen=True)

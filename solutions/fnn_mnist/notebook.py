@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.manifest import Manifest
 from solutions.fnn_mnist import config, student
 from solutions.fnn_mnist.notebook_training import question, trainer_and_user
-from solutions.manifest import Manifest
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,

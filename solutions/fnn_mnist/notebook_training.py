@@ -3,8 +3,8 @@ questions for discussion and the pre-submission check: instructions, solution ce
 
 from __future__ import annotations
 
+from grader.manifest import Manifest
 from solutions.fnn_mnist import config
-from solutions.manifest import Manifest
 from solutions.notebook_builder import (
     Cell,
     answer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.mlp_tuning import config
 from solutions.mlp_tuning.notebook_search import final_part, search_part
 from solutions.notebook_builder import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.mlp_tuning import config
 from solutions.mlp_tuning.student import SEARCH_SPACE
 from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution

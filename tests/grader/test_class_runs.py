@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,9 +143,8 @@ def test_does_the_fingerprint_cover_what_a_grade_depends_on(manifest):
     expected = load_expected(ID)
     base = run_fingerprint(manifest, expected, GradeConfig())
     assert base == run_fingerprint(manifest, expected, GradeConfig())
-    changed_points = replace(
-        manifest, source=None, checks=(replace(manifest.checks[0], points=9), *manifest.checks[1:])
-    )
+    first = manifest.checks[0].model_copy(update={"points": 9})
+    changed_points = manifest.model_copy(update={"checks": (first, *manifest.checks[1:])})
     assert run_fingerprint(changed_points, expected, GradeConfig()) != base
     assert run_fingerprint(manifest, {**expected, "x": 1}, GradeConfig()) != base
     shorter = GradeConfig(time=TimeLimits(total=3))

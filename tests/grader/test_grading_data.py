@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.manifest import load_manifest
 from solutions.data import DATA_ENV
-from solutions.manifest import load_manifest
 from solutions.submission import write_submission
 from tests.conftest import run_cli, write_fixture
 

@@ -29,9 +29,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.manifest import load_manifest
 from grader.sandbox import bubblewrap_works
 from solutions.data import DataNotFoundError, resolve_root
-from solutions.manifest import load_manifest
 from tests.conftest import points
 from tests.fixtures.grading import (
     leftovers,

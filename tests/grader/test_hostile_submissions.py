@@ -36,9 +36,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from grader.judge import load_expected
+from grader.manifest import load_manifest
 from grader.sandbox import bubblewrap_works
 from solutions.data import DataNotFoundError, resolve_root
-from solutions.manifest import load_manifest
 from tests.conftest import points
 from tests.fixtures.grading import (
     leftovers,

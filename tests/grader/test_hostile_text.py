@@ -31,9 +31,9 @@ import nbformat
 import pytest
 
 from grader.cli import main
+from grader.manifest import load_manifest
 from grader.text import inert, inert_line
 from solutions.data import DataNotFoundError, resolve_root
-from solutions.manifest import load_manifest
 from tests.conftest import REPO, run_cli
 from tests.fixtures.course import scores
 from tests.fixtures.hostile import (

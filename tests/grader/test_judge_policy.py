@@ -10,8 +10,8 @@ import torch
 from grader.checks.families import answers
 from grader.checks.families.accuracy import judge_model
 from grader.judge import JudgeContext, load_expected
+from grader.manifest import ManifestError, load_manifest
 from grader.observations import ObservationError, decode, encode
-from solutions.manifest import ManifestError, load_manifest
 
 
 def _manifest(tmp_path, checks: str, extra: str = "") -> str:
@@ -64,7 +64,7 @@ def test_is_an_after_worth_more_than_what_it_names_refused(tmp_path):
 
 
 def test_does_every_committed_manifest_load():
-    from solutions.manifest import assignment_ids
+    from grader.manifest import assignment_ids
 
     for assignment in assignment_ids():
         manifest = load_manifest(assignment)

@@ -16,7 +16,7 @@ from html.parser import HTMLParser
 import nbformat
 import pytest
 
-from solutions.manifest import load_manifest
+from grader.manifest import load_manifest
 from tests.conftest import REPO, run_cli
 from tests.fixtures.disguise import class_of, release_with, write_class
 

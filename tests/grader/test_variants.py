@@ -24,8 +24,8 @@ import torch
 
 from grader.cli import main
 from grader.leaderboard import load_course_reports, rank
+from grader.manifest import load_manifest
 from grader.report import Report
-from solutions.manifest import load_manifest
 from solutions.paths import RELEASE_DIR, REPO_ROOT, WEIGHTS_DIR
 from solutions.submission import write_submission
 from tests.fixtures.variants import (

@@ -21,15 +21,13 @@ says so).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from PIL import Image
 
 from grader.checks.common import StopProbe, describe_error
 from grader.spec import CheckSet, Verdict
 
+NAME = "accuracy"
 OBSERVER = "predictions"
 
 
@@ -78,34 +76,34 @@ def prepared_batches(ctx, name: str | None, batch_size: int = 500) -> tuple[list
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001 - measured the manifest's way, and said so
-        how = f"the manifest's mean {ctx.manifest['mean']} and std {ctx.manifest['std']}"
+        how = f"the manifest's mean {list(ctx.manifest.mean)} and std {list(ctx.manifest.std)}"
         return list(ctx.test_batches(batch_size)), f"{how}, since {describe_error(err, 200)}"
 
 
 def observe(ctx) -> dict:
     result = {}
     prepared: dict = {}  # test_transform name -> (batches, how), made once for every model
-    for spec in ctx.manifest["models"]:
+    for spec in ctx.manifest.models:
         entry: dict = {}
-        result[spec["key"]] = entry
-        if problem := ctx.weights_problems.get(spec["weights"]):
+        result[spec.key] = entry
+        if problem := ctx.weights_problems.get(spec.weights):
             entry["error"] = problem
             continue
         if ctx.test_images is None:
             entry["no_test_split"] = True
             continue
         try:
-            model = ctx.get(spec["class_name"])(*spec["args"], **spec["kwargs"])
-            path = ctx.weights_dir / spec["weights"]
+            model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
+            path = ctx.weights_dir / spec.weights
             state = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
                 raise TypeError(
-                    f"{spec['weights']} holds a {type(state).__name__}: save model.state_dict()"
+                    f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()"
                 )
             model.load_state_dict(state)
             model.eval()
-            shape = spec.get("input_shape")
-            name = spec.get("test_transform")
+            shape = spec.input_shape
+            name = spec.test_transform
             if name not in prepared:
                 prepared[name] = prepared_batches(ctx, name)
             batches, how = prepared[name]
@@ -158,7 +156,19 @@ def judge_model(key: str):
     return judge
 
 
-def register(checks: CheckSet, accuracy_checks: Mapping[str, Any]) -> None:
-    checks.add_observer(OBSERVER, observe, reference=False)
-    for key, name in accuracy_checks.items():
-        checks.add_check(name, OBSERVER, judge_model(key))
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with a check source "accuracy.<model key>", if anything."""
+    if len(parts) != 1 or parts[0] not in {m.key for m in manifest.models}:
+        keys = ", ".join(m.key for m in manifest.models) or "none"
+        return f"write it as accuracy.<model key> (models: {keys})"
+    return None
+
+
+def register(checks: CheckSet, manifest) -> None:
+    """The predictions observer and the checks whose source is "accuracy.<model key>"."""
+    sourced = manifest.sourced(NAME)
+    if not sourced:
+        return
+    checks.add_observer(OBSERVER, observe, reference=False, needs_test_images=True)
+    for check in sourced:
+        checks.add_check(check.name, OBSERVER, judge_model(check.source.split(".")[1]))
