@@ -149,6 +149,8 @@ def test_does_the_fingerprint_cover_what_a_grade_depends_on(manifest):
     assert run_fingerprint(manifest, {**expected, "x": 1}, GradeConfig()) != base
     shorter = GradeConfig(time=TimeLimits(total=3))
     assert run_fingerprint(manifest, expected, shorter) != base
+    other_data = run_fingerprint(manifest, expected, GradeConfig(), data_id="another split")
+    assert other_data != base  # the test split graded on (its hash, or "missing")
 
 
 def test_are_layout_problems_said_in_the_report(tmp_path, reference_submission):
