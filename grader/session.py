@@ -135,14 +135,20 @@ class Session:
         *,
         labels: torch.Tensor | None = None,
         no_test_split: str = "",
+        test_split: str = "",
     ) -> list[CheckResult]:
-        """One result per check of the session, in manifest order, the scoring policy applied."""
+        """One result per check of the session, in manifest order, the scoring policy applied.
+        `test_split` names the test split in accuracy messages when it is not the real one."""
         manifest = self.manifest
         if len(self.checks) < len(manifest.checks):
             kept = tuple(c for c in manifest.checks if c.name in self.checks)
             manifest = manifest.model_copy(update={"checks": kept})
         ctx = JudgeContext(
-            manifest, dict(self.expected), labels=labels, no_test_split=no_test_split
+            manifest,
+            dict(self.expected),
+            labels=labels,
+            no_test_split=no_test_split,
+            test_split=test_split,
         )
         return judge(
             self.checkset, manifest, dict(observations), list(self.accepted), ctx, self.settings

@@ -156,10 +156,12 @@ def judge_model(key: str):
         why = f" ({source})" if source else ""
         if entry.get("prepared"):
             why = f"; test images prepared with {entry['prepared']}{why}"
+        # Generated stand-ins are not the test split the threshold was set for: say so.
+        on = f" on {ctx.test_split}" if ctx.test_split else ""
         return Verdict.expect(
             accuracy >= threshold,
-            f"test accuracy {accuracy:.4f} >= {threshold:.2f}{why}",
-            f"test accuracy {accuracy:.4f} is below the threshold {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} >= {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} is below the threshold {threshold:.2f}{why}",
             value=round(accuracy, 6),
         )
 
