@@ -17,6 +17,11 @@ transform, from statistics the notebook computed on the data it had, so the meas
 the real data set and on a stand-in whose statistics are not the real ones alike. A notebook
 without such a transform, or whose transform fails, is measured with `[normalize]` (the report
 says so).
+
+A model whose architecture the student chooses comes with a configuration file (`config`):
+an assignment's own observer builds it with `configured_model` (the class called with the
+file's architecture keys, the weights loaded, what did not fit recorded), and
+`judge_config_fits` asks that the configuration and the weights belong together.
 """
 
 from __future__ import annotations

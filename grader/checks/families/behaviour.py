@@ -10,6 +10,10 @@ Values: tensors of two or more dimensions get uniform values scaled by 1/sqrt(fa
 activations stay of order one through deep stacks); vectors (biases, batch-norm scales and
 shifts) get values in [0.5, 1.5), positive so that a batch-norm scale never flips a sign.
 Buffers (batch-norm running statistics) keep their initial values.
+
+For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
+`outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass) and
+`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it).
 """
 
 from __future__ import annotations

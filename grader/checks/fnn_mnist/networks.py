@@ -55,8 +55,9 @@ def _fnn_layers(values: list) -> list[tuple]:
 
 
 def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> dict:
-    """Per setting of manifest entry `entry`: the student's network's `_structure`, and that of
-    the network the instructions describe made of the student's own dense_layer ("composed_")."""
+    """Per setting of manifest entry `entry`: the student's network's `structure` (families.
+    modules), and that of the network the instructions describe made of the student's own
+    dense_layer ("composed_")."""
     make, seed = ctx.get(ctx.module(entry).callable_name), int(ctx.settings["seed"])
 
     def run(i, drawn):
