@@ -40,10 +40,11 @@ def through(init, net: nn.Module) -> dict:
     }
 
 
-def problem(entry: dict, want: dict) -> str | None:
+def problem(entry: dict, want: dict, ctx=None, i: int = 0) -> str | None:
     """What is wrong with what the student's function did (`through`'s `entry`), compared with
     the reference's on the same network (`want`): a parameter that is not finite, a batch norm
-    not reset as the reference resets it, any other parameter that kept its value."""
+    not reset as the reference resets it, any other parameter that kept its value. A test for
+    `kit.judged` (`ctx` and `i` are not needed)."""
     if len(entry["params"]) != len(want["params"]):
         return "its parameters changed in number"
     problems = []

@@ -170,9 +170,7 @@ def init_weights(ctx) -> dict:
     return {"nets": kit.per_setting(INIT_NETWORKS, int(s["seed"]), run)}
 
 
-@judged(OWN, init_weights, "nets", INIT_NETWORKS, name="init_weights")
-def _initialised(entry, want, ctx, i) -> str | None:
-    return initialisation.problem(entry, want)
+judged(OWN, init_weights, "nets", INIT_NETWORKS, name="init_weights")(initialisation.problem)
 
 
 # ---------------------------------------------------------------- answers
