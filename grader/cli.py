@@ -25,6 +25,7 @@ from grader.report import Report, class_csv, format_table
 from grader.sandbox import GiB, Limits
 from grader.settings_key import SettingsKeyError, settings_seed
 from grader.similarity import cli as similarity_cli
+from grader.slots import ExecutorUnavailable
 from grader.supervise import TimeLimits
 
 
@@ -73,8 +74,15 @@ def _parser() -> argparse.ArgumentParser:
         help="database URL of nbgrader's gradebook (default for a course: <course>/gradebook.db)",
     )
     grade.add_argument("--no-gradebook", action="store_true", help="do not write the gradebook")
-    grade.add_argument(
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument(
         "--jobs", type=_positive_int, default=1, help="submissions graded at once (default: 1)"
+    )
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask scheduler (e.g. tcp://host:8786; each worker "
+        "grades as many submissions at once as it has threads)",
     )
     grade.add_argument(
         "--cell-timeout", type=_positive_float, default=30.0, help="seconds per cell (default: 30)"
@@ -201,6 +209,7 @@ def grade_command(args: argparse.Namespace) -> int:
             submissions,
             run,
             jobs=args.jobs,
+            executor=_cluster(args.dask) if args.dask else None,
             gradebook_url=_gradebook_url(args, course),
             progress=len(submissions) > 1 and not args.quiet,
             force=args.force,
@@ -218,6 +227,14 @@ def grade_command(args: argparse.Namespace) -> int:
             charts = ", ".join(str(p) for p in getattr(args, "charts", []))
             print(f"wrote {csv_path}" + (f" and {charts}" if charts else ""))
     return 0
+
+
+def _cluster(address: str):
+    """The executor grading on the Dask cluster at `address` (distributed is imported only
+    for a cluster run)."""
+    from grader.cluster.coordinator import DaskExecutor
+
+    return DaskExecutor(address)
 
 
 def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:
@@ -268,5 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         ManifestError,
     ) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ExecutorUnavailable as err:
+        print(f"error: --dask: {err}", file=sys.stderr)
         return 2
     return 2
