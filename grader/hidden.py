@@ -54,6 +54,7 @@ def grade_cell(assignment: str, cell: str, namespace: dict | None = None) -> flo
             session.observe(ctx),
             labels=inputs.labels if inputs else None,
             no_test_split=inputs.missing if inputs else "",
+            test_split=inputs.split_name if inputs and inputs.stand_ins else "",
         )
     results = [r for r in results if r.name in names]
     for r in results:

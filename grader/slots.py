@@ -56,6 +56,7 @@ def grade_with_retry(staged: Staged, run: GradingRun, host: ProbeHost, student: 
         report = grade_submission(None, run, host, student, staged)
         if report.machine_trouble:
             report.status = "review"
+            report.reason = f"the grading machine may be to blame: {first}"
             report.notes.append(
                 "graded twice, and both times the grading machine may be to blame "
                 f"({first}; then {'; '.join(report.machine_trouble)}): look at this one"

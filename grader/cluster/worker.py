@@ -51,8 +51,7 @@ class RunSpec:
     expected: dict[str, Any]
     config: GradeConfig
     settings_id: str  # a digest of the course's seed, for the fingerprint
-    fingerprint: str
-    test_split: bool  # whether the coordinator has the test split (then every worker needs it)
+    fingerprint: str  # the coordinator's: a worker grading otherwise refuses the run
 
     @classmethod
     def of(cls, run: GradingRun) -> RunSpec:
@@ -66,7 +65,6 @@ class RunSpec:
             run.config,
             run.settings_id,
             run.fingerprint,
-            run.inputs.images_file is not None,
         )
 
     def session(self) -> Session:
@@ -109,19 +107,14 @@ class GradingSlots(WorkerPlugin):
         folder = Path(tempfile.mkdtemp(prefix="dlgrade-input-"))
         try:
             inputs = prepare_inputs(spec.manifest, folder)
-            if spec.test_split != (inputs.images_file is not None):
-                raise WorkerNotReady(
-                    f"worker {self._address}: "
-                    + (inputs.missing or "it has a test split the coordinator does not have")
-                )
             threads = max(1, (os.cpu_count() or 1) // self._threads)
             config = replace(spec.config, threads=threads, scratch_root=None)
             run = GradingRun.assemble(spec.session(), inputs, config, spec.settings_id)
             if run.fingerprint != spec.fingerprint:
                 raise WorkerNotReady(
                     f"worker {self._address} would grade differently from the coordinator: "
-                    "its grader code or release notebook differ (run the same checkout on "
-                    "every machine)"
+                    "its grader code, release notebook or test split differ (run the same "
+                    "checkout and data on every machine)" + (f"; {inputs.missing}" if inputs.missing else "")
                 )
             pool = SlotPool(run, self._threads)
         except BaseException:

@@ -67,8 +67,8 @@ def test_does_a_changed_reference_regrade_the_class(manifest, session, monkeypat
     with, so it must change every grade's fingerprint."""
     original = session_module.references
 
-    def fixed(manifest):
-        found = original(manifest)
+    def fixed(manifest, folder=None):
+        found = original(manifest, folder)
 
         class Scaled(found[0].ns["ResBlock"]):
             def forward(self, x):
@@ -103,3 +103,21 @@ def test_does_a_re_released_test_cell_regrade_the_class(manifest, tmp_path, monk
     (release / manifest.notebook).write_text(json.dumps(notebook))
     monkeypatch.setattr(grade, "RELEASE_DIR", tmp_path)
     assert release_tests_digest(manifest) != before
+
+
+def test_are_the_reference_s_observations_kept_for_the_next_run(manifest, tmp_path, monkeypatch):
+    """A course's regrade with the same key and code reuses what the reference computed; a
+    changed setting (another key) computes it again."""
+    first = Session.prepare(manifest, 7, cache=tmp_path)
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".bin", ".json"]
+    assert all(oct(p.stat().st_mode)[-3:] == "600" for p in tmp_path.iterdir())
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the reference was observed again")
+
+    monkeypatch.setattr(session_module, "references", not_again)
+    again = Session.prepare(manifest, 7, cache=tmp_path)
+    assert again.reference_digest() == first.reference_digest()
+    assert [a.name for a in again.accepted] == [a.name for a in first.accepted]
+    with pytest.raises(AssertionError, match="observed again"):
+        Session.prepare(manifest, 8, cache=tmp_path)

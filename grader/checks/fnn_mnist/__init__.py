@@ -9,7 +9,7 @@ One module per topic, each declaring its observers and checks in its own `OWN`:
 - `user`: the NetworkUser's save -> load round trip and the mode predict runs in.
 The models, data and penalties the observers use are the grader's own, built from this run's
 seeds, so each check depends on the one piece of student code it judges. An observer probes a
-list of cases with `kit.per_setting`; a check's judge (`judging.judged`, kit.every_setting)
+list of cases with `kit.per_setting`; a check's judge (`kit.judged`, kit.every_setting)
 asks a test of each case.
 """
 

@@ -12,7 +12,8 @@ from torch.utils.data import Dataset, Subset
 
 from grader.checks import kit
 from grader.checks.common import WrongValue, inputs, jsonable, same_values
-from grader.checks.fnn_mnist.judging import judged, near
+from grader.checks.fnn_mnist.judging import near
+from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
@@ -31,7 +32,7 @@ def flatten_transform(ctx) -> dict:
     return {"cases": kit.per_setting(range(2), seed, run)}
 
 
-@judged(OWN, "flatten_transform", flatten_transform, "cases", "flatten of a (1, 28, 28) image")
+@judged(OWN, flatten_transform, "cases", "flatten of a (1, 28, 28) image", name="flatten_transform")
 def _flattened(entry, want, ctx, i) -> str | None:
     out, target = entry["out_tensor"], want["out_tensor"]
     if out.shape != target.shape:

@@ -27,7 +27,7 @@ from grader.checks.common import (
 from grader.checks.families import answers as answers_family
 from grader.checks.families import behaviour
 from grader.checks.families.modules import BATCH, as_module, describe, module_settings, torch_value
-from grader.checks.fnn_mnist.judging import judged
+from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
@@ -145,10 +145,10 @@ def _place(entry: str):
     )
 
 
-judged(OWN, "fnn_parameters", fnn_structure, "runs", _place("fnn"))(_parameters)
-judged(OWN, "fnn_behaviour", fnn_structure, "runs", _place("fnn"))(_behaviour)
-judged(OWN, "deep_fnn_shapes", deep_fnn_structure, "runs", _place("deep_fnn"))(_deep_shapes)
-judged(OWN, "deep_fnn_behaviour", deep_fnn_structure, "runs", _place("deep_fnn"))(_behaviour)
+judged(OWN, fnn_structure, "runs", _place("fnn"), name="fnn_parameters")(_parameters)
+judged(OWN, fnn_structure, "runs", _place("fnn"), name="fnn_behaviour")(_behaviour)
+judged(OWN, deep_fnn_structure, "runs", _place("deep_fnn"), name="deep_fnn_shapes")(_deep_shapes)
+judged(OWN, deep_fnn_structure, "runs", _place("deep_fnn"), name="deep_fnn_behaviour")(_behaviour)
 
 
 # ---------------------------------------------------------------- init_weights
@@ -222,7 +222,7 @@ def init_weights(ctx) -> dict:
     return {"nets": kit.per_setting(INIT_NETWORKS, int(s["seed"]), run)}
 
 
-@judged(OWN, "init_weights", init_weights, "nets", INIT_NETWORKS)
+@judged(OWN, init_weights, "nets", INIT_NETWORKS, name="init_weights")
 def _initialised(entry, want, ctx, i) -> str | None:
     if len(entry["params"]) != len(want["params"]):
         return "its parameters changed in number"

@@ -13,7 +13,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from grader.checks import kit
 from grader.checks.common import jsonable, same_values
 from grader.checks.families.loops import count_correct
-from grader.checks.fnn_mnist.judging import judged, near
+from grader.checks.fnn_mnist.judging import near
+from grader.checks.kit import judged
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -49,7 +50,7 @@ def _counts_at(ctx, i, want) -> str:
     return "sum_correct_preds on ({}, {}) scores".format(*ctx.settings["cases"][i])
 
 
-@judged(OWN, "sum_correct_preds", sum_correct_preds, "cases", _counts_at)
+@judged(OWN, sum_correct_preds, "cases", _counts_at, name="sum_correct_preds")
 def _counted(entry, want, ctx, i) -> str | None:
     if entry.get("value") != want["value"]:
         return f"returned {entry.get('value')!r}, expected {want['value']} (a count)"
@@ -106,7 +107,7 @@ def _penalty_at(ctx, i, want) -> str:
     return f"{want['function']}(model{''.join(f', {float(a)}' for a in want['args'])})"
 
 
-@judged(OWN, "regularization_values", regularization_values, "cases", _penalty_at)
+@judged(OWN, regularization_values, "cases", _penalty_at, name="regularization_values")
 def _penalised(entry, want, ctx, i) -> str | None:
     if not near(entry.get("value"), want["value"]):
         formula = "squares" if want["function"].startswith("l2") else "absolute values"
@@ -166,7 +167,9 @@ def _loss_of(result: Any) -> Any:
     return result[0] if isinstance(result, list) and result else result
 
 
-@judged(OWN, "regularized_step", regularized_step, "runs", "NetworkTrainer with regularization")
+@judged(
+    OWN, regularized_step, "runs", "NetworkTrainer with regularization", name="regularized_step"
+)
 def _stepped(entry, want, ctx, i) -> str | None:
     if not same_values(entry.get("weights_tensor"), want["weights_tensor"]):
         return (

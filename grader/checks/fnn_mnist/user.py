@@ -13,7 +13,7 @@ from torch import nn
 from grader.checks import kit
 from grader.checks.common import describe_error, inputs
 from grader.checks.families.loops import GRAD_CLASS, MODE_CLASS, Marks
-from grader.checks.fnn_mnist.judging import judged
+from grader.checks.kit import judged
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -87,7 +87,7 @@ def save_load_roundtrip(ctx) -> dict:
 ROUND_TRIP = ["save -> load into a fresh network -> predict", "predict, model in training mode"]
 
 
-@judged(OWN, "save_load_roundtrip", save_load_roundtrip, "runs", ROUND_TRIP)
+@judged(OWN, save_load_roundtrip, "runs", ROUND_TRIP, name="save_load_roundtrip")
 def _round_tripped(entry, want, ctx, i) -> str | None:
     if i == 0 and entry.get("saved") != want["saved"]:
         return (
