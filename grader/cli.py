@@ -229,6 +229,7 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
     except (SettingsKeyError, OSError) as err:
         raise OperatorError(f"settings key: {err}") from None
     _venv_on_path()
+    executor = _cluster(args.dask) if args.dask else None  # no scheduler: said before any work
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
         limits=Limits(
@@ -251,14 +252,14 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
                 submissions,
                 run,
                 jobs=args.jobs,
-                executor=_cluster(args.dask) if args.dask else None,
+                executor=executor,
                 gradebook_url=_gradebook_url(args, course),
                 progress=len(submissions) > 1 and not args.quiet,
                 force=args.force,
                 regrade=args.student,
                 late=late,
             )
-        except ExecutorUnavailable as err:
+        except ExecutorUnavailable as err:  # the workers refused the run
             raise OperatorError(f"--dask: {err}") from None
     _write_outputs(args, reports, csv_path)
     if not args.quiet:
@@ -310,8 +311,12 @@ def _cluster(address: str):
     """The executor grading on the Dask cluster at `address` (distributed is imported only
     for a cluster run)."""
     from grader.cluster.coordinator import DaskExecutor
+    from grader.slots import ExecutorUnavailable
 
-    return DaskExecutor(address)
+    try:
+        return DaskExecutor(address)
+    except ExecutorUnavailable as err:
+        raise OperatorError(f"--dask: {err}") from None
 
 
 def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:

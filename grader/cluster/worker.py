@@ -114,7 +114,8 @@ class GradingSlots(WorkerPlugin):
                 raise WorkerNotReady(
                     f"worker {self._address} would grade differently from the coordinator: "
                     "its grader code, release notebook or test split differ (run the same "
-                    "checkout and data on every machine)" + (f"; {inputs.missing}" if inputs.missing else "")
+                    "checkout and data on every machine)"
+                    + (f"; {inputs.missing}" if inputs.missing else "")
                 )
             pool = SlotPool(run, self._threads)
         except BaseException:
