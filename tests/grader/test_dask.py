@@ -19,8 +19,10 @@ import csv
 import io
 import json
 import os
+import pickle
 import shutil
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +30,20 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.grade import GradeConfig, GradingRun
 from grader.manifest import load_manifest
 from grader.sandbox import bubblewrap_works
-from grader.settings_key import key_path, load_key
+from grader.session import Session
+from grader.settings_key import key_path, load_key, settings_seed
 from solutions.data import DataNotFoundError, resolve_root
+from tests.fixtures import toy
 from tests.fixtures.course import ID, make_class, scores
 from tests.fixtures.grading import Grading, leftovers, orphans, start_grading
 from tests.fixtures.hostile import build
 
 distributed = pytest.importorskip("distributed")
+from grader.cluster.coordinator import ClusterUnreachable, DaskExecutor  # noqa: E402
+from grader.cluster.worker import GradingSlots, RunSpec  # noqa: E402
 
 CLASS = {
     "ann": "reference",
@@ -219,3 +226,25 @@ def test_does_a_run_take_its_slots_off_the_workers_when_it_ends(runs):
     """The re-run's slots and test split are gone from the workers' scratch afterwards (the
     killed worker's were left where it died, as a killed local run leaves its own)."""
     assert runs.scratch_after_rerun == runs.scratch_before_rerun
+
+
+def test_does_the_settings_key_stay_on_the_coordinator(tmp_path):
+    """What the workers are sent (the plugin, pickled as Dask ships it) holds the settings the
+    probes need, and neither the course's key nor the seed drawn from it."""
+    key, seed = load_key(key_path(tmp_path)), settings_seed(tmp_path, toy.ID)
+    session = Session.prepare(toy.manifest(), seed.seed, expected={}, folder=toy.FOLDER)
+    run = GradingRun(session, None, GradeConfig(), "fingerprint", seed.digest)
+    spec = RunSpec.of(run)
+    assert spec.settings == dict(session.settings) and spec.settings
+    sent = pickle.dumps(GradingSlots(spec))
+    seed_bytes = seed.seed.to_bytes(16, "big")
+    for secret in (key, key.hex().encode(), seed_bytes, seed_bytes[::-1], str(seed.seed).encode()):
+        assert secret not in sent
+
+
+def test_is_a_missing_scheduler_an_operator_error():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(ClusterUnreachable, match="no Dask scheduler at"):
+        DaskExecutor(address, timeout=2)
