@@ -7,9 +7,10 @@ never the course's settings key. On its first task a worker prepares the run onc
 copy of the test split, shuffled in its own order, whose labels stay in the worker process (the
 judge runs here, so the labels never travel and the report is all that comes back), and one
 warm sandbox slot per worker thread with uids leased on this machine. It then recomputes the
-run's fingerprint from its own grader code and release notebook and refuses to grade (every
-task fails, and the coordinator sends those students to review) when that differs from the
-coordinator's: a worker with other code would give other grades under the same fingerprint.
+run's fingerprint from its own grader code, release notebook and test split and refuses to
+grade (every task fails, and the coordinator sends those students to review) when that differs
+from the coordinator's: a worker with other code or data would give other grades under the
+same fingerprint.
 
 `grade_task` is idempotent: it reads nothing but its arguments and writes only into this
 worker's scratch slots, so a task that Dask runs again on another worker after losing one
