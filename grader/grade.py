@@ -229,6 +229,7 @@ class GradingRun:
     inputs: ProbeInputs
     config: GradeConfig
     fingerprint: str  # of everything a grade depends on except the submission itself
+    settings_id: str = ""  # which settings (a digest of the course's seed, not the seed)
 
     @property
     def manifest(self) -> Manifest:
@@ -254,15 +255,23 @@ class GradingRun:
         )
         # Unseeded settings are this run's alone: nothing graded with them is reused later.
         settings_id = seed.digest if seed else secrets.token_hex(16)
+        return cls.assemble(session, inputs, config, settings_id)
+
+    @classmethod
+    def assemble(
+        cls, session: Session, inputs: ProbeInputs, config: GradeConfig, settings_id: str
+    ) -> GradingRun:
+        """A run of a prepared session, its fingerprint computed here: a cluster worker
+        assembles the coordinator's session with its own inputs and compares fingerprints."""
         fingerprint = run_fingerprint(
-            manifest,
+            session.manifest,
             dict(session.expected),
             config,
             settings_id,
             session.reference_digest(),
             inputs.split_sha256,
         )
-        return cls(session, inputs, config, fingerprint)
+        return cls(session, inputs, config, fingerprint, settings_id)
 
 
 # ---------------------------------------------------------------- reading a submission
@@ -524,13 +533,14 @@ def _new_report(run: GradingRun, student: str, host: ProbeHost) -> Report:
 
 
 def grade_submission(
-    path: Path,
+    path: Path | None,
     run: GradingRun,
     host: ProbeHost,
     student: str | None = None,
     staged: Staged | None = None,
 ) -> Report:
-    """Grade one notebook or submission folder. Never raises because of the submission."""
+    """Grade one notebook or submission folder (or, without `path`, the `staged` files of
+    `student`). Never raises because of the submission."""
     started = time.monotonic()
     manifest = run.manifest
     student = student or student_name(path, manifest.id)
