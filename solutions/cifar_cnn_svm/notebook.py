@@ -266,7 +266,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             _out = CNN()(torch.randn(5, 3, 32, 32))
             assert _out.shape == (5, 10), f"expected (5, 10), got {tuple(_out.shape)}"
-            assert not torch.allclose(_out.exp().sum(1), torch.ones(5)), "return raw logits"
+            for _rows in (_out.sum(1), _out.exp().sum(1)):  # probabilities, log-probabilities
+                assert not torch.allclose(_rows, torch.ones(5)), "return raw logits"
             print("CNN: shape right, logits")
             """,
         ),

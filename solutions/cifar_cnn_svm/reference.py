@@ -208,6 +208,8 @@ def figures(
 ) -> list[Path]:
     """Learning curves of both CIFAR-10 networks; part 2's decision boundaries (logistic
     regression, width 2, the smallest width reaching the target); accuracy against width."""
+    if "stand-in" in result.provenance["data"]:
+        title += "\non a generated CIFAR-10-format stand-in, not CIFAR-10"
     written = [learning_curves(result.histories, folder / "learning_curves.png", title)]
     part2 = result.own
     note = " (quick run)" if quick else ""
