@@ -13,18 +13,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import torch
+from matplotlib.figure import Figure
+from torch.utils.data import TensorDataset
+from torchvision.datasets import CIFAR10
+from torchvision.datasets.utils import check_integrity
 
-matplotlib.use("Agg")
-import torch  # noqa: E402 - after the backend
-from matplotlib.figure import Figure  # noqa: E402
-from torch.utils.data import TensorDataset  # noqa: E402
-from torchvision.datasets import CIFAR10  # noqa: E402
-from torchvision.datasets.utils import check_integrity  # noqa: E402
-
-from grader.manifest import Manifest  # noqa: E402
-from solutions.cifar_cnn_svm import config, student  # noqa: E402
-from solutions.data import (  # noqa: E402
+from grader.manifest import Manifest
+from solutions.cifar_cnn_svm import config, student
+from solutions.data import (
     RandomCrop,
     RandomHorizontalFlip,
     load_split,
@@ -32,9 +29,9 @@ from solutions.data import (  # noqa: E402
     resolve_root,
     torchvision_dataset,
 )
-from solutions.expected import Measurement, ModelRun, TrainResult, training_summary  # noqa: E402
-from solutions.plots import learning_curves  # noqa: E402
-from solutions.training import fit  # noqa: E402
+from solutions.expected import Measurement, ModelRun, TrainResult, training_summary
+from solutions.plots import learning_curves
+from solutions.training import fit
 
 MODELS = {"dense": student.Dense, "cnn": student.CNN}
 THRESHOLD = ", so the threshold is the manifest's"
@@ -65,11 +62,7 @@ def cifar10_root(data_root: Path | None) -> tuple[Path, bool, str]:
     files = CIFAR10.train_list + CIFAR10.test_list
     if all(check_integrity(str(folder / name), md5) for name, md5 in files):
         return Path(data_root), True, "real CIFAR-10 (published MD5 sums verified)"
-    return (
-        Path(data_root),
-        False,
-        "a CIFAR-10-format stand-in (its files differ from the published MD5 sums)",
-    )
+    return Path(data_root), False, "a CIFAR-10-format stand-in (not the published MD5 sums)"
 
 
 def _augment(mean, std):
@@ -122,29 +115,15 @@ def train(
         model = cls().to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.LR)
         history = fit(
-            model,
-            optimizer,
-            None,
-            splits["train"],
-            splits["test"],
-            epochs=1 if quick else config.EPOCHS,
-            batch_size=config.BATCH_SIZE,
-            seed=seed,
-            name=key,
+            model, optimizer, None, splits["train"], splits["test"], name=key, seed=seed,
+            epochs=1 if quick else config.EPOCHS, batch_size=config.BATCH_SIZE,
             transform=_augment(manifest.mean, manifest.std),
-        )
+        )  # fmt: skip
         acc = history.test_accuracy[-1]
         loss = "nll" if key == "dense" else "cross_entropy"
         details = {"loss": loss, "augmentation": "flip, crop 4", **training_summary(history)}
-        runs[key] = ModelRun(
-            history,
-            acc,
-            "adam",
-            config.LR,
-            config.BATCH_SIZE,
-            unmeasured(f"{acc:.4f}", THRESHOLD),
-            details,
-        )
+        measured = unmeasured(f"{acc:.4f}", THRESHOLD)
+        runs[key] = ModelRun(history, acc, "adam", config.LR, config.BATCH_SIZE, measured, details)
         weights[key] = weights_dir / manifest.model(key).weights
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights[key])
 

@@ -44,8 +44,8 @@ train_transform, test_transform = make_transforms()
 
 
 def data_answers(train_set, test_set):
-    """{"size_ratio": len(train_set) / len(test_set), "first_five": the class names of the
-    first five training images, e.g. ["frog", ...]}, computed from the two data sets."""
+    """A dict: "size_ratio", how many times larger train_set is than test_set (a number), and
+    "first_five", the class names of the first five training images, in order."""
     ### BEGIN SOLUTION
     return {
         "size_ratio": len(train_set) / len(test_set),
