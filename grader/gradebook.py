@@ -4,7 +4,9 @@ For each student: the grade of every grade cell in nbgrader's gradebook (SQLite 
 URL nbgrader accepts, PostgreSQL included), and an autograded notebook in
 `autograded/<student>/<id>/` whose grade cells carry the grader's messages, so that formgrader
 and `nbgrader generate_feedback` work as after `nbgrader autograde`. Writing twice gives the same
-rows: grades are updated in place, never added again.
+rows: grades are updated in place, never added again. Only final reports are written as grades;
+the late penalty goes where nbgrader's AssignLatePenalties puts it (the submitted notebook's
+`late_submission_penalty`), and the grade cells' maximum scores follow the manifest.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 
+from grader.lateness import NO_PENALTY, LatePolicy
 from grader.manifest import Manifest
 from grader.notebook_io import normalise
 from grader.report import Report
@@ -38,15 +41,22 @@ def sqlite_url(course_root: Path) -> str:
 
 
 def ensure_assignment(url: str, manifest: Manifest) -> None:
-    """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does."""
+    """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does,
+    and keep each grade cell's maximum score equal to the manifest's points for that cell."""
     notebook = Path(manifest.notebook).stem
     with Gradebook(url) as gb:
         gb.update_or_create_assignment(manifest.id)
         try:
             gb.find_notebook(notebook, manifest.id)
+            for cell, checks in manifest.cells().items():
+                points = round(sum(c.points for c in checks), 4)
+                if gb.find_grade_cell(cell, notebook, manifest.id).max_score != points:
+                    gb.update_or_create_grade_cell(cell, notebook, manifest.id, max_score=points)
             return
-        except MissingEntry:
+        except MissingEntry:  # a new notebook, or a grade cell it did not have
             pass
+    # nbgrader's own pipeline adds them (and refuses, as nbgrader does, to change the cells of
+    # a notebook that has submissions).
     nb = nbformat.read(SOURCE_DIR / manifest.id / manifest.notebook, as_version=4)
     resources = {"nbgrader": {"assignment": manifest.id, "notebook": notebook, "db_url": url}}
     # The part of generate_assignment's pipeline that fills the database, with its defaults.
@@ -54,8 +64,9 @@ def ensure_assignment(url: str, manifest: Manifest) -> None:
         nb, resources = step.preprocess(nb, resources)
 
 
-def _timestamp(folder: Path):
-    """nbgrader's `timestamp.txt` of a submission folder, read as untrusted data: a regular
+def submitted_at(folder: Path):
+    """nbgrader's `timestamp.txt` of a submission folder (a naive UTC datetime, or None when
+    there is none or it is not a time), read as untrusted data: a regular
     file (not a link: it could name a root-only file), at most a few hundred bytes (a 16 GiB
     sparse file there would otherwise be read whole into the grader's memory)."""
     from nbgrader.utils import parse_utc
@@ -80,9 +91,15 @@ def cell_scores(manifest: Manifest, report: Report) -> dict[str, float]:
 
 
 def record_grades(
-    url: str, manifest: Manifest, report: Report, submission: Path, student: str | None = None
-) -> None:
-    """Create or update the student's submission and set the grade of every grade cell.
+    url: str,
+    manifest: Manifest,
+    report: Report,
+    submission: Path,
+    late: LatePolicy = NO_PENALTY,
+    student: str | None = None,
+) -> tuple[float | None, float]:
+    """Create or update the student's submission and set the grade of every grade cell and the
+    late penalty. Returns (seconds late or None when no due date is known, penalty).
 
     `student` is nbgrader's id, the folder name in `submitted/` (by default the report's, which
     is that name made inert for show: the same unless the name holds control characters)."""
@@ -92,16 +109,40 @@ def record_grades(
         # nbgrader's own autoflush warnings (SQLAlchemy), harmless, as under `nbgrader autograde`.
         warnings.simplefilter("ignore")
         gb.update_or_create_student(student)
-        timestamp = _timestamp(submission)
+        timestamp = submitted_at(submission)
         if timestamp:
-            gb.update_or_create_submission(manifest.id, student, timestamp=timestamp)
+            entry = gb.update_or_create_submission(manifest.id, student, timestamp=timestamp)
         else:
-            gb.update_or_create_submission(manifest.id, student)
+            entry = gb.update_or_create_submission(manifest.id, student)
         for cell, score in cell_scores(manifest, report).items():
             grade = gb.find_grade(cell, notebook, manifest.id, student)
             grade.auto_score = score
             # As nbgrader's SaveAutoGrades: a manual grade already given keeps it under review.
             grade.needs_manual_grade = grade.manual_score is not None
+        # As nbgrader's AssignLatePenalties: the penalty is kept beside the grades.
+        seconds = entry.total_seconds_late if entry.duedate and entry.timestamp else None
+        penalty = late.penalty(report.raw_score, seconds or 0.0)
+        entered = gb.find_submission_notebook(notebook, manifest.id, student)
+        entered.late_submission_penalty = penalty or None
+        gb.db.commit()
+    return seconds, penalty
+
+
+def withdraw_grades(url: str, manifest: Manifest, student: str) -> None:
+    """A report that is not final: the student's earlier automatic grades, if any, no longer
+    stand. They are cleared and marked for manual grading (formgrader lists them); a student
+    without a submission in the gradebook gets none."""
+    notebook = Path(manifest.notebook).stem
+    with Gradebook(url) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            entry = gb.find_submission_notebook(notebook, manifest.id, student)
+        except MissingEntry:
+            return
+        for grade in entry.grades:
+            grade.auto_score = None
+            grade.needs_manual_grade = True
+        entry.late_submission_penalty = None
         gb.db.commit()
 
 

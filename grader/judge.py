@@ -52,6 +52,7 @@ class JudgeContext:
     references: Mapping[str, Any] = field(default_factory=dict)  # the reference's, all observers
     labels: torch.Tensor | None = None  # test labels in the order the probe saw the images
     no_test_split: str = ""  # why there are no labels, when there are none
+    test_split: str = ""  # said in accuracy messages when it is not the real one (stand-ins)
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,15 @@ def _excused(result: CheckResult, spec, results: dict[str, CheckResult], final) 
         result,
         points=spec.points,
         status="skipped",
-        message=f"not charged: it builds on {failed[0]}, which lost points ({result.message})",
+        # Its own finding, short: it mostly says again what the check it builds on said.
+        message=f"not charged: it builds on {failed[0]}, which lost points; "
+        f"on its own: {_short(result.message)}",
     )
+
+
+def _short(message: str, room: int = 120) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line if len(line) <= room else line[: room - 3] + "..."
 
 
 def _zero(spec, status: str, message: str) -> CheckResult:

@@ -55,7 +55,7 @@ class Leaderboard:
     assignment: str
     checks: tuple[str, ...]  # the accuracy checks ranked on
     entries: tuple[Entry, ...]  # best first
-    not_final: tuple[str, ...]  # students whose report is an error or awaits review
+    not_final: tuple[str, ...]  # students whose report is not final (review, incomplete)
     unmeasured: tuple[str, ...]  # students with no measured accuracy at all
 
 
@@ -156,7 +156,7 @@ def format_leaderboard(board: Leaderboard, top: int = 3, width: int = 100) -> st
         lines += [" " * (len(head) + 2) + line for line in body[1:]]
     if board.not_final:
         lines += wrap_text(
-            f"  not ranked, report is an error or awaits review: {', '.join(board.not_final)}",
+            f"  not ranked, report not final (review or incomplete): {', '.join(board.not_final)}",
             width,
         )
     if board.unmeasured:
@@ -179,10 +179,8 @@ def chart_figure(board: Leaderboard, top: int = 3, most: int = 40):
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])  # best on top
     for y, value in enumerate(values[::-1]):
         ax.text(value, y, f" {value:.4f}", va="center", fontsize=8)
-    if values:
-        low, high = min(values), max(values)
-        pad = max(0.01, (high - low) * 0.15)
-        ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad) + pad)
+    # From 0: an axis starting near the lowest accuracy made small differences look large.
+    ax.set_xlim(0.0, 1.12)  # room for the figure written after the longest bar
     what = " (mean)" if len(board.checks) > 1 else ""
     ax.set_xlabel(chart_label(f"test accuracy{what}: {', '.join(board.checks)}"))
     more = f", first {len(shown)} shown" if len(board.entries) > len(shown) else ""

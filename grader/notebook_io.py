@@ -23,6 +23,14 @@ class NotebookError(Exception):
     """The notebook cannot be graded at all; the message says why, for the student."""
 
 
+def too_big(name: str, size: int) -> str:
+    """Why a notebook over MAX_NOTEBOOK_BYTES is not graded."""
+    return (
+        f"{name} is over the size limit ({size / 1024**2:.0f} MB, limit "
+        f"{MAX_NOTEBOOK_BYTES / 1024**2:.0f} MB): clear its outputs and hand it in again"
+    )
+
+
 @dataclass(frozen=True)
 class StudentNotebook:
     path: Path  # the notebook's name in the submission
@@ -52,9 +60,7 @@ def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
     warnings = []
     path, name = Path(name), inert_line(name)
     if len(raw) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(
-            f"{name} is {len(raw) / 1024**2:.0f} MB; notebooks over 50 MB are refused"
-        )
+        raise NotebookError(too_big(name, len(raw)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -49,9 +49,10 @@ def _alternative_sources(path: Path) -> dict[str, str]:
     }
 
 
-def references(manifest: Manifest) -> list[Reference]:
-    """The reference namespace, then one per alternative of the manifest."""
-    folder = SOLUTIONS / manifest.id
+def references(manifest: Manifest, folder: Path | None = None) -> list[Reference]:
+    """The reference namespace, then one per alternative of the manifest. `folder` holds
+    student.py and alternatives.py (default: solutions/<id>; the family tests' toy has its own)."""
+    folder = folder or SOLUTIONS / manifest.id
     student = folder / "student.py"
     source = student.read_text()
 

@@ -51,6 +51,12 @@ def train_command(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{found.id}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
+        if expected["provenance"]["dirty"]:
+            print(
+                f"warning: {path} was made by code with uncommitted changes (it says "
+                '"dirty": true): commit them and train again before committing it',
+                file=sys.stderr,
+            )
         figures = args.output_dir or REPORTS_DIR / found.id / ("quick" if args.quick else "")
         title = run_title(manifest.title, result.histories, args.quick)
         written = found.figures(manifest, result, figures, title, args.quick)

@@ -15,11 +15,12 @@ from grader.spec import CheckSet
 
 def build_checkset(manifest: Manifest) -> CheckSet:
     """Every check of `manifest`: each family registers those whose source names it, the
-    assignment's module (`grader/checks/<id>.py`) its own; both must add up to the manifest."""
+    assignment's module (`grader/checks/<id>.py`, or a package `<id>/`) its own; both must add
+    up to the manifest."""
     checks = CheckSet(manifest.id)
     for family in FAMILIES.values():
         family.register(checks, manifest)
-    own = importlib.import_module(f"grader.checks.{manifest.id}")
-    own.register(checks, manifest)
+    if any(check.source is None for check in manifest.checks):  # it has checks of its own
+        importlib.import_module(f"grader.checks.{manifest.id}").register(checks, manifest)
     checks.validate([c.name for c in manifest.checks])
     return checks

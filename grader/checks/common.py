@@ -88,9 +88,26 @@ def a_module(value: Any) -> nn.Module:
 
 
 def summarise(problems: list[str], limit: int = 3) -> str:
-    """The first `limit` problems and how many more there are, for a short message."""
-    shown = "; ".join(problems[:limit])
-    more = len(problems) - limit
+    """The first `limit` problems and how many more there are, for a short message.
+
+    Problems written `subject: explanation` that explain the same thing for several subjects
+    (settings) are said once, naming the first subject and how many more: six settings
+    with one mistake made a message of six copies of the same sentence.
+    """
+    grouped: dict[str, list[str]] = {}
+    for problem in problems:
+        subject, colon, why = problem.partition(": ")
+        key = why if colon and subject else problem
+        grouped.setdefault(key, []).append(subject if colon else problem)
+    said = []
+    for why, subjects in grouped.items():
+        if len(subjects) == 1:
+            said.append(f"{subjects[0]}: {why}" if subjects[0] != why else why)
+        else:
+            others = len(subjects) - 1
+            said.append(f"{subjects[0]} (and {others} more): {why}")
+    shown = "; ".join(said[:limit])
+    more = len(said) - limit
     return shown + (f"; and {more} more" if more > 0 else "")
 
 

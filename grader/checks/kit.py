@@ -81,3 +81,20 @@ def every_setting(key: str, test: Test, where: Where, hint: str = "") -> Callabl
         return Verdict.partial(total - len(problems), total, message or "right", raised=raised)
 
     return judge
+
+
+def judged(own, observer, key: str, where, *, name: str | None = None, hint: str = ""):
+    """Declare the decorated `test(entry, reference's entry, ctx, i) -> problem | None` in
+    `own` (a `grader.spec.Definitions`) as the judge of a check, named `name` or after the
+    test: every entry of `observer`'s list `key` must pass it (`every_setting`). `where` names
+    entry i: a function (ctx, i, reference's entry) -> text, a text, or a text per entry."""
+    if not callable(where):
+        texts = [where] if isinstance(where, str) else list(where)
+        where = lambda ctx, i, want: texts[min(i, len(texts) - 1)]  # noqa: E731
+
+    def declare(test: Test) -> Test:
+        check = name or test.__name__
+        own.check(check, observe=observer)(every_setting(key, test, where, hint))
+        return test
+
+    return declare

@@ -36,11 +36,6 @@ def _split(ctx, name: str) -> list[tuple[list, list]]:
     return [(values[:n], values[n:]) for values in ctx.settings["values"]]
 
 
-def _named(describe):
-    """`where` for kit.every_setting from a function of the setting's values."""
-    return lambda ctx, i, want: describe(ctx.settings["values"][i])
-
-
 # ---------------------------------------------------------------- ResBlock: the skip path
 
 
@@ -63,6 +58,11 @@ def resblock_zeroed(ctx) -> dict:
     return {"runs": kit.per_setting(_split(ctx, "resblock"), seed, run)}
 
 
+def _resblock_at(ctx, i, want) -> str:
+    return "ResBlock({}, {})".format(*ctx.settings["values"][i])
+
+
+@kit.judged(OWN, resblock_zeroed, "runs", _resblock_at, name="resblock_skip")
 def _skip_kept(entry, want, ctx, i) -> str | None:
     out = entry.get("zeroed_tensor")
     # The reference adds before its ReLU (relu(x)); x itself (no ReLU after the sum) is as
@@ -73,11 +73,6 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
         "with every weight zeroed the block should return its input (x, or relu(x)): the skip "
         "connection x + F(x) is missing"
     )
-
-
-OWN.check("resblock_skip", observe=resblock_zeroed)(
-    kit.every_setting("runs", _skip_kept, _named(lambda v: f"ResBlock({v[0]}, {v[1]})"))
-)
 
 
 # ---------------------------------------------------------------- DenseBlock
@@ -124,18 +119,12 @@ def denseblock_structure(ctx) -> dict:
     return {"runs": kit.per_setting(_split(ctx, "denseblock"), seed, run)}
 
 
-def _denseblock_check(name: str):
-    """Declare `test` as the judge of check `name`, over every DenseBlock setting."""
-
-    def declare(test):
-        where = _named(lambda v: f"DenseBlock({v[0]}, {v[1]}, {v[2]}) on {v[0]}x{v[3]}x{v[3]}")
-        OWN.check(name, observe=denseblock_structure)(kit.every_setting("runs", test, where))
-        return test
-
-    return declare
+def _denseblock_at(ctx, i, want) -> str:
+    c, n, k, size = ctx.settings["values"][i]
+    return f"DenseBlock({c}, {n}, {k}) on {c}x{size}x{size}"
 
 
-@_denseblock_check("denseblock_layer_inputs")
+@kit.judged(OWN, denseblock_structure, "runs", _denseblock_at, name="denseblock_layer_inputs")
 def _layer_inputs(entry, want, ctx, i) -> str | None:
     got = sorted(entry["conv3x3_inputs"] or entry["conv3x3_weight_inputs"])
     target = sorted(want["conv3x3_inputs"])
@@ -147,7 +136,7 @@ def _layer_inputs(entry, want, ctx, i) -> str | None:
     return None
 
 
-@_denseblock_check("denseblock_concatenates")
+@kit.judged(OWN, denseblock_structure, "runs", _denseblock_at, name="denseblock_concatenates")
 def _concatenates(entry, want, ctx, i) -> str | None:
     if not entry.get("input_channels_kept"):
         return (
@@ -157,7 +146,7 @@ def _concatenates(entry, want, ctx, i) -> str | None:
     return None
 
 
-@_denseblock_check("denseblock_layer_order")
+@kit.judged(OWN, denseblock_structure, "runs", _denseblock_at, name="denseblock_layer_order")
 def _layer_order(entry, want, ctx, i) -> str | None:
     # Only the order; how many channels each layer sees is denseblock_layer_inputs'.
     layers, norms = len(want["batchnorm_features"]), entry["batchnorm_features"]
@@ -242,18 +231,11 @@ def densenet_wiring(ctx) -> dict:
     return {"nets": [{"growth": g, **n} for g, n in zip(growths, nets, strict=True)]}
 
 
-def _densenet_check(name: str):
-    """Declare `test` as the judge of check `name`, over every DenseNet growth rate probed."""
-
-    def declare(test):
-        where = lambda ctx, i, want: f"DenseNet({want['growth']})"  # noqa: E731
-        OWN.check(name, observe=densenet_wiring)(kit.every_setting("nets", test, where))
-        return test
-
-    return declare
+def _densenet_at(ctx, i, want) -> str:
+    return f"DenseNet({want['growth']})"
 
 
-@_densenet_check("densenet_block_inputs")
+@kit.judged(OWN, densenet_wiring, "nets", _densenet_at, name="densenet_block_inputs")
 def _block_inputs(entry, want, ctx, i) -> str | None:
     if entry["blocks"] != want["blocks"] or entry["transitions"] != 1:
         return (
@@ -277,7 +259,7 @@ def _block_inputs(entry, want, ctx, i) -> str | None:
     return None
 
 
-@_densenet_check("densenet_fc_input")
+@kit.judged(OWN, densenet_wiring, "nets", _densenet_at, name="densenet_fc_input")
 def _fc_input(entry, want, ctx, i) -> str | None:
     # Global average pooling of the last block: its channels, whatever the student's block
     # makes of them, and nothing spatial.
@@ -291,7 +273,7 @@ def _fc_input(entry, want, ctx, i) -> str | None:
     return None
 
 
-@_densenet_check("densenet_parameters")
+@kit.judged(OWN, densenet_wiring, "nets", _densenet_at, name="densenet_parameters")
 def _densenet_parameters(entry, want, ctx, i) -> str | None:
     # The layers the DenseNet adds to its blocks: the stem convolution and the classifier,
     # whose input width is the student's own last block's channels.

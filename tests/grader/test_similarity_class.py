@@ -30,11 +30,20 @@ ASSIGNMENTS = known()
 
 # Correct variants whose code is the reference's own cells edited, not written independently:
 # the command must find them (they are copies), so they are left out of the independence test.
-EDITED_FROM_THE_REFERENCE = {
-    ("res_dense_nets", "returns_percent"): "the reference's loops cell with one return changed",
+# Correct variants whose code is the reference's, edited (their `edited` cells), and:
+WHOLE_BUT_FROM_THE_REFERENCE = {
     ("res_dense_nets", "colab_magics"): "the reference's training cells with magic lines added",
     ("cifar_cnn_svm", "channels_last_rows"): "the reference's svc and dense cells, a line changed",
 }
+
+
+def edited_from_the_reference(assignment: str) -> list[str]:
+    """Correct variants of `assignment` that were not written independently of the reference."""
+    return [
+        name
+        for name, v in variants_of(assignment).items()
+        if v.correct and (v.edited or (assignment, name) in WHOLE_BUT_FROM_THE_REFERENCE)
+    ]
 
 
 class Compared:
@@ -91,7 +100,7 @@ def test_does_independently_written_code_stay_below_the_threshold(compared):
     independent = [
         f"own_{name}"
         for name in correct
-        if (compared.assignment, name) not in EDITED_FROM_THE_REFERENCE
+        if name not in edited_from_the_reference(compared.assignment)
     ]
     assert independent
     for a, b in itertools.combinations(["reference", *independent], 2):
@@ -99,8 +108,7 @@ def test_does_independently_written_code_stay_below_the_threshold(compared):
 
 
 def test_is_code_edited_from_the_reference_found(compared):
-    edited = [name for a, name in EDITED_FROM_THE_REFERENCE if a == compared.assignment]
-    for name in edited:
+    for name in edited_from_the_reference(compared.assignment):
         assert compared.best(f"own_{name}", "reference") >= DEFAULT_THRESHOLD, name
 
 

@@ -192,6 +192,25 @@ def test_does_the_leaderboard_rank_the_graded_class(assignment, graded, tmp_path
     assert all(e.student in out for e in board.entries[:3])
 
 
+def _explanations(message: str) -> list[str]:
+    """What each part of a message explains: clauses split at "; ", each without its subject
+    (the text before the first ": "), the "not charged" preamble dropped."""
+    clauses = message.replace("; on its own: ", "; ").split("; ")
+    return [c.partition(": ")[2] or c for c in clauses if not c.startswith("not charged")]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_no_message_say_the_same_thing_twice(assignment, graded):
+    """A setting-by-setting message once repeated its sentence for every setting, and a check
+    not charged repeated all of that again: one such row ran to 20 lines."""
+    for student, report in graded(assignment).items():
+        for check in report["checks"]:
+            said = [e for e in _explanations(check["message"]) if len(e) >= 40]
+            assert len(said) == len(set(said)), (student, check["name"], check["message"])
+            if check["status"] == "skipped":
+                assert len(check["message"]) <= 300, (student, check["message"])
+
+
 # ---------------------------------------------------------------- the fixtures themselves
 
 

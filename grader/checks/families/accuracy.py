@@ -56,6 +56,17 @@ def own_transform(ctx, name: str):
     return found if plain else None
 
 
+def transformed_batches(ctx, transform, batch_size: int = 500, seed: int = 0) -> list:
+    """The test images through `transform` (PIL image in, tensor out), stacked in batches, after
+    `torch.manual_seed(seed)`: a transform that draws at random gives one answer per seed."""
+    images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
+    torch.manual_seed(seed)
+    return [
+        torch.stack([transform(_pil(image)) for image in images[i : i + batch_size]])
+        for i in range(0, len(images), batch_size)
+    ]
+
+
 def prepared_batches(ctx, name: str | None, batch_size: int = 500) -> tuple[list, str | None]:
     """(batches of the test images, how they were prepared): through the notebook's own
     transform `name` when it has one that works, else normalised per the manifest (how: None
@@ -66,18 +77,31 @@ def prepared_batches(ctx, name: str | None, batch_size: int = 500) -> tuple[list
         transform = own_transform(ctx, name)
         if transform is None:
             raise TypeError(f"{name} has no transform")
-        images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
-        torch.manual_seed(0)  # a transform that draws at random gives one answer per submission
-        batches = [
-            torch.stack([transform(_pil(image)) for image in images[i : i + batch_size]])
-            for i in range(0, len(images), batch_size)
-        ]
-        return batches, f"{name}'s own transform"
+        return transformed_batches(ctx, transform, batch_size), f"{name}'s own transform"
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001 - measured the manifest's way, and said so
         how = f"the manifest's mean {list(ctx.manifest.mean)} and std {list(ctx.manifest.std)}"
         return list(ctx.test_batches(batch_size)), f"{how}, since {describe_error(err, 200)}"
+
+
+def submitted_state(ctx, spec) -> dict:
+    """The state dict in the submitted weights file of model `spec` (read with
+    `weights_only=True`); a TypeError when the file holds something else."""
+    state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise TypeError(f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()")
+    return state
+
+
+def scores(model, batches: list, shape=None) -> torch.Tensor:
+    """(N, classes) float32 scores of `model` in evaluation mode for the batches, each reshaped
+    to `shape` (per sample) when given."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat(
+            [model(x.reshape(len(x), *shape) if shape else x) for x in batches]
+        ).float()
 
 
 def observe(ctx) -> dict:
@@ -94,26 +118,14 @@ def observe(ctx) -> dict:
             continue
         try:
             model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
-            path = ctx.weights_dir / spec.weights
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise TypeError(
-                    f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()"
-                )
-            model.load_state_dict(state)
-            model.eval()
-            shape = spec.input_shape
+            model.load_state_dict(submitted_state(ctx, spec))
             name = spec.test_transform
             if name not in prepared:
                 prepared[name] = prepared_batches(ctx, name)
             batches, how = prepared[name]
             if how:
                 entry["prepared"] = how
-            with torch.no_grad():
-                logits = torch.cat(
-                    [model(x.reshape(len(x), *shape) if shape else x) for x in batches]
-                )
-            entry["logits_tensor"] = logits.float()
+            entry["logits_tensor"] = scores(model, batches, spec.input_shape)
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
@@ -144,10 +156,12 @@ def judge_model(key: str):
         why = f" ({source})" if source else ""
         if entry.get("prepared"):
             why = f"; test images prepared with {entry['prepared']}{why}"
+        # Generated stand-ins are not the test split the threshold was set for: say so.
+        on = f" on {ctx.test_split}" if ctx.test_split else ""
         return Verdict.expect(
             accuracy >= threshold,
-            f"test accuracy {accuracy:.4f} >= {threshold:.2f}{why}",
-            f"test accuracy {accuracy:.4f} is below the threshold {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} >= {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} is below the threshold {threshold:.2f}{why}",
             value=round(accuracy, 6),
         )
 

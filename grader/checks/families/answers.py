@@ -62,9 +62,11 @@ def wrong_answers(got: Any, accepted: list[Mapping[str, Any]]) -> list[str] | No
     return wrong
 
 
-def judge(seen, want, ctx) -> Verdict:
+def judge(seen, want, ctx, also: Mapping[str, Any] | None = None) -> Verdict:
+    """Partial credit over the reference's answers; an answer equal to `also`'s (what is true of
+    the student's own code, say, for an assignment's own judge) is right too."""
     got, expected = seen["answers"], want["answers"]
-    wrong = wrong_answers(got, [expected])
+    wrong = wrong_answers(got, [expected, *([also] if also else [])])
     if wrong is None:
         return Verdict.wrong(f"{ctx.manifest.answers.function}() returned {got!r}, not a dict")
     return Verdict.partial(

@@ -387,14 +387,11 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _same_number(seen: Any, want: Any, *, percent: bool = False) -> bool:
+def _same_number(seen: Any, want: Any) -> bool:
     got, target = _number(seen), _number(want)
     if got is None or target is None:
         return False
-    tolerance = 1e-4 * max(1.0, abs(target))
-    if abs(got - target) <= tolerance:
-        return True
-    return percent and abs(got - 100 * target) <= 100 * tolerance
+    return abs(got - target) <= 1e-4 * max(1.0, abs(target))
 
 
 def _names(ctx) -> tuple[str, str]:
@@ -444,11 +441,12 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
     if verdict := _raised(seen, fn):
         return verdict
     return Verdict.expect(
-        _same_number(seen.get("returned"), want["returned"], percent=True),
+        _same_number(seen.get("returned"), want["returned"]),
         f"{fn} returns correct / total",
         f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
         f"{want['returned']:.4f} (the number correct over all images divided by the number of "
-        "images, not an average of per-batch accuracies)",
+        "images, a fraction between 0 and 1 as the instructions say; not a percentage, not an "
+        "average of per-batch accuracies)",
     )
 
 

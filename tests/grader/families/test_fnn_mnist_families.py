@@ -21,6 +21,7 @@ from grader.manifest import ManifestError, load_manifest
 from grader.probe.context import ProbeContext
 from solutions.fnn_mnist import notebook
 from solutions.paths import ASSIGNMENTS_DIR, WEIGHTS_DIR
+from tests.fixtures import toy
 from tests.fixtures.variants import variants_of
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
@@ -32,7 +33,7 @@ ACCURACY = {"fnn_accuracy", "fnn_bn_accuracy"}  # judged on the test split: not 
 
 @pytest.fixture(scope="module")
 def fnn() -> Harness:
-    return Harness(ID, seed=3)
+    return Harness.of(ID, seed=3)
 
 
 def _setup_code() -> str:
@@ -168,11 +169,11 @@ def test_do_trainer_checks_count_with_the_family_s_own_function(fnn):
 
 
 def test_does_the_manifest_refuse_a_counter_keyword_without_a_trainer_class(tmp_path):
-    text = (ASSIGNMENTS_DIR / "res_dense_nets.toml").read_text()
+    text = toy.MANIFEST.read_text()  # epoch functions, no trainer class
     text = text.replace('loss = "logits"', 'loss = "logits"\ncounter_keyword = "count"', 1)
-    (tmp_path / "res_dense_nets.toml").write_text(text)
+    (tmp_path / toy.MANIFEST.name).write_text(text)
     with pytest.raises(ManifestError, match="counter_keyword needs the network_trainer"):
-        load_manifest("res_dense_nets", tmp_path)
+        toy.manifest(tmp_path)
 
 
 @pytest.mark.parametrize(

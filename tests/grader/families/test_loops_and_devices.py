@@ -12,7 +12,8 @@ from torch import nn
 from grader.checks.families import loops
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
-from tests.fixtures.variants.mutations import LOOP_MUTATIONS, loop_bugs, reference_cells
+from tests.fixtures import toy
+from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
 LOOPS = ["loops", "devices"]
 MUTATED = {m.name: m for m in LOOP_MUTATIONS}
@@ -30,10 +31,9 @@ def test_does_the_reference_pass_every_loop_check(harness):
 @pytest.mark.parametrize("name", sorted(MUTATED))
 def test_does_each_generic_mistake_cost_exactly_its_checks(harness, name):
     mutation = MUTATED[name]
-    code = mutation.apply(reference_cells("res_dense_nets")["loops"])
+    code = mutation.apply(toy.cells()["loops"])
     results = harness.grade(harness.namespace(code), LOOPS)
-    variant = next(v for v in loop_bugs("res_dense_nets", "loops") if v.name == name)
-    assert _failing(results) == set(variant.catches), {
+    assert _failing(results) == set(caught_by(harness.manifest, mutation)), {
         n: r.message for n, r in results.items() if r.status != "pass"
     }
 
@@ -44,7 +44,6 @@ ACCEPTED = {
         "total += loss.item() * len(labels)\n        count += len(labels)",
         "total += loss.item()\n        count += 1",
     ),
-    "percent accuracy": ("return correct / count", "return 100.0 * correct / count"),
     "inference mode": ("with torch.no_grad():", "with torch.inference_mode():"),
 }
 
@@ -52,7 +51,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("reading", sorted(ACCEPTED))
 def test_are_other_reasonable_readings_accepted(harness, reading):
     old, new = ACCEPTED[reading]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
@@ -64,6 +63,11 @@ WRONG = {
         "loss = loss_fn(model(images), labels)",
         "loss = loss_fn(torch.softmax(model(images), 1), labels)",
         {"train_loss"},  # zero_grad's trajectory differs too, but is not charged (after)
+    ),
+    "percent accuracy": (  # the instructions ask for a fraction between 0 and 1
+        "return correct / count",
+        "return 100.0 * correct / count",
+        {"evaluate_accuracy"},
     ),
     "accuracy per batch averaged": (
         "correct += (model(images).argmax(dim=1) == labels).sum().item()\n"
@@ -78,7 +82,7 @@ WRONG = {
 @pytest.mark.parametrize("mistake", sorted(WRONG))
 def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     old, new, caught = WRONG[mistake]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code, old
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
