@@ -41,10 +41,6 @@ def _seed(rng, manifest) -> dict:
     return {"seed": kit.seed(rng)}
 
 
-def _one(ctx, i, want) -> str:
-    return "on the grader's image"
-
-
 class Images(CIFAR10):
     """torchvision's CIFAR10 over the grader's own arrays: the same items, `len`, `targets`,
     `classes` and `transform` as the real one (`__getitem__` is torchvision's)."""
@@ -83,6 +79,7 @@ def _windows(padded: torch.Tensor) -> torch.Tensor:
     return padded.unfold(1, 32, 1).unfold(2, 32, 1).permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
 
 
+@kit.judged(OWN, transform_runs, "runs", "on the grader's image", name="train_transform_augments")
 def _augment_problem(entry, want, ctx, i) -> str | None:
     x = want["image_tensor"].permute(2, 0, 1).float() / 255  # (3, 32, 32)
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in (ctx.manifest.mean, ctx.manifest.std))
@@ -107,6 +104,9 @@ def _augment_problem(entry, want, ctx, i) -> str | None:
     return None
 
 
+@kit.judged(
+    OWN, transform_runs, "runs", "on the grader's image", name="test_transform_deterministic"
+)
 def _deterministic_problem(entry, want, ctx, i) -> str | None:
     outs = entry["test_tensor"]
     if not all(torch.equal(out, outs[0]) for out in outs):
@@ -114,14 +114,6 @@ def _deterministic_problem(entry, want, ctx, i) -> str | None:
     if not same_values(outs[0], want["test_tensor"][0]):
         return "the result is not transforms.ToTensor() then transforms.Normalize(MEAN, STD)"
     return None
-
-
-OWN.check("train_transform_augments", observe=transform_runs)(
-    kit.every_setting("runs", _augment_problem, _one)
-)
-OWN.check("test_transform_deterministic", observe=transform_runs)(
-    kit.every_setting("runs", _deterministic_problem, _one)
-)
 
 
 # ---------------------------------------------------------------- data answers
@@ -155,6 +147,11 @@ def data_answer_runs(ctx) -> dict:
     return {"runs": kit.per_setting(ctx.settings["sizes"], seed, run)}
 
 
+def _sizes_at(ctx, i, want) -> str:
+    return "for data sets of {} and {} images".format(*ctx.settings["sizes"][i])
+
+
+@kit.judged(OWN, data_answer_runs, "runs", _sizes_at, name="data_answers")
 def _answers_problem(entry, want, ctx, i) -> str | None:
     got, target = entry["answers"], want["answers"]
     if not isinstance(got, dict):
@@ -165,15 +162,6 @@ def _answers_problem(entry, want, ctx, i) -> str | None:
     if got.get("first_five") != target["first_five"]:
         return f"first_five {got.get('first_five')!r}, expected {target['first_five']!r}"
     return None
-
-
-OWN.check("data_answers", observe=data_answer_runs)(
-    kit.every_setting(
-        "runs",
-        _answers_problem,
-        lambda ctx, i, want: "for data sets of {} and {} images".format(*ctx.settings["sizes"][i]),
-    )
-)
 
 
 # ---------------------------------------------------------------- output conventions
@@ -198,25 +186,19 @@ def output_kinds(ctx) -> dict:
     return {name: kit.per_setting([name], seed, run) for name in ("Dense", "CNN")}
 
 
+@kit.judged(OWN, output_kinds, "Dense", "Dense()", name="dense_log_probabilities")
 def _log_probabilities(entry, want, ctx, i) -> str | None:
     if not entry["log_probabilities"]:
         return "its outputs are not log-probabilities: end with log_softmax over dim 1"
     return None
 
 
+@kit.judged(OWN, output_kinds, "CNN", "CNN()", name="cnn_raw_logits")
 def _raw_logits(entry, want, ctx, i) -> str | None:
     if entry["probabilities"] or entry["log_probabilities"]:
         kind = "probabilities" if entry["probabilities"] else "log-probabilities"
         return f"it returns {kind}: return the raw scores, CrossEntropyLoss applies log-softmax"
     return None
-
-
-OWN.check("dense_log_probabilities", observe=output_kinds)(
-    kit.every_setting("Dense", _log_probabilities, lambda ctx, i, want: "Dense()")
-)
-OWN.check("cnn_raw_logits", observe=output_kinds)(
-    kit.every_setting("CNN", _raw_logits, lambda ctx, i, want: "CNN()")
-)
 
 
 # ---------------------------------------------------------------- SVC
@@ -253,6 +235,11 @@ def svc_fit(ctx) -> dict:
     return {"runs": kit.per_setting([None], seed, run)}
 
 
+def _svc_at(ctx, i, want) -> str:
+    return f"fit_svc(36 images, n={ctx.settings['n']})"
+
+
+@kit.judged(OWN, svc_fit, "runs", _svc_at, name="svc")
 def _svc_problem(entry, want, ctx, i) -> str | None:
     if entry["fitted_on"] != want["fitted_on"]:
         return (
@@ -267,13 +254,6 @@ def _svc_problem(entry, want, ctx, i) -> str | None:
             "scikit-learn's defaults on the first n items of the data set, each flattened"
         )
     return None
-
-
-OWN.check("svc", observe=svc_fit)(
-    kit.every_setting(
-        "runs", _svc_problem, lambda ctx, i, want: f"fit_svc(36 images, n={ctx.settings['n']})"
-    )
-)
 
 
 # ---------------------------------------------------------------- part 2
@@ -303,6 +283,7 @@ def part2_runs(ctx) -> dict:
             "logistic": kit.per_setting([None], seed, logistic)}  # fmt: skip
 
 
+@kit.judged(OWN, part2_runs, "split", "split_data(X, y)", name="split_reproduces")
 def _split_problem(entry, want, ctx, i) -> str | None:
     if not all(torch.equal(entry[f"{n}_tensor"], want[f"{n}_tensor"]) for n in SPLIT):
         return (
@@ -312,18 +293,11 @@ def _split_problem(entry, want, ctx, i) -> str | None:
     return None
 
 
+@kit.judged(OWN, part2_runs, "logistic", "fit_logistic", name="logistic_regression")
 def _logistic_problem(entry, want, ctx, i) -> str | None:
     if not same_values(entry["decision_tensor"], want["decision_tensor"]):
         return "its decisions are not those of LogisticRegression() fitted on the training half"
     return None
-
-
-OWN.check("split_reproduces", observe=part2_runs)(
-    kit.every_setting("split", _split_problem, lambda ctx, i, want: "split_data(X, y)")
-)
-OWN.check("logistic_regression", observe=part2_runs)(
-    kit.every_setting("logistic", _logistic_problem, lambda ctx, i, want: "fit_logistic")
-)
 
 
 # ---------------------------------------------------------------- smallest_width
@@ -362,19 +336,14 @@ def width_answers(ctx) -> dict:
     return {"runs": kit.per_setting(ctx.settings["cases"], int(ctx.settings["seed"]), run)}
 
 
+def _sweep_at(ctx, i, want) -> str:
+    case = ctx.settings["cases"][i]
+    pairs = ", ".join(f"{w}: {a}" for w, a in case["pairs"])
+    return f"smallest_width({{{pairs}}}, target={case['target']})"
+
+
+@kit.judged(OWN, width_answers, "runs", _sweep_at, name="smallest_width")
 def _width_problem(entry, want, ctx, i) -> str | None:
     if entry["width"] != want["width"]:
         return f"it returned {entry['width']!r}, expected {want['width']!r}"
     return None
-
-
-OWN.check("smallest_width", observe=width_answers)(
-    kit.every_setting(
-        "runs",
-        _width_problem,
-        lambda ctx, i, want: "smallest_width({{{}}}, target={})".format(
-            ", ".join(f"{w}: {a}" for w, a in ctx.settings["cases"][i]["pairs"]),
-            ctx.settings["cases"][i]["target"],
-        ),
-    )
-)

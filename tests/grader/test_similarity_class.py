@@ -33,7 +33,6 @@ ASSIGNMENTS = known()
 # Correct variants whose code is the reference's, edited (their `edited` cells), and:
 WHOLE_BUT_FROM_THE_REFERENCE = {
     ("res_dense_nets", "colab_magics"): "the reference's training cells with magic lines added",
-    ("cifar_cnn_svm", "channels_last_rows"): "the reference's svc and dense cells, a line changed",
 }
 
 
