@@ -15,7 +15,13 @@ from grader.checks.cifar_cnn_svm import TRAIN_DRAWS, _augment_problem
 from grader.judge import load_expected
 from grader.manifest import load_manifest
 from solutions.cifar_cnn_svm import config, notebook, reference, student
-from solutions.data import load_split, normalize, torchvision_dataset, write_cifar10_like
+from solutions.data import (
+    STAND_IN_MARKER,
+    load_split,
+    normalize,
+    torchvision_dataset,
+    write_cifar10_like,
+)
 from solutions.expected import expected_file, sha256
 from solutions.paths import RELEASE_DIR, SOURCE_DIR, WEIGHTS_DIR
 
@@ -53,7 +59,8 @@ def test_does_the_reference_read_torchvision_s_cifar10_layout(stand_in, monkeypa
     cls = datasets.CIFAR10
     folder = stand_in / cls.base_folder
     wanted = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(wanted)
+    # Beside them, only the marker that says it is a stand-in.
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*wanted, STAND_IN_MARKER])
     assert reference.cifar10_root(stand_in)[1] is False
 
     def md5(name):
