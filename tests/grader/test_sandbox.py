@@ -147,7 +147,7 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path, uid, ma
     ]
     code = "import os\n" + "".join(f"print('SEEN', os.path.exists({str(p)!r}))\n" for p in secrets)
     code += (
-        "try:\n    import grader.manifest\n    print('IMPORTED')\n"
+        "try:\n    import solutions.res_dense_nets.student\n    print('IMPORTED')\n"
         "except ImportError:\n    print('no solutions')\n"
         "try:\n    open('/etc/shadow').read()\nexcept PermissionError:\n    print('no shadow')\n"
     )
