@@ -37,10 +37,6 @@ PAD = 4
 SPLIT = ("X_train", "X_test", "y_train", "y_test")
 
 
-def _seed(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng)}
-
-
 class Images(CIFAR10):
     """torchvision's CIFAR10 over the grader's own arrays: the same items, `len`, `targets`,
     `classes` and `transform` as the real one (`__getitem__` is torchvision's)."""
@@ -53,7 +49,7 @@ class Images(CIFAR10):
 # ---------------------------------------------------------------- transforms
 
 
-@OWN.observer(draw=_seed)
+@OWN.observer(draw=kit.draws({}))
 def transform_runs(ctx) -> dict:
     """The student's training transform on one drawn image, TRAIN_DRAWS times, and the test
     transform three times, each seeded differently."""
@@ -167,7 +163,7 @@ def _answers_problem(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- output conventions
 
 
-@OWN.observer(draw=_seed)
+@OWN.observer(draw=kit.draws({}))
 def output_kinds(ctx) -> dict:
     """Whether the outputs of Dense and CNN on a drawn batch are log-probabilities (each row's
     exp sums to one) or probabilities."""
@@ -204,11 +200,7 @@ def _raw_logits(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- SVC
 
 
-def _draw_svc(rng, manifest) -> dict:
-    return {"n": rng.randint(12, 24), "seed": kit.seed(rng)}
-
-
-@OWN.observer(draw=_draw_svc)
+@OWN.observer(draw=kit.draws({"n": (12, 24)}))
 def svc_fit(ctx) -> dict:
     """fit_svc on a data set of 36 images of 3 classes (a colour pattern each, plus noise),
     through the sheet's normalisation: what the fitted SVC holds."""
@@ -259,7 +251,7 @@ def _svc_problem(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- part 2
 
 
-@OWN.observer(draw=_seed)
+@OWN.observer(draw=kit.draws({}))
 def part2_runs(ctx) -> dict:
     """split_data on a drawn set; fit_logistic on a drawn training set, probed on a grid."""
     seed = int(ctx.settings["seed"])
