@@ -141,7 +141,9 @@ def prepare_inputs(
         _build_matplotlib_cache(folder / "matplotlib")
     try:
         root = resolve_root(manifest.dataset)
-        images, labels = load_split(manifest.dataset, train=False, root=root.root)
+        # Unverified: a generated CIFAR-10 stand-in cannot match the published MD5 sums, and
+        # the accuracy checks measure whatever test split the operator holds.
+        images, labels = load_split(manifest.dataset, train=False, root=root.root, verify=False)
     except DataNotFoundError as err:
         return ProbeInputs(folder, None, None, None, missing=_missing_data(manifest, err))
     digest = hashlib.sha256(images.contiguous().numpy().tobytes())
