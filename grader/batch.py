@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.grade import GradingRun, Staged, stage
+from grader.grade import GradingRun
 from grader.judge import all_failed
 from grader.lateness import NO_PENALTY, LatePolicy
 from grader.manifest import Manifest
@@ -41,6 +41,7 @@ from grader.notebook_io import NotebookError
 from grader.report import Report
 from grader.safe_fs import remove
 from grader.slots import Executor, LocalSlots
+from grader.staging import Staged, stage, student_name
 
 
 @dataclass(frozen=True)
@@ -110,16 +111,12 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
         parent = path.parent
         if path.name == manifest.id and parent.parent.name == "submitted":
             return [Submission(parent.name, path, parent.parent.parent)]
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     path = path.resolve()
     if path.is_file():
         parent = path.parent
         if parent.name == manifest.id and parent.parent.parent.name == "submitted":
             return [Submission(parent.parent.name, path, parent.parent.parent.parent)]
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     if (path / "submitted").is_dir():
         path = path / "submitted"
@@ -135,8 +132,6 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
     if path.name == manifest.id and path.parent.parent.name == "submitted":  # submitted/bob/<id>
         return [Submission(path.parent.name, path, path.parent.parent.parent)]
     if _has_notebook(path):
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     found = []
     for student_dir in sorted(p for p in path.iterdir() if p.is_dir()):

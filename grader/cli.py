@@ -217,7 +217,8 @@ def grade_command(args: argparse.Namespace) -> int:
 def _grade(args, manifest, expected, submissions, course, late) -> int:
     """Grade `submissions` and write and print the results (the course checks are done)."""
     from grader.batch import grade_many
-    from grader.grade import GradeConfig, GradingRun, prepare_inputs
+    from grader.grade import GradeConfig, GradingRun
+    from grader.inputs import prepare_inputs
     from grader.settings_key import SettingsKeyError, settings_seed
     from grader.slots import ExecutorUnavailable
     from grader.supervise import TimeLimits

@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from grader.grade import GradingRun, Staged, close_host, grade_submission, open_host
+from grader.grade import GradingRun, close_host, grade_submission, open_host
 from grader.probe_host import ProbeHost
 from grader.report import Report
 from grader.sandbox import Sandbox
+from grader.staging import Staged
 from grader.uids import UidLease
 
 

@@ -21,15 +21,11 @@ import dask
 from distributed import Client
 
 from grader.cluster.worker import GradingSlots, RunSpec, grade_task
-from grader.grade import (
-    MAX_EXTRA_FILE_BYTES,
-    MAX_EXTRA_FILES,
-    MAX_NOTEBOOK_BYTES,
-    GradingRun,
-    Staged,
-)
+from grader.grade import GradingRun
+from grader.notebook_io import MAX_NOTEBOOK_BYTES
 from grader.report import Report
 from grader.slots import ExecutorUnavailable
+from grader.staging import MAX_EXTRA_FILE_BYTES, MAX_EXTRA_FILES, Staged
 
 
 class ClusterUnreachable(ExecutorUnavailable):

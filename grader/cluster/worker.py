@@ -29,12 +29,14 @@ from typing import Any
 from distributed import WorkerPlugin, get_worker
 
 from grader.checks.assemble import build_checkset
-from grader.grade import GradeConfig, GradingRun, Staged, prepare_inputs
+from grader.grade import GradeConfig, GradingRun
+from grader.inputs import prepare_inputs
 from grader.judge import Accepted
 from grader.manifest import Manifest
 from grader.safe_fs import remove
 from grader.session import Session
 from grader.slots import SlotPool, grade_with_retry
+from grader.staging import Staged
 
 
 class WorkerNotReady(RuntimeError):

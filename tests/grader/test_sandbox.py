@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import GradingRun, open_host, prepare_inputs
+from grader.grade import GradingRun, open_host
+from grader.inputs import prepare_inputs
 from grader.probe_host import ProbeHost, Slot
 from grader.safe_fs import tail
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
