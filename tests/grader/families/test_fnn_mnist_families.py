@@ -64,38 +64,30 @@ def test_are_torch_nn_names_the_classes_and_described_by_name(fnn):
     )
 
 
-def test_is_a_builder_that_returns_no_module_told_so(fnn):
-    code = """
-        def dense_layer(in_features, out_features, activation=None, batch_norm=False):
-            return torch.zeros(in_features, out_features)
-    """
-    results = fnn.grade(namespace(dense_layer=code), ["module:dense_layer"])
-    assert "not an nn.Module" in results["dense_layer_shapes"].message
+DENSE = reference_cells(ID)["dense_layer"]
 
 
-def test_is_a_shape_mistake_reported_before_behaviour_in_a_shared_check(fnn):
-    # shape and behaviour name one check: a missing bias is told as a parameter problem.
-    code = """
-        def dense_layer(in_features, out_features, activation=None, batch_norm=False):
-            layers = [nn.Linear(in_features, out_features, bias=False)]
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(out_features))
-            if activation is not None:
-                layers.append(activation())
-            return nn.Sequential(*layers)
-    """
-    results = fnn.grade(namespace(dense_layer=code), ["module:dense_layer"])
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("nn.Sequential(*layers)", "torch.zeros(in_features, out_features)", "not an nn.Module"),
+        # shape and behaviour are one check: a missing bias is told as a parameter problem.
+        ("bias=not batch_norm", "bias=False", "missing parameters"),
+    ],
+)
+def test_is_a_dense_layer_mistake_told_by_what_it_gets_wrong_first(fnn, old, new, message):
+    assert DENSE.count(old) == 1
+    results = fnn.grade(namespace(dense_layer=DENSE.replace(old, new)), ["module:dense_layer"])
     assert results["dense_layer_shapes"].points == 0
-    assert "missing parameters" in results["dense_layer_shapes"].message
+    assert message in results["dense_layer_shapes"].message
 
 
 # ---------------------------------------------------------------- loops family extensions
 
 
 def test_is_the_validation_loss_judged_too(fnn):
-    old = "return val_loss / seen, correct / seen"
     code = reference_cells(ID)["trainer"].replace(
-        old, "return val_loss / len(self.val_loader), 1.0"
+        "val_loss / seen,", "val_loss / len(self.val_loader),"
     )
     results = fnn.grade(namespace(trainer=code), ["loops"])
     assert results["trainer_loss"].status == "fail"
