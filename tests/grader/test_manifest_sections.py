@@ -22,7 +22,7 @@ def _edited(folder, old: str, new: str):
 
 
 def _with_model(folder, lines: str):
-    return _edited(folder, "[[modules]]", MODEL + lines + "\n[[modules]]")
+    return _edited(folder, "[loops]", MODEL + lines + "\n[loops]")
 
 
 @pytest.mark.parametrize(
