@@ -1,24 +1,16 @@
 """Do the family extensions `fnn_mnist` needs work, in-process: builder functions, torch.nn
 classes as values and kinds judged as one check (modules); the validation loss of a trainer
-class (loops); test batches in the model's input shape, prepared by the notebook's own test
-transform (accuracy)? Each variant's verdicts: tests/grader/test_variants.py."""
+class (loops)? Each variant's verdicts: tests/grader/test_variants.py; the accuracy family's
+input shape and test transform: tests/grader/families/test_accuracy_inputs.py."""
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 import torch
-from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms
 
-from grader.checks.families import accuracy
 from grader.checks.families.modules import describe, torch_value
 from grader.manifest import load_manifest
-from grader.probe.context import ProbeContext
 from solutions.fnn_mnist import notebook
-from solutions.paths import WEIGHTS_DIR
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
 
@@ -39,7 +31,7 @@ def namespace(**replaced: str) -> dict:
     """The notebook's set-up cell, then every solution cell in order (those in `replaced`
     rewritten), executed afresh: later cells see the replaced definitions."""
     ns: dict = {"__name__": "__main__"}
-    cells = {**reference_cells(ID), **{k: textwrap.dedent(v) for k, v in replaced.items()}}
+    cells = {**reference_cells(ID), **replaced}
     for source in (_setup_code(), *cells.values()):
         exec(compile(source, "<cell>", "exec"), ns)  # noqa: S102 - test code
     return ns
@@ -92,56 +84,3 @@ def test_is_the_validation_loss_judged_too(fnn):
     results = fnn.grade(namespace(trainer=code), ["loops"])
     assert results["trainer_loss"].status == "fail"
     assert "NetworkTrainer.validate returned" in results["trainer_loss"].message
-
-
-# ---------------------------------------------------------------- accuracy family
-
-
-def _observed(folder: Path, ns: dict) -> dict:
-    """The accuracy family's observations of the committed weights on 6 random test images."""
-    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
-    torch.save(images, folder / "test_images.pt")
-    ctx = ProbeContext(
-        ns=ns,
-        manifest=MANIFEST,
-        weights_dir=WEIGHTS_DIR / ID,
-        test_images=folder / "test_images.pt",
-    )
-    return {"images": images, **accuracy.observe(ctx)}
-
-
-def test_are_test_batches_fed_in_the_model_s_input_shape(tmp_path):
-    """An FNN whose forward takes only vectors still gets predicted: the batches are reshaped
-    to the manifest's input_shape (784,) before they reach it."""
-    code = reference_cells(ID)["fnn"].replace("torch.flatten(x, start_dim=1)", "x")
-    seen = _observed(tmp_path, namespace(fnn=code))
-    for key in ("fnn", "fnn_bn"):
-        assert "error" not in seen[key], seen[key]
-        assert tuple(seen[key]["logits_tensor"].shape) == (6, 10)
-
-
-def test_are_test_images_prepared_with_the_notebook_s_own_test_transform(tmp_path):
-    """The test images go through the transform of the notebook's test_loader (statistics of
-    its own training images, here a stand-in's std of 0.25), not the manifest's MNIST figures;
-    without a test_loader, the manifest's figures are used and the report says so."""
-    ns = namespace()
-    own, mnist = (0.13, 0.25), (MANIFEST.mean[0], MANIFEST.std[0])
-
-    class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a transform
-        transform = transforms.Compose(
-            [transforms.ToTensor(), transforms.Normalize(own[:1], own[1:]), ns["flatten"]]
-        )
-
-    with_loader = _observed(tmp_path, {**ns, "test_loader": DataLoader(Unlabelled())})
-    without = _observed(tmp_path, ns)
-    assert "test_loader is not defined" in without["fnn"]["prepared"]
-    assert f"the manifest's mean {list(MANIFEST.mean)}" in without["fnn"]["prepared"]
-    for key in ("fnn", "fnn_bn"):
-        model = MANIFEST.model(key).build(ns)
-        model.load_state_dict(torch.load(WEIGHTS_DIR / ID / f"{key}.pt", weights_only=True))
-        assert with_loader[key]["prepared"] == "test_loader's own transform"
-        for seen, (mean, std) in ((with_loader, own), (without, mnist)):
-            pixels = seen["images"].float().flatten(1) / 255
-            with torch.no_grad():
-                want = model.eval()((pixels - mean) / std)
-            torch.testing.assert_close(seen[key]["logits_tensor"], want, rtol=1e-4, atol=1e-4)
