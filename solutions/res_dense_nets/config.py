@@ -1,7 +1,7 @@
 """Training settings of the `res_dense_nets` reference models.
 
-`TrainConfig.code` is the hyper-parameter solution region of the notebook (DataLoader path);
-the reference (tensor path, `python -m solutions train`) runs that same code (`make`).
+The same values train the reference (tensor path, `python -m solutions train`) and fill the
+hyper-parameter solution regions of the notebook (DataLoader path), via `TrainConfig.code`.
 """
 
 from __future__ import annotations
@@ -39,11 +39,20 @@ class TrainConfig:
         )
 
     def make(self, model: torch.nn.Module):
-        """(optimizer, scheduler) for `model`: the notebook's code (`code`) run, so that the
-        reference trains with exactly what the notebook shows."""
-        scope = {"torch": torch, "model": model}
-        exec(self.code("model"), scope)
-        return scope["optimizer"], scope["scheduler"]
+        """(optimizer, scheduler) for `model`, the objects that `code` creates in the notebook."""
+        if self.optimizer == "sgd":
+            optimizer = torch.optim.SGD(
+                model.parameters(),
+                lr=self.lr,
+                momentum=self.momentum,
+                nesterov=True,
+                weight_decay=self.weight_decay,
+            )
+        else:
+            optimizer = torch.optim.Adam(
+                model.parameters(), lr=self.lr, weight_decay=self.weight_decay
+            )
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
 
 
 RESMLP = TrainConfig(epochs=15, optimizer="sgd", lr=0.05, weight_decay=5e-4)
