@@ -31,8 +31,6 @@ from solutions.expected import Measurement, ModelRun, TrainResult, training_summ
 from solutions.plots import learning_curves, save
 from solutions.training import fit
 
-MODELS = {"dense": student.Dense, "cnn": student.CNN}
-THRESHOLD = ", so the threshold is the manifest's"
 QUICK = {"train": 1000, "test": 500, "svc": 300, "deep_epochs": 5}
 
 
@@ -108,9 +106,10 @@ def train(
 
     runs, weights = {}, {}
     weights_dir.mkdir(parents=True, exist_ok=True)
-    for key, cls in MODELS.items():
+    for spec in manifest.models:  # Dense, then CNN
+        key = spec.key
         torch.manual_seed(seed)
-        model = cls().to(device)
+        model = spec.build(student).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.LR)
         history = fit(
             model, optimizer, None, splits["train"], splits["test"], name=key, seed=seed,
@@ -120,9 +119,9 @@ def train(
         acc = history.test_accuracy[-1]
         loss = "nll" if key == "dense" else "cross_entropy"
         details = {"loss": loss, "augmentation": "flip, crop 4", **training_summary(history)}
-        measured = unmeasured(f"{acc:.4f}", THRESHOLD)
+        measured = unmeasured(f"{acc:.4f}", ", so the threshold is the manifest's")
         runs[key] = ModelRun(history, acc, "adam", config.LR, config.BATCH_SIZE, measured, details)
-        weights[key] = weights_dir / manifest.model(key).weights
+        weights[key] = weights_dir / spec.weights
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights[key])
 
     # The SVC on the first images, normalised as test_transform does: (N, 3072) numpy rows.
