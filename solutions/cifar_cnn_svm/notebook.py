@@ -56,7 +56,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             **How to work.** Open this notebook in Google Colab with a GPU (*Runtime > Change
             runtime type > GPU*). Fill in every cell that contains `raise NotImplementedError()`
             and keep the names and arguments of classes and functions: the grader calls them.
-            Every function's description says what it takes and what it returns. Run the small
+            Every function's docstring says what it takes and what it returns. Run the small
             test cells after each part: they check shapes only.
 
             **What to hand in.** This notebook, run from top to bottom, and the two weights
@@ -194,19 +194,12 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### 1.4 Training and evaluation
 
-            Write the two functions every network of this notebook is trained with.
-
-            * `train_epoch(model, loader, optimizer, device, criterion=None)` trains for one
-              pass over `loader` and returns the mean loss per image as a float (the sum of
-              `loss.item() * batch size` over the batches, divided by the number of images).
-              `criterion` is the loss; when it is None use `nn.NLLLoss()`, the loss of models
-              that return log-probabilities. Put the model in training mode, call
-              `optimizer.zero_grad()` before every `loss.backward()`, and move the model and
-              every batch to `device`.
-            * `evaluate(model, loader, device)` returns the accuracy, the number of right
-              predictions (`argmax` over the classes) divided by the number of images, a
-              fraction between 0 and 1. Evaluation mode, `torch.no_grad()`, model and batches
-              on `device`.
+            Write `train_epoch` and `evaluate`, which train and test every network of this
+            notebook (their docstrings say what they take and return). The mean loss is a float:
+            the sum of `loss.item() * batch size` over the batches, divided by the number of
+            images; call `optimizer.zero_grad()` before every `loss.backward()`. `evaluate`
+            predicts the `argmax` over the classes, under `torch.no_grad()`. Both move the model
+            and every batch to `device`.
             """
         ),
         solution("loops", code["loops"]),
