@@ -8,6 +8,7 @@ import pytest
 from grader.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.cli import main
 from solutions.registry import ASSIGNMENTS, assignment, selected
+from tests.conftest import run_cli
 
 
 def test_does_every_manifest_have_exactly_one_record():
@@ -39,3 +40,11 @@ def test_does_search_say_which_assignment_has_none():
     without = next(a for a in ASSIGNMENTS if a.search is None)
     with pytest.raises(SystemExit, match=f"{without.id} has no hyper-parameter search"):
         main(["search", without.id])
+
+
+@pytest.mark.parametrize("found", ASSIGNMENTS, ids=lambda a: a.id)
+def test_does_the_submission_command_write_every_file_to_hand_in(found, tmp_path):
+    result = run_cli("solutions", "submission", found.id, str(tmp_path / "sub"))
+    assert result.returncode == 0, result.stderr
+    wanted = load_manifest(found.id).submit_files
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(wanted)
