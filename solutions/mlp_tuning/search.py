@@ -44,6 +44,7 @@ from solutions.mlp_tuning.student import (
     BASELINE,
     MLP,
     SEARCH_SPACE,
+    _pruning_hook,
     best_trials,
     narrow_space,
     split_train_validation,
@@ -56,7 +57,6 @@ from solutions.training import History, accuracy
 
 ID = "mlp_tuning"
 BEST_CONFIG = Path(__file__).with_name("best_config.json")
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 # ---------------------------------------------------------------- data
@@ -78,12 +78,6 @@ class SearchData:
         return (x - self.mean_image) / self.std_image
 
 
-def split_indices(n: int, validation_size: int, seed: int) -> tuple[list[int], list[int]]:
-    """The notebook's split of n images: the indices `split_train_validation` gives."""
-    train, val = split_train_validation(range(n), validation_size, seed)
-    return list(train.indices), list(val.indices)
-
-
 def load_search_data(
     budget: settings.SearchBudget,
     *,
@@ -94,7 +88,8 @@ def load_search_data(
     """Fashion-MNIST's training images split as in the notebook; statistics of the training
     part, computed by the notebook's own `standardisation_images`."""
     images, labels = load_split("fashion_mnist", True, root=root)  # uint8 (60000, 1, 28, 28)
-    train_idx, val_idx = split_indices(len(labels), budget.validation_size, seed)
+    train, val = split_train_validation(range(len(labels)), budget.validation_size, seed)
+    train_idx, val_idx = list(train.indices), list(val.indices)
     # The student's function reads `.dataset.data` (N, 28, 28) and `.indices`, as on a Subset.
     subset = SimpleNamespace(dataset=SimpleNamespace(data=images[:, 0]), indices=train_idx)
     mean_image, std_image = standardisation_images(subset)
@@ -258,12 +253,7 @@ def run_worker(
         torch_seed = trial_seed(seed, index, trial.number)
         trial.set_user_attr("seed", torch_seed)
         trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
-
-        def report(value: float, step: int) -> None:
-            trial.report(value, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at step {step}: accuracy {value:.4f}")
-
+        report = _pruning_hook(trial)
         _, curve = train_config(
             config, data, stage["epochs"], stage["reports"], seed=torch_seed, report=report
         )
