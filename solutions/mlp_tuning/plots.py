@@ -1,5 +1,5 @@
-"""Figures of `mlp_tuning` for people: the search (Optuna's own matplotlib plots) and ten test
-images with predicted and true classes (the learning curves: solutions/plots.py)."""
+"""Figures of `mlp_tuning` for people: the search (Optuna's own matplotlib plots), the final
+model's learning curves, and ten test images with predicted and true classes."""
 
 from __future__ import annotations
 
@@ -82,6 +82,21 @@ def stage_history(url: str, studies: tuple[str, ...], path: Path, *, quick: bool
     ax.set(xlabel="trial (in the order run)", ylabel="validation accuracy", ylim=(0, 1))
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(_title("Search stages, coarse to fine", quick))
+    return _save(fig, path)
+
+
+def learning_curves(curve, path: Path, title: str, quick: bool) -> Path:
+    """Training loss and training / validation accuracy of the final model per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    epochs = range(1, len(curve.loss) + 1)
+    ax_loss.plot(epochs, curve.loss, marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (mean cross-entropy per image)")
+    ax_acc.plot(epochs, curve.val_accuracy, marker="o", label="validation")
+    if curve.train_accuracy:
+        ax_acc.plot(epochs, curve.train_accuracy, marker="o", linestyle="--", label="training")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy")
+    ax_acc.legend()
+    fig.suptitle(_title(title, quick))
     return _save(fig, path)
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from grader.manifest import Manifest
-from solutions.assignment import learning_curve_figures
 from solutions.data import DATASETS, load_split
 from solutions.expected import ModelRun, TrainResult, training_summary
 from solutions.mlp_tuning import config as settings
@@ -123,6 +122,8 @@ def figures(
     images, labels, guesses = result.own
     classes = DATASETS["fashion_mnist"].classes
     return [
-        *learning_curve_figures(manifest, result, folder, title, quick),
+        plots.learning_curves(
+            result.histories["mlp"], folder / "learning_curves.png", title, quick
+        ),
         plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", quick),
     ]
