@@ -28,7 +28,6 @@ from types import SimpleNamespace
 import optuna
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from solutions.data import (
     Compose,
@@ -53,7 +52,7 @@ from solutions.mlp_tuning.student import (
     suggest_config,
 )
 from solutions.paths import REPO_ROOT, REPORTS_DIR
-from solutions.training import History, accuracy
+from solutions.training import History, accuracy, train_pass
 
 ID = "mlp_tuning"
 BEST_CONFIG = Path(__file__).with_name("best_config.json")
@@ -168,15 +167,7 @@ def train_config(
                 data.train_images[idx], data.train_labels[idx], config["batch_size"],
                 transform=transform,
             )  # fmt: skip
-            model.train()
-            total = torch.zeros((), device=device)
-            for images, labels in loader:
-                loss = F.cross_entropy(model(images), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * len(labels)
-            mean_loss = float(total) / len(idx)
+            mean_loss = train_pass(model, optimizer, loader)
             if not math.isfinite(mean_loss):
                 raise optuna.TrialPruned(f"the training loss diverged ({mean_loss})")
             curve.loss.append(mean_loss)
