@@ -85,7 +85,7 @@ def stage_history(url: str, studies: tuple[str, ...], path: Path, *, quick: bool
     return _save(fig, path)
 
 
-def learning_curves(curve, path: Path, title: str, quick: bool) -> Path:
+def learning_curves(curve, path: Path, *, title: str, quick: bool) -> Path:
     """Training loss and training / validation accuracy of the final model per epoch."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = range(1, len(curve.loss) + 1)

@@ -123,7 +123,7 @@ def figures(
     classes = DATASETS["fashion_mnist"].classes
     return [
         plots.learning_curves(
-            result.histories["mlp"], folder / "learning_curves.png", title, quick
+            result.histories["mlp"], folder / "learning_curves.png", title=title, quick=quick
         ),
         plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", quick),
     ]
