@@ -189,9 +189,8 @@ def trial_seed(seed: int, stage: int, number: int) -> int:
 # ---------------------------------------------------------------- storage and workers
 
 
-def storage_kind(url: str | None) -> str:
-    if url is None:
-        return "memory"
+def storage_kind(url: str) -> str:
+    """The kind of database `url` names: "sqlite", "postgresql", ..."""
     return url.split(":", 1)[0].split("+", 1)[0]
 
 
@@ -216,12 +215,12 @@ def run_worker(
     seed: int,
     worker: int,
     quick: bool,
-    data_root: Path | None = None,
 ) -> None:
-    """Join the stage study `study_name` and run `n_trials` of its trials."""
+    """Join the stage study `study_name` and run `n_trials` of its trials (the data: where
+    DLGRADE_DATA or the usual rules find it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget = settings.QUICK if quick else settings.FULL
-    data = load_search_data(budget, root=data_root)
+    data = load_search_data(budget)
     storage = open_storage(url)
     probe = optuna.load_study(study_name=study_name, storage=storage)
     space, stage = probe.user_attrs["space"], probe.user_attrs["stage"]
@@ -260,15 +259,13 @@ def _worker_command(study_name: str, url: str, n: int, seed: int, worker: int, q
     return command
 
 
-def run_stage_workers(study_name, url, n, *, seed, workers, quick, data_root) -> None:
+def run_stage_workers(study_name, url, n, *, seed, workers, quick) -> None:
     """Run a stage's n trials: in this process for one worker, else in `workers` processes."""
     if workers == 1:
-        run_worker(study_name, url, n, seed=seed, worker=0, quick=quick, data_root=data_root)
+        run_worker(study_name, url, n, seed=seed, worker=0, quick=quick)
         return
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    if data_root is not None:
-        env["DLGRADE_DATA"] = str(data_root)
     procs = [
         subprocess.Popen(
             _worker_command(study_name, url, k, seed, i, quick), cwd=REPO_ROOT, env=env
@@ -299,13 +296,11 @@ def run_search(
     workers: int = 1,
     seed: int = 0,
     quick: bool = False,
-    data_root: Path | None = None,
-    name: str | None = None,
 ) -> SearchResult:
     """All stages, coarse to fine; the best trial of the last stage is the chosen one."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
-    base = name or f"{ID}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = f"{ID}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     storage = open_storage(url)
     space, previous, names, stages = SEARCH_SPACE, [], [], []
     for index, (stage, size) in enumerate(stage_sizes(budget.n_trials, budget.stages), start=1):
@@ -323,9 +318,7 @@ def run_search(
         if not previous:
             study.enqueue_trial(BASELINE, user_attrs={"from": "baseline"})
         stage_started = time.perf_counter()
-        run_stage_workers(
-            study_name, url, size, seed=seed, workers=workers, quick=quick, data_root=data_root
-        )
+        run_stage_workers(study_name, url, size, seed=seed, workers=workers, quick=quick)
         study = optuna.load_study(study_name=study_name, storage=storage)
         previous = best_trials(study, max(stage["keep"], 1))
         stages.append(_stage_summary(study, stage, time.perf_counter() - stage_started))
