@@ -260,7 +260,7 @@ def test_do_two_workers_share_a_postgresql_study_without_losing_or_repeating_a_t
 # ---------------------------------------------------------------- committed files
 
 
-def test_are_the_expected_answers_and_weights_those_of_the_committed_search_result():
+def test_are_the_expected_answers_and_configuration_those_of_the_committed_search_result():
     expected = json.loads(EXPECTED.read_text())
     record = json.loads(search.BEST_CONFIG.read_text())
     mlp = expected["accuracy"]["mlp"]
