@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -42,7 +43,12 @@ def accuracy(
     return correct / len(labels)
 
 
-def train_pass(model: nn.Module, optimizer, loader: TensorLoader, after_batch=None) -> float:
+def train_pass(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: TensorLoader,
+    after_batch: Callable[[], object] | None = None,
+) -> float:
     """One pass over `loader` with cross-entropy, in training mode; the mean loss per image.
     `after_batch()` is called after each optimiser step (a progress bar's update)."""
     model.train()
