@@ -12,9 +12,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
+# OpenMP threads that sleep rather than spin while they wait, set before anything loads torch:
+# the tests that train or grade in this process share 2 cores with the grader's subprocesses,
+# and spinning threads made one in-process training ten times slower (255 s against 25 s as a
+# subprocess, which `python -m solutions` starts with this setting). Subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from grader.manifest import load_manifest
+import pytest  # noqa: E402 - after the environment is set
+
+from grader.manifest import load_manifest  # noqa: E402
 from solutions.data import (
     DATA_ENV,
     FIXTURE_SIZES,
