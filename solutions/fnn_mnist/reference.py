@@ -14,17 +14,17 @@ the reference code itself, so the expected answers hold only accuracy, weights a
 from __future__ import annotations
 
 import hashlib
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision import datasets as tv_datasets
-from torchvision.datasets.utils import check_integrity
 
-from solutions.data import TensorLoader, load_split, normalize, resolve_root, torchvision_dataset
+from solutions.data import TensorLoader, load_split, normalize
+
+# Re-exported: the tests and this module's users read them here.
+from solutions.data.mnist import FIXTURE, MnistSource, describe_mnist, find_mnist  # noqa: F401
 from solutions.fnn_mnist import config, student
 from solutions.manifest import Manifest
 from solutions.training import History, accuracy
@@ -34,58 +34,6 @@ MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
 SAMPLE = 8
 # `quick`: training, validation and test images used.
 QUICK_SIZES = (2000, 500, 1000)
-
-
-FIXTURE = "generated MNIST-format fixture, not real MNIST"
-
-
-@dataclass(frozen=True)
-class MnistSource:
-    """Where the MNIST files were read from, whether they are the real MNIST, and why."""
-
-    root: Path
-    real: bool
-    description: str  # what the data is
-    evidence: str  # how that was told
-
-
-def _idx_count(path: Path) -> int:
-    """Number of items in an IDX file: the big-endian uint32 after the magic number."""
-    with open(path, "rb") as f:
-        return struct.unpack(">II", f.read(8))[1]
-
-
-def describe_mnist(root: Path) -> MnistSource:
-    """Tell real MNIST from a stand-in under `root` (torchvision's layout, `<root>/MNIST/raw`).
-
-    Real when the `.gz` files torchvision downloads match their published MD5 sums; without
-    `.gz` files, when the unpacked files hold the real split sizes (60,000 and 10,000).
-    """
-    raw = Path(root) / "MNIST" / "raw"
-    resources = [(raw / Path(url).name, md5) for url, md5 in tv_datasets.MNIST.resources]
-    if all(path.is_file() for path, _ in resources):
-        if all(check_integrity(str(path), md5) for path, md5 in resources):
-            return MnistSource(root, True, "real MNIST", "published MD5 sums verified")
-        return MnistSource(root, False, FIXTURE, "its files differ from the published MD5 sums")
-    sizes = (
-        _idx_count(raw / "train-labels-idx1-ubyte"),
-        _idx_count(raw / "t10k-labels-idx1-ubyte"),
-    )
-    evidence = f"no .gz files to verify; {sizes[0]} training and {sizes[1]} test images"
-    if sizes == (config.REAL_TRAIN_SIZE, 10000):
-        return MnistSource(root, True, "real MNIST", evidence)
-    return MnistSource(root, False, FIXTURE, evidence)
-
-
-def find_mnist(data_root: Path | None = None) -> MnistSource:
-    """`data_root`, or the root `resolve_root` finds (downloading MNIST there when online)."""
-    if data_root is None:
-        found = resolve_root("mnist")
-        if found.download:
-            for train in (True, False):
-                torchvision_dataset("mnist", train)  # downloads into found.root
-        data_root = found.root
-    return describe_mnist(Path(data_root))
 
 
 @dataclass(frozen=True)
