@@ -16,8 +16,11 @@ EPOCHS = 10  # the sheet's: every run reports the best of 10 epochs
 CROP_PADDING = 2  # pixels of black around the image before the random 28x28 crop
 TSNE_IMAGES = 10_000  # the first 10,000 training images (the sheet says all 60,000)
 TSNE_SEED = 0
-DREAM_STEPS = 200  # activation maximisation: gradient-ascent steps and Adam's step size
+# Activation maximisation: gradient-ascent steps, Adam's step size, and the weight of the
+# penalty on bright pixels (without it the images fill with saturated stripes).
+DREAM_STEPS = 200
 DREAM_LR = 0.05
+DREAM_DECAY = 0.05
 ANALYSED_RUN = "baseline"  # the run whose network the t-SNE, dreams and confusion matrix use
 
 

@@ -116,7 +116,8 @@ def _splits(dataset: str, root: Path | None, info, device: torch.device, quick: 
         x, y = load_split(dataset, is_train, root=root, device=device)
         splits[split] = (normalize(x, info.mean, info.std), y)
     if quick:
-        splits = {k: (x[:n], y[:n]) for n, (k, (x, y)) in zip(QUICK_SIZES, splits.items())}
+        sizes = dict(zip(("train", "test"), QUICK_SIZES, strict=True))
+        splits = {k: (x[: sizes[k]], y[: sizes[k]]) for k, (x, y) in splits.items()}
     return splits
 
 
@@ -249,7 +250,14 @@ def analyse(model: nn.Module, fashion: dict, device: torch.device, quick: bool) 
     points = student.tsne_points(features, config.TSNE_SEED)
     dreams = {
         c: student.activation_maximisation(
-            model, c, FASHION.mean[0], FASHION.std[0], config.DREAM_STEPS, config.DREAM_LR, device
+            model,
+            c,
+            FASHION.mean[0],
+            FASHION.std[0],
+            config.DREAM_STEPS,
+            config.DREAM_LR,
+            config.DREAM_DECAY,
+            device,
         )
         for c in range(len(FASHION.classes))
     }

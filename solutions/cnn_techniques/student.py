@@ -79,7 +79,7 @@ def show_samples(dataset):
     fig, axes = plt.subplots(2, 5, figsize=(10, 5.2))
     for label, ax in enumerate(axes.flat):
         index = int((dataset.targets == label).nonzero()[0])  # first image of this class
-        ax.imshow(dataset.data[index], cmap="gray")
+        ax.imshow(dataset.data[index].numpy(), cmap="gray")
         ax.set_title(dataset.classes[label])
         ax.axis("off")
     fig.tight_layout()
@@ -229,8 +229,10 @@ def fit(model, optimizer, train_loader, test_loader, epochs, device, scheduler=N
     for epoch in range(1, epochs + 1):
         train_loss, train_accuracy = train_epoch(model, train_loader, optimizer, device)
         test_loss, test_accuracy = evaluate(model, test_loader, device)
-        for key, value in zip(history, (train_loss, train_accuracy, test_loss, test_accuracy)):
-            history[key].append(value)
+        history["train_loss"].append(train_loss)
+        history["train_accuracy"].append(train_accuracy)
+        history["test_loss"].append(test_loss)
+        history["test_accuracy"].append(test_accuracy)
         if test_accuracy > best_accuracy:
             best_accuracy, best_epoch = test_accuracy, epoch
             best_state = copy.deepcopy(model.state_dict())  # a copy: training changes it
@@ -385,30 +387,32 @@ def plot_tsne(points, labels, class_names):
 # %% cell: dream
 
 
-def activation_maximisation(model, target, mean, std, steps=200, lr=0.05, device="cpu"):
+def activation_maximisation(model, target, mean, std, steps=200, lr=0.05, decay=0.05, device="cpu"):
     """An image that makes `model` score class `target` highly: gradient ascent on the input.
 
     Starts from an empty image: every pixel 0 (black) in the [0, 1] pixel scale, so the first
     input the model sees is (0 - mean) / std everywhere (starting from zeros in the model's
     input space, the mean grey, is accepted too). The model runs in evaluation mode; its weights
-    do not change. Each of the `steps` steps computes the logit of `target` (the model's output
-    before any softmax) for the current image and moves the pixels along its gradient, so that
-    the logit rises (ascent), keeping pixels in [0, 1]. Returns (image, scores): the final
-    image, a (1, 1, 28, 28) tensor in [0, 1] on the CPU, and `steps` + 1 floats, the target
-    logit before each step and after the last.
+    do not change. Each of the `steps` steps moves the pixels along the gradient of
+    logit[target] - decay * (sum of squared pixels), so that the logit of `target` (the model's
+    output before any softmax) rises (ascent) while pixels the class does not need stay dark;
+    pixels are kept in [0, 1]. Returns (image, scores): the final image, a (1, 1, 28, 28)
+    tensor in [0, 1] on the CPU, and `steps` + 1 floats, the target logit before each step and
+    after the last.
     """
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()
     image = torch.zeros(1, 1, 28, 28, device=device, requires_grad=True)
-    # Adam on the negative logit is gradient ascent on the logit, with a per-pixel step size.
+    # Adam on the negative objective is gradient ascent on it, with a per-pixel step size.
     optimizer = torch.optim.Adam([image], lr=lr)
     scores = []
     for _ in range(steps):
         score = model((image - mean) / std)[0, target]
         scores.append(score.item())
+        objective = score - decay * image.pow(2).sum()
         # The gradient with respect to the image only: the model's weights get none.
-        (gradient,) = torch.autograd.grad(score, image)
+        (gradient,) = torch.autograd.grad(objective, image)
         image.grad = -gradient
         optimizer.step()
         with torch.no_grad():
@@ -423,7 +427,7 @@ def show_images(images, titles):
     """A figure of (1, 1, 28, 28) or (1, 28, 28) `images` side by side, titled by `titles`."""
     fig, axes = plt.subplots(1, len(images), figsize=(2.1 * len(images), 2.6))
     for ax, image, title in zip(axes, images, titles, strict=True):
-        ax.imshow(image.squeeze(), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(image.squeeze().numpy(), cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.tight_layout()
