@@ -52,8 +52,8 @@ CURVE_RUNS = ("baseline", "augmented", "batchnorm", "finetuned")  # the sheet's 
 PRETRAINED = ("mnist", "finetuned")  # runs whose result depends on real MNIST
 HISTORIES_FILE = "histories.json"
 # `quick`: training and test images per data set, and images for t-SNE.
-QUICK_SIZES = (2000, 1000)
-QUICK_TSNE = 500
+QUICK_SIZES = (1000, 500)
+QUICK_TSNE = 300
 REAL_SIZES = (60000, 10000)
 
 
@@ -163,7 +163,7 @@ def train(
     """Train the five runs, save each best epoch's weights and the curves; analyse the baseline.
 
     `data_root` holds both data sets (tests: the fixtures); None finds each by the usual rules.
-    `quick` trains one epoch on 2,000 images, tests on 1,000 and embeds 500: every code path,
+    `quick` trains one epoch on 1,000 images, tests on 500 and embeds 300: every code path,
     none of the accuracy.
     """
     started = time.perf_counter()

@@ -11,17 +11,25 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from grader.judge import load_expected
 from solutions import cli, notebook_builder
 from solutions.cnn_techniques import config, notebook, reference, student
-from solutions.data import DATASETS, write_mnist_like
+from solutions.data import (
+    DATASETS,
+    DataNotFoundError,
+    torchvision_dataset,
+    write_mnist_like,
+)
 from solutions.data.mnist import FIXTURE
 from solutions.manifest import load_manifest
 from solutions.notebook_builder import student_chunks
+from solutions.paths import WEIGHTS_DIR
 
 ID = "cnn_techniques"
 MANIFEST = load_manifest(ID)
 FASHION = DATASETS["fashion_mnist"]
 BLACK = (0.0 - FASHION.mean[0]) / FASHION.std[0]  # a black pixel, normalised
+CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 
 
 def _conv(c_in, c_out, k):
@@ -294,6 +302,67 @@ def test_does_the_notebook_hold_every_solution_cell_and_an_answer_to_every_quest
         assert model.weights in text
     assert f"**first {config.TSNE_IMAGES:,} training images**" in text
     assert "lower it" in text  # the sheet's learning-rate hint
+
+
+# ---------------------------------------------------------------- data and results
+
+
+def test_without_mnist_does_the_pretraining_fall_back_to_the_generated_fixture(
+    tmp_path, monkeypatch
+):
+    def no_mnist(data_root=None):
+        raise DataNotFoundError("data set 'mnist' not found")
+
+    monkeypatch.setattr(reference, "find_mnist", no_mnist)
+    monkeypatch.setattr(reference, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(reference, "FIXTURE_SIZES", {"mnist": (30, 10)})  # small and quick
+    source = reference.mnist_source(None)
+    assert source.root == tmp_path / "fixtures" and not source.real
+    assert source.description == FIXTURE
+    train = torchvision_dataset("mnist", True, root=source.root)
+    assert len(train) == 30
+
+
+def test_does_the_committed_expected_file_say_where_it_came_from_and_reach_the_targets():
+    expected = load_expected(ID)
+    assert expected["quick"] is False
+    for key in ("command", "commit", "device", "torch", "seed", "epochs", "wall_time_s", "mnist"):
+        assert key in expected["provenance"], key
+    real_mnist = expected["provenance"]["mnist"] == "real MNIST"
+    accuracy = expected["accuracy"]
+    assert set(accuracy) == {m.key for m in MANIFEST.models}
+    assert accuracy["baseline"]["test_accuracy"] >= 0.915  # the targets
+    assert accuracy["batchnorm"]["test_accuracy"] >= 0.925
+    for spec in MANIFEST.models:
+        entry = accuracy[spec.key]
+        assert entry["measured"] is (real_mnist or spec.key not in reference.PRETRAINED)
+        if entry["measured"]:
+            assert entry["threshold"] == spec.threshold(entry["test_accuracy"])
+            assert entry["test_accuracy"] == max(entry["test_accuracy_per_epoch"])
+        else:
+            assert entry["threshold"] == spec.fixed_threshold and entry["reason"]
+        assert entry["epochs"] == config.EPOCHS
+
+
+def test_do_the_committed_weights_and_curves_match_the_expected_file():
+    expected = load_expected(ID)
+    folder = WEIGHTS_DIR / ID
+    assert set(expected["weights"]) == {m.weights for m in MANIFEST.models} | {
+        reference.HISTORIES_FILE
+    }
+    for name, entry in expected["weights"].items():
+        assert reference.sha256(folder / name) == entry["sha256"], name
+    for spec in MANIFEST.models:
+        assert (folder / spec.weights).stat().st_size < 5_000_000
+        spec.build(student).load_state_dict(torch.load(folder / spec.weights, weights_only=True))
+    histories = json.loads((folder / reference.HISTORIES_FILE).read_text())
+    for key, history in histories.items():
+        assert all(len(history[k]) == config.EPOCHS for k in CURVES), key
+        assert history["best_accuracy"] == max(history["test_accuracy"])
+        entry = expected["accuracy"][key]
+        assert entry["best_epoch"] == history["best_epoch"]
+        if entry["measured"]:
+            assert entry["test_accuracy"] == round(history["best_accuracy"], 4)
 
 
 # ---------------------------------------------------------------- the command, end to end
