@@ -420,8 +420,9 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
             **Hint:** if the training loss stays near 2.30 (that is ln 10: the network guesses)
             or jumps around, the learning rate is too high for your optimiser: lower it. The
             PyTorch example uses Adadelta with learning rate {CFG.lr} and multiplies it by
-            {CFG.gamma} after every epoch (`StepLR`); plain SGD needs a much smaller rate
-            (around 0.01 to 0.05, with momentum). Aim for a test accuracy above 0.91.
+            {CFG.gamma} after every epoch (`StepLR`); the example's 2017 version, which the
+            sheet names, used SGD with learning rate 0.01 and momentum 0.5. Aim for a test
+            accuracy above 0.91.
             """
         ),
         _training_cell(
@@ -489,7 +490,7 @@ def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
 
             First train `Net` on MNIST (normalised with MNIST's own mean and standard
             deviation) for {config.EPOCHS} epochs and keep its best epoch: the cell saves
-            {manifest.model("mnist").weights} (at most
+            `{manifest.model("mnist").weights}` (at most
             {manifest.model("mnist").max_weights_mb:g} MB). You hand it in: the grader checks
             that your fine-tuned network starts from it.
             """
@@ -514,8 +515,8 @@ mnist_train_loader, mnist_test_loader = make_loaders(
             MNIST weights `mnist_state` (a state dict) into it, and freezes every parameter
             except those of the last layer, `fc2`: set `requires_grad = False` on all the
             others. It returns `(model, optimizer)`, where the optimiser (Adadelta with
-            learning rate `lr`) is given only the parameters that are still trainable,
-            `fc2.weight` and `fc2.bias`.
+            learning rate `lr`; another `torch.optim` optimiser is fine too) is given only the
+            parameters that are still trainable, `fc2.weight` and `fc2.bias`.
             """
         ),
         solution("finetune", code["finetune"]),
@@ -536,7 +537,7 @@ mnist_train_loader, mnist_test_loader = make_loaders(
         markdown(
             f"""
             Fine-tune on Fashion-MNIST for {config.EPOCHS} epochs, starting from the MNIST
-            weights you saved; the cell saves {manifest.model("finetuned").weights} (at most
+            weights you saved; the cell saves `{manifest.model("finetuned").weights}` (at most
             {manifest.model("finetuned").max_weights_mb:g} MB).
             """
         ),

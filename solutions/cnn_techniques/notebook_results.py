@@ -101,19 +101,22 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
             black) image and change its pixels by **gradient ascent** so that the logit of the
             chosen class (its output in `fc2`, before any softmax) rises. Write
             `activation_maximisation(model, target, mean, std, steps={config.DREAM_STEPS},
-            lr={config.DREAM_LR}, device="cpu")`:
+            lr={config.DREAM_LR}, decay={config.DREAM_DECAY}, device="cpu")`:
 
             * the image lives on the [0, 1] pixel scale, starts as
               `torch.zeros(1, 1, 28, 28)` and is normalised with `(image - mean) / std`
               before it enters the network (`mean`, `std`: numbers);
+            * each step raises `logit[target] - decay * (image ** 2).sum()`: the second term
+              keeps pixels dark where the class does not need them (with `decay=0` the
+              images fill with bright stripes);
             * the network stays in evaluation mode and its weights do not change: take the
               gradient with respect to the image only (`torch.autograd.grad`), and step the
               image with it, for instance with `torch.optim.Adam([image], lr=lr)` after
               setting `image.grad` to minus that gradient;
             * after each step, clip the pixels to [0, 1];
             * return `(image, scores)`: the final image, `(1, 1, 28, 28)` on the CPU, and
-              the `steps + 1` values of the target logit, before each step and after the
-              last.
+              the `steps + 1` values of the target logit (without the penalty), before each
+              step and after the last.
 
             Generate at least "T-shirt/top", "Trouser" and "Ankle boot" (the easiest), and
             try other classes too. The idea in full: https://distill.pub/2017/feature-visualization/
