@@ -22,6 +22,7 @@ DREAM_STEPS = 200
 DREAM_LR = 0.05
 DREAM_DECAY = 0.05
 ANALYSED_RUN = "baseline"  # the run whose network the t-SNE, dreams and confusion matrix use
+CURVE_RUNS = ("baseline", "augmented", "batchnorm", "finetuned")  # the sheet's four cases
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ def curves(code: dict) -> list[Cell]:
         solution("curves", code["curves"]),
         provided(
             "show_curves",
-            """
-            _runs = {k: histories[k] for k in ("baseline", "augmented", "batchnorm", "finetuned")}
+            f"""
+            _runs = {{k: histories[k] for k in {config.CURVE_RUNS}}}
             plot_learning_curves(_runs)
             plt.show()
             for _name, _curve in _runs.items():
-                print(f"{_name:>10}: best epoch {_curve['best_epoch']:>2}, "
-                      f"test accuracy {_curve['best_accuracy']:.4f}")
+                print(f"{{_name:>10}}: best epoch {{_curve['best_epoch']:>2}}, "
+                      f"test accuracy {{_curve['best_accuracy']:.4f}}")
             """,
         ),
         markdown(

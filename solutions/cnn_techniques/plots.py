@@ -58,7 +58,7 @@ def augmentations(root: Path | None, folder: Path, title: str) -> Path:
 
 def learning_curves(curves: dict, folder: Path, title: str) -> list[Path]:
     """Training and test curves of the sheet's four runs, one figure each."""
-    shown = {key: curves[key] for key in ("baseline", "augmented", "batchnorm", "finetuned")}
+    shown = {key: curves[key] for key in config.CURVE_RUNS}
     fig_train, fig_test = student.plot_learning_curves(shown)
     return [
         _save(fig_train, folder / "curves_train.png", f"{title}\ntraining set"),

@@ -48,13 +48,11 @@ from solutions.manifest import Manifest
 from solutions.training import History
 
 FASHION, MNIST = DATASETS["fashion_mnist"], DATASETS["mnist"]
-CURVE_RUNS = ("baseline", "augmented", "batchnorm", "finetuned")  # the sheet's four cases
 PRETRAINED = ("mnist", "finetuned")  # runs whose result depends on real MNIST
 HISTORIES_FILE = "histories.json"
 # `quick`: training and test images per data set, and images for t-SNE.
 QUICK_SIZES = (1000, 500)
 QUICK_TSNE = 300
-REAL_SIZES = (60000, 10000)
 
 
 @dataclass(frozen=True)
