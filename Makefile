@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 ASSIGNMENT ?= res_dense_nets
+# Every assignment: one manifest each.
+ASSIGNMENTS := $(sort $(basename $(notdir $(wildcard assignments/*.toml))))
 
 .PHONY: system setup data demo test test-all release notebooks lint clean
 
@@ -53,8 +55,9 @@ test-all: data
 notebooks: setup
 	$(PY) -m solutions notebook all
 
+# The student copy of every assignment, release/<id>/, from its source notebook.
 release: notebooks
-	nbgrader generate_assignment $(ASSIGNMENT) --force
+	for id in $(ASSIGNMENTS); do nbgrader generate_assignment $$id --force || exit 1; done
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -9,6 +9,15 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 # Student copies get this where a solution region was.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A hidden test cell observes the student's code and the reference's (the DenseNet's grade cell
+# builds and runs several networks): nbgrader's 30 s per cell scored such a cell 0 on a busy
+# machine. The grader's own sandbox has its own limits (README).
+c.Execute.timeout = 300
+# Feedback and formgrader pages show students' notebooks: HTML in cell outputs and in markdown
+# that nbconvert's own templates render goes through its sanitiser. (nbgrader's feedback and
+# formgrade templates render markdown cells unsanitised whatever this says: the grader writes
+# the autograded notebook's markdown already sanitised, see grader/sanitise.py.)
+c.HTMLExporter.sanitize_html = True
 
 # Kernels started by `nbgrader autograde` read the data from where the grader finds it.
 try:

@@ -1,13 +1,16 @@
-"""Throughput on a whole class: the grader with --jobs 1 and 2, next to `nbgrader autograde`.
+"""Throughput on a whole class of every assignment: the grader with --jobs 2 next to nbgrader.
 
-    python benchmarks/grade_class.py [--size 60] [--skip-nbgrader]
+    python benchmarks/grade_class.py [--size 60] [--assignment ID ...] [--skip-nbgrader]
 
-Builds an nbgrader course of `--size` res_dense_nets submissions: a third reference
-submissions, a third buggy variants (tests/fixtures/variants.py), a third hostile ones
-(tests/fixtures/hostile.py: hangs, crashes, exits, bombs, forged outputs, bad files...), then
-grades the same `submitted/` tree three times from scratch and prints submissions per minute.
-Every check, the sandbox and the 10,000-image accuracy check run each time. Run it on an
-otherwise idle machine; it takes a while (nbgrader executes every notebook in a kernel).
+For each assignment (all of them by default) builds an nbgrader course of `--size`
+submissions: the reference submission, its buggy and correct variants
+(tests/fixtures/variants/<id>.py), the release handed in untouched and, for res_dense_nets, the
+hostile submissions nbgrader too can survive (tests/fixtures/hostile.py), in turn; then grades
+the `submitted/` tree from scratch with `python -m grader grade --jobs 2` (every check, the
+sandbox, the accuracy pass on the test split) and with `nbgrader autograde`, and prints one row
+per assignment, in submissions per minute. An assignment whose data set is not on the machine
+is graded on generated stand-ins (`python -m solutions data --fixtures`), and its row says so.
+Run it on an otherwise idle machine: nbgrader executes every notebook in a kernel.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the fixtures live in the tests package of the checkout
 
-from solutions.manifest import load_manifest  # noqa: E402
+from grader.manifest import assignment_ids, load_manifest  # noqa: E402
+from solutions.data import DATA_ENV, DataNotFoundError, resolve_root  # noqa: E402
+from solutions.paths import RELEASE_DIR  # noqa: E402
 from solutions.submission import write_submission  # noqa: E402
+from tests.conftest import write_fixture  # noqa: E402
 from tests.fixtures import hostile, variants  # noqa: E402
 
-ID = "res_dense_nets"
 # Hostile fixtures that nbgrader, which runs notebooks unsandboxed, can survive on this machine
 # without harm to it; the rest (bombs, daemons, writes outside the submission, a 2 GiB file it
 # would copy) stay out of the benchmark class, and are covered by the test suite instead.
@@ -44,48 +49,52 @@ SAFE_UNDER_NBGRADER = (
 )  # fmt: skip
 
 
-def build_class(course: Path, size: int) -> list[str]:
-    """Write `size` submissions under course/submitted/; return a kind per student."""
-    manifest = load_manifest(ID)
+def build_class(course: Path, assignment: str, size: int) -> dict[str, int]:
+    """Write `size` submissions under course/submitted/; how many of each kind."""
+    manifest = load_manifest(assignment)
     reference = course / "reference-template"
     write_submission(manifest, reference)
-    buggy = [v.name for v in variants.variants_of(ID).values() if not v.correct]
-    attacks = [n for n in SAFE_UNDER_NBGRADER if n in hostile.BUILDERS]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        targets = hostile.Targets.create(course / "targets", sock.getsockname()[1])
-    kinds = []
-    names = itertools.cycle(["reference", "buggy", "hostile"])
-    buggy_iter, hostile_iter = itertools.cycle(buggy), itertools.cycle(attacks)
-    for index in range(size):
-        kind = next(names)
-        student = f"s{index:03d}-{kind}"
-        folder = course / "submitted" / student / ID
-        if kind == "reference":
-            shutil.copytree(reference, folder)
-        elif kind == "buggy":
-            variants.write_variant(next(buggy_iter), folder, ID)
-        else:
-            name = next(hostile_iter)
-            built = hostile.build(name, course / "hostile", targets, reference)
-            shutil.copytree(built, folder)
-        kinds.append(kind)
+    makers = [("reference", lambda folder: shutil.copytree(reference, folder))]
+    for name in variants.variants_of(assignment):
+        makers.append(("variant", lambda f, n=name: variants.write_variant(n, f, assignment)))
+    release = RELEASE_DIR / assignment / manifest.notebook
+
+    def untouched(folder: Path) -> None:
+        folder.mkdir(parents=True)
+        shutil.copy(release, folder / manifest.notebook)
+
+    makers.append(("untouched", untouched))
+    if assignment == hostile.ASSIGNMENT:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            targets = hostile.Targets.create(course / "targets", sock.getsockname()[1])
+        for name in SAFE_UNDER_NBGRADER:
+
+            def attack(folder: Path, n=name) -> None:
+                shutil.copytree(hostile.build(n, course / "hostile", targets, reference), folder)
+
+            makers.append(("hostile", attack))
+    kinds: dict[str, int] = {}
+    for index, (kind, make) in zip(range(size), itertools.cycle(makers), strict=False):
+        make(course / "submitted" / f"s{index:03d}-{kind}" / assignment)
+        kinds[kind] = kinds.get(kind, 0) + 1
     shutil.rmtree(reference)
     return kinds
 
 
-def fresh(course: Path) -> None:
-    """Forget every earlier grading of the course."""
-    for path in ("autograded", "gradebook.db", "feedback"):
-        target = course / path
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+def data_env(assignment: str, root: Path) -> tuple[dict[str, str], str]:
+    """The environment to grade with, and "real" or "stand-ins"."""
+    dataset = load_manifest(assignment).dataset
+    try:
+        resolve_root(dataset, online=False)
+        return {}, "real"
+    except DataNotFoundError:
+        write_fixture(root, dataset)
+        return {DATA_ENV: str(root)}, "stand-ins"
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", **env}
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -93,42 +102,43 @@ def timed(cmd: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
+def grade_row(assignment: str, size: int, skip_nbgrader: bool) -> tuple:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{assignment}-") as tmp:
+        course = Path(tmp)
+        env, data = data_env(assignment, course / "data")
+        kinds = build_class(course, assignment, size)
+        command = [sys.executable, "-m", "grader", "grade", str(course / "submitted")]
+        command += ["--assignment", assignment, "--jobs", "2", "--quiet", "--no-gradebook"]
+        grader_s = timed(command, REPO, env)
+        nbgrader_s = None
+        if not skip_nbgrader:
+            shutil.copy(REPO / "nbgrader_config.py", course)
+            shutil.copytree(REPO / "source" / assignment, course / "source" / assignment)
+            timed(["nbgrader", "generate_assignment", assignment, "--force"], course, env)
+            nbgrader_s = timed(
+                ["nbgrader", "autograde", assignment, "--create", "--force"], course, env
+            )
+    return assignment, data, kinds, grader_s, nbgrader_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=60)
+    parser.add_argument("--assignment", nargs="+", default=assignment_ids())
     parser.add_argument("--skip-nbgrader", action="store_true")
     args = parser.parse_args()
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-class-") as tmp:
-        course = Path(tmp)
-        kinds = build_class(course, args.size)
-        print(
-            f"class of {args.size}: "
-            + ", ".join(f"{kinds.count(k)} {k}" for k in ("reference", "buggy", "hostile"))
-        )
-        for jobs in (1, 2):
-            fresh(course)
-            seconds = timed(
-                [sys.executable, "-m", "grader", "grade", str(course / "submitted"),
-                 "--assignment", ID, "--jobs", str(jobs), "--quiet"],
-                REPO,
-            )  # fmt: skip
-            rows.append((f"python -m grader grade --jobs {jobs}", seconds))
-            print(f"{rows[-1][0]}: {seconds:.0f} s", flush=True)
-        if not args.skip_nbgrader:
-            fresh(course)
-            shutil.copy(REPO / "nbgrader_config.py", course)
-            shutil.copytree(REPO / "source" / ID, course / "source" / ID)
-            timed(["nbgrader", "generate_assignment", ID, "--force"], course)  # set-up, untimed
-            seconds = timed(["nbgrader", "autograde", ID, "--create", "--force"], course)
-            rows.append(("nbgrader autograde", seconds))
-    print(f"\n{args.size} submissions, {os.cpu_count()} CPU cores")
-    print(f"{'command':<36} {'seconds':>8} {'submissions/min':>16}")
-    for name, seconds in rows:
-        print(f"{name:<36} {seconds:8.0f} {args.size / seconds * 60:16.1f}")
-    if len(rows) == 3:
-        best = min(rows[:2], key=lambda r: r[1])
-        print(f"best grader run vs nbgrader: {rows[2][1] / best[1]:.1f}x the throughput")
+    for assignment in args.assignment:
+        rows.append(grade_row(assignment, args.size, args.skip_nbgrader))
+        print(f"{assignment}: {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
+    print(f"\nclasses of {args.size} submissions, {os.cpu_count()} CPU cores, load average "
+          f"{os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+    print(f"{'assignment':<16} {'data':<10} {'grader --jobs 2':>22} {'nbgrader autograde':>22}")
+    for assignment, data, kinds, grader_s, nbgrader_s in rows:
+        grader = f"{grader_s:5.0f} s {args.size / grader_s * 60:6.1f}/min"
+        other = f"{nbgrader_s:5.0f} s {args.size / nbgrader_s * 60:6.1f}/min" if nbgrader_s else "-"
+        print(f"{assignment:<16} {data:<10} {grader:>22} {other:>22}")
+        print(f"{'':<16} {', '.join(f'{n} {k}' for k, n in kinds.items())}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from solutions.manifest import load_manifest
+from grader.manifest import load_manifest
 from solutions.submission import write_submission
 
 REPO = Path(__file__).resolve().parents[1]

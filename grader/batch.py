@@ -12,6 +12,11 @@ inside that student's error boundary: a failure scores that student's checks 0 w
 and every other student is graded and written. A result the grading machine may have caused (a
 probe killed by a signal nobody sent it, the time budget of the run, a sandbox that would not
 start) is graded once more; if that fails too the report says "review" and is not reused.
+
+Only final reports (grader.report: graded, reused, ungradable) become grades: a report in
+"review" or "incomplete" is saved with its reason, never reused, and withdraws whatever the
+gradebook held for that student. With a gradebook, lateness comes from nbgrader's due date
+(and the student's extension) and the course's late-penalty setting (`grader.lateness`).
 """
 
 from __future__ import annotations
@@ -25,20 +30,20 @@ import traceback
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from tqdm import tqdm
 
 from grader.grade import GradingRun, Staged, close_host, grade_submission, open_host, stage
 from grader.judge import all_failed
+from grader.lateness import NO_PENALTY, LatePolicy
+from grader.manifest import Manifest
 from grader.notebook_io import NotebookError
 from grader.probe_host import ProbeHost
 from grader.report import Report
 from grader.safe_fs import remove
 from grader.sandbox import Sandbox
 from grader.uids import UidLease
-from solutions.manifest import Manifest
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ def _reusable(submission: Submission, run: GradingRun, print_: str) -> Report | 
         report = Report.from_dict(json.loads(path.read_text()))
     except (ValueError, KeyError, TypeError):
         return None
-    if report.fingerprint != print_ or report.status == "review":
+    if report.fingerprint != print_ or not report.final:
         return None
     report.status = "reused"
     return report
@@ -174,6 +179,7 @@ def _save(
     report: Report,
     staged: Staged | None,
     gradebook_url: str | None,
+    late: LatePolicy,
 ) -> None:
     """Autograded notebook and timestamp, then gradebook, then the report: the report marks
     it done."""
@@ -185,12 +191,37 @@ def _save(
     if submission.course_root is not None:
         folder = submission.autograded(manifest.id)
         gradebook.write_autograded(folder, manifest, report, staged.notebook if staged else None)
-        # nbgrader's generate_feedback regenerates feedback when this is newer than its own.
+        # As nbgrader's autograde: the submission's own timestamp, which nbgrader compares
+        # with the submitted one to tell whether a newer submission awaits grading.
         stamp = folder / "timestamp.txt"
         remove(stamp)
-        stamp.write_text(datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        if (submitted := gradebook.submitted_at(submission.folder)) is not None:
+            stamp.write_text(submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        # Feedback of the earlier grade is out of date. `nbgrader generate_feedback` writes it
+        # where none is (it compares the timestamps, which a regrade of the same submission
+        # leaves equal), so it goes, as nbgrader itself replaces it for a newer submission.
+        remove(submission.course_root / "feedback" / submission.student / manifest.id)
     if gradebook_url:
-        gradebook.record_grades(gradebook_url, manifest, report, submission.folder)
+        _record(gradebook_url, manifest, report, submission, late)
+    _write_report(submission, manifest, report)
+
+
+def _record(
+    url: str, manifest: Manifest, report: Report, submission: Submission, late: LatePolicy
+) -> None:
+    """A final report's grades into the gradebook, with its lateness and late penalty; a
+    report that is not final withdraws the student's earlier grades instead."""
+    from grader import gradebook
+
+    if report.final:
+        report.seconds_late, report.late_penalty = gradebook.record_grades(
+            url, manifest, report, submission.folder, late, submission.student
+        )
+    else:
+        gradebook.withdraw_grades(url, manifest, submission.student)
+
+
+def _write_report(submission: Submission, manifest: Manifest, report: Report) -> None:
     if (path := submission.report_path(manifest.id)) is not None:
         saved = report.status
         report.status = "graded" if saved == "reused" else saved
@@ -200,7 +231,8 @@ def _save(
 
 def _failed_report(run: GradingRun, submission: Submission, message: str, status: str) -> Report:
     report = Report(run.manifest.id, submission.student, all_failed(run.manifest, "error", message))
-    report.status = status
+    report.status, report.reason = status, message.splitlines()[0]
+    report.data, report.data_root = run.inputs.data, run.inputs.source_root
     return report
 
 
@@ -224,15 +256,19 @@ def grade_many(
     progress: bool = True,
     force: bool = False,
     regrade: Iterable[str] = (),
+    late: LatePolicy = NO_PENALTY,
 ) -> list[Report]:
     """Grade every submission, `jobs` at a time; one failure never costs another's grade.
 
-    `force` regrades everyone, `regrade` the students named; the others reuse a matching saved
-    report. Results are saved as each submission finishes, from this thread only, so an
-    interruption loses at most the submissions being graded at that moment.
+    `regrade` names the students to regrade whatever they saved; `force` without names
+    regrades everyone (with names, only those). The others reuse a matching final report.
+    Results are saved as each submission finishes, from this thread only, so an interruption
+    loses at most the submissions being graded at that moment; `Interrupted` names the
+    students still to grade.
     """
     manifest = run.manifest
     regrade = set(regrade)
+    force = force and not regrade
     if gradebook_url:
         from grader import gradebook
 
@@ -245,16 +281,20 @@ def grade_many(
         except NotebookError:
             print_ = ""  # graded (as an error with its reason) below, never reused
         except Exception as err:  # noqa: BLE001 - one student's files must not stop the batch
-            reports[index] = _failed_report(run, submission, f"could not be read: {err!r}", "error")
+            message = f"could not be read: {err!r}"
+            reports[index] = _failed_report(run, submission, message, "review")
             continue
         done = None
         if print_ and not force and submission.student not in regrade:
             done = _reusable(submission, run, print_)
         if done is not None:
             reports[index] = done
-            if gradebook_url:  # idempotent: the same rows again
+            if gradebook_url:  # idempotent: the same rows again, lateness as now
+                before = (done.seconds_late, done.late_penalty)
                 with contextlib.suppress(Exception):
-                    gradebook.record_grades(gradebook_url, manifest, done, submission.folder)
+                    _record(gradebook_url, manifest, done, submission, late)
+                if (done.seconds_late, done.late_penalty) != before:  # a due date moved
+                    _write_report(submission, manifest, done)
         else:
             todo.append((index, submission, print_))
     bar = tqdm(
@@ -279,14 +319,14 @@ def grade_many(
             try:
                 staged = stage(submission.path, manifest)
             except NotebookError as err:
-                report = _failed_report(run, submission, str(err), "error")
-                return report, None
+                return _failed_report(run, submission, str(err), "ungradable"), None
             report = grade_submission(submission.path, run, host, submission.student, staged)
             if report.machine_trouble:
                 first = "; ".join(report.machine_trouble)
                 report = grade_submission(submission.path, run, host, submission.student, staged)
                 if report.machine_trouble:
                     report.status = "review"
+                    report.reason = f"the grading machine may be to blame: {first}"
                     report.notes.append(
                         "graded twice, and both times the grading machine may be to blame "
                         f"({first}; then {'; '.join(report.machine_trouble)}): look at this one"
@@ -300,10 +340,10 @@ def grade_many(
     def collect(future: Future, index: int, submission: Submission, print_: str) -> None:
         try:
             report, staged = future.result()
-            report.fingerprint = print_ if report.status != "review" else ""
+            report.fingerprint = print_ if report.final else ""
             if submission.layout_note:
                 report.notes.insert(0, submission.layout_note)
-            _save(submission, run, report, staged, gradebook_url)
+            _save(submission, run, report, staged, gradebook_url, late)
         except Exception as err:  # noqa: BLE001 - writing one student's results failed
             report = _failed_report(
                 run, submission, f"internal grader error while saving: {err!r}", "review"
@@ -329,14 +369,15 @@ def grade_many(
             for future in list(pending):
                 collect(future, *pending.pop(future))
             bar.close()
-            raise Interrupted(len(reports), len(submissions)) from None
+            left = [submission.student for index, submission, _ in todo if index not in reports]
+            raise Interrupted(len(reports), len(submissions), left) from None
     bar.close()
     return [reports[i] for i in sorted(reports)]
 
 
 class Interrupted(Exception):
-    """Ctrl-C: how far grading got (everything finished is saved)."""
+    """Ctrl-C: how far grading got (everything finished is saved) and who is left."""
 
-    def __init__(self, done: int, total: int):
+    def __init__(self, done: int, total: int, left: list[str] | None = None):
         super().__init__(f"interrupted after {done} of {total} submissions")
-        self.done, self.total = done, total
+        self.done, self.total, self.left = done, total, list(left or [])

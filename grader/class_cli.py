@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from grader.report import Report, format_table, wrap_text
+from grader.text import inert_line
 
 
 class OperatorError(Exception):
@@ -25,7 +26,7 @@ class OperatorError(Exception):
 
 
 def _known_ids() -> list[str]:
-    from solutions.manifest import assignment_ids
+    from grader.manifest import assignment_ids
 
     return assignment_ids()
 
@@ -109,7 +110,7 @@ def show_command(args: argparse.Namespace) -> int:
         facts.append(f"sandbox: {report.sandbox}")
     print(format_table(report, width=width, wrap=True))
     print()
-    print("\n".join(wrap_text("; ".join(facts), width)))
+    print("\n".join(wrap_text(inert_line("; ".join(facts)), width)))  # the path names the student
     return 0
 
 
@@ -131,7 +132,7 @@ def leaderboard_command(args: argparse.Namespace) -> int:
     autograded = _check_course(args.course)
     reports, problems = load_course_reports(args.course, args.assignment)
     for problem in problems:
-        print(f"warning: left out an unreadable report: {problem}", file=sys.stderr)
+        print(f"warning: left out an unreadable report: {inert_line(problem)}", file=sys.stderr)
     if not reports:
         graded = sorted({a for s in _names(autograded) for a in _names(autograded / s)})
         raise OperatorError(
@@ -150,7 +151,7 @@ def leaderboard_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guess_assignment(submitted: Path) -> str:
+def guess_submitted_assignment(submitted: Path) -> str:
     found = {a for s in _names(submitted) for a in _names(submitted / s)} & set(_known_ids())
     if len(found) != 1:
         raise OperatorError(
@@ -163,15 +164,15 @@ def _guess_assignment(submitted: Path) -> str:
 
 def normalise_names_command(args: argparse.Namespace) -> int:
     """Rename Colab-style copies in a collected `submitted/` tree to the release's name."""
+    from grader.manifest import UnknownAssignmentError, load_manifest
     from grader.names import normalise_collected_names
-    from solutions.manifest import UnknownAssignmentError, load_manifest
 
     submitted = args.submitted
     if (submitted / "submitted").is_dir():
         submitted = submitted / "submitted"
     if not submitted.is_dir():
         raise OperatorError(f"{args.submitted} is not a folder (give the course's submitted/)")
-    assignment = args.assignment or _guess_assignment(submitted)
+    assignment = args.assignment or guess_submitted_assignment(submitted)
     try:
         notebook = load_manifest(assignment).notebook
     except UnknownAssignmentError as err:
@@ -179,7 +180,7 @@ def normalise_names_command(args: argparse.Namespace) -> int:
     outcomes = normalise_collected_names(submitted, notebook, args.dry_run, assignment=assignment)
     for outcome in outcomes:
         if outcome.action != "ok":
-            print(f"  {outcome.student}: {outcome.action}: {outcome.detail}")
+            print(inert_line(f"  {outcome.student}: {outcome.action}: {outcome.detail}"))
     renamed = sum(o.action in ("renamed", "would rename") for o in outcomes)
     right = sum(o.action == "ok" for o in outcomes)
     by_hand = sum(o.problem for o in outcomes)
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except OperatorError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {inert_line(str(err))}", file=sys.stderr)  # may name a student's files
         return 2
 
 

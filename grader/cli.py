@@ -2,7 +2,11 @@
 
 A thin layer over `grader.grade` and `grader.batch`. Exit 0 when grading ran, whatever the
 scores; 2 for operator errors (no such path, unknown assignment, missing expected answers, an
-output folder that does not exist, Ctrl-C), always as one line on stderr.
+output folder that does not exist, a course of another checkout or already being graded, a
+stale release, Ctrl-C), always as one line on stderr.
+
+Commands that do not grade (`--help`, `show`, ...) answer in about a second: torch, nbgrader
+and the grading machinery are imported only once `grade` runs.
 """
 
 from __future__ import annotations
@@ -10,20 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from grader import class_cli
-from grader.batch import Interrupted, Submission, find_submissions, grade_many
 from grader.class_cli import OperatorError
-from grader.grade import GradeConfig, GradingRun, prepare_inputs
-from grader.judge import ExpectedAnswersMissing, load_expected
 from grader.report import Report, class_csv, format_table
-from grader.settings_key import SettingsKeyError, settings_seed
-from grader.supervise import TimeLimits
-from solutions.manifest import ManifestError, UnknownAssignmentError, assignment_ids, load_manifest
+from grader.sandbox import GiB, Limits
+from grader.similarity import cli as similarity_cli
 
 
 def _positive_int(text: str) -> int:
@@ -83,21 +84,39 @@ def _parser() -> argparse.ArgumentParser:
         default=300.0,
         help="seconds per submission (default: 300)",
     )
-    grade.add_argument("--force", action="store_true", help="regrade everyone")
     grade.add_argument(
-        "--student", nargs="+", default=[], metavar="NAME", help="regrade these students"
+        "--memory",
+        type=_positive_float,
+        default=Limits.memory_bytes / GiB,
+        metavar="GIB",
+        help="memory of one probe, all its processes, shared memory and /tmp together where "
+        "the machine has control groups, else per process (GiB; default: %(default)g)",
+    )
+    grade.add_argument(
+        "--force", action="store_true", help="regrade everyone (with --student: those named)"
+    )
+    grade.add_argument(
+        "--student",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="regrade these students (the others keep their saved reports)",
     )
     grade.add_argument(
         "--verbose", action="store_true", help="a score table per student, not only the summary"
     )
     grade.add_argument("--quiet", action="store_true", help="print nothing but errors")
     class_cli.add_commands(sub)  # show, leaderboard, normalise-names
+    similarity_cli.add_command(sub)  # its run goes through class_cli.run too
+    parser.set_defaults(grade_parser=grade)
     return parser
 
 
 def guess_assignment(paths: list[Path]) -> str:
     """The one assignment id that the paths name: a folder of that name (submitted/<s>/<id>/,
     inside a course or a student's folder) or a notebook named after it."""
+    from grader.manifest import assignment_ids
+
     known = set(assignment_ids())
     found = set()
     for path in paths:
@@ -120,7 +139,7 @@ def guess_assignment(paths: list[Path]) -> str:
     )
 
 
-def _course_root(submissions: list[Submission]) -> Path | None:
+def _course_root(submissions: list) -> Path | None:
     roots = {s.course_root for s in submissions if s.course_root is not None}
     return roots.pop() if len(roots) == 1 else None
 
@@ -151,6 +170,10 @@ def _venv_on_path() -> None:
 
 
 def grade_command(args: argparse.Namespace) -> int:
+    from grader.batch import find_submissions
+    from grader.judge import ExpectedAnswersMissing, load_expected
+    from grader.manifest import load_manifest
+
     for path in args.paths:
         if not path.exists():
             raise OperatorError(f"{path} does not exist")
@@ -158,7 +181,10 @@ def grade_command(args: argparse.Namespace) -> int:
     _check_output(args.csv, "--csv")
     assignment = args.assignment or guess_assignment(args.paths)
     manifest = load_manifest(assignment)
-    expected = load_expected(assignment)  # fail now, as an operator error, not once per student
+    try:  # fail now, as an operator error, not once per student
+        expected = load_expected(assignment)
+    except ExpectedAnswersMissing as err:
+        raise OperatorError(str(err)) from None
     submissions = [s for p in args.paths for s in find_submissions(p, manifest)]
     if not submissions:
         raise OperatorError(f"no {assignment} submission found in the given paths")
@@ -166,6 +192,29 @@ def grade_command(args: argparse.Namespace) -> int:
     if unknown := [name for name in args.student if name not in known]:
         raise OperatorError(f"--student: no submission of {', '.join(unknown)} in the given paths")
     course = _course_root(submissions)
+    from grader.course import CourseError, check_checkout, check_release, course_lock
+    from grader.lateness import NO_PENALTY, LatePolicyError, late_policy
+
+    try:
+        check_release(manifest)
+        late = late_policy(course) if course else NO_PENALTY
+        if course is None:
+            return _grade(args, manifest, expected, submissions, None, late)
+        with course_lock(course, _command(args)):
+            check_checkout(course, manifest)
+            return _grade(args, manifest, expected, submissions, course, late)
+    except (CourseError, LatePolicyError) as err:
+        raise OperatorError(str(err)) from None
+
+
+def _grade(args, manifest, expected, submissions, course, late) -> int:
+    """Grade `submissions` and write and print the results (the course checks are done)."""
+    from grader.batch import grade_many
+    from grader.grade import GradeConfig, GradingRun, prepare_inputs
+    from grader.settings_key import SettingsKeyError, settings_seed
+    from grader.supervise import TimeLimits
+
+    assignment = manifest.id
     csv_path = args.csv or (course / f"dlgrade-{assignment}.csv" if course else None)
     try:  # the same probe settings for every student and run of this course
         seed = settings_seed(course, assignment)
@@ -174,12 +223,20 @@ def grade_command(args: argparse.Namespace) -> int:
     _venv_on_path()
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
+        limits=Limits(
+            memory_bytes=int(args.memory * GiB),
+            # A larger whole-probe limit must not be cut by one process's address space.
+            address_space_bytes=max(Limits.address_space_bytes, int(args.memory * GiB)),
+        ),
         threads=max(1, (os.cpu_count() or 1) // args.jobs),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-input-") as tmp:
         inputs = prepare_inputs(manifest, Path(tmp))
         if inputs.missing and not args.quiet:
-            print(f"warning: {inputs.missing}; the accuracy checks say so", file=sys.stderr)
+            print(
+                f"warning: {inputs.missing}; the accuracy checks say so, and no report is final",
+                file=sys.stderr,
+            )
         run = GradingRun.prepare(manifest, inputs, config, expected=expected, seed=seed)
         reports = grade_many(
             submissions,
@@ -189,6 +246,7 @@ def grade_command(args: argparse.Namespace) -> int:
             progress=len(submissions) > 1 and not args.quiet,
             force=args.force,
             regrade=args.student,
+            late=late,
         )
     _write_outputs(args, reports, csv_path)
     if not args.quiet:
@@ -202,6 +260,38 @@ def grade_command(args: argparse.Namespace) -> int:
             charts = ", ".join(str(p) for p in getattr(args, "charts", []))
             print(f"wrote {csv_path}" + (f" and {charts}" if charts else ""))
     return 0
+
+
+def _command(args: argparse.Namespace, students: list[str] | None = None) -> str:
+    """The `grade` command line of `args`, for people to read and run: every option that is
+    not at its default; with `students`, `--student` those and no `--force`."""
+    parts = ["python -m grader grade", *map(str, args.paths)]
+    for action in args.grade_parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = getattr(args, action.dest)
+        if students is not None and action.dest in ("force", "student"):
+            continue
+        if value == action.default or value is None:
+            continue
+        option = action.option_strings[-1]
+        if value is True:
+            parts.append(option)
+        else:
+            parts += [option, *map(str, value if isinstance(value, list) else [value])]
+    if students:
+        parts += ["--student", *students]
+    return " ".join([parts[0], *map(shlex.quote, parts[1:])])
+
+
+def _resume_advice(args: argparse.Namespace, left: list[str]) -> str:
+    """What to run after Ctrl-C to finish what the interrupted command set out to do."""
+    if not (args.force or args.student):
+        return "running the same command again resumes where it stopped"
+    if not left:
+        return "every student it was asked to regrade is done"
+    # A plain re-run would reuse the reports that were not regraded yet: name those instead.
+    return f"to regrade the {len(left)} not done yet, run: {_command(args, left)}"
 
 
 def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:
@@ -232,25 +322,20 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command != "grade":
         return class_cli.run(args)
+    from grader.batch import Interrupted
+    from grader.manifest import ManifestError, UnknownAssignmentError
+
     try:
-        if args.command == "grade":
-            return grade_command(args)
+        return grade_command(args)
     except Interrupted as err:
         print(
-            f"error: {err}; everything finished is saved, and running the same command again "
-            "resumes where it stopped",
+            f"error: {err}; everything finished is saved; {_resume_advice(args, err.left)}",
             file=sys.stderr,
         )
         return 2
     except KeyboardInterrupt:
         print("error: interrupted before grading started", file=sys.stderr)
         return 2
-    except (
-        OperatorError,
-        UnknownAssignmentError,
-        ExpectedAnswersMissing,
-        ManifestError,
-    ) as err:
+    except (OperatorError, UnknownAssignmentError, ManifestError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 2

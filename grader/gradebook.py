@@ -4,7 +4,9 @@ For each student: the grade of every grade cell in nbgrader's gradebook (SQLite 
 URL nbgrader accepts, PostgreSQL included), and an autograded notebook in
 `autograded/<student>/<id>/` whose grade cells carry the grader's messages, so that formgrader
 and `nbgrader generate_feedback` work as after `nbgrader autograde`. Writing twice gives the same
-rows: grades are updated in place, never added again.
+rows: grades are updated in place, never added again. Only final reports are written as grades;
+the late penalty goes where nbgrader's AssignLatePenalties puts it (the submitted notebook's
+`late_submission_penalty`), and the grade cells' maximum scores follow the manifest.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 
+from grader.lateness import NO_PENALTY, LatePolicy
+from grader.manifest import Manifest
 from grader.notebook_io import normalise
 from grader.report import Report
 from grader.safe_fs import read_capped
-from solutions.manifest import Manifest
+from grader.sanitise import NotebookSanitiser
 from solutions.paths import RELEASE_DIR, SOURCE_DIR
 
 
@@ -37,15 +41,22 @@ def sqlite_url(course_root: Path) -> str:
 
 
 def ensure_assignment(url: str, manifest: Manifest) -> None:
-    """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does."""
+    """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does,
+    and keep each grade cell's maximum score equal to the manifest's points for that cell."""
     notebook = Path(manifest.notebook).stem
     with Gradebook(url) as gb:
         gb.update_or_create_assignment(manifest.id)
         try:
             gb.find_notebook(notebook, manifest.id)
+            for cell, checks in manifest.cells().items():
+                points = round(sum(c.points for c in checks), 4)
+                if gb.find_grade_cell(cell, notebook, manifest.id).max_score != points:
+                    gb.update_or_create_grade_cell(cell, notebook, manifest.id, max_score=points)
             return
-        except MissingEntry:
+        except MissingEntry:  # a new notebook, or a grade cell it did not have
             pass
+    # nbgrader's own pipeline adds them (and refuses, as nbgrader does, to change the cells of
+    # a notebook that has submissions).
     nb = nbformat.read(SOURCE_DIR / manifest.id / manifest.notebook, as_version=4)
     resources = {"nbgrader": {"assignment": manifest.id, "notebook": notebook, "db_url": url}}
     # The part of generate_assignment's pipeline that fills the database, with its defaults.
@@ -53,8 +64,9 @@ def ensure_assignment(url: str, manifest: Manifest) -> None:
         nb, resources = step.preprocess(nb, resources)
 
 
-def _timestamp(folder: Path):
-    """nbgrader's `timestamp.txt` of a submission folder, read as untrusted data: a regular
+def submitted_at(folder: Path):
+    """nbgrader's `timestamp.txt` of a submission folder (a naive UTC datetime, or None when
+    there is none or it is not a time), read as untrusted data: a regular
     file (not a link: it could name a root-only file), at most a few hundred bytes (a 16 GiB
     sparse file there would otherwise be read whole into the grader's memory)."""
     from nbgrader.utils import parse_utc
@@ -78,23 +90,59 @@ def cell_scores(manifest: Manifest, report: Report) -> dict[str, float]:
     }
 
 
-def record_grades(url: str, manifest: Manifest, report: Report, submission: Path) -> None:
-    """Create or update the student's submission and set the grade of every grade cell."""
+def record_grades(
+    url: str,
+    manifest: Manifest,
+    report: Report,
+    submission: Path,
+    late: LatePolicy = NO_PENALTY,
+    student: str | None = None,
+) -> tuple[float | None, float]:
+    """Create or update the student's submission and set the grade of every grade cell and the
+    late penalty. Returns (seconds late or None when no due date is known, penalty).
+
+    `student` is nbgrader's id, the folder name in `submitted/` (by default the report's, which
+    is that name made inert for show: the same unless the name holds control characters)."""
     notebook = Path(manifest.notebook).stem
+    student = student or report.student
     with Gradebook(url) as gb, warnings.catch_warnings():
         # nbgrader's own autoflush warnings (SQLAlchemy), harmless, as under `nbgrader autograde`.
         warnings.simplefilter("ignore")
-        gb.update_or_create_student(report.student)
-        timestamp = _timestamp(submission)
+        gb.update_or_create_student(student)
+        timestamp = submitted_at(submission)
         if timestamp:
-            gb.update_or_create_submission(manifest.id, report.student, timestamp=timestamp)
+            entry = gb.update_or_create_submission(manifest.id, student, timestamp=timestamp)
         else:
-            gb.update_or_create_submission(manifest.id, report.student)
+            entry = gb.update_or_create_submission(manifest.id, student)
         for cell, score in cell_scores(manifest, report).items():
-            grade = gb.find_grade(cell, notebook, manifest.id, report.student)
+            grade = gb.find_grade(cell, notebook, manifest.id, student)
             grade.auto_score = score
             # As nbgrader's SaveAutoGrades: a manual grade already given keeps it under review.
             grade.needs_manual_grade = grade.manual_score is not None
+        # As nbgrader's AssignLatePenalties: the penalty is kept beside the grades.
+        seconds = entry.total_seconds_late if entry.duedate and entry.timestamp else None
+        penalty = late.penalty(report.raw_score, seconds or 0.0)
+        entered = gb.find_submission_notebook(notebook, manifest.id, student)
+        entered.late_submission_penalty = penalty or None
+        gb.db.commit()
+    return seconds, penalty
+
+
+def withdraw_grades(url: str, manifest: Manifest, student: str) -> None:
+    """A report that is not final: the student's earlier automatic grades, if any, no longer
+    stand. They are cleared and marked for manual grading (formgrader lists them); a student
+    without a submission in the gradebook gets none."""
+    notebook = Path(manifest.notebook).stem
+    with Gradebook(url) as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            entry = gb.find_submission_notebook(notebook, manifest.id, student)
+        except MissingEntry:
+            return
+        for grade in entry.grades:
+            grade.auto_score = None
+            grade.needs_manual_grade = True
+        entry.late_submission_penalty = None
         gb.db.commit()
 
 
@@ -119,7 +167,12 @@ def _results_outputs(manifest: Manifest, report: Report, cell: str) -> list:
 
 def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
     """The submitted notebook as nbformat reads it, cells with odd metadata or sources
-    made plain (Colab or an editor may leave strings, lists or numbers where dicts belong)."""
+    made plain (Colab or an editor may leave strings, lists or numbers where dicts belong).
+
+    Nothing the student wrote stays live HTML (`grader.sanitise`): markdown is kept as sanitised
+    HTML, a raw cell becomes a markdown cell showing its text, and code cells lose their outputs
+    (HTML, SVG and scripts among them) and attachments; cells are made afresh, keeping only the
+    source and the metadata."""
     if raw is None:
         return None
     try:
@@ -128,7 +181,7 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         return None
-    cells = []
+    cells, sanitise = [], NotebookSanitiser()
     for cell in data["cells"]:
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             continue
@@ -138,12 +191,10 @@ def _student_notebook(raw: bytes | None) -> nbformat.NotebookNode | None:
         source = source if isinstance(source, str) else ""
         meta = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
         meta = {k: v for k, v in meta.items() if k != "nbgrader" or isinstance(v, dict)}
-        make = {
-            "code": nbformat.v4.new_code_cell,
-            "markdown": nbformat.v4.new_markdown_cell,
-            "raw": nbformat.v4.new_raw_cell,
-        }[cell["cell_type"]]
-        node = make(source)
+        if cell["cell_type"] == "code":
+            node = nbformat.v4.new_code_cell(source)
+        else:
+            node = nbformat.v4.new_markdown_cell(sanitise(cell["cell_type"], source))
         node.metadata = nbformat.from_dict(meta)
         cells.append(node)
     nb = nbformat.v4.new_notebook()

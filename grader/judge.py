@@ -4,8 +4,10 @@ This runs in the grader's own process, which never executes student code and onl
 plain data (JSON and raw tensor bytes, `grader.observations`).
 
 Scoring policy (README, "How points are given"): a check's points are earned in proportion to
-its verdict; a check that names others in `after` (what it builds on) and fails while one of
-those failed too is not charged: it keeps its points, status "skipped", and says why.
+its verdict; a check that names others in `after` (what it builds on) and fails while those
+that lost points computed wrong values (status "fail") is not charged: it keeps its points,
+status "skipped", and says why. A part that raised, is not implemented or could not be observed
+(status "error") excuses nothing: work that was not done earns no points anywhere.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 import torch
 
 from grader.checks.families.accuracy import Unjudgeable
+from grader.manifest import Manifest
 from grader.report import CheckResult
 from grader.spec import CheckSet, Verdict
-from solutions.manifest import Manifest
 
 EXPECTED_DIR = Path(__file__).resolve().parent / "expected"
 
@@ -45,12 +47,12 @@ class JudgeContext:
 
     manifest: Manifest
     expected: dict
-    plain: Mapping[str, Any] = field(default_factory=dict)  # manifest.to_plain()
     settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
     observations: Mapping[str, Any] = field(default_factory=dict)  # the student's, all observers
     references: Mapping[str, Any] = field(default_factory=dict)  # the reference's, all observers
     labels: torch.Tensor | None = None  # test labels in the order the probe saw the images
     no_test_split: str = ""  # why there are no labels, when there are none
+    test_split: str = ""  # said in accuracy messages when it is not the real one (stand-ins)
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def judge(
 ) -> list[CheckResult]:
     """One CheckResult per check of the manifest, in manifest order."""
     results: dict[str, CheckResult] = {}
-    base = replace(ctx, plain=ctx.plain or manifest.to_plain(), observations=observations)
+    base = replace(ctx, observations=observations)
     for spec in manifest.checks:
         check = checkset.checks[spec.name]
         obs = observations.get(check.observer)
@@ -108,31 +110,63 @@ def judge(
                 )
             else:
                 fraction = min(1.0, max(0.0, float(verdict.fraction)))
+                status = "pass" if fraction >= 1.0 else "error" if verdict.raised else "fail"
                 results[spec.name] = CheckResult(
                     name=spec.name,
                     points=round(spec.points * fraction, 4),
                     max_points=spec.points,
-                    status="pass" if fraction >= 1.0 else "fail",
+                    status=status,
                     message=verdict.message,
                     hidden=spec.hidden,
                     value=verdict.value,
                 )
-    return [_excused(results[s.name], s, results) for s in manifest.checks]
+    return _apply_policy(manifest, results)
 
 
-def _excused(result: CheckResult, spec, results: dict[str, CheckResult]) -> CheckResult:
-    """Not charged when something it builds on lost points too (the scoring policy)."""
+def _apply_policy(manifest: Manifest, results: dict[str, CheckResult]) -> list[CheckResult]:
+    """The scoring policy over every check, what a check builds on before the check itself."""
+    final: dict[str, CheckResult] = {}
+    specs = {s.name: s for s in manifest.checks}
+
+    def settle(name: str) -> CheckResult:
+        if name not in final:
+            for part in specs[name].after:
+                settle(part)
+            final[name] = _excused(results[name], specs[name], results, final)
+        return final[name]
+
+    return [settle(s.name) for s in manifest.checks]
+
+
+def _excused(result: CheckResult, spec, results: dict[str, CheckResult], final) -> CheckResult:
+    """Not charged when what it builds on computed wrong values (the scoring policy).
+
+    Only a part that ran and computed a wrong value ("fail"), or was itself excused because of
+    one ("skipped"), excuses its dependants: one that raised, is not implemented or could not
+    be observed ("error") leaves them charged, so an untouched notebook, a missing definition
+    or a probe that never started earns nothing. A part that raises because what it builds on
+    computed a wrong value (a DenseNet fed the wrong number of channels) is excused itself,
+    and so passes the excuse on.
+    """
     if result.status == "pass" or not spec.after:
         return result
     failed = [name for name in spec.after if results[name].points < results[name].max_points]
-    if not failed:
+    wrong = [n for n in failed if results[n].status == "fail" or final[n].status == "skipped"]
+    if not failed or len(wrong) < len(failed):
         return result
     return replace(
         result,
         points=spec.points,
         status="skipped",
-        message=f"not charged: it builds on {failed[0]}, which lost points ({result.message})",
+        # Its own finding, short: it mostly says again what the check it builds on said.
+        message=f"not charged: it builds on {failed[0]}, which lost points; "
+        f"on its own: {_short(result.message)}",
     )
+
+
+def _short(message: str, room: int = 120) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else ""
+    return line if len(line) <= room else line[: room - 3] + "..."
 
 
 def _zero(spec, status: str, message: str) -> CheckResult:

@@ -6,7 +6,8 @@ Checks named so that measure nothing (`evaluate_accuracy` judges a function's re
 its message holds no test accuracy) are left out by that rule. With several accuracy checks a
 student's accuracy is their mean; a check the student has but that measured nothing (no weights
 file, a model that did not load) counts as 0, and is marked. Ties are broken by the higher total
-score, then by the student's name, so the same reports always give the same ranking.
+score, then by the student's name, so the same reports always give the same ranking. Names
+are printed as inert text and drawn as written, never as mathtext (`grader.text`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from grader.report import CheckResult, Report, wrap_text
 from grader.summary import is_final
+from grader.text import chart_label, inert_line
 
 ACCURACY_SUFFIX = "_accuracy"
 ACCURACY_IN_MESSAGE = re.compile(r"test accuracy\s*(?:of\s*|[:=]\s*)?(\d+(?:\.\d+)?)\s*(%?)", re.I)
@@ -53,7 +55,7 @@ class Leaderboard:
     assignment: str
     checks: tuple[str, ...]  # the accuracy checks ranked on
     entries: tuple[Entry, ...]  # best first
-    not_final: tuple[str, ...]  # students whose report is an error or awaits review
+    not_final: tuple[str, ...]  # students whose report is not final (review, incomplete)
     unmeasured: tuple[str, ...]  # students with no measured accuracy at all
 
 
@@ -154,14 +156,14 @@ def format_leaderboard(board: Leaderboard, top: int = 3, width: int = 100) -> st
         lines += [" " * (len(head) + 2) + line for line in body[1:]]
     if board.not_final:
         lines += wrap_text(
-            f"  not ranked, report is an error or awaits review: {', '.join(board.not_final)}",
+            f"  not ranked, report not final (review or incomplete): {', '.join(board.not_final)}",
             width,
         )
     if board.unmeasured:
         lines += wrap_text(
             f"  not ranked, no measured accuracy: {', '.join(board.unmeasured)}", width
         )
-    return "\n".join(lines)
+    return "\n".join(inert_line(line) for line in lines)
 
 
 def chart_figure(board: Leaderboard, top: int = 3, most: int = 40):
@@ -171,21 +173,19 @@ def chart_figure(board: Leaderboard, top: int = 3, most: int = 40):
     shown = list(board.entries[:most])
     fig = Figure(figsize=(8, 1.4 + 0.3 * max(1, len(shown))))
     ax = fig.subplots()
-    labels = [f"{i}. {e.student}" for i, e in enumerate(shown, start=1)]
+    labels = [chart_label(f"{i}. {e.student}") for i, e in enumerate(shown, start=1)]
     values = [e.accuracy for e in shown]
     colours = ["#dd8452" if i < top else "#8da0cb" for i in range(len(shown))]
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])  # best on top
     for y, value in enumerate(values[::-1]):
         ax.text(value, y, f" {value:.4f}", va="center", fontsize=8)
-    if values:
-        low, high = min(values), max(values)
-        pad = max(0.01, (high - low) * 0.15)
-        ax.set_xlim(max(0.0, low - pad), min(1.0, high + pad) + pad)
+    # From 0: an axis starting near the lowest accuracy made small differences look large.
+    ax.set_xlim(0.0, 1.12)  # room for the figure written after the longest bar
     what = " (mean)" if len(board.checks) > 1 else ""
-    ax.set_xlabel(f"test accuracy{what}: {', '.join(board.checks)}")
+    ax.set_xlabel(chart_label(f"test accuracy{what}: {', '.join(board.checks)}"))
     more = f", first {len(shown)} shown" if len(board.entries) > len(shown) else ""
     ax.set_title(
-        f"{board.assignment}: leaderboard of {len(board.entries)} students{more}, "
+        f"{chart_label(board.assignment)}: leaderboard of {len(board.entries)} students{more}, "
         f"top {top} in orange"
     )
     ax.tick_params(axis="y", labelsize=8)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.text import inert_line
 from solutions.notebook_builder import VISIBLE_PREFIX
 
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
@@ -20,6 +21,14 @@ MAX_CODE_BYTES = 10 * 1024**2
 
 class NotebookError(Exception):
     """The notebook cannot be graded at all; the message says why, for the student."""
+
+
+def too_big(name: str, size: int) -> str:
+    """Why a notebook over MAX_NOTEBOOK_BYTES is not graded."""
+    return (
+        f"{name} is over the size limit ({size / 1024**2:.0f} MB, limit "
+        f"{MAX_NOTEBOOK_BYTES / 1024**2:.0f} MB): clear its outputs and hand it in again"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,12 +54,13 @@ def nbgrader_meta(cell: dict) -> dict:
 
 
 def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
-    """The notebook's code cells in order, or a NotebookError saying why there are none."""
+    """The notebook's code cells in order, or a NotebookError saying why there are none.
+
+    Warnings and errors name the notebook as inert text: the student chose its name."""
     warnings = []
+    path, name = Path(name), inert_line(name)
     if len(raw) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(
-            f"{name} is {len(raw) / 1024**2:.0f} MB; notebooks over 50 MB are refused"
-        )
+        raise NotebookError(too_big(name, len(raw)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -75,7 +85,7 @@ def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
     ]
     if sum(len(code) for _, code in numbered) > MAX_CODE_BYTES:
         raise NotebookError(f"{name} holds over 10 MB of code")
-    return StudentNotebook(Path(name), [c for _, c in numbered], [n for n, _ in numbered], warnings)
+    return StudentNotebook(path, [c for _, c in numbered], [n for n, _ in numbered], warnings)
 
 
 def normalise(source: str) -> str:

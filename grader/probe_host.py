@@ -5,7 +5,9 @@ three mount points (`work`, `outs`, `job`) belong to root and are never writable
 for each attempt the host makes fresh folders inside them (`work/a<N>` and `outs/a<N>` owned by
 the probe's uid, the job files root's), so nothing a probe leaves behind is ever walked, opened
 or changed by root. A `ProbeHost` keeps the slot's zygote (`grader.probe.zygote`) running and
-asks it for one attempt at a time; between attempts every process of the slot's uid is killed.
+asks it for one attempt at a time, each in control groups of its own where the machine has them
+(`grader.cgroups`); between attempts every process of the slot's uid and of the attempt's groups
+is killed, and the groups are removed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from grader.cgroups import SlotGroups, Usage
 from grader.safe_fs import fresh_dir, remove, write_new
 from grader.sandbox import Sandbox
 from grader.uids import reap
@@ -55,6 +58,17 @@ class Slot:
             for entry in os.scandir(self.folder(name)):
                 remove(Path(entry.path))
 
+    def forget_attempts(self) -> None:
+        """Remove every earlier attempt's job file, challenge, working and output folder, so
+        that the cells of the next attempt (which run before its challenge exists) cannot read
+        an earlier challenge's settings or what earlier observers recorded."""
+        for entry in os.scandir(self.folder("job")):
+            if entry.name.startswith(("job-", "challenge-", ".challenge-")):
+                remove(Path(entry.path))
+        for name in ("work", "outs"):
+            for entry in os.scandir(self.folder(name)):
+                remove(Path(entry.path))
+
     def attempt_folders(self, attempt: int, uid: int | None) -> tuple[Path, Path]:
         """Fresh (work, out) folders of one attempt, owned by the probe's uid."""
         work = fresh_dir(self.folder("work") / f"a{attempt}", uid)
@@ -82,10 +96,18 @@ class ProbeHost:
     """A slot's zygote: started on first use, restarted if it dies, asked for one run at a time."""
 
     def __init__(
-        self, sandbox: Sandbox, slot: Slot, assignment: str, startup_timeout: float, threads: int
+        self,
+        sandbox: Sandbox,
+        slot: Slot,
+        assignment: str,
+        startup_timeout: float,
+        threads: int,
+        groups: SlotGroups | None = None,
     ):
         self.sandbox = sandbox
         self.slot = slot
+        self.groups = groups
+        self.usage = Usage()  # what the last attempt's control groups measured
         self.assignment = assignment
         self.startup_timeout = startup_timeout
         self.threads = threads
@@ -121,6 +143,10 @@ class ProbeHost:
             "job": str(inside(self.slot.folder("job"))),
             "out": str(inside(self.slot.folder("outs"))),
             "env": {**self.sandbox.env, **_tmp_env(tmp)},
+            "groups": {
+                key: str(SlotGroups.inside(key))
+                for key in (self.groups.folders if self.groups else {})
+            },
         }
 
     def _start(self) -> None:
@@ -169,13 +195,19 @@ class ProbeHost:
             self._proc = None
         if self.probe_uid is not None:
             reap(self.probe_uid)
+        if self.groups is not None:
+            self.groups.remove()
 
     # -------------------------------------------------------------- one probe run
 
     def spawn(self, attempt: int) -> None:
         """Start attempt `attempt` (its folders and job file are ready)."""
+        self.usage = Usage()
         if self._proc is None or self._proc.poll() is not None:
             self._start()
+        if self.groups is not None:
+            limits = self.sandbox.limits
+            self.groups.start(attempt, limits.memory_bytes, limits.processes)
         assert self._proc is not None and self._proc.stdin is not None
         self._proc.stdin.write((json.dumps({"attempt": attempt}) + "\n").encode())
         self._proc.stdin.flush()
@@ -210,9 +242,12 @@ class ProbeHost:
         return status
 
     def finish(self) -> None:
-        """After a run: whatever the probe left running goes."""
+        """After a run: whatever the probe left running goes, and with its control groups the
+        memory it held (`usage` keeps what they measured)."""
         if self.probe_uid is not None:
             reap(self.probe_uid)
+        if self.groups is not None:
+            self.usage = self.groups.finish()
 
 
 def _tmp_env(tmp: Path) -> dict[str, str]:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.manifest import Manifest
 from grader.observations import decode, encode
 from grader.probe.context import ProbeContext
 from grader.spec import CheckSet
-from solutions.manifest import Manifest
 
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 ALTERNATIVE_MARKER = re.compile(r"^# %% alternative: (?P<name>\w+)\s*$", re.M)
@@ -49,9 +49,10 @@ def _alternative_sources(path: Path) -> dict[str, str]:
     }
 
 
-def references(manifest: Manifest) -> list[Reference]:
-    """The reference namespace, then one per alternative of the manifest."""
-    folder = SOLUTIONS / manifest.id
+def references(manifest: Manifest, folder: Path | None = None) -> list[Reference]:
+    """The reference namespace, then one per alternative of the manifest. `folder` holds
+    student.py and alternatives.py (default: solutions/<id>; the family tests' toy has its own)."""
+    folder = folder or SOLUTIONS / manifest.id
     student = folder / "student.py"
     source = student.read_text()
 
@@ -82,10 +83,9 @@ def observe(
 ) -> list[dict[str, Any]]:
     """Per accepted solution, the observations of every observer that compares with the
     reference. A failing reference is a grader bug: it raises."""
-    plain = manifest.to_plain()
     results = []
     for ref in accepted if accepted is not None else references(manifest):
-        ctx = ProbeContext(ns=ref.ns, manifest=plain)
+        ctx = ProbeContext(ns=ref.ns, manifest=manifest)
         observed = {}
         for name, spec in checkset.observers.items():
             if spec.reference and name in settings:

@@ -33,14 +33,24 @@ SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/li
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandboxed process tree."""
+    """Resource limits of one probe.
 
-    # Address space, not resident memory: `import torch` (2.14, CUDA build) alone maps 3.3 GB
-    # and torchvision, optuna and matplotlib bring it to 3.6 GB, so 4 GiB left a notebook about
+    `memory_bytes` and `processes` hold for the whole probe where the machine has control
+    groups (`grader.cgroups`: resident memory of all its processes, their System V and POSIX
+    shared memory and its tmpfs pages, no swap; processes and threads). Every process is also
+    held to `address_space_bytes` and the probe's uid to `processes` (rlimits), which is all
+    there is on a machine without control groups.
+    """
+
+    # The whole probe: the pages it shares with the zygote that forked it (torch's libraries,
+    # imported once) are not charged to it, only what its own processes touch.
+    memory_bytes: int = 6 * GiB
+    # Address space of one process: `import torch` (2.14, CUDA build) alone maps 3.3 GB and
+    # torchvision, optuna and matplotlib bring it to 3.6 GB, so 4 GiB left a notebook about
     # 0.5 GB for its data (mlp_tuning's per-pixel statistics over 55,000 images, written with
     # squared deviations, ran out). 6 GiB leaves it about 2.5 GB; an 8 GiB allocation still
     # fails.
-    memory_bytes: int = 6 * GiB
+    address_space_bytes: int = 6 * GiB
     processes: int = 64
     file_size_bytes: int = 256 * MiB
     open_files: int = 256
@@ -63,6 +73,8 @@ class Sandbox:
     cwd: Path
     uid: int = 65534
     limits: Limits = field(default_factory=Limits)
+    # How the whole probe is held ("cgroup v1", "cgroup v2"), or "" when limits are per process.
+    whole_probe: str = ""
 
     @property
     def isolated(self) -> bool:
@@ -81,11 +93,23 @@ class Sandbox:
 
     @property
     def kind(self) -> str:
+        memory = f"{self.limits.memory_bytes / GiB:g} GiB"
+        if self.whole_probe:
+            limits = (
+                f"whole-probe limits ({self.whole_probe}): {memory} of memory, "
+                f"{self.limits.processes} processes"
+            )
+        else:
+            space = f"{self.limits.address_space_bytes / GiB:g} GiB"
+            limits = (
+                f"per-process limits only (no control groups): {space} of address space, "
+                f"{self.limits.processes} processes per uid"
+            )
         if self.isolated:
-            return "bubblewrap: no network, private file system, unprivileged uid, rlimits"
+            return f"bubblewrap: no network, private file system, unprivileged uid; {limits}"
         return (
-            "rlimits only (bubblewrap not available): memory, processes, file size and time "
-            "are limited, but the file system, the network and the user are NOT isolated"
+            f"rlimits only (bubblewrap not available): {limits}, file size and time are "
+            "limited, but the file system, the network and the user are NOT isolated"
         )
 
     def command(self, argv: Sequence[str]) -> list[str]:
@@ -133,17 +157,33 @@ class Sandbox:
         return cmd + list(argv)
 
     def _runtime_mounts(self) -> list[Mount]:
-        """The interpreter, the virtual environment and the grader package, read-only."""
-        paths = {
-            Path(sys.base_prefix).resolve(),
-            Path(sys.prefix).resolve(),
+        """The interpreter, the virtual environment and the grader package, read-only.
+
+        Each is bound where it really is and, when it is reached through a symbolic link (a
+        checkout whose `.venv` links to a shared environment), at the linked path too: the
+        probe is started as `sys.executable`, the path with the link in it.
+        """
+        given = {
+            Path(sys.base_prefix),
+            Path(sys.prefix),
+            Path(sys.executable).parent.parent,
             Path(sys.executable).resolve().parent.parent,
-            Path(grader.__file__).resolve().parent,
+            Path(grader.__file__).parent,
         }
-        paths = {p for p in paths if not any(str(p).startswith(d + "/") for d in SYSTEM_DIRS)}
+        pairs = set()
+        for path in given:
+            path = Path(os.path.abspath(path))
+            real = path.resolve()
+            pairs |= {(real, real), (real, path)}
+        pairs = {
+            (host, inside)
+            for host, inside in pairs
+            if not any(str(inside) == d or str(inside).startswith(d + "/") for d in SYSTEM_DIRS)
+        }
         # Bind outer folders only: an inner bind would be hidden again by its parent's bind.
-        kept = [p for p in paths if not any(q != p and q in p.parents for q in paths)]
-        return [Mount(p, p) for p in sorted(kept)]
+        insides = {inside for _, inside in pairs}
+        kept = [(h, i) for h, i in pairs if not any(q != i and q in i.parents for q in insides)]
+        return [Mount(host, inside) for host, inside in sorted(kept, key=lambda m: m[1])]
 
     def mount_points(self) -> list[Path]:
         """Where folders are bound inside the sandbox (none without bubblewrap)."""

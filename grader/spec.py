@@ -14,14 +14,14 @@ which then runs once. Because the settings come from a key the student never see
 observation written by student code instead of the observer has to be what a correct
 implementation computes.
 
-Check families (`grader/checks/families/`) register observers and checks from the manifest's
-sections; an assignment's own module (`grader/checks/<id>.py`) adds the checks that are its
-own. Points and visibility of every check come from the manifest.
+Check families (`grader/checks/families/`) register observers and checks from the manifest;
+an assignment's own module (`grader/checks/<id>.py`) adds the checks that are its own, declared
+with `Definitions`; `grader.checks.assemble.build_checkset` puts them together. Points and
+visibility of every check come from the manifest.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,11 +31,18 @@ from typing import Any
 @dataclass(frozen=True)
 class Verdict:
     """A judge's decision: the fraction of the check's points earned, why, and (for measured
-    checks such as accuracy) the number measured."""
+    checks such as accuracy) the number measured.
+
+    `raised` says that the student's code did not produce what was asked for (some of) it: it
+    raised, is not implemented, or nothing could be observed. Such a check is reported as an
+    error, and the checks that build on it are charged as usual: only a part that computed a
+    wrong value excuses its dependants (the scoring policy).
+    """
 
     fraction: float
     message: str
     value: float | None = None
+    raised: bool = False
 
     @classmethod
     def ok(cls, message: str = "as expected", value: float | None = None) -> Verdict:
@@ -46,8 +53,13 @@ class Verdict:
         return cls(0.0, message, value)
 
     @classmethod
-    def partial(cls, earned: int, total: int, message: str) -> Verdict:
-        return cls(earned / total if total else 0.0, message)
+    def error(cls, message: str) -> Verdict:
+        """The student's code raised (or is missing) where the check needed a value."""
+        return cls(0.0, message, raised=True)
+
+    @classmethod
+    def partial(cls, earned: int, total: int, message: str, raised: bool = False) -> Verdict:
+        return cls(earned / total if total else 0.0, message, raised=raised)
 
     @classmethod
     def expect(cls, condition: bool, ok: str, wrong: str, value: float | None = None) -> Verdict:
@@ -63,8 +75,9 @@ Judge = Callable[[Mapping[str, Any], Mapping[str, Any] | None, Any], Verdict]
 class ObserverSpec:
     name: str
     observe: Observer
-    draw: Draw | None = None  # settings for one grading run, from the plain manifest
+    draw: Draw | None = None  # settings for one grading run, from the manifest
     reference: bool = True  # also run on the reference solution to get `want`
+    needs_test_images: bool = False  # reads the grader's test images (ctx.test_images)
 
 
 @dataclass(frozen=True)
@@ -84,11 +97,17 @@ class CheckSet:
     checks: dict[str, Check] = field(default_factory=dict)
 
     def add_observer(
-        self, name: str, observe: Observer, *, draw: Draw | None = None, reference: bool = True
+        self,
+        name: str,
+        observe: Observer,
+        *,
+        draw: Draw | None = None,
+        reference: bool = True,
+        needs_test_images: bool = False,
     ) -> None:
         if name in self.observers:
             raise ValueError(f"{self.assignment}: observer {name} defined twice")
-        self.observers[name] = ObserverSpec(name, observe, draw, reference)
+        self.observers[name] = ObserverSpec(name, observe, draw, reference, needs_test_images)
 
     def add_check(self, name: str, observer: str, judge: Judge, uses: tuple[str, ...] = ()) -> None:
         if name in self.checks:
@@ -103,7 +122,7 @@ class CheckSet:
         needed = {o for n in check_names for o in (self.checks[n].observer, *self.checks[n].uses)}
         return [name for name in self.observers if name in needed]
 
-    def draw(self, rng: random.Random, manifest: Mapping[str, Any], names=None) -> dict:
+    def draw(self, rng: random.Random, manifest, names=None) -> dict:
         """Settings of every observer (or of `names`) for one grading run."""
         settings = {}
         for name, spec in self.observers.items():
@@ -127,45 +146,40 @@ class Definitions:
     """An assignment module's own observers and checks, declared with decorators at import and
     added to a CheckSet by `register` (so the same definitions serve every manifest load)."""
 
-    observers: list[tuple[str, Observer, Draw | None, bool]] = field(default_factory=list)
-    checks: list[tuple[str, str, Judge, tuple[str, ...]]] = field(default_factory=list)
+    observers: list[ObserverSpec] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
-    def observer(self, *, draw: Draw | None = None, reference: bool = True):
+    def observer(
+        self, *, draw: Draw | None = None, reference: bool = True, needs_test_images: bool = False
+    ):
         """Declare the decorated function as an observer, named after it."""
 
         def declare(fn: Observer) -> Observer:
-            self.observers.append((fn.__name__, fn, draw, reference))
+            self.observers.append(ObserverSpec(fn.__name__, fn, draw, reference, needs_test_images))
             return fn
 
         return declare
 
-    def check(self, name: str, *, observe: Observer | str, uses: tuple[str, ...] = ()):
-        """Declare the decorated function as the judge of check `name`, fed by `observe` (an
-        observer declared here, or the name of a family's observer); `uses` names observers
-        whose data the judge also reads."""
+    def check(self, name: str | None = None, *, observe: Observer | str, uses=()):
+        """Declare the decorated function as the judge of a check, named after the function
+        (or `name`), fed by `observe` (an observer declared here, or the name of a family's
+        observer); `uses` names observers whose data the judge also reads."""
         observer = observe if isinstance(observe, str) else observe.__name__
 
         def declare(judge: Judge) -> Judge:
-            self.checks.append((name, observer, judge, tuple(uses)))
+            self.checks.append(Check(name or judge.__name__, observer, judge, tuple(uses)))
             return judge
 
         return declare
 
-    def register(self, checks: CheckSet, manifest: Mapping[str, Any] | None = None) -> None:
-        for name, observe, draw, reference in self.observers:
-            checks.add_observer(name, observe, draw=draw, reference=reference)
-        for name, observer, judge, uses in self.checks:
-            checks.add_check(name, observer, judge, uses)
-
-
-def build_checkset(manifest: Mapping[str, Any]) -> CheckSet:
-    """The check set of an assignment: its families from the manifest (plain form, see
-    `solutions.manifest.Manifest.to_plain`), then the assignment's own checks."""
-    from grader.checks import families
-
-    checks = CheckSet(manifest["id"])
-    families.register(checks, manifest)
-    own = importlib.import_module(f"grader.checks.{manifest['id']}")
-    own.register(checks, manifest)
-    checks.validate([c["name"] for c in manifest["checks"]])
-    return checks
+    def register(self, checks: CheckSet, manifest=None) -> None:
+        for spec in self.observers:
+            checks.add_observer(
+                spec.name,
+                spec.observe,
+                draw=spec.draw,
+                reference=spec.reference,
+                needs_test_images=spec.needs_test_images,
+            )
+        for check in self.checks:
+            checks.add_check(check.name, check.observer, check.judge, check.uses)

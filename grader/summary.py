@@ -1,12 +1,20 @@
 """A class at a glance, after a class run: counts, score statistics, check pass rates, charts.
 
 `summarise(reports)` computes the numbers, `format_summary(...)` prints them in a few lines that
-fit 100 columns (no per-student table), and `write_charts(reports, folder)` draws a histogram of
-the totals and the pass rate of every check as PNG files.
+fit the terminal (no per-student table), and `write_charts(reports, folder)` draws a histogram
+of the totals and the pass rate of every check as PNG files.
 
-Totals and pass rates are computed over the *final* reports only: a report with the status
-"error" (the grading machine failed) or "review" (a person must look first) holds no grade yet,
-so it would only pull the statistics down. It is counted and named instead.
+Totals and pass rates are computed over the *final* reports only (grader.report: graded,
+reused, ungradable): a report in "review" (a person must look first) or "incomplete" (a check
+could not run for a reason outside the student) holds no grade yet, so it would only pull the
+statistics down. How many were left out, and why, is said beside the statistics, and each is
+named under "students to look at". An "ungradable" report is a final 0 in the totals but has
+no check results, so the pass rates leave it out. A check that was not charged (status
+"skipped": it kept its points because a part it builds on already lost them) counts as passed
+in the pass rates, as it does in the totals.
+
+Names, messages and notes may hold what a student chose: the text is printed inert and the
+charts draw labels as written (`grader.text`).
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.report import Report, wrap_text
+from grader.report import FINAL, Report, late_text, wrap_text
+from grader.text import chart_label, inert, inert_line
 
 # Phrases the supervisor and the sandbox use when a limit on time was reached.
 TIME_LIMIT = re.compile(
     r"time limit|timed? ?out|time-out|ran longer than|took longer than|time budget", re.I
 )
-NOT_FINAL = ("error", "review")
+PASSED = ("pass", "skipped")  # "skipped": not charged, full points
+# The kinds of "students to look at", most urgent first.
+KINDS = ("ungradable", "failed", "incomplete", "review", "time-out", "late", "note")
 
 
 @dataclass(frozen=True)
@@ -30,8 +41,8 @@ class CheckRate:
     """How a class did on one check."""
 
     name: str
-    passed: int
-    total: int  # final reports that have this check
+    passed: int  # passed, or not charged (full points)
+    total: int  # final reports that have this check (not counting ungradable ones)
     mean_points: float
     max_points: float
 
@@ -45,7 +56,7 @@ class Flagged:
     """A student to look at, and why (one line)."""
 
     student: str
-    kind: str  # "failed", "time-out" or "review"
+    kind: str  # one of KINDS
     reason: str
 
 
@@ -55,12 +66,16 @@ class ClassSummary:
     size: int
     graded: int  # graded in this run (status "graded" or no status)
     reused: int  # taken from an earlier run's report
-    failed: int
+    failed: int  # final, but nothing could be graded (ungradable, or every check errored)
     review: int
     max_score: float
     totals: tuple[float, ...]  # of the final reports, sorted
     checks: tuple[CheckRate, ...]  # worst pass rate first
     flagged: tuple[Flagged, ...]
+    left_out: tuple[tuple[str, int], ...] = ()  # (status, how many) of the reports not final
+    stand_ins: str = ""  # the data root, when some reports were graded on generated stand-ins
+    late: int = 0  # final reports handed in after the due date
+    penalised: int = 0  # of those, how many lost points for it
 
     def stat(self, name: str) -> float | None:
         """mean, median, std (population), min or max of the final totals; None if none."""
@@ -73,17 +88,20 @@ class ClassSummary:
         ](self.totals)
 
 
-def is_failed(report: Report) -> bool:
-    """The grading failed: the status says so, or every check errored."""
-    status = getattr(report, "status", "")
-    return status == "error" or (
-        bool(report.checks) and all(c.status == "error" for c in report.checks)
-    )
+def _status(report: Report) -> str:
+    return getattr(report, "status", "") or "graded"
 
 
 def is_final(report: Report) -> bool:
-    """The report holds a grade (not an error of the grading machine, not awaiting review)."""
-    return getattr(report, "status", "") not in NOT_FINAL
+    """The report holds a grade (grader.report: graded, reused or ungradable)."""
+    return _status(report) in FINAL
+
+
+def is_failed(report: Report) -> bool:
+    """Nothing was graded: the status says so, or every check errored."""
+    return _status(report) in ("ungradable", "error") or (
+        bool(report.checks) and all(c.status == "error" for c in report.checks)
+    )
 
 
 def _time_out(report: Report) -> str | None:
@@ -93,22 +111,27 @@ def _time_out(report: Report) -> str | None:
 
 
 def _first_line(text: str, room: int = 70) -> str:
+    text = inert(text)  # a note or message, perhaps a student's exception
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= room else line[: room - 3] + "..."
 
 
 def _flag(report: Report) -> Flagged | None:
-    status = getattr(report, "status", "")
-    if status == "review":
-        reason = next(iter(report.notes), "") or "marked for review"
-        return Flagged(report.student, "review", _first_line(reason))
+    status = _status(report)
+    why = getattr(report, "reason", "") or next(iter(report.notes), "")
+    if status in ("review", "incomplete", "ungradable"):
+        return Flagged(report.student, status, _first_line(why or status))
     if is_failed(report):
         errored = [c.message for c in report.checks if c.status == "error"]
         reason = next(iter(errored + list(report.notes)), "") or "grading failed"
         return Flagged(report.student, "failed", _first_line(reason))
-    timed_out = _time_out(report)
-    if timed_out is not None:
+    if (timed_out := _time_out(report)) is not None:
         return Flagged(report.student, "time-out", _first_line(timed_out))
+    if getattr(report, "seconds_late", None):
+        return Flagged(report.student, "late", late_text(report.seconds_late, report.late_penalty))
+    # A layout problem, a renamed notebook, a file not read: graded, but worth a look.
+    if notes := [n for n in report.notes if n.strip()]:
+        return Flagged(report.student, "note", _first_line(notes[0]))
     return None
 
 
@@ -119,12 +142,14 @@ def summarise(reports: list[Report]) -> ClassSummary:
     for report in reports:
         names += [c.name for c in report.checks if c.name not in names]
     rates = []
+    # Pass rates over what was graded: an ungradable report (a final 0) has no check results.
+    graded = [r for r in final if _status(r) != "ungradable"]
     for name in names:
-        results = [c for r in final for c in r.checks if c.name == name]
+        results = [c for r in graded for c in r.checks if c.name == name]
         rates.append(
             CheckRate(
                 name=name,
-                passed=sum(c.status == "pass" for c in results),
+                passed=sum(c.status in PASSED for c in results),
                 total=len(results),
                 mean_points=statistics.fmean([c.points for c in results]) if results else 0.0,
                 max_points=max([c.max_points for c in results], default=0.0),
@@ -132,9 +157,11 @@ def summarise(reports: list[Report]) -> ClassSummary:
         )
     rates.sort(key=lambda r: r.rate)  # stable: equal rates keep the manifest's order
     flagged = [f for f in map(_flag, sorted(reports, key=lambda r: r.student)) if f]
-    order = {"failed": 0, "time-out": 1, "review": 2}
-    flagged.sort(key=lambda f: (order[f.kind], f.student))
-    statuses = [getattr(r, "status", "") for r in reports]
+    flagged.sort(key=lambda f: (KINDS.index(f.kind), f.student))
+    statuses = [_status(r) for r in reports]
+    not_final = [s for s in statuses if s not in FINAL]
+    late = [r for r in final if getattr(r, "seconds_late", None)]
+    stand_ins = [r.data_root for r in reports if getattr(r, "data", "") == "stand-ins"]
     return ClassSummary(
         assignment=", ".join(sorted({r.assignment for r in reports})),
         size=len(reports),
@@ -146,6 +173,10 @@ def summarise(reports: list[Report]) -> ClassSummary:
         totals=tuple(sorted(r.score for r in final)),
         checks=tuple(rates),
         flagged=tuple(flagged),
+        left_out=tuple((s, not_final.count(s)) for s in sorted(set(not_final))),
+        stand_ins=stand_ins[0] if stand_ins else "",
+        late=len(late),
+        penalised=sum(bool(r.late_penalty) for r in late),
     )
 
 
@@ -153,37 +184,66 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}" if abs(value) >= 1 else f"{value:.2g}"
 
 
+def _points(value: float) -> str:
+    return f"{round(value, 2):g}"
+
+
 def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> str:
-    """The class summary as plain text, no line longer than `width` (at least 60)."""
+    """The class summary as plain text, no line longer than `width` (at least 60); long lines
+    are wrapped, never cut, so no figure is lost."""
     s = reports if isinstance(reports, ClassSummary) else summarise(reports)
     width = max(60, width)
-    lines = [
-        f"{s.assignment}: {s.size} submission{'s' if s.size != 1 else ''}",
-        f"  {s.graded} graded in this run, {s.reused} reused from an earlier run; "
-        f"{s.failed} failed, {s.review} need review",
-    ]
+
+    def para(text: str, indent: str = "") -> list[str]:
+        body = wrap_text(text, width - len(indent))
+        return [indent + body[0], *(indent + "  " + line.lstrip() for line in body[1:])]
+
+    data = (
+        f", graded on generated stand-ins of the test split, not the real one ({s.stand_ins})"
+        if s.stand_ins
+        else ""
+    )
+    lines = para(f"{s.assignment}: {s.size} submission{'s' if s.size != 1 else ''}{data}")
+    incomplete = dict(s.left_out).get("incomplete", 0)
+    lines += para(
+        f"{s.graded} graded in this run, {s.reused} reused from an earlier run; "
+        f"{s.failed} failed (a final 0), {s.review} need review"
+        + (f", {incomplete} incomplete" if incomplete else ""),
+        "  ",
+    )
     if s.totals:
-        left_out = s.size - len(s.totals)
-        lines.append(
-            f"  totals (of {_num(s.max_score)}"
-            + (f", {left_out} not final left out" if left_out else "")
+        left_out = ", ".join(f"{n} {status}" for status, n in s.left_out)
+        lines += para(
+            f"totals of {len(s.totals)} final grade{'s' if len(s.totals) != 1 else ''} "
+            f"(of {_num(s.max_score)}"
+            + (f"; left out, not final: {left_out}" if left_out else "")
             + "): "
-            + ", ".join(f"{k} {_num(s.stat(k))}" for k in ("mean", "median", "std", "min", "max"))
+            + ", ".join(f"{k} {_num(s.stat(k))}" for k in ("mean", "median", "std", "min", "max")),
+            "  ",
         )
     else:
         lines.append("  totals: none (no final report)")
+    if s.late:
+        lines += para(
+            f"late: {s.late} (after the due date in the gradebook); {s.penalised} lost points "
+            "for it (nbgrader's late penalty)",
+            "  ",
+        )
     missed = [c for c in s.checks if c.passed < c.total or not c.total]
     everyone = [c.name for c in s.checks if c not in missed]
     if missed:
-        lines.append("check pass rates, worst first (passed/graded, mean points):")
+        lines += para(
+            "check pass rates, worst first (passed/graded, mean points; not charged counts as "
+            "passed):"
+        )
         name_w = min(max(len(c.name) for c in missed), width - 40)
-        bar_w = max(0, width - name_w - 36)
+        bar_w = max(0, width - name_w - 38)
         for c in missed:
             name = c.name if len(c.name) <= name_w else c.name[: name_w - 1] + "~"
             bar = "#" * round(bar_w * c.rate)
             lines.append(
                 f"  {name:<{name_w}}  {c.passed:>4}/{c.total:<4} {100 * c.rate:>4.0f}%  "
-                f"{c.mean_points:>5.2f}/{_num(c.max_points):<4} {bar}".rstrip()
+                f"{c.mean_points:>5.2f}/{_points(c.max_points):<5} {bar}".rstrip()
             )
     if everyone:
         # One wrapped line instead of a row each: these need no attention.
@@ -195,15 +255,17 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
     if s.flagged:
         lines.append(f"students to look at ({len(s.flagged)}):")
         name_w = min(max(len(f.student) for f in s.flagged), 24)
+        kind_w = max(len(f.kind) for f in s.flagged)
         for f in s.flagged:
-            head = f"  {f.student:<{name_w}}  {f.kind:<8}  "
+            head = f"  {f.student[:name_w]:<{name_w}}  {f.kind:<{kind_w}}  "
             room = width - len(head)
             reason = f.reason if len(f.reason) <= room else f.reason[: room - 3] + "..."
             lines.append(head + reason)
-        lines.append("  (python -m grader show STUDENT --assignment ID prints a full report)")
+        lines += para("(python -m grader show STUDENT --assignment ID prints a full report)", "  ")
     else:
         lines.append("students to look at: none")
-    return "\n".join(line[:width] for line in lines)
+    # Escaped, not cut: a line cut at the width lost the figure at its end.
+    return "\n".join(inert_line(line) for line in lines)
 
 
 def _class_size(s: ClassSummary) -> str:
@@ -231,7 +293,7 @@ def scores_figure(s: ClassSummary):
     ax.yaxis.get_major_locator().set_params(integer=True)
     left_out = s.size - len(s.totals)
     note = f"; {left_out} not final, left out" if left_out else ""
-    ax.set_title(f"{s.assignment}: scores of {_class_size(s)}{note}")
+    ax.set_title(f"{chart_label(s.assignment)}: scores of {_class_size(s)}{note}")
     fig.tight_layout()
     return fig
 
@@ -246,12 +308,12 @@ def checks_figure(s: ClassSummary):
     colours = [
         "#c44e52" if r.rate < 0.5 else "#dd8452" if r.rate < 0.8 else "#55a868" for r in rates
     ]
-    ax.barh([r.name for r in rates], [100 * r.rate for r in rates], color=colours)
+    ax.barh([chart_label(r.name) for r in rates], [100 * r.rate for r in rates], color=colours)
     for y, r in enumerate(rates):
         ax.text(100 * r.rate + 1, y, f"{r.passed}/{r.total}", va="center", fontsize=8)
     ax.set_xlim(0, 112)
     ax.set_xlabel("students who passed the check (%)")
-    ax.set_title(f"{s.assignment}: pass rate of every check ({_class_size(s)})")
+    ax.set_title(f"{chart_label(s.assignment)}: pass rate of every check ({_class_size(s)})")
     ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig

@@ -29,6 +29,7 @@ from grader.observations import ObservationError, decode
 from grader.probe.context import CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
 from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
+from grader.text import inert
 
 MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
@@ -204,6 +205,10 @@ def _run_attempt(
         host.finish()  # whatever the probe started goes with it
 
 
+def _gib(usage) -> str:
+    return f"{usage.limit_bytes / 1024**3:.3g} GiB" if usage.limit_bytes else "unknown"
+
+
 def load_observation(obs_dir: Path, name: str, nonce: str, owner: int | None) -> Any:
     """An observer's result, if it is a well-formed answer to this challenge."""
     try:
@@ -244,6 +249,7 @@ def run_probe(
         remaining = [n for n in job["observers"] if n not in observations]
         if attempts > 1 and not remaining:
             break
+        slot.forget_attempts()  # nothing of an earlier attempt is left for this one's cells
         work, out = slot.attempt_folders(attempts, owner)
         stage_work(work)
         nonce = secrets.token_hex(16)
@@ -263,6 +269,16 @@ def run_probe(
         attempt = _run_attempt(
             host, attempts, out, challenge, limits, deadline, len(job["cells"]), tuple(remaining)
         )
+        if host.usage.oom_kills and not attempt.finished:
+            # The kernel killed inside the probe's control group: the submission's doing (it
+            # ran out of the whole probe's memory), not the machine's.
+            attempt.killed_by = None
+            attempt.ended = f"it ran out of memory (the probe's limit is {_gib(host.usage)})"
+        elif host.usage.oom_kills:
+            notes.append(
+                f"a process of the probe ran out of memory ({_gib(host.usage)} for the whole "
+                "probe) and was killed"
+            )
         for event in attempt.events:
             if event.get("event") == "cell_end" and isinstance(event.get("index"), int):
                 index = event["index"]
@@ -270,8 +286,8 @@ def run_probe(
                     cells[index] = CellOutcome(
                         index,
                         job["cells"][index],
-                        str(event.get("status")),
-                        str(event.get("message", ""))[:300],
+                        inert(str(event.get("status"))),
+                        inert(str(event.get("message", ""))[:300]),  # the student's exception
                         numbers[index],
                     )
             if event.get("event") == "observer_end" and event.get("name") in remaining:
@@ -303,7 +319,7 @@ def run_probe(
             time.sleep(1.0)
         else:
             message = f"the grading process could not start: {reason}"
-            notes.append(message + "\n" + tail(log, 1500, owner=owner))
+            notes.append(message + "\n" + inert(tail(log, 1500, owner=owner)))  # what cells print
             trouble.append(message)
             for name in remaining:
                 observations.setdefault(name, {"__error__": message})

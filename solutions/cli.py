@@ -11,24 +11,20 @@ python -m solutions data --fixtures DIR       # write generated stand-ins of eve
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 
 import torch
 
+from grader.manifest import UnknownAssignmentError, load_manifest
 from solutions import notebook_builder
 from solutions.data import DATA_ENV, DATASETS, DataNotFoundError, resolve_root, write_fixtures
-from solutions.manifest import UnknownAssignmentError, assignment_ids, load_manifest
+from solutions.expected import expected_file
 from solutions.paths import EXPECTED_DIR, REPORTS_DIR, SOURCE_DIR, WEIGHTS_DIR
-from solutions.plots import learning_curves, run_title
-from solutions.provenance import provenance
+from solutions.plots import run_title
+from solutions.registry import assignment, selected
 from solutions.submission import write_submission
-
-
-def _ids(value: str) -> list[str]:
-    return assignment_ids() if value == "all" else [value]
 
 
 def _device(name: str) -> torch.device:
@@ -41,43 +37,34 @@ def _device(name: str) -> torch.device:
 
 def train_command(args: argparse.Namespace) -> int:
     device = _device(args.device)
-    for assignment in _ids(args.assignment):
-        manifest = load_manifest(assignment)
-        reference = importlib.import_module(f"solutions.{assignment}.reference")
+    for found in selected(args.assignment):
+        manifest = load_manifest(found.id)
         # A quick run proves the code paths, not the accuracy: it must never replace the
         # committed expected answers unless asked to.
-        default_out = REPORTS_DIR / assignment / "quick" if args.quick else EXPECTED_DIR
+        default_out = REPORTS_DIR / found.id / "quick" if args.quick else EXPECTED_DIR
         out_dir = args.output_dir or default_out
         weights_dir = (
-            out_dir / "weights" if args.quick or args.output_dir else WEIGHTS_DIR / assignment
+            out_dir / "weights" if args.quick or args.output_dir else WEIGHTS_DIR / found.id
         )
-        result = reference.train(manifest, device, args.seed, weights_dir, quick=args.quick)
-        expected = {
-            "assignment": assignment,
-            "provenance": provenance(
-                device,
-                args.seed,
-                epochs={k: len(h.loss) for k, h in result.histories.items()},
-                wall_time_s=round(result.seconds, 1),
-                # Which data the run saw, where an assignment's result says so.
-                **getattr(result, "provenance", {}),
-            ),
-            **reference.expected_answers(manifest, result, args.quick),
-        }
+        result = found.train(manifest, device, args.seed, weights_dir, quick=args.quick)
+        expected = expected_file(manifest, result, device, args.seed, args.quick)
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{assignment}.json"
+        path = out_dir / f"{found.id}.json"
         path.write_text(json.dumps(expected, indent=2) + "\n")
-        figures = args.output_dir or REPORTS_DIR / assignment / ("quick" if args.quick else "")
+        if expected["provenance"]["dirty"]:
+            print(
+                f"warning: {path} was made by code with uncommitted changes (it says "
+                '"dirty": true): commit them and train again before committing it',
+                file=sys.stderr,
+            )
+        figures = args.output_dir or REPORTS_DIR / found.id / ("quick" if args.quick else "")
         title = run_title(manifest.title, result.histories, args.quick)
-        if hasattr(reference, "figures"):  # an assignment that draws its own figures
-            written = reference.figures(manifest, result, figures, title, args.quick)
-        else:
-            written = [learning_curves(result.histories, figures / "learning_curves.png", title)]
+        written = found.figures(manifest, result, figures, title, args.quick)
         for key, acc in result.test_accuracy.items():
             entry = expected["accuracy"][key]
             source = "" if entry.get("measured", True) else " (from the manifest: not real data)"
             print(
-                f"{assignment}/{key}: test accuracy {acc:.4f}, "
+                f"{found.id}/{key}: test accuracy {acc:.4f}, "
                 f"grader threshold {entry['threshold']:.2f}{source}"
             )
         shown = ", ".join(str(f) for f in written)
@@ -87,20 +74,17 @@ def train_command(args: argparse.Namespace) -> int:
 
 def search_command(args: argparse.Namespace) -> int:
     """Hand over to the assignment's own search (`solutions/<id>/search.py`)."""
-    try:
-        search = importlib.import_module(f"solutions.{args.assignment}.search")
-    except ModuleNotFoundError:
-        load_manifest(args.assignment)  # an unknown id says so
-        raise SystemExit(f"error: {args.assignment} has no hyper-parameter search") from None
-    return search.search_command(args)
+    search = assignment(args.assignment).search
+    if search is None:
+        raise SystemExit(f"error: {args.assignment} has no hyper-parameter search")
+    return search(args)
 
 
 def notebook_command(args: argparse.Namespace) -> int:
-    for assignment in _ids(args.assignment):
-        manifest = load_manifest(assignment)
-        content = importlib.import_module(f"solutions.{assignment}.notebook")
-        path = SOURCE_DIR / assignment / manifest.notebook
-        cells = content.cells(manifest)
+    for found in selected(args.assignment):
+        manifest = load_manifest(found.id)
+        path = SOURCE_DIR / found.id / manifest.notebook
+        cells = found.notebook(manifest)
         notebook_builder.write(notebook_builder.build(cells), path)
         precheck = path.with_name("precheck.py")
         precheck.write_text(notebook_builder.precheck_script(manifest, cells))

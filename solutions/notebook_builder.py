@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 
 CELL_MARKER = re.compile(r"^# %% cell: (?P<id>[\w-]+)\s*$", re.M)
 VISIBLE_PREFIX = "visible_"

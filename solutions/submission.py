@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.paths import RELEASE_DIR, SOURCE_DIR, WEIGHTS_DIR
 
 SOLUTION_MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.M)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.manifest import load_manifest
 from solutions.data import (
     DATA_ENV,
     FIXTURE_SIZES,
@@ -22,7 +23,6 @@ from solutions.data import (
     write_cifar10_like,
     write_mnist_like,
 )
-from solutions.manifest import load_manifest
 from solutions.submission import write_submission
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,9 +51,14 @@ def run_cli(
 
 
 def grade(
-    *paths: Path, extra: tuple[str, ...] = (), assignment: str = "res_dense_nets", tmp: Path
+    *paths: Path,
+    extra: tuple[str, ...] = (),
+    assignment: str = "res_dense_nets",
+    tmp: Path,
+    env: dict | None = None,
 ) -> list[dict]:
-    """Grade `paths` with the real CLI; return the JSON reports (always a list)."""
+    """Grade `paths` with the real CLI; return the JSON reports (always a list). `env` adds to
+    the environment (`data_env`'s, for an assignment whose data is not on this machine)."""
     out = tmp / f"reports-{os.getpid()}-{len(list(tmp.glob('reports-*')))}.json"
     result = run_cli(
         "grader",
@@ -65,6 +70,7 @@ def grade(
         str(out),
         "--quiet",
         *extra,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
@@ -82,17 +88,50 @@ def manifest():
 
 
 @pytest.fixture(scope="session")
-def reference_submission(tmp_path_factory, manifest) -> Path:
-    """The reference submission of res_dense_nets, as `python -m solutions submission` writes it."""
-    folder = tmp_path_factory.mktemp("reference") / "res_dense_nets"
-    write_submission(manifest, folder)
+def reference_submissions(tmp_path_factory):
+    """`folder(assignment)`: its reference submission, as `python -m solutions submission`
+    writes it, once a session."""
+    root = tmp_path_factory.mktemp("reference")
+
+    def folder(assignment: str) -> Path:
+        path = root / assignment
+        if not path.is_dir():
+            write_submission(load_manifest(assignment), path)
+        return path
+
     return folder
 
 
 @pytest.fixture(scope="session")
-def reference_report(tmp_path_factory, reference_submission) -> dict:
-    """The reference submission graded once by the CLI, shared by the tests that read it."""
-    return grade(reference_submission, tmp=tmp_path_factory.mktemp("reference-report"))[0]
+def reference_reports(tmp_path_factory, reference_submissions, data_env):
+    """`report(assignment)`: its reference submission graded once a session by the CLI (on
+    generated stand-ins of its data set where the real one is not on this machine)."""
+    reports: dict[str, dict] = {}
+
+    def report(assignment: str) -> dict:
+        if assignment not in reports:
+            reports[assignment] = grade(
+                reference_submissions(assignment),
+                assignment=assignment,
+                tmp=tmp_path_factory.mktemp(f"reference-report-{assignment}"),
+                env=data_env(load_manifest(assignment).dataset),
+            )[0]
+        return reports[assignment]
+
+    return report
+
+
+@pytest.fixture(scope="session")
+def reference_submission(reference_submissions) -> Path:
+    """The reference submission of res_dense_nets."""
+    return reference_submissions("res_dense_nets")
+
+
+@pytest.fixture(scope="session")
+def reference_report(reference_reports) -> dict:
+    """The reference submission of res_dense_nets graded by the CLI, shared by the tests that
+    read it."""
+    return reference_reports("res_dense_nets")
 
 
 def write_fixture(root: Path, dataset: str) -> None:

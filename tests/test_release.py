@@ -1,5 +1,7 @@
-"""Is the committed source notebook what the builder makes, is the committed release what
-nbgrader makes from it, does the release leak nothing, and does nbgrader agree with the grader?"""
+"""For every assignment: is the committed source notebook what the builder makes, is the
+committed release what nbgrader makes from it, does the release leak nothing, do its visible
+tests pass on every correct solution, and does `nbgrader autograde` give each grade cell the
+points `python -m grader grade` gives it?"""
 
 from __future__ import annotations
 
@@ -8,61 +10,82 @@ import re
 import shutil
 from pathlib import Path
 
+import matplotlib
 import nbformat
 import pytest
+from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.judge import load_expected
-from solutions import notebook_builder
-from solutions.manifest import load_manifest
-from solutions.notebook_builder import student_chunks
-from solutions.res_dense_nets import notebook as content
-from solutions.res_dense_nets import student as reference_code
-from tests.conftest import REPO, run_cli
+from grader.manifest import assignment_ids, load_manifest
+from solutions import notebook_builder, registry
+from solutions.data import DATA_ENV, resolve_root
+from solutions.notebook_builder import VISIBLE_PREFIX, student_chunks
+from solutions.paths import RELEASE_DIR, REPO_ROOT, SOURCE_DIR
+from tests.conftest import run_cli
+from tests.fixtures.variants import variants_of
 
-ID = "res_dense_nets"
-SOURCE = REPO / "source" / ID
-RELEASE = REPO / "release" / ID
+matplotlib.use("Agg")
+
+IDS = assignment_ids()
+# nbgrader and its kernels run in a course folder: they import this checkout's packages, not
+# whichever the environment has installed.
+CHECKOUT = {"PYTHONPATH": str(REPO_ROOT)}
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+def _notebook(folder: Path, assignment: str):
+    return nbformat.read(folder / assignment / load_manifest(assignment).notebook, as_version=4)
+
+
+def _grade_id(cell) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or ""
+
+
+def _student(assignment: str) -> Path:
+    return registry.assignment(assignment).student_file
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory, reference_submission) -> Path:
-    """A throw-away nbgrader course: the source, a fresh release, one submitted student."""
-    root = tmp_path_factory.mktemp("course")
-    shutil.copy(REPO / "nbgrader_config.py", root)
-    shutil.copytree(SOURCE, root / "source" / ID)
-    result = run_cli("nbgrader", "generate_assignment", ID, "--force", cwd=root)
-    assert result.returncode == 0, result.stderr[-3000:]
-    shutil.copytree(reference_submission, root / "submitted" / "alice" / ID)
-    return root
+def data(data_env):
+    """`env(assignment)`: {DLGRADE_DATA: a root holding its data set}, the real one where this
+    machine has it, else a generated stand-in (what the notebook's data cell and the grader
+    read)."""
+
+    def env(assignment: str) -> dict[str, str]:
+        dataset = load_manifest(assignment).dataset
+        return data_env(dataset) or {DATA_ENV: str(resolve_root(dataset, online=False).root)}
+
+    return env
 
 
-def _code_and_markdown(path: Path) -> list[tuple[str, str]]:
-    nb = nbformat.read(path, as_version=4)
-    return [(c.cell_type, c.source) for c in nb.cells]
+# ---------------------------------------------------------------- source notebook
 
 
-def test_is_the_source_notebook_what_the_builder_makes(manifest):
-    built = notebook_builder.build(content.cells(manifest))
-    committed = nbformat.read(SOURCE / f"{ID}.ipynb", as_version=4)
-    assert nbformat.writes(built) == nbformat.writes(committed), (
-        "run `python -m solutions notebook res_dense_nets`"
+@pytest.mark.parametrize("assignment", IDS)
+def test_is_the_source_notebook_what_the_builder_makes(assignment):
+    manifest = load_manifest(assignment)
+    cells = registry.assignment(assignment).notebook(manifest)
+    committed = _notebook(SOURCE_DIR, assignment)
+    assert nbformat.writes(notebook_builder.build(cells)) == nbformat.writes(committed), (
+        f"run `python -m solutions notebook {assignment}`"
     )
-    precheck = notebook_builder.precheck_script(manifest, content.cells(manifest))
-    assert (SOURCE / "precheck.py").read_text() == precheck
+    precheck = notebook_builder.precheck_script(manifest, cells)
+    assert (SOURCE_DIR / assignment / "precheck.py").read_text() == precheck
 
 
-def test_are_the_solution_cells_the_reference_code():
-    nb = nbformat.read(SOURCE / f"{ID}.ipynb", as_version=4)
-    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
-    for cell_id, code in student_chunks(REPO / "solutions" / ID / "student.py").items():
+@pytest.mark.parametrize("assignment", IDS)
+def test_are_the_solution_cells_the_reference_code(assignment):
+    by_id = {_grade_id(c): c.source for c in _notebook(SOURCE_DIR, assignment).cells}
+    for cell_id, code in student_chunks(_student(assignment)).items():
         assert by_id[cell_id] == code
 
 
-def test_do_grade_cells_carry_the_manifest_points(manifest):
-    nb = nbformat.read(SOURCE / f"{ID}.ipynb", as_version=4)
+@pytest.mark.parametrize("assignment", IDS)
+def test_do_grade_cells_carry_the_manifest_points(assignment):
+    manifest = load_manifest(assignment)
     cells = {
         c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"]
-        for c in nb.cells
+        for c in _notebook(SOURCE_DIR, assignment).cells
         if c.metadata.get("nbgrader", {}).get("grade")
     }
     assert cells == {
@@ -71,62 +94,234 @@ def test_do_grade_cells_carry_the_manifest_points(manifest):
     assert sum(cells.values()) == manifest.max_score
 
 
-def test_does_every_visible_check_have_a_visible_test_cell(manifest):
-    nb = nbformat.read(RELEASE / f"{ID}.ipynb", as_version=4)
-    visible = " ".join(
-        c.source
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("visible_")
-    )
-    for check in manifest.checks:
+def _sections(nb) -> dict[str, set[str]]:
+    """grade cell -> the visible tests between the grade cell before it and itself."""
+    sections, visible = {}, set()
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            sections[_grade_id(cell)], visible = visible, set()
+        elif _grade_id(cell).startswith(VISIBLE_PREFIX):
+            visible.add(_grade_id(cell))
+    return sections
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_does_every_visible_check_have_a_visible_test_before_its_grade_cell(assignment):
+    sections = _sections(_notebook(RELEASE_DIR, assignment))
+    for check in load_manifest(assignment).checks:
         if not check.hidden:
-            subject = check.name.split("_")[0]
-            assert {
-                "resblock": "ResBlock(",
-                "resmlp": "ResMLP(",
-                "denseblock": "DenseBlock(",
-                "transition": "Transition(",
-                "densenet": "DenseNet(",
-            }[subject] in visible
+            assert sections[check.cell], f"{check.name} is visible, {check.cell} has no test"
 
 
-def test_is_the_committed_release_what_nbgrader_generates(course):
-    assert _code_and_markdown(course / "release" / ID / f"{ID}.ipynb") == _code_and_markdown(
-        RELEASE / f"{ID}.ipynb"
-    )
-    assert (course / "release" / ID / "precheck.py").read_text() == (
-        RELEASE / "precheck.py"
-    ).read_text()
+# The order of the sheet's parts, where a sheet fixes one: its grade cells, in order.
+SHEET_ORDER = {
+    "fnn_mnist": ["test_dense_layer", "test_data", "test_trainer", "test_user", "test_accuracy"],
+}
 
 
-def test_does_the_release_leak_no_solution_hidden_test_or_expected_value():
-    text = (RELEASE / f"{ID}.ipynb").read_text() + (RELEASE / "precheck.py").read_text()
+@pytest.mark.parametrize(("assignment", "parts"), SHEET_ORDER.items(), ids=list(SHEET_ORDER))
+def test_are_the_graded_parts_in_the_sheet_s_order(assignment, parts):
+    order = [_grade_id(c) for c in _notebook(SOURCE_DIR, assignment).cells]
+    assert [order.index(p) for p in parts] == sorted(order.index(p) for p in parts)
+
+
+# ---------------------------------------------------------------- release
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory, reference_submissions):
+    """`root(assignment)`: a throw-away nbgrader course with the assignment's source, a fresh
+    release and one submitted student (alice, the reference submission), made once."""
+    made: dict[str, Path] = {}
+
+    def root(assignment: str) -> Path:
+        if assignment not in made:
+            folder = tmp_path_factory.mktemp(f"course-{assignment}")
+            shutil.copy(REPO_ROOT / "nbgrader_config.py", folder)
+            shutil.copytree(SOURCE_DIR / assignment, folder / "source" / assignment)
+            result = run_cli(
+                "nbgrader", "generate_assignment", assignment, "--force", cwd=folder, env=CHECKOUT
+            )
+            assert result.returncode == 0, result.stderr[-3000:]
+            submitted = folder / "submitted" / "alice" / assignment
+            shutil.copytree(reference_submissions(assignment), submitted)
+            made[assignment] = folder
+        return made[assignment]
+
+    return root
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_is_the_committed_release_what_nbgrader_generates(assignment, course):
+    def cells(folder):
+        return [(c.cell_type, c.source) for c in _notebook(folder, assignment).cells]
+
+    fresh = course(assignment) / "release"
+    assert cells(fresh) == cells(RELEASE_DIR)
+    precheck = (fresh / assignment / "precheck.py").read_text()
+    assert precheck == (RELEASE_DIR / assignment / "precheck.py").read_text()
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_does_the_release_leak_no_solution_hidden_test_or_expected_value(assignment):
+    manifest = load_manifest(assignment)
+    sources = [c.source for c in _notebook(RELEASE_DIR, assignment).cells]
+    text = "\n".join([*sources, (RELEASE_DIR / assignment / "precheck.py").read_text()])
     assert "BEGIN HIDDEN TESTS" not in text and "grade_cell(" not in text
     assert "BEGIN SOLUTION" not in text
-    for code in student_chunks(REPO / "solutions" / ID / "student.py").values():
-        inside = re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", code, re.S)
-        for region in inside:
+    for code in student_chunks(_student(assignment)).values():
+        for region in SOLUTION_REGION.findall(code):
             for line in region.splitlines():
                 if len(line.strip()) > 25:  # short lines (`return x`) may occur anywhere
-                    assert json.dumps(line.strip())[1:-1] not in text, line
-    expected = load_expected(ID)
-    for acc in expected["accuracy"].values():
-        assert f"{acc['test_accuracy']}" not in text and f"{acc['threshold']}" not in text
-    # The parameter counts the grader compares with, computed from the reference code itself.
-    for spec in load_manifest(ID).models:
-        model = spec.build(reference_code)
-        assert str(sum(p.numel() for p in model.parameters())) not in text
-    assert '"block1_out_channels": 40' not in text
+                    assert line.strip() not in text, line
+    for key, entry in load_expected(assignment)["accuracy"].items():
+        for value in (entry["test_accuracy"], entry["threshold"]):
+            assert value is None or str(value) not in text, (key, value)
+    # The numbers a check compares with, computed from the reference code itself: parameter
+    # counts of the submitted models, and the answers as the answers function writes them.
+    reference = registry.assignment(assignment).student
+    for spec in manifest.models:
+        count = sum(p.numel() for p in spec.build(reference).parameters())
+        assert str(count) not in text, (spec.key, count)
+    if manifest.answers:
+        for key, value in getattr(reference, manifest.answers.function)().items():
+            assert f'"{key}": {json.dumps(value)}' not in text, key
 
 
-def test_does_nbgrader_autograde_give_the_grader_s_total(course, reference_report):
-    result = run_cli("nbgrader", "autograde", ID, "--create", "--force", cwd=course)
+# ---------------------------------------------------------------- visible tests, run as on Colab
+
+
+def _run_visible_tests(assignment: str, replaced: dict[str, str]) -> dict[str, str]:
+    """Run the source notebook up to its last visible test as a student does on Colab, in this
+    process and folder: set-up, provided and solution cells (those in `replaced` rewritten) and
+    visible tests, leaving out grade cells and training cells (grade ids `train_*`). Return
+    {visible test: error} for those that fail; any other cell failing is an error."""
+    cells = [c for c in _notebook(SOURCE_DIR, assignment).cells if c.cell_type == "code"]
+    last = max(i for i, c in enumerate(cells) if _grade_id(c).startswith(VISIBLE_PREFIX))
+    ipython = TransformerManager()  # `%pip`, `%run`: IPython syntax, as the notebook holds it
+    ns: dict = {"__name__": "__main__"}
+    failures = {}
+    for cell in cells[: last + 1]:
+        grade_id = _grade_id(cell)
+        if cell.metadata.get("nbgrader", {}).get("grade") or grade_id.startswith("train_"):
+            continue
+        code = compile(
+            ipython.transform_cell(replaced.get(grade_id, cell.source)), grade_id, "exec"
+        )
+        if not grade_id.startswith(VISIBLE_PREFIX):
+            exec(code, ns)  # noqa: S102 - the notebook's own code, or a variant's
+            continue
+        try:
+            exec(code, ns)  # noqa: S102
+        except Exception as err:  # noqa: BLE001 - a failing visible test, reported
+            failures[grade_id] = f"{type(err).__name__}: {err}"
+    matplotlib.pyplot.close("all")
+    return failures
+
+
+@pytest.fixture
+def colab(data, tmp_path, monkeypatch):
+    """`run(assignment, replaced)`: `_run_visible_tests` in a folder of its own, with the
+    assignment's data where its data cell looks."""
+
+    def run(assignment: str, replaced: dict[str, str]) -> dict[str, str]:
+        for name, value in data(assignment).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        return _run_visible_tests(assignment, replaced)
+
+    return run
+
+
+@pytest.mark.parametrize("assignment", IDS)
+def test_do_the_visible_tests_pass_on_the_reference(assignment, colab):
+    assert colab(assignment, {}) == {}
+
+
+CORRECT = [
+    pytest.param(a, v.name, id=f"{a}-{v.name}")
+    for a in IDS
+    for v in variants_of(a).values()
+    if v.correct
+]
+
+
+@pytest.mark.parametrize(("assignment", "name"), CORRECT)
+def test_do_the_visible_tests_accept_every_correct_variant(assignment, name, colab):
+    assert colab(assignment, dict(variants_of(assignment)[name].cells)) == {}
+
+
+# Mistakes and the visible tests that must catch them: only those (a mistake a visible test
+# does not mirror fails none).
+MIRRORED = {
+    ("fnn_mnist", "batchnorm_keeps_bias"): {"visible_dense_layer", "visible_fnn"},
+    ("fnn_mnist", "dense_layer_ignores_activation"): set(),  # visible tests use ReLU
+    ("fnn_mnist", "fnn_without_flatten"): {"visible_fnn"},
+    ("fnn_mnist", "batchnorm_on_output_layer"): {"visible_fnn"},
+    ("fnn_mnist", "deep_fnn_plain_list"): {"visible_deep_fnn"},
+    ("fnn_mnist", "init_leaves_biases"): {"visible_init_weights"},
+    ("fnn_mnist", "flatten_by_columns"): {"visible_data"},
+    ("fnn_mnist", "correct_preds_tensor"): {"visible_metrics"},
+    ("fnn_mnist", "l1_squared"): {"visible_metrics"},
+    ("fnn_mnist", "save_whole_model"): {"visible_user"},
+    ("fnn_mnist", "loss_mean_of_batch_means"): {"visible_trainer"},
+    ("mlp_tuning", "augmented_evaluation"): {"visible_transforms"},
+    ("mlp_tuning", "hidden_layers_minus_one"): {"visible_mlp"},
+    ("mlp_tuning", "stats_all_images"): set(),  # right shapes: only the grader can tell
+    ("res_dense_nets", "ignores_hidden_features"): {"visible_resblock"},
+    ("res_dense_nets", "summed_features"): {"visible_denseblock"},
+    ("res_dense_nets", "pool_stride_1"): {"visible_transition"},
+    ("res_dense_nets", "no_skip"): set(),  # right shapes: only the grader can tell
+}
+
+
+@pytest.mark.parametrize(
+    ("assignment", "name", "visible"),
+    [(a, n, v) for (a, n), v in MIRRORED.items()],
+    ids=[f"{a}-{n}" for a, n in MIRRORED],
+)
+def test_does_a_mistake_fail_only_the_visible_tests_that_mirror_it(
+    assignment, name, visible, colab
+):
+    failures = colab(assignment, dict(variants_of(assignment)[name].cells))
+    assert set(failures) == visible, failures
+
+
+# ---------------------------------------------------------------- nbgrader autograde
+
+# nbgrader's own limit per cell is 30 s; res_dense_nets' test_densenet (DenseNet observers on the
+# reference and its alternative) passes it on a busy machine, and a verdict must not depend on
+# how busy the machine is.
+CELL_TIMEOUT_S = 600
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    IDS,
+)
+def test_does_nbgrader_autograde_give_each_cell_the_grader_s_points(
+    assignment, course, data, reference_reports
+):
+    """The hidden test cells, run by nbgrader in a kernel on the reference submission, give
+    every grade cell the points the grader's report gives its checks."""
+    root = course(assignment)
+    options = ("--create", "--force", f"--Execute.timeout={CELL_TIMEOUT_S}")
+    env = {**data(assignment), **CHECKOUT}
+    result = run_cli("nbgrader", "autograde", assignment, *options, cwd=root, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        submission = gb.find_submission(ID, "alice")
-        assert (submission.score, submission.max_score) == (
-            reference_report["score"],
-            reference_report["max_score"],
+    manifest = load_manifest(assignment)
+    report = reference_reports(assignment)
+    graded = {cell: [0.0, 0.0] for cell in manifest.cells()}  # cell -> [points, max points]
+    for check in report["checks"]:
+        graded[manifest.check(check["name"]).cell][0] += check["points"]
+        graded[manifest.check(check["name"]).cell][1] += check["max_points"]
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        notebook = gb.find_submission_notebook(Path(manifest.notebook).stem, assignment, "alice")
+        by_cell = {g.name: [round(g.score, 4), g.max_score] for g in notebook.grades}
+        assert by_cell == {cell: [round(p, 4), m] for cell, (p, m) in graded.items()}
+        submission = gb.find_submission(assignment, "alice")
+        assert (submission.score, submission.max_score) == pytest.approx(
+            (report["score"], report["max_score"])
         )

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.text import inert
+
 
 class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
     """Raised from a hook to stop a student's function early.
@@ -29,20 +31,83 @@ NOT_IMPLEMENTED = "not implemented yet (the cell still raises NotImplementedErro
 
 
 def describe_error(err: BaseException, limit: int = 300) -> str:
-    """`Type: message` of an exception raised by student code, short and free of colour codes.
+    """`Type: message` of an exception raised by student code, short, free of colour codes and
+    with every other control character escaped (the student chooses both the type's name and the
+    text; the trusted parent escapes them again, see `grader.report`).
 
     An unfinished solution cell (the release's `raise NotImplementedError()`) says so.
     """
     if isinstance(err, NotImplementedError):
-        detail = ANSI.sub("", str(err)).strip()
+        detail = inert(ANSI.sub("", str(err))).strip()
         return (NOT_IMPLEMENTED + (f": {detail}" if detail else ""))[:limit]
-    return ANSI.sub("", f"{type(err).__name__}: {err}")[:limit]
+    return inert(ANSI.sub("", f"{type(err).__name__}: {err}"))[:limit]
+
+
+class WrongValue(Exception):  # noqa: N818 - a finding, not an error of the grader's
+    """Raised by an observer when the student's code ran and returned something of the wrong
+    kind (a plain class where a module is due, a value where a pair is): a measured wrong
+    value, which excuses what builds on it (the scoring policy)."""
+
+
+# Where IPython compiles a notebook's cells: the student's own code.
+STUDENT_CODE = re.compile(r"^<ipython-input-\d+-|ipykernel_\d+[/\\]\d+\.py$|^<string>$")
+
+
+def not_done(err: BaseException) -> bool:
+    """Whether an exception says the work was not done, rather than done wrong: not
+    implemented, a name that is not defined, or a `raise` (or any failure) in the student's
+    own code. An exception from inside a library on what the student's code computed (a
+    shape mismatch in torch), or from the grader's handling of a value the student's code
+    returned, is a wrong value."""
+    if isinstance(err, NotImplementedError | NameError) or type(err).__name__ == (
+        "MissingDefinition"
+    ):
+        return True
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and bool(STUDENT_CODE.search(tb.tb_frame.f_code.co_filename))
+
+
+def failure(err: Exception, limit: int = 300) -> dict:
+    """What an observer records for a step that gave no value: {"error": "Type: message"}
+    when the work was not done (`not_done`), else {"wrong": why}, a measured wrong value."""
+    if isinstance(err, WrongValue):
+        return {"wrong": ANSI.sub("", str(err))[:limit]}
+    if not_done(err):
+        return {"error": describe_error(err, limit)}
+    return {"wrong": "raised " + describe_error(err, limit - 7)}
+
+
+def a_module(value: Any) -> nn.Module:
+    """`value` (what the student's class or builder gave) when it is an nn.Module; else a
+    `WrongValue` that says what it is."""
+    if not isinstance(value, nn.Module):
+        raise WrongValue(f"it gave a {type(value).__name__}, not an nn.Module")
+    return value
 
 
 def summarise(problems: list[str], limit: int = 3) -> str:
-    """The first `limit` problems and how many more there are, for a short message."""
-    shown = "; ".join(problems[:limit])
-    more = len(problems) - limit
+    """The first `limit` problems and how many more there are, for a short message.
+
+    Problems written `subject: explanation` that explain the same thing for several subjects
+    (settings) are said once, naming the first subject and how many more: six settings
+    with one mistake made a message of six copies of the same sentence.
+    """
+    grouped: dict[str, list[str]] = {}
+    for problem in problems:
+        subject, colon, why = problem.partition(": ")
+        key = why if colon and subject else problem
+        grouped.setdefault(key, []).append(subject if colon else problem)
+    said = []
+    for why, subjects in grouped.items():
+        if len(subjects) == 1:
+            said.append(f"{subjects[0]}: {why}" if subjects[0] != why else why)
+        else:
+            others = len(subjects) - 1
+            said.append(f"{subjects[0]} (and {others} more): {why}")
+    shown = "; ".join(said[:limit])
+    more = len(said) - limit
     return shown + (f"; and {more} more" if more > 0 else "")
 
 

@@ -2,7 +2,8 @@
 
 The same observer runs on the student's namespace (in the probe, or in the student's kernel for
 nbgrader's hidden tests) and on the reference solution's (in the trusted parent), with the same
-settings: `ProbeContext` is all it may use, so both runs see the same things.
+settings and the same typed manifest: `ProbeContext` is all it may use, so both runs see the
+same things.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from grader.checks.families.modules import ModuleEntry
+    from grader.manifest import Manifest
 
 
 class MissingDefinition(Exception):
@@ -37,7 +42,7 @@ class ProbeContext:
     parent for the reference run."""
 
     ns: Mapping[str, Any]
-    manifest: Mapping[str, Any]  # `Manifest.to_plain()`
+    manifest: Manifest
     settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
     workdir: Path = Path(".")
     weights_dir: Path | None = None  # read-only copies of the submitted weights
@@ -54,12 +59,9 @@ class ProbeContext:
             return self.ns[name]
         raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")
 
-    def module(self, name: str) -> Mapping[str, Any]:
+    def module(self, name: str) -> ModuleEntry:
         """The manifest's [[modules]] entry called `name`."""
-        for module in self.manifest["modules"]:
-            if module["name"] == name:
-                return module
-        raise KeyError(name)
+        return self.manifest.module(name)
 
     def _why_missing(self, name: str) -> str:
         pattern = re.compile(
@@ -78,7 +80,7 @@ class ProbeContext:
         if self.test_images is None:
             raise MissingDefinition("no test images were provided to the probe")
         images = torch.load(self.test_images, weights_only=True)  # uint8 (N, C, H, W)
-        mean = torch.tensor(self.manifest["mean"]).view(1, -1, 1, 1)
-        std = torch.tensor(self.manifest["std"]).view(1, -1, 1, 1)
+        mean = torch.tensor(self.manifest.mean).view(1, -1, 1, 1)
+        std = torch.tensor(self.manifest.std).view(1, -1, 1, 1)
         for start in range(0, len(images), batch_size):
             yield (images[start : start + batch_size].float() / 255 - mean) / std

@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grader.checks.assemble import build_checkset
 from grader.checks.common import describe_error
+from grader.manifest import Manifest
 from grader.observations import encode
 from grader.probe.context import CellOutcome, ProbeContext
 from grader.probe.integrity import Snapshot
 from grader.probe.shell import GradingShell, make_shell, run_cell
-from grader.spec import build_checkset
 
 CHALLENGE_WAIT_S = 120.0
 
@@ -93,7 +94,8 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     job = json.loads(job_path.read_text())
     (out_dir / "obs").mkdir(exist_ok=True)
     progress = Progress(out_dir / "progress.jsonl")
-    checkset = build_checkset(job["manifest"])
+    manifest = Manifest.model_validate(job["manifest"])
+    checkset = build_checkset(manifest)
     # Our own references, taken before any student code runs: a cell may reach the check set
     # through sys.modules and swap an observer.
     observers = {name: spec.observe for name, spec in checkset.observers.items()}
@@ -116,7 +118,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
 
     ctx = ProbeContext(
         ns=shell.user_ns,
-        manifest=job["manifest"],
+        manifest=manifest,
         workdir=Path(job["workdir"]),
         weights_dir=Path(job["weights_dir"]),
         test_images=Path(job["test_images"]) if job.get("test_images") else None,

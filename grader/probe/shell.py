@@ -36,6 +36,11 @@ class CellRun:
 def make_shell() -> GradingShell:
     shell = GradingShell.instance()
     shell.user_ns.setdefault("__name__", "__main__")
+    # Plain tracebacks without colours: IPython's default formatting inspected the source of
+    # every frame and took 0.7-2 s for one failing `%run precheck.py`; these still name the
+    # cell and line in the probe's log.
+    shell.InteractiveTB.set_mode(mode="Plain")
+    shell.colors = "NoColor"
     return shell
 
 

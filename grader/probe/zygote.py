@@ -12,9 +12,12 @@ for more than the host configured. The zygote is not dumpable, so nothing of a l
 open its `/proc` entries (its request pipe among them).
 
 A child, in this order: new session; every inherited descriptor closed (the request pipe
-included); a private mount namespace with a fresh tmpfs on /tmp (when running as root in the
-sandbox); rlimits; the capability bounding set emptied; groups, gid and uid dropped. Only then
-does it open anything in the attempt's output folder, which the host created empty for it.
+included); into the attempt's control groups, which the host made for it (memory and processes
+of the whole probe, see `grader.cgroups`); its own IPC namespace (System V shared memory and
+message queues die with the probe) and mount namespace, with fresh size-capped tmpfs on /tmp
+and /dev/shm and the control-group folders unmounted (when running as root in the sandbox);
+rlimits; the capability bounding set emptied; groups, gid and uid dropped. Only then does it
+open anything in the attempt's output folder, which the host created empty for it.
 
 Protocol, one JSON object per line on stdout: {"ready": true} once imported; per request
 {"pid": int} at once and {"exit": status} when the child ends (negative for a signal).
@@ -35,7 +38,7 @@ OLD_TMP = "/.dlgrade-oldtmp"  # created by bubblewrap; where /tmp's mounts are k
 
 _LIBC = ctypes.CDLL(None, use_errno=True)
 PR_SET_DUMPABLE, PR_CAPBSET_DROP = 4, 24
-CLONE_NEWNS = 0x00020000
+CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1,
     2,
@@ -67,16 +70,30 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     )
 
 
-def private_tmp(size: int, keep: list[str]) -> None:
-    """A mount namespace of the child's own with an empty tmpfs on /tmp.
+def join_groups(groups: dict[str, str], attempt: int) -> None:
+    """Move this process into the attempt's control groups (one folder per hierarchy, bound
+    into the sandbox by the host), before it allocates anything of its own."""
+    for folder in groups.values():
+        with open(os.path.join(folder, f"a{attempt}", "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
+
+
+def private_namespaces(size: int, keep: list[str], groups: dict[str, str]) -> None:
+    """An IPC namespace and a mount namespace of the child's own: empty tmpfs on /tmp and
+    /dev/shm, the control-group folders gone.
 
     `keep` are read-only mounts under /tmp that must stay visible (a checkout under /tmp puts
     the venv and the grader package there): they are moved aside before the new tmpfs covers
-    /tmp and bound back read-only on top of it. Nothing a previous probe wrote survives, and
+    /tmp and bound back read-only on top of it. Nothing a previous probe wrote survives (shared
+    memory segments and queues of this IPC namespace are destroyed with its last process), and
     root never has to walk or delete what a probe left behind.
     """
-    _check(_LIBC.unshare(CLONE_NEWNS), "unshare")
+    _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for folder in groups.values():
+        _check(_LIBC.umount2(folder.encode(), MNT_DETACH), f"umount {folder}")
+    # POSIX shared memory and semaphores (DataLoader workers use them), charged to the group.
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     if keep:
         _mount("/tmp", OLD_TMP, None, MS_BIND | MS_REC)
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
@@ -102,7 +119,7 @@ def empty_folder(folder: Path) -> None:
 def apply_limits(limits: dict) -> None:
     """The rlimits of `grader.sandbox.Limits` (as a dict) on this process and its children."""
     for name, value in (
-        ("RLIMIT_AS", limits["memory_bytes"]),
+        ("RLIMIT_AS", limits["address_space_bytes"]),
         ("RLIMIT_NPROC", limits["processes"]),
         ("RLIMIT_FSIZE", limits["file_size_bytes"]),
         ("RLIMIT_NOFILE", limits["open_files"]),
@@ -132,8 +149,10 @@ def _child(config: dict, attempt: int) -> None:
     os.closerange(3, 65536)
     # stderr stays the zygote's log until the probe's own log replaces it below, so that a
     # failure of the set-up can be read; no student code runs before that.
+    if config["groups"]:
+        join_groups(config["groups"], attempt)
     if config["isolated"] and config["drop"]:
-        private_tmp(config["tmp_bytes"], config["keep"])
+        private_namespaces(config["tmp_bytes"], config["keep"], config["groups"])
     elif not config["isolated"]:
         empty_folder(Path(config["tmp"]))
     apply_limits(config["limits"])

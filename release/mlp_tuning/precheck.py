@@ -3,7 +3,9 @@ or `python precheck.py NOTEBOOK.ipynb` from a shell.
 
 It checks that every part of the assignment is still in the notebook and filled in, that the
 weights files exist and load safely, and that the notebook runs from top to bottom the way the
-grader runs it (training cells load the weights files instead of training). It runs none of the
+grader runs it (training cells load the weights files instead of training), in a fresh kernel of
+its own: what it checks is the notebook Colab holds, or outside Colab the notebook file as last
+saved, never the state of the running kernel, which it leaves alone. It runs none of the
 hidden tests and knows none of the expected answers: passing it means "ready to be graded", not
 "full marks".
 """
@@ -12,6 +14,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import sys
 
 ASSIGNMENT = json.loads(r"""{
@@ -49,8 +52,8 @@ ASSIGNMENT = json.loads(r"""{
    "section": "6. Hyper-parameter search"
   },
   "train_search": {
-   "pattern": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"",
-   "starts": "STORAGE = \"sqlite:///mlp_tuning.db\"",
+   "pattern": "^STORAGE\\ =\\ \"sqlite:///mlp_tuning\\.db\"\\ \\ \\#\\ yours\\ to\\ keep:\\ not\\ handed\\ in",
+   "starts": "STORAGE = \"sqlite:///mlp_tuning.db\"  # yours to keep: not handed in",
    "section": "6.1 Run the search"
   },
   "train_final": {
@@ -131,12 +134,15 @@ def find_notebook(name, dirs=SEARCH_DIRS):
     )
 
 
+LIVE = "the notebook open in Colab"  # where the notebook came from when Colab gave it
+
+
 def _load_notebook(path):
     """The notebook as JSON and where it came from; a missing or broken file is a Stop."""
     if not path:
         live = _live_colab_notebook()
         if live is not None:
-            return live, "the notebook open in Colab"
+            return live, LIVE
         path = find_notebook(ASSIGNMENT["notebook"])
     if os.path.isdir(path):
         raise Stop(f"{path} is a folder: give the notebook file (.ipynb) inside it")
@@ -233,7 +239,9 @@ def check_runs(nb, timeout):
         node, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": os.getcwd()}}
     )
     try:
-        client.execute()
+        # The kernel started here writes its log (a warning about unencrypted TCP, from recent
+        # ipykernels) to the stderr it inherits, which inside a notebook is the cell's output.
+        client.execute(stderr=subprocess.DEVNULL)
     except CellExecutionError as err:
         first = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()
         return ["the notebook does not run from top to bottom:\n    " + "\n    ".join(first[-6:])]
@@ -253,7 +261,8 @@ def main(argv):
     except Stop as err:
         print(f"precheck: {err}", file=sys.stderr)
         return 2
-    print(f"Checking {where} for '{ASSIGNMENT['id']}'...")
+    saved = "" if where == LIVE else " (as last saved: save it first)"
+    print(f"Checking {where}{saved} for '{ASSIGNMENT['id']}'...")
     results = {
         "all parts present and filled in": check_cells(nb),
         "weights files": check_weights(),

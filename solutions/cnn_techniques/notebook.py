@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.manifest import Manifest
 from solutions.cnn_techniques import config
 from solutions.cnn_techniques import notebook_results as results
 from solutions.data import DATASETS
-from solutions.manifest import Manifest
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import textwrap
 
+from grader.manifest import Manifest
 from solutions.cnn_techniques import config
-from solutions.manifest import Manifest
 from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution
 
 

@@ -18,7 +18,6 @@ behaviour) are not written here: the grader computes them by running the referen
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grader.manifest import Manifest
 from solutions.cnn_techniques import config, student
 from solutions.data import (
     DATASETS,
@@ -44,7 +44,7 @@ from solutions.data import (
 )
 from solutions.data.mnist import MnistSource, describe_mnist, find_mnist
 from solutions.data.roots import cache_dir
-from solutions.manifest import Manifest
+from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.training import History
 
 FASHION, MNIST = DATASETS["fashion_mnist"], DATASETS["mnist"]
@@ -67,29 +67,12 @@ class Analysis:
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    histories: dict[str, History]
+class Curves:
+    """What the figures draw besides the histories: `fit`'s dicts, the analysis, the data."""
+
     curves: dict[str, dict]  # what `student.fit` returned, per run
-    test_accuracy: dict[str, float]  # the best epoch's; "mnist" on MNIST's test split
-    weights: dict[str, Path]
-    seconds: float
-    seconds_per_epoch: dict[str, float]
-    mnist: MnistSource
-    fashion: str  # where Fashion-MNIST came from
-    sizes: dict[str, list[int]]  # data set -> [training images, test images]
     analysis: Analysis = field(repr=False)
     fashion_root: Path | None = None  # None: the root `resolve_root` finds
-
-    @property
-    def provenance(self) -> dict:
-        """Extra provenance of the run: which data it saw."""
-        return {
-            "fashion_mnist": self.fashion,
-            "mnist": self.mnist.description,
-            "mnist_evidence": self.mnist.evidence,
-            "images": dict(self.sizes),
-            "threads": torch.get_num_threads(),
-        }
 
 
 def mnist_source(data_root: Path | None) -> MnistSource:
@@ -203,22 +186,53 @@ def train(
     weights["histories"] = weights_dir / HISTORIES_FILE
     weights["histories"].write_text(json.dumps(curves, indent=1) + "\n")
     analysis = analyse(models[config.ANALYSED_RUN], fashion, device, quick)
+    fashion_sizes = [len(fashion["train"][1]), len(fashion["test"][1])]
     return TrainResult(
-        histories={key: _history(c) for key, c in curves.items()},
-        curves=curves,
-        test_accuracy={key: c["best_accuracy"] for key, c in curves.items()},
+        runs={key: _run(key, c, per_epoch[key], source) for key, c in curves.items()},
         weights=weights,
         seconds=time.perf_counter() - started,
-        seconds_per_epoch=per_epoch,
-        mnist=source,
-        fashion=_describe_fashion(data_root),
-        sizes={
-            "fashion_mnist": [len(fashion["train"][1]), len(fashion["test"][1])],
-            "mnist": [len(mnist["train"][1]), len(mnist["test"][1])],
+        provenance={
+            "fashion_mnist": _describe_fashion(data_root),
+            "mnist": source.description,
+            "mnist_evidence": source.evidence,
+            "images": {
+                "fashion_mnist": fashion_sizes,
+                "mnist": [len(mnist["train"][1]), len(mnist["test"][1])],
+            },
+            "threads": torch.get_num_threads(),
         },
-        analysis=analysis,
-        fashion_root=data_root,
+        own=Curves(curves, analysis, data_root),
     )
+
+
+def _run(key: str, curves: dict, seconds_per_epoch: float, source: MnistSource) -> ModelRun:
+    """One run's accuracy entry: its best epoch, and whether it measures what the sheet asks."""
+    cfg, acc = config.RUNS[key], curves["best_accuracy"]
+    measurement = None
+    if key in PRETRAINED:
+        measurement = Measurement(True, f"pretrained on real MNIST ({source.evidence})")
+        if not source.real:
+            after = (
+                " on that data's test split"
+                if key == "mnist"
+                else " on the Fashion-MNIST test split after that pretraining, which is not "
+                "the sheet's fine-tuning"
+            )
+            measurement = Measurement(
+                False,
+                f"no real MNIST where this ran: pretrained on a {source.description} "
+                f"({source.evidence}); the reference reached {acc:.4f}{after}, so the "
+                "threshold is the manifest's",
+            )
+    details = {
+        "best_epoch": curves["best_epoch"],
+        "data": "MNIST test split" if key == "mnist" else "Fashion-MNIST test split",
+        "scheduler": cfg.scheduler,
+        "seconds_per_epoch": round(seconds_per_epoch, 1),
+    }
+    if measurement is None or measurement.measured:
+        details["test_accuracy_per_epoch"] = [round(a, 4) for a in curves["test_accuracy"]]
+    return ModelRun(_history(curves), acc, "adadelta", cfg.lr, cfg.batch_size, measurement, details)
 
 
 def _history(curves: dict) -> History:
@@ -263,58 +277,10 @@ def analyse(model: nn.Module, fashion: dict, device: torch.device, quick: bool) 
     return Analysis(config.ANALYSED_RUN, points, tsne_labels, dreams, matrix)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def accuracy_entry(manifest: Manifest, key: str, result: TrainResult) -> dict:
-    """The expected-answers entry of one run: its best epoch, threshold and how it was set."""
-    spec, cfg, curves = manifest.model(key), config.RUNS[key], result.curves[key]
-    acc = result.test_accuracy[key]
-    measured = key not in PRETRAINED or result.mnist.real
-    entry: dict = {"test_accuracy": round(acc, 4) if measured else None}
-    entry |= spec.threshold_entry(acc if measured else None)
-    entry["measured"] = measured
-    if not measured:
-        data = f"a {result.mnist.description} ({result.mnist.evidence})"
-        entry["reason"] = (
-            f"no real MNIST where this ran: pretrained on {data}; the reference reached {acc:.4f}"
-            + (
-                " on that data's test split"
-                if key == "mnist"
-                else " on the Fashion-MNIST test split after that pretraining, which is not "
-                "the sheet's fine-tuning"
-            )
-            + ", so the threshold is the manifest's"
-        )
-    entry |= {
-        "best_epoch": curves["best_epoch"],
-        "epochs": len(curves["test_accuracy"]),
-        "data": "MNIST test split" if key == "mnist" else "Fashion-MNIST test split",
-        "optimizer": "adadelta",
-        "lr": cfg.lr,
-        "scheduler": cfg.scheduler,
-        "batch_size": cfg.batch_size,
-        "seconds_per_epoch": round(result.seconds_per_epoch[key], 1),
-    }
-    if measured:
-        entry["test_accuracy_per_epoch"] = [round(a, 4) for a in curves["test_accuracy"]]
-    return entry
-
-
-def expected_answers(manifest: Manifest, result: TrainResult, quick: bool) -> dict:
-    """Everything the grader compares with, besides provenance: accuracy, files' hashes."""
-    return {
-        "accuracy": {key: accuracy_entry(manifest, key, result) for key in result.test_accuracy},
-        "weights": {p.name: {"sha256": sha256(p)} for p in result.weights.values()},
-        "quick": quick,
-    }
-
-
 def figures(
     manifest: Manifest, result: TrainResult, folder: Path, title: str, quick: bool
 ) -> list[Path]:
     """Every figure of the report (drawn by `plots`)."""
     from solutions.cnn_techniques import plots
 
-    return plots.draw_all(result, folder, title, quick)
+    return plots.draw_all(result.own, folder, title, quick)

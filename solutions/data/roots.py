@@ -43,17 +43,11 @@ class DataRoot:
 
 
 def required_files(dataset: str) -> tuple[Path, ...]:
-    """Paths, relative to a root, that torchvision's class needs before it loads `dataset`."""
+    """Paths, relative to a root, that torchvision's class needs before it loads `dataset`
+    (MNIST family: `_check_exists` looks for `<root>/<ClassName>/raw/<file>`; CIFAR-10:
+    `_check_integrity` reads the batch files, `_load_meta` the meta file)."""
     info = dataset_info(dataset)
-    cls = info.torchvision_class
-    if hasattr(cls, "resources"):
-        # MNIST family: `_check_exists` looks for each resource's file name without `.gz` in
-        # `<root>/<ClassName>/raw/`.
-        raw = Path(info.folder) / "raw"
-        return tuple(raw / Path(url).name.removesuffix(".gz") for url, _ in cls.resources)
-    # CIFAR-10: `_check_integrity` reads the batch files, `_load_meta` the meta file.
-    names = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
-    return tuple(Path(info.folder) / name for name in names)
+    return tuple(Path(info.folder) / name for name in info.files)
 
 
 def has_layout(dataset: str, root: Path) -> bool:
@@ -105,14 +99,9 @@ def _debian_root(info: DatasetInfo) -> Path:
     return root
 
 
-def _download_url(info: DatasetInfo) -> str:
-    cls = info.torchvision_class
-    return cls.mirrors[0] if hasattr(cls, "mirrors") else cls.url
-
-
 def is_online(dataset: str, timeout: float = _PROBE_TIMEOUT_S) -> bool:
     """Whether a TCP connection to the host torchvision downloads `dataset` from succeeds."""
-    parts = urlsplit(_download_url(dataset_info(dataset)))
+    parts = urlsplit(dataset_info(dataset).download_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         with socket.create_connection((parts.hostname, port), timeout=timeout):
@@ -183,12 +172,11 @@ def resolve_root(dataset: str, *, online: bool | None = None) -> DataRoot:
         online = is_online(dataset)
     if online:
         return DataRoot(local, download=True, source="download")
-    host = urlsplit(_download_url(info)).hostname
+    host = urlsplit(info.download_url).hostname
     looked.append(f"download from {host} (offline or unreachable)")
     raise DataNotFoundError(_not_found_message(info, looked))
 
 
 def _debian_names() -> tuple[str, ...]:
     """File names the Debian package installs: the upstream `.gz` names."""
-    cls = dataset_info("fashion_mnist").torchvision_class
-    return tuple(Path(url).name for url, _ in cls.resources)
+    return tuple(f"{Path(name).name}.gz" for name in dataset_info("fashion_mnist").files)

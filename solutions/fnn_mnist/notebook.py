@@ -1,19 +1,20 @@
 """The `fnn_mnist` source notebook: instructions, solution cells, tests, in order.
 
 The sheet (004) builds a reusable code structure in four parts, each its own graded section:
-[N] the network, [DL] the data loader, [NT] the network trainer, [NU] the network user.
+[N] the network, [DL] the data loader (here), [NT] the network trainer, [NU] the network user
+(`notebook_training`, with the training runs and the closing sections).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from solutions.fnn_mnist import config
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
+from solutions.fnn_mnist import config, student
+from solutions.fnn_mnist.notebook_training import question, trainer_and_user
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
-    answer,
     grade_cell,
     markdown,
     provided,
@@ -25,28 +26,10 @@ from solutions.notebook_builder import (
 STUDENT = Path(__file__).with_name("student.py")
 
 
-def _training_cell(name: str, model_code: str, cfg: config.TrainConfig, label: str) -> Cell:
-    """Train `name` with the NetworkTrainer and save it, or load the submitted weights."""
-    settings = "\n".join("    " + line for line in cfg.code(name).splitlines())
-    return solution(
-        f"train_{name}",
-        f"""{name} = {model_code}.to(device)
-if GRADING:
-    # The grader runs this cell with your submitted weights instead of training.
-    {name}.load_state_dict(torch.load("{name}.pt", map_location=device, weights_only=True))
-else:
-    ### BEGIN SOLUTION
-{settings}
-    ### END SOLUTION
-    trainer = NetworkTrainer({name}, train_loader, val_loader, criterion, optimizer, device)
-    history["{label}"] = trainer.train_network(epochs)
-    NetworkUser({name}, device).save("{name}.pt")""",
-    )
-
-
-def _question(number: str, text: str) -> list[Cell]:
-    """A discussion question and a markdown cell for the answer (read by people, no points)."""
-    return [markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}")]
+def _weights_mb(spec) -> float:
+    """MiB of a model's state_dict as the reference builds it (float32, a few int64 counters)."""
+    state = spec.build(student).state_dict()
+    return sum(t.numel() * t.element_size() for t in state.values()) / 1024**2
 
 
 def cells(manifest: Manifest) -> list[Cell]:
@@ -81,10 +64,14 @@ def cells(manifest: Manifest) -> list[Cell]:
             wrong. More checks run when your work is graded, so read the rules of each part.
 
             **What to hand in.** This notebook, run from top to bottom, and the two weights
-            files it writes: `{fnn.weights}` (the FNN) and `{fnn_bn.weights}` (the FNN with batch
-            norm). When your notebook is graded its training cells do not train: they load
-            these files, and the grader measures their accuracy on the MNIST test split itself.
-            Before you submit, run the last cell (the pre-submission check).
+            files it writes: `{fnn.weights}` (the FNN, at most {fnn.max_weights_mb:g} MB) and
+            `{fnn_bn.weights}` (the FNN with batch norm, at most {fnn_bn.max_weights_mb:g} MB);
+            the grader refuses a larger file (each of these FNNs' weights takes about
+            {_weights_mb(fnn):.1f} MB).
+            When your notebook is graded its training cells do not train: they load these
+            files, and the grader measures their accuracy on the MNIST test split itself, with
+            the test images prepared by your own `test_loader`'s transform (see DL2). Before
+            you submit, run the last cell (the pre-submission check).
 
             References: Ioffe and Szegedy, *Batch Normalization: Accelerating Deep Network
             Training by Reducing Internal Covariate Shift* (2015), arXiv:1502.03167; Kingma and
@@ -215,7 +202,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         grade_cell(manifest, "test_fnn", "Tests of FNN."),
-        *_question(
+        *question(
             "N1",
             "`FNN` has a `forward` method but no backward one. Why do we not need to write "
             "the backpropagation step ourselves?",
@@ -258,20 +245,24 @@ def cells(manifest: Manifest) -> list[Cell]:
             weights, whatever the network is:
 
             * every `nn.Linear` and convolution layer (`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d`):
-              its weight drawn by `nn.init.kaiming_uniform_(weight, nonlinearity="relu")`, and
-              its bias, if it has one, drawn from small random values, for instance uniformly
-              from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where `fan_in` is the number of inputs
-              of one unit (`weight[0].numel()`). Both must be drawn afresh: after the call,
-              every weight and every bias of these layers has a new value.
-            * batch-norm layers go back to their usual start, scale 1 and shift 0
-              (`module.reset_parameters()`).
+              its weight drawn afresh by `nn.init.kaiming_uniform_(weight,
+              nonlinearity="relu")`, and its bias, if it has one, set afresh to small values:
+              either random ones, uniformly from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where
+              `fan_in` is the number of inputs of one unit (`weight[0].numel()`), or zeros
+              (`nn.init.zeros_`). Both choices are accepted; after the call every weight of
+              these layers has a new value, and no bias keeps the value it had.
+            * batch-norm layers (`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.BatchNorm3d`) go back
+              to their usual start, scale 1 and shift 0. `module.reset_parameters()` does that
+              and also resets the running mean and variance (to 0 and 1); resetting only the
+              scale and shift (`nn.init.ones_`, `nn.init.zeros_`) is accepted too.
+            * every other layer is left as it is.
 
             Why Kaiming (He) initialisation? ReLU sets about half of its inputs to zero, which
             halves the variance of the signal at every layer. Drawing weights with variance
             `2 / fan_in` compensates, so activations and gradients keep their scale through
             deep ReLU networks (PyTorch's default draws smaller weights, with variance
-            `1 / (3 fan_in)`). The bias starts small and random; it barely matters, but
-            every parameter then really is re-drawn. Iterate over `model.modules()`.
+            `1 / (3 fan_in)`). The bias barely matters at the start. Iterate over
+            `model.modules()`.
             """
         ),
         solution("init_weights", code["init_weights"]),
@@ -293,18 +284,30 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### N5. Numbers about the network
 
             Fill in `answers()`; it returns a dict of plain numbers (Python ints, lists of
-            ints), computed by code, not typed in:
+            ints), computed by code, not typed in. It runs here, before the data is loaded
+            (section DL), so it cannot use the loaders: start from the shape of one MNIST
+            image, a tensor of shape `(1, 28, 28)` (one grey channel of 28 x 28 pixels; you
+            may write that shape down, e.g. `torch.zeros(1, 28, 28)`), and compute the rest
+            from it and from networks you build with your classes:
 
             * `image_size`: height and width of one MNIST image, as `[H, W]`;
             * `vector_length`: the length of the vector an image becomes when flattened;
             * `fnn_parameters`: the number of trainable parameters of
               `FNN(784, HIDDEN_SIZE, 10)`;
             * `fnn_batchnorm_parameters`: the same for `FNN(784, HIDDEN_SIZE, 10,
-              batch_norm=True)`.
+              batch_norm=True)`;
+            * `batchnorm_added_parameters`: how many parameters batch norm adds, the
+              parameters of the batch-norm layers of `FNN(784, HIDDEN_SIZE, 10,
+              batch_norm=True)`;
+            * `bias_saved_parameters`: how many parameters dropping the bias saves, the
+              linear-layer biases that `FNN(784, HIDDEN_SIZE, 10)` has and the batch-norm
+              FNN has not.
 
             Trainable parameters are what `model.parameters()` yields; batch norm's running
-            mean and variance are buffers, not parameters. Compare the two counts: how many
-            parameters does batch norm add, and how many does dropping the bias save?
+            mean and variance are buffers, not parameters (`model.modules()` and
+            `isinstance` find the layers of one kind). The grader accepts the reference's
+            numbers, or the numbers that are true of your own `FNN`, so a mistake in `FNN`
+            is not charged here again.
             """
         ),
         solution("answers", code["answers"]),
@@ -318,13 +321,19 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             * `flatten(image)` is a transform: it turns one image tensor `(1, 28, 28)` into a
               vector `(784,)`, rows one after another (`torch.flatten` does that).
-            * `mean_std(dataset)` returns the mean and the standard deviation (two floats) of
-              *all pixels* of all images of `dataset`, on the 0..1 scale, with the population
-              formula (divide by the number of pixels). `dataset` can be a torchvision data
-              set (it has `.data`, uint8 images `(N, 28, 28)` with values 0..255), a `Subset`
-              of one (`Subset.dataset` and `Subset.indices`), or anything whose items are
-              `(image tensor, label)` pairs with values already in 0..1. Sum in float64:
-              there are tens of millions of pixels.
+            * `mean_std(dataset)` returns the mean and the standard deviation (two Python
+              floats) of *all pixels* of all images of `dataset`, on the 0..1 scale, with the
+              population formula (divide by the number of pixels). It must accept each of:
+              1. a torchvision data set such as `datasets.MNIST(...)`: its `.data` is a uint8
+                 tensor `(N, 28, 28)` of values 0..255 (divide by 255);
+              2. a `Subset` of one (`Subset.dataset` is the data set, `Subset.indices` the
+                 images that belong to it): only those images count;
+              3. any other data set or list whose items are `(image, label)` pairs, each image
+                 a float32 tensor `(1, 28, 28)` with values already in 0..1 (as
+                 `transforms.ToTensor()` gives them).
+
+              Sum in float64: there are tens of millions of pixels. The grader compares both
+              numbers with the reference's to within 1e-5.
             """
         ),
         solution("data_tools", code["data_tools"]),
@@ -349,9 +358,12 @@ def cells(manifest: Manifest) -> list[Cell]:
                `normalize=False`), for the training, validation and test images alike;
             4. the training loader shuffles; the validation and test loaders do not.
 
-            Your statistics will be close to {mean} and {std}, the mean and standard deviation
-            of all 60,000 training images: the grader standardises the test images with those
-            when it measures your weights. The difference is far too small to matter.
+            When the grader measures your weights, it prepares the test images with the
+            transform of your own `test_loader` (`test_loader.dataset.transform`), exactly as
+            the test accuracy cells below do: your weights are measured on inputs standardised
+            with the statistics you trained with. (On MNIST they come out close to {mean} and
+            {std}, the mean and standard deviation of all 60,000 training images; a notebook
+            whose `test_loader` has no transform is measured with those two numbers.)
             """
         ),
         solution("loaders", code["loaders"]),
@@ -401,325 +413,5 @@ def cells(manifest: Manifest) -> list[Cell]:
             )
             """,
         ),
-        # ------------------------------------------------------------------ [NT]
-        markdown(
-            """
-            ## [NT] The network trainer
-
-            ### NT1. Counting correct predictions
-
-            `sum_correct_preds(outputs, targets)` gets a batch of a model's scores `outputs`
-            `(N, C)` (one row per sample, one column per class) and the true labels `targets`
-            `(N,)`. It returns how many samples are predicted right, as a Python `int`: the
-            prediction of a row is the column of its largest score (`argmax`). It returns a
-            count, not a fraction or a percentage: the trainer adds the counts of all batches
-            and divides by the number of samples.
-            """
-        ),
-        solution("sum_correct_preds", code["sum_correct_preds"]),
-        markdown(
-            """
-            ### NT2. L1 and L2 penalties
-
-            A penalty on the size of the parameters, added to the loss, pulls the weights
-            towards zero and so makes overfitting harder. Over **all** parameters of the model
-            (`model.parameters()`: weights, biases, batch-norm scales and shifts alike):
-
-            * `l2_regularization(model, l2_lambda=1e-3)` returns `l2_lambda` times the sum of
-              the squares of all parameters;
-            * `l1_regularization(model, l1_lambda=1e-3)` returns `l1_lambda` times the sum of
-              their absolute values.
-
-            Both return a 0-d tensor that is part of the autograd graph, so that
-            `loss + penalty` can be back-propagated.
-            """
-        ),
-        solution("regularization", code["regularization"]),
-        visible_test(
-            "metrics",
-            """
-            _scores = torch.tensor([[2.0, 1, 0], [0, 0.5, 3], [1, 4, 0], [0, 0, 1]])  # (4, 3)
-            _count = sum_correct_preds(_scores, torch.tensor([0, 2, 0, 1]))
-            assert type(_count) is int, f"return a Python int, not {type(_count).__name__}"
-            assert _count == 2, f"2 of the 4 rows are right, got {_count}"
-            _lin = nn.Linear(2, 1)
-            with torch.no_grad():
-                _lin.weight.copy_(torch.tensor([[1.0, -2.0]]))
-                _lin.bias.fill_(3.0)
-            _l2 = l2_regularization(_lin, l2_lambda=0.5)
-            _l1 = l1_regularization(_lin, l1_lambda=0.5)
-            assert abs(_l2.item() - 0.5 * (1 + 4 + 9)) < 1e-6, f"L2 penalty {_l2.item()}"
-            assert abs(_l1.item() - 0.5 * (1 + 2 + 3)) < 1e-6, f"L1 penalty {_l1.item()}"
-            assert _l2.requires_grad, "the penalty must be differentiable (no .item())"
-            print("sum_correct_preds and the penalties look right")
-            """,
-        ),
-        grade_cell(manifest, "test_metrics", "Tests of sum_correct_preds and the penalties."),
-        markdown(
-            """
-            ### NT3. The `NetworkTrainer`
-
-            The trainer is a gym for any `nn.Module`, not only FNNs.
-            `NetworkTrainer(model, train_loader, val_loader, criterion, optimizer, device,
-            sum_correct_preds=sum_correct_preds, regularization=None)` keeps its arguments
-            (the given part of `__init__` does that) and moves the model to `device`. Write:
-
-            * `train_epoch()`: one pass over `train_loader` in training mode
-              (`model.train()`). For every batch: move inputs and labels to `device`, clear
-              the gradients (`optimizer.zero_grad()`), compute the outputs and the loss with
-              `criterion`, add `regularization(model)` to the loss when `regularization` is
-              not `None`, back-propagate and take an optimiser step. Return the mean training
-              loss **per sample** over the whole data set, a float: add `loss.item() * batch
-              size` over the batches and divide by the number of samples (the mean of the batch
-              means is wrong when the last batch is shorter). The training loss is the loss you
-              minimise, so it includes the penalty. Count correct predictions with
-              `self.sum_correct_preds` on the outputs of the same forward passes, and store the
-              epoch's training accuracy (correct / number of samples) in
-              `self.train_accuracy`.
-            * `validate()`: one pass over `val_loader` in evaluation mode (`model.eval()`)
-              and under `torch.no_grad()`: validation must change nothing, neither the weights
-              nor batch norm's running statistics, and needs no gradients (which saves time
-              and memory). Return `(val_loss, val_accuracy)`: the loss per sample with the
-              plain `criterion` (never the penalty), and the accuracy as a fraction in 0..1.
-            * `train_network(epochs)`: for each epoch, `train_epoch()` then `validate()`;
-              return a dict of four lists with one entry per epoch: `"train_loss"`,
-              `"val_loss"`, `"train_accuracy"`, `"val_accuracy"`. Printing a line per epoch
-              helps. No learning-rate scheduler is used.
-
-            `criterion` is a loss that averages over the batch, such as
-            `nn.CrossEntropyLoss()`. Every batch must be on the same device as the model:
-            `inputs.to(device)`.
-            """
-        ),
-        solution("trainer", code["trainer"]),
-        visible_test(
-            "trainer",
-            """
-            _data = TensorDataset(torch.randn(10, 784), torch.randint(0, 10, (10,)))
-            _model = nn.Linear(784, 10)
-            _trainer = NetworkTrainer(
-                _model,
-                DataLoader(_data, batch_size=4),  # batches of 4, 4 and 2
-                DataLoader(_data, batch_size=4),
-                nn.CrossEntropyLoss(),
-                torch.optim.SGD(_model.parameters(), lr=0.01),
-                "cpu",
-            )
-            _history = _trainer.train_network(2)
-            assert set(_history) == {"train_loss", "val_loss", "train_accuracy", "val_accuracy"}
-            assert all(len(v) == 2 for v in _history.values()), "one entry per epoch"
-            assert all(0 <= a <= 1 for a in _history["val_accuracy"]), "accuracy is a fraction"
-            _loss, _acc = _trainer.validate()
-            with torch.no_grad():
-                _want = F.cross_entropy(_model(_data.tensors[0]), _data.tensors[1]).item()
-            assert abs(_loss - _want) < 1e-5, f"validation loss {_loss}, per sample {_want}"
-            print("NetworkTrainer runs, and its validation loss is the per-sample mean")
-            """,
-        ),
-        grade_cell(manifest, "test_trainer", "Tests of NetworkTrainer."),
-        grade_cell(manifest, "test_trainer_device", "Tests of device placement in NetworkTrainer."),
-        # ------------------------------------------------------------------ [NU]
-        markdown(
-            """
-            ## [NU] The network user
-
-            `NetworkUser(model, device="cpu")` decouples using a trained network from
-            training it. Write:
-
-            * `save(path)`: save the model's parameters, its `state_dict()`, with `torch.save`
-              (not the whole model object);
-            * `load(path)`: load such a file into this user's model, with
-              `torch.load(path, map_location=self.device, weights_only=True)` and
-              `load_state_dict`;
-            * `predict(inputs)`: the predicted labels of a batch, computed in evaluation mode
-              without gradients, returned as an int64 tensor `(N,)` on the CPU;
-            * `show_predictions(images, labels, n=8)`: a matplotlib figure of the first `n`
-              images, each titled with its predicted and its true label; return the figure.
-              The loaders give flattened images: reshape each to `(28, 28)` to show it.
-            """
-        ),
-        solution("user", code["user"]),
-        visible_test(
-            "user",
-            """
-            _net = FNN(20, 7, 3)
-            _inputs = torch.randn(6, 20)
-            _user = NetworkUser(_net)
-            _labels = _user.predict(_inputs)
-            assert _labels.dtype == torch.int64 and _labels.shape == (6,), "int64 labels (N,)"
-            _user.save("_roundtrip.pt")
-            _fresh = NetworkUser(FNN(20, 7, 3))
-            _fresh.load("_roundtrip.pt")
-            os.remove("_roundtrip.pt")
-            assert torch.equal(_fresh.predict(_inputs), _labels), "loaded net predicts otherwise"
-            print("NetworkUser: save, load and predict look right")
-            """,
-        ),
-        grade_cell(manifest, "test_user", "Tests of NetworkUser."),
-        # ------------------------------------------------------------------ training
-        markdown(
-            f"""
-            ## Training
-
-            MNIST is a classification task. The sheet's choice for the output is a softmax
-            followed by the negative log-likelihood loss (NLL). `nn.CrossEntropyLoss` does
-            exactly that in one step, on the raw scores: it applies `log_softmax` to the
-            logits and then the NLL, more stably than a separate softmax and logarithm could.
-            So the network returns logits, and the loss is `nn.CrossEntropyLoss()`.
-
-            Train the FNN with hidden layers of `HIDDEN_SIZE` = {config.HIDDEN_SIZE} units and
-            ReLU. Set up the training in the cell below: initialise the weights with your
-            `init_weights`, choose the criterion, the optimiser and the number of epochs. The
-            sheet's settings work well: Adam with a learning rate of 0.001, about 12 epochs
-            (under a minute on a GPU). The cell then trains with your `NetworkTrainer` and
-            saves the weights with your `NetworkUser` to `{fnn.weights}`, which you hand in.
-            Aim for a test accuracy of at least 0.97.
-            """
-        ),
-        provided("history", "history = {}  # training curves, by model"),
-        _training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", config.FNN, "FNN"),
-        provided(
-            "evaluate",
-            """
-            def test_accuracy(path, **kwargs):
-                \"\"\"Accuracy on the test split of saved weights, loaded into a fresh FNN.\"\"\"
-                user = NetworkUser(FNN(784, HIDDEN_SIZE, 10, **kwargs), device)
-                user.load(path)
-                correct = total = 0
-                for images, labels in test_loader:
-                    correct += int((user.predict(images) == labels).sum())
-                    total += len(labels)
-                return correct / total
-
-
-            print(f"FNN test accuracy: {test_accuracy('fnn.pt'):.4f}")
-            """,
-        ),
-        *_question(
-            "NT1",
-            "Why is `nn.CrossEntropyLoss` on logits the same as a softmax output layer with "
-            "the NLL loss? What would go wrong if the network applied a softmax itself "
-            "before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the hidden layers?",
-        ),
-        *_question(
-            "NT2",
-            "How does the network do on the training and on the validation data, epoch by "
-            "epoch? How well does it generalise to the test images it has never seen?",
-        ),
-        markdown(
-            f"""
-            ### Training with batch norm
-
-            Now the same FNN with batch norm in both hidden layers. Batch norm lets training
-            use larger learning rates; try some. Keep the weights in `{fnn_bn.weights}`;
-            aim for a test accuracy of at least 0.97 here too.
-            """
-        ),
-        _training_cell(
-            "fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", config.FNN_BN, "FNN+BN"
-        ),
-        provided(
-            "evaluate_bn",
-            """
-            accuracy_bn = test_accuracy("fnn_bn.pt", batch_norm=True)
-            print(f"FNN with batch norm, test accuracy: {accuracy_bn:.4f}")
-            """,
-        ),
-        provided(
-            "curves",
-            """
-            if history:
-                fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-                for name, curve in history.items():
-                    epochs = range(1, len(curve["train_loss"]) + 1)
-                    (line,) = ax_loss.plot(epochs, curve["train_loss"], label=f"{name} train")
-                    c = line.get_color()
-                    ax_loss.plot(epochs, curve["val_loss"], ":", color=c, label=f"{name} val")
-                    ax_acc.plot(epochs, curve["train_accuracy"], color=c, label=f"{name} train")
-                    ax_acc.plot(epochs, curve["val_accuracy"], ":", color=c, label=f"{name} val")
-                ax_loss.set(xlabel="epoch", ylabel="loss per sample")
-                ax_acc.set(xlabel="epoch", ylabel="accuracy")
-                ax_loss.legend()
-                plt.show()
-            """,
-        ),
-        *_question("NT3", "How does batch norm change the training, compared with the plain FNN?"),
-        markdown(
-            """
-            ### Looking at predictions
-
-            The cell below loads your saved FNN into a fresh network with `NetworkUser` and
-            shows some test images with their predicted and true labels (wrong ones in red).
-            """
-        ),
-        provided(
-            "predictions",
-            """
-            _images, _labels = next(iter(test_loader))
-            user = NetworkUser(FNN(784, HIDDEN_SIZE, 10), device)
-            user.load("fnn.pt")
-            user.show_predictions(_images, _labels, n=8)
-            plt.show()
-            """,
-        ),
-        *_question(
-            "NU1",
-            "Look at more test images, especially misclassified ones (change the batch or `n`). "
-            "What do the digits the network gets wrong have in common? Would you have read "
-            "them right?",
-        ),
-        # ------------------------------------------------------------------ bonus questions
-        markdown(
-            """
-            ## Going further (questions for discussion)
-
-            Nothing below is graded automatically; your answers are read by people. Use your
-            code structure to try things out: `DeepFNN` for other depths and widths, the
-            `regularization` argument of the trainer, other activations.
-            """
-        ),
-        *_question(
-            "B1",
-            "Batch norm is sometimes used *after* the activation instead of before it. Try it "
-            "(write a variant of `dense_layer`): how does training change?",
-        ),
-        *_question(
-            "B2",
-            "Train with `regularization=l2_regularization` and then with "
-            "`regularization=l1_regularization` (wrap them to choose a lambda). How do the "
-            "results change? Why could L1 be more attractive than L2? What does Adam's "
-            "`weight_decay` argument have to do with the L2 penalty?",
-        ),
-        *_question(
-            "B3",
-            "How does the accuracy change with the number of hidden units, the number of "
-            "hidden layers, and the activation of the hidden layers, one at a time and all at "
-            "once?",
-        ),
-        *_question(
-            "B4",
-            "What if you treated the task as regression: keep the plain linear output layer "
-            "and train with `nn.MSELoss` (against one-hot targets)? What do you expect, and "
-            "does the network still learn?",
-        ),
-        *_question(
-            "B5",
-            "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
-            "training set be enlarged artificially (data augmentation), and why could that help?",
-        ),
-        grade_cell(
-            manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
-        ),
-        markdown(
-            f"""
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `{fnn.weights}` and `{fnn_bn.weights}` exist and load, and that the notebook
-            runs from top to bottom the way the grader runs it. Then download the notebook
-            (*File > Download > .ipynb*) and the two weights files, and hand in all three.
-            """
-        ),
-        provided("precheck", "%run precheck.py"),
+        *trainer_and_user(manifest, code),
     ]

@@ -1,11 +1,11 @@
-"""Reference training and expected answers of `fnn_mnist`, computed, never typed.
+"""Reference training of `fnn_mnist`: the submitted models trained by the reference trainer.
 
 `train` trains the two submitted models (FNN without and with batch norm) with the reference
 `NetworkTrainer` on tensor batches of MNIST, split and normalised as the grader evaluates, and
 measures their test accuracy. MNIST may be missing where this runs (no download): the same code
-then runs on a generated MNIST-format fixture (`python -m solutions data --fixtures DIR`), and the
-expected answers say that the accuracy was not measured on real data and take each threshold
-from the manifest, with its source.
+then runs on a generated MNIST-format fixture (`python -m solutions data --fixtures DIR`), and
+each run says that its accuracy was not measured on real MNIST, so that the expected answers
+(`solutions/expected.py`) take its threshold from the manifest, with its source.
 
 The grader computes every structural expectation (shapes, parameter counts, behaviour) by running
 the reference code itself, so the expected answers hold only accuracy, weights and provenance.
@@ -13,20 +13,20 @@ the reference code itself, so the expected answers hold only accuracy, weights a
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from grader.manifest import Manifest
 from solutions.data import TensorLoader, load_split, normalize
-
-# Re-exported: the tests and this module's users read them here.
-from solutions.data.mnist import FIXTURE, MnistSource, describe_mnist, find_mnist  # noqa: F401
+from solutions.data.mnist import MnistSource, find_mnist
+from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.fnn_mnist import config, student
-from solutions.manifest import Manifest
+from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 
 MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
@@ -37,23 +37,24 @@ QUICK_SIZES = (2000, 500, 1000)
 
 
 @dataclass(frozen=True)
-class TrainResult:
-    histories: dict[str, History]
-    test_accuracy: dict[str, float]
-    weights: dict[str, Path]
-    seconds: float
-    source: MnistSource
-    sizes: dict[str, int]  # images used for training, validation and test
-    sample: tuple[torch.Tensor, torch.Tensor] = field(repr=False)  # test images (n, 784), labels
+class Sample:
+    """A few test images for the predictions figure, and what data they come from."""
 
-    @property
-    def provenance(self) -> dict:
-        """Extra provenance of the run: which data it saw."""
-        return {
-            "data": self.source.description,
-            "data_evidence": self.source.evidence,
-            "images": dict(self.sizes),
-        }
+    images: torch.Tensor  # (SAMPLE, 784), normalised
+    labels: torch.Tensor  # (SAMPLE,)
+    data: str  # "real MNIST" or the stand-in's description
+
+
+def measurement(source: MnistSource, acc: float) -> Measurement:
+    """Whether `acc` measures real MNIST, and how that was told."""
+    if source.real:
+        return Measurement(True, f"measured on real MNIST ({source.evidence})")
+    return Measurement(
+        False,
+        f"no real MNIST where this ran: the data was a {source.description} "
+        f"({source.evidence}), so the threshold is the manifest's; the reference "
+        f"reached {acc:.4f} on that data's test split",
+    )
 
 
 def split_indices(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,7 +76,7 @@ def train(
     *,
     quick: bool = False,
     data_root: Path | None = None,
-) -> TrainResult:
+) -> TrainResult[Sample]:
     """Train both models with the reference NetworkTrainer; save weights; test accuracy.
 
     Images are normalised with the manifest's mean and standard deviation and flattened to
@@ -102,7 +103,7 @@ def train(
         "val": (images["train"][val_idx], labels["train"][val_idx]),
         "test": (images["test"][:n_test], labels["test"][:n_test]),
     }
-    histories, accuracies, weights = {}, {}, {}
+    runs, weights = {}, {}
     weights_dir.mkdir(parents=True, exist_ok=True)
     for key, cfg in MODELS.items():
         spec = manifest.model(key)
@@ -123,14 +124,25 @@ def train(
             cfg.make(model),
             device,
         )
-        histories[key] = _fit(trainer, 1 if quick else cfg.epochs, key)
-        accuracies[key] = accuracy(model, *splits["test"])
+        history = _fit(trainer, 1 if quick else cfg.epochs, key)
+        acc = accuracy(model, *splits["test"])
+        runs[key] = ModelRun(
+            history, acc, cfg.optimizer, cfg.lr, cfg.batch_size, measurement(source, acc)
+        )
         weights[key] = weights_dir / spec.weights
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights[key])
-    sizes = {name: len(split[1]) for name, split in splits.items()}
-    sample = (splits["test"][0][:SAMPLE].cpu(), splits["test"][1][:SAMPLE].cpu())
     return TrainResult(
-        histories, accuracies, weights, time.perf_counter() - started, source, sizes, sample
+        runs,
+        weights,
+        time.perf_counter() - started,
+        provenance={
+            "data": source.description,
+            "data_evidence": source.evidence,
+            "images": {name: len(split[1]) for name, split in splits.items()},
+        },
+        own=Sample(
+            splits["test"][0][:SAMPLE].cpu(), splits["test"][1][:SAMPLE].cpu(), source.description
+        ),
     )
 
 
@@ -153,62 +165,17 @@ def _fit(trainer: student.NetworkTrainer, epochs: int, name: str) -> History:
     return history
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def accuracy_entry(manifest: Manifest, key: str, result: TrainResult) -> dict:
-    """The expected-answers entry of one model: its threshold and how it was set."""
-    spec, cfg = manifest.model(key), MODELS[key]
-    acc = result.test_accuracy[key]
-    measured = result.source.real
-    if measured:
-        reason = f"measured on real MNIST ({result.source.evidence})"
-    else:
-        reason = (
-            f"no real MNIST where this ran: the data was a {result.source.description} "
-            f"({result.source.evidence}), so the threshold is the manifest's; the reference "
-            f"reached {acc:.4f} on that data's test split"
-        )
-    return {
-        "test_accuracy": round(acc, 4) if measured else None,
-        **spec.threshold_entry(acc if measured else None),
-        "measured": measured,
-        "reason": reason,
-        "epochs": len(result.histories[key].loss),
-        "optimizer": cfg.optimizer,
-        "lr": cfg.lr,
-        "batch_size": cfg.batch_size,
-    }
-
-
-def expected_answers(manifest: Manifest, result: TrainResult, quick: bool) -> dict:
-    """Everything the grader compares with, besides provenance: accuracy, weights, quick."""
-    return {
-        "accuracy": {key: accuracy_entry(manifest, key, result) for key in result.test_accuracy},
-        "weights": {p.name: {"sha256": sha256(p)} for p in result.weights.values()},
-        "quick": quick,
-    }
-
-
 def figures(
-    manifest: Manifest, result: TrainResult, folder: Path, title: str, quick: bool
+    manifest: Manifest, result: TrainResult[Sample], folder: Path, title: str, quick: bool
 ) -> list[Path]:
     """The learning curves, and the predictions figure: the saved FNN, loaded by a
     NetworkUser, on a few test images."""
-    from solutions.plots import learning_curves
-
     curves = learning_curves(result.histories, folder / "learning_curves.png", title)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     spec = manifest.model("fnn")
     user = student.NetworkUser(spec.build(student), "cpu")
     user.load(result.weights["fnn"])
-    fig = user.show_predictions(*result.sample, n=SAMPLE)
-    fig.suptitle(f"FNN predictions on {result.source.description}", fontsize=9)
+    fig = user.show_predictions(result.own.images, result.own.labels, n=SAMPLE)
+    fig.suptitle(f"FNN predictions on {result.own.data}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.86))  # room for the title above the panels' own
     path = folder / "predictions.png"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,9 @@ def init_weights(model):
     """Re-initialise, in place, every layer of `model` that has weights (model itself included).
 
     Linear and convolution layers: Kaiming-uniform weights for ReLU, biases uniform in
-    [-1/sqrt(fan_in), 1/sqrt(fan_in)]. Normalisation layers go back to scale 1 and shift 0.
+    [-1/sqrt(fan_in), 1/sqrt(fan_in)] (zeros are accepted too). Batch-norm layers go back to
+    scale 1 and shift 0 (resetting their running statistics too, as here, or not: both are
+    accepted).
     """
     ### BEGIN SOLUTION
     for module in model.modules():
@@ -138,10 +140,12 @@ def flatten(image):
 
 
 def mean_std(dataset):
-    """(mean, std) of all pixels of `dataset`'s images, on the 0..1 scale, as two floats.
+    """(mean, std) of all pixels of `dataset`'s images, on the 0..1 scale, as two Python floats
+    (population std: divide by the number of pixels).
 
-    `dataset` is a torchvision-style data set: one with `.data`, uint8 images (N, 28, 28); a
-    `Subset` of one; or anything whose items are (image tensor, label) pairs.
+    `dataset` is one of: a torchvision-style data set, whose `.data` is a uint8 tensor
+    (N, 28, 28) of values 0..255; a `Subset` of one (`.dataset`, `.indices`); or a sequence or
+    data set of (image, label) pairs, each image a float32 tensor (1, 28, 28) of values 0..1.
     """
     ### BEGIN SOLUTION
     if isinstance(dataset, Subset) and hasattr(dataset.dataset, "data"):
@@ -334,7 +338,11 @@ class NetworkUser:
         ### END SOLUTION
 
     def predict(self, inputs):
-        """Labels predicted for `inputs` (N, 784) or (N, 1, 28, 28): int64 (N,), on the CPU."""
+        """Labels predicted for `inputs` (N, 784) or (N, 1, 28, 28): int64 (N,), on the CPU.
+
+        Computed in evaluation mode, without gradients; the model is left in evaluation mode
+        (putting back the mode it was in is accepted too).
+        """
         ### BEGIN SOLUTION
         self.model.eval()
         with torch.no_grad():
@@ -343,7 +351,8 @@ class NetworkUser:
         ### END SOLUTION
 
     def show_predictions(self, images, labels, n=8):
-        """A figure of the first `n` images, each titled with its predicted and true label."""
+        """A figure of the first `n` images (flattened (784,) or (1, 28, 28)), each titled with
+        its predicted and true label, in red where they differ and in black where they agree."""
         ### BEGIN SOLUTION
         images, labels = images[:n], labels[:n]
         predicted = self.predict(images)
@@ -368,19 +377,31 @@ def answers():
 
     image_size: [H, W] of one MNIST image; vector_length: the length of its flattened vector;
     fnn_parameters, fnn_batchnorm_parameters: trainable parameters of FNN(784, HIDDEN_SIZE, 10)
-    without and with batch norm (buffers such as batch norm's running mean are not parameters).
+    without and with batch norm (buffers such as batch norm's running mean are not parameters);
+    batchnorm_added_parameters: the parameters of the batch-norm layers of the second;
+    bias_saved_parameters: how many fewer linear-layer biases the second has than the first.
     """
     ### BEGIN SOLUTION
     image = torch.zeros(1, 28, 28)  # one MNIST image: 1 channel, 28 x 28 pixels
     vector_length = torch.flatten(image).numel()  # pixels, one after another
+    plain = FNN(vector_length, HIDDEN_SIZE, 10)
+    with_bn = FNN(vector_length, HIDDEN_SIZE, 10, batch_norm=True)
 
-    def count(model):
-        return sum(p.numel() for p in model.parameters())
+    def count(parameters):
+        return sum(p.numel() for p in parameters)
+
+    def biases(model):  # of its linear layers
+        return [m.bias for m in model.modules() if isinstance(m, nn.Linear) and m.bias is not None]
+
+    def norms(model):  # scales and shifts of its batch-norm layers
+        return [p for m in model.modules() if isinstance(m, nn.BatchNorm1d) for p in m.parameters()]
 
     return {
         "image_size": list(image.shape[1:]),
         "vector_length": vector_length,
-        "fnn_parameters": count(FNN(vector_length, HIDDEN_SIZE, 10)),
-        "fnn_batchnorm_parameters": count(FNN(vector_length, HIDDEN_SIZE, 10, batch_norm=True)),
+        "fnn_parameters": count(plain.parameters()),
+        "fnn_batchnorm_parameters": count(with_bn.parameters()),
+        "batchnorm_added_parameters": count(norms(with_bn)),
+        "bias_saved_parameters": count(biases(plain)) - count(biases(with_bn)),
     }
     ### END SOLUTION

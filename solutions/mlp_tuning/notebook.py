@@ -1,12 +1,13 @@
-"""The `mlp_tuning` source notebook: instructions, solution cells, tests, in order."""
+"""The `mlp_tuning` source notebook: instructions, solution cells, tests, in order (the search
+and the final model in `notebook_search`)."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.mlp_tuning import config
+from solutions.mlp_tuning.notebook_search import final_part, search_part
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
@@ -22,14 +23,10 @@ from solutions.notebook_builder import (
 STUDENT = Path(__file__).with_name("student.py")
 
 
-def _training_cell(grade_id: str, code: str) -> Cell:
-    """A solution cell that searches or trains, or loads the submitted files when GRADING."""
-    return solution(grade_id, textwrap.dedent(code))
-
-
-def _intro() -> Cell:
+def _intro(manifest: Manifest) -> Cell:
+    model = manifest.model("mlp")
     return markdown(
-        """
+        f"""
         # Tuning a multilayer perceptron on Fashion-MNIST
 
         You will improve a plain fully connected network (a multilayer perceptron, MLP) for the
@@ -53,12 +50,13 @@ def _intro() -> Cell:
         check shapes and a few values only; more checks run when your work is graded.
 
         **What to hand in.** This notebook, run from top to bottom, and the two files it writes
-        at the end: `mlp_final.pt` (the weights of your final model) and `final_config.json`
-        (its configuration). When your notebook is graded the search and training cells do not
-        run: the grader rebuilds `MLP` from `final_config.json`, loads `mlp_final.pt`, prepares
-        the test images with *your* evaluation transform and *your* `mean_image` and
-        `std_image`, and measures the accuracy itself. Before you submit, run the last cell
-        (the pre-submission check).
+        at the end: `{model.weights}` (the weights of your final model, at most
+        {model.max_weights_mb:g} MB: the grader refuses a larger file) and `{model.config}` (its
+        configuration). The search's database, `mlp_tuning.db`, is not handed in. When your
+        notebook is graded the search and training cells do not run: the grader rebuilds `MLP`
+        from `{model.config}`, loads `{model.weights}`, prepares the test images with *your*
+        evaluation transform and *your* `mean_image` and `std_image`, and measures the accuracy
+        itself. Before you submit, run the last cell (the pre-submission check).
 
         The three best test accuracies of the class earn bonus points.
         """,
@@ -156,8 +154,11 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
             Write `standardisation_images(subset)`. `subset` is a `Subset` of the Fashion-MNIST
             dataset: `subset.dataset.data` holds **all** 60,000 images of the dataset as a
             uint8 tensor `(60000, 28, 28)`, and `subset.indices` lists the ones that belong to
-            the subset. Use only those. Return `(mean_image, std_image)`, two float32 tensors of
-            shape `(28, 28)`. (Reading `.data` directly is much faster than looping over the
+            the subset. Use only those. Return `(mean_image, std_image)`, two tensors of shape
+            `(28, 28)` and dtype `torch.float32`. The grader compares them pixel by pixel with
+            the formula's values to within a relative error of $10^{-5}$ (and $10^{-6}$
+            absolute): computing in float32, or in float64 and converting to float32 at the
+            end, both pass. (Reading `.data` directly is much faster than looping over the
             subset's PIL images.)
             """
         ),
@@ -195,7 +196,7 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
 def cells(manifest: Manifest) -> list[Cell]:
     code = student_chunks(STUDENT)
     return [
-        _intro(),
+        _intro(manifest),
         markdown(GRADING_NOTE),
         _setup(),
         *_data(),
@@ -329,267 +330,6 @@ def cells(manifest: Manifest) -> list[Cell]:
         grade_cell(
             manifest, "test_device", "Tests of device placement in train_epoch and evaluate."
         ),
-        *_search_part(code, manifest),
-        *_final_part(code, manifest),
-    ]
-
-
-def _search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
-    stages = "\n".join(
-        f"            | {i} | {s['epochs']} | {s['reports']} | {s['share']:.0%} | {s['keep']} |"
-        for i, s in enumerate(config.STAGES, start=1)
-    )
-    return [
-        markdown(
-            f"""
-            ## 6. Hyper-parameter search
-
-            The sheet's hyper-parameters and their values:
-
-            | hyper-parameter | values |
-            | --- | --- |
-            | `normalise` (standardisation) | True, False |
-            | `flip`, `rotation`, `resized_crop` (augmentation) | True, False each |
-            | `hidden_layers` | 1, 2, 4 |
-            | `width` (units per hidden layer) | 64, 256, 1024 |
-            | `activation` | sigmoid, tanh, relu |
-            | `dropout` | 0 to 0.8 |
-            | `epochs` | 5, 10 |
-            | `lr` (learning rate of Adam) | 1e-4 to 1e-1, on a log scale |
-            | `batch_size` | 8, 64, 128 |
-
-            A grid over all of them has tens of thousands of points, so we search at random
-            and in stages, as the sheet suggests: a cheap **coarse** stage (one epoch, checked
-            four times on the way) finds the settings that do not learn or that diverge and
-            drops them; the next stage searches a **narrower** space, where the best coarse
-            trials lay, with 5 epochs; the last one trains for 10. Every trial is one training
-            run, scored by its **validation** accuracy after its last epoch.
-
-            | stage | epochs per trial | checks per epoch | share of the trials | best kept |
-            | --- | --- | --- | --- | --- |
-{stages}
-
-            [Optuna](https://optuna.org) does the bookkeeping. Each stage is an Optuna *study*
-            (`optuna.create_study(direction="maximize", ...)`) with
-
-            * a **sampler**, `optuna.samplers.TPESampler`: random trials first, then trials
-              drawn near the good ones (random sampling, `RandomSampler`, is fine too);
-            * a **pruner**, `optuna.pruners.MedianPruner`: each trial reports its validation
-              accuracy after every check (`trial.report(accuracy, step)`), and a trial that is
-              worse than the median of earlier trials at the same step is stopped
-              (`trial.should_prune()` -> raise `optuna.TrialPruned()`). A diverging trial
-              (loss `nan` or `inf`) is pruned at once;
-            * a **storage**: an SQLite file (`"sqlite:///mlp_tuning.db"`) keeps every trial, so
-              an interrupted search can be inspected and nothing is lost.
-
-            The cell below gives you the pieces: `SEARCH_SPACE` and `STAGES`,
-            `suggest_config(trial, space)` (draws a configuration through an Optuna trial),
-            `train_and_validate(...)` (trains one configuration with Adam and a cosine
-            learning-rate decay, and reports to a pruning hook), `best_trials(study, keep)`,
-            `narrow_space(space, trials)` and `stage_sizes(n_trials, stages)`. Write
-            `run_search(train_set, val_set, n_trials, *, stages=STAGES, seed=0, storage=None,
-            device=None, callbacks=())`: run the stages one after the other, each with its share
-            of the `n_trials` trials, each searching the space narrowed to the best trials of the
-            stage before it (and trying those trials again first, with more epochs:
-            `study.enqueue_trial(trial.params)`). Compute the standardisation images from
-            `train_set` inside the function, and **never use the test split**: the grader calls
-            your function with a test set that raises an error when it is touched. Return the
-            last stage's study: its `best_trial` must be the trial with the highest validation
-            accuracy, and it carries the names of all stage studies in its user attribute
-            `"stage_studies"`.
-            """
-        ),
-        solution("search", code["search"]),
-        grade_cell(manifest, "test_search", "Tests of the search."),
-        provided(
-            "wandb",
-            """
-            # Optional: log each finished trial to Weights & Biases (needs an account and a
-            # network; nothing else in this notebook does).
-            search_callbacks = []
-            if USE_WANDB and not GRADING:
-                import wandb
-
-                def log_to_wandb(study, trial):
-                    run = wandb.init(project="mlp_tuning", group=study.study_name,
-                                     config=trial.params, reinit=True)
-                    run.log({"val_accuracy": trial.value, "state": trial.state.name})
-                    run.finish()
-
-                search_callbacks.append(log_to_wandb)
-            """,
-        ),
-        markdown(
-            """
-            ### 6.1 Run the search
-
-            Choose a budget. On a Colab GPU one epoch takes roughly 10-20 s for batch size 64
-            or 128 and several times longer for batch size 8 (the per-image transforms run on
-            the CPU), so 30 trials take on the order of an hour. Try `n_trials=6` on a few
-            thousand images first (`Subset(full_train_set, train_subset.indices[:5000])`, a
-            subset of the dataset itself, as `standardisation_images` expects) to see that
-            everything works. Whatever you run, the chosen configuration comes from the
-            validation split.
-            """
-        ),
-        _training_cell(
-            "train_search",
-            """
-            STORAGE = "sqlite:///mlp_tuning.db"
-            if GRADING:
-                study = None  # the search does not run while your notebook is graded
-            else:
-                started = time.perf_counter()
-                ### BEGIN SOLUTION
-                study = run_search(train_subset, val_subset, n_trials=30, storage=STORAGE,
-                                   callbacks=search_callbacks)
-                ### END SOLUTION
-                print(f"search: {time.perf_counter() - started:.0f} s; best validation accuracy "
-                      f"{study.best_value:.4f} with {study.best_params}")
-            """,
-        ),
-        provided(
-            "search_plots",
-            """
-            if study is not None:
-                # The coarse stage varied every hyper-parameter: its trials show the most.
-                coarse = optuna.load_study(study_name=study.user_attrs["stage_studies"][0],
-                                           storage=STORAGE)
-                optuna.visualization.matplotlib.plot_parallel_coordinate(coarse)
-                plt.gcf().set_size_inches(14, 5)
-                plt.show()
-                optuna.visualization.matplotlib.plot_param_importances(coarse)
-                plt.show()
-            """,
-        ),
-        markdown(
-            """
-            **Question 6.** Which strategy did you use (budget, stages, sampler, pruner), and
-            why? From the parallel-coordinates and importance plots: which hyper-parameters
-            mattered most, which settings worked and which did not learn or diverged?
-            """
-        ),
-        answer("answer_search"),
-    ]
-
-
-def _final_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
-    del code
-    return [
-        markdown(
-            """
-            ## 7. The final model
-
-            Train the chosen configuration (the best trial's parameters and the number of
-            epochs of the last stage) on the training subset, and keep it. The cell writes
-
-            * `final_config.json`: a JSON object with the keys `hidden_layers`, `width`,
-              `activation`, `dropout` (the arguments of `MLP`), `normalise`, `flip`,
-              `rotation`, `resized_crop`, `lr`, `batch_size` and `epochs`;
-            * `mlp_final.pt`: `state_dict()` of `MLP(hidden_layers, width, activation,
-              dropout)` built from that file, trained.
-
-            The grader builds your model from the first file and loads the second into it, so
-            they must belong together. The test images are then prepared with your
-            `make_transforms(mean_image, std_image, normalise=...)` evaluation transform.
-            """
-        ),
-        _training_cell(
-            "train_final",
-            """
-            CONFIG_FILE, WEIGHTS_FILE = "final_config.json", "mlp_final.pt"
-            if GRADING:
-                # The grader runs this cell with your submitted files instead of training.
-                with open(CONFIG_FILE) as handle:
-                    final_config = json.load(handle)
-                final_model = MLP(**{k: final_config[k] for k in ARCHITECTURE}).to(device)
-                final_model.load_state_dict(
-                    torch.load(WEIGHTS_FILE, map_location=device, weights_only=True)
-                )
-                final_curve = None
-            else:
-                ### BEGIN SOLUTION
-                final_config = {**study.best_params, "epochs": STAGES[-1]["epochs"]}
-                ### END SOLUTION
-                with open(CONFIG_FILE, "w") as handle:
-                    json.dump(final_config, handle, indent=2)
-                final_model, final_curve = train_and_validate(
-                    final_config, train_subset, val_subset, (mean_image, std_image),
-                    final_config["epochs"], seed=0, device=device,
-                )
-                torch.save(final_model.state_dict(), WEIGHTS_FILE)
-                print(f"final model: validation accuracy {final_curve['val_accuracy'][-1]:.4f}")
-            """,
-        ),
-        provided(
-            "final_curves",
-            """
-            if final_curve is not None:
-                fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-                epochs = range(1, len(final_curve["loss"]) + 1)
-                ax_loss.plot(epochs, final_curve["loss"], marker="o")
-                ax_loss.set(xlabel="epoch", ylabel="training loss (mean per image)")
-                ax_acc.plot(epochs, final_curve["val_accuracy"], marker="o")
-                ax_acc.set(xlabel="epoch", ylabel="validation accuracy")
-                plt.show()
-            """,
-        ),
-        markdown(
-            """
-            ### 7.1 Test accuracy, once
-
-            Now, and only now, the test split: the accuracy of the final model, and ten random
-            test images with the predicted and the true class (wrong ones in red).
-            """
-        ),
-        provided(
-            "test_accuracy",
-            """
-            _, final_eval_transform = make_transforms(
-                mean_image, std_image, normalise=final_config["normalise"]
-            )
-            test_loader = DataLoader(TransformedSubset(test_set, final_eval_transform),
-                                     batch_size=1000)
-            print(f"test accuracy: {evaluate(final_model, test_loader, device):.4f}")
-
-            picks = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(1))[:10]
-            fig, axes = plt.subplots(2, 5, figsize=(11, 5))
-            final_model.eval()
-            for ax, index in zip(axes.flat, picks.tolist()):
-                image, label = test_set[index]
-                with torch.no_grad():
-                    x = final_eval_transform(image).unsqueeze(0).to(device)
-                    guess = final_model(x).argmax(1).item()
-                ax.imshow(image, cmap="gray")
-                ax.set_title(f"predicted: {CLASSES[guess]}\\ntrue: {CLASSES[label]}", fontsize=9,
-                             color="black" if guess == label else "red")
-                ax.axis("off")
-            plt.show()
-            """,
-        ),
-        markdown(
-            """
-            **Question 7.** Compare the validation accuracy of your final model with its test
-            accuracy. Which mistakes does it make on the ten images, and are they
-            understandable?
-            """
-        ),
-        answer("answer_final"),
-        grade_cell(
-            manifest,
-            "test_final",
-            "Your submitted configuration and weights: do they fit, and how accurate are they?",
-        ),
-        markdown(
-            """
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `mlp_final.pt` and `final_config.json` exist and load, and that the
-            notebook runs from top to bottom the way the grader runs it. Then download the
-            notebook (*File > Download > .ipynb*) and the two files, and hand in all three.
-            """
-        ),
-        provided("precheck", "%run precheck.py"),
+        *search_part(code, manifest),
+        *final_part(manifest),
     ]

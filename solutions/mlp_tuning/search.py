@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -52,7 +52,7 @@ from solutions.mlp_tuning.student import (
     suggest_config,
 )
 from solutions.paths import REPO_ROOT, REPORTS_DIR
-from solutions.training import accuracy
+from solutions.training import History, accuracy
 
 ID = "mlp_tuning"
 BEST_CONFIG = Path(__file__).with_name("best_config.json")
@@ -114,17 +114,6 @@ def load_search_data(
 # ---------------------------------------------------------------- one training run
 
 
-@dataclass
-class Curve:
-    """Per report (a part of an epoch, or an epoch): mean training loss per image, validation
-    accuracy, and, when asked for, training accuracy (no augmentation, eval mode)."""
-
-    loss: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-
-
 def batch_transform(config: dict, data: SearchData):
     """The training transform of `config` for whole batches: augment on 0..1, then standardise.
 
@@ -153,8 +142,11 @@ def train_config(
     seed: int,
     report=None,
     train_accuracy: bool = False,
-) -> tuple[MLP, Curve]:
+) -> tuple[MLP, History]:
     """Train an MLP with `config` as the notebook's `train_and_validate` does, on tensors.
+
+    The history has one point per report (training loss, validation and, when asked for,
+    training accuracy without augmentation), not a test accuracy.
 
     Adam (fused on CPU: the same update, about 2.5x faster for small batches) with cosine
     decay per epoch; each epoch trained in `reports` random disjoint parts, the validation
@@ -170,7 +162,7 @@ def train_config(
     model = MLP(**{k: config[k] for k in ARCHITECTURE}).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], fused=True)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    curve = Curve()
+    curve = History()  # one point per report: per epoch when `reports` is 1
     n = len(data.train_labels)
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator).to(device)
@@ -343,7 +335,7 @@ def run_search(
         study.set_user_attr("size", size)
         # The best settings so far, now trained for longer; the coarse stage starts from the
         # notebook's baseline.
-        for trial in previous:
+        for trial in previous[:size]:  # a queued trial beyond the budget would stay WAITING
             study.enqueue_trial(
                 trial.params, user_attrs={"from": f"stage{index - 1}:{trial.number}"}
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from solutions.manifest import Manifest
+from grader.manifest import Manifest
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -114,6 +115,50 @@ def test_does_an_interrupted_run_resume_without_regrading(tmp_path, reference_su
         f"s{i}": manifest.max_score for i in range(4)
     }
     assert orphaned() == {}  # the killed run's sandboxes died with it
+
+
+def _report_times(root: Path) -> dict[str, int]:
+    return {
+        p.parent.parent.name: p.stat().st_mtime_ns
+        for p in root.glob(f"autograded/*/{ID}/report.json")
+    }
+
+
+def test_does_ctrl_c_in_a_force_run_suggest_what_finishes_it(tmp_path, reference_submission):
+    """A `--force` run stopped by Ctrl-C: running the same command again would start over,
+    and a plain re-run would reuse the reports not regraded yet. The advice names exactly
+    the students left, without --force; following it regrades each of them once."""
+    root = make_class(tmp_path, reference_submission, {f"s{i}": "reference" for i in range(3)})
+    submitted = str(root / "submitted")
+    assert run_cli("grader", "grade", submitted, "--quiet").returncode == 0
+    before = _report_times(root)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", submitted, "--force", "--quiet"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while _report_times(root) == before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and stderr.count("\n") == 1, stderr
+    stopped = _report_times(root)
+    left = sorted(s for s in before if stopped[s] == before[s])
+    assert 1 <= len(left) < 3, stderr
+    command = shlex.split(stderr.split("run: ", 1)[1])
+    assert "--force" not in command and command[command.index("--student") + 1 :] == left
+    result = subprocess.run(
+        [sys.executable, *command[1:]], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = _report_times(root)
+    assert all(after[s] != before[s] for s in before)  # everyone regraded...
+    assert all(after[s] == stopped[s] for s in before if s not in left)  # ...once
 
 
 def test_does_a_postgresql_gradebook_receive_the_grades(

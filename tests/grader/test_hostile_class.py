@@ -5,9 +5,10 @@ machine.
 
 Asked of the result: every honest student has full marks; every attack scores no more than its
 honest counterpart (the reference, or the buggy variant it is built on, graded in the same
-class); every student has a report, an autograded notebook and a gradebook row, and the CSV and
-JSON list them all; nothing was written outside the scratch folders (marker files, the victims
-of planted links, the submitted files themselves) and nothing is left running.
+class); every student has a report, an autograded notebook and, when the report is final, a
+gradebook row, and the CSV and JSON list them all; nothing was written outside the scratch
+folders (marker files, the victims of planted links, the submitted files themselves) and
+nothing is left running.
 
 The hostile module (test_hostile_submissions.py) grades every fixture as such a course too, with
 the same questions (and a second run beside it); this test is the issue's acceptance run in one
@@ -28,9 +29,9 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from grader.manifest import load_manifest
 from grader.sandbox import bubblewrap_works
 from solutions.data import DataNotFoundError, resolve_root
-from solutions.manifest import load_manifest
 from tests.conftest import points
 from tests.fixtures.grading import (
     leftovers,
@@ -186,10 +187,13 @@ def test_is_every_student_written_where_nbgrader_looks(graded_class):
     assert sorted(reports) == sorted(CLASS)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         scores = {s.student.id: s.score for s in gradebook.find_assignment(ASSIGNMENT).submissions}
-    assert scores == pytest.approx({s: r["score"] for s, r in reports.items()})
+    # Only final grades reach the gradebook (a report in review awaits a person).
+    final = {s: r["score"] for s, r in reports.items() if r["status"] not in ("review",)}
+    assert scores == pytest.approx(final)
     for student in CLASS:
         folder = course / "autograded" / student / ASSIGNMENT
-        assert json.loads((folder / "report.json").read_text())["score"] == scores[student]
+        saved = json.loads((folder / "report.json").read_text())
+        assert saved["score"] == reports[student]["score"]
         nbformat.validate(nbformat.read(folder / NOTEBOOK, as_version=4))
     header, *rows = (course / f"dlgrade-{ASSIGNMENT}.csv").read_text().splitlines()
     assert sorted(row.split(",")[0] for row in rows) == sorted(CLASS)

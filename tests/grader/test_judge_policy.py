@@ -10,8 +10,8 @@ import torch
 from grader.checks.families import answers
 from grader.checks.families.accuracy import judge_model
 from grader.judge import JudgeContext, load_expected
+from grader.manifest import ManifestError, load_manifest
 from grader.observations import ObservationError, decode, encode
-from solutions.manifest import ManifestError, load_manifest
 
 
 def _manifest(tmp_path, checks: str, extra: str = "") -> str:
@@ -64,7 +64,7 @@ def test_is_an_after_worth_more_than_what_it_names_refused(tmp_path):
 
 
 def test_does_every_committed_manifest_load():
-    from solutions.manifest import assignment_ids
+    from grader.manifest import assignment_ids
 
     for assignment in assignment_ids():
         manifest = load_manifest(assignment)
@@ -109,3 +109,145 @@ def test_does_the_observation_format_refuse_what_does_not_add_up():
         decode(huge, blob)  # a size claim the bytes cannot back: nothing is allocated
     with pytest.raises(ObservationError):
         decode(text.replace("float32", "complex128"), blob)
+
+
+# ---------------------------------------------------------------- who excuses whom
+
+
+PART_AND_WHOLE = """
+    [[checks]]
+    name = "part"
+    cell = "c"
+    points = 2
+    hidden = true
+
+    [[checks]]
+    name = "whole"
+    cell = "c"
+    points = 1
+    hidden = true
+    after = ["part"]
+"""
+
+
+def _judged(tmp_path, part_verdict, part_observation=None):
+    """`whole` fails whatever happens; `part` gets `part_verdict` (or its observation says
+    why there is none)."""
+    from grader.judge import Accepted, judge
+    from grader.spec import CheckSet, Verdict
+
+    manifest = load_manifest(_manifest(tmp_path, PART_AND_WHOLE), tmp_path)
+    checks = CheckSet("toy")
+    checks.add_observer("part_obs", lambda ctx: {}, reference=False)
+    checks.add_observer("whole_obs", lambda ctx: {}, reference=False)
+    checks.add_check("part", "part_obs", lambda seen, want, ctx: part_verdict)
+    checks.add_check("whole", "whole_obs", lambda seen, want, ctx: Verdict.wrong("wrong outputs"))
+    observations = {"part_obs": part_observation or {}, "whole_obs": {}}
+    ctx = JudgeContext(manifest, {})
+    reference = Accepted("reference", "the reference solution", {})
+    results = judge(checks, manifest, observations, [reference], ctx, {})
+    return {r.name: r for r in results}
+
+
+def test_does_a_part_that_computed_a_wrong_value_excuse_what_builds_on_it(tmp_path):
+    from grader.spec import Verdict
+
+    results = _judged(tmp_path, Verdict.wrong("3 channels, expected 4"))
+    assert results["part"].status == "fail"
+    assert (results["whole"].status, results["whole"].points) == ("skipped", 1)
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["not implemented yet (the cell still raises NotImplementedError)", "NameError: x"],
+)
+def test_does_a_part_that_raised_excuse_nothing(tmp_path, why):
+    from grader.spec import Verdict
+
+    results = _judged(tmp_path, Verdict.error(f"Part(...) raised {why}"))
+    assert results["part"].status == "error"
+    assert results["whole"].points == 0 and results["whole"].status == "fail"
+
+
+def test_does_a_part_that_could_not_be_observed_excuse_nothing(tmp_path):
+    from grader.spec import Verdict
+
+    never = {"__error__": "the grading process could not start"}
+    results = _judged(tmp_path, Verdict.ok(), part_observation=never)
+    assert results["part"].status == "error"
+    assert results["whole"].points == 0
+
+
+def test_does_a_part_that_raised_on_some_settings_excuse_nothing(tmp_path):
+    from grader.spec import Verdict
+
+    results = _judged(tmp_path, Verdict.partial(2, 3, "one setting raised", raised=True))
+    assert results["part"].status == "error" and results["part"].points == pytest.approx(
+        4 / 3, abs=1e-3
+    )
+    assert results["whole"].points == 0
+
+
+def test_does_an_excused_part_pass_its_excuse_on(tmp_path):
+    """A wrong DenseBlock makes the DenseNet built on it raise (the wrong number of channels):
+    the DenseNet is excused, and so is what builds on the DenseNet."""
+    from grader.judge import Accepted, judge
+    from grader.spec import CheckSet, Verdict
+
+    chain = (
+        PART_AND_WHOLE
+        + """
+    [[checks]]
+    name = "outer"
+    cell = "c"
+    points = 1
+    hidden = true
+    after = ["whole"]
+    """
+    )
+    manifest = load_manifest(_manifest(tmp_path, chain), tmp_path)
+    checks = CheckSet("toy")
+    verdicts = {
+        "part": Verdict.wrong("3 channels, expected 4"),
+        "whole": Verdict.error("DenseNet raised RuntimeError: size mismatch"),
+        "outer": Verdict.wrong("other outputs"),
+    }
+    for name, verdict in verdicts.items():
+        checks.add_observer(f"{name}_obs", lambda ctx: {}, reference=False)
+        checks.add_check(name, f"{name}_obs", lambda s, w, c, v=verdict: v)
+    reference = Accepted("reference", "the reference solution", {})
+    observations = {f"{name}_obs": {} for name in verdicts}
+    results = judge(checks, manifest, observations, [reference], JudgeContext(manifest, {}), {})
+    assert [(r.name, r.status) for r in results] == [
+        ("part", "fail"),
+        ("whole", "skipped"),
+        ("outer", "skipped"),
+    ]
+
+
+def test_is_a_raise_in_the_student_s_own_code_work_not_done():
+    """`raise ...` (or a failure) in a notebook cell's code is work not done; an exception from
+    inside torch on what that code computed (a shape mismatch) is a wrong value."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from grader.checks.common import failure
+
+    shell = InteractiveShell.instance()
+    shell.run_cell(
+        "import torch\n"
+        "def todo():\n"
+        "    raise RuntimeError('later')\n"
+        "def swapped():\n"
+        "    return torch.nn.Linear(5, 3)(torch.zeros(2, 3))\n",
+        store_history=True,
+    )
+    recorded = {}
+    for name in ("todo", "swapped"):
+        try:
+            shell.user_ns[name]()
+        except Exception as err:  # noqa: BLE001
+            recorded[name] = failure(err)
+    assert set(recorded["todo"]) == {"error"}
+    assert set(recorded["swapped"]) == {"wrong"}
+    assert recorded["swapped"]["wrong"].startswith("raised RuntimeError")
+    assert set(failure(NotImplementedError())) == {"error"}

@@ -94,7 +94,7 @@ def test_are_reports_that_are_not_final_left_out_and_named():
     reports[1].status = "review"
     board = rank(reports)
     assert [e.student for e in board.entries] == ["ann", "cid"] and board.not_final == ("bob",)
-    assert "awaits review: bob" in format_leaderboard(board)
+    assert "not final (review or incomplete): bob" in format_leaderboard(board)
 
 
 def test_does_the_text_show_the_top_n_only_and_fit_100_columns():
@@ -116,3 +116,11 @@ def test_does_the_chart_show_every_ranked_student_best_on_top():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[-1] == "1. bob" and len(ax.patches) == 3  # barh: the last label is on top
     assert "res_dense_nets" in ax.get_title() and "3 students" in ax.get_title()
+
+
+def test_does_the_chart_s_axis_start_at_zero():
+    """An axis from the lowest accuracy (0.41 for one class) made small differences look
+    large; bars measured from 0 keep them in proportion."""
+    ax = chart_figure(rank(_two_model_class())).axes[0]
+    low, high = ax.get_xlim()
+    assert low == 0.0 and high >= 1.0

@@ -35,7 +35,7 @@ def uid():
 
 def _job(manifest, code: str, observers=()) -> dict:
     return {
-        "manifest": manifest.to_plain(),
+        "manifest": manifest.model_dump(mode="json"),
         "cells": [code],
         "cell_numbers": [1],
         "skip": {},
@@ -147,7 +147,7 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path, uid, ma
     ]
     code = "import os\n" + "".join(f"print('SEEN', os.path.exists({str(p)!r}))\n" for p in secrets)
     code += (
-        "try:\n    import solutions.manifest\n    print('IMPORTED')\n"
+        "try:\n    import grader.manifest\n    print('IMPORTED')\n"
         "except ImportError:\n    print('no solutions')\n"
         "try:\n    open('/etc/shadow').read()\nexcept PermissionError:\n    print('no shadow')\n"
     )
@@ -364,3 +364,6 @@ def test_does_the_sandbox_say_what_it_is():
     sandbox = Sandbox(mounts=(), env={}, cwd=Path("/"))
     assert sandbox.kind.startswith("bubblewrap")
     assert os.geteuid() != 0 or "unprivileged uid" in sandbox.kind
+    assert "per-process limits only (no control groups): 6 GiB of address space" in sandbox.kind
+    held = Sandbox(mounts=(), env={}, cwd=Path("/"), whole_probe="cgroup v2")
+    assert "whole-probe limits (cgroup v2): 6 GiB of memory, 64 processes" in held.kind

@@ -6,6 +6,7 @@ import statistics
 
 import matplotlib.image as mpimg
 
+from grader.report import CheckResult
 from grader.summary import checks_figure, format_summary, scores_figure, summarise, write_charts
 from tests.fixtures.reports import accuracy, check, report
 
@@ -114,3 +115,47 @@ def test_are_checks_everyone_passed_folded_into_one_line():
     assert "passed by everyone (1 check): easy" in text
     assert not any(line.lstrip().startswith("easy ") for line in text.splitlines())
     assert any(line.lstrip().startswith("hard ") for line in text.splitlines())
+
+
+def test_does_a_narrow_terminal_keep_the_last_figure_of_every_line():
+    """Lines cut at the terminal's width lost the figure at their end (the maximum total)."""
+    reports = _class()
+    text = format_summary(reports, width=60)
+    assert all(len(line) <= 60 for line in text.splitlines())
+    words = text.split()
+    s = summarise(reports)
+    assert f"max {s.stat('max'):g}" in " ".join(words), text
+    assert "1 need review" in " ".join(words)
+
+
+def test_is_a_check_not_charged_counted_as_passed_as_in_the_totals():
+    """It kept its points in the totals, so the pass rate counts it as passed, and says so."""
+    skipped = CheckResult("densenet_behaviour", 1.0, 1.0, "skipped", "not charged: ...")
+    reports = [report("ann", [check("resblock_is_module"), skipped])]
+    rates = {c.name: c.rate for c in summarise(reports).checks}
+    assert rates["densenet_behaviour"] == 1.0
+    missed = [report("bob", [check("resblock_is_module", False), skipped])]
+    assert "not charged counts as passed" in format_summary(reports + missed)
+
+
+def test_are_reports_that_are_not_final_left_out_with_the_reason():
+    reports = _class() + [
+        report("hal", [check(n) for n in NAMES], status="incomplete", reason="no MNIST test split")
+    ]
+    text = " ".join(format_summary(reports).split())
+    assert "left out, not final: 1 incomplete, 1 review" in text
+    flagged = {f.student: (f.kind, f.reason) for f in summarise(reports).flagged}
+    assert flagged["hal"] == ("incomplete", "no MNIST test split")
+
+
+def test_are_students_with_a_note_or_late_work_listed_to_look_at():
+    renamed = report(
+        "ida", [check(n) for n in NAMES], notes=["graded Copy of res_dense_nets.ipynb"]
+    )
+    late = report("joe", [check(n) for n in NAMES], seconds_late=90000.0, late_penalty=6.0)
+    flagged = {f.student: (f.kind, f.reason) for f in summarise([renamed, late]).flagged}
+    assert flagged == {
+        "ida": ("note", "graded Copy of res_dense_nets.ipynb"),
+        "joe": ("late", "1 d 1 h late, penalty 6"),
+    }
+    assert late.score == late.raw_score - 6

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -23,9 +24,9 @@ import torch
 
 from grader.cli import main
 from grader.leaderboard import load_course_reports, rank
+from grader.manifest import load_manifest
 from grader.report import Report
-from solutions.manifest import load_manifest
-from solutions.paths import REPO_ROOT, WEIGHTS_DIR
+from solutions.paths import RELEASE_DIR, REPO_ROOT, WEIGHTS_DIR
 from solutions.submission import write_submission
 from tests.fixtures.variants import (
     build_model,
@@ -37,6 +38,7 @@ from tests.fixtures.variants import (
 )
 
 REFERENCE = "reference"  # folder (student) name of the reference submission
+UNTOUCHED = "untouched_release"  # the release notebook handed in as handed out, no weights
 GRADING_TIMEOUT_S = 60 * 60
 ASSIGNMENTS = known()
 
@@ -62,9 +64,11 @@ def graded(tmp_path_factory, data_env):
             return cache[assignment]
         manifest, variants = load_manifest(assignment), variants_of(assignment)
         root = tmp_path_factory.mktemp(f"variants-{assignment}")
-        assert REFERENCE not in variants
-        folders = [root / REFERENCE]
+        assert REFERENCE not in variants and UNTOUCHED not in variants
+        folders = [root / REFERENCE, root / UNTOUCHED]
         write_submission(manifest, folders[0])
+        folders[1].mkdir()
+        shutil.copy(RELEASE_DIR / assignment / manifest.notebook, folders[1] / manifest.notebook)
         for name in variants:
             write_variant(name, root / name, assignment)
             folders.append(root / name)
@@ -84,7 +88,7 @@ def graded(tmp_path_factory, data_env):
         )
         data = json.loads(json_path.read_text())
         by_student = {report["student"]: report for report in data}
-        assert sorted(by_student) == sorted([REFERENCE, *variants])
+        assert sorted(by_student) == sorted([REFERENCE, UNTOUCHED, *variants])
         cache[assignment] = by_student
         return by_student
 
@@ -113,6 +117,16 @@ def _assert_full_marks(report: dict, manifest) -> None:
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_does_the_reference_score_full_marks(assignment, graded):
     _assert_full_marks(graded(assignment)[REFERENCE], load_manifest(assignment))
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_the_untouched_release_score_zero(assignment, graded):
+    """Nothing done, nothing paid: not the parts, and not the checks that build on them (a
+    dependant is excused only when what it builds on computed a wrong value)."""
+    report = graded(assignment)[UNTOUCHED]
+    paid = {c["name"]: c["message"] for c in report["checks"] if c["points"] > 0}
+    assert report["score"] == 0 and not paid, paid
+    assert report["max_score"] == pytest.approx(load_manifest(assignment).max_score)
 
 
 @pytest.mark.parametrize(("assignment", "variant"), _cases(correct=True))
@@ -176,6 +190,25 @@ def test_does_the_leaderboard_rank_the_graded_class(assignment, graded, tmp_path
     reference = next(e for e in board.entries if e.student == REFERENCE).accuracy
     assert means[0] - reference <= 0.001
     assert all(e.student in out for e in board.entries[:3])
+
+
+def _explanations(message: str) -> list[str]:
+    """What each part of a message explains: clauses split at "; ", each without its subject
+    (the text before the first ": "), the "not charged" preamble dropped."""
+    clauses = message.replace("; on its own: ", "; ").split("; ")
+    return [c.partition(": ")[2] or c for c in clauses if not c.startswith("not charged")]
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_does_no_message_say_the_same_thing_twice(assignment, graded):
+    """A setting-by-setting message once repeated its sentence for every setting, and a check
+    not charged repeated all of that again: one such row ran to 20 lines."""
+    for student, report in graded(assignment).items():
+        for check in report["checks"]:
+            said = [e for e in _explanations(check["message"]) if len(e) >= 40]
+            assert len(said) == len(set(said)), (student, check["name"], check["message"])
+            if check["status"] == "skipped":
+                assert len(check["message"]) <= 300, (student, check["message"])
 
 
 # ---------------------------------------------------------------- the fixtures themselves

@@ -1,5 +1,6 @@
 """Does the released pre-submission check find renamed notebooks, name sections instead of cell
-ids, and end an operator mistake in one line with exit status 2? (No notebook is run here.)"""
+ids, end an operator mistake in one line with exit status 2, and leave nothing but its own
+report in the cell that runs it? (Only a one-cell notebook is run here.)"""
 
 from __future__ import annotations
 
@@ -118,3 +119,33 @@ def test_does_it_check_a_renamed_notebook_found_on_its_own(tmp_path):
     assert result.returncode == 1, result.stderr  # the release is unfinished: not ready
     assert f"Checking Copy of {NB}" in result.stdout
     assert f"name it {NB} to hand in" in result.stdout
+
+
+def test_does_running_the_notebook_from_a_cell_leave_no_kernel_log_in_its_output(tmp_path):
+    """The kernel the check starts must not write its log (recent ipykernels warn about
+    unencrypted TCP) into the output of the student's cell, which is where its stderr goes."""
+    from nbclient import NotebookClient
+
+    (tmp_path / "precheck.py").write_bytes(PRECHECK.read_bytes())
+    inner = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    (tmp_path / "inner.ipynb").write_text(nbformat.writes(inner))
+    outer = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import importlib.util, json\n"
+                "spec = importlib.util.spec_from_file_location('precheck', 'precheck.py')\n"
+                "precheck = importlib.util.module_from_spec(spec)\n"
+                "spec.loader.exec_module(precheck)\n"
+                "print('problems:', precheck.check_runs(json.load(open('inner.ipynb')), 120))"
+            )
+        ]
+    )
+    client = NotebookClient(
+        outer, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
+    # ipykernel forwards what is written to its file descriptors into the cell's output, as in
+    # a student's notebook, unless it finds itself under pytest.
+    client.execute(env={k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"})
+    outputs = outer.cells[0].outputs
+    assert [o.get("name") for o in outputs] == ["stdout"], outputs
+    assert outputs[0]["text"] == "problems: []\n"

@@ -18,7 +18,10 @@ from torchvision import datasets as tv_datasets
 from torchvision import transforms
 
 from grader.judge import load_expected
+from grader.manifest import load_manifest
 from solutions.data import FIXTURE_SIZES, resolve_root, torchvision_dataset, write_mnist_like
+from solutions.data.mnist import FIXTURE, MnistSource, describe_mnist
+from solutions.expected import ModelRun, accuracy_entry, sha256
 from solutions.fnn_mnist import config, reference, student
 from solutions.fnn_mnist.student import (
     FNN,
@@ -35,8 +38,8 @@ from solutions.fnn_mnist.student import (
     mean_std,
     sum_correct_preds,
 )
-from solutions.manifest import load_manifest
 from solutions.paths import ASSIGNMENTS_DIR, WEIGHTS_DIR
+from solutions.training import History
 from tests.conftest import run_cli
 
 matplotlib.use("Agg")
@@ -212,6 +215,9 @@ def test_are_the_answers_read_from_the_models():
         "fnn_batchnorm_parameters": _fnn_count(
             [784, student.HIDDEN_SIZE, student.HIDDEN_SIZE, 10], True
         ),
+        # Scale and shift per feature of both hidden layers; the biases those layers drop.
+        "batchnorm_added_parameters": 2 * 2 * student.HIDDEN_SIZE,
+        "bias_saved_parameters": 2 * student.HIDDEN_SIZE,
     }
     assert all(type(v) is int for k, v in got.items() if k != "image_size")
     # One width everywhere: the questions, the reference training and the submitted models.
@@ -576,7 +582,7 @@ def test_does_a_measurement_win_over_the_manifest_threshold_when_there_is_one():
         "threshold_rule": f"floor((test_accuracy - {spec.threshold_margin}) * 100) / 100",
     }
     assert spec.threshold_entry(None) == {
-        "threshold": spec.fixed_threshold,
+        "threshold": spec.threshold,
         "threshold_source": spec.threshold_source,
     }
 
@@ -617,8 +623,8 @@ def test_does_the_mnist_stand_in_standardise_like_mnist(mnist_root):
 
 
 def test_is_a_fixture_never_taken_for_real_mnist(mnist_root):
-    source = reference.describe_mnist(mnist_root)
-    assert not source.real and source.description == reference.FIXTURE
+    source = describe_mnist(mnist_root)
+    assert not source.real and source.description == FIXTURE
     assert "MD5" in source.evidence
 
 
@@ -628,7 +634,7 @@ def test_would_files_with_the_published_checksums_count_as_real(mnist_root, monk
         (url, _md5(raw / Path(url).name)) for url, _ in tv_datasets.MNIST.resources
     ]  # pretend the fixture's files are the published ones
     monkeypatch.setattr(tv_datasets.MNIST, "resources", published)
-    source = reference.describe_mnist(mnist_root)
+    source = describe_mnist(mnist_root)
     assert source.real and "verified" in source.evidence
 
 
@@ -636,31 +642,30 @@ def test_without_gz_files_do_only_the_real_sizes_count_as_real(tmp_path):
     root = write_mnist_like(tmp_path, "mnist", n_train=30, n_test=10)
     for gz in (root / "MNIST" / "raw").glob("*.gz"):
         gz.unlink()
-    source = reference.describe_mnist(root)
+    source = describe_mnist(root)
     assert not source.real and "30 training and 10 test images" in source.evidence
-
-
-def _fake_result(real: bool) -> reference.TrainResult:
-    from solutions.training import History
-
-    source = reference.MnistSource(
-        Path("."), real, "real MNIST" if real else reference.FIXTURE, "e"
-    )
-    history = History(loss=[0.5, 0.4])
-    return reference.TrainResult(
-        {"fnn": history}, {"fnn": 0.98123}, {}, 1.0, source, {}, (torch.zeros(1), torch.zeros(1))
-    )
 
 
 @pytest.mark.parametrize("real", [True, False])
 def test_does_the_accuracy_entry_say_whether_it_was_measured(real):
-    entry = reference.accuracy_entry(MANIFEST, "fnn", _fake_result(real))
+    source = MnistSource(Path("."), real, "real MNIST" if real else FIXTURE, "e")
+    cfg = reference.MODELS["fnn"]
+    run = ModelRun(
+        History(loss=[0.5, 0.4]),
+        0.98123,
+        cfg.optimizer,
+        cfg.lr,
+        cfg.batch_size,
+        reference.measurement(source, 0.98123),
+    )
+    entry = accuracy_entry(MANIFEST.model("fnn"), run)
     spec = MANIFEST.model("fnn")
     rule = "threshold_rule" if real else "threshold_source"
     assert set(entry) == ACCURACY_KEYS | {rule}
     assert entry["measured"] is real and entry["epochs"] == 2
     assert entry["test_accuracy"] == (0.9812 if real else None)
-    assert entry["threshold"] == (spec.threshold(0.98123) if real else spec.fixed_threshold)
+    assert entry["threshold"] == (spec.measured_threshold(0.98123) if real else spec.threshold)
+    assert ("0.9812" in entry["reason"]) is not real  # what the stand-in reached, unmeasured
 
 
 # ---------------------------------------------------------------- command line and files
@@ -693,13 +698,13 @@ def test_does_quick_training_on_a_fixture_write_expected_answers_weights_and_fig
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads((out / f"{ID}.json").read_text())
     assert set(written) == EXPECTED_KEYS and written["quick"] is True
-    assert written["provenance"]["data"] == reference.FIXTURE
+    assert written["provenance"]["data"] == FIXTURE
     assert written["provenance"]["epochs"] == {"fnn": 1, "fnn_bn": 1}
     for spec in MANIFEST.models:
         entry = written["accuracy"][spec.key]
         assert set(entry) == ACCURACY_KEYS | {"threshold_source"}
         assert entry["measured"] is False and entry["test_accuracy"] is None
-        assert entry["threshold"] == spec.fixed_threshold
+        assert entry["threshold"] == spec.threshold
         model = spec.build(student)
         model.load_state_dict(torch.load(out / "weights" / spec.weights, weights_only=True))
         digest = hashlib.sha256((out / "weights" / spec.weights).read_bytes()).hexdigest()
@@ -729,6 +734,6 @@ def test_does_the_committed_expected_file_hold_only_what_the_grader_reads():
             cfg.batch_size,
         )
         path = WEIGHTS_DIR / ID / spec.weights
-        assert expected["weights"][spec.weights]["sha256"] == reference.sha256(path)
+        assert expected["weights"][spec.weights]["sha256"] == sha256(path)
         model = spec.build(student)
         model.load_state_dict(torch.load(path, weights_only=True))

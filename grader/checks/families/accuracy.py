@@ -8,18 +8,26 @@ each batch reshaped to the model's `input_shape` when the manifest gives one (a 
 for the run and without labels; the judge, in the parent, scores the logits against the labels
 in that order. A grading machine without the test split gives status "error" (`Unjudgeable`),
 with the fix in the message.
+
+How the images are prepared: with the manifest's `[normalize]` statistics, or, for a model whose
+manifest entry names a `test_transform`, with the student's own transform (the one that global
+of the notebook applies, e.g. `test_loader.dataset.transform`) on each image as a PIL image, as
+torchvision's data sets hand it over. The weights were trained on inputs prepared by that
+transform, from statistics the notebook computed on the data it had, so the measurement holds on
+the real data set and on a stand-in whose statistics are not the real ones alike. A notebook
+without such a transform, or whose transform fails, is measured with `[normalize]` (the report
+says so).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
+from PIL import Image
 
 from grader.checks.common import StopProbe, describe_error
 from grader.spec import CheckSet, Verdict
 
+NAME = "accuracy"
 OBSERVER = "predictions"
 
 
@@ -27,33 +35,97 @@ class Unjudgeable(Exception):
     """The grading machine lacks what the check needs (the test split): status "error"."""
 
 
+def _pil(image: torch.Tensor) -> Image.Image:
+    """A uint8 (C, H, W) test image as torchvision's data sets hand it to a transform."""
+    return Image.fromarray(image[0].numpy() if len(image) == 1 else image.permute(1, 2, 0).numpy())
+
+
+def own_transform(ctx, name: str):
+    """The transform the notebook's global `name` applies to each image: its `transform`, or
+    that of the data set under it (a DataLoader's, a Subset's), or `name` itself when it is a
+    plain callable. None when there is none."""
+    found = ctx.get(name)
+    for _ in range(5):
+        transform = getattr(found, "transform", None)
+        if callable(transform):
+            return transform
+        if not hasattr(found, "dataset"):
+            break
+        found = found.dataset
+    plain = callable(found) and not hasattr(found, "__getitem__")
+    return found if plain else None
+
+
+def transformed_batches(ctx, transform, batch_size: int = 500, seed: int = 0) -> list:
+    """The test images through `transform` (PIL image in, tensor out), stacked in batches, after
+    `torch.manual_seed(seed)`: a transform that draws at random gives one answer per seed."""
+    images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
+    torch.manual_seed(seed)
+    return [
+        torch.stack([transform(_pil(image)) for image in images[i : i + batch_size]])
+        for i in range(0, len(images), batch_size)
+    ]
+
+
+def prepared_batches(ctx, name: str | None, batch_size: int = 500) -> tuple[list, str | None]:
+    """(batches of the test images, how they were prepared): through the notebook's own
+    transform `name` when it has one that works, else normalised per the manifest (how: None
+    when no transform was asked for)."""
+    if not name:
+        return list(ctx.test_batches(batch_size)), None
+    try:
+        transform = own_transform(ctx, name)
+        if transform is None:
+            raise TypeError(f"{name} has no transform")
+        return transformed_batches(ctx, transform, batch_size), f"{name}'s own transform"
+    except StopProbe:
+        raise
+    except Exception as err:  # noqa: BLE001 - measured the manifest's way, and said so
+        how = f"the manifest's mean {list(ctx.manifest.mean)} and std {list(ctx.manifest.std)}"
+        return list(ctx.test_batches(batch_size)), f"{how}, since {describe_error(err, 200)}"
+
+
+def submitted_state(ctx, spec) -> dict:
+    """The state dict in the submitted weights file of model `spec` (read with
+    `weights_only=True`); a TypeError when the file holds something else."""
+    state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise TypeError(f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()")
+    return state
+
+
+def scores(model, batches: list, shape=None) -> torch.Tensor:
+    """(N, classes) float32 scores of `model` in evaluation mode for the batches, each reshaped
+    to `shape` (per sample) when given."""
+    model.eval()
+    with torch.no_grad():
+        return torch.cat(
+            [model(x.reshape(len(x), *shape) if shape else x) for x in batches]
+        ).float()
+
+
 def observe(ctx) -> dict:
     result = {}
-    for spec in ctx.manifest["models"]:
+    prepared: dict = {}  # test_transform name -> (batches, how), made once for every model
+    for spec in ctx.manifest.models:
         entry: dict = {}
-        result[spec["key"]] = entry
-        if problem := ctx.weights_problems.get(spec["weights"]):
+        result[spec.key] = entry
+        if problem := ctx.weights_problems.get(spec.weights):
             entry["error"] = problem
             continue
         if ctx.test_images is None:
             entry["no_test_split"] = True
             continue
         try:
-            model = ctx.get(spec["class_name"])(*spec["args"], **spec["kwargs"])
-            path = ctx.weights_dir / spec["weights"]
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise TypeError(
-                    f"{spec['weights']} holds a {type(state).__name__}: save model.state_dict()"
-                )
-            model.load_state_dict(state)
-            model.eval()
-            shape = spec.get("input_shape")
-            with torch.no_grad():
-                logits = torch.cat(
-                    [model(x.reshape(len(x), *shape) if shape else x) for x in ctx.test_batches()]
-                )
-            entry["logits_tensor"] = logits.float()
+            model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
+            model.load_state_dict(submitted_state(ctx, spec))
+            name = spec.test_transform
+            if name not in prepared:
+                prepared[name] = prepared_batches(ctx, name)
+            batches, how = prepared[name]
+            if how:
+                entry["prepared"] = how
+            entry["logits_tensor"] = scores(model, batches, spec.input_shape)
         except StopProbe:
             raise
         except Exception as err:  # noqa: BLE001
@@ -66,11 +138,11 @@ def judge_model(key: str):
         entry = seen.get(key)
         weights = ctx.manifest.model(key).weights
         if not isinstance(entry, dict):
-            return Verdict.wrong(f"no predictions were recorded for {weights}")
+            return Verdict.error(f"no predictions were recorded for {weights}")
         if entry.get("no_test_split") or ctx.labels is None:
             raise Unjudgeable(ctx.no_test_split or "the grading machine has no test split")
         if "error" in entry:
-            return Verdict.wrong(f"{weights} could not be evaluated: {entry['error']}")
+            return Verdict.error(f"{weights} could not be evaluated: {entry['error']}")
         logits, labels = entry.get("logits_tensor"), ctx.labels
         classes = ctx.manifest.classes
         if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(labels), classes):
@@ -82,17 +154,33 @@ def judge_model(key: str):
         threshold = ctx.expected["accuracy"][key]["threshold"]
         source = ctx.expected["accuracy"][key].get("threshold_source")
         why = f" ({source})" if source else ""
+        if entry.get("prepared"):
+            why = f"; test images prepared with {entry['prepared']}{why}"
+        # Generated stand-ins are not the test split the threshold was set for: say so.
+        on = f" on {ctx.test_split}" if ctx.test_split else ""
         return Verdict.expect(
             accuracy >= threshold,
-            f"test accuracy {accuracy:.4f} >= {threshold:.2f}{why}",
-            f"test accuracy {accuracy:.4f} is below the threshold {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} >= {threshold:.2f}{why}",
+            f"test accuracy {accuracy:.4f}{on} is below the threshold {threshold:.2f}{why}",
             value=round(accuracy, 6),
         )
 
     return judge
 
 
-def register(checks: CheckSet, accuracy_checks: Mapping[str, Any]) -> None:
-    checks.add_observer(OBSERVER, observe, reference=False)
-    for key, name in accuracy_checks.items():
-        checks.add_check(name, OBSERVER, judge_model(key))
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with a check source "accuracy.<model key>", if anything."""
+    if len(parts) != 1 or parts[0] not in {m.key for m in manifest.models}:
+        keys = ", ".join(m.key for m in manifest.models) or "none"
+        return f"write it as accuracy.<model key> (models: {keys})"
+    return None
+
+
+def register(checks: CheckSet, manifest) -> None:
+    """The predictions observer and the checks whose source is "accuracy.<model key>"."""
+    sourced = manifest.sourced(NAME)
+    if not sourced:
+        return
+    checks.add_observer(OBSERVER, observe, reference=False, needs_test_images=True)
+    for check in sourced:
+        checks.add_check(check.name, OBSERVER, judge_model(check.source.split(".")[1]))

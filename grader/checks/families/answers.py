@@ -10,14 +10,27 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from grader.checks.common import jsonable
 from grader.spec import CheckSet, Verdict
 
+NAME = "answers"
 OBSERVER = "answers"
 
 
+class AnswersSection(BaseModel):
+    """`[answers]`: the student's function that returns a dict of numbers answering the sheet's
+    questions. A check with source "answers" compares them with the reference's; without one,
+    the assignment's own module judges them (with the student's own network, say)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str
+
+
 def observe(ctx) -> dict:
-    return {"answers": jsonable(ctx.get(ctx.manifest["answers"]["function"])())}
+    return {"answers": jsonable(ctx.get(ctx.manifest.answers.function)())}
 
 
 def normalise(key: str, value: Any) -> Any:
@@ -49,17 +62,29 @@ def wrong_answers(got: Any, accepted: list[Mapping[str, Any]]) -> list[str] | No
     return wrong
 
 
-def judge(seen, want, ctx) -> Verdict:
+def judge(seen, want, ctx, also: Mapping[str, Any] | None = None) -> Verdict:
+    """Partial credit over the reference's answers; an answer equal to `also`'s (what is true of
+    the student's own code, say, for an assignment's own judge) is right too."""
     got, expected = seen["answers"], want["answers"]
-    wrong = wrong_answers(got, [expected])
+    wrong = wrong_answers(got, [expected, *([also] if also else [])])
     if wrong is None:
-        return Verdict.wrong(f"{ctx.plain['answers']['function']}() returned {got!r}, not a dict")
+        return Verdict.wrong(f"{ctx.manifest.answers.function}() returned {got!r}, not a dict")
     return Verdict.partial(
         len(expected) - len(wrong), len(expected), "; ".join(wrong) or "all answers right"
     )
 
 
-def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with the check source "answers", if anything."""
+    if manifest.answers is None:
+        return "the manifest has no [answers] section"
+    return "write it as answers" if parts else None
+
+
+def register(checks: CheckSet, manifest) -> None:
+    """The answers observer (for the assignment's own judges too) and its family check."""
+    if manifest.answers is None:
+        return
     checks.add_observer(OBSERVER, observe)
-    if spec.get("check"):
-        checks.add_check(spec["check"], OBSERVER, judge)
+    for check in manifest.sourced(NAME):
+        checks.add_check(check.name, OBSERVER, judge)

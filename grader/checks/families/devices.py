@@ -9,16 +9,16 @@ to the device it is given shows ("meta", "meta"); code that forgets the batch sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 
+from grader.checks import kit
 from grader.checks.common import device_probe
 from grader.checks.families.loops import entry_points, loader, probe_model
 from grader.spec import CheckSet, Verdict
 
+NAME = "devices"
 OBSERVER = "devices"
+KINDS = ("train", "evaluate")  # "devices.train": the [loops] training function, and so on
 
 
 def observe(ctx) -> dict:
@@ -34,13 +34,14 @@ def observe(ctx) -> dict:
 
 
 def draw(rng, manifest) -> dict:
-    return {"seed": rng.randrange(2**31)}
+    return {"seed": kit.seed(rng)}
 
 
 def _verdict(seen: dict, fn: str) -> Verdict:
     if "input_device" not in seen:
         reason = seen.get("error", "it returned without calling the model")
-        return Verdict.wrong(f"{fn} never ran the model on the given device: {reason}")
+        what = Verdict.error if "error" in seen else Verdict.wrong
+        return what(f"{fn} never ran the model on the given device: {reason}")
     model_ok, batch_ok = seen["param_device"] == "meta", seen["input_device"] == "meta"
     if model_ok and batch_ok:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")
@@ -52,17 +53,25 @@ def _verdict(seen: dict, fn: str) -> Verdict:
     )
 
 
-def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with a check source "devices.train" or "devices.evaluate", if anything."""
+    if manifest.loops is None:
+        return "the manifest has no [loops] section naming the functions"
+    if parts not in (["train"], ["evaluate"]):
+        return "write it as devices.train or devices.evaluate"
+    return None
+
+
+def register(checks: CheckSet, manifest) -> None:
+    """The devices observer and the checks whose source is "devices.<train|evaluate>"."""
+    sourced = manifest.sourced(NAME)
+    if not sourced:
+        return
     # Placement is a property of the student's code alone: nothing to compare with the reference.
     checks.add_observer(OBSERVER, observe, draw=draw, reference=False)
-    train, evaluate = spec["train"], spec["evaluate"]
-    for kind, fn, key in (
-        ("train_device", train, "train"),
-        ("evaluate_device", evaluate, "evaluate"),
-    ):
-        if kind in spec["checks"]:
-            checks.add_check(
-                spec["checks"][kind],
-                OBSERVER,
-                lambda seen, want, ctx, fn=fn, key=key: _verdict(seen[key], fn),
-            )
+    for check in sourced:
+        key = check.source.split(".")[1]
+        fn = getattr(manifest.loops, key)
+        checks.add_check(
+            check.name, OBSERVER, lambda seen, want, ctx, fn=fn, key=key: _verdict(seen[key], fn)
+        )

@@ -1,31 +1,32 @@
 """Build the student's classes with drawn arguments; compare shapes, parameters and behaviour.
 
-One observer per manifest `[[modules]]` entry, named "module:<name>". For every drawn setting
-it constructs `Class(*args, **kwargs)` (`args` positionally, in the order the notebook's stubs
-give, so renamed arguments still work; `kwargs` by the names the notebook prescribes, for classes
-it calls by keyword, such as `MLP(hidden_layers=2, width=256, ...)`; a keyword drawn from one
-choice is a fixed one), or
-calls the builder function of a `kind = "function"` entry the same way (a list of layers it
-returns is wrapped in nn.Sequential), runs a forward pass on a seeded batch of the setting's
-input shape and records the output's per-sample shape, the sorted parameter shapes (layout and
-names do not matter) and, when the manifest asks for a behaviour check, the outputs under fixed
-weights. Values "nn.<Name>" are the classes `torch.nn.<Name>` (activations passed as classes).
-The reference solution answers the same settings; judges compare the two, setting by setting,
-and give partial credit over the reference's settings. Kinds that name the same check are
-judged together: a setting passes when it passes each of them.
+The manifest's `[[modules]]` entries (`ModuleEntry`) name a class, or a builder function whose
+list of layers is wrapped in nn.Sequential, and the ranges its arguments are drawn from. One
+observer per entry used by a check ("module:<name>"): for every drawn setting it constructs
+`Class(*args, **kwargs)` (`args` positionally, in the order the notebook's stubs give, so
+renamed arguments still work; `kwargs` by the names the notebook prescribes; a keyword drawn
+from one choice is a fixed one), runs a forward pass on a seeded batch of the setting's input
+shape and records the output's per-sample shape, the sorted parameter shapes (layout and names
+do not matter) and, when a check asks for behaviour, the outputs under fixed weights. Values
+"nn.<Name>" are the classes `torch.nn.<Name>` (activations passed as classes). The reference
+answers the same settings; judges compare the two, setting by setting, with partial credit over
+the reference's settings. A check's source names its kinds ("modules.resblock.shape" or
+"modules.dense_layer.shape+behaviour"): kinds that share a check are judged together, a setting
+passing when it passes each of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from grader.checks import kit
 from grader.checks.common import (
     NOT_IMPLEMENTED,
-    describe_error,
+    a_module,
     describe_shapes,
     diff_shapes,
     inputs,
@@ -34,20 +35,122 @@ from grader.checks.common import (
     param_shapes,
     same_values,
     sample_shape,
-    summarise,
     unregistered_modules,
 )
 from grader.checks.families import behaviour
 from grader.spec import CheckSet, Verdict
 
+NAME = "modules"
+KINDS = ("module", "output", "parameters", "shape", "behaviour")
+TORCH_NN_PREFIX = "nn."
+
+
+class Arg(BaseModel):
+    """One drawn argument: an integer in `range = [low, high]`, or one of `choices`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    range: tuple[int, int] | None = None
+    choices: tuple[Any, ...] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Arg:
+        if (self.range is None) == (self.choices is None):
+            raise ValueError(f"argument {self.name!r}: give either 'range' or 'choices'")
+        if self.range is not None and self.range[0] > self.range[1]:
+            raise ValueError(f"argument {self.name!r}: 'range' must be [low, high]")
+        for value in self.choices or ():
+            _check_torch_class(value)
+        return self
+
+
+def _check_torch_class(value: Any) -> None:
+    """Every "nn.<Name>" string in `value` (nested) must name a class of torch.nn."""
+    if isinstance(value, list | tuple):
+        for item in value:
+            _check_torch_class(item)
+    elif isinstance(value, str) and value.startswith(TORCH_NN_PREFIX):
+        if not isinstance(getattr(nn, value[len(TORCH_NN_PREFIX) :], None), type):
+            raise ValueError(f"{value!r} is not a class of torch.nn")
+
+
+class ModuleEntry(BaseModel):
+    """A `[[modules]]` entry: a class (`class_name`) or builder function (`function`) of the
+    student's, built with drawn arguments (`args` positional, `kwargs` by name, `sizes` for the
+    input only); `input` is the per-sample input shape (argument names or numbers; empty: the
+    data set's image shape); `settings` random settings are probed per grading run besides every
+    `fixed` one (values in args, kwargs, sizes order); `parts` are the student's classes it is
+    built from (its parameter check then counts their registered instances and compares only
+    the parameters outside them); `outputs = "logits"` for a classifier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    class_name: str | None = None
+    function: str | None = None
+    args: tuple[Arg, ...] = ()
+    kwargs: tuple[Arg, ...] = ()
+    sizes: tuple[Arg, ...] = ()
+    input: tuple[int | str, ...] = ()
+    settings: int = Field(default=3, ge=0)
+    fixed: tuple[tuple[Any, ...], ...] = ()
+    outputs: Literal["logits", "any"] = "any"
+    parts: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModuleEntry:
+        if (self.class_name is None) == (self.function is None):
+            raise ValueError(f"module {self.name!r}: give either 'class_name' or 'function'")
+        names = [a.name for a in self.drawn]
+        if len(set(names)) != len(names):
+            raise ValueError(f"module {self.name!r}: argument names repeat in {names}")
+        for item in self.input:
+            if not (isinstance(item, int) or item in names):
+                raise ValueError(f"module {self.name!r}: input entry {item!r} is not an argument")
+        for entry in self.fixed:
+            if len(entry) != len(names):
+                raise ValueError(
+                    f"module {self.name!r}: each 'fixed' entry needs {len(names)} values "
+                    "(args, then kwargs, then sizes)"
+                )
+            _check_torch_class(entry)
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "class" if self.function is None else "function"
+
+    @property
+    def callable_name(self) -> str:
+        """The name the student's code defines: the class or the builder function."""
+        return self.class_name or self.function
+
+    @property
+    def drawn(self) -> tuple[Arg, ...]:
+        """The drawn arguments of a setting, in the order of its values: args, kwargs, sizes."""
+        return (*self.args, *self.kwargs, *self.sizes)
+
+
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with a check source "modules.<entry>.<kind>[+<kind>...]", if anything."""
+    if len(parts) != 2:
+        return "write it as modules.<entry>.<kind>"
+    entry, kinds = parts[0], parts[1].split("+")
+    if entry not in {m.name for m in manifest.modules}:
+        return f"there is no [[modules]] entry {entry!r}"
+    if unknown := [k for k in kinds if k not in KINDS]:
+        return f"unknown kind {unknown[0]!r} (kinds: {', '.join(KINDS)})"
+    if "module" in kinds and len(kinds) > 1:
+        return "the 'module' kind cannot share its check"
+    return None
+
+
 BATCH = 4  # samples per probe forward pass
 
 
-def observer_name(spec: Mapping[str, Any]) -> str:
-    return f"module:{spec['name']}"
-
-
-TORCH_NN_PREFIX = "nn."
+def observer_name(entry: ModuleEntry) -> str:
+    return f"module:{entry.name}"
 
 
 def torch_value(value: Any) -> Any:
@@ -65,75 +168,71 @@ def as_module(built: Any) -> Any:
     return built
 
 
-def _drawn(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The drawn arguments of a setting, in the order of its values: args, kwargs, sizes."""
-    return [*spec["args"], *spec["kwargs"], *spec["sizes"]]
-
-
-def constructor(spec: Mapping[str, Any], values: list) -> tuple[list, dict]:
+def constructor(entry: ModuleEntry, values: list) -> tuple[list, dict]:
     """(positional, keyword) constructor arguments of one setting's values."""
-    n_args, kwargs = len(spec["args"]), spec["kwargs"]
+    n_args, kwargs = len(entry.args), entry.kwargs
     named = {
-        a["name"]: torch_value(v)
+        a.name: torch_value(v)
         for a, v in zip(kwargs, values[n_args : n_args + len(kwargs)], strict=True)
     }
     return [torch_value(v) for v in values[:n_args]], named
 
 
-def build(spec: Mapping[str, Any], make: Any, values: list) -> Any:
+def build(entry: ModuleEntry, make: Any, values: list) -> Any:
     """`make(*args, **kwargs)` for one setting (values in args, kwargs, sizes order), a
     builder function's list of layers wrapped in nn.Sequential."""
-    args, kwargs = constructor(spec, values)
+    args, kwargs = constructor(entry, values)
     built = make(*args, **kwargs)
-    return as_module(built) if spec["kind"] == "function" else built
+    return as_module(built) if entry.kind == "function" else built
 
 
-def _arg_names(spec: Mapping[str, Any]) -> list[str]:
-    return [a["name"] for a in _drawn(spec)]
-
-
-def draw_settings(spec: Mapping[str, Any]):
+def draw_settings(entry: ModuleEntry):
     """A draw function: the fixed settings, then `settings` distinct random ones."""
 
     def draw(rng, manifest) -> dict:
-        ranges = _drawn(spec)
-        values = [list(v) for v in spec["fixed"]]
-        wanted = len(values) + spec["settings"]
+        values = [list(v) for v in entry.fixed]
+        wanted = len(values) + entry.settings
         for _ in range(200):
             if len(values) >= wanted:
                 break
             value = [
-                rng.choice(a["choices"]) if a["choices"] else rng.randint(a["low"], a["high"])
-                for a in ranges
+                rng.choice(a.choices) if a.choices else rng.randint(*a.range) for a in entry.drawn
             ]
             if value not in values:
                 values.append(value)
-        return {"values": values, "seed": rng.randrange(2**31)}
+        return {"values": values, "seed": kit.seed(rng)}
 
     return draw
 
 
-def input_shape(spec: Mapping[str, Any], values: list, manifest: Mapping[str, Any]) -> list[int]:
+def module_settings(name: str):
+    """A draw function for an assignment's own observer that probes `[[modules]]` entry `name`:
+    the entry's settings drawn afresh from the run's generator (the course's settings key)."""
+
+    def draw(rng, manifest) -> dict:
+        return draw_settings(manifest.module(name))(rng, manifest)
+
+    return draw
+
+
+def input_shape(entry: ModuleEntry, values: list, manifest) -> list[int]:
     """Per-sample input shape of one setting (the data set's image shape when not given)."""
-    named = dict(zip(_arg_names(spec), values, strict=True))
-    shape = [named[i] if isinstance(i, str) else i for i in spec["input"]]
-    return shape or list(manifest["image_shape"])
+    named = dict(zip([a.name for a in entry.drawn], values, strict=True))
+    shape = [named[i] if isinstance(i, str) else i for i in entry.input]
+    return shape or list(manifest.image_shape)
 
 
 def _shown(value: Any) -> str:
     return value if isinstance(value, str) and value.startswith(TORCH_NN_PREFIX) else repr(value)
 
 
-def describe(spec: Mapping[str, Any], values: list, manifest: Mapping[str, Any]) -> str:
-    """`ResBlock(in_features=37, hidden_features=12) on 37` for messages."""
+def describe(entry: ModuleEntry, values: list, manifest) -> str:
+    """`ResBlock(in_features=37, hidden_features=12) on 37 inputs`, for messages."""
     # The manifest's values as written ("nn.ReLU", not the class's repr).
-    n_args, n_kwargs = len(spec["args"]), len(spec["kwargs"])
-    shown = [
-        f"{a['name']}={_shown(v)}"
-        for a, v in zip([*spec["args"], *spec["kwargs"]], values[: n_args + n_kwargs], strict=True)
-    ]
-    shape = "x".join(map(str, input_shape(spec, values, manifest)))
-    return f"{spec['class_name']}({', '.join(shown)}) on {shape} inputs"
+    named = [*entry.args, *entry.kwargs]
+    shown = [f"{a.name}={_shown(v)}" for a, v in zip(named, values[: len(named)], strict=True)]
+    shape = "x".join(map(str, input_shape(entry, values, manifest)))
+    return f"{entry.callable_name}({', '.join(shown)}) on {shape} inputs"
 
 
 def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list]:
@@ -148,44 +247,39 @@ def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int],
     return counts, outside
 
 
-def observe(spec: Mapping[str, Any], with_behaviour: bool):
+def observe(entry: ModuleEntry, with_behaviour: bool):
     """The observer of one [[modules]] entry."""
 
     def observer(ctx) -> dict:
-        cls = ctx.get(spec["class_name"])
-        parts = {name: ctx.get(name) for name in spec["parts"]}
-        function = spec["kind"] == "function"
-        result = {
+        cls = ctx.get(entry.callable_name)
+        parts = {name: ctx.get(name) for name in entry.parts}
+        function = entry.kind == "function"
+        seed = int(ctx.settings["seed"])
+
+        def run(i: int, values: list) -> dict:
+            module = build(entry, cls, values)
+            seen = {"is_module": isinstance(module, nn.Module)}
+            a_module(module)
+            seen["param_shapes"] = param_shapes(module)
+            seen["params"] = param_count(module)
+            seen["unregistered"] = unregistered_modules(module)[:5]
+            if parts:
+                seen["parts"], seen["outside_shapes"] = _parts(module, parts)
+            x = inputs(BATCH, *input_shape(entry, values, ctx.manifest), seed=seed + i)
+            module.eval()
+            with torch.no_grad():
+                out = module(x)
+            seen["output_shape"] = sample_shape(out, BATCH)
+            seen["probabilities"] = looks_like_probabilities(out)
+            if with_behaviour:
+                seen.update(behaviour.outputs(module, x, seed + i))
+            return seen
+
+        return {
             "is_class": callable(cls) if function else isinstance(cls, type),
             "module_class": function or (isinstance(cls, type) and issubclass(cls, nn.Module)),
-            "settings": [],
+            "settings": kit.per_setting(ctx.settings["values"], seed, run),
         }
-        seed = int(ctx.settings["seed"])
-        for i, values in enumerate(ctx.settings["values"]):
-            entry: dict = {}
-            try:
-                torch.manual_seed(seed + i)
-                module = build(spec, cls, values)
-                entry["is_module"] = isinstance(module, nn.Module)
-                if not entry["is_module"]:
-                    raise TypeError(f"it returned a {type(module).__name__}, not an nn.Module")
-                entry["param_shapes"] = param_shapes(module)
-                entry["params"] = param_count(module)
-                entry["unregistered"] = unregistered_modules(module)[:5]
-                if parts:
-                    entry["parts"], entry["outside_shapes"] = _parts(module, parts)
-                x = inputs(BATCH, *input_shape(spec, values, ctx.manifest), seed=seed + i)
-                module.eval()
-                with torch.no_grad():
-                    out = module(x)
-                entry["output_shape"] = sample_shape(out, BATCH)
-                entry["probabilities"] = looks_like_probabilities(out)
-                if with_behaviour:
-                    entry.update(behaviour.outputs(module, x, seed + i))
-            except Exception as err:  # noqa: BLE001 - one bad setting must not hide the others
-                entry["error"] = describe_error(err)
-            result["settings"].append(entry)
-        return result
 
     return observer
 
@@ -193,35 +287,10 @@ def observe(spec: Mapping[str, Any], with_behaviour: bool):
 # ---------------------------------------------------------------- judges
 
 
-def _each(spec, test):
-    """A judge applying `test(seen_entry, want_entry) -> problem | None` to every setting the
-    reference answered; the denominator is the reference's settings, never the student's."""
-
-    def judge(seen, want, ctx) -> Verdict:
-        values = ctx.settings["values"]
-        seen_settings = seen.get("settings") if isinstance(seen.get("settings"), list) else []
-        problems = []
-        for i, want_entry in enumerate(want["settings"]):
-            if "error" in want_entry:  # the reference itself failed: a grader bug, said loudly
-                raise RuntimeError(f"reference failed on setting {values[i]}: {want_entry}")
-            entry = seen_settings[i] if i < len(seen_settings) else None
-            where = describe(spec, values[i], ctx.plain)
-            if not isinstance(entry, dict):
-                problems.append(f"{where}: nothing observed")
-            elif "error" in entry:
-                problems.append(f"{where} raised {entry['error']}")
-            elif problem := test(entry, want_entry):
-                problems.append(f"{where}: {problem}")
-        total = len(want["settings"])
-        return Verdict.partial(total - len(problems), total, summarise(problems) or "right")
-
-    return judge
-
-
-def _output_problem(spec, entry, want) -> str | None:
-    if entry.get("output_shape") != want["output_shape"]:
-        return f"output per sample {entry.get('output_shape')}, expected {want['output_shape']}"
-    if spec["outputs"] == "logits" and entry.get("probabilities"):
+def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
+    if seen.get("output_shape") != want["output_shape"]:
+        return f"output per sample {seen.get('output_shape')}, expected {want['output_shape']}"
+    if entry.outputs == "logits" and seen.get("probabilities"):
         return (
             "returns probabilities (softmax applied): return raw scores (logits); "
             "the loss applies log-softmax itself"
@@ -229,38 +298,38 @@ def _output_problem(spec, entry, want) -> str | None:
     return None
 
 
-def _parameter_problem(spec, entry, want) -> str | None:
+def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
     hint = ""
-    if entry.get("unregistered"):
+    if seen.get("unregistered"):
         hint = (
-            f" (attribute {entry['unregistered'][0]!r} keeps layers in a plain Python container, "
+            f" (attribute {seen['unregistered'][0]!r} keeps layers in a plain Python container, "
             "which PyTorch does not register: use nn.ModuleList or nn.Sequential)"
         )
-    if spec["parts"]:
+    if entry.parts:
         for part, count in want["parts"].items():
-            if entry.get("parts", {}).get(part) != count:
+            if seen.get("parts", {}).get(part) != count:
                 return (
-                    f"{entry.get('parts', {}).get(part)} registered {part} modules, expected "
+                    f"{seen.get('parts', {}).get(part)} registered {part} modules, expected "
                     f"{count}{hint}"
                 )
-        if entry.get("outside_shapes") != want["outside_shapes"]:
-            difference = diff_shapes(want["outside_shapes"], entry.get("outside_shapes") or [])
-            return f"layers outside the {'/'.join(spec['parts'])} blocks: {difference}{hint}"
+        if seen.get("outside_shapes") != want["outside_shapes"]:
+            difference = diff_shapes(want["outside_shapes"], seen.get("outside_shapes") or [])
+            return f"layers outside the {'/'.join(entry.parts)} blocks: {difference}{hint}"
         return None
-    if entry.get("param_shapes") != want["param_shapes"]:
+    if seen.get("param_shapes") != want["param_shapes"]:
         return (
-            f"{entry.get('params')} parameters, expected {want['params']}: "
-            f"{diff_shapes(want['param_shapes'], entry.get('param_shapes') or [])}{hint}"
+            f"{seen.get('params')} parameters, expected {want['params']}: "
+            f"{diff_shapes(want['param_shapes'], seen.get('param_shapes') or [])}{hint}"
         )
     return None
 
 
-def _behaviour_problem(entry, want) -> str | None:
+def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
     for mode, name in (("eval", "evaluation"), ("train", "training")):
         key = f"{mode}_tensor"
-        if key not in entry:
-            return f"in {name} mode it returned {entry.get(f'{mode}_output', 'nothing')}"
-        if not same_values(entry[key], want[key]):
+        if key not in seen:
+            return f"in {name} mode it returned {seen.get(f'{mode}_output', 'nothing')}"
+        if not same_values(seen[key], want[key]):
             return (
                 f"with the same parameter values as the reference it computes other outputs in "
                 f"{name} mode (check the order of the layers, activations, pooling and the "
@@ -269,74 +338,81 @@ def _behaviour_problem(entry, want) -> str | None:
     return None
 
 
-def _module_judge(spec):
-    name = spec["class_name"]
+def _module_judge(entry: ModuleEntry):
+    name = entry.callable_name
 
     def judge(seen, want, ctx) -> Verdict:
         if not seen.get("is_class"):
-            what = "a function" if spec["kind"] == "function" else "a class"
+            what = "a function" if entry.kind == "function" else "a class"
             return Verdict.wrong(f"{name} is not {what}")
         if not seen.get("module_class"):
             return Verdict.wrong(f"{name} must be a subclass of nn.Module")
-        errors = [e["error"] for e in seen.get("settings", []) if "error" in e]
+        settings = seen.get("settings", [])
+        errors = [e["error"] for e in settings if "error" in e]
         if any(e.startswith(NOT_IMPLEMENTED) for e in errors):
-            return Verdict.wrong(f"{name} is {NOT_IMPLEMENTED}")
+            return Verdict.error(f"{name} is {NOT_IMPLEMENTED}")
         if errors:
-            return Verdict.wrong(f"{name}(...) could not be built and run: {errors[0]}")
-        if spec["kind"] == "function":
+            return Verdict.error(f"{name}(...) could not be built and run: {errors[0]}")
+        if wrong := [e["wrong"] for e in settings if "wrong" in e]:
+            return Verdict.wrong(f"{name}(...) could not be built and run: {wrong[0]}")
+        if entry.kind == "function":
             return Verdict.ok(f"{name}(...) builds and runs")
         return Verdict.ok(f"{name} is an nn.Module subclass")
 
     return judge
 
 
-# Per-setting kinds: (spec, the student's entry, the reference's entry) -> problem or None.
+# Per-setting kinds: (entry, the student's entry, the reference's entry) -> problem or None.
 PROBLEMS = {
     "output": _output_problem,
     "parameters": _parameter_problem,
-    "shape": lambda spec, e, w: _output_problem(spec, e, w) or _parameter_problem(spec, e, w),
-    "behaviour": lambda spec, e, w: _behaviour_problem(e, w),
+    "shape": lambda entry, s, w: _output_problem(entry, s, w) or _parameter_problem(entry, s, w),
+    "behaviour": _behaviour_problem,
 }
 
 
-def _judge(spec, kinds: list[str]):
-    """The judge of one check named by `kinds`: "module" alone, or per-setting kinds judged
-    together (a setting's problem is the first of theirs, in MODULE_CHECK_KINDS order: output and
-    parameter shapes before behaviour)."""
+def _judge(entry: ModuleEntry, kinds: list[str]):
+    """The judge of one check: "module" alone, or per-setting kinds judged together (a
+    setting's problem is the first of theirs, in KINDS order: shapes before behaviour)."""
     if kinds == ["module"]:
-        return _module_judge(spec)
-    if "module" in kinds:
-        raise ValueError(f"{spec['name']}: the 'module' check kind cannot share its check")
+        return _module_judge(entry)
+    kinds = sorted(kinds, key=KINDS.index)
 
-    def test(entry, want):
-        return next((p for k in kinds if (p := PROBLEMS[k](spec, entry, want))), None)
+    def test(seen, want, ctx, i):
+        return next((p for k in kinds if (p := PROBLEMS[k](entry, seen, want))), None)
 
-    return _each(spec, test)
+    def where(ctx, i, want):
+        return describe(entry, ctx.settings["values"][i], ctx.manifest)
+
+    return kit.every_setting("settings", test, where)
 
 
-def register(checks: CheckSet, spec: Mapping[str, Any]) -> None:
-    """The observer of one [[modules]] entry and the checks its `checks` table names (none for
-    an entry that only declares settings for an assignment's own observers)."""
-    if not spec["checks"]:
-        return
-    name = observer_name(spec)
-    with_behaviour = "behaviour" in spec["checks"]
-    checks.add_observer(name, observe(spec, with_behaviour), draw=draw_settings(spec))
-    kinds_of: dict[str, list[str]] = {}
-    for kind, check in spec["checks"].items():
-        kinds_of.setdefault(check, []).append(kind)
-    for check, kinds in kinds_of.items():
-        checks.add_check(check, name, _judge(spec, kinds))
+def register(checks: CheckSet, manifest) -> None:
+    """An observer for every [[modules]] entry a check's source names, and those checks."""
+    sources: dict[str, list[tuple[str, list[str]]]] = {}
+    for check in manifest.sourced(NAME):
+        _, name, kinds = check.source.split(".")
+        sources.setdefault(name, []).append((check.name, kinds.split("+")))
+    for entry in manifest.modules:
+        if entry.name not in sources:
+            continue  # settings only, for an assignment's own observers
+        observer = observer_name(entry)
+        with_behaviour = any("behaviour" in kinds for _, kinds in sources[entry.name])
+        checks.add_observer(observer, observe(entry, with_behaviour), draw=draw_settings(entry))
+        for check, kinds in sources[entry.name]:
+            checks.add_check(check, observer, _judge(entry, kinds))
 
 
 __all__ = [
     "BATCH",
+    "ModuleEntry",
     "as_module",
     "build",
     "constructor",
     "describe",
     "describe_shapes",
     "input_shape",
+    "module_settings",
     "observer_name",
     "register",
     "torch_value",

@@ -1,7 +1,8 @@
 """Do the family extensions `fnn_mnist` needs work, in-process: builder functions, fixed
 keyword arguments, torch.nn classes as values and kinds judged as one check (modules); a trainer
 class with its counting function, the loss per sample and the validation loss (loops); test
-batches in the model's input shape (accuracy); and does each variant of `fnn_mnist`, run
+batches in the model's input shape, prepared by the notebook's own test transform (accuracy);
+and does each variant of `fnn_mnist`, run
 through the real observers and judges, lose exactly the checks it names?"""
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
 
 from grader.checks.families import accuracy
 from grader.checks.families.modules import describe, torch_value
+from grader.manifest import ManifestError, load_manifest
 from grader.probe.context import ProbeContext
 from solutions.fnn_mnist import notebook
-from solutions.manifest import ManifestError, load_manifest
 from solutions.paths import ASSIGNMENTS_DIR, WEIGHTS_DIR
+from tests.fixtures import toy
 from tests.fixtures.variants import variants_of
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
@@ -29,7 +33,7 @@ ACCURACY = {"fnn_accuracy", "fnn_bn_accuracy"}  # judged on the test split: not 
 
 @pytest.fixture(scope="module")
 def fnn() -> Harness:
-    return Harness(ID, seed=3)
+    return Harness.of(ID, seed=3)
 
 
 def _setup_code() -> str:
@@ -82,8 +86,8 @@ def test_are_settings_only_entries_no_observers(fnn):
 
 def test_are_torch_nn_names_the_classes_and_described_by_name(fnn):
     assert torch_value("nn.Tanh") is torch.nn.Tanh and torch_value("nnet") == "nnet"
-    spec = next(m for m in fnn.plain["modules"] if m["name"] == "dense_layer_batchnorm")
-    text = describe(spec, [20, 7, "nn.ReLU", True], fnn.plain)
+    spec = fnn.manifest.module("dense_layer_batchnorm")
+    text = describe(spec, [20, 7, "nn.ReLU", True], fnn.manifest)
     assert text == (
         "dense_layer(in_features=20, out_features=7, activation=nn.ReLU, batch_norm=True) "
         "on 20 inputs"
@@ -165,11 +169,11 @@ def test_do_trainer_checks_count_with_the_family_s_own_function(fnn):
 
 
 def test_does_the_manifest_refuse_a_counter_keyword_without_a_trainer_class(tmp_path):
-    text = (ASSIGNMENTS_DIR / "res_dense_nets.toml").read_text()
+    text = toy.MANIFEST.read_text()  # epoch functions, no trainer class
     text = text.replace('loss = "logits"', 'loss = "logits"\ncounter_keyword = "count"', 1)
-    (tmp_path / "res_dense_nets.toml").write_text(text)
+    (tmp_path / toy.MANIFEST.name).write_text(text)
     with pytest.raises(ManifestError, match="counter_keyword needs the network_trainer"):
-        load_manifest("res_dense_nets", tmp_path)
+        toy.manifest(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,7 @@ def test_does_the_manifest_refuse_a_counter_keyword_without_a_trainer_class(tmp_
     [
         ('function = "dense_layer"', 'function = "dense_layer"\nclass_name = "X"', "either"),
         ('"nn.Tanh", "nn.Sigmoid"]', '"nn.Tanh", "nn.Sigmoyd"]', "'nn.Sigmoyd' is not a class"),
-        ('loss_mean = "per_sample"', 'loss_mean = "per_batch"', "loss_mean must be one of"),
+        ('loss_mean = "per_sample"', 'loss_mean = "per_batch"', "loss_mean: Input should be"),
         ('train = "NetworkTrainer.train_epoch"', 'train = "train_epoch"', "'Class.method'"),
     ],
 )
@@ -195,7 +199,7 @@ def test_does_the_manifest_refuse_malformed_new_keys(tmp_path, old, new, message
 def test_are_test_batches_fed_in_the_model_s_input_shape(tmp_path):
     """An FNN whose forward takes only vectors still gets predicted: the batches are reshaped
     to the manifest's input_shape (784,) before they reach it."""
-    plain = load_manifest(ID).to_plain()
+    plain = load_manifest(ID)
     images = torch.randint(0, 256, (7, 1, 28, 28), dtype=torch.uint8)
     torch.save(images, tmp_path / "test_images.pt")
     forward = "return self.layers(torch.flatten(x, start_dim=1))  # (N, ...) -> (N, input_size)"
@@ -210,3 +214,43 @@ def test_are_test_batches_fed_in_the_model_s_input_shape(tmp_path):
     for key in ("fnn", "fnn_bn"):
         assert "error" not in seen[key], seen[key]
         assert tuple(seen[key]["logits_tensor"].shape) == (7, 10)
+
+
+def test_are_test_images_prepared_with_the_notebook_s_own_test_transform(tmp_path):
+    """The test images go through the transform of the notebook's test_loader (statistics of
+    its own training images, here a stand-in's std of 0.25), not the manifest's MNIST figures;
+    without a test_loader, the manifest's figures are used and the report says so."""
+    plain = load_manifest(ID)
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    torch.save(images, tmp_path / "test_images.pt")
+    ns = namespace()
+    own, mnist = (0.13, 0.25), (plain.mean[0], plain.std[0])
+
+    class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a transform
+        transform = transforms.Compose(
+            [transforms.ToTensor(), transforms.Normalize(own[:1], own[1:]), ns["flatten"]]
+        )
+
+    def predicted(names: dict, key: str) -> dict:
+        ctx = ProbeContext(
+            ns={**ns, **names},
+            manifest=plain,
+            weights_dir=Path(WEIGHTS_DIR / ID),
+            test_images=tmp_path / "test_images.pt",
+        )
+        return accuracy.observe(ctx)[key]
+
+    for key in ("fnn", "fnn_bn"):
+        model = load_manifest(ID).model(key).build(ns)
+        model.load_state_dict(torch.load(WEIGHTS_DIR / ID / f"{key}.pt", weights_only=True))
+        model.eval()
+        with torch.no_grad():
+            pixels = images.float().flatten(1) / 255
+            want = {stats: model((pixels - stats[0]) / stats[1]) for stats in (own, mnist)}
+        seen = predicted({"test_loader": DataLoader(Unlabelled())}, key)
+        assert seen["prepared"] == "test_loader's own transform"
+        torch.testing.assert_close(seen["logits_tensor"], want[own], rtol=1e-4, atol=1e-4)
+        seen = predicted({}, key)
+        assert f"the manifest's mean {list(plain.mean)}" in seen["prepared"], seen["prepared"]
+        assert "test_loader is not defined" in seen["prepared"]
+        torch.testing.assert_close(seen["logits_tensor"], want[mnist], rtol=1e-4, atol=1e-4)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import random
+from types import SimpleNamespace
 
-from tests.fixtures.variants.mutations import LOOP_MUTATIONS, reference_cells
+import pytest
+import torch
+from torch import nn
+
+from grader.checks.families import loops
+from grader.manifest import load_manifest
+from grader.probe.context import ProbeContext
+from tests.fixtures import toy
+from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
 LOOPS = ["loops", "devices"]
 MUTATED = {m.name: m for m in LOOP_MUTATIONS}
@@ -22,10 +31,9 @@ def test_does_the_reference_pass_every_loop_check(harness):
 @pytest.mark.parametrize("name", sorted(MUTATED))
 def test_does_each_generic_mistake_cost_exactly_its_checks(harness, name):
     mutation = MUTATED[name]
-    code = mutation.apply(reference_cells("res_dense_nets")["loops"])
+    code = mutation.apply(toy.cells()["loops"])
     results = harness.grade(harness.namespace(code), LOOPS)
-    names = harness.manifest.loops.checks
-    assert _failing(results) == {names[k] for k in mutation.catches}, {
+    assert _failing(results) == set(caught_by(harness.manifest, mutation)), {
         n: r.message for n, r in results.items() if r.status != "pass"
     }
 
@@ -36,7 +44,6 @@ ACCEPTED = {
         "total += loss.item() * len(labels)\n        count += len(labels)",
         "total += loss.item()\n        count += 1",
     ),
-    "percent accuracy": ("return correct / count", "return 100.0 * correct / count"),
     "inference mode": ("with torch.no_grad():", "with torch.inference_mode():"),
 }
 
@@ -44,7 +51,7 @@ ACCEPTED = {
 @pytest.mark.parametrize("reading", sorted(ACCEPTED))
 def test_are_other_reasonable_readings_accepted(harness, reading):
     old, new = ACCEPTED[reading]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
@@ -56,6 +63,11 @@ WRONG = {
         "loss = loss_fn(model(images), labels)",
         "loss = loss_fn(torch.softmax(model(images), 1), labels)",
         {"train_loss"},  # zero_grad's trajectory differs too, but is not charged (after)
+    ),
+    "percent accuracy": (  # the instructions ask for a fraction between 0 and 1
+        "return correct / count",
+        "return 100.0 * correct / count",
+        {"evaluate_accuracy"},
     ),
     "accuracy per batch averaged": (
         "correct += (model(images).argmax(dim=1) == labels).sum().item()\n"
@@ -70,7 +82,54 @@ WRONG = {
 @pytest.mark.parametrize("mistake", sorted(WRONG))
 def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     old, new, caught = WRONG[mistake]
-    code = reference_cells("res_dense_nets")["loops"]
+    code = toy.cells()["loops"]
     assert old in code, old
     results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
+
+
+BATCH_MEANS = ACCEPTED["mean of the batch means"]
+
+
+def _train_loss_verdicts(plain: dict, seed: int) -> tuple:
+    """(reference, mean of the batch means): train_loss verdicts of mlp_tuning's train_epoch,
+    observed with the family's own models and batches for the probe seed `seed`."""
+    reference = reference_cells("mlp_tuning")["loops"]
+    settings = {**loops.draw(random.Random(seed), plain), "seed": seed}
+    observed = []
+    for code in (reference, reference.replace(*BATCH_MEANS, 1)):
+        ns = {"torch": torch, "nn": nn}
+        exec(code, ns)  # noqa: S102 - test code
+        observed.append(loops.observe(ProbeContext(ns=ns, manifest=plain, settings=settings)))
+    ctx = SimpleNamespace(manifest=plain)
+    return tuple(loops.judge_train_loss(seen, observed[0], ctx) for seen in observed)
+
+
+def _randomly_labelled_loss_means(plain: dict, seed: int) -> tuple[float, float]:
+    """(mean per image, mean of the batch means) of the train_loss probe model on randomly
+    labelled batches of 8, 8 and 5: what the family observed before its labels were chosen."""
+    model = loops.probe_model(plain, seed + 7)
+    losses, sizes = [], []
+    with torch.no_grad():
+        for x, y in loops.loader(plain, seed + 8, (8, 8, 5)):
+            losses.append(nn.functional.cross_entropy(model(x), y).item())
+            sizes.append(len(y))
+    per_image = sum(loss * n for loss, n in zip(losses, sizes, strict=True)) / sum(sizes)
+    return per_image, sum(losses) / len(losses)
+
+
+def test_is_the_mean_of_batch_means_refused_for_every_seed_when_the_mean_per_image_is_asked():
+    # mlp_tuning asks for the mean loss per image. With random labels the mean of the batch
+    # means came within the judge's tolerance (1e-4) of the mean per image for some seeds, and
+    # passed there: those seeds, and a few others, must now refuse it.
+    manifest = load_manifest("mlp_tuning")
+    plain = manifest
+    assert manifest.loops.loss_mean == "per_sample"
+    assert reference_cells("mlp_tuning")["loops"].count(BATCH_MEANS[0]) == 1
+    means = {seed: _randomly_labelled_loss_means(plain, seed) for seed in range(200)}
+    by_chance = [s for s, (a, b) in means.items() if abs(a - b) <= 1e-4 * max(1, abs(a))]
+    assert by_chance, "no seed where random labels hid the mistake: widen the range"
+    for seed in [*by_chance, 0, 1, 2]:
+        right, batch_means = _train_loss_verdicts(plain, seed)
+        assert right.fraction == 1, (seed, right.message)
+        assert batch_means.fraction == 0, (seed, batch_means.message)

@@ -9,17 +9,17 @@ from torch import nn
 
 from grader.checks.families import behaviour
 
-RESBLOCK = ["module:resblock", "resblock_skip"]
-RESMLP = ["module:resblock", "resblock_skip", "module:resmlp"]
+BLOCK = ["module:block"]
+TINY_NET = ["module:block", "module:tiny_net"]
 
 
 def _statuses(results: dict) -> dict[str, str]:
     return {name: r.status for name, r in results.items()}
 
 
-CORRECT_RESBLOCKS = {
+CORRECT_BLOCKS = {
     "nn.Sequential inside": """
-        class ResBlock(nn.Module):
+        class Block(nn.Module):
             def __init__(self, a, b):
                 super().__init__()
                 self.body = nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, a))
@@ -27,7 +27,7 @@ CORRECT_RESBLOCKS = {
                 return torch.relu(self.body(x) + x)
     """,
     "other names, functional ReLU": """
-        class ResBlock(nn.Module):
+        class Block(nn.Module):
             def __init__(self, in_features, hidden_features):
                 super().__init__()
                 self.expand = nn.Linear(in_features, hidden_features)
@@ -38,86 +38,85 @@ CORRECT_RESBLOCKS = {
 }
 
 
-@pytest.mark.parametrize("layout", sorted(CORRECT_RESBLOCKS))
+@pytest.mark.parametrize("layout", sorted(CORRECT_BLOCKS))
 def test_does_another_layout_of_the_same_computation_pass(harness, layout):
-    results = harness.grade(harness.namespace(CORRECT_RESBLOCKS[layout]), RESBLOCK)
+    results = harness.grade(harness.namespace(CORRECT_BLOCKS[layout]), BLOCK)
     assert set(_statuses(results).values()) == {"pass"}, {n: r.message for n, r in results.items()}
 
 
 def test_does_an_activation_in_another_place_fail_only_behaviour(harness):
     code = """
-        class ResBlock(nn.Module):
+        class Block(nn.Module):
             def __init__(self, a, b):
                 super().__init__()
                 self.fc1, self.fc2 = nn.Linear(a, b), nn.Linear(b, a)
             def forward(self, x):
                 return x + F.relu(self.fc2(F.relu(self.fc1(x))))
     """
-    results = harness.grade(harness.namespace(code), RESBLOCK)
+    results = harness.grade(harness.namespace(code), BLOCK)
     assert _statuses(results) == {
-        "resblock_is_module": "pass",
-        "resblock_widths": "pass",
-        "resblock_skip": "pass",
-        "resblock_behaviour": "fail",
+        "block_is_module": "pass",
+        "block_widths": "pass",
+        "block_behaviour": "fail",
     }
 
 
 def test_is_a_width_mistake_charged_once(harness):
     code = """
-        class ResBlock(nn.Module):
+        class Block(nn.Module):
             def __init__(self, a, b):
                 super().__init__()
                 self.fc1, self.fc2 = nn.Linear(a, a), nn.Linear(a, a)
             def forward(self, x):
                 return F.relu(x + self.fc2(F.relu(self.fc1(x))))
     """
-    statuses = _statuses(harness.grade(harness.namespace(code), RESBLOCK))
-    assert statuses["resblock_widths"] == "fail"
-    assert statuses["resblock_behaviour"] == "skipped"  # not charged: it builds on the widths
+    statuses = _statuses(harness.grade(harness.namespace(code), BLOCK))
+    assert statuses["block_widths"] == "fail"
+    assert statuses["block_behaviour"] == "skipped"  # not charged: it builds on the widths
 
 
 def test_are_layers_in_a_plain_list_named_in_the_message(harness):
     code = """
-        class ResMLP(nn.Module):
+        class TinyNet(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.stem = nn.Linear(784, 256)
-                self.blocks = [ResBlock(256, 128), ResBlock(256, 128)]
-                self.head = nn.Linear(256, 10)
+                self.stem = nn.Linear(784, 16)
+                self.blocks = [Block(16, 8), Block(16, 8)]
+                self.head = nn.Linear(16, 10)
             def forward(self, x):
                 x = F.relu(self.stem(x.flatten(1)))
                 for block in self.blocks:
                     x = block(x)
                 return self.head(x)
     """
-    results = harness.grade(harness.namespace(code), RESMLP)
-    assert results["resmlp_structure"].status == "fail"
-    assert "plain Python container" in results["resmlp_structure"].message
-    assert results["resmlp_behaviour"].status == "skipped"
+    results = harness.grade(harness.namespace(code), TINY_NET)
+    assert results["tiny_net_structure"].status == "fail"
+    assert "plain Python container" in results["tiny_net_structure"].message
+    assert results["tiny_net_behaviour"].status == "skipped"
 
 
 def test_are_probabilities_refused_where_logits_are_asked_for(harness):
     code = """
-        _Reference = ResMLP
-        class ResMLP(_Reference):
+        _Reference = TinyNet
+        class TinyNet(_Reference):
             def forward(self, x):
                 return torch.softmax(super().forward(x), dim=1)
     """
-    results = harness.grade(harness.namespace(code), RESMLP)
-    assert results["resmlp_output"].status == "fail"
-    assert "probabilities" in results["resmlp_output"].message
+    results = harness.grade(harness.namespace(code), TINY_NET)
+    assert results["tiny_net_output"].status == "fail"
+    assert "probabilities" in results["tiny_net_output"].message
 
 
 def test_is_a_stub_told_it_is_not_implemented_yet(harness):
     code = """
-        class ResBlock(nn.Module):
+        class Block(nn.Module):
             def __init__(self, in_features, hidden_features):
                 super().__init__()
                 raise NotImplementedError()
     """
-    results = harness.grade(harness.namespace(code), RESBLOCK)
-    assert "not implemented yet" in results["resblock_is_module"].message
-    assert "subclass" not in results["resblock_is_module"].message
+    results = harness.grade(harness.namespace(code), BLOCK)
+    assert "not implemented yet" in results["block_is_module"].message
+    assert "subclass" not in results["block_is_module"].message
 
 
 def test_do_fixed_values_depend_on_the_shape_and_seed_alone():

@@ -156,3 +156,33 @@ def test_does_unpack_keep_existing_files_and_leave_no_temporaries(tmp_path):
     assert (dest / "t10k-labels-idx1-ubyte").read_bytes() == (
         src / "t10k-labels-idx1-ubyte"
     ).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_are_the_catalog_s_files_classes_and_address_torchvision_s(name):
+    """The catalog writes them down so that finding a root imports no torch; they must stay
+    what torchvision's classes check for and download from."""
+    from solutions.data import DATASETS
+
+    info = DATASETS[name]
+    cls = getattr(tv_datasets, info.class_name)
+    assert info.torchvision_class is cls
+    if hasattr(cls, "resources"):
+        names = [Path(url).name.removesuffix(".gz") for url, _ in cls.resources]
+        assert info.files == tuple(f"raw/{n}" for n in names)
+        assert info.download_url == cls.mirrors[0]
+    else:
+        names = [n for n, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+        assert info.files == tuple(names) and info.download_url == cls.url
+    if name == "mnist":
+        assert info.classes == tuple(cls.classes)
+
+
+def test_does_a_generated_data_set_say_it_is_a_stand_in(tmp_path):
+    from solutions.data import is_stand_in
+
+    real_looking = tmp_path / "real"
+    write_mnist_like(tmp_path / "gen", "mnist", n_train=20, n_test=10)
+    shutil.copytree(tmp_path / "gen", real_looking)
+    (real_looking / "MNIST" / "DLGRADE-STAND-IN.txt").unlink()
+    assert is_stand_in("mnist", tmp_path / "gen") and not is_stand_in("mnist", real_looking)

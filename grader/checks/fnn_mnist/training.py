@@ -1,0 +1,188 @@
+"""`sum_correct_preds` and the L1/L2 penalties on known cases, and a regularised training
+step of the NetworkTrainer with the grader's own penalty."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from grader.checks import kit
+from grader.checks.common import jsonable, same_values
+from grader.checks.families.loops import count_correct
+from grader.checks.fnn_mnist.judging import near
+from grader.checks.kit import judged
+from grader.spec import Definitions
+
+OWN = Definitions()
+
+
+def _draw_counts(rng, manifest) -> dict:
+    return {
+        "seed": kit.seed(rng),
+        "cases": [[rng.randint(5, 20), rng.randint(2, 10)] for _ in range(2)],
+    }
+
+
+@OWN.observer(draw=_draw_counts)
+def sum_correct_preds(ctx) -> dict:
+    """Known counts: scores (N, C) whose argmax is each row's label in a drawn number of rows."""
+    count, seed = ctx.get("sum_correct_preds"), int(ctx.settings["seed"])
+    g = torch.Generator().manual_seed(seed)
+
+    def run(i, case):
+        n, classes = case
+        scores = torch.randn(n, classes, generator=g)
+        targets = scores.argmax(1)
+        wrong = torch.randperm(n, generator=g)[: int(torch.randint(0, n, (1,), generator=g))]
+        shift = torch.randint(1, classes, (len(wrong),), generator=g)
+        targets[wrong] = (targets[wrong] + shift) % classes
+        result = count(scores.clone(), targets.clone())
+        return {"type": type(result).__name__, "value": jsonable(result)}
+
+    return {"cases": kit.per_setting(ctx.settings["cases"], seed, run)}
+
+
+def _counts_at(ctx, i, want) -> str:
+    return "sum_correct_preds on ({}, {}) scores".format(*ctx.settings["cases"][i])
+
+
+@judged(OWN, sum_correct_preds, "cases", _counts_at, name="sum_correct_preds")
+def _counted(entry, want, ctx, i) -> str | None:
+    if entry.get("value") != want["value"]:
+        return f"returned {entry.get('value')!r}, expected {want['value']} (a count)"
+    if entry.get("type") != want["type"]:
+        return f"returned a {entry.get('type')}, expected a Python int (use .item())"
+    return None
+
+
+def _draw_penalty(rng, manifest) -> dict:
+    return {
+        "seed": kit.seed(rng),
+        "sizes": [rng.randint(2, 6), rng.randint(2, 6), rng.randint(2, 4)],
+        "lambda": rng.choice([0.01, 0.05, 0.1, 0.5, 2.0]),
+    }
+
+
+def _penalty_model(s: Mapping[str, Any]) -> nn.Module:
+    """Linear -> BatchNorm1d -> Linear with parameters of both signs (batch norm's too)."""
+    torch.manual_seed(int(s["seed"]))
+    a, b, c = s["sizes"]
+    model = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.Linear(b, c))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    return model
+
+
+@OWN.observer(draw=_draw_penalty)
+def regularization_values(ctx) -> dict:
+    """Each penalty with the drawn lambda and with its default: value and gradient."""
+    s = ctx.settings
+    calls = [
+        (f, a) for f in ("l2_regularization", "l1_regularization") for a in ([s["lambda"]], [])
+    ]
+
+    def run(i, call):
+        function, args = call
+        model = _penalty_model(s)
+        params = list(model.parameters())
+        value = ctx.get(function)(model, *map(float, args))
+        found = {"function": function, "args": args, "value": jsonable(value)}
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            grads = torch.autograd.grad(value, params, allow_unused=True)
+            zero = [
+                torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)
+            ]
+            found["grad_tensor"] = torch.cat([g.reshape(-1) for g in zero])
+        return found
+
+    return {"cases": kit.per_setting(calls, int(s["seed"]), run)}
+
+
+def _penalty_at(ctx, i, want) -> str:
+    return f"{want['function']}(model{''.join(f', {float(a)}' for a in want['args'])})"
+
+
+@judged(OWN, regularization_values, "cases", _penalty_at, name="regularization_values")
+def _penalised(entry, want, ctx, i) -> str | None:
+    if not near(entry.get("value"), want["value"]):
+        formula = "squares" if want["function"].startswith("l2") else "absolute values"
+        return (
+            f"returned {entry.get('value')!r}, expected {want['value']:.6g} (lambda times the "
+            f"sum of the {formula} of all parameters)"
+        )
+    if not same_values(entry.get("grad_tensor"), want["grad_tensor"]):
+        return (
+            "its value is right but it is not a differentiable tensor of the parameters "
+            "(return a 0-d tensor, not .item(); nothing detached)"
+        )
+    return None
+
+
+def _draw_step(rng, manifest) -> dict:
+    return {
+        "seed": kit.seed(rng),
+        "lr": rng.choice([0.05, 0.1, 0.2]),
+        "lambda": rng.choice([0.05, 0.1, 0.3]),
+        "batch": rng.randint(4, 12),
+    }
+
+
+@OWN.observer(draw=_draw_step)
+def regularized_step(ctx) -> dict:
+    """One training batch with the grader's own L2 penalty, SGD: the weights after the step,
+    the training loss (with the penalty) and the validation loss (without) on that batch."""
+    s = ctx.settings
+    lam, n = float(s["lambda"]), int(s["batch"])
+
+    def run(i, _):
+        model = nn.Linear(6, 3)
+        g = torch.Generator().manual_seed(int(s["seed"]))
+        batch = TensorDataset(
+            torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+        )
+        data = DataLoader(batch, batch_size=n)
+        trainer = ctx.get("NetworkTrainer")(
+            model,
+            data,
+            data,
+            nn.CrossEntropyLoss(),
+            torch.optim.SGD(model.parameters(), lr=float(s["lr"])),
+            "cpu",
+            sum_correct_preds=count_correct,
+            regularization=lambda m: lam * sum(p.pow(2).sum() for p in m.parameters()),
+        )
+        found = {"train_loss": jsonable(trainer.train_epoch())}
+        found["weights_tensor"] = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        return {**found, "validation": jsonable(trainer.validate())}
+
+    return {"runs": kit.per_setting([s], int(s["seed"]), run)}
+
+
+def _loss_of(result: Any) -> Any:
+    return result[0] if isinstance(result, list) and result else result
+
+
+@judged(
+    OWN, regularized_step, "runs", "NetworkTrainer with regularization", name="regularized_step"
+)
+def _stepped(entry, want, ctx, i) -> str | None:
+    if not same_values(entry.get("weights_tensor"), want["weights_tensor"]):
+        return (
+            "after one SGD step the weights are not where loss + penalty sends them: add "
+            "regularization(model) to the loss before loss.backward()"
+        )
+    got, target = entry.get("train_loss"), want["train_loss"]
+    if not near(got, target):
+        return f"train_epoch returned {got!r}, expected {target:.5f} (the loss with the penalty)"
+    got, target = _loss_of(entry.get("validation")), _loss_of(want["validation"])
+    if not near(got, target):
+        return (
+            f"validate returned the loss {got!r}, expected {target:.5f}: the validation loss "
+            "is the plain criterion, without the penalty"
+        )
+    return None

@@ -1,0 +1,110 @@
+"""The NetworkUser: the save -> load round trip of a network of the grader's, and the mode
+and gradient state predict runs in."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from grader.checks import kit
+from grader.checks.common import describe_error, inputs
+from grader.checks.families.loops import GRAD_CLASS, MODE_CLASS, Marks
+from grader.checks.kit import judged
+from grader.spec import Definitions
+
+OWN = Definitions()
+
+
+def _draw_user(rng, manifest) -> dict:
+    return {"seed": kit.seed(rng), "features": rng.randint(4, 30), "hidden": rng.randint(3, 12)}
+
+
+def _user_model(features: int, hidden: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        nn.Linear(features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 5)
+    )
+    with torch.no_grad():  # running statistics away from their start: they must travel too
+        model.train()(torch.randn(64, features) * 3 + 1)
+    return model
+
+
+def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
+    """A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
+    while gradients are recorded (families.loops.Marks): its own predictions, which the
+    reference gives, show only in evaluation mode without gradients."""
+    torch.manual_seed(seed)
+    layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 5)]
+    with torch.no_grad():  # never predicted unless a mark pushes them
+        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
+    return nn.Sequential(*layers, Marks(5, mode=True, grad=True)).train()
+
+
+def _labels(labels: Any) -> dict:
+    if not isinstance(labels, torch.Tensor):
+        return {"labels": f"<{type(labels).__name__}>"}
+    meta = {"dtype": str(labels.dtype), "device": labels.device.type}
+    return {"labels_tensor": labels.detach().cpu(), "labels": meta}
+
+
+def _saved(path: Path) -> Any:
+    """What a saved file holds: sorted [shape, sum] of a state_dict's tensors, or why not."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            return f"<{type(state).__name__}>"
+        return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
+    except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
+        return f"<not loadable with weights_only=True: {describe_error(err)}>"
+
+
+@OWN.observer(draw=_draw_user)
+def save_load_roundtrip(ctx) -> dict:
+    """Save a network of the grader's with NetworkUser, load the file into a fresh one, predict;
+    then predict with a network whose predictions show the mode and the gradient state."""
+    user_class, s = ctx.get("NetworkUser"), ctx.settings
+    seed, features, hidden = int(s["seed"]), int(s["features"]), int(s["hidden"])
+    x = inputs(16, features, seed=seed)
+
+    def roundtrip(path: Path) -> dict:
+        user_class(_user_model(features, hidden, seed)).save(path)
+        saved, fresh = _saved(path), user_class(_user_model(features, hidden, seed + 1))
+        fresh.load(path)
+        return {"saved": saved, **_labels(fresh.predict(x))}
+
+    def modes(path: Path) -> dict:
+        return _labels(user_class(_marked_model(features, hidden, seed + 2)).predict(x))
+
+    with tempfile.TemporaryDirectory(prefix="dlgrade-user-") as folder:
+        path = Path(folder) / "weights.pt"
+        return {"runs": kit.per_setting([roundtrip, modes], seed, lambda i, run: run(path))}
+
+
+ROUND_TRIP = ["save -> load into a fresh network -> predict", "predict, model in training mode"]
+
+
+@judged(OWN, save_load_roundtrip, "runs", ROUND_TRIP, name="save_load_roundtrip")
+def _round_tripped(entry, want, ctx, i) -> str | None:
+    if i == 0 and entry.get("saved") != want["saved"]:
+        return (
+            f"the saved file holds {str(entry.get('saved'))[:120]}, expected the model's "
+            "state_dict (torch.save(model.state_dict(), path))"
+        )
+    if entry.get("labels") != want["labels"]:
+        return f"predict returned {entry.get('labels')}, expected {want['labels']}"
+    if torch.equal(entry["labels_tensor"], want["labels_tensor"]):
+        return None
+    if i == 1:
+        return (
+            "its labels are not those of evaluation mode without gradients: predict must call "
+            "self.model.eval() and compute under torch.no_grad()"
+        )
+    return (
+        "after load, the fresh network predicts other labels than the saved one: load must put "
+        "every saved parameter and buffer into the model (load_state_dict), predict must run "
+        "in eval mode"
+    )

@@ -1,0 +1,100 @@
+"""What writing a check takes, written once: settings, seeded runs per setting, one judge loop.
+
+An observer probes the student's code once per drawn setting (`per_setting`: each run seeded,
+its failure recorded as data by `failure`, never raised); a judge compares the student's entry
+of each setting with the reference's (`every_setting`: partial credit over the reference's
+settings, a setting that raised or was not observed marks the verdict `raised` for the scoring
+policy). `module_settings` lets an assignment's own observer probe the settings of a
+`[[modules]]` entry; `seed` draws a run's seed. Judges are named after their checks
+(`grader.spec.Definitions.check`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from grader.checks.common import StopProbe, failure, summarise
+from grader.spec import Verdict
+
+SEED_SPAN = 2**31
+
+
+def seed(rng: random.Random) -> int:
+    """A seed for one observer's runs of one grading run."""
+    return rng.randrange(SEED_SPAN)
+
+
+def per_setting(items: Sequence[Any], start: int, run: Callable[[int, Any], dict]) -> list[dict]:
+    """`run(i, item)` for each item, after `torch.manual_seed(start + i)`; an exception becomes
+    the entry's recorded failure ({"error"} or {"wrong"}), so one bad setting hides no other."""
+    entries = []
+    for i, item in enumerate(items):
+        entry: dict = {}
+        try:
+            torch.manual_seed(start + i)
+            entry.update(run(i, item))
+        except StopProbe:
+            raise
+        except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+            entry.update(failure(err))
+        entries.append(entry)
+    return entries
+
+
+Test = Callable[[dict, dict, Any, int], str | None]  # (entry, reference's entry, ctx, i)
+Where = Callable[[Any, int, dict], str]  # (ctx, i, reference's entry) -> "ResBlock(...)"
+
+
+def every_setting(key: str, test: Test, where: Where, hint: str = "") -> Callable:
+    """The judge of a check that every setting of observation `key` (a list, one entry per
+    setting) must pass: partial credit over the reference's settings, never the student's.
+
+    A setting the student's code failed in is a problem: "wrong" entries (a wrong value) keep
+    the verdict a failure, "error" entries or a missing entry (work not done, nothing observed)
+    mark it `raised`. `hint` follows the problems in the message.
+    """
+
+    def judge(seen, want, ctx) -> Verdict:
+        got = seen.get(key) if isinstance(seen.get(key), list) else []
+        problems, raised = [], False
+        for i, reference in enumerate(want[key]):
+            place = where(ctx, i, reference)
+            if "error" in reference or "wrong" in reference:  # a grader bug, said loudly
+                raise RuntimeError(f"the reference failed on {place}: {reference}")
+            entry = got[i] if i < len(got) else None
+            if not isinstance(entry, dict):
+                problems.append(f"{place}: nothing observed")
+                raised = True
+            elif "error" in entry:
+                problems.append(f"{place} raised {entry['error']}")
+                raised = True
+            elif "wrong" in entry:
+                problems.append(f"{place}: {entry['wrong']}")
+            elif problem := test(entry, reference, ctx, i):
+                problems.append(f"{place}: {problem}")
+        total = len(want[key])
+        message = summarise(problems) + (f": {hint}" if hint and problems else "")
+        return Verdict.partial(total - len(problems), total, message or "right", raised=raised)
+
+    return judge
+
+
+def judged(own, observer, key: str, where, *, name: str | None = None, hint: str = ""):
+    """Declare the decorated `test(entry, reference's entry, ctx, i) -> problem | None` in
+    `own` (a `grader.spec.Definitions`) as the judge of a check, named `name` or after the
+    test: every entry of `observer`'s list `key` must pass it (`every_setting`). `where` names
+    entry i: a function (ctx, i, reference's entry) -> text, a text, or a text per entry."""
+    if not callable(where):
+        texts = [where] if isinstance(where, str) else list(where)
+        where = lambda ctx, i, want: texts[min(i, len(texts) - 1)]  # noqa: E731
+
+    def declare(test: Test) -> Test:
+        check = name or test.__name__
+        own.check(check, observe=observer)(every_setting(key, test, where, hint))
+        return test
+
+    return declare

@@ -1,0 +1,20 @@
+"""The checks that are `mlp_tuning`'s own, one module per part of the sheet, each probing the
+student's code on data the grader makes for this run: `statistics` (standardisation images),
+`transforms` (augmentations), `mlp` (activation, dropout), `search` (the Optuna search behind a
+test-split tripwire), `final` (configuration, weights and test accuracy of the final model).
+The MLP's shapes and behaviour and the training and evaluation functions come from the families
+(manifest)."""
+
+from __future__ import annotations
+
+from grader.checks.mlp_tuning import final, mlp, search, statistics, transforms
+from grader.spec import CheckSet
+
+# In the manifest's order: observers draw their settings in the order they are registered.
+PARTS = (statistics, transforms, mlp, search, final)
+
+
+def register(checks: CheckSet, manifest=None) -> None:
+    """Every part's observers and checks."""
+    for part in PARTS:
+        part.OWN.register(checks, manifest)

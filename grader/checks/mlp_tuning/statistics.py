@@ -1,0 +1,187 @@
+"""`mlp_tuning`'s statistics: `standardisation_images` on a known Subset (shapes, which images,
+the std image's formula), and the notebook's own mean and std images, which must be those of
+the sheet's seeded training split."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import torch
+from torch.utils.data import Subset
+
+from grader.checks import kit
+from grader.checks.common import WrongValue, same_values, summarise
+from grader.checks.families.accuracy import Unjudgeable
+from grader.checks.kit import judged
+from grader.checks.mlp_tuning.shared import EPSILON, SIDE, as_tensor, unlabelled, what
+from grader.spec import Definitions, Verdict
+
+OWN = Definitions()
+NOTEBOOK_IMAGES = ("mean_image", "std_image")
+
+
+def noise_images(n: int, seed: int) -> torch.Tensor:
+    """uint8 (n, 28, 28) of seeded noise; the two top rows are black in every image and one
+    pixel is the same in all of them, so the std image has pixels where it is exactly 1e-5."""
+    g = torch.Generator().manual_seed(seed)
+    data = torch.randint(0, 256, (n, SIDE, SIDE), dtype=torch.uint8, generator=g)
+    data[:, :2] = 0
+    row, col = (int(v) for v in torch.randint(2, SIDE, (2,), generator=g))
+    data[:, row, col] = int(torch.randint(1, 256, (1,), generator=g))
+    return data
+
+
+def _draw_statistics(rng, manifest) -> dict:
+    cases = []
+    for _ in range(2):
+        n = rng.randint(30, 60)
+        size = rng.randint(8, 16)
+        cases.append({"seed": kit.seed(rng), "images": n, "indices": rng.sample(range(n), size)})
+    return {"cases": cases}
+
+
+@OWN.observer(draw=_draw_statistics)
+def statistics(ctx) -> dict:
+    """`standardisation_images` on a Subset of a known data set: a few of its images, shuffled."""
+    fn = ctx.get("standardisation_images")
+
+    def run(i, case):
+        data = unlabelled(noise_images(case["images"], case["seed"]))
+        result = fn(Subset(data, case["indices"]))
+        if not isinstance(result, tuple | list) or len(result) != 2:
+            raise WrongValue(f"it returned {what(result)}, not (mean_image, std_image)")
+        entry: dict = {}
+        for name, value in zip(("mean", "std"), result, strict=True):
+            entry[f"{name}_type"] = what(value)
+            entry[f"{name}_float"] = (
+                isinstance(value, torch.Tensor) and value.dtype == torch.float32
+            )
+            if (tensor := as_tensor(value)) is not None:
+                entry[f"{name}_tensor"] = tensor
+        return entry
+
+    return {"runs": kit.per_setting(ctx.settings["cases"], 0, run)}
+
+
+def _subset(ctx, i: int, want: dict) -> str:
+    case = ctx.settings["cases"][i]
+    return f"standardisation_images(a Subset of {len(case['indices'])} of {case['images']} images)"
+
+
+def _per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
+    """`seen` as `want`'s shape when it holds as many numbers (a (1, 28, 28) image is the shape
+    check's business, not the values'), else None."""
+    if not isinstance(seen, torch.Tensor) or seen.numel() != want.numel():
+        return None
+    return seen.reshape(want.shape)
+
+
+@judged(OWN, statistics, "runs", _subset)
+def stats_shape(entry, want, ctx, i) -> str | None:
+    for name in ("mean", "std"):
+        got, target, kind = (
+            entry.get(f"{name}_tensor"),
+            want[f"{name}_tensor"],
+            entry[f"{name}_type"],
+        )
+        if not isinstance(got, torch.Tensor) or got.shape != target.shape:
+            return (
+                f"the {name} image is {kind}, expected a float32 tensor of shape "
+                f"{tuple(target.shape)} (one value per pixel, not one per image set)"
+            )
+        if not entry[f"{name}_float"]:
+            return f"the {name} image is {kind} but not float32"
+    return None
+
+
+@judged(OWN, statistics, "runs", _subset)
+def stats_training_subset(entry, want, ctx, i) -> str | None:
+    # Which images: the mean image says it, whatever the std formula.
+    got = _per_pixel(entry.get("mean_tensor"), want["mean_tensor"])
+    if got is None:
+        return f"the mean image is {entry['mean_type']}, not one value per pixel"
+    if not same_values(got, want["mean_tensor"]):
+        return (
+            "the mean image is not the mean of the subset's images: use only the images "
+            "`subset.indices` names (subset.dataset.data[subset.indices]), on the 0..1 scale"
+        )
+    return None
+
+
+@judged(OWN, statistics, "runs", _subset)
+def stats_formula(entry, want, ctx, i) -> str | None:
+    target = want["std_tensor"]
+    got = _per_pixel(entry.get("std_tensor"), target)
+    if got is None:
+        return f"the std image is {entry['std_type']}, not one value per pixel"
+
+    def near(a: torch.Tensor, b: torch.Tensor) -> bool:
+        return torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-6)
+
+    n = len(ctx.settings["cases"][i]["indices"])
+    unbiased = (target - EPSILON) * math.sqrt(n / (n - 1)) + EPSILON  # what 1/(N-1) gives
+    if near(got, target):
+        return None
+    if near(got + EPSILON, target):
+        return "the std image lacks the + 1e-5 (pixels equal in every image give 0, not 1e-5)"
+    if near(got, unbiased) or near(got, unbiased - EPSILON):
+        return "the std image divides by N - 1: the sheet's formula divides by N (correction=0)"
+    return (
+        "the std image is not sqrt((1/N) sum (X_i - X_mu)^2) + 1e-5 over the subset's N images, "
+        "pixel by pixel"
+    )
+
+
+@OWN.observer(reference=False)
+def notebook_images(ctx) -> dict:
+    """The notebook's own `mean_image` and `std_image` (of its training split, by its cells)."""
+
+    def run(i, name):
+        value = ctx.get(name)
+        tensor = as_tensor(value)
+        return {"type": what(value), **({"image_tensor": tensor} if tensor is not None else {})}
+
+    return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run)}
+
+
+@functools.lru_cache(maxsize=2)
+def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std images of the real training split (the sheet's 55,000 of 60,000 images,
+    split with its seed), computed with the reference code once per process; trusted side only.
+    Unjudgeable when this machine does not have the data set."""
+    from solutions.data import DataNotFoundError, load_split, resolve_root
+    from solutions.mlp_tuning.config import SPLIT_SEED, VALIDATION_SIZE
+    from solutions.mlp_tuning.student import split_train_validation, standardisation_images
+
+    try:
+        images, _ = load_split(dataset, train=True, root=resolve_root(dataset).root)
+    except DataNotFoundError as err:
+        first = str(err).splitlines()[0]
+        raise Unjudgeable(
+            f"the grading machine has no {dataset} training split ({first})"
+        ) from None
+    train, _ = split_train_validation(range(len(images)), VALIDATION_SIZE, SPLIT_SEED)
+    return standardisation_images(Subset(unlabelled(images[:, 0]), train.indices))
+
+
+@OWN.check(observe=notebook_images)
+def notebook_statistics(seen, want, ctx) -> Verdict:
+    truth = training_statistics(ctx.manifest.dataset)
+    problems = []
+    for name, entry, target in zip(NOTEBOOK_IMAGES, seen["images"], truth, strict=True):
+        if "error" in entry or "wrong" in entry:
+            problems.append(f"{name}: {entry.get('error') or entry['wrong']}")
+        elif (got := _per_pixel(entry.get("image_tensor"), target)) is None:
+            problems.append(f"{name} is {entry['type']}, not a 28x28 image")
+        elif not same_values(got, target):
+            problems.append(f"{name} is not that of the 55,000 training images of the seeded split")
+    if problems:
+        return Verdict.wrong(
+            summarise(problems)
+            + ": split_train_validation must split the 60,000 images at random with "
+            "random_split and a torch.Generator seeded with `seed`, 55,000 for training "
+            "first, and the statistics come from the training subset only"
+        )
+    return Verdict.ok("the notebook standardises with the statistics of its training split")

@@ -1,0 +1,131 @@
+"""`mlp_tuning`'s transforms: what `make_transforms(...)` does to fixed PIL images under seeded
+RNG, compared with the reference: the training transform's augmentations, each switch doing
+only its own, and an evaluation transform without augmentation."""
+
+from __future__ import annotations
+
+import torch
+from PIL import Image
+
+from grader.checks import kit
+from grader.checks.common import WrongValue, same_values
+from grader.checks.kit import judged
+from grader.checks.mlp_tuning.shared import SIDE, SWITCHES, what
+from grader.spec import Definitions
+
+OWN = Definitions()
+
+# The make_transforms calls probed for each check, as (which transform: 0 training,
+# 1 evaluation; normalise; the switches on). The last "switches" call also records the
+# evaluation transform's images: that call is compared with them, not with the reference.
+CALLS = {
+    "augments": [(0, False, SWITCHES)],
+    "switches": [(0, False, on) for on in ((), *((s,) for s in SWITCHES))] + [(0, True, ())],
+    "evaluation": [(1, normalise, on) for on in (SWITCHES, ()) for normalise in (True, False)],
+}
+
+
+def _draw_transforms(rng, manifest) -> dict:
+    return {"seed": kit.seed(rng), "rng_seeds": [kit.seed(rng) for _ in range(4)], "images": 3}
+
+
+def _outputs(transform, images, seeds) -> torch.Tensor:
+    """(len(seeds) * len(images), 1, 28, 28): the transform of every image in turn after
+    torch.manual_seed(seed), for each seed (12 calls, so 12 draws of each random choice)."""
+    outs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        for image in images:
+            out = transform(image)
+            if not isinstance(out, torch.Tensor):
+                raise WrongValue(f"the transform returned {what(out)}, not a tensor")
+            outs.append(out.detach().cpu().float())
+    shapes = {tuple(o.shape) for o in outs}
+    if len(shapes) != 1:
+        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
+    return torch.stack(outs)
+
+
+@OWN.observer(draw=_draw_transforms)
+def transform_outputs(ctx) -> dict:
+    """What `make_transforms(mean_image, std_image, normalise=..., flip=..., rotation=...,
+    resized_crop=...)` does to fixed PIL images, under seeded RNG."""
+    make = ctx.get("make_transforms")
+    s = ctx.settings
+    g = torch.Generator().manual_seed(int(s["seed"]))
+    pixels = torch.randint(0, 256, (s["images"], SIDE, SIDE), dtype=torch.uint8, generator=g)
+    images = [Image.fromarray(p.numpy()) for p in pixels]
+    mean_image = torch.rand(SIDE, SIDE, generator=g) * 0.5
+    std_image = torch.rand(SIDE, SIDE, generator=g) * 0.5 + 0.2
+    seeds = [int(v) for v in s["rng_seeds"]]
+
+    def run(i, call):
+        which, normalise, on = call
+        pair = make(mean_image, std_image, normalise=normalise, **{k: k in on for k in SWITCHES})
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise WrongValue(f"make_transforms returned {what(pair)}, not a pair")
+        entry = {"outputs_tensor": _outputs(pair[which], images, seeds)}
+        if normalise and which == 0:  # standardised training images, and evaluation ones
+            entry["eval_tensor"] = _outputs(pair[1], images, seeds)
+        return entry
+
+    return {key: kit.per_setting(calls, 0, run) for key, calls in CALLS.items()}
+
+
+def _call(key: str):
+    """`where` for kit.every_setting: the transform of call i of CALLS[key]."""
+
+    def where(ctx, i, want) -> str:
+        which, normalise, on = CALLS[key][i]
+        switches = ", ".join(f"{k}=True" for k in on) or "no augmentation"
+        kind = ("training", "evaluation")[which]
+        return f"the {kind} transform with normalise={normalise}, {switches}"
+
+    return where
+
+
+def _differs(entry, want) -> str | None:
+    """None when the student's transform gave the reference's images, else the problem."""
+    got, target = entry["outputs_tensor"], want["outputs_tensor"]
+    if got.shape != target.shape:
+        return f"gives images of shape {tuple(got.shape[1:])}, expected {tuple(target.shape[1:])}"
+    if not same_values(got, target):
+        return "gives other images than the reference (same images, same RNG seeds)"
+    return None
+
+
+def _judge(key: str, hint: str):
+    """Declare the decorated test as the judge of its check over the calls CALLS[key]."""
+    return judged(OWN, transform_outputs, key, _call(key), hint=hint)
+
+
+@_judge(
+    "augments",
+    "with every switch on it must apply RandomHorizontalFlip(p=0.5), RandomRotation(10) and "
+    "RandomResizedCrop(28, scale=(0.7, 1.0)), in this order, then ToTensor",
+)
+def train_transform_augments(entry, want, ctx, i) -> str | None:
+    return _differs(entry, want)
+
+
+@_judge("switches", "each switch turns on its own augmentation and nothing else")
+def augmentations_switchable(entry, want, ctx, i) -> str | None:
+    if "eval_tensor" not in want:
+        return _differs(entry, want)
+    # With every augmentation off, normalise=True standardises training images exactly as the
+    # student's own evaluation transform does (whose arithmetic is the evaluation check's).
+    if not same_values(entry["outputs_tensor"], entry["eval_tensor"]):
+        return "it does not standardise like the evaluation transform (ToTensor, then Standardise)"
+    return None
+
+
+@_judge(
+    "evaluation",
+    "the evaluation transform is ToTensor (+ Standardise when normalise), whatever the "
+    "augmentation switches say",
+)
+def eval_transform_deterministic(entry, want, ctx, i) -> str | None:
+    problem, outputs, n = _differs(entry, want), entry["outputs_tensor"], ctx.settings["images"]
+    if problem and len(outputs) >= 2 * n and not torch.equal(outputs[:n], outputs[n : 2 * n]):
+        problem += " and changes from call to call (augmentation belongs to training)"
+    return problem
