@@ -3,6 +3,9 @@ fine-tuning: `finetuning_setup` and the submitted fine-tuned weights against the
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -13,7 +16,6 @@ from grader.checks.families import accuracy
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
-EPOCHS = 10  # the sheet's: every run trains 10 epochs
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 LAST_LAYER = "fc2."  # the layer fine-tuning trains (the notebook names it)
 
@@ -89,9 +91,15 @@ def fit_run(ctx) -> dict:
     )
     tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), list(s["right"]))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    out = kit.per_setting([0], seed, lambda i, _: {"returned": jsonable(
-        ctx.get("fit")(model, optimizer, train, tests, len(s["right"]), torch.device("cpu"))
-    )})[0]  # fmt: skip
+
+    def run() -> dict:
+        epochs, cpu = len(s["right"]), torch.device("cpu")
+        with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
+            return {
+                "returned": jsonable(ctx.get("fit")(model, optimizer, train, tests, epochs, cpu))
+            }
+
+    out = _once(ctx, run)
     final = model.state_dict()
     out["kept"] = next(
         (k + 1 for k, snap in enumerate(tests.snapshots)
@@ -108,18 +116,27 @@ def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
         return problem
     if not isinstance(seen.get("returned"), dict):
         return Verdict.wrong(f"fit returned {seen.get('returned')!r}, not a dict")
-    got, best = seen["returned"], want["returned"]["best_epoch"]
-    scripted = [round(a, 4) for a in want["returned"]["test_accuracy"]]
+    got = seen["returned"]
+    # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
+    curve = got.get("test_accuracy")
+    if not (
+        isinstance(curve, list)
+        and len(curve) == 4
+        and all(isinstance(a, float | int) for a in curve)
+    ):
+        return Verdict.wrong(f"fit's test_accuracy is {curve!r}, not one number per epoch (4)")
+    best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = []
-    if got.get("best_epoch") != best:
-        problems.append(f"best_epoch is {got.get('best_epoch')!r}, expected {best}")
-    if got.get("best_accuracy") != want["returned"]["best_accuracy"]:
-        problems.append(f"best_accuracy is {got.get('best_accuracy')!r}")
     if short := [k for k in CURVES if not (isinstance(got.get(k), list) and len(got[k]) == 4)]:
         problems.append(f"{', '.join(short)} do not hold one value per epoch")
+    if got.get("best_epoch") != best:
+        problems.append(f"best_epoch is {got.get('best_epoch')!r}, expected {best}")
+    if got.get("best_accuracy") != max(curve):
+        problems.append(f"best_accuracy is {got.get('best_accuracy')!r}")
     if seen["kept"] != best:
         kept = f"those of epoch {seen['kept']}" if seen["kept"] else "none of an epoch's end"
         problems.append(f"the model's weights afterwards are {kept}")
+    scripted = [round(a, 4) for a in curve]
     return Verdict.expect(
         not problems,
         "fit reports and keeps the best epoch",
@@ -136,24 +153,33 @@ def submitted_curves(ctx) -> dict:
     return {"histories": jsonable(histories) if isinstance(histories, dict) else None}
 
 
+def _curve_problem(run) -> str | None:
+    """What is wrong with one run's entry of histories.json (the dict fit returned), if anything."""
+    if not isinstance(run, dict):
+        return "missing"
+    lengths = {len(run[c]) if isinstance(run.get(c), list) else 0 for c in CURVES}
+    if len(lengths) != 1 or 0 in lengths:
+        return f"{', '.join(CURVES)} do not each hold one value per epoch"
+    best, accuracies = run.get("best_epoch"), run["test_accuracy"]
+    if not (isinstance(best, int) and 1 <= best <= len(accuracies)):
+        return f"best_epoch {best!r} is not an epoch (1 to {len(accuracies)})"
+    if run.get("best_accuracy") != max(accuracies) or accuracies[best - 1] != max(accuracies):
+        return "best_epoch and best_accuracy are not the epoch with the highest test accuracy"
+    return None
+
+
 @OWN.check(observe=submitted_curves)
 def curves_per_epoch(seen, want, ctx) -> Verdict:
-    histories, problems = seen["histories"], []
+    histories = seen["histories"]
     if histories is None:
         return Verdict.error(
             "no learning curves: hand in histories.json, which the notebook writes"
         )
-    for key in (m.key for m in ctx.manifest.models):
-        run = histories.get(key)
-        if not isinstance(run, dict):
-            problems.append(f"{key}: missing")
-        elif any(not isinstance(run.get(c), list) or len(run[c]) != EPOCHS for c in CURVES):
-            problems.append(f"{key}: not {EPOCHS} values in each of {', '.join(CURVES)}")
-        elif run.get("best_accuracy") != max(run["test_accuracy"]):
-            problems.append(f"{key}: best_accuracy is not the highest test accuracy")
+    keys = [m.key for m in ctx.manifest.models]
+    problems = [f"{k}: {p}" for k in keys if (p := _curve_problem(histories.get(k)))]
     return Verdict.expect(
         not problems,
-        f"histories.json holds {EPOCHS} epochs of every run, each with its best epoch",
+        "histories.json holds every run's curves, one value per epoch, and its best epoch",
         "histories.json: " + "; ".join(problems),
     )
 

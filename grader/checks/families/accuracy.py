@@ -1,13 +1,13 @@
 """Accuracy of the submitted weights on the real test split, measured by the grader itself.
 
-The observer rebuilds each model of the manifest from the student's own class
-(`class_name(*args, **kwargs)`), loads the submitted weights file (a read-only copy) with
-`weights_only=True`, and predicts the grader's test images in evaluation mode under no_grad,
-each batch reshaped to the model's `input_shape` when the manifest gives one (a flattened
-(N, 784) for an FNN), else as (N, C, H, W) images. The images reach the probe in an order drawn
-for the run and without labels; the judge, in the parent, scores the logits against the labels
-in that order. A grading machine without the test split gives status "error" (`Unjudgeable`),
-with the fix in the message.
+An observer per model (each has one observer's time limit to itself) rebuilds it from the
+student's own class (`class_name(*args, **kwargs)`), loads the submitted weights file (a
+read-only copy) with `weights_only=True`, and predicts the grader's test images in evaluation
+mode under no_grad, each batch reshaped to the model's `input_shape` when the manifest gives
+one (a flattened (N, 784) for an FNN), else as (N, C, H, W) images. The images reach the probe
+in an order drawn for the run and without labels; the judge, in the parent, scores the logits
+against the labels in that order. A grading machine without the test split gives status
+"error" (`Unjudgeable`), with the fix in the message.
 
 How the images are prepared: with the manifest's `[normalize]` statistics, or, for a model whose
 manifest entry names a `test_transform`, with the student's own transform (the one that global
@@ -104,25 +104,20 @@ def scores(model, batches: list, shape=None) -> torch.Tensor:
         ).float()
 
 
-def observe(ctx) -> dict:
-    result = {}
-    prepared: dict = {}  # test_transform name -> (batches, how), made once for every model
-    for spec in ctx.manifest.models:
-        entry: dict = {}
-        result[spec.key] = entry
+def observer(key: str):
+    """The observer of model `key`: its scores on the test images (one observer per model, so
+    that each model has the observer's time limit to itself)."""
+
+    def observe(ctx) -> dict:
+        spec, entry = ctx.manifest.model(key), {}
         if problem := ctx.weights_problems.get(spec.weights):
-            entry["error"] = problem
-            continue
+            return {key: {"error": problem}}
         if ctx.test_images is None:
-            entry["no_test_split"] = True
-            continue
+            return {key: {"no_test_split": True}}
         try:
             model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
             model.load_state_dict(submitted_state(ctx, spec))
-            name = spec.test_transform
-            if name not in prepared:
-                prepared[name] = prepared_batches(ctx, name)
-            batches, how = prepared[name]
+            batches, how = prepared_batches(ctx, spec.test_transform)
             if how:
                 entry["prepared"] = how
             entry["logits_tensor"] = scores(model, batches, spec.input_shape)
@@ -130,7 +125,10 @@ def observe(ctx) -> dict:
             raise
         except Exception as err:  # noqa: BLE001
             entry["error"] = describe_error(err, 400)
-    return result
+        return {key: entry}
+
+    observe.__name__ = f"{OBSERVER}_{key}"
+    return observe
 
 
 def judge_model(key: str):
@@ -177,10 +175,11 @@ def source_problem(manifest, parts: list[str]) -> str | None:
 
 
 def register(checks: CheckSet, manifest) -> None:
-    """The predictions observer and the checks whose source is "accuracy.<model key>"."""
-    sourced = manifest.sourced(NAME)
-    if not sourced:
-        return
-    checks.add_observer(OBSERVER, observe, reference=False, needs_test_images=True)
-    for check in sourced:
-        checks.add_check(check.name, OBSERVER, judge_model(check.source.split(".")[1]))
+    """One predictions observer per model that a check whose source is "accuracy.<model key>"
+    judges, and those checks."""
+    for check in manifest.sourced(NAME):
+        key = check.source.split(".")[1]
+        observe = observer(key)
+        if observe.__name__ not in checks.observers:
+            checks.add_observer(observe.__name__, observe, reference=False, needs_test_images=True)
+        checks.add_check(check.name, observe.__name__, judge_model(key))

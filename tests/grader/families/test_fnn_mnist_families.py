@@ -210,8 +210,8 @@ def test_are_test_batches_fed_in_the_model_s_input_shape(tmp_path):
         weights_dir=Path(WEIGHTS_DIR / ID),
         test_images=tmp_path / "test_images.pt",
     )
-    seen = accuracy.observe(ctx)
     for key in ("fnn", "fnn_bn"):
+        seen = accuracy.observer(key)(ctx)
         assert "error" not in seen[key], seen[key]
         assert tuple(seen[key]["logits_tensor"].shape) == (7, 10)
 
@@ -238,7 +238,7 @@ def test_are_test_images_prepared_with_the_notebook_s_own_test_transform(tmp_pat
             weights_dir=Path(WEIGHTS_DIR / ID),
             test_images=tmp_path / "test_images.pt",
         )
-        return accuracy.observe(ctx)[key]
+        return accuracy.observer(key)(ctx)[key]
 
     for key in ("fnn", "fnn_bn"):
         model = load_manifest(ID).model(key).build(ns)
