@@ -254,6 +254,10 @@ def test_do_the_visible_tests_accept_every_correct_variant(assignment, name, col
 # Mistakes and the visible tests that must catch them: only those (a mistake a visible test
 # does not mirror fails none).
 MIRRORED = {
+    ("cnn_techniques", "augment_test_set"): {"visible_transforms"},
+    ("cnn_techniques", "finetune_all_trainable"): {"visible_finetune"},
+    ("cnn_techniques", "optimizer_all_parameters"): {"visible_finetune"},
+    ("cnn_techniques", "tsne_on_logits"): set(),  # right shapes: only the grader can tell
     ("fnn_mnist", "batchnorm_keeps_bias"): {"visible_dense_layer", "visible_fnn"},
     ("fnn_mnist", "dense_layer_ignores_activation"): set(),  # visible tests use ReLU
     ("fnn_mnist", "fnn_without_flatten"): {"visible_fnn"},
