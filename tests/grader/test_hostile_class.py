@@ -10,7 +10,7 @@ gradebook row, and the CSV and JSON list them all; nothing was written outside t
 folders (marker files, the victims of planted links, the submitted files themselves) and
 nothing is left running.
 
-The hostile module (test_hostile_submissions.py) grades every fixture as such a course too, with
+The hostile tests (tests/grader/hostile/) grades every fixture as such a course too, with
 the same questions (and a second run beside it); this test is the issue's acceptance run in one
 piece, with the students in the alphabetical order a course has (the odd metadata and the
 probe's deep tree come first, so that most of the class is graded after them in the same job
