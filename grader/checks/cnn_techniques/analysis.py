@@ -32,18 +32,6 @@ def _tensor(value, what: str) -> torch.Tensor:
         raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
 
 
-def _once(ctx, run) -> dict:
-    return kit.per_setting([None], int(ctx.settings["seed"]), lambda i, _: run())[0]
-
-
-def _failed(seen: dict, what: str) -> Verdict | None:
-    if "error" in seen:
-        return Verdict.error(f"{what} raised {seen['error']}")
-    if "wrong" in seen:
-        return Verdict.wrong(f"{what}: {seen['wrong']}")
-    return None
-
-
 @OWN.observer(draw=_draw)
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
@@ -74,12 +62,12 @@ def features_seen(ctx) -> dict:
             "labels": bool(torch.equal(labels.long().reshape(-1), y)),
         }  # fmt: skip
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=features_seen)
 def tsne_fc1_features(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "fc1_features"):
+    if problem := kit.failed(seen, "fc1_features"):
         return problem
     if seen["shape"] != want["shape"]:
         return Verdict.wrong(
@@ -132,12 +120,12 @@ def dream_seen(ctx) -> dict:
             "black": (0 - mean) / std,
         }
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=dream_seen)
 def dream_ascent(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "activation_maximisation"):
+    if problem := kit.failed(seen, "activation_maximisation"):
         return problem
     return Verdict.expect(
         seen["rise"] > 0.25 * want["rise"],
@@ -150,7 +138,7 @@ def dream_ascent(seen, want, ctx) -> Verdict:
 
 @OWN.check(observe=dream_seen)
 def dream_empty_start(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "activation_maximisation"):
+    if problem := kit.failed(seen, "activation_maximisation"):
         return problem
     empty = seen["constant"] and min(abs(seen["start"]), abs(seen["start"] - seen["black"])) < 1e-4
     return Verdict.expect(
@@ -192,12 +180,12 @@ def confusion_seen(ctx) -> dict:
             "transposed": bool(torch.equal(got, expected.T)),
         }
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=confusion_seen)
 def confusion_rows(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "confusion"):
+    if problem := kit.failed(seen, "confusion"):
         return problem
     how = "it is transposed: " if seen["transposed"] else ""
     return Verdict.expect(

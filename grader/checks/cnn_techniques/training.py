@@ -24,19 +24,6 @@ def _draw(rng, manifest) -> dict:
     return {"seed": kit.seed(rng), "lr": rng.choice([0.1, 0.5, 1.0])}
 
 
-def _once(ctx, run) -> dict:
-    """`run()` seeded with the run's seed; a failure recorded as data ({"error"}/{"wrong"})."""
-    return kit.per_setting([None], int(ctx.settings.get("seed", 0)), lambda i, _: run())[0]
-
-
-def _failed(seen: dict, what: str) -> Verdict | None:
-    if "error" in seen:
-        return Verdict.error(f"{what} raised {seen['error']}")
-    if "wrong" in seen:
-        return Verdict.wrong(f"{what}: {seen['wrong']}")
-    return None
-
-
 class ScriptedTests:
     """A test loader whose labels make the model's accuracy `right[k] / n` on pass k: before
     each pass it takes the model's predictions (evaluation mode, no gradients) and labels the
@@ -99,7 +86,7 @@ def fit_run(ctx) -> dict:
                 "returned": jsonable(ctx.get("fit")(model, optimizer, train, tests, epochs, cpu))
             }
 
-    out = _once(ctx, run)
+    out = kit.once(ctx, run)
     final = model.state_dict()
     out["kept"] = next(
         (k + 1 for k, snap in enumerate(tests.snapshots)
@@ -112,7 +99,7 @@ def fit_run(ctx) -> dict:
 @OWN.check(observe=fit_run)
 def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
     seen, want = seen["fit"], want["fit"]
-    if problem := _failed(seen, "fit"):
+    if problem := kit.failed(seen, "fit"):
         return problem
     if not isinstance(seen.get("returned"), dict):
         return Verdict.wrong(f"fit returned {seen.get('returned')!r}, not a dict")
@@ -202,12 +189,12 @@ def batchnorm_modes_seen(ctx) -> dict:
         norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
         return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=batchnorm_modes_seen)
 def batchnorm_modes(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "BatchNormNet"):
+    if problem := kit.failed(seen, "BatchNormNet"):
         return problem
     if not seen["norms"]:
         return Verdict.wrong("BatchNormNet has no nn.BatchNorm2d or nn.BatchNorm1d layer")
@@ -243,12 +230,12 @@ def finetuning(ctx) -> dict:
             and all(torch.equal(own[k], v) for k, v in state.items()),
         }
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=finetuning)
 def finetune_frozen(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "finetuning_setup"):
+    if problem := kit.failed(seen, "finetuning_setup"):
         return problem
     if not seen["holds_state"]:
         return Verdict.wrong("the model finetuning_setup returns does not hold the MNIST state")
@@ -262,7 +249,7 @@ def finetune_frozen(seen, want, ctx) -> Verdict:
 
 @OWN.check(observe=finetuning)
 def finetune_optimizer(seen, want, ctx) -> Verdict:
-    if problem := _failed(seen, "finetuning_setup"):
+    if problem := kit.failed(seen, "finetuning_setup"):
         return problem
     return Verdict.expect(
         seen["held"] == want["held"],
@@ -287,7 +274,7 @@ def finetuned_files(ctx) -> dict:
             raise WrongValue("the two files hold differently named tensors")
         return {"changed": sorted(k for k in mnist if not torch.equal(mnist[k], tuned[k]))}
 
-    return _once(ctx, run)
+    return kit.once(ctx, run)
 
 
 @OWN.check(observe=finetuned_files)
