@@ -251,8 +251,8 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
                         28, padding={config.CROP_PADDING}
                     ),
                     "flip (p = 0.5), then crop": transforms.Compose([
-                        transforms.RandomHorizontalFlip(p=0.5),
-                        transforms.RandomCrop(28, padding={config.CROP_PADDING}),
+                        transforms.RandomHorizontalFlip(0.5),
+                        transforms.RandomCrop(28, {config.CROP_PADDING}),
                     ]),
                 }},
             )
