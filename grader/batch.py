@@ -25,25 +25,23 @@ import contextlib
 import hashlib
 import json
 import os
-import queue
 import traceback
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grader.grade import GradingRun, Staged, close_host, grade_submission, open_host, stage
+from grader.grade import GradingRun
 from grader.judge import all_failed
 from grader.lateness import NO_PENALTY, LatePolicy
 from grader.manifest import Manifest
 from grader.notebook_io import NotebookError
-from grader.probe_host import ProbeHost
 from grader.report import Report
 from grader.safe_fs import remove
-from grader.sandbox import Sandbox
-from grader.uids import UidLease
+from grader.slots import Executor, LocalSlots
+from grader.staging import Staged, stage, student_name
 
 
 @dataclass(frozen=True)
@@ -113,16 +111,12 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
         parent = path.parent
         if path.name == manifest.id and parent.parent.name == "submitted":
             return [Submission(parent.name, path, parent.parent.parent)]
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     path = path.resolve()
     if path.is_file():
         parent = path.parent
         if parent.name == manifest.id and parent.parent.parent.name == "submitted":
             return [Submission(parent.parent.name, path, parent.parent.parent.parent)]
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     if (path / "submitted").is_dir():
         path = path / "submitted"
@@ -138,8 +132,6 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
     if path.name == manifest.id and path.parent.parent.name == "submitted":  # submitted/bob/<id>
         return [Submission(path.parent.name, path, path.parent.parent.parent)]
     if _has_notebook(path):
-        from grader.grade import student_name
-
         return [Submission(student_name(path, manifest.id), path)]
     found = []
     for student_dir in sorted(p for p in path.iterdir() if p.is_dir()):
@@ -236,29 +228,20 @@ def _failed_report(run: GradingRun, submission: Submission, message: str, status
     return report
 
 
-@contextlib.contextmanager
-def _closing(hosts: list[ProbeHost], run: GradingRun, lease: UidLease | None):
-    try:
-        yield
-    finally:
-        for host in hosts:
-            close_host(host, run.config)
-        if lease is not None:
-            lease.release()
-
-
 def grade_many(
     submissions: list[Submission],
     run: GradingRun,
     *,
     jobs: int = 1,
+    executor: Executor | None = None,
     gradebook_url: str | None = None,
     progress: bool = True,
     force: bool = False,
     regrade: Iterable[str] = (),
     late: LatePolicy = NO_PENALTY,
 ) -> list[Report]:
-    """Grade every submission, `jobs` at a time; one failure never costs another's grade.
+    """Grade every submission, `jobs` at a time on this machine (or on `executor`, e.g. a
+    Dask cluster's workers); one failure never costs another's grade.
 
     `regrade` names the students to regrade whatever they saved; `force` without names
     regrades everyone (with names, only those). The others reuse a matching final report.
@@ -304,42 +287,24 @@ def grade_many(
         unit="sub",
         disable=not progress,
     )
-    # One warm sandbox per concurrent job, each with a uid of this run's own lease.
-    slots = min(jobs, len(todo))
-    lease = UidLease.take(slots) if slots and Sandbox.root_drops_privileges() else None
-    uids = lease.uids if lease else [0] * slots
-    hosts: queue.SimpleQueue[ProbeHost] = queue.SimpleQueue()
-    opened = [open_host(run, uid) for uid in uids]
-    for host in opened:
-        hosts.put(host)
+    executor = executor or LocalSlots(jobs)
 
-    def grade_one(submission: Submission) -> tuple[Report, Staged | None]:
-        host = hosts.get()
+    def start(submission: Submission) -> tuple[Future[Report], Staged | None]:
+        """Read the submission here and hand it to the executor (a failed read is a report)."""
+        try:
+            staged = stage(submission.path, manifest)
+        except NotebookError as err:
+            return _settled(_failed_report(run, submission, str(err), "ungradable")), None
+        return executor.submit(submission.student, staged), staged
+
+    def collect(
+        future: Future, index: int, submission: Submission, print_: str, staged: Staged | None
+    ) -> None:
         try:
             try:
-                staged = stage(submission.path, manifest)
-            except NotebookError as err:
-                return _failed_report(run, submission, str(err), "ungradable"), None
-            report = grade_submission(submission.path, run, host, submission.student, staged)
-            if report.machine_trouble:
-                first = "; ".join(report.machine_trouble)
-                report = grade_submission(submission.path, run, host, submission.student, staged)
-                if report.machine_trouble:
-                    report.status = "review"
-                    report.reason = f"the grading machine may be to blame: {first}"
-                    report.notes.append(
-                        "graded twice, and both times the grading machine may be to blame "
-                        f"({first}; then {'; '.join(report.machine_trouble)}): look at this one"
-                    )
-                else:
-                    report.notes.append(f"graded again after: {first}")
-            return report, staged
-        finally:
-            hosts.put(host)
-
-    def collect(future: Future, index: int, submission: Submission, print_: str) -> None:
-        try:
-            report, staged = future.result()
+                report = future.result()
+            except Exception as err:  # noqa: BLE001 - the executor could not grade it
+                report = _failed_report(run, submission, f"could not be graded: {err}", "review")
             report.fingerprint = print_ if report.final else ""
             if submission.layout_note:
                 report.notes.insert(0, submission.layout_note)
@@ -352,14 +317,16 @@ def grade_many(
         reports[index] = report
         bar.update()
 
-    with ThreadPoolExecutor(max_workers=max(1, slots)) as pool, _closing(opened, run, lease):
-        pending: dict[Future, tuple[int, Submission, str]] = {}
+    with contextlib.closing(executor):
+        executor.start(run, len(todo))
+        pending: dict[Future, tuple[int, Submission, str, Staged | None]] = {}
         waiting = list(todo)
         try:
             while waiting or pending:
-                while waiting and len(pending) < slots:
+                while waiting and len(pending) < executor.capacity():
                     index, submission, print_ = waiting.pop(0)
-                    pending[pool.submit(grade_one, submission)] = (index, submission, print_)
+                    future, staged = start(submission)
+                    pending[future] = (index, submission, print_, staged)
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     collect(future, *pending.pop(future))
@@ -373,6 +340,13 @@ def grade_many(
             raise Interrupted(len(reports), len(submissions), left) from None
     bar.close()
     return [reports[i] for i in sorted(reports)]
+
+
+def _settled(report: Report) -> Future[Report]:
+    """A report known now, as a future like the executor's."""
+    future: Future[Report] = Future()
+    future.set_result(report)
+    return future
 
 
 class Interrupted(Exception):

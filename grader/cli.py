@@ -72,8 +72,15 @@ def _parser() -> argparse.ArgumentParser:
         help="database URL of nbgrader's gradebook (default for a course: <course>/gradebook.db)",
     )
     grade.add_argument("--no-gradebook", action="store_true", help="do not write the gradebook")
-    grade.add_argument(
+    where = grade.add_mutually_exclusive_group()
+    where.add_argument(
         "--jobs", type=_positive_int, default=1, help="submissions graded at once (default: 1)"
+    )
+    where.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="grade on the workers of this Dask scheduler (e.g. tcp://host:8786; each worker "
+        "grades as many submissions at once as it has threads)",
     )
     grade.add_argument(
         "--cell-timeout", type=_positive_float, default=30.0, help="seconds per cell (default: 30)"
@@ -210,8 +217,10 @@ def grade_command(args: argparse.Namespace) -> int:
 def _grade(args, manifest, expected, submissions, course, late) -> int:
     """Grade `submissions` and write and print the results (the course checks are done)."""
     from grader.batch import grade_many
-    from grader.grade import GradeConfig, GradingRun, prepare_inputs
+    from grader.grade import GradeConfig, GradingRun
+    from grader.inputs import prepare_inputs
     from grader.settings_key import SettingsKeyError, settings_seed
+    from grader.slots import ExecutorUnavailable
     from grader.supervise import TimeLimits
 
     assignment = manifest.id
@@ -221,6 +230,7 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
     except (SettingsKeyError, OSError) as err:
         raise OperatorError(f"settings key: {err}") from None
     _venv_on_path()
+    executor = _cluster(args.dask) if args.dask else None  # no scheduler: said before any work
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
         limits=Limits(
@@ -238,16 +248,20 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
                 file=sys.stderr,
             )
         run = GradingRun.prepare(manifest, inputs, config, expected=expected, seed=seed)
-        reports = grade_many(
-            submissions,
-            run,
-            jobs=args.jobs,
-            gradebook_url=_gradebook_url(args, course),
-            progress=len(submissions) > 1 and not args.quiet,
-            force=args.force,
-            regrade=args.student,
-            late=late,
-        )
+        try:
+            reports = grade_many(
+                submissions,
+                run,
+                jobs=args.jobs,
+                executor=executor,
+                gradebook_url=_gradebook_url(args, course),
+                progress=len(submissions) > 1 and not args.quiet,
+                force=args.force,
+                regrade=args.student,
+                late=late,
+            )
+        except ExecutorUnavailable as err:  # the workers refused the run
+            raise OperatorError(f"--dask: {err}") from None
     _write_outputs(args, reports, csv_path)
     if not args.quiet:
         if args.verbose or len(reports) == 1:
@@ -292,6 +306,18 @@ def _resume_advice(args: argparse.Namespace, left: list[str]) -> str:
         return "every student it was asked to regrade is done"
     # A plain re-run would reuse the reports that were not regraded yet: name those instead.
     return f"to regrade the {len(left)} not done yet, run: {_command(args, left)}"
+
+
+def _cluster(address: str):
+    """The executor grading on the Dask cluster at `address` (distributed is imported only
+    for a cluster run)."""
+    from grader.cluster.coordinator import DaskExecutor
+    from grader.slots import ExecutorUnavailable
+
+    try:
+        return DaskExecutor(address)
+    except ExecutorUnavailable as err:
+        raise OperatorError(f"--dask: {err}") from None
 
 
 def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:

@@ -13,50 +13,32 @@ import hashlib
 import json
 import os
 import secrets
-import subprocess
-import sys
 import tempfile
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 from grader.cgroups import SlotGroups, find_layout
 from grader.fingerprint import code_fingerprint
+from grader.inputs import ProbeInputs
 from grader.judge import all_failed
 from grader.manifest import Manifest
 from grader.notebook_io import (
-    MAX_NOTEBOOK_BYTES,
     NotebookError,
-    choose_notebook,
     normalise,
     parse_notebook,
     release_test_sources,
-    too_big,
 )
 from grader.probe_host import ProbeHost, Slot
 from grader.report import Report
-from grader.safe_fs import UnsafeFile, list_files, read_capped, remove, write_new
+from grader.safe_fs import remove, write_new
 from grader.sandbox import Limits, Mount, Sandbox
 from grader.session import Session
 from grader.settings_key import SettingsSeed
+from grader.staging import Staged, stage, student_name
 from grader.supervise import TimeLimits, run_probe
-from grader.text import inert_line
-from solutions.data import (
-    DataNotFoundError,
-    blinded_root,
-    is_stand_in,
-    load_split,
-    resolve_root,
-)
-from solutions.data._catalog import dataset_info
 from solutions.paths import RELEASE_DIR
-
-MAX_EXTRA_FILE_BYTES = 5 * 1024**2
-MAX_EXTRA_FILES = 50
-MAX_NOTEBOOKS = 5
 
 
 @dataclass(frozen=True)
@@ -68,114 +50,6 @@ class GradeConfig:
     threads: int = max(1, os.cpu_count() or 1)
     scratch_root: Path | None = None
     keep_scratch: bool = False
-
-
-# ---------------------------------------------------------------- the test split
-
-
-@dataclass(frozen=True)
-class ProbeInputs:
-    """What every probe of a run reads, prepared once: the test split, shuffled in an order
-    only the judge can undo, the data root (test labels withheld), matplotlib's fonts.
-
-    Without the test split on this machine (MNIST cannot always be had), `images_file` and
-    `labels` are None and `missing` says why; the accuracy checks then report it, and the
-    reports are not final. `split_sha256` identifies the test split graded on (its images and
-    labels in their published order; "missing" without one): grades depend on it.
-    """
-
-    folder: Path
-    images_file: Path | None
-    labels: torch.Tensor | None
-    data_root: Path | None
-    images_sha256: str = ""
-    missing: str = ""
-    split_sha256: str = "missing"
-    data: str = "missing"  # "real", or "stand-ins" (generated, solutions/data/fixtures.py)
-    source_root: str = ""  # where the test split was found
-    split_name: str = ""  # what the accuracy checks measured on, in words
-
-    @property
-    def stand_ins(self) -> bool:
-        return self.data == "stand-ins"
-
-    @property
-    def matplotlib_cache(self) -> Path:
-        return self.folder / "matplotlib"
-
-    def intact(self) -> bool:
-        """Whether the shared test images are still exactly what was written."""
-        if self.images_file is None:
-            return True
-        return _sha256(self.images_file.read_bytes()) == self.images_sha256
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _build_matplotlib_cache(folder: Path) -> None:
-    """Build matplotlib's font list once; each probe copies it instead of spending seconds on it."""
-    folder.mkdir(exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-c", "import matplotlib.font_manager"],
-        env={**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"},
-        capture_output=True,
-        timeout=120,
-    )
-    for path in [folder, *folder.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def prepare_inputs(
-    manifest: Manifest, folder: Path, seed: int | None = None, *, fonts: bool = True
-) -> ProbeInputs:
-    """Decode the real test split once and write it, shuffled, for the probes to read.
-
-    Shuffling with a fresh seed means a notebook that "predicts" by replaying the test labels in
-    their usual order scores at chance.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o755)  # the probe's unprivileged uid reads it (read-only mount)
-    if fonts:
-        _build_matplotlib_cache(folder / "matplotlib")
-    try:
-        root = resolve_root(manifest.dataset)
-        images, labels = load_split(manifest.dataset, train=False, root=root.root)
-    except DataNotFoundError as err:
-        return ProbeInputs(folder, None, None, None, missing=_missing_data(manifest, err))
-    digest = hashlib.sha256(images.contiguous().numpy().tobytes())
-    digest.update(labels.contiguous().numpy().tobytes())
-    info = dataset_info(manifest.dataset)
-    # Stand-ins carry a marker; a test split of another size is not the real one either.
-    stand_ins = is_stand_in(manifest.dataset, root.root) or len(labels) != info.test_size
-    split_name = f"the {info.title} test split"
-    seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-    images_file = folder / "test_images.pt"
-    torch.save(images[order].contiguous(), images_file)
-    images_file.chmod(0o644)
-    # The notebook's own data cell sees every split, but not the test labels.
-    data_root = blinded_root(manifest.dataset, root.root, folder / "data")
-    return ProbeInputs(
-        folder,
-        images_file,
-        labels[order].clone(),
-        data_root,
-        _sha256(images_file.read_bytes()),
-        split_sha256=digest.hexdigest(),
-        data="stand-ins" if stand_ins else "real",
-        source_root=str(root.root),
-        split_name=f"generated stand-ins of {split_name}" if stand_ins else split_name,
-    )
-
-
-def _missing_data(manifest: Manifest, err: Exception) -> str:
-    first, title = str(err).splitlines()[0], dataset_info(manifest.dataset).title
-    return (
-        f"the grading machine has no {title} test split ({first}); set "
-        "DLGRADE_DATA to a folder holding it in torchvision's layout and grade again"
-    )
 
 
 # ---------------------------------------------------------------- one run's shared state
@@ -229,6 +103,7 @@ class GradingRun:
     inputs: ProbeInputs
     config: GradeConfig
     fingerprint: str  # of everything a grade depends on except the submission itself
+    settings_id: str = ""  # which settings (a digest of the course's seed, not the seed)
 
     @property
     def manifest(self) -> Manifest:
@@ -254,133 +129,23 @@ class GradingRun:
         )
         # Unseeded settings are this run's alone: nothing graded with them is reused later.
         settings_id = seed.digest if seed else secrets.token_hex(16)
+        return cls.assemble(session, inputs, config, settings_id)
+
+    @classmethod
+    def assemble(
+        cls, session: Session, inputs: ProbeInputs, config: GradeConfig, settings_id: str
+    ) -> GradingRun:
+        """A run of a prepared session, its fingerprint computed here: a cluster worker
+        assembles the coordinator's session with its own inputs and compares fingerprints."""
         fingerprint = run_fingerprint(
-            manifest,
+            session.manifest,
             dict(session.expected),
             config,
             settings_id,
             session.reference_digest(),
             inputs.split_sha256,
         )
-        return cls(session, inputs, config, fingerprint)
-
-
-# ---------------------------------------------------------------- reading a submission
-
-
-@dataclass(frozen=True)
-class Staged:
-    """A submission read as data: the notebook's bytes and the files its probe gets."""
-
-    notebook_name: str
-    notebook: bytes
-    weights: dict[str, bytes]  # manifest weights file -> bytes
-    extras: dict[str, bytes]  # other small regular files of the folder
-    problems: dict[str, str]  # weights file -> why it is missing or refused
-    notes: tuple[str, ...] = ()
-
-    def digest(self) -> str:
-        """Hash of exactly the bytes that are graded."""
-        digest = hashlib.sha256()
-        for name, data in (
-            ("notebook", self.notebook),
-            *sorted(self.weights.items()),
-            *sorted(self.extras.items()),
-        ):
-            digest.update(f"{name}\0{len(data)}\0".encode())
-            digest.update(data)
-        digest.update(json.dumps(self.problems, sort_keys=True).encode())
-        return digest.hexdigest()
-
-
-def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Staged:
-    """Read a notebook or a submission folder without trusting it.
-
-    Only regular files are read (no links, devices or FIFOs), each with its size checked before
-    reading, and a folder only a few levels deep; whatever is passed over is noted (file names as
-    inert text). NotebookError when there is no notebook to grade. `notebook_only` leaves the
-    weights and other files unread (for tools that look at the code alone).
-    """
-    notes: list[str] = []
-    if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
-        raise NotebookError(f"{path.name} is a symbolic link: hand in the files themselves")
-    folder = path if path.is_dir() else path.parent
-    if not path.is_dir():
-        try:
-            single = {path.name: read_capped(path, MAX_NOTEBOOK_BYTES)}
-        except UnsafeFile as err:
-            raise NotebookError(_refused_notebook(path, err)) from None
-    else:
-        single = None
-    listing = list_files(folder, max_depth=0)  # only the files beside the notebook
-    notes += [f"not read: {why}" for why in listing.refused[:10]]
-    if len(listing.refused) > 10:
-        notes.append(f"and {len(listing.refused) - 10} more entries not read")
-    top = {p.name: p for p in listing.files if p.parent == folder}
-    if single is not None:
-        notebooks, chosen = single, path.name
-    else:
-        notebooks, unread = {}, []
-        for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
-            try:
-                notebooks[name] = read_capped(top[name], MAX_NOTEBOOK_BYTES)
-            except UnsafeFile as err:
-                unread.append(_refused_notebook(top[name], err))
-                notes.append(f"not read: {unread[-1]}")
-        unread += [
-            f"{r}: hand in the notebook file itself" for r in listing.refused if ".ipynb" in r
-        ]
-        if not notebooks and unread:
-            raise NotebookError(unread[0])
-        chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
-        if note:
-            notes.append(note)
-    weights, problems, extras = {}, {}, {}
-    if notebook_only:
-        return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
-    for model in manifest.models:
-        file = top.get(model.weights)
-        refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
-        if file is None:
-            problems[model.weights] = (
-                f"{model.weights} is not a regular file ({refused})"
-                if refused
-                else f"{model.weights} was not submitted"
-            )
-            continue
-        try:
-            weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
-        except UnsafeFile as err:
-            problems[model.weights] = str(err)
-    wanted = {m.weights for m in manifest.models}
-    for name in sorted(top):
-        if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
-            continue
-        try:
-            extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
-        except UnsafeFile:
-            pass
-    notes = [inert_line(n) for n in notes]  # each names files the student named
-    return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
-
-
-def _refused_notebook(path: Path, err: UnsafeFile) -> str:
-    """Why a notebook file was not read, in words for the student."""
-    try:
-        size = os.stat(path, follow_symlinks=False).st_size
-    except OSError:
-        size = 0
-    if size > MAX_NOTEBOOK_BYTES and path.is_file() and not path.is_symlink():
-        return too_big(path.name, size)
-    return f"{err}: hand in the notebook file itself"
-
-
-def student_name(path: Path, assignment: str) -> str:
-    """`submitted/<student>/<assignment>/...` gives <student>; otherwise the folder's name."""
-    folder = path if path.is_dir() else path.parent
-    if folder.name == assignment and folder.parent.name:
-        return folder.parent.name
-    return folder.name or "unknown"
+        return cls(session, inputs, config, fingerprint, settings_id)
 
 
 # ---------------------------------------------------------------- job slots
@@ -524,13 +289,14 @@ def _new_report(run: GradingRun, student: str, host: ProbeHost) -> Report:
 
 
 def grade_submission(
-    path: Path,
+    path: Path | None,
     run: GradingRun,
     host: ProbeHost,
     student: str | None = None,
     staged: Staged | None = None,
 ) -> Report:
-    """Grade one notebook or submission folder. Never raises because of the submission."""
+    """Grade one notebook or submission folder (or, without `path`, the `staged` files of
+    `student`). Never raises because of the submission."""
     started = time.monotonic()
     manifest = run.manifest
     student = student or student_name(path, manifest.id)

@@ -21,7 +21,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from grader.grade import prepare_inputs
+from grader.inputs import prepare_inputs
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 from grader.session import Session

@@ -155,8 +155,9 @@ def _run_attempt(
     started = time.monotonic()
     offset, progress, owner = 0, out / "progress.jsonl", host.probe_uid
     try:
+        caught_up = True
         while True:
-            status = host.wait(0.05)
+            status = host.wait(0.05 if caught_up else 0)  # a backlog is read without pausing
             chunk = read_from(progress, offset, MAX_PROGRESS_READ, owner=owner)
             events, used = _parse_events(chunk)
             # A line longer than a whole read is no event of ours: pass over it, not wait on it.
@@ -192,7 +193,11 @@ def _run_attempt(
             what = attempt.current[0] if attempt.current else "cell"
             limit = {"startup": limits.startup, "observer": limits.observer}.get(what, limits.cell)
             now = time.monotonic()
-            if now - started > limit or now > deadline:
+            # An item's limit is judged on what the probe has said so far: while lines are still
+            # waiting to be read (a flood of them, a busy machine), its next start may be among
+            # them. The whole submission's deadline holds whatever is pending.
+            caught_up = len(chunk) < MAX_PROGRESS_READ
+            if (caught_up and now - started > limit) or now > deadline:
                 host.stop()
                 attempt.timed_out_total = now > deadline and now - started <= limit
                 attempt.ended = (

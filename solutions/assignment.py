@@ -61,6 +61,8 @@ class Assignment:
     figures: Figures = learning_curve_figures
     search: Callable[[argparse.Namespace], int] | None = None  # `python -m solutions search`
     alternatives: Path | None = None  # other accepted readings of the instructions
+    # Writes the files handed out beside the notebook into a folder (source/<id>/); their paths.
+    files: Callable[[Path], list[Path]] | None = None
 
     @property
     def student_file(self) -> Path:

@@ -93,7 +93,8 @@ def notebook_command(args: argparse.Namespace) -> int:
         notebook_builder.write(notebook_builder.build(cells), path)
         precheck = path.with_name("precheck.py")
         precheck.write_text(notebook_builder.precheck_script(manifest, cells))
-        print(f"wrote {path} and {precheck}")
+        files = found.files(path.parent) if found.files else []
+        print(f"wrote {path}, {precheck}" + "".join(f", {f}" for f in files))
     return 0
 
 

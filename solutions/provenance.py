@@ -12,6 +12,10 @@ import torchvision
 
 from solutions.paths import REPO_ROOT
 
+# What training itself writes: a run that replaces tracked weights, expected answers or figures
+# is not made "dirty" by its own outputs, only by code that differs from the commit.
+TRAINING_OUTPUTS = (":!solutions/weights", ":!grader/expected", ":!reports")
+
 
 def git_commit() -> tuple[str, bool]:
     """The checkout's commit, and whether tracked files differ from it (then the file was
@@ -21,7 +25,7 @@ def git_commit() -> tuple[str, bool]:
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
         )
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *TRAINING_OUTPUTS],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

@@ -53,10 +53,16 @@ def fit(
     batch_size: int,
     seed: int,
     name: str = "model",
+    transform=None,
 ) -> History:
-    """Train with cross-entropy; step the scheduler once per epoch, as the notebook's fit does."""
+    """Train with cross-entropy; step the scheduler (None: a constant rate) once per epoch, as
+    the notebook's fit does. `transform`: applied to each training batch (augmentation)."""
     loader = TensorLoader(
-        *train, batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed)
+        *train,
+        batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+        transform=transform,
     )
     history = History()
     bar = tqdm(total=epochs * len(loader), desc=name, unit="batch", leave=False)
@@ -71,7 +77,8 @@ def fit(
             optimizer.step()
             total += loss.detach() * len(labels)  # stays on the device: no sync per batch
             bar.update()
-        scheduler.step()
+        if scheduler is not None:
+            scheduler.step()
         history.loss.append(float(total) / len(train[1]))
         history.train_accuracy.append(accuracy(model, *train))
         history.test_accuracy.append(accuracy(model, *test))

@@ -254,6 +254,11 @@ def test_do_the_visible_tests_accept_every_correct_variant(assignment, name, col
 # Mistakes and the visible tests that must catch them: only those (a mistake a visible test
 # does not mirror fails none).
 MIRRORED = {
+    ("cifar_cnn_svm", "random_test_transform"): {"visible_transforms"},
+    ("cifar_cnn_svm", "dense_without_log_softmax"): {"visible_dense"},
+    ("cifar_cnn_svm", "cnn_log_softmax"): {"visible_cnn"},
+    ("cifar_cnn_svm", "hidden_layers_in_a_list"): {"visible_deep"},
+    ("cifar_cnn_svm", "cnn_silu_after_pool"): set(),  # right shapes: only the grader can tell
     ("cnn_techniques", "augment_test_set"): {"visible_transforms"},
     ("cnn_techniques", "finetune_all_trainable"): {"visible_finetune"},
     ("cnn_techniques", "optimizer_all_parameters"): {"visible_finetune"},

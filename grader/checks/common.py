@@ -267,3 +267,56 @@ def diff_shapes(expected: list[list[int]], seen: list[list[int]]) -> str:
     if extra:
         parts.append(f"unexpected parameters of shape {describe_shapes(extra)}")
     return "; ".join(parts)
+
+
+def near(got: Any, want: float) -> bool:
+    """A returned number equal to `want` up to float rounding."""
+    return isinstance(got, int | float) and abs(got - want) <= 1e-5 * max(1, want)
+
+
+def as_tensor(value: Any) -> torch.Tensor | None:
+    """A float32 CPU copy of a returned tensor or array, None for anything else."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().float().clone()
+    if hasattr(value, "__array__") and not isinstance(value, str | bytes):
+        try:
+            return torch.as_tensor(value).float().clone()
+        except Exception:  # noqa: BLE001 - not array-like after all
+            return None
+    return None
+
+
+def kind_of(value: Any) -> str:
+    """What a returned value is, for a message: "a tensor of shape (28, 28)", "a float"."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
+def flat_gradient(value: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    """d value / d params, flattened into one vector; zeros for a parameter `value` does not
+    depend on (so two values that differ only there still compare)."""
+    grads = torch.autograd.grad(value, params, allow_unused=True)
+    full = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)]
+    return torch.cat([g.reshape(-1) for g in full])
+
+
+def saved_state(path: Any) -> Any:
+    """What a file saved with `torch.save` holds, for comparison with the reference's: sorted
+    [shape, sum] of a state_dict's tensors, or a description of why it is none."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            return f"<{type(state).__name__}>"
+        return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
+    except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
+        return f"<not loadable with weights_only=True: {describe_error(err)}>"
+
+
+def tensor_record(value: Any, key: str) -> dict:
+    """A returned tensor as an observer records it: its values under `<key>_tensor` (CPU) and
+    its dtype and device under `key`; anything else as a description under `key`."""
+    if not isinstance(value, torch.Tensor):
+        return {key: f"<{type(value).__name__}>"}
+    meta = {"dtype": str(value.dtype), "device": value.device.type}
+    return {f"{key}_tensor": value.detach().cpu(), key: meta}

@@ -11,13 +11,14 @@ policy). `module_settings` lets an assignment's own observer probe the settings 
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 
-from grader.checks.common import StopProbe, failure, summarise
+from grader.checks.common import StopProbe, describe_error, failure, summarise
 from grader.spec import Verdict
 
 SEED_SPAN = 2**31
@@ -113,3 +114,69 @@ def judged(own, observer, key: str, where, *, name: str | None = None, hint: str
         return test
 
     return declare
+
+
+def register_all(*parts) -> Callable:
+    """The `register(checks, manifest)` of an assignment's own checks kept in several modules
+    (`parts`, each with its `grader.spec.Definitions` as `OWN`): theirs, in this order, which is
+    the order their observers draw their settings from the run's generator."""
+
+    def register(checks, manifest=None) -> None:
+        for part in parts:
+            part.OWN.register(checks, manifest)
+
+    return register
+
+
+@contextlib.contextmanager
+def recorded(entry: dict, limit: int = 300) -> Iterator[dict]:
+    """Run the block; an exception it raises (not `StopProbe`) becomes `entry["error"]`
+    ("Type: message"), for an observer whose judge tells the failures apart itself."""
+    try:
+        yield entry
+    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        entry["error"] = describe_error(err, limit)
+
+
+@contextlib.contextmanager
+def replaced(namespace: dict, stand_ins: dict) -> Iterator[None]:
+    """The notebook's globals that `stand_ins` names hold its values while the block runs (a
+    student's function then finds them), and are put back (or removed again) afterwards."""
+    saved = {name: namespace[name] for name in stand_ins if name in namespace}
+    try:
+        namespace.update(stand_ins)
+        yield
+    finally:
+        for name in stand_ins:
+            if name in saved:
+                namespace[name] = saved[name]
+            else:
+                namespace.pop(name, None)
+
+
+def mean_of(*judges: Callable, ok: str) -> Callable:
+    """One judge made of several that count the same: the mean of their fractions, the messages
+    of those that lost points (or `ok`)."""
+
+    def judge(seen, want, ctx) -> Verdict:
+        verdicts = [each(seen, want, ctx) for each in judges]
+        fraction = sum(v.fraction for v in verdicts) / len(verdicts)
+        problems = [v.message for v in verdicts if v.fraction < 1]
+        return Verdict(fraction, "; ".join(problems) or ok)
+
+    return judge
+
+
+def draws(spec: dict[str, tuple[int, int] | list]) -> Callable:
+    """The draw function of an observer whose settings are a seed (`seed`) and, in `spec`'s
+    order, a value per name: an integer in [low, high] for a (low, high) pair, one of the items
+    of a list (the run's generator is used in this order, so a setting added last changes no
+    other)."""
+
+    def draw(rng: random.Random, manifest) -> dict:
+        drawn: dict = {"seed": seed(rng)}
+        for name, values in spec.items():
+            drawn[name] = rng.choice(values) if isinstance(values, list) else rng.randint(*values)
+        return drawn
+
+    return draw

@@ -1,6 +1,6 @@
 """Read a class's notebooks as the grader reads them, and make each student's document.
 
-Submissions are found by `grader.batch.find_submissions` and read by `grader.grade.stage`
+Submissions are found by `grader.batch.find_submissions` and read by `grader.staging.stage`
 (notebook only): no link is followed, every file's size is checked before it is read, and a
 notebook that is a link, too large, not JSON or not a notebook is refused with the reason, as
 in grading. Nothing is executed. One student's problem never stops the class: whatever fails
@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from grader.batch import Submission
-from grader.grade import stage
 from grader.manifest import Manifest
 from grader.notebook_io import NotebookError, parse_notebook
 from grader.similarity.documents import Document, Release, build_document
 from grader.similarity.fingerprints import TokenHasher
+from grader.staging import stage
 from solutions.paths import RELEASE_DIR
 
 

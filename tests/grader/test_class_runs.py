@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
+from grader import slots
 from grader.batch import Submission, find_submissions, grade_many
 from grader.grade import GradeConfig, run_fingerprint
 from grader.judge import load_expected
@@ -231,10 +231,10 @@ def _fake(monkeypatch, manifest, troubles: list[list[str]]):
         report.machine_trouble = list(troubles.pop(0))
         return report
 
-    monkeypatch.setattr(batch, "grade_submission", grade_submission)
-    monkeypatch.setattr(batch, "open_host", lambda run, uid: object())
-    monkeypatch.setattr(batch, "close_host", lambda host, config: None)
-    monkeypatch.setattr(batch.Sandbox, "root_drops_privileges", staticmethod(lambda: False))
+    monkeypatch.setattr(slots, "grade_submission", grade_submission)
+    monkeypatch.setattr(slots, "open_host", lambda run, uid: object())
+    monkeypatch.setattr(slots, "close_host", lambda host, config: None)
+    monkeypatch.setattr(slots.Sandbox, "root_drops_privileges", staticmethod(lambda: False))
     return calls
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.grade import GradingRun, open_host, prepare_inputs
+from grader.grade import GradingRun, open_host
+from grader.inputs import prepare_inputs
 from grader.probe_host import ProbeHost, Slot
 from grader.safe_fs import tail
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
@@ -147,7 +148,7 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path, uid, ma
     ]
     code = "import os\n" + "".join(f"print('SEEN', os.path.exists({str(p)!r}))\n" for p in secrets)
     code += (
-        "try:\n    import grader.manifest\n    print('IMPORTED')\n"
+        "try:\n    import solutions.res_dense_nets.student\n    print('IMPORTED')\n"
         "except ImportError:\n    print('no solutions')\n"
         "try:\n    open('/etc/shadow').read()\nexcept PermissionError:\n    print('no shadow')\n"
     )

@@ -79,7 +79,7 @@ def hostile(tmp_path_factory):
 @pytest.mark.parametrize(
     "student, reason",
     [
-        ("huge", "60 MB; the limit is 50 MB"),
+        ("huge", "over the size limit (60 MB, limit 50 MB)"),
         ("binary", "not a notebook"),
         ("linked", "symbolic link"),
         ("linkfolder", "symbolic link"),

@@ -15,6 +15,11 @@ the manifest calls it when it loads) and `register(checks, manifest)` (its obser
 checks whose source names it). A family with a manifest section declares the section's model
 beside its code (`ModuleEntry`, `LoopsSection`, `AnswersSection`). `FAMILIES` is the registry,
 in report-friendly order.
+
+Beside the families, modules that are none (no `NAME`, not in `FAMILIES`) hold what several
+assignments' own checks use: `behaviour` (fixed weights, linear-layer calls, dropout),
+`images` (stand-in images and data sets), `studies` (a hyper-parameter search) and
+`initialisation` (an `init_weights` function).
 """
 
 from __future__ import annotations

@@ -17,14 +17,21 @@ transform, from statistics the notebook computed on the data it had, so the meas
 the real data set and on a stand-in whose statistics are not the real ones alike. A notebook
 without such a transform, or whose transform fails, is measured with `[normalize]` (the report
 says so).
+
+A model whose architecture the student chooses comes with a configuration file (`config`):
+an assignment's own observer builds it with `configured_model` (the class called with the
+file's architecture keys, the weights loaded, what did not fit recorded), and
+`judge_config_fits` asks that the configuration and the weights belong together.
 """
 
 from __future__ import annotations
 
+import json
+
 import torch
 from PIL import Image
 
-from grader.checks.common import StopProbe, describe_error
+from grader.checks.common import StopProbe, describe_error, diff_shapes, jsonable
 from grader.spec import CheckSet, Verdict
 
 NAME = "accuracy"
@@ -92,6 +99,71 @@ def submitted_state(ctx, spec) -> dict:
     if not isinstance(state, dict):
         raise TypeError(f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()")
     return state
+
+
+def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
+    """The JSON object of model `spec`'s submitted `config` file, which must name every key of
+    `required`; an exception that says what is wrong with it otherwise."""
+    path = ctx.workdir / spec.config
+    if not path.is_file():
+        raise FileNotFoundError(f"{spec.config} was not submitted")
+    try:
+        config = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{spec.config} is not JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise TypeError(f"{spec.config} holds a {type(config).__name__}, not a JSON object")
+    if missing := [k for k in required if k not in config]:
+        raise KeyError(f"{spec.config} lacks {', '.join(missing)}")
+    return config
+
+
+def _shapes(state: dict) -> list:
+    return sorted(list(v.shape) for v in state.values() if isinstance(v, torch.Tensor))
+
+
+def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[str, ...], out):
+    """(model, configuration): model `spec` built as `class_name(**the `architecture` keys of
+    its submitted configuration)`, the submitted weights loaded. Records in `out` the
+    configuration ("config") and the shapes of the file's and of the model's tensors ("load",
+    with the load's "error"), which `judge_config_fits` judges."""
+    config = submitted_config(ctx, spec, (*architecture, *required))
+    out["config"] = jsonable(config)
+    if problem := ctx.weights_problems.get(spec.weights):
+        raise FileNotFoundError(problem)
+    model = ctx.get(spec.class_name)(**{k: config[k] for k in architecture})
+    state = submitted_state(ctx, spec)
+    out["load"] = {"file_shapes": _shapes(state), "model_shapes": _shapes(model.state_dict())}
+    try:
+        model.load_state_dict(state)
+    except Exception as err:  # noqa: BLE001 - recorded for judge_config_fits, then raised
+        out["load"]["error"] = describe_error(err, 400)
+        raise
+    return model, config
+
+
+def judge_config_fits(key: str, architecture: tuple[str, ...]):
+    """The judge of "model `key`'s submitted configuration and weights belong together", on an
+    observation with what `configured_model` recorded ("load" {} when it never got that far)
+    and, under `key`, the entry whose "error" says why."""
+
+    def judge(seen, want, ctx) -> Verdict:
+        spec = ctx.manifest.model(key)
+        load = seen["load"]
+        if "file_shapes" not in load:
+            return Verdict.wrong(f"the final model could not be built: {seen[key]['error']}")
+        arguments = ", ".join(f"{k}={seen['config'][k]!r}" for k in architecture)
+        built = f"{spec.class_name}({arguments})"
+        if "error" in load or load["file_shapes"] != load["model_shapes"]:
+            difference = diff_shapes(load["model_shapes"], load["file_shapes"])
+            return Verdict.wrong(
+                f"{spec.weights} does not fit {built} built from {spec.config}: "
+                f"{difference or load.get('error')}; hand in the configuration of the model "
+                "whose weights you saved"
+            )
+        return Verdict.ok(f"{spec.weights} loads into {built} built from {spec.config}")
+
+    return judge
 
 
 def scores(model, batches: list, shape=None) -> torch.Tensor:

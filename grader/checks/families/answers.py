@@ -7,12 +7,14 @@ usual ways ([14, 14], (14, 14), 14, "14x14"), counts as ints, floats or numeric 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from torch import nn
 
-from grader.checks.common import jsonable
+from grader.checks import kit
+from grader.checks.common import jsonable, param_count
 from grader.spec import CheckSet, Verdict
 
 NAME = "answers"
@@ -31,6 +33,29 @@ class AnswersSection(BaseModel):
 
 def observe(ctx) -> dict:
     return {"answers": jsonable(ctx.get(ctx.manifest.answers.function)())}
+
+
+def model_sizes(ctx) -> dict:
+    """Parameter counts of the manifest's `[[models]]` built from the student's own classes: all
+    of them, those of batch-norm layers, and the biases of linear layers, per model key. Not
+    registered by the family: an assignment's own observer (declared under this name) for a
+    judge that accepts counts true of the student's own models."""
+    models = ctx.manifest.models
+
+    def run(i, spec):
+        model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
+        norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        biases = [
+            m.bias for m in model.modules() if isinstance(m, nn.Linear) and m.bias is not None
+        ]
+        return {
+            "all": param_count(model),
+            "norm": sum(param_count(m) for m in norms),
+            "linear_bias": sum(b.numel() for b in biases),
+        }
+
+    sizes = kit.per_setting(models, 0, run)
+    return {"sizes": {spec.key: size for spec, size in zip(models, sizes, strict=True)}}
 
 
 def normalise(key: str, value: Any) -> Any:
@@ -72,6 +97,19 @@ def judge(seen, want, ctx, also: Mapping[str, Any] | None = None) -> Verdict:
     return Verdict.partial(
         len(expected) - len(wrong), len(expected), "; ".join(wrong) or "all answers right"
     )
+
+
+def judge_also(observer: str, own: Callable[[dict], Mapping[str, Any]]):
+    """The judge of answers that are also right when true of the student's own code: `own`
+    gives them from the observation of `observer` (a dict; {} when it cannot tell), and the
+    reference's answer stands for each one it leaves out."""
+
+    def judge_own(seen, want, ctx) -> Verdict:
+        observed = ctx.observations.get(observer)
+        extra = own(observed) if isinstance(observed, dict) else {}
+        return judge(seen, want, ctx, {**want["answers"], **extra})
+
+    return judge_own
 
 
 def source_problem(manifest, parts: list[str]) -> str | None:

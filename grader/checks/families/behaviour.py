@@ -10,6 +10,10 @@ Values: tensors of two or more dimensions get uniform values scaled by 1/sqrt(fa
 activations stay of order one through deep stacks); vectors (biases, batch-norm scales and
 shifts) get values in [0.5, 1.5), positive so that a batch-norm scale never flips a sign.
 Buffers (batch-norm running statistics) keep their initial values.
+
+For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
+`outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass) and
+`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import zlib
 
 import torch
 from torch import nn
+
+from grader.checks.common import modules_of_type, same_values
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -57,3 +63,57 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         else:
             seen[f"{mode}_output"] = f"<{type(out).__name__}, not a float tensor>"
     return seen
+
+
+def same_outputs(seen: dict, want: dict, prefix: str = "") -> bool:
+    """Whether an observation's `outputs` (both modes) are those `want` holds under keys
+    starting with `prefix` (another network's outputs recorded beside them, say)."""
+    modes = ("eval", "train")
+    return all(same_values(seen.get(f"{m}_tensor"), want.get(f"{prefix}{m}_tensor")) for m in modes)
+
+
+def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> list:
+    """(input, output) of every nn.Linear call, in call order, in one forward pass of `x` in
+    the given mode, without gradients, after `torch.manual_seed(seed)` (dropout's masks)."""
+    calls: list = []
+
+    def hook(module, args, output):
+        calls.append((args[0].detach().clone(), output.detach().clone()))
+
+    handles = [m.register_forward_hook(hook) for m in modules_of_type(model, nn.Linear)]
+    model.train(training)
+    torch.manual_seed(seed)
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str | None:
+    """None when `train` (outputs of a layer with dropout p in training mode) is `plain` (the
+    same without dropout) with a fraction of about p of its units zeroed and the others scaled
+    by 1/(1 - p) (inverted dropout, as nn.Dropout), else the problem."""
+    if train.shape != plain.shape:
+        return f"outputs of shape {tuple(train.shape)}, expected {tuple(plain.shape)}"
+    live = plain.abs() > 1e-6
+    if not bool(live.any()):
+        return "the hidden layer's outputs are all zero"
+    ratio = train[live] / plain[live]
+    dropped = ratio.abs() < 1e-6
+    kept = (ratio - 1 / (1 - p)).abs() < 1e-4 * max(1.0, 1 / (1 - p))
+    if not bool(dropped.any()):
+        return "no unit is dropped: use nn.Dropout(p=dropout) after each activation"
+    if not bool((dropped | kept).all()):
+        return (
+            f"the kept units are not scaled by 1/(1-p) = {1 / (1 - p):.3f} (nn.Dropout does it), "
+            "or dropout is not right after the activation"
+        )
+    fraction = float(dropped.float().mean())
+    # The dropped share of n units has a standard deviation sqrt(p(1-p)/n): below 0.01 for the
+    # hundreds of units an observer drops from, well inside 0.06.
+    if abs(fraction - p) > 0.06:
+        return f"{fraction:.2f} of the units are dropped, expected about p = {p}"
+    return None

@@ -121,6 +121,14 @@ class Marks(nn.Module):
         return x
 
 
+def marked(layers: list[nn.Module], classes: int) -> list[nn.Module]:
+    """`layers` (ending in an nn.Linear to `classes` scores), then `Marks`: the marked classes
+    pushed out of reach first, so that they are predicted only where a mark pushes them."""
+    with torch.no_grad():  # never predicted unless a mark pushes them
+        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
+    return [*layers, Marks(classes, mode=True, grad=True)]
+
+
 def probe_model(
     manifest,
     seed: int,
@@ -138,9 +146,7 @@ def probe_model(
         layers.append(nn.BatchNorm1d(HIDDEN))
     layers += [nn.ReLU(), nn.Linear(HIDDEN, classes)]
     if marks:
-        with torch.no_grad():  # never predicted unless a mark pushes them
-            layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
-        layers.append(Marks(classes, mode=True, grad=True))
+        layers = marked(layers, classes)
     if manifest.loops.loss == "log_probabilities":
         layers.append(nn.LogSoftmax(dim=1))
     return nn.Sequential(*layers)
@@ -246,15 +252,32 @@ def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
     return int((outputs.argmax(dim=1) == targets).sum().item())
 
 
-def _trainer_factory(ctx, class_name: str) -> Callable:
-    """`make(model, loader, optimizer, device)`: the student's trainer class on that loader
-    (as training and validation data), with the family's criterion and counting function."""
+def build_trainer(ctx, class_name: str, model, data, optimizer, device, **extra):
+    """The student's trainer class `class_name` on loader `data` (as training and validation
+    data), with the family's criterion and counting function (`counter_keyword`), and `extra`
+    keyword arguments (an assignment's own, such as a regularisation)."""
     spec = ctx.manifest.loops
-    extra = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
+    counter = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
     loss = criterion(ctx.manifest)
+    return ctx.get(class_name)(model, data, data, loss, optimizer, device, **counter, **extra)
+
+
+def known_scores(n: int, classes: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scores (n, classes) and labels (n,) that the scores' argmax gets right in a drawn number
+    of rows and wrong in the others: a known count for a student's counting function."""
+    scores = torch.randn(n, classes, generator=g)
+    targets = scores.argmax(1)
+    wrong = torch.randperm(n, generator=g)[: int(torch.randint(0, n, (1,), generator=g))]
+    shift = torch.randint(1, classes, (len(wrong),), generator=g)
+    targets[wrong] = (targets[wrong] + shift) % classes
+    return scores, targets
+
+
+def _trainer_factory(ctx, class_name: str) -> Callable:
+    """`make(model, loader, optimizer, device)`: `build_trainer` of `class_name`."""
 
     def make(model, data, optimizer, device):
-        return ctx.get(class_name)(model, data, data, loss, optimizer, device, **extra)
+        return build_trainer(ctx, class_name, model, data, optimizer, device)
 
     return make
 

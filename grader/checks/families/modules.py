@@ -284,6 +284,36 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
     return observer
 
 
+def structure(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
+    """What the shape and behaviour checks compare, for a batch `x` of BATCH inputs: parameter
+    shapes and count, output shape per sample in evaluation mode, and the outputs under fixed
+    weights (`behaviour.outputs`)."""
+    out: dict = {"param_shapes": param_shapes(module), "params": param_count(module)}
+    module.eval()
+    with torch.no_grad():
+        out["output_shape"] = sample_shape(module(x), BATCH)
+    return {**out, **behaviour.outputs(module, x, seed)}
+
+
+def where_setting(name: str):
+    """`where` (kit.every_setting) of a check over the settings of [[modules]] entry `name`:
+    the call with setting i's arguments, as `describe` writes it."""
+    return lambda ctx, i, want: describe(
+        ctx.manifest.module(name), ctx.settings["values"][i], ctx.manifest
+    )
+
+
+def unregistered_hint(names: list[str] | None) -> str:
+    """What to say after a parameter problem when attributes `names` hold layers PyTorch does
+    not see (`common.unregistered_modules`); "" when there are none."""
+    if not names:
+        return ""
+    return (
+        f" (attribute {names[0]!r} keeps layers in a plain Python container, which PyTorch "
+        "does not register: use nn.ModuleList or nn.Sequential)"
+    )
+
+
 # ---------------------------------------------------------------- judges
 
 
@@ -299,12 +329,7 @@ def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
 
 
 def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
-    hint = ""
-    if seen.get("unregistered"):
-        hint = (
-            f" (attribute {seen['unregistered'][0]!r} keeps layers in a plain Python container, "
-            "which PyTorch does not register: use nn.ModuleList or nn.Sequential)"
-        )
+    hint = unregistered_hint(seen.get("unregistered"))
     if entry.parts:
         for part, count in want["parts"].items():
             if seen.get("parts", {}).get(part) != count:
@@ -415,5 +440,8 @@ __all__ = [
     "module_settings",
     "observer_name",
     "register",
+    "structure",
     "torch_value",
+    "unregistered_hint",
+    "where_setting",
 ]

@@ -15,14 +15,8 @@ asks a test of each case.
 
 from __future__ import annotations
 
+from grader.checks import kit
 from grader.checks.fnn_mnist import data, networks, training, user
-from grader.spec import CheckSet
 
 # Observers are registered, and their settings drawn from the run's generator, in this order.
-TOPICS = (networks, data, training, user)
-
-
-def register(checks: CheckSet, manifest) -> None:
-    """Every topic's observers and checks."""
-    for topic in TOPICS:
-        topic.OWN.register(checks, manifest)
+register = kit.register_all(networks, data, training, user)

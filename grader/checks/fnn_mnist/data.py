@@ -3,23 +3,22 @@ applies to its test images (on a small MNIST-format folder of the grader's)."""
 
 from __future__ import annotations
 
-import struct
 import tempfile
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Subset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, inputs, jsonable, same_values
-from grader.checks.fnn_mnist.judging import near
+from grader.checks.common import WrongValue, inputs, jsonable, near, same_values
+from grader.checks.families.images import ImageSet, loader_moments, uint8_images, write_mnist
 from grader.checks.kit import judged
-from grader.spec import Definitions, Verdict
+from grader.spec import Definitions
 
 OWN = Definitions()
 
 
-@OWN.observer(draw=lambda rng, manifest: {"seed": kit.seed(rng)})
+@OWN.observer(draw=kit.draws({}))
 def flatten_transform(ctx) -> dict:
     flatten, seed = ctx.get("flatten"), int(ctx.settings["seed"])
 
@@ -42,64 +41,17 @@ def _flattened(entry, want, ctx, i) -> str | None:
     return None
 
 
-class _Images(Dataset):
-    """A torchvision-style data set: `.data` uint8 (N, 28, 28); items (image (1, 28, 28) in
-    0..1, label), as MNIST with transforms.ToTensor() gives them."""
-
-    def __init__(self, data: torch.Tensor):
-        self.data, self.targets = data, torch.zeros(len(data), dtype=torch.int64)
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index):
-        return self.data[index].unsqueeze(0).float() / 255, int(self.targets[index])
+DATA = {
+    "images": (20, 40),
+    "train": (150, 250),
+    "test": (30, 60),
+    "validation_size": (30, 80),
+    "split_seed": (0, 10_000),
+    "batch_size": (8, 32),
+}
 
 
-def _draw_data(rng, manifest) -> dict:
-    return {
-        "seed": kit.seed(rng),
-        "images": rng.randint(20, 40),
-        "train": rng.randint(150, 250),
-        "test": rng.randint(30, 60),
-        "validation_size": rng.randint(30, 80),
-        "split_seed": rng.randint(0, 10_000),
-        "batch_size": rng.randint(8, 32),
-    }
-
-
-def _uint8_images(n: int, generator: torch.Generator, low: int, high: int) -> torch.Tensor:
-    """`n` images (n, 28, 28) whose brightness varies from image to image (so subsets differ)."""
-    scale = torch.randint(low, high, (n, 1, 1), generator=generator)
-    return (torch.rand(n, 28, 28, generator=generator) * scale).to(torch.uint8)
-
-
-def _write_mnist(root: Path, train: torch.Tensor, test: torch.Tensor, g: torch.Generator) -> None:
-    """The four uncompressed IDX files torchvision's MNIST reads, under root/MNIST/raw/."""
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, images in (("train", train), ("t10k", test)):
-        labels = torch.randint(0, 10, (len(images),), generator=g, dtype=torch.uint8)
-        header = struct.pack(">IIII", 2051, len(images), 28, 28)
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.numpy().tobytes())
-        header = struct.pack(">II", 2049, len(images))
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.numpy().tobytes())
-
-
-def _moments(batches) -> dict:
-    """Per-image sums of values and of squares (the same whatever order the pixels are in),
-    the labels in loader order and the per-sample shape."""
-    xs, ys = zip(*batches, strict=True)
-    x = torch.cat([b.reshape(len(b), -1) for b in xs]).double()
-    return {
-        "sample_shape": list(xs[0].shape[1:]),
-        "sums_tensor": x.sum(1),
-        "squares_tensor": (x**2).sum(1),
-        "labels_tensor": torch.cat([torch.as_tensor(y) for y in ys]).long(),
-    }
-
-
-@OWN.observer(draw=_draw_data)
+@OWN.observer(draw=kit.draws(DATA))
 def data_statistics(ctx) -> dict:
     """mean_std on the three kinds of data set the instructions name, and the test images of
     make_loaders on a small MNIST-format folder whose test images are brighter than its
@@ -107,7 +59,7 @@ def data_statistics(ctx) -> dict:
     mean_std, s = ctx.get("mean_std"), ctx.settings
     seed = int(s["seed"])
     g = torch.Generator().manual_seed(seed)
-    data = _Images(_uint8_images(int(s["images"]), g, 60, 256))
+    data = ImageSet(uint8_images(int(s["images"]), g, 60, 256), to_tensor=True)
     half = torch.randperm(len(data), generator=g)[: len(data) // 2].tolist()
 
     def stats(i, dataset):
@@ -117,16 +69,16 @@ def data_statistics(ctx) -> dict:
     kinds = [data, Subset(data, half), [data[i] for i in range(len(data))]]
     out = {"stats": kit.per_setting(kinds, seed, stats)}
     train, test = (
-        _uint8_images(int(s["train"]), g, 40, 200),
-        _uint8_images(int(s["test"]), g, 150, 256),
+        uint8_images(int(s["train"]), g, 40, 200),
+        uint8_images(int(s["test"]), g, 150, 256),
     )
     with tempfile.TemporaryDirectory(prefix="dlgrade-mnist-") as folder:
-        _write_mnist(Path(folder), train, test, g)
+        write_mnist(Path(folder), train, test, g)
         sizes = {"batch_size": int(s["batch_size"]), "validation_size": int(s["validation_size"])}
 
         def loaders(i, _):
             made = ctx.get("make_loaders")(folder, **sizes, seed=int(s["split_seed"]))
-            return _moments(list(made[2]))
+            return loader_moments(list(made[2]))
 
         out["loaders"] = kit.per_setting([folder], seed, loaders)
     return out
@@ -166,10 +118,7 @@ MEAN_STD = kit.every_setting("stats", _mean_std, lambda ctx, i, w: f"mean_std on
 LOADERS = kit.every_setting("loaders", _standardised, lambda ctx, i, w: "make_loaders")
 
 
-@OWN.check(observe=data_statistics)
-def normalisation_stats(seen, want, ctx) -> Verdict:
-    # mean_std counts for half, make_loaders for the other half.
-    verdicts = [judge(seen, want, ctx) for judge in (MEAN_STD, LOADERS)]
-    fraction = sum(v.fraction for v in verdicts) / len(verdicts)
-    problems = [v.message for v in verdicts if v.fraction < 1]
-    return Verdict(fraction, "; ".join(problems) or "mean_std and make_loaders are right")
+# mean_std counts for half, make_loaders for the other half.
+OWN.check("normalisation_stats", observe=data_statistics)(
+    kit.mean_of(MEAN_STD, LOADERS, ok="mean_std and make_loaders are right")
+)

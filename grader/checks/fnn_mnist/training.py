@@ -11,9 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import jsonable, same_values
-from grader.checks.families.loops import count_correct
-from grader.checks.fnn_mnist.judging import near
+from grader.checks.common import flat_gradient, jsonable, near, same_values
+from grader.checks.families.loops import build_trainer, flat_weights, known_scores
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -34,12 +33,7 @@ def sum_correct_preds(ctx) -> dict:
     g = torch.Generator().manual_seed(seed)
 
     def run(i, case):
-        n, classes = case
-        scores = torch.randn(n, classes, generator=g)
-        targets = scores.argmax(1)
-        wrong = torch.randperm(n, generator=g)[: int(torch.randint(0, n, (1,), generator=g))]
-        shift = torch.randint(1, classes, (len(wrong),), generator=g)
-        targets[wrong] = (targets[wrong] + shift) % classes
+        scores, targets = known_scores(*case, g)  # case: (rows, classes)
         result = count(scores.clone(), targets.clone())
         return {"type": type(result).__name__, "value": jsonable(result)}
 
@@ -93,11 +87,7 @@ def regularization_values(ctx) -> dict:
         value = ctx.get(function)(model, *map(float, args))
         found = {"function": function, "args": args, "value": jsonable(value)}
         if isinstance(value, torch.Tensor) and value.requires_grad:
-            grads = torch.autograd.grad(value, params, allow_unused=True)
-            zero = [
-                torch.zeros_like(p) if g is None else g for g, p in zip(grads, params, strict=True)
-            ]
-            found["grad_tensor"] = torch.cat([g.reshape(-1) for g in zero])
+            found["grad_tensor"] = flat_gradient(value, params)
         return found
 
     return {"cases": kit.per_setting(calls, int(s["seed"]), run)}
@@ -123,21 +113,15 @@ def _penalised(entry, want, ctx, i) -> str | None:
     return None
 
 
-def _draw_step(rng, manifest) -> dict:
-    return {
-        "seed": kit.seed(rng),
-        "lr": rng.choice([0.05, 0.1, 0.2]),
-        "lambda": rng.choice([0.05, 0.1, 0.3]),
-        "batch": rng.randint(4, 12),
-    }
-
-
-@OWN.observer(draw=_draw_step)
+@OWN.observer(
+    draw=kit.draws({"lr": [0.05, 0.1, 0.2], "lambda": [0.05, 0.1, 0.3], "batch": (4, 12)})
+)
 def regularized_step(ctx) -> dict:
     """One training batch with the grader's own L2 penalty, SGD: the weights after the step,
     the training loss (with the penalty) and the validation loss (without) on that batch."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
+    penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
 
     def run(i, _):
         model = nn.Linear(6, 3)
@@ -146,18 +130,10 @@ def regularized_step(ctx) -> dict:
             torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
         )
         data = DataLoader(batch, batch_size=n)
-        trainer = ctx.get("NetworkTrainer")(
-            model,
-            data,
-            data,
-            nn.CrossEntropyLoss(),
-            torch.optim.SGD(model.parameters(), lr=float(s["lr"])),
-            "cpu",
-            sum_correct_preds=count_correct,
-            regularization=lambda m: lam * sum(p.pow(2).sum() for p in m.parameters()),
-        )
+        optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
+        trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
         found = {"train_loss": jsonable(trainer.train_epoch())}
-        found["weights_tensor"] = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+        found["weights_tensor"] = flat_weights(model)
         return {**found, "validation": jsonable(trainer.validate())}
 
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import describe_error, inputs
-from grader.checks.families.loops import GRAD_CLASS, MODE_CLASS, Marks
+from grader.checks.common import inputs, saved_state, tensor_record
+from grader.checks.families.loops import marked
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
 OWN = Definitions()
-
-
-def _draw_user(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng), "features": rng.randint(4, 30), "hidden": rng.randint(3, 12)}
 
 
 def _user_model(features: int, hidden: int, seed: int) -> nn.Module:
@@ -39,30 +34,10 @@ def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
     reference gives, show only in evaluation mode without gradients."""
     torch.manual_seed(seed)
     layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 5)]
-    with torch.no_grad():  # never predicted unless a mark pushes them
-        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
-    return nn.Sequential(*layers, Marks(5, mode=True, grad=True)).train()
+    return nn.Sequential(*marked(layers, 5)).train()
 
 
-def _labels(labels: Any) -> dict:
-    if not isinstance(labels, torch.Tensor):
-        return {"labels": f"<{type(labels).__name__}>"}
-    meta = {"dtype": str(labels.dtype), "device": labels.device.type}
-    return {"labels_tensor": labels.detach().cpu(), "labels": meta}
-
-
-def _saved(path: Path) -> Any:
-    """What a saved file holds: sorted [shape, sum] of a state_dict's tensors, or why not."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            return f"<{type(state).__name__}>"
-        return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
-    except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
-        return f"<not loadable with weights_only=True: {describe_error(err)}>"
-
-
-@OWN.observer(draw=_draw_user)
+@OWN.observer(draw=kit.draws({"features": (4, 30), "hidden": (3, 12)}))
 def save_load_roundtrip(ctx) -> dict:
     """Save a network of the grader's with NetworkUser, load the file into a fresh one, predict;
     then predict with a network whose predictions show the mode and the gradient state."""
@@ -72,12 +47,13 @@ def save_load_roundtrip(ctx) -> dict:
 
     def roundtrip(path: Path) -> dict:
         user_class(_user_model(features, hidden, seed)).save(path)
-        saved, fresh = _saved(path), user_class(_user_model(features, hidden, seed + 1))
+        saved, fresh = saved_state(path), user_class(_user_model(features, hidden, seed + 1))
         fresh.load(path)
-        return {"saved": saved, **_labels(fresh.predict(x))}
+        return {"saved": saved, **tensor_record(fresh.predict(x), "labels")}
 
     def modes(path: Path) -> dict:
-        return _labels(user_class(_marked_model(features, hidden, seed + 2)).predict(x))
+        marked_user = user_class(_marked_model(features, hidden, seed + 2))
+        return tensor_record(marked_user.predict(x), "labels")
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-user-") as folder:
         path = Path(folder) / "weights.pt"

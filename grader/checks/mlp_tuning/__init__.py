@@ -7,14 +7,8 @@ The MLP's shapes and behaviour and the training and evaluation functions come fr
 
 from __future__ import annotations
 
+from grader.checks import kit
 from grader.checks.mlp_tuning import final, mlp, search, statistics, transforms
-from grader.spec import CheckSet
 
 # In the manifest's order: observers draw their settings in the order they are registered.
-PARTS = (statistics, transforms, mlp, search, final)
-
-
-def register(checks: CheckSet, manifest=None) -> None:
-    """Every part's observers and checks."""
-    for part in PARTS:
-        part.OWN.register(checks, manifest)
+register = kit.register_all(statistics, transforms, mlp, search, final)

@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import a_module, inputs, modules_of_type, same_values
-from grader.checks.families.behaviour import fix_parameters
+from grader.checks.common import a_module, inputs, same_values
+from grader.checks.families.behaviour import dropout_problem, fix_parameters, linear_calls
 from grader.checks.kit import judged
 from grader.checks.mlp_tuning.shared import SIDE
 from grader.spec import Definitions
@@ -22,20 +22,7 @@ MODES = ("evaluation", "training")
 def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> dict:
     """The first linear layer's output (pre-activation) and what reaches the second linear layer
     (the first hidden layer's activation, after dropout), for one forward pass."""
-    calls: list = []  # (input, output) of each nn.Linear call, in order
-
-    def hook(module, args, output):
-        calls.append((args[0].detach().clone(), output.detach().clone()))
-
-    handles = [m.register_forward_hook(hook) for m in modules_of_type(model, nn.Linear)]
-    model.train(training)
-    torch.manual_seed(seed)
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    calls = linear_calls(model, x, training=training, seed=seed)
     if len(calls) < 2:
         raise ValueError(
             f"{len(calls)} nn.Linear layer calls in forward: hidden layers must be nn.Linear "
@@ -51,11 +38,7 @@ def _fixed_mlp(MLP, seed: int, **kwargs) -> nn.Module:  # noqa: N803 - the stude
     return model
 
 
-def _draw_activation(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng), "width": rng.randint(8, 200)}
-
-
-@OWN.observer(draw=_draw_activation)
+@OWN.observer(draw=kit.draws({"width": (8, 200)}))
 def mlp_hidden(ctx) -> dict:
     """MLP(hidden_layers=2, width, activation, dropout=0) for each activation, under fixed
     weights in evaluation mode: pre-activations of the first hidden layer and its outputs."""
@@ -90,16 +73,14 @@ def mlp_activation(entry, want, ctx, i) -> str | None:
     return f"applies {used[0]}" if used else f"its hidden layer does not apply {name}"
 
 
-def _draw_dropout(rng, manifest) -> dict:
-    return {
-        "seed": kit.seed(rng),
-        "width": rng.randint(200, 400),
-        "p": rng.choice([0.2, 0.3, 0.4, 0.5, 0.6, 0.7]),
-        "activation": rng.choice(list(ACTIVATIONS)),
-    }
+DROPOUT = {
+    "width": (200, 400),
+    "p": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+    "activation": list(ACTIVATIONS),
+}
 
 
-@OWN.observer(draw=_draw_dropout)
+@OWN.observer(draw=kit.draws(DROPOUT))
 def mlp_dropout(ctx) -> dict:
     """In each mode, the first hidden layer's outputs of MLP(dropout=p) and of the same MLP with
     dropout=0, under the same fixed weights and seed: what dropout alone changes."""
@@ -121,31 +102,6 @@ def mlp_dropout(ctx) -> dict:
     return {"modes": kit.per_setting(MODES, seed, run)}
 
 
-def _dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str | None:
-    """None when `train` is `plain` with a fraction of about p of its units zeroed and the
-    others scaled by 1/(1 - p) (inverted dropout), else the problem."""
-    if train.shape != plain.shape:
-        return f"outputs of shape {tuple(train.shape)}, expected {tuple(plain.shape)}"
-    live = plain.abs() > 1e-6
-    if not bool(live.any()):
-        return "the hidden layer's outputs are all zero"
-    ratio = train[live] / plain[live]
-    dropped = ratio.abs() < 1e-6
-    kept = (ratio - 1 / (1 - p)).abs() < 1e-4 * max(1.0, 1 / (1 - p))
-    if not bool(dropped.any()):
-        return "no unit is dropped: use nn.Dropout(p=dropout) after each activation"
-    if not bool((dropped | kept).all()):
-        return (
-            f"the kept units are not scaled by 1/(1-p) = {1 / (1 - p):.3f} (nn.Dropout does it), "
-            "or dropout is not right after the activation"
-        )
-    fraction = float(dropped.float().mean())
-    # The dropped share of n units has a standard deviation sqrt(p(1-p)/n) < 0.01 here.
-    if abs(fraction - p) > 0.06:
-        return f"{fraction:.2f} of the units are dropped, expected about p = {p}"
-    return None
-
-
 def _dropout_where(ctx, i, want) -> str:
     s = ctx.settings
     return f"MLP(dropout={float(s['p'])}, activation={s['activation']!r}) in {MODES[i]} mode"
@@ -155,7 +111,7 @@ def _dropout_where(ctx, i, want) -> str:
 def mlp_dropout_modes(entry, want, ctx, i) -> str | None:
     with_dropout, without = entry["dropout_tensor"], entry["none_tensor"]
     if MODES[i] == "training":
-        return _dropout_problem(with_dropout, without, float(ctx.settings["p"]))
+        return dropout_problem(with_dropout, without, float(ctx.settings["p"]))
     if not same_values(with_dropout, without):
         return (
             "its hidden outputs differ from those of the same MLP with dropout=0: dropout must "

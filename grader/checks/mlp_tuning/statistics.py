@@ -12,10 +12,11 @@ import torch
 from torch.utils.data import Subset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, same_values, summarise
+from grader.checks.common import WrongValue, as_tensor, kind_of, same_values, summarise
 from grader.checks.families.accuracy import Unjudgeable
+from grader.checks.families.images import ImageSet
 from grader.checks.kit import judged
-from grader.checks.mlp_tuning.shared import EPSILON, SIDE, as_tensor, unlabelled, what
+from grader.checks.mlp_tuning.shared import EPSILON, SIDE
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
@@ -48,13 +49,13 @@ def statistics(ctx) -> dict:
     fn = ctx.get("standardisation_images")
 
     def run(i, case):
-        data = unlabelled(noise_images(case["images"], case["seed"]))
+        data = ImageSet(noise_images(case["images"], case["seed"]))
         result = fn(Subset(data, case["indices"]))
         if not isinstance(result, tuple | list) or len(result) != 2:
-            raise WrongValue(f"it returned {what(result)}, not (mean_image, std_image)")
+            raise WrongValue(f"it returned {kind_of(result)}, not (mean_image, std_image)")
         entry: dict = {}
         for name, value in zip(("mean", "std"), result, strict=True):
-            entry[f"{name}_type"] = what(value)
+            entry[f"{name}_type"] = kind_of(value)
             entry[f"{name}_float"] = (
                 isinstance(value, torch.Tensor) and value.dtype == torch.float32
             )
@@ -141,7 +142,7 @@ def notebook_images(ctx) -> dict:
     def run(i, name):
         value = ctx.get(name)
         tensor = as_tensor(value)
-        return {"type": what(value), **({"image_tensor": tensor} if tensor is not None else {})}
+        return {"type": kind_of(value), **({"image_tensor": tensor} if tensor is not None else {})}
 
     return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run)}
 
@@ -163,7 +164,7 @@ def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
             f"the grading machine has no {dataset} training split ({first})"
         ) from None
     train, _ = split_train_validation(range(len(images)), VALIDATION_SIZE, SPLIT_SEED)
-    return standardisation_images(Subset(unlabelled(images[:, 0]), train.indices))
+    return standardisation_images(Subset(ImageSet(images[:, 0]), train.indices))
 
 
 @OWN.check(observe=notebook_images)

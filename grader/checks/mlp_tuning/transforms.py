@@ -8,9 +8,10 @@ import torch
 from PIL import Image
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, same_values
+from grader.checks.common import WrongValue, kind_of, same_values
+from grader.checks.families.images import transformed
 from grader.checks.kit import judged
-from grader.checks.mlp_tuning.shared import SIDE, SWITCHES, what
+from grader.checks.mlp_tuning.shared import SIDE, SWITCHES
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -27,23 +28,6 @@ CALLS = {
 
 def _draw_transforms(rng, manifest) -> dict:
     return {"seed": kit.seed(rng), "rng_seeds": [kit.seed(rng) for _ in range(4)], "images": 3}
-
-
-def _outputs(transform, images, seeds) -> torch.Tensor:
-    """(len(seeds) * len(images), 1, 28, 28): the transform of every image in turn after
-    torch.manual_seed(seed), for each seed (12 calls, so 12 draws of each random choice)."""
-    outs = []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        for image in images:
-            out = transform(image)
-            if not isinstance(out, torch.Tensor):
-                raise WrongValue(f"the transform returned {what(out)}, not a tensor")
-            outs.append(out.detach().cpu().float())
-    shapes = {tuple(o.shape) for o in outs}
-    if len(shapes) != 1:
-        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
-    return torch.stack(outs)
 
 
 @OWN.observer(draw=_draw_transforms)
@@ -63,10 +47,10 @@ def transform_outputs(ctx) -> dict:
         which, normalise, on = call
         pair = make(mean_image, std_image, normalise=normalise, **{k: k in on for k in SWITCHES})
         if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise WrongValue(f"make_transforms returned {what(pair)}, not a pair")
-        entry = {"outputs_tensor": _outputs(pair[which], images, seeds)}
+            raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
+        entry = {"outputs_tensor": transformed(pair[which], images, seeds)}
         if normalise and which == 0:  # standardised training images, and evaluation ones
-            entry["eval_tensor"] = _outputs(pair[1], images, seeds)
+            entry["eval_tensor"] = transformed(pair[1], images, seeds)
         return entry
 
     return {key: kit.per_setting(calls, 0, run) for key, calls in CALLS.items()}

@@ -1,0 +1,341 @@
+"""The checks that are `cifar_cnn_svm`'s own; the rest come from the families (manifest).
+
+Graded here, each by running the student's code on inputs the grader draws and comparing with
+the reference on the same inputs: the transforms (the training one flips and crops with padding
+4, the test one is deterministic and normalises as the sheet), the data answers (on data sets
+the grader makes, so nothing can be written in), the output conventions (Dense returns
+log-probabilities, CNN raw logits), the SVC (fitted on the first n images with scikit-learn's
+defaults: compared with scikit-learn on a small set, never 10,000 images), the 50:50 split with
+random_state=42, the logistic regression and smallest_width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+from torchvision import transforms
+from torchvision.datasets import CIFAR10
+
+from grader.checks import kit
+from grader.checks.common import (
+    WrongValue,
+    a_module,
+    inputs,
+    jsonable,
+    looks_like_probabilities,
+    same_values,
+)
+from grader.spec import Definitions
+
+OWN = Definitions()
+register = OWN.register
+
+TRAIN_DRAWS = 32  # random training transforms per image: padding 4 is seen with p > 1 - 1e-7
+PAD = 4
+SPLIT = ("X_train", "X_test", "y_train", "y_test")
+
+
+class Images(CIFAR10):
+    """torchvision's CIFAR10 over the grader's own arrays: the same items, `len`, `targets`,
+    `classes` and `transform` as the real one (`__getitem__` is torchvision's)."""
+
+    def __init__(self, data: np.ndarray, targets, classes, transform=None):  # no files read
+        self.data, self.targets, self.classes = data, [int(t) for t in targets], list(classes)
+        self.transform, self.target_transform, self.train = transform, None, True
+
+
+# ---------------------------------------------------------------- transforms
+
+
+@OWN.observer(draw=kit.draws({}))
+def transform_runs(ctx) -> dict:
+    """The student's training transform on one drawn image, TRAIN_DRAWS times, and the test
+    transform three times, each seeded differently."""
+    seed = int(ctx.settings["seed"])
+    image = np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+    def run(i, _):
+        train, test = ctx.get("make_transforms")()
+        seen = {"image_tensor": torch.from_numpy(image)}
+        for key, transform, draws in (("train", train, TRAIN_DRAWS), ("test", test, 3)):
+            outputs = []
+            for k in range(draws):
+                torch.manual_seed(seed + k)
+                outputs.append(transform(Image.fromarray(image)))
+            seen[f"{key}_tensor"] = torch.stack(outputs).float()  # (draws, 3, 32, 32)
+        return seen
+
+    return {"runs": kit.per_setting([None], seed, run)}
+
+
+def _windows(padded: torch.Tensor) -> torch.Tensor:
+    """Every 32x32 crop of a (3, 40, 40) image: (81, 3, 32, 32), offset (dy, dx) at 9 dy + dx."""
+    return padded.unfold(1, 32, 1).unfold(2, 32, 1).permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
+
+
+@kit.judged(OWN, transform_runs, "runs", "on the grader's image", name="train_transform_augments")
+def _augment_problem(entry, want, ctx, i) -> str | None:
+    x = want["image_tensor"].permute(2, 0, 1).float() / 255  # (3, 32, 32)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (ctx.manifest.mean, ctx.manifest.std))
+    pads = [(F.pad(x, (PAD,) * 4) - mean) / std, F.pad((x - mean) / std, (PAD,) * 4)]
+    # Candidates (2 paddings x 2 flips x 81 offsets): black padding, or zeros after normalising.
+    candidates = torch.cat([_windows(p.flip(-1) if f else p) for p in pads for f in (0, 1)])
+    flips, offsets = set(), set()
+    for out in entry["train_tensor"]:
+        distance = (candidates - out).abs().flatten(1).amax(1) if out.shape == x.shape else None
+        if distance is None or float(distance.min()) > 1e-4:
+            return (
+                "an output is not the image flipped or not, cropped with padding 4, and "
+                "normalised with the sheet's mean and std"
+            )
+        index = int(distance.argmin()) % (2 * 81)
+        flips.add(index // 81)
+        offsets.add(max(abs(index % 81 // 9 - PAD), abs(index % 9 - PAD)))
+    if flips != {0, 1}:
+        return f"in {TRAIN_DRAWS} draws it never {'flips' if flips == {0} else 'keeps'} the image"
+    if max(offsets) < PAD:
+        return f"in {TRAIN_DRAWS} draws no crop moves by {PAD} pixels: pad by 4 before cropping"
+    return None
+
+
+@kit.judged(
+    OWN, transform_runs, "runs", "on the grader's image", name="test_transform_deterministic"
+)
+def _deterministic_problem(entry, want, ctx, i) -> str | None:
+    outs = entry["test_tensor"]
+    if not all(torch.equal(out, outs[0]) for out in outs):
+        return "it gives a different result each time: no random flip or crop on the test set"
+    if not same_values(outs[0], want["test_tensor"][0]):
+        return "the result is not transforms.ToTensor() then transforms.Normalize(MEAN, STD)"
+    return None
+
+
+# ---------------------------------------------------------------- data answers
+
+
+def _draw_sizes(rng, manifest) -> dict:
+    return {
+        "sizes": [[rng.randint(10, 40), rng.randint(2, 9)] for _ in range(2)],
+        "seed": kit.seed(rng),
+    }
+
+
+@OWN.observer(draw=_draw_sizes)
+def data_answer_runs(ctx) -> dict:
+    """data_answers on pairs of data sets of drawn sizes, labels and class names."""
+    seed = int(ctx.settings["seed"])
+
+    def run(i, sizes):
+        rng = np.random.default_rng(seed + i)
+        classes = [f"kind_{k}" for k in rng.permutation(10)]
+        made = [
+            Images(
+                rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                rng.integers(0, 10, n),
+                classes,
+            )  # fmt: skip
+            for n in sizes
+        ]
+        return {"answers": jsonable(ctx.get("data_answers")(*made))}
+
+    return {"runs": kit.per_setting(ctx.settings["sizes"], seed, run)}
+
+
+def _sizes_at(ctx, i, want) -> str:
+    return "for data sets of {} and {} images".format(*ctx.settings["sizes"][i])
+
+
+@kit.judged(OWN, data_answer_runs, "runs", _sizes_at, name="data_answers")
+def _answers_problem(entry, want, ctx, i) -> str | None:
+    got, target = entry["answers"], want["answers"]
+    if not isinstance(got, dict):
+        return f"it returned {got!r}, not a dict"
+    ratio = got.get("size_ratio")
+    if not isinstance(ratio, int | float) or abs(ratio - target["size_ratio"]) > 1e-6:
+        return f"size_ratio {ratio!r}, expected {target['size_ratio']:g}"
+    if got.get("first_five") != target["first_five"]:
+        return f"first_five {got.get('first_five')!r}, expected {target['first_five']!r}"
+    return None
+
+
+# ---------------------------------------------------------------- output conventions
+
+
+@OWN.observer(draw=kit.draws({}))
+def output_kinds(ctx) -> dict:
+    """Whether the outputs of Dense and CNN on a drawn batch are log-probabilities (each row's
+    exp sums to one) or probabilities."""
+    seed = int(ctx.settings["seed"])
+
+    def run(i, name):
+        model = a_module(ctx.get(name)()).eval()
+        with torch.no_grad():
+            out = model(inputs(4, *ctx.manifest.image_shape, seed=seed))
+        return {
+            "log_probabilities": isinstance(out, torch.Tensor)
+            and looks_like_probabilities(out.float().exp()),
+            "probabilities": looks_like_probabilities(out),
+        }
+
+    return {name: kit.per_setting([name], seed, run) for name in ("Dense", "CNN")}
+
+
+@kit.judged(OWN, output_kinds, "Dense", "Dense()", name="dense_log_probabilities")
+def _log_probabilities(entry, want, ctx, i) -> str | None:
+    if not entry["log_probabilities"]:
+        return "its outputs are not log-probabilities: end with log_softmax over dim 1"
+    return None
+
+
+@kit.judged(OWN, output_kinds, "CNN", "CNN()", name="cnn_raw_logits")
+def _raw_logits(entry, want, ctx, i) -> str | None:
+    if entry["probabilities"] or entry["log_probabilities"]:
+        kind = "probabilities" if entry["probabilities"] else "log-probabilities"
+        return f"it returns {kind}: return the raw scores, CrossEntropyLoss applies log-softmax"
+    return None
+
+
+# ---------------------------------------------------------------- SVC
+
+
+@OWN.observer(draw=kit.draws({"n": (12, 24)}))
+def svc_fit(ctx) -> dict:
+    """fit_svc on a data set of 36 images of 3 classes (a colour pattern each, plus noise),
+    through the sheet's normalisation: what the fitted SVC holds."""
+    seed, n = int(ctx.settings["seed"]), int(ctx.settings["n"])
+
+    def run(i, _):
+        rng = np.random.default_rng(seed)
+        labels = rng.permutation(np.arange(36) % 3)
+        patterns = rng.integers(0, 256, (3, 32, 32, 3))
+        noise = rng.normal(0, 60, (36, 32, 32, 3))
+        data = np.clip(patterns[labels] + noise, 0, 255).astype(np.uint8)
+        normalise = transforms.Normalize(ctx.manifest.mean, ctx.manifest.std)
+        images = Images(data, labels, list("abc"), transforms.Compose([transforms.ToTensor(),
+                                                                       normalise]))  # fmt: skip
+        svc = ctx.get("fit_svc")(images, n)
+        return {
+            "fitted_on": int(svc.shape_fit_[0]),
+            "kernel": str(svc.kernel),
+            "support_tensor": torch.as_tensor(svc.support_),
+            "dual_tensor": torch.as_tensor(svc.dual_coef_),
+            "intercept_tensor": torch.as_tensor(svc.intercept_),
+        }
+
+    return {"runs": kit.per_setting([None], seed, run)}
+
+
+def _svc_at(ctx, i, want) -> str:
+    return f"fit_svc(36 images, n={ctx.settings['n']})"
+
+
+@kit.judged(OWN, svc_fit, "runs", _svc_at, name="svc")
+def _svc_problem(entry, want, ctx, i) -> str | None:
+    if entry["fitted_on"] != want["fitted_on"]:
+        return (
+            f"it was fitted on {entry['fitted_on']} images: only the first n ({want['fitted_on']})"
+        )
+    same = torch.equal(entry["support_tensor"], want["support_tensor"]) and all(
+        same_values(entry[k], want[k]) for k in ("dual_tensor", "intercept_tensor")
+    )
+    if entry["kernel"] != "rbf" or not same:
+        return (
+            "its support vectors and coefficients are not those of SVC(kernel='rbf') with "
+            "scikit-learn's defaults on the first n items of the data set, each flattened"
+        )
+    return None
+
+
+# ---------------------------------------------------------------- part 2
+
+
+@OWN.observer(draw=kit.draws({}))
+def part2_runs(ctx) -> dict:
+    """split_data on a drawn set; fit_logistic on a drawn training set, probed on a grid."""
+    seed = int(ctx.settings["seed"])
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(int(rng.integers(20, 60)), 2)).astype(np.float32)
+    y = (np.hypot(X[:, 0], X[:, 1]) > 1).astype(np.int64)  # a circle: not linearly separable
+    grid = rng.uniform(-2, 2, (50, 2))
+
+    def split(i, _):
+        parts = list(ctx.get("split_data")(X, y))
+        if len(parts) != len(SPLIT):
+            raise WrongValue(f"it returned {len(parts)} values, not {', '.join(SPLIT)}")
+        as_tensor = [torch.as_tensor(np.asarray(p), dtype=torch.float64) for p in parts]
+        return {f"{name}_tensor": part for name, part in zip(SPLIT, as_tensor, strict=True)}
+
+    def logistic(i, _):
+        model = ctx.get("fit_logistic")(X, y)
+        return {"decision_tensor": torch.as_tensor(model.decision_function(grid))}
+
+    return {"split": kit.per_setting([None], seed, split),
+            "logistic": kit.per_setting([None], seed, logistic)}  # fmt: skip
+
+
+@kit.judged(OWN, part2_runs, "split", "split_data(X, y)", name="split_reproduces")
+def _split_problem(entry, want, ctx, i) -> str | None:
+    if not all(torch.equal(entry[f"{n}_tensor"], want[f"{n}_tensor"]) for n in SPLIT):
+        return (
+            "X_train, X_test, y_train, y_test are not train_test_split(X, y, test_size=0.5, "
+            "random_state=42)'s"
+        )
+    return None
+
+
+@kit.judged(OWN, part2_runs, "logistic", "fit_logistic", name="logistic_regression")
+def _logistic_problem(entry, want, ctx, i) -> str | None:
+    if not same_values(entry["decision_tensor"], want["decision_tensor"]):
+        return "its decisions are not those of LogisticRegression() fitted on the training half"
+    return None
+
+
+# ---------------------------------------------------------------- smallest_width
+
+WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
+
+
+def _draw_widths(rng, manifest) -> dict:
+    """Three sweeps ([width, accuracy] pairs in a random order, and a target): one reaching
+    0.99 exactly at a drawn width, with a wider one below it; one reaching a lower target; one
+    never reaching 0.99."""
+    cases = []
+    for target, reach in ((0.99, True), (0.9, True), (0.99, False)):
+        widths = sorted(rng.sample(WIDTHS, 6))
+        accuracies = [round(rng.uniform(target - 0.3, target - 0.005), 3) for _ in widths]
+        if reach:
+            k = rng.randint(1, 3)
+            accuracies[k], accuracies[k + 1] = target, round(target - 0.002, 3)
+            accuracies[k + 2 :] = [round(rng.uniform(target, 1.0), 3) for _ in widths[k + 2 :]]
+        pairs = [list(p) for p in zip(widths, accuracies, strict=True)]
+        rng.shuffle(pairs)
+        cases.append({"pairs": pairs, "target": target})
+    return {"cases": cases, "seed": kit.seed(rng)}
+
+
+@OWN.observer(draw=_draw_widths)
+def width_answers(ctx) -> dict:
+    def run(i, case):
+        accuracies = {int(w): float(a) for w, a in case["pairs"]}
+        target = case["target"]
+        found = ctx.get("smallest_width")(
+            accuracies, **({} if target == 0.99 else {"target": target})
+        )
+        return {"width": jsonable(found)}
+
+    return {"runs": kit.per_setting(ctx.settings["cases"], int(ctx.settings["seed"]), run)}
+
+
+def _sweep_at(ctx, i, want) -> str:
+    case = ctx.settings["cases"][i]
+    pairs = ", ".join(f"{w}: {a}" for w, a in case["pairs"])
+    return f"smallest_width({{{pairs}}}, target={case['target']})"
+
+
+@kit.judged(OWN, width_answers, "runs", _sweep_at, name="smallest_width")
+def _width_problem(entry, want, ctx, i) -> str | None:
+    if entry["width"] != want["width"]:
+        return f"it returned {entry['width']!r}, expected {want['width']!r}"
+    return None

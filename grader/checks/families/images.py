@@ -1,0 +1,102 @@
+"""Images and data sets of the grader's own, for observers that run a student's data code.
+
+Stand-ins shaped as torchvision's MNIST-style data sets (`ImageSet`), seeded uint8 images
+(`uint8_images`: brightness varying from image to image; `class_images`: one pattern per class,
+so that a few steps of training tell the classes apart), a folder in MNIST's own file format
+(`write_mnist`), and what a loader or a transform made of them (`loader_moments`,
+`transformed`). Not a family: the own checks of assignments use it, as `behaviour`.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from grader.checks.common import WrongValue, kind_of
+
+
+class ImageSet(Dataset):
+    """A stand-in for torchvision's MNIST or FashionMNIST: `.data` uint8 (N, H, W), `.targets`
+    (N,) (all 0 when not given), and items (PIL image, label) as the data set gives them without
+    a transform, or (image (1, H, W) in 0..1, label) with `to_tensor` (transforms.ToTensor())."""
+
+    def __init__(self, data: torch.Tensor, targets=None, *, to_tensor: bool = False):
+        self.data, self.to_tensor = data, to_tensor
+        self.targets = torch.zeros(len(data), dtype=torch.int64) if targets is None else targets
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index):
+        if self.to_tensor:
+            return self.data[index].unsqueeze(0).float() / 255, int(self.targets[index])
+        return Image.fromarray(self.data[index].numpy()), int(self.targets[index])
+
+
+def uint8_images(n: int, generator: torch.Generator, low: int, high: int) -> torch.Tensor:
+    """`n` images (n, 28, 28) whose brightness varies from image to image (so subsets differ):
+    each image's pixels are uniform below its own maximum, drawn from [low, high)."""
+    scale = torch.randint(low, high, (n, 1, 1), generator=generator)
+    return (torch.rand(n, 28, 28, generator=generator) * scale).to(torch.uint8)
+
+
+def class_images(
+    n: int, seed: int, classes: int = 10, side: int = 28
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (n, side, side) images and their labels: a seeded pattern per class plus noise, so
+    a few steps of training already tell the classes apart better than chance."""
+    g = torch.Generator().manual_seed(seed)
+    patterns = torch.rand(classes, side, side, generator=g)
+    labels = torch.arange(n) % classes
+    labels = labels[torch.randperm(n, generator=g)]
+    noise = torch.rand(n, side, side, generator=g)
+    images = (0.7 * patterns[labels] + 0.3 * noise) * 255
+    return images.round().to(torch.uint8), labels
+
+
+def write_mnist(root: Path, train: torch.Tensor, test: torch.Tensor, g: torch.Generator) -> None:
+    """The four uncompressed IDX files torchvision's MNIST reads, under root/MNIST/raw/: the
+    uint8 (N, 28, 28) images `train` and `test`, with labels drawn from `g`."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, images in (("train", train), ("t10k", test)):
+        labels = torch.randint(0, 10, (len(images),), generator=g, dtype=torch.uint8)
+        header = struct.pack(">IIII", 2051, len(images), 28, 28)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(header + images.numpy().tobytes())
+        header = struct.pack(">II", 2049, len(images))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(header + labels.numpy().tobytes())
+
+
+def loader_moments(batches) -> dict:
+    """What a loader's (images, labels) batches hold, whatever order each image's pixels are in:
+    per-image sums of values and of squares, the labels in loader order, the per-sample shape."""
+    xs, ys = zip(*batches, strict=True)
+    x = torch.cat([b.reshape(len(b), -1) for b in xs]).double()
+    return {
+        "sample_shape": list(xs[0].shape[1:]),
+        "sums_tensor": x.sum(1),
+        "squares_tensor": (x**2).sum(1),
+        "labels_tensor": torch.cat([torch.as_tensor(y) for y in ys]).long(),
+    }
+
+
+def transformed(transform, images: list, seeds: list[int]) -> torch.Tensor:
+    """(len(seeds) * len(images), *image shape): `transform` of every image in turn after
+    `torch.manual_seed(seed)`, for each seed (so each random choice of the transform is drawn
+    once per call); a `WrongValue` when it does not give tensors of one shape."""
+    outs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        for image in images:
+            out = transform(image)
+            if not isinstance(out, torch.Tensor):
+                raise WrongValue(f"the transform returned {kind_of(out)}, not a tensor")
+            outs.append(out.detach().cpu().float())
+    shapes = {tuple(o.shape) for o in outs}
+    if len(shapes) != 1:
+        raise WrongValue(f"the transform returned tensors of shapes {sorted(shapes)}")
+    return torch.stack(outs)

@@ -1,0 +1,145 @@
+"""A student's hyper-parameter search (an Optuna study), probed and judged.
+
+While the search runs, the notebook's test split is replaced by `Tripwire`s (with
+`grader.checks.kit.replaced`): any use of it is recorded and raises, and `judge_never_tests`
+charges it. `study_summary` records what the returned study holds; `judge_best_trial` asks that
+it maximises, that every completed trial's value is the validation accuracy it reported last to
+the pruner, and that its best trial is the best of them. Not a family: an assignment's own
+search check runs the search its way (data, budget, stand-ins) and uses these.
+"""
+
+from __future__ import annotations
+
+import math
+
+from grader.checks.common import describe_error, jsonable, summarise
+from grader.spec import Verdict
+
+
+class TestSplitTouched(Exception):  # noqa: N818 - it says what happened
+    """Raised by the tripwire that stands in for the test split while the search runs."""
+
+
+class Tripwire:
+    """Stands in for the notebook's `test_set` or `test_loader` while the search is probed: any
+    use (length, items, iteration, attributes) is recorded and raises."""
+
+    def __init__(self, name: str, record: list):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_record", record)
+
+    def _touch(self, how: str):
+        self._record.append(how)
+        raise TestSplitTouched(f"{how}: the search used the test split")
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(attribute)
+        self._touch(f"{self._name}.{attribute}")
+
+    def __len__(self):
+        self._touch(f"len({self._name})")
+
+    def __getitem__(self, index):
+        self._touch(f"{self._name}[...]")
+
+    def __iter__(self):
+        self._touch(f"iteration over {self._name}")
+
+    def __repr__(self) -> str:
+        return f"<{self._name}: the test split, withheld while the search is checked>"
+
+
+def study_summary(study) -> dict:
+    """Each trial's number, state, value and the value it reported last to the pruner
+    (`trial.report(value, step)`, the largest step), and the study's best trial."""
+    trials = []
+    for t in study.trials:
+        reports = t.intermediate_values
+        last = jsonable(reports[max(reports)]) if reports else None
+        state, value = t.state.name, jsonable(t.value)
+        trials.append(
+            {"number": int(t.number), "state": state, "value": value, "last_report": last}
+        )
+    summary = {"direction": study.direction.name, "trials": trials}
+    try:
+        summary["best_number"] = int(study.best_trial.number)
+        summary["best_value"] = jsonable(study.best_value)
+    except Exception as err:  # noqa: BLE001 - no finished trial: the judge says so
+        summary["best_error"] = describe_error(err)
+    return summary
+
+
+def judge_never_tests(fn: str):
+    """The judge of "the search `fn` never touched the test split": an observation with the
+    tripwires' record (`touched`) and, when the search raised, its `error`."""
+
+    def judge(seen, want, ctx) -> Verdict:
+        if "error" in want:  # a grader bug, said loudly
+            raise RuntimeError(f"the reference failed on {fn}: {want['error']}")
+        if touched := seen["touched"]:
+            return Verdict.wrong(
+                f"{fn} used the test split ({summarise(touched)}): choose hyper-parameters on "
+                "the validation split only; the test split is for the final model, once"
+            )
+        if "error" in seen:
+            return Verdict.error(f"{fn} raised {seen['error']}, so it could not be checked")
+        return Verdict.ok("the search never touched the test split")
+
+    return judge
+
+
+def _study_problem(seen: dict, fn: str) -> str | None:
+    """What is wrong with the study `fn` returned, before its trials are compared."""
+    if "error" in seen:
+        return f"{fn} raised {seen['error']}"
+    if "trials" not in seen:
+        return f"{fn} returned a {seen.get('returned')}, not the last stage's optuna Study"
+    if seen["direction"] != "MAXIMIZE":
+        return (
+            f"the returned study's direction is {seen['direction']}: validation accuracy is "
+            'maximised (optuna.create_study(direction="maximize"))'
+        )
+    if "best_error" in seen:
+        return f"the returned study has no best trial: {seen['best_error']}"
+    return None
+
+
+def judge_best_trial(fn: str, last_accuracy: str):
+    """The judge of "the study `fn` returned (its `study_summary`, and `returned`: the type's
+    name) picks the best validation accuracy as its best trial"; `last_accuracy` says where the
+    notebook's objective finds the validation accuracy it reported last, for the message."""
+
+    def judge(seen, want, ctx) -> Verdict:
+        if problem := _study_problem(seen, fn):
+            return Verdict.wrong(problem)
+        number = (int, float)
+        done = [
+            t for t in seen["trials"] if t["state"] == "COMPLETE" and isinstance(t["value"], number)
+        ]
+        if not done:
+            return Verdict.wrong("the returned study has no completed trial")
+        # A trial's value is its validation accuracy after its last epoch, which is also the
+        # last value it reported to the pruner: an objective that returns anything else (the
+        # training accuracy, say) ranks the trials by something the pruner never saw.
+        for t in done:
+            value, last = t["value"], t["last_report"]
+            if isinstance(last, number) and not math.isclose(
+                value, last, rel_tol=1e-6, abs_tol=1e-9
+            ):
+                return Verdict.wrong(
+                    f"trial {t['number']} returned {value:.4f} but reported the validation "
+                    f"accuracy {last:.4f} after its last epoch: the objective must return the "
+                    f"validation accuracy it reported last ({last_accuracy}), not a training "
+                    "accuracy or another number"
+                )
+        best = max(t["value"] for t in done)
+        numbers = [t["number"] for t in done if t["value"] == best]
+        return Verdict.expect(
+            seen["best_number"] in numbers,
+            f"the best trial is the one with the highest validation accuracy ({best:.4f})",
+            f"the returned study's best trial is trial {seen['best_number']} "
+            f"({seen['best_value']}), but trial {numbers[0]} reached {best:.4f}",
+        )
+
+    return judge

@@ -1,0 +1,139 @@
+"""Reading a submission as data: the notebook, the weights the manifest names and other small
+files beside it, each a regular file read with its size capped; what is passed over is noted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.manifest import Manifest
+from grader.notebook_io import (
+    MAX_NOTEBOOK_BYTES,
+    NotebookError,
+    choose_notebook,
+    too_big,
+)
+from grader.safe_fs import UnsafeFile, list_files, read_capped
+from grader.text import inert_line
+
+MAX_EXTRA_FILE_BYTES = 5 * 1024**2
+MAX_EXTRA_FILES = 50
+MAX_NOTEBOOKS = 5
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A submission read as data: the notebook's bytes and the files its probe gets."""
+
+    notebook_name: str
+    notebook: bytes
+    weights: dict[str, bytes]  # manifest weights file -> bytes
+    extras: dict[str, bytes]  # other small regular files of the folder
+    problems: dict[str, str]  # weights file -> why it is missing or refused
+    notes: tuple[str, ...] = ()
+
+    def digest(self) -> str:
+        """Hash of exactly the bytes that are graded."""
+        digest = hashlib.sha256()
+        for name, data in (
+            ("notebook", self.notebook),
+            *sorted(self.weights.items()),
+            *sorted(self.extras.items()),
+        ):
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+        digest.update(json.dumps(self.problems, sort_keys=True).encode())
+        return digest.hexdigest()
+
+
+def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Staged:
+    """Read a notebook or a submission folder without trusting it.
+
+    Only regular files are read (no links, devices or FIFOs), each with its size checked before
+    reading, and a folder only a few levels deep; whatever is passed over is noted (file names as
+    inert text). NotebookError when there is no notebook to grade. `notebook_only` leaves the
+    weights and other files unread (for tools that look at the code alone).
+    """
+    notes: list[str] = []
+    if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
+        raise NotebookError(f"{path.name} is a symbolic link: hand in the files themselves")
+    folder = path if path.is_dir() else path.parent
+    if not path.is_dir():
+        try:
+            single = {path.name: read_capped(path, MAX_NOTEBOOK_BYTES)}
+        except UnsafeFile as err:
+            raise NotebookError(_refused_notebook(path, err)) from None
+    else:
+        single = None
+    listing = list_files(folder, max_depth=0)  # only the files beside the notebook
+    notes += [f"not read: {why}" for why in listing.refused[:10]]
+    if len(listing.refused) > 10:
+        notes.append(f"and {len(listing.refused) - 10} more entries not read")
+    top = {p.name: p for p in listing.files if p.parent == folder}
+    if single is not None:
+        notebooks, chosen = single, path.name
+    else:
+        notebooks, unread = {}, []
+        for name in sorted(n for n in top if n.endswith(".ipynb"))[:MAX_NOTEBOOKS]:
+            try:
+                notebooks[name] = read_capped(top[name], MAX_NOTEBOOK_BYTES)
+            except UnsafeFile as err:
+                unread.append(_refused_notebook(top[name], err))
+                notes.append(f"not read: {unread[-1]}")
+        unread += [
+            f"{r}: hand in the notebook file itself" for r in listing.refused if ".ipynb" in r
+        ]
+        if not notebooks and unread:
+            raise NotebookError(unread[0])
+        chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
+        if note:
+            notes.append(note)
+    weights, problems, extras = {}, {}, {}
+    if notebook_only:
+        return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
+    for model in manifest.models:
+        file = top.get(model.weights)
+        refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
+        if file is None:
+            problems[model.weights] = (
+                f"{model.weights} is not a regular file ({refused})"
+                if refused
+                else f"{model.weights} was not submitted"
+            )
+            continue
+        try:
+            weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
+        except UnsafeFile as err:
+            problems[model.weights] = str(err)
+    wanted = {m.weights for m in manifest.models}
+    for name in sorted(top):
+        if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
+            continue
+        try:
+            extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
+        except UnsafeFile:
+            pass
+    notes = [inert_line(n) for n in notes]  # each names files the student named
+    return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
+
+
+def _refused_notebook(path: Path, err: UnsafeFile) -> str:
+    """Why a notebook file was not read, in words for the student."""
+    try:
+        size = os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        size = 0
+    if size > MAX_NOTEBOOK_BYTES and path.is_file() and not path.is_symlink():
+        return too_big(path.name, size)
+    return f"{err}: hand in the notebook file itself"
+
+
+def student_name(path: Path, assignment: str) -> str:
+    """`submitted/<student>/<assignment>/...` gives <student>; otherwise the folder's name."""
+    folder = path if path.is_dir() else path.parent
+    if folder.name == assignment and folder.parent.name:
+        return folder.parent.name
+    return folder.name or "unknown"

@@ -1,0 +1,99 @@
+"""Do the kit's and the helper modules' pieces that own checks share do what they say, in-process?
+
+The own checks of fnn_mnist and mlp_tuning use them (their variants run them end to end); here
+each is asked the one thing a check relies on: a draw uses the run's generator in a fixed
+order, a stand-in global is put back, a failure is recorded but a stop is not swallowed, a
+tripwire records and raises, a transform's outputs are stacked or refused, dropout is told
+apart from its mistakes.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from grader.checks import kit
+from grader.checks.common import StopProbe, WrongValue
+from grader.checks.families import behaviour, images, studies
+from grader.spec import Verdict
+
+
+def test_does_draws_use_the_generator_as_the_hand_written_dict_does():
+    spec = {"width": (200, 400), "p": [0.2, 0.5], "batch": (4, 12)}
+    rng, same = random.Random(3), random.Random(3)
+    expected = {
+        "seed": kit.seed(same),
+        "width": same.randint(200, 400),
+        "p": same.choice([0.2, 0.5]),
+        "batch": same.randint(4, 12),
+    }
+    assert kit.draws(spec)(rng, None) == expected
+    assert rng.random() == same.random()  # nothing more drawn
+
+
+def test_does_replaced_put_back_or_remove_the_notebook_globals():
+    namespace = {"test_set": "the real one"}
+    with pytest.raises(ValueError), kit.replaced(namespace, {"test_set": 1, "extra": 2}):
+        assert namespace == {"test_set": 1, "extra": 2}
+        raise ValueError("the student's search failed")
+    assert namespace == {"test_set": "the real one"}
+
+
+def test_does_recorded_keep_the_error_but_let_a_stop_through():
+    entry: dict = {}
+    with kit.recorded(entry):
+        raise KeyError("final_config.json lacks width")
+    assert entry["error"].startswith("KeyError")
+    with pytest.raises(StopProbe), kit.recorded({}):
+        raise StopProbe
+
+
+def test_does_mean_of_weigh_its_judges_alike():
+    def right(seen, want, ctx):
+        return Verdict.ok("fine")
+
+    def half(seen, want, ctx):
+        return Verdict(0.5, "half wrong")
+
+    assert kit.mean_of(right, half, ok="all right")(None, None, None) == Verdict(0.75, "half wrong")
+    assert kit.mean_of(right, right, ok="all right")(None, None, None) == Verdict(1.0, "all right")
+
+
+def test_does_a_tripwire_record_every_use_and_raise():
+    touched: list[str] = []
+    wire = studies.Tripwire("test_loader", touched)
+    for use in (len, iter, lambda w: w[0], lambda w: w.dataset):
+        with pytest.raises(studies.TestSplitTouched):
+            use(wire)
+    assert touched == [
+        "len(test_loader)",
+        "iteration over test_loader",
+        "test_loader[...]",
+        "test_loader.dataset",
+    ]
+
+
+def test_does_transformed_stack_outputs_and_refuse_what_is_no_tensor():
+    pixels = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8)
+    pictures = [images.ImageSet(pixels)[i][0] for i in range(2)]  # PIL images
+
+    def to_tensor(picture):
+        return torch.from_numpy(np.array(picture)).float().unsqueeze(0)
+
+    outputs = images.transformed(to_tensor, pictures, [1, 2, 3])
+    assert outputs.shape == (6, 1, 28, 28)
+    assert torch.equal(outputs[0, 0], pixels[0].float())
+    with pytest.raises(WrongValue, match="not a tensor"):
+        images.transformed(lambda picture: picture, pictures, [1])
+
+
+def test_does_dropout_problem_accept_inverted_dropout_only():
+    torch.manual_seed(0)
+    plain = torch.rand(64, 300) + 0.1
+    keep = (torch.rand(64, 300) > 0.5).float()
+    assert behaviour.dropout_problem(plain * keep * 2, plain, 0.5) is None
+    assert "not scaled" in behaviour.dropout_problem(plain * keep, plain, 0.5)
+    assert "no unit is dropped" in behaviour.dropout_problem(plain, plain, 0.5)

@@ -1,0 +1,159 @@
+"""Does the `cifar_cnn_svm` reference do what the sheet and the notebook say, read the data where
+torchvision puts it, and are the committed expected answers, weights and files its own?"""
+
+from __future__ import annotations
+
+import hashlib
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torchvision import datasets
+
+from grader.checks.cifar_cnn_svm import TRAIN_DRAWS, _augment_problem
+from grader.judge import load_expected
+from grader.manifest import load_manifest
+from solutions.cifar_cnn_svm import config, notebook, reference, student
+from solutions.data import (
+    STAND_IN_MARKER,
+    load_split,
+    normalize,
+    torchvision_dataset,
+    write_cifar10_like,
+)
+from solutions.expected import expected_file, sha256
+from solutions.paths import RELEASE_DIR, SOURCE_DIR, WEIGHTS_DIR
+
+ID = "cifar_cnn_svm"
+
+
+@pytest.fixture(scope="module")
+def manifest():
+    return load_manifest(ID)
+
+
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+    return write_cifar10_like(tmp_path_factory.mktemp("cifar"), n_train=1000, n_test=500)
+
+
+def test_do_the_networks_have_the_sheet_s_parameter_counts():
+    def linear(i, o):
+        return i * o + o
+
+    def conv(i, o, k):
+        return i * o * k * k + o
+
+    # 32x32 -> 5x5 conv, padding 1 -> 30 -> pool 15 -> 3x3 conv, padding 1 -> 15 -> pool 7.
+    cnn = conv(3, 32, 5) + conv(32, 64, 3) + linear(64 * 7 * 7, 64) + linear(64, 10)
+    dense = linear(3 * 32 * 32, 256) + linear(256, 64) + linear(64, 10)
+    for model, count in ((student.Dense(), dense), (student.CNN(), cnn)):
+        assert sum(p.numel() for p in model.parameters()) == count
+
+
+def test_does_the_reference_read_torchvision_s_cifar10_layout(stand_in, monkeypatch):
+    """The files the stand-in holds are the ones torchvision downloads (cifar-10-batches-py);
+    the reference tells them from real CIFAR-10 by torchvision's MD5 sums, and with those sums
+    matching, torchvision's own verified class reads what the reference reads."""
+    cls = datasets.CIFAR10
+    folder = stand_in / cls.base_folder
+    wanted = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
+    # Beside them, only the marker that says it is a stand-in.
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*wanted, STAND_IN_MARKER])
+    assert reference.cifar10_root(stand_in)[1] is False
+
+    def md5(name):
+        return hashlib.md5((folder / name).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(cls, "train_list", [[n, md5(n)] for n, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[n, md5(n)] for n, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(cls.meta["filename"])})
+    root, real, how = reference.cifar10_root(stand_in)
+    assert real and "verified" in how
+    images, labels = load_split("cifar10", True, root=root, verify=True)
+    verified = cls(str(root), train=True)
+    assert torch.equal(labels, torch.tensor(verified.targets))
+    assert torch.equal(images, torch.from_numpy(verified.data).permute(0, 3, 1, 2))
+
+
+def test_does_the_notebook_data_cell_read_a_stand_in_only_where_the_course_says_so(
+    stand_in, manifest, monkeypatch
+):
+    data_cell = next(c.source for c in notebook.cells(manifest) if c.grade_id == "data")
+    class_code = data_cell.split("\n\n\ntrain_set")[0]  # the CIFAR10 class, no loading
+    for env, loads in ((str(stand_in), True), (None, False)):
+        if env:
+            monkeypatch.setenv("DLGRADE_DATA", env)
+        else:
+            monkeypatch.delenv("DLGRADE_DATA", raising=False)
+        scope = {"os": __import__("os"), "datasets": datasets}
+        exec(class_code, scope)  # noqa: S102 - the notebook's own provided cell
+        if loads:
+            assert len(scope["CIFAR10"](str(stand_in), train=False)) == 500
+        else:
+            with pytest.raises(RuntimeError, match="not found or corrupted"):
+                scope["CIFAR10"](str(stand_in), train=False)
+
+
+def test_does_the_reference_training_augment_as_the_notebook_does(manifest):
+    """The tensor-path augmentation passes the grader's own check of a training transform."""
+    image = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8)
+    x = normalize(image.permute(2, 0, 1)[None], manifest.mean, manifest.std)
+    augment = reference._augment(manifest.mean, manifest.std)
+    torch.manual_seed(0)
+    outputs = torch.cat([augment(x) for _ in range(TRAIN_DRAWS)])
+    ctx = SimpleNamespace(manifest=manifest)
+    assert _augment_problem({"train_tensor": outputs}, {"image_tensor": image}, ctx, 0) is None
+
+
+def test_does_the_svc_see_what_the_notebook_s_svc_sees(stand_in, manifest):
+    """The reference fits its SVC on the tensor path's normalised images: the rows the
+    notebook's flatten_images makes from a data set with the test transform."""
+    _, test = student.make_transforms()
+    dataset = torchvision_dataset("cifar10", True, test, root=stand_in, verify=False)
+    X, y = student.flatten_images(dataset, 40)
+    images, labels = load_split("cifar10", True, root=stand_in, verify=False)
+    tensor_path = normalize(images[:40], manifest.mean, manifest.std).flatten(1)
+    np.testing.assert_allclose(X, tensor_path.numpy(), atol=1e-6)
+    assert (y == labels[:40].numpy()).all()
+
+
+def test_does_a_quick_run_mark_what_a_stand_in_cannot_measure(stand_in, manifest, tmp_path):
+    result = reference.train(
+        manifest, torch.device("cpu"), 0, tmp_path / "weights", quick=True, data_root=stand_in
+    )
+    expected = expected_file(manifest, result, torch.device("cpu"), 0, quick=True)
+    for key, entry in expected["accuracy"].items():
+        assert entry["test_accuracy"] is None and entry["measured"] is False
+        assert entry["threshold"] == manifest.model(key).threshold
+        assert entry["threshold_source"] == manifest.model(key).threshold_source
+        assert "stand-in" in entry["reason"]
+    svc = expected["svc"]
+    assert svc["measured"] is False and svc["test_accuracy"] is svc["support_vectors"] is None
+    part2 = expected["part2"]
+    widths = {int(w): a for w, a in part2["deep_classifier_accuracy"].items()}
+    assert list(widths) == list(config.WIDTHS)
+    assert part2["smallest_width_reaching"]["width"] == student.smallest_width(widths)
+    figures = reference.figures(manifest, result, tmp_path / "figures", "quick", True)
+    assert [f.name for f in figures] == [
+        "learning_curves.png",
+        "decision_boundaries.png",
+        "width_sweep.png",
+    ]
+
+
+def test_are_the_committed_answers_weights_and_files_the_reference_s(manifest):
+    expected = load_expected(ID)
+    assert expected["quick"] is False
+    for spec in manifest.models:
+        sha = sha256(WEIGHTS_DIR / ID / spec.weights)
+        assert expected["weights"][spec.weights]["sha256"] == sha
+    part2 = expected["part2"]
+    widths = {int(w): a for w, a in part2["deep_classifier_accuracy"].items()}
+    assert part2["smallest_width_reaching"]["width"] == student.smallest_width(widths)
+    assert part2["epochs"] == config.DEEP_EPOCHS
+    X, y = config.classification_set()
+    for folder in (SOURCE_DIR / ID, RELEASE_DIR / ID):
+        assert np.array_equal(np.load(folder / config.X_FILE), X)
+        assert np.array_equal(np.load(folder / config.Y_FILE), y)
