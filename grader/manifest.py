@@ -53,13 +53,14 @@ class CheckSpec(Strict):
     `after` names checks of parts this one builds on: when those lost points by computing wrong
     values, a failure here is not charged (README, "How points are given"). `source`: the family
     check it is ("<family>.<entry>.<kind>[+<kind>...]", "loops.train_mode", "accuracy.<model>",
-    "answers"), or None for a check of the assignment's own module.
+    "answers"), or None for a check of the assignment's own module. Checks are hidden unless
+    `hidden = false` says a visible test of the student copy mirrors them.
     """
 
     name: str
     cell: str
     points: float = Field(gt=0)
-    hidden: bool
+    hidden: bool = True
     after: tuple[str, ...] = ()
     source: str | None = None
 

@@ -52,7 +52,7 @@ def provided(grade_id: str, code: str) -> Cell:
 
 def solution(grade_id: str, code: str) -> Cell:
     """Code with `### BEGIN/END SOLUTION` regions the student copy replaces by a stub."""
-    return Cell("code", code.strip("\n"), grade_id, solution=True)
+    return Cell("code", _dedent(code), grade_id, solution=True)
 
 
 def visible_test(name: str, code: str) -> Cell:

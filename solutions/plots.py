@@ -65,8 +65,13 @@ def learning_curves_figure(histories: dict[str, History], title: str) -> Figure:
     return fig
 
 
+def save(fig: Figure, path: Path) -> Path:
+    """`fig` saved as a PNG file at `path` (120 dpi), its folder made when missing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def learning_curves(histories: dict[str, History], path: Path, title: str) -> Path:
     """`learning_curves_figure` saved as a PNG file at `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    learning_curves_figure(histories, title).savefig(path, dpi=120)
-    return path
+    return save(learning_curves_figure(histories, title), path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -42,6 +43,28 @@ def accuracy(
     return correct / len(labels)
 
 
+def train_pass(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: TensorLoader,
+    after_batch: Callable[[], object] | None = None,
+) -> float:
+    """One pass over `loader` with cross-entropy, in training mode; the mean loss per image.
+    `after_batch()` is called after each optimiser step (a progress bar's update)."""
+    model.train()
+    total, count = 0.0, 0
+    for images, labels in loader:
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total = total + loss.detach() * len(labels)  # stays on the device: no sync per batch
+        count += len(labels)
+        if after_batch is not None:
+            after_batch()
+    return float(total) / count
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -68,18 +91,9 @@ def fit(
     bar = tqdm(total=epochs * len(loader), desc=name, unit="batch", leave=False)
     for epoch in range(epochs):
         started = time.perf_counter()
-        model.train()
-        total = torch.zeros((), device=train[0].device)
-        for images, labels in loader:
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(labels)  # stays on the device: no sync per batch
-            bar.update()
+        history.loss.append(train_pass(model, optimizer, loader, bar.update))
         if scheduler is not None:
             scheduler.step()
-        history.loss.append(float(total) / len(train[1]))
         history.train_accuracy.append(accuracy(model, *train))
         history.test_accuracy.append(accuracy(model, *test))
         history.seconds.append(time.perf_counter() - started)

@@ -73,6 +73,13 @@ def test_is_the_source_notebook_what_the_builder_makes(assignment):
     assert (SOURCE_DIR / assignment / "precheck.py").read_text() == precheck
 
 
+@pytest.mark.parametrize("found", [a for a in registry.ASSIGNMENTS if a.files], ids=lambda a: a.id)
+def test_are_the_handed_out_files_what_the_package_writes(found, tmp_path):
+    for written in found.files(tmp_path):
+        for folder in (SOURCE_DIR, RELEASE_DIR):
+            assert (folder / found.id / written.name).read_bytes() == written.read_bytes()
+
+
 @pytest.mark.parametrize("assignment", IDS)
 def test_are_the_solution_cells_the_reference_code(assignment):
     by_id = {_grade_id(c): c.source for c in _notebook(SOURCE_DIR, assignment).cells}

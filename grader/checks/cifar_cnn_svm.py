@@ -1,12 +1,7 @@
-"""The checks that are `cifar_cnn_svm`'s own; the rest come from the families (manifest).
-
-Graded here, each by running the student's code on inputs the grader draws and comparing with
-the reference on the same inputs: the transforms (the training one flips and crops with padding
-4, the test one is deterministic and normalises as the sheet), the data answers (on data sets
-the grader makes, so nothing can be written in), the output conventions (Dense returns
-log-probabilities, CNN raw logits), the SVC (fitted on the first n images with scikit-learn's
-defaults: compared with scikit-learn on a small set, never 10,000 images), the 50:50 split with
-random_state=42, the logistic regression and smallest_width.
+"""The checks that are `cifar_cnn_svm`'s own (its manifest's checks without `source`), each
+running the student's code on inputs the grader draws and comparing with the reference on the
+same inputs: the SVC on a small set, never 10,000 images; data answers on data sets the grader
+makes, so nothing can be written in.
 """
 
 from __future__ import annotations

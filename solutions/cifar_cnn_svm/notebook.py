@@ -56,7 +56,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             **How to work.** Open this notebook in Google Colab with a GPU (*Runtime > Change
             runtime type > GPU*). Fill in every cell that contains `raise NotImplementedError()`
             and keep the names and arguments of classes and functions: the grader calls them.
-            Every function's description says what it takes and what it returns. Run the small
+            Every function's docstring says what it takes and what it returns. Run the small
             test cells after each part: they check shapes only.
 
             **What to hand in.** This notebook, run from top to bottom, and the two weights
@@ -157,11 +157,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### 1.1 and 1.2 The data sets
 
-            Write `data_answers(train_set, test_set)`. It returns a dict: `"size_ratio"`, how
-            many times larger the training set is than the test set (a number), and
-            `"first_five"`, the class names (strings from `train_set.classes`) of the first five
-            training images, in order. Compute both from the data sets you are given, which
-            may be any torchvision data set: no numbers or names written in.
+            Write `data_answers(train_set, test_set)`; its docstring says what it returns.
+            Compute both answers from the data sets you are given, which may be any torchvision
+            data set: no numbers or names written in.
             """
         ),
         solution("data_answers", code["data_answers"]),
@@ -196,19 +194,12 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### 1.4 Training and evaluation
 
-            Write the two functions every network of this notebook is trained with.
-
-            * `train_epoch(model, loader, optimizer, device, criterion=None)` trains for one
-              pass over `loader` and returns the mean loss per image as a float (the sum of
-              `loss.item() * batch size` over the batches, divided by the number of images).
-              `criterion` is the loss; when it is None use `nn.NLLLoss()`, the loss of models
-              that return log-probabilities. Put the model in training mode, call
-              `optimizer.zero_grad()` before every `loss.backward()`, and move the model and
-              every batch to `device`.
-            * `evaluate(model, loader, device)` returns the accuracy, the number of right
-              predictions (`argmax` over the classes) divided by the number of images, a
-              fraction between 0 and 1. Evaluation mode, `torch.no_grad()`, model and batches
-              on `device`.
+            Write `train_epoch` and `evaluate`, which train and test every network of this
+            notebook (their docstrings say what they take and return). The mean loss is a float:
+            the sum of `loss.item() * batch size` over the batches, divided by the number of
+            images; call `optimizer.zero_grad()` before every `loss.backward()`. `evaluate`
+            predicts the `argmax` over the classes, under `torch.no_grad()`. Both move the model
+            and every batch to `device`.
             """
         ),
         solution("loops", code["loops"]),
@@ -291,14 +282,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### 1.7 and 1.8 A support vector machine
 
             An SVC's training time grows fast with the number of images, so it sees only the
-            first {config.SVC_IMAGES:,} training images. Write
-
-            * `flatten_images(dataset, n)`: the first `n` items of `dataset`, as the data set
-              hands them out (`dataset[i]` is the transformed image and its label), each image
-              flattened into one row: `(X, y)`, numpy arrays of shapes `(n, 3072)` and `(n,)`;
-            * `fit_svc(dataset, n={config.SVC_IMAGES})`: `SVC(kernel="rbf")` with the other
-              settings left at scikit-learn's defaults, fitted on `flatten_images(dataset, n)`
-              and returned.
+            first {config.SVC_IMAGES:,} training images. Write `flatten_images(dataset, n)`
+            (`dataset[i]` is the transformed image and its label) and `fit_svc(dataset,
+            n={config.SVC_IMAGES})`, which fits on `flatten_images(dataset, n)` and returns the
+            fitted SVC.
 
             The cell after them fits it on the training images with the deterministic test
             transform (random crops would only add noise here) and reports the test accuracy
@@ -330,10 +317,8 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             ### 2.1 Split, and logistic regression
 
-            Write `split_data(X, y)`, returning `X_train, X_test, y_train, y_test` from
-            `train_test_split` with half of the points for testing and `random_state=42`, and
-            `fit_logistic(X_train, y_train)`, returning a `LogisticRegression()` (scikit-learn's
-            defaults) fitted on the training half.
+            Write `split_data(X, y)`, with `train_test_split`, and `fit_logistic(X_train,
+            y_train)`.
             """
         ),
         solution("part2", code["part2"]),
@@ -367,14 +352,11 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             ### 2.4 How wide?
 
-            Write `smallest_width(accuracies, target={config.TARGET})`: given a dict from
-            hidden-layer width to test accuracy, the smallest width whose accuracy is at least
-            `target`, or None when none reaches it.
-
-            The cell after it trains, with `nn.NLLLoss()` and Adam (learning rate {config.LR})
-            for {config.DEEP_EPOCHS} epochs in batches of {config.BATCH_SIZE}, one model with a
-            hidden layer of width 2 (question 2.3), then one model per width in {widths}, and
-            draws the decision boundaries.
+            Write `smallest_width(accuracies, target={config.TARGET})`. The cell after it
+            trains, with `nn.NLLLoss()` and Adam (learning rate {config.LR}) for
+            {config.DEEP_EPOCHS} epochs in batches of {config.BATCH_SIZE}, one model with a hidden
+            layer of width 2 (question 2.3), then one model per width in {widths}, and draws the
+            decision boundaries.
             """
         ),
         solution("width", code["width"]),

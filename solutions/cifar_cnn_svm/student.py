@@ -1,9 +1,6 @@
-"""Reference answers to the student part of `cifar_cnn_svm`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one cell of the source notebook, copied
-verbatim (markers excluded); `### BEGIN/END SOLUTION` regions become `raise NotImplementedError()`
-in the student copy. The imports above the first marker are the notebook's set-up cell.
-`plot_boundary` is a provided cell: the reference figures draw with it too.
+"""Reference answers to the student part of `cifar_cnn_svm`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's. `plot_boundary` is a provided cell: the reference figures draw with it too.
 """
 
 import numpy as np
@@ -45,7 +42,8 @@ train_transform, test_transform = make_transforms()
 
 def data_answers(train_set, test_set):
     """A dict: "size_ratio", how many times larger train_set is than test_set (a number), and
-    "first_five", the class names of the first five training images, in order."""
+    "first_five", the class names (from train_set.classes) of the first five training images,
+    in order."""
     ### BEGIN SOLUTION
     return {
         "size_ratio": len(train_set) / len(test_set),

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import torch
 
-HIDDEN_SIZE = 256  # width of both hidden layers of the submitted FNNs
 # Images of the 60,000 training images kept apart for validation, as in the notebook.
 VALIDATION_SIZE = 5000
 REAL_TRAIN_SIZE = 60000

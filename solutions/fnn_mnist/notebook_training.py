@@ -4,7 +4,7 @@ questions for discussion and the pre-submission check: instructions, solution ce
 from __future__ import annotations
 
 from grader.manifest import Manifest
-from solutions.fnn_mnist import config
+from solutions.fnn_mnist import config, student
 from solutions.notebook_builder import (
     Cell,
     answer,
@@ -220,7 +220,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             logits and then the NLL, more stably than a separate softmax and logarithm could.
             So the network returns logits, and the criterion is `nn.CrossEntropyLoss()`.
 
-            Train the FNN with hidden layers of `HIDDEN_SIZE` = {config.HIDDEN_SIZE} units and
+            Train the FNN with hidden layers of `HIDDEN_SIZE` = {student.HIDDEN_SIZE} units and
             ReLU. Set up the training in the cell below: initialise the weights with your
             `init_weights`, set `criterion = nn.CrossEntropyLoss()`, and choose the optimiser
             (`optimizer`) and the number of epochs (`epochs`). The sheet's settings work well:

@@ -124,7 +124,7 @@ def train(
             cfg.make(model),
             device,
         )
-        history = _fit(trainer, 1 if quick else cfg.epochs, key)
+        history = _fit(trainer, 1 if quick else cfg.epochs)
         acc = accuracy(model, *splits["test"])
         runs[key] = ModelRun(
             history, acc, cfg.optimizer, cfg.lr, cfg.batch_size, measurement(source, acc)
@@ -146,23 +146,15 @@ def train(
     )
 
 
-def _fit(trainer: student.NetworkTrainer, epochs: int, name: str) -> History:
-    """Run the trainer epoch by epoch (train_epoch, then validate), timing each epoch."""
-    history = History()
-    for epoch in range(epochs):
-        started = time.perf_counter()
-        history.loss.append(trainer.train_epoch())
-        history.train_accuracy.append(trainer.train_accuracy)
-        val_loss, val_accuracy = trainer.validate()
-        history.val_loss.append(val_loss)
-        history.val_accuracy.append(val_accuracy)
-        history.seconds.append(time.perf_counter() - started)
-        print(
-            f"{name} epoch {epoch + 1}/{epochs}: train loss {history.loss[-1]:.4f}, "
-            f"val loss {val_loss:.4f}, val accuracy {val_accuracy:.4f}",
-            flush=True,
-        )
-    return history
+def _fit(trainer: student.NetworkTrainer, epochs: int) -> History:
+    """The trainer's own `train_network` (the notebook's training cells call it), as a History."""
+    curves = trainer.train_network(epochs)
+    return History(
+        loss=curves["train_loss"],
+        train_accuracy=curves["train_accuracy"],
+        val_loss=curves["val_loss"],
+        val_accuracy=curves["val_accuracy"],
+    )
 
 
 def figures(

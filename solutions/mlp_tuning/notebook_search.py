@@ -3,17 +3,10 @@ final model, with their instructions, solution cells and grade cells."""
 
 from __future__ import annotations
 
-import textwrap
-
 from grader.manifest import Manifest
 from solutions.mlp_tuning import config
 from solutions.mlp_tuning.student import SEARCH_SPACE
 from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution
-
-
-def training_cell(grade_id: str, code: str) -> Cell:
-    """A solution cell that searches or trains, or loads the submitted files when GRADING."""
-    return solution(grade_id, textwrap.dedent(code))
 
 
 def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
@@ -145,7 +138,7 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             validation split.
             """
         ),
-        training_cell(
+        solution(
             "train_search",
             """
             STORAGE = "sqlite:///mlp_tuning.db"  # yours to keep: not handed in
@@ -218,7 +211,7 @@ def final_part(manifest: Manifest) -> list[Cell]:
             `make_transforms(mean_image, std_image, normalise=...)` evaluation transform.
             """
         ),
-        training_cell(
+        solution(
             "train_final",
             """
             CONFIG_FILE, WEIGHTS_FILE = "final_config.json", "mlp_final.pt"

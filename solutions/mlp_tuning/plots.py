@@ -100,7 +100,7 @@ def learning_curves(curve, path: Path, *, title: str, quick: bool) -> Path:
     return _save(fig, path)
 
 
-def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, *, quick: bool):
+def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, quick: bool):
     """Ten test images (uint8 or 0..1, (10, 1, 28, 28)) with predicted and true class names;
     wrong predictions in red."""
     fig, axes = plt.subplots(2, 5, figsize=(11, 6.2))

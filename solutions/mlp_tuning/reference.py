@@ -23,13 +23,12 @@ from solutions.expected import ModelRun, TrainResult, training_summary
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning import plots
 from solutions.mlp_tuning.search import BEST_CONFIG, ID, load_search_data, train_config
+from solutions.mlp_tuning.student import ARCHITECTURE, SEARCH_SPACE
 from solutions.paths import REPORTS_DIR
 from solutions.training import accuracy
 
-CONFIG_KEYS = (
-    "hidden_layers", "width", "activation", "dropout", "normalise", "flip", "rotation",
-    "resized_crop", "lr", "batch_size", "epochs",
-)  # fmt: skip
+# The keys of final_config.json, in order: MLP's arguments first, then the rest of the search.
+CONFIG_KEYS = (*ARCHITECTURE, *(k for k in SEARCH_SPACE if k not in ARCHITECTURE), "epochs")
 
 
 # (images uint8 (10, 1, 28, 28), labels, predictions) of 10 random test images
@@ -121,16 +120,10 @@ def figures(
 ) -> list[Path]:
     """Learning curves of the final model and its predictions on 10 random test images."""
     images, labels, guesses = result.own
+    classes = DATASETS["fashion_mnist"].classes
     return [
         plots.learning_curves(
             result.histories["mlp"], folder / "learning_curves.png", title=title, quick=quick
         ),
-        plots.predictions(
-            images,
-            labels,
-            guesses,
-            DATASETS["fashion_mnist"].classes,
-            folder / "test_predictions.png",
-            quick=quick,
-        ),  # fmt: skip
+        plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", quick),
     ]

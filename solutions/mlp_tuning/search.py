@@ -28,7 +28,6 @@ from types import SimpleNamespace
 import optuna
 import torch
 from torch import Tensor
-from torch.nn import functional as F
 
 from solutions.data import (
     Compose,
@@ -44,6 +43,7 @@ from solutions.mlp_tuning.student import (
     BASELINE,
     MLP,
     SEARCH_SPACE,
+    _pruning_hook,
     best_trials,
     narrow_space,
     split_train_validation,
@@ -52,11 +52,10 @@ from solutions.mlp_tuning.student import (
     suggest_config,
 )
 from solutions.paths import REPO_ROOT, REPORTS_DIR
-from solutions.training import History, accuracy
+from solutions.training import History, accuracy, train_pass
 
 ID = "mlp_tuning"
 BEST_CONFIG = Path(__file__).with_name("best_config.json")
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 # ---------------------------------------------------------------- data
@@ -78,12 +77,6 @@ class SearchData:
         return (x - self.mean_image) / self.std_image
 
 
-def split_indices(n: int, validation_size: int, seed: int) -> tuple[list[int], list[int]]:
-    """The notebook's split of n images: the indices `split_train_validation` gives."""
-    train, val = split_train_validation(range(n), validation_size, seed)
-    return list(train.indices), list(val.indices)
-
-
 def load_search_data(
     budget: settings.SearchBudget,
     *,
@@ -94,7 +87,8 @@ def load_search_data(
     """Fashion-MNIST's training images split as in the notebook; statistics of the training
     part, computed by the notebook's own `standardisation_images`."""
     images, labels = load_split("fashion_mnist", True, root=root)  # uint8 (60000, 1, 28, 28)
-    train_idx, val_idx = split_indices(len(labels), budget.validation_size, seed)
+    train, val = split_train_validation(range(len(labels)), budget.validation_size, seed)
+    train_idx, val_idx = list(train.indices), list(val.indices)
     # The student's function reads `.dataset.data` (N, 28, 28) and `.indices`, as on a Subset.
     subset = SimpleNamespace(dataset=SimpleNamespace(data=images[:, 0]), indices=train_idx)
     mean_image, std_image = standardisation_images(subset)
@@ -173,15 +167,7 @@ def train_config(
                 data.train_images[idx], data.train_labels[idx], config["batch_size"],
                 transform=transform,
             )  # fmt: skip
-            model.train()
-            total = torch.zeros((), device=device)
-            for images, labels in loader:
-                loss = F.cross_entropy(model(images), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach() * len(labels)
-            mean_loss = float(total) / len(idx)
+            mean_loss = train_pass(model, optimizer, loader)
             if not math.isfinite(mean_loss):
                 raise optuna.TrialPruned(f"the training loss diverged ({mean_loss})")
             curve.loss.append(mean_loss)
@@ -203,9 +189,8 @@ def trial_seed(seed: int, stage: int, number: int) -> int:
 # ---------------------------------------------------------------- storage and workers
 
 
-def storage_kind(url: str | None) -> str:
-    if url is None:
-        return "memory"
+def storage_kind(url: str) -> str:
+    """The kind of database `url` names: "sqlite", "postgresql", ..."""
     return url.split(":", 1)[0].split("+", 1)[0]
 
 
@@ -230,12 +215,12 @@ def run_worker(
     seed: int,
     worker: int,
     quick: bool,
-    data_root: Path | None = None,
 ) -> None:
-    """Join the stage study `study_name` and run `n_trials` of its trials."""
+    """Join the stage study `study_name` and run `n_trials` of its trials (the data: where
+    DLGRADE_DATA or the usual rules find it)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget = settings.QUICK if quick else settings.FULL
-    data = load_search_data(budget, root=data_root)
+    data = load_search_data(budget)
     storage = open_storage(url)
     probe = optuna.load_study(study_name=study_name, storage=storage)
     space, stage = probe.user_attrs["space"], probe.user_attrs["stage"]
@@ -258,12 +243,7 @@ def run_worker(
         torch_seed = trial_seed(seed, index, trial.number)
         trial.set_user_attr("seed", torch_seed)
         trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
-
-        def report(value: float, step: int) -> None:
-            trial.report(value, step)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at step {step}: accuracy {value:.4f}")
-
+        report = _pruning_hook(trial)
         _, curve = train_config(
             config, data, stage["epochs"], stage["reports"], seed=torch_seed, report=report
         )
@@ -279,15 +259,13 @@ def _worker_command(study_name: str, url: str, n: int, seed: int, worker: int, q
     return command
 
 
-def run_stage_workers(study_name, url, n, *, seed, workers, quick, data_root) -> None:
+def run_stage_workers(study_name, url, n, *, seed, workers, quick) -> None:
     """Run a stage's n trials: in this process for one worker, else in `workers` processes."""
     if workers == 1:
-        run_worker(study_name, url, n, seed=seed, worker=0, quick=quick, data_root=data_root)
+        run_worker(study_name, url, n, seed=seed, worker=0, quick=quick)
         return
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))
-    if data_root is not None:
-        env["DLGRADE_DATA"] = str(data_root)
     procs = [
         subprocess.Popen(
             _worker_command(study_name, url, k, seed, i, quick), cwd=REPO_ROOT, env=env
@@ -318,13 +296,11 @@ def run_search(
     workers: int = 1,
     seed: int = 0,
     quick: bool = False,
-    data_root: Path | None = None,
-    name: str | None = None,
 ) -> SearchResult:
     """All stages, coarse to fine; the best trial of the last stage is the chosen one."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
-    base = name or f"{ID}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = f"{ID}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
     storage = open_storage(url)
     space, previous, names, stages = SEARCH_SPACE, [], [], []
     for index, (stage, size) in enumerate(stage_sizes(budget.n_trials, budget.stages), start=1):
@@ -342,9 +318,7 @@ def run_search(
         if not previous:
             study.enqueue_trial(BASELINE, user_attrs={"from": "baseline"})
         stage_started = time.perf_counter()
-        run_stage_workers(
-            study_name, url, size, seed=seed, workers=workers, quick=quick, data_root=data_root
-        )
+        run_stage_workers(study_name, url, size, seed=seed, workers=workers, quick=quick)
         study = optuna.load_study(study_name=study_name, storage=storage)
         previous = best_trials(study, max(stage["keep"], 1))
         stages.append(_stage_summary(study, stage, time.perf_counter() - stage_started))

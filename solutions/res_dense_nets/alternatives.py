@@ -1,10 +1,8 @@
-"""Readings of the instructions that are just as right as the reference's, each accepted.
+"""Readings of the instructions as right as the reference's, each accepted (manifest
+`[alternatives]`, grader/reference.py).
 
-Each `# %% alternative: <name>` section is code that replaces definitions of
-`solutions/res_dense_nets/student.py` in a fresh copy of its namespace (so the reference's
-DenseNet, which looks DenseBlock up by name, is built on the alternative block). The grader
-runs its observers on every such namespace too and accepts a submission that matches any of
-them; the manifest's `[alternatives]` table says what each allows.
+Each `# %% alternative: <name>` section replaces definitions of student.py in a copy of its
+namespace: the reference's DenseNet, which looks DenseBlock up by name, is then built on it.
 """
 
 import torch

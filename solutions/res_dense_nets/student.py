@@ -1,10 +1,9 @@
 """Reference answers to the student part of `res_dense_nets`, one notebook cell per marker.
 
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
+Every `# %% cell: <grade_id>` line starts the code of one cell of the source notebook
+(solutions/notebook_builder.py); `### BEGIN/END SOLUTION` regions become
+`raise NotImplementedError()` in the student copy. The imports above the first marker are the
+notebook's set-up cell.
 """
 
 import torch

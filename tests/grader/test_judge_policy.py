@@ -39,8 +39,8 @@ def test_does_loading_name_an_unknown_key(tmp_path):
 
 
 def test_does_loading_name_a_missing_key(tmp_path):
-    name = _manifest(tmp_path, '[[checks]]\nname = "a"\ncell = "c"\npoints = 1\n')
-    with pytest.raises(ManifestError, match="missing key 'hidden'"):
+    name = _manifest(tmp_path, '[[checks]]\nname = "a"\npoints = 1\n')
+    with pytest.raises(ManifestError, match="missing key 'cell'"):
         load_manifest(name, tmp_path)
 
 

@@ -63,6 +63,8 @@ def _result(assignment_id: str, committed: dict) -> TrainResult:
 def test_does_every_assignment_have_committed_expected_answers():
     missing = [i for i in IDS if not (EXPECTED_DIR / f"{i}.json").is_file()]
     assert not missing, f"run `python -m solutions train` for {missing}"
+    quick = [i for i in IDS if json.loads((EXPECTED_DIR / f"{i}.json").read_text())["quick"]]
+    assert not quick, f"committed from a quick run: {quick}"
 
 
 @pytest.mark.parametrize("assignment_id", IDS)

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import json
 
-import nbformat
 import torch
 
 from grader.judge import load_expected
 from grader.manifest import load_manifest
-from solutions.expected import sha256
-from solutions.paths import WEIGHTS_DIR
 from solutions.res_dense_nets import config, reference
 from solutions.res_dense_nets.student import DenseNet, shape_answers
 from tests.conftest import run_cli
@@ -26,23 +23,12 @@ def test_are_the_shape_answers_read_from_the_model_not_typed():
         assert answers["block1_spatial"] == [14, 14] and answers["block2_spatial"] == [7, 7]
 
 
-def test_do_the_committed_weights_match_the_expected_file(manifest):
-    expected = load_expected(ID)
-    for model in manifest.models:
-        path = WEIGHTS_DIR / ID / model.weights
-        assert expected["weights"][model.weights]["sha256"] == sha256(path)
-
-
-def test_does_the_expected_file_say_where_it_came_from_and_reach_the_issue_targets(manifest):
+def test_does_the_committed_reference_reach_the_issue_targets():
+    # Hashes, thresholds and provenance: tests/solutions/test_expected.py, for every assignment.
     expected = load_expected(ID)
     assert expected["quick"] is False
-    for key in ("command", "commit", "device", "torch", "seed", "epochs", "wall_time_s"):
-        assert key in expected["provenance"], key
-    accuracy = expected["accuracy"]
-    assert accuracy["resmlp"]["test_accuracy"] >= 0.89
-    assert accuracy["densenet"]["test_accuracy"] >= 0.85
-    for key, entry in accuracy.items():
-        assert entry["threshold"] == manifest.model(key).measured_threshold(entry["test_accuracy"])
+    assert expected["accuracy"]["resmlp"]["test_accuracy"] >= 0.89
+    assert expected["accuracy"]["densenet"]["test_accuracy"] >= 0.85
 
 
 def test_is_the_densenet_parameter_count_the_sheet_s():
@@ -63,40 +49,18 @@ def test_does_the_notebook_hyperparameter_code_build_the_reference_optimiser():
         built, _ = cfg.make(model)
         assert scope["epochs"] == cfg.epochs
         assert type(scope["optimizer"]) is type(built)
-        ours = {k: v for k, v in scope["optimizer"].defaults.items()}
-        assert ours == built.defaults
+        assert scope["optimizer"].defaults == built.defaults
 
 
 def test_does_quick_training_write_expected_answers_weights_and_a_figure(tmp_path):
-    result = run_cli(
-        "solutions",
-        "train",
-        ID,
-        "--quick",
-        "--device",
-        "cpu",
-        "--output-dir",
-        str(tmp_path),
-        timeout=300,
-    )
+    args = ("train", ID, "--quick", "--device", "cpu", "--output-dir", str(tmp_path))
+    result = run_cli("solutions", *args, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     written = json.loads((tmp_path / f"{ID}.json").read_text())
-    assert written["quick"] is True and written["provenance"]["epochs"] == {
-        "resmlp": 1,
-        "densenet": 1,
-    }
+    assert written["quick"] is True
+    assert written["provenance"]["epochs"] == {"resmlp": 1, "densenet": 1}
     assert set(written["accuracy"]) == {"resmlp", "densenet"}
     for model in load_manifest(ID).models:
         state = torch.load(tmp_path / "weights" / model.weights, weights_only=True)
         assert isinstance(state, dict)
     assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
-
-
-def test_does_the_submission_command_write_notebook_and_weights(tmp_path, manifest):
-    result = run_cli("solutions", "submission", ID, str(tmp_path / "sub"))
-    assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(manifest.submit_files)
-    nb = nbformat.read(tmp_path / "sub" / manifest.notebook, as_version=4)
-    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "raise NotImplementedError" not in code and "HIDDEN TESTS" not in code
-    assert "class DenseBlock" in code

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from grader.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.cli import main
 from solutions.registry import ASSIGNMENTS, assignment, selected
+from tests.conftest import run_cli
+from tests.fixtures.variants import reference_cells
 
 
 def test_does_every_manifest_have_exactly_one_record():
@@ -26,6 +29,19 @@ def test_is_each_record_declared_by_its_own_package(found):
     assert (found.alternatives is not None) == bool(manifest.alternatives)
     if found.alternatives is not None:
         assert found.alternatives.is_file() and found.alternatives.parent.name == found.id
+
+
+@pytest.mark.parametrize("found", ASSIGNMENTS, ids=lambda a: a.id)
+def test_does_the_submission_command_write_the_reference_notebook_and_files(found, tmp_path):
+    manifest, out = load_manifest(found.id), tmp_path / "submission"
+    result = run_cli("solutions", "submission", found.id, str(out))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(manifest.submit_files)
+    notebook = nbformat.read(out / manifest.notebook, as_version=4)
+    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
+    assert "raise NotImplementedError" not in code and "HIDDEN TESTS" not in code
+    lines = set(code.splitlines())  # every line of the reference's solution cells
+    assert all(set(cell.splitlines()) <= lines for cell in reference_cells(found.id).values())
 
 
 def test_does_an_unknown_id_name_the_known_ones(capsys):

@@ -1,0 +1,68 @@
+"""Does the accuracy family feed the test images in a model's `input_shape`, prepared by the
+transform of the notebook's own test loader (`test_transform`), and by the manifest's statistics
+(saying so) when the notebook has none? On the toy, with a submitted model added: a linear layer
+784 -> 10, which takes only vectors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from grader.checks.families import accuracy
+from grader.probe.context import ProbeContext
+from tests.fixtures import toy
+
+MODEL = """[[models]]
+key = "linear"
+class_name = "Linear"
+args = [784, 10]
+weights = "linear.pt"
+max_weights_mb = 1
+input_shape = [784]
+test_transform = "test_loader"
+threshold_margin = 0.03
+
+"""
+CHECK = """
+[[checks]]
+name = "linear_accuracy"
+source = "accuracy.linear"
+cell = "test_accuracy"
+points = 1
+"""
+OWN = (0.13, 0.25)  # the statistics of the notebook's own transform (a stand-in's std)
+
+
+class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a transform
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*OWN)])
+
+
+@pytest.mark.parametrize("own_loader", [True, False])
+def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_path, own_loader):
+    text = toy.MANIFEST.read_text()
+    text = text.replace("[loops]", MODEL + "[loops]", 1) + CHECK
+    (tmp_path / toy.MANIFEST.name).write_text(text)
+    manifest = toy.manifest(tmp_path)
+    model = nn.Linear(784, 10)
+    torch.save(model.state_dict(), tmp_path / "linear.pt")
+    images = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
+    torch.save(images, tmp_path / "test_images.pt")
+    ns = {"Linear": nn.Linear}
+    if own_loader:
+        ns["test_loader"] = DataLoader(Unlabelled())
+    ctx = ProbeContext(
+        ns=ns, manifest=manifest, weights_dir=tmp_path, test_images=tmp_path / "test_images.pt"
+    )
+    seen = accuracy.observe(ctx)["linear"]
+    mean, std = OWN if own_loader else (manifest.mean[0], manifest.std[0])
+    if own_loader:
+        assert seen["prepared"] == "test_loader's own transform"
+    else:
+        assert seen["prepared"].startswith(f"the manifest's mean {list(manifest.mean)}")
+        assert "test_loader is not defined" in seen["prepared"]
+    with torch.no_grad():
+        want = model((images.float().flatten(1) / 255 - mean) / std)
+    torch.testing.assert_close(seen["logits_tensor"], want, rtol=1e-4, atol=1e-4)
