@@ -59,7 +59,7 @@ def test_does_a_session_for_one_cell_judge_it_with_what_it_builds_on(manifest):
         "resblock_skip",
     }
     assert not cell.needs_test_images
-    assert not [name for name in cell.observers if name.startswith("predictions")]
+    assert "predictions" not in cell.observers
 
 
 def test_does_a_changed_reference_regrade_the_class(manifest, session, monkeypatch):
