@@ -124,6 +124,7 @@ def train(
             cfg.make(model),
             device,
         )
+        print(f"{key}:", flush=True)  # the trainer's own epoch lines follow, unnamed
         history = _fit(trainer, 1 if quick else cfg.epochs)
         acc = accuracy(model, *splits["test"])
         runs[key] = ModelRun(
