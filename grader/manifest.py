@@ -151,6 +151,7 @@ class Manifest(Strict):
     loops: LoopsSection | None = None
     answers: AnswersSection | None = None
     alternatives: dict[str, str] = {}  # name -> what it allows (solutions/<id>/alternatives.py)
+    files: tuple[str, ...] = ()  # further JSON files the notebook writes and a student hands in
     checks: tuple[CheckSpec, ...]
     # From the data set catalog when the manifest is loaded (`parse_manifest`), never written.
     image_shape: tuple[int, int, int]
@@ -205,9 +206,10 @@ class Manifest(Strict):
 
     @property
     def submit_files(self) -> tuple[str, ...]:
-        """Files a student hands in: the notebook, one weights file per model, config files."""
+        """Files a student hands in: the notebook, one weights file per model, config files,
+        further files (`files`)."""
         configs = tuple(m.config for m in self.models if m.config)
-        return (self.notebook, *(m.weights for m in self.models), *configs)
+        return (self.notebook, *(m.weights for m in self.models), *configs, *self.files)
 
     def cells(self) -> dict[str, tuple[CheckSpec, ...]]:
         """Grade cells in first-use order, each with its checks."""

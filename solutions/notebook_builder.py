@@ -158,7 +158,7 @@ def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -
         "weights": [{"file": m.weights, "max_mb": m.max_weights_mb} for m in manifest.models],
         "timeout": timeout,
     }
-    configs = [m.config for m in manifest.models if m.config]
+    configs = [m.config for m in manifest.models if m.config] + list(manifest.files)
     if configs:  # JSON files handed in beside the weights (absent: the script as before)
         config["json_files"] = configs
     text = PRECHECK_TEMPLATE.read_text()

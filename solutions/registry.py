@@ -6,11 +6,12 @@ Adding an assignment adds one name here; a test checks that every manifest has i
 from __future__ import annotations
 
 from grader.manifest import UnknownAssignmentError
-from solutions import cifar_cnn_svm, fnn_mnist, mlp_tuning, res_dense_nets
+from solutions import cifar_cnn_svm, cnn_techniques, fnn_mnist, mlp_tuning, res_dense_nets
 from solutions.assignment import Assignment
 
 ASSIGNMENTS: tuple[Assignment, ...] = (
     cifar_cnn_svm.ASSIGNMENT,
+    cnn_techniques.ASSIGNMENT,
     fnn_mnist.ASSIGNMENT,
     mlp_tuning.ASSIGNMENT,
     res_dense_nets.ASSIGNMENT,

@@ -36,7 +36,7 @@ def write_submission(manifest: Manifest, out_dir: Path, weights_dir: Path | None
     path."""
     weights_dir = weights_dir or WEIGHTS_DIR / manifest.id
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = [f for m in manifest.models for f in (m.weights, m.config) if f]
+    files = list(manifest.submit_files[1:])
     missing = [f for f in files if not (weights_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(

@@ -266,6 +266,10 @@ MIRRORED = {
     ("cifar_cnn_svm", "cnn_log_softmax"): {"visible_cnn"},
     ("cifar_cnn_svm", "hidden_layers_in_a_list"): {"visible_deep"},
     ("cifar_cnn_svm", "cnn_silu_after_pool"): set(),  # right shapes: only the grader can tell
+    ("cnn_techniques", "augment_test_set"): {"visible_transforms"},
+    ("cnn_techniques", "finetune_all_trainable"): {"visible_finetune"},
+    ("cnn_techniques", "optimizer_all_parameters"): {"visible_finetune"},
+    ("cnn_techniques", "tsne_on_logits"): set(),  # right shapes: only the grader can tell
     ("fnn_mnist", "batchnorm_keeps_bias"): {"visible_dense_layer", "visible_fnn"},
     ("fnn_mnist", "dense_layer_ignores_activation"): set(),  # visible tests use ReLU
     ("fnn_mnist", "fnn_without_flatten"): {"visible_fnn"},

@@ -46,6 +46,21 @@ def per_setting(items: Sequence[Any], start: int, run: Callable[[int, Any], dict
     return entries
 
 
+def once(ctx, run: Callable[[], dict]) -> dict:
+    """`run()` seeded with the run's seed (settings "seed", else 0), its failure recorded as
+    data ({"error"} or {"wrong"}): `per_setting` for an observer that probes one case."""
+    return per_setting([None], int(ctx.settings.get("seed", 0)), lambda i, _: run())[0]
+
+
+def failed(seen: dict, what: str) -> Verdict | None:
+    """The verdict on an entry whose run failed ("`what` raised ..."), or None."""
+    if "error" in seen:
+        return Verdict.error(f"{what} raised {seen['error']}")
+    if "wrong" in seen:
+        return Verdict.wrong(f"{what}: {seen['wrong']}")
+    return None
+
+
 Test = Callable[[dict, dict, Any, int], str | None]  # (entry, reference's entry, ctx, i)
 Where = Callable[[Any, int, dict], str]  # (ctx, i, reference's entry) -> "ResBlock(...)"
 

@@ -24,6 +24,9 @@ reference's. The models are made so that each mistake shows in exactly one numbe
 Calling conventions (manifest `[loops]`):
 * "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
   `evaluate(model, loader, device) -> accuracy` are functions of the student's.
+  With `returns = "loss_accuracy"` both return a `(mean loss, accuracy)` pair: the loss is
+  read from train's, the accuracy from evaluate's, and evaluate's loss is judged with
+  `train_loss` like a trainer's validation loss.
 * "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
   `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
   `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus, with
@@ -70,6 +73,8 @@ class LoopsSection(BaseModel):
     instructions say; probed with a short last batch). `counter_keyword` (network_trainer only):
     the keyword through which the trainer takes a function counting correct predictions; the
     family passes its own there, so a counting mistake is charged only where it is judged.
+    `returns` (epoch_functions only): "value" (a loss, an accuracy) or "loss_accuracy" (both
+    functions return a `(mean loss, accuracy)` pair).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,11 +85,14 @@ class LoopsSection(BaseModel):
     loss: Literal["logits", "log_probabilities"]
     loss_mean: Literal["either", "per_sample"] = "either"
     counter_keyword: str = ""
+    returns: Literal["value", "loss_accuracy"] = "value"
 
     @model_validator(mode="after")
     def _convention(self) -> LoopsSection:
         if self.counter_keyword and self.convention != "network_trainer":
             raise ValueError("counter_keyword needs the network_trainer convention")
+        if self.returns != "value" and self.convention != "epoch_functions":
+            raise ValueError("returns needs the epoch_functions convention")
         if self.convention == "network_trainer":
             for key in ("train", "evaluate"):
                 if getattr(self, key).count(".") != 1:
@@ -275,11 +283,12 @@ def _trainer_factory(ctx, class_name: str) -> Callable:
 
 
 def validation_result(ctx) -> Callable | None:
-    """`validate(model, loader, device)`: what the trainer's evaluation method returns, as it is
-    (network_trainer only; None for epoch functions, whose evaluate returns an accuracy)."""
+    """`validate(model, loader, device)`: what the evaluation code returns, as it is, when it
+    returns a `(loss, accuracy)` pair or may (a trainer's method); None when it returns an
+    accuracy (epoch functions with `returns = "value"`)."""
     spec = ctx.manifest.loops
     if spec.convention != "network_trainer":
-        return None
+        return ctx.get(spec.evaluate) if spec.returns == "loss_accuracy" else None
     eval_class, eval_method = spec.evaluate.split(".")
     make = _trainer_factory(ctx, eval_class)
 
@@ -290,12 +299,23 @@ def validation_result(ctx) -> Callable | None:
     return validate
 
 
+def _part(result: Any, index: int) -> Any:
+    """Item `index` of a `(loss, accuracy)` pair; anything else as it is (judged wrong)."""
+    return result[index] if isinstance(result, tuple | list) and len(result) == 2 else result
+
+
 def entry_points(ctx) -> tuple[Callable, Callable]:
     """(train(model, loader, optimizer, device) -> loss, evaluate(model, loader, device) ->
     accuracy) over the student's code, whatever the manifest's convention."""
     spec = ctx.manifest.loops
-    if spec.convention == "epoch_functions":
+    if spec.convention == "epoch_functions" and spec.returns == "value":
         return ctx.get(spec.train), ctx.get(spec.evaluate)
+    if spec.convention == "epoch_functions":  # (loss, accuracy) pairs
+        train_pair, evaluate_pair = ctx.get(spec.train), ctx.get(spec.evaluate)
+        return (
+            lambda *args: _part(train_pair(*args), 0),
+            lambda *args: _part(evaluate_pair(*args), 1),
+        )
     train_class, train_method = spec.train.split(".")
     make = _trainer_factory(ctx, train_class)
     validate = validation_result(ctx)

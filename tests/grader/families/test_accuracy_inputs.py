@@ -1,7 +1,8 @@
 """Does the accuracy family feed the test images in a model's `input_shape`, prepared by the
 transform of the notebook's own test loader (`test_transform`), and by the manifest's statistics
 (saying so) when the notebook has none? On the toy, with a submitted model added: a linear layer
-784 -> 10, which takes only vectors."""
+784 -> 10, which takes only vectors. And does a CNN get its own scores whether or not its forward
+takes the channels-last layout that the family tries first?"""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ test_transform = "test_loader"
 threshold_margin = 0.03
 
 """
+CHECK = """
+[[checks]]
+name = "linear_accuracy"
+source = "accuracy.linear"
+cell = "test_accuracy"
+points = 1
+"""
 OWN = (0.13, 0.25)  # the statistics of the notebook's own transform (a stand-in's std)
 
 
@@ -36,7 +44,8 @@ class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a t
 @pytest.mark.parametrize("own_loader", [True, False])
 def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_path, own_loader):
     text = toy.MANIFEST.read_text()
-    (tmp_path / toy.MANIFEST.name).write_text(text.replace("[loops]", MODEL + "[loops]", 1))
+    text = text.replace("[loops]", MODEL + "[loops]", 1) + CHECK
+    (tmp_path / toy.MANIFEST.name).write_text(text)
     manifest = toy.manifest(tmp_path)
     model = nn.Linear(784, 10)
     torch.save(model.state_dict(), tmp_path / "linear.pt")
@@ -58,3 +67,26 @@ def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_p
     with torch.no_grad():
         want = model((images.float().flatten(1) / 255 - mean) / std)
     torch.testing.assert_close(seen["logits_tensor"], want, rtol=1e-4, atol=1e-4)
+
+
+class ConvNet(nn.Module):
+    """A small CNN whose forward flattens with `flatten` or, as many students write, `.view`
+    (which raises on the channels-last feature maps that `scores` tries first)."""
+
+    def __init__(self, view: bool):
+        super().__init__()
+        self.view = view
+        self.conv, self.fc = nn.Conv2d(1, 4, 3), nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.conv(x))  # (N, 4, 26, 26)
+        return self.fc(x.view(-1, 4 * 26 * 26) if self.view else torch.flatten(x, 1))
+
+
+@pytest.mark.parametrize("view", [False, True])
+def test_are_a_cnn_s_scores_its_own_whatever_layout_it_accepts(view):
+    torch.manual_seed(0)
+    model, batches = ConvNet(view), [torch.randn(5, 1, 28, 28), torch.randn(3, 1, 28, 28)]
+    with torch.no_grad():
+        want = torch.cat([model(x) for x in batches])
+    torch.testing.assert_close(accuracy.scores(model, batches), want, rtol=1e-4, atol=1e-4)

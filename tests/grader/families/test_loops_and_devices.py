@@ -12,6 +12,7 @@ from torch import nn
 from grader.checks.families import loops
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
+from grader.session import Session
 from tests.fixtures import toy
 from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
@@ -133,3 +134,61 @@ def test_is_the_mean_of_batch_means_refused_for_every_seed_when_the_mean_per_ima
         right, batch_means = _train_loss_verdicts(plain, seed)
         assert right.fraction == 1, (seed, right.message)
         assert batch_means.fraction == 0, (seed, batch_means.message)
+
+
+# The toy's epoch functions as (mean loss, accuracy) pairs (`returns = "loss_accuracy"`).
+PAIRED_EVALUATE = """
+def evaluate(model, loader, device):
+    model.to(device)
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            logits = model(images)
+            loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+            correct += (logits.argmax(dim=1) == labels).sum().item()
+            count += len(labels)
+    return loss_sum / count, correct / count
+"""
+PAIRED_TRAIN = ("return total / count\n", "return total / count, 0.5\n")
+
+
+@pytest.fixture(scope="module")
+def paired(tmp_path_factory):
+    """The toy with train_epoch and evaluate returning (mean loss, accuracy) pairs, the
+    manifest saying so (and asking for the mean loss per image)."""
+    from tests.grader.families.conftest import Harness
+
+    folder = tmp_path_factory.mktemp("paired")
+    setting = 'loss = "logits"\n'
+    manifest = (toy.FOLDER / "toy.toml").read_text()
+    assert manifest.count(setting) == 1
+    paired = f'{setting}returns = "loss_accuracy"\nloss_mean = "per_sample"\n'
+    (folder / "toy.toml").write_text(manifest.replace(setting, paired))
+    student = (toy.FOLDER / "student.py").read_text().replace(*PAIRED_TRAIN, 1)
+    (folder / "student.py").write_text(student + PAIRED_EVALUATE)  # the later evaluate wins
+    return Harness(Session.prepare(toy.manifest(folder), 0, expected={}, folder=folder), folder)
+
+
+PAIR_CASES = {  # evaluate's code edited: old -> new, and the checks that must catch it
+    "the reference": ("", "", set()),
+    "evaluate's loss summed": ("return loss_sum / count,", "return loss_sum,", {"train_loss"}),
+    "evaluate's accuracy in percent": (
+        ", correct / count\n",
+        ", 100 * correct / count\n",
+        {"evaluate_accuracy"},
+    ),
+    "evaluate's accuracy alone": ("return loss_sum / count, ", "return ", {"train_loss"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PAIR_CASES))
+def test_are_loss_accuracy_pairs_read_and_judged(paired, case):
+    """The loss comes from train's pair and the accuracy from evaluate's; evaluate's loss is
+    judged like a trainer's validation loss (per image)."""
+    old, new, caught = PAIR_CASES[case]
+    assert PAIRED_EVALUATE.count(old) >= 1
+    code = PAIRED_EVALUATE.replace(old, new, 1) if old else PAIRED_EVALUATE
+    results = paired.grade(paired.namespace(code), LOOPS)
+    assert _failing(results) == caught, {n: r.message for n, r in results.items()}

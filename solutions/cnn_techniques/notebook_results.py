@@ -1,0 +1,188 @@
+"""Sections 6-8 of the `cnn_techniques` notebook (learning curves, t-SNE, activation
+maximisation and the confusion matrix) and its submission cells."""
+
+from __future__ import annotations
+
+import textwrap
+
+from grader.manifest import Manifest
+from solutions.cnn_techniques import config
+from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution
+
+
+def curves(code: dict) -> list[Cell]:
+    return [
+        markdown(
+            """
+            ## 6. Learning curves
+
+            Write `plot_learning_curves(histories)`, which returns two figures, one for the
+            training set and one for the test set. Each shows the mean loss and the accuracy
+            over the epochs, with one line per run named in a legend. The cell after it draws
+            the four runs: baseline, augmentation, batch norm and fine-tuning.
+            """
+        ),
+        solution("curves", code["curves"]),
+        provided(
+            "show_curves",
+            f"""
+            _runs = {{k: histories[k] for k in {config.CURVE_RUNS}}}
+            plot_learning_curves(_runs)
+            plt.show()
+            for _name, _curve in _runs.items():
+                print(f"{{_name:>10}}: best epoch {{_curve['best_epoch']:>2}}, "
+                      f"test accuracy {{_curve['best_accuracy']:.4f}}")
+            """,
+        ),
+        markdown(
+            """
+            **Question 6.** What do the curves show (compare training and test, and the runs
+            with each other)? Which technique worked best for you, and by how much?
+            """
+        ),
+        answer("answer_curves"),
+    ]
+
+
+def analysis(code: dict, manifest: Manifest) -> list[Cell]:
+    n = config.TSNE_IMAGES
+    return [
+        markdown(
+            f"""
+            ## 7. t-SNE of the fc1 features
+
+            t-SNE places high-dimensional points on a plane so that points that are close
+            stay close. Use it on what the baseline network computes in `fc1`: 128 numbers per
+            image. Write
+
+            * `fc1_features(model, loader, device)`: the output of `model.fc1` for every image
+              of `loader`, as an `(N, 128)` tensor, with the `(N,)` labels, both on the CPU, in
+              the loader's order (evaluation mode, no gradients; a forward hook on `model.fc1`
+              reads the layer's output without changing `forward`);
+            * `tsne_points(features, seed=0)`: scikit-learn's `TSNE` in two dimensions;
+            * `plot_tsne(points, labels, class_names)`: a scatter plot, one colour per class,
+              with a legend of class names.
+
+            t-SNE of all 60,000 training images takes long; use the **first {n:,} training
+            images** (indices 0 to {n - 1:,}), prepared with the test transform (no
+            augmentation).
+            """
+        ),
+        solution("tsne", code["tsne"]),
+        grade_cell(manifest, "test_tsne", "Tests of fc1_features."),
+        provided(
+            "show_tsne",
+            f"""
+            if not GRADING:  # t-SNE takes minutes: not while grading
+                _first = Subset(
+                    datasets.FashionMNIST(DATA_ROOT, train=True, transform=test_transform),
+                    range({n}),
+                )
+                _loader = DataLoader(_first, batch_size=1000)
+                _features, _labels = fc1_features(baseline, _loader, device)
+                plot_tsne(tsne_points(_features), _labels, train_set.classes)
+                plt.show()
+            """,
+        ),
+        markdown(
+            """
+            **Question 7.** What do you see in the map? Which classes mix, and how useful do
+            the fc1 features look for telling the classes apart?
+            """
+        ),
+        answer("answer_tsne"),
+        markdown(
+            f"""
+            ## 8. What did the network learn?
+
+            ### 8.1 Activation maximisation
+
+            Which picture makes the network most sure of a class? Start from an empty (all
+            black) image and change its pixels by **gradient ascent** so that the logit of the
+            chosen class (its output in `fc2`, before any softmax) rises. Write
+            `activation_maximisation(model, target, mean, std, steps={config.DREAM_STEPS},
+            lr={config.DREAM_LR}, decay={config.DREAM_DECAY}, device="cpu")`:
+
+            * the image lives on the [0, 1] pixel scale, starts as
+              `torch.zeros(1, 1, 28, 28)` and is normalised with `(image - mean) / std`
+              before it enters the network (`mean`, `std`: numbers);
+            * each step raises `logit[target] - decay * (image ** 2).sum()`: the second term
+              keeps pixels dark where the class does not need them (with `decay=0` the
+              images fill with bright stripes);
+            * the network stays in evaluation mode and its weights do not change: take the
+              gradient with respect to the image only (`torch.autograd.grad`), and step the
+              image with it, for instance with `torch.optim.Adam([image], lr=lr)` after
+              setting `image.grad` to minus that gradient;
+            * after each step, clip the pixels to [0, 1];
+            * return `(image, scores)`: the final image, `(1, 1, 28, 28)` on the CPU, and
+              the `steps + 1` values of the target logit (without the penalty), before each
+              step and after the last.
+
+            Generate at least "T-shirt/top", "Trouser" and "Ankle boot" (the easiest), and
+            try other classes too. The idea in full: https://distill.pub/2017/feature-visualization/
+            """
+        ),
+        solution("dream", code["dream"]),
+        grade_cell(manifest, "test_dream", "Tests of activation_maximisation."),
+        markdown(
+            """
+            ### 8.2 The confusion matrix
+
+            Write `confusion(model, loader, device)`: the 10x10 confusion matrix of
+            scikit-learn's `confusion_matrix`, **rows for the true classes** and columns for
+            the predicted ones, so that row i adds up to the number of test images of class
+            i. The cell below shows the generated images, each with its class's test
+            accuracy (the diagonal over the row sum), beside the matrix.
+            """
+        ),
+        solution("confusion", code["confusion"]),
+        grade_cell(manifest, "test_confusion", "Tests of confusion."),
+        provided(
+            "show_dreams",
+            """
+            if not GRADING:
+                _matrix = confusion(baseline, test_loader, device)
+                _accuracy = _matrix.diagonal() / _matrix.sum(axis=1)
+                _classes = train_set.classes
+                _dreams = [activation_maximisation(baseline, c, MEAN[0], STD[0], device=device)
+                           for c in range(len(_classes))]
+                show_images(
+                    [image for image, _ in _dreams],
+                    [f"{name}\\naccuracy {acc:.2f}" for name, acc in zip(_classes, _accuracy)],
+                )
+                plt.show()
+                plot_confusion(_matrix, _classes)
+                plt.show()
+            """,
+        ),
+        markdown(
+            """
+            **Question 8.** Does the test accuracy of a class go together with how
+            recognisable its generated image is? Which classes are confused with which?
+            """
+        ),
+        answer("answer_dreams"),
+    ]
+
+
+def submit(manifest: Manifest) -> list[Cell]:
+    files = [f"`{m.weights}` ({m.key}, at most {m.max_weights_mb:g} MB)" for m in manifest.models]
+    files.append("`histories.json` (the learning curves of every run, a few kB)")
+    instructions = textwrap.dedent(
+        """
+        ## Before you submit
+
+        Upload `precheck.py` (it comes with this notebook) to the same folder, choose
+        *Runtime > Run all*, then run the cell below. It checks that every part is filled
+        in, that the weights files exist and load, and that the notebook runs from top to
+        bottom the way the grader runs it. Then download the notebook
+        (*File > Download > .ipynb*) and hand it in with these files:
+        """
+    )
+    return [
+        grade_cell(
+            manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
+        ),
+        markdown(instructions + "\n" + "\n".join(f"* {f}" for f in files)),
+        provided("precheck", "%run precheck.py"),
+    ]
