@@ -30,9 +30,14 @@ ASSIGNMENTS = known()
 
 # Correct variants whose code is the reference's own cells edited, not written independently:
 # the command must find them (they are copies), so they are left out of the independence test.
-# Correct variants whose code is the reference's, edited (their `edited` cells), and:
+# They are the variants with `edited` cells, and these, written whole from the reference's:
 WHOLE_BUT_FROM_THE_REFERENCE = {
     ("res_dense_nets", "colab_magics"): "the reference's training cells with magic lines added",
+}
+# ...but not these, whose one edit replaces a function's whole body by code of their own:
+REWRITTEN_IN_AN_EDIT = {
+    ("cnn_techniques", "sgd_ascent_from_mean"): "activation maximisation by plain gradient steps "
+    "on the normalised input, where the reference runs Adam on the image",
 }
 
 
@@ -41,7 +46,9 @@ def edited_from_the_reference(assignment: str) -> list[str]:
     return [
         name
         for name, v in variants_of(assignment).items()
-        if v.correct and (v.edited or (assignment, name) in WHOLE_BUT_FROM_THE_REFERENCE)
+        if v.correct
+        and (v.edited or (assignment, name) in WHOLE_BUT_FROM_THE_REFERENCE)
+        and (assignment, name) not in REWRITTEN_IN_AN_EDIT
     ]
 
 
