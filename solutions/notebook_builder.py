@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,43 @@ def grade_cell(manifest: Manifest, cell: str, intro: str) -> Cell:
         "### END HIDDEN TESTS"
     )
     return Cell("code", code, cell, grade=True, locked=True, points=sum(c.points for c in checks))
+
+
+def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Cell]:
+    """The notebook's last cells: the pre-submission check, and the files to hand in, each with
+    the size limit the grader applies. `rerun` says what the check's fresh run skips and how
+    long it takes; `note` ends the list (e.g. a file not to hand in)."""
+    files = [f"`{m.weights}` (at most {m.max_weights_mb:g} MB)" for m in manifest.models]
+    files += [f"`{name}` (at most {_json_max_mb()} MB)" for name in json_files(manifest)]
+    check = (
+        "Upload `precheck.py` (it comes with this notebook) to the same folder, choose *Runtime >"
+        " Run all*, then run the cell below. It checks that every part is filled in, that the"
+        " files below exist, load and are small enough, and that the notebook runs from top to"
+        " bottom the way the grader runs it. For that last step it starts a fresh kernel of its"
+        f" own and runs the whole notebook again there ({rerun}); your running notebook is not"
+        " touched. What it runs is the notebook as Colab holds it, or, outside Colab, the"
+        " `.ipynb` file as last saved: save first (*File > Save*). Then download the notebook"
+        " (*File > Download > .ipynb*) and hand it in with these files:"
+    )
+    listing = "\n".join(f"* {f}" for f in files)
+    text = f"## Before you submit\n\n{textwrap.fill(check, 88)}\n\n{listing}\n\n{note}"
+    return [
+        markdown(text.strip()),
+        provided("precheck", "%run precheck.py"),
+    ]
+
+
+def _json_max_mb() -> int:
+    """The grader's limit on a JSON file handed in beside the weights, in MB."""
+    # Imported here: the grader's notebook reader imports this module.
+    from grader.staging import MAX_EXTRA_FILE_BYTES
+
+    return MAX_EXTRA_FILE_BYTES // 1024**2
+
+
+def json_files(manifest: Manifest) -> list[str]:
+    """The JSON files handed in beside the weights: configurations, then the manifest's files."""
+    return [m.config for m in manifest.models if m.config] + list(manifest.files)
 
 
 def student_chunks(path: Path) -> dict[str, str]:
@@ -158,9 +196,10 @@ def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -
         "weights": [{"file": m.weights, "max_mb": m.max_weights_mb} for m in manifest.models],
         "timeout": timeout,
     }
-    configs = [m.config for m in manifest.models if m.config] + list(manifest.files)
+    configs = json_files(manifest)
     if configs:  # JSON files handed in beside the weights (absent: the script as before)
         config["json_files"] = configs
+        config["json_max_mb"] = _json_max_mb()
     text = PRECHECK_TEMPLATE.read_text()
     return text.replace("__CONFIG__", json.dumps(config, indent=1))
 
@@ -208,6 +247,4 @@ def write(nb, path: Path) -> None:
 
 
 def _dedent(text: str) -> str:
-    import textwrap
-
     return textwrap.dedent(text).strip("\n")

@@ -156,6 +156,12 @@ def check_json_files():
         if not os.path.isfile(path):
             problems.append(f"{path} is missing: run the cell that writes it, then download it")
             continue
+        size_mb = os.path.getsize(path) / 1024**2
+        if size_mb > ASSIGNMENT["json_max_mb"]:
+            problems.append(
+                f"{path} is {size_mb:.1f} MB; the limit is {ASSIGNMENT['json_max_mb']} MB"
+            )
+            continue
         try:
             with open(path, encoding="utf-8") as handle:
                 value = json.load(handle)

@@ -71,7 +71,8 @@ ASSIGNMENT = json.loads(r"""{
  "timeout": 900,
  "json_files": [
   "final_config.json"
- ]
+ ],
+ "json_max_mb": 5
 }""")
 
 
@@ -210,6 +211,12 @@ def check_json_files():
     for path in ASSIGNMENT.get("json_files", []):
         if not os.path.isfile(path):
             problems.append(f"{path} is missing: run the cell that writes it, then download it")
+            continue
+        size_mb = os.path.getsize(path) / 1024**2
+        if size_mb > ASSIGNMENT["json_max_mb"]:
+            problems.append(
+                f"{path} is {size_mb:.1f} MB; the limit is {ASSIGNMENT['json_max_mb']} MB"
+            )
             continue
         try:
             with open(path, encoding="utf-8") as handle:

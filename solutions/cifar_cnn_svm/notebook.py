@@ -10,6 +10,7 @@ from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
     answer,
+    before_you_submit,
     grade_cell,
     markdown,
     provided,
@@ -404,16 +405,8 @@ def cells(manifest: Manifest) -> list[Cell]:
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test set."
         ),
-        markdown(
-            f"""
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `{dense.weights}` and `{cnn.weights}` exist and load, and that the notebook
-            runs from top to bottom the way the grader runs it. Then download the notebook and
-            the two weights files, and hand in all three.
-            """
+        *before_you_submit(
+            manifest,
+            "the training, SVM and part 2 cells load your weights files or skip, a minute or two",
         ),
-        provided("precheck", "%run precheck.py"),
     ]

@@ -3,11 +3,17 @@ maximisation and the confusion matrix) and its submission cells."""
 
 from __future__ import annotations
 
-import textwrap
-
 from grader.manifest import Manifest
 from solutions.cnn_techniques import config
-from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution
+from solutions.notebook_builder import (
+    Cell,
+    answer,
+    before_you_submit,
+    grade_cell,
+    markdown,
+    provided,
+    solution,
+)
 
 
 def curves(code: dict) -> list[Cell]:
@@ -166,23 +172,9 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
 
 
 def submit(manifest: Manifest) -> list[Cell]:
-    files = [f"`{m.weights}` ({m.key}, at most {m.max_weights_mb:g} MB)" for m in manifest.models]
-    files.append("`histories.json` (the learning curves of every run, a few kB)")
-    instructions = textwrap.dedent(
-        """
-        ## Before you submit
-
-        Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-        *Runtime > Run all*, then run the cell below. It checks that every part is filled
-        in, that the weights files exist and load, and that the notebook runs from top to
-        bottom the way the grader runs it. Then download the notebook
-        (*File > Download > .ipynb*) and hand it in with these files:
-        """
-    )
     return [
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
         ),
-        markdown(instructions + "\n" + "\n".join(f"* {f}" for f in files)),
-        provided("precheck", "%run precheck.py"),
+        *before_you_submit(manifest, "the training cells load your weights files, a few minutes"),
     ]

@@ -8,6 +8,7 @@ from solutions.fnn_mnist import config, student
 from solutions.notebook_builder import (
     Cell,
     answer,
+    before_you_submit,
     grade_cell,
     markdown,
     provided,
@@ -365,21 +366,5 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
         ),
-        markdown(
-            f"""
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `{fnn.weights}` and `{fnn_bn.weights}` exist, load and are small enough, and
-            that the notebook runs from top to bottom the way the grader runs it. For that last
-            step it starts a fresh kernel of its own and runs the whole notebook again there
-            (the training cells load your weights files instead of training), which takes a
-            minute or two; your running notebook is not touched. What it runs is the notebook
-            as Colab holds it, or, outside Colab, the `.ipynb` file as last saved: save first
-            (*File > Save*). Then download the notebook (*File > Download > .ipynb*) and the
-            two weights files, and hand in all three.
-            """
-        ),
-        provided("precheck", "%run precheck.py"),
+        *before_you_submit(manifest, "the training cells load your weights files, a minute or two"),
     ]

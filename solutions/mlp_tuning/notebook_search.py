@@ -6,7 +6,15 @@ from __future__ import annotations
 from grader.manifest import Manifest
 from solutions.mlp_tuning import config
 from solutions.mlp_tuning.student import SEARCH_SPACE
-from solutions.notebook_builder import Cell, answer, grade_cell, markdown, provided, solution
+from solutions.notebook_builder import (
+    Cell,
+    answer,
+    before_you_submit,
+    grade_cell,
+    markdown,
+    provided,
+    solution,
+)
 
 
 def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
@@ -297,21 +305,9 @@ def final_part(manifest: Manifest) -> list[Cell]:
             "test_final",
             "Your submitted configuration and weights: do they fit, and how accurate are they?",
         ),
-        markdown(
-            f"""
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `{model.weights}` and `{model.config}` exist and load, and that the
-            notebook runs from top to bottom the way the grader runs it. For that last step it
-            starts a fresh kernel of its own and runs the whole notebook again there (the
-            search and training cells load your files instead of running), which takes a few
-            minutes; your running notebook is not touched. What it runs is the notebook as
-            Colab holds it, or, outside Colab, the `.ipynb` file as last saved: save first
-            (*File > Save*). Then download the notebook (*File > Download > .ipynb*) and the
-            two files, and hand in all three (not `mlp_tuning.db`).
-            """
+        *before_you_submit(
+            manifest,
+            "the search and training cells load your files, a few minutes",
+            "Not `mlp_tuning.db`: the search's own database stays with you.",
         ),
-        provided("precheck", "%run precheck.py"),
     ]

@@ -9,6 +9,7 @@ from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
     answer,
+    before_you_submit,
     grade_cell,
     markdown,
     provided,
@@ -382,16 +383,5 @@ def cells(manifest: Manifest) -> list[Cell]:
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
         ),
-        markdown(
-            """
-            ## Before you submit
-
-            Upload `precheck.py` (it comes with this notebook) to the same folder, choose
-            *Runtime > Run all*, then run the cell below. It checks that every part is filled
-            in, that `resmlp.pt` and `densenet.pt` exist and load, and that the notebook runs
-            from top to bottom the way the grader runs it. Then download the notebook
-            (*File > Download > .ipynb*) and the two weights files, and hand in all three.
-            """
-        ),
-        provided("precheck", "%run precheck.py"),
+        *before_you_submit(manifest, "the training cells load your weights files, a minute or two"),
     ]

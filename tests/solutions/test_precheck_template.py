@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from grader.names import original_name as grader_original_name
+from grader.staging import MAX_EXTRA_FILE_BYTES
 from tests.conftest import REPO
 
 PRECHECK = REPO / "release" / "res_dense_nets" / "precheck.py"
@@ -149,3 +150,25 @@ def test_does_running_the_notebook_from_a_cell_leave_no_kernel_log_in_its_output
     outputs = outer.cells[0].outputs
     assert [o.get("name") for o in outputs] == ["stdout"], outputs
     assert outputs[0]["text"] == "problems: []\n"
+
+
+def test_does_it_refuse_a_configuration_file_missing_broken_or_over_the_grader_s_limit(
+    tmp_path, monkeypatch
+):
+    spec = importlib.util.spec_from_file_location(
+        "mlp_precheck", REPO / "release" / "mlp_tuning" / "precheck.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.chdir(tmp_path)
+    (name,) = module.ASSIGNMENT["json_files"]
+    assert module.ASSIGNMENT["json_max_mb"] * 1024**2 == MAX_EXTRA_FILE_BYTES
+    assert module.check_json_files() == [
+        f"{name} is missing: run the cell that writes it, then download it"
+    ]
+    (tmp_path / name).write_text("[1]")
+    assert module.check_json_files() == [f"{name} holds a list, not a JSON object"]
+    (tmp_path / name).write_text('{"x": "' + "a" * MAX_EXTRA_FILE_BYTES + '"}')
+    assert f"the limit is {module.ASSIGNMENT['json_max_mb']} MB" in module.check_json_files()[0]
+    (tmp_path / name).write_text('{"width": 64}')
+    assert module.check_json_files() == []
