@@ -29,6 +29,7 @@ from solutions.data import (
     write_cifar10_like,
     write_mnist_like,
 )
+from solutions.data._catalog import dataset_info
 from solutions.submission import write_submission
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,24 +152,65 @@ def write_fixture(root: Path, dataset: str) -> None:
         write_mnist_like(root, dataset, n_train=n_train, n_test=n_test, seed=0)
 
 
+# Test images the end-to-end tests that grade a whole batch of notebooks (every variant,
+# nbgrader's autograde) grade on when the real data set is on this machine: the first 2,000 of
+# its test split, in its own file format. That tells a right answer from a wrong one at a fifth
+# of the cost (four CNNs over 10,000 images cost cnn_techniques 6 s a notebook); the reference's
+# grading on the whole split (`reference_reports`) keeps the full path tested.
+GRADED_TEST_IMAGES = 2000
+
+# IDX header bytes before the samples: magic and count, then one size per further dimension.
+_IDX_HEADER = {"images": 16, "labels": 8}
+
+
+def write_test_subset(real: Path, root: Path, dataset: str, n: int) -> bool:
+    """`root`: `real`'s copy of an IDX data set (MNIST, Fashion-MNIST) with only the first `n`
+    test samples (the training files hard-linked). False for other formats (CIFAR-10)."""
+    info = dataset_info(dataset)
+    if not all(name.endswith("-ubyte") for name in info.files):
+        return False
+    for name in info.files:
+        src, dest = real / info.folder / name, root / info.folder / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if not Path(name).name.startswith("t10k"):
+            try:
+                os.link(src, dest)
+            except OSError:  # another file system
+                shutil.copyfile(src, dest)
+            continue
+        data = src.read_bytes()
+        header = _IDX_HEADER["images" if "images" in name else "labels"]
+        per_sample = (len(data) - header) // int.from_bytes(data[4:8], "big")
+        count = min(n, int.from_bytes(data[4:8], "big")).to_bytes(4, "big")
+        dest.write_bytes(data[:4] + count + data[8:header] + data[header:][: n * per_sample])
+    return True
+
+
 @pytest.fixture(scope="session")
 def data_env(tmp_path_factory):
-    """`env(dataset)`: the environment to grade with. Empty when the data set is on this
-    machine; else {DLGRADE_DATA: a root of generated stand-ins}, each written once a session.
-    Only the missing data sets go into that root, so the real ones keep being used."""
+    """`env(dataset, test_images=None)`: the environment to grade with. Where the data set is
+    on this machine: empty, or with `test_images`, {DLGRADE_DATA: a root whose test split is
+    its first `test_images` samples} (IDX data sets only; the real split otherwise). Else
+    {DLGRADE_DATA: a root of generated stand-ins}. Each root is written once a session; the
+    stand-ins' root holds only the missing data sets, so the real ones keep being used."""
     root = tmp_path_factory.mktemp("fixture-data")
-    written: set[str] = set()
+    written: dict[tuple[str, int | None], dict[str, str]] = {}
 
-    def env(dataset: str) -> dict[str, str]:
+    def env(dataset: str, test_images: int | None = None) -> dict[str, str]:
         try:
-            resolve_root(dataset)
-            return {}
+            real = resolve_root(dataset).root
         except DataNotFoundError:
-            pass
-        if dataset not in written:
-            write_fixture(root, dataset)
-            written.add(dataset)
-        return {DATA_ENV: str(root)}
+            if (dataset, None) not in written:
+                write_fixture(root, dataset)
+                written[dataset, None] = {DATA_ENV: str(root)}
+            return written[dataset, None]
+        if not test_images:
+            return {}
+        if (dataset, test_images) not in written:
+            subset = tmp_path_factory.mktemp(f"subset-{dataset}-{test_images}")
+            done = write_test_subset(real, subset, dataset, test_images)
+            written[dataset, test_images] = {DATA_ENV: str(subset)} if done else {}
+        return written[dataset, test_images]
 
     return env
 

@@ -21,7 +21,7 @@ from solutions import notebook_builder, registry
 from solutions.data import DATA_ENV, resolve_root
 from solutions.notebook_builder import VISIBLE_PREFIX, student_chunks
 from solutions.paths import RELEASE_DIR, REPO_ROOT, SOURCE_DIR
-from tests.conftest import run_cli
+from tests.conftest import GRADED_TEST_IMAGES, run_cli
 from tests.fixtures.variants import variants_of
 
 matplotlib.use("Agg")
@@ -47,13 +47,14 @@ def _student(assignment: str) -> Path:
 
 @pytest.fixture(scope="module")
 def data(data_env):
-    """`env(assignment)`: {DLGRADE_DATA: a root holding its data set}, the real one where this
-    machine has it, else a generated stand-in (what the notebook's data cell and the grader
-    read)."""
+    """`env(assignment)`: {DLGRADE_DATA: a root holding its data set} (what the notebook's data
+    cell and the grader read): the real one where this machine has it, its test split cut to
+    GRADED_TEST_IMAGES, else a generated stand-in."""
 
     def env(assignment: str) -> dict[str, str]:
         dataset = load_manifest(assignment).dataset
-        return data_env(dataset) or {DATA_ENV: str(resolve_root(dataset, online=False).root)}
+        found = data_env(dataset, GRADED_TEST_IMAGES)
+        return found or {DATA_ENV: str(resolve_root(dataset, online=False).root)}
 
     return env
 

@@ -28,6 +28,7 @@ from grader.manifest import load_manifest
 from grader.report import Report
 from solutions.paths import RELEASE_DIR, REPO_ROOT, WEIGHTS_DIR
 from solutions.submission import write_submission
+from tests.conftest import GRADED_TEST_IMAGES
 from tests.fixtures.variants import (
     build_model,
     known,
@@ -54,9 +55,9 @@ def _cases(correct: bool) -> list:
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, data_env):
-    """Every assignment's variants and reference, each assignment graded in one CLI call (on
-    generated stand-ins of its data set when the real one is not on this machine: the
-    committed weights of such assignments were trained on them)."""
+    """Every assignment's variants and reference, each assignment graded in one CLI call: on the
+    first GRADED_TEST_IMAGES images of the real test split where this machine has it, else on
+    generated stand-ins (the committed weights of such assignments were trained on them)."""
     cache: dict[str, dict[str, dict]] = {}
 
     def reports(assignment: str) -> dict[str, dict]:
@@ -81,7 +82,7 @@ def graded(tmp_path_factory, data_env):
             capture_output=True,
             text=True,
             timeout=GRADING_TIMEOUT_S,
-            env={**os.environ, **data_env(manifest.dataset)},
+            env={**os.environ, **data_env(manifest.dataset, GRADED_TEST_IMAGES)},
         )
         assert result.returncode == 0, (
             f"grader exited {result.returncode}:\n{result.stderr[-3000:]}"
@@ -184,11 +185,11 @@ def test_does_the_leaderboard_rank_the_graded_class(assignment, graded, tmp_path
     keys = [(-e.accuracy, -e.score, e.student) for e in board.entries]
     assert keys == sorted(keys)  # best first, ties broken by score, then name
     means = [e.accuracy for e in board.entries]
-    # The reference is ranked at the top, within a few test images: a variant that standardises
-    # with other statistics (all 60,000 images, the test set) moves its accuracy a little either
-    # way. The top 3 are printed.
+    # The reference is ranked at the top, within ten of the test images graded: a variant that
+    # standardises with other statistics (all 60,000 images, the test set) moves its accuracy a
+    # little either way. The top 3 are printed.
     reference = next(e for e in board.entries if e.student == REFERENCE).accuracy
-    assert means[0] - reference <= 0.001
+    assert means[0] - reference <= 10 / GRADED_TEST_IMAGES
     assert all(e.student in out for e in board.entries[:3])
 
 

@@ -19,13 +19,11 @@ from solutions.data import (
     DATASETS,
     DataNotFoundError,
     torchvision_dataset,
-    write_mnist_like,
 )
 from solutions.data.mnist import FIXTURE
 from solutions.expected import sha256
 from solutions.notebook_builder import student_chunks
 from solutions.paths import WEIGHTS_DIR
-from tests.conftest import run_cli
 
 ID = "cnn_techniques"
 MANIFEST = load_manifest(ID)
@@ -371,42 +369,3 @@ def test_do_the_committed_weights_and_curves_match_the_expected_file():
         assert history["best_accuracy"] == max(history["test_accuracy"])
         assert entry["best_epoch"] == history["best_epoch"]
         assert entry["test_accuracy_per_epoch"] == [round(a, 4) for a in history["test_accuracy"]]
-
-
-# ---------------------------------------------------------------- the command, end to end
-
-
-def test_does_quick_training_on_fixtures_write_answers_weights_curves_and_figures(tmp_path):
-    root = tmp_path / "data"
-    for name in ("fashion_mnist", "mnist"):
-        write_mnist_like(root, name, n_train=reference.QUICK_SIZES[0], n_test=1000)
-    out = tmp_path / "out"
-    args = ("train", ID, "--quick", "--device", "cpu", "--output-dir", str(out))
-    # The real command (its OpenMP threads sleep while they wait: in this process they spin,
-    # and the run took 255 s instead of 25 s at load 3.5 on 2 cores).
-    result = run_cli("solutions", *args, timeout=600, env={"DLGRADE_DATA": str(root)})
-    assert result.returncode == 0, result.stderr[-2000:]
-    written = json.loads((out / f"{ID}.json").read_text())
-    assert written["quick"] is True and written["provenance"]["mnist"] == FIXTURE
-    assert written["provenance"]["epochs"] == {k: 1 for k in config.RUNS}
-    for spec in MANIFEST.models:
-        # A quick run measures nothing: every threshold is the manifest's, with the reason.
-        entry = written["accuracy"][spec.key]
-        assert entry["measured"] is False and entry["test_accuracy"] is None
-        assert entry["threshold"] == spec.threshold and entry["threshold_source"]
-        assert "a quick run" in entry["reason"]
-        assert ("no real MNIST" in entry["reason"]) is (spec.key in reference.PRETRAINED)
-        model = spec.build(student)
-        model.load_state_dict(torch.load(out / "weights" / spec.weights, weights_only=True))
-    histories = json.loads((out / "weights" / reference.HISTORIES_FILE).read_text())
-    assert set(histories) == set(config.RUNS)
-    assert all(h["best_accuracy"] == max(h["test_accuracy"]) for h in histories.values())
-    names = {p.name for p in out.glob("*.png")}
-    assert names == {
-        "samples.png", "augmentations.png", "curves_train.png", "curves_test.png",
-        "tsne.png", "activation_maximisation.png", "confusion_matrix.png",
-    }  # fmt: skip
-    # The fine-tuned network's frozen layers are the MNIST network's.
-    mnist = torch.load(out / "weights" / "cnn_mnist.pt", weights_only=True)
-    tuned = torch.load(out / "weights" / "cnn_finetuned.pt", weights_only=True)
-    assert all(torch.equal(tuned[k], v) != k.startswith("fc2") for k, v in mnist.items())

@@ -4,7 +4,6 @@ correct variants, tests/grader/test_variants.py) look, and does its training run
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -19,10 +18,8 @@ from grader.judge import load_expected
 from grader.manifest import load_manifest
 from solutions.data import write_mnist_like
 from solutions.data.mnist import FIXTURE, MnistSource
-from solutions.expected import sha256
 from solutions.fnn_mnist import config, reference, student
 from solutions.fnn_mnist.student import FNN, DeepFNN, NetworkUser, init_weights, mean_std
-from tests.conftest import run_cli
 
 matplotlib.use("Agg")
 
@@ -134,28 +131,6 @@ def test_does_a_run_say_whether_it_measured_real_mnist(real):
     told = reference.measurement(source, 0.98123)
     assert told.measured is real
     assert ("0.9812" in told.reason) is not real  # what the stand-in reached, unmeasured
-
-
-def test_does_quick_training_on_a_fixture_write_expected_answers_weights_and_figures(
-    tmp_path, monkeypatch
-):
-    root = write_mnist_like(tmp_path / "data", "mnist", n_train=3000, n_test=1000)
-    monkeypatch.setenv("DLGRADE_DATA", str(root))
-    out = tmp_path / "out"
-    args = ("train", ID, "--quick", "--device", "cpu", "--output-dir", str(out))
-    result = run_cli("solutions", *args, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    written = json.loads((out / f"{ID}.json").read_text())
-    assert written["quick"] is True and written["provenance"]["data"] == FIXTURE
-    assert written["provenance"]["epochs"] == {"fnn": 1, "fnn_bn": 1}
-    for spec in MANIFEST.models:
-        entry = written["accuracy"][spec.key]
-        assert entry["measured"] is False and entry["threshold"] == spec.threshold
-        model = spec.build(student)
-        model.load_state_dict(torch.load(out / "weights" / spec.weights, weights_only=True))
-        assert written["weights"][spec.weights]["sha256"] == sha256(out / "weights" / spec.weights)
-    assert (out / "learning_curves.png").stat().st_size > 10_000
-    assert (out / "predictions.png").stat().st_size > 5_000
 
 
 def test_was_the_committed_expected_file_trained_with_the_current_settings():

@@ -27,7 +27,6 @@ from solutions.data import write_mnist_like
 from solutions.mlp_tuning import config as settings
 from solutions.mlp_tuning import reference, search
 from solutions.mlp_tuning.student import (
-    ARCHITECTURE,
     MLP,
     SEARCH_SPACE,
     STAGES,
@@ -277,18 +276,3 @@ def test_are_the_expected_answers_and_configuration_those_of_the_committed_searc
     )
     config = json.loads((WEIGHTS_DIR / ID / "final_config.json").read_text())
     assert config == mlp["config"] and tuple(config) == reference.CONFIG_KEYS
-
-
-def test_does_quick_training_write_expected_answers_weights_and_figures(tmp_path, fixture_root):
-    result = run_cli(
-        "solutions", "train", ID, "--quick", "--device", "cpu", "--output-dir", str(tmp_path),
-        timeout=300, env={"DLGRADE_DATA": str(fixture_root)},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    written = json.loads((tmp_path / f"{ID}.json").read_text())
-    assert written["quick"] is True and written["provenance"]["epochs"] == {"mlp": 1}
-    config = json.loads((tmp_path / "weights" / "final_config.json").read_text())
-    state = torch.load(tmp_path / "weights" / "mlp_final.pt", weights_only=True)
-    MLP(**{k: config[k] for k in ARCHITECTURE}).load_state_dict(state)
-    for figure in ("learning_curves.png", "test_predictions.png"):
-        assert (tmp_path / figure).stat().st_size > 10_000

@@ -1,13 +1,19 @@
 """Does every manifest have its assignment record, declared by its own package, and does
-`python -m solutions` find an assignment's parts there?"""
+`python -m solutions` find an assignment's parts there (the submission, a quick training)?"""
 
 from __future__ import annotations
 
+import inspect
+import json
+
 import nbformat
 import pytest
+import torch
 
 from grader.manifest import UnknownAssignmentError, assignment_ids, load_manifest
 from solutions.cli import main
+from solutions.data import DATASETS
+from solutions.expected import sha256
 from solutions.registry import ASSIGNMENTS, assignment, selected
 from tests.conftest import run_cli
 from tests.fixtures.variants import reference_cells
@@ -42,6 +48,48 @@ def test_does_the_submission_command_write_the_reference_notebook_and_files(foun
     assert "raise NotImplementedError" not in code and "HIDDEN TESTS" not in code
     lines = set(code.splitlines())  # every line of the reference's solution cells
     assert all(set(cell.splitlines()) <= lines for cell in reference_cells(found.id).values())
+
+
+def _build(spec, namespace, folder):
+    """The reference model of a manifest model: from its configuration file when it has one."""
+    if not spec.config:
+        return spec.build(namespace)
+    cls = getattr(namespace, spec.class_name)
+    config = json.loads((folder / spec.config).read_text())
+    return cls(**{k: v for k, v in config.items() if k in inspect.signature(cls).parameters})
+
+
+@pytest.mark.parametrize("found", ASSIGNMENTS, ids=lambda a: a.id)
+def test_does_quick_training_write_answers_weights_and_figures(found, tmp_path, data_env):
+    """`python -m solutions train ID --quick` (every code path on a few images): an expected
+    file that says it is quick, an accuracy entry per model whose threshold is the manifest's
+    where nothing was measured, the weights it hashes (loading into the reference's classes),
+    and figures."""
+    manifest, out = load_manifest(found.id), tmp_path / "out"
+    env = {}
+    for dataset in DATASETS:  # the data sets this machine lacks, as generated stand-ins
+        env |= data_env(dataset)
+    args = ("train", found.id, "--quick", "--device", "cpu", "--output-dir", str(out))
+    result = run_cli("solutions", *args, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = json.loads((out / f"{found.id}.json").read_text())
+    assert (written["assignment"], written["quick"]) == (found.id, True)
+    assert set(written["provenance"]["epochs"].values()) == {1}
+    assert set(written["accuracy"]) == {m.key for m in manifest.models}
+    for spec in manifest.models:
+        entry = written["accuracy"][spec.key]
+        if entry.get("measured", True):
+            assert 0 <= entry["test_accuracy"] <= 1
+        else:
+            assert entry["test_accuracy"] is None and entry["reason"]
+            assert entry["threshold"] == spec.threshold and entry["threshold_source"]
+        weights = out / "weights" / spec.weights
+        assert written["weights"][spec.weights]["sha256"] == sha256(weights)
+        model = _build(spec, found.student, out / "weights")
+        model.load_state_dict(torch.load(weights, weights_only=True))
+    figures = sorted(out.glob("*.png"))
+    assert figures and all(str(f) in result.stdout for f in figures)
+    assert all(f.stat().st_size > 5_000 for f in figures)
 
 
 def test_does_an_unknown_id_name_the_known_ones(capsys):
