@@ -42,7 +42,8 @@ class ProbeInputs:
     images_sha256: str = ""
     missing: str = ""
     split_sha256: str = "missing"
-    data: str = "missing"  # "real", or "stand-ins" (generated, solutions/data/fixtures.py)
+    # "real", or "stand-ins": generated (solutions/data/fixtures.py), or a split of another size
+    data: str = "missing"
     source_root: str = ""  # where the test split was found
     split_name: str = ""  # what the accuracy checks measured on, in words
 
@@ -101,8 +102,13 @@ def prepare_inputs(
     digest.update(labels.contiguous().numpy().tobytes())
     info = dataset_info(manifest.dataset)
     # Stand-ins carry a marker; a test split of another size is not the real one either.
-    stand_ins = is_stand_in(manifest.dataset, root.root) or len(labels) != info.test_size
+    generated = is_stand_in(manifest.dataset, root.root)
+    stand_ins = generated or len(labels) != info.test_size
     split_name = f"the {info.title} test split"
+    if generated:
+        split_name = f"generated stand-ins of {split_name}"
+    elif stand_ins:
+        split_name = f"{len(labels):,} images in place of the {info.test_size:,} of {split_name}"
     seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     images_file = folder / "test_images.pt"
@@ -119,7 +125,7 @@ def prepare_inputs(
         split_sha256=digest.hexdigest(),
         data="stand-ins" if stand_ins else "real",
         source_root=str(root.root),
-        split_name=f"generated stand-ins of {split_name}" if stand_ins else split_name,
+        split_name=split_name,
     )
 
 

@@ -62,7 +62,7 @@ class Report:
     status: str = "graded"  # FINAL or NOT_FINAL (module docstring)
     machine_trouble: list[str] = field(default_factory=list)
     reason: str = ""  # why the status is ungradable, review or incomplete (one line)
-    data: str = ""  # the test split graded on: "real", "stand-ins" (generated) or "missing"
+    data: str = ""  # the test split graded on: "real", "stand-ins" (not the real one) or "missing"
     data_root: str = ""  # where it was found
     seconds_late: float | None = None  # after the due date (and extension); None: not known
     late_penalty: float = 0.0  # points taken off for lateness (nbgrader's late-penalty setting)
@@ -224,9 +224,7 @@ def report_facts(report: Report) -> list[tuple[str, str]]:
     if report.seconds_late:
         facts.append(("late", late_text(report.seconds_late, report.late_penalty)))
     if report.data == "stand-ins":
-        facts.append(
-            ("data", f"graded on generated stand-ins of the test split ({report.data_root})")
-        )
+        facts.append(("data", f"graded on stand-ins, not the real test split ({report.data_root})"))
     return facts
 
 

@@ -73,7 +73,7 @@ class ClassSummary:
     checks: tuple[CheckRate, ...]  # worst pass rate first
     flagged: tuple[Flagged, ...]
     left_out: tuple[tuple[str, int], ...] = ()  # (status, how many) of the reports not final
-    stand_ins: str = ""  # the data root, when some reports were graded on generated stand-ins
+    stand_ins: str = ""  # the data root, when some reports were graded on stand-ins
     late: int = 0  # final reports handed in after the due date
     penalised: int = 0  # of those, how many lost points for it
 
@@ -198,11 +198,7 @@ def format_summary(reports: list[Report] | ClassSummary, width: int = 100) -> st
         body = wrap_text(text, width - len(indent))
         return [indent + body[0], *(indent + "  " + line.lstrip() for line in body[1:])]
 
-    data = (
-        f", graded on generated stand-ins of the test split, not the real one ({s.stand_ins})"
-        if s.stand_ins
-        else ""
-    )
+    data = f", graded on stand-ins, not the real test split ({s.stand_ins})" if s.stand_ins else ""
     lines = para(f"{s.assignment}: {s.size} submission{'s' if s.size != 1 else ''}{data}")
     incomplete = dict(s.left_out).get("incomplete", 0)
     lines += para(

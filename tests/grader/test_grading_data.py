@@ -14,12 +14,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from nbgrader.api import Gradebook
 
+from grader.inputs import prepare_inputs
 from grader.manifest import load_manifest
 from solutions.data import DATA_ENV
 from solutions.submission import write_submission
-from tests.conftest import run_cli, write_fixture
+from tests.conftest import GRADED_TEST_IMAGES, run_cli, write_fixture
 
 ID = "fnn_mnist"
 STUDENTS = ("ana", "ben")
@@ -93,4 +95,23 @@ def test_does_every_score_file_say_it_was_graded_on_stand_ins(runs):
         assert _rows(root)[student]["data"] == "stand-ins"
     header = on_stand_ins.stdout.split(" graded in this run")[0]  # wrapped to the terminal
     header = " ".join(line.strip() for line in header.splitlines())
-    assert "graded on generated stand-ins" in header and f"({data})" in header
+    assert "graded on stand-ins, not the real test split" in header and f"({data})" in header
+
+
+def test_is_a_test_split_of_another_size_graded_as_a_stand_in_and_said_so(
+    tmp_path, monkeypatch, data_env
+):
+    """A real-format split cut short (as the batch-grading tests grade on) is not the real one:
+    the accuracy messages say how many images it holds."""
+    manifest = load_manifest("res_dense_nets")
+    env = data_env(manifest.dataset, GRADED_TEST_IMAGES)
+    if not env:
+        pytest.skip("Fashion-MNIST is not on this machine")
+    monkeypatch.setenv(DATA_ENV, env[DATA_ENV])
+    inputs = prepare_inputs(manifest, tmp_path / "inputs", seed=0, fonts=False)
+    assert inputs.stand_ins and len(inputs.labels) == GRADED_TEST_IMAGES
+    images = torch.load(inputs.images_file, weights_only=True)
+    assert images.shape == (GRADED_TEST_IMAGES, 1, 28, 28)
+    assert (
+        inputs.split_name == "2,000 images in place of the 10,000 of the Fashion-MNIST test split"
+    )
