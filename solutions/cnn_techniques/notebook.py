@@ -24,7 +24,7 @@ from solutions.notebook_builder import (
 )
 
 STUDENT = Path(__file__).with_name("student.py")
-CFG = config.RUNS["baseline"]
+CFG = config.RUN
 
 
 def _indent(code: str) -> str:
@@ -482,7 +482,6 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
 
 
 def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
-    finetune = config.RUNS["finetuned"]
     return [
         markdown(
             f"""
@@ -554,8 +553,8 @@ else:
         "{manifest.model("mnist").weights}", map_location="cpu", weights_only=True
     )
     ### BEGIN SOLUTION
-    finetuned, optimizer = finetuning_setup(mnist_state, lr={finetune.lr})
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma={finetune.gamma})
+    finetuned, optimizer = finetuning_setup(mnist_state, lr={CFG.lr})
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma={CFG.gamma})
     ### END SOLUTION
     finetuned.to(device)
     histories["finetuned"] = fit(

@@ -3,8 +3,10 @@ maximisation and the confusion matrix) and its submission cells."""
 
 from __future__ import annotations
 
+import inspect
+
 from grader.manifest import Manifest
-from solutions.cnn_techniques import config
+from solutions.cnn_techniques import config, student
 from solutions.notebook_builder import (
     Cell,
     answer,
@@ -52,6 +54,7 @@ def curves(code: dict) -> list[Cell]:
 
 def analysis(code: dict, manifest: Manifest) -> list[Cell]:
     n = config.TSNE_IMAGES
+    dream = inspect.signature(student.activation_maximisation).parameters  # its defaults
     return [
         markdown(
             f"""
@@ -106,8 +109,8 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
             Which picture makes the network most sure of a class? Start from an empty (all
             black) image and change its pixels by **gradient ascent** so that the logit of the
             chosen class (its output in `fc2`, before any softmax) rises. Write
-            `activation_maximisation(model, target, mean, std, steps={config.DREAM_STEPS},
-            lr={config.DREAM_LR}, decay={config.DREAM_DECAY}, device="cpu")`:
+            `activation_maximisation(model, target, mean, std, steps={dream["steps"].default},
+            lr={dream["lr"].default}, decay={dream["decay"].default}, device="cpu")`:
 
             * the image lives on the [0, 1] pixel scale, starts as
               `torch.zeros(1, 1, 28, 28)` and is normalised with `(image - mean) / std`
