@@ -19,10 +19,7 @@ from grader.spec import Definitions, Verdict
 OWN = Definitions()
 CPU = torch.device("cpu")
 DREAM_STEPS = 30
-
-
-def _draw(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng), "images": rng.randint(20, 45), "target": rng.randrange(10)}
+DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -32,7 +29,7 @@ def _tensor(value, what: str) -> torch.Tensor:
         raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
@@ -94,7 +91,7 @@ class Recorded(nn.Module):
         return self.linear(x.flatten(1))
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
     the grader's: the first and last input the model saw, and the target's logit for each
@@ -156,7 +153,7 @@ class Lookup(nn.Module):
         return F.one_hot(x[:, 0, 0, 0].round().long().clamp(0, 9), 10).float() * 5
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def confusion_seen(ctx) -> dict:
     """confusion(model, loader) with a model whose predictions the grader chose, in batches of
     16, beside the matrix those give (rows: true class)."""
