@@ -216,23 +216,10 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
         solution("samples", code["samples"]),
         provided(
             "show_data",
-            f"""
+            """
             show_samples(train_set)
             plt.show()
-            _sample = datasets.FashionMNIST(DATA_ROOT, train=True, download=True)[0][0]
-            show_augmentations(
-                _sample,
-                {{
-                    "horizontal flip": transforms.RandomHorizontalFlip(p=1.0),
-                    "random crop, padding {config.CROP_PADDING}": transforms.RandomCrop(
-                        28, padding={config.CROP_PADDING}
-                    ),
-                    "flip (p = 0.5), then crop": transforms.Compose([
-                        transforms.RandomHorizontalFlip(0.5),
-                        transforms.RandomCrop(28, {config.CROP_PADDING}),
-                    ]),
-                }},
-            )
+            show_augmentations(datasets.FashionMNIST(DATA_ROOT, train=True, download=True)[0][0])
             plt.show()
             """,
         ),

@@ -10,7 +10,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import torch  # noqa: E402
-from torchvision import transforms  # noqa: E402
 
 from solutions.cnn_techniques import config, student  # noqa: E402
 from solutions.data import DATASETS, torchvision_dataset  # noqa: E402
@@ -28,23 +27,6 @@ def _save(fig, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def augmentations(root: Path | None) -> plt.Figure:
-    """The training augmentations of the notebook (torchvision, PIL images) on one sample."""
-    image = torchvision_dataset("fashion_mnist", True, root=root)[0][0]  # a PIL image
-    crop = transforms.RandomCrop(28, padding=config.CROP_PADDING)
-    both = transforms.Compose([transforms.RandomHorizontalFlip(p=0.5), crop])
-    torch.manual_seed(0)  # the same draws every time
-    return student.show_augmentations(
-        image,
-        {
-            "horizontal flip": transforms.RandomHorizontalFlip(p=1.0),
-            f"random crop, padding {config.CROP_PADDING}": crop,
-            "flip (p = 0.5), crop": both,
-        },
-        draws=4,
-    )
 
 
 def dreams(analysis) -> plt.Figure:
@@ -69,16 +51,21 @@ def dreams(analysis) -> plt.Figure:
 
 def figures(manifest, result, folder: Path, title: str, quick: bool) -> list[Path]:
     """Every figure: samples, augmentations, the two curve figures, t-SNE, dreams, confusion."""
-    analysis, root = result.own, result.own.fashion_root
+    analysis = result.own
+    dataset = torchvision_dataset("fashion_mnist", True, root=analysis.fashion_root)
     train, test = student.plot_learning_curves({k: analysis.curves[k] for k in config.CURVE_RUNS})
     n = len(analysis.tsne_labels)
+    torch.manual_seed(0)  # the same augmentations every time
     steps = len(analysis.dreams[0][1]) - 1
     drawn = {
         "samples": (
-            student.show_samples(torchvision_dataset("fashion_mnist", True, root=root)),
+            student.show_samples(dataset),
             "the first training image of each class",
         ),
-        "augmentations": (augmentations(root), "training augmentations"),
+        "augmentations": (
+            student.show_augmentations(dataset[0][0], draws=4),  # a PIL image
+            "training augmentations",
+        ),
         "curves_train": (train, "training set"),
         "curves_test": (test, "test set (best epoch kept)"),
         "tsne": (
