@@ -22,7 +22,9 @@ def test_does_the_reference_augment_the_training_batches_only(monkeypatch):
     g = torch.Generator().manual_seed(0)
     split = (torch.randn(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g))
     transform = reference.augmentation()
-    reference._fit(None, None, None, {"train": split, "test": split}, "cpu", 0, 1, transform)
+    reference._fit(
+        "augmented", None, None, None, {"train": split, "test": split}, "cpu", 0, 1, transform
+    )
     assert [(train.transform, test.transform) for train, test in seen] == [(transform, None)]
 
 
