@@ -94,7 +94,7 @@ def show_augmentations(image, draws=5):
     augmentations = {
         "horizontal flip": transforms.RandomHorizontalFlip(p=1.0),
         "random crop, padding 2": crop,
-        "flip (p = 0.5), then crop": transforms.Compose([transforms.RandomHorizontalFlip(), crop]),
+        "flip (p = 0.5), crop": transforms.Compose([transforms.RandomHorizontalFlip(), crop]),
     }
     fig, axes = plt.subplots(
         len(augmentations), draws + 1, figsize=(1.7 * (draws + 1), 2 * len(augmentations))
