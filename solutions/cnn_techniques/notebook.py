@@ -29,15 +29,21 @@ CFG = config.RUN
 
 
 def _training_cell(
-    manifest: Manifest, key: str, loaders: str, model: str = "Net()", name: str = "", **code
+    manifest: Manifest,
+    key: str,
+    loaders: str,
+    model: str = "Net()",
+    name: str = "",
+    settings: str = "",
+    before: str = "",
 ) -> Cell:
     """Train the model of run `key` (a variable `name`, default `key`) and save its best epoch,
-    or load the submitted weights while grading. `code["settings"]` is the solution region (it
-    sets `optimizer` and `scheduler`; default: the reference's over the model's parameters);
-    `code["before"]` runs first when training (e.g. the MNIST loaders)."""
+    or load the submitted weights while grading. `settings` is the solution region (it sets
+    `optimizer` and `scheduler`; default: the reference's over the model's parameters);
+    `before` runs first when training (e.g. the MNIST loaders)."""
     name, weights = name or key, manifest.model(key).weights
-    settings = code.get("settings", CFG.code(f"{name}.parameters()"))
-    prepare = textwrap.indent(code["before"], "    ") + "\n" if "before" in code else ""
+    settings = settings or CFG.code(f"{name}.parameters()")
+    prepare = textwrap.indent(before, "    ") + "\n" if before else ""
     return solution(
         f"train_{name}",
         f"""{name} = {model}.to(device)
