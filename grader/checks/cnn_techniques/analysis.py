@@ -41,7 +41,7 @@ def features_seen(ctx) -> dict:
         g = torch.Generator().manual_seed(int(s["seed"]))
         x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
         y = torch.randint(0, 10, (len(x),), generator=g)
-        fc1 = behaviour.linear_calls(model, x, training=False, seed=0)[0][1]  # (N, 128)
+        fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
         model.train()
         loader = DataLoader(TensorDataset(x, y), batch_size=16)
         pair = ctx.get("fc1_features")(model, loader, CPU)
