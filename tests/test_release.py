@@ -89,6 +89,19 @@ def test_are_the_solution_cells_the_reference_code(assignment):
 
 
 @pytest.mark.parametrize("assignment", IDS)
+def test_is_every_question_followed_by_where_its_answer_goes(assignment):
+    """Students cannot ask: each **Question** is followed by its answer cell, or by the code
+    cell that computes the answer."""
+    cells = registry.assignment(assignment).notebook(load_manifest(assignment))
+    pairs = zip(cells, cells[1:], strict=False)
+    questions = [(c, after) for c, after in pairs if "**Question" in c.source]
+    assert questions
+    for question, after in questions:
+        answered = after.kind == "code" or (after.cell_id or "").startswith("answer_")
+        assert question.kind == "markdown" and answered, question.source[:80]
+
+
+@pytest.mark.parametrize("assignment", IDS)
 def test_do_grade_cells_carry_the_manifest_points(assignment):
     manifest = load_manifest(assignment)
     cells = {

@@ -6,6 +6,7 @@ curves, what the network learned and the submission are in `notebook_results.py`
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from grader.manifest import Manifest
@@ -24,48 +25,41 @@ from solutions.notebook_builder import (
 )
 
 STUDENT = Path(__file__).with_name("student.py")
-CFG = config.RUNS["baseline"]
-
-
-def _indent(code: str) -> str:
-    return "\n".join("    " + line for line in code.splitlines())
+CFG = config.RUN
 
 
 def _training_cell(
-    name: str,
-    model_code: str,
-    settings: str,
-    fit_args: str,
-    weights: str,
+    manifest: Manifest,
+    key: str,
+    loaders: str,
+    model: str = "Net()",
+    name: str = "",
+    settings: str = "",
     before: str = "",
-    key: str = "",
 ) -> Cell:
-    """Train the model `name` and save its best epoch, or load the submitted weights while
-    grading.
-
-    `settings` is the solution region (it sets `optimizer` and `scheduler`); `before` runs
-    first when training (e.g. the MNIST loaders); `key` names the run in `histories` (default:
-    `name`).
-    """
-    key = key or name
-    prepare = _indent(before) + "\n" if before else ""
+    """Train the model of run `key` (a variable `name`, default `key`) and save its best epoch,
+    or load the submitted weights while grading. `settings` is the solution region (it sets
+    `optimizer` and `scheduler`; default: the reference's over the model's parameters);
+    `before` runs first when training (e.g. the MNIST loaders)."""
+    name, weights = name or key, manifest.model(key).weights
+    settings = settings or CFG.code(f"{name}.parameters()")
+    prepare = textwrap.indent(before, "    ") + "\n" if before else ""
     return solution(
         f"train_{name}",
-        f"""{name} = {model_code}.to(device)
+        f"""{name} = {model}.to(device)
 if GRADING:
     # The grader runs this cell with your submitted weights instead of training.
     {name}.load_state_dict(torch.load("{weights}", map_location=device, weights_only=True))
 else:
 {prepare}    ### BEGIN SOLUTION
-{_indent(settings)}
+{textwrap.indent(settings, "    ")}
     ### END SOLUTION
-    histories["{key}"] = fit({name}, optimizer, {fit_args}, EPOCHS, device, scheduler)
+    histories["{key}"] = fit({name}, optimizer, {loaders}, EPOCHS, device, scheduler)
     save_run("{key}", {name}, "{weights}")""",
     )
 
 
 def _intro(manifest: Manifest) -> list[Cell]:
-    files = ", ".join(f"`{m.weights}`" for m in manifest.models)
     return [
         markdown(
             f"""
@@ -93,12 +87,11 @@ def _intro(manifest: Manifest) -> list[Cell]:
             a few values only; more checks run when your work is graded.
 
             **What to hand in.** This notebook, run from top to bottom, and the files its
-            training cells write: the weights {files} (each about 4.8 MB; at most
-            {max(m.max_weights_mb for m in manifest.models):g} MB each) and `histories.json`
-            (the learning curves, a few kB). When your notebook is graded its training cells do
-            not train: they load these files, and the grader measures the accuracy of each
-            network on the test split itself. Before you submit, run the last cell (the
-            pre-submission check).
+            training cells write: the weights of each run (about 4.8 MB each) and
+            `histories.json` (the learning curves), listed with their size limits in the last
+            section. When your notebook is graded its training cells do not train: they load
+            these files, and the grader measures the accuracy of each network on the test split
+            itself. Before you submit, run the last cell (the pre-submission check).
             """,
             "intro",
         ),
@@ -167,16 +160,10 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
 
             ### 1.1 Transforms
 
-            Write `make_transforms(mean, std, augment=False)`, which returns the pair
-            `(train_transform, test_transform)`. Both turn a PIL image into a tensor
-            (`transforms.ToTensor()`) and normalise it (`transforms.Normalize(mean, std)`).
-            With `augment=True` the training transform first applies two random
-            augmentations from `torchvision.transforms`: a horizontal flip with probability
-            0.5, and a random 28x28 crop of the image padded with {config.CROP_PADDING} black
-            pixels on every side (`RandomCrop(28, padding={config.CROP_PADDING})`), which
-            shifts the picture by up to {config.CROP_PADDING} pixels. You may add further
-            augmentations after these two. Augmentation is for training only: the test
-            transform must give the same tensor every time it sees the same image.
+            Write `make_transforms` as its docstring says. The random crop of the padded image
+            shifts the picture by up to {config.CROP_PADDING} pixels. Augmentation is for
+            training only: the test transform must give the same tensor every time it sees the
+            same image.
             """
         ),
         solution("transforms", code["transforms"]),
@@ -201,12 +188,8 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
             """
             ### 1.2 Datasets and loaders
 
-            Write `make_loaders(dataset_class, root, train_transform, test_transform,
-            batch_size=64)`. It builds torchvision's dataset (`datasets.FashionMNIST`, and
-            later `datasets.MNIST`) for the training and the test split with
-            `download=True`, and returns `(train_loader, test_loader)`: `DataLoader`s that
-            serve the training split shuffled, in batches of `batch_size`, and the test
-            split in its order, unshuffled, in batches of 1,000.
+            Write `make_loaders`: torchvision's data set (`datasets.FashionMNIST`, and later
+            `datasets.MNIST`) of each split behind a `DataLoader`, as its docstring says.
             """
         ),
         solution("data", code["data"]),
@@ -239,23 +222,10 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
         solution("samples", code["samples"]),
         provided(
             "show_data",
-            f"""
+            """
             show_samples(train_set)
             plt.show()
-            _sample = datasets.FashionMNIST(DATA_ROOT, train=True, download=True)[0][0]
-            show_augmentations(
-                _sample,
-                {{
-                    "horizontal flip": transforms.RandomHorizontalFlip(p=1.0),
-                    "random crop, padding {config.CROP_PADDING}": transforms.RandomCrop(
-                        28, padding={config.CROP_PADDING}
-                    ),
-                    "flip (p = 0.5), then crop": transforms.Compose([
-                        transforms.RandomHorizontalFlip(0.5),
-                        transforms.RandomCrop(28, {config.CROP_PADDING}),
-                    ]),
-                }},
-            )
+            show_augmentations(datasets.FashionMNIST(DATA_ROOT, train=True, download=True)[0][0])
             plt.show()
             """,
         ),
@@ -301,9 +271,7 @@ def _network(code: dict, manifest: Manifest) -> list[Cell]:
             """
             ### 2.2 How many parameters?
 
-            Write `parameter_counts(model)`: a dict with the number of parameters (weights and
-            biases) of every layer of `model` that has parameters, under the layer's attribute
-            name, and the total under `"total"`. Let the code count (`p.numel()`), do not type
+            Write `parameter_counts(model)`. Let the code count (`p.numel()`), do not type
             the numbers. The cell below prints the answer for `Net`; then check one layer by
             hand: how many numbers does a 3x3 convolution from 1 to 32 channels hold?
             """
@@ -336,21 +304,10 @@ def _loops(code: dict, manifest: Manifest) -> list[Cell]:
             """
             ### 2.3 Training and evaluation
 
-            Write the two functions every run uses. Both return the pair
-            `(mean loss, accuracy)` as Python floats, where the mean loss is the cross-entropy
-            per image (add `loss.item() * batch_size` over the batches, divide by the number of
-            images) and the accuracy is the number of correct predictions over the number of
-            images.
-
-            * `train_epoch(model, loader, optimizer, device)` trains for one pass over
-              `loader`: training mode, and for every batch `optimizer.zero_grad()`, the loss,
-              `backward()` and `optimizer.step()`. Its accuracy counts the predictions the
-              model made on each batch as it was trained.
-            * `evaluate(model, loader, device)` only measures: evaluation mode (dropout and
-              batch norm behave differently there, see `model.eval()`) and no gradients
-              (`torch.no_grad()`).
-
-            Both move the model and every batch to `device`.
+            Write the two functions every run uses, `train_epoch` and `evaluate`: both return
+            `(mean loss, accuracy)` as their docstrings say. `evaluate` only measures, in
+            evaluation mode (dropout and batch norm behave differently there, see
+            `model.eval()`) and without gradients (`torch.no_grad()`).
             """
         ),
         solution("loops", code["loops"]),
@@ -375,15 +332,9 @@ def _loops(code: dict, manifest: Manifest) -> list[Cell]:
             """
             ### 2.4 Keeping the best epoch
 
-            Write `fit(model, optimizer, train_loader, test_loader, epochs, device,
-            scheduler=None)`. After every epoch of training it evaluates on the test loader
-            and then steps the scheduler (when there is one). It returns a dict with one value
-            per epoch under `"train_loss"`, `"train_accuracy"`, `"test_loss"` and
-            `"test_accuracy"`, and with `"best_epoch"` (counted from 1) and `"best_accuracy"`:
-            the epoch with the highest test accuracy (the earlier one on a tie) and that
-            accuracy. When `fit` returns, `model` must hold the weights of that best epoch:
-            keep a copy of them (`copy.deepcopy(model.state_dict())`; the state dict alone
-            changes as training goes on) and load it back at the end.
+            Write `fit` as its docstring says. When it returns, `model` must hold the weights
+            of the best epoch: keep a copy of them (`copy.deepcopy(model.state_dict())`; the
+            state dict alone changes as training goes on) and load it back at the end.
             """
         ),
         solution("fit", code["fit"]),
@@ -425,13 +376,7 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
             accuracy above 0.91.
             """
         ),
-        _training_cell(
-            "baseline",
-            "Net()",
-            CFG.code("baseline.parameters()"),
-            "train_loader, test_loader",
-            manifest.model("baseline").weights,
-        ),  # fmt: skip
+        _training_cell(manifest, "baseline", "train_loader, test_loader"),
         markdown(
             f"""
             ## 3. Data augmentation
@@ -441,21 +386,13 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
             {sizes["augmented"]}.
             """
         ),
-        _training_cell(
-            "augmented",
-            "Net()",
-            CFG.code("augmented.parameters()"),
-            "augmented_loader, test_loader",
-            manifest.model("augmented").weights,
-        ),  # fmt: skip
+        _training_cell(manifest, "augmented", "augmented_loader, test_loader"),
         markdown(
             f"""
             ## 4. Batch normalisation
 
-            Write `BatchNormNet`: `Net` with batch normalisation after `conv1`
-            (`nn.BatchNorm2d(32)`), after `conv2` (`nn.BatchNorm2d(64)`) and after `fc1`
-            (`nn.BatchNorm1d(128)`), each before the ReLU. Keep the names `conv1`, `conv2`,
-            `fc1`, `fc2`, the dropout and the pooling. Then train it from scratch (without
+            Write `BatchNormNet` (`nn.BatchNorm2d` after the convolutions, `nn.BatchNorm1d`
+            after `fc1`, as its docstring says), then train it from scratch (without
             augmentation); the cell saves {sizes["batchnorm"]}.
             """
         ),
@@ -471,18 +408,11 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
             """,
         ),
         grade_cell(manifest, "test_batchnorm", "Tests of BatchNormNet."),
-        _training_cell(
-            "batchnorm",
-            "BatchNormNet()",
-            CFG.code("batchnorm.parameters()"),
-            "train_loader, test_loader",
-            manifest.model("batchnorm").weights,
-        ),  # fmt: skip
+        _training_cell(manifest, "batchnorm", "train_loader, test_loader", "BatchNormNet()"),
     ]
 
 
 def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
-    finetune = config.RUNS["finetuned"]
     return [
         markdown(
             f"""
@@ -496,12 +426,10 @@ def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
             """
         ),
         _training_cell(
-            "mnist_net",
-            "Net()",
-            CFG.code("mnist_net.parameters()"),
+            manifest,
+            "mnist",
             "mnist_train_loader, mnist_test_loader",
-            manifest.model("mnist").weights,
-            key="mnist",
+            name="mnist_net",
             before="""mnist_train_transform, mnist_test_transform = make_transforms(
     MNIST_MEAN, MNIST_STD
 )
@@ -511,12 +439,9 @@ mnist_train_loader, mnist_test_loader = make_loaders(
         ),  # fmt: skip
         markdown(
             """
-            Now write `finetuning_setup(mnist_state, lr)`. It builds a new `Net`, loads the
-            MNIST weights `mnist_state` (a state dict) into it, and freezes every parameter
-            except those of the last layer, `fc2`: set `requires_grad = False` on all the
-            others. It returns `(model, optimizer)`, where the optimiser (Adadelta with
-            learning rate `lr`; another `torch.optim` optimiser is fine too) is given only the
-            parameters that are still trainable, `fc2.weight` and `fc2.bias`.
+            Now write `finetuning_setup(mnist_state, lr)`: a `Net` holding the MNIST weights,
+            frozen (`requires_grad = False`) except for the last layer, `fc2`, and an optimiser
+            given only what still trains, as its docstring says.
             """
         ),
         solution("finetune", code["finetune"]),
@@ -541,27 +466,15 @@ mnist_train_loader, mnist_test_loader = make_loaders(
             {manifest.model("finetuned").max_weights_mb:g} MB).
             """
         ),
-        solution(
-            "train_finetuned",
-            f"""finetuned = Net().to(device)
-if GRADING:
-    # The grader runs this cell with your submitted weights instead of training.
-    finetuned.load_state_dict(
-        torch.load("{manifest.model("finetuned").weights}", map_location=device, weights_only=True)
-    )
-else:
-    mnist_state = torch.load(
-        "{manifest.model("mnist").weights}", map_location="cpu", weights_only=True
-    )
-    ### BEGIN SOLUTION
-    finetuned, optimizer = finetuning_setup(mnist_state, lr={finetune.lr})
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma={finetune.gamma})
-    ### END SOLUTION
-    finetuned.to(device)
-    histories["finetuned"] = fit(
-        finetuned, optimizer, train_loader, test_loader, EPOCHS, device, scheduler
-    )
-    save_run("finetuned", finetuned, "{manifest.model("finetuned").weights}")""",
+        _training_cell(
+            manifest,
+            "finetuned",
+            "train_loader, test_loader",
+            before=f"""mnist_state = torch.load(
+    "{manifest.model("mnist").weights}", map_location="cpu", weights_only=True
+)""",
+            settings=f"""finetuned, optimizer = finetuning_setup(mnist_state, lr={CFG.lr})
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma={CFG.gamma})""",
         ),
     ]
 

@@ -22,10 +22,9 @@ def curves(code: dict) -> list[Cell]:
             """
             ## 6. Learning curves
 
-            Write `plot_learning_curves(histories)`, which returns two figures, one for the
-            training set and one for the test set. Each shows the mean loss and the accuracy
-            over the epochs, with one line per run named in a legend. The cell after it draws
-            the four runs: baseline, augmentation, batch norm and fine-tuning.
+            Write `plot_learning_curves(histories)`: a figure for the training set and one for
+            the test set, as its docstring says. The cell after it draws the four runs:
+            baseline, augmentation, batch norm and fine-tuning.
             """
         ),
         solution("curves", code["curves"]),
@@ -59,15 +58,9 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
 
             t-SNE places high-dimensional points on a plane so that points that are close
             stay close. Use it on what the baseline network computes in `fc1`: 128 numbers per
-            image. Write
-
-            * `fc1_features(model, loader, device)`: the output of `model.fc1` for every image
-              of `loader`, as an `(N, 128)` tensor, with the `(N,)` labels, both on the CPU, in
-              the loader's order (evaluation mode, no gradients; a forward hook on `model.fc1`
-              reads the layer's output without changing `forward`);
-            * `tsne_points(features, seed=0)`: scikit-learn's `TSNE` in two dimensions;
-            * `plot_tsne(points, labels, class_names)`: a scatter plot, one colour per class,
-              with a legend of class names.
+            image. Write `fc1_features` (a forward hook on `model.fc1` reads the layer's output
+            without changing `forward`), `tsne_points` (scikit-learn's `TSNE`) and
+            `plot_tsne`, as their docstrings say.
 
             t-SNE of all 60,000 training images takes long; use the **first {n:,} training
             images** (indices 0 to {n - 1:,}), prepared with the test transform (no
@@ -98,7 +91,7 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
         ),
         answer("answer_tsne"),
         markdown(
-            f"""
+            """
             ## 8. What did the network learn?
 
             ### 8.1 Activation maximisation
@@ -106,23 +99,13 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
             Which picture makes the network most sure of a class? Start from an empty (all
             black) image and change its pixels by **gradient ascent** so that the logit of the
             chosen class (its output in `fc2`, before any softmax) rises. Write
-            `activation_maximisation(model, target, mean, std, steps={config.DREAM_STEPS},
-            lr={config.DREAM_LR}, decay={config.DREAM_DECAY}, device="cpu")`:
-
-            * the image lives on the [0, 1] pixel scale, starts as
-              `torch.zeros(1, 1, 28, 28)` and is normalised with `(image - mean) / std`
-              before it enters the network (`mean`, `std`: numbers);
-            * each step raises `logit[target] - decay * (image ** 2).sum()`: the second term
-              keeps pixels dark where the class does not need them (with `decay=0` the
-              images fill with bright stripes);
-            * the network stays in evaluation mode and its weights do not change: take the
-              gradient with respect to the image only (`torch.autograd.grad`), and step the
-              image with it, for instance with `torch.optim.Adam([image], lr=lr)` after
-              setting `image.grad` to minus that gradient;
-            * after each step, clip the pixels to [0, 1];
-            * return `(image, scores)`: the final image, `(1, 1, 28, 28)` on the CPU, and
-              the `steps + 1` values of the target logit (without the penalty), before each
-              step and after the last.
+            `activation_maximisation` as its docstring says. The image lives on the [0, 1]
+            pixel scale and is normalised with `(image - mean) / std` before it enters the
+            network; the penalty `decay * (image ** 2).sum()` keeps pixels dark where the class
+            does not need them (with `decay=0` the images fill with bright stripes). Take the
+            gradient with respect to the image only (`torch.autograd.grad`) and step the image
+            with it, for instance with `torch.optim.Adam([image], lr=lr)` after setting
+            `image.grad` to minus that gradient.
 
             Generate at least "T-shirt/top", "Trouser" and "Ankle boot" (the easiest), and
             try other classes too. The idea in full: https://distill.pub/2017/feature-visualization/
@@ -134,11 +117,10 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
             """
             ### 8.2 The confusion matrix
 
-            Write `confusion(model, loader, device)`: the 10x10 confusion matrix of
-            scikit-learn's `confusion_matrix`, **rows for the true classes** and columns for
-            the predicted ones, so that row i adds up to the number of test images of class
-            i. The cell below shows the generated images, each with its class's test
-            accuracy (the diagonal over the row sum), beside the matrix.
+            Write `confusion(model, loader, device)`: scikit-learn's `confusion_matrix` with
+            **rows for the true classes**, as its docstring says. The cell below shows the
+            generated images, each with its class's test accuracy (the diagonal over the row
+            sum), beside the matrix.
             """
         ),
         solution("confusion", code["confusion"]),

@@ -2,30 +2,24 @@
 
 `train` runs the notebook's own code (`student.fit`, `train_epoch`, `evaluate`, the networks,
 `finetuning_setup`) on the tensor path: whole splits on the device, batches by index
-(`TensorLoader`) and the training augmentations applied to whole batches (flip by `torch.where`,
-crop by padding and random offsets). Five runs of 10 epochs, each keeping its best epoch:
-the baseline `Net`, `Net` on augmented images, `BatchNormNet`, `Net` pretrained on MNIST, and
-that network fine-tuned on Fashion-MNIST with everything but fc2 frozen. Then the baseline's fc1
-features of the first training images go through t-SNE, activation maximisation draws an image
-per class, and the confusion matrix of the test split is counted.
+(`TensorLoader`), the training augmentations applied to whole batches. The manifest's five runs
+in its order, each keeping its best epoch; then the baseline is analysed (t-SNE of its fc1
+features, an activation-maximisation image per class, the test split's confusion matrix).
 
 MNIST cannot be downloaded everywhere (not here): without it the pretraining runs on the
-generated MNIST-format fixture (`python -m solutions data --fixtures DIR` writes the same), and
-the expected answers mark the MNIST and fine-tuned accuracies unmeasured, with the reason, and
-take their thresholds from the manifest. Structural expectations (parameter counts, shapes,
-behaviour) are not written here: the grader computes them by running the reference code.
+generated MNIST-format fixture, and the expected answers mark the MNIST and fine-tuned
+accuracies unmeasured, with the reason, and take their thresholds from the manifest.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from grader.manifest import Manifest
 from solutions.cnn_techniques import config, student
@@ -47,31 +41,22 @@ from solutions.data.roots import cache_dir
 from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.training import History
 
-FASHION, MNIST = DATASETS["fashion_mnist"], DATASETS["mnist"]
+FASHION = DATASETS["fashion_mnist"]
 PRETRAINED = ("mnist", "finetuned")  # runs whose result depends on real MNIST
 HISTORIES_FILE = "histories.json"
-# `quick`: training and test images per data set, and images for t-SNE.
-QUICK_SIZES = (1000, 500)
-QUICK_TSNE = 300
+QUICK_SIZES = (1000, 500)  # `quick`: training and test images per data set
+QUICK_TSNE = 300  # `quick`: images for t-SNE
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the figures of the analysed network show."""
+    """What the figures draw besides the histories, for the analysed network."""
 
-    run: str
+    curves: dict[str, dict]  # what `student.fit` returned, per run
     tsne_points: np.ndarray  # (n, 2)
     tsne_labels: torch.Tensor  # (n,)
     dreams: dict[int, tuple[torch.Tensor, list[float]]]  # class -> (image, target logits)
     confusion: np.ndarray  # (10, 10), rows: true class
-
-
-@dataclass(frozen=True)
-class Curves:
-    """What the figures draw besides the histories: `fit`'s dicts, the analysis, the data."""
-
-    curves: dict[str, dict]  # what `student.fit` returned, per run
-    analysis: Analysis = field(repr=False)
     fashion_root: Path | None = None  # None: the root `resolve_root` finds
 
 
@@ -90,45 +75,35 @@ def mnist_source(data_root: Path | None) -> MnistSource:
         return describe_mnist(root)
 
 
-def _splits(dataset: str, root: Path | None, info, device: torch.device, quick: bool) -> dict:
+def _splits(dataset: str, root: Path | None, device: torch.device, quick: bool) -> dict:
     """{"train": (x, y), "test": (x, y)}: normalised float (N, 1, 28, 28) images, labels."""
-    splits = {}
-    for split, is_train in (("train", True), ("test", False)):
-        x, y = load_split(dataset, is_train, root=root, device=device)
-        splits[split] = (normalize(x, info.mean, info.std), y)
-    if quick:
-        sizes = dict(zip(("train", "test"), QUICK_SIZES, strict=True))
-        splits = {k: (x[: sizes[k]], y[: sizes[k]]) for k, (x, y) in splits.items()}
+    info, splits = DATASETS[dataset], {}
+    for split, size in zip(("train", "test"), QUICK_SIZES, strict=True):
+        x, y = load_split(dataset, split == "train", root=root, device=device)
+        n = size if quick else len(y)
+        splits[split] = (normalize(x, info.mean, info.std)[:n], y[:n])
     return splits
 
 
-def augmentation(info=FASHION) -> Compose:
+def augmentation() -> Compose:
     """The notebook's training augmentation on whole normalised batches: flip with p = 0.5,
     then a random crop of the image padded with black (normalised: (0 - mean) / std)."""
-    black = (0.0 - info.mean[0]) / info.std[0]
+    black = (0.0 - FASHION.mean[0]) / FASHION.std[0]
     return Compose([RandomHorizontalFlip(0.5), RandomCrop(config.CROP_PADDING, fill=black)])
 
 
 def _fit(key, model, optimizer, scheduler, splits, device, seed, epochs, transform=None):
     """`student.fit` on tensor batches for `epochs`; returns (curves, seconds per epoch)."""
-    cfg = config.RUNS[key]
+    generator = torch.Generator().manual_seed(seed)
     train = TensorLoader(
-        *splits["train"],
-        cfg.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
+        *splits["train"], config.RUN.batch_size, shuffle=True, generator=generator,
         transform=transform,
-    )
+    )  # fmt: skip
     test = TensorLoader(*splits["test"], 1000)
     print(f"{key}: {epochs} epochs on {len(splits['train'][1])} images", flush=True)
     started = time.perf_counter()
     curves = student.fit(model, optimizer, train, test, epochs, device, scheduler)
     return curves, (time.perf_counter() - started) / epochs
-
-
-def _save(model: nn.Module, path: Path) -> Path:
-    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, path)
-    return path
 
 
 def train(
@@ -155,45 +130,33 @@ def train(
     if n_epochs < config.EPOCHS:
         what = "a quick run on a few images" if quick else "a short run"
         short = f"{what}, {n_epochs} of the sheet's {config.EPOCHS} epochs per run"
-    fashion = _splits("fashion_mnist", data_root, FASHION, device, quick)
     source = mnist_source(data_root)
-    mnist = _splits("mnist", source.root, MNIST, device, quick)
+    data = {
+        "fashion_mnist": _splits("fashion_mnist", data_root, device, quick),
+        "mnist": _splits("mnist", source.root, device, quick),
+    }
     weights_dir.mkdir(parents=True, exist_ok=True)
-    curves, per_epoch, models = {}, {}, {}
-    for key, cls, transform in (
-        ("baseline", student.Net, None),
-        ("augmented", student.Net, augmentation()),
-        ("batchnorm", student.BatchNormNet, None),
-    ):
+    curves, per_epoch, models, weights = {}, {}, {}, {}
+    for spec in manifest.models:  # baseline, augmented, batchnorm, mnist, finetuned
         torch.manual_seed(seed)
-        model = cls().to(device)
-        optimizer, scheduler = config.RUNS[key].make(model.parameters())
-        curves[key], per_epoch[key] = _fit(
-            key, model, optimizer, scheduler, fashion, device, seed, n_epochs, transform
+        if spec.key == "finetuned":
+            mnist_state = {k: v.cpu() for k, v in models["mnist"].state_dict().items()}
+            model, optimizer = student.finetuning_setup(mnist_state, config.RUN.lr)
+            model.to(device)  # moves the parameters in place: the optimiser keeps them
+            optimizer, scheduler = config.RUN.scheduled(optimizer)
+        else:
+            model = spec.build(student).to(device)
+            optimizer, scheduler = config.RUN.make(model.parameters())
+        splits = data["mnist" if spec.key == "mnist" else "fashion_mnist"]
+        transform = augmentation() if spec.key == "augmented" else None
+        curves[spec.key], per_epoch[spec.key] = _fit(
+            spec.key, model, optimizer, scheduler, splits, device, seed, n_epochs, transform
         )
-        models[key] = model
-    torch.manual_seed(seed)
-    pretrained = student.Net().to(device)
-    optimizer, scheduler = config.RUNS["mnist"].make(pretrained.parameters())
-    curves["mnist"], per_epoch["mnist"] = _fit(
-        "mnist", pretrained, optimizer, scheduler, mnist, device, seed, n_epochs
-    )
-    models["mnist"] = pretrained
-    torch.manual_seed(seed)
-    mnist_state = {k: v.cpu() for k, v in pretrained.state_dict().items()}
-    finetuned, optimizer = student.finetuning_setup(mnist_state, config.RUNS["finetuned"].lr)
-    finetuned.to(device)  # moves the parameters in place: the optimiser keeps them
-    scheduler = config.RUNS["finetuned"].scheduler_for(optimizer)
-    curves["finetuned"], per_epoch["finetuned"] = _fit(
-        "finetuned", finetuned, optimizer, scheduler, fashion, device, seed, n_epochs
-    )
-    models["finetuned"] = finetuned
-
-    weights = {key: _save(models[key], weights_dir / manifest.model(key).weights) for key in curves}
+        models[spec.key], weights[spec.key] = model, weights_dir / spec.weights
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights[spec.key])
     weights["histories"] = weights_dir / HISTORIES_FILE
     weights["histories"].write_text(json.dumps(curves, indent=1) + "\n")
-    analysis = analyse(models[config.ANALYSED_RUN], fashion, device, quick)
-    fashion_sizes = [len(fashion["train"][1]), len(fashion["test"][1])]
+    fashion = data["fashion_mnist"]
     return TrainResult(
         runs={key: _run(key, c, per_epoch[key], source, short) for key, c in curves.items()},
         weights=weights,
@@ -202,22 +165,17 @@ def train(
             "fashion_mnist": _describe_fashion(data_root),
             "mnist": source.description,
             "mnist_evidence": source.evidence,
-            "images": {
-                "fashion_mnist": fashion_sizes,
-                "mnist": [len(mnist["train"][1]), len(mnist["test"][1])],
-            },
+            "images": {name: [len(s["train"][1]), len(s["test"][1])] for name, s in data.items()},
             "threads": torch.get_num_threads(),
         },
-        own=Curves(curves, analysis, data_root),
+        own=analyse(models[config.ANALYSED_RUN], fashion, device, quick, curves, data_root),
     )
 
 
-def _run(
-    key: str, curves: dict, seconds_per_epoch: float, source: MnistSource, short: str
-) -> ModelRun:
-    """One run's accuracy entry: its best epoch, and whether it measures what the sheet asks
+def _run(key: str, curves: dict, seconds_per_epoch: float, source: MnistSource, short: str):
+    """One run's `ModelRun`: its best epoch, and whether it measures what the sheet asks
     (`short`: why the run is shorter than the sheet's, or "")."""
-    cfg, acc = config.RUNS[key], curves["best_accuracy"]
+    acc = curves["best_accuracy"]
     why = [short] if short else []
     if key in PRETRAINED and not source.real:
         why.append(f"no real MNIST where this ran: pretrained on a {source.description} "
@@ -235,19 +193,13 @@ def _run(
     details = {
         "best_epoch": curves["best_epoch"],
         "data": "MNIST test split" if key == "mnist" else "Fashion-MNIST test split",
-        "scheduler": cfg.scheduler,
+        "scheduler": config.RUN.scheduler,
         "seconds_per_epoch": round(seconds_per_epoch, 1),
         "test_accuracy_per_epoch": [round(a, 4) for a in curves["test_accuracy"]],
     }
-    return ModelRun(_history(curves), acc, "adadelta", cfg.lr, cfg.batch_size, measurement, details)
-
-
-def _history(curves: dict) -> History:
-    return History(
-        loss=curves["train_loss"],
-        train_accuracy=curves["train_accuracy"],
-        test_accuracy=curves["test_accuracy"],
-    )
+    history = History(curves["train_loss"], curves["train_accuracy"], curves["test_accuracy"])
+    cfg = config.RUN
+    return ModelRun(history, acc, "adadelta", cfg.lr, cfg.batch_size, measurement, details)
 
 
 def _describe_fashion(data_root: Path | None) -> str:
@@ -257,37 +209,23 @@ def _describe_fashion(data_root: Path | None) -> str:
     return f"{found.root} (found via {found.source})"
 
 
-def analyse(model: nn.Module, fashion: dict, device: torch.device, quick: bool) -> Analysis:
+def analyse(model, fashion: dict, device, quick: bool, curves: dict, root: Path | None):
     """t-SNE of the fc1 features of the first training images, one activation-maximisation
     image per class, and the confusion matrix of the test split."""
     n = QUICK_TSNE if quick else config.TSNE_IMAGES
     images, labels = fashion["train"]
-    features, tsne_labels = student.fc1_features(
-        model, TensorLoader(images[:n], labels[:n], 1000), device
-    )
+    loader = TensorLoader(images[:n], labels[:n], 1000)
+    features, tsne_labels = student.fc1_features(model, loader, device)
     print(f"t-SNE of {n} fc1 feature vectors ({features.shape[1]} numbers each)", flush=True)
-    points = student.tsne_points(features, config.TSNE_SEED)
-    dreams = {
-        c: student.activation_maximisation(
-            model,
-            c,
-            FASHION.mean[0],
-            FASHION.std[0],
-            config.DREAM_STEPS,
-            config.DREAM_LR,
-            config.DREAM_DECAY,
-            device,
-        )
-        for c in range(len(FASHION.classes))
-    }
-    matrix = student.confusion(model, TensorLoader(*fashion["test"], 1000), device)
-    return Analysis(config.ANALYSED_RUN, points, tsne_labels, dreams, matrix)
-
-
-def figures(
-    manifest: Manifest, result: TrainResult, folder: Path, title: str, quick: bool
-) -> list[Path]:
-    """Every figure of the report (drawn by `plots`)."""
-    from solutions.cnn_techniques import plots
-
-    return plots.draw_all(result.own, folder, title, quick)
+    mean, std = FASHION.mean[0], FASHION.std[0]
+    return Analysis(
+        curves,
+        student.tsne_points(features),
+        tsne_labels,
+        {
+            c: student.activation_maximisation(model, c, mean, std, device=device)
+            for c in range(len(FASHION.classes))
+        },
+        student.confusion(model, TensorLoader(*fashion["test"], 1000), device),
+        root,
+    )

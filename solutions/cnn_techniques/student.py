@@ -87,10 +87,15 @@ def show_samples(dataset):
     ### END SOLUTION
 
 
-def show_augmentations(image, augmentations, draws=5):
-    """A figure with one row per augmentation: `image` (a PIL image) as it is, then `draws`
-    random results of that augmentation. `augmentations` maps a row title to a transform
-    from PIL image to PIL image."""
+def show_augmentations(image, draws=5):
+    """A figure with one row per training augmentation of `make_transforms` (the flip, the crop
+    of the padded image, both): `image` (a PIL image) as it is, then `draws` random results."""
+    crop = transforms.RandomCrop(28, padding=2)
+    augmentations = {
+        "horizontal flip": transforms.RandomHorizontalFlip(p=1.0),
+        "random crop, padding 2": crop,
+        "flip (p = 0.5), crop": transforms.Compose([transforms.RandomHorizontalFlip(), crop]),
+    }
     fig, axes = plt.subplots(
         len(augmentations), draws + 1, figsize=(1.7 * (draws + 1), 2 * len(augmentations))
     )

@@ -1,23 +1,13 @@
-"""The checks that are `cnn_techniques`' own; the networks' shapes, parameters and behaviour,
-the training and evaluation functions, device placement and accuracy come from the families
-(manifest). One module per part of the sheet, each declaring its observers and checks in its
-own `OWN`, each probing the student's code on models and data the grader makes for this run:
-- `inputs`: `make_transforms` (flip and padded crop for training only) and `parameter_counts`;
-- `training`: `fit` keeps its best epoch, the submitted curves, `BatchNormNet`'s two modes,
-  fine-tuning (what trains, what the optimiser holds, the submitted weights against MNIST's);
-- `analysis`: `fc1_features`, `activation_maximisation`, `confusion`.
-"""
+"""The checks that are `cnn_techniques`' own, one module per part of the sheet (each says what it
+judges): `inputs` (make_transforms, parameter_counts), `training` (fit, the handed-in curves,
+BatchNormNet's modes, fine-tuning), `analysis` (fc1_features, activation_maximisation,
+confusion). The observers run the student's code on models and data of the grader's, made for
+this run; the rest comes from the families (manifest)."""
 
 from __future__ import annotations
 
+from grader.checks import kit
 from grader.checks.cnn_techniques import analysis, inputs, training
-from grader.spec import CheckSet
 
 # Observers are registered, and their settings drawn from the run's generator, in this order.
-PARTS = (inputs, training, analysis)
-
-
-def register(checks: CheckSet, manifest=None) -> None:
-    """Every part's observers and checks."""
-    for part in PARTS:
-        part.OWN.register(checks, manifest)
+register = kit.register_all(inputs, training, analysis)

@@ -14,15 +14,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from grader.checks import kit
 from grader.checks.cnn_techniques.inputs import PytorchExampleNet
 from grader.checks.common import WrongValue
+from grader.checks.families import behaviour
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 CPU = torch.device("cpu")
 DREAM_STEPS = 30
-
-
-def _draw(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng), "images": rng.randint(20, 45), "target": rng.randrange(10)}
+DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
 
 
 def _tensor(value, what: str) -> torch.Tensor:
@@ -32,7 +30,7 @@ def _tensor(value, what: str) -> torch.Tensor:
         raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
@@ -43,11 +41,7 @@ def features_seen(ctx) -> dict:
         g = torch.Generator().manual_seed(int(s["seed"]))
         x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
         y = torch.randint(0, 10, (len(x),), generator=g)
-        captured = []
-        hook = model.fc1.register_forward_hook(lambda m, i, out: captured.append(out.detach()))
-        with torch.no_grad():
-            model.eval()(x)
-        hook.remove()
+        fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
         model.train()
         loader = DataLoader(TensorDataset(x, y), batch_size=16)
         pair = ctx.get("fc1_features")(model, loader, CPU)
@@ -56,9 +50,9 @@ def features_seen(ctx) -> dict:
         features, labels = _tensor(pair[0], "features"), _tensor(pair[1], "labels")
         return {
             "shape": list(features.shape),
-            "fc1": bool(features.shape == captured[0].shape
-                        and (torch.allclose(features.float(), captured[0], atol=1e-4)
-                             or torch.allclose(features.float(), F.relu(captured[0]), atol=1e-4))),
+            "fc1": bool(features.shape == fc1.shape
+                        and (torch.allclose(features.float(), fc1, atol=1e-4)
+                             or torch.allclose(features.float(), F.relu(fc1), atol=1e-4))),
             "labels": bool(torch.equal(labels.long().reshape(-1), y)),
         }  # fmt: skip
 
@@ -94,7 +88,7 @@ class Recorded(nn.Module):
         return self.linear(x.flatten(1))
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
     the grader's: the first and last input the model saw, and the target's logit for each
@@ -156,7 +150,7 @@ class Lookup(nn.Module):
         return F.one_hot(x[:, 0, 0, 0].round().long().clamp(0, 9), 10).float() * 5
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def confusion_seen(ctx) -> dict:
     """confusion(model, loader) with a model whose predictions the grader chose, in batches of
     16, beside the matrix those give (rows: true class)."""
@@ -168,8 +162,7 @@ def confusion_seen(ctx) -> dict:
         predicted, truth = (torch.randint(0, 10, (n,), generator=g) for _ in range(2))
         x = torch.zeros(n, 1, 28, 28)
         x[:, 0, 0, 0] = predicted.float()
-        expected = torch.zeros(10, 10, dtype=torch.int64)
-        expected.index_put_((truth, predicted), torch.ones(n, dtype=torch.int64), accumulate=True)
+        expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
         loader = DataLoader(TensorDataset(x, truth), batch_size=16)
         got = _tensor(ctx.get("confusion")(Lookup(), loader, CPU), "the matrix")
         if got.shape != (10, 10):

@@ -18,10 +18,7 @@ from grader.spec import Definitions, Verdict
 OWN = Definitions()
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 LAST_LAYER = "fc2."  # the layer fine-tuning trains (the notebook names it)
-
-
-def _draw(rng, manifest) -> dict:
-    return {"seed": kit.seed(rng), "lr": rng.choice([0.1, 0.5, 1.0])}
+DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
 
 
 class ScriptedTests:
@@ -70,12 +67,8 @@ def fit_run(ctx) -> dict:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     g = torch.Generator().manual_seed(seed)
-    train = DataLoader(
-        TensorDataset(
-            torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-        ),
-        batch_size=8,
-    )
+    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
+    train = DataLoader(TensorDataset(x, y), batch_size=8)
     tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), list(s["right"]))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
@@ -93,12 +86,11 @@ def fit_run(ctx) -> dict:
          if all(torch.equal(final[n], t) for n, t in snap.items())),
         0,
     )  # fmt: skip
-    return {"fit": out}
+    return out
 
 
 @OWN.check(observe=fit_run)
 def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
-    seen, want = seen["fit"], want["fit"]
     if problem := kit.failed(seen, "fit"):
         return problem
     if not isinstance(seen.get("returned"), dict):
@@ -106,11 +98,8 @@ def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
     got = seen["returned"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy")
-    if not (
-        isinstance(curve, list)
-        and len(curve) == 4
-        and all(isinstance(a, float | int) for a in curve)
-    ):
+    numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)
+    if not numbers or len(curve) != 4:
         return Verdict.wrong(f"fit's test_accuracy is {curve!r}, not one number per epoch (4)")
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = []
@@ -171,7 +160,7 @@ def curves_per_epoch(seen, want, ctx) -> Verdict:
     )
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def batchnorm_modes_seen(ctx) -> dict:
     """BatchNormNet's batch norm layers, and its outputs in training and evaluation mode with
     dropout switched off."""
@@ -206,7 +195,7 @@ def batchnorm_modes(seen, want, ctx) -> Verdict:
     )
 
 
-@OWN.observer(draw=_draw)
+@OWN.observer(draw=DRAW)
 def finetuning(ctx) -> dict:
     """finetuning_setup(state, lr) with the state of a Net of the student's whose weights the
     grader drew: which parameters train, which the optimiser holds, whether the model holds
