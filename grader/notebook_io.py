@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.text import inert_line
-from solutions.notebook_builder import VISIBLE_PREFIX
 
+# The grade id prefix of the notebooks' visible test cells (asserts students run; no points).
+VISIBLE_PREFIX = "visible_"
 MAX_NOTEBOOK_BYTES = 50 * 1024**2
 MAX_CODE_BYTES = 10 * 1024**2
 

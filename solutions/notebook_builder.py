@@ -14,10 +14,13 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
+
 from grader.manifest import Manifest
+from grader.notebook_io import VISIBLE_PREFIX
+from grader.staging import MAX_EXTRA_FILE_BYTES
 
 CELL_MARKER = re.compile(r"^# %% cell: (?P<id>[\w-]+)\s*$", re.M)
-VISIBLE_PREFIX = "visible_"
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,6 @@ def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Ce
 
 def _json_max_mb() -> int:
     """The grader's limit on a JSON file handed in beside the weights, in MB."""
-    # Imported here: the grader's notebook reader imports this module.
-    from grader.staging import MAX_EXTRA_FILE_BYTES
-
     return MAX_EXTRA_FILE_BYTES // 1024**2
 
 
@@ -206,8 +206,6 @@ def precheck_script(manifest: Manifest, cells: list[Cell], timeout: int = 900) -
 
 def build(cells: list[Cell]):
     """An nbformat-4 notebook with nbgrader metadata on every identified cell."""
-    import nbformat  # here, not at the top: the grader reads VISIBLE_PREFIX at start-up
-
     nb = nbformat.v4.new_notebook()
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
@@ -240,8 +238,6 @@ def build(cells: list[Cell]):
 
 
 def write(nb, path: Path) -> None:
-    import nbformat
-
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(nbformat.writes(nb) + "\n")
 

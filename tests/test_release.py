@@ -17,9 +17,10 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from grader.judge import load_expected
 from grader.manifest import assignment_ids, load_manifest
+from grader.notebook_io import VISIBLE_PREFIX
 from solutions import notebook_builder, registry
 from solutions.data import DATA_ENV, resolve_root
-from solutions.notebook_builder import VISIBLE_PREFIX, student_chunks
+from solutions.notebook_builder import student_chunks
 from solutions.paths import RELEASE_DIR, REPO_ROOT, SOURCE_DIR
 from tests.conftest import GRADED_TEST_IMAGES, run_cli
 from tests.fixtures.variants import variants_of
