@@ -261,10 +261,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### 1.7 and 1.8 A support vector machine
 
             An SVC's training time grows fast with the number of images, so it sees only the
-            first {config.SVC_IMAGES:,} training images. Write `flatten_images(dataset, n)`
-            (`dataset[i]` is the transformed image and its label) and `fit_svc(dataset,
-            n={config.SVC_IMAGES})`, which fits on `flatten_images(dataset, n)` and returns the
-            fitted SVC.
+            first {config.SVC_IMAGES:,} training images. Write `flatten_images` and `fit_svc`.
 
             The cell after them fits it on the training images with the deterministic test
             transform (random crops would only add noise here) and reports the test accuracy

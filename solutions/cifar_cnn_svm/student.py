@@ -151,8 +151,9 @@ def evaluate(model, loader, device):
 
 
 def flatten_images(dataset, n):
-    """(X, y): the first `n` items of `dataset` as it hands them out (transform applied), each
-    image flattened: X a float numpy array (n, 3072), y an int numpy array (n,)."""
+    """(X, y): the first `n` items of `dataset` as it hands them out (`dataset[i]` is the
+    transformed image and its label), each image flattened: X a float numpy array (n, 3072), y
+    an int numpy array (n,)."""
     ### BEGIN SOLUTION
     pairs = [dataset[i] for i in range(n)]  # (image (3, 32, 32), label)
     X = torch.stack([image for image, _ in pairs]).reshape(n, -1).numpy()
@@ -161,7 +162,8 @@ def flatten_images(dataset, n):
 
 
 def fit_svc(dataset, n=10_000):
-    """An SVC(kernel="rbf") with scikit-learn's defaults, fitted on the first `n` images."""
+    """An SVC(kernel="rbf") with scikit-learn's defaults, fitted on flatten_images(dataset, n)
+    and returned."""
     ### BEGIN SOLUTION
     return SVC(kernel="rbf").fit(*flatten_images(dataset, n))
     ### END SOLUTION
