@@ -99,15 +99,9 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             ### 1.0 Transforms
 
-            Write `make_transforms()`, returning `(train_transform, test_transform)`. Both
-            take a PIL image and return a `(3, 32, 32)` tensor normalised with `MEAN` and
-            `STD` (`transforms.ToTensor()`, then `transforms.Normalize(MEAN, STD)`). The
-            training transform first augments, as the sheet does: a random horizontal flip and
-            a random 32x32 crop with padding 4 (`transforms.RandomCrop(32, padding=4)`).
-
-            The sheet used that random transform for the test set too. Don't: a test image
-            would then be judged on a different random crop each time, and the test accuracy
-            would measure the crops as well as the model. The test transform is deterministic.
+            Write `make_transforms()`. The sheet used its random training transform for the
+            test set too. Don't: a test image would then be judged on a different random crop
+            each time, and the test accuracy would measure the crops as well as the model.
             """
         ),
         solution("transforms", code["transforms"]),
@@ -166,16 +160,7 @@ def cells(manifest: Manifest) -> list[Cell]:
         solution("data_answers", code["data_answers"]),
         provided("show_data_answers", "print(data_answers(train_set, test_set))"),
         grade_cell(manifest, "test_data_answers", "Tests of data_answers."),
-        markdown(
-            """
-            ### 1.3 A dense network
-
-            Write `Dense`, the sheet's fully connected network: it flattens a batch of images
-            `(N, 3, 32, 32)` to `(N, 3072)`, then linear layers 3072 -> 256 -> 64 -> 10 with
-            ReLU after the first two, and returns `log_softmax` of the last layer's output over
-            the classes (`dim=1`): log-probabilities, for `nn.NLLLoss`.
-            """
-        ),
+        markdown("### 1.3 A dense network\n\nWrite `Dense`."),
         solution("dense", code["dense"]),
         visible_test(
             "dense",
@@ -196,11 +181,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### 1.4 Training and evaluation
 
             Write `train_epoch` and `evaluate`, which train and test every network of this
-            notebook (their docstrings say what they take and return). The mean loss is a float:
-            the sum of `loss.item() * batch size` over the batches, divided by the number of
-            images; call `optimizer.zero_grad()` before every `loss.backward()`. `evaluate`
-            predicts the `argmax` over the classes, under `torch.no_grad()`. Both move the model
-            and every batch to `device`.
+            notebook.
             """
         ),
         solution("loops", code["loops"]),
@@ -243,13 +224,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### 1.5 A convolutional network
 
-            Write `CNN`, in this order: `nn.Conv2d(3, 32, kernel_size=5, padding=1)`, SiLU,
-            2x2 max pooling (`nn.MaxPool2d(2, 2)`), `nn.Conv2d(32, 64, kernel_size=3,
-            padding=1)`, SiLU, 2x2 max pooling, flatten, a hidden linear layer of 64 units,
-            ReLU, and a linear layer to the 10 classes. SiLU comes directly after each
-            convolution, before its pooling. Return the raw scores (logits): no softmax and no
-            log-softmax, since `nn.CrossEntropyLoss` applies log-softmax itself. Work out how
-            many inputs the hidden layer gets from the shapes the layers produce.
+            Write `CNN`, with its layers in the docstring's order: SiLU comes directly after
+            each convolution, before its pooling. It returns logits since `nn.CrossEntropyLoss`
+            applies log-softmax itself. Work out how many inputs the hidden layer gets from the
+            shapes the layers produce.
             """
         ),
         solution("cnn", code["cnn"]),
@@ -283,10 +261,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### 1.7 and 1.8 A support vector machine
 
             An SVC's training time grows fast with the number of images, so it sees only the
-            first {config.SVC_IMAGES:,} training images. Write `flatten_images(dataset, n)`
-            (`dataset[i]` is the transformed image and its label) and `fit_svc(dataset,
-            n={config.SVC_IMAGES})`, which fits on `flatten_images(dataset, n)` and returns the
-            fitted SVC.
+            first {config.SVC_IMAGES:,} training images. Write `flatten_images` and `fit_svc`.
 
             The cell after them fits it on the training images with the deterministic test
             transform (random crops would only add noise here) and reports the test accuracy

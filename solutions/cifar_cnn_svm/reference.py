@@ -187,24 +187,20 @@ def figures(
     if "stand-in" in result.provenance["data"]:
         title += "\non a generated CIFAR-10-format stand-in, not CIFAR-10"
     written = [learning_curves(result.histories, folder / "learning_curves.png", title)]
-    part2 = result.own
-    note = " (quick run)" if quick else ""
+    part2, note = result.own, " (quick run)" if quick else ""
+    acc, logistic = part2.accuracies, result.answers["part2"]["logistic_regression_accuracy"]
 
     def predict(model):
         return lambda grid: model(torch.from_numpy(grid)).argmax(1).numpy()
 
+    panels = [(part2.logistic.predict, f"logistic regression: {logistic}")] + [
+        (predict(part2.deep[w]), f"one hidden layer of width {w}: {acc[w]:.3f}")
+        for w in (2, part2.smallest or max(acc))
+    ]
     with torch.no_grad():
         fig = Figure(figsize=(13, 4.2))
-        axes = fig.subplots(1, 3)
-        acc = part2.accuracies
-        student.plot_boundary(
-            part2.logistic.predict, part2.X, part2.y, axes[0],
-            f"logistic regression: {result.answers['part2']['logistic_regression_accuracy']}",
-        )  # fmt: skip
-        widest = part2.smallest or max(acc)
-        for ax, width in ((axes[1], 2), (axes[2], widest)):
-            label = f"one hidden layer of width {width}: {acc[width]:.3f}"
-            student.plot_boundary(predict(part2.deep[width]), part2.X, part2.y, ax, label)
+        for ax, (predicts, label) in zip(fig.subplots(1, 3), panels, strict=True):
+            student.plot_boundary(predicts, part2.X, part2.y, ax, label)
         fig.suptitle(f"Decision boundaries and test accuracy{note}")
         fig.tight_layout()
         written.append(save(fig, folder / "decision_boundaries.png"))

@@ -18,8 +18,10 @@ MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
 
 def make_transforms():
-    """(train_transform, test_transform): torchvision transforms from a PIL image to a
-    normalised (3, 32, 32) tensor; the training one first flips and crops at random."""
+    """(train_transform, test_transform): each takes a PIL image and returns a (3, 32, 32)
+    tensor, transforms.ToTensor() then transforms.Normalize(MEAN, STD). The training one first
+    augments, as the sheet does: transforms.RandomHorizontalFlip() and then
+    transforms.RandomCrop(32, padding=4). The test one is deterministic."""
     ### BEGIN SOLUTION
     train_transform = transforms.Compose(
         [
@@ -56,7 +58,9 @@ def data_answers(train_set, test_set):
 
 
 class Dense(nn.Module):
-    """(N, 3, 32, 32) -> flatten -> 3072 -> 256 -> 64 -> 10, ReLU between, log-softmax out."""
+    """The sheet's fully connected network: (N, 3, 32, 32) -> flatten to (N, 3072) -> linear
+    layers 3072 -> 256 -> 64 -> 10, ReLU after the first two -> log_softmax over the classes
+    (dim=1): log-probabilities, for nn.NLLLoss."""
 
     def __init__(self):
         super().__init__()
@@ -78,8 +82,9 @@ class Dense(nn.Module):
 
 
 class CNN(nn.Module):
-    """(N, 3, 32, 32) -> conv5x5(3->32, pad 1), SiLU, maxpool 2 -> conv3x3(32->64, pad 1),
-    SiLU, maxpool 2 -> flatten -> 64, ReLU -> 10 raw scores (logits)."""
+    """(N, 3, 32, 32) -> nn.Conv2d(3, 32, kernel_size=5, padding=1), SiLU, nn.MaxPool2d(2, 2)
+    -> nn.Conv2d(32, 64, kernel_size=3, padding=1), SiLU, nn.MaxPool2d(2, 2) -> flatten ->
+    linear to 64 units, ReLU -> linear to 10 raw scores (logits): no softmax, no log-softmax."""
 
     def __init__(self):
         super().__init__()
@@ -103,7 +108,9 @@ class CNN(nn.Module):
 
 
 def train_epoch(model, loader, optimizer, device, criterion=None):
-    """One pass over `loader` on `device` in training mode; returns the mean loss per image.
+    """One pass over `loader` in training mode, the model and every batch moved to `device`,
+    optimizer.zero_grad() before every loss.backward(). Returns the mean loss per image, a float:
+    the sum of loss.item() * batch size over the batches, divided by the number of images.
 
     `criterion` is the loss (None: nn.NLLLoss(), for models that return log-probabilities).
     """
@@ -125,7 +132,8 @@ def train_epoch(model, loader, optimizer, device, criterion=None):
 
 
 def evaluate(model, loader, device):
-    """Accuracy over `loader` (correct / total, a fraction), in eval mode, without gradients."""
+    """Accuracy over `loader` (correct / total, a fraction) of the argmax over the classes, in
+    eval mode under torch.no_grad(), the model and every batch moved to `device`."""
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()
@@ -143,8 +151,9 @@ def evaluate(model, loader, device):
 
 
 def flatten_images(dataset, n):
-    """(X, y): the first `n` items of `dataset` as it hands them out (transform applied), each
-    image flattened: X a float numpy array (n, 3072), y an int numpy array (n,)."""
+    """(X, y): the first `n` items of `dataset` as it hands them out (`dataset[i]` is the
+    transformed image and its label), each image flattened: X a float numpy array (n, 3072), y
+    an int numpy array (n,)."""
     ### BEGIN SOLUTION
     pairs = [dataset[i] for i in range(n)]  # (image (3, 32, 32), label)
     X = torch.stack([image for image, _ in pairs]).reshape(n, -1).numpy()
@@ -153,7 +162,8 @@ def flatten_images(dataset, n):
 
 
 def fit_svc(dataset, n=10_000):
-    """An SVC(kernel="rbf") with scikit-learn's defaults, fitted on the first `n` images."""
+    """An SVC(kernel="rbf") with scikit-learn's defaults, fitted on flatten_images(dataset, n)
+    and returned."""
     ### BEGIN SOLUTION
     return SVC(kernel="rbf").fit(*flatten_images(dataset, n))
     ### END SOLUTION
