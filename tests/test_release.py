@@ -90,6 +90,24 @@ def test_are_the_solution_cells_the_reference_code(assignment):
 
 
 @pytest.mark.parametrize("assignment", IDS)
+def test_does_the_release_list_every_file_to_hand_in_with_the_grader_s_limits(assignment):
+    """Size limits and the accuracy each judged model must reach, from the manifest and the
+    expected answers (blind students had to guess them)."""
+    manifest = load_manifest(assignment)
+    cells = _notebook(RELEASE_DIR, assignment).cells
+    last = next(c.source for c in cells if c.source.startswith("## Before you submit"))
+    listed = {line.split("`")[1]: line for line in last.splitlines() if line.startswith("* `")}
+    assert sorted(listed) == sorted(manifest.submit_files[1:])  # all but the notebook
+    expected = load_expected(assignment)["accuracy"]
+    for model in manifest.models:
+        assert f"at most {model.max_weights_mb:g} MB" in listed[model.weights]
+    for check in manifest.sourced("accuracy"):
+        model = manifest.model(check.source.split(".")[1])
+        threshold = expected[model.key]["threshold"]
+        assert f"test accuracy at least {threshold:.2f}" in listed[model.weights]
+
+
+@pytest.mark.parametrize("assignment", IDS)
 def test_is_every_question_followed_by_where_its_answer_goes(assignment):
     """Students cannot ask: each **Question** is followed by its answer cell, or by the code
     cell that computes the answer."""
@@ -196,9 +214,10 @@ def test_does_the_release_leak_no_solution_hidden_test_or_expected_value(assignm
             for line in region.splitlines():
                 if len(line.strip()) > 25:  # short lines (`return x`) may occur anywhere
                     assert line.strip() not in text, line
+    # The reference's accuracies stay out; the thresholds are published (the last section).
     for key, entry in load_expected(assignment)["accuracy"].items():
-        for value in (entry["test_accuracy"], entry["threshold"]):
-            assert value is None or str(value) not in text, (key, value)
+        value = entry["test_accuracy"]
+        assert value is None or str(value) not in text, (key, value)
     # The numbers a check compares with, computed from the reference code itself: parameter
     # counts of the submitted models, and the answers as the answers function writes them.
     reference = registry.assignment(assignment).student

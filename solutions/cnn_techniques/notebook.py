@@ -463,7 +463,10 @@ mnist_train_loader, mnist_test_loader = make_loaders(
             f"""
             Fine-tune on Fashion-MNIST for {config.EPOCHS} epochs, starting from the MNIST
             weights you saved; the cell saves `{manifest.model("finetuned").weights}` (at most
-            {manifest.model("finetuned").max_weights_mb:g} MB).
+            {manifest.model("finetuned").max_weights_mb:g} MB). In its solution part, set
+            `finetuned, optimizer = finetuning_setup(mnist_state, lr)` (the model it returns
+            replaces the one the cell's first line made; `fit` moves it to `device`) and a
+            learning-rate `scheduler`, as for the baseline.
             """
         ),
         _training_cell(

@@ -288,8 +288,8 @@ def plot_learning_curves(histories):
 
 class BatchNormNet(nn.Module):
     """`Net` with batch normalisation after conv1 (32 channels), conv2 (64 channels) and fc1
-    (128 features), each before its ReLU; everything else (layer names, dropout, pooling,
-    logits) as in `Net`."""
+    (128 features), each before its ReLU; everything else (layer names, the biases of conv1,
+    conv2 and fc1, dropout, pooling, logits) as in `Net`."""
 
     def __init__(self):
         super().__init__()
@@ -445,8 +445,8 @@ def show_images(images, titles):
 def confusion(model, loader, device):
     """The (10, 10) confusion matrix (numpy, int) of `model` over `loader`: entry [i, j]
     counts images of true class i predicted as class j, so row i sums to the number of images
-    of class i. Evaluation mode, no gradients; computed with scikit-learn's
-    `confusion_matrix`."""
+    of class i. (10, 10) even when a class never occurs in the loader or the predictions.
+    Evaluation mode, no gradients; computed with scikit-learn's `confusion_matrix`."""
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()
