@@ -1,14 +1,7 @@
-"""Reference answers to the student part of `fnn_mnist`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
-
-The four parts of the sheet's code structure: [N] the network (`dense_layer`, `FNN`, `DeepFNN`,
-`init_weights`), [DL] the data loader (`flatten`, `mean_std`, `make_loaders`), [NT] the network
-trainer (`sum_correct_preds`, the penalties, `NetworkTrainer`) and [NU] the network user.
+"""Reference answers to the student part of `fnn_mnist`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's. The sheet's four parts: [N] the network, [DL] the data loader, [NT] the network
+trainer and [NU] the network user.
 """
 
 import math
