@@ -30,10 +30,7 @@ from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 
 MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
-# Images shown in the predictions figure.
-SAMPLE = 8
-# `quick`: training, validation and test images used.
-QUICK_SIZES = (2000, 500, 1000)
+SAMPLE = 8  # images shown in the predictions figure
 
 
 @dataclass(frozen=True)
@@ -92,12 +89,8 @@ def train(
         labels[split] = y
     train_idx, val_idx = (i.to(device) for i in split_indices(len(labels["train"]), seed))
     n_test = len(labels["test"])
-    if quick:
-        train_idx, val_idx, n_test = (
-            train_idx[: QUICK_SIZES[0]],
-            val_idx[: QUICK_SIZES[1]],
-            min(n_test, QUICK_SIZES[2]),
-        )
+    if quick:  # the docstring's sizes
+        train_idx, val_idx, n_test = train_idx[:2000], val_idx[:500], min(n_test, 1000)
     splits = {
         "train": (images["train"][train_idx], labels["train"][train_idx]),
         "val": (images["train"][val_idx], labels["train"][val_idx]),
