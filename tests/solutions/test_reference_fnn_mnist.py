@@ -1,6 +1,6 @@
-"""Does the `fnn_mnist` reference code do what its notebook says where neither the notebook's
-visible tests nor the grader's checks (run on the reference and on the independently written
-correct variants, tests/grader/test_variants.py) look, and does its training run end to end?"""
+"""What of the `fnn_mnist` reference no grading checks: the sheet's arithmetic and claims, the
+reference training's split, data and settings, and the committed results. (The reference cells
+score full marks on every check: tests/grader/test_variants.py.)"""
 
 from __future__ import annotations
 
