@@ -1,9 +1,5 @@
-"""Training settings of the `fnn_mnist` reference models (the sheet's: Adam, lr 0.001, 12 epochs).
-
-The same values train the reference (`python -m solutions train fnn_mnist`, tensor batches)
-and fill the hyper-parameter solution regions of the notebook's training cells (DataLoader
-batches), via `TrainConfig.code`.
-"""
+"""Training settings of the `fnn_mnist` reference models (the sheet's: Adam, lr 0.001, 12
+epochs): they train the reference and fill the notebook's training cells (`TrainConfig.code`)."""
 
 from __future__ import annotations
 

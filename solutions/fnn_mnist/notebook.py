@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grader.manifest import Manifest
 from solutions.fnn_mnist import config
-from solutions.fnn_mnist.notebook_training import question, trainer_and_user
+from solutions.fnn_mnist.notebook_training import questions, trainer_and_user
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
@@ -175,10 +175,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         grade_cell(manifest, "test_fnn", "Tests of FNN."),
-        *question(
-            "N1",
-            "`FNN` has a `forward` method but no backward one. Why do we not need to write "
-            "the backpropagation step ourselves?",
+        *questions(
+            N1="`FNN` has a `forward` method but no backward one. Why do we not need to "
+            "write the backpropagation step ourselves?",
         ),
         markdown(
             """

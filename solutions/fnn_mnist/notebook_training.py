@@ -36,9 +36,32 @@ else:
     )
 
 
-def question(number: str, text: str) -> list[Cell]:
-    """A discussion question and a markdown cell for the answer (read by people, no points)."""
-    return [markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}")]
+def questions(**texts: str) -> list[Cell]:
+    """Per question number=text: the question and a markdown cell for its answer (read by
+    people, no points)."""
+    return [
+        cell
+        for number, text in texts.items()
+        for cell in (markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}"))
+    ]
+
+
+# The sheet's questions for discussion, after the training runs.
+BONUS = {
+    "B1": "Batch norm is sometimes used *after* the activation instead of before it. Try it "
+    "(write a variant of `dense_layer`): how does training change?",
+    "B2": "Train with `regularization=l2_regularization` and then with "
+    "`regularization=l1_regularization` (wrap them to choose a lambda). How do the results "
+    "change? Why could L1 be more attractive than L2? What does Adam's `weight_decay` argument "
+    "have to do with the L2 penalty?",
+    "B3": "How does the accuracy change with the number of hidden units, the number of hidden "
+    "layers, and the activation of the hidden layers, one at a time and all at once?",
+    "B4": "What if you treated the task as regression: keep the plain linear output layer and "
+    "train with `nn.MSELoss` (against one-hot targets)? What do you expect, and does the "
+    "network still learn?",
+    "B5": "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
+    "training set be enlarged artificially (data augmentation), and why could that help?",
+}
 
 
 def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
@@ -206,16 +229,14 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             print(f"FNN test accuracy: {test_accuracy('fnn.pt'):.4f}")
             """,
         ),
-        *question(
-            "NT1",
-            "Why is `nn.CrossEntropyLoss` on logits the same as a softmax output layer with "
-            "the NLL loss? What would go wrong if the network applied a softmax itself "
-            "before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the hidden layers?",
-        ),
-        *question(
-            "NT2",
-            "How does the network do on the training and on the validation data, epoch by "
-            "epoch? How well does it generalise to the test images it has never seen?",
+        *questions(
+            NT1="Why is `nn.CrossEntropyLoss` on logits the same as a softmax output "
+            "layer with the NLL loss? What would go wrong if the network applied a softmax "
+            "itself before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the "
+            "hidden layers?",
+            NT2="How does the network do on the training and on the validation data, "
+            "epoch by epoch? How well does it generalise to the test images it has never "
+            "seen?",
         ),
         markdown(
             f"""
@@ -255,7 +276,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
                 plt.show()
             """,
         ),
-        *question("NT3", "How does batch norm change the training, compared with the plain FNN?"),
+        *questions(NT3="How does batch norm change the training, compared with the plain FNN?"),
         markdown(
             """
             ### Looking at predictions
@@ -274,11 +295,10 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             plt.show()
             """,
         ),
-        *question(
-            "NU1",
-            "Look at more test images, especially misclassified ones (change the batch or `n`). "
-            "What do the digits the network gets wrong have in common? Would you have read "
-            "them right?",
+        *questions(
+            NU1="Look at more test images, especially misclassified ones (change the "
+            "batch or `n`). What do the digits the network gets wrong have in common? Would "
+            "you have read them right?",
         ),
         # ------------------------------------------------------------------ bonus questions
         markdown(
@@ -290,35 +310,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             `regularization` argument of the trainer, other activations.
             """
         ),
-        *question(
-            "B1",
-            "Batch norm is sometimes used *after* the activation instead of before it. Try it "
-            "(write a variant of `dense_layer`): how does training change?",
-        ),
-        *question(
-            "B2",
-            "Train with `regularization=l2_regularization` and then with "
-            "`regularization=l1_regularization` (wrap them to choose a lambda). How do the "
-            "results change? Why could L1 be more attractive than L2? What does Adam's "
-            "`weight_decay` argument have to do with the L2 penalty?",
-        ),
-        *question(
-            "B3",
-            "How does the accuracy change with the number of hidden units, the number of "
-            "hidden layers, and the activation of the hidden layers, one at a time and all at "
-            "once?",
-        ),
-        *question(
-            "B4",
-            "What if you treated the task as regression: keep the plain linear output layer "
-            "and train with `nn.MSELoss` (against one-hot targets)? What do you expect, and "
-            "does the network still learn?",
-        ),
-        *question(
-            "B5",
-            "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
-            "training set be enlarged artificially (data augmentation), and why could that help?",
-        ),
+        *questions(**BONUS),
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
         ),

@@ -1,15 +1,7 @@
-"""Reference training of `fnn_mnist`: the submitted models trained by the reference trainer.
-
-`train` trains the two submitted models (FNN without and with batch norm) with the reference
-`NetworkTrainer` on tensor batches of MNIST, split and normalised as the grader evaluates, and
-measures their test accuracy. MNIST may be missing where this runs (no download): the same code
-then runs on a generated MNIST-format fixture (`python -m solutions data --fixtures DIR`), and
-each run says that its accuracy was not measured on real MNIST, so that the expected answers
-(`solutions/expected.py`) take its threshold from the manifest, with its source.
-
-The grader computes every structural expectation (shapes, parameter counts, behaviour) by running
-the reference code itself, so the expected answers hold only accuracy, weights and provenance.
-"""
+"""Reference training of `fnn_mnist`: the two submitted models (FNN without and with batch norm)
+trained by the reference `NetworkTrainer` on tensor batches of MNIST, split and normalised as the
+grader evaluates. Without MNIST (no download here) the same code runs on the generated
+MNIST-format fixture, and each run says that its accuracy was not measured on real MNIST."""
 
 from __future__ import annotations
 
