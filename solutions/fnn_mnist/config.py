@@ -14,8 +14,8 @@ REAL_TRAIN_SIZE = 60000
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int
-    lr: float
+    epochs: int = 12
+    lr: float = 1e-3
     batch_size: int = 64
     optimizer: str = "adam"
 
@@ -33,8 +33,7 @@ class TrainConfig:
         return torch.optim.Adam(model.parameters(), lr=self.lr)
 
 
-FNN = TrainConfig(epochs=12, lr=1e-3)
-FNN_BN = TrainConfig(epochs=12, lr=1e-3)
+RUN = TrainConfig()  # both models, as the sheet trains them
 
 
 def validation_size(n_train: int) -> int:

@@ -312,7 +312,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             Run the cell below to build the loaders (the first run downloads MNIST). Keep it
             as it is: {config.VALIDATION_SIZE:,} of the 60,000 training images are kept for
-            validation, batches of {config.FNN.batch_size}.
+            validation, batches of {config.RUN.batch_size}.
             """
         ),
         provided(
@@ -321,7 +321,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             DATA_ROOT = os.environ.get("DLGRADE_DATA", "data")
             train_loader, val_loader, test_loader = make_loaders(
                 DATA_ROOT,
-                batch_size={config.FNN.batch_size},
+                batch_size={config.RUN.batch_size},
                 validation_size={config.VALIDATION_SIZE},
             )
             print(

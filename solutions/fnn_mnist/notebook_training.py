@@ -17,9 +17,9 @@ from solutions.notebook_builder import (
 )
 
 
-def training_cell(name: str, model_code: str, cfg: config.TrainConfig, label: str) -> Cell:
+def training_cell(name: str, model_code: str, label: str) -> Cell:
     """Train `name` with the NetworkTrainer and save it, or load the submitted weights."""
-    settings = "\n".join("    " + line for line in cfg.code(name).splitlines())
+    settings = "\n".join("    " + line for line in config.RUN.code(name).splitlines())
     return solution(
         f"train_{name}",
         f"""{name} = {model_code}.to(device)
@@ -211,7 +211,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             """
         ),
         provided("history", "history = {}  # training curves, by model"),
-        training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", config.FNN, "FNN"),
+        training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", "FNN"),
         provided(
             "evaluate",
             """
@@ -248,9 +248,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             {fnn_bn.max_weights_mb:g} MB); aim for a test accuracy of at least 0.97 here too.
             """
         ),
-        training_cell(
-            "fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", config.FNN_BN, "FNN+BN"
-        ),
+        training_cell("fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", "FNN+BN"),
         provided(
             "evaluate_bn",
             """

@@ -21,7 +21,6 @@ from solutions.fnn_mnist import config, student
 from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 
-MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
 SAMPLE = 8  # images shown in the predictions figure
 
 
@@ -90,8 +89,9 @@ def train(
     }
     runs, weights = {}, {}
     weights_dir.mkdir(parents=True, exist_ok=True)
-    for key, cfg in MODELS.items():
-        spec = manifest.model(key)
+    cfg = config.RUN
+    for spec in manifest.models:  # FNN, then FNN with batch norm
+        key = spec.key
         torch.manual_seed(seed)
         model = spec.build(student)
         student.init_weights(model)
