@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.manifest import Manifest
-from solutions.fnn_mnist import config, student
-from solutions.fnn_mnist.notebook_training import question, trainer_and_user
+from solutions.fnn_mnist import config
+from solutions.fnn_mnist.notebook_training import questions, trainer_and_user
 from solutions.notebook_builder import (
     GRADING_NOTE,
     Cell,
@@ -24,12 +24,6 @@ from solutions.notebook_builder import (
 )
 
 STUDENT = Path(__file__).with_name("student.py")
-
-
-def _weights_mb(spec) -> float:
-    """MiB of a model's state_dict as the reference builds it (float32, a few int64 counters)."""
-    state = spec.build(student).state_dict()
-    return sum(t.numel() * t.element_size() for t in state.values()) / 1024**2
 
 
 def cells(manifest: Manifest) -> list[Cell]:
@@ -64,10 +58,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             wrong. More checks run when your work is graded, so read the rules of each part.
 
             **What to hand in.** This notebook, run from top to bottom, and the two weights
-            files it writes: `{fnn.weights}` (the FNN, at most {fnn.max_weights_mb:g} MB) and
-            `{fnn_bn.weights}` (the FNN with batch norm, at most {fnn_bn.max_weights_mb:g} MB);
-            the grader refuses a larger file (each of these FNNs' weights takes about
-            {_weights_mb(fnn):.1f} MB).
+            files it writes: `{fnn.weights}` (the FNN) and `{fnn_bn.weights}` (the FNN with
+            batch norm), listed with their size limits in the last section.
             When your notebook is graded its training cells do not train: they load these
             files, and the grader measures their accuracy on the MNIST test split itself, with
             the test images prepared by your own `test_loader`'s transform (see DL2). Before
@@ -110,20 +102,9 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             ### N1. A dense layer
 
-            Write `dense_layer(in_features, out_features, activation=None, batch_norm=False)`.
-            It returns the layers of one fully connected layer, in this order and nothing else:
-
-            1. `nn.Linear(in_features, out_features)`;
-            2. only when `batch_norm=True`: `nn.BatchNorm1d(out_features)`, and then the linear
-               layer is created **without a bias** (`bias=False`);
-            3. only when `activation` is not `None`: an instance of it. `activation` is a
-               *class* such as `nn.ReLU` or `nn.Tanh`, so the layer is `activation()`.
-
-            Return the layers as one `nn.Sequential` (see the
-            [documentation](https://pytorch.org/docs/stable/generated/torch.nn.Sequential.html)).
-            A plain list of the layers in this order is accepted too, provided your networks
-            wrap it in `nn.Sequential` before using it. The last layer of a classifier gets no
-            activation (`activation=None`): see N2.
+            Write `dense_layer` as its docstring says, returning the layers as one
+            [`nn.Sequential`](https://pytorch.org/docs/stable/generated/torch.nn.Sequential.html).
+            The last layer of a classifier gets no activation (`activation=None`): see N2.
 
             Why no bias before batch norm? Batch norm subtracts the mean of each feature over
             the batch (in training) or its running mean (in evaluation). A bias adds the same
@@ -166,19 +147,11 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             ### N2. The FNN
 
-            Build `FNN(input_size=784, hidden_size=256, output_size=10, activation=nn.ReLU,
-            batch_norm=False)` from `dense_layer`: two hidden layers
-            `input_size -> hidden_size -> hidden_size`, each with `activation` (and batch norm
-            when `batch_norm=True`), then an output layer `hidden_size -> output_size` with
-            neither activation nor batch norm. Store the layers as attributes or in an
-            `nn.Sequential` / `nn.ModuleList` (never a plain Python list, which PyTorch neither
-            trains nor saves).
-
-            `forward(x)` accepts a batch of vectors `(N, input_size)` or of images
-            `(N, 1, 28, 28)`, which it flattens first, and returns `(N, output_size)` raw
-            scores (logits). Do not apply a softmax: the loss function does that (see Training
-            and Question NT1). Our images become vectors of `28 * 28 = 784` pixels, rows one after
-            another, hence `input_size=784`.
+            Build `FNN` from `dense_layer` as its docstring says. Store the layers as
+            attributes or in an `nn.Sequential` / `nn.ModuleList` (never a plain Python list,
+            which PyTorch neither trains nor saves). Do not apply a softmax: the loss function
+            does that (see Training and Question NT1). Our images become vectors of
+            `28 * 28 = 784` pixels, rows one after another, hence `input_size=784`.
 
             The weights you hand in are `FNN({", ".join(map(str, fnn.args))})` and
             `FNN({", ".join(map(str, fnn_bn.args))}, batch_norm=True)`.
@@ -202,23 +175,17 @@ def cells(manifest: Manifest) -> list[Cell]:
             """,
         ),
         grade_cell(manifest, "test_fnn", "Tests of FNN."),
-        *question(
-            "N1",
-            "`FNN` has a `forward` method but no backward one. Why do we not need to write "
-            "the backpropagation step ourselves?",
+        *questions(
+            N1="`FNN` has a `forward` method but no backward one. Why do we not need to "
+            "write the backpropagation step ourselves?",
         ),
         markdown(
             """
             ### N3. An FNN of any depth
 
-            Write `DeepFNN(input_size=784, hidden_sizes=(256, 256), output_size=10,
-            activation=nn.ReLU, batch_norm=False)`: one hidden layer per entry of
-            `hidden_sizes` (a list or a tuple, of any length), made with `dense_layer` like
-            FNN's, then the output layer without activation. `DeepFNN(784, [], 10)` is a single
-            linear layer `784 -> 10`; `DeepFNN(784, (256, 256), 10)` computes what
-            `FNN(784, 256, 10)` does. Register the layers (`nn.Sequential` or
+            Write `DeepFNN` as its docstring says. Register the layers (`nn.Sequential` or
             `nn.ModuleList`): a layer kept in a plain list has parameters that
-            `model.parameters()` never sees. `forward` works as FNN's.
+            `model.parameters()` never sees.
             """
         ),
         solution("deep_fnn", code["deep_fnn"]),
@@ -240,29 +207,15 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### N4. Initialising the weights of any network
 
-            Write `init_weights(model)`: it re-initialises, in place, every layer of `model`
-            (the model itself included, so `init_weights(nn.Linear(3, 2))` works too) that has
-            weights, whatever the network is:
-
-            * every `nn.Linear` and convolution layer (`nn.Conv1d`, `nn.Conv2d`, `nn.Conv3d`):
-              its weight drawn afresh by `nn.init.kaiming_uniform_(weight,
-              nonlinearity="relu")`, and its bias, if it has one, set afresh to small values:
-              either random ones, uniformly from `[-1/sqrt(fan_in), 1/sqrt(fan_in)]` where
-              `fan_in` is the number of inputs of one unit (`weight[0].numel()`), or zeros
-              (`nn.init.zeros_`). Both choices are accepted; after the call every weight of
-              these layers has a new value, and no bias keeps the value it had.
-            * batch-norm layers (`nn.BatchNorm1d`, `nn.BatchNorm2d`, `nn.BatchNorm3d`) go back
-              to their usual start, scale 1 and shift 0. `module.reset_parameters()` does that
-              and also resets the running mean and variance (to 0 and 1); resetting only the
-              scale and shift (`nn.init.ones_`, `nn.init.zeros_`) is accepted too.
-            * every other layer is left as it is.
+            Write `init_weights` as its docstring says: after the call every weight of the
+            linear and convolution layers has a new value, and no bias keeps the value it had.
+            Iterate over `model.modules()`.
 
             Why Kaiming (He) initialisation? ReLU sets about half of its inputs to zero, which
             halves the variance of the signal at every layer. Drawing weights with variance
             `2 / fan_in` compensates, so activations and gradients keep their scale through
             deep ReLU networks (PyTorch's default draws smaller weights, with variance
-            `1 / (3 fan_in)`). The bias barely matters at the start. Iterate over
-            `model.modules()`.
+            `1 / (3 fan_in)`). The bias barely matters at the start.
             """
         ),
         solution("init_weights", code["init_weights"]),
@@ -284,24 +237,12 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### N5. Numbers about the network
 
             Fill in `answers()`; it returns a dict of plain numbers (Python ints, lists of
-            ints), computed by code, not typed in. It runs here, before the data is loaded
-            (section DL), so it cannot use the loaders: start from the shape of one MNIST
-            image, a tensor of shape `(1, 28, 28)` (one grey channel of 28 x 28 pixels; you
-            may write that shape down, e.g. `torch.zeros(1, 28, 28)`), and compute the rest
-            from it and from networks you build with your classes:
-
-            * `image_size`: height and width of one MNIST image, as `[H, W]`;
-            * `vector_length`: the length of the vector an image becomes when flattened;
-            * `fnn_parameters`: the number of trainable parameters of
-              `FNN(784, HIDDEN_SIZE, 10)`;
-            * `fnn_batchnorm_parameters`: the same for `FNN(784, HIDDEN_SIZE, 10,
-              batch_norm=True)`;
-            * `batchnorm_added_parameters`: how many parameters batch norm adds, the
-              parameters of the batch-norm layers of `FNN(784, HIDDEN_SIZE, 10,
-              batch_norm=True)`;
-            * `bias_saved_parameters`: how many parameters dropping the bias saves, the
-              linear-layer biases that `FNN(784, HIDDEN_SIZE, 10)` has and the batch-norm
-              FNN has not.
+            ints), computed by code, not typed in, under the keys its docstring lists. It runs
+            here, before the data is loaded (section DL), so it cannot use the loaders: start
+            from the shape of one MNIST image, a tensor of shape `(1, 28, 28)` (one grey
+            channel of 28 x 28 pixels; you may write that shape down, e.g.
+            `torch.zeros(1, 28, 28)`), and compute the rest from it and from networks you
+            build with your classes.
 
             Trainable parameters are what `model.parameters()` yields; batch norm's running
             mean and variance are buffers, not parameters (`model.modules()` and
@@ -319,21 +260,9 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             ### DL1. Flattening and statistics
 
-            * `flatten(image)` is a transform: it turns one image tensor `(1, 28, 28)` into a
-              vector `(784,)`, rows one after another (`torch.flatten` does that).
-            * `mean_std(dataset)` returns the mean and the standard deviation (two Python
-              floats) of *all pixels* of all images of `dataset`, on the 0..1 scale, with the
-              population formula (divide by the number of pixels). It must accept each of:
-              1. a torchvision data set such as `datasets.MNIST(...)`: its `.data` is a uint8
-                 tensor `(N, 28, 28)` of values 0..255 (divide by 255);
-              2. a `Subset` of one (`Subset.dataset` is the data set, `Subset.indices` the
-                 images that belong to it): only those images count;
-              3. any other data set or list whose items are `(image, label)` pairs, each image
-                 a float32 tensor `(1, 28, 28)` with values already in 0..1 (as
-                 `transforms.ToTensor()` gives them).
-
-              Sum in float64: there are tens of millions of pixels. The grader compares both
-              numbers with the reference's to within 1e-5.
+            Write `flatten`, a transform (`torch.flatten` does what it needs), and `mean_std`,
+            as their docstrings say. Sum in float64: there are tens of millions of pixels. The
+            grader compares both numbers with the reference's to within 1e-5.
             """
         ),
         solution("data_tools", code["data_tools"]),
@@ -341,22 +270,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             ### DL2. Loaders
 
-            Write `make_loaders(root, batch_size=64, validation_size=5000, seed=0,
-            normalize=True)`, returning `(train_loader, val_loader, test_loader)`:
-
-            1. the MNIST training split, `datasets.MNIST(root, train=True, download=True)`, is
-               split in two: `order = torch.randperm(len(train_set),
-               generator=torch.Generator().manual_seed(seed))`; the first `validation_size`
-               indices of `order` are the validation images, the others the training images
-               (use `Subset`), so the same seed always gives the same split;
-            2. with `normalize=True`, compute `mean_std` of the **training images only** (not
-               the validation or test images: they stand for data the network has never seen,
-               and their statistics must not leak into training), and standardise every
-               image with them: `transforms.Normalize((mean,), (std,))`;
-            3. every image goes through `transforms.Compose([transforms.ToTensor(),
-               transforms.Normalize(...), flatten])` (without `Normalize` when
-               `normalize=False`), for the training, validation and test images alike;
-            4. the training loader shuffles; the validation and test loaders do not.
+            Write `make_loaders` as its docstring says: the same seed always gives the same
+            split. The statistics are those of the **training images only**: the validation
+            and test images stand for data the network has never seen, and their statistics
+            must not leak into training.
 
             When the grader measures your weights, it prepares the test images with the
             transform of your own `test_loader` (`test_loader.dataset.transform`), exactly as
@@ -395,7 +312,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             Run the cell below to build the loaders (the first run downloads MNIST). Keep it
             as it is: {config.VALIDATION_SIZE:,} of the 60,000 training images are kept for
-            validation, batches of {config.FNN.batch_size}.
+            validation, batches of {config.RUN.batch_size}.
             """
         ),
         provided(
@@ -404,7 +321,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             DATA_ROOT = os.environ.get("DLGRADE_DATA", "data")
             train_loader, val_loader, test_loader = make_loaders(
                 DATA_ROOT,
-                batch_size={config.FNN.batch_size},
+                batch_size={config.RUN.batch_size},
                 validation_size={config.VALIDATION_SIZE},
             )
             print(

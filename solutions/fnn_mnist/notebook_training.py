@@ -17,9 +17,9 @@ from solutions.notebook_builder import (
 )
 
 
-def training_cell(name: str, model_code: str, cfg: config.TrainConfig, label: str) -> Cell:
+def training_cell(name: str, model_code: str, label: str) -> Cell:
     """Train `name` with the NetworkTrainer and save it, or load the submitted weights."""
-    settings = "\n".join("    " + line for line in cfg.code(name).splitlines())
+    settings = "\n".join("    " + line for line in config.RUN.code(name).splitlines())
     return solution(
         f"train_{name}",
         f"""{name} = {model_code}.to(device)
@@ -36,9 +36,32 @@ else:
     )
 
 
-def question(number: str, text: str) -> list[Cell]:
-    """A discussion question and a markdown cell for the answer (read by people, no points)."""
-    return [markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}")]
+def questions(**texts: str) -> list[Cell]:
+    """Per question number=text: the question and a markdown cell for its answer (read by
+    people, no points)."""
+    return [
+        cell
+        for number, text in texts.items()
+        for cell in (markdown(f"**Question {number}.** {text}"), answer(f"answer_{number.lower()}"))
+    ]
+
+
+# The sheet's questions for discussion, after the training runs.
+BONUS = {
+    "B1": "Batch norm is sometimes used *after* the activation instead of before it. Try it "
+    "(write a variant of `dense_layer`): how does training change?",
+    "B2": "Train with `regularization=l2_regularization` and then with "
+    "`regularization=l1_regularization` (wrap them to choose a lambda). How do the results "
+    "change? Why could L1 be more attractive than L2? What does Adam's `weight_decay` argument "
+    "have to do with the L2 penalty?",
+    "B3": "How does the accuracy change with the number of hidden units, the number of hidden "
+    "layers, and the activation of the hidden layers, one at a time and all at once?",
+    "B4": "What if you treated the task as regression: keep the plain linear output layer and "
+    "train with `nn.MSELoss` (against one-hot targets)? What do you expect, and does the "
+    "network still learn?",
+    "B5": "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
+    "training set be enlarged artificially (data augmentation), and why could that help?",
+}
 
 
 def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
@@ -52,12 +75,9 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
 
             ### NT1. Counting correct predictions
 
-            `sum_correct_preds(outputs, targets)` gets a batch of a model's scores `outputs`
-            `(N, C)` (one row per sample, one column per class) and the true labels `targets`
-            `(N,)`. It returns how many samples are predicted right, as a Python `int`: the
-            prediction of a row is the column of its largest score (`argmax`). It returns a
-            count, not a fraction or a percentage: the trainer adds the counts of all batches
-            and divides by the number of samples.
+            Write `sum_correct_preds` as its docstring says: `outputs` has one row per sample
+            and one column per class. It returns a count because the trainer adds the counts
+            of all batches and divides by the number of samples.
             """
         ),
         solution("sum_correct_preds", code["sum_correct_preds"]),
@@ -66,16 +86,9 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             ### NT2. L1 and L2 penalties
 
             A penalty on the size of the parameters, added to the loss, pulls the weights
-            towards zero and so makes overfitting harder. Over **all** parameters of the model
-            (`model.parameters()`: weights, biases, batch-norm scales and shifts alike):
-
-            * `l2_regularization(model, l2_lambda=1e-3)` returns `l2_lambda` times the sum of
-              the squares of all parameters;
-            * `l1_regularization(model, l1_lambda=1e-3)` returns `l1_lambda` times the sum of
-              their absolute values.
-
-            Both return a 0-d tensor that is part of the autograd graph, so that
-            `loss + penalty` can be back-propagated.
+            towards zero and so makes overfitting harder. Write `l2_regularization` and
+            `l1_regularization` as their docstrings say: both stay in the autograd graph, so
+            that `loss + penalty` can be back-propagated.
             """
         ),
         solution("regularization", code["regularization"]),
@@ -103,36 +116,14 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             """
             ### NT3. The `NetworkTrainer`
 
-            The trainer is a gym for any `nn.Module`, not only FNNs.
-            `NetworkTrainer(model, train_loader, val_loader, criterion, optimizer, device,
-            sum_correct_preds=sum_correct_preds, regularization=None)` keeps its arguments
-            (the given part of `__init__` does that) and moves the model to `device`. Write:
-
-            * `train_epoch()`: one pass over `train_loader` in training mode
-              (`model.train()`). For every batch: move inputs and labels to `device`, clear
-              the gradients (`optimizer.zero_grad()`), compute the outputs and the loss with
-              `criterion`, add `regularization(model)` to the loss when `regularization` is
-              not `None`, back-propagate and take an optimiser step. Return the mean training
-              loss **per sample** over the whole data set, a float: add `loss.item() * batch
-              size` over the batches and divide by the number of samples (the mean of the batch
-              means is wrong when the last batch is shorter). The training loss is the loss you
-              minimise, so it includes the penalty. Count correct predictions with
-              `self.sum_correct_preds` on the outputs of the same forward passes, and store the
-              epoch's training accuracy (correct / number of samples) in
-              `self.train_accuracy`.
-            * `validate()`: one pass over `val_loader` in evaluation mode (`model.eval()`)
-              and under `torch.no_grad()`: validation must change nothing, neither the weights
-              nor batch norm's running statistics, and needs no gradients (which saves time
-              and memory). Return `(val_loss, val_accuracy)`: the loss per sample with the
-              plain `criterion` (never the penalty), and the accuracy as a fraction in 0..1.
-            * `train_network(epochs)`: for each epoch, `train_epoch()` then `validate()`;
-              return a dict of four lists with one entry per epoch: `"train_loss"`,
-              `"val_loss"`, `"train_accuracy"`, `"val_accuracy"`. Printing a line per epoch
-              helps. No learning-rate scheduler is used.
-
-            `criterion` is a loss that averages over the batch, such as
-            `nn.CrossEntropyLoss()`. Every batch must be on the same device as the model:
-            `inputs.to(device)`.
+            The trainer is a gym for any `nn.Module`, not only FNNs. The given part of
+            `__init__` keeps its arguments; write the rest of `__init__` and its three methods
+            as their docstrings say. The losses are means **per sample**: the mean of the batch
+            means is wrong when the last batch is shorter. The training loss is the loss you
+            minimise, so it includes the penalty. Validation must change nothing, neither the
+            weights nor batch norm's running statistics, and needs no gradients (which saves
+            time and memory). Printing a line per epoch in `train_network` helps. No
+            learning-rate scheduler is used.
             """
         ),
         solution("trainer", code["trainer"]),
@@ -168,24 +159,12 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             ## [NU] The network user
 
             `NetworkUser(model, device="cpu")` decouples using a trained network from
-            training it. Write:
-
-            * `save(path)`: save the model's parameters, its `state_dict()`, with `torch.save`
-              (not the whole model object);
-            * `load(path)`: load such a file into this user's model, with
-              `torch.load(path, map_location=self.device, weights_only=True)` and
-              `load_state_dict`;
-            * `predict(inputs)`: the predicted labels of a batch `(N, 784)` or
-              `(N, 1, 28, 28)`, returned as an int64 tensor `(N,)` on the CPU. It switches
-              the model to evaluation mode (`self.model.eval()`) and computes without
-              gradients (`torch.no_grad()`), so that batch norm uses its running statistics;
-              it may leave the model in evaluation mode, or put back the mode it found
-              (both are accepted). The grader checks it with a network whose predictions
-              change in training mode or with gradients;
-            * `show_predictions(images, labels, n=8)`: a matplotlib figure of the first `n`
-              images, each titled with its predicted and its true label, the title in
-              **red** when they differ and in black when they agree; return the figure.
-              The loaders give flattened images: reshape each to `(28, 28)` to show it.
+            training it. Write its methods as their docstrings say. `predict` runs in
+            evaluation mode (`self.model.eval()`) and without gradients (`torch.no_grad()`) so
+            that batch norm uses its running statistics: the grader checks it with a network
+            whose predictions change in training mode or with gradients. `show_predictions`
+            returns a matplotlib figure; the loaders give flattened images, so reshape each to
+            `(28, 28)` to show it.
             """
         ),
         solution("user", code["user"]),
@@ -232,7 +211,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             """
         ),
         provided("history", "history = {}  # training curves, by model"),
-        training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", config.FNN, "FNN"),
+        training_cell("fnn", "FNN(784, HIDDEN_SIZE, 10)", "FNN"),
         provided(
             "evaluate",
             """
@@ -250,16 +229,14 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             print(f"FNN test accuracy: {test_accuracy('fnn.pt'):.4f}")
             """,
         ),
-        *question(
-            "NT1",
-            "Why is `nn.CrossEntropyLoss` on logits the same as a softmax output layer with "
-            "the NLL loss? What would go wrong if the network applied a softmax itself "
-            "before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the hidden layers?",
-        ),
-        *question(
-            "NT2",
-            "How does the network do on the training and on the validation data, epoch by "
-            "epoch? How well does it generalise to the test images it has never seen?",
+        *questions(
+            NT1="Why is `nn.CrossEntropyLoss` on logits the same as a softmax output "
+            "layer with the NLL loss? What would go wrong if the network applied a softmax "
+            "itself before `nn.CrossEntropyLoss`? And why is ReLU a good choice for the "
+            "hidden layers?",
+            NT2="How does the network do on the training and on the validation data, "
+            "epoch by epoch? How well does it generalise to the test images it has never "
+            "seen?",
         ),
         markdown(
             f"""
@@ -271,9 +248,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             {fnn_bn.max_weights_mb:g} MB); aim for a test accuracy of at least 0.97 here too.
             """
         ),
-        training_cell(
-            "fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", config.FNN_BN, "FNN+BN"
-        ),
+        training_cell("fnn_bn", "FNN(784, HIDDEN_SIZE, 10, batch_norm=True)", "FNN+BN"),
         provided(
             "evaluate_bn",
             """
@@ -299,7 +274,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
                 plt.show()
             """,
         ),
-        *question("NT3", "How does batch norm change the training, compared with the plain FNN?"),
+        *questions(NT3="How does batch norm change the training, compared with the plain FNN?"),
         markdown(
             """
             ### Looking at predictions
@@ -318,11 +293,10 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             plt.show()
             """,
         ),
-        *question(
-            "NU1",
-            "Look at more test images, especially misclassified ones (change the batch or `n`). "
-            "What do the digits the network gets wrong have in common? Would you have read "
-            "them right?",
+        *questions(
+            NU1="Look at more test images, especially misclassified ones (change the "
+            "batch or `n`). What do the digits the network gets wrong have in common? Would "
+            "you have read them right?",
         ),
         # ------------------------------------------------------------------ bonus questions
         markdown(
@@ -334,35 +308,7 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             `regularization` argument of the trainer, other activations.
             """
         ),
-        *question(
-            "B1",
-            "Batch norm is sometimes used *after* the activation instead of before it. Try it "
-            "(write a variant of `dense_layer`): how does training change?",
-        ),
-        *question(
-            "B2",
-            "Train with `regularization=l2_regularization` and then with "
-            "`regularization=l1_regularization` (wrap them to choose a lambda). How do the "
-            "results change? Why could L1 be more attractive than L2? What does Adam's "
-            "`weight_decay` argument have to do with the L2 penalty?",
-        ),
-        *question(
-            "B3",
-            "How does the accuracy change with the number of hidden units, the number of "
-            "hidden layers, and the activation of the hidden layers, one at a time and all at "
-            "once?",
-        ),
-        *question(
-            "B4",
-            "What if you treated the task as regression: keep the plain linear output layer "
-            "and train with `nn.MSELoss` (against one-hot targets)? What do you expect, and "
-            "does the network still learn?",
-        ),
-        *question(
-            "B5",
-            "Draw a digit yourself (28x28, white on black) and ask your network. How could the "
-            "training set be enlarged artificially (data augmentation), and why could that help?",
-        ),
+        *questions(**BONUS),
         grade_cell(
             manifest, "test_accuracy", "Accuracy of your submitted weights on the test split."
         ),

@@ -1,15 +1,7 @@
-"""Reference training of `fnn_mnist`: the submitted models trained by the reference trainer.
-
-`train` trains the two submitted models (FNN without and with batch norm) with the reference
-`NetworkTrainer` on tensor batches of MNIST, split and normalised as the grader evaluates, and
-measures their test accuracy. MNIST may be missing where this runs (no download): the same code
-then runs on a generated MNIST-format fixture (`python -m solutions data --fixtures DIR`), and
-each run says that its accuracy was not measured on real MNIST, so that the expected answers
-(`solutions/expected.py`) take its threshold from the manifest, with its source.
-
-The grader computes every structural expectation (shapes, parameter counts, behaviour) by running
-the reference code itself, so the expected answers hold only accuracy, weights and provenance.
-"""
+"""Reference training of `fnn_mnist`: the two submitted models (FNN without and with batch norm)
+trained by the reference `NetworkTrainer` on tensor batches of MNIST, split and normalised as the
+grader evaluates. Without MNIST (no download here) the same code runs on the generated
+MNIST-format fixture, and each run says that its accuracy was not measured on real MNIST."""
 
 from __future__ import annotations
 
@@ -29,11 +21,7 @@ from solutions.fnn_mnist import config, student
 from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 
-MODELS = {"fnn": config.FNN, "fnn_bn": config.FNN_BN}
-# Images shown in the predictions figure.
-SAMPLE = 8
-# `quick`: training, validation and test images used.
-QUICK_SIZES = (2000, 500, 1000)
+SAMPLE = 8  # images shown in the predictions figure
 
 
 @dataclass(frozen=True)
@@ -92,12 +80,8 @@ def train(
         labels[split] = y
     train_idx, val_idx = (i.to(device) for i in split_indices(len(labels["train"]), seed))
     n_test = len(labels["test"])
-    if quick:
-        train_idx, val_idx, n_test = (
-            train_idx[: QUICK_SIZES[0]],
-            val_idx[: QUICK_SIZES[1]],
-            min(n_test, QUICK_SIZES[2]),
-        )
+    if quick:  # the docstring's sizes
+        train_idx, val_idx, n_test = train_idx[:2000], val_idx[:500], min(n_test, 1000)
     splits = {
         "train": (images["train"][train_idx], labels["train"][train_idx]),
         "val": (images["train"][val_idx], labels["train"][val_idx]),
@@ -105,8 +89,9 @@ def train(
     }
     runs, weights = {}, {}
     weights_dir.mkdir(parents=True, exist_ok=True)
-    for key, cfg in MODELS.items():
-        spec = manifest.model(key)
+    cfg = config.RUN
+    for spec in manifest.models:  # FNN, then FNN with batch norm
+        key = spec.key
         torch.manual_seed(seed)
         model = spec.build(student)
         student.init_weights(model)

@@ -1,14 +1,7 @@
-"""Reference answers to the student part of `fnn_mnist`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
-
-The four parts of the sheet's code structure: [N] the network (`dense_layer`, `FNN`, `DeepFNN`,
-`init_weights`), [DL] the data loader (`flatten`, `mean_std`, `make_loaders`), [NT] the network
-trainer (`sum_correct_preds`, the penalties, `NetworkTrainer`) and [NU] the network user.
+"""Reference answers to the student part of `fnn_mnist`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's. The sheet's four parts: [N] the network, [DL] the data loader, [NT] the network
+trainer and [NU] the network user.
 """
 
 import math
@@ -23,12 +16,15 @@ from torchvision import datasets, transforms
 
 
 def dense_layer(in_features, out_features, activation=None, batch_norm=False):
-    """One fully connected layer as an nn.Sequential, input (N, in_features).
+    """One fully connected layer as an nn.Sequential, input (N, in_features), output
+    (N, out_features). Its layers, in this order and nothing else:
 
-    Linear(in_features, out_features), then an instance of `activation` (a class such as
-    nn.ReLU) unless it is None. With `batch_norm`, BatchNorm1d(out_features) sits between the
-    linear layer and the activation, and the linear layer has no bias.
-    Output: (N, out_features).
+    1. nn.Linear(in_features, out_features), without a bias (bias=False) when `batch_norm`;
+    2. only when `batch_norm`: nn.BatchNorm1d(out_features);
+    3. only when `activation` is not None: `activation()`, an instance of the class given
+       (such as nn.ReLU or nn.Tanh).
+
+    A plain list of these layers is accepted too, if your networks wrap it in nn.Sequential.
     """
     ### BEGIN SOLUTION
     # Batch norm subtracts each feature's mean, so a bias added before it would cancel out.
@@ -45,11 +41,12 @@ def dense_layer(in_features, out_features, activation=None, batch_norm=False):
 
 
 class FNN(nn.Module):
-    """Two hidden layers: input_size -> hidden_size -> hidden_size -> output_size.
+    """Two hidden layers made by dense_layer: input_size -> hidden_size -> hidden_size, each
+    with `activation` (and batch norm when `batch_norm`), then an output layer hidden_size ->
+    output_size with neither activation nor batch norm.
 
-    Both hidden layers use `activation` (and batch norm when `batch_norm`); the output layer is
-    a plain linear layer. forward takes (N, input_size) or images (N, 1, 28, 28), which it
-    flattens, and returns (N, output_size) logits.
+    forward takes a batch of vectors (N, input_size) or of images (N, 1, 28, 28), which it
+    flattens first, and returns (N, output_size) raw scores (logits, no softmax).
     """
 
     def __init__(
@@ -76,9 +73,10 @@ class FNN(nn.Module):
 class DeepFNN(nn.Module):
     """Any number of hidden layers: input_size -> hidden_sizes[0] -> ... -> output_size.
 
-    `hidden_sizes` is a list or tuple of widths, one hidden layer each (with `activation`, and
-    batch norm when `batch_norm`); an empty one leaves a single linear layer. The output layer
-    is plain linear. Same inputs and outputs as FNN.
+    `hidden_sizes` is a list or tuple of any length, one hidden layer made by dense_layer per
+    entry (with `activation`, and batch norm when `batch_norm`), then the output layer without
+    activation: DeepFNN(784, [], 10) is a single linear layer 784 -> 10, and
+    DeepFNN(784, (256, 256), 10) computes what FNN(784, 256, 10) does. forward as FNN's.
     """
 
     def __init__(
@@ -109,12 +107,17 @@ class DeepFNN(nn.Module):
 
 
 def init_weights(model):
-    """Re-initialise, in place, every layer of `model` that has weights (model itself included).
+    """Re-initialise, in place, every layer of `model` that has weights (model itself
+    included, so init_weights(nn.Linear(3, 2)) works too), whatever the network is:
 
-    Linear and convolution layers: Kaiming-uniform weights for ReLU, biases uniform in
-    [-1/sqrt(fan_in), 1/sqrt(fan_in)] (zeros are accepted too). Batch-norm layers go back to
-    scale 1 and shift 0 (resetting their running statistics too, as here, or not: both are
-    accepted).
+    * nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d: the weight drawn afresh by
+      nn.init.kaiming_uniform_(weight, nonlinearity="relu"); the bias, if there is one, drawn
+      uniformly from [-1/sqrt(fan_in), 1/sqrt(fan_in)], fan_in = weight[0].numel() (the inputs
+      of one unit), or set to zeros (nn.init.zeros_): both are accepted;
+    * nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d: back to scale 1 and shift 0, by
+      module.reset_parameters() (which also resets the running mean and variance) or by
+      nn.init.ones_ and nn.init.zeros_ on the scale and shift: both are accepted;
+    * every other layer is left as it is.
     """
     ### BEGIN SOLUTION
     for module in model.modules():
@@ -140,12 +143,15 @@ def flatten(image):
 
 
 def mean_std(dataset):
-    """(mean, std) of all pixels of `dataset`'s images, on the 0..1 scale, as two Python floats
-    (population std: divide by the number of pixels).
+    """(mean, std) of all pixels of all images of `dataset`, on the 0..1 scale, as two Python
+    floats (population std: divide by the number of pixels). `dataset` is one of:
 
-    `dataset` is one of: a torchvision-style data set, whose `.data` is a uint8 tensor
-    (N, 28, 28) of values 0..255; a `Subset` of one (`.dataset`, `.indices`); or a sequence or
-    data set of (image, label) pairs, each image a float32 tensor (1, 28, 28) of values 0..1.
+    1. a torchvision data set such as datasets.MNIST(...): its `.data` is a uint8 tensor
+       (N, 28, 28) of values 0..255 (divide by 255);
+    2. a `Subset` of one (`Subset.dataset` is the data set, `Subset.indices` the images that
+       belong to it): only those images count;
+    3. any other data set or list of (image, label) pairs, each image a float32 tensor
+       (1, 28, 28) of values 0..1 (as transforms.ToTensor() gives them).
     """
     ### BEGIN SOLUTION
     if isinstance(dataset, Subset) and hasattr(dataset.dataset, "data"):
@@ -169,9 +175,15 @@ def mean_std(dataset):
 def make_loaders(root, batch_size=64, validation_size=5000, seed=0, normalize=True):
     """(train_loader, val_loader, test_loader) of flattened MNIST images (784,) and labels.
 
-    A split fixed by `seed` keeps `validation_size` of the training images apart for
-    validation. With `normalize`, images are standardised with the mean and standard deviation
-    of the remaining training images. Only the training loader shuffles.
+    1. The training split, datasets.MNIST(root, train=True, download=True), is split in two:
+       order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(seed));
+       the first `validation_size` indices of `order` are the validation images, the others
+       the training images (use Subset).
+    2. With `normalize`: (mean, std) = mean_std of the training images only, and
+       transforms.Normalize((mean,), (std,)) standardises every image.
+    3. Every image, of every split, goes through transforms.Compose([transforms.ToTensor(),
+       transforms.Normalize(...), flatten]) (without Normalize when not `normalize`).
+    4. The training loader shuffles; the validation and test loaders do not.
     """
     ### BEGIN SOLUTION
     plain = datasets.MNIST(root, train=True, download=True, transform=transforms.ToTensor())
@@ -199,7 +211,8 @@ def make_loaders(root, batch_size=64, validation_size=5000, seed=0, normalize=Tr
 
 
 def sum_correct_preds(outputs, targets):
-    """How many rows of `outputs` (N, C) have their largest score at `targets` (N,): an int."""
+    """How many rows of `outputs` (N, C) have their largest score (argmax) at `targets` (N,),
+    the true labels: a count, as a Python int (not a fraction or a percentage)."""
     ### BEGIN SOLUTION
     return int((outputs.argmax(dim=1) == targets).sum().item())
     ### END SOLUTION
@@ -209,14 +222,16 @@ def sum_correct_preds(outputs, targets):
 
 
 def l2_regularization(model, l2_lambda=1e-3):
-    """l2_lambda times the sum of the squares of all parameters (biases too): a 0-d tensor."""
+    """l2_lambda times the sum of the squares of all parameters (model.parameters(): weights,
+    biases, batch-norm scales and shifts): a 0-d tensor in the autograd graph."""
     ### BEGIN SOLUTION
     return l2_lambda * sum(p.pow(2).sum() for p in model.parameters())
     ### END SOLUTION
 
 
 def l1_regularization(model, l1_lambda=1e-3):
-    """l1_lambda times the sum of the absolute values of all parameters: a 0-d tensor."""
+    """l1_lambda times the sum of the absolute values of all parameters: a 0-d tensor in the
+    autograd graph, as l2_regularization's."""
     ### BEGIN SOLUTION
     return l1_lambda * sum(p.abs().sum() for p in model.parameters())
     ### END SOLUTION
@@ -228,9 +243,10 @@ def l1_regularization(model, l1_lambda=1e-3):
 class NetworkTrainer:
     """The gym: trains any nn.Module on `train_loader` and validates it on `val_loader`.
 
-    `criterion` is a loss with mean reduction (nn.CrossEntropyLoss()); `sum_correct_preds`
-    counts correct predictions of a batch; `regularization`, if given, maps the model to a
-    penalty (a 0-d tensor) added to every training batch's loss.
+    `criterion` is a loss that averages over the batch (nn.CrossEntropyLoss());
+    `sum_correct_preds` counts correct predictions of a batch; `regularization`, if given, maps
+    the model to a penalty (a 0-d tensor) added to every training batch's loss. __init__ keeps
+    its arguments and moves the model to `device`; so must every batch go there.
     """
 
     def __init__(
@@ -258,7 +274,14 @@ class NetworkTrainer:
         ### END SOLUTION
 
     def train_epoch(self):
-        """One pass over the training data; returns the mean loss per sample (a float)."""
+        """One pass over `train_loader` in training mode (model.train()). For every batch:
+        inputs and labels to `device`, optimizer.zero_grad(), the outputs and the loss (plus
+        regularization(model) when given), backward, an optimiser step.
+
+        Returns the epoch's mean training loss per sample, with the penalty, as a float (sum
+        loss.item() * batch size, divide by the number of samples); stores the accuracy of the
+        same forward passes (correct / samples, by self.sum_correct_preds) in
+        self.train_accuracy."""
         ### BEGIN SOLUTION
         self.model.train()
         train_loss, correct, seen = 0.0, 0, 0
@@ -280,7 +303,9 @@ class NetworkTrainer:
         ### END SOLUTION
 
     def validate(self):
-        """(mean loss per sample, accuracy) on the validation data; changes nothing."""
+        """(val_loss, val_accuracy) on `val_loader`: the loss per sample with the plain
+        criterion (never the penalty) and the accuracy as a fraction in 0..1. Runs in
+        evaluation mode (model.eval()) under torch.no_grad(): it changes nothing."""
         ### BEGIN SOLUTION
         self.model.eval()
         val_loss, correct, seen = 0.0, 0, 0
@@ -295,7 +320,8 @@ class NetworkTrainer:
         ### END SOLUTION
 
     def train_network(self, epochs):
-        """Train for `epochs` epochs; per-epoch lists of losses and accuracies (fractions)."""
+        """For each epoch, train_epoch() then validate(); returns a dict of four lists with one
+        entry per epoch: "train_loss", "val_loss", "train_accuracy", "val_accuracy"."""
         ### BEGIN SOLUTION
         history = {"train_loss": [], "val_loss": [], "train_accuracy": [], "val_accuracy": []}
         for epoch in range(epochs):
@@ -325,13 +351,15 @@ class NetworkUser:
         self.model = model.to(self.device)
 
     def save(self, path):
-        """Write the model's parameters (its state_dict) to `path`."""
+        """Write the model's parameters, its state_dict() (not the model object), to `path`
+        with torch.save."""
         ### BEGIN SOLUTION
         torch.save(self.model.state_dict(), path)
         ### END SOLUTION
 
     def load(self, path):
-        """Read parameters saved by `save` into this user's model."""
+        """Read parameters saved by `save` into this user's model: torch.load(path,
+        map_location=self.device, weights_only=True), then load_state_dict."""
         ### BEGIN SOLUTION
         state = torch.load(path, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state)

@@ -9,32 +9,15 @@ import pytest
 import torch
 
 from grader.checks.families.modules import describe, torch_value
-from grader.manifest import load_manifest
-from solutions.fnn_mnist import notebook
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
 
 ID = "fnn_mnist"
-MANIFEST = load_manifest(ID)
 
 
 @pytest.fixture(scope="module")
 def fnn() -> Harness:
     return Harness.of(ID, seed=3)
-
-
-def _setup_code() -> str:
-    return next(c.source for c in notebook.cells(MANIFEST) if c.grade_id == "setup")
-
-
-def namespace(**replaced: str) -> dict:
-    """The notebook's set-up cell, then every solution cell in order (those in `replaced`
-    rewritten), executed afresh: later cells see the replaced definitions."""
-    ns: dict = {"__name__": "__main__"}
-    cells = {**reference_cells(ID), **replaced}
-    for source in (_setup_code(), *cells.values()):
-        exec(compile(source, "<cell>", "exec"), ns)  # noqa: S102 - test code
-    return ns
 
 
 # ---------------------------------------------------------------- modules family extensions
@@ -69,7 +52,7 @@ DENSE = reference_cells(ID)["dense_layer"]
 )
 def test_is_a_dense_layer_mistake_told_by_what_it_gets_wrong_first(fnn, old, new, message):
     assert DENSE.count(old) == 1
-    results = fnn.grade(namespace(dense_layer=DENSE.replace(old, new)), ["module:dense_layer"])
+    results = fnn.grade(fnn.namespace(DENSE.replace(old, new)), ["module:dense_layer"])
     assert results["dense_layer_shapes"].points == 0
     assert message in results["dense_layer_shapes"].message
 
@@ -81,6 +64,6 @@ def test_is_the_validation_loss_judged_too(fnn):
     code = reference_cells(ID)["trainer"].replace(
         "val_loss / seen,", "val_loss / len(self.val_loader),"
     )
-    results = fnn.grade(namespace(trainer=code), ["loops"])
+    results = fnn.grade(fnn.namespace(code), ["loops"])
     assert results["trainer_loss"].status == "fail"
     assert "NetworkTrainer.validate returned" in results["trainer_loss"].message
