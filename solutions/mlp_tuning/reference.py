@@ -25,6 +25,7 @@ from solutions.mlp_tuning import plots
 from solutions.mlp_tuning.search import BEST_CONFIG, ID, load_search_data, train_config
 from solutions.mlp_tuning.student import ARCHITECTURE, SEARCH_SPACE
 from solutions.paths import REPORTS_DIR
+from solutions.plots import learning_curves
 from solutions.training import accuracy
 
 # The keys of final_config.json, in order: MLP's arguments first, then the rest of the search.
@@ -122,8 +123,6 @@ def figures(
     images, labels, guesses = result.own
     classes = DATASETS["fashion_mnist"].classes
     return [
-        plots.learning_curves(
-            result.histories["mlp"], folder / "learning_curves.png", title=title, quick=quick
-        ),
-        plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", quick),
+        learning_curves(result.histories, folder / "learning_curves.png", title),
+        plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", title),
     ]
