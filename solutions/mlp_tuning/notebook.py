@@ -49,13 +49,11 @@ def _intro(manifest: Manifest) -> Cell:
         check shapes and a few values only; more checks run when your work is graded.
 
         **What to hand in.** This notebook, run from top to bottom, and the two files it writes
-        at the end: `{model.weights}` (the weights of your final model, at most
-        {model.max_weights_mb:g} MB: the grader refuses a larger file) and `{model.config}` (its
-        configuration). The search's database, `mlp_tuning.db`, is not handed in. When your
-        notebook is graded the search and training cells do not run: the grader rebuilds `MLP`
-        from `{model.config}`, loads `{model.weights}`, prepares the test images with *your*
-        evaluation transform and *your* `mean_image` and `std_image`, and measures the accuracy
-        itself. Before you submit, run the last cell (the pre-submission check).
+        at the end, `{model.weights}` and `{model.config}` (the weights and the configuration of
+        your final model; section 7 and the last section say more). When your notebook is graded
+        the search and training cells do not run: they load these files, and the grader measures
+        the test accuracy itself, through *your* evaluation transform and *your* `mean_image` and
+        `std_image`. Before you submit, run the last cell (the pre-submission check).
 
         The three best test accuracies of the class earn bonus points.
         """,

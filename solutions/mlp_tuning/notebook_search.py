@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from grader.manifest import Manifest
 from solutions.mlp_tuning import config
-from solutions.mlp_tuning.student import SEARCH_SPACE
+from solutions.mlp_tuning.student import MLP, SEARCH_SPACE
 from solutions.notebook_builder import (
     Cell,
     answer,
@@ -172,11 +172,8 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
 
 def largest_mlp_mb() -> float:
     """MiB of float32 parameters of the largest MLP in SEARCH_SPACE (784 inputs, 10 classes)."""
-    layers = max(SEARCH_SPACE["hidden_layers"]["choices"])
-    width = max(SEARCH_SPACE["width"]["choices"])
-    sizes = [784, *[width] * layers, 10]
-    count = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
-    return count * 4 / 1024**2
+    largest = MLP(*(max(SEARCH_SPACE[key]["choices"]) for key in ("hidden_layers", "width")))
+    return sum(p.numel() for p in largest.parameters()) * 4 / 1024**2
 
 
 def final_part(manifest: Manifest) -> list[Cell]:

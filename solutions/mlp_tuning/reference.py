@@ -5,8 +5,6 @@
 training split with the seed of its trial, measures the validation accuracy per epoch and the
 test accuracy once, at the end, and writes the weights, the configuration file a student would
 hand in and the figures; the expected answers (`solutions/expected.py`) add the search's summary.
-Structural expectations (parameter counts, shapes) are not written there: the grader computes
-them by running the reference code.
 """
 
 from __future__ import annotations

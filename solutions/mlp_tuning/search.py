@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -327,10 +327,7 @@ def run_search(
     best = best_trials(study, 1)[0]
     summary = {
         "best_validation_accuracy": round(best.value, 4),
-        "trials": sum(s["trials"] for s in stages),
-        "complete": sum(s["complete"] for s in stages),
-        "pruned": sum(s["pruned"] for s in stages),
-        "failed": sum(s["failed"] for s in stages),
+        **{key: sum(s[key] for s in stages) for key in ("trials", "complete", "pruned", "failed")},
         "wall_time_s": round(time.perf_counter() - started, 1),
         "storage": storage_kind(url),
         "workers": workers,
@@ -383,9 +380,7 @@ def search_command(args: argparse.Namespace) -> int:
     """`python -m solutions search mlp_tuning ...` (and its --join workers)."""
     budget = settings.QUICK if args.quick else settings.FULL
     if args.trials:
-        budget = settings.SearchBudget(
-            args.trials, budget.stages, budget.train_images, budget.validation_size
-        )
+        budget = replace(budget, n_trials=args.trials)
     if args.join:
         if not args.storage:
             raise SystemExit("error: --join needs --storage (the study's database URL)")
