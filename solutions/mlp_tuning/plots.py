@@ -34,7 +34,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: bool) -> list[Path]:
+def search_figures(url: str, studies: list[str], out_dir: Path, *, quick: bool) -> list[Path]:
     """Parallel coordinates and hyper-parameter importances of the coarse stage (the widest
     space, the most trials), and every trial's validation accuracy by stage."""
     coarse = optuna.load_study(study_name=studies[0], storage=url)
@@ -58,7 +58,7 @@ def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: 
     return paths
 
 
-def stage_history(url: str, studies: tuple[str, ...], path: Path, *, quick: bool) -> Path:
+def stage_history(url: str, studies: list[str], path: Path, *, quick: bool) -> Path:
     """Validation accuracy of every trial, in order, coloured by stage; pruned trials hollow at
     the last value they reported."""
     fig, ax = plt.subplots(figsize=(9, 4))
