@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from solutions.mlp_tuning.student import STAGES
 
-# Augmentation parameters shared by the notebook (PIL path) and the reference (batched tensors).
+# make_transforms' augmentation parameters (student.py), for the reference's batched tensors.
 ROTATION_DEGREES = 10.0
 CROP_SCALE = (0.7, 1.0)
 CROP_RATIO = (3 / 4, 4 / 3)

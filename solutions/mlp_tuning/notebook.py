@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.manifest import Manifest
-from solutions.mlp_tuning import config
 from solutions.mlp_tuning.notebook_search import final_part, search_part
 from solutions.notebook_builder import (
     GRADING_NOTE,
@@ -50,13 +49,11 @@ def _intro(manifest: Manifest) -> Cell:
         check shapes and a few values only; more checks run when your work is graded.
 
         **What to hand in.** This notebook, run from top to bottom, and the two files it writes
-        at the end: `{model.weights}` (the weights of your final model, at most
-        {model.max_weights_mb:g} MB: the grader refuses a larger file) and `{model.config}` (its
-        configuration). The search's database, `mlp_tuning.db`, is not handed in. When your
-        notebook is graded the search and training cells do not run: the grader rebuilds `MLP`
-        from `{model.config}`, loads `{model.weights}`, prepares the test images with *your*
-        evaluation transform and *your* `mean_image` and `std_image`, and measures the accuracy
-        itself. Before you submit, run the last cell (the pre-submission check).
+        at the end, `{model.weights}` and `{model.config}` (the weights and the configuration of
+        your final model; section 7 and the last section say more). When your notebook is graded
+        the search and training cells do not run: they load these files, and the grader measures
+        the test accuracy itself, through *your* evaluation transform and *your* `mean_image` and
+        `std_image`. Before you submit, run the last cell (the pre-submission check).
 
         The three best test accuracies of the class earn bonus points.
         """,
@@ -105,14 +102,10 @@ def _data() -> list[Cell]:
             ## 1. Data: training, validation and test splits
 
             torchvision's Fashion-MNIST has 60,000 training images and 10,000 test images
-            (1,000 of each class). Split the 60,000 at random into **55,000 for training and
-            5,000 for validation**: the validation images choose the hyper-parameters, and the
-            test images are used once, for the final model only.
-
-            Write `split_train_validation(dataset, validation_size=5000, seed=0)`, returning
-            `(train_subset, val_subset)`. Use `torch.utils.data.random_split` with a
-            `torch.Generator` seeded with `seed`, so that the same seed always gives the same
-            split (the grader relies on it).
+            (1,000 of each class). `split_train_validation` (in the next section) splits the
+            60,000 at random into **55,000 for training and 5,000 for validation**: the
+            validation images choose the hyper-parameters, and the test images are used once,
+            for the final model only.
 
             The datasets below are loaded *without* a transform: each item is a PIL image and
             its label. Transforms are attached later, one for training and one for evaluation.
@@ -151,15 +144,12 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
             $10^{-5}$ keeps pixels that are black in every image (standard deviation 0) from
             dividing by zero.
 
-            Write `standardisation_images(subset)`. `subset` is a `Subset` of the Fashion-MNIST
-            dataset: `subset.dataset.data` holds **all** 60,000 images of the dataset as a
-            uint8 tensor `(60000, 28, 28)`, and `subset.indices` lists the ones that belong to
-            the subset. Use only those. Return `(mean_image, std_image)`, two tensors of shape
-            `(28, 28)` and dtype `torch.float32`. The grader compares them pixel by pixel with
-            the formula's values to within a relative error of $10^{-5}$ (and $10^{-6}$
-            absolute): computing in float32, or in float64 and converting to float32 at the
-            end, both pass. (Reading `.data` directly is much faster than looping over the
-            subset's PIL images.)
+            Write `split_train_validation` and `standardisation_images` as their docstrings
+            say. `subset.dataset.data` holds **all** 60,000 images: use only those that
+            `subset.indices` names (reading `.data` directly is much faster than looping over
+            the subset's PIL images). The grader compares the images pixel by pixel with the
+            formula's values to within a relative error of $10^{-5}$ (and $10^{-6}$ absolute):
+            computing in float32, or in float64 and converting to float32 at the end, both pass.
             """
         ),
         solution("split", code["split"]),
@@ -210,26 +200,12 @@ def cells(manifest: Manifest) -> list[Cell]:
         ),
         answer("answer_statistics"),
         markdown(
-            f"""
+            """
             ## 3. Transforms and data augmentation
 
             torchvision's `transforms.Normalize` subtracts one mean *per channel*; we need one
-            per pixel. Write the transform class `Standardise(mean_image, std_image)`: called
-            on an image tensor `x` of shape `(1, 28, 28)` it returns `(x - mean_image) /
-            std_image`.
-
-            Then write `make_transforms(mean_image, std_image, normalise=True, flip=False,
-            rotation=False, resized_crop=False)`, which returns `(train_transform,
-            eval_transform)`, each turning a PIL image into a `(1, 28, 28)` float tensor:
-
-            * `train_transform`: the augmentations that are switched on, in this order:
-              `transforms.RandomHorizontalFlip(p=0.5)` when `flip`,
-              `transforms.RandomRotation(degrees={config.ROTATION_DEGREES:g})` when
-              `rotation`, `transforms.RandomResizedCrop(28, scale={config.CROP_SCALE},
-              antialias=True)` when `resized_crop`; then `transforms.ToTensor()`; then
-              `Standardise` when `normalise`.
-            * `eval_transform`: `ToTensor()`, then `Standardise` when `normalise`. No
-              augmentation: validation and test images must always give the same tensor.
+            per pixel. Write the transform class `Standardise` and `make_transforms` as their
+            docstrings say (the transforms are those of `torchvision.transforms`).
 
             With every switch off the two transforms give the same result. Augmenting creates
             new, slightly different training images every epoch (a pullover turned by a few
@@ -263,19 +239,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ## 4. A configurable MLP
 
-            Write `MLP(hidden_layers=2, width=256, activation="relu", dropout=0.0,
-            input_size=784, classes=10)`, a subclass of `nn.Module`:
-
-            * the input, `(N, 1, 28, 28)` images or `(N, 784)` vectors, is flattened to
-              `(N, input_size)`;
-            * then `hidden_layers` hidden layers, each `nn.Linear` (to `width` units) ->
-              activation -> `nn.Dropout(p=dropout)`;
-            * then one output `nn.Linear` to `classes` raw scores (logits, no softmax:
-              `nn.CrossEntropyLoss` applies it);
-            * `activation` is one of the strings `"sigmoid"`, `"tanh"`, `"relu"` (a string, so
-              that a configuration can be saved as JSON), and must really be the one used.
-
-            Register the layers as submodules (`nn.Sequential` or `nn.ModuleList`, not a
+            Write `MLP`, a subclass of `nn.Module`, as its docstring says. `activation` is a
+            string, so that a configuration can be saved as JSON, and must really be the one
+            used. Register the layers as submodules (`nn.Sequential` or `nn.ModuleList`, not a
             Python list), or PyTorch will neither train nor save them. Dropout is active in
             training mode only: `model.eval()` switches it off.
             """
@@ -301,15 +267,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ## 5. Training and evaluation
 
-            * `train_epoch(model, loader, optimizer, device)` trains for one pass over
-              `loader` with the cross-entropy loss and returns the **mean loss per image**
-              over the pass (the sum of each batch's mean loss times its size, divided by the
-              number of images). It moves the model and every batch to `device`, puts the
-              model in training mode and clears the gradients before every batch.
-            * `evaluate(model, loader, device)` returns the accuracy as a **fraction**
-              (correct predictions / number of images, counted over the whole loader, not an
-              average of per-batch accuracies). It moves the model and every batch to `device`,
-              puts the model in evaluation mode and computes no gradients.
+            Write `train_epoch` (one pass of training with the cross-entropy loss) and
+            `evaluate` as their docstrings say: the loss is a **mean per image**, the accuracy
+            a **fraction** of the whole loader's images.
             """
         ),
         solution("loops", code["loops"]),

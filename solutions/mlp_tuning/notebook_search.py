@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from grader.manifest import Manifest
 from solutions.mlp_tuning import config
-from solutions.mlp_tuning.student import SEARCH_SPACE
+from solutions.mlp_tuning.student import MLP, SEARCH_SPACE
 from solutions.notebook_builder import (
     Cell,
     answer,
@@ -75,37 +75,20 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
               `optuna.create_study(..., load_if_exists=True)` continue the old studies instead,
               their earlier trials included; that is accepted too.)
 
-            The cell below gives you the pieces: `SEARCH_SPACE` and `STAGES`,
-            `suggest_config(trial, space)` (draws a configuration through an Optuna trial),
-            `train_and_validate(...)` (trains one configuration with Adam and a cosine
-            learning-rate decay, and reports to a pruning hook), `best_trials(study, keep)`,
-            `narrow_space(space, trials)` and `stage_sizes(n_trials, stages)`. Write
-            `run_search(train_set, val_set, n_trials, *, stages=STAGES, seed=0, storage=None,
-            device=None, callbacks=())`:
+            The cell below gives you the pieces, each with its docstring: `SEARCH_SPACE`,
+            `STAGES`, `BASELINE`, `suggest_config`, `train_and_validate` (one configuration
+            trained with Adam and a cosine learning-rate decay, reporting to a pruning hook),
+            `best_trials`, `narrow_space` and `stage_sizes`. Write `run_search` as its
+            docstring says. Hints:
 
-            * run the stages one after the other, stage `k` with its `n` of the `n_trials`
-              trials (`stage_sizes`), each searching the space narrowed to the `keep` best
-              trials of the stage before it (`best_trials`, `narrow_space`), and trying those
-              trials again first, with more epochs (`study.enqueue_trial(trial.params)`, the
-              best first, **at most `n` of them**: a queued trial that the stage's budget never
-              reaches stays `WAITING` in the study for ever); the coarse stage tries `BASELINE`
-              first;
-            * train each trial with `train_and_validate(config, train_set, val_set, stats,
-              stage["epochs"], stage["reports"], seed=seed + trial.number, device=device,
-              report=...)`, which reports to the pruner, and return from the objective the
-              trial's **validation accuracy after its last epoch**, the last value it
-              reported (`curve["val_accuracy"][-1]`), never a training accuracy;
-            * compute the standardisation images from `train_set` inside the function, and
-              **never use the test split**: the grader calls your function with a test set that
-              raises an error when it is touched;
-            * `storage=None` keeps the studies in memory (`optuna.storages.InMemoryStorage()`);
-              `device=None` means the GPU when there is one, else the CPU
-              (`torch.device("cuda" if torch.cuda.is_available() else "cpu")`); pass
-              `callbacks` on to `study.optimize`;
-            * return the **last** stage's study. Its `best_trial` is the trial with the highest
-              validation accuracy among that stage's trials (the best of the earlier stages
-              are re-run there with more epochs, so they compete in it), and its user attribute
-              `"stage_studies"` lists the names of all stage studies, first to last.
+            * a queued trial that the stage's budget never reaches stays `WAITING` in the study
+              for ever: queue **at most `n`**. The best of the earlier stages are re-run with
+              more epochs, so they compete in the last stage;
+            * a trial's value is the last validation accuracy it reported, never a training
+              accuracy, and the test split is **never used**: the grader calls your function
+              with a test set that raises an error when it is touched;
+            * `storage=None`: `optuna.storages.InMemoryStorage()`; `device=None`:
+              `torch.device("cuda" if torch.cuda.is_available() else "cpu")`.
 
             The grader runs your `run_search` on a small data set with a few trials, in memory,
             on the CPU: it checks that the test split stays untouched, that every finished
@@ -189,11 +172,8 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
 
 def largest_mlp_mb() -> float:
     """MiB of float32 parameters of the largest MLP in SEARCH_SPACE (784 inputs, 10 classes)."""
-    layers = max(SEARCH_SPACE["hidden_layers"]["choices"])
-    width = max(SEARCH_SPACE["width"]["choices"])
-    sizes = [784, *[width] * layers, 10]
-    count = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
-    return count * 4 / 1024**2
+    largest = MLP(*(max(SEARCH_SPACE[key]["choices"]) for key in ("hidden_layers", "width")))
+    return sum(p.numel() for p in largest.parameters()) * 4 / 1024**2
 
 
 def final_part(manifest: Manifest) -> list[Cell]:

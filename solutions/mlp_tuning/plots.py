@@ -1,5 +1,5 @@
-"""Figures of `mlp_tuning` for people: the search (Optuna's own matplotlib plots), the final
-model's learning curves, and ten test images with predicted and true classes."""
+"""Figures of `mlp_tuning` for people: the search (Optuna's own matplotlib plots) and ten test
+images with predicted and true classes (the learning curves: `solutions.plots`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import optuna  # noqa: E402
 import torch  # noqa: E402
+
+from solutions.plots import save  # noqa: E402
 
 
 def _title(text: str, quick: bool) -> str:
@@ -26,14 +28,13 @@ def _retitle(ax, text: str) -> None:
 
 
 def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save(fig, path)
     plt.close(fig)
     return path
 
 
-def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: bool) -> list[Path]:
+def search_figures(url: str, studies: list[str], out_dir: Path, *, quick: bool) -> list[Path]:
     """Parallel coordinates and hyper-parameter importances of the coarse stage (the widest
     space, the most trials), and every trial's validation accuracy by stage."""
     coarse = optuna.load_study(study_name=studies[0], storage=url)
@@ -57,7 +58,7 @@ def search_figures(url: str, studies: tuple[str, ...], out_dir: Path, *, quick: 
     return paths
 
 
-def stage_history(url: str, studies: tuple[str, ...], path: Path, *, quick: bool) -> Path:
+def stage_history(url: str, studies: list[str], path: Path, *, quick: bool) -> Path:
     """Validation accuracy of every trial, in order, coloured by stage; pruned trials hollow at
     the last value they reported."""
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -85,22 +86,7 @@ def stage_history(url: str, studies: tuple[str, ...], path: Path, *, quick: bool
     return _save(fig, path)
 
 
-def learning_curves(curve, path: Path, *, title: str, quick: bool) -> Path:
-    """Training loss and training / validation accuracy of the final model per epoch."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    epochs = range(1, len(curve.loss) + 1)
-    ax_loss.plot(epochs, curve.loss, marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="training loss (mean cross-entropy per image)")
-    ax_acc.plot(epochs, curve.val_accuracy, marker="o", label="validation")
-    if curve.train_accuracy:
-        ax_acc.plot(epochs, curve.train_accuracy, marker="o", linestyle="--", label="training")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy")
-    ax_acc.legend()
-    fig.suptitle(_title(title, quick))
-    return _save(fig, path)
-
-
-def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, quick: bool):
+def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, title: str):
     """Ten test images (uint8 or 0..1, (10, 1, 28, 28)) with predicted and true class names;
     wrong predictions in red."""
     fig, axes = plt.subplots(2, 5, figsize=(11, 6.2))
@@ -109,5 +95,5 @@ def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, qu
         ax.set_title(f"predicted: {classes[guess]}\ntrue: {classes[label]}", fontsize=9,
                      color="black" if guess == label else "red")  # fmt: skip
         ax.axis("off")
-    fig.suptitle(_title("Final model on 10 random test images", quick))
+    fig.suptitle(f"{title}\nfinal model on 10 random test images")
     return _save(fig, path)

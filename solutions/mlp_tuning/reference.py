@@ -5,8 +5,6 @@
 training split with the seed of its trial, measures the validation accuracy per epoch and the
 test accuracy once, at the end, and writes the weights, the configuration file a student would
 hand in and the figures; the expected answers (`solutions/expected.py`) add the search's summary.
-Structural expectations (parameter counts, shapes) are not written there: the grader computes
-them by running the reference code.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from solutions.mlp_tuning import plots
 from solutions.mlp_tuning.search import BEST_CONFIG, ID, load_search_data, train_config
 from solutions.mlp_tuning.student import ARCHITECTURE, SEARCH_SPACE
 from solutions.paths import REPORTS_DIR
+from solutions.plots import learning_curves
 from solutions.training import accuracy
 
 # The keys of final_config.json, in order: MLP's arguments first, then the rest of the search.
@@ -122,8 +121,6 @@ def figures(
     images, labels, guesses = result.own
     classes = DATASETS["fashion_mnist"].classes
     return [
-        plots.learning_curves(
-            result.histories["mlp"], folder / "learning_curves.png", title=title, quick=quick
-        ),
-        plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", quick),
+        learning_curves(result.histories, folder / "learning_curves.png", title),
+        plots.predictions(images, labels, guesses, classes, folder / "test_predictions.png", title),
     ]

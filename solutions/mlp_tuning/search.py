@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -181,11 +181,6 @@ def train_config(
     return model, curve
 
 
-def trial_seed(seed: int, stage: int, number: int) -> int:
-    """The torch seed of trial `number` of stage `stage` (1-based): recorded, reproducible."""
-    return seed * 100_003 + stage * 1_009 + number
-
-
 # ---------------------------------------------------------------- storage and workers
 
 
@@ -240,7 +235,7 @@ def run_worker(
 
     def objective(trial: optuna.Trial) -> float:
         config = suggest_config(trial, space)
-        torch_seed = trial_seed(seed, index, trial.number)
+        torch_seed = seed * 100_003 + index * 1_009 + trial.number  # recorded: reproducible
         trial.set_user_attr("seed", torch_seed)
         trial.set_user_attr("worker", f"{os.uname().nodename}:{os.getpid()}")
         report = _pruning_hook(trial)
@@ -281,14 +276,6 @@ def run_stage_workers(study_name, url, n, *, seed, workers, quick) -> None:
 # ---------------------------------------------------------------- the whole search
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    best: optuna.trial.FrozenTrial
-    best_config: dict  # the search space's keys plus "epochs"
-    studies: tuple[str, ...]
-    summary: dict
-
-
 def run_search(
     url: str,
     budget: settings.SearchBudget,
@@ -296,8 +283,12 @@ def run_search(
     workers: int = 1,
     seed: int = 0,
     quick: bool = False,
-) -> SearchResult:
-    """All stages, coarse to fine; the best trial of the last stage is the chosen one."""
+) -> dict:
+    """All stages, coarse to fine; the best trial of the last stage is the chosen one. Returns
+    what `python -m solutions train mlp_tuning` reads: the chosen configuration, the seed that
+    reproduces its trial, the search summary and provenance."""
+    from solutions.provenance import provenance  # imports torchvision: not in the workers
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
     base = f"{ID}-seed{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -327,10 +318,7 @@ def run_search(
     best = best_trials(study, 1)[0]
     summary = {
         "best_validation_accuracy": round(best.value, 4),
-        "trials": sum(s["trials"] for s in stages),
-        "complete": sum(s["complete"] for s in stages),
-        "pruned": sum(s["pruned"] for s in stages),
-        "failed": sum(s["failed"] for s in stages),
+        **{key: sum(s[key] for s in stages) for key in ("trials", "complete", "pruned", "failed")},
         "wall_time_s": round(time.perf_counter() - started, 1),
         "storage": storage_kind(url),
         "workers": workers,
@@ -338,8 +326,17 @@ def run_search(
         "pruner": "median (diverged trials pruned too)",
         "stages": stages,
     }
-    config = {**best.params, "epochs": budget.stages[len(stages) - 1]["epochs"]}
-    return SearchResult(best, config, tuple(names), summary)
+    return {
+        "config": {**best.params, "epochs": budget.stages[len(stages) - 1]["epochs"]},
+        "seed": best.user_attrs["seed"],
+        "validation_accuracy": round(best.value, 4),
+        "trial": {"study": names[-1], "number": best.number},
+        "search": summary,
+        "quick": quick,
+        "provenance": provenance(
+            torch.device("cpu"), seed, storage=storage_kind(url), studies=names
+        ),
+    }
 
 
 def _stage_summary(study: optuna.Study, stage: dict, seconds: float) -> dict:
@@ -357,25 +354,6 @@ def _stage_summary(study: optuna.Study, stage: dict, seconds: float) -> dict:
     }
 
 
-def best_config_record(result: SearchResult, url: str, seed: int, quick: bool) -> dict:
-    """What `python -m solutions train mlp_tuning` reads: the chosen configuration, the seed
-    that reproduces its trial, the search summary and provenance."""
-    from solutions.provenance import provenance  # imports torchvision: only when writing
-
-    best = result.best
-    return {
-        "config": result.best_config,
-        "seed": best.user_attrs["seed"],
-        "validation_accuracy": round(best.value, 4),
-        "trial": {"study": result.studies[-1], "number": best.number},
-        "search": result.summary,
-        "quick": quick,
-        "provenance": provenance(
-            torch.device("cpu"), seed, storage=storage_kind(url), studies=list(result.studies)
-        ),
-    }
-
-
 # ---------------------------------------------------------------- command line
 
 
@@ -383,9 +361,7 @@ def search_command(args: argparse.Namespace) -> int:
     """`python -m solutions search mlp_tuning ...` (and its --join workers)."""
     budget = settings.QUICK if args.quick else settings.FULL
     if args.trials:
-        budget = settings.SearchBudget(
-            args.trials, budget.stages, budget.train_images, budget.validation_size
-        )
+        budget = replace(budget, n_trials=args.trials)
     if args.join:
         if not args.storage:
             raise SystemExit("error: --join needs --storage (the study's database URL)")
@@ -399,19 +375,18 @@ def search_command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mlp-search-") as tmp:
         default_db = (Path(tmp) if args.quick else out_dir) / "search.db"
         url = args.storage or f"sqlite:///{default_db}"
-        result = run_search(url, budget, workers=args.workers, seed=args.seed, quick=args.quick)
-        record = best_config_record(result, url, args.seed, args.quick)
+        record = run_search(url, budget, workers=args.workers, seed=args.seed, quick=args.quick)
         from solutions.mlp_tuning.plots import search_figures
 
-        figures = search_figures(url, result.studies, out_dir, quick=args.quick)
+        figures = search_figures(url, record["provenance"]["studies"], out_dir, quick=args.quick)
     path = out_dir / "best_config.json" if args.quick or args.output_dir else BEST_CONFIG
     path.write_text(json.dumps(record, indent=2) + "\n")
-    s = result.summary
+    s = record["search"]
     print(
         f"{ID}: best validation accuracy {s['best_validation_accuracy']:.4f} after {s['trials']} "
         f"trials ({s['pruned']} pruned, {s['failed']} failed) in {s['wall_time_s']:.0f} s on "
         f"{s['storage']} with {s['workers']} worker(s)"
     )
-    print(f"best configuration: {json.dumps(result.best_config)}")
+    print(f"best configuration: {json.dumps(record['config'])}")
     print(f"wrote {path} and {', '.join(str(f) for f in figures)}")
     return 0

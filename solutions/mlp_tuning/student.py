@@ -1,10 +1,6 @@
-"""Reference answers to the student part of `mlp_tuning`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
+"""Reference answers to the student part of `mlp_tuning`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's.
 """
 
 import math
@@ -21,7 +17,8 @@ from torchvision import transforms
 
 def split_train_validation(dataset, validation_size=5000, seed=0):
     """Split `dataset` at random into (train_subset, val_subset) of len - validation_size and
-    validation_size items; the same seed always gives the same split."""
+    validation_size items, with `torch.utils.data.random_split` and a `torch.Generator` seeded
+    with `seed`: the same seed always gives the same split (the grader relies on it)."""
     ### BEGIN SOLUTION
     sizes = [len(dataset) - validation_size, validation_size]
     train_subset, val_subset = random_split(
@@ -74,9 +71,11 @@ def make_transforms(
 ):
     """(train_transform, eval_transform): each maps a PIL image to a (1, 28, 28) float tensor.
 
-    The training transform applies the augmentations that are switched on (in the order flip,
-    rotation, resized crop), then ToTensor, then Standardise when `normalise`. The evaluation
-    transform is ToTensor (+ Standardise when `normalise`) only, so it is deterministic.
+    The training transform applies the augmentations that are switched on, in this order:
+    RandomHorizontalFlip(p=0.5) when `flip`, RandomRotation(degrees=10) when `rotation`,
+    RandomResizedCrop(28, scale=(0.7, 1.0), antialias=True) when `resized_crop`; then ToTensor,
+    then Standardise when `normalise`. The evaluation transform is ToTensor (+ Standardise when
+    `normalise`) only, without augmentation: the same image always gives the same tensor.
     """
     ### BEGIN SOLUTION
     augment = []
@@ -117,10 +116,11 @@ class TransformedSubset(Dataset):
 
 class MLP(nn.Module):
     """A multilayer perceptron for (N, 1, 28, 28) or (N, 784) inputs, returning (N, classes)
-    raw scores (logits).
+    raw scores (logits, no softmax: nn.CrossEntropyLoss applies it).
 
-    `hidden_layers` hidden layers of `width` units, each Linear -> activation -> Dropout(p =
-    `dropout`), then an output Linear layer. `activation` is "sigmoid", "tanh" or "relu".
+    The input is flattened to (N, input_size), then `hidden_layers` hidden layers of `width`
+    units, each Linear -> activation -> Dropout(p = `dropout`), then an output Linear layer.
+    `activation` is "sigmoid", "tanh" or "relu".
     """
 
     def __init__(
@@ -151,9 +151,11 @@ class MLP(nn.Module):
 
 def train_epoch(model, loader, optimizer, device):
     """Train `model` for one pass over `loader` on `device`; return the mean cross-entropy per
-    image over the pass.
+    image over the pass: the sum of each batch's mean loss times its size, divided by the
+    number of images.
 
-    Moves the model and every batch to `device` and puts the model in training mode first.
+    Moves the model and every batch to `device`, puts the model in training mode first and
+    clears the gradients before every batch.
     """
     ### BEGIN SOLUTION
     model.to(device)
@@ -173,7 +175,9 @@ def train_epoch(model, loader, optimizer, device):
 
 
 def evaluate(model, loader, device):
-    """Accuracy of `model` over `loader` (correct / total), in eval mode, without gradients."""
+    """Accuracy of `model` over `loader` as a fraction: correct predictions / number of images,
+    counted over the whole loader (not an average of per-batch accuracies). Moves the model and
+    every batch to `device`; in evaluation mode, without gradients."""
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()
@@ -326,16 +330,24 @@ def train_and_validate(
 def run_search(
     train_set, val_set, n_trials, *, stages=STAGES, seed=0, storage=None, device=None, callbacks=()
 ):
-    """Search SEARCH_SPACE stage by stage on the validation split only; return the last stage's
-    optuna.Study, whose best trial is the configuration with the highest validation accuracy
-    among that stage's trials.
+    """Search SEARCH_SPACE stage by stage on the validation split only, never touching the test
+    split; return the last stage's optuna.Study.
 
-    Each stage is a study of its own in `storage` (an SQLAlchemy URL such as
-    "sqlite:///mlp_tuning.db"; None keeps everything in memory), named after the run's start
-    time and the stage, and listed in the returned study's user attribute "stage_studies". A
-    stage samples with TPE (seeded with seed + stage index), prunes with the median rule, and
-    searches the part of the space where the best trials of the stage before it lay. `device`
-    None: the GPU when there is one, else the CPU.
+    Stage k (0, 1, ...) runs its n of the `n_trials` trials (stage_sizes) in a study of its own
+    in `storage` (an SQLAlchemy URL such as "sqlite:///mlp_tuning.db"; None keeps everything in
+    memory), named after the run's start time and the stage, sampled with TPE (seeded with
+    seed + k) and pruned with the median rule. It searches the space narrowed to the `keep`
+    best trials of the stage before it (best_trials, narrow_space) and tries those trials again
+    first, best first, at most n of them (study.enqueue_trial(trial.params)); stage 0 tries
+    BASELINE first. A trial is trained by train_and_validate(config, train_set, val_set, stats,
+    stage["epochs"], stage["reports"], seed=seed + trial.number, device=device, report=...),
+    with `stats` the standardisation images of `train_set`, and its value is the validation
+    accuracy after its last epoch, curve["val_accuracy"][-1]. `callbacks` go to
+    study.optimize; `device` None: the GPU when there is one, else the CPU.
+
+    The returned study's best_trial is the trial with the highest validation accuracy among the
+    last stage's trials; its user attribute "stage_studies" lists the names of all stage
+    studies, first to last.
     """
     ### BEGIN SOLUTION
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -270,9 +270,6 @@ def test_are_the_expected_answers_and_configuration_those_of_the_committed_searc
     assert s["best_validation_accuracy"] == s["stages"][-1]["best_validation_accuracy"]
     assert mlp["config"] == reference.final_config(record)
     assert mlp["search_validation_accuracy"] == record["validation_accuracy"]
-    assert (mlp["lr"], mlp["batch_size"]) == (
-        record["config"]["lr"],
-        record["config"]["batch_size"],
-    )
+    assert (mlp["lr"], mlp["batch_size"]) == (mlp["config"]["lr"], mlp["config"]["batch_size"])
     config = json.loads((WEIGHTS_DIR / ID / "final_config.json").read_text())
     assert config == mlp["config"] and tuple(config) == reference.CONFIG_KEYS

@@ -1,9 +1,5 @@
-"""The checks that are `mlp_tuning`'s own, one module per part of the sheet, each probing the
-student's code on data the grader makes for this run: `statistics` (standardisation images),
-`transforms` (augmentations), `mlp` (activation, dropout), `search` (the Optuna search behind a
-test-split tripwire), `final` (configuration, weights and test accuracy of the final model).
-The MLP's shapes and behaviour and the training and evaluation functions come from the families
-(manifest)."""
+"""The checks that are `mlp_tuning`'s own, one module per part of the sheet; the MLP's shapes
+and behaviour and the training and evaluation functions come from the families (manifest)."""
 
 from __future__ import annotations
 

@@ -82,11 +82,8 @@ def _per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
 @judged(OWN, statistics, "runs", _subset)
 def stats_shape(entry, want, ctx, i) -> str | None:
     for name in ("mean", "std"):
-        got, target, kind = (
-            entry.get(f"{name}_tensor"),
-            want[f"{name}_tensor"],
-            entry[f"{name}_type"],
-        )
+        got, target = entry.get(f"{name}_tensor"), want[f"{name}_tensor"]
+        kind = entry[f"{name}_type"]
         if not isinstance(got, torch.Tensor) or got.shape != target.shape:
             return (
                 f"the {name} image is {kind}, expected a float32 tensor of shape "
