@@ -112,7 +112,7 @@ def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Ce
 def _thresholds(manifest: Manifest) -> dict[str, float]:
     """Model key -> the accuracy the grader asks of its weights: for the models the accuracy
     family judges, or every model where the assignment judges accuracy itself (mlp_tuning).
-    None before the reference has been trained (no expected answers yet)."""
+    Empty before the reference has been trained (no expected answers yet)."""
     try:
         expected = load_expected(manifest.id)["accuracy"]
     except ExpectedAnswersMissing:
