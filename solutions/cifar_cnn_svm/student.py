@@ -43,7 +43,8 @@ train_transform, test_transform = make_transforms()
 
 
 def data_answers(train_set, test_set):
-    """A dict: "size_ratio", how many times larger train_set is than test_set (a number), and
+    """A dict: "size_ratio", how many times larger train_set is than test_set (a number:
+    the number of training images divided by the number of test images, not rounded), and
     "first_five", the class names (from train_set.classes) of the first five training images,
     in order."""
     ### BEGIN SOLUTION
