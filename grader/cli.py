@@ -262,7 +262,9 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
             )
         except ExecutorUnavailable as err:  # the workers refused the run
             raise OperatorError(f"--dask: {err}") from None
-    _write_outputs(args, reports, csv_path)
+    # The course's own CSV and charts cover the class, also when one student's folder was graded.
+    rows = _class_reports(course, assignment, reports) if course and not args.csv else reports
+    _write_outputs(args, reports, csv_path, rows)
     if not args.quiet:
         if args.verbose or len(reports) == 1:
             for report in reports:
@@ -320,16 +322,32 @@ def _cluster(address: str):
         raise OperatorError(f"--dask: {err}") from None
 
 
-def _write_outputs(args: argparse.Namespace, reports: list[Report], csv_path: Path | None) -> None:
+def _write_outputs(
+    args: argparse.Namespace, reports: list[Report], csv_path: Path | None, rows: list[Report]
+) -> None:
+    """The run's reports to --json; `rows` (the run's, or the whole class's) to the CSV and
+    the charts."""
     if args.json:
         if len(reports) == 1:
             reports[0].save(args.json)
         else:
             args.json.write_text(json.dumps([r.to_dict() for r in reports], indent=2))
     if csv_path:
-        csv_path.write_text(class_csv(reports))
-        if len(reports) > 1:
-            args.charts = _charts(reports, csv_path)
+        csv_path.write_text(class_csv(rows))
+        if len(rows) > 1:
+            args.charts = _charts(rows, csv_path)
+
+
+def _class_reports(course: Path, assignment: str, reports: list[Report]) -> list[Report]:
+    """This run's reports and every other student's saved one, by student."""
+    from grader.leaderboard import load_course_reports
+
+    graded = {r.student for r in reports}
+    saved, unreadable = load_course_reports(course, assignment)
+    for problem in unreadable:
+        print(f"warning: not in the CSV: {problem}", file=sys.stderr)
+    rows = [*reports, *(r for r in saved if r.student not in graded)]
+    return sorted(rows, key=lambda r: r.student)
 
 
 def _summary(reports: list[Report]) -> str:

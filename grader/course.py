@@ -126,5 +126,6 @@ def check_release(manifest: Manifest) -> None:
                 f"{path.relative_to(REPO_ROOT)} is older than "
                 f"{(ASSIGNMENTS_DIR / f'{manifest.id}.toml').relative_to(REPO_ROOT)} "
                 f"({cell}: {got.get(cell, 'no cell')} points there, {want.get(cell, 'no cell')} "
-                f"in the manifest): run make release ASSIGNMENT={manifest.id}"
+                f"in the manifest): run python -m solutions notebook {manifest.id} && nbgrader "
+                f"generate_assignment {manifest.id} --force (make release: every assignment)"
             )

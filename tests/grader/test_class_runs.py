@@ -7,6 +7,8 @@ asked in-process with the grading step replaced, since an outside kill cannot be
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -77,6 +79,11 @@ def test_does_grading_one_student_s_folder_update_that_student_in_the_course(cou
     assert after["cat"]["score"] == manifest.max_score > before["cat"]["score"]
     assert after["ann"] == before["ann"] and after["bob"] == before["bob"]
     assert scores(f"sqlite:///{root / 'gradebook.db'}")["cat"] == manifest.max_score
+    # The course's CSV keeps the whole class (an instructor found it cut to cat's row).
+    rows = list(csv.DictReader(io.StringIO((root / f"dlgrade-{ID}.csv").read_text())))
+    assert {r["student"]: float(r["score"]) for r in rows} == {
+        s: report["score"] for s, report in after.items()
+    }
 
 
 def _stamps(root: Path) -> dict[str, int]:

@@ -100,7 +100,7 @@ def test_is_a_release_older_than_the_manifest_refused_and_the_gradebook_kept_in_
         result = _grade(root, cwd=checkout)
         _one_line_refusal(result, f"release/{ID}/{NOTEBOOK} is older than")
         assert "test_answers: 3.0 points there, 5.0 in the manifest" in result.stderr
-        assert f"make release ASSIGNMENT={ID}" in result.stderr
+        assert f"python -m solutions notebook {ID} && nbgrader generate_assignment" in result.stderr
         for folder in ("source", "release"):  # what `make release` does to the grade cell
             _set_points(checkout / folder / ID / NOTEBOOK, "test_answers", 5)
         result = _grade(root, "--quiet", cwd=checkout)
