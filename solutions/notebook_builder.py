@@ -80,6 +80,19 @@ def grade_cell(manifest: Manifest, cell: str, intro: str) -> Cell:
     return Cell("code", code, cell, grade=True, locked=True, points=sum(c.points for c in checks))
 
 
+def weights_or_training(name: str, model: str, weights: str, training: str) -> str:
+    """The code of a training cell: `name = model` on the device, then, while the notebook is
+    graded, the submitted `weights` loaded into it; else `training` (indented under `else:`)."""
+    return (
+        f"{name} = {model}.to(device)\n"
+        "if GRADING:\n"
+        "    # The grader runs this cell with your submitted weights instead of training.\n"
+        f'    {name}.load_state_dict(torch.load("{weights}", map_location=device, '
+        "weights_only=True))\n"
+        f"else:\n{textwrap.indent(training, '    ')}"
+    )
+
+
 def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Cell]:
     """The notebook's last cells: the pre-submission check, and the files to hand in, each with
     the size limit the grader applies. `rerun` says what the check's fresh run skips and how

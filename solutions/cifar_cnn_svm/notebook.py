@@ -17,6 +17,7 @@ from solutions.notebook_builder import (
     solution,
     student_chunks,
     visible_test,
+    weights_or_training,
 )
 
 STUDENT = Path(__file__).with_name("student.py")
@@ -24,20 +25,11 @@ STUDENT = Path(__file__).with_name("student.py")
 
 def _training_cell(name: str, cls: str, criterion: str) -> Cell:
     """Train and save `name` with the sheet's settings, or load the submitted weights."""
-    return provided(
-        f"train_{name}",
-        f"""
-        {name} = {cls}().to(device)
-        if GRADING:
-            # The grader runs this cell with your submitted weights instead of training.
-            {name}.load_state_dict(torch.load("{name}.pt", map_location=device, weights_only=True))
-        else:
-            optimizer = torch.optim.Adam({name}.parameters(), lr={config.LR})
-            fit({name}, optimizer, {config.EPOCHS}, {criterion})
-            torch.save({name}.state_dict(), "{name}.pt")
-            print(f"{cls}: test accuracy {{evaluate({name}, test_loader, device):.2f}}")
-        """,
-    )
+    training = f"""optimizer = torch.optim.Adam({name}.parameters(), lr={config.LR})
+fit({name}, optimizer, {config.EPOCHS}, {criterion})
+torch.save({name}.state_dict(), "{name}.pt")
+print(f"{cls}: test accuracy {{evaluate({name}, test_loader, device):.2f}}")"""
+    return provided(f"train_{name}", weights_or_training(name, f"{cls}()", f"{name}.pt", training))
 
 
 def cells(manifest: Manifest) -> list[Cell]:

@@ -6,7 +6,6 @@ curves, what the network learned and the submission are in `notebook_results.py`
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from grader.manifest import Manifest
@@ -22,6 +21,7 @@ from solutions.notebook_builder import (
     solution,
     student_chunks,
     visible_test,
+    weights_or_training,
 )
 
 STUDENT = Path(__file__).with_name("student.py")
@@ -43,20 +43,13 @@ def _training_cell(
     `before` runs first when training (e.g. the MNIST loaders)."""
     name, weights = name or key, manifest.model(key).weights
     settings = settings or CFG.code(f"{name}.parameters()")
-    prepare = textwrap.indent(before, "    ") + "\n" if before else ""
-    return solution(
-        f"train_{name}",
-        f"""{name} = {model}.to(device)
-if GRADING:
-    # The grader runs this cell with your submitted weights instead of training.
-    {name}.load_state_dict(torch.load("{weights}", map_location=device, weights_only=True))
-else:
-{prepare}    ### BEGIN SOLUTION
-{textwrap.indent(settings, "    ")}
-    ### END SOLUTION
-    histories["{key}"] = fit({name}, optimizer, {loaders}, EPOCHS, device, scheduler)
-    save_run("{key}", {name}, "{weights}")""",
-    )
+    prepare = before + "\n" if before else ""
+    training = f"""{prepare}### BEGIN SOLUTION
+{settings}
+### END SOLUTION
+histories["{key}"] = fit({name}, optimizer, {loaders}, EPOCHS, device, scheduler)
+save_run("{key}", {name}, "{weights}")"""
+    return solution(f"train_{name}", weights_or_training(name, model, weights, training))
 
 
 def _intro(manifest: Manifest) -> list[Cell]:

@@ -14,26 +14,19 @@ from solutions.notebook_builder import (
     provided,
     solution,
     visible_test,
+    weights_or_training,
 )
 
 
 def training_cell(name: str, model_code: str, label: str) -> Cell:
     """Train `name` with the NetworkTrainer and save it, or load the submitted weights."""
-    settings = "\n".join("    " + line for line in config.RUN.code(name).splitlines())
-    return solution(
-        f"train_{name}",
-        f"""{name} = {model_code}.to(device)
-if GRADING:
-    # The grader runs this cell with your submitted weights instead of training.
-    {name}.load_state_dict(torch.load("{name}.pt", map_location=device, weights_only=True))
-else:
-    ### BEGIN SOLUTION
-{settings}
-    ### END SOLUTION
-    trainer = NetworkTrainer({name}, train_loader, val_loader, criterion, optimizer, device)
-    history["{label}"] = trainer.train_network(epochs)
-    NetworkUser({name}, device).save("{name}.pt")""",
-    )
+    training = f"""### BEGIN SOLUTION
+{config.RUN.code(name)}
+### END SOLUTION
+trainer = NetworkTrainer({name}, train_loader, val_loader, criterion, optimizer, device)
+history["{label}"] = trainer.train_network(epochs)
+NetworkUser({name}, device).save("{name}.pt")"""
+    return solution(f"train_{name}", weights_or_training(name, model_code, f"{name}.pt", training))
 
 
 def questions(**texts: str) -> list[Cell]:

@@ -16,6 +16,7 @@ from solutions.notebook_builder import (
     solution,
     student_chunks,
     visible_test,
+    weights_or_training,
 )
 from solutions.res_dense_nets import config
 
@@ -24,22 +25,14 @@ STUDENT = Path(__file__).with_name("student.py")
 
 def _training_cell(name: str, model_code: str, cfg: config.TrainConfig, label: str) -> Cell:
     """Train and save `name`, or load the submitted weights when the notebook is being graded."""
-    settings = "\n".join("    " + line for line in cfg.code(name).splitlines())
-    return solution(
-        f"train_{name}",
-        f"""{name} = {model_code}.to(device)
-if GRADING:
-    # The grader runs this cell with your submitted weights instead of training.
-    {name}.load_state_dict(torch.load("{name}.pt", map_location=device, weights_only=True))
-else:
-    ### BEGIN SOLUTION
-{settings}
-    ### END SOLUTION
-    history["{name}"] = fit({name}, optimizer, scheduler, epochs)
-    torch.save({name}.state_dict(), "{name}.pt")
-    print(f"{label}: train accuracy {{evaluate({name}, train_eval_loader, device):.4f}}, "
-          f"test accuracy {{evaluate({name}, test_loader, device):.4f}}")""",
-    )
+    training = f"""### BEGIN SOLUTION
+{cfg.code(name)}
+### END SOLUTION
+history["{name}"] = fit({name}, optimizer, scheduler, epochs)
+torch.save({name}.state_dict(), "{name}.pt")
+print(f"{label}: train accuracy {{evaluate({name}, train_eval_loader, device):.4f}}, "
+      f"test accuracy {{evaluate({name}, test_loader, device):.4f}}")"""
+    return solution(f"train_{name}", weights_or_training(name, model_code, f"{name}.pt", training))
 
 
 def cells(manifest: Manifest) -> list[Cell]:
