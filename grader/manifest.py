@@ -2,8 +2,10 @@
 
 A manifest is `assignments/<id>.toml`. It names the data set, the weights files a student hands
 in, the sections the check families read (each family declares its section's model beside its
-code, `grader/checks/families/`), and every check once, in `[[checks]]`: its points, grade cell,
-visibility, what it builds on (`after`) and where its code is (`source`: a family's check, e.g.
+code, `grader/checks/families/`), and every check once, on one line of the table of the grade
+cell whose hidden tests run it (`[checks.<cell>]`, cells in notebook order):
+`name = { points = 2, hidden = false, after = [...], source = "..." }`, its points, visibility,
+what it builds on (`after`) and where its code is (`source`: a family's check, e.g.
 "modules.resblock.shape", or none for the assignment's own module `grader/checks/<id>.py`).
 
 Loading validates it (pydantic: unknown keys, wrong types and values are errors that name the
@@ -253,16 +255,37 @@ def assignment_ids(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in (directory or _assignments_dir()).glob("*.toml"))
 
 
-def _located(err: ValidationError) -> str:
-    """pydantic's errors as `key.path: message` lines."""
+def _flat_checks(grouped: Any) -> list[dict]:
+    """The checks as written, `{cell: {name: entry}}`, as CheckSpec data in written order."""
+    if not isinstance(grouped, Mapping) or not all(
+        isinstance(entries, Mapping) and all(isinstance(e, Mapping) for e in entries.values())
+        for entries in grouped.values()
+    ):
+        raise ManifestError(
+            "checks: write each check as `name = { points = ... }` in the table of its grade "
+            "cell, `[checks.<cell>]`"
+        )
+    return [
+        {"name": name, "cell": cell, **entry}
+        for cell, entries in grouped.items()
+        for name, entry in entries.items()
+    ]
+
+
+def _located(err: ValidationError, checks: list[dict]) -> str:
+    """pydantic's errors as `key.path: message` lines; a check is located as it is written,
+    `checks.<cell>.<name>`, not by its place in the flat list."""
     lines = []
     for error in err.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "top level"
+        loc = error["loc"]
+        if len(loc) > 1 and loc[0] == "checks" and isinstance(loc[1], int):
+            loc = ("checks", checks[loc[1]]["cell"], checks[loc[1]]["name"], *loc[2:])
+        where = ".".join(str(part) for part in loc) or "top level"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"unknown key {str(error['loc'][-1])!r}"
+            message = f"unknown key {str(loc[-1])!r}"
         elif error["type"] == "missing":
-            message = f"missing key {str(error['loc'][-1])!r}"
+            message = f"missing key {str(loc[-1])!r}"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)
 
@@ -280,12 +303,15 @@ def parse_manifest(data: Mapping[str, Any], where: str) -> Manifest:
             f"{where}: dataset: unknown dataset {data.get('dataset')!r} "
             f"(known: {', '.join(DATASETS)})"
         )
+    data = {**data, "image_shape": info.image_shape, "classes": len(info.classes)}
     try:
-        return Manifest.model_validate(
-            {**data, "image_shape": info.image_shape, "classes": len(info.classes)}
-        )
+        if "checks" in data:
+            data["checks"] = _flat_checks(data["checks"])
+        return Manifest.model_validate(data)
+    except ManifestError as err:
+        raise ManifestError(f"{where}: {err}") from None
     except ValidationError as err:
-        raise ManifestError(f"{where}: {_located(err)}") from None
+        raise ManifestError(f"{where}: {_located(err, data.get('checks', []))}") from None
 
 
 def load_manifest(assignment_id: str, directory: Path | None = None) -> Manifest:

@@ -39,25 +39,24 @@ def test_does_loading_name_an_unknown_key(tmp_path):
 
 
 def test_does_loading_name_a_missing_key(tmp_path):
-    name = _manifest(tmp_path, '[[checks]]\nname = "a"\npoints = 1\n')
-    with pytest.raises(ManifestError, match="missing key 'cell'"):
+    name = _manifest(tmp_path, "[checks.c]\na = { hidden = false }\n")
+    with pytest.raises(ManifestError, match=r"checks\.c\.a\.points: missing key 'points'"):
+        load_manifest(name, tmp_path)
+
+
+def test_does_loading_refuse_checks_not_grouped_by_grade_cell(tmp_path):
+    name = _manifest(tmp_path, '[[checks]]\nname = "a"\ncell = "c"\npoints = 1\n')
+    with pytest.raises(
+        ManifestError, match=r"in the table of its grade cell, `\[checks\.<cell>\]`"
+    ):
         load_manifest(name, tmp_path)
 
 
 def test_is_an_after_worth_more_than_what_it_names_refused(tmp_path):
     checks = """
-        [[checks]]
-        name = "part"
-        cell = "c"
-        points = 1
-        hidden = true
-
-        [[checks]]
-        name = "whole"
-        cell = "c"
-        points = 2
-        hidden = true
-        after = ["part"]
+        [checks.c]
+        part = { points = 1 }
+        whole = { points = 2, after = ["part"] }
     """
     with pytest.raises(ManifestError, match="failing it on purpose would pay"):
         load_manifest(_manifest(tmp_path, checks), tmp_path)
@@ -115,18 +114,9 @@ def test_does_the_observation_format_refuse_what_does_not_add_up():
 
 
 PART_AND_WHOLE = """
-    [[checks]]
-    name = "part"
-    cell = "c"
-    points = 2
-    hidden = true
-
-    [[checks]]
-    name = "whole"
-    cell = "c"
-    points = 1
-    hidden = true
-    after = ["part"]
+    [checks.c]
+    part = { points = 2 }
+    whole = { points = 1, after = ["part"] }
 """
 
 
@@ -197,12 +187,7 @@ def test_does_an_excused_part_pass_its_excuse_on(tmp_path):
     chain = (
         PART_AND_WHOLE
         + """
-    [[checks]]
-    name = "outer"
-    cell = "c"
-    points = 1
-    hidden = true
-    after = ["whole"]
+    outer = { points = 1, after = ["whole"] }
     """
     )
     manifest = load_manifest(_manifest(tmp_path, chain), tmp_path)

@@ -28,11 +28,8 @@ threshold_margin = 0.03
 
 """
 CHECK = """
-[[checks]]
-name = "linear_accuracy"
-source = "accuracy.linear"
-cell = "test_accuracy"
-points = 1
+[checks.test_accuracy]
+linear_accuracy = { points = 1, source = "accuracy.linear" }
 """
 OWN = (0.13, 0.25)  # the statistics of the notebook's own transform (a stand-in's std)
 
