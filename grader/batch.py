@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from grader.grade import GradingRun
 from grader.judge import all_failed
-from grader.lateness import NO_PENALTY, LatePolicy
+from grader.lateness import NO_PENALTY, UNDATED, LatePolicy
 from grader.manifest import Manifest
 from grader.notebook_io import NotebookError
 from grader.report import Report
@@ -206,9 +206,11 @@ def _record(
     from grader import gradebook
 
     if report.final:
-        report.seconds_late, report.late_penalty = gradebook.record_grades(
+        report.seconds_late, report.late_penalty, undated = gradebook.record_grades(
             url, manifest, report, submission.folder, late, submission.student
         )
+        if undated and UNDATED not in report.notes:
+            report.notes.append(UNDATED)
     else:
         gradebook.withdraw_grades(url, manifest, submission.student)
 

@@ -97,9 +97,10 @@ def record_grades(
     submission: Path,
     late: LatePolicy = NO_PENALTY,
     student: str | None = None,
-) -> tuple[float | None, float]:
+) -> tuple[float | None, float, bool]:
     """Create or update the student's submission and set the grade of every grade cell and the
-    late penalty. Returns (seconds late or None when no due date is known, penalty).
+    late penalty. Returns (seconds late or None when no due date is known, penalty, whether the
+    assignment has a due date but the submission no `timestamp.txt`).
 
     `student` is nbgrader's id, the folder name in `submitted/` (by default the report's, which
     is that name made inert for show: the same unless the name holds control characters)."""
@@ -119,13 +120,15 @@ def record_grades(
             grade.auto_score = score
             # As nbgrader's SaveAutoGrades: a manual grade already given keeps it under review.
             grade.needs_manual_grade = grade.manual_score is not None
-        # As nbgrader's AssignLatePenalties: the penalty is kept beside the grades.
+        # As nbgrader's AssignLatePenalties: the penalty is kept beside the grades; without a
+        # timestamp the submission counts as on time, as there.
         seconds = entry.total_seconds_late if entry.duedate and entry.timestamp else None
+        undated = entry.duedate is not None and entry.timestamp is None
         penalty = late.penalty(report.raw_score, seconds or 0.0)
         entered = gb.find_submission_notebook(notebook, manifest.id, student)
         entered.late_submission_penalty = penalty or None
         gb.db.commit()
-    return seconds, penalty
+    return seconds, penalty, undated
 
 
 def withdraw_grades(url: str, manifest: Manifest, student: str) -> None:

@@ -47,6 +47,12 @@ class LatePolicy:
 
 
 NO_PENALTY = LatePolicy()  # nbgrader's default
+# A report's note where the assignment has a due date but the submission no nbgrader timestamp.
+UNDATED = (
+    "no timestamp.txt beside the notebook: counted as on time, as nbgrader does, although the "
+    "assignment has a due date (collect with `nbgrader collect`, or write the time it was "
+    "handed in to submitted/<student>/<assignment>/timestamp.txt, to apply the late policy)"
+)
 
 
 def _plugin_name(value) -> str:

@@ -2,7 +2,7 @@
 row says its status and lateness, and what was handed in wrong says so in one status.
 
 One class is graded once by the real CLI and shared: on time, late (nbgrader's late penalty
-"zero"), not JSON, over the size limit, no notebook, and a renamed notebook.
+"zero"), not JSON, over the size limit, no notebook, a renamed notebook, and no timestamp.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
+from grader.lateness import UNDATED
 from tests.conftest import run_cli
 from tests.fixtures.course import ID, SUBMITTED_AT, make_class, scores
 
@@ -56,8 +57,9 @@ def graded(tmp_path_factory, reference_submission):
             "dee": "oversized",
             "eve": "no_notebook",
             "fay": "renamed",
+            "gus": "reference",
         },
-        stamps={"bob": TWO_DAYS_LATE},
+        stamps={"bob": TWO_DAYS_LATE, "gus": None},
     )
     (root / "nbgrader_config.py").write_text(ZERO_PENALTY)
     _with_due_date(root)
@@ -128,3 +130,14 @@ def test_is_a_course_s_own_late_penalty_plugin_refused_in_one_line(tmp_path, ref
     result = run_cli("grader", "grade", str(root / "submitted"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "course.plugins.HalfOff" in result.stderr and not (root / "autograded").exists()
+
+
+def test_is_a_submission_without_timestamp_on_time_and_said_so(graded, manifest):
+    """As nbgrader: no timestamp.txt means on time even with a due date; the report says so,
+    and the summary lists the student to look at."""
+    root, stdout = graded
+    report = _report(root, "gus")
+    assert report["score"] == manifest.max_score and report["late"] is None, report
+    assert UNDATED in report["notes"], report["notes"]
+    assert "gus" in stdout.split("students to look at")[1]
+    assert UNDATED not in _report(root, "ann")["notes"]
