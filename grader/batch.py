@@ -275,10 +275,11 @@ def grade_many(
         if done is not None:
             reports[index] = done
             if gradebook_url:  # idempotent: the same rows again, lateness as now
-                before = (done.seconds_late, done.late_penalty)
+                before = (done.seconds_late, done.late_penalty, len(done.notes))
                 with contextlib.suppress(Exception):
                     _record(gradebook_url, manifest, done, submission, late)
-                if (done.seconds_late, done.late_penalty) != before:  # a due date moved
+                # A due date set or moved since: the saved report says so too.
+                if before != (done.seconds_late, done.late_penalty, len(done.notes)):
                     _write_report(submission, manifest, done)
         else:
             todo.append((index, submission, print_))
