@@ -1,9 +1,7 @@
 """The checks that are `fnn_mnist`'s own, one module per part of the sheet (each says what it
-judges): `networks` (FNN, DeepFNN, init_weights, the answers), `data` (flatten, mean_std,
-make_loaders), `training` (sum_correct_preds, the penalties, a regularised step), `user` (the
-NetworkUser). The observers use the grader's own models, data and penalties, built from this
-run's seeds, so each check depends on the one piece of student code it judges. The rest comes
-from the families (manifest)."""
+judges). The observers use models, data and penalties of the grader's, made from this run's
+seeds, so each check depends on the one piece of student code it judges; the rest comes from the
+families (manifest)."""
 
 from __future__ import annotations
 
