@@ -210,10 +210,7 @@ def cells(manifest: Manifest) -> list[Cell]:
             With every switch off the two transforms give the same result. Augmenting creates
             new, slightly different training images every epoch (a pullover turned by a few
             degrees is still a pullover), which often helps a network generalise.
-
-            `TransformedSubset(subset, transform)` (given) applies a transform to the items of
-            a subset: the training and validation subsets share one dataset object, so they
-            cannot have different transforms through the dataset itself.
+            `TransformedSubset` (given) gives a subset a transform of its own.
             """
         ),
         solution("transforms", code["transforms"]),

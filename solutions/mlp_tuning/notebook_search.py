@@ -27,27 +27,14 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             f"""
             ## 6. Hyper-parameter search
 
-            The sheet's hyper-parameters and their values:
-
-            | hyper-parameter | values |
-            | --- | --- |
-            | `normalise` (standardisation) | True, False |
-            | `flip`, `rotation`, `resized_crop` (augmentation) | True, False each |
-            | `hidden_layers` | 1, 2, 4 |
-            | `width` (units per hidden layer) | 64, 256, 1024 |
-            | `activation` | sigmoid, tanh, relu |
-            | `dropout` | 0 to 0.8 |
-            | `epochs` | not drawn: each stage sets it (1, 5, 10, below) |
-            | `lr` (learning rate of Adam) | 1e-4 to 1e-1, on a log scale |
-            | `batch_size` | 8, 64, 128 |
-
-            All of them but `epochs` are in `SEARCH_SPACE` (below). A grid over them has tens
-            of thousands of points, so we search at random
-            and in stages, as the sheet suggests: a cheap **coarse** stage (one epoch, checked
-            four times on the way) finds the settings that do not learn or that diverge and
-            drops them; the next stage searches a **narrower** space, where the best coarse
-            trials lay, with 5 epochs; the last one trains for 10. Every trial is one training
-            run, scored by its **validation** accuracy after its last epoch.
+            The sheet's hyper-parameters and their values are in `SEARCH_SPACE` (below), all
+            but `epochs`, which each stage sets. A grid over them has tens of thousands of
+            points, so we search at random and in stages, as the sheet suggests: a cheap
+            **coarse** stage (one epoch, checked four times on the way) finds the settings that
+            do not learn or that diverge and drops them; the next stage searches a **narrower**
+            space, where the best coarse trials lay, with 5 epochs; the last one trains for 10.
+            Every trial is one training run, scored by its **validation** accuracy after its
+            last epoch.
 
             | stage | epochs per trial | checks per epoch | share of the trials | best kept |
             | --- | --- | --- | --- | --- |
@@ -84,16 +71,15 @@ def search_part(code: dict[str, str], manifest: Manifest) -> list[Cell]:
             * a queued trial that the stage's budget never reaches stays `WAITING` in the study
               for ever: queue **at most `n`**. The best of the earlier stages are re-run with
               more epochs, so they compete in the last stage;
-            * a trial's value is the last validation accuracy it reported, never a training
-              accuracy, and the test split is **never used**: the grader calls your function
-              with a test set that raises an error when it is touched;
             * `storage=None`: `optuna.storages.InMemoryStorage()`; `device=None`:
               `torch.device("cuda" if torch.cuda.is_available() else "cpu")`.
 
             The grader runs your `run_search` on a small data set with a few trials, in memory,
-            on the CPU: it checks that the test split stays untouched, that every finished
-            trial's value is the validation accuracy it reported last, and that `best_trial` is
-            the best of them. It does not check the sampler's or pruner's settings.
+            on the CPU, with a test set that raises an error when it is touched: it checks that
+            the test split is **never used**, that every finished trial's value is the
+            validation accuracy it reported last (never a training accuracy), and that
+            `best_trial` is the best of them. It does not check the sampler's or pruner's
+            settings.
             """
         ),
         solution("search", code["search"]),
