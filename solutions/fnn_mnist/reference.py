@@ -18,7 +18,7 @@ from solutions.data import TensorLoader, load_split, normalize
 from solutions.data.mnist import MnistSource, find_mnist
 from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.fnn_mnist import config, student
-from solutions.plots import learning_curves, save
+from solutions.plots import learning_curves
 from solutions.training import History, accuracy
 
 SAMPLE = 8  # images shown in the predictions figure
@@ -94,9 +94,7 @@ def train(
         key = spec.key
         torch.manual_seed(seed)
         model = spec.build(student)
-        # The notebook's training-cell code: init_weights, criterion, optimizer, epochs.
-        scope = {"torch": torch, "nn": nn, "init_weights": student.init_weights, "model": model}
-        exec(cfg.code("model"), scope)  # noqa: S102 - our own code
+        student.init_weights(model)
         model.to(device)
         trainer = student.NetworkTrainer(
             model,
@@ -107,22 +105,15 @@ def train(
                 generator=torch.Generator().manual_seed(seed),
             ),
             TensorLoader(*splits["val"], 1000),
-            scope["criterion"],
-            scope["optimizer"],
+            nn.CrossEntropyLoss(),
+            cfg.make(model),
             device,
         )
         print(f"{key}:", flush=True)  # the trainer's own epoch lines follow, unnamed
-        curves = trainer.train_network(1 if quick else scope["epochs"])
-        history = History(
-            loss=curves["train_loss"],
-            train_accuracy=curves["train_accuracy"],
-            val_loss=curves["val_loss"],
-            val_accuracy=curves["val_accuracy"],
-        )
+        history = _fit(trainer, 1 if quick else cfg.epochs)
         acc = accuracy(model, *splits["test"])
-        optimizer = type(scope["optimizer"]).__name__.lower()
         runs[key] = ModelRun(
-            history, acc, optimizer, cfg.lr, cfg.batch_size, measurement(source, acc)
+            history, acc, cfg.optimizer, cfg.lr, cfg.batch_size, measurement(source, acc)
         )
         weights[key] = weights_dir / spec.weights
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, weights[key])
@@ -141,6 +132,17 @@ def train(
     )
 
 
+def _fit(trainer: student.NetworkTrainer, epochs: int) -> History:
+    """The trainer's own `train_network` (the notebook's training cells call it), as a History."""
+    curves = trainer.train_network(epochs)
+    return History(
+        loss=curves["train_loss"],
+        train_accuracy=curves["train_accuracy"],
+        val_loss=curves["val_loss"],
+        val_accuracy=curves["val_accuracy"],
+    )
+
+
 def figures(
     manifest: Manifest, result: TrainResult[Sample], folder: Path, title: str, quick: bool
 ) -> list[Path]:
@@ -153,6 +155,8 @@ def figures(
     fig = user.show_predictions(result.own.images, result.own.labels, n=SAMPLE)
     fig.suptitle(f"FNN predictions on {result.own.data}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.86))  # room for the title above the panels' own
-    path = save(fig, folder / "predictions.png")
+    path = folder / "predictions.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
     return [curves, path]
