@@ -18,7 +18,7 @@ from solutions.data import TensorLoader, load_split, normalize
 from solutions.data.mnist import MnistSource, find_mnist
 from solutions.expected import Measurement, ModelRun, TrainResult
 from solutions.fnn_mnist import config, student
-from solutions.plots import learning_curves
+from solutions.plots import learning_curves, save
 from solutions.training import History, accuracy
 
 SAMPLE = 8  # images shown in the predictions figure
@@ -155,8 +155,6 @@ def figures(
     fig = user.show_predictions(result.own.images, result.own.labels, n=SAMPLE)
     fig.suptitle(f"FNN predictions on {result.own.data}", fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.86))  # room for the title above the panels' own
-    path = folder / "predictions.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    path = save(fig, folder / "predictions.png")
     plt.close(fig)
     return [curves, path]
