@@ -24,35 +24,22 @@ class TrainConfig:
         """Notebook code that sets `epochs`, `optimizer` and `scheduler` for `model`."""
         if self.optimizer == "sgd":
             make = (
-                f"torch.optim.SGD({model}.parameters(), lr={self.lr}, momentum={self.momentum}, "
-                f"nesterov=True, weight_decay={self.weight_decay})"
+                f"SGD({model}.parameters(), lr={self.lr}, momentum={self.momentum}, nesterov=True"
             )
         else:
-            make = (
-                f"torch.optim.Adam({model}.parameters(), lr={self.lr}, "
-                f"weight_decay={self.weight_decay})"
-            )
+            make = f"Adam({model}.parameters(), lr={self.lr}"
         return (
             f"epochs = {self.epochs}\n"
-            f"optimizer = {make}\n"
+            f"optimizer = torch.optim.{make}, weight_decay={self.weight_decay})\n"
             "scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)"
         )
 
     def make(self, model: torch.nn.Module):
-        """(optimizer, scheduler) for `model`, the objects that `code` creates in the notebook."""
-        if self.optimizer == "sgd":
-            optimizer = torch.optim.SGD(
-                model.parameters(),
-                lr=self.lr,
-                momentum=self.momentum,
-                nesterov=True,
-                weight_decay=self.weight_decay,
-            )
-        else:
-            optimizer = torch.optim.Adam(
-                model.parameters(), lr=self.lr, weight_decay=self.weight_decay
-            )
-        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.epochs)
+        """(optimizer, scheduler) for `model`: what `code` creates in the notebook, made by
+        running that code, so the reference trains with exactly what students are shown."""
+        scope = {"torch": torch, "model": model}
+        exec(self.code("model"), scope)  # noqa: S102 - our own settings, not student code
+        return scope["optimizer"], scope["scheduler"]
 
 
 RESMLP = TrainConfig(epochs=15, optimizer="sgd", lr=0.05, weight_decay=5e-4)
