@@ -1,10 +1,6 @@
-"""The checks that are `res_dense_nets`' own; the rest come from the families (manifest).
-
-Graded here: ResBlock's skip connection; DenseBlock's dense connectivity (what each 3x3
-convolution sees), concatenation and BN -> ReLU -> conv order; the DenseNet's wiring (what
-reaches each block and the classifier, its own layers), judged with the student's own blocks in
-place so a block mistake is not charged again; the shape answers, right when they match the
-reference or the student's own DenseNet.
+"""The checks that are `res_dense_nets`' own (the rest come from the families: see the manifest):
+ResBlock's skip path, DenseBlock's connectivity and layer order, the DenseNet's wiring judged on
+the student's own blocks (a block mistake is not charged again), and the shape answers.
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from grader.checks.common import (
 )
 from grader.checks.families import answers as answers_family
 from grader.checks.families.modules import BATCH, module_settings
-from grader.spec import Definitions, Verdict
+from grader.spec import Definitions
 
 OWN = Definitions()
 register = OWN.register
@@ -298,11 +294,13 @@ def _densenet_parameters(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- shape answers
 
 
-def _own_answers(nets: list) -> dict | None:
-    """The answers true of the student's own DenseNet(12), from its observed wiring."""
+def _own_answers(wiring: dict) -> dict:
+    """The answers true of the student's own DenseNet(12), from its observed wiring ({} when it
+    cannot tell)."""
+    nets = wiring.get("nets") if isinstance(wiring.get("nets"), list) else []
     entry = next((n for n in nets if n.get("growth") == 12 and "error" not in n), None)
     if not entry or len(entry.get("block_inputs") or []) < 2 or not entry.get("block_outputs"):
-        return None
+        return {}
     (c1, h1, w1), (_, h2, w2) = entry["block_inputs"][0], entry["block_inputs"][1]
     fc = entry["last_linear_input"]
     return {
@@ -314,18 +312,7 @@ def _own_answers(nets: list) -> dict | None:
     }
 
 
-@OWN.check(observe="answers", uses=("densenet_wiring",))
-def shape_answers(seen, want, ctx) -> Verdict:
-    expected = want["answers"]
-    accepted = [expected]
-    wiring = ctx.observations.get("densenet_wiring")
-    if isinstance(wiring, dict) and isinstance(wiring.get("nets"), list):
-        own = _own_answers(wiring["nets"])
-        if own:
-            accepted.append(own)
-    wrong = answers_family.wrong_answers(seen["answers"], accepted)
-    if wrong is None:
-        return Verdict.wrong(f"shape_answers() returned {seen['answers']!r}, not a dict")
-    return Verdict.partial(
-        len(expected) - len(wrong), len(expected), "; ".join(wrong) or "all answers right"
-    )
+# Answers true of the student's own DenseNet are right too: a block mistake is not charged again.
+OWN.check("shape_answers", observe="answers", uses=("densenet_wiring",))(
+    answers_family.judge_also("densenet_wiring", _own_answers)
+)

@@ -24,17 +24,13 @@ class TrainConfig:
         """Notebook code that sets `epochs`, `optimizer` and `scheduler` for `model`."""
         if self.optimizer == "sgd":
             make = (
-                f"torch.optim.SGD({model}.parameters(), lr={self.lr}, momentum={self.momentum}, "
-                f"nesterov=True, weight_decay={self.weight_decay})"
+                f"SGD({model}.parameters(), lr={self.lr}, momentum={self.momentum}, nesterov=True"
             )
         else:
-            make = (
-                f"torch.optim.Adam({model}.parameters(), lr={self.lr}, "
-                f"weight_decay={self.weight_decay})"
-            )
+            make = f"Adam({model}.parameters(), lr={self.lr}"
         return (
             f"epochs = {self.epochs}\n"
-            f"optimizer = {make}\n"
+            f"optimizer = torch.optim.{make}, weight_decay={self.weight_decay})\n"
             "scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)"
         )
 

@@ -121,11 +121,8 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             ### A1. The residual block
 
-            Write `ResBlock`, a subclass of `nn.Module`, with two fully connected layers whose
-            widths the user sets: the first maps `in_features` to `hidden_features`, the second
-            maps `hidden_features` back to `in_features` so that the block's input can be added
-            to it. The block computes `relu(x + fc2(relu(fc1(x))))`: the addition is the skip
-            (identity) connection. Input and output have shape `(N, in_features)`.
+            Write `ResBlock`, a subclass of `nn.Module`, as its docstring says: the addition of
+            the block's input `x` is the skip (identity) connection.
             """
         ),
         solution("resblock", code["resblock"]),
@@ -146,12 +143,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### A2. The residual MLP
 
-            Build `ResMLP` from your `ResBlock`: flatten the `(N, 1, 28, 28)` image to 784
-            features, a fully connected layer 784 -> 256 with ReLU, two `ResBlock(256, 128)`,
-            and a fully connected layer 256 -> 10. Return the raw scores (logits):
-            `nn.CrossEntropyLoss` applies the softmax itself. Register the blocks as
-            submodules (attributes, `nn.Sequential` or `nn.ModuleList`, not a Python list),
-            or PyTorch will neither train nor save them.
+            Build `ResMLP` from your `ResBlock`, as its docstring says. Return the raw scores
+            (logits): `nn.CrossEntropyLoss` applies the softmax itself. Register the blocks as
+            submodules (attributes, `nn.Sequential` or `nn.ModuleList`, not a Python list), or
+            PyTorch will neither train nor save them.
             """
         ),
         solution("resmlp", code["resmlp"]),
@@ -254,14 +249,11 @@ def cells(manifest: Manifest) -> list[Cell]:
 
             In a dense block every layer receives the outputs of *all* earlier layers:
             layer l computes `x_l = H_l([x_0, x_1, ..., x_(l-1)])`, where `[...]` is the
-            concatenation along the channels and `x_0` is the block's input. Each `H_l` is
-            batch normalisation, then ReLU, then a 3x3 convolution that keeps the spatial size
-            and outputs `growth_rate` channels. The block returns the concatenation of its input
-            and all layer outputs, so `in_channels + num_layers * growth_rate` channels at the
-            input's height and width. Features are concatenated, never summed: concatenate in
-            the order `[x_0, x_1, ..., x_(l-1)]` (the block input first; the newest-first order
-            is accepted too). Each layer is exactly these three modules, nothing more: no other
-            activation, no dropout, and the convolution keeps PyTorch's default bias.
+            concatenation along the channels and `x_0` is the block's input; the block returns
+            `[x_0, x_1, ..., x_L]`. Features are concatenated, never summed, the block input
+            first (the newest-first order is accepted too). Each `H_l` is exactly the three
+            modules of the docstring, nothing more: no other activation, no dropout, and the
+            convolution keeps PyTorch's default bias.
             """
         ),
         solution("denseblock", code["denseblock"]),
@@ -279,8 +271,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             ### B2. The transition layer
 
             Dense blocks keep the spatial size and add channels; transition layers between them
-            shrink both: batch normalisation, a 1x1 convolution to `out_channels`, and 2x2
-            average pooling with stride 2, in this order and nothing else (no activation).
+            shrink both, with the docstring's three modules in its order and nothing else (no
+            activation).
             """
         ),
         solution("transition", code["transition"]),

@@ -1,4 +1,5 @@
-"""Are the committed expected answers what the reference code computes, and does training run?"""
+"""Does the reference answer the sheet, does the committed run reach the issue's targets, and does
+the reference train with what the notebook shows?"""
 
 from __future__ import annotations
 
