@@ -148,15 +148,12 @@ def _setup(manifest: Manifest) -> Cell:
 def _data(code: dict, manifest: Manifest) -> list[Cell]:
     return [
         markdown(
-            f"""
+            """
             ## 1. Data
 
             ### 1.1 Transforms
 
-            Write `make_transforms` as its docstring says. The random crop of the padded image
-            shifts the picture by up to {config.CROP_PADDING} pixels. Augmentation is for
-            training only: the test transform must give the same tensor every time it sees the
-            same image.
+            Write `make_transforms` as its docstring says: augmentation is for training only.
             """
         ),
         solution("transforms", code["transforms"]),
@@ -233,16 +230,8 @@ def _network(code: dict, manifest: Manifest) -> list[Cell]:
 
             ### 2.1 The network
 
-            Write `Net`, the network of the PyTorch MNIST example, with these layers under
-            these names (the grader looks for `conv1`, `conv2`, `fc1` and `fc2`):
-
-            1. `conv1`: 3x3 convolution, 1 -> 32 channels, stride 1, no padding, then ReLU;
-            2. `conv2`: 3x3 convolution, 32 -> 64 channels, stride 1, no padding, then ReLU;
-            3. 2x2 max pooling, then dropout with probability 0.25;
-            4. flatten to 9,216 features (64 channels of 12x12);
-            5. `fc1`: fully connected 9,216 -> 128, then ReLU and dropout with probability 0.5;
-            6. `fc2`: fully connected 128 -> 10.
-
+            Write `Net`, the network of the PyTorch MNIST example, as its docstring says, with
+            its layers under these names: the grader looks for `conv1`, `conv2`, `fc1` and `fc2`.
             `forward` returns the ten raw scores (logits). The example ends with `log_softmax`
             and trains with `F.nll_loss`; here the network returns logits and the training
             uses `F.cross_entropy`, which applies the softmax itself.

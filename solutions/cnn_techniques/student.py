@@ -115,11 +115,15 @@ def show_augmentations(image, draws=5):
 
 
 class Net(nn.Module):
-    """The CNN of pytorch/examples' MNIST script, returning raw class scores (logits).
+    """The CNN of pytorch/examples' MNIST script on (N, 1, 28, 28) images:
 
-    (N, 1, 28, 28) -> conv1: 3x3 conv 1->32 -> ReLU -> conv2: 3x3 conv 32->64 -> ReLU -> 2x2 max
-    pool (N, 64, 12, 12) -> dropout 0.25 -> flatten (N, 9216) -> fc1: 9216->128 -> ReLU ->
-    dropout 0.5 -> fc2: 128->10 -> (N, 10). No softmax: `F.cross_entropy` applies it.
+    1. conv1: 3x3 convolution, 1 -> 32 channels, stride 1, no padding, then ReLU;
+    2. conv2: 3x3 convolution, 32 -> 64 channels, stride 1, no padding, then ReLU;
+    3. 2x2 max pooling (N, 64, 12, 12), then dropout with probability 0.25;
+    4. flatten to (N, 9216);
+    5. fc1: fully connected 9,216 -> 128, then ReLU and dropout with probability 0.5;
+    6. fc2: fully connected 128 -> 10: raw class scores (logits), (N, 10). No softmax:
+       `F.cross_entropy` applies it.
     """
 
     def __init__(self):

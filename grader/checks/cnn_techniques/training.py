@@ -85,10 +85,9 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
     got = entry["returned"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy") if isinstance(got, dict) else None
-    if not (isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)):
-        return f"it returned {str(got)[:200]}, not a dict of per-epoch lists"
-    if len(curve) != 4:
-        return f"its test_accuracy is {curve!r}, not one number per epoch (4)"
+    numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)
+    if not numbers or len(curve) != 4:
+        return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch (4)"
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = []
     if short := [k for k in CURVES if not (isinstance(got.get(k), list) and len(got[k]) == 4)]:
