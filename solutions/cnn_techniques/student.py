@@ -291,9 +291,10 @@ def plot_learning_curves(histories):
 
 
 class BatchNormNet(nn.Module):
-    """`Net` with batch normalisation after conv1 (32 channels), conv2 (64 channels) and fc1
-    (128 features), each before its ReLU; everything else (layer names, the biases of conv1,
-    conv2 and fc1, dropout, pooling, logits) as in `Net`."""
+    """`Net` with batch normalisation after conv1 and conv2 (`nn.BatchNorm2d` of 32 and 64
+    channels) and after fc1 (`nn.BatchNorm1d` of 128 features), each before its ReLU;
+    everything else (layer names, the biases of conv1, conv2 and fc1, dropout, pooling,
+    logits) as in `Net`."""
 
     def __init__(self):
         super().__init__()
