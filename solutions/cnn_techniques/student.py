@@ -1,10 +1,6 @@
-"""Reference answers to the student part of `cnn_techniques`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
+"""Reference answers to the student part of `cnn_techniques`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's.
 """
 
 import copy
