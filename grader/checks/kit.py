@@ -52,15 +52,6 @@ def once(ctx, run: Callable[[], dict]) -> dict:
     return per_setting([None], int(ctx.settings.get("seed", 0)), lambda i, _: run())[0]
 
 
-def failed(seen: dict, what: str) -> Verdict | None:
-    """The verdict on an entry whose run failed ("`what` raised ..."), or None."""
-    if "error" in seen:
-        return Verdict.error(f"{what} raised {seen['error']}")
-    if "wrong" in seen:
-        return Verdict.wrong(f"{what}: {seen['wrong']}")
-    return None
-
-
 Test = Callable[[dict, dict, Any, int], str | None]  # (entry, reference's entry, ctx, i)
 Where = Callable[[Any, int, dict], str]  # (ctx, i, reference's entry) -> "ResBlock(...)"
 

@@ -1,9 +1,6 @@
-"""Training settings of the `cnn_techniques` reference runs.
-
-One configuration trains every run (the sheet compares techniques, not optimisers) on the
-reference's tensor path and fills the hyper-parameter solution regions of the notebook
-(`TrainConfig.code`): today's pytorch/examples MNIST script, Adadelta at learning rate 1.0, the
-rate multiplied by 0.7 after every epoch, batches of 64.
+"""Training settings of the `cnn_techniques` reference runs: one configuration for every run
+(the sheet compares techniques, not optimisers), today's pytorch/examples MNIST script's; it also
+fills the hyper-parameter solution regions of the notebook (`TrainConfig.code`).
 """
 
 from __future__ import annotations

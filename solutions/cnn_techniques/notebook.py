@@ -52,6 +52,11 @@ save_run("{key}", {name}, "{weights}")"""
     return solution(f"train_{name}", weights_or_training(name, model, weights, training))
 
 
+def _file(manifest: Manifest, key: str) -> str:
+    """The weights file of run `key` and its size limit, for the text."""
+    return f"`{manifest.model(key).weights}` (at most {manifest.model(key).max_weights_mb:g} MB)"
+
+
 def _intro(manifest: Manifest) -> list[Cell]:
     return [
         markdown(
@@ -148,15 +153,12 @@ def _setup(manifest: Manifest) -> Cell:
 def _data(code: dict, manifest: Manifest) -> list[Cell]:
     return [
         markdown(
-            f"""
+            """
             ## 1. Data
 
             ### 1.1 Transforms
 
-            Write `make_transforms` as its docstring says. The random crop of the padded image
-            shifts the picture by up to {config.CROP_PADDING} pixels. Augmentation is for
-            training only: the test transform must give the same tensor every time it sees the
-            same image.
+            Write `make_transforms` as its docstring says: augmentation is for training only.
             """
         ),
         solution("transforms", code["transforms"]),
@@ -233,16 +235,8 @@ def _network(code: dict, manifest: Manifest) -> list[Cell]:
 
             ### 2.1 The network
 
-            Write `Net`, the network of the PyTorch MNIST example, with these layers under
-            these names (the grader looks for `conv1`, `conv2`, `fc1` and `fc2`):
-
-            1. `conv1`: 3x3 convolution, 1 -> 32 channels, stride 1, no padding, then ReLU;
-            2. `conv2`: 3x3 convolution, 32 -> 64 channels, stride 1, no padding, then ReLU;
-            3. 2x2 max pooling, then dropout with probability 0.25;
-            4. flatten to 9,216 features (64 channels of 12x12);
-            5. `fc1`: fully connected 9,216 -> 128, then ReLU and dropout with probability 0.5;
-            6. `fc2`: fully connected 128 -> 10.
-
+            Write `Net`, the network of the PyTorch MNIST example, as its docstring says, with
+            its layers under these names: the grader looks for `conv1`, `conv2`, `fc1` and `fc2`.
             `forward` returns the ten raw scores (logits). The example ends with `log_softmax`
             and trains with `F.nll_loss`; here the network returns logits and the training
             uses `F.cross_entropy`, which applies the softmax itself.
@@ -352,7 +346,6 @@ def _loops(code: dict, manifest: Manifest) -> list[Cell]:
 
 
 def _runs(code: dict, manifest: Manifest) -> list[Cell]:
-    sizes = {m.key: f"`{m.weights}` (at most {m.max_weights_mb:g} MB)" for m in manifest.models}
     return [
         markdown(
             f"""
@@ -360,7 +353,7 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
 
             Choose the optimiser and learning-rate schedule, train `Net` on Fashion-MNIST for
             {config.EPOCHS} epochs and keep its best epoch. The cell saves the weights to
-            {sizes["baseline"]} and the curves of all runs so far to `histories.json`.
+            {_file(manifest, "baseline")} and the curves of all runs so far to `histories.json`.
             **Hint:** if the training loss stays near 2.30 (that is ln 10: the network guesses)
             or jumps around, the learning rate is too high for your optimiser: lower it. The
             PyTorch example uses Adadelta with learning rate {CFG.lr} and multiplies it by
@@ -376,7 +369,7 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
 
             Train a new `Net` from scratch, this time on the augmented training images
             (`augmented_loader`); the test images stay as they are. The cell saves
-            {sizes["augmented"]}.
+            {_file(manifest, "augmented")}.
             """
         ),
         _training_cell(manifest, "augmented", "augmented_loader, test_loader"),
@@ -384,9 +377,8 @@ def _runs(code: dict, manifest: Manifest) -> list[Cell]:
             f"""
             ## 4. Batch normalisation
 
-            Write `BatchNormNet` (`nn.BatchNorm2d` after the convolutions, `nn.BatchNorm1d`
-            after `fc1`, as its docstring says), then train it from scratch (without
-            augmentation); the cell saves {sizes["batchnorm"]}.
+            Write `BatchNormNet` as its docstring says, then train it from scratch (without
+            augmentation); the cell saves {_file(manifest, "batchnorm")}.
             """
         ),
         solution("batchnorm", code["batchnorm"]),
@@ -413,9 +405,8 @@ def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
 
             First train `Net` on MNIST (normalised with MNIST's own mean and standard
             deviation) for {config.EPOCHS} epochs and keep its best epoch: the cell saves
-            `{manifest.model("mnist").weights}` (at most
-            {manifest.model("mnist").max_weights_mb:g} MB). You hand it in: the grader checks
-            that your fine-tuned network starts from it.
+            {_file(manifest, "mnist")}. You hand it in: the grader checks that your fine-tuned
+            network starts from it.
             """
         ),
         _training_cell(
@@ -455,11 +446,10 @@ mnist_train_loader, mnist_test_loader = make_loaders(
         markdown(
             f"""
             Fine-tune on Fashion-MNIST for {config.EPOCHS} epochs, starting from the MNIST
-            weights you saved; the cell saves `{manifest.model("finetuned").weights}` (at most
-            {manifest.model("finetuned").max_weights_mb:g} MB). In its solution part, set
-            `finetuned, optimizer = finetuning_setup(mnist_state, lr)` (the model it returns
-            replaces the one the cell's first line made; `fit` moves it to `device`) and a
-            learning-rate `scheduler`, as for the baseline.
+            weights you saved; the cell saves {_file(manifest, "finetuned")}. In its solution
+            part, set `finetuned, optimizer = finetuning_setup(mnist_state, lr)` (the model it
+            returns replaces the one the cell's first line made; `fit` moves it to `device`)
+            and a learning-rate `scheduler`, as for the baseline.
             """
         ),
         _training_cell(

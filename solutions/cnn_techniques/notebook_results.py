@@ -58,9 +58,7 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
 
             t-SNE places high-dimensional points on a plane so that points that are close
             stay close. Use it on what the baseline network computes in `fc1`: 128 numbers per
-            image. Write `fc1_features` (a forward hook on `model.fc1` reads the layer's output
-            without changing `forward`), `tsne_points` (scikit-learn's `TSNE`) and
-            `plot_tsne`, as their docstrings say.
+            image. Write `fc1_features`, `tsne_points` and `plot_tsne` as their docstrings say.
 
             t-SNE of all 60,000 training images takes long; use the **first {n:,} training
             images** (indices 0 to {n - 1:,}), prepared with the test transform (no
@@ -96,10 +94,9 @@ def analysis(code: dict, manifest: Manifest) -> list[Cell]:
 
             ### 8.1 Activation maximisation
 
-            Which picture makes the network most sure of a class? Start from an empty (all
-            black) image and change its pixels by **gradient ascent** so that the logit of the
-            chosen class (its output in `fc2`, before any softmax) rises. Write
-            `activation_maximisation` as its docstring says. The image lives on the [0, 1]
+            Which picture makes the network most sure of a class? Write
+            `activation_maximisation` as its docstring says: **gradient ascent** on the pixels
+            of an empty image. The image lives on the [0, 1]
             pixel scale and is normalised with `(image - mean) / std` before it enters the
             network; the penalty `decay * (image ** 2).sum()` keeps pixels dark where the class
             does not need them (with `decay=0` the images fill with bright stripes). Take the

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 
 from solutions.cnn_techniques import config, student  # noqa: E402
 from solutions.data import DATASETS, torchvision_dataset  # noqa: E402
+from solutions.plots import save  # noqa: E402
 
 CLASSES = DATASETS["fashion_mnist"].classes
 # The classes the sheet suggests for activation maximisation: they are shown first.
@@ -23,8 +24,7 @@ NETWORK = f"{config.ANALYSED_RUN} network"
 def _save(fig, path: Path, title: str) -> Path:
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    save(fig, path)
     plt.close(fig)
     return path
 
@@ -57,15 +57,10 @@ def figures(manifest, result, folder: Path, title: str, quick: bool) -> list[Pat
     n = len(analysis.tsne_labels)
     torch.manual_seed(0)  # the same augmentations every time
     steps = len(analysis.dreams[0][1]) - 1
+    first = dataset[0][0]  # the first training image, a PIL image
     drawn = {
-        "samples": (
-            student.show_samples(dataset),
-            "the first training image of each class",
-        ),
-        "augmentations": (
-            student.show_augmentations(dataset[0][0], draws=4),  # a PIL image
-            "training augmentations",
-        ),
+        "samples": (student.show_samples(dataset), "the first training image of each class"),
+        "augmentations": (student.show_augmentations(first, draws=4), "training augmentations"),
         "curves_train": (train, "training set"),
         "curves_test": (test, "test set (best epoch kept)"),
         "tsne": (

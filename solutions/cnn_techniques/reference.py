@@ -2,13 +2,10 @@
 
 `train` runs the notebook's own code (`student.fit`, `train_epoch`, `evaluate`, the networks,
 `finetuning_setup`) on the tensor path: whole splits on the device, batches by index
-(`TensorLoader`), the training augmentations applied to whole batches. The manifest's five runs
-in its order, each keeping its best epoch; then the baseline is analysed (t-SNE of its fc1
-features, an activation-maximisation image per class, the test split's confusion matrix).
-
-MNIST cannot be downloaded everywhere (not here): without it the pretraining runs on the
-generated MNIST-format fixture, and the expected answers mark the MNIST and fine-tuned
-accuracies unmeasured, with the reason, and take their thresholds from the manifest.
+(`TensorLoader`), the training augmentations applied to whole batches. Without MNIST (no download
+here) the pretraining runs on the generated MNIST-format fixture, and the expected answers mark
+the MNIST and fine-tuned accuracies unmeasured, with the reason, and take their thresholds from
+the manifest.
 """
 
 from __future__ import annotations

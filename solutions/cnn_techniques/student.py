@@ -1,10 +1,6 @@
-"""Reference answers to the student part of `cnn_techniques`, one notebook cell per marker.
-
-Every `# %% cell: <grade_id>` line starts the code of one solution cell of the source notebook,
-which the notebook builder copies verbatim (markers excluded). The lines between
-`### BEGIN SOLUTION` and `### END SOLUTION` are what `nbgrader generate_assignment` replaces by
-`raise NotImplementedError()` in the student copy; everything else in a cell is the scaffold the
-student sees. The imports above the first marker are provided by the notebook's set-up cell.
+"""Reference answers to the student part of `cnn_techniques`: one notebook cell per `# %% cell:`
+marker, as `solutions/notebook_builder.py` says; the imports above the first marker are the
+set-up cell's.
 """
 
 import copy
@@ -115,11 +111,15 @@ def show_augmentations(image, draws=5):
 
 
 class Net(nn.Module):
-    """The CNN of pytorch/examples' MNIST script, returning raw class scores (logits).
+    """The CNN of pytorch/examples' MNIST script on (N, 1, 28, 28) images:
 
-    (N, 1, 28, 28) -> conv1: 3x3 conv 1->32 -> ReLU -> conv2: 3x3 conv 32->64 -> ReLU -> 2x2 max
-    pool (N, 64, 12, 12) -> dropout 0.25 -> flatten (N, 9216) -> fc1: 9216->128 -> ReLU ->
-    dropout 0.5 -> fc2: 128->10 -> (N, 10). No softmax: `F.cross_entropy` applies it.
+    1. conv1: 3x3 convolution, 1 -> 32 channels, stride 1, no padding, then ReLU;
+    2. conv2: 3x3 convolution, 32 -> 64 channels, stride 1, no padding, then ReLU;
+    3. 2x2 max pooling (N, 64, 12, 12), then dropout with probability 0.25;
+    4. flatten to (N, 9216);
+    5. fc1: fully connected 9,216 -> 128, then ReLU and dropout with probability 0.5;
+    6. fc2: fully connected 128 -> 10: raw class scores (logits), (N, 10). No softmax:
+       `F.cross_entropy` applies it.
     """
 
     def __init__(self):
@@ -287,9 +287,10 @@ def plot_learning_curves(histories):
 
 
 class BatchNormNet(nn.Module):
-    """`Net` with batch normalisation after conv1 (32 channels), conv2 (64 channels) and fc1
-    (128 features), each before its ReLU; everything else (layer names, the biases of conv1,
-    conv2 and fc1, dropout, pooling, logits) as in `Net`."""
+    """`Net` with batch normalisation after conv1 and conv2 (`nn.BatchNorm2d` of 32 and 64
+    channels) and after fc1 (`nn.BatchNorm1d` of 128 features), each before its ReLU;
+    everything else (layer names, the biases of conv1, conv2 and fc1, dropout, pooling,
+    logits) as in `Net`."""
 
     def __init__(self):
         super().__init__()

@@ -1,8 +1,5 @@
-"""The checks that are `cnn_techniques`' own, one module per part of the sheet (each says what it
-judges): `inputs` (make_transforms, parameter_counts), `training` (fit, the handed-in curves,
-BatchNormNet's modes, fine-tuning), `analysis` (fc1_features, activation_maximisation,
-confusion). The observers run the student's code on models and data of the grader's, made for
-this run; the rest comes from the families (manifest)."""
+"""The checks that are `cnn_techniques`' own, one module per part of the sheet; the rest come
+from the families (manifest)."""
 
 from __future__ import annotations
 

@@ -13,9 +13,10 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.cnn_techniques.inputs import PytorchExampleNet
-from grader.checks.common import WrongValue
+from grader.checks.common import WrongValue, record_calls
 from grader.checks.families import behaviour
-from grader.spec import Definitions, Verdict
+from grader.checks.kit import judged
+from grader.spec import Definitions
 
 OWN = Definitions()
 CPU = torch.device("cpu")
@@ -36,7 +37,7 @@ def features_seen(ctx) -> dict:
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
     s = ctx.settings
 
-    def run() -> dict:
+    def run(i, _) -> dict:
         model = PytorchExampleNet()
         g = torch.Generator().manual_seed(int(s["seed"]))
         x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
@@ -56,36 +57,19 @@ def features_seen(ctx) -> dict:
             "labels": bool(torch.equal(labels.long().reshape(-1), y)),
         }  # fmt: skip
 
-    return kit.once(ctx, run)
+    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
 
 
-@OWN.check(observe=features_seen)
-def tsne_fc1_features(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "fc1_features"):
-        return problem
-    if seen["shape"] != want["shape"]:
-        return Verdict.wrong(
-            f"fc1_features gave features of shape {seen['shape']}, expected {want['shape']}: "
-            "fc1's 128 outputs per image (not the logits, not the flattened convolutions)"
+@judged(OWN, features_seen, "runs", "fc1_features")
+def tsne_fc1_features(entry, want, ctx, i) -> str | None:
+    if entry["shape"] != want["shape"]:
+        return (
+            f"features of shape {entry['shape']}, expected {want['shape']}: fc1's 128 outputs "
+            "per image (not the logits, not the flattened convolutions)"
         )
-    problems = [] if seen["fc1"] else ["the features are not fc1's output in evaluation mode"]
-    problems += [] if seen["labels"] else ["the labels are not the loader's, in its order"]
-    return Verdict.expect(
-        not problems, "fc1_features returns fc1's output and the labels", "; ".join(problems)
-    )
-
-
-class Recorded(nn.Module):
-    """A linear classifier of the grader's that keeps every input it is given."""
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(784, 10)
-        self.inputs: list[torch.Tensor] = []
-
-    def forward(self, x):
-        self.inputs.append(x.detach().clone())
-        return self.linear(x.flatten(1))
+    problems = [] if entry["fc1"] else ["the features are not fc1's output in evaluation mode"]
+    problems += [] if entry["labels"] else ["the labels are not the loader's, in its order"]
+    return "; ".join(problems) or None
 
 
 @OWN.observer(draw=DRAW)
@@ -95,18 +79,18 @@ def dream_seen(ctx) -> dict:
     (computed by an untouched copy of the model)."""
     s, mean, std = ctx.settings, ctx.manifest.mean[0], ctx.manifest.std[0]
 
-    def run() -> dict:
-        model = Recorded()
+    def run(i, _) -> dict:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
         with torch.no_grad():
-            model.linear.weight.normal_()  # large gradients: any step size moves the logit
-        pristine = copy.deepcopy(model.linear)
-        target = int(s["target"])
+            model[1].weight.normal_()  # large gradients: any step size moves the logit
+        pristine, target = copy.deepcopy(model), int(s["target"])
+        inputs = record_calls([model], lambda m, args: args[0].detach().clone())[0]
         ctx.get("activation_maximisation")(model, target, mean, std, steps=DREAM_STEPS, device=CPU)
-        if not model.inputs:
+        if not inputs:
             raise WrongValue("the model was never called")
-        first, last = model.inputs[0], model.inputs[-1]
+        first, last = inputs[0], inputs[-1]
         with torch.no_grad():
-            logits = [float(pristine(x.flatten(1))[0, target]) for x in (first, last)]
+            logits = [float(pristine(x)[0, target]) for x in (first, last)]
         return {
             "rise": logits[1] - logits[0],
             "constant": float(first.max() - first.min()) < 1e-5,
@@ -114,32 +98,28 @@ def dream_seen(ctx) -> dict:
             "black": (0 - mean) / std,
         }
 
-    return kit.once(ctx, run)
+    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
 
 
-@OWN.check(observe=dream_seen)
-def dream_ascent(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "activation_maximisation"):
-        return problem
-    return Verdict.expect(
-        seen["rise"] > 0.25 * want["rise"],
-        "gradient ascent raises the target logit",
-        f"over {DREAM_STEPS} steps the target logit changed by {seen['rise']:.2f}, the "
+@judged(OWN, dream_seen, "runs", "activation_maximisation")
+def dream_ascent(entry, want, ctx, i) -> str | None:
+    if entry["rise"] > 0.25 * want["rise"]:
+        return None
+    return (
+        f"over {DREAM_STEPS} steps the target logit changed by {entry['rise']:.2f}, the "
         f"reference's rose by {want['rise']:.2f}: move the image along the gradient of the "
-        "logit (ascent), and change the image, not the model's weights",
+        "logit (ascent), and change the image, not the model's weights"
     )
 
 
-@OWN.check(observe=dream_seen)
-def dream_empty_start(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "activation_maximisation"):
-        return problem
-    empty = seen["constant"] and min(abs(seen["start"]), abs(seen["start"] - seen["black"])) < 1e-4
-    return Verdict.expect(
-        empty,
-        "activation maximisation starts from an empty image",
+@judged(OWN, dream_seen, "runs", "activation_maximisation")
+def dream_empty_start(entry, want, ctx, i) -> str | None:
+    start, black = entry["start"], entry["black"]
+    if entry["constant"] and min(abs(start), abs(start - black)) < 1e-4:
+        return None
+    return (
         "the first image the model saw is not empty: start from black pixels (0 before "
-        f"normalisation, {seen['black']:.4f} after) or from zeros after normalisation",
+        f"normalisation, {black:.4f} after) or from zeros after normalisation"
     )
 
 
@@ -156,7 +136,7 @@ def confusion_seen(ctx) -> dict:
     16, beside the matrix those give (rows: true class)."""
     s = ctx.settings
 
-    def run() -> dict:
+    def run(i, _) -> dict:
         g = torch.Generator().manual_seed(int(s["seed"]))
         n = int(s["images"]) * 3
         predicted, truth = (torch.randint(0, 10, (n,), generator=g) for _ in range(2))
@@ -173,17 +153,15 @@ def confusion_seen(ctx) -> dict:
             "transposed": bool(torch.equal(got, expected.T)),
         }
 
-    return kit.once(ctx, run)
+    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
 
 
-@OWN.check(observe=confusion_seen)
-def confusion_rows(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "confusion"):
-        return problem
-    how = "it is transposed: " if seen["transposed"] else ""
-    return Verdict.expect(
-        seen["right"],
-        "the confusion matrix counts [true class, predicted class]",
+@judged(OWN, confusion_seen, "runs", "confusion")
+def confusion_rows(entry, want, ctx, i) -> str | None:
+    if entry["right"]:
+        return None
+    how = "it is transposed: " if entry["transposed"] else ""
+    return (
         f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "
-        "the number of images of each class)",
+        "the number of images of each class)"
     )

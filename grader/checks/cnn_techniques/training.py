@@ -13,19 +13,21 @@ from torch.utils.data import DataLoader, TensorDataset
 from grader.checks import kit
 from grader.checks.common import WrongValue, jsonable, modules_of_type
 from grader.checks.families import accuracy
+from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 LAST_LAYER = "fc2."  # the layer fine-tuning trains (the notebook names it)
+CPU = torch.device("cpu")
 DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
 
 
 class ScriptedTests:
     """A test loader whose labels make the model's accuracy `right[k] / n` on pass k: before
-    each pass it takes the model's predictions (evaluation mode, no gradients) and labels the
-    first right[k] images with them, the others wrongly. It also keeps the model's weights at
-    the start of each pass (the end of that epoch's training)."""
+    each pass it takes the model's predictions and labels the first right[k] images with them,
+    the others wrongly. It also keeps the model's weights at the start of each pass (the end
+    of that epoch's training)."""
 
     def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int]):
         self.model, self.images, self.right = model, images, right
@@ -36,20 +38,15 @@ class ScriptedTests:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        k = len(self.snapshots)
+        count = self.right[min(len(self.snapshots), len(self.right) - 1)]
         self.snapshots.append({n: t.detach().clone() for n, t in self.model.state_dict().items()})
-        was = self.model.training
-        self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad():  # the grader's linear model: the same in either mode
             predicted = self.model(self.images).argmax(1)
-        self.model.train(was)
-        labels = predicted.clone()
-        count = self.right[min(k, len(self.right) - 1)]
-        labels[count:] = (predicted[count:] + 1) % 10
-        self.dataset = TensorDataset(self.images, labels)
-        for start in range(0, len(labels), self.batch_size):
-            end = start + self.batch_size
-            yield self.images[start:end], labels[start:end]
+        right = torch.arange(len(predicted)) < count
+        self.dataset = TensorDataset(
+            self.images, torch.where(right, predicted, (predicted + 1) % 10)
+        )
+        yield from DataLoader(self.dataset, batch_size=self.batch_size)
 
 
 def _draw_fit(rng, manifest) -> dict:
@@ -62,45 +59,35 @@ def _draw_fit(rng, manifest) -> dict:
 @OWN.observer(draw=_draw_fit)
 def fit_run(ctx) -> dict:
     """fit(...) of a small model of the grader's for 4 epochs, with test accuracies scripted by
-    the test loader: best at epoch 2 or 3, tied at the last."""
+    the test loader (best at epoch 2 or 3, tied at the last), and the epoch whose weights the
+    model holds afterwards (0: none)."""
     s, seed = ctx.settings, int(ctx.settings["seed"])
-    torch.manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    g = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-    train = DataLoader(TensorDataset(x, y), batch_size=8)
-    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), list(s["right"]))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 
-    def run() -> dict:
-        epochs, cpu = len(s["right"]), torch.device("cpu")
+    def run(i, _) -> dict:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+        g = torch.Generator().manual_seed(seed)
+        x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
+        train = DataLoader(TensorDataset(x, y), batch_size=8)
+        tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), list(s["right"]))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        torch.manual_seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
-            return {
-                "returned": jsonable(ctx.get("fit")(model, optimizer, train, tests, epochs, cpu))
-            }
+            returned = ctx.get("fit")(model, optimizer, train, tests, len(s["right"]), CPU)
+        final = model.state_dict()
+        kept = [all(torch.equal(final[n], t) for n, t in snap.items()) for snap in tests.snapshots]
+        return {"returned": jsonable(returned), "kept": kept.index(True) + 1 if any(kept) else 0}
 
-    out = kit.once(ctx, run)
-    final = model.state_dict()
-    out["kept"] = next(
-        (k + 1 for k, snap in enumerate(tests.snapshots)
-         if all(torch.equal(final[n], t) for n, t in snap.items())),
-        0,
-    )  # fmt: skip
-    return out
+    return {"runs": kit.per_setting([None], seed, run)}
 
 
-@OWN.check(observe=fit_run)
-def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "fit"):
-        return problem
-    if not isinstance(seen.get("returned"), dict):
-        return Verdict.wrong(f"fit returned {seen.get('returned')!r}, not a dict")
-    got = seen["returned"]
+@judged(OWN, fit_run, "runs", "fit")
+def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
+    got = entry["returned"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
-    curve = got.get("test_accuracy")
+    curve = got.get("test_accuracy") if isinstance(got, dict) else None
     numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)
     if not numbers or len(curve) != 4:
-        return Verdict.wrong(f"fit's test_accuracy is {curve!r}, not one number per epoch (4)")
+        return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch (4)"
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = []
     if short := [k for k in CURVES if not (isinstance(got.get(k), list) and len(got[k]) == 4)]:
@@ -109,16 +96,16 @@ def fit_keeps_best_epoch(seen, want, ctx) -> Verdict:
         problems.append(f"best_epoch is {got.get('best_epoch')!r}, expected {best}")
     if got.get("best_accuracy") != max(curve):
         problems.append(f"best_accuracy is {got.get('best_accuracy')!r}")
-    if seen["kept"] != best:
-        kept = f"those of epoch {seen['kept']}" if seen["kept"] else "none of an epoch's end"
+    if entry["kept"] != best:
+        kept = f"those of epoch {entry['kept']}" if entry["kept"] else "none of an epoch's end"
         problems.append(f"the model's weights afterwards are {kept}")
+    if not problems:
+        return None
     scripted = [round(a, 4) for a in curve]
-    return Verdict.expect(
-        not problems,
-        "fit reports and keeps the best epoch",
+    return (
         f"test accuracies {scripted} over 4 epochs: " + "; ".join(problems) + f" (the best "
         f"epoch is {best}: the highest test accuracy, the earliest on a tie; the model must "
-        "hold that epoch's weights when fit returns)",
+        "hold that epoch's weights when fit returns)"
     )
 
 
@@ -165,7 +152,7 @@ def batchnorm_modes_seen(ctx) -> dict:
     """BatchNormNet's batch norm layers, and its outputs in training and evaluation mode with
     dropout switched off."""
 
-    def run() -> dict:
+    def run(i, _) -> dict:
         model = ctx.get("BatchNormNet")()
         x = torch.randn(8, 1, 28, 28) * 2 + 1
         model.train()
@@ -178,21 +165,19 @@ def batchnorm_modes_seen(ctx) -> dict:
         norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
         return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
 
-    return kit.once(ctx, run)
+    return {"runs": kit.per_setting([None], int(ctx.settings["seed"]), run)}
 
 
-@OWN.check(observe=batchnorm_modes_seen)
-def batchnorm_modes(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "BatchNormNet"):
-        return problem
-    if not seen["norms"]:
-        return Verdict.wrong("BatchNormNet has no nn.BatchNorm2d or nn.BatchNorm1d layer")
-    return Verdict.expect(
-        seen["differ"],
-        f"BatchNormNet's {seen['norms']} batch norms normalise differently in train and eval mode",
-        "BatchNormNet gives the same outputs in training and evaluation mode (dropout off): its "
-        "batch norm layers are not applied in forward",
-    )
+@judged(OWN, batchnorm_modes_seen, "runs", "BatchNormNet")
+def batchnorm_modes(entry, want, ctx, i) -> str | None:
+    if not entry["norms"]:
+        return "it has no nn.BatchNorm2d or nn.BatchNorm1d layer"
+    if not entry["differ"]:
+        return (
+            "it gives the same outputs in training and evaluation mode (dropout off): its "
+            "batch norm layers are not applied in forward"
+        )
+    return None
 
 
 @OWN.observer(draw=DRAW)
@@ -201,7 +186,7 @@ def finetuning(ctx) -> dict:
     grader drew: which parameters train, which the optimiser holds, whether the model holds
     the state."""
 
-    def run() -> dict:
+    def run(i, _) -> dict:
         state = {k: v + torch.randn_like(v) if v.is_floating_point() else v
                  for k, v in ctx.get("Net")().state_dict().items()}  # fmt: skip
         pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
@@ -219,32 +204,26 @@ def finetuning(ctx) -> dict:
             and all(torch.equal(own[k], v) for k, v in state.items()),
         }
 
-    return kit.once(ctx, run)
+    return {"runs": kit.per_setting([None], int(ctx.settings["seed"]), run)}
 
 
-@OWN.check(observe=finetuning)
-def finetune_frozen(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "finetuning_setup"):
-        return problem
-    if not seen["holds_state"]:
-        return Verdict.wrong("the model finetuning_setup returns does not hold the MNIST state")
-    return Verdict.expect(
-        seen["trainable"] == want["trainable"],
-        "every parameter but the last layer's is frozen",
-        f"trainable parameters: {seen['trainable']}, expected only {want['trainable']} "
-        "(requires_grad = False for every other parameter)",
-    )
+@judged(OWN, finetuning, "runs", "finetuning_setup")
+def finetune_frozen(entry, want, ctx, i) -> str | None:
+    if not entry["holds_state"]:
+        return "the model it returns does not hold the MNIST state"
+    if entry["trainable"] != want["trainable"]:
+        return (
+            f"trainable parameters: {entry['trainable']}, expected only {want['trainable']} "
+            "(requires_grad = False for every other parameter)"
+        )
+    return None
 
 
-@OWN.check(observe=finetuning)
-def finetune_optimizer(seen, want, ctx) -> Verdict:
-    if problem := kit.failed(seen, "finetuning_setup"):
-        return problem
-    return Verdict.expect(
-        seen["held"] == want["held"],
-        "the optimiser holds only the last layer's parameters",
-        f"the optimiser holds {seen['held']}, expected exactly {want['held']}",
-    )
+@judged(OWN, finetuning, "runs", "finetuning_setup")
+def finetune_optimizer(entry, want, ctx, i) -> str | None:
+    if entry["held"] != want["held"]:
+        return f"the optimiser holds {entry['held']}, expected exactly {want['held']}"
+    return None
 
 
 @OWN.observer(reference=False)
