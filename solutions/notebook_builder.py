@@ -171,6 +171,44 @@ cannot be trained to the threshold. The report names each check and says what it
 """
 
 
+def introduction(
+    manifest: Manifest,
+    about: str,
+    *,
+    tests: str,
+    measured: str = "their accuracy on the test split",
+    skipped: str = "its training cells do not train: they load these files",
+    note: str = "",
+    after: str = "",
+) -> list[Cell]:
+    """The notebook's first cells: the title and `about` (what the assignment is), how to work,
+    what to hand in (the files from the manifest), `after` (e.g. references), then GRADING_NOTE.
+
+    `tests`: what the visible test cells check; `note`: ends the "how to work" paragraph;
+    `skipped`: what does not run while the notebook is graded; `measured`: what the grader
+    measures of the submitted files.
+    """
+    files = [f"`{name}`" for name in [m.weights for m in manifest.models] + json_files(manifest)]
+    listing = " and ".join([", ".join(files[:-1]), files[-1]] if len(files) > 1 else files)
+    work = (
+        "**How to work.** Open this notebook in Google Colab and switch on a GPU (*Runtime >"
+        " Change runtime type > GPU*). Fill in every cell that contains `raise"
+        " NotImplementedError()`; keep the names and arguments of classes and functions as they"
+        " are, because the grader calls them. Run the small test cells after each part: they"
+        f" check {tests}; more checks run when your work is graded. {note}"
+    )
+    hand_in = (
+        "**What to hand in.** This notebook, run from top to bottom, and the files it writes:"
+        f" {listing}, listed with their size limits in the last"
+        f" section. When your notebook is graded {skipped}, and the grader itself measures"
+        f" {measured}. Before you submit, run the last cell (the pre-submission check)."
+    )
+    fill = textwrap.TextWrapper(88, break_on_hyphens=False).fill
+    paragraphs = [_dedent(about), fill(work.strip()), fill(hand_in)]
+    text = "\n\n".join(paragraphs + ([_dedent(after)] if after else []))
+    return [markdown(text, "intro"), markdown(GRADING_NOTE)]
+
+
 def _first_line(code: str) -> str:
     """The first line that is neither blank nor a comment."""
     lines = [

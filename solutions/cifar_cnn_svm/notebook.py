@@ -7,11 +7,11 @@ from pathlib import Path
 from grader.manifest import Manifest
 from solutions.cifar_cnn_svm import config
 from solutions.notebook_builder import (
-    GRADING_NOTE,
     Cell,
     answer,
     before_you_submit,
     grade_cell,
+    introduction,
     markdown,
     provided,
     solution,
@@ -37,31 +37,22 @@ def cells(manifest: Manifest) -> list[Cell]:
     dense, cnn = manifest.model("dense"), manifest.model("cnn")
     widths = list(config.WIDTHS)
     return [
-        markdown(
-            f"""
+        *introduction(
+            manifest,
+            """
             # Deep classification: a dense network, a CNN and an SVM on CIFAR-10
 
             **Part 1** classifies the 32x32 colour pictures of CIFAR-10 (ten kinds of objects)
             three ways: a fully connected network, a convolutional network and a support vector
             machine. **Part 2** shows on a small two-dimensional data set what hidden layers
             add to logistic regression.
-
-            **How to work.** Open this notebook in Google Colab with a GPU (*Runtime > Change
-            runtime type > GPU*). Fill in every cell that contains `raise NotImplementedError()`
-            and keep the names and arguments of classes and functions: the grader calls them.
-            Every function's docstring says what it takes and what it returns. Run the small
-            test cells after each part: they check shapes only.
-
-            **What to hand in.** This notebook, run from top to bottom, and the two weights
-            files its training cells write: `{dense.weights}` (at most {dense.max_weights_mb:g}
-            MB) and `{cnn.weights}` (at most {cnn.max_weights_mb:g} MB). While your notebook is
-            graded, the cells that train (and the SVM and part 2 runs) do not run: the training
-            cells load these files, and the grader measures their accuracy on the CIFAR-10 test
-            set itself, normalised as below. Run the last cell (the pre-submission check) first.
             """,
-            "intro",
+            tests="shapes only",
+            note="Every function's docstring says what it takes and what it returns.",
+            skipped="the cells that train (and the SVM and part 2 runs) do not run: the training"
+            " cells load these files",
+            measured="their accuracy on the CIFAR-10 test set, normalised as below",
         ),
-        markdown(GRADING_NOTE),
         provided(
             "setup",
             f"""

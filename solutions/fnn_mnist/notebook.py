@@ -13,9 +13,9 @@ from grader.manifest import Manifest
 from solutions.fnn_mnist import config
 from solutions.fnn_mnist.notebook_training import questions, trainer_and_user
 from solutions.notebook_builder import (
-    GRADING_NOTE,
     Cell,
     grade_cell,
+    introduction,
     markdown,
     provided,
     solution,
@@ -31,8 +31,9 @@ def cells(manifest: Manifest) -> list[Cell]:
     mean, std = manifest.mean[0], manifest.std[0]
     fnn, fnn_bn = manifest.model("fnn"), manifest.model("fnn_bn")
     return [
-        markdown(
-            f"""
+        *introduction(
+            manifest,
+            """
             # Fully connected feed-forward networks on MNIST
 
             You will teach a fully connected feed-forward network (FNN) to read the
@@ -49,31 +50,20 @@ def cells(manifest: Manifest) -> list[Cell]:
               penalties that plug into it;
             * **[NU] Network user**: saves a trained network's parameters, loads them into a
               fresh network, predicts labels and shows predictions.
-
-            **How to work.** Open this notebook in Google Colab and switch on a GPU
-            (*Runtime > Change runtime type > GPU*); a CPU works too, only slower. Fill in every
-            cell that contains `raise NotImplementedError()`; keep the names and arguments of
-            classes, methods and functions as they are, because the grader calls them. After
-            each part, run its small test cell: it checks a few things and prints what is
-            wrong. More checks run when your work is graded, so read the rules of each part.
-
-            **What to hand in.** This notebook, run from top to bottom, and the two weights
-            files it writes: `{fnn.weights}` (the FNN) and `{fnn_bn.weights}` (the FNN with
-            batch norm), listed with their size limits in the last section.
-            When your notebook is graded its training cells do not train: they load these
-            files, and the grader measures their accuracy on the MNIST test split itself, with
-            the test images prepared by your own `test_loader`'s transform (see DL2). Before
-            you submit, run the last cell (the pre-submission check).
-
+            """,
+            tests="a few things and print what is wrong",
+            note="A CPU works too, only slower. Read the rules of each part: the grader holds"
+            " you to them.",
+            measured="their accuracy on the MNIST test split, with the test images prepared by"
+            " your own `test_loader`'s transform (see DL2)",
+            after="""
             References: Ioffe and Szegedy, *Batch Normalization: Accelerating Deep Network
             Training by Reducing Internal Covariate Shift* (2015), arXiv:1502.03167; Kingma and
             Ba, *Adam: A Method for Stochastic Optimization* (2014), arXiv:1412.6980; Paszke et
             al., *Automatic differentiation in PyTorch* (2017); Stevens, Antiga and Viehmann,
             *Deep Learning with PyTorch* (2020), chapter 8.
             """,
-            "intro",
         ),
-        markdown(GRADING_NOTE),
         provided(
             "setup",
             """
@@ -153,8 +143,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             does that (see Training and Question NT1). Our images become vectors of
             `28 * 28 = 784` pixels, rows one after another, hence `input_size=784`.
 
-            The weights you hand in are `FNN({", ".join(map(str, fnn.args))})` and
-            `FNN({", ".join(map(str, fnn_bn.args))}, batch_norm=True)`.
+            The weights you hand in are `FNN({", ".join(map(str, fnn.args))})` in
+            `{fnn.weights}` and `FNN({", ".join(map(str, fnn_bn.args))}, batch_norm=True)` in
+            `{fnn_bn.weights}`.
             """
         ),
         solution("fnn", code["fnn"]),

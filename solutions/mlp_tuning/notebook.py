@@ -8,10 +8,10 @@ from pathlib import Path
 from grader.manifest import Manifest
 from solutions.mlp_tuning.notebook_search import final_part, search_part
 from solutions.notebook_builder import (
-    GRADING_NOTE,
     Cell,
     answer,
     grade_cell,
+    introduction,
     markdown,
     provided,
     solution,
@@ -22,10 +22,10 @@ from solutions.notebook_builder import (
 STUDENT = Path(__file__).with_name("student.py")
 
 
-def _intro(manifest: Manifest) -> Cell:
-    model = manifest.model("mlp")
-    return markdown(
-        f"""
+def _intro(manifest: Manifest) -> list[Cell]:
+    return introduction(
+        manifest,
+        """
         # Tuning a multilayer perceptron on Fashion-MNIST
 
         You will improve a plain fully connected network (a multilayer perceptron, MLP) for the
@@ -41,23 +41,13 @@ def _intro(manifest: Manifest) -> Cell:
         6. **search** the hyper-parameters with [Optuna](https://optuna.org), coarse to fine,
            choosing by validation accuracy only;
         7. train the chosen configuration, and measure its accuracy on the test split **once**.
-
-        **How to work.** Open this notebook in Google Colab and switch on a GPU
-        (*Runtime > Change runtime type > GPU*). Fill in every cell that contains
-        `raise NotImplementedError()`; keep the names and arguments of classes and functions as
-        they are, because the grader calls them. Run the small test cells after each part: they
-        check shapes and a few values only; more checks run when your work is graded.
-
-        **What to hand in.** This notebook, run from top to bottom, and the two files it writes
-        at the end, `{model.weights}` and `{model.config}` (the weights and the configuration of
-        your final model; section 7 and the last section say more). When your notebook is graded
-        the search and training cells do not run: they load these files, and the grader measures
-        the test accuracy itself, through *your* evaluation transform and *your* `mean_image` and
-        `std_image`. Before you submit, run the last cell (the pre-submission check).
-
-        The three best test accuracies of the class earn bonus points.
         """,
-        "intro",
+        tests="shapes and a few values only",
+        skipped="the search and training cells do not run: they load these files (the weights"
+        " and the configuration of your final model; section 7 says more)",
+        measured="the test accuracy through *your* evaluation transform and *your* `mean_image`"
+        " and `std_image`",
+        after="The three best test accuracies of the class earn bonus points.",
     )
 
 
@@ -186,8 +176,7 @@ def _statistics(code: dict[str, str]) -> list[Cell]:
 def cells(manifest: Manifest) -> list[Cell]:
     code = student_chunks(STUDENT)
     return [
-        _intro(manifest),
-        markdown(GRADING_NOTE),
+        *_intro(manifest),
         _setup(),
         *_data(),
         *_statistics(code),

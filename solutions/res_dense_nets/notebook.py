@@ -6,11 +6,11 @@ from pathlib import Path
 
 from grader.manifest import Manifest
 from solutions.notebook_builder import (
-    GRADING_NOTE,
     Cell,
     answer,
     before_you_submit,
     grade_cell,
+    introduction,
     markdown,
     provided,
     solution,
@@ -39,7 +39,8 @@ def cells(manifest: Manifest) -> list[Cell]:
     code = student_chunks(STUDENT)
     mean, std = manifest.mean, manifest.std
     return [
-        markdown(
+        *introduction(
+            manifest,
             """
             # Residual MLPs and a small DenseNet on Fashion-MNIST
 
@@ -47,25 +48,14 @@ def cells(manifest: Manifest) -> list[Cell]:
             (28x28 grey images): **A)** a multilayer perceptron made of residual blocks and
             **B)** a small densely connected convolutional network (DenseNet), then train both,
             evaluate them on the test split and answer a few questions about their shapes.
-
-            **How to work.** Open this notebook in Google Colab and switch on a GPU
-            (*Runtime > Change runtime type > GPU*). Fill in every cell that contains
-            `raise NotImplementedError()`; keep class and function names and their arguments as
-            they are, because the grader calls them. Run the small test cells after each part.
-            They check shapes and a forward pass only; more checks run when your work is graded.
-
-            **What to hand in.** This notebook, run from top to bottom, and the two weights files
-            it writes: `resmlp.pt` and `densenet.pt`. When your notebook is graded its training
-            cells do not train: they load these files, and the grader measures their accuracy on
-            the test split itself. Before you submit, run the last cell (the pre-submission check).
-
+            """,
+            tests="shapes and a forward pass only",
+            after="""
             References: He et al., *Deep Residual Learning for Image Recognition* (2015),
             arXiv:1512.03385; Huang et al., *Densely Connected Convolutional Networks* (2018),
             arXiv:1608.06993.
             """,
-            "intro",
         ),
-        markdown(GRADING_NOTE),
         provided(
             "setup",
             """
