@@ -14,14 +14,7 @@ from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
 from grader.checks import kit
-from grader.checks.common import (
-    WrongValue,
-    a_module,
-    inputs,
-    jsonable,
-    looks_like_probabilities,
-    same_values,
-)
+from grader.checks.common import WrongValue, jsonable, same_values
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -152,43 +145,6 @@ def _answers_problem(entry, want, ctx, i) -> str | None:
         return f"size_ratio {ratio!r}, expected {target['size_ratio']:g}"
     if got.get("first_five") != target["first_five"]:
         return f"first_five {got.get('first_five')!r}, expected {target['first_five']!r}"
-    return None
-
-
-# ---------------------------------------------------------------- output conventions
-
-
-@OWN.observer(draw=kit.draws({}))
-def output_kinds(ctx) -> dict:
-    """Whether the outputs of Dense and CNN on a drawn batch are log-probabilities (each row's
-    exp sums to one) or probabilities."""
-    seed = int(ctx.settings["seed"])
-
-    def run(i, name):
-        model = a_module(ctx.get(name)()).eval()
-        with torch.no_grad():
-            out = model(inputs(4, *ctx.manifest.image_shape, seed=seed))
-        return {
-            "log_probabilities": isinstance(out, torch.Tensor)
-            and looks_like_probabilities(out.float().exp()),
-            "probabilities": looks_like_probabilities(out),
-        }
-
-    return {name: kit.per_setting([name], seed, run) for name in ("Dense", "CNN")}
-
-
-@kit.judged(OWN, output_kinds, "Dense", "Dense()", name="dense_log_probabilities")
-def _log_probabilities(entry, want, ctx, i) -> str | None:
-    if not entry["log_probabilities"]:
-        return "its outputs are not log-probabilities: end with log_softmax over dim 1"
-    return None
-
-
-@kit.judged(OWN, output_kinds, "CNN", "CNN()", name="cnn_raw_logits")
-def _raw_logits(entry, want, ctx, i) -> str | None:
-    if entry["probabilities"] or entry["log_probabilities"]:
-        kind = "probabilities" if entry["probabilities"] else "log-probabilities"
-        return f"it returns {kind}: return the raw scores, CrossEntropyLoss applies log-softmax"
     return None
 
 

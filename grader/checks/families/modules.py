@@ -12,7 +12,8 @@ do not matter) and, when a check asks for behaviour, the outputs under fixed wei
 answers the same settings; judges compare the two, setting by setting, with partial credit over
 the reference's settings. A check's source names its kinds ("modules.resblock.shape" or
 "modules.dense_layer.shape+behaviour"): kinds that share a check are judged together, a setting
-passing when it passes each of them.
+passing when it passes each of them. "output" judges the output's shape per sample and what its
+rows must be (the entry's `outputs`); "shape" the output's shape and the parameter shapes.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ModuleEntry(BaseModel):
     data set's image shape); `settings` random settings are probed per grading run besides every
     `fixed` one (values in args, kwargs, sizes order); `parts` are the student's classes it is
     built from (its parameter check then counts their registered instances and compares only
-    the parameters outside them); `outputs = "logits"` for a classifier."""
+    the parameters outside them); `outputs`: what a classifier's rows must be (OUTPUT_RULES)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,7 +96,7 @@ class ModuleEntry(BaseModel):
     input: tuple[int | str, ...] = ()
     settings: int = Field(default=3, ge=0)
     fixed: tuple[tuple[Any, ...], ...] = ()
-    outputs: Literal["logits", "any"] = "any"
+    outputs: Literal["logits", "raw_logits", "log_probabilities", "any"] = "any"
     parts: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -271,6 +272,9 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
                 out = module(x)
             seen["output_shape"] = sample_shape(out, BATCH)
             seen["probabilities"] = looks_like_probabilities(out)
+            seen["log_probabilities"] = isinstance(out, torch.Tensor) and looks_like_probabilities(
+                out.float().exp()
+            )
             if with_behaviour:
                 seen.update(behaviour.outputs(module, x, seed + i))
             return seen
@@ -317,15 +321,48 @@ def unregistered_hint(names: list[str] | None) -> str:
 # ---------------------------------------------------------------- judges
 
 
-def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
+_SOFTMAX = (
+    "probabilities",
+    True,
+    "returns probabilities (softmax applied): return raw scores (logits); "
+    "the loss applies log-softmax itself",
+)
+# `outputs` -> (observed property, the value that is wrong, what to say): "logits" are anything
+# but probabilities; "raw_logits" not log-probabilities either (CrossEntropyLoss, not NLLLoss);
+# "log_probabilities" rows whose exp sums to one (log_softmax, for NLLLoss).
+OUTPUT_RULES = {
+    "any": (),
+    "logits": (_SOFTMAX,),
+    "raw_logits": (
+        _SOFTMAX,
+        (
+            "log_probabilities",
+            True,
+            "returns log-probabilities (log_softmax applied): return raw scores (logits); "
+            "CrossEntropyLoss applies log-softmax itself",
+        ),
+    ),
+    "log_probabilities": (
+        (
+            "log_probabilities",
+            False,
+            "its outputs are not log-probabilities: end with log_softmax over dim 1",
+        ),
+    ),
+}
+
+
+def _output_shape_problem(seen, want) -> str | None:
     if seen.get("output_shape") != want["output_shape"]:
         return f"output per sample {seen.get('output_shape')}, expected {want['output_shape']}"
-    if entry.outputs == "logits" and seen.get("probabilities"):
-        return (
-            "returns probabilities (softmax applied): return raw scores (logits); "
-            "the loss applies log-softmax itself"
-        )
     return None
+
+
+def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
+    """The output's shape per sample, then what its rows must be (OUTPUT_RULES)."""
+    rules = OUTPUT_RULES[entry.outputs]
+    wrong = (message for key, bad, message in rules if bool(seen.get(key)) == bad)
+    return _output_shape_problem(seen, want) or next(wrong, None)
 
 
 def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
@@ -391,7 +428,7 @@ def _module_judge(entry: ModuleEntry):
 PROBLEMS = {
     "output": _output_problem,
     "parameters": _parameter_problem,
-    "shape": lambda entry, s, w: _output_problem(entry, s, w) or _parameter_problem(entry, s, w),
+    "shape": lambda entry, s, w: _output_shape_problem(s, w) or _parameter_problem(entry, s, w),
     "behaviour": _behaviour_problem,
 }
 
