@@ -7,7 +7,7 @@ lists them all; `python -m solutions` finds everything of an assignment there.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +63,10 @@ class Assignment:
     alternatives: Path | None = None  # other accepted readings of the instructions
     # Writes the files handed out beside the notebook into a folder (source/<id>/); their paths.
     files: Callable[[Path], list[Path]] | None = None
+    # The hyper-parameter code of the notebook's training cells, each as (the code, a model it
+    # sets up as `model`, variable -> what the reference trains with): tests/solutions/
+    # test_registry.py runs the code in student.py's namespace and compares.
+    training_code: Callable[[], Iterable[tuple[str, torch.nn.Module, dict]]] | None = None
 
     @property
     def student_file(self) -> Path:

@@ -3,7 +3,18 @@
 from pathlib import Path
 
 from solutions.assignment import Assignment
-from solutions.res_dense_nets import notebook, reference, student
+from solutions.res_dense_nets import config, notebook, reference, student
+
+
+def _training_code():
+    for cfg, model in (
+        (config.RESMLP, student.ResMLP()),
+        (config.DENSENET, student.DenseNet(config.DENSENET_GROWTH_RATE)),
+    ):
+        optimizer, scheduler = cfg.make(model)
+        made = {"optimizer": optimizer, "scheduler": scheduler, "epochs": cfg.epochs}
+        yield cfg.code("model"), model, made
+
 
 ASSIGNMENT = Assignment(
     id="res_dense_nets",
@@ -11,4 +22,5 @@ ASSIGNMENT = Assignment(
     notebook=notebook.cells,
     train=reference.train,
     alternatives=Path(__file__).with_name("alternatives.py"),
+    training_code=_training_code,
 )

@@ -50,16 +50,6 @@ def test_does_the_reference_augment_the_training_batches_only(monkeypatch):
     assert [(train.transform, test.transform) for train, test in seen] == [(transform, None)]
 
 
-def test_does_the_notebook_hyperparameter_code_build_the_reference_optimiser():
-    model = student.Net()
-    scope = {"torch": torch, "model": model}
-    exec(config.RUN.code("model.parameters()"), scope)  # the text the notebook shows students
-    optimizer, scheduler = config.RUN.make(model.parameters())
-    assert type(scope["optimizer"]) is type(optimizer)
-    assert scope["optimizer"].defaults == optimizer.defaults
-    assert (scope["scheduler"].step_size, scope["scheduler"].gamma) == (1, scheduler.gamma)
-
-
 def test_without_mnist_does_the_pretraining_fall_back_to_the_generated_fixture(
     tmp_path, monkeypatch
 ):

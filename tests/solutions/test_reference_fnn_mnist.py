@@ -113,17 +113,6 @@ def test_does_show_predictions_title_each_image_with_both_labels_in_red_when_wro
     matplotlib.pyplot.close(fig)
 
 
-def test_does_the_notebook_training_code_build_the_reference_optimiser():
-    cfg, model = config.RUN, FNN()
-    scope = {"torch": torch, "nn": nn, "model": model, "init_weights": init_weights}
-    exec(cfg.code("model"), scope)  # the text the notebook's training cells show
-    assert scope["epochs"] == cfg.epochs
-    assert isinstance(scope["criterion"], nn.CrossEntropyLoss)
-    built = cfg.make(model)
-    assert type(scope["optimizer"]) is type(built)
-    assert scope["optimizer"].defaults == built.defaults
-
-
 @pytest.mark.parametrize("real", [True, False])
 def test_does_a_run_say_whether_it_measured_real_mnist(real):
     source = MnistSource(Path("."), real, "real MNIST" if real else FIXTURE, "e")

@@ -37,6 +37,28 @@ def test_is_each_record_declared_by_its_own_package(found):
         assert found.alternatives.is_file() and found.alternatives.parent.name == found.id
 
 
+def _same(seen, want) -> bool:
+    """Optimisers and schedulers by type and settings, modules (losses) by type, else by value."""
+    if isinstance(want, torch.optim.Optimizer):
+        return type(seen) is type(want) and seen.defaults == want.defaults
+    if isinstance(want, torch.optim.lr_scheduler.LRScheduler):
+        return type(seen) is type(want) and seen.state_dict() == want.state_dict()
+    if isinstance(want, torch.nn.Module):
+        return type(seen) is type(want)
+    return seen == want
+
+
+@pytest.mark.parametrize("found", [a for a in ASSIGNMENTS if a.training_code], ids=lambda a: a.id)
+def test_does_the_notebook_hyperparameter_code_build_what_the_reference_trains_with(found):
+    for code, model, made in found.training_code():
+        scope = {**vars(found.student), "model": model}
+        exec(code, scope)  # the text the notebook's training cells show students
+        wrong = {
+            name: scope.get(name) for name, want in made.items() if not _same(scope.get(name), want)
+        }
+        assert not wrong, f"{code}\nsets {wrong}, not what the reference trains with"
+
+
 @pytest.mark.parametrize("found", ASSIGNMENTS, ids=lambda a: a.id)
 def test_does_the_submission_command_write_the_reference_notebook_and_files(found, tmp_path):
     manifest, out = load_manifest(found.id), tmp_path / "submission"
