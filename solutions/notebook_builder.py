@@ -199,9 +199,9 @@ def introduction(
     )
     hand_in = (
         "**What to hand in.** This notebook, run from top to bottom, and the files it writes:"
-        f" {listing}, listed with their size limits in the last"
-        f" section. When your notebook is graded {skipped}, and the grader itself measures"
-        f" {measured}. Before you submit, run the last cell (the pre-submission check)."
+        f" {listing}, listed with their size limits in the last section. When your notebook is"
+        f" graded {skipped}, and the grader itself measures {measured}. Before you submit, run"
+        " the last cell (the pre-submission check)."
     )
     fill = textwrap.TextWrapper(88, break_on_hyphens=False).fill
     paragraphs = [_dedent(about), fill(work.strip()), fill(hand_in)]
