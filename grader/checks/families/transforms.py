@@ -128,7 +128,7 @@ def observe(ctx) -> dict:
     return {"images": kit.per_setting(list(pixels), seed, run)}
 
 
-def train_augments(entry, want, ctx, i) -> str | None:
+def _train_augments(entry, want, ctx, i) -> str | None:
     """Both flips and a crop moved by the full padding seen; outputs that are neither only where
     other augmentations may follow."""
     section = ctx.manifest.transforms
@@ -149,7 +149,7 @@ def train_augments(entry, want, ctx, i) -> str | None:
     return None
 
 
-def test_deterministic(entry, want, ctx, i) -> str | None:
+def _test_deterministic(entry, want, ctx, i) -> str | None:
     """Every test-transform call (and, with `augment`, both transforms made without it) gives
     the plain normalised image."""
     section = ctx.manifest.transforms
@@ -165,7 +165,7 @@ def test_deterministic(entry, want, ctx, i) -> str | None:
     return f"{' and '.join(wrong)}: not ToTensor() then Normalize(MEAN, STD) of the image"
 
 
-JUDGES = {"train_augments": train_augments, "test_deterministic": test_deterministic}
+JUDGES = {"train_augments": _train_augments, "test_deterministic": _test_deterministic}
 
 
 def _hint(manifest, kind: str) -> str:
