@@ -30,6 +30,7 @@ from grader.checks.families import FAMILIES
 from grader.checks.families.answers import AnswersSection
 from grader.checks.families.loops import LoopsSection
 from grader.checks.families.modules import ModuleEntry
+from grader.checks.families.transforms import TransformsSection
 
 
 class UnknownAssignmentError(KeyError):
@@ -152,6 +153,7 @@ class Manifest(Strict):
     modules: tuple[ModuleEntry, ...] = ()
     loops: LoopsSection | None = None
     answers: AnswersSection | None = None
+    transforms: TransformsSection | None = None
     alternatives: dict[str, str] = {}  # name -> what it allows (solutions/<id>/alternatives.py)
     files: tuple[str, ...] = ()  # further JSON files the notebook writes and a student hands in
     checks: tuple[CheckSpec, ...]

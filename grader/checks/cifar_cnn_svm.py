@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
-from torch.nn import functional as F
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
@@ -20,8 +18,6 @@ from grader.spec import Definitions
 OWN = Definitions()
 register = OWN.register
 
-TRAIN_DRAWS = 32  # random training transforms per image: padding 4 is seen with p > 1 - 1e-7
-PAD = 4
 SPLIT = ("X_train", "X_test", "y_train", "y_test")
 
 
@@ -32,72 +28,6 @@ class Images(CIFAR10):
     def __init__(self, data: np.ndarray, targets, classes, transform=None):  # no files read
         self.data, self.targets, self.classes = data, [int(t) for t in targets], list(classes)
         self.transform, self.target_transform, self.train = transform, None, True
-
-
-# ---------------------------------------------------------------- transforms
-
-
-@OWN.observer(draw=kit.draws({}))
-def transform_runs(ctx) -> dict:
-    """The student's training transform on one drawn image, TRAIN_DRAWS times, and the test
-    transform three times, each seeded differently."""
-    seed = int(ctx.settings["seed"])
-    image = np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-
-    def run(i, _):
-        train, test = ctx.get("make_transforms")()
-        seen = {"image_tensor": torch.from_numpy(image)}
-        for key, transform, draws in (("train", train, TRAIN_DRAWS), ("test", test, 3)):
-            outputs = []
-            for k in range(draws):
-                torch.manual_seed(seed + k)
-                outputs.append(transform(Image.fromarray(image)))
-            seen[f"{key}_tensor"] = torch.stack(outputs).float()  # (draws, 3, 32, 32)
-        return seen
-
-    return {"runs": kit.per_setting([None], seed, run)}
-
-
-def _windows(padded: torch.Tensor) -> torch.Tensor:
-    """Every 32x32 crop of a (3, 40, 40) image: (81, 3, 32, 32), offset (dy, dx) at 9 dy + dx."""
-    return padded.unfold(1, 32, 1).unfold(2, 32, 1).permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32)
-
-
-@kit.judged(OWN, transform_runs, "runs", "on the grader's image", name="train_transform_augments")
-def _augment_problem(entry, want, ctx, i) -> str | None:
-    x = want["image_tensor"].permute(2, 0, 1).float() / 255  # (3, 32, 32)
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in (ctx.manifest.mean, ctx.manifest.std))
-    pads = [(F.pad(x, (PAD,) * 4) - mean) / std, F.pad((x - mean) / std, (PAD,) * 4)]
-    # Candidates (2 paddings x 2 flips x 81 offsets): black padding, or zeros after normalising.
-    candidates = torch.cat([_windows(p.flip(-1) if f else p) for p in pads for f in (0, 1)])
-    flips, offsets = set(), set()
-    for out in entry["train_tensor"]:
-        distance = (candidates - out).abs().flatten(1).amax(1) if out.shape == x.shape else None
-        if distance is None or float(distance.min()) > 1e-4:
-            return (
-                "an output is not the image flipped or not, cropped with padding 4, and "
-                "normalised with the sheet's mean and std"
-            )
-        index = int(distance.argmin()) % (2 * 81)
-        flips.add(index // 81)
-        offsets.add(max(abs(index % 81 // 9 - PAD), abs(index % 9 - PAD)))
-    if flips != {0, 1}:
-        return f"in {TRAIN_DRAWS} draws it never {'flips' if flips == {0} else 'keeps'} the image"
-    if max(offsets) < PAD:
-        return f"in {TRAIN_DRAWS} draws no crop moves by {PAD} pixels: pad by 4 before cropping"
-    return None
-
-
-@kit.judged(
-    OWN, transform_runs, "runs", "on the grader's image", name="test_transform_deterministic"
-)
-def _deterministic_problem(entry, want, ctx, i) -> str | None:
-    outs = entry["test_tensor"]
-    if not all(torch.equal(out, outs[0]) for out in outs):
-        return "it gives a different result each time: no random flip or crop on the test set"
-    if not same_values(outs[0], want["test_tensor"][0]):
-        return "the result is not transforms.ToTensor() then transforms.Normalize(MEAN, STD)"
-    return None
 
 
 # ---------------------------------------------------------------- data answers

@@ -70,6 +70,12 @@ def test_does_a_measurement_win_over_the_manifest_threshold(tmp_path):
             'loss = "logits"\ncounter_keyword = "count"',
             "counter_keyword needs the network_trainer",
         ),
+        ("padding = 2", "padding = 9", "padding: Input should be less than or equal to 4"),
+        (
+            '"transforms.train_augments"',
+            '"transforms.train"',
+            r"write it as transforms.<kind> \(kinds: train_augments, test_deterministic\)",
+        ),
     ],
 )
 def test_is_a_malformed_family_section_refused(tmp_path, old, new, message):

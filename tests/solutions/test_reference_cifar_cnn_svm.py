@@ -11,7 +11,7 @@ import pytest
 import torch
 from torchvision import datasets
 
-from grader.checks.cifar_cnn_svm import TRAIN_DRAWS, _augment_problem
+from grader.checks.families import transforms
 from grader.judge import load_expected
 from grader.manifest import load_manifest
 from solutions.cifar_cnn_svm import config, notebook, reference, student
@@ -91,13 +91,17 @@ def test_does_the_notebook_data_cell_read_a_stand_in_only_where_the_course_says_
 
 def test_does_the_reference_training_augment_as_the_notebook_does(manifest):
     """The tensor-path augmentation passes the grader's own check of a training transform."""
-    image = torch.randint(0, 256, (32, 32, 3), dtype=torch.uint8)
-    x = normalize(image.permute(2, 0, 1)[None], manifest.mean, manifest.std)
     augment = reference._augment(manifest.mean, manifest.std)
-    torch.manual_seed(0)
-    outputs = torch.cat([augment(x) for _ in range(TRAIN_DRAWS)])
-    ctx = SimpleNamespace(manifest=manifest)
-    assert _augment_problem({"train_tensor": outputs}, {"image_tensor": image}, ctx, 0) is None
+    _, test = student.make_transforms()
+
+    def train(image):  # a PIL image, normalised as the tensor path is, then augmented
+        return augment(test(image)[None])[0]
+
+    ctx = SimpleNamespace(
+        manifest=manifest, settings={"seed": 0}, get=lambda _: lambda: (train, test)
+    )
+    for entry in transforms.observe(ctx)["images"]:
+        assert transforms.JUDGES["train_augments"](entry, None, ctx, 0) is None, entry
 
 
 def test_does_the_svc_see_what_the_notebook_s_svc_sees(stand_in, manifest):

@@ -4,7 +4,7 @@ from the families (manifest)."""
 from __future__ import annotations
 
 from grader.checks import kit
-from grader.checks.cnn_techniques import analysis, inputs, training
+from grader.checks.cnn_techniques import analysis, counts, training
 
 # Observers are registered, and their settings drawn from the run's generator, in this order.
-register = kit.register_all(inputs, training, analysis)
+register = kit.register_all(counts, training, analysis)

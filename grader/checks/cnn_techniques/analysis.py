@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.cnn_techniques.inputs import PytorchExampleNet
+from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.checks.common import WrongValue, record_calls
 from grader.checks.families import behaviour
 from grader.checks.kit import judged

@@ -1,0 +1,71 @@
+"""`parameter_counts` on networks of the grader's (the transforms are the `transforms`
+family's)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from grader.checks import kit
+from grader.checks.common import jsonable
+from grader.checks.kit import judged
+from grader.spec import Definitions
+
+OWN = Definitions()
+
+
+class PytorchExampleNet(nn.Module):
+    """The network of pytorch/examples' MNIST script (the notebook's Net), the grader's copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = F.relu(self.fc1(torch.flatten(self.dropout1(x), 1)))
+        return self.fc2(self.dropout2(x))
+
+
+def _draw_counted(rng, manifest) -> dict:
+    names = rng.sample(["conv", "features", "pool", "squash", "head", "dense", "norm", "bn"], 4)
+    return {"names": names, "channels": rng.randint(2, 9), "features": rng.randint(3, 40)}
+
+
+@OWN.observer(draw=_draw_counted)
+def counted(ctx) -> dict:
+    """parameter_counts of the grader's copy of Net and of a network with drawn names and sizes,
+    beside the counts the grader takes of the same modules."""
+    s, c, f = ctx.settings, int(ctx.settings["channels"]), int(ctx.settings["features"])
+    # The drawn names, in order, of a conv, a pool (no parameters), a linear and a batch norm.
+    layers = [nn.Conv2d(1, c, 3), nn.MaxPool2d(2), nn.Linear(c * 13 * 13, f), nn.BatchNorm1d(f)]
+    models = [PytorchExampleNet(), nn.ModuleDict(zip(s["names"], layers, strict=True))]
+
+    def run(i, model):
+        truth = {n: sum(p.numel() for p in m.parameters()) for n, m in model.named_children()}
+        truth["total"] = sum(p.numel() for p in model.parameters())
+        return {"returned": jsonable(ctx.get("parameter_counts")(model)), "truth": truth}
+
+    return {"models": kit.per_setting(models, 0, run)}
+
+
+def _where(ctx, i, want) -> str:
+    return "parameter_counts(Net())" if i == 0 else f"parameter_counts({want['truth']})"
+
+
+@judged(OWN, counted, "models", _where)
+def parameter_counts(entry, want, ctx, i) -> str | None:
+    got, truth = entry["returned"], entry["truth"]
+    if not isinstance(got, dict):
+        return f"returned {got!r}, not a dict"
+    wrong = [k for k, n in truth.items() if got.get(k, 0 if n == 0 else None) != n]
+    wrong += [k for k in got if k not in truth]
+    if not wrong:
+        return None
+    return (
+        f"returned {got}; the model has {truth} (count each direct submodule's parameters "
+        "and the total from the model passed in, never typed numbers)"
+    )

@@ -1,0 +1,209 @@
+"""Data augmentation: the student's `(train_transform, test_transform)` on images the grader
+draws, judged against what a flip and a padded crop can give.
+
+The training transform must flip the image left-right with p = 0.5 and cut a window of the
+image's size out of it padded by `padding` pixels, then apply ToTensor and Normalize with the
+manifest's `[normalize]` mean and std. Each of its outputs is matched against every candidate
+(flipped or not; padded with black before normalising or with zeros after, as RandomCrop on the
+tensor does; at each of the (2P + 1)^2 offsets): both flips must show up, and a crop moved by
+the full padding. The test transform must give exactly ToTensor and Normalize of the image,
+every call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+from torch.nn import functional as F
+
+from grader.checks import kit
+from grader.checks.common import WrongValue, kind_of
+from grader.spec import CheckSet
+
+NAME = "transforms"
+OBSERVER = "transforms"
+# Training-transform calls per image: with padding up to 4 a crop moved by the full padding
+# (p >= 0.39 per call) and both flips show up with p > 1 - 1e-12.
+DRAWS = 60
+IMAGES = 2
+TOLERANCE = 1e-4  # largest difference to a candidate that still matches it
+
+
+class TransformsSection(BaseModel):
+    """`[transforms]`: how the student makes the two transforms.
+
+    `function` returns (train_transform, test_transform); `normalize_arguments`: it takes the
+    manifest's mean and std as its first two arguments; `augment`: keyword arguments that turn
+    augmentation on (none: the training transform always augments; given: with them left out,
+    neither transform may augment). `padding`: RandomCrop's padding (the crop keeps the image
+    size). `extra_augmentations`: other random augmentations may follow the flip and the crop,
+    so an output that is neither is not wrong.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str
+    normalize_arguments: bool = False
+    augment: dict[str, bool | int | float | str] = {}
+    padding: int = Field(ge=1, le=4)
+    extra_augmentations: bool = False
+
+
+def _call(section: TransformsSection, augment: bool) -> str:
+    """How the function is called, as a student writes it: "make_transforms(MEAN, STD)"."""
+    args = ["MEAN", "STD"] if section.normalize_arguments else []
+    args += [f"{k}={v!r}" for k, v in section.augment.items()] if augment else []
+    return f"{section.function}({', '.join(args)})"
+
+
+def _tensor(out) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise WrongValue(f"the transform returned {kind_of(out)}, not a tensor")
+    return out.detach().float()
+
+
+def _candidates(plain: torch.Tensor, black: torch.Tensor, pad: int) -> torch.Tensor:
+    """Every output of a flip and a padded crop of the normalised (C, H, W) image `plain`:
+    (2 paddings x 2 flips x (2 pad + 1)^2 offsets, C, H, W), offset (dy, dx) at
+    dy (2 pad + 1) + dx within its block. `black` (C, 1, 1) is black after normalising."""
+    c, h, w = plain.shape
+    blocks = []
+    for padded in (F.pad(plain - black, (pad,) * 4) + black, F.pad(plain, (pad,) * 4)):
+        for image in (padded, padded.flip(-1)):
+            windows = image.unfold(1, h, 1).unfold(2, w, 1)  # (C, 2P + 1, 2P + 1, H, W)
+            blocks.append(windows.permute(1, 2, 0, 3, 4).reshape(-1, c, h, w))
+    return torch.cat(blocks)
+
+
+def observe(ctx) -> dict:
+    """Per drawn image: the flips and the largest crop offset seen in DRAWS seeded calls of the
+    training transform, how many outputs were neither, and whether the test transform (three
+    calls; with `augment`, also both transforms made without it) gives the plain image."""
+    manifest, section = ctx.manifest, ctx.manifest.transforms
+    seed, pad = int(ctx.settings["seed"]), section.padding
+    c, h, w = manifest.image_shape
+    pixels = np.random.default_rng(seed).integers(0, 256, (IMAGES, h, w, c), dtype=np.uint8)
+    mean, std = (torch.tensor(v).view(-1, 1, 1) for v in (manifest.mean, manifest.std))
+    make = ctx.get(section.function)
+    args = (manifest.mean, manifest.std) if section.normalize_arguments else ()
+
+    def run(i, array):
+        image = Image.fromarray(array.squeeze(-1) if c == 1 else array)
+        plain = (torch.from_numpy(array).permute(2, 0, 1).float() / 255 - mean) / std
+        candidates, n = _candidates(plain, -mean / std, pad), (2 * pad + 1) ** 2
+        train, test = make(*args, **section.augment)
+        flips, offsets, unmatched = set(), {-1}, 0
+        for k in range(DRAWS):
+            torch.manual_seed(seed + k)
+            out = _tensor(train(image))
+            if out.shape != plain.shape:
+                raise WrongValue(f"the training transform gave shape {list(out.shape)}")
+            distance = (candidates - out).abs().flatten(1).amax(1)
+            if float(distance.min()) > TOLERANCE:
+                unmatched += 1
+                continue
+            flip, offset = divmod(int(distance.argmin()) % (2 * n), n)
+            dy, dx = divmod(offset, 2 * pad + 1)
+            flips.add(flip)
+            offsets.add(max(abs(dy - pad), abs(dx - pad)))
+        tests = []
+        for k in range(3):
+            torch.manual_seed(seed + k)
+            tests.append(_tensor(test(image)))
+        if section.augment:
+            tests += [_tensor(t(image)) for t in reversed(make(*args))]
+        return {
+            "flips": sorted(flips),
+            "offset": max(offsets),
+            "unmatched": unmatched,
+            "test_same": all(torch.equal(t, tests[0]) for t in tests[1:3]),
+            "test_plain": [
+                t.shape == plain.shape and float((t - plain).abs().max()) <= TOLERANCE
+                for t in tests
+            ],
+        }
+
+    return {"images": kit.per_setting(list(pixels), seed, run)}
+
+
+def _train_augments(entry, want, ctx, i) -> str | None:
+    """Both flips and a crop moved by the full padding seen; outputs that are neither only where
+    other augmentations may follow."""
+    section = ctx.manifest.transforms
+    if entry["unmatched"] == DRAWS or (entry["unmatched"] and not section.extra_augmentations):
+        return (
+            f"{entry['unmatched']} of {DRAWS} outputs are none of the image's flips and "
+            f"crops with padding {section.padding}, normalised"
+        )
+    if entry["flips"] != [0, 1]:
+        return (
+            f"in {DRAWS} calls it never {'keeps' if entry['flips'] == [1] else 'flips'} the image"
+        )
+    if entry["offset"] < section.padding:
+        return (
+            f"in {DRAWS} calls no crop moves by {section.padding} pixels: pad by "
+            f"{section.padding} before cropping"
+        )
+    return None
+
+
+def _test_deterministic(entry, want, ctx, i) -> str | None:
+    """Every test-transform call (and, with `augment`, both transforms made without it) gives
+    the plain normalised image."""
+    section = ctx.manifest.transforms
+    if not entry["test_same"]:
+        return "the test transform gives a different result each time"
+    calls = ["the test transform"] * 3
+    calls += [f"{_call(section, False)}[{k}]" for k in (1, 0)] if section.augment else []
+    wrong = dict.fromkeys(
+        c for c, plain in zip(calls, entry["test_plain"], strict=True) if not plain
+    )
+    if not wrong:
+        return None
+    return f"{' and '.join(wrong)}: not ToTensor() then Normalize(MEAN, STD) of the image"
+
+
+JUDGES = {"train_augments": _train_augments, "test_deterministic": _test_deterministic}
+
+
+def _hint(manifest, kind: str) -> str:
+    section, size = manifest.transforms, manifest.image_shape[1]
+    if kind == "train_augments":
+        return (
+            f"expected RandomHorizontalFlip() and RandomCrop({size}, padding={section.padding}), "
+            "then ToTensor() and Normalize(MEAN, STD)"
+        )
+    only = f", and only in {_call(section, True)}" if section.augment else ""
+    return f"augmentation belongs to the training transform only{only}"
+
+
+def _where(section: TransformsSection, kind: str):
+    """`where` for kit.every_setting: the call judged, on drawn image i."""
+    what = f"{_call(section, True)}[0]" if kind == "train_augments" else f"{section.function}"
+    return lambda ctx, i, want: f"{what} on the grader's image {i + 1}"
+
+
+def source_problem(manifest, parts: list[str]) -> str | None:
+    """What is wrong with a check source "transforms.<kind>", if anything."""
+    if manifest.transforms is None:
+        return "the manifest has no [transforms] section"
+    if len(parts) != 1 or parts[0] not in JUDGES:
+        return f"write it as transforms.<kind> (kinds: {', '.join(JUDGES)})"
+    return None
+
+
+def register(checks: CheckSet, manifest) -> None:
+    """The transforms observer and the checks whose source is "transforms.<kind>"."""
+    sourced = manifest.sourced(NAME)
+    if not sourced:
+        return
+    checks.add_observer(OBSERVER, observe, draw=kit.draws({}))
+    section = manifest.transforms
+    for check in sourced:
+        kind = check.source.split(".")[1]
+        judge = kit.every_setting(
+            "images", JUDGES[kind], _where(section, kind), _hint(manifest, kind)
+        )
+        checks.add_check(check.name, OBSERVER, judge)
