@@ -6,7 +6,10 @@ image's size out of it padded by `padding` pixels, then apply ToTensor and Norma
 manifest's `[normalize]` mean and std. Each of its outputs is matched against every candidate
 (flipped or not; padded with black before normalising or with zeros after, as RandomCrop on the
 tensor does; at each of the (2P + 1)^2 offsets): both flips must show up, and a crop moved by
-the full padding. The test transform must give exactly ToTensor and Normalize of the image,
+the full padding. Where other random augmentations may follow (`extra_augmentations`) and no
+output matches, the flip and the crop are judged on the training transform with those other
+steps set aside (a torchvision Compose: its flips, crops and conversions to a normalised
+tensor, in order). The test transform must give exactly ToTensor and Normalize of the image,
 every call.
 """
 
@@ -17,6 +20,8 @@ import torch
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 from torch.nn import functional as F
+from torchvision import transforms
+from torchvision.transforms import v2
 
 from grader.checks import kit
 from grader.checks.common import WrongValue, kind_of
@@ -39,7 +44,8 @@ class TransformsSection(BaseModel):
     augmentation on (none: the training transform always augments; given: with them left out,
     neither transform may augment). `padding`: RandomCrop's padding (the crop keeps the image
     size). `extra_augmentations`: other random augmentations may follow the flip and the crop,
-    so an output that is neither is not wrong.
+    so an output that is neither is not wrong (and where none is, the flip and the crop are
+    judged with the Compose's other steps set aside).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,6 +62,32 @@ def _call(section: TransformsSection, augment: bool) -> str:
     args = ["MEAN", "STD"] if section.normalize_arguments else []
     args += [f"{k}={v!r}" for k, v in section.augment.items()] if augment else []
     return f"{section.function}({', '.join(args)})"
+
+
+# What a flip-and-crop training transform is made of; other steps are extra augmentations.
+KNOWN_STEPS = tuple(
+    getattr(module, name)
+    for module in (transforms, v2)
+    for name in ("RandomHorizontalFlip", "RandomCrop", "ToTensor", "Normalize", "PILToTensor")
+) + (transforms.ConvertImageDtype, v2.ToImage, v2.ToDtype)
+
+
+COMPOSE = (transforms.Compose, v2.Compose)
+
+
+def _steps(transform) -> list:
+    """The steps of a (nested) torchvision Compose, in order."""
+    if isinstance(transform, COMPOSE):
+        return [step for inner in transform.transforms for step in _steps(inner)]
+    return [transform]
+
+
+def _known_steps(transform):
+    """`transform`, a torchvision Compose, with only its KNOWN_STEPS; None when it is not a
+    Compose or has no other step."""
+    steps = _steps(transform) if isinstance(transform, COMPOSE) else []
+    known = [step for step in steps if isinstance(step, KNOWN_STEPS)]
+    return transforms.Compose(known) if len(known) < len(steps) else None
 
 
 def _tensor(out) -> torch.Tensor:
@@ -93,21 +125,31 @@ def observe(ctx) -> dict:
         image = Image.fromarray(array.squeeze(-1) if c == 1 else array)
         plain = (torch.from_numpy(array).permute(2, 0, 1).float() / 255 - mean) / std
         candidates, n = _candidates(plain, -mean / std, pad), (2 * pad + 1) ** 2
+
+        def sample(train) -> tuple[set, set, int]:
+            """The flips and crop offsets DRAWS seeded calls of `train` show, and how many
+            outputs were neither."""
+            flips, offsets, unmatched = set(), {-1}, 0
+            for k in range(DRAWS):
+                torch.manual_seed(seed + k)
+                out = _tensor(train(image))
+                if out.shape != plain.shape:
+                    raise WrongValue(f"the training transform gave shape {list(out.shape)}")
+                distance = (candidates - out).abs().flatten(1).amax(1)
+                if float(distance.min()) > TOLERANCE:
+                    unmatched += 1
+                    continue
+                flip, offset = divmod(int(distance.argmin()) % (2 * n), n)
+                dy, dx = divmod(offset, 2 * pad + 1)
+                flips.add(flip)
+                offsets.add(max(abs(dy - pad), abs(dx - pad)))
+            return flips, offsets, unmatched
+
         train, test = make(*args, **section.augment)
-        flips, offsets, unmatched = set(), {-1}, 0
-        for k in range(DRAWS):
-            torch.manual_seed(seed + k)
-            out = _tensor(train(image))
-            if out.shape != plain.shape:
-                raise WrongValue(f"the training transform gave shape {list(out.shape)}")
-            distance = (candidates - out).abs().flatten(1).amax(1)
-            if float(distance.min()) > TOLERANCE:
-                unmatched += 1
-                continue
-            flip, offset = divmod(int(distance.argmin()) % (2 * n), n)
-            dy, dx = divmod(offset, 2 * pad + 1)
-            flips.add(flip)
-            offsets.add(max(abs(dy - pad), abs(dx - pad)))
+        flips, offsets, unmatched = sample(train)
+        known = _known_steps(train) if section.extra_augmentations else None
+        if unmatched == DRAWS and known is not None:  # the other augmentations set aside
+            flips, offsets, unmatched = sample(known)
         tests = []
         for k in range(3):
             torch.manual_seed(seed + k)

@@ -1,20 +1,40 @@
-"""Does the transforms family pass a flip and a padded crop (before or after normalising) and
-catch a training transform without them, a wrong padding and a test transform that augments?"""
+"""Does the transforms family pass a flip and a padded crop (before or after normalising), with
+other augmentations after them where the manifest allows them, and catch a training transform
+without them, a wrong padding and a test transform that augments?"""
 
 from __future__ import annotations
 
 import pytest
 
+from grader.session import Session
+from tests.fixtures import toy
+from tests.grader.families.conftest import Harness
+
 # make_transforms(mean, std, augment) with its parts replaced: (training augmentations with
 # augment=True, steps after ToTensor and Normalize, test augmentations), and whether it passes
 # (train_transform_augments, test_transform_deterministic).
 FLIP, CROP = "transforms.RandomHorizontalFlip()", "transforms.RandomCrop(28, padding=2)"
+ROTATE = "transforms.RandomRotation((20, 40))"  # no output of a flip and crop is one of its
 WRITTEN = {
     "the reference's order": (([FLIP, CROP], [], []), (True, True)),
     "flip and crop after normalising": (([], [FLIP, CROP], []), (True, True)),
     "no crop": (([FLIP], [], []), (False, True)),
     "padding 1": (([FLIP, "transforms.RandomCrop(28, padding=1)"], [], []), (False, True)),
     "a test transform that flips": (([FLIP, CROP], [], [FLIP]), (True, False)),
+    "a rotation, where the manifest allows no other augmentation": (
+        ([FLIP, CROP, ROTATE], [], []),
+        (False, True),
+    ),
+}
+# With `extra_augmentations = true` (cnn_techniques): the flip and the crop are judged with the
+# other steps of the Compose set aside.
+WRITTEN_WITH_EXTRAS = {
+    "a rotation after the flip and crop": (([FLIP, CROP, ROTATE], [], []), (True, True)),
+    "a nested Compose with a rotation": (
+        ([f"transforms.Compose([{FLIP}, {ROTATE}])", CROP], [], []),
+        (True, True),
+    ),
+    "a rotation in place of the crop": (([FLIP, ROTATE], [], []), (False, True)),
 }
 
 
@@ -27,9 +47,24 @@ def make_transforms(mean, std, augment=False):
 """
 
 
-@pytest.mark.parametrize("written", sorted(WRITTEN))
-def test_does_each_transform_pass_only_the_checks_it_should(harness, written):
-    parts, verdicts = WRITTEN[written]
+@pytest.fixture(scope="module")
+def extras_harness() -> Harness:
+    """The toy assignment with other augmentations allowed after the flip and the crop."""
+    manifest = toy.manifest()
+    section = manifest.transforms.model_copy(update={"extra_augmentations": True})
+    manifest = manifest.model_copy(update={"transforms": section})
+    return Harness(Session.prepare(manifest, 0, expected={}, folder=toy.FOLDER), toy.FOLDER)
+
+
+@pytest.mark.parametrize(
+    "written, extras",
+    [(w, False) for w in sorted(WRITTEN)] + [(w, True) for w in WRITTEN_WITH_EXTRAS],
+)
+def test_does_each_transform_pass_only_the_checks_it_should(
+    harness, extras_harness, written, extras
+):
+    parts, verdicts = (WRITTEN_WITH_EXTRAS if extras else WRITTEN)[written]
+    harness = extras_harness if extras else harness
     ns = harness.namespace(_make_transforms(*parts))
     results = harness.grade(ns, ["transforms"])
     names = ("train_transform_augments", "test_transform_deterministic")
