@@ -12,6 +12,7 @@ policy). `module_settings` lets an assignment's own observer probe the settings 
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -50,6 +51,21 @@ def once(ctx, run: Callable[[], dict]) -> dict:
     """`run()` seeded with the run's seed (settings "seed", else 0), its failure recorded as
     data ({"error"} or {"wrong"}): `per_setting` for an observer that probes one case."""
     return per_setting([None], int(ctx.settings.get("seed", 0)), lambda i, _: run())[0]
+
+
+def one_case(own, **options) -> Callable:
+    """Declare the decorated `run(ctx) -> entry` in `own` (a `grader.spec.Definitions`, with
+    `options` for its `observer`) as an observer of one case: {"runs": [entry]}, the entry
+    seeded and its failure recorded as data (`once`), for `judged` over "runs"."""
+
+    def declare(run: Callable[[Any], dict]) -> Callable:
+        @functools.wraps(run)
+        def observe(ctx) -> dict:
+            return {"runs": [once(ctx, lambda: run(ctx))]}
+
+        return own.observer(**options)(observe)
+
+    return declare
 
 
 Test = Callable[[dict, dict, Any, int], str | None]  # (entry, reference's entry, ctx, i)

@@ -31,33 +31,27 @@ def _tensor(value, what: str) -> torch.Tensor:
         raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
 
 
-@OWN.observer(draw=DRAW)
+@kit.one_case(OWN, draw=DRAW)
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
-    s = ctx.settings
-
-    def run(i, _) -> dict:
-        model = PytorchExampleNet()
-        g = torch.Generator().manual_seed(int(s["seed"]))
-        x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
-        y = torch.randint(0, 10, (len(x),), generator=g)
-        fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
-        model.train()
-        loader = DataLoader(TensorDataset(x, y), batch_size=16)
-        pair = ctx.get("fc1_features")(model, loader, CPU)
-        if not (isinstance(pair, tuple | list) and len(pair) == 2):
-            raise WrongValue(f"it returned a {type(pair).__name__}, not (features, labels)")
-        features, labels = _tensor(pair[0], "features"), _tensor(pair[1], "labels")
-        return {
-            "shape": list(features.shape),
-            "fc1": bool(features.shape == fc1.shape
-                        and (torch.allclose(features.float(), fc1, atol=1e-4)
-                             or torch.allclose(features.float(), F.relu(fc1), atol=1e-4))),
-            "labels": bool(torch.equal(labels.long().reshape(-1), y)),
-        }  # fmt: skip
-
-    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
+    s, model = ctx.settings, PytorchExampleNet()
+    g = torch.Generator().manual_seed(int(s["seed"]))
+    x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (len(x),), generator=g)
+    fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
+    model.train()
+    pair = ctx.get("fc1_features")(model, DataLoader(TensorDataset(x, y), batch_size=16), CPU)
+    if not (isinstance(pair, tuple | list) and len(pair) == 2):
+        raise WrongValue(f"it returned a {type(pair).__name__}, not (features, labels)")
+    features, labels = _tensor(pair[0], "features"), _tensor(pair[1], "labels")
+    return {
+        "shape": list(features.shape),
+        "fc1": bool(features.shape == fc1.shape
+                    and (torch.allclose(features.float(), fc1, atol=1e-4)
+                         or torch.allclose(features.float(), F.relu(fc1), atol=1e-4))),
+        "labels": bool(torch.equal(labels.long().reshape(-1), y)),
+    }  # fmt: skip
 
 
 @judged(OWN, features_seen, "runs", "fc1_features")
@@ -72,33 +66,29 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     return "; ".join(problems) or None
 
 
-@OWN.observer(draw=DRAW)
+@kit.one_case(OWN, draw=DRAW)
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
     the grader's: the first and last input the model saw, and the target's logit for each
     (computed by an untouched copy of the model)."""
-    s, mean, std = ctx.settings, ctx.manifest.mean[0], ctx.manifest.std[0]
-
-    def run(i, _) -> dict:
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-        with torch.no_grad():
-            model[1].weight.normal_()  # large gradients: any step size moves the logit
-        pristine, target = copy.deepcopy(model), int(s["target"])
-        inputs = record_calls([model], lambda m, args: args[0].detach().clone())[0]
-        ctx.get("activation_maximisation")(model, target, mean, std, steps=DREAM_STEPS, device=CPU)
-        if not inputs:
-            raise WrongValue("the model was never called")
-        first, last = inputs[0], inputs[-1]
-        with torch.no_grad():
-            logits = [float(pristine(x)[0, target]) for x in (first, last)]
-        return {
-            "rise": logits[1] - logits[0],
-            "constant": float(first.max() - first.min()) < 1e-5,
-            "start": float(first.flatten()[0]),
-            "black": (0 - mean) / std,
-        }
-
-    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
+    mean, std, target = ctx.manifest.mean[0], ctx.manifest.std[0], int(ctx.settings["target"])
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    with torch.no_grad():
+        model[1].weight.normal_()  # large gradients: any step size moves the logit
+    pristine = copy.deepcopy(model)
+    inputs = record_calls([model], lambda m, args: args[0].detach().clone())[0]
+    ctx.get("activation_maximisation")(model, target, mean, std, steps=DREAM_STEPS, device=CPU)
+    if not inputs:
+        raise WrongValue("the model was never called")
+    first, last = inputs[0], inputs[-1]
+    with torch.no_grad():
+        logits = [float(pristine(x)[0, target]) for x in (first, last)]
+    return {
+        "rise": logits[1] - logits[0],
+        "constant": float(first.max() - first.min()) < 1e-5,
+        "start": float(first.flatten()[0]),
+        "black": (0 - mean) / std,
+    }
 
 
 @judged(OWN, dream_seen, "runs", "activation_maximisation")
@@ -130,30 +120,25 @@ class Lookup(nn.Module):
         return F.one_hot(x[:, 0, 0, 0].round().long().clamp(0, 9), 10).float() * 5
 
 
-@OWN.observer(draw=DRAW)
+@kit.one_case(OWN, draw=DRAW)
 def confusion_seen(ctx) -> dict:
     """confusion(model, loader) with a model whose predictions the grader chose, in batches of
     16, beside the matrix those give (rows: true class)."""
-    s = ctx.settings
-
-    def run(i, _) -> dict:
-        g = torch.Generator().manual_seed(int(s["seed"]))
-        n = int(s["images"]) * 3
-        predicted, truth = (torch.randint(0, 10, (n,), generator=g) for _ in range(2))
-        x = torch.zeros(n, 1, 28, 28)
-        x[:, 0, 0, 0] = predicted.float()
-        expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
-        loader = DataLoader(TensorDataset(x, truth), batch_size=16)
-        got = _tensor(ctx.get("confusion")(Lookup(), loader, CPU), "the matrix")
-        if got.shape != (10, 10):
-            raise WrongValue(f"the matrix has shape {list(got.shape)}, not (10, 10)")
-        got = got.long()
-        return {
-            "right": bool(torch.equal(got, expected)),
-            "transposed": bool(torch.equal(got, expected.T)),
-        }
-
-    return {"runs": kit.per_setting([None], int(s["seed"]), run)}
+    g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
+    n = int(ctx.settings["images"]) * 3
+    predicted, truth = (torch.randint(0, 10, (n,), generator=g) for _ in range(2))
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, 0, 0, 0] = predicted.float()
+    expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
+    loader = DataLoader(TensorDataset(x, truth), batch_size=16)
+    got = _tensor(ctx.get("confusion")(Lookup(), loader, CPU), "the matrix")
+    if got.shape != (10, 10):
+        raise WrongValue(f"the matrix has shape {list(got.shape)}, not (10, 10)")
+    got = got.long()
+    return {
+        "right": bool(torch.equal(got, expected)),
+        "transposed": bool(torch.equal(got, expected.T)),
+    }
 
 
 @judged(OWN, confusion_seen, "runs", "confusion")
