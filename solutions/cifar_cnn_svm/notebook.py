@@ -135,9 +135,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### 1.1 and 1.2 The data sets
 
-            Write `data_answers(train_set, test_set)`; its docstring says what it returns.
-            Compute both answers from the data sets you are given, which may be any torchvision
-            data set: no numbers or names written in.
+            Write `data_answers(train_set, test_set)` from the data sets you are given, which
+            may be any torchvision data set: no numbers or names written in.
             """
         ),
         solution("data_answers", code["data_answers"]),
@@ -311,11 +310,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             f"""
             ### 2.4 How wide?
 
-            Write `smallest_width(accuracies, target={config.TARGET})`. The cell after it
-            trains, with `nn.NLLLoss()` and Adam (learning rate {config.LR}) for
-            {config.DEEP_EPOCHS} epochs in batches of {config.BATCH_SIZE}, one model with a hidden
-            layer of width 2 (question 2.3), then one model per width in {widths}, and draws the
-            decision boundaries.
+            Write `smallest_width(accuracies, target={config.TARGET})`. The cell after it trains
+            one model with a hidden layer per width in {widths} (width 2 answers question 2.3)
+            and draws the decision boundaries.
             """
         ),
         solution("width", code["width"]),

@@ -22,10 +22,9 @@ from solutions.cifar_cnn_svm import config, student
 from solutions.data import (
     RandomCrop,
     RandomHorizontalFlip,
+    downloaded_root,
     load_split,
     normalize,
-    resolve_root,
-    torchvision_dataset,
 )
 from solutions.expected import Measurement, ModelRun, TrainResult, training_summary
 from solutions.plots import learning_curves, save
@@ -49,16 +48,11 @@ class Part2:
 def cifar10_root(data_root: Path | None) -> tuple[Path, bool, str]:
     """(root, real CIFAR-10?, how that was told): real when every batch file matches the MD5
     sum torchvision publishes for it (`torchvision.datasets.CIFAR10.train_list/test_list`)."""
-    if data_root is None:
-        found = resolve_root("cifar10")
-        if found.download:
-            torchvision_dataset("cifar10", True)  # downloads into found.root
-        data_root = found.root
-    folder = Path(data_root) / CIFAR10.base_folder
+    root = downloaded_root("cifar10", data_root)
     files = CIFAR10.train_list + CIFAR10.test_list
-    if all(check_integrity(str(folder / name), md5) for name, md5 in files):
-        return Path(data_root), True, "real CIFAR-10 (published MD5 sums verified)"
-    return Path(data_root), False, "a CIFAR-10-format stand-in (not the published MD5 sums)"
+    if all(check_integrity(str(root / CIFAR10.base_folder / name), md5) for name, md5 in files):
+        return root, True, "real CIFAR-10 (published MD5 sums verified)"
+    return root, False, "a CIFAR-10-format stand-in (not the published MD5 sums)"
 
 
 def _augment(mean, std):

@@ -18,7 +18,7 @@ _WHERE = {
     **dict.fromkeys(
         ("DATASETS", "DatasetInfo", "UnverifiedCIFAR10", "load_split", "normalize"), "datasets"
     ),
-    "torchvision_dataset": "datasets",
+    **dict.fromkeys(("downloaded_root", "torchvision_dataset"), "datasets"),
     **dict.fromkeys(
         (
             "FIXTURE_SIZES",

@@ -18,6 +18,7 @@ __all__ = [
     "DATASETS",
     "DatasetInfo",
     "UnverifiedCIFAR10",
+    "downloaded_root",
     "load_split",
     "normalize",
     "torchvision_dataset",
@@ -72,6 +73,18 @@ def torchvision_dataset(
     if not verify and cls is tv_datasets.CIFAR10:
         cls = UnverifiedCIFAR10
     return cls(root=str(root), train=train, transform=transform, download=download)
+
+
+def downloaded_root(name: str, root: Path | None = None) -> Path:
+    """`root`, or the root `resolve_root` finds for `name`, where both splits are downloaded
+    first when it says so (a given root is never downloaded into)."""
+    if root is not None:
+        return Path(root)
+    found = resolve_root(name)
+    if found.download:
+        for train in (True, False):
+            torchvision_dataset(name, train)
+    return found.root
 
 
 def load_split(

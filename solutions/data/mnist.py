@@ -9,8 +9,7 @@ from pathlib import Path
 from torchvision import datasets as tv_datasets
 from torchvision.datasets.utils import check_integrity
 
-from solutions.data.datasets import torchvision_dataset
-from solutions.data.roots import resolve_root
+from solutions.data.datasets import downloaded_root
 
 __all__ = ["FIXTURE", "MnistSource", "describe_mnist", "find_mnist"]
 
@@ -59,10 +58,4 @@ def describe_mnist(root: Path) -> MnistSource:
 
 def find_mnist(data_root: Path | None = None) -> MnistSource:
     """`data_root`, or the root `resolve_root` finds (downloading MNIST there when online)."""
-    if data_root is None:
-        found = resolve_root("mnist")
-        if found.download:
-            for train in (True, False):
-                torchvision_dataset("mnist", train)  # downloads into found.root
-        data_root = found.root
-    return describe_mnist(Path(data_root))
+    return describe_mnist(downloaded_root("mnist", data_root))
