@@ -28,6 +28,7 @@ from grader.notebook_io import (
     NotebookError,
     normalise,
     parse_notebook,
+    release_imports,
     release_test_sources,
 )
 from grader.probe_host import ProbeHost, Slot
@@ -200,8 +201,15 @@ def open_host(run: GradingRun, uid: int) -> ProbeHost:
     if groups is not None:
         groups.create()
     sandbox = _sandbox(slot, run.inputs, run.config, groups)
+    release = RELEASE_DIR / run.manifest.id / run.manifest.notebook
     return ProbeHost(
-        sandbox, slot, run.manifest.id, run.config.time.startup, run.config.threads, groups
+        sandbox,
+        slot,
+        run.manifest.id,
+        run.config.time.startup,
+        run.config.threads,
+        groups,
+        preload=release_imports(release),
     )
 
 

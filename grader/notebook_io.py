@@ -7,6 +7,7 @@ stray bytes that are not UTF-8) and strict where nothing can be graded (not JSON
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from dataclasses import dataclass, field
@@ -109,6 +110,31 @@ def release_test_sources(release_notebook: Path) -> set[str]:
         ):
             tests.add(normalise(_source(cell)))
     return tests
+
+
+def release_imports(release_notebook: Path) -> tuple[str, ...]:
+    """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
+    import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook
+    loads, which a probe can load before it forks (the release is the instructor's)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    if not release_notebook.exists():
+        return ()
+    python = TransformerManager().transform_cell  # magics and shell escapes as Python calls
+    modules: dict[str, None] = {}
+    for cell in json.loads(release_notebook.read_text())["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse(python(_source(cell)))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules.update(dict.fromkeys(alias.name for alias in node.names))
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules[node.module] = None
+    return tuple(modules)
 
 
 def unfinished_parts(raw: bytes) -> int:

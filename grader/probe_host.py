@@ -103,7 +103,9 @@ class ProbeHost:
         startup_timeout: float,
         threads: int,
         groups: SlotGroups | None = None,
+        preload: tuple[str, ...] = (),
     ):
+        """`preload`: modules the zygote imports before it forks (the release's imports)."""
         self.sandbox = sandbox
         self.slot = slot
         self.groups = groups
@@ -111,6 +113,7 @@ class ProbeHost:
         self.assignment = assignment
         self.startup_timeout = startup_timeout
         self.threads = threads
+        self.preload = preload
         self._proc: subprocess.Popen | None = None
         self._buffer = b""
         self._log = slot.root / "zygote.log"
@@ -132,6 +135,7 @@ class ProbeHost:
         inside = self.sandbox.inside
         return {
             "assignment": self.assignment,
+            "preload": list(self.preload),
             "isolated": isolated,
             "drop": self.sandbox.drops_privileges,
             "uid": self.slot.uid,
