@@ -94,7 +94,8 @@ def test_is_a_release_older_than_the_manifest_refused_and_the_gradebook_kept_in_
     assert _grade(root, "--quiet", cwd=checkout).returncode == 0
     toml = checkout / "assignments" / f"{ID}.toml"
     text = toml.read_text()
-    old = 'name = "shape_answers"\ncell = "test_answers"\npoints = 3\n'
+    old = "shape_answers = { points = 3 }"
+    assert old in text
     toml.write_text(text.replace(old, old.replace("points = 3", "points = 5")))
     try:
         result = _grade(root, cwd=checkout)

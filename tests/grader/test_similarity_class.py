@@ -34,10 +34,17 @@ ASSIGNMENTS = known()
 WHOLE_BUT_FROM_THE_REFERENCE = {
     ("res_dense_nets", "colab_magics"): "the reference's training cells with magic lines added",
 }
-# ...but not these, whose one edit replaces a function's whole body by code of their own:
+# ...but not these, whose edits replace whole functions by code of their own (the command
+# measures them below its threshold, as code written independently):
 REWRITTEN_IN_AN_EDIT = {
     ("cnn_techniques", "sgd_ascent_from_mean"): "activation maximisation by plain gradient steps "
     "on the normalised input, where the reference runs Adam on the image",
+    ("fnn_mnist", "named_layers_and_apply"): "FNN and DeepFNN rewritten with named layers and a "
+    "ModuleList, init_weights through model.apply, its own counting and penalties",
+    ("fnn_mnist", "random_split_loaders"): "make_loaders through random_split and "
+    "transforms.Lambda, mean_std summing over a DataLoader",
+    ("cifar_cnn_svm", "other_readings"): "its own transforms, flattening, SVC, split, loops and "
+    "evaluation beside a few reference cells",
 }
 
 
