@@ -5,8 +5,8 @@ While the search runs, the notebook's test split is replaced by `Tripwire`s (wit
 charges it. `study_summary` records what the returned study holds; `judge_best_trial` asks that
 it is the last stage's (it ran as many trials as the reference's), that it maximises, that every
 completed trial's value is the validation accuracy it reported last to the pruner, and that its
-best trial is the best of them. Not a family: an assignment's own
-search check runs the search its way (data, budget, stand-ins) and uses these.
+best trial is the best of them. Not a family: an assignment's own search check runs the search
+its way (data, budget, stand-ins) and uses these.
 """
 
 from __future__ import annotations

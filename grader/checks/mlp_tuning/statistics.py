@@ -1,6 +1,6 @@
 """`mlp_tuning`'s statistics: `standardisation_images` on a known Subset (shapes, which images,
 the std image's formula), and the notebook's own mean and std images, which must be those of
-the sheet's seeded training split."""
+the sheet's seeded training split, made by a `split_train_validation` that obeys its seed."""
 
 from __future__ import annotations
 
@@ -142,8 +142,8 @@ def split_indices(split, probe: dict) -> list:
     """The item indices of the two parts `split(range(items), validation_size, seed)` returns."""
     with torch.random.fork_rng():
         torch.manual_seed(probe["global_seed"])
-        parts = split(range(probe["items"]), validation_size=probe["validation_size"],
-                      seed=probe["seed"])  # fmt: skip
+        size, seed = probe["validation_size"], probe["seed"]
+        parts = split(range(probe["items"]), validation_size=size, seed=seed)
     return [[int(i) for i in part.indices] for part in parts]
 
 
@@ -185,10 +185,10 @@ def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @OWN.check(observe=notebook_images)
 def notebook_statistics(seen, want, ctx) -> Verdict:
+    from solutions.mlp_tuning.student import split_train_validation  # trusted side only
+
     truth = training_statistics(ctx.manifest.dataset)
     problems = []
-    from solutions.mlp_tuning.student import split_train_validation
-
     split = seen["split"]
     if split.get("indices") != split_indices(split_train_validation, SPLIT_PROBE):
         call = "split_train_validation(range({items}), {validation_size}, seed={seed})"
