@@ -3,9 +3,10 @@
 While the search runs, the notebook's test split is replaced by `Tripwire`s (with
 `grader.checks.kit.replaced`): any use of it is recorded and raises, and `judge_never_tests`
 charges it. `study_summary` records what the returned study holds; `judge_best_trial` asks that
-it maximises, that every completed trial's value is the validation accuracy it reported last to
-the pruner, and that its best trial is the best of them. Not a family: an assignment's own
-search check runs the search its way (data, budget, stand-ins) and uses these.
+it is the last stage's (it ran as many trials as the reference's), that it maximises, that every
+completed trial's value is the validation accuracy it reported last to the pruner, and that its
+best trial is the best of them. Not a family: an assignment's own search check runs the search
+its way (data, budget, stand-ins) and uses these.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class Tripwire:
 
 def study_summary(study) -> dict:
     """Each trial's number, state, value and the value it reported last to the pruner
-    (`trial.report(value, step)`, the largest step), and the study's best trial."""
+    (`trial.report(value, step)`, the largest step), and the study's best trial; nothing for
+    what is not a study (a search that returns its best trial: the judge names what it got)."""
+    if not (hasattr(study, "trials") and hasattr(study, "direction")):
+        return {}
     trials = []
     for t in study.trials:
         reports = t.intermediate_values
@@ -105,6 +109,11 @@ def _study_problem(seen: dict, fn: str) -> str | None:
     return None
 
 
+def _ran(trials: list[dict]) -> int:
+    """How many of a study's trials ran (queued ones still WAITING did not)."""
+    return sum(t["state"] != "WAITING" for t in trials)
+
+
 def judge_best_trial(fn: str, last_accuracy: str):
     """The judge of "the study `fn` returned (its `study_summary`, and `returned`: the type's
     name) picks the best validation accuracy as its best trial"; `last_accuracy` says where the
@@ -113,6 +122,14 @@ def judge_best_trial(fn: str, last_accuracy: str):
     def judge(seen, want, ctx) -> Verdict:
         if problem := _study_problem(seen, fn):
             return Verdict.wrong(problem)
+        # The reference returns the last stage's study: another stage's runs another number of
+        # trials (queued trials never run are not counted).
+        ran, last = _ran(seen["trials"]), _ran(want.get("trials", []))
+        if want.get("trials") and ran != last:
+            return Verdict.wrong(
+                f"the returned study ran {ran} trials, but the last stage runs {last}: {fn} must "
+                "return the last stage's study"
+            )
         number = (int, float)
         done = [
             t for t in seen["trials"] if t["state"] == "COMPLETE" and isinstance(t["value"], number)

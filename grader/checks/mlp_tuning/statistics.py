@@ -1,6 +1,6 @@
 """`mlp_tuning`'s statistics: `standardisation_images` on a known Subset (shapes, which images,
 the std image's formula), and the notebook's own mean and std images, which must be those of
-the sheet's seeded training split."""
+the sheet's seeded training split, made by a `split_train_validation` that obeys its seed."""
 
 from __future__ import annotations
 
@@ -132,16 +132,35 @@ def stats_formula(entry, want, ctx, i) -> str | None:
     )
 
 
+# split_train_validation(range(items), validation_size, seed) while the global RNG holds another
+# seed's state: a split that ignores `seed` (random_split without its generator) then differs,
+# though in the notebook the set-up cell's torch.manual_seed(0) hides it for the default seed 0.
+SPLIT_PROBE = {"items": 60, "validation_size": 20, "seed": 7, "global_seed": 0}
+
+
+def split_indices(split, probe: dict) -> list:
+    """The item indices of the two parts `split(range(items), validation_size, seed)` returns."""
+    with torch.random.fork_rng():
+        torch.manual_seed(probe["global_seed"])
+        size, seed = probe["validation_size"], probe["seed"]
+        parts = split(range(probe["items"]), validation_size=size, seed=seed)
+    return [[int(i) for i in part.indices] for part in parts]
+
+
 @OWN.observer(reference=False)
 def notebook_images(ctx) -> dict:
-    """The notebook's own `mean_image` and `std_image` (of its training split, by its cells)."""
+    """The notebook's own `mean_image` and `std_image` (of its training split, by its cells),
+    and the split its `split_train_validation` makes of SPLIT_PROBE's items."""
 
     def run(i, name):
         value = ctx.get(name)
         tensor = as_tensor(value)
         return {"type": kind_of(value), **({"image_tensor": tensor} if tensor is not None else {})}
 
-    return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run)}
+    split: dict = {}
+    with kit.recorded(split):
+        split["indices"] = split_indices(ctx.get("split_train_validation"), SPLIT_PROBE)
+    return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run), "split": split}
 
 
 @functools.lru_cache(maxsize=2)
@@ -166,8 +185,15 @@ def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 @OWN.check(observe=notebook_images)
 def notebook_statistics(seen, want, ctx) -> Verdict:
+    from solutions.mlp_tuning.student import split_train_validation  # trusted side only
+
     truth = training_statistics(ctx.manifest.dataset)
     problems = []
+    split = seen["split"]
+    if split.get("indices") != split_indices(split_train_validation, SPLIT_PROBE):
+        call = "split_train_validation(range({items}), {validation_size}, seed={seed})"
+        got = split.get("error") or "another split"
+        problems.append(f"{call.format(**SPLIT_PROBE)} gave {got}")
     for name, entry, target in zip(NOTEBOOK_IMAGES, seen["images"], truth, strict=True):
         if "error" in entry or "wrong" in entry:
             problems.append(f"{name}: {entry.get('error') or entry['wrong']}")

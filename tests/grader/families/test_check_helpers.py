@@ -76,6 +76,34 @@ def test_does_a_tripwire_record_every_use_and_raise():
     ]
 
 
+def _studies(sizes: tuple[int, ...]) -> list:
+    """In-memory optuna studies that ran `sizes` trials each, every value 0.5."""
+    import optuna
+
+    made = []
+    for size in sizes:
+        study = optuna.create_study(direction="maximize")
+        study.optimize(lambda t: (t.report(0.5, 1), 0.5)[1], n_trials=size)
+        made.append(study)
+    return made
+
+
+def test_does_the_best_trial_judge_want_the_last_stage_s_study():
+    first, last = (studies.study_summary(s) for s in _studies((3, 1)))
+    judge = studies.judge_best_trial("run_search", "curve[-1]")
+    assert judge(last, last, None).fraction == 1.0
+    verdict = judge(first, last, None)
+    assert verdict.fraction == 0.0 and "ran 3 trials, but the last stage runs 1" in verdict.message
+
+
+def test_does_a_returned_trial_summarise_to_nothing_the_judge_then_names():
+    (study,) = _studies((1,))
+    assert studies.study_summary(study.best_trial) == {}
+    seen = {"returned": "FrozenTrial"}
+    verdict = studies.judge_best_trial("run_search", "curve[-1]")(seen, seen, None)
+    assert verdict.fraction == 0.0 and "returned a FrozenTrial" in verdict.message
+
+
 def test_does_transformed_stack_outputs_and_refuse_what_is_no_tensor():
     pixels = torch.randint(0, 256, (2, 28, 28), dtype=torch.uint8)
     pictures = [images.ImageSet(pixels)[i][0] for i in range(2)]  # PIL images
