@@ -81,9 +81,8 @@ DROPOUT = {
 
 
 def dropout_activation(settings: dict) -> str:
-    """The activation the dropout check uses: the drawn one, but tanh for relu, since relu
-    commutes with dropout's zeros and 1/(1-p) scaling and so cannot tell whether dropout comes
-    after the activation or before it (a relu draw let that mistake pass for the whole class)."""
+    """The drawn activation, but tanh for relu: relu commutes with dropout (zeros, 1/(1-p)), so
+    it cannot tell dropout after the activation from dropout before it."""
     return "tanh" if settings["activation"] == "relu" else settings["activation"]
 
 

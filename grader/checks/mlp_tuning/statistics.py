@@ -132,25 +132,23 @@ def stats_formula(entry, want, ctx, i) -> str | None:
     )
 
 
-# split_train_validation(range(items), validation_size, seed) while the global RNG holds another
-# seed's state: a split that ignores `seed` (random_split without its generator) then differs,
-# though in the notebook the set-up cell's torch.manual_seed(0) hides it for the default seed 0.
-SPLIT_PROBE = {"items": 60, "validation_size": 20, "seed": 7, "global_seed": 0}
+# A split that ignores its `seed` (random_split without its generator) differs here, under another
+# global seed; in the notebook the set-up cell's torch.manual_seed(0) hides it for seed 0.
+SPLIT_PROBE = "split_train_validation(range(60), validation_size=20, seed=7)"
 
 
-def split_indices(split, probe: dict) -> list:
-    """The item indices of the two parts `split(range(items), validation_size, seed)` returns."""
+def split_indices(split) -> list:
+    """The item indices of the two parts of SPLIT_PROBE, under the global seed 0."""
     with torch.random.fork_rng():
-        torch.manual_seed(probe["global_seed"])
-        size, seed = probe["validation_size"], probe["seed"]
-        parts = split(range(probe["items"]), validation_size=size, seed=seed)
+        torch.manual_seed(0)
+        parts = split(range(60), validation_size=20, seed=7)
     return [[int(i) for i in part.indices] for part in parts]
 
 
 @OWN.observer(reference=False)
 def notebook_images(ctx) -> dict:
     """The notebook's own `mean_image` and `std_image` (of its training split, by its cells),
-    and the split its `split_train_validation` makes of SPLIT_PROBE's items."""
+    and what its `split_train_validation` gives for SPLIT_PROBE."""
 
     def run(i, name):
         value = ctx.get(name)
@@ -159,7 +157,7 @@ def notebook_images(ctx) -> dict:
 
     split: dict = {}
     with kit.recorded(split):
-        split["indices"] = split_indices(ctx.get("split_train_validation"), SPLIT_PROBE)
+        split["indices"] = split_indices(ctx.get("split_train_validation"))
     return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run), "split": split}
 
 
@@ -190,10 +188,8 @@ def notebook_statistics(seen, want, ctx) -> Verdict:
     truth = training_statistics(ctx.manifest.dataset)
     problems = []
     split = seen["split"]
-    if split.get("indices") != split_indices(split_train_validation, SPLIT_PROBE):
-        call = "split_train_validation(range({items}), {validation_size}, seed={seed})"
-        got = split.get("error") or "another split"
-        problems.append(f"{call.format(**SPLIT_PROBE)} gave {got}")
+    if split.get("indices") != split_indices(split_train_validation):
+        problems.append(f"{SPLIT_PROBE} gave {split.get('error') or 'another split'}")
     for name, entry, target in zip(NOTEBOOK_IMAGES, seen["images"], truth, strict=True):
         if "error" in entry or "wrong" in entry:
             problems.append(f"{name}: {entry.get('error') or entry['wrong']}")
