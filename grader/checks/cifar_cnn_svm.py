@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.svm import SVC
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, jsonable, same_values
+from grader.checks.common import WrongValue, jsonable, kind_of, same_values
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -103,6 +104,10 @@ def svc_fit(ctx) -> dict:
         images = Images(data, labels, list("abc"), transforms.Compose([transforms.ToTensor(),
                                                                        normalise]))  # fmt: skip
         svc = ctx.get("fit_svc")(images, n)
+        if not isinstance(svc, SVC) or not hasattr(svc, "support_"):
+            # A Pipeline (scaler and SVC) has no support_; an SVC never fitted neither.
+            what = "an SVC never fitted" if isinstance(svc, SVC) else kind_of(svc)
+            raise WrongValue(f"it returned {what}, not an SVC fitted on the flattened images")
         return {
             "fitted_on": int(svc.shape_fit_[0]),
             "kernel": str(svc.kernel),

@@ -18,8 +18,8 @@ reference's. The models are made so that each mistake shows in exactly one numbe
   (`train_loss`; with `loss_mean = "per_sample"` the last batch is shorter and labelled so that
   its loss is lower than the others', so only the mean per image is right, and a trainer's
   validation loss, when `evaluate` returns `(loss, accuracy)`, is judged the same way; with
-  `criterion_argument`, also with the other convention's model and loss passed as train's fifth
-  argument, which code that keeps its default loss ignores). Adam
+  `criterion_argument`, also with a logits model and a label-smoothed cross-entropy passed as
+  train's fifth argument, which code that keeps its default loss ignores). Adam
   over three batches, which does not care about the loss's scale, gives other weights when
   gradients pile up without `zero_grad()` (`train_zero_grad`).
 
@@ -108,14 +108,17 @@ class LoopsSection(BaseModel):
 # ---------------------------------------------------------------- calling conventions
 
 
-def criterion(manifest, loss: str = "") -> nn.Module:
-    """The loss of the convention `loss` (by default the manifest's)."""
-    return nn.CrossEntropyLoss() if (loss or manifest.loops.loss) == "logits" else nn.NLLLoss()
+def criterion(manifest) -> nn.Module:
+    return nn.CrossEntropyLoss() if manifest.loops.loss == "logits" else nn.NLLLoss()
 
 
-def other_loss(manifest) -> str:
-    """The convention that is not the manifest's: the loss passed to `criterion_argument`."""
-    return "log_probabilities" if manifest.loops.loss == "logits" else "logits"
+# The loss `criterion_argument` passes to train, with a model returning logits: the default of
+# neither convention (NLL of raw scores, or plain cross-entropy, is another number).
+GIVEN_CRITERION = "nn.CrossEntropyLoss(label_smoothing=0.1)"
+
+
+def given_criterion() -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=0.1)
 
 
 def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
@@ -279,11 +282,10 @@ def observe(ctx) -> dict:
             record["validation"] = jsonable(validate(model, data, cpu))
         except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
             record["validation_error"] = describe_error(err)
-    if manifest.loops.criterion_argument:  # the same batches, the other model and loss
-        other = probe_model(manifest, seed + 7, loss=other_loss(manifest)).train()
+    if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
+        other = probe_model(manifest, seed + 7, loss="logits").train()
         idle = torch.optim.SGD(other.parameters(), lr=0.0)
-        loss = criterion(manifest, other_loss(manifest))
-        _call(record, "given_criterion", train, other, data, idle, cpu, loss)
+        _call(record, "given_criterion", train, other, data, idle, cpu, given_criterion())
     out["train_loss"] = record
 
     # train_zero_grad: Adam over three batches.
@@ -419,11 +421,11 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     if "given_criterion" in want and not _same_number(
         seen.get("given_criterion"), want["given_criterion"]
     ):
-        given = type(criterion(ctx.manifest, other_loss(ctx.manifest))).__name__
         return Verdict.wrong(
-            f"{fn} given nn.{given}() as its criterion returned {seen.get('given_criterion')!r},"
-            f" expected {want['given_criterion']:.4f}: use the loss it is given, and "
-            f"{type(criterion(ctx.manifest)).__name__}() only when it is None"
+            f"{fn} given {GIVEN_CRITERION} as its criterion returned "
+            f"{seen.get('given_criterion')!r}, expected {want['given_criterion']:.4f}: use the "
+            f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
+            "is None"
         )
     target = _validation_loss(want.get("validation"))
     if target is None:  # the reference returns no validation loss: nothing more to judge
