@@ -194,10 +194,10 @@ WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 def _draw_widths(rng, manifest) -> dict:
     """Three sweeps ([width, accuracy] pairs in a random order, and a target): one reaching
     0.99 exactly at a drawn width k, with a wider one below it; one reaching a lower target at
-    k with more than a wider width has that reaches it exactly (the width of the lowest
-    accuracy reaching the target is then not the answer); one never reaching 0.99. In the pairs'
-    order a wider width reaching the target comes before k, so the first one reaching it in the
-    dict's order is not the answer either."""
+    k, with a higher accuracy than a wider width that reaches it exactly (so the width of the
+    lowest accuracy reaching the target is not the answer); one never reaching 0.99. In the
+    pairs' order a wider width reaching the target comes before k, so the first one reaching it
+    in the dict's order is not the answer either."""
     cases = []
     for target, reach in ((0.99, "exactly"), (0.9, "above"), (0.99, "")):
         widths = sorted(rng.sample(WIDTHS, 6))

@@ -47,14 +47,12 @@ from torch import nn
 
 from grader.checks import kit
 from grader.checks.common import describe_error, failure, jsonable, same_values
-from grader.checks.families.loop_models import (  # noqa: F401 - other checks import them here
-    Marks,
+from grader.checks.families.loop_models import (
     Recorder,
     bn_state,
     control_model,
     flat_weights,
     loader,
-    marked,
     probe_model,
 )
 from grader.spec import CheckSet, Verdict
