@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import flat_gradient, jsonable, near, same_values
-from grader.checks.families.loops import build_trainer, flat_weights, known_scores
+from grader.checks.families.loop_models import flat_weights
+from grader.checks.families.loops import build_trainer, known_scores
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
