@@ -118,7 +118,7 @@ def _penalised(entry, want, ctx, i) -> str | None:
 )
 def regularized_step(ctx) -> dict:
     """One training batch with the grader's own L2 penalty, SGD: the weights after the step,
-    the training loss (with the penalty) and the validation loss (without) on that batch."""
+    the training loss (with the penalty) and accuracy, and the validation loss (without)."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -126,13 +126,13 @@ def regularized_step(ctx) -> dict:
     def run(i, _):
         model = nn.Linear(6, 3)
         g = torch.Generator().manual_seed(int(s["seed"]))
-        batch = TensorDataset(
-            torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
-        )
-        data = DataLoader(batch, batch_size=n)
+        x, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+        y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
+        data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
         found = {"train_loss": jsonable(trainer.train_epoch())}
+        found["train_accuracy"] = jsonable(trainer.train_accuracy)
         found["weights_tensor"] = flat_weights(model)
         return {**found, "validation": jsonable(trainer.validate())}
 
@@ -155,6 +155,12 @@ def _stepped(entry, want, ctx, i) -> str | None:
     got, target = entry.get("train_loss"), want["train_loss"]
     if not near(got, target):
         return f"train_epoch returned {got!r}, expected {target:.5f} (the loss with the penalty)"
+    got, target = entry.get("train_accuracy"), want["train_accuracy"]
+    if not near(got, target):
+        return (
+            f"train_epoch stored self.train_accuracy = {got!r}, expected {target:.5f} (correct "
+            "predictions of its forward passes / samples, a fraction)"
+        )
     got, target = _loss_of(entry.get("validation")), _loss_of(want["validation"])
     if not near(got, target):
         return (
