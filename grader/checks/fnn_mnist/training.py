@@ -117,8 +117,8 @@ def _penalised(entry, want, ctx, i) -> str | None:
     draw=kit.draws({"lr": [0.05, 0.1, 0.2], "lambda": [0.05, 0.1, 0.3], "batch": (4, 12)})
 )
 def regularized_step(ctx) -> dict:
-    """One training batch with the grader's own L2 penalty, SGD: the weights after the step,
-    the training loss (with the penalty) and accuracy, and the validation loss (without)."""
+    """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
+    the penalty) and accuracy, the validation loss (without); then train_network(1)."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -131,16 +131,26 @@ def regularized_step(ctx) -> dict:
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        found = {"train_loss": jsonable(trainer.train_epoch())}
-        found["train_accuracy"] = jsonable(trainer.train_accuracy)
+        loss = jsonable(trainer.train_epoch())
+        found = {"train_loss": loss, "train_accuracy": jsonable(trainer.train_accuracy)}
         found["weights_tensor"] = flat_weights(model)
-        return {**found, "validation": jsonable(trainer.validate())}
+        val = jsonable(trainer.validate())  # (loss, accuracy)
+        found["val_loss"] = val[0] if isinstance(val, list) and val else val
+        history = trainer.train_network(1)
+        history = history if isinstance(history, dict) else {}
+        return {**found, "history": [jsonable(history.get(k)) for k in HISTORY]}
 
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}
 
 
-def _loss_of(result: Any) -> Any:
-    return result[0] if isinstance(result, list) and result else result
+HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+STEP = {
+    "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
+    "train_accuracy": "train_epoch stored self.train_accuracy = {}, expected {:.5f} (correct "
+    "predictions of its forward passes / samples)",
+    "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, without "
+    "the penalty",
+}
 
 
 @judged(
@@ -152,19 +162,11 @@ def _stepped(entry, want, ctx, i) -> str | None:
             "after one SGD step the weights are not where loss + penalty sends them: add "
             "regularization(model) to the loss before loss.backward()"
         )
-    got, target = entry.get("train_loss"), want["train_loss"]
-    if not near(got, target):
-        return f"train_epoch returned {got!r}, expected {target:.5f} (the loss with the penalty)"
-    got, target = entry.get("train_accuracy"), want["train_accuracy"]
-    if not near(got, target):
-        return (
-            f"train_epoch stored self.train_accuracy = {got!r}, expected {target:.5f} (correct "
-            "predictions of its forward passes / samples, a fraction)"
-        )
-    got, target = _loss_of(entry.get("validation")), _loss_of(want["validation"])
-    if not near(got, target):
-        return (
-            f"validate returned the loss {got!r}, expected {target:.5f}: the validation loss "
-            "is the plain criterion, without the penalty"
-        )
+    for key, message in STEP.items():
+        if not near(entry.get(key), want[key]):
+            return message.format(repr(entry.get(key)), want[key])
+    got = entry["history"]  # the lists of HISTORY's keys
+    pairs = zip(got, want["history"], strict=True)
+    if not all(isinstance(g, list) and len(g) == 1 and near(g[0], w[0]) for g, w in pairs):
+        return f"train_network(1) gave {dict(zip(HISTORY, got, strict=True))}: one entry per epoch"
     return None
