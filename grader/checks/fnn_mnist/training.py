@@ -136,8 +136,8 @@ def regularized_step(ctx) -> dict:
         found["weights_tensor"] = flat_weights(model)
         val = jsonable(trainer.validate())  # (loss, accuracy)
         found["val_loss"] = val[0] if isinstance(val, list) and val else val
-        history = trainer.train_network(1)
-        history = history if isinstance(history, dict) else {}
+        optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
+        history = trainer.train_network(1)  # a dict of HISTORY's lists
         return {**found, "history": [jsonable(history.get(k)) for k in HISTORY]}
 
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}
