@@ -1,5 +1,4 @@
-"""`sum_correct_preds` and the L1/L2 penalties on known cases, and a regularised training
-step of the NetworkTrainer with the grader's own penalty."""
+"""`sum_correct_preds`, the L1/L2 penalties and a NetworkTrainer step with a known penalty."""
 
 from __future__ import annotations
 
@@ -133,8 +132,8 @@ def regularized_step(ctx) -> dict:
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
         loss = jsonable(trainer.train_epoch())
-        found = {"train_loss": loss, "train_accuracy": jsonable(trainer.train_accuracy)}
-        found["weights_tensor"] = flat_weights(model)
+        found = {"train_loss": loss, "weights_tensor": flat_weights(model)}
+        found["train_accuracy"] = jsonable(trainer.train_accuracy)
         val = jsonable(trainer.validate())  # (loss, accuracy)
         found["val_loss"] = val[0] if isinstance(val, list) and val else val
         optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
