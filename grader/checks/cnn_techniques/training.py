@@ -23,23 +23,36 @@ CPU = torch.device("cpu")
 DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
 
 
-class ScriptedTests:
-    """A test loader whose labels make the model's accuracy `right[k] / n` on pass k: before
-    each pass it takes the model's predictions and labels the first right[k] images with them,
-    the others wrongly. It also keeps the model's weights at the start of each pass (the end
-    of that epoch's training)."""
+class CountedLoader(DataLoader):
+    """A DataLoader that counts its passes: the training epochs begun."""
 
-    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int]):
-        self.model, self.images, self.right = model, images, right
+    passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
+
+
+class ScriptedTests:
+    """A test loader whose labels make the model's accuracy `right[e - 1] / n` after training
+    epoch e (`train.passes`; 0 right before any training): before each pass it takes the
+    model's predictions and labels the first right[e - 1] images with them, the others wrongly.
+    It also keeps the model's weights at the start of each pass, by the epochs trained, so that
+    a fit that evaluates more often (once before training, say) is scripted and judged alike."""
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
+        self.model, self.images, self.right, self.train = model, images, right, train
         self.dataset = TensorDataset(images, torch.zeros(len(images), dtype=torch.int64))
-        self.batch_size, self.snapshots = 8, []
+        self.batch_size, self.snapshots = 8, {}
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        count = self.right[min(len(self.snapshots), len(self.right) - 1)]
-        self.snapshots.append({n: t.detach().clone() for n, t in self.model.state_dict().items()})
+        epoch = self.train.passes
+        count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
+        state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+        self.snapshots[epoch] = state
         with torch.no_grad():  # the grader's linear model: the same in either mode
             predicted = self.model(self.images).argmax(1)
         right = torch.arange(len(predicted)) < count
@@ -64,15 +77,19 @@ def fit_run(ctx) -> dict:
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
     x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-    train = DataLoader(TensorDataset(x, y), batch_size=8)
-    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right)
+    train = CountedLoader(TensorDataset(x, y), batch_size=8)
+    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
         returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU)
     final = model.state_dict()
-    kept = [all(torch.equal(final[n], t) for n, t in snap.items()) for snap in tests.snapshots]
-    return {"returned": jsonable(returned), "kept": kept.index(True) + 1 if any(kept) else 0}
+    kept = [
+        epoch
+        for epoch, snap in tests.snapshots.items()
+        if epoch and all(torch.equal(final[n], t) for n, t in snap.items())
+    ]
+    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0}
 
 
 @judged(OWN, fit_run, "runs", "fit")
