@@ -24,13 +24,14 @@ DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuni
 
 
 class CountedLoader(DataLoader):
-    """A DataLoader that counts its passes: the training epochs begun."""
+    """A DataLoader that counts its passes: the training epochs begun. A generator, so a pass
+    counts when its first batch is drawn: tqdm.auto calls iter() on the loader twice."""
 
     passes = 0
 
     def __iter__(self):
         self.passes += 1
-        return super().__iter__()
+        yield from super().__iter__()
 
 
 class ScriptedTests:
