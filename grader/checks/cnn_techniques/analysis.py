@@ -66,10 +66,11 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     return "; ".join(problems) or None
 
 
-def _returned_problems(returned, logits: list[float]) -> list[str]:
+def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> list[str]:
     """What is wrong with activation_maximisation's (image, scores): a (1, 1, 28, 28) image in
-    [0, 1], and DREAM_STEPS + 1 scores, the first and the last the target's `logits` on the
-    first and the last input the model saw."""
+    [0, 1], the `pixels` of the last input the model saw (un-normalised, clamped to [0, 1]:
+    pixels kept in [0, 1] only at the end are accepted), and DREAM_STEPS + 1 scores, the first
+    and the last the target's `logits` on the first and the last input."""
     if not (isinstance(returned, tuple | list) and len(returned) == 2):
         return [f"it returned {type(returned).__name__}, not (image, scores)"]
     try:
@@ -83,6 +84,11 @@ def _returned_problems(returned, logits: list[float]) -> list[str]:
         problems.append(
             f"the image's pixels run from {float(image.min()):.2f} to {float(image.max()):.2f}, "
             "not within [0, 1] (keep them there, and return the pixels, not the normalised input)"
+        )
+    elif not torch.allclose(image.flatten().float(), pixels.flatten(), atol=1e-4):
+        problems.append(
+            "the image is not the last input the model saw, un-normalised (input * std + mean): "
+            "the pixels must enter the network normalised, as (image - mean) / std"
         )
     try:
         scores = [float(v) for v in scores]
@@ -124,7 +130,7 @@ def dream_seen(ctx) -> dict:
         logits = [float(pristine(x)[0, target]) for x in (first, last)]
     return {
         "rise": logits[1] - logits[0],
-        "returned": _returned_problems(returned, logits),
+        "returned": _returned_problems(returned, logits, (last * std + mean).clamp(0, 1)),
         "constant": float(first.max() - first.min()) < 1e-5,
         "start": float(first.flatten()[0]),
         "black": (0 - mean) / std,

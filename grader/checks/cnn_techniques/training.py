@@ -24,13 +24,15 @@ DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuni
 
 
 class CountedLoader(DataLoader):
-    """A DataLoader that counts its passes: the training epochs begun. A generator, so a pass
-    counts when its first batch is drawn: tqdm.auto calls iter() on the loader twice."""
+    """A DataLoader that counts its passes (the training epochs begun) and keeps the learning
+    rate of `optimizer` at each. A generator, so a pass counts when its first batch is drawn:
+    tqdm.auto calls iter() on the loader twice."""
 
-    passes = 0
+    passes, optimizer = 0, None
 
     def __iter__(self):
         self.passes += 1
+        self.lrs = [*getattr(self, "lrs", []), self.optimizer.param_groups[0]["lr"]]
         yield from super().__iter__()
 
 
@@ -73,24 +75,27 @@ def _draw_fit(rng, manifest) -> dict:
 @kit.one_case(OWN, draw=_draw_fit)
 def fit_run(ctx) -> dict:
     """fit(...) of a small model of the grader's for 4 epochs, with test accuracies scripted by
-    the test loader (best at epoch 2 or 3, tied at the last), and the epoch whose weights the
-    model holds afterwards (0: none)."""
+    the test loader (best at epoch 2 or 3, tied at the last) and a StepLR halving the learning
+    rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
+    learning rate of each epoch."""
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
     x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
     train = CountedLoader(TensorDataset(x, y), batch_size=8)
     tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train.optimizer = optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
-        returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU)
+        returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
     final = model.state_dict()
     kept = [
         epoch
         for epoch, snap in tests.snapshots.items()
         if epoch and all(torch.equal(final[n], t) for n, t in snap.items())
     ]
-    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0}
+    lrs = getattr(train, "lrs", [])
+    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": lrs}
 
 
 @judged(OWN, fit_run, "runs", "fit")
@@ -114,6 +119,17 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
         f"test accuracies {[round(a, 4) for a in curve]}: " + "; ".join(problems) + f" (the "
         f"best epoch is {best}: the highest test accuracy, the earliest on a tie; the model "
         "must hold that epoch's weights when fit returns)"
+    )
+
+
+@judged(OWN, fit_run, "runs", "fit")
+def fit_scheduler(entry, want, ctx, i) -> str | None:
+    if entry["lrs"] == want["lrs"]:
+        return None
+    return (
+        f"with a StepLR halving the learning rate every epoch, the epochs trained with "
+        f"learning rates {entry['lrs']}, expected {want['lrs']}: call scheduler.step() once "
+        "per epoch, after train_epoch and evaluate, when a scheduler is given"
     )
 
 
