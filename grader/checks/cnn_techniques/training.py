@@ -28,11 +28,11 @@ class CountedLoader(DataLoader):
     rate of `optimizer` at each. A generator, so a pass counts when its first batch is drawn:
     tqdm.auto calls iter() on the loader twice."""
 
-    passes, optimizer = 0, None
+    passes, optimizer, lrs = 0, None, ()
 
     def __iter__(self):
         self.passes += 1
-        self.lrs = [*getattr(self, "lrs", []), self.optimizer.param_groups[0]["lr"]]
+        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
         yield from super().__iter__()
 
 
@@ -94,8 +94,7 @@ def fit_run(ctx) -> dict:
         for epoch, snap in tests.snapshots.items()
         if epoch and all(torch.equal(final[n], t) for n, t in snap.items())
     ]
-    lrs = getattr(train, "lrs", [])
-    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": lrs}
+    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": list(train.lrs)}
 
 
 @judged(OWN, fit_run, "runs", "fit")
