@@ -66,18 +66,63 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     return "; ".join(problems) or None
 
 
+def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> list[str]:
+    """What is wrong with activation_maximisation's (image, scores): a (1, 1, 28, 28) image in
+    [0, 1], the `pixels` of the last input the model saw (un-normalised, clamped to [0, 1]:
+    pixels kept in [0, 1] only at the end are accepted), and DREAM_STEPS + 1 scores, the first
+    and the last the target's `logits` on the first and the last input."""
+    if not (isinstance(returned, tuple | list) and len(returned) == 2):
+        return [f"it returned {type(returned).__name__}, not (image, scores)"]
+    try:
+        image, scores = _tensor(returned[0], "the image"), returned[1]
+    except WrongValue as wrong:
+        return [str(wrong)]
+    problems = []
+    if image.numel() != 28 * 28:
+        problems.append(f"the image has shape {list(image.shape)}, not (1, 1, 28, 28)")
+    elif not (image.min() >= -1e-6 and image.max() <= 1 + 1e-6):
+        problems.append(
+            f"the image's pixels run from {float(image.min()):.2f} to {float(image.max()):.2f}, "
+            "not within [0, 1] (keep them there, and return the pixels, not the normalised input)"
+        )
+    elif not torch.allclose(image.flatten().float(), pixels.flatten(), atol=1e-4):
+        problems.append(
+            "the image is not the last input the model saw, un-normalised (input * std + mean): "
+            "the pixels must enter the network normalised, as (image - mean) / std"
+        )
+    try:
+        scores = [float(v) for v in scores]
+    except (TypeError, ValueError):
+        return [*problems, f"the scores are a {type(scores).__name__}, not a list of floats"]
+    if len(scores) != DREAM_STEPS + 1:
+        problems.append(
+            f"{len(scores)} scores for {DREAM_STEPS} steps, expected {DREAM_STEPS + 1}: the "
+            "target logit before each step and after the last"
+        )
+    elif any(
+        abs(s - w) > 1e-3 * max(1.0, abs(w))
+        for s, w in zip(scores[::DREAM_STEPS], logits, strict=True)
+    ):
+        problems.append(
+            "the first and last scores are not the target logit of the first and last image"
+        )
+    return problems
+
+
 @kit.one_case(OWN, draw=DRAW)
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
-    the grader's: the first and last input the model saw, and the target's logit for each
-    (computed by an untouched copy of the model)."""
+    the grader's: the first and last input the model saw, the target's logit for each
+    (computed by an untouched copy of the model), and what is wrong with what it returned."""
     mean, std, target = ctx.manifest.mean[0], ctx.manifest.std[0], int(ctx.settings["target"])
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     with torch.no_grad():
         model[1].weight.normal_()  # large gradients: any step size moves the logit
     pristine = copy.deepcopy(model)
     inputs = record_calls([model], lambda m, args: args[0].detach().clone())[0]
-    ctx.get("activation_maximisation")(model, target, mean, std, steps=DREAM_STEPS, device=CPU)
+    returned = ctx.get("activation_maximisation")(
+        model, target, mean, std, steps=DREAM_STEPS, device=CPU
+    )
     if not inputs:
         raise WrongValue("the model was never called")
     first, last = inputs[0], inputs[-1]
@@ -85,6 +130,7 @@ def dream_seen(ctx) -> dict:
         logits = [float(pristine(x)[0, target]) for x in (first, last)]
     return {
         "rise": logits[1] - logits[0],
+        "returned": _returned_problems(returned, logits, (last * std + mean).clamp(0, 1)),
         "constant": float(first.max() - first.min()) < 1e-5,
         "start": float(first.flatten()[0]),
         "black": (0 - mean) / std,
@@ -93,13 +139,13 @@ def dream_seen(ctx) -> dict:
 
 @judged(OWN, dream_seen, "runs", "activation_maximisation")
 def dream_ascent(entry, want, ctx, i) -> str | None:
-    if entry["rise"] > 0.25 * want["rise"]:
-        return None
-    return (
-        f"over {DREAM_STEPS} steps the target logit changed by {entry['rise']:.2f}, the "
-        f"reference's rose by {want['rise']:.2f}: move the image along the gradient of the "
-        "logit (ascent), and change the image, not the model's weights"
-    )
+    if entry["rise"] <= 0.25 * want["rise"]:
+        return (
+            f"over {DREAM_STEPS} steps the target logit changed by {entry['rise']:.2f}, the "
+            f"reference's rose by {want['rise']:.2f}: move the image along the gradient of the "
+            "logit (ascent), and change the image, not the model's weights"
+        )
+    return "; ".join(entry["returned"]) or None
 
 
 @judged(OWN, dream_seen, "runs", "activation_maximisation")
@@ -114,30 +160,40 @@ def dream_empty_start(entry, want, ctx, i) -> str | None:
 
 
 class Lookup(nn.Module):
-    """Predicts the class written in each image's first pixel."""
+    """Predicts the class written in each image's first pixel (in training mode the next
+    class, so that a confusion matrix taken in training mode is another one)."""
 
     def forward(self, x):
-        return F.one_hot(x[:, 0, 0, 0].round().long().clamp(0, 9), 10).float() * 5
+        label = x[:, 0, 0, 0].round().long().clamp(0, 9)
+        return F.one_hot((label + int(self.training)) % 10, 10).float() * 5
 
 
 @kit.one_case(OWN, draw=DRAW)
 def confusion_seen(ctx) -> dict:
     """confusion(model, loader) with a model whose predictions the grader chose, in batches of
-    16, beside the matrix those give (rows: true class)."""
+    16, beside the matrix those give (rows: true class). One class (the target drawn) never
+    occurs, neither as a label nor as a prediction: the matrix is (10, 10) all the same."""
     g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
-    n = int(ctx.settings["images"]) * 3
-    predicted, truth = (torch.randint(0, 10, (n,), generator=g) for _ in range(2))
+    n, absent = int(ctx.settings["images"]) * 3, int(ctx.settings["target"])
+    # Drawn from the nine other classes: 0..8, shifted past the absent one.
+    predicted, truth = (torch.randint(0, 9, (n,), generator=g) for _ in range(2))
+    predicted, truth = (t + (t >= absent).long() for t in (predicted, truth))
     x = torch.zeros(n, 1, 28, 28)
     x[:, 0, 0, 0] = predicted.float()
     expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
+    in_training = torch.bincount(truth * 10 + (predicted + 1) % 10, minlength=100).view(10, 10)
     loader = DataLoader(TensorDataset(x, truth), batch_size=16)
     got = _tensor(ctx.get("confusion")(Lookup(), loader, CPU), "the matrix")
     if got.shape != (10, 10):
-        raise WrongValue(f"the matrix has shape {list(got.shape)}, not (10, 10)")
+        raise WrongValue(
+            f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "
+            "occurs (give scikit-learn's confusion_matrix labels=list(range(10)))"
+        )
     got = got.long()
     return {
         "right": bool(torch.equal(got, expected)),
         "transposed": bool(torch.equal(got, expected.T)),
+        "training_mode": bool(torch.equal(got, in_training)),
     }
 
 
@@ -145,6 +201,8 @@ def confusion_seen(ctx) -> dict:
 def confusion_rows(entry, want, ctx, i) -> str | None:
     if entry["right"]:
         return None
+    if entry.get("training_mode"):
+        return "it counts the predictions the model makes in training mode: call model.eval()"
     how = "it is transposed: " if entry["transposed"] else ""
     return (
         f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "

@@ -40,8 +40,10 @@ def counted(ctx) -> dict:
     """parameter_counts of the grader's copy of Net and of a network with drawn names and sizes,
     beside the counts the grader takes of the same modules."""
     s, c, f = ctx.settings, int(ctx.settings["channels"]), int(ctx.settings["features"])
-    # The drawn names, in order, of a conv, a pool (no parameters), a linear and a batch norm.
-    layers = [nn.Conv2d(1, c, 3), nn.MaxPool2d(2), nn.Linear(c * 13 * 13, f), nn.BatchNorm1d(f)]
+    # The drawn names, in order, of a conv, a pool (no parameters), a block (a linear layer in
+    # nn.Sequential: counted as one submodule, not as its own layers) and a batch norm.
+    block = nn.Sequential(nn.Linear(c * 13 * 13, f), nn.ReLU())
+    layers = [nn.Conv2d(1, c, 3), nn.MaxPool2d(2), block, nn.BatchNorm1d(f)]
     models = [PytorchExampleNet(), nn.ModuleDict(zip(s["names"], layers, strict=True))]
 
     def run(i, model):
@@ -67,5 +69,6 @@ def parameter_counts(entry, want, ctx, i) -> str | None:
         return None
     return (
         f"returned {got}; the model has {truth} (count each direct submodule's parameters "
-        "and the total from the model passed in, never typed numbers)"
+        "(named_children, not named_modules) and the total from the model passed in, never "
+        "typed numbers)"
     )

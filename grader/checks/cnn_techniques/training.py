@@ -23,23 +23,39 @@ CPU = torch.device("cpu")
 DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
 
 
-class ScriptedTests:
-    """A test loader whose labels make the model's accuracy `right[k] / n` on pass k: before
-    each pass it takes the model's predictions and labels the first right[k] images with them,
-    the others wrongly. It also keeps the model's weights at the start of each pass (the end
-    of that epoch's training)."""
+class CountedLoader(DataLoader):
+    """A DataLoader that counts its passes (the training epochs begun) and keeps the learning
+    rate of `optimizer` at each. A generator, so a pass counts when its first batch is drawn:
+    tqdm.auto calls iter() on the loader twice."""
 
-    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int]):
-        self.model, self.images, self.right = model, images, right
+    passes, optimizer, lrs = 0, None, ()
+
+    def __iter__(self):
+        self.passes += 1
+        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
+        yield from super().__iter__()
+
+
+class ScriptedTests:
+    """A test loader whose labels make the model's accuracy `right[e - 1] / n` after training
+    epoch e (`train.passes`; 0 right before any training): before each pass it takes the
+    model's predictions and labels the first right[e - 1] images with them, the others wrongly.
+    It also keeps the model's weights at the start of each pass, by the epochs trained, so that
+    a fit that evaluates more often (once before training, say) is scripted and judged alike."""
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
+        self.model, self.images, self.right, self.train = model, images, right, train
         self.dataset = TensorDataset(images, torch.zeros(len(images), dtype=torch.int64))
-        self.batch_size, self.snapshots = 8, []
+        self.batch_size, self.snapshots = 8, {}
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
-        count = self.right[min(len(self.snapshots), len(self.right) - 1)]
-        self.snapshots.append({n: t.detach().clone() for n, t in self.model.state_dict().items()})
+        epoch = self.train.passes
+        count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
+        state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+        self.snapshots[epoch] = state
         with torch.no_grad():  # the grader's linear model: the same in either mode
             predicted = self.model(self.images).argmax(1)
         right = torch.arange(len(predicted)) < count
@@ -59,20 +75,26 @@ def _draw_fit(rng, manifest) -> dict:
 @kit.one_case(OWN, draw=_draw_fit)
 def fit_run(ctx) -> dict:
     """fit(...) of a small model of the grader's for 4 epochs, with test accuracies scripted by
-    the test loader (best at epoch 2 or 3, tied at the last), and the epoch whose weights the
-    model holds afterwards (0: none)."""
+    the test loader (best at epoch 2 or 3, tied at the last) and a StepLR halving the learning
+    rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
+    learning rate of each epoch."""
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
     x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-    train = DataLoader(TensorDataset(x, y), batch_size=8)
-    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train = CountedLoader(TensorDataset(x, y), batch_size=8)
+    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
+    train.optimizer = optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
-        returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU)
+        returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
     final = model.state_dict()
-    kept = [all(torch.equal(final[n], t) for n, t in snap.items()) for snap in tests.snapshots]
-    return {"returned": jsonable(returned), "kept": kept.index(True) + 1 if any(kept) else 0}
+    kept = [
+        epoch
+        for epoch, snap in tests.snapshots.items()
+        if epoch and all(torch.equal(final[n], t) for n, t in snap.items())
+    ]
+    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": list(train.lrs)}
 
 
 @judged(OWN, fit_run, "runs", "fit")
@@ -96,6 +118,17 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
         f"test accuracies {[round(a, 4) for a in curve]}: " + "; ".join(problems) + f" (the "
         f"best epoch is {best}: the highest test accuracy, the earliest on a tie; the model "
         "must hold that epoch's weights when fit returns)"
+    )
+
+
+@judged(OWN, fit_run, "runs", "fit")
+def fit_scheduler(entry, want, ctx, i) -> str | None:
+    if entry["lrs"] == want["lrs"]:
+        return None
+    return (
+        f"with a StepLR halving the learning rate every epoch, the epochs trained with "
+        f"learning rates {entry['lrs']}, expected {want['lrs']}: call scheduler.step() once "
+        "per epoch, after train_epoch and evaluate, when a scheduler is given"
     )
 
 

@@ -27,8 +27,8 @@ Calling conventions (manifest `[loops]`):
 * "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
   `evaluate(model, loader, device) -> accuracy` are functions of the student's.
   With `returns = "loss_accuracy"` both return a `(mean loss, accuracy)` pair: the loss is
-  read from train's, the accuracy from evaluate's, and evaluate's loss is judged with
-  `train_loss` like a trainer's validation loss.
+  read from train's, the accuracy from evaluate's, and evaluate's loss and train's accuracy
+  (of the `train_loss` batches: lr 0, a known number right) are judged with `train_loss`.
 * "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
   `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
   `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus, with
@@ -274,7 +274,11 @@ def observe(ctx) -> dict:
         data = loader(manifest, seed + 8, (8, 8, 5), model=model, right=(0, 0, 5))
     else:
         data = loader(manifest, seed + 8, (8, 8, 8))
-    _call(record, "returned", train, model, data, optimizer, cpu)
+    if manifest.loops.returns == "loss_accuracy":  # the pass's accuracy is judged too
+        _call(record, "pair", ctx.get(manifest.loops.train), model, data, optimizer, cpu)
+        record["returned"] = _part(record.get("pair"), 0)
+    else:
+        _call(record, "returned", train, model, data, optimizer, cpu)
     if validate := validation_result(ctx):
         try:
             record["validation"] = jsonable(validate(model, data, cpu))
@@ -424,6 +428,12 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
             f"{seen.get('given_criterion')!r}, expected {want['given_criterion']:.4f}: use the "
             f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
             "is None"
+        )
+    if "pair" in want and not _same_number(_part(seen.get("pair"), 1), want["pair"][1]):
+        return Verdict.wrong(
+            f"{fn} returned {seen.get('pair')!r}, expected the accuracy {want['pair'][1]:.4f} "
+            "of the pass (the images predicted right as the batches were trained, over all "
+            "images: a fraction, not a percentage, not an average of per-batch accuracies)"
         )
     target = _validation_loss(want.get("validation"))
     if target is None:  # the reference returns no validation loss: nothing more to judge

@@ -137,7 +137,24 @@ def test_is_the_mean_of_batch_means_refused_for_every_seed_when_the_mean_per_ima
 
 
 # The toy's epoch functions as (mean loss, accuracy) pairs (`returns = "loss_accuracy"`).
-PAIRED_EVALUATE = """
+PAIRED = """
+def train_epoch(model, loader, optimizer, device):
+    model.to(device)
+    model.train()
+    total, hits, count = 0.0, 0, 0
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        logits = model(images)
+        loss = nn.functional.cross_entropy(logits, labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(labels)
+        hits += (logits.argmax(dim=1) == labels).sum().item()
+        count += len(labels)
+    return total / count, hits / count
+
+
 def evaluate(model, loader, device):
     model.to(device)
     model.eval()
@@ -151,7 +168,6 @@ def evaluate(model, loader, device):
             count += len(labels)
     return loss_sum / count, correct / count
 """
-PAIRED_TRAIN = ("return total / count\n", "return total / count, 0.5\n")
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +182,12 @@ def paired(tmp_path_factory):
     assert manifest.count(setting) == 1
     paired = f'{setting}returns = "loss_accuracy"\nloss_mean = "per_sample"\n'
     (folder / "toy.toml").write_text(manifest.replace(setting, paired))
-    student = (toy.FOLDER / "student.py").read_text().replace(*PAIRED_TRAIN, 1)
-    (folder / "student.py").write_text(student + PAIRED_EVALUATE)  # the later evaluate wins
+    student = (toy.FOLDER / "student.py").read_text()
+    (folder / "student.py").write_text(student + PAIRED)  # the later definitions win
     return Harness(Session.prepare(toy.manifest(folder), 0, expected={}, folder=folder), folder)
 
 
-PAIR_CASES = {  # evaluate's code edited: old -> new, and the checks that must catch it
+PAIR_CASES = {  # the pairs' code edited: old -> new, and the checks that must catch it
     "the reference": ("", "", set()),
     "evaluate's loss summed": ("return loss_sum / count,", "return loss_sum,", {"train_loss"}),
     "evaluate's accuracy in percent": (
@@ -180,16 +196,18 @@ PAIR_CASES = {  # evaluate's code edited: old -> new, and the checks that must c
         {"evaluate_accuracy"},
     ),
     "evaluate's accuracy alone": ("return loss_sum / count, ", "return ", {"train_loss"}),
+    "train's accuracy in percent": ("hits / count", "100 * hits / count", {"train_loss"}),
+    "train's accuracy per batch": ("hits / count", "hits / len(loader)", {"train_loss"}),
 }
 
 
 @pytest.mark.parametrize("case", sorted(PAIR_CASES))
 def test_are_loss_accuracy_pairs_read_and_judged(paired, case):
     """The loss comes from train's pair and the accuracy from evaluate's; evaluate's loss is
-    judged like a trainer's validation loss (per image)."""
+    judged like a trainer's validation loss (per image), and train's accuracy with its loss."""
     old, new, caught = PAIR_CASES[case]
-    assert PAIRED_EVALUATE.count(old) >= 1
-    code = PAIRED_EVALUATE.replace(old, new, 1) if old else PAIRED_EVALUATE
+    assert not old or PAIRED.count(old) == 1
+    code = PAIRED.replace(old, new, 1) if old else PAIRED
     results = paired.grade(paired.namespace(code), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
