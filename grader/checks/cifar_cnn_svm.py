@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from sklearn.svm import SVC
 from torchvision import transforms
 from torchvision.datasets import CIFAR10
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, jsonable, same_values
+from grader.checks.common import WrongValue, jsonable, kind_of, same_values
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -33,11 +34,17 @@ class Images(CIFAR10):
 # ---------------------------------------------------------------- data answers
 
 
+def _size_pair(rng) -> list[int]:
+    """[training, test] sizes whose ratio has no finite decimal expansion (the test size has a
+    factor 3 or 7 that the training size lacks), so that a ratio divided with // or rounded to
+    a few decimals is never the ratio itself (sizes 13 and 4 let round(x, 2) through)."""
+    test = rng.choice([3, 6, 7, 9])
+    factor = 7 if test == 7 else 3
+    return [rng.choice([n for n in range(10, 41) if n % factor]), test]
+
+
 def _draw_sizes(rng, manifest) -> dict:
-    return {
-        "sizes": [[rng.randint(10, 40), rng.randint(2, 9)] for _ in range(2)],
-        "seed": kit.seed(rng),
-    }
+    return {"sizes": [_size_pair(rng) for _ in range(2)], "seed": kit.seed(rng)}
 
 
 @OWN.observer(draw=_draw_sizes)
@@ -97,6 +104,10 @@ def svc_fit(ctx) -> dict:
         images = Images(data, labels, list("abc"), transforms.Compose([transforms.ToTensor(),
                                                                        normalise]))  # fmt: skip
         svc = ctx.get("fit_svc")(images, n)
+        if not isinstance(svc, SVC) or not hasattr(svc, "support_"):
+            # A Pipeline (scaler and SVC) has no support_; an SVC never fitted neither.
+            what = "an SVC never fitted" if isinstance(svc, SVC) else kind_of(svc)
+            raise WrongValue(f"it returned {what}, not an SVC fitted on the flattened images")
         return {
             "fitted_on": int(svc.shape_fit_[0]),
             "kernel": str(svc.kernel),
@@ -137,7 +148,9 @@ def part2_runs(ctx) -> dict:
     """split_data on a drawn set; fit_logistic on a drawn training set, probed on a grid."""
     seed = int(ctx.settings["seed"])
     rng = np.random.default_rng(seed)
-    X = rng.normal(size=(int(rng.integers(20, 60)), 2)).astype(np.float32)
+    # An even number of points, as the notebook's 1,000: "half for testing" is then one number
+    # (test_size=0.5 and len(X) // 2 alike).
+    X = rng.normal(size=(2 * int(rng.integers(10, 30)), 2)).astype(np.float32)
     y = (np.hypot(X[:, 0], X[:, 1]) > 1).astype(np.int64)  # a circle: not linearly separable
     grid = rng.uniform(-2, 2, (50, 2))
 
@@ -180,18 +193,30 @@ WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)
 
 def _draw_widths(rng, manifest) -> dict:
     """Three sweeps ([width, accuracy] pairs in a random order, and a target): one reaching
-    0.99 exactly at a drawn width, with a wider one below it; one reaching a lower target; one
-    never reaching 0.99."""
+    0.99 exactly at a drawn width k, with a wider one below it; one reaching a lower target at
+    k, with a higher accuracy than a wider width that reaches it exactly (so the width of the
+    lowest accuracy reaching the target is not the answer); one never reaching 0.99. In the
+    pairs' order a wider width reaching the target comes before k, so the first one reaching it
+    in the dict's order is not the answer either."""
     cases = []
-    for target, reach in ((0.99, True), (0.9, True), (0.99, False)):
+    for target, reach in ((0.99, "exactly"), (0.9, "above"), (0.99, "")):
         widths = sorted(rng.sample(WIDTHS, 6))
         accuracies = [round(rng.uniform(target - 0.3, target - 0.005), 3) for _ in widths]
         if reach:
             k = rng.randint(1, 3)
-            accuracies[k], accuracies[k + 1] = target, round(target - 0.002, 3)
+            accuracies[k + 1] = round(target - 0.002, 3)
             accuracies[k + 2 :] = [round(rng.uniform(target, 1.0), 3) for _ in widths[k + 2 :]]
+            if reach == "above":
+                accuracies[k], accuracies[k + 2] = round(rng.uniform(target + 0.03, 1.0), 3), target
+            else:
+                accuracies[k] = target
         pairs = [list(p) for p in zip(widths, accuracies, strict=True)]
         rng.shuffle(pairs)
+        if reach:
+            at = [i for i, (w, a) in enumerate(pairs) if a >= target]
+            smallest = next(i for i in at if pairs[i][0] == widths[k])
+            if smallest == at[0]:  # a wider reaching width first
+                pairs[at[0]], pairs[at[1]] = pairs[at[1]], pairs[at[0]]
         cases.append({"pairs": pairs, "target": target})
     return {"cases": cases, "seed": kit.seed(rng)}
 

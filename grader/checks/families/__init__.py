@@ -21,8 +21,9 @@ in report-friendly order.
 
 Beside the families, modules that are none (no `NAME`, not in `FAMILIES`) hold what several
 assignments' own checks use: `behaviour` (fixed weights, linear-layer calls, dropout),
-`images` (stand-in images and data sets), `studies` (a hyper-parameter search) and
-`initialisation` (an `init_weights` function).
+`images` (stand-in images and data sets), `studies` (a hyper-parameter search),
+`initialisation` (an `init_weights` function) and `loop_models` (the models and batches the
+loops and devices families probe with).
 """
 
 from __future__ import annotations

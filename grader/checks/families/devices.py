@@ -13,7 +13,8 @@ import torch
 
 from grader.checks import kit
 from grader.checks.common import device_probe
-from grader.checks.families.loops import entry_points, loader, probe_model
+from grader.checks.families.loop_models import loader, probe_model
+from grader.checks.families.loops import entry_points
 from grader.spec import CheckSet, Verdict
 
 NAME = "devices"

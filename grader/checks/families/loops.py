@@ -17,9 +17,11 @@ reference's. The models are made so that each mistake shows in exactly one numbe
   and the mean loss over equal batches is one number, per image or per batch alike
   (`train_loss`; with `loss_mean = "per_sample"` the last batch is shorter and labelled so that
   its loss is lower than the others', so only the mean per image is right, and a trainer's
-  validation loss, when `evaluate` returns `(loss, accuracy)`, is judged the same way). Rprop
-  over three batches, which follows only the gradients' signs (so neither the loss's scale nor
-  clipping the gradient norm matters), gives other weights when gradients pile up without
+  validation loss, when `evaluate` returns `(loss, accuracy)`, is judged the same way; with
+  `criterion_argument`, also with a logits model and a label-smoothed cross-entropy passed as
+  train's fifth argument, which code that keeps its default loss ignores). Rprop over three
+  batches, which follows only the gradients' signs (so neither the loss's scale nor clipping
+  the gradient norm matters), gives other weights when gradients pile up without
   `zero_grad()` (`train_zero_grad`).
 
 Calling conventions (manifest `[loops]`):
@@ -37,30 +39,27 @@ Calling conventions (manifest `[loops]`):
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
-from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import (
-    describe_error,
-    failure,
-    jsonable,
-    modules_of_type,
-    same_values,
+from grader.checks.common import describe_error, failure, jsonable, same_values
+from grader.checks.families.loop_models import (
+    Recorder,
+    bn_state,
+    control_model,
+    flat_weights,
+    loader,
+    probe_model,
 )
 from grader.spec import CheckSet, Verdict
 
 NAME = "loops"
 OBSERVER = "loops"
-HIDDEN = 16
-MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
 
 
 class LoopsSection(BaseModel):
@@ -75,7 +74,8 @@ class LoopsSection(BaseModel):
     the keyword through which the trainer takes a function counting correct predictions; the
     family passes its own there, so a counting mistake is charged only where it is judged.
     `returns` (epoch_functions only): "value" (a loss, an accuracy) or "loss_accuracy" (both
-    functions return a `(mean loss, accuracy)` pair).
+    functions return a `(mean loss, accuracy)` pair). `criterion_argument` (epoch_functions
+    only): `train` takes the loss as an optional fifth argument, `loss` being its default.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,13 +87,16 @@ class LoopsSection(BaseModel):
     loss_mean: Literal["either", "per_sample"] = "either"
     counter_keyword: str = ""
     returns: Literal["value", "loss_accuracy"] = "value"
+    criterion_argument: bool = False
 
     @model_validator(mode="after")
     def _convention(self) -> LoopsSection:
         if self.counter_keyword and self.convention != "network_trainer":
             raise ValueError("counter_keyword needs the network_trainer convention")
-        if self.returns != "value" and self.convention != "epoch_functions":
-            raise ValueError("returns needs the epoch_functions convention")
+        if self.convention != "epoch_functions" and (
+            self.returns != "value" or self.criterion_argument
+        ):
+            raise ValueError("returns and criterion_argument need the epoch_functions convention")
         if self.convention == "network_trainer":
             for key in ("train", "evaluate"):
                 if getattr(self, key).count(".") != 1:
@@ -101,150 +104,20 @@ class LoopsSection(BaseModel):
         return self
 
 
-# ---------------------------------------------------------------- the grader's own models
-
-
-class Marks(nn.Module):
-    """Pushes every score towards MODE_CLASS in training mode and towards GRAD_CLASS while
-    gradients are recorded, so a mode mistake changes the predictions, not just their values."""
-
-    def __init__(self, classes: int, *, mode: bool, grad: bool):
-        super().__init__()
-        self.mode, self.grad = mode, grad
-        self.register_buffer("to_mode", F.one_hot(torch.tensor(MODE_CLASS), classes).float() * 1e3)
-        self.register_buffer("to_grad", F.one_hot(torch.tensor(GRAD_CLASS), classes).float() * 1e3)
-
-    def forward(self, x):
-        if self.mode and self.training:
-            x = x + self.to_mode
-        if self.grad and torch.is_grad_enabled():
-            x = x + self.to_grad
-        return x
-
-
-def marked(layers: list[nn.Module], classes: int) -> list[nn.Module]:
-    """`layers` (ending in an nn.Linear to `classes` scores), then `Marks`: the marked classes
-    pushed out of reach first, so that they are predicted only where a mark pushes them."""
-    with torch.no_grad():  # never predicted unless a mark pushes them
-        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
-    return [*layers, Marks(classes, mode=True, grad=True)]
-
-
-def probe_model(
-    manifest,
-    seed: int,
-    *,
-    batch_norm: bool = False,
-    marks: bool = False,
-) -> nn.Module:
-    """A small seeded classifier for the data set's image shape: flatten -> linear ->
-    [batch norm] -> ReLU -> linear, [marks], [log-softmax for the NLL convention]."""
-    torch.manual_seed(seed)
-    c, h, w = manifest.image_shape
-    classes = manifest.classes
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(c * h * w, HIDDEN)]
-    if batch_norm:
-        layers.append(nn.BatchNorm1d(HIDDEN))
-    layers += [nn.ReLU(), nn.Linear(HIDDEN, classes)]
-    if marks:
-        layers = marked(layers, classes)
-    if manifest.loops.loss == "log_probabilities":
-        layers.append(nn.LogSoftmax(dim=1))
-    return nn.Sequential(*layers)
-
-
-class FrozenNorm(nn.Module):
-    """A batch norm that always normalises with its running statistics, whatever the mode."""
-
-    def __init__(self, norm: nn.BatchNorm1d):
-        super().__init__()
-        self.norm = norm
-
-    def forward(self, x):
-        n = self.norm
-        return F.batch_norm(x, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
-
-
-def control_model(model: nn.Sequential) -> nn.Module:
-    """A copy of a marked batch-norm probe model whose predictions are the original's
-    evaluation-mode, no-gradient predictions in every mode: no marks, the batch norm frozen."""
-    layers = []
-    for layer in copy.deepcopy(model):
-        if isinstance(layer, Marks):
-            continue
-        layers.append(FrozenNorm(layer) if isinstance(layer, nn.BatchNorm1d) else layer)
-    return nn.Sequential(*layers)
-
-
-def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    was = model.training
-    model.eval()
-    with torch.no_grad():
-        out = model(x).argmax(1)
-    model.train(was)
-    return out
-
-
-def loader(
-    manifest,
-    seed: int,
-    sizes: tuple[int, ...],
-    *,
-    model: nn.Module | None = None,
-    right: tuple[int, ...] = (),
-) -> DataLoader:
-    """A DataLoader over seeded images in batches of `sizes` (all but the last equal).
-
-    With `model` and `right`, the first `right[b]` labels of batch b are the model's own
-    evaluation-mode predictions and the others wrong ones. Wrong and random labels are never
-    MODE_CLASS or GRAD_CLASS; right ones are not either when the model is marked (`marks`).
-    """
-    g = torch.Generator().manual_seed(seed)
-    classes = manifest.classes
-    x = torch.randn(sum(sizes), *manifest.image_shape, generator=g)
-    allowed = torch.tensor([k for k in range(classes) if k not in (MODE_CLASS, GRAD_CLASS)])
-    y = allowed[torch.randint(0, len(allowed), (sum(sizes),), generator=g)]
-    if model is not None:
-        predicted = _predict(model, x)
-        start = 0
-        for size, count in zip(sizes, right, strict=True):
-            for i in range(start, start + size):
-                if i - start < count:
-                    y[i] = predicted[i]
-                elif y[i] == predicted[i]:  # make it wrong, still avoiding the marked classes
-                    y[i] = allowed[(int((allowed == y[i]).nonzero()) + 1) % len(allowed)]
-            start += size
-    return DataLoader(TensorDataset(x, y), batch_size=sizes[0], shuffle=False)
-
-
-def bn_state(model: nn.Module) -> torch.Tensor:
-    """Running mean and variance of the model's first batch norm, concatenated."""
-    norm = modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d))[0]
-    return torch.cat([norm.running_mean, norm.running_var]).detach().clone()
-
-
-def flat_weights(model: nn.Module) -> torch.Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
-
-
-class Recorder(nn.Module):
-    """Wraps a model and records the mode and gradient state of every forward call."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-        self.calls: list[dict] = []
-
-    def forward(self, x):
-        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled()})
-        return self.inner(x)
-
-
 # ---------------------------------------------------------------- calling conventions
 
 
 def criterion(manifest) -> nn.Module:
     return nn.CrossEntropyLoss() if manifest.loops.loss == "logits" else nn.NLLLoss()
+
+
+# The loss `criterion_argument` passes to train, with a model returning logits: the default of
+# neither convention (NLL of raw scores, or plain cross-entropy, is another number).
+GIVEN_CRITERION = "nn.CrossEntropyLoss(label_smoothing=0.1)"
+
+
+def given_criterion() -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=0.1)
 
 
 def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
@@ -408,6 +281,10 @@ def observe(ctx) -> dict:
             record["validation"] = jsonable(validate(model, data, cpu))
         except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
             record["validation_error"] = describe_error(err)
+    if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
+        other = probe_model(manifest, seed + 7, loss="logits").train()
+        idle = torch.optim.SGD(other.parameters(), lr=0.0)
+        _call(record, "given_criterion", train, other, data, idle, cpu, given_criterion())
     out["train_loss"] = record
 
     # train_zero_grad: Rprop over three batches. It follows the signs of the gradients only,
@@ -541,6 +418,15 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         return Verdict.wrong(
             f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
             f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
+        )
+    if "given_criterion" in want and not _same_number(
+        seen.get("given_criterion"), want["given_criterion"]
+    ):
+        return Verdict.wrong(
+            f"{fn} given {GIVEN_CRITERION} as its criterion returned "
+            f"{seen.get('given_criterion')!r}, expected {want['given_criterion']:.4f}: use the "
+            f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
+            "is None"
         )
     target = _validation_loss(want.get("validation"))
     if target is None:  # the reference returns no validation loss: nothing more to judge

@@ -4,6 +4,7 @@ applies to its test images (on a small MNIST-format folder of the grader's)."""
 from __future__ import annotations
 
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 import torch
@@ -42,7 +43,7 @@ def _flattened(entry, want, ctx, i) -> str | None:
 
 
 DATA = {
-    "images": (20, 40),
+    "images": (3, 8),  # few pixels: the sample std (n - 1) differs by more than 1e-5
     "train": (150, 250),
     "test": (30, 60),
     "validation_size": (30, 80),
@@ -78,7 +79,10 @@ def data_statistics(ctx) -> dict:
 
         def loaders(i, _):
             made = ctx.get("make_loaders")(folder, **sizes, seed=int(s["split_seed"]))
-            return loader_moments(list(made[2]))
+            found = loader_moments(list(made[2]))
+            with suppress(Exception):  # the own flatten's shape: its mistake is not charged here
+                found["own_shape"] = list(ctx.get("flatten")(torch.zeros(1, 28, 28)).shape)
+            return found
 
         out["loaders"] = kit.per_setting([folder], seed, loaders)
     return out
@@ -97,13 +101,13 @@ def _mean_std(entry, want, ctx, i) -> str | None:
 
 
 def _standardised(entry, want, ctx, i) -> str | None:
-    if entry.get("sample_shape") != want["sample_shape"]:
+    if entry.get("sample_shape") not in (want["sample_shape"], entry.get("own_shape")):
         return (
             f"its test images have shape {entry.get('sample_shape')}, expected "
             f"{want['sample_shape']} (transforms end with flatten)"
         )
     if not torch.equal(entry.get("labels_tensor"), want["labels_tensor"]):
-        return "its test loader gives the images in another order: it must not shuffle"
+        return "its test loader gives other labels: the test split (train=False), unshuffled"
     moments = ("sums_tensor", "squares_tensor")
     if not all(same_values(entry.get(k), want[k], rtol=1e-4, atol=1e-4) for k in moments):
         return (

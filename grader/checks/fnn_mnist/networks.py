@@ -61,7 +61,8 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     make, seed = ctx.get(ctx.module(entry).callable_name), int(ctx.settings["seed"])
 
     def run(i, drawn):
-        values = [torch_value(v) for v in drawn]
+        # Every other setting has its hidden sizes as a tuple, as DeepFNN's default.
+        values = [tuple(v) if isinstance(v, list) and i % 2 else torch_value(v) for v in drawn]
         x = inputs(BATCH, values[0], seed=seed + i)  # values[0]: the input size
         net = a_module(make(*values))
         found = {"unregistered": unregistered_modules(net)[:5], **structure(net, x, seed + i)}

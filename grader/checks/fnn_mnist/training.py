@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import flat_gradient, jsonable, near, same_values
-from grader.checks.families.loops import build_trainer, flat_weights, known_scores
+from grader.checks.families.loop_models import flat_weights
+from grader.checks.families.loops import build_trainer, known_scores
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -117,8 +118,8 @@ def _penalised(entry, want, ctx, i) -> str | None:
     draw=kit.draws({"lr": [0.05, 0.1, 0.2], "lambda": [0.05, 0.1, 0.3], "batch": (4, 12)})
 )
 def regularized_step(ctx) -> dict:
-    """One training batch with the grader's own L2 penalty, SGD: the weights after the step,
-    the training loss (with the penalty) and the validation loss (without) on that batch."""
+    """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
+    the penalty) and accuracy, the validation loss (without); then train_network(1)."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -126,21 +127,31 @@ def regularized_step(ctx) -> dict:
     def run(i, _):
         model = nn.Linear(6, 3)
         g = torch.Generator().manual_seed(int(s["seed"]))
-        batch = TensorDataset(
-            torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
-        )
-        data = DataLoader(batch, batch_size=n)
+        x, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+        y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
+        data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        found = {"train_loss": jsonable(trainer.train_epoch())}
+        loss = jsonable(trainer.train_epoch())
+        found = {"train_loss": loss, "train_accuracy": jsonable(trainer.train_accuracy)}
         found["weights_tensor"] = flat_weights(model)
-        return {**found, "validation": jsonable(trainer.validate())}
+        val = jsonable(trainer.validate())  # (loss, accuracy)
+        found["val_loss"] = val[0] if isinstance(val, list) and val else val
+        optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
+        history = trainer.train_network(1)  # a dict of HISTORY's lists
+        return {**found, "history": [jsonable(history.get(k)) for k in HISTORY]}
 
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}
 
 
-def _loss_of(result: Any) -> Any:
-    return result[0] if isinstance(result, list) and result else result
+HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+STEP = {
+    "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
+    "train_accuracy": "train_epoch stored self.train_accuracy = {}, expected {:.5f} (correct "
+    "predictions of its forward passes / samples)",
+    "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, without "
+    "the penalty",
+}
 
 
 @judged(
@@ -152,13 +163,11 @@ def _stepped(entry, want, ctx, i) -> str | None:
             "after one SGD step the weights are not where loss + penalty sends them: add "
             "regularization(model) to the loss before loss.backward()"
         )
-    got, target = entry.get("train_loss"), want["train_loss"]
-    if not near(got, target):
-        return f"train_epoch returned {got!r}, expected {target:.5f} (the loss with the penalty)"
-    got, target = _loss_of(entry.get("validation")), _loss_of(want["validation"])
-    if not near(got, target):
-        return (
-            f"validate returned the loss {got!r}, expected {target:.5f}: the validation loss "
-            "is the plain criterion, without the penalty"
-        )
+    for key, message in STEP.items():
+        if not near(entry.get(key), want[key]):
+            return message.format(repr(entry.get(key)), want[key])
+    got = entry["history"]  # the lists of HISTORY's keys
+    pairs = zip(got, want["history"], strict=True)
+    if not all(isinstance(g, list) and len(g) == 1 and near(g[0], w[0]) for g, w in pairs):
+        return f"train_network(1) gave {dict(zip(HISTORY, got, strict=True))}: one entry per epoch"
     return None

@@ -11,7 +11,7 @@ from torch import nn
 
 from grader.checks import kit
 from grader.checks.common import inputs, saved_state, tensor_record
-from grader.checks.families.loops import marked
+from grader.checks.families.loop_models import marked
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -30,7 +30,7 @@ def _user_model(features: int, hidden: int, seed: int) -> nn.Module:
 
 def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
     """A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
-    while gradients are recorded (families.loops.Marks): its own predictions, which the
+    while gradients are recorded (families.loop_models.Marks): its own predictions, which the
     reference gives, show only in evaluation mode without gradients."""
     torch.manual_seed(seed)
     layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 5)]

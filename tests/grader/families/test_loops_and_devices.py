@@ -197,3 +197,49 @@ def test_are_loss_accuracy_pairs_read_and_judged(paired, case):
     code = PAIRED_EVALUATE.replace(old, new, 1) if old else PAIRED_EVALUATE
     results = paired.grade(paired.namespace(code), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
+
+
+CRITERION_SIGNATURE = (
+    "def train_epoch(model, loader, optimizer, device):",
+    "def train_epoch(model, loader, optimizer, device, criterion=None):",
+)
+CRITERION_CASES = {  # train_epoch's code edited: old -> new, and the checks that must catch it
+    "the loss it is given": (
+        "loss_fn = nn.CrossEntropyLoss()",
+        "loss_fn = criterion or nn.CrossEntropyLoss()",
+        set(),
+    ),
+    "its default loss, always": ("", "", {"train_loss"}),
+}
+
+
+@pytest.fixture(scope="module")
+def with_criterion(tmp_path_factory):
+    """The toy whose train_epoch takes the loss as an optional fifth argument, the manifest
+    saying so (`criterion_argument`)."""
+    from tests.grader.families.conftest import Harness
+
+    folder = tmp_path_factory.mktemp("criterion")
+    setting = 'loss = "logits"\n'
+    manifest = (toy.FOLDER / "toy.toml").read_text()
+    (folder / "toy.toml").write_text(
+        manifest.replace(setting, f"{setting}criterion_argument = true\n")
+    )
+    (folder / "student.py").write_text(
+        (toy.FOLDER / "student.py")
+        .read_text()
+        .replace(*CRITERION_SIGNATURE, 1)
+        .replace(*CRITERION_CASES["the loss it is given"][:2], 1)
+    )
+    return Harness(Session.prepare(toy.manifest(folder), 0, expected={}, folder=folder), folder)
+
+
+@pytest.mark.parametrize("case", sorted(CRITERION_CASES))
+def test_is_a_train_that_ignores_its_criterion_caught(with_criterion, case):
+    """Given a logits model and a label-smoothed cross-entropy (the default of neither
+    convention), train must use them: its default loss gives another number."""
+    old, new, caught = CRITERION_CASES[case]
+    code = toy.cells()["loops"].replace(*CRITERION_SIGNATURE, 1)
+    assert old in code
+    results = with_criterion.grade(with_criterion.namespace(code.replace(old, new, 1)), LOOPS)
+    assert _failing(results) == caught, {n: r.message for n, r in results.items()}

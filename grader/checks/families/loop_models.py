@@ -1,0 +1,157 @@
+"""The grader's own models and batches for the loops and devices families: small seeded
+classifiers (with batch norm, with marks that make a mode or gradient mistake change the
+predictions), a control model whose predictions no mode changes, seeded loaders with a known
+number of right labels, and what the observers read back from them.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from grader.checks.common import modules_of_type
+
+HIDDEN = 16
+MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
+
+
+class Marks(nn.Module):
+    """Pushes every score towards MODE_CLASS in training mode and towards GRAD_CLASS while
+    gradients are recorded, so a mode mistake changes the predictions, not just their values."""
+
+    def __init__(self, classes: int, *, mode: bool, grad: bool):
+        super().__init__()
+        self.mode, self.grad = mode, grad
+        self.register_buffer("to_mode", F.one_hot(torch.tensor(MODE_CLASS), classes).float() * 1e3)
+        self.register_buffer("to_grad", F.one_hot(torch.tensor(GRAD_CLASS), classes).float() * 1e3)
+
+    def forward(self, x):
+        if self.mode and self.training:
+            x = x + self.to_mode
+        if self.grad and torch.is_grad_enabled():
+            x = x + self.to_grad
+        return x
+
+
+def marked(layers: list[nn.Module], classes: int) -> list[nn.Module]:
+    """`layers` (ending in an nn.Linear to `classes` scores), then `Marks`: the marked classes
+    pushed out of reach first, so that they are predicted only where a mark pushes them."""
+    with torch.no_grad():  # never predicted unless a mark pushes them
+        layers[-1].bias[[MODE_CLASS, GRAD_CLASS]] -= 50.0
+    return [*layers, Marks(classes, mode=True, grad=True)]
+
+
+def probe_model(
+    manifest,
+    seed: int,
+    *,
+    batch_norm: bool = False,
+    marks: bool = False,
+    loss: str = "",
+) -> nn.Module:
+    """A small seeded classifier for the data set's image shape: flatten -> linear ->
+    [batch norm] -> ReLU -> linear, [marks], [log-softmax for the NLL convention: `loss`, by
+    default the manifest's]."""
+    torch.manual_seed(seed)
+    c, h, w = manifest.image_shape
+    classes = manifest.classes
+    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(c * h * w, HIDDEN)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(HIDDEN))
+    layers += [nn.ReLU(), nn.Linear(HIDDEN, classes)]
+    if marks:
+        layers = marked(layers, classes)
+    if (loss or manifest.loops.loss) == "log_probabilities":
+        layers.append(nn.LogSoftmax(dim=1))
+    return nn.Sequential(*layers)
+
+
+class FrozenNorm(nn.Module):
+    """A batch norm that always normalises with its running statistics, whatever the mode."""
+
+    def __init__(self, norm: nn.BatchNorm1d):
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x):
+        n = self.norm
+        return F.batch_norm(x, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
+
+
+def control_model(model: nn.Sequential) -> nn.Module:
+    """A copy of a marked batch-norm probe model whose predictions are the original's
+    evaluation-mode, no-gradient predictions in every mode: no marks, the batch norm frozen."""
+    layers = []
+    for layer in copy.deepcopy(model):
+        if isinstance(layer, Marks):
+            continue
+        layers.append(FrozenNorm(layer) if isinstance(layer, nn.BatchNorm1d) else layer)
+    return nn.Sequential(*layers)
+
+
+def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x).argmax(1)
+    model.train(was)
+    return out
+
+
+def loader(
+    manifest,
+    seed: int,
+    sizes: tuple[int, ...],
+    *,
+    model: nn.Module | None = None,
+    right: tuple[int, ...] = (),
+) -> DataLoader:
+    """A DataLoader over seeded images in batches of `sizes` (all but the last equal).
+
+    With `model` and `right`, the first `right[b]` labels of batch b are the model's own
+    evaluation-mode predictions and the others wrong ones. Wrong and random labels are never
+    MODE_CLASS or GRAD_CLASS; right ones are not either when the model is marked (`marks`).
+    """
+    g = torch.Generator().manual_seed(seed)
+    classes = manifest.classes
+    x = torch.randn(sum(sizes), *manifest.image_shape, generator=g)
+    allowed = torch.tensor([k for k in range(classes) if k not in (MODE_CLASS, GRAD_CLASS)])
+    y = allowed[torch.randint(0, len(allowed), (sum(sizes),), generator=g)]
+    if model is not None:
+        predicted = _predict(model, x)
+        start = 0
+        for size, count in zip(sizes, right, strict=True):
+            for i in range(start, start + size):
+                if i - start < count:
+                    y[i] = predicted[i]
+                elif y[i] == predicted[i]:  # make it wrong, still avoiding the marked classes
+                    y[i] = allowed[(int((allowed == y[i]).nonzero()) + 1) % len(allowed)]
+            start += size
+    return DataLoader(TensorDataset(x, y), batch_size=sizes[0], shuffle=False)
+
+
+def bn_state(model: nn.Module) -> torch.Tensor:
+    """Running mean and variance of the model's first batch norm, concatenated."""
+    norm = modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d))[0]
+    return torch.cat([norm.running_mean, norm.running_var]).detach().clone()
+
+
+def flat_weights(model: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+class Recorder(nn.Module):
+    """Wraps a model and records the mode and gradient state of every forward call."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.calls: list[dict] = []
+
+    def forward(self, x):
+        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled()})
+        return self.inner(x)

@@ -1,0 +1,38 @@
+"""Do cifar_cnn_svm's own draws tell each half-right answer from the right one in every
+grading run, not only in the run the variants happen to be graded with?"""
+
+from __future__ import annotations
+
+import random
+
+from grader.checks.cifar_cnn_svm import _draw_sizes, _draw_widths
+
+SEEDS = range(500)
+
+
+def test_does_every_drawn_size_pair_refuse_a_rounded_ratio():
+    # Sizes 13 and 4 (3.25) let round(ratio, 2) through, 20 and 5 a ratio divided with //.
+    for seed in SEEDS:
+        for train, test in _draw_sizes(random.Random(seed), None)["sizes"]:
+            ratio = train / test
+            assert all(abs(wrong - ratio) > 1e-6 for wrong in (train // test, round(ratio, 2)))
+
+
+def _readings(accuracies: dict, target: float) -> dict:
+    reaching = [w for w, a in accuracies.items() if a >= target]
+    return {
+        "first in the dict's order": next(iter(reaching), None),
+        "lowest accuracy reaching": min(reaching, key=accuracies.get, default=None),
+        "more than the target": min((w for w in reaching if accuracies[w] > target), default=None),
+    }
+
+
+def test_does_every_drawn_sweep_set_each_wrong_reading_apart():
+    for seed in SEEDS:
+        missed = set(_readings({}, 0))
+        for case in _draw_widths(random.Random(seed), None)["cases"]:
+            accuracies = {int(w): a for w, a in case["pairs"]}
+            right = min((w for w, a in accuracies.items() if a >= case["target"]), default=None)
+            readings = _readings(accuracies, case["target"])
+            missed -= {name for name, answer in readings.items() if answer != right}
+        assert not missed, (seed, missed)
