@@ -1,7 +1,8 @@
 """Numbers that answer the sheet's questions, compared with the reference's answers.
 
 The manifest's `[answers] function` returns a dict of plain numbers. Sizes may be written the
-usual ways ([14, 14], (14, 14), 14, "14x14"), counts as ints, floats or numeric strings.
+usual ways ([14, 14], (14, 14), 14, "14x14"), counts as ints, floats, numeric strings or
+one-element shapes ((40,) for 40).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def normalise(key: str, value: Any) -> Any:
     """One canonical form per answer: sizes as [H, W] lists, counts as ints."""
     if isinstance(value, tuple):
         value = list(value)
+    if isinstance(value, list) and len(value) == 1 and not key.endswith(("_spatial", "_size")):
+        value = value[0]  # a count given as a per-sample shape: (40,) for 40 features
     if key.endswith(("_spatial", "_size")):
         if isinstance(value, int) and not isinstance(value, bool):
             return [value, value]

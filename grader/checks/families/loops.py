@@ -19,9 +19,10 @@ reference's. The models are made so that each mistake shows in exactly one numbe
   its loss is lower than the others', so only the mean per image is right, and a trainer's
   validation loss, when `evaluate` returns `(loss, accuracy)`, is judged the same way; with
   `criterion_argument`, also with a logits model and a label-smoothed cross-entropy passed as
-  train's fifth argument, which code that keeps its default loss ignores). Adam
-  over three batches, which does not care about the loss's scale, gives other weights when
-  gradients pile up without `zero_grad()` (`train_zero_grad`).
+  train's fifth argument, which code that keeps its default loss ignores). Rprop over three
+  batches, which follows only the gradients' signs (so neither the loss's scale nor clipping
+  the gradient norm matters), gives other weights when gradients pile up without
+  `zero_grad()` (`train_zero_grad`).
 
 Calling conventions (manifest `[loops]`):
 * "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
@@ -207,7 +208,7 @@ def entry_points(ctx) -> tuple[Callable, Callable]:
 
 
 def draw(rng, manifest) -> dict:
-    """Seeds and numbers of this run: which labels are right, the learning rate of Adam."""
+    """Seeds and numbers of this run: which labels are right, the learning rate of Rprop."""
     return {
         "seed": kit.seed(rng),
         "right_mode": [rng.randint(3, 7), rng.randint(2, 6), rng.randint(1, 5)],
@@ -290,11 +291,13 @@ def observe(ctx) -> dict:
         _call(record, "given_criterion", train, other, data, idle, cpu, given_criterion())
     out["train_loss"] = record
 
-    # train_zero_grad: Adam over three batches.
+    # train_zero_grad: Rprop over three batches. It follows the signs of the gradients only,
+    # so a loss scaled by a constant or gradients clipped to a norm (allowed extras) give the
+    # reference's weights, while gradients piled up without zero_grad() give other signs.
     model = probe_model(manifest, seed + 9).train()
     before = flat_weights(model)
     record = {}
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(s["lr"]))
+    optimizer = torch.optim.Rprop(model.parameters(), lr=float(s["lr"]))
     _call(record, "returned", train, model, loader(manifest, seed + 10, (8, 8, 8)), optimizer, cpu)
     record["weights_tensor"] = flat_weights(model)
     record["moved"] = not torch.equal(before, record["weights_tensor"])
@@ -459,7 +462,7 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     if not seen.get("moved"):
         return Verdict.wrong(f"{fn} did not change the weights: is optimizer.step() called?")
     return Verdict.wrong(
-        f"after three Adam steps the weights are not the reference's: {fn} must call "
+        f"after three Rprop steps the weights are not the reference's: {fn} must call "
         "optimizer.zero_grad() before each loss.backward(), or every step also applies the "
         "gradients of all earlier batches"
     )

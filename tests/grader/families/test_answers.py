@@ -9,6 +9,7 @@ ANSWERED = {
     "as the reference writes them": '{"image_size": [28, 28], "block_parameters": 280}',
     "sizes as one number, counts as text": '{"image_size": 28, "block_parameters": "280"}',
     "sizes as text, counts as floats": '{"image_size": "28x28", "block_parameters": 280.0}',
+    "counts as one-element shapes": '{"image_size": (28, 28), "block_parameters": (280,)}',
 }
 
 

@@ -46,6 +46,11 @@ ACCEPTED = {
         "total += loss.item()\n        count += 1",
     ),
     "inference mode": ("with torch.no_grad():", "with torch.inference_mode():"),
+    # Rprop, the zero_grad probe's optimiser, follows the gradients' signs only.
+    "clipped gradients": (
+        "loss.backward()",
+        "loss.backward()\n        nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.1)",
+    ),
 }
 
 
