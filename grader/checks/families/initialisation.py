@@ -1,11 +1,17 @@
 """A student's initialisation function (`init_weights(module)`: re-draws the weights of the
 layers it knows, resets batch norms), judged by what it does to every parameter of a network of
 the grader's: `through` records each leaf layer's parameters before and after, `problem` compares
-them with what the reference's function did to the same network. Not a family: an assignment's
-own check builds the networks its sheet names and uses these.
+them with what the reference's function did to the same network, and asks of the re-drawn
+weights what the sheet's `kaiming_uniform_(weight, nonlinearity="relu")` gives: values within
+its bound sqrt(6 / fan_in) that fill it as a uniform draw does (a normal draw overshoots the bound,
+PyTorch's default draw, zeros or a constant fill a fraction of it), and biases within
+1 / sqrt(fan_in). Not a family: an assignment's own check builds the networks its sheet names and
+uses these.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -40,10 +46,41 @@ def through(init, net: nn.Module) -> dict:
     }
 
 
+# Weights divided by their bound are uniform on [-1, 1] (std 1/sqrt(3) = 0.577) when drawn by
+# kaiming_uniform_: over at least MIN_WEIGHTS of them the sample std is within 5.4 standard errors
+# of that in FILLED_STD; PyTorch's default draw gives 0.236. Fewer weights: the bounds only.
+FILLED_STD, MIN_WEIGHTS = (0.45, 0.7), 100
+
+
+def _kaiming_problem(params: list[dict]) -> str | None:
+    """What is not a kaiming_uniform_(relu) draw among `params` (the layers' re-drawn weights
+    and biases, in order: a bias follows its layer's weight)."""
+    scaled, fan_in = [], 1
+    for p in params:
+        new = p["after_tensor"]
+        if p["name"] == "weight":
+            fan_in = new[0].numel()
+            bound, what = math.sqrt(6 / fan_in), "kaiming_uniform_'s bound sqrt(6 / fan_in)"
+            scaled.append(new.flatten().double() / bound)
+        else:
+            bound, what = 1 / math.sqrt(fan_in), "1 / sqrt(fan_in)"
+        if new.abs().max() > bound * (1 + 1e-5):
+            return f"{p['layer']}.{p['name']} has values beyond {what} = {bound:.4f}"
+    scaled = torch.cat(scaled) if scaled else torch.zeros(0)
+    std = float(scaled.std()) if len(scaled) >= MIN_WEIGHTS else None
+    if std is not None and not FILLED_STD[0] <= std <= FILLED_STD[1]:
+        return (
+            f"the weights are not drawn by kaiming_uniform_(weight, nonlinearity='relu'): scaled "
+            f"by its bound sqrt(6 / fan_in) their standard deviation is {std:.3f}, not about 0.577"
+        )
+    return None
+
+
 def problem(entry: dict, want: dict, ctx=None, i: int = 0) -> str | None:
     """What is wrong with what the student's function did (`through`'s `entry`), compared with
     the reference's on the same network (`want`): a parameter that is not finite, a batch norm
-    not reset as the reference resets it, any other parameter that kept its value. A test for
+    not reset as the reference resets it, any other parameter that kept its value or is not
+    drawn as the sheet says (`_kaiming_problem`). A test for
     `kit.judged` (`ctx` and `i` are not needed)."""
     if len(entry["params"]) != len(want["params"]):
         return "its parameters changed in number"
@@ -59,4 +96,7 @@ def problem(entry: dict, want: dict, ctx=None, i: int = 0) -> str | None:
                 problems.append(f"{label} was not reset (scale 1, shift 0)")
         elif torch.equal(new, old):
             problems.append(f"{label} kept its value")
+    drawn = [p for p in entry["params"] if not p["layer"].startswith("BatchNorm")]
+    if not problems and (wrong := _kaiming_problem(drawn)):
+        problems.append(wrong)
     return "; ".join(problems) or None
