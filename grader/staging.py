@@ -118,6 +118,8 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
                 problems[model.weights] = problem
                 continue
             if file is not None:
+                used = f"not read: {file.relative_to(folder).parts[0]}/ "  # it was, in part
+                notes = [n for n in notes if not n.startswith(used)]
                 notes.append(
                     f"graded {file.relative_to(folder)} as {model.weights}: next time hand it "
                     f"in as {model.weights} beside the notebook"
