@@ -147,10 +147,10 @@ def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
     return state
 
 
-def load_submitted(model, ctx, spec, notes: list | None = None) -> dict:
+def load_submitted(model, ctx, spec, notes: list | None = None) -> None:
     """Load model `spec`'s submitted weights into `model` (strictly, but for what does not
-    change its outputs: num_batches_tracked left out, tensors the model does not have);
-    returns the state loaded and appends to `notes` what was done."""
+    change its outputs: num_batches_tracked left out, tensors the model does not have),
+    appending to `notes` what was done."""
     notes = [] if notes is None else notes
     own = model.state_dict()
     state = submitted_state(ctx, spec, notes)
@@ -164,7 +164,6 @@ def load_submitted(model, ctx, spec, notes: list | None = None) -> dict:
             shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
             notes.append(f"{len(extra)} tensors the model does not have ignored ({shown})")
     model.load_state_dict(state)
-    return state
 
 
 def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
