@@ -78,3 +78,20 @@ def test_are_byte_order_marks_read_past(folder):
     assert parse_notebook("n.ipynb", BOM + release.replace(b"\n", b"\r\n")).code_cells
     staged = stage(folder, load_manifest(ID))
     assert json.loads(staged.extras["histories.json"]) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("content", "why"), [(None, "was not handed in"), (b'{"baseline": {', "is not valid JSON")]
+)
+def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
+    """cnn_techniques' curves check, when the notebook read no histories.json: the file's fault,
+    said once, not "missing" for every run."""
+    from grader.checks.cnn_techniques import training
+    from grader.probe.context import ProbeContext
+
+    if content is not None:
+        (tmp_path / "histories.json").write_bytes(content)
+    manifest = load_manifest("cnn_techniques")
+    ctx = ProbeContext(ns={"histories": {}}, manifest=manifest, workdir=tmp_path)
+    verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
+    assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
