@@ -64,9 +64,11 @@ def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(too_big(name, len(raw)))
     try:
-        text = raw.decode("utf-8")
+        # utf-8-sig: a notebook saved by a Windows editor may open with a byte order mark, which
+        # JSON readers may skip (RFC 8259) and json.loads refuses.
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        text = raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8-sig", errors="replace")
         warnings.append(
             f"{name} is not valid UTF-8 (byte {err.start}); unreadable bytes were replaced"
         )
@@ -138,8 +140,13 @@ def release_imports(release_notebook: Path) -> tuple[str, ...]:
 
 
 def unfinished_parts(raw: bytes) -> int:
-    """How many code cells still raise NotImplementedError (to compare two notebooks)."""
-    return raw.count(b"raise NotImplementedError")
+    """How many code cells still raise NotImplementedError (to compare two notebooks): counted
+    in the code, not in saved outputs, whose tracebacks may quote that line."""
+    try:
+        cells = parse_notebook("notebook", raw).code_cells
+    except NotebookError:
+        return raw.count(b"raise NotImplementedError")
+    return sum(code.count("raise NotImplementedError") for code in cells)
 
 
 def choose_notebook(
@@ -153,6 +160,16 @@ def choose_notebook(
     if expected_name in candidates:
         if len(candidates) == 1:
             return expected_name, None
+        # The release's name, unless another notebook has fewer unfinished parts: a student
+        # who worked in Colab's "Copy of ..." may hand in the untouched original beside it.
+        left = {n: unfinished_parts(raw) for n, raw in candidates.items()}
+        chosen = min(sorted(candidates), key=lambda n: (left[n], n != expected_name))
+        if chosen != expected_name:
+            return chosen, (
+                f"graded {chosen}, the most complete notebook ({left[chosen]} unfinished "
+                f"parts, {expected_name} has {left[expected_name]}); also in the folder, not "
+                f"graded: {others(chosen)}"
+            )
         return (
             expected_name,
             f"graded {expected_name}; also in the folder, not graded: {others(expected_name)}",

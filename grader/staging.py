@@ -22,6 +22,11 @@ from grader.text import inert_line
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
 MAX_NOTEBOOKS = 5
+# Endings under which students save weights (`torch.save` writes the same file whatever its
+# name), and archives the grader does not unpack.
+WEIGHTS_SUFFIXES = ("", ".pt", ".pth", ".pkl", ".bin", ".ckpt", ".tar")
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".rar", ".7z")
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -88,15 +93,37 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
         ]
         if not notebooks and unread:
             raise NotebookError(unread[0])
+        archives = [n for n in sorted(top) if n.lower().endswith(ARCHIVE_SUFFIXES)]
+        if not notebooks and archives:
+            raise NotebookError(
+                f"no notebook in {folder.name}/ (expected {manifest.notebook}), only the archive "
+                f"{inert_line(', '.join(archives))}: the grader does not unpack archives; hand "
+                "in the notebook and the weights files themselves"
+            )
         chosen, note = choose_notebook(notebooks, manifest.notebook, folder.name)
         if note:
             notes.append(note)
     weights, problems, extras = {}, {}, {}
     if notebook_only:
         return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
+    nested = None  # the files below the notebook's folder, listed when a weights file is missing
     for model in manifest.models:
         file = top.get(model.weights)
         refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
+        if file is None and not refused:
+            if nested is None:
+                nested = list_files(folder, max_depth=2).files
+            file, problem = _weights_elsewhere(model.weights, folder, nested)
+            if problem:
+                problems[model.weights] = problem
+                continue
+            if file is not None:
+                used = f"not read: {file.relative_to(folder).parts[0]}/ "  # it was, in part
+                notes = [n for n in notes if not n.startswith(used)]
+                notes.append(
+                    f"graded {file.relative_to(folder)} as {model.weights}: next time hand it "
+                    f"in as {model.weights} beside the notebook"
+                )
         if file is None:
             problems[model.weights] = (
                 f"{model.weights} is not a regular file ({refused})"
@@ -115,9 +142,32 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
         try:
             extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
         except UnsafeFile:
-            pass
+            continue
+        if name.endswith(".json") and extras[name].startswith(BOM):
+            # A Windows editor's byte order mark, which json.load refuses (RFC 8259 lets
+            # readers skip it): the notebook reads the file as it was meant.
+            extras[name] = extras[name][len(BOM) :]
     notes = [inert_line(n) for n in notes]  # each names files the student named
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
+
+
+def _weights_elsewhere(name: str, folder: Path, files: list[Path]) -> tuple[Path | None, str]:
+    """(the file to grade as weights file `name`, "") when exactly one file in `folder` or up to
+    two folders below it is `name` but for its case, its ending (.pth for .pt) or its folder;
+    (None, why) when several are; (None, "") when none is."""
+    stem = Path(name).stem.lower()
+
+    def same(path: Path) -> bool:
+        lower = path.name.lower()
+        return lower == name.lower() or (
+            Path(lower).stem == stem and Path(lower).suffix in WEIGHTS_SUFFIXES
+        )
+
+    found = [p for p in files if same(p)]
+    if len(found) > 1:
+        names = inert_line(", ".join(str(p.relative_to(folder)) for p in found))
+        return None, f"{name} was not submitted; which of {names} it is cannot be told"
+    return (found[0] if found else None), ""
 
 
 def _refused_notebook(path: Path, err: UnsafeFile) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 
 import torch
 from torch import nn
@@ -18,6 +19,7 @@ from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+HISTORIES = "histories.json"  # the notebook writes every run's curves there
 LAST_LAYER = "fc2."  # the layer fine-tuning trains (the notebook names it)
 CPU = torch.device("cpu")
 DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
@@ -134,9 +136,24 @@ def fit_scheduler(entry, want, ctx, i) -> str | None:
 
 @OWN.observer(reference=False)
 def submitted_curves(ctx) -> dict:
-    """The notebook's `histories` as the submission left it (read from histories.json)."""
+    """The notebook's `histories` as the submission left it (read from histories.json), and,
+    when it holds nothing, what is wrong with the file ("file")."""
     histories = ctx.ns.get("histories")
-    return {"histories": jsonable(histories) if isinstance(histories, dict) else None}
+    seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
+    if not histories:
+        seen["file"] = _file_problem(ctx.workdir / HISTORIES)
+    return seen
+
+
+def _file_problem(path) -> str:
+    """Why the notebook found no curves in histories.json: absent, or not a JSON object."""
+    if not path.is_file():
+        return f"{HISTORIES} was not handed in"
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as err:
+        return f"{HISTORIES} is not valid JSON ({str(err)[:200]})"
+    return "" if isinstance(data, dict) and data else f"{HISTORIES} holds no runs"
 
 
 def _curve_problem(run) -> str | None:
@@ -161,6 +178,8 @@ def curves_per_epoch(seen, want, ctx) -> Verdict:
         return Verdict.error(
             "no learning curves: hand in histories.json, which the notebook writes"
         )
+    if seen.get("file"):  # nothing read: say why once, not "missing" for every run
+        return Verdict.wrong(f"{seen['file']}: hand in the file the notebook writes")
     keys = [m.key for m in ctx.manifest.models]
     problems = [f"{k}: {p}" for k in keys if (p := _curve_problem(histories.get(k)))]
     return Verdict.expect(

@@ -27,6 +27,7 @@ file's architecture keys, the weights loaded, what did not fit recorded), and
 from __future__ import annotations
 
 import json
+import pickle
 
 import torch
 from PIL import Image
@@ -96,13 +97,73 @@ def prepared_batches(ctx, name: str | None, batch_size: int = BATCH) -> tuple[li
         return list(ctx.test_batches(batch_size)), f"{how}, since {describe_error(err, 200)}"
 
 
-def submitted_state(ctx, spec) -> dict:
+# Prefixes every key of a state dict carries when saved from a wrapped model: nn.DataParallel
+# or DistributedDataParallel ("module."), torch.compile ("_orig_mod.").
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def _all_tensors(value) -> bool:
+    return (
+        isinstance(value, dict) and bool(value) and all(torch.is_tensor(v) for v in value.values())
+    )
+
+
+def submitted_state(ctx, spec, notes: list | None = None) -> dict:
     """The state dict in the submitted weights file of model `spec` (read with
-    `weights_only=True`); a TypeError when the file holds something else."""
-    state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
+    `weights_only=True`): in a checkpoint dict ({"model_state_dict": ..., "epoch": ...}) its one
+    dict of tensors, keys without a wrapper's prefix (`WRAPPER_PREFIXES`); what was done is
+    appended to `notes`. A TypeError when the file holds something else."""
+    notes = [] if notes is None else notes
+    try:
+        state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):
+            raise
+        # torch.save(model) pickles the model's class, which weights_only=True never loads.
+        raise TypeError(
+            f"{spec.weights} holds a pickled object (a whole model, saved with torch.save(model)"
+            f"?), not a state dict: save it with torch.save(model.state_dict(), "
+            f'"{spec.weights}")'
+        ) from None
     if not isinstance(state, dict):
         raise TypeError(f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()")
+    if not _all_tensors(state):
+        inner = [k for k, v in state.items() if _all_tensors(v)]
+        if len(inner) == 1:
+            state = state[inner[0]]
+            notes.append(f"the state dict under {inner[0]!r} graded")
+    return _unprefixed(state, notes)
+
+
+def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
+    """`state` without a wrapper's prefix on every key, unless the model's own keys (`keep`)
+    carry it too."""
+    for prefix in WRAPPER_PREFIXES:
+        if all(str(k).startswith(prefix) for k in state) and not (
+            keep and all(k.startswith(prefix) for k in keep)
+        ):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+            notes.append(f"the {prefix!r} prefix of its keys removed")
     return state
+
+
+def load_submitted(model, ctx, spec, notes: list | None = None) -> None:
+    """Load model `spec`'s submitted weights into `model` (strictly, but for what does not
+    change its outputs: num_batches_tracked left out, tensors the model does not have),
+    appending to `notes` what was done."""
+    notes = [] if notes is None else notes
+    own = model.state_dict()
+    state = submitted_state(ctx, spec, notes)
+    missing = [k for k in own if k not in state]
+    if all(k.endswith("num_batches_tracked") for k in missing):
+        if missing:  # batch norm counts its batches only when momentum is None: unused here
+            state = {**state, **{k: own[k] for k in missing}}
+            notes.append("num_batches_tracked missing, filled in")
+        if extra := sorted(k for k in state if k not in own):
+            state = {k: v for k, v in state.items() if k in own}
+            shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
+            notes.append(f"{len(extra)} tensors the model does not have ignored ({shown})")
+    model.load_state_dict(state)
 
 
 def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
@@ -136,10 +197,11 @@ def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[s
     if problem := ctx.weights_problems.get(spec.weights):
         raise FileNotFoundError(problem)
     model = ctx.get(spec.class_name)(**{k: config[k] for k in architecture})
-    state = submitted_state(ctx, spec)
-    out["load"] = {"file_shapes": _shapes(state), "model_shapes": _shapes(model.state_dict())}
+    out["load"] = {"model_shapes": _shapes(model.state_dict())}
     try:
-        model.load_state_dict(state)
+        # The file's own shapes: tensors the model lacks mean another configuration here.
+        out["load"]["file_shapes"] = _shapes(submitted_state(ctx, spec))
+        load_submitted(model, ctx, spec)
     except Exception as err:  # noqa: BLE001 - recorded for judge_config_fits, then raised
         out["load"]["error"] = describe_error(err, 400)
         raise
@@ -211,7 +273,10 @@ def observe(ctx) -> dict:
             continue
         try:
             model = ctx.get(spec.class_name)(*spec.args, **spec.kwargs)
-            model.load_state_dict(submitted_state(ctx, spec))
+            loaded: list[str] = []
+            load_submitted(model, ctx, spec, loaded)
+            if loaded:
+                entry["loaded"] = "; ".join(loaded)
             name = spec.test_transform
             if name not in prepared:
                 prepared[name] = prepared_batches(ctx, name)
@@ -251,6 +316,8 @@ def judge_model(key: str):
         why = " (a threshold the course fixed, not measured on a reference run)" if fixed else ""
         if entry.get("prepared"):
             why = f"; test images prepared with {entry['prepared']}{why}"
+        if entry.get("loaded"):  # a state dict read with allowances: say which
+            why = f"{why}; {weights}: {entry['loaded']}"
         # Generated stand-ins are not the test split the threshold was set for: say so.
         on = f" on {ctx.test_split}" if ctx.test_split else ""
         return Verdict.expect(

@@ -87,3 +87,67 @@ def test_are_a_cnn_s_scores_its_own_whatever_layout_it_accepts(view):
     with torch.no_grad():
         want = torch.cat([model(x) for x in batches])
     torch.testing.assert_close(accuracy.scores(model, batches), want, rtol=1e-4, atol=1e-4)
+
+
+def _with_norm(i: int, o: int) -> nn.Module:
+    """The submitted class of the toy's linear model, with a batch norm (running statistics and
+    num_batches_tracked) to load too."""
+    return nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o))
+
+
+def _no_counter(state: dict) -> dict:
+    for key in [k for k in state if k.endswith("num_batches_tracked")]:
+        del state[key]  # kept: the state dict's _metadata, which makes strict loading ask for it
+    return state
+
+
+SAVED = {  # how honest students save the same trained weights
+    "as is": lambda s: s,
+    "nn.DataParallel": lambda s: {f"module.{k}": v for k, v in s.items()},
+    "torch.compile": lambda s: {f"_orig_mod.{k}": v for k, v in s.items()},
+    "half precision": lambda s: {k: v.half() if v.is_floating_point() else v for k, v in s.items()},
+    "float64": lambda s: {k: v.double() if v.is_floating_point() else v for k, v in s.items()},
+    "no num_batches_tracked": _no_counter,
+    "an extra tensor": lambda s: {**s, "head.weight": torch.zeros(2, 2)},
+    "a checkpoint": lambda s: {"epoch": 3, "model_state_dict": s, "optimizer_state_dict": {}},
+}
+
+
+@pytest.mark.parametrize("how", SAVED)
+def test_are_weights_saved_another_honest_way_measured_alike(tmp_path, how):
+    text = toy.MANIFEST.read_text().replace("[loops]", MODEL + "[loops]", 1) + CHECK
+    (tmp_path / toy.MANIFEST.name).write_text(text.replace('test_transform = "test_loader"\n', ""))
+    torch.manual_seed(0)
+    model = _with_norm(784, 10)
+    model.train()(torch.randn(16, 784))  # running statistics of its own
+    torch.save(SAVED[how](model.state_dict()), tmp_path / "linear.pt")
+    torch.save(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8), tmp_path / "images.pt")
+    ctx = ProbeContext(
+        ns={"Linear": _with_norm},
+        manifest=toy.manifest(tmp_path),
+        weights_dir=tmp_path,
+        test_images=tmp_path / "images.pt",
+    )
+    seen = accuracy.observe(ctx)["linear"]
+    assert "error" not in seen, seen
+    with torch.no_grad():
+        want = model.eval()(torch.cat(list(ctx.test_batches(100))).flatten(1))
+    precision = 1e-2 if how == "half precision" else 1e-4
+    torch.testing.assert_close(seen["logits_tensor"], want, rtol=precision, atol=precision)
+    assert ("loaded" in seen) == (how not in ("as is", "half precision", "float64"))
+
+
+def test_does_a_whole_pickled_model_say_to_save_its_state_dict(tmp_path):
+    (tmp_path / toy.MANIFEST.name).write_text(
+        toy.MANIFEST.read_text().replace("[loops]", MODEL + "[loops]", 1) + CHECK
+    )
+    torch.save(_with_norm(784, 10), tmp_path / "linear.pt")
+    torch.save(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), tmp_path / "images.pt")
+    ctx = ProbeContext(
+        ns={"Linear": _with_norm},
+        manifest=toy.manifest(tmp_path),
+        weights_dir=tmp_path,
+        test_images=tmp_path / "images.pt",
+    )
+    error = accuracy.observe(ctx)["linear"]["error"]
+    assert 'torch.save(model.state_dict(), "linear.pt")' in error

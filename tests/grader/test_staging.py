@@ -1,0 +1,97 @@
+"""Does staging find what an honest student handed in a little off the layout: a weights file
+in a subfolder or under another ending, the worked "Copy of" beside the untouched release, a
+notebook or JSON file with a byte order mark; and does it say so, or say plainly why it cannot
+(several candidates, an archive)? In-process: staging reads files, runs nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from grader.manifest import load_manifest
+from grader.notebook_io import NotebookError, parse_notebook
+from grader.staging import stage
+from tests.conftest import REPO
+
+ID = "res_dense_nets"
+BOM = b"\xef\xbb\xbf"
+
+
+def _notebook(unfinished: int) -> bytes:
+    cells = [{"cell_type": "code", "metadata": {}, "source": "raise NotImplementedError()"}]
+    done = [{"cell_type": "code", "metadata": {}, "source": "x = 1"}]
+    return json.dumps({"cells": cells * unfinished + done, "nbformat": 4}).encode()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A submission of res_dense_nets: a finished notebook and both weights files."""
+    folder = tmp_path / ID
+    folder.mkdir()
+    (folder / f"{ID}.ipynb").write_bytes(_notebook(0))
+    for name in ("resmlp.pt", "densenet.pt"):
+        (folder / name).write_bytes(name.encode())
+    return folder
+
+
+@pytest.mark.parametrize("where", ["weights/densenet.pt", "densenet.pth", "DenseNet.pt"])
+def test_is_a_weights_file_elsewhere_graded_and_named(folder, where):
+    (folder / where).parent.mkdir(exist_ok=True)
+    (folder / "densenet.pt").rename(folder / where)
+    staged = stage(folder, load_manifest(ID))
+    assert staged.weights["densenet.pt"] == b"densenet.pt" and not staged.problems
+    assert f"graded {where} as densenet.pt" in " ".join(staged.notes)
+    assert "weights/ is nested too deep" not in " ".join(staged.notes)
+
+
+def test_are_several_candidates_refused_with_their_names(folder):
+    (folder / "a").mkdir()
+    shutil.move(folder / "densenet.pt", folder / "a" / "densenet.pt")
+    (folder / "densenet.pth").write_bytes(b"other")
+    problem = stage(folder, load_manifest(ID)).problems["densenet.pt"]
+    assert "a/densenet.pt" in problem and "densenet.pth" in problem
+
+
+def test_does_an_archive_alone_say_it_is_not_unpacked(folder):
+    for path in list(folder.iterdir()):
+        path.unlink()
+    (folder / f"{ID}.zip").write_bytes(b"PK\x03\x04")
+    with pytest.raises(NotebookError, match=f"only the archive {ID}.zip: the grader does not"):
+        stage(folder, load_manifest(ID))
+
+
+def test_is_the_worked_copy_graded_beside_the_untouched_release(folder):
+    (folder / f"Copy of {ID}.ipynb").write_bytes((folder / f"{ID}.ipynb").read_bytes())
+    (folder / f"{ID}.ipynb").write_bytes(_notebook(5))
+    staged = stage(folder, load_manifest(ID))
+    assert staged.notebook_name == f"Copy of {ID}.ipynb"
+    assert f"{ID}.ipynb has 5)" in " ".join(staged.notes)
+    (folder / f"{ID}.ipynb").write_bytes(_notebook(0))  # as complete: the release's name wins
+    assert stage(folder, load_manifest(ID)).notebook_name == f"{ID}.ipynb"
+
+
+def test_are_byte_order_marks_read_past(folder):
+    (folder / "histories.json").write_bytes(BOM + b'{"a": 1}\r\n')
+    release = (REPO / "release" / ID / f"{ID}.ipynb").read_bytes()
+    assert parse_notebook("n.ipynb", BOM + release.replace(b"\n", b"\r\n")).code_cells
+    staged = stage(folder, load_manifest(ID))
+    assert json.loads(staged.extras["histories.json"]) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("content", "why"), [(None, "was not handed in"), (b'{"baseline": {', "is not valid JSON")]
+)
+def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
+    """cnn_techniques' curves check, when the notebook read no histories.json: the file's fault,
+    said once, not "missing" for every run."""
+    from grader.checks.cnn_techniques import training
+    from grader.probe.context import ProbeContext
+
+    if content is not None:
+        (tmp_path / "histories.json").write_bytes(content)
+    manifest = load_manifest("cnn_techniques")
+    ctx = ProbeContext(ns={"histories": {}}, manifest=manifest, workdir=tmp_path)
+    verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
+    assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
