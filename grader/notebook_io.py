@@ -160,10 +160,14 @@ def choose_notebook(
     if expected_name in candidates:
         if len(candidates) == 1:
             return expected_name, None
-        # The release's name, unless another notebook has fewer unfinished parts: a student
-        # who worked in Colab's "Copy of ..." may hand in the untouched original beside it.
-        left = {n: unfinished_parts(raw) for n, raw in candidates.items()}
-        chosen = min(sorted(candidates), key=lambda n: (left[n], n != expected_name))
+        # The release's name, unless a notebook named after it ("Copy of X.ipynb", "X (1).ipynb")
+        # has fewer unfinished parts: a student who worked in Colab's copy may hand in the
+        # untouched original beside it. A scratch notebook of another name never wins: it
+        # has no unfinished parts either.
+        stem = Path(expected_name).stem
+        named = [n for n in candidates if stem in Path(n).stem]
+        left = {n: unfinished_parts(candidates[n]) for n in named}
+        chosen = min(sorted(named), key=lambda n: (left[n], n != expected_name))
         if chosen != expected_name:
             return chosen, (
                 f"graded {chosen}, the most complete notebook ({left[chosen]} unfinished "

@@ -72,6 +72,13 @@ def test_is_the_worked_copy_graded_beside_the_untouched_release(folder):
     assert stage(folder, load_manifest(ID)).notebook_name == f"{ID}.ipynb"
 
 
+def test_does_a_scratch_notebook_never_replace_unfinished_work(folder):
+    # One part left undone, and a scratch notebook of another name that has no parts at all.
+    (folder / f"{ID}.ipynb").write_bytes(_notebook(1))
+    (folder / "experiments.ipynb").write_bytes(_notebook(0))
+    assert stage(folder, load_manifest(ID)).notebook_name == f"{ID}.ipynb"
+
+
 def test_are_byte_order_marks_read_past(folder):
     (folder / "histories.json").write_bytes(BOM + b'{"a": 1}\r\n')
     release = (REPO / "release" / ID / f"{ID}.ipynb").read_bytes()
