@@ -166,6 +166,9 @@ def _sandbox(
         mounts += [Mount(f, SlotGroups.inside(k), writable=True) for k, f in groups.folders.items()]
     if inputs.data_root is not None:
         mounts.append(Mount(inputs.data_root, Path("/data")))
+        # Where a Colab notebook's torchvision data sets are ("data" from /content, Colab's
+        # working folder): a hard-coded root finds the data (grader/probe/colab.py).
+        mounts.append(Mount(inputs.data_root, Path("/content/data")))
     return Sandbox(
         mounts=tuple(mounts),
         env={

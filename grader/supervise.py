@@ -29,7 +29,7 @@ from grader.observations import ObservationError, decode
 from grader.probe.context import CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
 from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
-from grader.text import inert
+from grader.text import inert, inert_line
 
 MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
@@ -119,6 +119,17 @@ def _describe_exit(code: int) -> str:
     if code == 0:
         return "the process exited early (exit(), sys.exit() or os._exit() in the notebook?)"
     return f"the process exited with status {code}"
+
+
+def _opening(source: str, width: int = 60) -> str:
+    """` (`first line`)`: the cell's first line of code (no comment, no cell magic), which
+    finds it in a notebook where cells show no numbers (Colab); '' when it has none."""
+    for line in source.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "%%")):
+            short = line if len(line) <= width else line[: width - 3] + "..."
+            return f" (`{inert_line(short)}`)"
+    return ""
 
 
 def _parse_events(chunk: bytes) -> tuple[list[dict], int]:
@@ -310,7 +321,10 @@ def run_probe(
         started = attempt.started
         if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
             skip[item] = f"not run: {reason}"
-            notes.append(f"cell {numbers[item]} stopped the probe ({reason}); graded without it")
+            notes.append(
+                f"cell {numbers[item]}{_opening(job['cells'][item])} stopped the probe ({reason}); "
+                "graded without it"
+            )
         elif kind == "observer" and item in remaining:
             observations[item] = {"__error__": f"stopped while checking: {reason}"}
         elif kind == "observer" and attempt.challenged:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from grader.manifest import Manifest
 
 
+_NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+
+
 class MissingDefinition(Exception):
     """A name the check needs is not defined by the submission."""
 
@@ -63,14 +66,23 @@ class ProbeContext:
         """The manifest's [[modules]] entry called `name`."""
         return self.manifest.module(name)
 
-    def _why_missing(self, name: str) -> str:
-        pattern = re.compile(
-            rf"^\s*(class|def)\s+{re.escape(name)}\b|^\s*{re.escape(name)}\s*=", re.M
-        )
+    def _why_missing(self, name: str, depth: int = 0) -> str:
+        """Which cell should have defined `name` and what stopped it; where that was a name
+        missing in its turn (a failed data cell, say), why that one is missing too."""
+        # `def name`, `class name`, `name = ...`, and `a, name = ...` (tuple targets).
+        target = rf"(?:[\w.]+\s*,\s*)*{re.escape(name)}\s*(?:,\s*[\w.]+\s*)*=(?!=)"
+        pattern = re.compile(rf"^\s*(?:(?:class|def)\s+{re.escape(name)}\b|{target})", re.M)
         for cell in self.cells:
             if cell.status != "ok" and pattern.search(cell.source):
                 where = f"cell {cell.number}" if cell.number else "the cell"
-                return f" ({where}, which defines it, {cell.status}: {cell.message})"
+                why = f" ({where}, which defines it, {cell.status}: {cell.message})"
+                found = _NAME_ERROR.match(cell.message)
+                if found and depth < 3 and found[1] != name and found[1] not in self.ns:
+                    why = (
+                        why[:-1]
+                        + f"; {found[1]} is not defined{self._why_missing(found[1], depth + 1)})"
+                    )
+                return why
         if self.cells and not any(pattern.search(c.source) for c in self.cells):
             return " (no cell of the notebook defines it)"
         return ""

@@ -24,6 +24,7 @@ from grader.checks.assemble import build_checkset
 from grader.checks.common import describe_error
 from grader.manifest import Manifest
 from grader.observations import encode
+from grader.probe import colab
 from grader.probe.context import CellOutcome, ProbeContext
 from grader.probe.integrity import Snapshot
 from grader.probe.shell import GradingShell, make_shell, run_cell
@@ -107,6 +108,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
         shutil.copytree(job["matplotlib_cache"], target, dirs_exist_ok=True)
     snapshot = Snapshot.take(own)  # before any student code runs
     os.chdir(job["workdir"])
+    colab.link_data(Path(job["workdir"]))  # `datasets.X("data", download=True)` finds it
     shell = make_shell()
     progress.emit("started")
 

@@ -1,7 +1,8 @@
 """Run notebook cells with IPython's machinery, without a Jupyter kernel.
 
 `%magics` and `!commands` are translated as Jupyter would, but shell commands are not run during
-grading (a `!pip install` has no network anyway) and GUI/matplotlib event loops are no-ops.
+grading (a `!pip install` has no network anyway), GUI/matplotlib event loops are no-ops and
+Colab's Drive and file transfers do nothing (grader/probe/colab.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.text import SList
 
 from grader.checks.common import describe_error
+from grader.probe import colab
 
 
 class GradingShell(InteractiveShell):
@@ -35,6 +37,7 @@ class CellRun:
 
 def make_shell() -> GradingShell:
     shell = GradingShell.instance()
+    colab.install()  # `from google.colab import drive` at the top of a cell fails nothing
     shell.user_ns.setdefault("__name__", "__main__")
     # Plain tracebacks without colours: IPython's default formatting inspected the source of
     # every frame and took 0.7-2 s for one failing `%run precheck.py`; these still name the

@@ -1,0 +1,40 @@
+"""Does a check's "X is not defined" lead the student to the cell that failed, and why?"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.manifest import load_manifest
+from grader.probe.context import CellOutcome, MissingDefinition, ProbeContext
+
+
+def _context(*cells: tuple[str, str, str], ns: dict | None = None) -> ProbeContext:
+    outcomes = tuple(
+        CellOutcome(i, source, status, message, number=2 * i + 3)
+        for i, (source, status, message) in enumerate(cells)
+    )
+    return ProbeContext(ns=ns or {}, manifest=load_manifest("mlp_tuning"), cells=outcomes)
+
+
+def test_does_a_missing_name_lead_back_to_the_failed_cell_it_came_from():
+    """A data cell that could not load its data set: the statistics cell after it failed with a
+    NameError, and the check that needs mean_image (bound in a tuple) says both."""
+    ctx = _context(
+        ('train_set = datasets.FashionMNIST("/content/drive/data")', "error", "RuntimeError: "
+         "Dataset not found"),
+        ("mean_image, std_image = statistics(train_set)", "error",
+         "NameError: name 'train_set' is not defined"),
+    )  # fmt: skip
+    with pytest.raises(MissingDefinition) as caught:
+        ctx.get("mean_image")
+    assert str(caught.value) == (
+        "mean_image is not defined (cell 5, which defines it, error: NameError: name 'train_set'"
+        " is not defined; train_set is not defined (cell 3, which defines it, error: "
+        "RuntimeError: Dataset not found))"
+    )
+
+
+def test_does_a_name_no_cell_defines_say_so():
+    ctx = _context(("x = 1", "ok", ""), ("mean_images == 2", "error", "NameError: x"))
+    with pytest.raises(MissingDefinition, match=r"no cell of the notebook defines it"):
+        ctx.get("mean_image")
