@@ -121,9 +121,9 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
             raise
         # torch.save(model) pickles the model's class, which weights_only=True never loads.
         raise TypeError(
-            f"{spec.weights} holds a pickled object (a whole model, saved with torch.save(model)"
-            f"?), not a state dict: save it with torch.save(model.state_dict(), "
-            f'"{spec.weights}")'
+            f"{spec.weights} holds a pickled object that weights-only loading refuses, not a "
+            "state dict (a whole model, saved with torch.save(model)?): it was not loaded; save "
+            f'torch.save(model.state_dict(), "{spec.weights}")'
         ) from None
     if not isinstance(state, dict):
         raise TypeError(f"{spec.weights} holds a {type(state).__name__}: save model.state_dict()")
