@@ -76,14 +76,10 @@ def mlp_activation(entry, want, ctx, i) -> str | None:
 DROPOUT = {
     "width": (200, 400),
     "p": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
-    "activation": list(ACTIVATIONS),
+    # Not relu: it commutes with dropout (zeros, 1/(1-p)), so it cannot tell dropout after the
+    # activation from dropout before it.
+    "activation": [a for a in ACTIVATIONS if a != "relu"],
 }
-
-
-def dropout_activation(settings: dict) -> str:
-    """The drawn activation, but tanh for relu: relu commutes with dropout (zeros, 1/(1-p)), so
-    it cannot tell dropout after the activation from dropout before it."""
-    return "tanh" if settings["activation"] == "relu" else settings["activation"]
 
 
 @OWN.observer(draw=kit.draws(DROPOUT))
@@ -99,7 +95,7 @@ def mlp_dropout(ctx) -> dict:
         entry = {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
             model = _fixed_mlp(
-                MLP, seed, width=int(s["width"]), activation=dropout_activation(s), dropout=p
+                MLP, seed, width=int(s["width"]), activation=s["activation"], dropout=p
             )
             hidden = _hidden(model, x, training=mode == "training", seed=seed + 1)
             entry[f"{key}_tensor"] = hidden["post_tensor"]
@@ -110,7 +106,7 @@ def mlp_dropout(ctx) -> dict:
 
 def _dropout_where(ctx, i, want) -> str:
     s = ctx.settings
-    return f"MLP(dropout={float(s['p'])}, activation={dropout_activation(s)!r}) in {MODES[i]} mode"
+    return f"MLP(dropout={float(s['p'])}, activation={s['activation']!r}) in {MODES[i]} mode"
 
 
 @judged(OWN, mlp_dropout, "modes", _dropout_where)
