@@ -25,6 +25,7 @@ MAX_NOTEBOOKS = 5
 # Endings under which students save weights (`torch.save` writes the same file whatever its
 # name), and archives the grader does not unpack.
 WEIGHTS_SUFFIXES = ("", ".pt", ".pth", ".pkl", ".bin", ".ckpt", ".tar")
+LONE_WEIGHTS_SUFFIXES = (".pt", ".pth", ".ckpt")  # what torch.save is given
 ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".rar", ".7z")
 BOM = b"\xef\xbb\xbf"
 
@@ -136,8 +137,15 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
         except UnsafeFile as err:
             problems[model.weights] = str(err)
     wanted = {m.weights for m in manifest.models}
+    limits = {m.weights: m.max_weights_mb for m in manifest.models}
+    adopted = _adopt_lone_weights(top, wanted, weights, problems, notes, limits)
     for name in sorted(top):
-        if name in wanted or name.endswith(".ipynb") or len(extras) >= MAX_EXTRA_FILES:
+        if (
+            name in wanted
+            or name == adopted
+            or name.endswith(".ipynb")
+            or len(extras) >= MAX_EXTRA_FILES
+        ):
             continue
         try:
             extras[name] = read_capped(top[name], MAX_EXTRA_FILE_BYTES)
@@ -168,6 +176,27 @@ def _weights_elsewhere(name: str, folder: Path, files: list[Path]) -> tuple[Path
         names = inert_line(", ".join(str(p.relative_to(folder)) for p in found))
         return None, f"{name} was not submitted; which of {names} it is cannot be told"
     return (found[0] if found else None), ""
+
+
+def _adopt_lone_weights(top, wanted, weights, problems, notes, limits) -> str:
+    """Grade the one weights-like file beside the notebook under no expected name (model.pt) as
+    the one expected weights file that is missing, with a note: a renamed file is the likely
+    cause, and a file that does not fit fails the accuracy check with the loader's reason,
+    as a missing one would have failed it anyway. Two or more of either: nothing is guessed.
+    Gives the name of the file taken ("" when none)."""
+    missing = [name for name, why in problems.items() if why == f"{name} was not submitted"]
+    spare = [n for n in top if n not in wanted and n.lower().endswith(LONE_WEIGHTS_SUFFIXES)]
+    if len(missing) != 1 or len(spare) != 1:
+        return ""
+    (name,), (file,) = missing, spare
+    try:
+        weights[name] = read_capped(top[file], int(limits[name] * 1024**2))
+    except UnsafeFile as err:
+        problems[name] += f" ({file} was not read either: {err})"
+        return ""
+    del problems[name]
+    notes.append(f"graded {file} as {name}: next time hand it in under the name {name}")
+    return file
 
 
 def _refused_notebook(path: Path, err: UnsafeFile) -> str:

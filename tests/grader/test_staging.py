@@ -54,6 +54,22 @@ def test_are_several_candidates_refused_with_their_names(folder):
     assert "a/densenet.pt" in problem and "densenet.pth" in problem
 
 
+def test_is_one_renamed_weights_file_graded_as_the_one_missing(folder):
+    (folder / "densenet.pt").rename(folder / "my_model.pth")
+    staged = stage(folder, load_manifest(ID))
+    assert staged.weights["densenet.pt"] == b"densenet.pt" and not staged.problems
+    assert "graded my_model.pth as densenet.pt" in " ".join(staged.notes)
+    assert "my_model.pth" not in staged.extras
+
+
+def test_is_nothing_guessed_when_two_files_could_be_it(folder):
+    (folder / "densenet.pt").rename(folder / "a.pt")
+    (folder / "b.pt").write_bytes(b"b")
+    staged = stage(folder, load_manifest(ID))
+    assert staged.problems["densenet.pt"] == "densenet.pt was not submitted"
+    assert "densenet.pt" not in staged.weights
+
+
 def test_does_an_archive_alone_say_it_is_not_unpacked(folder):
     for path in list(folder.iterdir()):
         path.unlink()
