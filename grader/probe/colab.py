@@ -9,11 +9,13 @@ the submitted files are already in the notebook's working folder.
 The data: on Colab the working folder is /content, so "data", "./data" and "/content/data"
 are one folder, where torchvision's `download=True` puts a data set. The sandbox mounts the
 grader's data root at /content/data (grader/grade.py), and `link_data` makes ./data lead
-there: the probe has no network to download with.
+there: the probe has no network to download with. A root the sandbox lacks altogether (a Drive
+folder, "/content/drive/MyDrive/dl/data") is answered by `find_data_anywhere`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -75,3 +77,38 @@ def link_data(workdir: Path) -> None:
     link = workdir / "data"
     if root and Path(root).is_dir() and not os.path.lexists(link):
         os.symlink(root, link)
+
+
+def find_data_anywhere() -> None:
+    """A torchvision data set that cannot be loaded from the root the notebook names (a Drive
+    folder: nothing there, and no network to download with) is loaded from the grader's data
+    root ($DLGRADE_DATA) instead, with a note: the same class, split and transforms."""
+    root = os.environ.get("DLGRADE_DATA")
+    if not root:
+        return
+    from torchvision import datasets
+
+    # The classes that define __init__ (FashionMNIST inherits MNIST's, CIFAR100 CIFAR10's).
+    for cls in (datasets.MNIST, datasets.CIFAR10):
+        if not hasattr(cls.__init__, "__wrapped__"):
+            cls.__init__ = _or_from(root, cls.__init__)
+
+
+def _or_from(data_root: str, init):
+    @functools.wraps(init)
+    def __init__(self, root, *args, **kwargs):
+        try:
+            init(self, root, *args, **kwargs)
+        except Exception as err:  # "Dataset not found", a failed download, a folder not made
+            if os.path.abspath(os.fspath(root)) == os.path.abspath(data_root):
+                raise
+            try:
+                init(self, data_root, *args, **kwargs)
+            except Exception:
+                raise err from None
+            print(
+                f"[grader] {type(self).__name__}: nothing to load at {os.fspath(root)!r} while "
+                "grading; the grader's copy of the data set is used"
+            )
+
+    return __init__
