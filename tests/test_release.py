@@ -168,10 +168,21 @@ def test_are_the_graded_parts_in_the_sheet_s_order(assignment, parts):
 # ---------------------------------------------------------------- release
 
 
+def _mount_drive_first(path: Path) -> None:
+    """Put Colab's `drive.mount` on top of the notebook's first solution cell (nbgrader's
+    kernel must answer it, or that cell's definitions and the checks on them fail; nbgrader
+    restores locked cells, such as the set-up cell, from the source)."""
+    notebook = nbformat.read(path, as_version=4)
+    first = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source = 'from google.colab import drive\ndrive.mount("/content/drive")\n' + first.source
+    nbformat.write(notebook, path)
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory, reference_submissions):
     """`root(assignment)`: a throw-away nbgrader course with the assignment's source, a fresh
-    release and one submitted student (alice, the reference submission), made once."""
+    release and one submitted student (alice, the reference submission as written on Colab:
+    Drive mounted on top of the first solution cell), made once."""
     made: dict[str, Path] = {}
 
     def root(assignment: str) -> Path:
@@ -185,6 +196,7 @@ def course(tmp_path_factory, reference_submissions):
             assert result.returncode == 0, result.stderr[-3000:]
             submitted = folder / "submitted" / "alice" / assignment
             shutil.copytree(reference_submissions(assignment), submitted)
+            _mount_drive_first(submitted / f"{assignment}.ipynb")
             made[assignment] = folder
         return made[assignment]
 
