@@ -24,10 +24,11 @@ SPLIT = ("X_train", "X_test", "y_train", "y_test")
 
 class Images(CIFAR10):
     """torchvision's CIFAR10 over the grader's own arrays: the same items, `len`, `targets`,
-    `classes` and `transform` as the real one (`__getitem__` is torchvision's)."""
+    `classes`, `class_to_idx` and `transform` as the real one (`__getitem__` is torchvision's)."""
 
     def __init__(self, data: np.ndarray, targets, classes, transform=None):  # no files read
         self.data, self.targets, self.classes = data, [int(t) for t in targets], list(classes)
+        self.class_to_idx = {name: i for i, name in enumerate(classes)}
         self.transform, self.target_transform, self.train = transform, None, True
 
 
@@ -49,7 +50,8 @@ def _draw_sizes(rng, manifest) -> dict:
 
 @OWN.observer(draw=_draw_sizes)
 def data_answer_runs(ctx) -> dict:
-    """data_answers on pairs of data sets of drawn sizes, labels and class names."""
+    """data_answers on pairs of data sets of drawn sizes, labels and class names, handing out
+    tensors as the notebook's do (a DataLoader cannot batch PIL images)."""
     seed = int(ctx.settings["seed"])
 
     def run(i, sizes):
@@ -60,6 +62,7 @@ def data_answer_runs(ctx) -> dict:
                 rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
                 rng.integers(0, 10, n),
                 classes,
+                transforms.ToTensor(),
             )  # fmt: skip
             for n in sizes
         ]
@@ -195,19 +198,21 @@ def _draw_widths(rng, manifest) -> dict:
     """Three sweeps ([width, accuracy] pairs in a random order, and a target): one reaching
     0.99 exactly at a drawn width k, with a wider one below it; one reaching a lower target at
     k, with a higher accuracy than a wider width that reaches it exactly (so the width of the
-    lowest accuracy reaching the target is not the answer); one never reaching 0.99. In the
-    pairs' order a wider width reaching the target comes before k, so the first one reaching it
-    in the dict's order is not the answer either."""
+    lowest accuracy reaching the target is not the answer) and none reaching 0.99 (so neither
+    is a 0.99 written in for the target); one never reaching 0.99. In both that reach, k - 1 is
+    0.004 below the target (rounded to two decimals it would reach it). In the pairs' order a
+    wider width reaching the target comes before k, so the first one reaching it in the dict's
+    order is not the answer either."""
     cases = []
     for target, reach in ((0.99, "exactly"), (0.9, "above"), (0.99, "")):
         widths = sorted(rng.sample(WIDTHS, 6))
         accuracies = [round(rng.uniform(target - 0.3, target - 0.005), 3) for _ in widths]
         if reach:
-            k = rng.randint(1, 3)
-            accuracies[k + 1] = round(target - 0.002, 3)
-            accuracies[k + 2 :] = [round(rng.uniform(target, 1.0), 3) for _ in widths[k + 2 :]]
+            k, top = rng.randint(1, 3), 1.0 if target == 0.99 else 0.985
+            accuracies[k - 1], accuracies[k + 1] = round(target - 0.004, 3), round(target - 0.002, 3)
+            accuracies[k + 2 :] = [round(rng.uniform(target, top), 3) for _ in widths[k + 2 :]]
             if reach == "above":
-                accuracies[k], accuracies[k + 2] = round(rng.uniform(target + 0.03, 1.0), 3), target
+                accuracies[k], accuracies[k + 2] = round(rng.uniform(target + 0.03, top), 3), target
             else:
                 accuracies[k] = target
         pairs = [list(p) for p in zip(widths, accuracies, strict=True)]

@@ -24,6 +24,8 @@ def _readings(accuracies: dict, target: float) -> dict:
         "first in the dict's order": next(iter(reaching), None),
         "lowest accuracy reaching": min(reaching, key=accuracies.get, default=None),
         "more than the target": min((w for w in reaching if accuracies[w] > target), default=None),
+        "0.99 written in": min((w for w, a in accuracies.items() if a >= 0.99), default=None),
+        "rounded": min((w for w, a in accuracies.items() if round(a, 2) >= target), default=None),
     }
 
 
