@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import random
 
-from grader.checks.cifar_cnn_svm import _draw_sizes, _draw_widths
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from grader.checks.cifar_cnn_svm import LOGISTIC_ATOL, _draw_sizes, _draw_widths, _points
+from grader.checks.common import same_values
 
 SEEDS = range(500)
 
@@ -38,3 +45,20 @@ def test_does_every_drawn_sweep_set_each_wrong_reading_apart():
             readings = _readings(accuracies, case["target"])
             missed -= {name for name, answer in readings.items() if answer != right}
         assert not missed, (seed, missed)
+
+
+def test_does_the_logistic_probe_take_every_default_fit_and_no_other_model():
+    scaled = make_pipeline(StandardScaler(), LogisticRegression())
+    for seed in range(100):
+        X, y, grid = _points(seed)
+        want = LogisticRegression().fit(X, y).decision_function(grid)
+        for model, inputs, right in [
+            (LogisticRegression(), X.astype(np.float64), True),
+            (LogisticRegression(solver="newton-cg", tol=1e-6), X, True),
+            (LogisticRegression(C=2), X, False),
+            (LogisticRegression(solver="liblinear"), X, False),
+            (scaled, X, False),
+        ]:
+            got = model.fit(inputs, y).decision_function(grid)
+            same = same_values(torch.as_tensor(got), torch.as_tensor(want), 0, LOGISTIC_ATOL)
+            assert same == right, (seed, model)
