@@ -57,15 +57,9 @@ def data_answer_runs(ctx) -> dict:
     def run(i, sizes):
         rng = np.random.default_rng(seed + i)
         classes = [f"kind_{k}" for k in rng.permutation(10)]
-        made = [
-            Images(
-                rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                rng.integers(0, 10, n),
-                classes,
-                transforms.ToTensor(),
-            )  # fmt: skip
-            for n in sizes
-        ]
+        made = [Images(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                       rng.integers(0, 10, n), classes, transforms.ToTensor())
+                for n in sizes]  # fmt: skip
         return {"answers": jsonable(ctx.get("data_answers")(*made))}
 
     return {"runs": kit.per_setting(ctx.settings["sizes"], seed, run)}
@@ -146,18 +140,15 @@ def _svc_problem(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- part 2
 
 
-# Of the largest decision. Fits with LogisticRegression()'s defaults on float64 input, with
-# another tolerance or by newton-cg differ by < 2.5e-3 on _points' draws (lbfgs stops early);
-# another C, liblinear's penalised intercept, standardised inputs, half the points by > 2.4e-2.
+# Of the largest decision: defaults on float64 input, another tol or newton-cg differ by < 2.5e-3
+# on _points' draws; another C, liblinear, standardised inputs, half the points by > 2.4e-2.
 LOGISTIC_ATOL = 5e-3
 
 
 def _points(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """X (2n, 2) float32, y (2n,) and a grid (50, 2) to probe decisions on. An even number of
-    points, as the notebook's 1,000: "half for testing" is then one number (test_size=0.5 and
-    len(X) // 2 alike). The labels follow a noisy line away from the origin, so that the fit has
-    large weights and an intercept, which C, the solver and scaling all move (on points no line
-    separates, a circle, it learnt next to nothing: wrong models then came within lbfgs's slop)."""
+    """X (2n, 2) float32 (even: test_size=0.5 and len(X) // 2 alike), y (2n,) and a grid (50, 2)
+    to probe decisions on. The labels follow a noisy line off the origin: the fit's weights and
+    intercept are large, so C, the solver and scaling move them (on a circle they did not)."""
     rng = np.random.default_rng(seed)
     n = 2 * int(rng.integers(10, 30))
     X = (rng.normal(size=(n, 2)) * [2, 1] + [3, 0]).astype(np.float32)

@@ -8,10 +8,8 @@ import random
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from grader.checks.cifar_cnn_svm import LOGISTIC_ATOL, _draw_sizes, _draw_widths, _points
+from grader.checks import cifar_cnn_svm as own
 from grader.checks.common import same_values
 
 SEEDS = range(500)
@@ -20,7 +18,7 @@ SEEDS = range(500)
 def test_does_every_drawn_size_pair_refuse_a_rounded_ratio():
     # Sizes 13 and 4 (3.25) let round(ratio, 2) through, 20 and 5 a ratio divided with //.
     for seed in SEEDS:
-        for train, test in _draw_sizes(random.Random(seed), None)["sizes"]:
+        for train, test in own._draw_sizes(random.Random(seed), None)["sizes"]:
             ratio = train / test
             assert all(abs(wrong - ratio) > 1e-6 for wrong in (train // test, round(ratio, 2)))
 
@@ -39,7 +37,7 @@ def _readings(accuracies: dict, target: float) -> dict:
 def test_does_every_drawn_sweep_set_each_wrong_reading_apart():
     for seed in SEEDS:
         missed = set(_readings({}, 0))
-        for case in _draw_widths(random.Random(seed), None)["cases"]:
+        for case in own._draw_widths(random.Random(seed), None)["cases"]:
             accuracies = {int(w): a for w, a in case["pairs"]}
             right = min((w for w, a in accuracies.items() if a >= case["target"]), default=None)
             readings = _readings(accuracies, case["target"])
@@ -48,17 +46,19 @@ def test_does_every_drawn_sweep_set_each_wrong_reading_apart():
 
 
 def test_does_the_logistic_probe_take_every_default_fit_and_no_other_model():
-    scaled = make_pipeline(StandardScaler(), LogisticRegression())
     for seed in range(100):
-        X, y, grid = _points(seed)
-        want = LogisticRegression().fit(X, y).decision_function(grid)
+        X, y, grid = own._points(seed)
+        want = torch.as_tensor(LogisticRegression().fit(X, y).decision_function(grid))
         for model, inputs, right in [
-            (LogisticRegression(), X.astype(np.float64), True),
-            (LogisticRegression(solver="newton-cg", tol=1e-6), X, True),
+            (LogisticRegression(), X.astype(np.float64), True),  # lbfgs stops elsewhere
             (LogisticRegression(C=2), X, False),
-            (LogisticRegression(solver="liblinear"), X, False),
-            (scaled, X, False),
+            (LogisticRegression(solver="liblinear"), X, False),  # its intercept penalised
         ]:
-            got = model.fit(inputs, y).decision_function(grid)
-            same = same_values(torch.as_tensor(got), torch.as_tensor(want), 0, LOGISTIC_ATOL)
-            assert same == right, (seed, model)
+            got = torch.as_tensor(model.fit(inputs, y).decision_function(grid))
+            assert same_values(got, want, 0, own.LOGISTIC_ATOL) == right, (seed, model)
+
+
+def test_does_the_split_check_name_parts_in_another_order():
+    parts = {f"{n}_tensor": torch.full((3,), float(i)) for i, n in enumerate(own.SPLIT)}
+    swapped = dict(zip(parts, [parts[k] for k in list(parts)[::-1]], strict=True))
+    assert "another order" in own._split_problem(swapped, parts, None, 0)
