@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import random
 
-from grader.checks.cifar_cnn_svm import _draw_sizes, _draw_widths
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from grader.checks import cifar_cnn_svm as own
+from grader.checks.common import same_values
 
 SEEDS = range(500)
 
@@ -13,7 +18,7 @@ SEEDS = range(500)
 def test_does_every_drawn_size_pair_refuse_a_rounded_ratio():
     # Sizes 13 and 4 (3.25) let round(ratio, 2) through, 20 and 5 a ratio divided with //.
     for seed in SEEDS:
-        for train, test in _draw_sizes(random.Random(seed), None)["sizes"]:
+        for train, test in own._draw_sizes(random.Random(seed), None)["sizes"]:
             ratio = train / test
             assert all(abs(wrong - ratio) > 1e-6 for wrong in (train // test, round(ratio, 2)))
 
@@ -24,15 +29,36 @@ def _readings(accuracies: dict, target: float) -> dict:
         "first in the dict's order": next(iter(reaching), None),
         "lowest accuracy reaching": min(reaching, key=accuracies.get, default=None),
         "more than the target": min((w for w in reaching if accuracies[w] > target), default=None),
+        "0.99 written in": min((w for w, a in accuracies.items() if a >= 0.99), default=None),
+        "rounded": min((w for w, a in accuracies.items() if round(a, 2) >= target), default=None),
     }
 
 
 def test_does_every_drawn_sweep_set_each_wrong_reading_apart():
     for seed in SEEDS:
         missed = set(_readings({}, 0))
-        for case in _draw_widths(random.Random(seed), None)["cases"]:
+        for case in own._draw_widths(random.Random(seed), None)["cases"]:
             accuracies = {int(w): a for w, a in case["pairs"]}
             right = min((w for w, a in accuracies.items() if a >= case["target"]), default=None)
             readings = _readings(accuracies, case["target"])
             missed -= {name for name, answer in readings.items() if answer != right}
         assert not missed, (seed, missed)
+
+
+def test_does_the_logistic_probe_take_every_default_fit_and_no_other_model():
+    for seed in range(100):
+        X, y, grid = own._points(seed)
+        want = torch.as_tensor(LogisticRegression().fit(X, y).decision_function(grid))
+        for model, inputs, right in [
+            (LogisticRegression(), X.astype(np.float64), True),  # lbfgs stops elsewhere
+            (LogisticRegression(C=2), X, False),
+            (LogisticRegression(solver="liblinear"), X, False),  # its intercept penalised
+        ]:
+            got = torch.as_tensor(model.fit(inputs, y).decision_function(grid))
+            assert same_values(got, want, 0, own.LOGISTIC_ATOL) == right, (seed, model)
+
+
+def test_does_the_split_check_name_parts_in_another_order():
+    parts = {f"{n}_tensor": torch.full((3,), float(i)) for i, n in enumerate(own.SPLIT)}
+    swapped = dict(zip(parts, [parts[k] for k in list(parts)[::-1]], strict=True))
+    assert "another order" in own._split_problem(swapped, parts, None, 0)
