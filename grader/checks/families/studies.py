@@ -2,18 +2,22 @@
 
 While the search runs, the notebook's test split is replaced by `Tripwire`s (with
 `grader.checks.kit.replaced`): any use of it is recorded and raises, and `judge_never_tests`
-charges it. `study_summary` records what the returned study holds; `judge_best_trial` asks that
-it is the last stage's (it ran as many trials as the reference's), that it maximises, that every
-completed trial's value is the validation accuracy it reported last to the pruner, and that its
-best trial is the best of them. Not a family: an assignment's own search check runs the search
-its way (data, budget, stand-ins) and uses these.
+charges it, as it charges the validation images the trials learnt from (`leaks`, which
+`watched_training` records). `study_summary` records what the returned study holds;
+`judge_best_trial` asks that it is the last stage's (it ran as many trials as the reference's),
+that it maximises, that every completed trial's value is the validation accuracy it reported
+last to the pruner, and that its best trial is the best of them. Not a family: an assignment's
+own search check runs the search its way (data, budget, stand-ins) and uses these.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
-from grader.checks.common import describe_error, jsonable, summarise
+import torch
+
+from grader.checks.common import as_tensor, describe_error, jsonable, summarise
 from grader.spec import Verdict
 
 
@@ -51,6 +55,28 @@ class Tripwire:
         return f"<{self._name}: the test split, withheld while the search is checked>"
 
 
+def watched_training(train, leaks: list, leaked: dict, stats_at=(3, "stats"), curve="val_accuracy"):
+    """The search's training function `train` (returning (model, curve)), watched: `leaks`
+    names the data of `leaked` (what -> its mean image) whose statistics it was given (argument
+    `stats_at`: position, name; (mean, std)), and each `curve[curve]` it returns starts with an
+    accuracy of 1.0 that no trial reported, so that an objective returning another point than
+    the last (the curve's best, say) shows."""
+
+    def watched(*args, **kwargs):
+        at, name = stats_at
+        stats = args[at] if len(args) > at else kwargs.get(name)
+        mean = as_tensor(stats[0]) if isinstance(stats, tuple | list) and stats else None
+        for what, image in leaked.items():
+            if mean is not None and mean.shape == image.shape and torch.allclose(mean, image):
+                leaks.append(f"standardised with the statistics of {what}")
+        result = train(*args, **kwargs)
+        with contextlib.suppress(Exception):  # a training function of its own: as it is
+            result[1][curve].insert(0, 1.0)
+        return result
+
+    return watched
+
+
 def study_summary(study) -> dict:
     """Each trial's number, state, value and the value it reported last to the pruner
     (`trial.report(value, step)`, the largest step), and the study's best trial; nothing for
@@ -76,7 +102,8 @@ def study_summary(study) -> dict:
 
 def judge_never_tests(fn: str):
     """The judge of "the search `fn` never touched the test split": an observation with the
-    tripwires' record (`touched`) and, when the search raised, its `error`."""
+    tripwires' record (`touched`), what the trials learnt from validation images (`leaks`, each
+    "<what it did>", optional) and, when the search raised, its `error`."""
 
     def judge(seen, want, ctx) -> Verdict:
         if "error" in want:  # a grader bug, said loudly
@@ -86,9 +113,15 @@ def judge_never_tests(fn: str):
                 f"{fn} used the test split ({summarise(touched)}): choose hyper-parameters on "
                 "the validation split only; the test split is for the final model, once"
             )
+        if leaks := seen.get("leaks"):  # validation images in what the trials learn from
+            return Verdict.wrong(
+                f"{fn} {summarise(leaks)}: the validation split stands for unseen images, so "
+                "whatever a model learns from (standardisation statistics too) comes from the "
+                "training split only"
+            )
         if "error" in seen:
             return Verdict.error(f"{fn} raised {seen['error']}, so it could not be checked")
-        return Verdict.ok("the search never touched the test split")
+        return Verdict.ok("the search never touched the test split nor learnt from validation")
 
     return judge
 
@@ -148,7 +181,7 @@ def judge_best_trial(fn: str, last_accuracy: str):
                     f"trial {t['number']} returned {value:.4f} but reported the validation "
                     f"accuracy {last:.4f} after its last epoch: the objective must return the "
                     f"validation accuracy it reported last ({last_accuracy}), not a training "
-                    "accuracy or another number"
+                    "accuracy, the best of its curve or another number"
                 )
         best = max(t["value"] for t in done)
         numbers = [t["number"] for t in done if t["value"] == best]
