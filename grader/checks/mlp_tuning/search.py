@@ -61,19 +61,19 @@ def search(ctx) -> dict:
     data = ImageSet(images, labels)
     train_set = Subset(data, list(range(s["train_images"])))
     val_set = Subset(data, list(range(s["train_images"], len(data))))
-    touched, leaks = [], []  # what the search did with the test split, with validation images
+    touched, watched = [], {"leaks": [], "finals": []}  # what the search did with the data
     stand_ins = {name: studies.Tripwire(name, touched) for name in WITHHELD}
     stand_ins["standardisation_images"] = grader_statistics
     leaked = {"the validation split": val_set, "both splits": Subset(data, range(len(data)))}
     leaked = {what: grader_statistics(subset)[0] for what, subset in leaked.items()}
     if callable(given := ctx.ns.get("train_and_validate")):
-        stand_ins["train_and_validate"] = studies.watched_training(given, leaks, leaked)
+        stand_ins["train_and_validate"] = studies.watched_training(given, watched, leaked)
     out: dict = {}
     with kit.replaced(ctx.ns, stand_ins), kit.recorded(out):
         study = run_search(train_set, val_set, SEARCH_TRIALS, seed=int(s["seed"]), **SEARCH_OPTIONS)
         out["returned"] = type(study).__name__
         out.update(studies.study_summary(study))
-    out["touched"], out["leaks"] = list(dict.fromkeys(touched)), list(dict.fromkeys(leaks))
+    out.update(watched, touched=list(dict.fromkeys(touched)))
     return out
 
 

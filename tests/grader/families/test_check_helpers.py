@@ -155,15 +155,22 @@ def test_is_a_random_flip_judged_by_what_it_does_not_how_it_draws():
 
 
 def test_does_the_watched_training_name_leaks_and_hide_no_objective():
-    leaks, val_mean, both_mean = [], torch.zeros(2, 2), torch.ones(2, 2)
+    record, val_mean, both_mean = {"leaks": [], "finals": []}, torch.zeros(2, 2), torch.ones(2, 2)
     leaked = {"the validation split": val_mean, "both splits": both_mean}
 
     def train(config, train_set, val_set, stats, epochs, **kwargs):
         return "model", {"val_accuracy": [0.5, 0.6]}
 
-    watched = studies.watched_training(train, leaks, leaked)
+    watched = studies.watched_training(train, record, leaked)
     _, curve = watched({}, None, None, (torch.rand(2, 2) + 2, None), 1)
-    assert not leaks and curve["val_accuracy"] == [1.0, 0.5, 0.6]  # max() no longer says 0.6
+    assert not record["leaks"] and curve["val_accuracy"] == [1.0, 0.5, 0.6]  # max() is 1.0 now
     watched({}, None, None, (val_mean, None), 1)
     watched(config={}, train_set=None, val_set=None, stats=[both_mean.double(), None], epochs=1)
-    assert leaks == [f"standardised with the statistics of {what}" for what in leaked]
+    assert record["leaks"] == [f"standardised with the statistics of {what}" for what in leaked]
+    # A trial that reported nothing to the pruner must return the last point of some curve.
+    (study,) = _studies((1,))
+    seen = studies.study_summary(study) | record
+    seen["trials"][0]["last_report"] = None
+    judge = studies.judge_best_trial("run_search", "curve[-1]")
+    assert "no training run of the search ended on" in judge(seen, seen, None).message
+    assert judge(seen | {"finals": [0.5]}, seen, None).fraction == 1.0
