@@ -49,8 +49,8 @@ def transform_outputs(ctx) -> dict:
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
         # A flip that draws other random numbers (RandomApply) moves every later draw.
-        train = with_reference_flips(pair[0], images[0], seeds[0]) or pair[0]
-        entry = {"outputs_tensor": transformed((train, pair[1])[which], images, seeds)}
+        used = pair[1] if which else with_reference_flips(pair[0], images[0], seeds[0]) or pair[0]
+        entry = {"outputs_tensor": transformed(used, images, seeds)}
         if normalise and which == 0:  # standardised training images, and evaluation ones
             entry["eval_tensor"] = transformed(pair[1], images, seeds)
         return entry
