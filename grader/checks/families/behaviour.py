@@ -100,7 +100,9 @@ def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str |
         return f"outputs of shape {tuple(train.shape)}, expected {tuple(plain.shape)}"
     live = plain.abs() > 1e-6
     if not bool(live.any()):
-        return "the hidden layer's outputs are all zero"
+        return (
+            "with dropout 0 the layer outputs only zeros: p is the probability of dropping a unit"
+        )
     ratio = train[live] / plain[live]
     dropped = ratio.abs() < 1e-6
     kept = (ratio - 1 / (1 - p)).abs() < 1e-4 * max(1.0, 1 / (1 - p))

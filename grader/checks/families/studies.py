@@ -2,18 +2,22 @@
 
 While the search runs, the notebook's test split is replaced by `Tripwire`s (with
 `grader.checks.kit.replaced`): any use of it is recorded and raises, and `judge_never_tests`
-charges it. `study_summary` records what the returned study holds; `judge_best_trial` asks that
-it is the last stage's (it ran as many trials as the reference's), that it maximises, that every
-completed trial's value is the validation accuracy it reported last to the pruner, and that its
-best trial is the best of them. Not a family: an assignment's own search check runs the search
-its way (data, budget, stand-ins) and uses these.
+charges it, as it charges the validation images the trials learnt from (`leaks`, which
+`watched_training` records). `study_summary` records what the returned study holds;
+`judge_best_trial` asks that it is the last stage's (it ran as many trials as the reference's),
+that it maximises, that every completed trial's value is the validation accuracy it reported
+last to the pruner, and that its best trial is the best of them. Not a family: an assignment's
+own search check runs the search its way (data, budget, stand-ins) and uses these.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
-from grader.checks.common import describe_error, jsonable, summarise
+import torch
+
+from grader.checks.common import as_tensor, describe_error, jsonable, summarise
 from grader.spec import Verdict
 
 
@@ -51,6 +55,31 @@ class Tripwire:
         return f"<{self._name}: the test split, withheld while the search is checked>"
 
 
+def watched_training(
+    train, record: dict, leaked: dict, stats_at=(3, "stats"), curve="val_accuracy"
+):
+    """The search's training function `train` (returning (model, curve)), watched: `record`'s
+    "leaks" name the data of `leaked` (what -> its mean image) whose statistics it was given
+    (argument `stats_at`: position, name; (mean, std)) and its "finals" the last point of each
+    `curve[curve]`, which then starts with an accuracy of 1.0 that no trial reached, so that an
+    objective returning another point than the last (the curve's best, say) shows."""
+
+    def watched(*args, **kwargs):
+        at, name = stats_at
+        stats = args[at] if len(args) > at else kwargs.get(name)
+        mean = as_tensor(stats[0]) if isinstance(stats, tuple | list) and stats else None
+        for what, image in leaked.items():
+            if mean is not None and mean.shape == image.shape and torch.allclose(mean, image):
+                record["leaks"].append(f"standardised with the statistics of {what}")
+        result = train(*args, **kwargs)
+        with contextlib.suppress(Exception):  # a training function of its own: as it is
+            record["finals"].append(float(result[1][curve][-1]))
+            result[1][curve].insert(0, 1.0)
+        return result
+
+    return watched
+
+
 def study_summary(study) -> dict:
     """Each trial's number, state, value and the value it reported last to the pruner
     (`trial.report(value, step)`, the largest step), and the study's best trial; nothing for
@@ -76,7 +105,8 @@ def study_summary(study) -> dict:
 
 def judge_never_tests(fn: str):
     """The judge of "the search `fn` never touched the test split": an observation with the
-    tripwires' record (`touched`) and, when the search raised, its `error`."""
+    tripwires' record (`touched`), what the trials learnt from validation images (`leaks`, each
+    "<what it did>", optional) and, when the search raised, its `error`."""
 
     def judge(seen, want, ctx) -> Verdict:
         if "error" in want:  # a grader bug, said loudly
@@ -86,9 +116,15 @@ def judge_never_tests(fn: str):
                 f"{fn} used the test split ({summarise(touched)}): choose hyper-parameters on "
                 "the validation split only; the test split is for the final model, once"
             )
+        if leaks := list(dict.fromkeys(seen.get("leaks", []))):  # validation images learnt from
+            return Verdict.wrong(
+                f"{fn} {summarise(leaks)}: the validation split stands for unseen images, so "
+                "whatever a model learns from (standardisation statistics too) comes from the "
+                "training split only"
+            )
         if "error" in seen:
             return Verdict.error(f"{fn} raised {seen['error']}, so it could not be checked")
-        return Verdict.ok("the search never touched the test split")
+        return Verdict.ok("the search never touched the test split nor learnt from validation")
 
     return judge
 
@@ -109,6 +145,10 @@ def _study_problem(seen: dict, fn: str) -> str | None:
     return None
 
 
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
 def _ran(trials: list[dict]) -> int:
     """How many of a study's trials ran (queued ones still WAITING did not)."""
     return sum(t["state"] != "WAITING" for t in trials)
@@ -117,7 +157,8 @@ def _ran(trials: list[dict]) -> int:
 def judge_best_trial(fn: str, last_accuracy: str):
     """The judge of "the study `fn` returned (its `study_summary`, and `returned`: the type's
     name) picks the best validation accuracy as its best trial"; `last_accuracy` says where the
-    notebook's objective finds the validation accuracy it reported last, for the message."""
+    notebook's objective finds the validation accuracy it reported last, for the message. A
+    trial that reported nothing must return the last point of one of the observed `finals`."""
 
     def judge(seen, want, ctx) -> Verdict:
         if problem := _study_problem(seen, fn):
@@ -139,16 +180,23 @@ def judge_best_trial(fn: str, last_accuracy: str):
         # A trial's value is its validation accuracy after its last epoch, which is also the
         # last value it reported to the pruner: an objective that returns anything else (the
         # training accuracy, say) ranks the trials by something the pruner never saw.
+        must = (
+            "the objective must return the validation accuracy after the last epoch "
+            f"({last_accuracy}), not a training accuracy, the best of its curve or another number"
+        )
+        finals = seen.get("finals") or []
         for t in done:
             value, last = t["value"], t["last_report"]
-            if isinstance(last, number) and not math.isclose(
-                value, last, rel_tol=1e-6, abs_tol=1e-9
-            ):
+            if not isinstance(last, number):  # nothing reported: the last point of some curve
+                if finals and not any(_close(value, f) for f in finals):
+                    return Verdict.wrong(
+                        f"trial {t['number']} returned {value:.4f}, which no training run of "
+                        f"the search ended on: {must}"
+                    )
+            elif not _close(value, last):
                 return Verdict.wrong(
                     f"trial {t['number']} returned {value:.4f} but reported the validation "
-                    f"accuracy {last:.4f} after its last epoch: the objective must return the "
-                    f"validation accuracy it reported last ({last_accuracy}), not a training "
-                    "accuracy or another number"
+                    f"accuracy {last:.4f} after its last epoch: {must}"
                 )
         best = max(t["value"] for t in done)
         numbers = [t["number"] for t in done if t["value"] == best]

@@ -87,8 +87,7 @@ def mlp_dropout(ctx) -> dict:
     """In each mode, the first hidden layer's outputs of MLP(dropout=p) and of the same MLP with
     dropout=0, under the same fixed weights and seed: what dropout alone changes."""
     MLP = ctx.get("MLP")  # noqa: N806
-    s = ctx.settings
-    seed = int(s["seed"])
+    s, seed = ctx.settings, int(ctx.settings["seed"])
     x = inputs(16, 1, SIDE, SIDE, seed=seed)
 
     def run(i, mode):

@@ -1,8 +1,8 @@
 """`mlp_tuning`'s search: `run_search` with a tiny budget on a tiny data set of the grader's
 own, while the notebook's test split is replaced by a tripwire. It must never touch the test
-split; every trial's value is the validation accuracy it reported last to the pruner (on data
-where training and validation accuracies differ), and its best trial is the best of them
-(judged by `families.studies`)."""
+split nor standardise with statistics of validation images; every trial's value is the
+validation accuracy it reported last to the pruner (on data where training and validation
+accuracies differ), and its best trial is the best of them (judged by `families.studies`)."""
 
 from __future__ import annotations
 
@@ -51,8 +51,7 @@ def _draw_search(rng, manifest) -> dict:
 def search(ctx) -> dict:
     """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires
     and the statistics by the grader's own (see `grader_statistics`)."""
-    s = ctx.settings
-    run_search = ctx.get("run_search")
+    s, run_search = ctx.settings, ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
     # Every fourth validation image carries the next class's label: a trial that learns the
     # classes reaches about 1 on its training images but at most 0.75 on validation, so an
@@ -62,15 +61,19 @@ def search(ctx) -> dict:
     data = ImageSet(images, labels)
     train_set = Subset(data, list(range(s["train_images"])))
     val_set = Subset(data, list(range(s["train_images"], len(data))))
-    touched: list[str] = []
+    touched, watched = [], {"leaks": [], "finals": []}  # what the search did with the data
     stand_ins = {name: studies.Tripwire(name, touched) for name in WITHHELD}
     stand_ins["standardisation_images"] = grader_statistics
+    leaked = {"the validation split": val_set, "both splits": Subset(data, range(len(data)))}
+    leaked = {what: grader_statistics(subset)[0] for what, subset in leaked.items()}
+    if callable(given := ctx.ns.get("train_and_validate")):
+        stand_ins["train_and_validate"] = studies.watched_training(given, watched, leaked)
     out: dict = {}
     with kit.replaced(ctx.ns, stand_ins), kit.recorded(out):
         study = run_search(train_set, val_set, SEARCH_TRIALS, seed=int(s["seed"]), **SEARCH_OPTIONS)
         out["returned"] = type(study).__name__
         out.update(studies.study_summary(study))
-    out["touched"] = list(dict.fromkeys(touched))
+    out.update(watched, touched=list(dict.fromkeys(touched)))
     return out
 
 

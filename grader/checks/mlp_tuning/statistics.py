@@ -37,8 +37,7 @@ def noise_images(n: int, seed: int) -> torch.Tensor:
 def _draw_statistics(rng, manifest) -> dict:
     cases = []
     for _ in range(2):
-        n = rng.randint(30, 60)
-        size = rng.randint(8, 16)
+        n, size = rng.randint(30, 60), rng.randint(8, 16)
         cases.append({"seed": kit.seed(rng), "images": n, "indices": rng.sample(range(n), size)})
     return {"cases": cases}
 

@@ -10,6 +10,7 @@ from PIL import Image
 from grader.checks import kit
 from grader.checks.common import WrongValue, kind_of, same_values
 from grader.checks.families.images import transformed
+from grader.checks.families.transforms import with_reference_flips
 from grader.checks.kit import judged
 from grader.checks.mlp_tuning.shared import SIDE, SWITCHES
 from grader.spec import Definitions
@@ -34,8 +35,7 @@ def _draw_transforms(rng, manifest) -> dict:
 def transform_outputs(ctx) -> dict:
     """What `make_transforms(mean_image, std_image, normalise=..., flip=..., rotation=...,
     resized_crop=...)` does to fixed PIL images, under seeded RNG."""
-    make = ctx.get("make_transforms")
-    s = ctx.settings
+    make, s = ctx.get("make_transforms"), ctx.settings
     g = torch.Generator().manual_seed(int(s["seed"]))
     pixels = torch.randint(0, 256, (s["images"], SIDE, SIDE), dtype=torch.uint8, generator=g)
     images = [Image.fromarray(p.numpy()) for p in pixels]
@@ -48,7 +48,9 @@ def transform_outputs(ctx) -> dict:
         pair = make(mean_image, std_image, normalise=normalise, **{k: k in on for k in SWITCHES})
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
-        entry = {"outputs_tensor": transformed(pair[which], images, seeds)}
+        # A flip that draws other random numbers (RandomApply) moves every later draw.
+        used = pair[1] if which else with_reference_flips(pair[0], images[0], seeds[0]) or pair[0]
+        entry = {"outputs_tensor": transformed(used, images, seeds)}
         if normalise and which == 0:  # standardised training images, and evaluation ones
             entry["eval_tensor"] = transformed(pair[1], images, seeds)
         return entry

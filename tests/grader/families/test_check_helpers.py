@@ -125,3 +125,52 @@ def test_does_dropout_problem_accept_inverted_dropout_only():
     assert behaviour.dropout_problem(plain * keep * 2, plain, 0.5) is None
     assert "not scaled" in behaviour.dropout_problem(plain * keep, plain, 0.5)
     assert "no unit is dropped" in behaviour.dropout_problem(plain, plain, 0.5)
+    # nn.Dropout(1 - p): p = 0 drops every unit, and the message says what p means.
+    assert "probability of dropping" in behaviour.dropout_problem(plain, plain * 0, 0.5)
+
+
+def test_is_a_random_flip_judged_by_what_it_does_not_how_it_draws():
+    from torchvision import transforms as T
+
+    from grader.checks.families.transforms import with_reference_flips
+
+    picture = images.ImageSet(torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8))[0][0]
+    reference = T.Compose([T.RandomHorizontalFlip(0.5), T.RandomRotation(10), T.ToTensor()])
+
+    def made(flip):
+        return T.Compose([flip, T.RandomRotation(10), T.ToTensor()])
+
+    applied = with_reference_flips(made(T.RandomApply([T.RandomHorizontalFlip(1.0)])), picture, 3)
+    seeds = list(range(8))
+    assert torch.equal(
+        images.transformed(applied, [picture], seeds),
+        images.transformed(reference, [picture], seeds),
+    )
+    for other in (T.RandomHorizontalFlip(0.5), T.RandomVerticalFlip(0.5)):
+        assert with_reference_flips(made(other), picture, 3) is None
+    assert (
+        with_reference_flips(made(T.RandomApply([T.RandomHorizontalFlip(1.0)], 0.2)), picture, 3)
+        is None
+    )
+
+
+def test_does_the_watched_training_name_leaks_and_hide_no_objective():
+    record, val_mean, both_mean = {"leaks": [], "finals": []}, torch.zeros(2, 2), torch.ones(2, 2)
+    leaked = {"the validation split": val_mean, "both splits": both_mean}
+
+    def train(config, train_set, val_set, stats, epochs, **kwargs):
+        return "model", {"val_accuracy": [0.5, 0.6]}
+
+    watched = studies.watched_training(train, record, leaked)
+    _, curve = watched({}, None, None, (torch.rand(2, 2) + 2, None), 1)
+    assert not record["leaks"] and curve["val_accuracy"] == [1.0, 0.5, 0.6]  # max() is 1.0 now
+    watched({}, None, None, (val_mean, None), 1)
+    watched(config={}, train_set=None, val_set=None, stats=[both_mean.double(), None], epochs=1)
+    assert record["leaks"] == [f"standardised with the statistics of {what}" for what in leaked]
+    # A trial that reported nothing to the pruner must return the last point of some curve.
+    (study,) = _studies((1,))
+    seen = studies.study_summary(study) | record
+    seen["trials"][0]["last_report"] = None
+    judge = studies.judge_best_trial("run_search", "curve[-1]")
+    assert "no training run of the search ended on" in judge(seen, seen, None).message
+    assert judge(seen | {"finals": [0.5]}, seen, None).fraction == 1.0
