@@ -162,5 +162,6 @@ def _stepped(entry, want, ctx, i) -> str | None:
     got = entry["history"]  # the lists of HISTORY's keys
     pairs = zip(got, want["history"], strict=True)
     if not all(isinstance(g, list) and len(g) == 1 and near(g[0], w[0]) for g, w in pairs):
-        return f"train_network(1) gave {dict(zip(HISTORY, got, strict=True))}: one entry per epoch"
+        got, want = (dict(zip(HISTORY, h, strict=True)) for h in (got, want["history"]))
+        return f"train_network(1) gave {got}, expected {want} (one entry per epoch, by key)"
     return None
