@@ -164,17 +164,17 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
         visible_test(
             "user",
             """
-            _net = FNN(20, 7, 3)
-            _inputs = torch.randn(6, 20)
+            _net = FNN(784, 7, 3)
+            _inputs = torch.randn(6, 784)  # flattened images, as the loaders give them
             _user = NetworkUser(_net)
             _labels = _user.predict(_inputs)
             assert _labels.dtype == torch.int64 and _labels.shape == (6,), "int64 labels (N,)"
             _user.save("_roundtrip.pt")
-            _fresh = NetworkUser(FNN(20, 7, 3))
+            _fresh = NetworkUser(FNN(784, 7, 3))
             _fresh.load("_roundtrip.pt")
             os.remove("_roundtrip.pt")
             assert torch.equal(_fresh.predict(_inputs), _labels), "loaded net predicts otherwise"
-            _dropout = nn.Sequential(nn.Linear(20, 64), nn.Dropout(0.9), nn.Linear(64, 9))
+            _dropout = nn.Sequential(nn.Linear(784, 64), nn.Dropout(0.9), nn.Linear(64, 9))
             _noisy = NetworkUser(_dropout.train())  # dropout on: predict must switch it off
             _runs = [_noisy.predict(_inputs) for _ in range(6)]
             assert all(torch.equal(_runs[0], r) for r in _runs), "predict must call model.eval()"

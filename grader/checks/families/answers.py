@@ -25,15 +25,20 @@ OBSERVER = "answers"
 class AnswersSection(BaseModel):
     """`[answers]`: the student's function that returns a dict of numbers answering the sheet's
     questions. A check with source "answers" compares them with the reference's; without one,
-    the assignment's own module judges them (with the student's own network, say)."""
+    the assignment's own module judges them (with the student's own network, say). `constants`:
+    module-level names the function reads, set to the sheet's values before it is called (an
+    experiment cell further down may have left `HIDDEN_SIZE = 512`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     function: str
+    constants: dict[str, int] = {}
 
 
 def observe(ctx) -> dict:
-    return {"answers": jsonable(ctx.get(ctx.manifest.answers.function)())}
+    function, constants = ctx.get(ctx.manifest.answers.function), ctx.manifest.answers.constants
+    getattr(function, "__globals__", {}).update(constants)
+    return {"answers": jsonable(function())}
 
 
 def model_sizes(ctx) -> dict:

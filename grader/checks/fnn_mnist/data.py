@@ -65,7 +65,8 @@ def data_statistics(ctx) -> dict:
 
     def stats(i, dataset):
         result = mean_std(dataset)
-        return {"types": [type(v).__name__ for v in result], "values": jsonable(list(result))}
+        types = ["float" if isinstance(v, float) else type(v).__name__ for v in result]
+        return {"types": types, "values": jsonable(list(result))}  # np.float64 is a float
 
     kinds = [data, Subset(data, half), [data[i] for i in range(len(data))]]
     out = {"stats": kit.per_setting(kinds, seed, stats)}

@@ -53,18 +53,10 @@ def _counted(entry, want, ctx, i) -> str | None:
     return None
 
 
-def _draw_penalty(rng, manifest) -> dict:
-    return {
-        "seed": kit.seed(rng),
-        "sizes": [rng.randint(2, 6), rng.randint(2, 6), rng.randint(2, 4)],
-        "lambda": rng.choice([0.01, 0.05, 0.1, 0.5, 2.0]),
-    }
-
-
 def _penalty_model(s: Mapping[str, Any]) -> nn.Module:
     """Linear -> BatchNorm1d -> Linear with parameters of both signs (batch norm's too)."""
     torch.manual_seed(int(s["seed"]))
-    a, b, c = s["sizes"]
+    a, b, c = s["a"], s["b"], s["c"]
     model = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.Linear(b, c))
     with torch.no_grad():
         for p in model.parameters():
@@ -72,7 +64,9 @@ def _penalty_model(s: Mapping[str, Any]) -> nn.Module:
     return model
 
 
-@OWN.observer(draw=_draw_penalty)
+@OWN.observer(
+    draw=kit.draws({"a": (2, 6), "b": (2, 6), "c": (2, 4), "lambda": [0.01, 0.05, 0.1, 0.5, 2.0]})
+)
 def regularization_values(ctx) -> dict:
     """Each penalty with the drawn lambda and with its default: value and gradient."""
     s = ctx.settings
@@ -124,9 +118,9 @@ def regularized_step(ctx) -> dict:
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
 
     def run(i, _):
-        model = nn.Linear(6, 3)
+        model = nn.Linear(784, 3)  # the loaders' (N, 784) vectors, as in the loops family
         g = torch.Generator().manual_seed(int(s["seed"]))
-        x, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+        x, y = torch.randn(n, 784, generator=g), torch.randint(0, 3, (n,), generator=g)
         y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
@@ -168,5 +162,6 @@ def _stepped(entry, want, ctx, i) -> str | None:
     got = entry["history"]  # the lists of HISTORY's keys
     pairs = zip(got, want["history"], strict=True)
     if not all(isinstance(g, list) and len(g) == 1 and near(g[0], w[0]) for g, w in pairs):
-        return f"train_network(1) gave {dict(zip(HISTORY, got, strict=True))}: one entry per epoch"
+        got, want = (dict(zip(HISTORY, h, strict=True)) for h in (got, want["history"]))
+        return f"train_network(1) gave {got}, expected {want} (one entry per epoch, by key)"
     return None

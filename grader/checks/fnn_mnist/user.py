@@ -37,12 +37,13 @@ def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
     return nn.Sequential(*marked(layers, 5)).train()
 
 
-@OWN.observer(draw=kit.draws({"features": (4, 30), "hidden": (3, 12)}))
+@OWN.observer(draw=kit.draws({"hidden": (3, 12)}))
 def save_load_roundtrip(ctx) -> dict:
     """Save a network of the grader's with NetworkUser, load the file into a fresh one, predict;
-    then predict with a network whose predictions show the mode and the gradient state."""
+    then predict with a network whose predictions show the mode and the gradient state (inputs
+    (N, 784), as the instructions say: a predict may reshape to them)."""
     user_class, s = ctx.get("NetworkUser"), ctx.settings
-    seed, features, hidden = int(s["seed"]), int(s["features"]), int(s["hidden"])
+    seed, features, hidden = int(s["seed"]), 784, int(s["hidden"])
     x = inputs(16, features, seed=seed)
 
     def roundtrip(path: Path) -> dict:
