@@ -78,7 +78,7 @@ def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool
     problems = []
     if set(sizes[:-1]) - {batch} or sizes[-1] > batch:
         problems.append(f"{name} gives batches of {sorted(set(sizes))} items, expected {batch}")
-    if shuffled and (len(set(order)) != len(order) or len(order) <= size - batch):
+    if shuffled and (len(set(order)) != len(order) or not size - batch < len(order) <= size):
         problems.append(f"{name} does not serve each of its {size} items once")
     elif shuffled and (order == sorted(order) or passes[0] == passes[1]):
         problems.append(f"{name} is not shuffled anew every pass (shuffle=True)")
