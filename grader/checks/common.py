@@ -286,6 +286,14 @@ def as_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+def pair_of(value: Any, names: str) -> tuple:
+    """`value`, a student's function's result, as the pair `names` ("(model, optimizer)") it
+    must be; WrongValue saying what it is instead."""
+    if isinstance(value, tuple | list) and len(value) == 2:
+        return tuple(value)
+    raise WrongValue(f"it returned {kind_of(value)}, not {names}")
+
+
 def kind_of(value: Any) -> str:
     """What a returned value is, for a message: "a tensor of shape (28, 28)", "a float"."""
     if isinstance(value, torch.Tensor):

@@ -192,6 +192,7 @@ def _data(code: dict, manifest: Manifest) -> list[Cell]:
             print("classes:", train_set.classes)
             """,
         ),
+        grade_cell(manifest, "test_loaders", "Tests of make_loaders."),
         markdown(
             """
             ### 1.3 A look at the data

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.cnn_techniques.counts import PytorchExampleNet
-from grader.checks.common import WrongValue, record_calls
+from grader.checks.common import WrongValue, pair_of, record_calls
 from grader.checks.families import behaviour
 from grader.checks.kit import judged
 from grader.spec import Definitions
@@ -42,9 +42,8 @@ def features_seen(ctx) -> dict:
     fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
     model.train()
     pair = ctx.get("fc1_features")(model, DataLoader(TensorDataset(x, y), batch_size=16), CPU)
-    if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        raise WrongValue(f"it returned a {type(pair).__name__}, not (features, labels)")
-    features, labels = _tensor(pair[0], "features"), _tensor(pair[1], "labels")
+    features, labels = pair_of(pair, "(features, labels)")
+    features, labels = _tensor(features, "features"), _tensor(labels, "labels")
     return {
         "shape": list(features.shape),
         "fc1": bool(features.shape == fc1.shape
@@ -71,10 +70,9 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
     [0, 1], the `pixels` of the last input the model saw (un-normalised, clamped to [0, 1]:
     pixels kept in [0, 1] only at the end are accepted), and DREAM_STEPS + 1 scores, the first
     and the last the target's `logits` on the first and the last input."""
-    if not (isinstance(returned, tuple | list) and len(returned) == 2):
-        return [f"it returned {type(returned).__name__}, not (image, scores)"]
     try:
-        image, scores = _tensor(returned[0], "the image"), returned[1]
+        image, scores = pair_of(returned, "(image, scores)")
+        image = _tensor(image, "the image")
     except WrongValue as wrong:
         return [str(wrong)]
     problems = []
@@ -113,24 +111,28 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
     the grader's: the first and last input the model saw, the target's logit for each
-    (computed by an untouched copy of the model), and what is wrong with what it returned."""
+    (computed by an untouched copy of the model), and what is wrong with what it returned or
+    with the model's mode."""
     mean, std, target = ctx.manifest.mean[0], ctx.manifest.std[0], int(ctx.settings["target"])
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     with torch.no_grad():
         model[1].weight.normal_()  # large gradients: any step size moves the logit
     pristine = copy.deepcopy(model)
-    inputs = record_calls([model], lambda m, args: args[0].detach().clone())[0]
+    calls = record_calls([model], lambda m, args: (args[0].detach().clone(), m.training))[0]
     returned = ctx.get("activation_maximisation")(
         model, target, mean, std, steps=DREAM_STEPS, device=CPU
     )
-    if not inputs:
+    if not calls:
         raise WrongValue("the model was never called")
-    first, last = inputs[0], inputs[-1]
+    (first, _), (last, _) = calls[0], calls[-1]
     with torch.no_grad():
         logits = [float(pristine(x)[0, target]) for x in (first, last)]
+    problems = _returned_problems(returned, logits, (last * std + mean).clamp(0, 1))
+    if any(training for _, training in calls):
+        problems.append("the model ran in training mode (dropout on): call model.eval()")
     return {
         "rise": logits[1] - logits[0],
-        "returned": _returned_problems(returned, logits, (last * std + mean).clamp(0, 1)),
+        "returned": problems,
         "constant": float(first.max() - first.min()) < 1e-5,
         "start": float(first.flatten()[0]),
         "black": (0 - mean) / std,

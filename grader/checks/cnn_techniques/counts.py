@@ -1,5 +1,5 @@
-"""`parameter_counts` on networks of the grader's (the transforms are the `transforms`
-family's)."""
+"""`make_loaders` on a data set class of the grader's, `parameter_counts` on networks of the
+grader's (the transforms are the `transforms` family's)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader.checks import kit
-from grader.checks.common import jsonable
+from grader.checks.common import jsonable, pair_of
+from grader.checks.families.images import Splits, named_transform, splits_served
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -72,3 +73,19 @@ def parameter_counts(entry, want, ctx, i) -> str | None:
         "(named_children, not named_modules) and the total from the model passed in, never "
         "typed numbers)"
     )
+
+
+@kit.one_case(OWN, draw=kit.draws({"batch": [16, 32, 50, 100]}))
+def loaders_made(ctx) -> dict:
+    """make_loaders of the grader's data set class (`Splits`) and transforms (which name
+    themselves), with a drawn batch size: what is wrong with each loader."""
+    batch, tags = int(ctx.settings["batch"]), ("train_transform", "test_transform")
+    made = ctx.get("make_loaders")(Splits, "data", *map(named_transform, tags), batch_size=batch)
+    train, test = pair_of(made, "(train_loader, test_loader)")
+    problems = splits_served(train, "training", tags[0], batch, shuffled=True)
+    return {"problems": problems + splits_served(test, "test", tags[1], 1000, shuffled=False)}
+
+
+@judged(OWN, loaders_made, "runs", "make_loaders")
+def make_loaders(entry, want, ctx, i) -> str | None:
+    return "; ".join(entry["problems"]) or None

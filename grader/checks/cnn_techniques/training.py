@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, jsonable, modules_of_type
+from grader.checks.common import WrongValue, jsonable, modules_of_type, pair_of
 from grader.checks.families import accuracy
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
@@ -90,12 +90,8 @@ def fit_run(ctx) -> dict:
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
         returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
-    final = model.state_dict()
-    kept = [
-        epoch
-        for epoch, snap in tests.snapshots.items()
-        if epoch and all(torch.equal(final[n], t) for n, t in snap.items())
-    ]
+    final, snaps = model.state_dict(), tests.snapshots.items()
+    kept = [e for e, snap in snaps if e and all(torch.equal(final[n], t) for n, t in snap.items())]
     return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": list(train.lrs)}
 
 
@@ -225,9 +221,7 @@ def finetuning(ctx) -> dict:
     state = {k: v + torch.randn_like(v) if v.is_floating_point() else v
              for k, v in ctx.get("Net")().state_dict().items()}  # fmt: skip
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
-    if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        raise WrongValue(f"it returned a {type(pair).__name__}, not (model, optimizer)")
-    model, optimizer = pair
+    model, optimizer = pair_of(pair, "(model, optimizer)")
     names = {id(p): n for n, p in model.named_parameters()}
     held = [names.get(id(p), "a tensor not of the model") for g in optimizer.param_groups
             for p in g["params"]]  # fmt: skip

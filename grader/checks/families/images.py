@@ -1,10 +1,11 @@
 """Images and data sets of the grader's own, for observers that run a student's data code.
 
-Stand-ins shaped as torchvision's MNIST-style data sets (`ImageSet`), seeded uint8 images
-(`uint8_images`: brightness varying from image to image; `class_images`: one pattern per class,
-so that a few steps of training tell the classes apart), a folder in MNIST's own file format
-(`write_mnist`), and what a loader or a transform made of them (`loader_moments`,
-`transformed`). Not a family: the own checks of assignments use it, as `behaviour`.
+Stand-ins shaped as torchvision's MNIST-style data sets (`ImageSet`) and for their classes
+(`Splits`: items that name their split and transform), seeded uint8 images (`uint8_images`:
+brightness varying from image to image; `class_images`: one pattern per class, so that a few
+steps of training tell the classes apart), a folder in MNIST's own file format (`write_mnist`),
+and what a loader or a transform made of them (`loader_moments`, `transformed`,
+`splits_served`). Not a family: the own checks of assignments use it, as `behaviour`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,55 @@ class ImageSet(Dataset):
         if self.to_tensor:
             return self.data[index].unsqueeze(0).float() / 255, int(self.targets[index])
         return Image.fromarray(self.data[index].numpy()), int(self.targets[index])
+
+
+class Splits(Dataset):
+    """A stand-in for a torchvision MNIST-style data set class (its arguments), for code given
+    the class: SIZES[train] items, each (what `transform` makes of "training" or "test", the
+    item's index), so that a loader over it shows the split, the transform and the order it
+    serves without loading an image."""
+
+    SIZES = {True: 2100, False: 2500}
+
+    def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
+        self.root, self.train, self.transform = root, bool(train), transform
+
+    def __len__(self) -> int:
+        return self.SIZES[self.train]
+
+    def __getitem__(self, index):
+        split = "training" if self.train else "test"
+        return (self.transform(split) if self.transform else split), index
+
+
+def named_transform(name: str):
+    """A transform of the grader's for `Splits`' items: it names itself and what it was given."""
+    return lambda split: f"{name} of the {split} split"
+
+
+def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool) -> list[str]:
+    """What is wrong with a loader over `Splits` that should serve `split` through the
+    `named_transform` `transform` in batches of `batch`, shuffled anew every pass or in order
+    (read from two passes of its batch sampler: no item is loaded; a training loader may drop
+    its last batch)."""
+    name, size = f"the {split} loader", Splits.SIZES[split == "training"]
+    first, want = loader.dataset[0][0], f"{transform} of the {split} split"
+    if not isinstance(first, str):  # another class than the one given
+        return [f"{name} does not serve a data set of the class it was given"]
+    if first != want:
+        return [f"{name}'s data set gives {first!r}, expected {want!r}"]
+    passes = [[list(b) for b in loader.batch_sampler] for _ in range(2)]
+    order, sizes = [i for b in passes[0] for i in b], [len(b) for b in passes[0]]
+    problems = []
+    if set(sizes[:-1]) - {batch} or sizes[-1] > batch:
+        problems.append(f"{name} gives batches of {sorted(set(sizes))} items, expected {batch}")
+    if shuffled and (len(set(order)) != len(order) or not size - batch < len(order) <= size):
+        problems.append(f"{name} does not serve each of its {size} items once")
+    elif shuffled and (order == sorted(order) or passes[0] == passes[1]):
+        problems.append(f"{name} is not shuffled anew every pass (shuffle=True)")
+    elif not shuffled and order != list(range(size)):
+        problems.append(f"{name} does not serve its {size} items in order (shuffle=False)")
+    return problems
 
 
 def uint8_images(n: int, generator: torch.Generator, low: int, high: int) -> torch.Tensor:

@@ -29,7 +29,9 @@ Calling conventions (manifest `[loops]`):
   `evaluate(model, loader, device) -> accuracy` are functions of the student's.
   With `returns = "loss_accuracy"` both return a `(mean loss, accuracy)` pair: the loss is
   read from train's, the accuracy from evaluate's, and evaluate's loss and train's accuracy
-  (of the `train_loss` batches: lr 0, a known number right) are judged with `train_loss`.
+  (of the `train_loss` batches: lr 0, a known number right; and of one batch all wrong before
+  an SGD step that gets some right, so a second pass after the step shows) are judged with
+  `train_loss`.
 * "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
   `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
   `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus, with
@@ -278,6 +280,13 @@ def observe(ctx) -> dict:
     if manifest.loops.returns == "loss_accuracy":  # the pass's accuracy is judged too
         _call(record, "pair", ctx.get(manifest.loops.train), model, data, optimizer, cpu)
         record["returned"] = _part(record.get("pair"), 0)
+        # One batch the model gets all wrong, and an SGD step (lr 1) after which it gets some
+        # right (in each of 1,000 seeds tried): the accuracy of a second forward pass after
+        # the step is not 0, that of the logits the step was computed on is.
+        stepped = probe_model(manifest, seed + 11).train()
+        batch = loader(manifest, seed + 12, (8,), model=stepped, right=(0,))
+        sgd = torch.optim.SGD(stepped.parameters(), lr=1.0)
+        _call(record, "stepped", ctx.get(manifest.loops.train), stepped, batch, sgd, cpu)
     else:
         _call(record, "returned", train, model, data, optimizer, cpu)
     if validate := validation_result(ctx):
@@ -437,6 +446,13 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
             f"{fn} returned {seen.get('pair')!r}, expected the accuracy {want['pair'][1]:.4f} "
             "of the pass (the images predicted right as the batches were trained, over all "
             "images: a fraction, not a percentage, not an average of per-batch accuracies)"
+        )
+    if "stepped" in want and not _same_number(_part(seen.get("stepped"), 1), want["stepped"][1]):
+        return Verdict.wrong(
+            f"{fn} returned the accuracy {_part(seen.get('stepped'), 1)!r} for one batch that "
+            f"the model got all wrong before its step (SGD, lr 1), expected "
+            f"{want['stepped'][1]:g}: count the predictions of the logits the step was computed "
+            "on, not those of another forward pass after optimizer.step()"
         )
     target = _validation_loss(want.get("validation"))
     if target is None:  # the reference returns no validation loss: nothing more to judge

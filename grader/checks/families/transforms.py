@@ -224,15 +224,19 @@ def _train_augments(entry, want, ctx, i) -> str | None:
             f"{entry['unmatched']} of {DRAWS} outputs are none of the image's flips and "
             f"crops with padding {section.padding}, normalised"
         )
+    # Outputs that are neither, where other augmentations may follow, are named first: a crop
+    # padded otherwise than with black (padding_mode="reflect") matches only where unmoved.
+    odd, pad = entry["unmatched"], section.padding
+    calls = (
+        f"{odd} of {DRAWS} outputs are none of the image's flips and crops with padding {pad} "
+        f"(black, or zeros after normalising), and in the other {DRAWS - odd}"
+        if odd
+        else f"in {DRAWS} calls"
+    )
     if entry["flips"] != [0, 1]:
-        return (
-            f"in {DRAWS} calls it never {'keeps' if entry['flips'] == [1] else 'flips'} the image"
-        )
-    if entry["offset"] < section.padding:
-        return (
-            f"in {DRAWS} calls no crop moves by {section.padding} pixels: pad by "
-            f"{section.padding} before cropping"
-        )
+        return f"{calls} it never {'keeps' if entry['flips'] == [1] else 'flips'} the image"
+    if entry["offset"] < pad:
+        return f"{calls} no crop moves by {pad} pixels: pad by {pad} before cropping"
     return None
 
 

@@ -1,10 +1,11 @@
 """Do the kit's and the helper modules' pieces that own checks share do what they say, in-process?
 
-The own checks of fnn_mnist and mlp_tuning use them (their variants run them end to end); here
-each is asked the one thing a check relies on: a draw uses the run's generator in a fixed
-order, a stand-in global is put back, a failure is recorded but a stop is not swallowed, a
-tripwire records and raises, a transform's outputs are stacked or refused, dropout is told
-apart from its mistakes.
+The own checks of fnn_mnist, mlp_tuning and cnn_techniques use them (their variants run them
+end to end); here each is asked the one thing a check relies on: a draw uses the run's
+generator in a fixed order, a stand-in global is put back, a failure is recorded but a stop is
+not swallowed, a tripwire records and raises, a transform's outputs are stacked or refused,
+dropout is told apart from its mistakes, a loader over the `Splits` stand-in is judged by what
+it serves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from grader.checks import kit
 from grader.checks.common import StopProbe, WrongValue
@@ -174,3 +176,33 @@ def test_does_the_watched_training_name_leaks_and_hide_no_objective():
     judge = studies.judge_best_trial("run_search", "curve[-1]")
     assert "no training run of the search ended on" in judge(seen, seen, None).message
     assert judge(seen | {"finals": [0.5]}, seen, None).fraction == 1.0
+
+
+@pytest.mark.parametrize(
+    ("train_kwargs", "test_kwargs", "found"),
+    [
+        ({"shuffle": True, "drop_last": True}, {}, ""),
+        ({}, {}, "the training loader is not shuffled anew every pass"),
+        ({"shuffle": True}, {"shuffle": True}, "the test loader does not serve its 2500 items in"),
+        ({"shuffle": True, "batch_size": 64}, {}, "the training loader gives batches of [52, 64]"),
+        ({"shuffle": True}, {"batch_size": 16}, "the test loader gives batches of [4, 16]"),
+    ],
+)
+def test_does_splits_served_name_each_loader_mistake(train_kwargs, test_kwargs, found):
+    """Loaders over the `Splits` stand-in, shuffled and in batches or not as the instructions
+    say (the training loader: batches of 16, shuffled; the test loader: 1,000, in order)."""
+    tags = [images.named_transform(t) for t in ("train", "test")]
+    made = [
+        DataLoader(images.Splits("data", train, tag), **{"batch_size": batch, **kwargs})
+        for train, tag, batch, kwargs in [(True, tags[0], 16, train_kwargs),
+                                          (False, tags[1], 1000, test_kwargs)]
+    ]  # fmt: skip
+    problems = images.splits_served(made[0], "training", "train", 16, shuffled=True)
+    problems += images.splits_served(made[1], "test", "test", 1000, shuffled=False)
+    assert [p[: len(found)] for p in problems] == ([found] if found else [])
+
+
+def test_does_splits_served_name_the_wrong_split_or_transform():
+    data = images.Splits("data", False, images.named_transform("train"))
+    (problem,) = images.splits_served(DataLoader(data), "test", "test", 1, shuffled=False)
+    assert problem.startswith("the test loader's data set gives 'train of the test split'")

@@ -203,6 +203,12 @@ PAIR_CASES = {  # the pairs' code edited: old -> new, and the checks that must c
     "evaluate's accuracy alone": ("return loss_sum / count, ", "return ", {"train_loss"}),
     "train's accuracy in percent": ("hits / count", "100 * hits / count", {"train_loss"}),
     "train's accuracy per batch": ("hits / count", "hits / len(loader)", {"train_loss"}),
+    # Another pass after step(): its accuracy is wrong, and batch norm counts each batch twice.
+    "train's accuracy after its step": (
+        "hits += (logits.argmax",
+        "hits += (model(images).argmax",
+        {"train_loss", "train_mode"},
+    ),
 }
 
 

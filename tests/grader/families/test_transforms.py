@@ -35,6 +35,7 @@ WRITTEN_WITH_EXTRAS = {
         (True, True),
     ),
     "a rotation in place of the crop": (([FLIP, ROTATE], [], []), (False, True)),
+    "reflected padding": (([FLIP, f"{CROP[:-1]}, padding_mode='reflect')"], [], []), (False, True)),
 }
 
 
