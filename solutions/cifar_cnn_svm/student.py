@@ -174,8 +174,8 @@ def fit_svc(dataset, n=10_000):
 
 
 def split_data(X, y):
-    """X_train, X_test, y_train, y_test of `train_test_split(X, y, test_size=0.5,
-    random_state=42)`, with no other option (no `stratify`): everyone's split is the same."""
+    """X_train, X_test, y_train, y_test of `train_test_split`: half of the points for testing,
+    `random_state` 42 and no other option (no `stratify`), so that everyone's split is the same."""
     ### BEGIN SOLUTION
     return train_test_split(X, y, test_size=0.5, random_state=42)
     ### END SOLUTION
