@@ -204,8 +204,10 @@ def densenet_wiring(ctx) -> dict:
         # The blocks as the sheet builds them, from the student's own classes: a DenseNet that
         # ignores its growth rate builds other ones.
         first_out = shapes["block_out"][0][0] if shapes["block_out"] else 0
-        specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth)]
-        specified.append(Transition(first_out, 4))
+        specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth), Transition(first_out, 4)]
+        with torch.no_grad():  # a pass gives lazy layers (nn.LazyConv2d) their shapes
+            for module, channels in zip(specified, (4, 4, first_out), strict=True):
+                a_module(module).eval()(inputs(BATCH, channels, 14, 14))
         return {
             "blocks_as_built": sorted(
                 list(p.shape) for m in (*blocks, *transitions) for p in m.parameters()

@@ -460,7 +460,10 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     if same_values(seen.get("weights_tensor"), want["weights_tensor"]):
         return Verdict.ok("gradients are reset before every step")
     if not seen.get("moved"):
-        return Verdict.wrong(f"{fn} did not change the weights: is optimizer.step() called?")
+        return Verdict.wrong(
+            f"{fn} did not change the weights: is optimizer.step() called, after "
+            "loss.backward() and with no optimizer.zero_grad() between the two?"
+        )
     return Verdict.wrong(
         f"after three Rprop steps the weights are not the reference's: {fn} must call "
         "optimizer.zero_grad() before each loss.backward(), or every step also applies the "
