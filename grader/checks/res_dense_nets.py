@@ -43,12 +43,13 @@ def resblock_zeroed(ctx) -> dict:
 
     def run(i, setting):
         args, _ = setting
-        block = a_module(ResBlock(*args))
+        block = a_module(ResBlock(*args)).eval()
         x = inputs(BATCH, args[0], seed=seed + i)
         with torch.no_grad():
+            block(x)  # gives lazy layers (nn.LazyLinear) their shapes
             for p in block.parameters():
                 p.zero_()
-            out = block.eval()(x)
+            out = block(x)
         return {"zeroed_tensor": out if isinstance(out, torch.Tensor) else None, "input_tensor": x}
 
     return {"runs": kit.per_setting(_split(ctx, "resblock"), seed, run)}
