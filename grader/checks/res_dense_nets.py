@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -206,9 +207,10 @@ def densenet_wiring(ctx) -> dict:
         # ignores its growth rate builds other ones.
         first_out = shapes["block_out"][0][0] if shapes["block_out"] else 0
         specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth), Transition(first_out, 4)]
-        with torch.no_grad():  # a pass gives lazy layers (nn.LazyConv2d) their shapes
-            for module, channels in zip(specified, (4, 4, first_out), strict=True):
-                a_module(module).eval()(inputs(BATCH, channels, 14, 14))
+        for module, channels in zip(specified, (4, 4, first_out), strict=True):
+            if any(is_lazy(p) for p in module.parameters()):  # nn.LazyConv2d: shaped by a pass
+                with torch.no_grad():
+                    a_module(module).eval()(inputs(BATCH, channels, 14, 14))
         return {
             "blocks_as_built": sorted(
                 list(p.shape) for m in (*blocks, *transitions) for p in m.parameters()
