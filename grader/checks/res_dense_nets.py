@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -43,12 +44,13 @@ def resblock_zeroed(ctx) -> dict:
 
     def run(i, setting):
         args, _ = setting
-        block = a_module(ResBlock(*args))
+        block = a_module(ResBlock(*args)).eval()
         x = inputs(BATCH, args[0], seed=seed + i)
         with torch.no_grad():
+            block(x)  # gives lazy layers (nn.LazyLinear) their shapes
             for p in block.parameters():
                 p.zero_()
-            out = block.eval()(x)
+            out = block(x)
         return {"zeroed_tensor": out if isinstance(out, torch.Tensor) else None, "input_tensor": x}
 
     return {"runs": kit.per_setting(_split(ctx, "resblock"), seed, run)}
@@ -204,8 +206,11 @@ def densenet_wiring(ctx) -> dict:
         # The blocks as the sheet builds them, from the student's own classes: a DenseNet that
         # ignores its growth rate builds other ones.
         first_out = shapes["block_out"][0][0] if shapes["block_out"] else 0
-        specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth)]
-        specified.append(Transition(first_out, 4))
+        specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth), Transition(first_out, 4)]
+        for module, channels in zip(specified, (4, 4, first_out), strict=True):
+            if any(is_lazy(p) for p in module.parameters()):  # nn.LazyConv2d: shaped by a pass
+                with torch.no_grad():
+                    a_module(module).eval()(inputs(BATCH, channels, 14, 14))
         return {
             "blocks_as_built": sorted(
                 list(p.shape) for m in (*blocks, *transitions) for p in m.parameters()

@@ -9,7 +9,8 @@ but averages other pixels, a missing skip connection: the outputs differ.
 Values: tensors of two or more dimensions get uniform values scaled by 1/sqrt(fan_in) (so
 activations stay of order one through deep stacks); vectors (biases, batch-norm scales and
 shifts) get values in [0.5, 1.5), positive so that a batch-norm scale never flips a sign.
-Buffers (batch-norm running statistics) keep their initial values.
+Batch-norm running statistics are reset to their initial values: a dummy forward pass in
+`__init__` (sizing a layer) has moved them in training mode.
 
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass) and
@@ -40,9 +41,12 @@ def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def fix_parameters(module: nn.Module, seed: int) -> None:
-    """Give every parameter of `module` its shape's fixed value."""
+    """Give every parameter of `module` its shape's fixed value, every batch norm its initial
+    running statistics."""
     for parameter in module.parameters():
         parameter.copy_(value_for(tuple(parameter.shape), seed))
+    for norm in modules_of_type(module, nn.modules.batchnorm._NormBase):
+        norm.reset_running_stats()
 
 
 def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:

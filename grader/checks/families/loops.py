@@ -477,8 +477,8 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
         return Verdict.ok("gradients are reset before every step")
     if not seen.get("moved"):
         return Verdict.wrong(
-            f"{fn} did not change the weights: optimizer.step() must come after "
-            "loss.backward(), with no optimizer.zero_grad() between them"
+            f"{fn} did not change the weights: is optimizer.step() called, after "
+            "loss.backward() and with no optimizer.zero_grad() between the two?"
         )
     return Verdict.wrong(
         f"after three Rprop steps the weights are not the reference's: {fn} must call "

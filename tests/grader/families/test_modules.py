@@ -128,3 +128,7 @@ def test_do_fixed_values_depend_on_the_shape_and_seed_alone():
     behaviour.fix_parameters(other, 8)
     assert not torch.equal(a.weight, other.weight)
     assert bool((a.bias >= 0.5).all())  # vectors positive: a batch-norm scale never flips
+    norm = nn.BatchNorm1d(3)
+    norm(torch.randn(4, 3))  # a dummy pass in training mode moves the running statistics
+    behaviour.fix_parameters(norm, 7)
+    assert torch.equal(norm.running_mean, torch.zeros(3))
