@@ -171,7 +171,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             "loops",
             """
             _model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3), nn.LogSoftmax(dim=1))
-            _batches = [(torch.randn(4, 3, 2, 2), torch.randint(0, 3, (4,))) for _ in range(2)]
+            _data = torch.utils.data.TensorDataset(torch.randn(8, 3, 2, 2), torch.arange(8) % 3)
+            _batches = torch.utils.data.DataLoader(_data, batch_size=4)
             _optimizer = torch.optim.SGD(_model.parameters(), lr=0.1)
             _loss = train_epoch(_model, _batches, _optimizer, "cpu")
             assert isinstance(_loss, float), f"train_epoch should return a float, got {_loss!r}"

@@ -291,7 +291,8 @@ def _loops(code: dict, manifest: Manifest) -> list[Cell]:
             "loops",
             """
             _model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-            _batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))) for _ in range(2)]
+            _data = torch.utils.data.TensorDataset(torch.randn(8, 1, 28, 28), torch.arange(8))
+            _batches = torch.utils.data.DataLoader(_data, batch_size=4)
             _optimizer = torch.optim.SGD(_model.parameters(), lr=0.1)
             _loss, _acc = train_epoch(_model, _batches, _optimizer, "cpu")
             assert isinstance(_loss, float) and 0.0 <= _acc <= 1.0, (_loss, _acc)
@@ -318,7 +319,8 @@ def _loops(code: dict, manifest: Manifest) -> list[Cell]:
             "fit",
             """
             _model = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
-            _batches = [(torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))) for _ in range(2)]
+            _xy = torch.utils.data.TensorDataset(torch.randn(16, 1, 28, 28), torch.arange(16) // 2)
+            _batches = torch.utils.data.DataLoader(_xy, batch_size=8)
             _optimizer = torch.optim.SGD(_model.parameters(), lr=0.5)
             _curves = fit(_model, _optimizer, _batches, _batches, 3, "cpu")
             assert all(len(_curves[k]) == 3 for k in ("train_loss", "test_accuracy")), _curves

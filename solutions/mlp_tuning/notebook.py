@@ -263,7 +263,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             "loops",
             """
             _model = MLP(hidden_layers=1, width=16)
-            _batches = [(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,))) for _ in range(2)]
+            _data = torch.utils.data.TensorDataset(torch.randn(8, 1, 28, 28), torch.arange(8))
+            _batches = torch.utils.data.DataLoader(_data, batch_size=4)
             _optimizer = torch.optim.SGD(_model.parameters(), lr=0.1)
             _loss = train_epoch(_model, _batches, _optimizer, "cpu")
             assert isinstance(_loss, float), f"train_epoch should return a float, got {_loss!r}"
