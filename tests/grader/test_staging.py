@@ -118,3 +118,13 @@ def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
     ctx = ProbeContext(ns={"histories": {}}, manifest=manifest, workdir=tmp_path)
     verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
     assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
+
+
+def test_are_tool_folders_passed_over_and_other_folders_named(folder):
+    """Jupyter's checkpoints and Python's caches come with every Colab or Jupyter folder: no
+    note (it would list the student to look at); a folder of the student's own is named."""
+    for made in (".ipynb_checkpoints", "__pycache__", "data/MNIST"):
+        (folder / made).mkdir(parents=True)
+        (folder / made / "x").write_bytes(b"x")
+    staged = stage(folder, load_manifest(ID))
+    assert staged.notes == ("not read: data/ (a folder: only the files beside it are read)",)
