@@ -228,7 +228,7 @@ def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> L
             if entry.is_symlink():
                 refused.append(f"{relative} is a symbolic link")
             elif entry.is_dir(follow_symlinks=False):
-                if depth >= max_depth and max_depth == 0:
+                if max_depth == 0:
                     refused.append(f"{relative}/ (a folder: only the files beside it are read)")
                 elif depth >= max_depth:
                     refused.append(
