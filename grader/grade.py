@@ -31,6 +31,7 @@ from grader.notebook_io import (
     release_imports,
     release_test_sources,
 )
+from grader.probe import colab
 from grader.probe_host import ProbeHost, Slot
 from grader.report import Report
 from grader.safe_fs import remove, write_new
@@ -190,6 +191,9 @@ def _sandbox(
         uid=slot.uid,
         limits=config.limits,
         whole_probe=groups.layout.describe() if groups is not None else "",
+        # Colab's Drive, into the probe's own /tmp (fresh for every probe), where
+        # grader/probe/colab.py makes MyDrive lead to the submitted files.
+        links=((Path(colab.DRIVE), colab.DRIVE_STAND_IN),),
     )
 
 

@@ -228,7 +228,9 @@ def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> L
             if entry.is_symlink():
                 refused.append(f"{relative} is a symbolic link")
             elif entry.is_dir(follow_symlinks=False):
-                if depth >= max_depth:
+                if max_depth == 0:
+                    refused.append(f"{relative}/ (a folder: only the files beside it are read)")
+                elif depth >= max_depth:
                     refused.append(
                         f"{relative}/ is nested too deep (only files up to {max_depth} folders "
                         "below the submission are read)"

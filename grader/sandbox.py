@@ -75,6 +75,8 @@ class Sandbox:
     limits: Limits = field(default_factory=Limits)
     # How the whole probe is held ("cgroup v1", "cgroup v2"), or "" when limits are per process.
     whole_probe: str = ""
+    # Symbolic links made inside the sandbox: (path inside, what it points to).
+    links: tuple[tuple[Path, str], ...] = ()
 
     @property
     def isolated(self) -> bool:
@@ -142,12 +144,15 @@ class Sandbox:
         mounts = self._runtime_mounts() + list(self.mounts)
         # bubblewrap creates missing parents of a mount point with mode 0700, which the
         # unprivileged uid could not cross: create them traversable first.
-        parents = sorted({str(p) for m in mounts for p in m.inside.parents if str(p) != "/"})
+        inside = [m.inside for m in mounts] + [path for path, _ in self.links]
+        parents = sorted({str(p) for path in inside for p in path.parents if str(p) != "/"})
         for parent in parents:
             if parent not in SYSTEM_DIRS and parent != "/tmp":
                 cmd += ["--perms", "0755", "--dir", parent]
         for mount in mounts:
             cmd += ["--bind" if mount.writable else "--ro-bind", str(mount.host), str(mount.inside)]
+        for path, target in self.links:
+            cmd += ["--symlink", target, str(path)]
         bound = [Path(d) for d in SYSTEM_DIRS] + [m.host for m in mounts]
         for hidden in [*_hidden_package_dirs(), *masked_data_dirs(bound)]:
             cmd += ["--tmpfs", str(hidden)]  # stays empty inside, whatever else is bound

@@ -21,6 +21,7 @@ from grader.text import inert_line
 
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
 MAX_EXTRA_FILES = 50
+TOOL_FOLDERS = tuple(f"{name}/ " for name in (".ipynb_checkpoints", "__pycache__", "__MACOSX"))
 MAX_NOTEBOOKS = 5
 # Endings under which students save weights (`torch.save` writes the same file whatever its
 # name), and archives the grader does not unpack.
@@ -75,9 +76,12 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
     else:
         single = None
     listing = list_files(folder, max_depth=0)  # only the files beside the notebook
-    notes += [f"not read: {why}" for why in listing.refused[:10]]
-    if len(listing.refused) > 10:
-        notes.append(f"and {len(listing.refused) - 10} more entries not read")
+    # Folders that Jupyter, Python and macOS's zip make by themselves are passed over unnoted:
+    # every student who hands in their Colab or Jupyter folder has one.
+    noted = [r for r in listing.refused if not r.startswith(TOOL_FOLDERS)]
+    notes += [f"not read: {why}" for why in noted[:10]]
+    if len(noted) > 10:
+        notes.append(f"and {len(noted) - 10} more entries not read")
     top = {p.name: p for p in listing.files if p.parent == folder}
     if single is not None:
         notebooks, chosen = single, path.name

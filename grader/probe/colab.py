@@ -11,6 +11,13 @@ are one folder, where torchvision's `download=True` puts a data set. The sandbox
 grader's data root at /content/data (grader/grade.py), and `link_data` makes ./data lead
 there: the probe has no network to download with. A root the sandbox lacks altogether (a Drive
 folder, "/content/drive/MyDrive/dl/data") is answered by `find_data_anywhere`.
+
+Drive: notebooks save to and load from it (`os.makedirs("/content/drive/MyDrive/dl")` in the
+imports cell, `torch.save(..., "/content/drive/MyDrive/fnn.pt")`). Off Colab, /content is not
+writable and that makedirs failed the imports cell: every later cell failed with it. The sandbox
+makes /content/drive a link into the probe's own /tmp (fresh for every probe), and `link_drive`
+makes MyDrive (and the older "My Drive") there lead to the working folder, where the submitted
+files are.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+DRIVE = "/content/drive"  # where Colab mounts Drive
+DRIVE_STAND_IN = "/tmp/colab-drive"  # what the sandbox's /content/drive leads to
 NOTE = "[grader] google.colab.{}() does nothing while grading: your files are in the working folder"
 
 
@@ -77,6 +86,20 @@ def link_data(workdir: Path) -> None:
     link = workdir / "data"
     if root and Path(root).is_dir() and not os.path.lexists(link):
         os.symlink(root, link)
+
+
+def link_drive(workdir: Path) -> None:
+    """/content/drive/MyDrive and /content/drive/My Drive lead to `workdir`, where the sandbox
+    links /content/drive to a folder the probe may make (nothing happens elsewhere)."""
+    if os.path.realpath(DRIVE) != DRIVE_STAND_IN:
+        return
+    os.makedirs(DRIVE_STAND_IN, exist_ok=True)
+    for name in ("MyDrive", "My Drive"):
+        link = os.path.join(DRIVE_STAND_IN, name)
+        if os.path.islink(link):  # an earlier probe's, where /tmp outlives a probe (not root)
+            os.unlink(link)
+        if not os.path.lexists(link):
+            os.symlink(workdir, link)
 
 
 def find_data_anywhere() -> None:

@@ -69,9 +69,14 @@ class ProbeContext:
     def _why_missing(self, name: str, depth: int = 0) -> str:
         """Which cell should have defined `name` and what stopped it; where that was a name
         missing in its turn (a failed data cell, say), why that one is missing too."""
-        # `def name`, `class name`, `name = ...`, and `a, name = ...` (tuple targets).
+        # `def name`, `class name`, `name = ...`, `a, name = ...` (tuple targets) and imports
+        # (`from torch import nn`: an imports cell that failed on an earlier line, a package
+        # the grading machine lacks, left every name after it undefined).
         target = rf"(?:[\w.]+\s*,\s*)*{re.escape(name)}\s*(?:,\s*[\w.]+\s*)*=(?!=)"
-        pattern = re.compile(rf"^\s*(?:(?:class|def)\s+{re.escape(name)}\b|{target})", re.M)
+        imported = rf"(?:from\s+[\w.]+\s+)?import\s[^\n#]*\b{re.escape(name)}\b"
+        pattern = re.compile(
+            rf"^\s*(?:(?:class|def)\s+{re.escape(name)}\b|{target}|{imported})", re.M
+        )
         for cell in self.cells:
             if cell.status != "ok" and pattern.search(cell.source):
                 where = f"cell {cell.number}" if cell.number else "the cell"

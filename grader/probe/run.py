@@ -109,6 +109,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     snapshot = Snapshot.take(own)  # before any student code runs
     os.chdir(job["workdir"])
     colab.link_data(Path(job["workdir"]))  # `datasets.X("data", download=True)` finds it
+    colab.link_drive(Path(job["workdir"]))  # a Drive folder holds the submitted files
     colab.find_data_anywhere()  # and so does a Drive folder's root
     shell = make_shell()
     progress.emit("started")

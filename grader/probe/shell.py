@@ -1,7 +1,8 @@
 """Run notebook cells with IPython's machinery, without a Jupyter kernel.
 
 `%magics` and `!commands` are translated as Jupyter would, but shell commands are not run during
-grading (a `!pip install` has no network anyway), GUI/matplotlib event loops are no-ops and
+grading (a `!pip install` has no network anyway), GUI/matplotlib event loops are no-ops,
+`%load_ext` of an extension the grading machine lacks (Colab's `tensorboard`) does nothing and
 Colab's Drive and file transfers do nothing (grader/probe/colab.py).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from IPython.core.extensions import ExtensionManager
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.text import SList
 
@@ -16,7 +18,22 @@ from grader.checks.common import describe_error
 from grader.probe import colab
 
 
+class GradingExtensions(ExtensionManager):
+    def load_extension(self, module_str: str):
+        """Colab has extensions the grader lacks: `%load_ext tensorboard` at the top of the
+        imports cell failed it, and every later cell with it."""
+        try:
+            return super().load_extension(module_str)
+        except ModuleNotFoundError as err:
+            print(f"[grader] %load_ext {module_str} does nothing while grading ({err})")
+            return None
+
+
 class GradingShell(InteractiveShell):
+    def init_extension_manager(self):
+        self.extension_manager = GradingExtensions(shell=self, parent=self)
+        self.configurables.append(self.extension_manager)
+
     def enable_gui(self, gui=None):  # `%matplotlib inline` asks for this; nothing to show here
         return None
 

@@ -38,3 +38,19 @@ def test_does_a_name_no_cell_defines_say_so():
     ctx = _context(("x = 1", "ok", ""), ("mean_images == 2", "error", "NameError: x"))
     with pytest.raises(MissingDefinition, match=r"no cell of the notebook defines it"):
         ctx.get("mean_image")
+
+
+def test_does_a_name_an_imports_cell_binds_lead_to_its_failure():
+    """`from torchinfo import summary` (on Colab after a !pip install, not here) stopped the
+    imports cell before `from torch import nn`: the class cell's NameError leads there."""
+    ctx = _context(
+        ("import torch\nfrom torchinfo import summary\nfrom torch import nn", "error",
+         "ModuleNotFoundError: No module named 'torchinfo'"),
+        ("class FNN(nn.Module):\n    pass", "error", "NameError: name 'nn' is not defined"),
+    )  # fmt: skip
+    with pytest.raises(MissingDefinition) as caught:
+        ctx.get("FNN")
+    assert str(caught.value).endswith(
+        "nn is not defined (cell 3, which defines it, error: ModuleNotFoundError: No module "
+        "named 'torchinfo'))"
+    )

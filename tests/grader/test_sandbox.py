@@ -14,6 +14,7 @@ import pytest
 
 from grader.grade import GradingRun, open_host
 from grader.inputs import prepare_inputs
+from grader.probe import colab
 from grader.probe_host import ProbeHost, Slot
 from grader.safe_fs import tail
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
@@ -71,6 +72,7 @@ def run_inside(
     *codes: str,
     limits: Limits | None = None,
     mounts: tuple[Mount, ...] = (),
+    links: tuple[tuple[Path, str], ...] = (),
 ) -> str:
     slot = Slot(tmp_path / "slot", uid)
     slot.create()
@@ -85,6 +87,7 @@ def run_inside(
         cwd=Path("/submission"),
         uid=uid,
         limits=limits or Limits(),
+        links=links,
     )
     host = ProbeHost(sandbox, slot, "res_dense_nets", startup_timeout=120, threads=1)
     try:
@@ -233,6 +236,24 @@ def test_is_only_the_scratch_folder_writable(tmp_path, uid, manifest):
     assert "WROTE" not in log, log
     assert "CWD /submission/a1" in log
     assert not (REPO / "pwned").exists()
+
+
+def test_does_colab_drive_hold_the_submission_and_nothing_of_an_earlier_probe(
+    tmp_path, uid, manifest
+):
+    """/content/drive as grading makes it: a notebook makes its Drive folder and saves there
+    (off Colab that failed the cell that did it), MyDrive is the probe's working folder, and
+    the next probe of the slot finds nothing the earlier one wrote to Drive."""
+    first = (
+        "import os\n"
+        "os.makedirs('/content/drive/MyDrive/dl', exist_ok=True)\n"
+        "open('/content/drive/My Drive/dl/w.pt', 'w').write('x')\n"
+        "print('SAVED', os.path.exists('dl/w.pt'))\n"
+    )
+    second = "import os\nprint('LEFT', os.path.exists('/content/drive/MyDrive/dl'))\n"
+    drive = ((Path(colab.DRIVE), colab.DRIVE_STAND_IN),)
+    log = run_inside(tmp_path, uid, manifest, first, second, links=drive)
+    assert "SAVED True" in log and "LEFT False" in log, log
 
 
 def test_does_the_host_follow_nothing_a_probe_plants(tmp_path, uid, manifest):

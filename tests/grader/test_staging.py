@@ -43,7 +43,7 @@ def test_is_a_weights_file_elsewhere_graded_and_named(folder, where):
     staged = stage(folder, load_manifest(ID))
     assert staged.weights["densenet.pt"] == b"densenet.pt" and not staged.problems
     assert f"graded {where} as densenet.pt" in " ".join(staged.notes)
-    assert "weights/ is nested too deep" not in " ".join(staged.notes)
+    assert "not read: weights/" not in " ".join(staged.notes)
 
 
 def test_are_several_candidates_refused_with_their_names(folder):
@@ -118,3 +118,13 @@ def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
     ctx = ProbeContext(ns={"histories": {}}, manifest=manifest, workdir=tmp_path)
     verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
     assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
+
+
+def test_are_tool_folders_passed_over_and_other_folders_named(folder):
+    """Jupyter's checkpoints and Python's caches come with every Colab or Jupyter folder: no
+    note (it would list the student to look at); a folder of the student's own is named."""
+    for made in (".ipynb_checkpoints", "__pycache__", "data/MNIST"):
+        (folder / made).mkdir(parents=True)
+        (folder / made / "x").write_bytes(b"x")
+    staged = stage(folder, load_manifest(ID))
+    assert staged.notes == ("not read: data/ (a folder: only the files beside it are read)",)

@@ -49,7 +49,7 @@ def test_is_a_notebook_that_is_a_link_refused_and_never_read(graded, name):
 def test_is_a_deeply_nested_submission_folder_graded_with_a_note(graded):
     report = graded.report("deep_submission_folder")
     assert_full_marks(report)
-    assert_note(report, "nested too deep")
+    assert_note(report, "not read: nest/ (a folder")
     assert report["duration_s"] < 2 * graded.report(CLASSMATE)["duration_s"] + 30
 
 

@@ -34,3 +34,28 @@ def test_is_a_drive_root_read_from_the_graders_copy(grader_root, tmp_path_factor
 def test_does_a_data_set_nobody_has_fail_with_its_own_reason(grader_root, tmp_path_factory):
     with pytest.raises(RuntimeError, match="Dataset not found"):
         datasets.MNIST(tmp_path_factory.mktemp("drive"), train=False)
+
+
+def test_does_a_drive_folder_lead_to_the_submitted_files(tmp_path, monkeypatch):
+    """Where the sandbox links /content/drive into the probe's /tmp: a notebook that makes its
+    Drive folder in the imports cell and loads a handed-in file from Drive's top finds it."""
+    workdir, stand_in = tmp_path / "work", tmp_path / "colab-drive"
+    workdir.mkdir()
+    (workdir / "fnn.pt").write_bytes(b"weights")
+    drive = tmp_path / "content" / "drive"
+    drive.parent.mkdir()
+    drive.symlink_to(stand_in)
+    monkeypatch.setattr(colab, "DRIVE", str(drive))
+    monkeypatch.setattr(colab, "DRIVE_STAND_IN", str(stand_in))
+    colab.link_drive(workdir)
+    (drive / "MyDrive" / "dl" / "a4").mkdir(parents=True)  # os.makedirs in the imports cell
+    assert (drive / "MyDrive" / "fnn.pt").read_bytes() == b"weights"
+    assert (drive / "My Drive" / "fnn.pt").read_bytes() == b"weights"
+    colab.link_drive(workdir)  # again, as the next probe of a slot whose /tmp outlives probes
+
+
+def test_does_drive_stay_untouched_off_the_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setattr(colab, "DRIVE", str(tmp_path / "content" / "drive"))
+    monkeypatch.setattr(colab, "DRIVE_STAND_IN", str(tmp_path / "colab-drive"))
+    colab.link_drive(tmp_path)
+    assert not (tmp_path / "colab-drive").exists()
