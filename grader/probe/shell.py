@@ -2,8 +2,9 @@
 
 `%magics` and `!commands` are translated as Jupyter would, but shell commands are not run during
 grading (a `!pip install` has no network anyway), GUI/matplotlib event loops are no-ops,
-`%load_ext` of an extension the grading machine lacks (Colab's `tensorboard`) does nothing and
-Colab's Drive and file transfers do nothing (grader/probe/colab.py).
+`%load_ext` of an extension the grading machine lacks (Colab's `tensorboard`) does nothing,
+Colab's Drive and file transfers do nothing (grader/probe/colab.py), and a package the grading
+machine lacks is imported as a stand-in (grader/probe/packages.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.text import SList
 
 from grader.checks.common import describe_error
-from grader.probe import colab
+from grader.probe import colab, packages
 
 
 class GradingExtensions(ExtensionManager):
@@ -55,6 +56,7 @@ class CellRun:
 def make_shell() -> GradingShell:
     shell = GradingShell.instance()
     colab.install()  # `from google.colab import drive` at the top of a cell fails nothing
+    packages.install()  # nor does `from torchinfo import summary` (not installed here)
     shell.user_ns.setdefault("__name__", "__main__")
     # Plain tracebacks without colours: IPython's default formatting inspected the source of
     # every frame and took 0.7-2 s for one failing `%run precheck.py`; these still name the

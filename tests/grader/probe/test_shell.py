@@ -3,6 +3,9 @@ plain IPython, the sandbox adds nothing to it."""
 
 from __future__ import annotations
 
+import sys
+
+from grader.probe import packages
 from grader.probe.shell import GradingShell, run_cell
 
 
@@ -17,3 +20,19 @@ def test_does_load_ext_of_a_missing_extension_fail_nothing(capsys):
     out = capsys.readouterr().out
     assert "%load_ext dlgrade_no_such_extension does nothing while grading" in out
     assert "%load_ext autoreload does nothing" not in out
+
+
+def test_does_a_package_the_grader_lacks_cost_only_its_own_names(monkeypatch, capsys):
+    """`from torchinfo import summary` (Colab, after `!pip install`) stopped the imports cell
+    before `from torch import nn` (17/40); libraries' own imports still fail as they should."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the finder leaves with the test
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from dlgrade_not_here import summary\nimport dlgrade_not_here.sub\nfrom torch import nn\n"
+    )
+    assert run_cell(shell, cell + "x = summary(nn.Linear(2, 2), (1, 2))\n").status == "ok"
+    assert "nn" in shell.user_ns and "not installed" in repr(shell.user_ns["x"])
+    assert "dlgrade_not_here is not installed on the grading machine" in capsys.readouterr().out
+    library = run_cell(shell, "import importlib\nimportlib.import_module('dlgrade_nor_here')")
+    assert library.status == "error" and "ModuleNotFoundError" in library.message
