@@ -47,6 +47,14 @@ def inert_line(text: str) -> str:
     return _UNSAFE_IN_LINE.sub(_escape, text)
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to its first `limit` characters, saying how many more there were: what the
+    student's code chose (an exception's text, a value) is echoed, never copied whole."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
 def spreadsheet_cell(text: str) -> str:
     """A CSV cell: inert, and quoted with a leading ' when a spreadsheet would read a formula."""
     text = inert_line(text)
