@@ -118,3 +118,13 @@ def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
     ctx = ProbeContext(ns={"histories": {}}, manifest=manifest, workdir=tmp_path)
     verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
     assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
+
+
+def test_is_a_file_graded_as_one_model_never_graded_as_another(folder):
+    """resmlp.pth is taken as resmlp.pt: it is not also the lone file for densenet.pt."""
+    (folder / "resmlp.pt").rename(folder / "resmlp.pth")
+    (folder / "densenet.pt").unlink()
+    staged = stage(folder, load_manifest(ID))
+    assert staged.weights == {"resmlp.pt": b"resmlp.pt"}
+    assert staged.problems["densenet.pt"] == "densenet.pt was not submitted"
+    assert "resmlp.pth" not in staged.extras
