@@ -120,7 +120,8 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
                 problems[model.weights] = problem
                 continue
             if file is not None:
-                taken |= {file.name} if file.parent == folder else set()
+                if file.parent == folder:
+                    taken.add(file.name)
                 used = f"not read: {file.relative_to(folder).parts[0]}/ "  # it was, in part
                 notes = [n for n in notes if not n.startswith(used)]
                 notes.append(

@@ -48,11 +48,13 @@ def inert_line(text: str) -> str:
 
 
 def clipped(text: str, limit: int) -> str:
-    """`text` cut to its first `limit` characters, saying how many more there were: what the
-    student's code chose (an exception's text, a value) is echoed, never copied whole."""
+    """`text` cut to at most `limit` characters, saying how many were left out: what the
+    student's code chose (an exception's text, a value) is echoed, never copied whole.
+    Idempotent: a report read back and written again keeps its messages."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+    kept = limit - 40  # room for the tail below
+    return f"{text[:kept]}... ({len(text) - kept:,} more characters)"
 
 
 def spreadsheet_cell(text: str) -> str:
