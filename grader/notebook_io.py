@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.text import inert_line
+from grader.text import clipped, inert_line
 
 # The grade id prefix of the notebooks' visible test cells (asserts students run; no points).
 VISIBLE_PREFIX = "visible_"
@@ -81,7 +81,8 @@ def parse_notebook(name: str, raw: bytes) -> StudentNotebook:
         # nbformat 3 kept cells under worksheets; nothing current writes that.
         raise NotebookError(f"{name} has no list of cells (not an nbformat 4 notebook)")
     if data.get("nbformat") != 4:
-        warnings.append(f"{name} says nbformat {data.get('nbformat')!r}; read as version 4")
+        version = clipped(repr(data.get("nbformat")), 40)  # the student's value: 40 MB, say
+        warnings.append(f"{name} says nbformat {version}; read as version 4")
     numbered = [
         (number, _source(c))
         for number, c in enumerate(cells, start=1)

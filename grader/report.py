@@ -25,9 +25,13 @@ import textwrap
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from grader.text import inert, inert_line, spreadsheet_cell
+from grader.text import clipped, inert, inert_line, spreadsheet_cell
 
 STATUSES = ("pass", "fail", "error", "skipped")
+# A check's message echoes what the probe reported (an error's text, a value): a forged result
+# of 8 MB, echoed by every check of its observer, made reports and autograded notebooks of
+# 240 MB. Honest messages stay far below this.
+MAX_MESSAGE_CHARS = 4000
 FINAL = ("graded", "reused", "ungradable")
 # "error": what grader 0.2.0 and earlier wrote for a report without a grade.
 NOT_FINAL = ("review", "incomplete", "error")
@@ -47,7 +51,7 @@ class CheckResult:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
         object.__setattr__(self, "name", inert_line(self.name))  # frozen: set once, here
-        object.__setattr__(self, "message", inert(self.message))
+        object.__setattr__(self, "message", inert(clipped(self.message, MAX_MESSAGE_CHARS)))
 
 
 @dataclass

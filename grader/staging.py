@@ -112,6 +112,7 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
     if notebook_only:
         return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
     nested = None  # the files below the notebook's folder, listed when a weights file is missing
+    taken = set()  # files beside the notebook graded under another name (resmlp.pth)
     for model in manifest.models:
         file = top.get(model.weights)
         refused = next((r for r in listing.refused if r.startswith(model.weights + " ")), None)
@@ -123,6 +124,8 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
                 problems[model.weights] = problem
                 continue
             if file is not None:
+                if file.parent == folder:
+                    taken.add(file.name)
                 used = f"not read: {file.relative_to(folder).parts[0]}/ "  # it was, in part
                 notes = [n for n in notes if not n.startswith(used)]
                 notes.append(
@@ -140,7 +143,8 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
         except UnsafeFile as err:
             problems[model.weights] = str(err)
-    wanted = {m.weights for m in manifest.models}
+    # Files already graded as weights: neither another model's weights nor extras.
+    wanted = {m.weights for m in manifest.models} | taken
     limits = {m.weights: m.max_weights_mb for m in manifest.models}
     adopted = _adopt_lone_weights(top, wanted, weights, problems, notes, limits)
     for name in sorted(top):

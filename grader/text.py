@@ -47,6 +47,16 @@ def inert_line(text: str) -> str:
     return _UNSAFE_IN_LINE.sub(_escape, text)
 
 
+def clipped(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, saying how many were left out: what the
+    student's code chose (an exception's text, a value) is echoed, never copied whole.
+    Idempotent: a report read back and written again keeps its messages."""
+    if len(text) <= limit:
+        return text
+    kept = limit - 40  # room for the tail below
+    return f"{text[:kept]}... ({len(text) - kept:,} more characters)"
+
+
 def spreadsheet_cell(text: str) -> str:
     """A CSV cell: inert, and quoted with a leading ' when a spreadsheet would read a formula."""
     text = inert_line(text)

@@ -128,3 +128,13 @@ def test_are_tool_folders_passed_over_and_other_folders_named(folder):
         (folder / made / "x").write_bytes(b"x")
     staged = stage(folder, load_manifest(ID))
     assert staged.notes == ("not read: data/ (a folder: only the files beside it are read)",)
+
+
+def test_is_a_file_graded_as_one_model_never_graded_as_another(folder):
+    """resmlp.pth is taken as resmlp.pt: it is not also the lone file for densenet.pt."""
+    (folder / "resmlp.pt").rename(folder / "resmlp.pth")
+    (folder / "densenet.pt").unlink()
+    staged = stage(folder, load_manifest(ID))
+    assert staged.weights == {"resmlp.pt": b"resmlp.pt"}
+    assert staged.problems["densenet.pt"] == "densenet.pt was not submitted"
+    assert "resmlp.pth" not in staged.extras

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from grader.text import chart_label, inert, inert_line, spreadsheet_cell
+from grader.text import chart_label, clipped, inert, inert_line, spreadsheet_cell
 from tests.fixtures.hostile import CONTROL_NAME, HOSTILE_TEXT
 
 C0 = [chr(c) for c in range(0x20) if chr(c) not in "\n\t"]
@@ -75,3 +75,10 @@ def test_does_a_chart_label_draw_as_written(name):
     )
     fig.canvas.draw()
     assert _width(label) == pytest.approx(_width(literal), rel=1e-6)
+
+
+def test_is_a_clipped_text_within_its_limit_and_clipped_once():
+    text = "E" * 10_000
+    once = clipped(text, 100)
+    assert len(once) <= 100 and once.endswith("(9,940 more characters)")
+    assert clipped(once, 100) == once and clipped("short", 100) == "short"

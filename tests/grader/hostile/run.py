@@ -57,6 +57,7 @@ MAIN_BATCH = [
     "rewritten_results",
     "answers_the_challenge_itself",
     "observation_bombs",
+    "oversized_echoes",
     "progress_flood",
     "carried_public_labels",
     "neutered_asserts",

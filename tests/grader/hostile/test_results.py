@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from grader.judge import load_expected
+from grader.report import MAX_MESSAGE_CHARS
 from tests.conftest import points
 from tests.fixtures.hostile import (
     ASSIGNMENT,
+    NOTEBOOK,
     SECRETS,
 )
 from tests.grader.hostile.run import (
@@ -165,3 +167,19 @@ def test_are_the_gradebook_and_reports_safe_from_a_submission(graded):
 def test_is_the_network_unreachable_from_a_submission(graded):
     assert_full_marks(graded.report("opens_network"))
     assert graded.connections == 0
+
+
+def test_are_oversized_echoes_cut_short(graded):
+    """Every result replaced by an 8 MB error text, and an 8 MB nbformat value: every check
+    scores 0 and says so, and the report and autograded notebook echo each text cut short
+    (they were 240 MB, the error copied into every check of its observer)."""
+    report = graded.report("oversized_echoes")
+    assert report["score"] == 0 and report["status"] == "graded"
+    for check in report["checks"]:
+        assert check["message"].startswith("EEEE"), check["name"]
+        assert len(check["message"]) <= MAX_MESSAGE_CHARS + 100, check["name"]
+    assert all(len(n) < 500 for n in report["notes"]), [n[:100] for n in report["notes"]]
+    assert any("more characters" in n for n in report["notes"])
+    folder = graded.autograded("oversized_echoes")
+    for name in ("report.json", NOTEBOOK):
+        assert (folder / name).stat().st_size < 1024**2, name
