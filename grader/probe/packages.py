@@ -17,6 +17,8 @@ import sys
 from types import ModuleType
 
 CELL_FILE = "<ipython-input-"  # the file name IPython gives each cell's code
+# The reference package, hidden in the sandbox (grader/sandbox.py): importing it keeps failing.
+HIDDEN = frozenset({"solutions"})
 
 
 class Absent:
@@ -50,8 +52,11 @@ class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Last on sys.meta_path: asked only for what no other finder found."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if not _imported_by_a_cell():
+        top, _, rest = fullname.partition(".")
+        if top in HIDDEN or not _imported_by_a_cell():
             return None
+        if rest and not isinstance(sys.modules.get(fullname.rpartition(".")[0]), MissingPackage):
+            return None  # a module missing from an installed package (torch.nope): no stand-in
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def create_module(self, spec) -> ModuleType:

@@ -36,3 +36,6 @@ def test_does_a_package_the_grader_lacks_cost_only_its_own_names(monkeypatch, ca
     assert "dlgrade_not_here is not installed on the grading machine" in capsys.readouterr().out
     library = run_cell(shell, "import importlib\nimportlib.import_module('dlgrade_nor_here')")
     assert library.status == "error" and "ModuleNotFoundError" in library.message
+    monkeypatch.setattr(packages, "HIDDEN", frozenset({"dlgrade_hidden"}))  # as `solutions`
+    for hidden in ("import dlgrade_hidden", "import torch.dlgrade_not_here"):
+        assert "ModuleNotFoundError" in run_cell(shell, hidden).message, hidden
