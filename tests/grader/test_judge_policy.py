@@ -236,3 +236,25 @@ def test_is_a_raise_in_the_student_s_own_code_work_not_done():
     assert set(recorded["swapped"]) == {"wrong"}
     assert recorded["swapped"]["wrong"].startswith("raised RuntimeError")
     assert set(failure(NotImplementedError())) == {"error"}
+
+
+def test_does_a_changed_threshold_apply_without_training_again(tmp_path, monkeypatch):
+    """An instructor edits a margin and a fixed threshold in the manifest: the grader applies
+    them to the committed measured accuracy, with no new reference run."""
+    from solutions import paths
+
+    for toml in paths.ASSIGNMENTS_DIR.glob("*.toml"):
+        text = toml.read_text()
+        if toml.stem == "res_dense_nets":
+            text = text.replace("threshold_margin = 0.03", "threshold_margin = 0.10", 1)
+        (tmp_path / toml.name).write_text(text)
+    before = load_expected("res_dense_nets")["accuracy"]
+    monkeypatch.setattr(paths, "ASSIGNMENTS_DIR", tmp_path)
+    after = load_expected("res_dense_nets")["accuracy"]
+    measured = before["resmlp"]["test_accuracy"]
+    assert after["resmlp"]["threshold"] == load_manifest("res_dense_nets").model(
+        "resmlp"
+    ).measured_threshold(measured)
+    assert after["resmlp"]["threshold"] < before["resmlp"]["threshold"]
+    assert "0.1" in after["resmlp"]["threshold_rule"]
+    assert after["densenet"] == before["densenet"]
