@@ -66,7 +66,13 @@ def _one_folder(student: str, folder: Path, notebook: str, dry_run: bool) -> Out
     found = _notebooks(folder)
     names = ", ".join(repr(p.name) for p in found)
     if not found:
-        return Outcome(student, folder, "none", "no notebook in the folder")
+        deeper = [
+            f"{p.parent.name}/{p.name}"
+            for p in folder.glob("*/*.ipynb")
+            if p.is_file() and p.parent.name[0] not in "._"  # not .ipynb_checkpoints/, __MACOSX/
+        ]
+        where = f" ({', '.join(deeper)} is in a subfolder: move it up)" if deeper else ""
+        return Outcome(student, folder, "none", f"no notebook in the folder{where}")
     if len(found) > 1:
         return Outcome(student, folder, "several", f"{len(found)} notebooks ({names}): keep one")
     only = found[0]

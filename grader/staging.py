@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.manifest import Manifest
@@ -67,6 +67,10 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
     notes: list[str] = []
     if path.is_symlink():  # it could point anywhere: a classmate's folder, the course's source
         raise NotebookError(f"{path.name} is a symbolic link: hand in the files themselves")
+    if path.is_dir() and (inner := unpacked_folder(path)):
+        staged = stage(inner, manifest, notebook_only=notebook_only)
+        note = f"graded the files in {inner.name}/ (an archive unpacked with its own folder?)"
+        return replace(staged, notes=(inert_line(note), *staged.notes))
     folder = path if path.is_dir() else path.parent
     if not path.is_dir():
         try:
@@ -165,6 +169,17 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             extras[name] = extras[name][len(BOM) :]
     notes = [inert_line(n) for n in notes]  # each names files the student named
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
+
+
+def unpacked_folder(folder: Path) -> Path | None:
+    """The one subfolder that holds the notebooks when `folder` holds none: an LMS or Drive
+    archive unpacked with its own top folder. None when there is no such single subfolder."""
+    listing = list_files(folder, max_depth=1)
+    parents = {p.parent for p in listing.files if p.suffix == ".ipynb"}
+    parents = {p for p in parents if not f"{p.name}/ ".startswith(TOOL_FOLDERS)}
+    if len(parents) != 1 or folder in parents:
+        return None
+    return parents.pop()
 
 
 def _weights_elsewhere(name: str, folder: Path, files: list[Path]) -> tuple[Path | None, str]:

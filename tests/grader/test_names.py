@@ -46,6 +46,7 @@ def course(tmp_path):
     _folder(tmp_path, "cat", NB, "resmlp.pt")
     _folder(tmp_path, "dan", "Copy of res_dense_nets.ipynb", "res_dense_nets (1).ipynb")
     _folder(tmp_path, "eve", "resmlp.pt")
+    _folder(tmp_path, "joe", "Copy of res_dense_nets.ipynb", assignment=f"{ID}/joe_files")
     _folder(tmp_path, "fay", "homework.ipynb")
     (_folder(tmp_path, "gus", "Copy of res_dense_nets.ipynb") / NB).mkdir()  # not a notebook
     loose = tmp_path / "submitted" / "hal"
@@ -70,6 +71,7 @@ def test_does_it_rename_copies_and_report_every_other_case(course):
         "fay": "other name",
         "gus": "conflict",
         "hal": "misplaced",
+        "joe": "none",
     }
     assert (course / "ann" / ID / NB).read_text() == '{"from": "Copy of res_dense_nets.ipynb"}'
     assert not (course / "ann" / ID / "Copy of res_dense_nets.ipynb").exists()
@@ -79,7 +81,9 @@ def test_does_it_rename_copies_and_report_every_other_case(course):
         "res_dense_nets (1).ipynb",
     ]
     assert (course / "gus" / ID / NB).is_dir()  # never overwritten
-    assert {o.student for o in outcomes if o.problem} == {"dan", "eve", "fay", "gus", "hal"}
+    assert {o.student for o in outcomes if o.problem} == {"dan", "eve", "fay", "gus", "hal", "joe"}
+    joe = next(o for o in outcomes if o.student == "joe")
+    assert "joe_files/Copy of res_dense_nets.ipynb is in a subfolder: move it up" in joe.detail
 
 
 def test_does_a_dry_run_change_nothing(course):

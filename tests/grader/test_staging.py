@@ -78,6 +78,21 @@ def test_does_an_archive_alone_say_it_is_not_unpacked(folder):
         stage(folder, load_manifest(ID))
 
 
+def test_is_an_archive_unpacked_with_its_own_folder_graded_from_it(folder):
+    """An LMS zip unpacked by hand keeps its top folder: the files one level down are graded."""
+    inner = folder / "Erin_4711_assignsubmission_file"
+    inner.mkdir()
+    for path in [p for p in folder.iterdir() if p.is_file()]:
+        path.rename(inner / ("Copy of " + path.name if path.suffix == ".ipynb" else path.name))
+    staged = stage(folder, load_manifest(ID))
+    assert staged.notebook_name == f"Copy of {ID}.ipynb" and not staged.problems
+    assert staged.notes[0].startswith(f"graded the files in {inner.name}/")
+    (folder / "other").mkdir()  # two folders with notebooks: nothing is guessed
+    (folder / "other" / "x.ipynb").write_bytes(_notebook(0))
+    with pytest.raises(NotebookError, match="no notebook"):
+        stage(folder, load_manifest(ID))
+
+
 def test_is_the_worked_copy_graded_beside_the_untouched_release(folder):
     (folder / f"Copy of {ID}.ipynb").write_bytes((folder / f"{ID}.ipynb").read_bytes())
     (folder / f"{ID}.ipynb").write_bytes(_notebook(5))
