@@ -44,18 +44,33 @@ def _positive_float(text: str) -> float:
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes end in one line, like every other operator error."""
 
+    argv: list[str] = []
+
     def error(self, message: str):
+        if message.endswith("required: PATH") and "--student" in self.argv:
+            message += " (--student takes every word after it: put PATH first)"
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m grader", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="python -m grader",
+        description="Grade a class (grade submitted/ --jobs 2), then look at it: show, "
+        "leaderboard, similarity; normalise-names before nbgrader's own autograde.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     grade = sub.add_parser(
         "grade",
         help="grade notebooks, submission folders or a submitted/ tree",
     )
-    grade.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    grade.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="a course's submitted/ (or submitted/<student>: that student), or notebooks and "
+        "submission folders outside a course",
+    )
     grade.add_argument(
         "--assignment",
         help="assignment id (default: guessed from the paths, e.g. submitted/<student>/<id>/)",
@@ -363,6 +378,7 @@ def _charts(reports: list[Report], csv_path: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _Parser.argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     if args.command != "grade":
         return class_cli.run(args)

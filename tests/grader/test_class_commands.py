@@ -69,6 +69,14 @@ def test_does_show_explain_an_unknown_student_or_assignment(course, capsys, argv
     assert err.startswith("error: ") and says in err and len(err.strip().splitlines()) == 1
 
 
+def test_does_student_before_the_path_say_what_to_do(capsys):
+    """`--student bob submitted/` takes submitted/ for a second student's name."""
+    with pytest.raises(SystemExit) as exited:
+        main(["grade", "--student", "bob", "submitted/"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "put PATH first" in err and len(err.splitlines()) == 1
+
+
 def test_does_show_explain_a_missing_report_or_course(course, capsys, tmp_path):
     (course / "autograded" / "alice" / ID / "report.json").unlink()
     code, _, err = _run(capsys, "show", "alice", "--assignment", ID, "--course", str(course))
