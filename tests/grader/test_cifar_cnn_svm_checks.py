@@ -4,13 +4,14 @@ grading run, not only in the run the variants happen to be graded with?"""
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
 from grader.checks import cifar_cnn_svm as own
-from grader.checks.common import same_values
+from grader.checks.common import jsonable, same_values
 
 SEEDS = range(500)
 
@@ -21,6 +22,14 @@ def test_does_every_drawn_size_pair_refuse_a_rounded_ratio():
         for train, test in own._draw_sizes(random.Random(seed), None)["sizes"]:
             ratio = train / test
             assert all(abs(wrong - ratio) > 1e-6 for wrong in (train // test, round(ratio, 2)))
+
+
+def test_is_an_exact_fraction_or_a_tensor_a_number_for_size_ratio():
+    # "A number, not rounded": Fraction(train, test) is the exact one.
+    want = {"answers": {"size_ratio": 34 / 3, "first_five": ["cat", "dog"]}}
+    for ratio in (Fraction(34, 3), torch.tensor(34 / 3, dtype=torch.float64), np.float32(34 / 3)):
+        entry = {"answers": jsonable({"size_ratio": ratio, "first_five": ("cat", "dog")})}
+        assert own._answers_problem(entry, want, None, 0) is None, ratio
 
 
 def _readings(accuracies: dict, target: float) -> dict:
