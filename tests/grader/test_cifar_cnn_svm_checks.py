@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from grader.checks import cifar_cnn_svm as own
 from grader.checks.common import jsonable, same_values
+from grader.manifest import load_manifest
 
 SEEDS = range(500)
 
@@ -71,3 +72,16 @@ def test_does_the_split_check_name_parts_in_another_order():
     parts = {f"{n}_tensor": torch.full((3,), float(i)) for i, n in enumerate(own.SPLIT)}
     swapped = dict(zip(parts, [parts[k] for k in list(parts)[::-1]], strict=True))
     assert "another order" in own._split_problem(swapped, parts, None, 0)
+
+
+def test_does_every_deep_setting_show_one_middle_layer_repeated():
+    # [nn.Linear(h, h)] * (n_hidden - 1) in a ModuleList counts its parameters once: with one
+    # middle layer (n_hidden 2) that is the right count, and such a setting gave partial credit.
+    entry = load_manifest("cifar_cnn_svm").module("deep")
+    low, high = next(a.range for a in entry.args if a.name == "n_hidden")
+    for n_hidden in {*range(low, high + 1), *(fixed[0] for fixed in entry.fixed)}:
+        middle = torch.nn.Linear(4, 4)
+        repeated = torch.nn.ModuleList([middle] * (n_hidden - 1))
+        distinct = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(n_hidden - 1)])
+        count = [sum(p.numel() for p in m.parameters()) for m in (repeated, distinct)]
+        assert count[0] < count[1], n_hidden
