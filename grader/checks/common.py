@@ -7,6 +7,7 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -152,8 +153,8 @@ def unregistered_modules(module: nn.Module) -> list[str]:
 def jsonable(value: Any, depth: int = 0) -> Any:
     """Turn a student-returned value into plain JSON data, never calling student methods twice.
 
-    Numbers become int/float (tensors and numpy scalars included), sequences lists, dicts dicts
-    with string keys; anything else becomes a short repr.
+    Numbers become int/float (tensors, numpy scalars and exact fractions included), sequences
+    lists, dicts dicts with string keys; anything else becomes a short repr.
     """
     if depth > 6:
         return "<too deep>"
@@ -178,6 +179,8 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
+    if isinstance(value, numbers.Real):  # a Fraction: the exact ratio a "number" may be
+        return jsonable(float(value), depth + 1)
     return f"<{type(value).__name__}>"
 
 

@@ -4,13 +4,15 @@ grading run, not only in the run the variants happen to be graded with?"""
 from __future__ import annotations
 
 import random
+from fractions import Fraction
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
 from grader.checks import cifar_cnn_svm as own
-from grader.checks.common import same_values
+from grader.checks.common import jsonable, same_values
+from grader.manifest import load_manifest
 
 SEEDS = range(500)
 
@@ -21,6 +23,14 @@ def test_does_every_drawn_size_pair_refuse_a_rounded_ratio():
         for train, test in own._draw_sizes(random.Random(seed), None)["sizes"]:
             ratio = train / test
             assert all(abs(wrong - ratio) > 1e-6 for wrong in (train // test, round(ratio, 2)))
+
+
+def test_is_an_exact_fraction_or_a_tensor_a_number_for_size_ratio():
+    # "A number, not rounded": Fraction(train, test) is the exact one.
+    want = {"answers": {"size_ratio": 34 / 3, "first_five": ["cat", "dog"]}}
+    for ratio in (Fraction(34, 3), torch.tensor(34 / 3, dtype=torch.float64), np.float32(34 / 3)):
+        entry = {"answers": jsonable({"size_ratio": ratio, "first_five": ("cat", "dog")})}
+        assert own._answers_problem(entry, want, None, 0) is None, ratio
 
 
 def _readings(accuracies: dict, target: float) -> dict:
@@ -62,3 +72,16 @@ def test_does_the_split_check_name_parts_in_another_order():
     parts = {f"{n}_tensor": torch.full((3,), float(i)) for i, n in enumerate(own.SPLIT)}
     swapped = dict(zip(parts, [parts[k] for k in list(parts)[::-1]], strict=True))
     assert "another order" in own._split_problem(swapped, parts, None, 0)
+
+
+def test_does_every_deep_setting_show_one_middle_layer_repeated():
+    # [nn.Linear(h, h)] * (n_hidden - 1) in a ModuleList counts its parameters once: with one
+    # middle layer (n_hidden 2) that is the right count, and such a setting gave partial credit.
+    entry = load_manifest("cifar_cnn_svm").module("deep")
+    low, high = next(a.range for a in entry.args if a.name == "n_hidden")
+    for n_hidden in {*range(low, high + 1), *(fixed[0] for fixed in entry.fixed)}:
+        middle = torch.nn.Linear(4, 4)
+        repeated = torch.nn.ModuleList([middle] * (n_hidden - 1))
+        distinct = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(n_hidden - 1)])
+        count = [sum(p.numel() for p in m.parameters()) for m in (repeated, distinct)]
+        assert count[0] < count[1], n_hidden
