@@ -246,7 +246,8 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     report.notes += list(staged.notes)
     notebook = parse_notebook(staged.notebook_name, staged.notebook)
     report.notes += notebook.warnings
-    ours = release_test_sources(RELEASE_DIR / manifest.id / manifest.notebook)
+    release = RELEASE_DIR / manifest.id / manifest.notebook
+    ours, given = release_test_sources(release), release_test_sources(release, given=True)
     graded = [
         (number, code)
         for number, code in zip(notebook.numbers, notebook.code_cells, strict=True)
@@ -263,6 +264,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         "cells": [code for _, code in graded],
         "cell_numbers": [number for number, _ in graded],
         "skip": {},
+        "given": [i for i, (_, code) in enumerate(graded) if normalise(code) in given],
         "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,

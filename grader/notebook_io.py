@@ -98,21 +98,23 @@ def normalise(source: str) -> str:
     return re.sub(r"\s+", " ", source).strip()
 
 
-def release_test_sources(release_notebook: Path) -> set[str]:
+def release_test_sources(release_notebook: Path, given: bool = False) -> set[str]:
     """Normalised sources of the release's test cells (visible tests and the stubs of hidden
-    ones): the grader runs its own checks, so these need not run while grading."""
+    ones): the grader runs its own checks, so these need not run while grading. With `given`:
+    those of its other locked code cells instead (imports, data, evaluation), which do run."""
     if not release_notebook.exists():
         return set()
     data = json.loads(release_notebook.read_text())
-    tests = set()
+    sources = set()
     for cell in data["cells"]:
         meta = nbgrader_meta(cell)
-        is_test = meta.get("grade") and not meta.get("solution")
-        if cell.get("cell_type") == "code" and (
-            is_test or str(meta.get("grade_id", "")).startswith(VISIBLE_PREFIX)
-        ):
-            tests.add(normalise(_source(cell)))
-    return tests
+        is_test = bool(meta.get("grade") and not meta.get("solution")) or str(
+            meta.get("grade_id", "")
+        ).startswith(VISIBLE_PREFIX)
+        locked = meta.get("locked") and not meta.get("solution")
+        if cell.get("cell_type") == "code" and (locked and not is_test if given else is_test):
+            sources.add(normalise(_source(cell)))
+    return sources
 
 
 def release_imports(release_notebook: Path) -> tuple[str, ...]:

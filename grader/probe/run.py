@@ -18,6 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from types import FunctionType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
@@ -50,6 +51,32 @@ def write_observation(out_dir: Path, name: str, nonce: str, result: Any) -> None
     tmp.rename(out_dir / f"{name}.json")
 
 
+class Kept:
+    """The functions and classes the student's cells define, kept from the notebook's given
+    cells: one that runs later and binds the same name (`_images, _labels = next(...)` after a
+    student's helper `_images`) leaves it to the checks, which call the student's code after
+    every cell ran, as the student's cells saw it."""
+
+    def __init__(self, given: set[int]):
+        self.given, self.defined, self.taken = given, {}, {}
+
+    def after(self, index: int, before: dict, ns: dict) -> None:
+        changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
+        if index in self.given:
+            self.taken.update(
+                {k: (self.defined[k], v) for k, v in changed.items() if k in self.defined}
+            )
+            return
+        defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
+        self.defined.update(defs)
+        for name in changed:  # the student's own later binding stands
+            self.taken.pop(name, None)
+
+    def clobbered(self) -> dict:
+        """The student's definitions a given cell rebound, by name."""
+        return {k: mine for k, (mine, theirs) in self.taken.items()}
+
+
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:
     """Run every code cell not marked skip, in order.
 
@@ -57,7 +84,7 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
     notebook whose cells were moved around (Colab makes it easy) then still defines everything.
     """
     skip = {int(k): v for k, v in job["skip"].items()}
-    numbers = job["cell_numbers"]
+    numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())))
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
     while pending:
@@ -65,7 +92,9 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
         for index in pending:
             source = job["cells"][index]
             progress.emit("cell_start", index=index)
+            before = dict(shell.user_ns)
             run = run_cell(shell, source)
+            keep.after(index, before, shell.user_ns)
             progress.emit("cell_end", index=index, status=run.status, message=run.message)
             outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
             if run.message.startswith("NameError"):
@@ -73,6 +102,7 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
         if len(retry) == len(pending):
             break
         pending = retry
+    shell.user_ns.update(keep.clobbered())
     for index, reason in skip.items():
         outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
     return [outcomes[i] for i in sorted(outcomes)]

@@ -1,0 +1,46 @@
+"""Does a given cell of the notebook that runs after the student's leave the student's own
+helpers to the checks? In-process: run_cells on a plain shell."""
+
+from __future__ import annotations
+
+import json
+
+from grader.notebook_io import normalise, release_test_sources
+from grader.probe.run import run_cells
+from grader.probe.shell import GradingShell
+from solutions.paths import RELEASE_DIR
+
+
+class _Quiet:
+    def emit(self, event, **fields):
+        pass
+
+
+def test_does_a_given_cell_leave_the_students_helper_to_the_checks(tmp_path):
+    """fnn_mnist's given predictions cell binds `_images, _labels`; a mean_std whose helper was
+    called `_images` then raised "'Tensor' object is not callable" in the checks (0/2), though it
+    ran right in the notebook. A helper the student redefines later, and a given cell's own
+    names, stay as the cells left them."""
+    release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
+    given = release_test_sources(release, given=True)
+    cells = json.loads(release.read_text())["cells"]
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
+    predictions = cells[ids.index("predictions")]
+    assert normalise("".join(predictions["source"])) in given
+    assert "_images" in "".join(predictions["source"])  # what the student's helper met
+    job = {
+        "cells": [
+            "def _images(n):\n    return n + 1\n\ndef _labels(n):\n    return n\n",
+            "_images, _labels, user = 5, 6, 7\n",  # the given cell
+            "def _labels(n):\n    return n * 2\n",  # the student's own later definition
+        ],
+        "cell_numbers": [1, 2, 3],
+        "skip": {},
+        "given": [1],
+    }
+    shell = GradingShell()
+    outcomes = run_cells(shell, job, _Quiet())
+    assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
+    assert shell.user_ns["_images"](1) == 2
+    assert shell.user_ns["_labels"](3) == 6
+    assert shell.user_ns["user"] == 7
