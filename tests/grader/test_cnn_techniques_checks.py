@@ -10,25 +10,27 @@ from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 
 
-def _setup(lr_used):
+def _setup(typed):
     def finetuning_setup(mnist_state, lr):
         model = PytorchExampleNet()
         model.load_state_dict(mnist_state)
         model.requires_grad_(False)
         model.fc2.requires_grad_(True)
-        return model, torch.optim.Adadelta(model.fc2.parameters(), lr=lr_used(lr))
+        return model, torch.optim.Adadelta(model.fc2.parameters(), lr=typed or lr)
 
     return finetuning_setup
 
 
 def test_does_finetune_optimizer_catch_a_learning_rate_ignored():
-    """finetuning_setup(state, lr) with its optimiser's lr typed (1.0) instead of lr."""
+    """finetuning_setup(state, lr) with its optimiser's lr typed instead of lr, whatever the
+    course's settings draw (a drawn 1.0 let Adadelta's default through)."""
     manifest = load_manifest("cnn_techniques")
-    for lr in (0.1, 0.5):
+    for lr in training.LRS:
         seen = {}
-        for name, used in (("right", lambda lr: lr), ("typed", lambda lr: 1.0)):
-            ns = {"Net": PytorchExampleNet, "finetuning_setup": _setup(used)}
+        for typed in (None, 1.0, 0.1, 0.01, 0.001):
+            ns = {"Net": PytorchExampleNet, "finetuning_setup": _setup(typed)}
             ctx = ProbeContext(ns=ns, manifest=manifest, settings={"lr": lr, "seed": 0})
-            seen[name] = training.finetuning(ctx)["runs"][0]
-        assert training.finetune_optimizer(seen["right"], seen["right"], ctx, 0) is None
-        assert "learning rate" in training.finetune_optimizer(seen["typed"], seen["right"], ctx, 0)
+            seen[typed] = training.finetuning(ctx)["runs"][0]
+        for typed, entry in seen.items():
+            verdict = training.finetune_optimizer(entry, seen[None], ctx, 0)
+            assert (verdict is None) is (typed is None), (lr, typed, verdict)
