@@ -115,7 +115,8 @@ class Net(nn.Module):
 
     1. conv1: 3x3 convolution, 1 -> 32 channels, stride 1, no padding, then ReLU;
     2. conv2: 3x3 convolution, 32 -> 64 channels, stride 1, no padding, then ReLU;
-    3. 2x2 max pooling (N, 64, 12, 12), then dropout with probability 0.25;
+    3. 2x2 max pooling (N, 64, 12, 12), then dropout with probability 0.25 (`nn.Dropout`,
+       which drops single numbers; not `nn.Dropout2d`, which older versions of the script used);
     4. flatten to (N, 9216);
     5. fc1: fully connected 9,216 -> 128, then ReLU and dropout with probability 0.5;
     6. fc2: fully connected 128 -> 10: raw class scores (logits), (N, 10). No softmax:

@@ -135,6 +135,23 @@ def test_do_missing_or_broken_curves_say_why_once(tmp_path, content, why):
     assert verdict.message.startswith(f"histories.json {why}") and "missing;" not in verdict.message
 
 
+def test_is_a_run_left_undone_charged_to_its_own_part_not_to_the_curves(tmp_path):
+    """cnn_techniques: fine-tuning never done (no MNIST or fine-tuned weights, no curves) costs
+    the fine-tuning checks, not curves_per_epoch; a run handed in without its curves still does."""
+    from grader.checks.cnn_techniques import training
+    from grader.probe.context import ProbeContext
+
+    manifest = load_manifest("cnn_techniques")
+    curve = {c: [0.5, 0.75] for c in training.CURVES} | {"best_epoch": 2, "best_accuracy": 0.75}
+    done = {"baseline": curve, "augmented": curve, "batchnorm": curve}
+    undone = {f"cnn_{k}.pt": f"cnn_{k}.pt was not submitted" for k in ("mnist", "finetuned")}
+    for problems, passes in (({}, False), (undone, True)):
+        ctx = ProbeContext(ns={"histories": done}, manifest=manifest, workdir=tmp_path,
+                           weights_problems=problems)  # fmt: skip
+        verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
+        assert (verdict.fraction == 1) is passes, verdict.message
+
+
 def test_are_tool_folders_passed_over_and_other_folders_named(folder):
     """Jupyter's checkpoints and Python's caches come with every Colab or Jupyter folder: no
     note (it would list the student to look at); a folder of the student's own is named."""

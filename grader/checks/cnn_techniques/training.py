@@ -22,7 +22,10 @@ CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 HISTORIES = "histories.json"  # the notebook writes every run's curves there
 LAST_LAYER = "fc2."  # the layer fine-tuning trains (the notebook names it)
 CPU = torch.device("cpu")
-DRAW = kit.draws({"lr": [0.1, 0.5, 1.0]})  # the learning rate given to finetuning_setup
+# The learning rate given to finetuning_setup: none a student types instead (1.0, Adadelta's
+# default and the example's, 0.1, 0.01, 0.001), so that an lr ignored shows whatever is drawn.
+LRS = (0.05, 0.2, 0.5)
+DRAW = kit.draws({"lr": list(LRS)})
 
 
 class CountedLoader(DataLoader):
@@ -132,10 +135,13 @@ def fit_scheduler(entry, want, ctx, i) -> str | None:
 
 @OWN.observer(reference=False)
 def submitted_curves(ctx) -> dict:
-    """The notebook's `histories` as the submission left it (read from histories.json), and,
-    when it holds nothing, what is wrong with the file ("file")."""
+    """The notebook's `histories` as the submission left it (read from histories.json), the
+    runs whose weights were not handed in ("not_run"), and, when it holds nothing, what is
+    wrong with the file ("file")."""
     histories = ctx.ns.get("histories")
     seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
+    absent = {f"{m.weights} was not submitted": m.key for m in ctx.manifest.models}
+    seen["not_run"] = [absent[p] for p in ctx.weights_problems.values() if p in absent]
     if not histories:
         seen["file"] = _file_problem(ctx.workdir / HISTORIES)
     return seen
@@ -176,7 +182,9 @@ def curves_per_epoch(seen, want, ctx) -> Verdict:
         )
     if seen.get("file"):  # nothing read: say why once, not "missing" for every run
         return Verdict.wrong(f"{seen['file']}: hand in the file the notebook writes")
-    keys = [m.key for m in ctx.manifest.models]
+    # A run left undone (no weights, no curves) costs its own part's checks, not this one.
+    not_run = set(seen.get("not_run", ()))
+    keys = [m.key for m in ctx.manifest.models if m.key in histories or m.key not in not_run]
     problems = [f"{k}: {p}" for k in keys if (p := _curve_problem(histories.get(k)))]
     return Verdict.expect(
         not problems,
@@ -216,8 +224,8 @@ def batchnorm_modes(entry, want, ctx, i) -> str | None:
 @kit.one_case(OWN, draw=DRAW)
 def finetuning(ctx) -> dict:
     """finetuning_setup(state, lr) with the state of a Net of the student's whose weights the
-    grader drew: which parameters train, which the optimiser holds, whether the model holds
-    the state."""
+    grader drew: which parameters train, which the optimiser holds and at which learning rates,
+    whether the model holds the state."""
     state = {k: v + torch.randn_like(v) if v.is_floating_point() else v
              for k, v in ctx.get("Net")().state_dict().items()}  # fmt: skip
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
@@ -229,6 +237,7 @@ def finetuning(ctx) -> dict:
     return {
         "trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad),
         "held": sorted(held),
+        "lrs": sorted({float(g["lr"]) for g in optimizer.param_groups}),
         "holds_state": own.keys() == state.keys()
         and all(torch.equal(own[k], v) for k, v in state.items()),
     }
@@ -250,6 +259,8 @@ def finetune_frozen(entry, want, ctx, i) -> str | None:
 def finetune_optimizer(entry, want, ctx, i) -> str | None:
     if entry["held"] != want["held"]:
         return f"the optimiser holds {entry['held']}, expected exactly {want['held']}"
+    if entry["lrs"] != want["lrs"]:
+        return f"given lr={ctx.settings['lr']}, the optimiser's learning rate is {entry['lrs']}"
     return None
 
 

@@ -15,6 +15,7 @@ from tests.grader.families.conftest import Harness
 # (train_transform_augments, test_transform_deterministic).
 FLIP, CROP = "transforms.RandomHorizontalFlip()", "transforms.RandomCrop(28, padding=2)"
 ROTATE = "transforms.RandomRotation((20, 40))"  # no output of a flip and crop is one of its
+PAD4 = "transforms.RandomCrop(28, padding=4)"  # a crop moved by 2 among its outputs too
 WRITTEN = {
     "the reference's order": (([FLIP, CROP], [], []), (True, True)),
     "flip and crop after normalising": (([], [FLIP, CROP], []), (True, True)),
@@ -36,6 +37,8 @@ WRITTEN_WITH_EXTRAS = {
     ),
     "a rotation in place of the crop": (([FLIP, ROTATE], [], []), (False, True)),
     "reflected padding": (([FLIP, f"{CROP[:-1]}, padding_mode='reflect')"], [], []), (False, True)),
+    "padding 4": (([FLIP, PAD4], [], []), (False, True)),
+    "padding 4, then a rotation": (([FLIP, PAD4, ROTATE], [], []), (False, True)),
 }
 
 
