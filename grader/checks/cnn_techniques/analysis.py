@@ -1,10 +1,10 @@
-"""Looking inside the network, on networks of the grader's: `fc1_features` (what t-SNE is
-given), `activation_maximisation` (ascent from an empty image) and `confusion` (rows: true
-classes)."""
+"""Looking inside networks of the grader's: `fc1_features` (what t-SNE is given),
+`activation_maximisation` (ascent from an empty image) and `confusion` (rows: true classes)."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -92,27 +92,22 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
         scores = [float(v) for v in scores]
     except (TypeError, ValueError):
         return [*problems, f"the scores are a {type(scores).__name__}, not a list of floats"]
+    ends = zip(scores[::DREAM_STEPS], logits, strict=False)  # the first and the last
     if len(scores) != DREAM_STEPS + 1:
         problems.append(
             f"{len(scores)} scores for {DREAM_STEPS} steps, expected {DREAM_STEPS + 1}: the "
             "target logit before each step and after the last"
         )
-    elif any(
-        abs(s - w) > 1e-3 * max(1.0, abs(w))
-        for s, w in zip(scores[::DREAM_STEPS], logits, strict=True)
-    ):
-        problems.append(
-            "the first and last scores are not the target logit of the first and last image"
-        )
+    elif not all(math.isclose(s, w, rel_tol=1e-3, abs_tol=1e-3) for s, w in ends):
+        problems.append("the first and last scores are not the target logit of those inputs")
     return problems
 
 
 @kit.one_case(OWN, draw=DRAW)
 def dream_seen(ctx) -> dict:
     """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
-    the grader's: the first and last input the model saw, the target's logit for each
-    (computed by an untouched copy of the model), and what is wrong with what it returned or
-    with the model's mode."""
+    the grader's: the first input the model saw, how the target's logit (of an untouched copy)
+    rose from it to the last, and what is wrong with what it returned or the model's mode."""
     mean, std, target = ctx.manifest.mean[0], ctx.manifest.std[0], int(ctx.settings["target"])
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     with torch.no_grad():

@@ -55,11 +55,7 @@ def counted(ctx) -> dict:
     return {"models": kit.per_setting(models, 0, run)}
 
 
-def _where(ctx, i, want) -> str:
-    return "parameter_counts(Net())" if i == 0 else f"parameter_counts({want['truth']})"
-
-
-@judged(OWN, counted, "models", _where)
+@judged(OWN, counted, "models", ["parameter_counts(Net())", "parameter_counts(a drawn network)"])
 def parameter_counts(entry, want, ctx, i) -> str | None:
     got, truth = entry["returned"], entry["truth"]
     if not isinstance(got, dict):

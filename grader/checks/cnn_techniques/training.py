@@ -29,9 +29,8 @@ DRAW = kit.draws({"lr": list(LRS)})
 
 
 class CountedLoader(DataLoader):
-    """A DataLoader that counts its passes (the training epochs begun) and keeps the learning
-    rate of `optimizer` at each. A generator, so a pass counts when its first batch is drawn:
-    tqdm.auto calls iter() on the loader twice."""
+    """A DataLoader counting its passes (the epochs begun) and keeping `optimizer`'s learning
+    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice)."""
 
     passes, optimizer, lrs = 0, None, ()
 
@@ -43,10 +42,9 @@ class CountedLoader(DataLoader):
 
 class ScriptedTests:
     """A test loader whose labels make the model's accuracy `right[e - 1] / n` after training
-    epoch e (`train.passes`; 0 right before any training): before each pass it takes the
-    model's predictions and labels the first right[e - 1] images with them, the others wrongly.
-    It also keeps the model's weights at the start of each pass, by the epochs trained, so that
-    a fit that evaluates more often (once before training, say) is scripted and judged alike."""
+    epoch e (`train.passes`; 0 before any): before each pass it labels the first right[e - 1]
+    images with the model's predictions, the others wrongly, and keeps the model's weights by
+    the epochs trained, so a fit evaluating more often (before training, say) is judged alike."""
 
     def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
         self.model, self.images, self.right, self.train = model, images, right, train
@@ -177,9 +175,7 @@ def _curve_problem(run) -> str | None:
 def curves_per_epoch(seen, want, ctx) -> Verdict:
     histories = seen["histories"]
     if histories is None:
-        return Verdict.error(
-            "no learning curves: hand in histories.json, which the notebook writes"
-        )
+        return Verdict.error("no learning curves: hand in the histories.json the notebook writes")
     if seen.get("file"):  # nothing read: say why once, not "missing" for every run
         return Verdict.wrong(f"{seen['file']}: hand in the file the notebook writes")
     # A run left undone (no weights, no curves) costs its own part's checks, not this one.
@@ -268,14 +264,14 @@ def finetune_optimizer(entry, want, ctx, i) -> str | None:
 def finetuned_files(ctx) -> dict:
     """Which tensors of the submitted fine-tuned weights differ from the submitted MNIST ones."""
 
+    def state(key: str) -> dict:
+        spec = ctx.manifest.model(key)
+        if problem := ctx.weights_problems.get(spec.weights):
+            raise WrongValue(problem)
+        return accuracy.submitted_state(ctx, spec)
+
     def run() -> dict:
-        states = {}
-        for key in ("mnist", "finetuned"):
-            spec = ctx.manifest.model(key)
-            if problem := ctx.weights_problems.get(spec.weights):
-                raise WrongValue(problem)
-            states[key] = accuracy.submitted_state(ctx, spec)
-        mnist, tuned = states["mnist"], states["finetuned"]
+        mnist, tuned = state("mnist"), state("finetuned")
         if mnist.keys() != tuned.keys():
             raise WrongValue("the two files hold differently named tensors")
         return {"changed": sorted(k for k in mnist if not torch.equal(mnist[k], tuned[k]))}
