@@ -25,12 +25,14 @@ NOTEBOOK_IMAGES = ("mean_image", "std_image")
 
 def noise_images(n: int, seed: int) -> torch.Tensor:
     """uint8 (n, 28, 28) of seeded noise; the two top rows are black in every image and one
-    pixel is the same in all of them, so the std image has pixels where it is exactly 1e-5."""
+    pixel is white in all of them, so the std image has pixels where it is exactly 1e-5."""
     g = torch.Generator().manual_seed(seed)
     data = torch.randint(0, 256, (n, SIDE, SIDE), dtype=torch.uint8, generator=g)
     data[:, :2] = 0
     row, col = (int(v) for v in torch.randint(2, SIDE, (2,), generator=g))
-    data[:, row, col] = int(torch.randint(1, 256, (1,), generator=g))
+    # White, 1.0 on the 0..1 scale: E[x^2] - E[x]^2, the sheet's formula rewritten, is then 0
+    # in float32 too, where another grey level left a rounding error (sqrt: about 1e-4, or NaN).
+    data[:, row, col] = 255
     return data
 
 
