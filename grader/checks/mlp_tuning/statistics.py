@@ -30,8 +30,7 @@ def noise_images(n: int, seed: int) -> torch.Tensor:
     data = torch.randint(0, 256, (n, SIDE, SIDE), dtype=torch.uint8, generator=g)
     data[:, :2] = 0
     row, col = (int(v) for v in torch.randint(2, SIDE, (2,), generator=g))
-    # White, 1.0 on the 0..1 scale: E[x^2] - E[x]^2, the sheet's formula rewritten, is then 0
-    # in float32 too, where another grey level left a rounding error (sqrt: about 1e-4, or NaN).
+    # White (1.0): E[x^2] - E[x]^2 in float32 is then 0 too (a grey's rounding: sqrt ~1e-4, NaN)
     data[:, row, col] = 255
     return data
 
