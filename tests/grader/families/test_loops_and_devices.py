@@ -119,7 +119,7 @@ def test_is_a_train_that_ignores_its_loader_told_so(harness):
     }
     # Not "call model.train()" or "call zero_grad()": what is wrong, said where it is judged.
     for name in ("train_mode", "train_zero_grad"):
-        assert "not a global loader" in results[name].message, results[name].message
+        assert "the loader it is given" in results[name].message, results[name].message
 
 
 BATCH_MEANS = ACCEPTED["mean of the batch means"]
