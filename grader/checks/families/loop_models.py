@@ -145,7 +145,7 @@ def flat_weights(model: nn.Module) -> torch.Tensor:
 
 
 class Recorder(nn.Module):
-    """Wraps a model and records the mode and gradient state of every forward call."""
+    """Wraps a model and records the mode, gradient state and batch size of every forward call."""
 
     def __init__(self, inner: nn.Module):
         super().__init__()
@@ -153,5 +153,8 @@ class Recorder(nn.Module):
         self.calls: list[dict] = []
 
     def forward(self, x):
-        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled()})
+        batch = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() else None
+        self.calls.append(
+            {"training": self.training, "grad": torch.is_grad_enabled(), "batch": batch}
+        )
         return self.inner(x)

@@ -386,16 +386,30 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
     )
 
 
+def _other_batches(seen: dict, want: dict, fn: str) -> Verdict | None:
+    """Wrong when train's model saw other batches than those of the loader it was given (a
+    global loader iterated instead): said so, where the other judges would guess a cause."""
+    sizes = [[c.get("batch") for c in obs["train_mode"].get("calls") or []] for obs in (seen, want)]
+    if "error" in seen["train_mode"] or set(sizes[0]) == set(sizes[1]):
+        return None
+    return Verdict.wrong(
+        f"{fn} ran the model on batches of {sizes[0][:6]} images, expected those of the loader "
+        f"it is given ({sizes[1]}): iterate over the loader argument, not a global loader"
+    )
+
+
 def judge_train_mode(seen, want, ctx) -> Verdict:
-    seen, want = seen["train_mode"], want["train_mode"]
     fn, _ = _names(ctx)
-    if verdict := _raised(seen, fn):
+    if verdict := _raised(seen["train_mode"], fn):
         return verdict
-    calls = seen.get("calls") or []
+    calls = seen["train_mode"].get("calls") or []
     if not calls:
         return Verdict.wrong(f"{fn} never called the model")
-    if same_values(seen.get("bn_tensor"), want["bn_tensor"]):
+    if same_values(seen["train_mode"].get("bn_tensor"), want["train_mode"]["bn_tensor"]):
         return Verdict.ok(f"{fn} trains in training mode (batch-norm statistics updated)")
+    if verdict := _other_batches(seen, want, fn):
+        return verdict
+    seen, want = seen["train_mode"], want["train_mode"]
     if not all(c.get("training") for c in calls):
         return Verdict.wrong(
             f"{fn} ran the model in evaluation mode: call model.train() at its start "
@@ -469,12 +483,15 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
 
 
 def judge_train_zero_grad(seen, want, ctx) -> Verdict:
-    seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     fn, _ = _names(ctx)
-    if verdict := _raised(seen, fn):
+    if verdict := _raised(seen["train_zero_grad"], fn):
         return verdict
-    if same_values(seen.get("weights_tensor"), want["weights_tensor"]):
+    weights = seen["train_zero_grad"].get("weights_tensor")
+    if same_values(weights, want["train_zero_grad"]["weights_tensor"]):
         return Verdict.ok("gradients are reset before every step")
+    if verdict := _other_batches(seen, want, fn):
+        return verdict
+    seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     if not seen.get("moved"):
         return Verdict.wrong(
             f"{fn} did not change the weights: is optimizer.step() called, after "

@@ -94,6 +94,34 @@ def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
 
+# A Colab habit: train_epoch loops over the notebook's global loader, not its argument.
+GLOBAL_LOADER = """
+g = torch.Generator().manual_seed(1)
+images = torch.randn(640, *IMAGE_SHAPE, generator=g)
+train_loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(images, torch.randint(0, 2, (640,), generator=g)),
+    batch_size=64,
+)
+"""
+
+
+def test_is_a_train_that_ignores_its_loader_told_so(harness):
+    code = toy.cells()["loops"]
+    loop = "for images, labels in loader:"
+    assert code.count(loop) == 2  # train's loop first, then evaluate's
+    shape = f"IMAGE_SHAPE = {tuple(harness.manifest.image_shape)}\n"
+    ns = harness.namespace(
+        shape + GLOBAL_LOADER, code.replace(loop, loop[:-7] + "train_loader:", 1)
+    )
+    results = harness.grade(ns, ["loops"])
+    assert _failing(results) == {"train_mode", "train_loss"}, {
+        n: r.message for n, r in results.items()
+    }
+    # Not "call model.train()" or "call zero_grad()": what is wrong, said where it is judged.
+    for name in ("train_mode", "train_zero_grad"):
+        assert "the loader it is given" in results[name].message, results[name].message
+
+
 BATCH_MEANS = ACCEPTED["mean of the batch means"]
 
 
