@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from grader.judge import published_thresholds
 from grader.manifest import Manifest
 from solutions.paths import ASSIGNMENTS_DIR, RELEASE_DIR, REPO_ROOT, SOURCE_DIR
 
@@ -113,19 +114,28 @@ def _grade_cell_points(notebook: Path) -> dict[str, float]:
 
 def check_release(manifest: Manifest) -> None:
     """Refuse to grade when the source or release notebook's grade cells are not worth what
-    the manifest says (a change of points without `make release`)."""
+    the manifest says, or it lists other accuracy thresholds than the grader applies (a change
+    of points or thresholds without `make release`)."""
     want = {
         cell: round(sum(c.points for c in checks), 4) for cell, checks in manifest.cells().items()
     }
+    thresholds = published_thresholds(manifest)
     for folder in (RELEASE_DIR, SOURCE_DIR):
         path = folder / manifest.id / manifest.notebook
         got = _grade_cell_points(path) if path.is_file() else {}
+        text = path.read_text() if path.is_file() else ""
         if got != want:
             cell = next(c for c in sorted({*want, *got}) if got.get(c) != want.get(c))
-            raise CourseError(
-                f"{path.relative_to(REPO_ROOT)} is older than "
-                f"{(ASSIGNMENTS_DIR / f'{manifest.id}.toml').relative_to(REPO_ROOT)} "
-                f"({cell}: {got.get(cell, 'no cell')} points there, {want.get(cell, 'no cell')} "
-                f"in the manifest): run python -m solutions notebook {manifest.id} && nbgrader "
-                f"generate_assignment {manifest.id} --force (make release: every assignment)"
-            )
+            stale = f"{cell}: {got.get(cell, 'no cell')} points there, {want.get(cell, 'no cell')}"
+        elif missing := [
+            k for k, t in thresholds.items() if f"accuracy at least {t:.2f}" not in text
+        ]:
+            stale = f"{missing[0]}'s accuracy threshold is not the {thresholds[missing[0]]:.2f}"
+        else:
+            continue
+        raise CourseError(
+            f"{path.relative_to(REPO_ROOT)} is older than "
+            f"{(ASSIGNMENTS_DIR / f'{manifest.id}.toml').relative_to(REPO_ROOT)} ({stale} "
+            f"in the manifest): run python -m solutions notebook {manifest.id} && nbgrader "
+            f"generate_assignment {manifest.id} --force (make release: every assignment)"
+        )

@@ -53,6 +53,18 @@ def _manifest_thresholds(expected: dict, manifest: Manifest) -> None:
         entry |= manifest.model(key).threshold_entry(entry.get("test_accuracy"))
 
 
+def published_thresholds(manifest: Manifest) -> dict[str, float]:
+    """Model key -> the accuracy the grader asks of its weights, as the notebook lists it: for
+    the models the accuracy family judges, or every model where the assignment judges accuracy
+    itself (mlp_tuning). Empty before the reference has been trained (no expected answers)."""
+    try:
+        expected = load_expected(manifest.id)["accuracy"]
+    except ExpectedAnswersMissing:
+        return {}
+    judged = {c.source.split(".", 1)[1] for c in manifest.checks if c.family == "accuracy"}
+    return {k: e["threshold"] for k, e in expected.items() if k in judged or not judged}
+
+
 @dataclass(frozen=True)
 class JudgeContext:
     """What a judge may use besides the two observations."""

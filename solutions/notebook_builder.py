@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.judge import ExpectedAnswersMissing, load_expected
+from grader.judge import published_thresholds
 from grader.manifest import Manifest
 from grader.notebook_io import VISIBLE_PREFIX
 from grader.staging import MAX_EXTRA_FILE_BYTES
@@ -97,7 +97,7 @@ def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Ce
     """The notebook's last cells: the pre-submission check, and the files to hand in, each with
     the size limit the grader applies. `rerun` says what the check's fresh run skips and how
     long it takes; `note` ends the list (e.g. a file not to hand in)."""
-    thresholds = _thresholds(manifest)
+    thresholds = published_thresholds(manifest)
     files = [
         f"`{m.weights}` (at most {m.max_weights_mb:g} MB"
         + (f"; test accuracy at least {thresholds[m.key]:.2f})" if m.key in thresholds else ")")
@@ -120,18 +120,6 @@ def before_you_submit(manifest: Manifest, rerun: str, note: str = "") -> list[Ce
         markdown(text.strip()),
         provided("precheck", "%run precheck.py"),
     ]
-
-
-def _thresholds(manifest: Manifest) -> dict[str, float]:
-    """Model key -> the accuracy the grader asks of its weights: for the models the accuracy
-    family judges, or every model where the assignment judges accuracy itself (mlp_tuning).
-    Empty before the reference has been trained (no expected answers yet)."""
-    try:
-        expected = load_expected(manifest.id)["accuracy"]
-    except ExpectedAnswersMissing:
-        return {}
-    judged = {c.source.split(".", 1)[1] for c in manifest.checks if c.family == "accuracy"}
-    return {k: e["threshold"] for k, e in expected.items() if k in judged or not judged}
 
 
 def _json_max_mb() -> int:

@@ -258,3 +258,20 @@ def test_does_a_changed_threshold_apply_without_training_again(tmp_path, monkeyp
     assert after["resmlp"]["threshold"] < before["resmlp"]["threshold"]
     assert "0.1" in after["resmlp"]["threshold_rule"]
     assert after["densenet"] == before["densenet"]
+
+
+def test_is_a_release_that_lists_an_old_threshold_refused(tmp_path, monkeypatch):
+    """The same edit without `make release`: the notebook students hold still lists the old
+    threshold, so a course run refuses to grade and says what to run (as for points)."""
+    from grader.course import CourseError, check_release
+    from solutions import paths
+
+    check_release(load_manifest("res_dense_nets"))  # the committed release is in step
+    for toml in paths.ASSIGNMENTS_DIR.glob("*.toml"):
+        (tmp_path / toml.name).write_text(
+            toml.read_text().replace("threshold_margin = 0.03", "threshold_margin = 0.10", 1)
+        )
+    monkeypatch.setattr(paths, "ASSIGNMENTS_DIR", tmp_path)
+    now = load_expected("res_dense_nets")["accuracy"]["resmlp"]["threshold"]
+    with pytest.raises(CourseError, match=f"resmlp's accuracy threshold is not the {now:.2f} in"):
+        check_release(load_manifest("res_dense_nets"))
