@@ -227,29 +227,40 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
     The caller passes `torch.device("meta")` to the student's function inside `run`: a function
     that moves the model and the batch to the device it is given shows ("meta", "meta"), one that
-    forgets the batch shows ("cpu", "meta"). The hook then stops the function, since a meta
-    tensor has no values to compute a loss or an accuracy from.
+    forgets the batch shows ("cpu", "meta"); the hook stops the latter at once. The former runs
+    on, on meta tensors (no values), until it ends or asks for a value (`loss.item()`); where it
+    first mixes a meta tensor with one left on the CPU (labels not moved) is recorded as "mixed":
+    on a GPU that line raises the same error. `model` is the grader's own, so its forward never
+    mixes devices itself.
     """
     seen: dict = {}
 
     def hook(module, inputs):
+        if "input_device" in seen:
+            return
         first = next((t for t in inputs if isinstance(t, torch.Tensor)), None)
         param = next(module.parameters(), None)
         seen["input_device"] = first.device.type if first is not None else None
         seen["param_device"] = param.device.type if param is not None else None
-        raise StopProbe
+        if (seen["input_device"], seen["param_device"]) != ("meta", "meta"):
+            raise StopProbe
 
     handle = model.register_forward_pre_hook(hook)
     try:
         run(model)
-        seen.setdefault("returned_without_forward", True)
     except StopProbe:
         pass
     except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
-        seen["error"] = describe_error(err, 500)
+        text = describe_error(err, 500)
+        mixed = "input_device" in seen and re.search(MIXED_DEVICES, str(err))
+        seen["mixed" if mixed else "error"] = text
     finally:
         handle.remove()
     return seen
+
+
+# What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).
+MIXED_DEVICES = r"is not on the expected device|Expected all tensors to be on the same device"
 
 
 def describe_shapes(shapes: list[list[int]]) -> str:

@@ -1,10 +1,11 @@
 """Device placement, checked on a CPU-only grader with the meta device.
 
 The student's training and evaluation code is called with `torch.device("meta")`; a forward
-pre-hook on the model records where its parameters and its first input are, then stops the run
-(a meta tensor has no values to compute a loss from). Code that moves the model and every batch
-to the device it is given shows ("meta", "meta"); code that forgets the batch shows
-("meta", "cpu"), code that hard-codes "cuda" or ignores the argument shows "cpu" parameters.
+pre-hook on the model records where its parameters and its first input are. Code that moves the
+model and every batch to the device it is given shows ("meta", "meta") and runs on until it asks
+for a value (a meta tensor has none), where labels left on the CPU make torch raise as it would
+on a GPU; code that forgets the batch shows ("meta", "cpu"), code that hard-codes "cuda" or
+ignores the argument shows "cpu" parameters (both stopped at that first forward).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ def _verdict(seen: dict, fn: str) -> Verdict:
         what = Verdict.error if "error" in seen else Verdict.wrong
         return what(f"{fn} never ran the model on the given device: {reason}")
     model_ok, batch_ok = seen["param_device"] == "meta", seen["input_device"] == "meta"
+    if model_ok and batch_ok and "mixed" in seen:
+        return Verdict.wrong(
+            f"{fn} moves the model and the images to the device it is given, but then uses the "
+            f"model's outputs with a tensor left on the CPU ({seen['mixed']}; on a GPU this "
+            "line fails): move the labels too, labels.to(device)"
+        )
     if model_ok and batch_ok:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")
     missing = [what for what, ok in (("the model", model_ok), ("the batches", batch_ok)) if not ok]

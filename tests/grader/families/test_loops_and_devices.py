@@ -51,6 +51,19 @@ ACCEPTED = {
         "loss.backward()",
         "loss.backward()\n        nn.utils.clip_grad_norm_(model.parameters(), max_norm=0.1)",
     ),
+    # Labels moved inline, after the forward: the devices probe runs on past the forward.
+    "labels moved in the loss's call": (
+        "images, labels = images.to(device), labels.to(device)\n        optimizer.zero_grad()\n"
+        "        loss = loss_fn(model(images), labels)",
+        "optimizer.zero_grad()\n"
+        "        loss = loss_fn(model(images.to(device)), labels.to(device))",
+    ),
+    # The predictions brought to the CPU instead of the labels to the device: as right.
+    "predictions to the labels' device": (
+        "images, labels = images.to(device), labels.to(device)\n"
+        "            correct += (model(images).argmax(dim=1) == labels).sum().item()",
+        "correct += (model(images.to(device)).argmax(dim=1).cpu() == labels).sum().item()",
+    ),
 }
 
 
@@ -74,6 +87,17 @@ WRONG = {
         "return correct / count",
         "return 100.0 * correct / count",
         {"evaluate_accuracy"},
+    ),
+    # On a GPU these lines raise (cuda and cpu tensors in one operation): so they do on meta.
+    "labels left on the CPU in training": (
+        "images, labels = images.to(device), labels.to(device)\n        optimizer.zero_grad()",
+        "images = images.to(device)\n        optimizer.zero_grad()",
+        {"train_device"},
+    ),
+    "labels left on the CPU in evaluation": (
+        "images, labels = images.to(device), labels.to(device)\n            correct",
+        "images = images.to(device)\n            correct",
+        {"evaluate_device"},
     ),
     "accuracy per batch averaged": (
         "correct += (model(images).argmax(dim=1) == labels).sum().item()\n"
