@@ -42,9 +42,12 @@ def _positive_float(text: str) -> float:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage mistakes end in one line, like every other operator error."""
+    """Usage mistakes end in one line, like every other operator error. `argv`: the words
+    parsed, for a hint where a flag took the words after it."""
 
-    argv: list[str] = []
+    def __init__(self, *args, argv: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.argv = argv or []
 
     def error(self, message: str):
         if message.endswith("required: PATH") and "--student" in self.argv:
@@ -52,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m grader",
         description="Grade a class (grade submitted/ --jobs 2), then look at it: show, "
@@ -62,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     grade = sub.add_parser(
         "grade",
         help="grade notebooks, submission folders or a submitted/ tree",
+        argv=argv,
     )
     grade.add_argument(
         "paths",
@@ -378,8 +382,8 @@ def _charts(reports: list[Report], csv_path: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _Parser.argv = sys.argv[1:] if argv is None else argv
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser(argv).parse_args(argv)
     if args.command != "grade":
         return class_cli.run(args)
     from grader.batch import Interrupted

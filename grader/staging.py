@@ -176,7 +176,7 @@ def unpacked_folder(folder: Path) -> Path | None:
     archive unpacked with its own top folder. None when there is no such single subfolder."""
     listing = list_files(folder, max_depth=1)
     parents = {p.parent for p in listing.files if p.suffix == ".ipynb"}
-    parents = {p for p in parents if not f"{p.name}/ ".startswith(TOOL_FOLDERS)}
+    parents = {p for p in parents if f"{p.name}/ " not in TOOL_FOLDERS}
     if len(parents) != 1 or folder in parents:
         return None
     return parents.pop()
