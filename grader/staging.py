@@ -140,7 +140,7 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             problems[model.weights] = (
                 f"{model.weights} is not a regular file ({refused})"
                 if refused
-                else f"{model.weights} was not submitted"
+                else not_submitted(model.weights)
             )
             continue
         try:
@@ -171,6 +171,11 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
 
 
+def not_submitted(name: str) -> str:
+    """The problem recorded for an expected file not handed in (checks tell it from others)."""
+    return f"{name} was not submitted"
+
+
 def unpacked_folder(folder: Path) -> Path | None:
     """The one subfolder that holds the notebooks when `folder` holds none: an LMS or Drive
     archive unpacked with its own top folder. None when there is no such single subfolder."""
@@ -197,7 +202,7 @@ def _weights_elsewhere(name: str, folder: Path, files: list[Path]) -> tuple[Path
     found = [p for p in files if same(p)]
     if len(found) > 1:
         names = inert_line(", ".join(str(p.relative_to(folder)) for p in found))
-        return None, f"{name} was not submitted; which of {names} it is cannot be told"
+        return None, f"{not_submitted(name)}; which of {names} it is cannot be told"
     return (found[0] if found else None), ""
 
 
@@ -207,7 +212,7 @@ def _adopt_lone_weights(top, wanted, weights, problems, notes, limits) -> str:
     cause, and a file that does not fit fails the accuracy check with the loader's reason,
     as a missing one would have failed it anyway. Two or more of either: nothing is guessed.
     Gives the name of the file taken ("" when none)."""
-    missing = [name for name, why in problems.items() if why == f"{name} was not submitted"]
+    missing = [name for name, why in problems.items() if why == not_submitted(name)]
     spare = [n for n in top if n not in wanted and n.lower().endswith(LONE_WEIGHTS_SUFFIXES)]
     if len(missing) != 1 or len(spare) != 1:
         return ""

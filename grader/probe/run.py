@@ -63,9 +63,7 @@ class Kept:
     def after(self, index: int, before: dict, ns: dict) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
         if index in self.given:
-            self.taken.update(
-                {k: (self.defined[k], v) for k, v in changed.items() if k in self.defined}
-            )
+            self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
         self.defined.update(defs)
@@ -74,7 +72,7 @@ class Kept:
 
     def clobbered(self) -> dict:
         """The student's definitions a given cell rebound, by name."""
-        return {k: mine for k, (mine, theirs) in self.taken.items()}
+        return dict(self.taken)
 
 
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:

@@ -16,6 +16,7 @@ from grader.checks.common import WrongValue, jsonable, modules_of_type, pair_of
 from grader.checks.families import accuracy
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
+from grader.staging import not_submitted
 
 OWN = Definitions()
 CURVES = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -138,8 +139,9 @@ def submitted_curves(ctx) -> dict:
     wrong with the file ("file")."""
     histories = ctx.ns.get("histories")
     seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
-    absent = {f"{m.weights} was not submitted": m.key for m in ctx.manifest.models}
-    seen["not_run"] = [absent[p] for p in ctx.weights_problems.values() if p in absent]
+    problems = ctx.weights_problems
+    seen["not_run"] = [m.key for m in ctx.manifest.models
+                       if problems.get(m.weights) == not_submitted(m.weights)]  # fmt: skip
     if not histories:
         seen["file"] = _file_problem(ctx.workdir / HISTORIES)
     return seen
