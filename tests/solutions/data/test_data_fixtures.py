@@ -3,7 +3,6 @@
 import gzip
 import pickle
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +122,8 @@ def test_is_rewriting_a_fixture_root_with_another_seed_complete(tmp_path):
     assert _files(tmp_path / "x") == _files(tmp_path / "y")
 
 
-def _train_mlp(root: Path, name: str, optimiser: str) -> tuple[float, float]:
-    """Train a 1-hidden-layer MLP for 3 epochs; return (test accuracy, seconds)."""
-    start = time.perf_counter()
+def _train_mlp(root: Path, name: str, optimiser: str) -> float:
+    """Train a 1-hidden-layer MLP for 3 epochs; return its test accuracy."""
     torch.manual_seed(0)
     info = DATASETS[name]
     x_train, y_train = load_split(name, True, root=root, verify=False)
@@ -147,19 +145,15 @@ def _train_mlp(root: Path, name: str, optimiser: str) -> tuple[float, float]:
             opt.step()
     with torch.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
-    return accuracy, time.perf_counter() - start
+    return accuracy
 
 
 @pytest.mark.parametrize("name", sorted(MNIST_LIKE))
 def test_can_a_small_mlp_learn_the_mnist_like_fixture_but_not_perfectly(
     fixture_root, name, one_thread
 ):
-    accuracy, seconds = _train_mlp(fixture_root, name, "sgd")
-    assert 0.8 < accuracy < 0.995
-    assert seconds < 5
+    assert 0.8 < _train_mlp(fixture_root, name, "sgd") < 0.995
 
 
 def test_can_a_small_mlp_learn_the_cifar_fixture(fixture_root, one_thread):
-    accuracy, seconds = _train_mlp(fixture_root, "cifar10", "adam")
-    assert accuracy > 0.6
-    assert seconds < 5
+    assert _train_mlp(fixture_root, "cifar10", "adam") > 0.6
