@@ -8,7 +8,7 @@ manifest's `[normalize]` mean and std. Each of its outputs is matched against ev
 tensor does; at each of the (2P + 1)^2 offsets): both flips must show up, and a crop moved by
 the full padding. Where other random augmentations may follow (`extra_augmentations`) and no
 output matches, the flip and the crop are judged on the training transform with those other
-steps set aside (a torchvision Compose: its flips, crops and conversions to a normalised
+steps set aside (a torchvision Compose: its flips, pads, crops and conversions to a normalised
 tensor, in order). The test transform must give exactly ToTensor and Normalize of the image,
 every call.
 """
