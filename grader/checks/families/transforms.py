@@ -8,7 +8,7 @@ manifest's `[normalize]` mean and std. Each of its outputs is matched against ev
 tensor does; at each of the (2P + 1)^2 offsets): both flips must show up, and a crop moved by
 the full padding. Where other random augmentations may follow (`extra_augmentations`) and no
 output matches, the flip and the crop are judged on the training transform with those other
-steps set aside (a torchvision Compose: its flips, crops and conversions to a normalised
+steps set aside (a torchvision Compose: its flips, pads, crops and conversions to a normalised
 tensor, in order). The test transform must give exactly ToTensor and Normalize of the image,
 every call.
 """
@@ -66,12 +66,14 @@ def _call(section: TransformsSection, augment: bool) -> str:
     return f"{section.function}({', '.join(args)})"
 
 
-# What a flip-and-crop training transform is made of; other steps are extra augmentations.
+# What a flip-and-crop training transform is made of; other steps are extra augmentations. A
+# Pad before the crop is the crop's padding written apart (Pad(4), RandomCrop(28) pads by 4),
+# not another augmentation: it is judged with the crop, never set aside.
 KNOWN_STEPS = tuple(
     getattr(module, name)
     for module in (transforms, v2)
-    for name in ("RandomHorizontalFlip", "RandomCrop", "ToTensor", "Normalize", "PILToTensor")
-) + (transforms.ConvertImageDtype, v2.ToImage, v2.ToDtype)
+    for name in ("RandomHorizontalFlip", "RandomCrop", "Pad", "ToTensor", "Normalize")
+) + (transforms.PILToTensor, v2.PILToTensor, transforms.ConvertImageDtype, v2.ToImage, v2.ToDtype)
 
 
 COMPOSE = (transforms.Compose, v2.Compose)
@@ -194,7 +196,7 @@ def observe(ctx) -> dict:
         flips, offsets, unmatched = sample(train)
         known = _known_steps(train) if section.extra_augmentations else None
         # Outputs that are neither are excused only where another step may have made them: not
-        # in a Compose of flips, crops and conversions alone (RandomCrop(28, padding=4)).
+        # in a Compose of flips, pads, crops and conversions alone (RandomCrop(28, padding=4)).
         composed = isinstance(train, COMPOSE)
         extras = section.extra_augmentations and (known is not None or not composed)
         if unmatched == DRAWS and known is not None:  # the other augmentations set aside

@@ -16,6 +16,7 @@ from tests.grader.families.conftest import Harness
 FLIP, CROP = "transforms.RandomHorizontalFlip()", "transforms.RandomCrop(28, padding=2)"
 ROTATE = "transforms.RandomRotation((20, 40))"  # no output of a flip and crop is one of its
 PAD4 = "transforms.RandomCrop(28, padding=4)"  # a crop moved by 2 among its outputs too
+CROP4 = "transforms.RandomCrop(28)"  # after a Pad step
 WRITTEN = {
     "the reference's order": (([FLIP, CROP], [], []), (True, True)),
     "flip and crop after normalising": (([], [FLIP, CROP], []), (True, True)),
@@ -39,6 +40,12 @@ WRITTEN_WITH_EXTRAS = {
     "reflected padding": (([FLIP, f"{CROP[:-1]}, padding_mode='reflect')"], [], []), (False, True)),
     "padding 4": (([FLIP, PAD4], [], []), (False, True)),
     "padding 4, then a rotation": (([FLIP, PAD4, ROTATE], [], []), (False, True)),
+    # A Pad step is the crop's padding, not another augmentation.
+    "Pad(4), then the crop": (([FLIP, "transforms.Pad(4)", CROP4], [], []), (False, True)),
+    "Pad(2), the crop, a rotation": (
+        ([FLIP, "transforms.Pad(2)", CROP4, ROTATE], [], []),
+        (True, True),
+    ),
 }
 
 
