@@ -141,7 +141,8 @@ def find_submissions(path: Path, manifest: Manifest) -> list[Submission]:
         elif nested.is_dir():
             found.append(Submission(student_dir.name, nested))
         elif _has_notebook(student_dir):
-            found.append(Submission(student_dir.name, student_dir))
+            # downloads/ana/<id>/: ana's folder, not a student called <id>
+            found.append(Submission(student_name(student_dir, manifest.id), student_dir))
     return found
 
 

@@ -273,3 +273,12 @@ def test_are_submitted_folders_found_as_the_course_lays_them_out(tmp_path, manif
     assert only.student == "jo" and only.course_root == root.parent
     (only,) = find_submissions(root / "jo" / ID, manifest)
     assert only.student == "jo" and only.course_root == root.parent
+
+
+def test_is_a_folder_outside_a_course_named_after_its_owner(tmp_path, manifest):
+    """`grade downloads/ana/` holding only `<id>/<id>.ipynb` (an archive unpacked with the
+    assignment's folder) grades ana, not a student called after the assignment."""
+    (tmp_path / "ana" / ID).mkdir(parents=True)
+    (tmp_path / "ana" / ID / f"{ID}.ipynb").write_text("{}")
+    (only,) = find_submissions(tmp_path / "ana", manifest)
+    assert only.student == "ana" and only.path == tmp_path / "ana" / ID
