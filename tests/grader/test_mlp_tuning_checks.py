@@ -1,5 +1,7 @@
 """Does mlp_tuning's std check take the sheet's formula however a student rewrites it, in
-float32, in every grading run's cases, and still name the formula's mistakes?"""
+float32, in every grading run's cases, and still name the formula's mistakes? Is an MLP that
+cannot be trained charged to its dropout, not to the search; augmenting after Standardise, to
+the training transform?"""
 
 from __future__ import annotations
 
@@ -8,7 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from grader.checks.mlp_tuning import mlp, search, transforms
 from grader.checks.mlp_tuning import statistics as own
+from grader.manifest import load_manifest
+from grader.probe.context import ProbeContext
+from tests.fixtures.variants import reference_cells
 
 SEEDS = range(300)
 RIGHT = {
@@ -38,3 +44,50 @@ def test_is_the_sheet_s_formula_right_in_float32_however_written(formula):
 @pytest.mark.parametrize("mistake", WRONG)
 def test_is_each_mistake_of_the_formula_named(mistake):
     assert all(mistake in (_problem(WRONG[mistake], s) or "") for s in SEEDS[:20])
+
+
+IMPORTS = (
+    "import math, time, optuna, torch\nfrom torch import nn\nfrom torchvision import transforms"
+)
+IMPORTS += "\nfrom torch.utils.data import DataLoader, Dataset, Subset"
+
+
+def _verdicts(part, observer, **cells: str) -> dict:
+    """check name -> Verdict of `part`'s checks fed by `observer`, for the reference's cells with
+    `cells` in their place, run in process and judged against the reference's observation."""
+    manifest, reference = load_manifest("mlp_tuning"), reference_cells("mlp_tuning")
+    draw = next(o.draw for o in part.OWN.observers if o.observe is observer)
+    settings, observed = draw(random.Random(1), manifest), []
+    for changes in (cells, {}):
+        ns: dict = {}
+        for name in ("transforms", "mlp", "loops", "search"):
+            exec(compile(IMPORTS + "\n" + {**reference, **changes}[name], name, "exec"), ns)
+        ns["optuna"].logging.set_verbosity(ns["optuna"].logging.WARNING)
+        observed.append(observer(ProbeContext(ns=ns, manifest=manifest, settings=settings)))
+    checks = [c for c in part.OWN.checks if c.observer == observer.__name__]
+    return {c.name: c.judge(*observed, SimpleNamespace(settings=settings)) for c in checks}
+
+
+def test_is_dropout_in_place_charged_to_the_dropout_check_and_not_to_the_search():
+    """Reported: nn.ReLU(inplace=True) then nn.Dropout(inplace=True) gives the right outputs,
+    but a backward pass raises (the dropout overwrote what the activation's gradient needs): it
+    lost the search's 5 points (run_search raised) and none of the MLP's."""
+    cell = reference_cells("mlp_tuning")["mlp"]
+    cell = cell.replace('"relu": nn.ReLU}', '"relu": lambda: nn.ReLU(inplace=True)}')
+    cell = cell.replace("nn.Dropout(dropout)]", "nn.Dropout(dropout, inplace=True)]")
+    dropout = _verdicts(mlp, mlp.mlp_dropout, mlp=cell)["mlp_dropout_modes"]
+    assert dropout.fraction == 0.5 and "inplace=True" in dropout.message, dropout
+    assert not dropout.raised  # a wrong value: it excuses mlp_behaviour, which builds on it
+    searched = _verdicts(search, search.search, mlp=cell)
+    assert all(v.fraction == 1 for v in searched.values()), searched
+
+
+@pytest.mark.parametrize("steps, right", [("[to_tensor[0], *augment, *to_tensor[1:]]", True),
+                                          ("to_tensor + augment", False)])  # fmt: skip
+def test_is_augmenting_after_standardise_wrong_and_after_to_tensor_right(steps, right):
+    """Augmenting tensors after ToTensor gives the sheet's images within a grey level; after the
+    per-pixel Standardise, pixels move away from their own statistics (it passed full marks)."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    cell = cell.replace("Compose(augment + to_tensor)", f"Compose({steps})")
+    verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
+    assert verdicts["train_transform_augments"].fraction == (1 if right else 0.5), verdicts

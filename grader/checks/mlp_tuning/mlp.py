@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import a_module, inputs, same_values
+from grader.checks.common import WrongValue, a_module, describe_error, inputs, same_values
 from grader.checks.families.behaviour import dropout_problem, fix_parameters, linear_calls
 from grader.checks.kit import judged
 from grader.checks.mlp_tuning.shared import SIDE
@@ -91,16 +91,34 @@ def mlp_dropout(ctx) -> dict:
     x = inputs(16, 1, SIDE, SIDE, seed=seed)
 
     def run(i, mode):
-        entry = {}
+        entry, models = {}, {}
         for key, p in (("dropout", float(s["p"])), ("none", 0.0)):
-            model = _fixed_mlp(
+            models[key] = _fixed_mlp(
                 MLP, seed, width=int(s["width"]), activation=s["activation"], dropout=p
             )
-            hidden = _hidden(model, x, training=mode == "training", seed=seed + 1)
+            hidden = _hidden(models[key], x, training=mode == "training", seed=seed + 1)
             entry[f"{key}_tensor"] = hidden["post_tensor"]
+        # Dropout in place (nn.Dropout(inplace=True)) computes the right outputs but overwrites
+        # the activation's, which its gradient needs: such an MLP cannot be trained.
+        broken = mode == "training" and _backward_error(models["dropout"], x)
+        if broken and not _backward_error(models["none"], x):
+            raise WrongValue(
+                f"training it raises in backward ({broken}): dropout in place (inplace=True) "
+                "overwrites the activation's output, which the activation's gradient needs"
+            )
         return entry
 
     return {"modes": kit.per_setting(MODES, seed, run)}
+
+
+def _backward_error(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What one backward pass of `model` in training mode raises, as training would; else None."""
+    model.train()
+    try:
+        model(x).sum().backward()
+    except RuntimeError as err:
+        return describe_error(err).split(": [")[0]  # without the tensor it names
+    return None
 
 
 def _dropout_where(ctx, i, want) -> str:

@@ -1,12 +1,14 @@
 """`mlp_tuning`'s search: `run_search` with a tiny budget on a tiny data set of the grader's
-own, while the notebook's test split is replaced by a tripwire. It must never touch the test
-split nor standardise with statistics of validation images; every trial's value is the
-validation accuracy it reported last to the pruner (on data where training and validation
-accuracies differ), and its best trial is the best of them (judged by `families.studies`)."""
+own, while the notebook's test split is replaced by a tripwire and its statistics and MLP by the
+grader's. It must never touch the test split nor standardise with statistics of validation
+images; every trial's value is the validation accuracy it reported last to the pruner (on data
+where training and validation accuracies differ), and its best trial is the best of them
+(judged by `families.studies`)."""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.utils.data import Subset
 
 from grader.checks import kit
@@ -36,6 +38,20 @@ def grader_statistics(subset) -> tuple[torch.Tensor, torch.Tensor]:
     return images.mean(0), images.std(0, correction=0) + EPSILON
 
 
+def grader_mlp(
+    hidden_layers=2, width=256, activation="relu", dropout=0.0, input_size=784, classes=10
+) -> nn.Module:
+    """The sheet's MLP, built by the grader: put in place of the student's `MLP` while the search
+    is probed, as the statistics are, so that an MLP mistake (one that cannot be trained, say)
+    is charged to the MLP checks alone."""
+    act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers, features = [nn.Flatten()], input_size
+    for _ in range(hidden_layers):
+        layers += [nn.Linear(features, width), act(), nn.Dropout(dropout)]
+        features = width
+    return nn.Sequential(*layers, nn.Linear(features, classes))
+
+
 def _draw_search(rng, manifest) -> dict:
     return {
         # The search's seed, drawn from a smaller range than kit.seed's as it always was: a
@@ -49,8 +65,8 @@ def _draw_search(rng, manifest) -> dict:
 
 @OWN.observer(draw=_draw_search)
 def search(ctx) -> dict:
-    """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires
-    and the statistics by the grader's own (see `grader_statistics`)."""
+    """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires,
+    the statistics and the MLP by the grader's own (`grader_statistics`, `grader_mlp`)."""
     s, run_search = ctx.settings, ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
     # Every fourth validation image carries the next class's label: a trial that learns the
@@ -63,7 +79,7 @@ def search(ctx) -> dict:
     val_set = Subset(data, list(range(s["train_images"], len(data))))
     touched, watched = [], {"leaks": [], "finals": []}  # what the search did with the data
     stand_ins = {name: studies.Tripwire(name, touched) for name in WITHHELD}
-    stand_ins["standardisation_images"] = grader_statistics
+    stand_ins.update(standardisation_images=grader_statistics, MLP=grader_mlp)
     leaked = {"the validation split": val_set, "both splits": Subset(data, range(len(data)))}
     leaked = {what: grader_statistics(subset)[0] for what, subset in leaked.items()}
     if callable(given := ctx.ns.get("train_and_validate")):

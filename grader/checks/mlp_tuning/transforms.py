@@ -21,7 +21,7 @@ OWN = Definitions()
 # 1 evaluation; normalise; the switches on). The last "switches" call also records the
 # evaluation transform's images: that call is compared with them, not with the reference.
 CALLS = {
-    "augments": [(0, False, SWITCHES)],
+    "augments": [(0, normalise, SWITCHES) for normalise in (False, True)],
     "switches": [(0, False, on) for on in ((), *((s,) for s in SWITCHES))] + [(0, True, ())],
     "evaluation": [(1, normalise, on) for on in (SWITCHES, ()) for normalise in (True, False)],
 }
@@ -50,9 +50,16 @@ def transform_outputs(ctx) -> dict:
             raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
         # A flip that draws other random numbers (RandomApply) moves every later draw.
         used = pair[1] if which else with_reference_flips(pair[0], images[0], seeds[0]) or pair[0]
-        entry = {"outputs_tensor": transformed(used, images, seeds)}
+
+        def unscaled(transform):  # standardised training images back on the 0..1 scale, where
+            # a grey level is one step at every pixel; augmenting after Standardise shows there
+            out = transformed(transform, images, seeds)
+            scaled = normalise and which == 0 and out.shape[-2:] == std_image.shape
+            return out * std_image + mean_image if scaled else out
+
+        entry = {"outputs_tensor": unscaled(used)}
         if normalise and which == 0:  # standardised training images, and evaluation ones
-            entry["eval_tensor"] = transformed(pair[1], images, seeds)
+            entry["eval_tensor"] = unscaled(pair[1])
         return entry
 
     return {key: kit.per_setting(calls, 0, run) for key, calls in CALLS.items()}
@@ -97,7 +104,7 @@ def _judge(key: str, hint: str):
 @_judge(
     "augments",
     "with every switch on it must apply RandomHorizontalFlip(p=0.5), RandomRotation(10) and "
-    "RandomResizedCrop(28, scale=(0.7, 1.0)), in this order, then ToTensor",
+    "RandomResizedCrop(28, scale=(0.7, 1.0)), in this order, then ToTensor (and Standardise)",
 )
 def train_transform_augments(entry, want, ctx, i) -> str | None:
     return _differs(entry, want, unscaled=True)
