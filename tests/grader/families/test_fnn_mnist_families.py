@@ -67,3 +67,36 @@ def test_is_the_validation_loss_judged_too(fnn):
     results = fnn.grade(fnn.namespace(code), ["loops"])
     assert results["trainer_loss"].status == "fail"
     assert "NetworkTrainer.validate returned" in results["trainer_loss"].message
+
+
+TRAINER = reference_cells(ID)["trainer"]
+TRAIN_ACCURACY = "self.train_accuracy = correct / seen"
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        "self.train_accuracy = 100 * correct / seen",  # a percentage
+        "self.train_accuracy = correct / len(self.train_loader)",
+    ],
+)
+def test_is_a_wrong_training_accuracy_trainer_accuracys_only(fnn, new):
+    """The text gives train_accuracy and validate's accuracy one unit, a fraction: both are
+    trainer_accuracy's, and regularized_step (whose run reads it) is not charged."""
+    assert TRAINER.count(TRAIN_ACCURACY) == 1
+    ns = fnn.namespace(TRAINER.replace(TRAIN_ACCURACY, new))
+    results = fnn.grade(ns, ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_accuracy"}
+    assert "self.train_accuracy" in results["trainer_accuracy"].message
+
+
+def test_is_the_training_accuracy_judged_when_train_network_is_missing(fnn):
+    start = "    def train_network(self, epochs):\n"
+    code = TRAINER.replace(
+        start, f"{start}        raise NotImplementedError\n\n    def _x(self, e):\n"
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert results["regularized_step"].status == "error"
+    assert results["trainer_accuracy"].status == "pass"
+    wrong = code.replace(TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen")
+    assert fnn.grade(fnn.namespace(wrong), ["loops"])["trainer_accuracy"].status == "fail"
