@@ -57,6 +57,16 @@ def test_is_a_dense_layer_mistake_told_by_what_it_gets_wrong_first(fnn, old, new
     assert message in results["dense_layer_shapes"].message
 
 
+def test_is_a_softmax_in_fnn_charged_to_fnn_output_only(fnn):
+    """Probabilities are fnn_output's mistake, as other assignments' networks' output checks:
+    the outputs that differ by it are not fnn_behaviour's again (it cost both, blind round 5)."""
+    old = "return self.layers(torch.flatten(x, start_dim=1))"
+    code = reference_cells(ID)["fnn"].replace(old, f"return torch.softmax({old[7:]}, dim=1)")
+    results = fnn.grade(fnn.namespace(code), ["module:fnn_images", "fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"fnn_output", "fnn_behaviour"}
+    assert results["fnn_output"].points == 0 and results["fnn_behaviour"].status == "skipped"
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
