@@ -26,7 +26,7 @@ from grader.judge import all_failed
 from grader.manifest import Manifest
 from grader.notebook_io import (
     NotebookError,
-    normalise,
+    cells_to_run,
     parse_notebook,
     release_imports,
     release_test_sources,
@@ -247,12 +247,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     notebook = parse_notebook(staged.notebook_name, staged.notebook)
     report.notes += notebook.warnings
     release = RELEASE_DIR / manifest.id / manifest.notebook
-    ours, given = release_test_sources(release), release_test_sources(release, given=True)
-    graded = [
-        (number, code)
-        for number, code in zip(notebook.numbers, notebook.code_cells, strict=True)
-        if code.strip() and normalise(code) not in ours
-    ]
+    graded = cells_to_run(notebook, release)
     slot, inside = host.slot, host.inside
     slot.clear()
     weights_dir = slot.folder("job") / "weights"
@@ -261,10 +256,10 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         write_new(weights_dir / name, data, mode=0o644)
     job = {
         "manifest": manifest.model_dump(mode="json"),
-        "cells": [code for _, code in graded],
-        "cell_numbers": [number for number, _ in graded],
+        "cells": [code for _, code, _ in graded],
+        "cell_numbers": [number for number, _, _ in graded],
         "skip": {},
-        "given": [i for i, (_, code) in enumerate(graded) if normalise(code) in given],
+        "given": [i for i, (_, _, given) in enumerate(graded) if given],
         "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,

@@ -117,6 +117,30 @@ def release_test_sources(release_notebook: Path, given: bool = False) -> set[str
     return sources
 
 
+def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, str, bool]]:
+    """(number, code, given) of each code cell the probe runs. Our test cells need not run (the
+    checks do), but a helper one defines (fnn_mnist's `_as_module`) may be called by the
+    student's code, as it was in Colab: their imports, functions and classes run, as a given
+    cell does (which leaves the student's own definitions of those names to the checks)."""
+    ours, given = release_test_sources(release), release_test_sources(release, given=True)
+    cells = []
+    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
+        if normalise(code) in ours:
+            cells.append((number, _definitions(code), True))
+        elif code.strip():
+            cells.append((number, code, normalise(code) in given))
+    return [cell for cell in cells if cell[1]]
+
+
+def _definitions(source: str) -> str:
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return ""
+    kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return "\n\n".join(ast.unparse(node) for node in body if isinstance(node, kept))
+
+
 def release_imports(release_notebook: Path) -> tuple[str, ...]:
     """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
     import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook

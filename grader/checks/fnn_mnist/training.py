@@ -10,11 +10,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import flat_gradient, jsonable, near, same_values
+from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
+from grader.checks.families import loops
 from grader.checks.families.loop_models import flat_weights
 from grader.checks.families.loops import build_trainer, known_scores
 from grader.checks.kit import judged
-from grader.spec import Definitions
+from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 
@@ -112,7 +113,8 @@ def _penalised(entry, want, ctx, i) -> str | None:
 )
 def regularized_step(ctx) -> dict:
     """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
-    the penalty) and accuracy, the validation loss (without); then train_network(1)."""
+    the penalty), the validation loss (without); then train_network(1). The training accuracy
+    it records is judged by trainer_accuracy."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -125,23 +127,32 @@ def regularized_step(ctx) -> dict:
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        loss = jsonable(trainer.train_epoch())
-        found = {"train_loss": loss, "weights_tensor": flat_weights(model)}
-        found["train_accuracy"] = jsonable(trainer.train_accuracy)
-        val = jsonable(trainer.validate())  # (loss, accuracy)
-        found["val_loss"] = val[0] if isinstance(val, list) and val else val
-        optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
-        history = trainer.train_network(1)  # a dict of HISTORY's lists
-        return {**found, "history": [jsonable(history.get(k)) for k in HISTORY]}
+        found: dict = {}  # kept when a later call fails: trainer_accuracy reads train_accuracy
+        try:
+            found["train_loss"] = jsonable(trainer.train_epoch())
+            found["weights_tensor"] = flat_weights(model)
+            found["train_accuracy"] = jsonable(trainer.train_accuracy)
+            val = jsonable(trainer.validate())  # (loss, accuracy)
+            found["val_loss"] = val[0] if isinstance(val, list) and val else val
+            optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
+            history = trainer.train_network(1)  # a dict of HISTORY's lists
+            found["history"] = [jsonable(history.get(k)) for k in HISTORY]
+            again = jsonable(trainer.validate())  # that epoch's accuracies, right or not
+            found["own"] = [
+                jsonable(trainer.train_accuracy),
+                again[-1] if isinstance(again, list) else again,
+            ]
+        except Exception as err:  # noqa: BLE001 - as per_setting records it, `found` kept
+            found.update(failure(err))
+        return found
 
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}
 
 
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+# The training accuracy is trainer_accuracy's, with validate's: the text gives both one unit.
 STEP = {
     "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
-    "train_accuracy": "train_epoch stored self.train_accuracy = {}, expected {:.5f} (correct "
-    "predictions of its forward passes / samples)",
     "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, without "
     "the penalty",
 }
@@ -160,8 +171,36 @@ def _stepped(entry, want, ctx, i) -> str | None:
         if not near(entry.get(key), want[key]):
             return message.format(repr(entry.get(key)), want[key])
     got = entry["history"]  # the lists of HISTORY's keys
-    pairs = zip(got, want["history"], strict=True)
-    if not all(isinstance(g, list) and len(g) == 1 and near(g[0], w[0]) for g, w in pairs):
+    # Its own accuracies, right or not (trainer_accuracy's), are the ones to list.
+    own = dict(zip(HISTORY[2:], entry["own"], strict=True))
+    triples = zip(HISTORY, got, want["history"], strict=True)
+    if not all(_listed(g, w) or k in own and g == [own[k]] for k, g, w in triples):
         got, want = (dict(zip(HISTORY, h, strict=True)) for h in (got, want["history"]))
         return f"train_network(1) gave {got}, expected {want} (one entry per epoch, by key)"
     return None
+
+
+def _listed(got, want: list) -> bool:
+    return isinstance(got, list) and len(got) == 1 and near(got[0], want[0])
+
+
+def _trainer_accuracy(seen, want, ctx) -> Verdict:
+    """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
+    in regularized_step's run: both correct / samples, a fraction, as the text says."""
+    verdict = loops.judge_evaluate_accuracy(seen, want, ctx)
+    entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
+    target = ctx.references["regularized_step"]["runs"][0]["train_accuracy"]
+    if verdict.fraction < 1 or near(entry.get("train_accuracy"), target):
+        return verdict
+    if "train_accuracy" not in entry:
+        why = entry.get("error") or entry.get("wrong") or "nothing observed"
+        failed = Verdict.wrong if "wrong" in entry else Verdict.error  # as every_setting says
+        return failed(f"NetworkTrainer.train_epoch, with regularization: {why}")
+    return Verdict.wrong(
+        f"train_epoch stored self.train_accuracy = {entry['train_accuracy']!r}, expected "
+        f"{target:.5f} (correct predictions of its forward passes / samples: a fraction "
+        "between 0 and 1, not a percentage)"
+    )
+
+
+OWN.check("trainer_accuracy", observe=loops.OBSERVER, uses=("regularized_step",))(_trainer_accuracy)

@@ -57,6 +57,16 @@ def test_is_a_dense_layer_mistake_told_by_what_it_gets_wrong_first(fnn, old, new
     assert message in results["dense_layer_shapes"].message
 
 
+def test_is_a_softmax_in_fnn_charged_to_fnn_output_only(fnn):
+    """Probabilities are fnn_output's mistake, as other assignments' networks' output checks:
+    the outputs that differ by it are not fnn_behaviour's again (it cost both, blind round 5)."""
+    old = "return self.layers(torch.flatten(x, start_dim=1))"
+    code = reference_cells(ID)["fnn"].replace(old, f"return torch.softmax({old[7:]}, dim=1)")
+    results = fnn.grade(fnn.namespace(code), ["module:fnn_images", "fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"fnn_output", "fnn_behaviour"}
+    assert results["fnn_output"].points == 0 and results["fnn_behaviour"].status == "skipped"
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
@@ -67,3 +77,35 @@ def test_is_the_validation_loss_judged_too(fnn):
     results = fnn.grade(fnn.namespace(code), ["loops"])
     assert results["trainer_loss"].status == "fail"
     assert "NetworkTrainer.validate returned" in results["trainer_loss"].message
+
+
+TRAINER = reference_cells(ID)["trainer"]
+TRAIN_ACCURACY = "self.train_accuracy = correct / seen"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen"),  # a percentage
+        (TRAIN_ACCURACY, "self.train_accuracy = correct / len(self.train_loader)"),
+        ("seen, correct / seen", "seen, 100 * correct / seen"),  # validate's, a percentage
+    ],
+)
+def test_is_a_wrong_accuracy_trainer_accuracys_only(fnn, old, new):
+    """The text gives train_accuracy and validate's accuracy one unit, a fraction: both are
+    trainer_accuracy's; regularized_step, whose run and history read them, is not charged."""
+    assert TRAINER.count(old) == 1
+    results = fnn.grade(fnn.namespace(TRAINER.replace(old, new)), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_accuracy"}
+
+
+def test_is_the_training_accuracy_judged_when_train_network_is_missing(fnn):
+    start = "    def train_network(self, epochs):\n"
+    code = TRAINER.replace(
+        start, f"{start}        raise NotImplementedError\n\n    def _x(self, e):\n"
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert results["regularized_step"].status == "error"
+    assert results["trainer_accuracy"].status == "pass"
+    wrong = code.replace(TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen")
+    assert fnn.grade(fnn.namespace(wrong), ["loops"])["trainer_accuracy"].status == "fail"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from grader.notebook_io import normalise, release_test_sources
+from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
 from solutions.paths import RELEASE_DIR
@@ -44,3 +44,23 @@ def test_does_a_given_cell_leave_the_students_helper_to_the_checks(tmp_path):
     assert shell.user_ns["_images"](1) == 2
     assert shell.user_ns["_labels"](3) == 6
     assert shell.user_ns["user"] == 7
+
+
+def test_do_the_helpers_of_our_test_cells_reach_the_students_code():
+    """fnn_mnist's visible test cell of dense_layer defines `_as_module`; FNNs that called it
+    ran in Colab but raised NameError when graded (13 of 40 points lost): the grader left the
+    cell out. Its definitions run now, its asserts not, and a student's own `_shapes` stays."""
+    release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
+    cells = json.loads(release.read_text())["cells"]
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
+    visible = "".join(cells[ids.index("visible_dense_layer")]["source"])
+    mine = "from torch import nn\n\ndef _shapes(module):\n    return 'mine'\n"
+    code = [mine, visible, "net = _as_module([nn.Linear(2, 3)])\n"]
+    run = cells_to_run(StudentNotebook(release, code, [4, 5, 6]), release)
+    assert [(number, given) for number, _, given in run] == [(4, False), (5, True), (6, False)]
+    assert "assert" not in run[1][1]  # dense_layer is not defined here: the asserts would fail
+    job = {"cells": [c for _, c, _ in run], "cell_numbers": [4, 5, 6], "skip": {}, "given": [1]}
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
+    assert type(shell.user_ns["net"]).__name__ == "Sequential"
+    assert shell.user_ns["_shapes"](None) == "mine"
