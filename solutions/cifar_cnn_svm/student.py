@@ -19,9 +19,10 @@ MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
 def make_transforms():
     """(train_transform, test_transform): each takes a PIL image and returns a (3, 32, 32)
-    tensor, transforms.ToTensor() then transforms.Normalize(MEAN, STD). The training one first
-    augments, as the sheet does: transforms.RandomHorizontalFlip() and then
-    transforms.RandomCrop(32, padding=4). The test one is deterministic."""
+    tensor, transforms.ToTensor() then transforms.Normalize(MEAN, STD). The training one also
+    augments, as the sheet does, with transforms.RandomHorizontalFlip() and
+    transforms.RandomCrop(32, padding=4): in either order, on the image or on the normalised
+    tensor (its padding is then the mean colour, not black). The test one is deterministic."""
     ### BEGIN SOLUTION
     train_transform = transforms.Compose(
         [

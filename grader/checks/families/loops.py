@@ -415,6 +415,12 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
             f"{fn} ran the model in evaluation mode: call model.train() at its start "
             "(evaluation leaves the model in eval mode)"
         )
+    batches = len(want.get("calls") or [])
+    if len(calls) < batches:  # an early return, not a mode: said so
+        return Verdict.wrong(
+            f"{fn} ran the model on {len(calls)} of the {batches} batches of its "
+            "loader, in training mode: is its return inside the loop?"
+        )
     return Verdict.wrong(
         f"{fn} ran the model in training mode but its batch-norm statistics are not the ones "
         "one pass over the batches gives (each batch exactly once, in training mode)"

@@ -146,6 +146,20 @@ def test_is_a_train_that_ignores_its_loader_told_so(harness):
         assert "the loader it is given" in results[name].message, results[name].message
 
 
+def test_is_a_return_inside_train_s_loop_told_so(harness):
+    """The return indented into the loop (one batch trained) is named where train_mode judges
+    the pass, not blamed on the mode: model.train() was called."""
+    code = toy.cells()["loops"]
+    last = "        count += len(labels)\n    return total / count\n"
+    assert code.count(last) == 1
+    early = code.replace(last, "        count += len(labels)\n        return total / count\n")
+    results = harness.grade(harness.namespace(early), ["loops"])
+    assert _failing(results) == {"train_mode", "train_loss"}, {
+        n: r.message for n, r in results.items()
+    }
+    assert "1 of the 3 batches" in results["train_mode"].message, results["train_mode"].message
+
+
 BATCH_MEANS = ACCEPTED["mean of the batch means"]
 
 
