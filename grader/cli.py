@@ -187,6 +187,22 @@ def _check_output(path: Path | None, what: str) -> None:
         raise OperatorError(f"{what} {path}: the folder {path.parent} does not exist")
 
 
+def _check_gradebook(url: str | None) -> None:
+    """A gradebook URL whose database driver is missing is refused before any grading."""
+    if url is None:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        make_url(url).get_dialect().import_dbapi()
+    except (ImportError, ArgumentError) as err:
+        # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the project installs psycopg2.
+        raise OperatorError(
+            f"--gradebook: {err}; for PostgreSQL write postgresql+psycopg2://user@host/db"
+        ) from None
+
+
 def _venv_on_path() -> None:
     """nbgrader's gradebook runs the `alembic` command: find it next to this Python even when
     the operator called the venv's interpreter directly."""
@@ -205,6 +221,7 @@ def grade_command(args: argparse.Namespace) -> int:
             raise OperatorError(f"{path} does not exist")
     _check_output(args.json, "--json")
     _check_output(args.csv, "--csv")
+    _check_gradebook(args.gradebook)
     assignment = args.assignment or guess_assignment(args.paths)
     manifest = load_manifest(assignment)
     try:  # fail now, as an operator error, not once per student

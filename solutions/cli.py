@@ -142,14 +142,24 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(run=train_command)
     search = sub.add_parser("search", help="run an assignment's reference hyper-parameter search")
     search.add_argument("assignment")
-    search.add_argument("--storage", help="Optuna storage URL (default: an SQLite file)")
+    search.add_argument(
+        "--storage",
+        help="Optuna storage URL, e.g. postgresql://user@host/db (default: an SQLite file, "
+        "search.db beside the figures; a --quick run's is temporary)",
+    )
     search.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     search.add_argument("--trials", type=int, help="trials in all (default: the assignment's)")
     search.add_argument("--quick", action="store_true", help="a few trials on a few images")
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--output-dir", type=Path, help="folder for the result and figures")
+    search.add_argument(
+        "--output-dir",
+        type=Path,
+        help="folder for the result and figures (default: the result in solutions/<id>/, where "
+        "train reads it, the figures in reports/<id>/, or both in reports/<id>/quick with --quick)",
+    )
     # A worker: join the stage study STUDY in --storage and run --trials of its trials. The
-    # search starts these itself; on another machine the same command adds a worker.
+    # search starts these itself; on another machine (a server's --storage), the same command
+    # with the run's --seed and an unused --worker-index (its sampler's seed) adds a worker.
     search.add_argument("--join", metavar="STUDY", help=argparse.SUPPRESS)
     search.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     search.set_defaults(run=search_command)

@@ -27,6 +27,7 @@ from types import SimpleNamespace
 
 import optuna
 import torch
+from sqlalchemy.engine import make_url
 from torch import Tensor
 
 from solutions.data import (
@@ -185,6 +186,8 @@ def storage_kind(url: str) -> str:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for `url`; heartbeats mark trials of a dead worker as failed."""
+    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the driver installed is psycopg2.
+    url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
     if url.startswith("sqlite"):
         # Two worker processes on one SQLite file wait for each other's writes.
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
@@ -374,4 +377,7 @@ def search_command(args: argparse.Namespace) -> int:
     )
     print(f"best configuration: {json.dumps(record['config'])}")
     print(f"wrote {path} and {', '.join(str(f) for f in figures)}")
+    if args.storage or not args.quick:  # a quick run's own database was temporary
+        where = make_url(url).render_as_string(hide_password=True)
+        print(f"trials kept in {where}, studies {', '.join(record['provenance']['studies'])}")
     return 0

@@ -5,9 +5,11 @@ the training transform?"""
 
 from __future__ import annotations
 
+import logging
 import random
 from types import SimpleNamespace
 
+import optuna
 import pytest
 
 from grader.checks.mlp_tuning import mlp, search, transforms
@@ -62,7 +64,6 @@ def _verdicts(part, observer, **cells: str) -> dict:
         ns: dict = {}
         for name in ("transforms", "mlp", "loops", "search"):
             exec(compile(IMPORTS + "\n" + {**reference, **changes}[name], name, "exec"), ns)
-        ns["optuna"].logging.set_verbosity(ns["optuna"].logging.WARNING)
         observed.append(observer(ProbeContext(ns=ns, manifest=manifest, settings=settings)))
     checks = [c for c in part.OWN.checks if c.observer == observer.__name__]
     return {c.name: c.judge(*observed, SimpleNamespace(settings=settings)) for c in checks}
@@ -80,6 +81,21 @@ def test_is_dropout_in_place_charged_to_the_dropout_check_and_not_to_the_search(
     assert not dropout.raised  # a wrong value: it excuses mlp_behaviour, which builds on it
     searched = _verdicts(search, search.search, mlp=cell)
     assert all(v.fraction == 1 for v in searched.values()), searched
+
+
+def test_does_the_search_check_print_no_optuna_trial_lines():
+    """Seen by an instructor: grading printed Optuna's INFO line for each trial of the
+    reference's search, which the grading run observes in its own process (--quiet too)."""
+    optuna.logging.set_verbosity(optuna.logging.INFO)  # Optuna's default
+    logged, handler = [], logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("optuna").addHandler(handler)
+    try:
+        searched = _verdicts(search, search.search)
+    finally:
+        logging.getLogger("optuna").removeHandler(handler)
+    assert all(v.fraction == 1 for v in searched.values()), searched
+    assert [r.getMessage() for r in logged] == []
 
 
 @pytest.mark.parametrize("steps, right", [("[to_tensor[0], *augment, *to_tensor[1:]]", True),

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 import optuna
 import pytest
+import sqlalchemy
 import torch
 from torch.nn import functional as F
 from torch.utils.data import Subset
@@ -209,7 +210,7 @@ def _search(out: Path, root: Path, *extra: str):
         timeout=600, env={"DLGRADE_DATA": str(root)},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    return json.loads((out / "best_config.json").read_text())
+    return json.loads((out / "best_config.json").read_text()), result.stdout
 
 
 def _stage_trials(url: str, record: dict) -> list[list[optuna.trial.FrozenTrial]]:
@@ -223,7 +224,9 @@ def test_does_a_quick_search_choose_its_best_validation_trial_and_draw_the_plots
     tmp_path, fixture_root
 ):
     url = f"sqlite:///{tmp_path / 'search.db'}"
-    record = _search(tmp_path / "out", fixture_root, "--trials", "5", "--storage", url)
+    record, printed = _search(tmp_path / "out", fixture_root, "--trials", "5", "--storage", url)
+    # Where the trials are kept, for inspection: the database and the studies.
+    assert f"trials kept in {url}, studies {', '.join(record['provenance']['studies'])}" in printed
     stages = _stage_trials(url, record)
     assert sum(len(trials) for trials in stages) == record["search"]["trials"] == 5
     last = [t for t in stages[-1] if t.state == optuna.trial.TrialState.COMPLETE]
@@ -241,7 +244,7 @@ def test_does_a_quick_search_choose_its_best_validation_trial_and_draw_the_plots
 def test_do_two_workers_share_a_postgresql_study_without_losing_or_repeating_a_trial(
     postgres, tmp_path, fixture_root
 ):
-    record = _search(
+    record, _ = _search(
         tmp_path / "out", fixture_root, "--storage", postgres, "--workers", "2", "--trials", "10"
     )
     assert record["search"]["storage"] == "postgresql" and record["search"]["workers"] == 2
@@ -254,6 +257,13 @@ def test_do_two_workers_share_a_postgresql_study_without_losing_or_repeating_a_t
         assert {t.state for t in trials} <= FINISHED
         workers |= {t.user_attrs["worker"] for t in trials}
     assert len(workers) >= 2  # both processes ran trials
+
+
+def test_does_a_plain_postgresql_url_reach_the_installed_driver():
+    """Seen by an instructor: SQLAlchemy 2.1 reads postgresql:// as psycopg 3, not installed,
+    and Optuna said only "Failed to import DB access module for the specified storage URL"."""
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # psycopg2 found no server there
+        search.open_storage("postgresql://nobody@127.0.0.1:1/none")
 
 
 # ---------------------------------------------------------------- committed files
