@@ -22,9 +22,10 @@ def make_transforms(mean, std, augment=False):
     MNIST-style datasets.
 
     Both transforms end with `ToTensor()` and `Normalize(mean, std)`, giving (1, 28, 28) float
-    tensors. With `augment=True` the training transform first flips the image left-right with
-    probability 0.5 (`RandomHorizontalFlip`) and then cuts a random 28x28 window out of the
-    image padded by 2 black pixels on every side (`RandomCrop(28, padding=2)`); other random
+    tensors. With `augment=True` the training transform also flips the image left-right with
+    probability 0.5 (`RandomHorizontalFlip`) and cuts a random 28x28 window out of the image
+    padded by 2 pixels on every side (`RandomCrop(28, padding=2)`): in either order, on the
+    image (black padding) or on the normalised tensor (padding 0, the mean); other random
     augmentations may follow these two. The test transform has no randomness, whatever
     `augment` is; with `augment=False` both transforms do the same.
     """
