@@ -11,9 +11,13 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
-from grader.checks.families import loops
 from grader.checks.families.loop_models import flat_weights
-from grader.checks.families.loops import build_trainer, known_scores
+from grader.checks.families.loops import (
+    OBSERVER,
+    build_trainer,
+    judge_evaluate_accuracy,
+    known_scores,
+)
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 
@@ -187,7 +191,7 @@ def _listed(got, want: list) -> bool:
 def _trainer_accuracy(seen, want, ctx) -> Verdict:
     """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
     in regularized_step's run: both correct / samples, a fraction, as the text says."""
-    verdict = loops.judge_evaluate_accuracy(seen, want, ctx)
+    verdict = judge_evaluate_accuracy(seen, want, ctx)
     entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
     target = ctx.references["regularized_step"]["runs"][0]["train_accuracy"]
     if verdict.fraction < 1 or near(entry.get("train_accuracy"), target):
@@ -203,4 +207,4 @@ def _trainer_accuracy(seen, want, ctx) -> Verdict:
     )
 
 
-OWN.check("trainer_accuracy", observe=loops.OBSERVER, uses=("regularized_step",))(_trainer_accuracy)
+OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step",))(_trainer_accuracy)
