@@ -3,6 +3,8 @@ data sets for assignments whose data is not on this machine, and a PostgreSQL se
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -10,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import traceback
 from pathlib import Path
 
 # OpenMP threads that sleep rather than spin while they wait, set before anything loads torch:
@@ -36,24 +39,61 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cli(
-    module: str, *args: str, timeout: float = 900, cwd: Path = REPO, env: dict | None = None
+    module: str,
+    *args: str,
+    timeout: float = 900,
+    cwd: Path = REPO,
+    env: dict | None = None,
+    isolated: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run `python -m <module> args...` the way an operator would; output captured as text.
 
     `env` adds to (or overrides) the environment, e.g. {"DLGRADE_DATA": fixture_root}.
+    `python -m grader` runs in this process (its `main`, with `env` set and output captured): a
+    new interpreter would only add its imports, about 4 s a call here. `isolated`, a TMPDIR
+    (which `tempfile` reads once a process) or a working folder other than this process's (a
+    second checkout: `-m` imports its code) ask for a process of its own, as do tests about the
+    process itself (its imports, signals, leftovers, log handlers).
     """
     env = {
-        **os.environ,
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         **(env or {}),
     }
+    if module == "grader" and not isolated and "TMPDIR" not in env and cwd == Path.cwd():
+        return _grader_in_process(list(args), env)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=cwd,
-        env=env,
+        env={**os.environ, **env},
+    )
+
+
+def _grader_in_process(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    """`python -m grader ARGS` as `grader.cli.main(ARGS)`: the exit status it returns (or exits
+    with; 1 and the traceback for an exception, as the interpreter would), its output as text.
+    The environment is restored afterwards."""
+    from grader.cli import main
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(args)
+            except SystemExit as exit_:  # argparse's errors and --help
+                code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+            except Exception:  # noqa: BLE001 - as the interpreter: a traceback, status 1
+                traceback.print_exc()
+                code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(
+        ["python", "-m", "grader", *args], code, out.getvalue(), err.getvalue()
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -161,22 +162,29 @@ def notebook_images(ctx) -> dict:
     return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run), "split": split}
 
 
-@functools.lru_cache(maxsize=2)
 def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std images of the real training split (the sheet's 55,000 of 60,000 images,
-    split with its seed), computed with the reference code once per process; trusted side only.
-    Unjudgeable when this machine does not have the data set."""
-    from solutions.data import DataNotFoundError, load_split, resolve_root
-    from solutions.mlp_tuning.config import SPLIT_SEED, VALIDATION_SIZE
-    from solutions.mlp_tuning.student import split_train_validation, standardisation_images
+    split with its seed), computed with the reference code; trusted side only. Unjudgeable
+    when this machine does not have the data set."""
+    from solutions.data import DataNotFoundError, resolve_root
 
     try:
-        images, _ = load_split(dataset, train=True, root=resolve_root(dataset).root)
+        root = resolve_root(dataset).root
     except DataNotFoundError as err:
         first = str(err).splitlines()[0]
         raise Unjudgeable(
             f"the grading machine has no {dataset} training split ({first})"
         ) from None
+    return _statistics_of(dataset, root)
+
+
+@functools.lru_cache(maxsize=2)  # once per data set and folder: a process may grade on both
+def _statistics_of(dataset: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    from solutions.data import load_split
+    from solutions.mlp_tuning.config import SPLIT_SEED, VALIDATION_SIZE
+    from solutions.mlp_tuning.student import split_train_validation, standardisation_images
+
+    images, _ = load_split(dataset, train=True, root=root)
     train, _ = split_train_validation(range(len(images)), VALIDATION_SIZE, SPLIT_SEED)
     return standardisation_images(Subset(ImageSet(images[:, 0]), train.indices))
 
