@@ -12,13 +12,15 @@ the late penalty goes where nbgrader's AssignLatePenalties puts it (the submitte
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import warnings
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+import nbgrader
+from nbgrader.api import Base, Gradebook, MissingEntry
 from nbgrader.preprocessors import (
     ClearOutput,
     ClearSolutions,
@@ -40,10 +42,45 @@ def sqlite_url(course_root: Path) -> str:
     return f"sqlite:///{course_root.resolve() / 'gradebook.db'}"
 
 
+@functools.cache
+def _alembic_head() -> str:
+    """The revision nbgrader's migrations end at, which a new gradebook is stamped with."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _create_if_new(url: str) -> None:
+    """A gradebook with no tables yet gets them as nbgrader's `Gradebook` makes them: its tables
+    and the migrations' head in `alembic_version`. nbgrader reads that head by running the
+    `alembic heads` command, 3.6 s here; it is read in this process instead."""
+    from sqlalchemy import create_engine, inspect, text
+
+    engine = create_engine(url, future=True)
+    try:
+        with engine.begin() as connection:
+            if inspect(connection).get_table_names():
+                return
+            Base.metadata.create_all(connection)
+            connection.execute(
+                text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            )
+            connection.execute(
+                text("INSERT INTO alembic_version (version_num) VALUES (:head)"),
+                {"head": _alembic_head()},
+            )
+    finally:
+        engine.dispose()
+
+
 def ensure_assignment(url: str, manifest: Manifest) -> None:
     """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does,
     and keep each grade cell's maximum score equal to the manifest's points for that cell."""
     notebook = Path(manifest.notebook).stem
+    _create_if_new(url)
     with Gradebook(url) as gb:
         gb.update_or_create_assignment(manifest.id)
         try:

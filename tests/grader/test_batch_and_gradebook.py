@@ -59,6 +59,33 @@ def test_does_each_student_get_a_report_and_a_gradebook_entry(graded_class, mani
     assert len(rows) == 4 and rows[1].startswith(f"ada,res_dense_nets,{manifest.max_score:g}")
 
 
+def test_is_a_new_gradebook_what_nbgrader_would_have_made(graded_class, tmp_path, monkeypatch):
+    """The grader creates a course's gradebook itself (nbgrader's `Gradebook` would run the
+    `alembic heads` command for it): the same tables and columns, stamped with the revision
+    that command prints, so that nbgrader's migrations and tools take it as their own."""
+    from sqlalchemy import create_engine, inspect, text
+
+    def shape(url: str) -> tuple[dict, list]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                found = inspect(connection)
+                tables = {
+                    t: sorted(c["name"] for c in found.get_columns(t))
+                    for t in found.get_table_names()
+                }
+                stamp = connection.execute(text("SELECT version_num FROM alembic_version"))
+                return tables, [row[0] for row in stamp]
+        finally:
+            engine.dispose()
+
+    nbgraders = f"sqlite:///{tmp_path / 'nbgrader.db'}"
+    # nbgrader runs `alembic` from PATH
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    Gradebook(nbgraders).close()
+    assert shape(f"sqlite:///{graded_class / 'gradebook.db'}") == shape(nbgraders)
+
+
 def test_does_nbgrader_generate_feedback_work_on_the_result(graded_class):
     shutil.copy(REPO / "nbgrader_config.py", graded_class)
     shutil.copytree(REPO / "source", graded_class / "source", dirs_exist_ok=True)
