@@ -300,6 +300,14 @@ def as_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+def per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
+    """`seen` in `want`'s shape when it is a tensor of as many numbers (a (1, 28, 28) image for a
+    (28, 28) one: the shape is the shape check's business, not the values'), else None."""
+    if not isinstance(seen, torch.Tensor) or seen.numel() != want.numel():
+        return None
+    return seen.reshape(want.shape)
+
+
 def pair_of(value: Any, names: str) -> tuple:
     """`value`, a student's function's result, as the pair `names` ("(model, optimizer)") it
     must be; WrongValue saying what it is instead."""
@@ -342,3 +350,14 @@ def tensor_record(value: Any, key: str) -> dict:
         return {key: f"<{type(value).__name__}>"}
     meta = {"dtype": str(value.dtype), "device": value.device.type}
     return {f"{key}_tensor": value.detach().cpu(), key: meta}
+
+
+def array_record(value: Any, key: str) -> dict:
+    """A returned tensor or array as an observer records it for its values: what it is
+    (`<key>_type`, `kind_of`), whether it is a float32 tensor (`<key>_float`) and, when it has
+    any, its values as a float32 CPU tensor (`<key>_tensor`, `as_tensor`)."""
+    float32 = isinstance(value, torch.Tensor) and value.dtype == torch.float32
+    record = {f"{key}_type": kind_of(value), f"{key}_float": float32}
+    if (tensor := as_tensor(value)) is not None:
+        record[f"{key}_tensor"] = tensor
+    return record

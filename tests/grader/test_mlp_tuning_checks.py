@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import optuna
 import pytest
 
+from grader.checks.families.images import noise_images
 from grader.checks.mlp_tuning import mlp, search, transforms
 from grader.checks.mlp_tuning import statistics as own
 from grader.manifest import load_manifest
@@ -32,7 +33,7 @@ WRONG = {
 def _problem(std_of, seed: int) -> str | None:
     """stats_formula's verdict on `std_of(float32 images) + 1e-5` in the first drawn case."""
     case = own._draw_statistics(random.Random(seed), None)["cases"][0]
-    x = own.noise_images(case["images"], case["seed"])[case["indices"]].float() / 255
+    x = noise_images(case["images"], case["seed"])[case["indices"]].float() / 255
     want = {"std_tensor": x.std(0, correction=0) + own.EPSILON}
     entry = {"std_tensor": std_of(x) + own.EPSILON, "std_type": "a tensor"}
     return own.stats_formula(entry, want, SimpleNamespace(settings={"cases": [case]}), 0)

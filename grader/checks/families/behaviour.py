@@ -13,8 +13,9 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 `__init__` (sizing a layer) has moved them in training mode.
 
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
-`outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass) and
-`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it).
+`outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
+`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it) and
+`backward_error` (what one training step's backward pass raises).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import zlib
 import torch
 from torch import nn
 
-from grader.checks.common import modules_of_type, same_values
+from grader.checks.common import describe_error, modules_of_type, same_values
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -122,4 +123,15 @@ def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str |
     # hundreds of units an observer drops from, well inside 0.06.
     if abs(fraction - p) > 0.06:
         return f"{fraction:.2f} of the units are dropped, expected about p = {p}"
+    return None
+
+
+def backward_error(model: nn.Module, x: torch.Tensor) -> str | None:
+    """What one backward pass of `model` on `x` in training mode raises, as training would (an
+    operation in place that overwrote what a gradient needs, say); else None."""
+    model.train()
+    try:
+        model(x).sum().backward()
+    except RuntimeError as err:
+        return describe_error(err).split(": [")[0]  # without the tensor it names
     return None

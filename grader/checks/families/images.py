@@ -2,10 +2,11 @@
 
 Stand-ins shaped as torchvision's MNIST-style data sets (`ImageSet`) and for their classes
 (`Splits`: items that name their split and transform), seeded uint8 images (`uint8_images`:
-brightness varying from image to image; `class_images`: one pattern per class, so that a few
-steps of training tell the classes apart), a folder in MNIST's own file format (`write_mnist`),
-and what a loader or a transform made of them (`loader_moments`, `transformed`,
-`splits_served`). Not a family: the own checks of assignments use it, as `behaviour`.
+brightness varying from image to image; `noise_images`: noise with constant pixels;
+`class_images`: one pattern per class, so that a few steps of training tell the classes apart),
+a folder in MNIST's own file format (`write_mnist`), and what a loader or a transform made of
+them (`loader_moments`, `transformed`, `splits_served`). Not a family: the own checks of
+assignments use it, as `behaviour`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,18 @@ def uint8_images(n: int, generator: torch.Generator, low: int, high: int) -> tor
     each image's pixels are uniform below its own maximum, drawn from [low, high)."""
     scale = torch.randint(low, high, (n, 1, 1), generator=generator)
     return (torch.rand(n, 28, 28, generator=generator) * scale).to(torch.uint8)
+
+
+def noise_images(n: int, seed: int) -> torch.Tensor:
+    """uint8 (n, 28, 28) of seeded noise; the two top rows are black in every image and one
+    pixel is white in all of them, so that a per-pixel std is exactly 0 there."""
+    g = torch.Generator().manual_seed(seed)
+    data = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
+    data[:, :2] = 0
+    row, col = (int(v) for v in torch.randint(2, 28, (2,), generator=g))
+    # White (1.0): E[x^2] - E[x]^2 in float32 is then 0 too (a grey's rounding: sqrt ~1e-4, NaN)
+    data[:, row, col] = 255
+    return data
 
 
 def class_images(

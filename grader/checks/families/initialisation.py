@@ -5,17 +5,21 @@ them with what the reference's function did to the same network, and asks of the
 weights what the sheet's `kaiming_uniform_(weight, nonlinearity="relu")` gives: values within
 its bound sqrt(6 / fan_in) that fill it as a uniform draw does (a normal draw overshoots the bound,
 PyTorch's default draw, zeros or a constant fill a fraction of it), and biases within
-1 / sqrt(fan_in). Not a family: an assignment's own check builds the networks its sheet names and
-uses these.
+1 / sqrt(fan_in). The networks are the grader's (`network`: every kind of layer such a function
+handles, nested, and a bare layer; sized by `SIZES`); `observe` records `through` for each. Not a
+family: an assignment's own check declares the observer and its judge with these.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
+from grader.checks import kit
 from grader.checks.common import WrongValue, same_values
 
 
@@ -43,6 +47,42 @@ def through(init, net: nn.Module) -> dict:
             {"layer": layer, "name": name, "before_tensor": old, "after_tensor": new}
             for (layer, name, old), (_, _, new) in zip(before, after, strict=True)
         ]
+    }
+
+
+NETWORKS = [
+    "init_weights on a Conv2d/Linear/BatchNorm1d network",
+    "init_weights on a bare nn.Linear",
+]
+SIZES = {"channels": (2, 6), "hidden": (3, 12), "features": (2, 9)}  # drawn per run
+
+
+def network(i: int, s: Mapping[str, Any]) -> nn.Module:
+    """Network i of NETWORKS, of the sizes `s` (SIZES' keys): every kind of layer an
+    init_weights handles (convolution, linear, batch norm), nested; a bare layer."""
+    channels, hidden, features = int(s["channels"]), int(s["hidden"]), int(s["features"])
+    if i == 1:
+        return nn.Linear(features, hidden)
+    net = nn.Sequential(
+        nn.Conv2d(1, channels, 3),  # (N, 1, 6, 6) -> (N, channels, 4, 4)
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(channels * 16, hidden),
+        nn.Sequential(nn.Linear(hidden, features), nn.BatchNorm1d(features), nn.ReLU()),
+        nn.Linear(features, 2),
+    )
+    with torch.no_grad():  # away from batch norm's start, so that a reset shows
+        net[4][1].weight.uniform_(2.0, 3.0)
+        net[4][1].bias.uniform_(1.0, 2.0)
+    return net
+
+
+def observe(init, s: Mapping[str, Any]) -> dict:
+    """{"nets": `through`} for each of NETWORKS, of the sizes `s`, each built after its case's
+    seed (`kit.per_setting` from s["seed"]), so that `init` draws other values than the
+    network's own initialisation did."""
+    return {
+        "nets": kit.per_setting(NETWORKS, int(s["seed"]), lambda i, _: through(init, network(i, s)))
     }
 
 

@@ -1,7 +1,9 @@
-"""The grader's own models and batches for the loops and devices families: small seeded
-classifiers (with batch norm, with marks that make a mode or gradient mistake change the
-predictions), a control model whose predictions no mode changes, seeded loaders with a known
-number of right labels, and what the observers read back from them.
+"""The grader's own models and batches for the loops and devices families, and for the own
+checks of an assignment's training code: small seeded classifiers (with batch norm, with marks
+that make a mode or gradient mistake change the predictions), a control model whose predictions
+no mode changes, a model whose parameters have both signs (for penalties), a multilayer
+perceptron (a stand-in for a student's), seeded loaders with a known number of right labels,
+and what the observers read back from them.
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ def marked(layers: list[nn.Module], classes: int) -> list[nn.Module]:
     return [*layers, Marks(classes, mode=True, grad=True)]
 
 
+def classifier(
+    features: int,
+    classes: int,
+    seed: int,
+    hidden: int = HIDDEN,
+    *,
+    batch_norm: bool = False,
+    marks: bool = False,
+) -> list[nn.Module]:
+    """The layers of a small seeded classifier of (N, features) inputs: linear -> [batch norm]
+    -> ReLU -> linear, [marks]."""
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Linear(features, hidden)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(hidden))
+    layers += [nn.ReLU(), nn.Linear(hidden, classes)]
+    return marked(layers, classes) if marks else layers
+
+
 def probe_model(
     manifest,
     seed: int,
@@ -53,21 +74,42 @@ def probe_model(
     marks: bool = False,
     loss: str = "",
 ) -> nn.Module:
-    """A small seeded classifier for the data set's image shape: flatten -> linear ->
-    [batch norm] -> ReLU -> linear, [marks], [log-softmax for the NLL convention: `loss`, by
-    default the manifest's]."""
-    torch.manual_seed(seed)
+    """A small seeded classifier for the data set's image shape: flatten, then `classifier`,
+    [log-softmax for the NLL convention: `loss`, by default the manifest's]."""
     c, h, w = manifest.image_shape
-    classes = manifest.classes
-    layers: list[nn.Module] = [nn.Flatten(), nn.Linear(c * h * w, HIDDEN)]
-    if batch_norm:
-        layers.append(nn.BatchNorm1d(HIDDEN))
-    layers += [nn.ReLU(), nn.Linear(HIDDEN, classes)]
-    if marks:
-        layers = marked(layers, classes)
+    made = classifier(c * h * w, manifest.classes, seed, batch_norm=batch_norm, marks=marks)
+    layers = [nn.Flatten(), *made]
     if (loss or manifest.loops.loss) == "log_probabilities":
         layers.append(nn.LogSoftmax(dim=1))
     return nn.Sequential(*layers)
+
+
+def signed_model(a: int, b: int, c: int, seed: int) -> nn.Module:
+    """Linear(a, b) -> BatchNorm1d(b) -> Linear(b, c), every parameter (batch norm's too) drawn
+    from a standard normal, so of both signs: what a penalty of absolute values or squares of
+    the parameters is probed on."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.Linear(b, c))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_()
+    return model
+
+
+def mlp(
+    hidden_layers=2, width=256, activation="relu", dropout=0.0, input_size=784, classes=10
+) -> nn.Module:
+    """A multilayer perceptron: flatten, `hidden_layers` linear layers of `width` units, each
+    followed by its `activation` ("sigmoid", "tanh" or "relu") and dropout p=`dropout`, then a
+    linear layer to the class scores. The grader's stand-in for a student's MLP class of these
+    arguments where other code of the student's is probed, so that an MLP mistake (one that
+    cannot be trained, say) is charged to the MLP's own checks alone."""
+    act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
+    layers, features = [nn.Flatten()], input_size
+    for _ in range(hidden_layers):
+        layers += [nn.Linear(features, width), act(), nn.Dropout(dropout)]
+        features = width
+    return nn.Sequential(*layers, nn.Linear(features, classes))
 
 
 class FrozenNorm(nn.Module):

@@ -3,7 +3,8 @@
 While the search runs, the notebook's test split is replaced by `Tripwire`s (with
 `grader.checks.kit.replaced`): any use of it is recorded and raises, and `judge_never_tests`
 charges it, as it charges the validation images the trials learnt from (`leaks`, which
-`watched_training` records). `study_summary` records what the returned study holds;
+`watched_training` records); `probed_search` runs a search so and records what the returned
+study holds (`study_summary`);
 `judge_best_trial` asks that it is the last stage's (it ran as many trials as the reference's),
 that it maximises, that every completed trial's value is the validation accuracy it reported
 last to the pruner, and that its best trial is the best of them. Not a family: an assignment's
@@ -14,9 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 
+import optuna
 import torch
 
+from grader.checks import kit
 from grader.checks.common import as_tensor, describe_error, jsonable, summarise
 from grader.spec import Verdict
 
@@ -101,6 +105,30 @@ def study_summary(study) -> dict:
     except Exception as err:  # noqa: BLE001 - no finished trial: the judge says so
         summary["best_error"] = describe_error(err)
     return summary
+
+
+def probed_search(
+    ctx, search: Callable, withheld: tuple, stand_ins: dict, training: str, leaked: dict
+) -> dict:
+    """What `search()` (the student's search, given its data and budget) did while the
+    notebook's globals `withheld` (its test split) are `Tripwire`s, those `stand_ins` names hold
+    the grader's values and its training function `training` is watched (`watched_training`,
+    with `leaked`): the returned study's `study_summary` and type's name (`returned`), the
+    tripwires' record (`touched`), the `leaks` and `finals`, and the search's `error`."""
+    touched, watched = [], {"leaks": [], "finals": []}
+    stand_ins = {**{name: Tripwire(name, touched) for name in withheld}, **stand_ins}
+    if callable(given := ctx.ns.get(training)):
+        stand_ins[training] = watched_training(given, watched, leaked)
+    # Optuna logs each trial at INFO: for the reference, observed in the grading run's own
+    # process, on the instructor's terminal (with --quiet too).
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    out: dict = {}
+    with kit.replaced(ctx.ns, stand_ins), kit.recorded(out):
+        study = search()
+        out["returned"] = type(study).__name__
+        out.update(study_summary(study))
+    out.update(watched, touched=list(dict.fromkeys(touched)))
+    return out
 
 
 def judge_never_tests(fn: str):

@@ -133,45 +133,14 @@ judged(OWN, deep_fnn_structure, "runs", DEEP_FNN, name="deep_fnn_behaviour")(_be
 # ---------------------------------------------------------------- init_weights
 
 
-INIT_NETWORKS = [
-    "init_weights on a Conv2d/Linear/BatchNorm1d network",
-    "init_weights on a bare nn.Linear",
-]
-
-
-def _init_network(i: int, s: Mapping[str, Any]) -> nn.Module:
-    """Network i of INIT_NETWORKS: every kind of layer the instructions name, nested; a bare
-    layer."""
-    channels, hidden, features = int(s["channels"]), int(s["hidden"]), int(s["features"])
-    if i == 1:
-        return nn.Linear(features, hidden)
-    net = nn.Sequential(
-        nn.Conv2d(1, channels, 3),  # (N, 1, 6, 6) -> (N, channels, 4, 4)
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(channels * 16, hidden),
-        nn.Sequential(nn.Linear(hidden, features), nn.BatchNorm1d(features), nn.ReLU()),
-        nn.Linear(features, 2),
-    )
-    with torch.no_grad():  # away from batch norm's start, so that a reset shows
-        net[4][1].weight.uniform_(2.0, 3.0)
-        net[4][1].bias.uniform_(1.0, 2.0)
-    return net
-
-
-@OWN.observer(draw=kit.draws({"channels": (2, 6), "hidden": (3, 12), "features": (2, 9)}))
+@OWN.observer(draw=kit.draws(initialisation.SIZES))
 def init_weights(ctx) -> dict:
-    """Every parameter of the grader's networks before and after the student's init_weights
-    (the network is built after the case's seed, so init draws other values than it did)."""
-    init, s = ctx.get("init_weights"), ctx.settings
-
-    def run(i, _):
-        return initialisation.through(init, _init_network(i, s))
-
-    return {"nets": kit.per_setting(INIT_NETWORKS, int(s["seed"]), run)}
+    """Every parameter of the grader's networks before and after the student's init_weights."""
+    return initialisation.observe(ctx.get("init_weights"), ctx.settings)
 
 
-judged(OWN, init_weights, "nets", INIT_NETWORKS, name="init_weights")(initialisation.problem)
+NETWORKS = initialisation.NETWORKS
+judged(OWN, init_weights, "nets", NETWORKS, name="init_weights")(initialisation.problem)
 
 
 # ---------------------------------------------------------------- answers

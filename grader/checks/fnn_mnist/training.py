@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
-from grader.checks.families.loop_models import flat_weights
+from grader.checks.families.loop_models import flat_weights, signed_model
 from grader.checks.families.loops import (
     OBSERVER,
     build_trainer,
@@ -58,17 +55,6 @@ def _counted(entry, want, ctx, i) -> str | None:
     return None
 
 
-def _penalty_model(s: Mapping[str, Any]) -> nn.Module:
-    """Linear -> BatchNorm1d -> Linear with parameters of both signs (batch norm's too)."""
-    torch.manual_seed(int(s["seed"]))
-    a, b, c = s["a"], s["b"], s["c"]
-    model = nn.Sequential(nn.Linear(a, b), nn.BatchNorm1d(b), nn.Linear(b, c))
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_()
-    return model
-
-
 @OWN.observer(
     draw=kit.draws({"a": (2, 6), "b": (2, 6), "c": (2, 4), "lambda": [0.01, 0.05, 0.1, 0.5, 2.0]})
 )
@@ -81,7 +67,7 @@ def regularization_values(ctx) -> dict:
 
     def run(i, call):
         function, args = call
-        model = _penalty_model(s)
+        model = signed_model(s["a"], s["b"], s["c"], int(s["seed"]))
         params = list(model.parameters())
         value = ctx.get(function)(model, *map(float, args))
         found = {"function": function, "args": args, "value": jsonable(value)}

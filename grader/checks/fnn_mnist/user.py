@@ -11,7 +11,7 @@ from torch import nn
 
 from grader.checks import kit
 from grader.checks.common import inputs, saved_state, tensor_record
-from grader.checks.families.loop_models import marked
+from grader.checks.families.loop_models import classifier
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -19,22 +19,10 @@ OWN = Definitions()
 
 
 def _user_model(features: int, hidden: int, seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    model = nn.Sequential(
-        nn.Linear(features, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, 5)
-    )
+    model = nn.Sequential(*classifier(features, 5, seed, hidden, batch_norm=True))
     with torch.no_grad():  # running statistics away from their start: they must travel too
         model.train()(torch.randn(64, features) * 3 + 1)
     return model
-
-
-def _marked_model(features: int, hidden: int, seed: int) -> nn.Module:
-    """A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
-    while gradients are recorded (families.loop_models.Marks): its own predictions, which the
-    reference gives, show only in evaluation mode without gradients."""
-    torch.manual_seed(seed)
-    layers = [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, 5)]
-    return nn.Sequential(*marked(layers, 5)).train()
 
 
 @OWN.observer(draw=kit.draws({"hidden": (3, 12)}))
@@ -53,8 +41,11 @@ def save_load_roundtrip(ctx) -> dict:
         return {"saved": saved, **tensor_record(fresh.predict(x), "labels")}
 
     def modes(path: Path) -> dict:
-        marked_user = user_class(_marked_model(features, hidden, seed + 2))
-        return tensor_record(marked_user.predict(x), "labels")
+        # A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
+        # while gradients are recorded (loop_models.Marks): its own predictions, which the
+        # reference gives, show only in evaluation mode without gradients.
+        marked = nn.Sequential(*classifier(features, 5, seed + 2, hidden, marks=True)).train()
+        return tensor_record(user_class(marked).predict(x), "labels")
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-user-") as folder:
         path = Path(folder) / "weights.pt"

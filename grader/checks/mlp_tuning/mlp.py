@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, a_module, describe_error, inputs, same_values
-from grader.checks.families.behaviour import dropout_problem, fix_parameters, linear_calls
+from grader.checks.common import WrongValue, a_module, inputs, same_values
+from grader.checks.families import behaviour
 from grader.checks.kit import judged
 from grader.checks.mlp_tuning.shared import SIDE
 from grader.spec import Definitions
@@ -22,7 +22,7 @@ MODES = ("evaluation", "training")
 def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> dict:
     """The first linear layer's output (pre-activation) and what reaches the second linear layer
     (the first hidden layer's activation, after dropout), for one forward pass."""
-    calls = linear_calls(model, x, training=training, seed=seed)
+    calls = behaviour.linear_calls(model, x, training=training, seed=seed)
     if len(calls) < 2:
         raise ValueError(
             f"{len(calls)} nn.Linear layer calls in forward: hidden layers must be nn.Linear "
@@ -34,7 +34,7 @@ def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> 
 def _fixed_mlp(MLP, seed: int, **kwargs) -> nn.Module:  # noqa: N803 - the student's class
     """The student's MLP(hidden_layers=2, **kwargs), every parameter at its fixed value."""
     model = a_module(MLP(hidden_layers=2, **kwargs))
-    fix_parameters(model, seed)
+    behaviour.fix_parameters(model, seed)
     return model
 
 
@@ -100,8 +100,8 @@ def mlp_dropout(ctx) -> dict:
             entry[f"{key}_tensor"] = hidden["post_tensor"]
         # Dropout in place (nn.Dropout(inplace=True)) computes the right outputs but overwrites
         # the activation's, which its gradient needs: such an MLP cannot be trained.
-        broken = mode == "training" and _backward_error(models["dropout"], x)
-        if broken and not _backward_error(models["none"], x):
+        broken = mode == "training" and behaviour.backward_error(models["dropout"], x)
+        if broken and not behaviour.backward_error(models["none"], x):
             raise WrongValue(
                 f"training it raises in backward ({broken}): dropout in place (inplace=True) "
                 "overwrites the activation's output, which the activation's gradient needs"
@@ -109,16 +109,6 @@ def mlp_dropout(ctx) -> dict:
         return entry
 
     return {"modes": kit.per_setting(MODES, seed, run)}
-
-
-def _backward_error(model: nn.Module, x: torch.Tensor) -> str | None:
-    """What one backward pass of `model` in training mode raises, as training would; else None."""
-    model.train()
-    try:
-        model(x).sum().backward()
-    except RuntimeError as err:
-        return describe_error(err).split(": [")[0]  # without the tensor it names
-    return None
 
 
 def _dropout_where(ctx, i, want) -> str:
@@ -130,7 +120,7 @@ def _dropout_where(ctx, i, want) -> str:
 def mlp_dropout_modes(entry, want, ctx, i) -> str | None:
     with_dropout, without = entry["dropout_tensor"], entry["none_tensor"]
     if MODES[i] == "training":
-        return dropout_problem(with_dropout, without, float(ctx.settings["p"]))
+        return behaviour.dropout_problem(with_dropout, without, float(ctx.settings["p"]))
     if not same_values(with_dropout, without):
         return (
             "its hidden outputs differ from those of the same MLP with dropout=0: dropout must "

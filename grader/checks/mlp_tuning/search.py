@@ -7,13 +7,13 @@ where training and validation accuracies differ), and its best trial is the best
 
 from __future__ import annotations
 
-import optuna
+import functools
+
 import torch
-from torch import nn
 from torch.utils.data import Subset
 
 from grader.checks import kit
-from grader.checks.families import studies
+from grader.checks.families import loop_models, studies
 from grader.checks.families.images import ImageSet, class_images
 from grader.checks.mlp_tuning.shared import CLASSES, EPSILON
 from grader.spec import Definitions
@@ -39,20 +39,6 @@ def grader_statistics(subset) -> tuple[torch.Tensor, torch.Tensor]:
     return images.mean(0), images.std(0, correction=0) + EPSILON
 
 
-def grader_mlp(
-    hidden_layers=2, width=256, activation="relu", dropout=0.0, input_size=784, classes=10
-) -> nn.Module:
-    """The sheet's MLP, built by the grader: put in place of the student's `MLP` while the search
-    is probed, as the statistics are, so that an MLP mistake (one that cannot be trained, say)
-    is charged to the MLP checks alone."""
-    act = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}[activation]
-    layers, features = [nn.Flatten()], input_size
-    for _ in range(hidden_layers):
-        layers += [nn.Linear(features, width), act(), nn.Dropout(dropout)]
-        features = width
-    return nn.Sequential(*layers, nn.Linear(features, classes))
-
-
 def _draw_search(rng, manifest) -> dict:
     return {
         # The search's seed, drawn from a smaller range than kit.seed's as it always was: a
@@ -67,7 +53,7 @@ def _draw_search(rng, manifest) -> dict:
 @OWN.observer(draw=_draw_search)
 def search(ctx) -> dict:
     """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires,
-    the statistics and the MLP by the grader's own (`grader_statistics`, `grader_mlp`)."""
+    the statistics and the MLP by the grader's own (`grader_statistics`, `loop_models.mlp`)."""
     s, run_search = ctx.settings, ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
     # Every fourth validation image carries the next class's label: a trial that learns the
@@ -78,23 +64,13 @@ def search(ctx) -> dict:
     data = ImageSet(images, labels)
     train_set = Subset(data, list(range(s["train_images"])))
     val_set = Subset(data, list(range(s["train_images"], len(data))))
-    touched, watched = [], {"leaks": [], "finals": []}  # what the search did with the data
-    stand_ins = {name: studies.Tripwire(name, touched) for name in WITHHELD}
-    stand_ins.update(standardisation_images=grader_statistics, MLP=grader_mlp)
     leaked = {"the validation split": val_set, "both splits": Subset(data, range(len(data)))}
     leaked = {what: grader_statistics(subset)[0] for what, subset in leaked.items()}
-    if callable(given := ctx.ns.get("train_and_validate")):
-        stand_ins["train_and_validate"] = studies.watched_training(given, watched, leaked)
-    # Optuna logs each trial at INFO: for the reference, observed in the grading run's own
-    # process, on the instructor's terminal (with --quiet too).
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    out: dict = {}
-    with kit.replaced(ctx.ns, stand_ins), kit.recorded(out):
-        study = run_search(train_set, val_set, SEARCH_TRIALS, seed=int(s["seed"]), **SEARCH_OPTIONS)
-        out["returned"] = type(study).__name__
-        out.update(studies.study_summary(study))
-    out.update(watched, touched=list(dict.fromkeys(touched)))
-    return out
+    searched = functools.partial(
+        run_search, train_set, val_set, SEARCH_TRIALS, seed=int(s["seed"]), **SEARCH_OPTIONS
+    )
+    stand_ins = {"standardisation_images": grader_statistics, "MLP": loop_models.mlp}
+    return studies.probed_search(ctx, searched, WITHHELD, stand_ins, "train_and_validate", leaked)
 
 
 OWN.check("search_never_tests", observe=search)(studies.judge_never_tests("run_search"))

@@ -7,33 +7,20 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import Subset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, as_tensor, kind_of, same_values, summarise
+from grader.checks.common import array_record, pair_of, per_pixel, same_values, summarise
 from grader.checks.families.accuracy import Unjudgeable
-from grader.checks.families.images import ImageSet
+from grader.checks.families.images import ImageSet, noise_images
 from grader.checks.kit import judged
-from grader.checks.mlp_tuning.shared import EPSILON, SIDE
+from grader.checks.mlp_tuning.shared import EPSILON
 from grader.spec import Definitions, Verdict
 
 OWN = Definitions()
 NOTEBOOK_IMAGES = ("mean_image", "std_image")
-
-
-def noise_images(n: int, seed: int) -> torch.Tensor:
-    """uint8 (n, 28, 28) of seeded noise; the two top rows are black in every image and one
-    pixel is white in all of them, so the std image has pixels where it is exactly 1e-5."""
-    g = torch.Generator().manual_seed(seed)
-    data = torch.randint(0, 256, (n, SIDE, SIDE), dtype=torch.uint8, generator=g)
-    data[:, :2] = 0
-    row, col = (int(v) for v in torch.randint(2, SIDE, (2,), generator=g))
-    # White (1.0): E[x^2] - E[x]^2 in float32 is then 0 too (a grey's rounding: sqrt ~1e-4, NaN)
-    data[:, row, col] = 255
-    return data
 
 
 def _draw_statistics(rng, manifest) -> dict:
@@ -51,17 +38,10 @@ def statistics(ctx) -> dict:
 
     def run(i, case):
         data = ImageSet(noise_images(case["images"], case["seed"]))
-        result = fn(Subset(data, case["indices"]))
-        if not isinstance(result, tuple | list) or len(result) != 2:
-            raise WrongValue(f"it returned {kind_of(result)}, not (mean_image, std_image)")
+        result = pair_of(fn(Subset(data, case["indices"])), "(mean_image, std_image)")
         entry: dict = {}
         for name, value in zip(("mean", "std"), result, strict=True):
-            entry[f"{name}_type"] = kind_of(value)
-            entry[f"{name}_float"] = (
-                isinstance(value, torch.Tensor) and value.dtype == torch.float32
-            )
-            if (tensor := as_tensor(value)) is not None:
-                entry[f"{name}_tensor"] = tensor
+            entry.update(array_record(value, name))
         return entry
 
     return {"runs": kit.per_setting(ctx.settings["cases"], 0, run)}
@@ -70,14 +50,6 @@ def statistics(ctx) -> dict:
 def _subset(ctx, i: int, want: dict) -> str:
     case = ctx.settings["cases"][i]
     return f"standardisation_images(a Subset of {len(case['indices'])} of {case['images']} images)"
-
-
-def _per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
-    """`seen` as `want`'s shape when it holds as many numbers (a (1, 28, 28) image is the shape
-    check's business, not the values'), else None."""
-    if not isinstance(seen, torch.Tensor) or seen.numel() != want.numel():
-        return None
-    return seen.reshape(want.shape)
 
 
 @judged(OWN, statistics, "runs", _subset)
@@ -98,7 +70,7 @@ def stats_shape(entry, want, ctx, i) -> str | None:
 @judged(OWN, statistics, "runs", _subset)
 def stats_training_subset(entry, want, ctx, i) -> str | None:
     # Which images: the mean image says it, whatever the std formula.
-    got = _per_pixel(entry.get("mean_tensor"), want["mean_tensor"])
+    got = per_pixel(entry.get("mean_tensor"), want["mean_tensor"])
     if got is None:
         return f"the mean image is {entry['mean_type']}, not one value per pixel"
     if not same_values(got, want["mean_tensor"]):
@@ -112,7 +84,7 @@ def stats_training_subset(entry, want, ctx, i) -> str | None:
 @judged(OWN, statistics, "runs", _subset)
 def stats_formula(entry, want, ctx, i) -> str | None:
     target = want["std_tensor"]
-    got = _per_pixel(entry.get("std_tensor"), target)
+    got = per_pixel(entry.get("std_tensor"), target)
     if got is None:
         return f"the std image is {entry['std_type']}, not one value per pixel"
 
@@ -152,9 +124,7 @@ def notebook_images(ctx) -> dict:
     and what its `split_train_validation` gives for SPLIT_PROBE."""
 
     def run(i, name):
-        value = ctx.get(name)
-        tensor = as_tensor(value)
-        return {"type": kind_of(value), **({"image_tensor": tensor} if tensor is not None else {})}
+        return array_record(ctx.get(name), "image")
 
     split: dict = {}
     with kit.recorded(split):
@@ -201,8 +171,8 @@ def notebook_statistics(seen, want, ctx) -> Verdict:
     for name, entry, target in zip(NOTEBOOK_IMAGES, seen["images"], truth, strict=True):
         if "error" in entry or "wrong" in entry:
             problems.append(f"{name}: {entry.get('error') or entry['wrong']}")
-        elif (got := _per_pixel(entry.get("image_tensor"), target)) is None:
-            problems.append(f"{name} is {entry['type']}, not a 28x28 image")
+        elif (got := per_pixel(entry.get("image_tensor"), target)) is None:
+            problems.append(f"{name} is {entry['image_type']}, not a 28x28 image")
         elif not same_values(got, target):
             problems.append(f"{name} is not that of the 55,000 training images of the seeded split")
     if problems:

@@ -65,16 +65,13 @@ def transform_outputs(ctx) -> dict:
     return {key: kit.per_setting(calls, 0, run) for key, calls in CALLS.items()}
 
 
-def _call(key: str):
-    """`where` for kit.every_setting: the transform of call i of CALLS[key]."""
-
-    def where(ctx, i, want) -> str:
-        which, normalise, on = CALLS[key][i]
-        switches = ", ".join(f"{k}=True" for k in on) or "no augmentation"
-        kind = ("training", "evaluation")[which]
-        return f"the {kind} transform with normalise={normalise}, {switches}"
-
-    return where
+def _calls(key: str) -> list[str]:
+    """The transform of each call of CALLS[key], for a message."""
+    return [
+        f"the {('training', 'evaluation')[which]} transform with normalise={normalise}, "
+        + (", ".join(f"{k}=True" for k in on) or "no augmentation")
+        for which, normalise, on in CALLS[key]
+    ]
 
 
 # Augmenting after ToTensor draws the same random numbers but skips PIL's rounding to grey levels:
@@ -98,7 +95,7 @@ def _differs(entry, want, unscaled: bool) -> str | None:
 
 def _judge(key: str, hint: str):
     """Declare the decorated test as the judge of its check over the calls CALLS[key]."""
-    return judged(OWN, transform_outputs, key, _call(key), hint=hint)
+    return judged(OWN, transform_outputs, key, _calls(key), hint=hint)
 
 
 @_judge(

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from grader.checks.families import initialisation
-from grader.checks.fnn_mnist.networks import _init_network
 from solutions.fnn_mnist.student import init_weights as reference
 
 LAYERS = (nn.Linear, nn.Conv2d)
@@ -52,11 +51,11 @@ def _problems(init, network: int, seeds=range(200)) -> list:
             "features": r.randint(2, 9),
         }
         torch.manual_seed(seed)
-        want = initialisation.through(reference, _init_network(network, sizes))
+        want = initialisation.through(reference, initialisation.network(network, sizes))
         torch.manual_seed(seed)
         found.append(
             initialisation.problem(
-                initialisation.through(init, _init_network(network, sizes)), want
+                initialisation.through(init, initialisation.network(network, sizes)), want
             )
         )
     return found
