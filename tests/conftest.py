@@ -49,18 +49,20 @@ def run_cli(
     """Run `python -m <module> args...` the way an operator would; output captured as text.
 
     `env` adds to (or overrides) the environment, e.g. {"DLGRADE_DATA": fixture_root}.
-    `python -m grader` runs in this process (its `main`, with `env` set and output captured): a
-    new interpreter would only add its imports, about 4 s a call here. `isolated`, a TMPDIR
-    (which `tempfile` reads once a process) or a working folder other than this process's (a
-    second checkout: `-m` imports its code) ask for a process of its own, as do tests about the
-    process itself (its imports, signals, leftovers, log handlers).
+    `python -m grader`, and `python -m solutions submission|data`, run in this process (their
+    `main`, with `env` set and output captured): a new interpreter would only add its imports,
+    about 4 s a call here. `isolated`, a TMPDIR (which `tempfile` reads once a process) or a
+    working folder other than this process's (a second checkout: `-m` imports its code) ask for
+    a process of its own, as do tests about the process itself (its imports, signals,
+    leftovers, log handlers) and training (torch's global RNG, DataLoader workers forked).
     """
     env = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         **(env or {}),
     }
-    if module == "grader" and not isolated and "TMPDIR" not in env and cwd == Path.cwd():
-        return _grader_in_process(list(args), env)
+    main = _main_of(module, args)
+    if main is not None and not isolated and "TMPDIR" not in env and cwd == Path.cwd():
+        return _in_process(main, [module, *args], env)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         capture_output=True,
@@ -71,19 +73,30 @@ def run_cli(
     )
 
 
-def _grader_in_process(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    """`python -m grader ARGS` as `grader.cli.main(ARGS)`: the exit status it returns (or exits
+def _main_of(module: str, args: tuple[str, ...]):
+    """The `main` of `python -m module args` when it may run in this process, else None."""
+    if module == "grader":
+        from grader.cli import main
+
+        return main
+    if module == "solutions" and args[:1] in (("submission",), ("data",)):
+        from solutions.cli import main
+
+        return main
+    return None
+
+
+def _in_process(main, argv: list[str], env: dict) -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` (`argv`) as `main(ARGS)`: the exit status it returns (or exits
     with; 1 and the traceback for an exception, as the interpreter would), its output as text.
     The environment is restored afterwards."""
-    from grader.cli import main
-
     saved = dict(os.environ)
     out, err = io.StringIO(), io.StringIO()
     os.environ.update(env)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                code = main(args)
+                code = main(argv[1:])
             except SystemExit as exit_:  # argparse's errors and --help
                 code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
             except Exception:  # noqa: BLE001 - as the interpreter: a traceback, status 1
@@ -93,7 +106,7 @@ def _grader_in_process(args: list[str], env: dict) -> subprocess.CompletedProces
         os.environ.clear()
         os.environ.update(saved)
     return subprocess.CompletedProcess(
-        ["python", "-m", "grader", *args], code, out.getvalue(), err.getvalue()
+        ["python", "-m", *argv], code, out.getvalue(), err.getvalue()
     )
 
 
