@@ -53,7 +53,7 @@ def _alembic_head() -> str:
     return ScriptDirectory.from_config(config).get_current_head()
 
 
-def _create_if_new(url: str) -> None:
+def create_if_new(url: str) -> None:
     """A gradebook with no tables yet gets them as nbgrader's `Gradebook` makes them: its tables
     and the migrations' head in `alembic_version`. nbgrader reads that head by running the
     `alembic heads` command, 3.6 s here; it is read in this process instead."""
@@ -80,7 +80,7 @@ def ensure_assignment(url: str, manifest: Manifest) -> None:
     """Record the assignment's cells in the gradebook as `nbgrader generate_assignment` does,
     and keep each grade cell's maximum score equal to the manifest's points for that cell."""
     notebook = Path(manifest.notebook).stem
-    _create_if_new(url)
+    create_if_new(url)
     with Gradebook(url) as gb:
         gb.update_or_create_assignment(manifest.id)
         try:
