@@ -32,7 +32,7 @@ import pickle
 import torch
 from PIL import Image
 
-from grader.checks.common import StopProbe, describe_error, diff_shapes, jsonable
+from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable
 from grader.spec import CheckSet, Verdict
 
 NAME = "accuracy"
@@ -133,6 +133,15 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
             state = state[inner[0]]
             notes.append(f"the state dict under {inner[0]!r} graded")
     return _unprefixed(state, notes)
+
+
+def handed_in_state(ctx, key: str) -> dict:
+    """`submitted_state` of the manifest's model `key`; a `WrongValue` saying why when its
+    weights file was not handed in or cannot be used (staging's problem with it)."""
+    spec = ctx.manifest.model(key)
+    if problem := ctx.weights_problems.get(spec.weights):
+        raise WrongValue(problem)
+    return submitted_state(ctx, spec)
 
 
 def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
