@@ -8,12 +8,10 @@ import io
 
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, holds_state, json_file_problem, jsonable, pair_of
-from grader.checks.families import accuracy, behaviour
-from grader.checks.families.loop_models import CountedLoader, ScriptedTests
+from grader.checks.common import holds_state, json_file_problem, jsonable, pair_of
+from grader.checks.families import accuracy, behaviour, loop_models
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 from grader.staging import not_submitted
@@ -43,10 +41,7 @@ def fit_run(ctx) -> dict:
     rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
     learning rate of each epoch."""
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
-    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-    train = CountedLoader(TensorDataset(x, y), batch_size=8)
-    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
+    train, tests = loop_models.scripted_loaders(model, right, int(ctx.settings["seed"]))
     train.optimizer = optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     torch.manual_seed(int(ctx.settings["seed"]))
@@ -187,14 +182,7 @@ def finetune_optimizer(entry, want, ctx, i) -> str | None:
 @OWN.observer(reference=False)
 def finetuned_files(ctx) -> dict:
     """Which tensors of the submitted fine-tuned weights differ from the submitted MNIST ones."""
-
-    def run() -> dict:
-        mnist, tuned = (accuracy.handed_in_state(ctx, key) for key in ("mnist", "finetuned"))
-        if mnist.keys() != tuned.keys():
-            raise WrongValue("the two files hold differently named tensors")
-        return {"changed": sorted(k for k in mnist if not torch.equal(mnist[k], tuned[k]))}
-
-    return kit.once(ctx, run)
+    return kit.once(ctx, lambda: {"changed": accuracy.changed_tensors(ctx, "mnist", "finetuned")})
 
 
 @OWN.check(observe=finetuned_files)

@@ -4,9 +4,9 @@ that make a mode or gradient mistake change the predictions), a control model wh
 no mode changes, a model whose parameters have both signs (for penalties), a multilayer
 perceptron (a stand-in for a student's), pytorch/examples' MNIST network (`PytorchExampleNet`),
 seeded loaders with a known number of right labels, loaders that count their passes
-(`CountedLoader`) or script a model's test accuracy epoch by epoch (`ScriptedTests`), a model
-whose predictions the grader writes into the images (`Lookup`, for `confusion_probe` and
-`confusion_problem`), and what the observers read back from them.
+(`CountedLoader`) or script a model's test accuracy epoch by epoch (`ScriptedTests`; both:
+`scripted_loaders`), a model whose predictions the grader writes into the images (`Lookup`, for
+`confusion_probe` and `confusion_problem`), and what the observers read back from them.
 """
 
 from __future__ import annotations
@@ -268,6 +268,16 @@ class ScriptedTests:
             e for e, snap in snaps if e and all(torch.equal(final[n], t) for n, t in snap.items())
         ]
         return kept[0] if kept else 0
+
+
+def scripted_loaders(model: nn.Module, right: list[int], seed: int) -> tuple:
+    """(train, tests) for a fit of `model` on (1, 28, 28) images: a `CountedLoader` of 24 seeded
+    images with random labels in batches of 8, and `ScriptedTests` of 20 seeded images whose
+    labels make `model`'s test accuracy `right[e - 1] / 20` after epoch e."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
+    train = CountedLoader(TensorDataset(x, y), batch_size=8)
+    return train, ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
 
 
 class Lookup(nn.Module):
