@@ -6,10 +6,12 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import re
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,6 +88,15 @@ def a_module(value: Any) -> nn.Module:
     if not isinstance(value, nn.Module):
         raise WrongValue(f"it gave a {type(value).__name__}, not an nn.Module")
     return value
+
+
+def a_tensor(value: Any, what: str) -> torch.Tensor:
+    """`value` (a returned tensor or array) as a detached CPU tensor; else a `WrongValue` that
+    says `what` it is ("the image is a str, not a tensor or array")."""
+    try:
+        return torch.as_tensor(value).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
 
 
 def summarise(problems: list[str], limit: int = 3) -> str:
@@ -341,6 +352,30 @@ def saved_state(path: Any) -> Any:
         return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
     except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
         return f"<not loadable with weights_only=True: {describe_error(err)}>"
+
+
+def holds_state(model: nn.Module, state: dict) -> bool:
+    """Whether `model`'s state_dict is `state`: the same names, equal tensors."""
+    own = model.state_dict()
+    return own.keys() == state.keys() and all(torch.equal(own[k], v) for k, v in state.items())
+
+
+def child_counts(model: nn.Module) -> dict[str, int]:
+    """Parameters of each direct submodule (named_children) of `model`, and the "total"."""
+    counts = {name: param_count(child) for name, child in model.named_children()}
+    return {**counts, "total": param_count(model)}
+
+
+def json_file_problem(path: Path, entries: str = "entries") -> str:
+    """Why no JSON object holding `entries` ("runs") was read from the file at `path` (absent,
+    not valid JSON, empty or not an object), for a message; "" when it holds one."""
+    if not path.is_file():
+        return f"{path.name} was not handed in"
+    try:
+        data = json.loads(path.read_bytes())
+    except ValueError as err:
+        return f"{path.name} is not valid JSON ({str(err)[:200]})"
+    return "" if isinstance(data, dict) and data else f"{path.name} holds no {entries}"
 
 
 def tensor_record(value: Any, key: str) -> dict:

@@ -8,13 +8,11 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.cnn_techniques.counts import PytorchExampleNet
-from grader.checks.common import WrongValue, pair_of, record_calls
-from grader.checks.families import behaviour
+from grader.checks.common import WrongValue, a_tensor, pair_of, record_calls
+from grader.checks.families import behaviour, loop_models
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -24,33 +22,18 @@ DREAM_STEPS = 30
 DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
 
 
-def _tensor(value, what: str) -> torch.Tensor:
-    try:
-        return torch.as_tensor(value).detach().cpu()
-    except (TypeError, ValueError, RuntimeError):
-        raise WrongValue(f"{what} is a {type(value).__name__}, not a tensor or array") from None
-
-
 @kit.one_case(OWN, draw=DRAW)
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
-    s, model = ctx.settings, PytorchExampleNet()
+    s, model = ctx.settings, loop_models.PytorchExampleNet()
     g = torch.Generator().manual_seed(int(s["seed"]))
     x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (len(x),), generator=g)
     fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
     model.train()
     pair = ctx.get("fc1_features")(model, DataLoader(TensorDataset(x, y), batch_size=16), CPU)
-    features, labels = pair_of(pair, "(features, labels)")
-    features, labels = _tensor(features, "features"), _tensor(labels, "labels")
-    return {
-        "shape": list(features.shape),
-        "fc1": bool(features.shape == fc1.shape
-                    and (torch.allclose(features.float(), fc1, atol=1e-4)
-                         or torch.allclose(features.float(), F.relu(fc1), atol=1e-4))),
-        "labels": bool(torch.equal(labels.long().reshape(-1), y)),
-    }  # fmt: skip
+    return behaviour.features_against(pair, fc1, y)
 
 
 @judged(OWN, features_seen, "runs", "fc1_features")
@@ -60,7 +43,7 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
             f"features of shape {entry['shape']}, expected {want['shape']}: fc1's 128 outputs "
             "per image (not the logits, not the flattened convolutions)"
         )
-    problems = [] if entry["fc1"] else ["the features are not fc1's output in evaluation mode"]
+    problems = [] if entry["layer"] else ["the features are not fc1's output in evaluation mode"]
     problems += [] if entry["labels"] else ["the labels are not the loader's, in its order"]
     return "; ".join(problems) or None
 
@@ -72,7 +55,7 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
     and the last the target's `logits` on the first and the last input."""
     try:
         image, scores = pair_of(returned, "(image, scores)")
-        image = _tensor(image, "the image")
+        image = a_tensor(image, "the image")
     except WrongValue as wrong:
         return [str(wrong)]
     problems = []
@@ -156,52 +139,15 @@ def dream_empty_start(entry, want, ctx, i) -> str | None:
     )
 
 
-class Lookup(nn.Module):
-    """Predicts the class written in each image's first pixel (in training mode the next
-    class, so that a confusion matrix taken in training mode is another one)."""
-
-    def forward(self, x):
-        label = x[:, 0, 0, 0].round().long().clamp(0, 9)
-        return F.one_hot((label + int(self.training)) % 10, 10).float() * 5
-
-
 @kit.one_case(OWN, draw=DRAW)
 def confusion_seen(ctx) -> dict:
-    """confusion(model, loader) with a model whose predictions the grader chose, in batches of
-    16, beside the matrix those give (rows: true class). One class (the target drawn) never
-    occurs, neither as a label nor as a prediction: the matrix is (10, 10) all the same."""
-    g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
+    """confusion(model, loader) with a model whose predictions the grader chose, beside the
+    matrix those give (`loop_models.confusion_probe`: rows true classes, one class drawn never
+    occurs)."""
     n, absent = int(ctx.settings["images"]) * 3, int(ctx.settings["target"])
-    # Drawn from the nine other classes: 0..8, shifted past the absent one.
-    predicted, truth = (torch.randint(0, 9, (n,), generator=g) for _ in range(2))
-    predicted, truth = (t + (t >= absent).long() for t in (predicted, truth))
-    x = torch.zeros(n, 1, 28, 28)
-    x[:, 0, 0, 0] = predicted.float()
-    expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
-    in_training = torch.bincount(truth * 10 + (predicted + 1) % 10, minlength=100).view(10, 10)
-    loader = DataLoader(TensorDataset(x, truth), batch_size=16)
-    got = _tensor(ctx.get("confusion")(Lookup(), loader, CPU), "the matrix")
-    if got.shape != (10, 10):
-        raise WrongValue(
-            f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "
-            "occurs (give scikit-learn's confusion_matrix labels=list(range(10)))"
-        )
-    got = got.long()
-    return {
-        "right": bool(torch.equal(got, expected)),
-        "transposed": bool(torch.equal(got, expected.T)),
-        "training_mode": bool(torch.equal(got, in_training)),
-    }
+    return loop_models.confusion_probe(ctx.get("confusion"), n, absent, int(ctx.settings["seed"]))
 
 
 @judged(OWN, confusion_seen, "runs", "confusion")
 def confusion_rows(entry, want, ctx, i) -> str | None:
-    if entry["right"]:
-        return None
-    if entry.get("training_mode"):
-        return "it counts the predictions the model makes in training mode: call model.eval()"
-    how = "it is transposed: " if entry["transposed"] else ""
-    return (
-        f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "
-        "the number of images of each class)"
-    )
+    return loop_models.confusion_problem(entry)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, jsonable, modules_of_type, pair_of
-from grader.checks.families import accuracy
+from grader.checks.common import holds_state, json_file_problem, jsonable, pair_of
+from grader.checks.families import accuracy, behaviour, loop_models
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 from grader.staging import not_submitted
@@ -27,46 +25,6 @@ CPU = torch.device("cpu")
 # default and the example's, 0.1, 0.01, 0.001), so that an lr ignored shows whatever is drawn.
 LRS = (0.05, 0.2, 0.5)
 DRAW = kit.draws({"lr": list(LRS)})
-
-
-class CountedLoader(DataLoader):
-    """A DataLoader counting its passes (the epochs begun) and keeping `optimizer`'s learning
-    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice)."""
-
-    passes, optimizer, lrs = 0, None, ()
-
-    def __iter__(self):
-        self.passes += 1
-        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
-        yield from super().__iter__()
-
-
-class ScriptedTests:
-    """A test loader whose labels make the model's accuracy `right[e - 1] / n` after training
-    epoch e (`train.passes`; 0 before any): before each pass it labels the first right[e - 1]
-    images with the model's predictions, the others wrongly, and keeps the model's weights by
-    the epochs trained, so a fit evaluating more often (before training, say) is judged alike."""
-
-    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
-        self.model, self.images, self.right, self.train = model, images, right, train
-        self.dataset = TensorDataset(images, torch.zeros(len(images), dtype=torch.int64))
-        self.batch_size, self.snapshots = 8, {}
-
-    def __len__(self) -> int:
-        return -(-len(self.images) // self.batch_size)
-
-    def __iter__(self):
-        epoch = self.train.passes
-        count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
-        state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
-        self.snapshots[epoch] = state
-        with torch.no_grad():  # the grader's linear model: the same in either mode
-            predicted = self.model(self.images).argmax(1)
-        right = torch.arange(len(predicted)) < count
-        self.dataset = TensorDataset(
-            self.images, torch.where(right, predicted, (predicted + 1) % 10)
-        )
-        yield from DataLoader(self.dataset, batch_size=self.batch_size)
 
 
 def _draw_fit(rng, manifest) -> dict:
@@ -83,18 +41,13 @@ def fit_run(ctx) -> dict:
     rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
     learning rate of each epoch."""
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    g = torch.Generator().manual_seed(int(ctx.settings["seed"]))
-    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
-    train = CountedLoader(TensorDataset(x, y), batch_size=8)
-    tests = ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
+    train, tests = loop_models.scripted_loaders(model, right, int(ctx.settings["seed"]))
     train.optimizer = optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
         returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
-    final, snaps = model.state_dict(), tests.snapshots.items()
-    kept = [e for e, snap in snaps if e and all(torch.equal(final[n], t) for n, t in snap.items())]
-    return {"returned": jsonable(returned), "kept": kept[0] if kept else 0, "lrs": list(train.lrs)}
+    return {"returned": jsonable(returned), "kept": tests.kept(), "lrs": list(train.lrs)}
 
 
 @judged(OWN, fit_run, "runs", "fit")
@@ -143,19 +96,8 @@ def submitted_curves(ctx) -> dict:
     seen["not_run"] = [m.key for m in ctx.manifest.models
                        if problems.get(m.weights) == not_submitted(m.weights)]  # fmt: skip
     if not histories:
-        seen["file"] = _file_problem(ctx.workdir / HISTORIES)
+        seen["file"] = json_file_problem(ctx.workdir / HISTORIES, "runs")
     return seen
-
-
-def _file_problem(path) -> str:
-    """Why the notebook found no curves in histories.json: absent, or not a JSON object."""
-    if not path.is_file():
-        return f"{HISTORIES} was not handed in"
-    try:
-        data = json.loads(path.read_bytes())
-    except ValueError as err:
-        return f"{HISTORIES} is not valid JSON ({str(err)[:200]})"
-    return "" if isinstance(data, dict) and data else f"{HISTORIES} holds no runs"
 
 
 def _curve_problem(run) -> str | None:
@@ -196,27 +138,12 @@ def batchnorm_modes_seen(ctx) -> dict:
     """BatchNormNet's batch norm layers, and its outputs in training and evaluation mode with
     dropout switched off."""
     model, x = ctx.get("BatchNormNet")(), torch.randn(8, 1, 28, 28) * 2 + 1
-    model.train()
-    for layer in modules_of_type(model, nn.Dropout):
-        layer.eval()
-    with torch.no_grad():
-        trained = model(x)
-        model.eval()
-        evaluated = model(x)
-    norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
-    return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
+    return behaviour.norm_modes(model, x)
 
 
 @judged(OWN, batchnorm_modes_seen, "runs", "BatchNormNet")
 def batchnorm_modes(entry, want, ctx, i) -> str | None:
-    if not entry["norms"]:
-        return "it has no nn.BatchNorm2d or nn.BatchNorm1d layer"
-    if not entry["differ"]:
-        return (
-            "it gives the same outputs in training and evaluation mode (dropout off): its "
-            "batch norm layers are not applied in forward"
-        )
-    return None
+    return behaviour.norm_modes_problem(entry)
 
 
 @kit.one_case(OWN, draw=DRAW)
@@ -228,17 +155,7 @@ def finetuning(ctx) -> dict:
              for k, v in ctx.get("Net")().state_dict().items()}  # fmt: skip
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
     model, optimizer = pair_of(pair, "(model, optimizer)")
-    names = {id(p): n for n, p in model.named_parameters()}
-    held = [names.get(id(p), "a tensor not of the model") for g in optimizer.param_groups
-            for p in g["params"]]  # fmt: skip
-    own = model.state_dict()
-    return {
-        "trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad),
-        "held": sorted(held),
-        "lrs": sorted({float(g["lr"]) for g in optimizer.param_groups}),
-        "holds_state": own.keys() == state.keys()
-        and all(torch.equal(own[k], v) for k, v in state.items()),
-    }
+    return {**behaviour.training_setup(model, optimizer), "holds_state": holds_state(model, state)}
 
 
 @judged(OWN, finetuning, "runs", "finetuning_setup")
@@ -265,20 +182,7 @@ def finetune_optimizer(entry, want, ctx, i) -> str | None:
 @OWN.observer(reference=False)
 def finetuned_files(ctx) -> dict:
     """Which tensors of the submitted fine-tuned weights differ from the submitted MNIST ones."""
-
-    def state(key: str) -> dict:
-        spec = ctx.manifest.model(key)
-        if problem := ctx.weights_problems.get(spec.weights):
-            raise WrongValue(problem)
-        return accuracy.submitted_state(ctx, spec)
-
-    def run() -> dict:
-        mnist, tuned = state("mnist"), state("finetuned")
-        if mnist.keys() != tuned.keys():
-            raise WrongValue("the two files hold differently named tensors")
-        return {"changed": sorted(k for k in mnist if not torch.equal(mnist[k], tuned[k]))}
-
-    return kit.once(ctx, run)
+    return kit.once(ctx, lambda: {"changed": accuracy.changed_tensors(ctx, "mnist", "finetuned")})
 
 
 @OWN.check(observe=finetuned_files)

@@ -21,7 +21,9 @@ says so).
 A model whose architecture the student chooses comes with a configuration file (`config`):
 an assignment's own observer builds it with `configured_model` (the class called with the
 file's architecture keys, the weights loaded, what did not fit recorded), and
-`judge_config_fits` asks that the configuration and the weights belong together.
+`judge_config_fits` asks that the configuration and the weights belong together. An own check
+reads a handed-in state with `handed_in_state` (which tensors fine-tuning changed in one:
+`changed_tensors`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import pickle
 import torch
 from PIL import Image
 
-from grader.checks.common import StopProbe, describe_error, diff_shapes, jsonable
+from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable
 from grader.spec import CheckSet, Verdict
 
 NAME = "accuracy"
@@ -133,6 +135,24 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
             state = state[inner[0]]
             notes.append(f"the state dict under {inner[0]!r} graded")
     return _unprefixed(state, notes)
+
+
+def handed_in_state(ctx, key: str) -> dict:
+    """`submitted_state` of the manifest's model `key`; a `WrongValue` saying why when its
+    weights file was not handed in or cannot be used (staging's problem with it)."""
+    spec = ctx.manifest.model(key)
+    if problem := ctx.weights_problems.get(spec.weights):
+        raise WrongValue(problem)
+    return submitted_state(ctx, spec)
+
+
+def changed_tensors(ctx, before: str, after: str) -> list[str]:
+    """The names, sorted, of the tensors of model `after`'s submitted weights that differ from
+    model `before`'s (`handed_in_state`); a `WrongValue` when their tensors are named apart."""
+    first, then = handed_in_state(ctx, before), handed_in_state(ctx, after)
+    if first.keys() != then.keys():
+        raise WrongValue("the two files hold differently named tensors")
+    return sorted(k for k in first if not torch.equal(first[k], then[k]))
 
 
 def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:

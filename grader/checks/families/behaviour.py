@@ -14,8 +14,11 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
-`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it) and
-`backward_error` (what one training step's backward pass raises).
+`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
+`backward_error` (what one training step's backward pass raises), `features_against` (what a
+features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
+(whether batch norm makes training and evaluation mode differ) and `training_setup` (which
+parameters train, which an optimiser holds).
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import zlib
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from grader.checks.common import describe_error, modules_of_type, same_values
+from grader.checks.common import a_tensor, describe_error, modules_of_type, pair_of, same_values
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -135,3 +139,58 @@ def backward_error(model: nn.Module, x: torch.Tensor) -> str | None:
     except RuntimeError as err:
         return describe_error(err).split(": [")[0]  # without the tensor it names
     return None
+
+
+def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dict:
+    """What a features function returned, (features, labels) of a loader's images, against the
+    outputs `layer` of the layer whose features they should be (`linear_calls`, evaluation
+    mode: taken before or after its ReLU) and the loader's `labels`: the features' shape,
+    whether they are the layer's ("layer"), whether the labels are the loader's, in order."""
+    features, labels_got = pair_of(returned, "(features, labels)")
+    features, labels_got = a_tensor(features, "features"), a_tensor(labels_got, "labels")
+    return {
+        "shape": list(features.shape),
+        "layer": bool(features.shape == layer.shape
+                      and (torch.allclose(features.float(), layer, atol=1e-4)
+                           or torch.allclose(features.float(), F.relu(layer), atol=1e-4))),
+        "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
+    }  # fmt: skip
+
+
+def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
+    """The model's batch norm layers ("norms": how many) and whether its outputs on `x` in
+    training and in evaluation mode differ, with its dropout switched off ("differ")."""
+    model.train()
+    for layer in modules_of_type(model, nn.Dropout):
+        layer.eval()
+    with torch.no_grad():
+        trained = model(x)
+        model.eval()
+        evaluated = model(x)
+    norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
+    return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
+
+
+def norm_modes_problem(entry: dict) -> str | None:
+    """What a `norm_modes` entry says is wrong with a network meant to use batch norm."""
+    if not entry["norms"]:
+        return "it has no nn.BatchNorm2d or nn.BatchNorm1d layer"
+    if not entry["differ"]:
+        return (
+            "it gives the same outputs in training and evaluation mode (dropout off): its "
+            "batch norm layers are not applied in forward"
+        )
+    return None
+
+
+def training_setup(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Which of the model's parameters train (requires_grad), which the optimiser holds (by
+    the model's names; another tensor named so) and its learning rates, each sorted."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    held = [names.get(id(p), "a tensor not of the model") for g in optimizer.param_groups
+            for p in g["params"]]  # fmt: skip
+    return {
+        "trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad),
+        "held": sorted(held),
+        "lrs": sorted({float(g["lr"]) for g in optimizer.param_groups}),
+    }

@@ -2,8 +2,11 @@
 checks of an assignment's training code: small seeded classifiers (with batch norm, with marks
 that make a mode or gradient mistake change the predictions), a control model whose predictions
 no mode changes, a model whose parameters have both signs (for penalties), a multilayer
-perceptron (a stand-in for a student's), seeded loaders with a known number of right labels,
-and what the observers read back from them.
+perceptron (a stand-in for a student's), pytorch/examples' MNIST network (`PytorchExampleNet`),
+seeded loaders with a known number of right labels, loaders that count their passes
+(`CountedLoader`) or script a model's test accuracy epoch by epoch (`ScriptedTests`; both:
+`scripted_loaders`), a model whose predictions the grader writes into the images (`Lookup`, for
+`confusion_probe` and `confusion_problem`), and what the observers read back from them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader.checks.common import modules_of_type
+from grader.checks.common import WrongValue, a_tensor, modules_of_type
 
 HIDDEN = 16
 MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
@@ -200,3 +203,128 @@ class Recorder(nn.Module):
             {"training": self.training, "grad": torch.is_grad_enabled(), "batch": batch}
         )
         return self.inner(x)
+
+
+class PytorchExampleNet(nn.Module):
+    """The network of pytorch/examples' MNIST script (cnn_techniques' Net), the grader's copy."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
+        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
+        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
+        x = F.relu(self.fc1(torch.flatten(self.dropout1(x), 1)))
+        return self.fc2(self.dropout2(x))
+
+
+class CountedLoader(DataLoader):
+    """A DataLoader counting its passes (the epochs begun) and keeping `optimizer`'s learning
+    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice)."""
+
+    passes, optimizer, lrs = 0, None, ()
+
+    def __iter__(self):
+        self.passes += 1
+        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
+        yield from super().__iter__()
+
+
+class ScriptedTests:
+    """A test loader whose labels make the model's accuracy `right[e - 1] / n` after training
+    epoch e (`train.passes`, a `CountedLoader`; 0 before any): before each pass it labels the
+    first right[e - 1] images with the model's predictions, the others wrongly, and keeps the
+    model's weights by the epochs trained, so a fit evaluating more often (before training, say)
+    is judged alike. The model must predict alike in either mode (no dropout, no batch norm)."""
+
+    def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
+        self.model, self.images, self.right, self.train = model, images, right, train
+        self.dataset = TensorDataset(images, torch.zeros(len(images), dtype=torch.int64))
+        self.batch_size, self.snapshots = 8, {}
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self):
+        epoch = self.train.passes
+        count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
+        state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
+        self.snapshots[epoch] = state
+        with torch.no_grad():
+            predicted = self.model(self.images).argmax(1)
+        right = torch.arange(len(predicted)) < count
+        self.dataset = TensorDataset(
+            self.images, torch.where(right, predicted, (predicted + 1) % 10)
+        )
+        yield from DataLoader(self.dataset, batch_size=self.batch_size)
+
+    def kept(self) -> int:
+        """The first epoch (1 on) at whose evaluation the model held the weights it holds now;
+        0 for none."""
+        final, snaps = self.model.state_dict(), self.snapshots.items()
+        kept = [
+            e for e, snap in snaps if e and all(torch.equal(final[n], t) for n, t in snap.items())
+        ]
+        return kept[0] if kept else 0
+
+
+def scripted_loaders(model: nn.Module, right: list[int], seed: int) -> tuple:
+    """(train, tests) for a fit of `model` on (1, 28, 28) images: a `CountedLoader` of 24 seeded
+    images with random labels in batches of 8, and `ScriptedTests` of 20 seeded images whose
+    labels make `model`'s test accuracy `right[e - 1] / 20` after epoch e."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(24, 1, 28, 28, generator=g), torch.randint(0, 10, (24,), generator=g)
+    train = CountedLoader(TensorDataset(x, y), batch_size=8)
+    return train, ScriptedTests(model, torch.randn(20, 1, 28, 28, generator=g), right, train)
+
+
+class Lookup(nn.Module):
+    """Predicts the class written in each image's first pixel (in training mode the next
+    class, so that a confusion matrix taken in training mode is another one)."""
+
+    def forward(self, x):
+        label = x[:, 0, 0, 0].round().long().clamp(0, 9)
+        return F.one_hot((label + int(self.training)) % 10, 10).float() * 5
+
+
+def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
+    """`confusion(model, loader, device)` with a `Lookup` model whose predictions on `n` images
+    (batches of 16) the grader chose: whether the matrix is right (rows: true class), transposed,
+    or that of the predictions in training mode. One class (`absent`) never occurs, neither as a
+    label nor as a prediction: the matrix is (10, 10) all the same."""
+    g = torch.Generator().manual_seed(seed)
+    # Drawn from the nine other classes: 0..8, shifted past the absent one.
+    predicted, truth = (torch.randint(0, 9, (n,), generator=g) for _ in range(2))
+    predicted, truth = (t + (t >= absent).long() for t in (predicted, truth))
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, 0, 0, 0] = predicted.float()
+    expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
+    in_training = torch.bincount(truth * 10 + (predicted + 1) % 10, minlength=100).view(10, 10)
+    loader = DataLoader(TensorDataset(x, truth), batch_size=16)
+    got = a_tensor(confusion(Lookup(), loader, torch.device("cpu")), "the matrix")
+    if got.shape != (10, 10):
+        raise WrongValue(
+            f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "
+            "occurs (give scikit-learn's confusion_matrix labels=list(range(10)))"
+        )
+    got = got.long()
+    return {
+        "right": bool(torch.equal(got, expected)),
+        "transposed": bool(torch.equal(got, expected.T)),
+        "training_mode": bool(torch.equal(got, in_training)),
+    }
+
+
+def confusion_problem(entry: dict) -> str | None:
+    """What is wrong with the matrix a `confusion_probe` entry describes, if anything."""
+    if entry["right"]:
+        return None
+    if entry.get("training_mode"):
+        return "it counts the predictions the model makes in training mode: call model.eval()"
+    how = "it is transposed: " if entry["transposed"] else ""
+    return (
+        f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "
+        "the number of images of each class)"
+    )
