@@ -203,14 +203,6 @@ def _check_gradebook(url: str | None) -> None:
         ) from None
 
 
-def _venv_on_path() -> None:
-    """nbgrader's gradebook runs the `alembic` command: find it next to this Python even when
-    the operator called the venv's interpreter directly."""
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-
-
 def grade_command(args: argparse.Namespace) -> int:
     from grader.batch import find_submissions
     from grader.judge import ExpectedAnswersMissing, load_expected
@@ -265,7 +257,6 @@ def _grade(args, manifest, expected, submissions, course, late) -> int:
         seed = settings_seed(course, assignment)
     except (SettingsKeyError, OSError) as err:
         raise OperatorError(f"settings key: {err}") from None
-    _venv_on_path()
     executor = _cluster(args.dask) if args.dask else None  # no scheduler: said before any work
     config = GradeConfig(
         time=TimeLimits(cell=args.cell_timeout, total=args.timeout),
