@@ -44,24 +44,23 @@ def run_cli(
     timeout: float = 900,
     cwd: Path = REPO,
     env: dict | None = None,
-    isolated: bool = False,
 ) -> subprocess.CompletedProcess:
     """Run `python -m <module> args...` the way an operator would; output captured as text.
 
     `env` adds to (or overrides) the environment, e.g. {"DLGRADE_DATA": fixture_root}.
     `python -m grader`, and `python -m solutions submission|data`, run in this process (their
     `main`, with `env` set and output captured): a new interpreter would only add its imports,
-    about 4 s a call here. `isolated`, a TMPDIR (which `tempfile` reads once a process) or a
-    working folder other than this process's (a second checkout: `-m` imports its code) ask for
-    a process of its own, as do tests about the process itself (its imports, signals,
-    leftovers, log handlers) and training (torch's global RNG, DataLoader workers forked).
+    about 4 s a call here. A TMPDIR (which `tempfile` reads once a process) or a working folder
+    other than this process's (a second checkout: `-m` imports its code) get a process of their
+    own, as does training (torch's global RNG, DataLoader workers forked); tests about the
+    process itself (its imports, signals, leftovers) start it themselves.
     """
     env = {
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         **(env or {}),
     }
     main = _main_of(module, args)
-    if main is not None and not isolated and "TMPDIR" not in env and cwd == Path.cwd():
+    if main is not None and "TMPDIR" not in env and cwd == Path.cwd():
         return _in_process(main, [module, *args], env)
     return subprocess.run(
         [sys.executable, "-m", module, *args],
