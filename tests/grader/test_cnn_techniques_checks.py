@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks.cnn_techniques import training
-from grader.checks.families.loop_models import PytorchExampleNet
+from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
+from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.checks.common import WrongValue, a_tensor, pair_of, record_calls
 from grader.checks.families import behaviour, loop_models
 from grader.checks.kit import judged
@@ -26,7 +27,7 @@ DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
 def features_seen(ctx) -> dict:
     """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
-    s, model = ctx.settings, loop_models.PytorchExampleNet()
+    s, model = ctx.settings, PytorchExampleNet()
     g = torch.Generator().manual_seed(int(s["seed"]))
     x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (len(x),), generator=g)

@@ -55,8 +55,11 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
     got = entry["returned"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy") if isinstance(got, dict) else None
-    if not (isinstance(curve, list) and len(curve) == 4
-            and all(isinstance(a, float | int) for a in curve)):  # fmt: skip
+    if not (
+        isinstance(curve, list)
+        and len(curve) == 4
+        and all(isinstance(a, float | int) for a in curve)
+    ):
         return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch (4)"
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = [p for p in [_curve_problem(got)] if p]
@@ -93,8 +96,9 @@ def submitted_curves(ctx) -> dict:
     histories = ctx.ns.get("histories")
     seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
     problems = ctx.weights_problems
-    seen["not_run"] = [m.key for m in ctx.manifest.models
-                       if problems.get(m.weights) == not_submitted(m.weights)]  # fmt: skip
+    seen["not_run"] = [
+        m.key for m in ctx.manifest.models if problems.get(m.weights) == not_submitted(m.weights)
+    ]
     if not histories:
         seen["file"] = json_file_problem(ctx.workdir / HISTORIES, "runs")
     return seen
@@ -151,8 +155,10 @@ def finetuning(ctx) -> dict:
     """finetuning_setup(state, lr) with the state of a Net of the student's whose weights the
     grader drew: which parameters train, which the optimiser holds and at which learning rates,
     whether the model holds the state."""
-    state = {k: v + torch.randn_like(v) if v.is_floating_point() else v
-             for k, v in ctx.get("Net")().state_dict().items()}  # fmt: skip
+    state = {
+        k: v + torch.randn_like(v) if v.is_floating_point() else v
+        for k, v in ctx.get("Net")().state_dict().items()
+    }
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
     model, optimizer = pair_of(pair, "(model, optimizer)")
     return {**behaviour.training_setup(model, optimizer), "holds_state": holds_state(model, state)}

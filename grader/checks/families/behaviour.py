@@ -150,11 +150,15 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
     features, labels_got = a_tensor(features, "features"), a_tensor(labels_got, "labels")
     return {
         "shape": list(features.shape),
-        "layer": bool(features.shape == layer.shape
-                      and (torch.allclose(features.float(), layer, atol=1e-4)
-                           or torch.allclose(features.float(), F.relu(layer), atol=1e-4))),
+        "layer": bool(
+            features.shape == layer.shape
+            and (
+                torch.allclose(features.float(), layer, atol=1e-4)
+                or torch.allclose(features.float(), F.relu(layer), atol=1e-4)
+            )
+        ),
         "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
-    }  # fmt: skip
+    }
 
 
 def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
@@ -187,8 +191,11 @@ def training_setup(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Which of the model's parameters train (requires_grad), which the optimiser holds (by
     the model's names; another tensor named so) and its learning rates, each sorted."""
     names = {id(p): n for n, p in model.named_parameters()}
-    held = [names.get(id(p), "a tensor not of the model") for g in optimizer.param_groups
-            for p in g["params"]]  # fmt: skip
+    held = [
+        names.get(id(p), "a tensor not of the model")
+        for g in optimizer.param_groups
+        for p in g["params"]
+    ]
     return {
         "trainable": sorted(n for n, p in model.named_parameters() if p.requires_grad),
         "held": sorted(held),

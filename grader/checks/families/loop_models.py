@@ -2,11 +2,11 @@
 checks of an assignment's training code: small seeded classifiers (with batch norm, with marks
 that make a mode or gradient mistake change the predictions), a control model whose predictions
 no mode changes, a model whose parameters have both signs (for penalties), a multilayer
-perceptron (a stand-in for a student's), pytorch/examples' MNIST network (`PytorchExampleNet`),
-seeded loaders with a known number of right labels, loaders that count their passes
-(`CountedLoader`) or script a model's test accuracy epoch by epoch (`ScriptedTests`; both:
-`scripted_loaders`), a model whose predictions the grader writes into the images (`Lookup`, for
-`confusion_probe` and `confusion_problem`), and what the observers read back from them.
+perceptron (a stand-in for a student's), seeded loaders with a known number of right labels,
+loaders that count their passes (`CountedLoader`) or script a model's test accuracy epoch by
+epoch (`ScriptedTests`; both: `scripted_loaders`), a model whose predictions the grader writes
+into the images (`Lookup`, for `confusion_probe` and `confusion_problem`), and what the
+observers read back from them.
 """
 
 from __future__ import annotations
@@ -203,21 +203,6 @@ class Recorder(nn.Module):
             {"training": self.training, "grad": torch.is_grad_enabled(), "batch": batch}
         )
         return self.inner(x)
-
-
-class PytorchExampleNet(nn.Module):
-    """The network of pytorch/examples' MNIST script (cnn_techniques' Net), the grader's copy."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1, self.conv2 = nn.Conv2d(1, 32, 3), nn.Conv2d(32, 64, 3)
-        self.dropout1, self.dropout2 = nn.Dropout(0.25), nn.Dropout(0.5)
-        self.fc1, self.fc2 = nn.Linear(9216, 128), nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv2(F.relu(self.conv1(x)))), 2)
-        x = F.relu(self.fc1(torch.flatten(self.dropout1(x), 1)))
-        return self.fc2(self.dropout2(x))
 
 
 class CountedLoader(DataLoader):
