@@ -49,8 +49,10 @@ def main() -> None:
             plain = seconds(cls().eval(), batches)
             model = cls().eval().to(memory_format=torch.channels_last)
             last = [x.contiguous(memory_format=torch.channels_last) for x in batches]
-            print(f"{cls.__name__:13} batches of {size}: {plain:.2f} s, channels-last "
-                  f"{seconds(model, last):.2f} s")  # fmt: skip
+            print(
+                f"{cls.__name__:13} batches of {size}: {plain:.2f} s, channels-last "
+                f"{seconds(model, last):.2f} s"
+            )
         print(f"{cls.__name__:13} bfloat16 autocast: {seconds(cls().eval(), batches, True):.2f} s")
 
 

@@ -40,13 +40,33 @@ from tests.fixtures import hostile, variants  # noqa: E402
 # without harm to it; the rest (bombs, daemons, writes outside the submission, a 2 GiB file it
 # would copy) stay out of the benchmark class, and are covered by the test suite instead.
 SAFE_UNDER_NBGRADER = (
-    "neutered_asserts", "silenced_tracebacks", "patched_tensor_eq", "patched_tensor_sum",
-    "patched_module_eval", "patched_cuda", "patched_import", "redefined_grader_helpers",
-    "sys_exit", "exit_builtin", "os_exit", "sigkill_self", "infinite_loop", "huge_output_line",
-    "stderr_warnings", "opens_network", "mangled_grade_cells", "inflated_points",
-    "grade_cell_as_markdown", "prefilled_outputs", "replayed_test_labels", "invalid_json",
-    "non_utf8_markdown", "schema_invalid", "ten_thousand_cells", "malicious_pickle_weights",
-)  # fmt: skip
+    "neutered_asserts",
+    "silenced_tracebacks",
+    "patched_tensor_eq",
+    "patched_tensor_sum",
+    "patched_module_eval",
+    "patched_cuda",
+    "patched_import",
+    "redefined_grader_helpers",
+    "sys_exit",
+    "exit_builtin",
+    "os_exit",
+    "sigkill_self",
+    "infinite_loop",
+    "huge_output_line",
+    "stderr_warnings",
+    "opens_network",
+    "mangled_grade_cells",
+    "inflated_points",
+    "grade_cell_as_markdown",
+    "prefilled_outputs",
+    "replayed_test_labels",
+    "invalid_json",
+    "non_utf8_markdown",
+    "schema_invalid",
+    "ten_thousand_cells",
+    "malicious_pickle_weights",
+)
 
 
 def build_class(course: Path, assignment: str, size: int) -> dict[str, int]:
@@ -131,8 +151,10 @@ def main() -> None:
     for assignment in args.assignment:
         rows.append(grade_row(assignment, args.size, args.skip_nbgrader))
         print(f"{assignment}: {rows[-1][3]:.0f} s", file=sys.stderr, flush=True)
-    print(f"\nclasses of {args.size} submissions, {os.cpu_count()} CPU cores, load average "
-          f"{os.getloadavg()[0]:.1f} at the end")  # fmt: skip
+    print(
+        f"\nclasses of {args.size} submissions, {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end"
+    )
     print(f"{'assignment':<16} {'data':<10} {'grader --jobs 2':>22} {'nbgrader autograde':>22}")
     for assignment, data, kinds, grader_s, nbgrader_s in rows:
         grader = f"{grader_s:5.0f} s {args.size / grader_s * 60:6.1f}/min"

@@ -52,11 +52,20 @@ def main() -> None:
         for _ in range(args.repeat):
             ours.append(
                 timed(
-                    [sys.executable, "-m", "grader", "grade", str(submission), "--no-gradebook",
-                     "--assignment", manifest.id, "--quiet"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "grader",
+                        "grade",
+                        str(submission),
+                        "--no-gradebook",
+                        "--assignment",
+                        manifest.id,
+                        "--quiet",
+                    ],
                     REPO,
                 )
-            )  # fmt: skip
+            )
             theirs.append(
                 timed(["nbgrader", "autograde", manifest.id, "--create", "--force"], course)
             )

@@ -132,8 +132,10 @@ def main() -> None:
     args = parser.parse_args()
     python = sys.executable
     print(f"cold `python -m grader --help`: {cold_start([python, '-m', 'grader', '--help']):.1f} s")
-    print(f"cold `import torch, torchvision`: "
-          f"{cold_start([python, '-c', 'import torch, torchvision']):.1f} s")  # fmt: skip
+    print(
+        f"cold `import torch, torchvision`: "
+        f"{cold_start([python, '-c', 'import torch, torchvision']):.1f} s"
+    )
     for assignment in args.assignment:
         with tempfile.TemporaryDirectory(prefix=f"profile-{assignment}-") as tmp:
             env, data = data_env(assignment, Path(tmp) / "data")
@@ -147,8 +149,10 @@ def main() -> None:
         print(f"{'stage':<44} {'one, --jobs 1':>14} {f'{args.size}, --jobs 2':>14}")
         stages = list(dict.fromkeys([*one[1].seconds, *many[1].seconds]))
         for stage in stages:
-            print(f"{stage:<44} {one[1].seconds.get(stage, 0):13.2f}s "
-                  f"{many[1].seconds.get(stage, 0):13.2f}s")  # fmt: skip
+            print(
+                f"{stage:<44} {one[1].seconds.get(stage, 0):13.2f}s "
+                f"{many[1].seconds.get(stage, 0):13.2f}s"
+            )
         print(f"{'wall clock':<44} {one[0]:13.2f}s {many[0]:13.2f}s")
         rates = f"{60 / one[0]:14.1f} {args.size * 60 / many[0]:14.1f}"
         print(f"{'submissions per minute':<44} {rates}")

@@ -131,11 +131,18 @@ class Sandbox:
             "--unshare-uts",
             "--die-with-parent",
             "--new-session",
-            "--dev", "/dev",
-            "--proc", "/proc",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
             # A private, writable, size-capped /tmp (HOME, caches): tmpfs lives in RAM.
-            "--size", str(self.limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
-        ]  # fmt: skip
+            "--size",
+            str(self.limits.tmp_bytes),
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+        ]
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
                 cmd += ["--symlink", os.readlink(path), path]

@@ -300,9 +300,16 @@ def postgres():
 
     as_postgres(bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres")
     as_postgres(
-        bindir / "pg_ctl", "-D", data, "-w", "-l", home / "pg.log",
-        "-o", f"-k {sock} -p {port} -c listen_addresses=''", "start",
-    )  # fmt: skip
+        bindir / "pg_ctl",
+        "-D",
+        data,
+        "-w",
+        "-l",
+        home / "pg.log",
+        "-o",
+        f"-k {sock} -p {port} -c listen_addresses=''",
+        "start",
+    )
     try:
         as_postgres(bindir / "createdb", "-h", sock, "-p", port, "gradebook")
         yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"

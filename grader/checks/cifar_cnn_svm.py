@@ -57,9 +57,15 @@ def data_answer_runs(ctx) -> dict:
     def run(i, sizes):
         rng = np.random.default_rng(seed + i)
         classes = [f"kind_{k}" for k in rng.permutation(10)]
-        made = [Images(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                       rng.integers(0, 10, n), classes, transforms.ToTensor())
-                for n in sizes]  # fmt: skip
+        made = [
+            Images(
+                rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                rng.integers(0, 10, n),
+                classes,
+                transforms.ToTensor(),
+            )
+            for n in sizes
+        ]
         return {"answers": jsonable(ctx.get("data_answers")(*made))}
 
     return {"runs": kit.per_setting(ctx.settings["sizes"], seed, run)}
@@ -98,8 +104,9 @@ def svc_fit(ctx) -> dict:
         noise = rng.normal(0, 60, (36, 32, 32, 3))
         data = np.clip(patterns[labels] + noise, 0, 255).astype(np.uint8)
         normalise = transforms.Normalize(ctx.manifest.mean, ctx.manifest.std)
-        images = Images(data, labels, list("abc"), transforms.Compose([transforms.ToTensor(),
-                                                                       normalise]))  # fmt: skip
+        images = Images(
+            data, labels, list("abc"), transforms.Compose([transforms.ToTensor(), normalise])
+        )
         svc = ctx.get("fit_svc")(images, n)
         if not isinstance(svc, SVC) or not hasattr(svc, "support_"):
             # A Pipeline (scaler and SVC) has no support_; an SVC never fitted neither.
@@ -173,8 +180,10 @@ def part2_runs(ctx) -> dict:
         model = ctx.get("fit_logistic")(X, y)
         return {"decision_tensor": torch.as_tensor(model.decision_function(grid))}
 
-    return {"split": kit.per_setting([None], seed, split),
-            "logistic": kit.per_setting([None], seed, logistic)}  # fmt: skip
+    return {
+        "split": kit.per_setting([None], seed, split),
+        "logistic": kit.per_setting([None], seed, logistic),
+    }
 
 
 @kit.judged(OWN, part2_runs, "split", "split_data(X, y)", name="split_reproduces")

@@ -106,10 +106,17 @@ def train(
         model = spec.build(student).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.LR)
         history = fit(
-            model, optimizer, None, splits["train"], splits["test"], name=key, seed=seed,
-            epochs=1 if quick else config.EPOCHS, batch_size=config.BATCH_SIZE,
+            model,
+            optimizer,
+            None,
+            splits["train"],
+            splits["test"],
+            name=key,
+            seed=seed,
+            epochs=1 if quick else config.EPOCHS,
+            batch_size=config.BATCH_SIZE,
             transform=_augment(manifest.mean, manifest.std),
-        )  # fmt: skip
+        )
         acc = history.test_accuracy[-1]
         loss = "nll" if key == "dense" else "cross_entropy"
         details = {"loss": loss, "augmentation": "flip, crop 4", **training_summary(history)}
@@ -154,9 +161,16 @@ def _part2(seed: int, epochs: int) -> tuple[Part2, dict]:
         model = student.DeepClassifier(n_hidden=1, hidden_dim=width)  # seeds itself (42)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.LR)
         history = fit(
-            model, optimizer, None, train_split, test_split,
-            epochs=epochs, batch_size=config.BATCH_SIZE, seed=seed, name=f"width {width}",
-        )  # fmt: skip
+            model,
+            optimizer,
+            None,
+            train_split,
+            test_split,
+            epochs=epochs,
+            batch_size=config.BATCH_SIZE,
+            seed=seed,
+            name=f"width {width}",
+        )
         deep[width], accuracies[width] = model.eval(), history.test_accuracy[-1]
     smallest = student.smallest_width(accuracies, config.TARGET)
     entry = {

@@ -411,7 +411,7 @@ def _finetuning(code: dict, manifest: Manifest) -> list[Cell]:
 mnist_train_loader, mnist_test_loader = make_loaders(
     datasets.MNIST, DATA_ROOT, mnist_train_transform, mnist_test_transform
 )""",
-        ),  # fmt: skip
+        ),
         markdown(
             """
             Now write `finetuning_setup(mnist_state, lr)`: a `Net` holding the MNIST weights,

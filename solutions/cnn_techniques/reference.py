@@ -93,9 +93,12 @@ def _fit(key, model, optimizer, scheduler, splits, device, seed, epochs, transfo
     """`student.fit` on tensor batches for `epochs`; returns (curves, seconds per epoch)."""
     generator = torch.Generator().manual_seed(seed)
     train = TensorLoader(
-        *splits["train"], config.RUN.batch_size, shuffle=True, generator=generator,
+        *splits["train"],
+        config.RUN.batch_size,
+        shuffle=True,
+        generator=generator,
         transform=transform,
-    )  # fmt: skip
+    )
     test = TensorLoader(*splits["test"], 1000)
     print(f"{key}: {epochs} epochs on {len(splits['train'][1])} images", flush=True)
     started = time.perf_counter()
@@ -175,8 +178,10 @@ def _run(key: str, curves: dict, seconds_per_epoch: float, source: MnistSource, 
     acc = curves["best_accuracy"]
     why = [short] if short else []
     if key in PRETRAINED and not source.real:
-        why.append(f"no real MNIST where this ran: pretrained on a {source.description} "
-                   f"({source.evidence})")  # fmt: skip
+        why.append(
+            f"no real MNIST where this ran: pretrained on a {source.description} "
+            f"({source.evidence})"
+        )
     on = "that data's test split" if key == "mnist" else "the Fashion-MNIST test split"
     measurement = None
     if why:

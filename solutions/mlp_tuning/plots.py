@@ -78,8 +78,12 @@ def stage_history(url: str, studies: list[str], path: Path, *, quick: bool) -> P
         if done:
             ax.scatter(*zip(*done, strict=True), color=colour, label=label)
         if pruned:
-            ax.scatter(*zip(*pruned, strict=True), facecolors="none", edgecolors=colour,
-                       label=f"stage {index + 1} pruned")  # fmt: skip
+            ax.scatter(
+                *zip(*pruned, strict=True),
+                facecolors="none",
+                edgecolors=colour,
+                label=f"stage {index + 1} pruned",
+            )
     ax.set(xlabel="trial (in the order run)", ylabel="validation accuracy", ylim=(0, 1))
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(_title("Search stages, coarse to fine", quick))
@@ -92,8 +96,11 @@ def predictions(images: torch.Tensor, labels, predicted, classes, path: Path, ti
     fig, axes = plt.subplots(2, 5, figsize=(11, 6.2))
     for ax, image, label, guess in zip(axes.flat, images, labels, predicted, strict=False):
         ax.imshow(image.squeeze(0).cpu(), cmap="gray")
-        ax.set_title(f"predicted: {classes[guess]}\ntrue: {classes[label]}", fontsize=9,
-                     color="black" if guess == label else "red")  # fmt: skip
+        ax.set_title(
+            f"predicted: {classes[guess]}\ntrue: {classes[label]}",
+            fontsize=9,
+            color="black" if guess == label else "red",
+        )
         ax.axis("off")
     fig.suptitle(f"{title}\nfinal model on 10 random test images")
     return _save(fig, path)

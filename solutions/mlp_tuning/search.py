@@ -159,9 +159,11 @@ def train_config(
             started = time.perf_counter()
             idx = order[part::reports]  # a random part of the epoch, already shuffled
             loader = TensorLoader(
-                data.train_images[idx], data.train_labels[idx], config["batch_size"],
+                data.train_images[idx],
+                data.train_labels[idx],
+                config["batch_size"],
                 transform=transform,
-            )  # fmt: skip
+            )
             mean_loss = train_pass(model, optimizer, loader)
             if not math.isfinite(mean_loss):
                 raise optuna.TrialPruned(f"the training loss diverged ({mean_loss})")
@@ -354,9 +356,13 @@ def search_command(args: argparse.Namespace) -> int:
         if not args.storage:
             raise SystemExit("error: --join needs --storage (the study's database URL)")
         run_worker(
-            args.join, args.storage, args.trials or 1, seed=args.seed, worker=args.worker_index,
+            args.join,
+            args.storage,
+            args.trials or 1,
+            seed=args.seed,
+            worker=args.worker_index,
             quick=args.quick,
-        )  # fmt: skip
+        )
         return 0
     out_dir = args.output_dir or REPORTS_DIR / ID / ("quick" if args.quick else "")
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,10 @@ def test_does_the_search_check_print_no_optuna_trial_lines():
     assert [r.getMessage() for r in logged] == []
 
 
-@pytest.mark.parametrize("steps, right", [("[to_tensor[0], *augment, *to_tensor[1:]]", True),
-                                          ("to_tensor + augment", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    "steps, right",
+    [("[to_tensor[0], *augment, *to_tensor[1:]]", True), ("to_tensor + augment", False)],
+)
 def test_is_augmenting_after_standardise_wrong_and_after_to_tensor_right(steps, right):
     """Augmenting tensors after ToTensor gives the sheet's images within a grey level; after the
     per-pixel Standardise, pixels move away from their own statistics (it passed full marks)."""

@@ -20,11 +20,17 @@ def test_does_a_missing_name_lead_back_to_the_failed_cell_it_came_from():
     """A data cell that could not load its data set: the statistics cell after it failed with a
     NameError, and the check that needs mean_image (bound in a tuple) says both."""
     ctx = _context(
-        ('train_set = datasets.FashionMNIST("/content/drive/data")', "error", "RuntimeError: "
-         "Dataset not found"),
-        ("mean_image, std_image = statistics(train_set)", "error",
-         "NameError: name 'train_set' is not defined"),
-    )  # fmt: skip
+        (
+            'train_set = datasets.FashionMNIST("/content/drive/data")',
+            "error",
+            "RuntimeError: Dataset not found",
+        ),
+        (
+            "mean_image, std_image = statistics(train_set)",
+            "error",
+            "NameError: name 'train_set' is not defined",
+        ),
+    )
     with pytest.raises(MissingDefinition) as caught:
         ctx.get("mean_image")
     assert str(caught.value) == (
@@ -44,10 +50,13 @@ def test_does_a_name_an_imports_cell_binds_lead_to_its_failure():
     """`from torchinfo import summary` (on Colab after a !pip install, not here) stopped the
     imports cell before `from torch import nn`: the class cell's NameError leads there."""
     ctx = _context(
-        ("import torch\nfrom torchinfo import summary\nfrom torch import nn", "error",
-         "ModuleNotFoundError: No module named 'torchinfo'"),
+        (
+            "import torch\nfrom torchinfo import summary\nfrom torch import nn",
+            "error",
+            "ModuleNotFoundError: No module named 'torchinfo'",
+        ),
         ("class FNN(nn.Module):\n    pass", "error", "NameError: name 'nn' is not defined"),
-    )  # fmt: skip
+    )
     with pytest.raises(MissingDefinition) as caught:
         ctx.get("FNN")
     assert str(caught.value).endswith(

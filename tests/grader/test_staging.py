@@ -146,8 +146,9 @@ def test_is_a_run_left_undone_charged_to_its_own_part_not_to_the_curves(tmp_path
     done = {"baseline": curve, "augmented": curve, "batchnorm": curve}
     undone = {f"cnn_{k}.pt": f"cnn_{k}.pt was not submitted" for k in ("mnist", "finetuned")}
     for problems, passes in (({}, False), (undone, True)):
-        ctx = ProbeContext(ns={"histories": done}, manifest=manifest, workdir=tmp_path,
-                           weights_problems=problems)  # fmt: skip
+        ctx = ProbeContext(
+            ns={"histories": done}, manifest=manifest, workdir=tmp_path, weights_problems=problems
+        )
         verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
         assert (verdict.fraction == 1) is passes, verdict.message
 

@@ -25,9 +25,17 @@ from solutions.training import History
 IDS = [a.id for a in ASSIGNMENTS]
 # What the builder writes into every accuracy entry; the rest are the assignment's own details.
 SHARED_ENTRY = {
-    "test_accuracy", "threshold", "threshold_rule", "threshold_source", "measured", "reason",
-    "epochs", "optimizer", "lr", "batch_size",
-}  # fmt: skip
+    "test_accuracy",
+    "threshold",
+    "threshold_rule",
+    "threshold_source",
+    "measured",
+    "reason",
+    "epochs",
+    "optimizer",
+    "lr",
+    "batch_size",
+}
 FILE_KEYS = {"assignment", "provenance", "accuracy", "weights", "quick"}
 
 

@@ -206,9 +206,16 @@ def test_does_a_small_search_rerun_on_one_database_and_leave_no_trial_waiting(
 
 def _search(out: Path, root: Path, *extra: str):
     result = run_cli(
-        "solutions", "search", ID, "--quick", "--output-dir", str(out), *extra,
-        timeout=600, env={"DLGRADE_DATA": str(root)},
-    )  # fmt: skip
+        "solutions",
+        "search",
+        ID,
+        "--quick",
+        "--output-dir",
+        str(out),
+        *extra,
+        timeout=600,
+        env={"DLGRADE_DATA": str(root)},
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     return json.loads((out / "best_config.json").read_text()), result.stdout
 

@@ -194,9 +194,11 @@ def test_does_splits_served_name_each_loader_mistake(train_kwargs, test_kwargs, 
     tags = [images.named_transform(t) for t in ("train", "test")]
     made = [
         DataLoader(images.Splits("data", train, tag), **{"batch_size": batch, **kwargs})
-        for train, tag, batch, kwargs in [(True, tags[0], 16, train_kwargs),
-                                          (False, tags[1], 1000, test_kwargs)]
-    ]  # fmt: skip
+        for train, tag, batch, kwargs in [
+            (True, tags[0], 16, train_kwargs),
+            (False, tags[1], 1000, test_kwargs),
+        ]
+    ]
     problems = images.splits_served(made[0], "training", "train", 16, shuffled=True)
     problems += images.splits_served(made[1], "test", "test", 1000, shuffled=False)
     assert [p[: len(found)] for p in problems] == ([found] if found else [])
