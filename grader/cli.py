@@ -197,9 +197,9 @@ def _check_gradebook(url: str | None) -> None:
     try:
         make_url(url).get_dialect().import_dbapi()
     except (ImportError, ArgumentError) as err:
-        # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the project installs psycopg2.
+        # postgresql:// needs psycopg 3 (SQLAlchemy 2's default driver): the `postgres` extra.
         raise OperatorError(
-            f"--gradebook: {err}; for PostgreSQL write postgresql+psycopg2://user@host/db"
+            f"--gradebook: {err}; for PostgreSQL install the driver: pip install '.[postgres]'"
         ) from None
 
 

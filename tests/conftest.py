@@ -312,7 +312,7 @@ def postgres():
     )
     try:
         as_postgres(bindir / "createdb", "-h", sock, "-p", port, "gradebook")
-        yield f"postgresql+psycopg2://postgres@/gradebook?host={sock}&port={port}"
+        yield f"postgresql://postgres@/gradebook?host={sock}&port={port}"
     finally:
         as_postgres(bindir / "pg_ctl", "-D", data, "-m", "immediate", "stop")
         shutil.rmtree(home, ignore_errors=True)

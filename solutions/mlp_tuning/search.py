@@ -188,8 +188,6 @@ def storage_kind(url: str) -> str:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for `url`; heartbeats mark trials of a dead worker as failed."""
-    # SQLAlchemy 2.1 reads postgresql:// as psycopg 3; the driver installed is psycopg2.
-    url = url.replace("postgresql://", "postgresql+psycopg2://", 1)
     if url.startswith("sqlite"):
         # Two worker processes on one SQLite file wait for each other's writes.
         return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})

@@ -267,9 +267,9 @@ def test_do_two_workers_share_a_postgresql_study_without_losing_or_repeating_a_t
 
 
 def test_does_a_plain_postgresql_url_reach_the_installed_driver():
-    """Seen by an instructor: SQLAlchemy 2.1 reads postgresql:// as psycopg 3, not installed,
-    and Optuna said only "Failed to import DB access module for the specified storage URL"."""
-    with pytest.raises(sqlalchemy.exc.OperationalError):  # psycopg2 found no server there
+    """Seen by an instructor: SQLAlchemy 2 reads postgresql:// with psycopg 3, which was not
+    installed, and Optuna said only "Failed to import DB access module for the storage URL"."""
+    with pytest.raises(sqlalchemy.exc.OperationalError):  # the driver found no server there
         search.open_storage("postgresql://nobody@127.0.0.1:1/none")
 
 
