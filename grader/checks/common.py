@@ -6,6 +6,7 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
@@ -258,7 +259,8 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
     handle = model.register_forward_pre_hook(hook)
     try:
-        run(model)
+        with _autocast_off_on_meta():
+            run(model)
     except StopProbe:
         pass
     except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
@@ -268,6 +270,28 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     finally:
         handle.remove()
     return seen
+
+
+@contextlib.contextmanager
+def _autocast_off_on_meta():
+    """Let `torch.autocast(device.type, ...)` run on the meta device, switched off.
+
+    autocast refuses device_type "meta" (a GPU's "cuda" is fine), so code that gives autocast
+    the device it is handed would fail the placement probe for the probe's sake alone.
+    """
+    autocast = torch.amp.autocast_mode.autocast
+    init = autocast.__init__
+
+    def meta_init(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        if device_type == "meta":
+            device_type, enabled = "cpu", False
+        init(self, device_type, dtype, enabled, cache_enabled)
+
+    autocast.__init__ = meta_init
+    try:
+        yield
+    finally:
+        autocast.__init__ = init
 
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).

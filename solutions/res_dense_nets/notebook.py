@@ -133,10 +133,11 @@ def cells(manifest: Manifest) -> list[Cell]:
             """
             ### A2. The residual MLP
 
-            Build `ResMLP` from your `ResBlock`, as its docstring says. Return the raw scores
-            (logits): `nn.CrossEntropyLoss` applies the softmax itself. Register the blocks as
-            submodules (attributes, `nn.Sequential` or `nn.ModuleList`, not a Python list), or
-            PyTorch will neither train nor save them.
+            Build `ResMLP` from your `ResBlock`, as its docstring says and nothing more (no
+            dropout, no batch norm). Return the raw scores (logits): `nn.CrossEntropyLoss`
+            applies the softmax itself. Register the blocks as submodules (attributes,
+            `nn.Sequential` or `nn.ModuleList`, not a Python list), or PyTorch will neither
+            train nor save them.
             """
         ),
         solution("resmlp", code["resmlp"]),

@@ -58,6 +58,24 @@ ACCEPTED = {
         "optimizer.zero_grad()\n"
         "        loss = loss_fn(model(images.to(device)), labels.to(device))",
     ),
+    # Mixed precision switched on where the device is a GPU: autocast is told the device's type,
+    # which on the devices probe's meta device is "meta" (autocast refuses it; a GPU's is fine).
+    "mixed precision in training": (
+        "loss = loss_fn(model(images), labels)\n        loss.backward()\n        optimizer.step()",
+        "kind = torch.device(device).type\n"
+        "        scaler = torch.amp.GradScaler(kind, enabled=kind == 'cuda')\n"
+        "        with torch.autocast(kind, dtype=torch.float16, enabled=kind == 'cuda'):\n"
+        "            loss = loss_fn(model(images), labels)\n"
+        "        scaler.scale(loss).backward()\n"
+        "        scaler.step(optimizer)\n"
+        "        scaler.update()",
+    ),
+    "mixed precision in evaluation": (
+        "correct += (model(images)",
+        "with torch.autocast(device_type=torch.device(device).type, enabled=False):\n"
+        "                logits = model(images)\n"
+        "            correct += (logits",
+    ),
     # The predictions brought to the CPU instead of the labels to the device: as right.
     "predictions to the labels' device": (
         "images, labels = images.to(device), labels.to(device)\n"

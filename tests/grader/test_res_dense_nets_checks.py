@@ -1,0 +1,55 @@
+"""res_dense_nets' own checks, in-process: a DenseBlock without dense connectivity loses all of
+denseblock_layer_inputs in every course's settings; dropout in ResMLP costs its behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.grader.families.conftest import Harness
+
+# Every dense layer is fed the block's input alone; the outputs are concatenated at the end.
+INPUT_ONLY = """
+class DenseBlock(nn.Module):
+    def __init__(self, in_channels, num_layers, growth_rate):
+        super().__init__()
+        c, k = in_channels, growth_rate
+        layer = lambda: nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, k, 3, padding=1))
+        self.layers = nn.ModuleList(layer() for _ in range(num_layers))
+
+    def forward(self, x):
+        return torch.cat([x, *(layer(x) for layer in self.layers)], dim=1)
+"""
+
+# Dropout that only acts in training mode: the sheet's ResMLP has none (its text says so).
+DROPOUT_MLP = """
+class ResMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem, self.head = nn.Linear(28 * 28, 256), nn.Linear(256, 10)
+        self.blocks = nn.Sequential(ResBlock(256, 128), ResBlock(256, 128))
+
+    def forward(self, x):
+        x = F.dropout(F.relu(self.stem(torch.flatten(x, 1))), 0.2, training=self.training)
+        return self.head(self.blocks(x))
+"""
+
+
+def _lost(harness, code, check) -> dict:
+    """check name -> (points, message) of the checks that lost points."""
+    observer = harness.checkset.checks[check].observer
+    results = harness.grade(harness.namespace(code), [observer])
+    return {n: (r.points, r.message) for n, r in results.items() if r.points < r.max_points}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_does_a_block_whose_layers_see_only_its_input_lose_every_setting(seed):
+    # A one-layer block has no dense connectivity to get wrong: such settings paid this block.
+    lost = _lost(Harness.of("res_dense_nets", seed=seed), INPUT_ONLY, "denseblock_layer_inputs")
+    assert lost.keys() == {"denseblock_layer_inputs"} and lost["denseblock_layer_inputs"][0] == 0, (
+        lost
+    )
+
+
+def test_is_dropout_in_the_residual_mlp_charged_to_its_behaviour_alone():
+    lost = _lost(Harness.of("res_dense_nets"), DROPOUT_MLP, "resmlp_behaviour")
+    assert set(lost) == {"resmlp_behaviour"}, lost
