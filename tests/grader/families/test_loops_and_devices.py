@@ -351,3 +351,16 @@ def test_is_a_train_that_ignores_its_criterion_caught(with_criterion, case):
     assert old in code
     results = with_criterion.grade(with_criterion.namespace(code.replace(old, new, 1)), LOOPS)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
+
+
+def test_is_autocast_left_on_judged_at_full_precision(harness):
+    """`torch.autocast(device.type)` always on, a GPU habit: bfloat16 on the grader's CPU moved
+    batch-norm statistics and flipped Rprop's signs (train_mode, train_zero_grad lost)."""
+    on = "torch.autocast(torch.device(device).type)"
+    code = toy.cells()["loops"]
+    old_train, old_eval = "        loss = loss_fn(", "with torch.no_grad():"
+    assert old_train in code and old_eval in code
+    code = code.replace(old_train, f"        with {on}:\n            loss = loss_fn(", 1)
+    code = code.replace(old_eval, f"with torch.no_grad(), {on}:", 1)
+    results = harness.grade(harness.namespace(code), ["loops"])
+    assert _failing(results) == set(), {n: r.message for n, r in results.items()}
