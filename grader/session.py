@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from grader.checks.assemble import build_checkset
-from grader.checks.common import describe_error
+from grader.checks.common import autocast_off, describe_error
 from grader.fingerprint import code_fingerprint
 from grader.judge import Accepted, JudgeContext, judge, load_expected
 from grader.manifest import Manifest
@@ -121,9 +121,10 @@ class Session:
         observations = {}
         for name in self.observers:
             try:
-                result = self.checkset.observers[name].observe(
-                    ctx.with_settings(self.settings[name])
-                )
+                with autocast_off():
+                    result = self.checkset.observers[name].observe(
+                        ctx.with_settings(self.settings[name])
+                    )
                 observations[name] = decode(*encode(result))
             except Exception as err:  # noqa: BLE001 - scored 0 with the reason, as in the probe
                 observations[name] = {"__error__": describe_error(err, 500)}

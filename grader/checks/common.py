@@ -259,8 +259,7 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
     handle = model.register_forward_pre_hook(hook)
     try:
-        with _autocast_off_on_meta():
-            run(model)
+        run(model)
     except StopProbe:
         pass
     except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
@@ -273,21 +272,21 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
 
 @contextlib.contextmanager
-def _autocast_off_on_meta():
-    """Let `torch.autocast(device.type, ...)` run on the meta device, switched off.
+def autocast_off():
+    """Student code's `torch.autocast(...)` switched off while it is observed.
 
-    autocast refuses device_type "meta" (a GPU's "cuda" is fine), so code that gives autocast
-    the device it is handed would fail the placement probe for the probe's sake alone.
+    The checks judge what the code computes, not its precision: autocast left on (a GPU's
+    speed-up, `torch.autocast(device.type)`) runs bfloat16 on the grader's CPU, whose rounding
+    moves batch-norm statistics and flips Rprop's signs (read as a wrong mode or a forgotten
+    zero_grad()), and autocast refuses the placement probe's "meta" device even when disabled.
     """
     autocast = torch.amp.autocast_mode.autocast
     init = autocast.__init__
 
-    def meta_init(self, device_type, dtype=None, enabled=True, cache_enabled=None):
-        if device_type == "meta":
-            device_type, enabled = "cpu", False
-        init(self, device_type, dtype, enabled, cache_enabled)
+    def off(self, device_type, *args, **kwargs):
+        init(self, "cpu", enabled=False)
 
-    autocast.__init__ = meta_init
+    autocast.__init__ = off
     try:
         yield
     finally:

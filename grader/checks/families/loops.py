@@ -41,7 +41,6 @@ Calling conventions (manifest `[loops]`):
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -228,33 +227,6 @@ def _call(record: dict, key: str, fn: Callable, *args) -> Any:
 
 
 def observe(ctx) -> dict:
-    with _full_precision():
-        return _observe(ctx)
-
-
-@contextlib.contextmanager
-def _full_precision():
-    """Student code's `torch.autocast(...)` switched off while observed.
-
-    The checks judge what the loops compute, not their arithmetic: autocast left on (the GPU's
-    speed-up, `torch.autocast(device.type)`) becomes bfloat16 on the grader's CPU, whose
-    rounding flips Rprop's signs and moves batch-norm statistics, which read as a forgotten
-    zero_grad() or a wrong mode.
-    """
-    cls = torch.amp.autocast_mode.autocast
-    init = cls.__init__
-
-    def off(self, device_type, *args, **kwargs):
-        init(self, device_type, enabled=False)
-
-    cls.__init__ = off
-    try:
-        yield
-    finally:
-        cls.__init__ = init
-
-
-def _observe(ctx) -> dict:
     train, evaluate = entry_points(ctx)
     manifest, s = ctx.manifest, ctx.settings
     seed, cpu = int(s["seed"]), torch.device("cpu")
