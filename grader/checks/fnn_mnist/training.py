@@ -171,15 +171,19 @@ STEP = {
     OWN, regularized_step, "runs", "NetworkTrainer with regularization", name="regularized_step"
 )
 def _stepped(entry, want, ctx, i) -> str | None:
-    moved = entry.get("moved", True)  # unmoved (zero_grad before step): trainer_zero_grad's
+    # Weights that never move (zero_grad between backward and step) are trainer_zero_grad's:
+    # then only the loss, computed before the step, can show the penalty.
+    moved = entry.get("moved", True)
     if moved and not same_values(entry.get("weights_tensor"), want["weights_tensor"]):
         return (
             "after one SGD step the weights are not where loss + penalty sends them: add "
             "regularization(model) to the loss before loss.backward()"
         )
     for key, message in STEP.items():
-        if not near(entry.get(key), want[key]):
+        if not near(entry.get(key), want[key]) and (moved or key == "train_loss"):
             return message.format(repr(entry.get(key)), want[key])
+    if not moved:
+        return None
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own accuracies, right or not (trainer_accuracy's), are the ones to list.
     own = dict(zip(HISTORY[2:], entry["own"], strict=True))
