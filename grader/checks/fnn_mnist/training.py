@@ -104,7 +104,7 @@ def _penalised(entry, want, ctx, i) -> str | None:
 def regularized_step(ctx) -> dict:
     """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
     the penalty), the validation loss (without); then train_network(1). The training accuracy
-    it records is judged by trainer_accuracy."""
+    it records, and another pass's over uneven batches, are judged by trainer_accuracy."""
     s = ctx.settings
     lam, n = float(s["lambda"]), int(s["batch"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -116,11 +116,13 @@ def regularized_step(ctx) -> dict:
         y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
+        before = flat_weights(model)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        found: dict = {}  # kept when a later call fails: trainer_accuracy reads train_accuracy
+        found: dict = {"uneven": _uneven_accuracy(ctx, g)}  # trainer_accuracy's, as below
         try:
             found["train_loss"] = jsonable(trainer.train_epoch())
             found["weights_tensor"] = flat_weights(model)
+            found["moved"] = not torch.equal(before, found["weights_tensor"])
             found["train_accuracy"] = jsonable(trainer.train_accuracy)
             val = jsonable(trainer.validate())  # (loss, accuracy)
             found["val_loss"] = val[0] if isinstance(val, list) and val else val
@@ -139,6 +141,23 @@ def regularized_step(ctx) -> dict:
     return {"runs": kit.per_setting([s], int(s["seed"]), run)}
 
 
+def _uneven_accuracy(ctx, g) -> dict:
+    """self.train_accuracy after train_epoch (lr 0) over batches of 8, 8 and 5, all wrong but
+    the short last one: correct / samples is 5/21, the mean of the batch accuracies 1/3."""
+    model = nn.Linear(784, 3)
+    x = torch.randn(21, 784, generator=g)
+    y = model(x).argmax(1).detach()
+    y[:16] = (y[:16] + 1) % 3
+    data = DataLoader(TensorDataset(x, y), batch_size=8)
+    try:
+        idle = torch.optim.SGD(model.parameters(), lr=0.0)
+        trainer = build_trainer(ctx, "NetworkTrainer", model, data, idle, "cpu")
+        trainer.train_epoch()
+        return {"train_accuracy": jsonable(trainer.train_accuracy)}
+    except Exception as err:  # noqa: BLE001 - recorded; trainer_accuracy judges it
+        return failure(err)
+
+
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 # The training accuracy is trainer_accuracy's, with validate's: the text gives both one unit.
 STEP = {
@@ -152,14 +171,19 @@ STEP = {
     OWN, regularized_step, "runs", "NetworkTrainer with regularization", name="regularized_step"
 )
 def _stepped(entry, want, ctx, i) -> str | None:
-    if not same_values(entry.get("weights_tensor"), want["weights_tensor"]):
+    # Weights that never move (zero_grad between backward and step) are trainer_zero_grad's:
+    # then only the loss, computed before the step, can show the penalty.
+    moved = entry.get("moved", True)
+    if moved and not same_values(entry.get("weights_tensor"), want["weights_tensor"]):
         return (
             "after one SGD step the weights are not where loss + penalty sends them: add "
             "regularization(model) to the loss before loss.backward()"
         )
     for key, message in STEP.items():
-        if not near(entry.get(key), want[key]):
+        if not near(entry.get(key), want[key]) and (moved or key == "train_loss"):
             return message.format(repr(entry.get(key)), want[key])
+    if not moved:
+        return None
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own accuracies, right or not (trainer_accuracy's), are the ones to list.
     own = dict(zip(HISTORY[2:], entry["own"], strict=True))
@@ -176,21 +200,26 @@ def _listed(got, want: list) -> bool:
 
 def _trainer_accuracy(seen, want, ctx) -> Verdict:
     """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
-    in regularized_step's run: both correct / samples, a fraction, as the text says."""
+    in regularized_step's run and over uneven batches: correct / samples, a fraction."""
     verdict = judge_evaluate_accuracy(seen, want, ctx)
     entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
-    target = ctx.references["regularized_step"]["runs"][0]["train_accuracy"]
-    if verdict.fraction < 1 or near(entry.get("train_accuracy"), target):
+    ref = ctx.references["regularized_step"]["runs"][0]
+    uneven = (entry.get("uneven") or {}, ref["uneven"], "on batches of 8, 8 and 5")
+    if verdict.fraction < 1:
         return verdict
-    if "train_accuracy" not in entry:
-        why = entry.get("error") or entry.get("wrong") or "nothing observed"
-        failed = Verdict.wrong if "wrong" in entry else Verdict.error  # as every_setting says
-        return failed(f"NetworkTrainer.train_epoch, with regularization: {why}")
-    return Verdict.wrong(
-        f"train_epoch stored self.train_accuracy = {entry['train_accuracy']!r}, expected "
-        f"{target:.5f} (correct predictions of its forward passes / samples: a fraction "
-        "between 0 and 1, not a percentage)"
-    )
+    for got, target, what in [(entry, ref, "with regularization"), uneven]:
+        if "train_accuracy" not in got:
+            why = got.get("error") or got.get("wrong") or "nothing observed"
+            failed = Verdict.wrong if "wrong" in got else Verdict.error  # as every_setting says
+            return failed(f"NetworkTrainer.train_epoch, {what}: {why}")
+        if not near(got["train_accuracy"], target["train_accuracy"]):
+            return Verdict.wrong(
+                f"train_epoch, {what}, stored self.train_accuracy = {got['train_accuracy']!r}, "
+                f"expected {target['train_accuracy']:.5f} (correct predictions of its forward "
+                "passes / samples: a fraction between 0 and 1, not a percentage, not a mean of "
+                "the batches' accuracies)"
+            )
+    return verdict
 
 
 OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step",))(_trainer_accuracy)

@@ -89,6 +89,11 @@ TRAIN_ACCURACY = "self.train_accuracy = correct / seen"
         (TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen"),  # a percentage
         (TRAIN_ACCURACY, "self.train_accuracy = correct / len(self.train_loader)"),
         ("seen, correct / seen", "seen, 100 * correct / seen"),  # validate's, a percentage
+        (  # the mean of the batch accuracies, the last batch shorter (blind round 6)
+            "targets)\n            seen += len(targets)\n        " + TRAIN_ACCURACY,
+            "targets) / len(targets)\n            seen += len(targets)\n"
+            "        self.train_accuracy = correct / len(self.train_loader)",
+        ),
     ],
 )
 def test_is_a_wrong_accuracy_trainer_accuracys_only(fnn, old, new):
@@ -109,3 +114,13 @@ def test_is_the_training_accuracy_judged_when_train_network_is_missing(fnn):
     assert results["trainer_accuracy"].status == "pass"
     wrong = code.replace(TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen")
     assert fnn.grade(fnn.namespace(wrong), ["loops"])["trainer_accuracy"].status == "fail"
+
+
+def test_are_weights_that_never_move_trainer_zero_grads_only(fnn):
+    """zero_grad() between backward() and step(): no step moves the weights, which
+    trainer_zero_grad says; regularized_step still judges the penalty by the loss (blind 6)."""
+    zero, backward = "            self.optimizer.zero_grad()\n", "            loss.backward()\n"
+    assert TRAINER.count(zero) == TRAINER.count(backward) == 1
+    code = TRAINER.replace(zero, "").replace(backward, backward + zero)
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_zero_grad"}
