@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
-from grader.checks.families.loop_models import flat_weights, signed_model
+from grader.checks.families.loop_models import flat_weights, loader, probe_model, signed_model
 from grader.checks.families.loops import (
     OBSERVER,
     build_trainer,
@@ -106,19 +106,19 @@ def regularized_step(ctx) -> dict:
     the penalty), the validation loss (without); then train_network(1). The training accuracy
     it records, and another pass's over uneven batches, are judged by trainer_accuracy."""
     s = ctx.settings
-    lam, n = float(s["lambda"]), int(s["batch"])
+    lam, n, seed = float(s["lambda"]), int(s["batch"]), int(s["seed"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
 
     def run(i, _):
         model = nn.Linear(784, 3)  # the loaders' (N, 784) vectors, as in the loops family
-        g = torch.Generator().manual_seed(int(s["seed"]))
+        g = torch.Generator().manual_seed(seed)
         x, y = torch.randn(n, 784, generator=g), torch.randint(0, 3, (n,), generator=g)
         y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         before = flat_weights(model)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        found: dict = {"uneven": _uneven_accuracy(ctx, g)}  # trainer_accuracy's, as below
+        found: dict = {"uneven": _uneven_accuracy(ctx, seed + 1)}  # trainer_accuracy's
         try:
             found["train_loss"] = jsonable(trainer.train_epoch())
             found["weights_tensor"] = flat_weights(model)
@@ -138,17 +138,14 @@ def regularized_step(ctx) -> dict:
             found.update(failure(err))
         return found
 
-    return {"runs": kit.per_setting([s], int(s["seed"]), run)}
+    return {"runs": kit.per_setting([s], seed, run)}
 
 
-def _uneven_accuracy(ctx, g) -> dict:
+def _uneven_accuracy(ctx, seed: int) -> dict:
     """self.train_accuracy after train_epoch (lr 0) over batches of 8, 8 and 5, all wrong but
     the short last one: correct / samples is 5/21, the mean of the batch accuracies 1/3."""
-    model = nn.Linear(784, 3)
-    x = torch.randn(21, 784, generator=g)
-    y = model(x).argmax(1).detach()
-    y[:16] = (y[:16] + 1) % 3
-    data = DataLoader(TensorDataset(x, y), batch_size=8)
+    model = probe_model(ctx.manifest, seed)
+    data = loader(ctx.manifest, seed, (8, 8, 5), model=model, right=(0, 0, 5))
     try:
         idle = torch.optim.SGD(model.parameters(), lr=0.0)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, idle, "cpu")
