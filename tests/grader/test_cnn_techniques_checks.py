@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from grader.checks.cnn_techniques import training
+from grader.checks.cnn_techniques import analysis, training
 from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
@@ -34,3 +34,42 @@ def test_does_finetune_optimizer_catch_a_learning_rate_ignored():
         for typed, entry in seen.items():
             verdict = training.finetune_optimizer(entry, seen[None], ctx, 0)
             assert (verdict is None) is (typed is None), (lr, typed, verdict)
+
+
+def _dream(penalised):
+    """activation_maximisation as the reference writes it, with the penalty on `penalised`."""
+
+    def activation_maximisation(
+        model, target, mean, std, steps=200, lr=0.05, decay=0.05, device="cpu"
+    ):
+        model.eval()
+        image = torch.zeros(1, 1, 28, 28, requires_grad=True)
+        optimizer = torch.optim.Adam([image], lr=lr)
+        scores = []
+        for _ in range(steps):
+            score = model((image - mean) / std)[0, target]
+            scores.append(score.item())
+            objective = score - decay * penalised(image, mean, std).pow(2).sum()
+            (gradient,) = torch.autograd.grad(objective, image)
+            image.grad = -gradient
+            optimizer.step()
+            with torch.no_grad():
+                image.clamp_(0.0, 1.0)
+        scores.append(model((image - mean) / std)[0, target].item())
+        return image.detach(), scores
+
+    return activation_maximisation
+
+
+def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
+    """decay * (((image - mean) / std) ** 2).sum() pulls pixels to the mean grey, not to black:
+    the dream probe's logit rose all the same, and it scored full marks (blind round 6)."""
+    manifest = load_manifest("cnn_techniques")
+    seen = {}
+    for name, penalised in (("pixels", lambda x, m, s: x), ("input", lambda x, m, s: (x - m) / s)):
+        ns = {"activation_maximisation": _dream(penalised)}
+        ctx = ProbeContext(ns=ns, manifest=manifest, settings={"target": 3, "images": 20})
+        seen[name] = analysis.dream_seen(ctx)["runs"][0]
+    assert analysis.dream_ascent(seen["pixels"], seen["pixels"], ctx, 0) is None
+    verdict = analysis.dream_ascent(seen["input"], seen["pixels"], ctx, 0)
+    assert "grew brighter" in verdict, verdict

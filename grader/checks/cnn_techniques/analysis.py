@@ -20,6 +20,7 @@ from grader.spec import Definitions
 OWN = Definitions()
 CPU = torch.device("cpu")
 DREAM_STEPS = 30
+UNUSED = 28  # the first row of pixels: no class of the dream probe's model uses it
 DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
 
 
@@ -96,6 +97,7 @@ def dream_seen(ctx) -> dict:
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     with torch.no_grad():
         model[1].weight.normal_()  # large gradients: any step size moves the logit
+        model[1].weight[:, :UNUSED] = 0  # pixels no class needs: the penalty keeps them black
     pristine = copy.deepcopy(model)
     calls = record_calls([model], lambda m, args: (args[0].detach().clone(), m.training))[0]
     returned = ctx.get("activation_maximisation")(
@@ -107,6 +109,12 @@ def dream_seen(ctx) -> dict:
     with torch.no_grad():
         logits = [float(pristine(x)[0, target]) for x in (first, last)]
     problems = _returned_problems(returned, logits, (last * std + mean).clamp(0, 1))
+    unused = (last - first).flatten()[:UNUSED] * std  # their change on the pixel scale
+    if float(unused.max()) > 1e-3:
+        problems.append(
+            "pixels the class does not use grew brighter: the penalty is decay * (image ** 2)"
+            ".sum() on the [0, 1] pixels (it pulls them to black), not on the normalised input"
+        )
     if any(training for _, training in calls):
         problems.append("the model ran in training mode (dropout on): call model.eval()")
     return {
