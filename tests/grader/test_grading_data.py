@@ -112,6 +112,6 @@ def test_is_a_test_split_of_another_size_graded_as_a_stand_in_and_said_so(
     assert inputs.stand_ins and len(inputs.labels) == GRADED_TEST_IMAGES
     images = torch.load(inputs.images_file, weights_only=True)
     assert images.shape == (GRADED_TEST_IMAGES, 1, 28, 28)
-    assert (
-        inputs.split_name == "2,000 images in place of the 10,000 of the Fashion-MNIST test split"
+    assert inputs.split_name == (
+        f"{GRADED_TEST_IMAGES:,} images in place of the 10,000 of the Fashion-MNIST test split"
     )
