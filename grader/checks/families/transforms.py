@@ -68,12 +68,17 @@ def _call(section: TransformsSection, augment: bool) -> str:
 
 # What a flip-and-crop training transform is made of; other steps are extra augmentations. A
 # Pad before the crop is the crop's padding written apart (Pad(4), RandomCrop(28) pads by 4),
-# not another augmentation: it is judged with the crop, never set aside.
+# not another augmentation: it is judged with the crop, never set aside. Nor are the steps that
+# only fix a size or format (Resize(28), CenterCrop(28), Grayscale()): beside one, a padding of
+# 4 was excused as "another augmentation"; one that changes the image is judged as it is.
 KNOWN_STEPS = tuple(
     getattr(module, name)
     for module in (transforms, v2)
-    for name in ("RandomHorizontalFlip", "RandomCrop", "Pad", "ToTensor", "Normalize")
-) + (transforms.PILToTensor, v2.PILToTensor, transforms.ConvertImageDtype, v2.ToImage, v2.ToDtype)
+    for name in (
+        *("RandomHorizontalFlip", "RandomCrop", "Pad", "ToTensor", "Normalize"),
+        *("Resize", "CenterCrop", "Grayscale", "PILToTensor"),
+    )
+) + (transforms.ConvertImageDtype, v2.ToImage, v2.ToDtype)
 
 
 COMPOSE = (transforms.Compose, v2.Compose)

@@ -40,6 +40,14 @@ WRITTEN_WITH_EXTRAS = {
     "reflected padding": (([FLIP, f"{CROP[:-1]}, padding_mode='reflect')"], [], []), (False, True)),
     "padding 4": (([FLIP, PAD4], [], []), (False, True)),
     "padding 4, then a rotation": (([FLIP, PAD4, ROTATE], [], []), (False, True)),
+    "padding 4 beside a Resize(28)": (
+        ([FLIP, "transforms.Resize(28)", PAD4], [], []),
+        (False, True),
+    ),
+    "a Resize(28) beside the flip and crop": (
+        ([FLIP, "transforms.Resize(28)", CROP], [], []),
+        (True, True),
+    ),
     # A Pad step is the crop's padding, not another augmentation.
     "Pad(4), then the crop": (([FLIP, "transforms.Pad(4)", CROP4], [], []), (False, True)),
     "Pad(2), the crop, a rotation": (
