@@ -78,6 +78,8 @@ class LoopsSection(BaseModel):
     `returns` (epoch_functions only): "value" (a loss, an accuracy) or "loss_accuracy" (both
     functions return a `(mean loss, accuracy)` pair). `criterion_argument` (epoch_functions
     only): `train` takes the loss as an optional fifth argument, `loss` being its default.
+    `train_accuracy` (network_trainer only): the attribute where the training pass stores its
+    accuracy; recorded after train_loss's pass (a short last batch) for the assignment's judge.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -90,11 +92,13 @@ class LoopsSection(BaseModel):
     counter_keyword: str = ""
     returns: Literal["value", "loss_accuracy"] = "value"
     criterion_argument: bool = False
+    train_accuracy: str = ""
 
     @model_validator(mode="after")
     def _convention(self) -> LoopsSection:
-        if self.counter_keyword and self.convention != "network_trainer":
-            raise ValueError("counter_keyword needs the network_trainer convention")
+        for key in ("counter_keyword", "train_accuracy"):
+            if getattr(self, key) and self.convention != "network_trainer":
+                raise ValueError(f"{key} needs the network_trainer convention")
         if self.convention != "epoch_functions" and (
             self.returns != "value" or self.criterion_argument
         ):
@@ -287,6 +291,8 @@ def observe(ctx) -> dict:
         batch = loader(manifest, seed + 12, (8,), model=stepped, right=(0,))
         sgd = torch.optim.SGD(stepped.parameters(), lr=1.0)
         _call(record, "stepped", ctx.get(manifest.loops.train), stepped, batch, sgd, cpu)
+    elif manifest.loops.train_accuracy:
+        _trainer_pass(ctx, record, model, data, optimizer)
     else:
         _call(record, "returned", train, model, data, optimizer, cpu)
     if validate := validation_result(ctx):
@@ -312,6 +318,18 @@ def observe(ctx) -> dict:
     record["moved"] = not torch.equal(before, record["weights_tensor"])
     out["train_zero_grad"] = record
     return out
+
+
+def _trainer_pass(ctx, record: dict, model, data, optimizer) -> None:
+    """train_loss's pass of a trainer: what it returns, then the accuracy it stored."""
+    name, method = ctx.manifest.loops.train.split(".")
+    try:
+        trainer = build_trainer(ctx, name, model, data, optimizer, torch.device("cpu"))
+        record["returned"] = jsonable(getattr(trainer, method)())
+        stored = getattr(trainer, ctx.manifest.loops.train_accuracy, None)
+        record["train_accuracy"] = jsonable(stored)
+    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        record.update(failure(err))
 
 
 # ---------------------------------------------------------------- judges

@@ -8,7 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
-from grader.checks.families.loop_models import flat_weights, loader, probe_model, signed_model
+from grader.checks.families.loop_models import flat_weights, signed_model
 from grader.checks.families.loops import (
     OBSERVER,
     build_trainer,
@@ -104,7 +104,7 @@ def _penalised(entry, want, ctx, i) -> str | None:
 def regularized_step(ctx) -> dict:
     """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
     the penalty), the validation loss (without); then train_network(1). The training accuracy
-    it records, and another pass's over uneven batches, are judged by trainer_accuracy."""
+    it records is judged by trainer_accuracy."""
     s = ctx.settings
     lam, n, seed = float(s["lambda"]), int(s["batch"]), int(s["seed"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -118,7 +118,7 @@ def regularized_step(ctx) -> dict:
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
         before = flat_weights(model)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
-        found: dict = {"uneven": _uneven_accuracy(ctx, seed + 1)}  # trainer_accuracy's
+        found: dict = {}
         try:
             found["train_loss"] = jsonable(trainer.train_epoch())
             found["weights_tensor"] = flat_weights(model)
@@ -139,20 +139,6 @@ def regularized_step(ctx) -> dict:
         return found
 
     return {"runs": kit.per_setting([s], seed, run)}
-
-
-def _uneven_accuracy(ctx, seed: int) -> dict:
-    """self.train_accuracy after train_epoch (lr 0) over batches of 8, 8 and 5, all wrong but
-    the short last one: correct / samples is 5/21, the mean of the batch accuracies 1/3."""
-    model = probe_model(ctx.manifest, seed)
-    data = loader(ctx.manifest, seed, (8, 8, 5), model=model, right=(0, 0, 5))
-    try:
-        idle = torch.optim.SGD(model.parameters(), lr=0.0)
-        trainer = build_trainer(ctx, "NetworkTrainer", model, data, idle, "cpu")
-        trainer.train_epoch()
-        return {"train_accuracy": jsonable(trainer.train_accuracy)}
-    except Exception as err:  # noqa: BLE001 - recorded; trainer_accuracy judges it
-        return failure(err)
 
 
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -197,11 +183,12 @@ def _listed(got, want: list) -> bool:
 
 def _trainer_accuracy(seen, want, ctx) -> Verdict:
     """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
-    in regularized_step's run and over uneven batches: correct / samples, a fraction."""
+    in regularized_step's run and in the family's train_loss pass over batches of 8, 8 and 5
+    (the manifest's `train_accuracy`): correct / samples, a fraction."""
     verdict = judge_evaluate_accuracy(seen, want, ctx)
     entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
     ref = ctx.references["regularized_step"]["runs"][0]
-    uneven = (entry.get("uneven") or {}, ref["uneven"], "on batches of 8, 8 and 5")
+    uneven = (seen.get("train_loss") or {}, want["train_loss"], "on batches of 8, 8 and 5")
     if verdict.fraction < 1:
         return verdict
     for got, target, what in [(entry, ref, "with regularization"), uneven]:
