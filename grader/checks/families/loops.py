@@ -348,6 +348,16 @@ def _same_number(seen: Any, want: Any) -> bool:
     return abs(got - target) <= 1e-4 * max(1.0, abs(target))
 
 
+def _same_result(seen: Any, control: Any) -> bool:
+    """Two results of the student's own function alike, number for number, whatever their form
+    (evaluate returning `(accuracy, loss)` is evaluate_accuracy's mistake, not the mode's)."""
+    if isinstance(seen, dict) and isinstance(control, dict):
+        return seen.keys() == control.keys() and _same_result([*seen.values()], [*control.values()])
+    if isinstance(seen, list | tuple) and isinstance(control, list | tuple):
+        return len(seen) == len(control) and all(map(_same_result, seen, control))
+    return _same_number(seen, control)
+
+
 def _names(ctx) -> tuple[str, str]:
     spec = ctx.manifest.loops
     return spec.train, spec.evaluate
@@ -369,7 +379,7 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     calls = seen.get("calls") or []
     if not calls:
         return Verdict.wrong(f"{fn} never called the model")
-    if _same_number(seen.get("returned"), seen.get("control")) and same_values(
+    if _same_result(seen.get("returned"), seen.get("control")) and same_values(
         seen.get("bn_tensor"), want["bn_tensor"]
     ):
         return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")

@@ -101,6 +101,18 @@ WRONG = {
         "loss = loss_fn(torch.softmax(model(images), 1), labels)",
         {"train_loss"},  # zero_grad's trajectory differs too, but is not charged (after)
     ),
+    # An extra value returned is the accuracy's mistake; the mode check compares the two
+    # results of the student's own function, whatever their form (it charged 2 points more).
+    "accuracy returned with the count": (
+        "return correct / count",
+        "return correct / count, count",
+        {"evaluate_accuracy"},
+    ),
+    "accuracy returned in a dict": (
+        "return correct / count",
+        "return {'accuracy': correct / count, 'correct': correct}",
+        {"evaluate_accuracy"},
+    ),
     "percent accuracy": (  # the instructions ask for a fraction between 0 and 1
         "return correct / count",
         "return 100.0 * correct / count",
