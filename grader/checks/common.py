@@ -279,11 +279,13 @@ def torch_defaults():
     speed-up, `torch.autocast(device.type)`) runs bfloat16 on the grader's CPU, whose rounding
     moves batch-norm statistics and flips Rprop's signs (read as a wrong mode or a forgotten
     zero_grad()), and autocast refuses the placement probe's "meta" device even when disabled.
-    A late cell's `torch.set_default_dtype(torch.float64)` made float64 models, inputs and random
-    draws (other augmentations), and `torch.set_grad_enabled(False)` left nothing to train.
+    So does `torch.set_float32_matmul_precision("medium")` (bfloat16 matmuls on a CPU that has
+    them). A late cell's `torch.set_default_dtype(torch.float64)` made float64 models, inputs
+    and random draws (other augmentations); `torch.set_grad_enabled(False)` left nothing to train.
     """
     autocast = torch.amp.autocast_mode.autocast
     init, dtype, grad = autocast.__init__, torch.get_default_dtype(), torch.is_grad_enabled()
+    matmul = torch.get_float32_matmul_precision()
 
     def off(self, device_type, *args, **kwargs):
         init(self, "cpu", enabled=False)
@@ -291,12 +293,14 @@ def torch_defaults():
     autocast.__init__ = off
     torch.set_default_dtype(torch.float32)
     torch.set_grad_enabled(True)
+    torch.set_float32_matmul_precision("highest")
     try:
         yield
     finally:
         autocast.__init__ = init
         torch.set_default_dtype(dtype)
         torch.set_grad_enabled(grad)
+        torch.set_float32_matmul_precision(matmul)
 
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).

@@ -364,28 +364,3 @@ def test_is_autocast_left_on_judged_at_full_precision(harness):
     code = code.replace(old_eval, f"with torch.no_grad(), {on}:", 1)
     results = harness.grade(harness.namespace(code), ["loops"])
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
-
-
-GLOBAL_STATE = {
-    "float64 by default": ("torch.set_default_dtype(torch.float64)", torch.get_default_dtype),
-    "gradients off": ("torch.set_grad_enabled(False)", torch.is_grad_enabled),
-}
-
-
-@pytest.mark.parametrize("case", sorted(GLOBAL_STATE))
-def test_is_global_state_left_by_a_late_cell_ignored(harness, case):
-    """Blind round 7: a last cell's `torch.set_default_dtype(torch.float64)` (a gradcheck) cost
-    right loops train_mode and train_loss (float64 models), `torch.set_grad_enabled(False)`
-    train_mode, train_loss and the search (nothing to backpropagate). Observers run under
-    torch's defaults and give the cell's state back."""
-    cell, state = GLOBAL_STATE[case]
-    before = state()
-    try:
-        ns = harness.namespace(toy.cells()["loops"], cell)
-        left = state()
-        results = harness.grade(ns, LOOPS)
-        assert state() == left != before  # given back to the notebook as it left it
-    finally:
-        torch.set_default_dtype(torch.float32)
-        torch.set_grad_enabled(True)
-    assert _failing(results) == set(), {n: r.message for n, r in results.items()}
