@@ -272,21 +272,20 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
 
 @contextlib.contextmanager
-def autocast_off():
-    """Student code's `torch.autocast(...)` switched off, and torch's global defaults (float32,
-    gradients on) put back, while it is observed.
+def torch_defaults():
+    """Student code observed under torch's defaults, whatever global state its cells left.
 
     The checks judge what the code computes, not its precision: autocast left on (a GPU's
     speed-up, `torch.autocast(device.type)`) runs bfloat16 on the grader's CPU, whose rounding
     moves batch-norm statistics and flips Rprop's signs (read as a wrong mode or a forgotten
     zero_grad()), and autocast refuses the placement probe's "meta" device even when disabled.
-    A cell's `torch.set_default_dtype(torch.float64)` built float64 layers that refused the
-    grader's float32 inputs (8 points lost), and a bare `torch.set_grad_enabled(False)` would
-    fail every training check; the reference is observed with the defaults.
+    So does `torch.set_float32_matmul_precision("medium")` (bfloat16 matmuls on a CPU that has
+    them). A late cell's `torch.set_default_dtype(torch.float64)` made float64 models, inputs
+    and random draws (other augmentations); `torch.set_grad_enabled(False)` left nothing to train.
     """
     autocast = torch.amp.autocast_mode.autocast
-    init = autocast.__init__
-    dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+    init, dtype, grad = autocast.__init__, torch.get_default_dtype(), torch.is_grad_enabled()
+    matmul = torch.get_float32_matmul_precision()
 
     def off(self, device_type, *args, **kwargs):
         init(self, "cpu", enabled=False)
@@ -294,12 +293,14 @@ def autocast_off():
     autocast.__init__ = off
     torch.set_default_dtype(torch.float32)
     torch.set_grad_enabled(True)
+    torch.set_float32_matmul_precision("highest")
     try:
         yield
     finally:
         autocast.__init__ = init
         torch.set_default_dtype(dtype)
         torch.set_grad_enabled(grad)
+        torch.set_float32_matmul_precision(matmul)
 
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).

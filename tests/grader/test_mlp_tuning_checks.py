@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import optuna
 import pytest
+import torch
 
 from grader.checks.families.images import noise_images
 from grader.checks.mlp_tuning import mlp, search, transforms
@@ -18,6 +19,7 @@ from grader.checks.mlp_tuning import statistics as own
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 from tests.fixtures.variants import reference_cells
+from tests.grader.families.conftest import Harness
 
 SEEDS = range(300)
 RIGHT = {
@@ -110,3 +112,39 @@ def test_is_augmenting_after_standardise_wrong_and_after_to_tensor_right(steps, 
     cell = cell.replace("Compose(augment + to_tensor)", f"Compose({steps})")
     verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
     assert verdicts["train_transform_augments"].fraction == (1 if right else 0.5), verdicts
+
+
+GLOBAL_STATE = {
+    "float64 by default": ("torch.set_default_dtype(torch.float64)", torch.get_default_dtype),
+    "gradients off": ("torch.set_grad_enabled(False)", torch.is_grad_enabled),
+    "bfloat16 matmuls": (
+        'torch.set_float32_matmul_precision("medium")',
+        torch.get_float32_matmul_precision,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def harness() -> Harness:
+    return Harness.of("mlp_tuning")
+
+
+@pytest.mark.parametrize("case", sorted(GLOBAL_STATE))
+def test_is_global_state_left_by_a_late_cell_ignored(harness, case):
+    """Blind round 7: a right notebook's last cell `torch.set_default_dtype(torch.float64)` (a
+    gradcheck) cost train_mode, train_loss, the transforms (float64 random draws) and
+    mlp_behaviour; `torch.set_grad_enabled(False)` train_mode, train_loss and the search (nothing
+    to backpropagate); `torch.set_float32_matmul_precision("medium")` mlp_behaviour (bfloat16 on
+    the grading CPU). Observers run under torch's defaults and give the cell's state back."""
+    cell, state = GLOBAL_STATE[case]
+    before = state()
+    try:
+        ns = harness.namespace(cell)
+        left = state()
+        results = harness.grade(ns, ["module:mlp", "loops", "transform_outputs"])
+        assert state() == left != before  # given back to the notebook as it left it
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
+        torch.set_float32_matmul_precision("highest")
+    assert {n for n, r in results.items() if r.status != "pass"} == set(), results
