@@ -28,6 +28,7 @@ IGNORED = [
     "res_dense_nets-checks.png",
     "reports/res_dense_nets/quick/learning_curves.png",
     ".dlgrade/settings.key",
+    ".venv",  # also a link to another checkout's environment (a git worktree's)
 ]
 KEPT = [
     "release/res_dense_nets/res_dense_nets.ipynb",
