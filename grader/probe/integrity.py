@@ -4,7 +4,9 @@ A student cell may replace `torch.Tensor.eq`, `nn.Module.eval`, `torch.cuda.is_a
 `builtins.__import__`. Observers only record data and the judge decides elsewhere, but they
 should record what the student's *model* does, not what a patched library pretends. The snapshot
 is taken before any student code runs; `restore` puts every snapshotted attribute back and removes
-attributes added to the snapshotted classes.
+attributes added to the snapshotted classes. Torch's global switches a cell may flip for an
+experiment (`torch.set_default_dtype(torch.float64)`, `torch.set_grad_enabled(False)`) go back
+too: the notebook ran with them set as it was written, and correct code must not fail after.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class Snapshot:
     modules: dict[str, tuple[ModuleType, dict]]
     classes: dict[int, tuple[type, dict]]
     functions: list[tuple[object, dict]]
+    switches: tuple = (torch.float32, True)  # (default dtype, grad mode)
 
     @classmethod
     def take(cls, own: list[ModuleType] = ()) -> Snapshot:
@@ -56,11 +59,12 @@ class Snapshot:
             modules={m.__name__: (m, dict(vars(m))) for m in [*_modules(), *own]},
             classes={id(c): (c, dict(vars(c))) for c in [*_classes(), *own_classes]},
             functions=[(f, {k: getattr(f, k) for k in _FUNCTION_PARTS}) for f in own_functions],
+            switches=(torch.get_default_dtype(), torch.is_grad_enabled()),
         )
 
     def restore(self) -> list[str]:
         """Put everything back; return the names that had been changed (for the log)."""
-        changed = []
+        changed = _restore_switches(*self.switches)
         for function, parts in self.functions:
             for key, value in parts.items():
                 if getattr(function, key) is not value:
@@ -90,6 +94,17 @@ class Snapshot:
 
 
 _MISSING = object()
+
+
+def _restore_switches(dtype: torch.dtype, grad: bool) -> list[str]:
+    changed = []
+    if torch.get_default_dtype() != dtype:
+        changed.append("torch.default_dtype")
+        torch.set_default_dtype(dtype)
+    if torch.is_grad_enabled() != grad:
+        changed.append("torch.grad_enabled")
+        torch.set_grad_enabled(grad)
+    return changed
 
 
 def _try(fn, *args) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
@@ -64,3 +66,23 @@ def test_do_the_helpers_of_our_test_cells_reach_the_students_code():
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
     assert type(shell.user_ns["net"]).__name__ == "Sequential"
     assert shell.user_ns["_shapes"](None) == "mine"
+
+
+def test_does_a_last_cell_switching_torch_to_float64_cost_nothing():
+    """Blind round 7: a student's last cell tried `torch.set_default_dtype(torch.float64)` (and
+    one may leave `torch.set_grad_enabled(False)` on); every check after it then built float64
+    models fed float32 images ("Float did not match Double": 10 of 50 points lost). The snapshot
+    the observers restore puts both switches back."""
+    from grader.probe.integrity import Snapshot
+
+    snapshot = Snapshot.take()
+    try:
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+        changed = snapshot.restore()
+        assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+        assert {"torch.default_dtype", "torch.grad_enabled"} <= set(changed)
+        assert snapshot.restore() == []  # nothing left to put back
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
