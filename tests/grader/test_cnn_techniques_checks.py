@@ -76,50 +76,37 @@ def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
 
 
 FIT = """
-import copy
-import torch
-import torch.nn.functional as F
+import copy, torch
 
 
 def train_epoch(model, loader, optimizer, device):
-    model.train()
     for images, labels in loader:
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
-        loss.backward()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
         optimizer.step()
-    return 0.0, 0.0
-
-
-def evaluate(model, loader, device):
-    model.eval()
-    with torch.no_grad():
-        pairs = [(model(x).argmax(1) == y).sum().item() for x, y in loader]
-    return 0.0, sum(pairs) / len(loader.dataset)
 
 
 def fit(model, optimizer, train_loader, test_loader, epochs, device, scheduler=None):
-    history = {"train_loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": []}
-    best_accuracy, best_epoch, best_state = -1.0, 0, None
+    curves, best = {"test_accuracy": []}, (-1.0, 0, None)
     for epoch in range(1, epochs + 1):
-        train_loss, train_accuracy = train_epoch(model, train_loader, optimizer, device)
-        test_loss, test_accuracy = evaluate(model, test_loader, device)
-        for key, value in zip(history, (train_loss, train_accuracy, test_loss, test_accuracy)):
-            history[key].append(value)
-        if test_accuracy > best_accuracy:
-            best_accuracy, best_epoch = test_accuracy, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        train_epoch(model, train_loader, optimizer, device)
+        with torch.no_grad():
+            right = sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader)
+        curves["test_accuracy"].append(right / len(test_loader.dataset))
+        if curves["test_accuracy"][-1] > best[0]:
+            best = (curves["test_accuracy"][-1], epoch, copy.deepcopy(model.state_dict()))
         if scheduler is not None:
             scheduler.step()
-    model.load_state_dict(best_state)
-    return {**history, "best_epoch": best_epoch, "best_accuracy": best_accuracy}
+    model.load_state_dict(best[2])
+    curves = {k: curves["test_accuracy"] for k in CURVES}
+    return {**curves, "best_epoch": best[1], "best_accuracy": best[0]}
 """
 FIT_CASES = {  # fit's code edited: old -> new, and the checks that must catch it
     "the reference": ("", "", set()),
     "one epoch short": ("range(1, epochs + 1)", "range(1, epochs)", {"fit_keeps_best_epoch"}),
     # Blind round 7: weights never change, so no epoch's can be told apart: train_epoch's
     # mistake (charged by train_zero_grad) cost fit_keeps_best_epoch too.
-    "train_epoch that never trains": ("loss.backward()", "loss.detach()", set()),
+    "train_epoch that never trains": (").backward()", ").detach()", set()),
     "the best state not copied": (
         "copy.deepcopy(model.state_dict())",
         "model.state_dict()",
@@ -138,7 +125,7 @@ def test_do_fit_s_checks_charge_only_fit_s_own_mistakes():
     settings = training._draw_fit(random.Random(7), manifest)
     runs = {}
     for case, (old, new, _) in FIT_CASES.items():
-        ns: dict = {}
+        ns = {"CURVES": training.CURVES}
         exec(FIT.replace(old, new) if old else FIT, ns)  # noqa: S102 - the test's own code
         ctx = ProbeContext(ns=ns, manifest=manifest, settings=settings)
         runs[case] = training.fit_run(ctx)["runs"][0]
