@@ -25,6 +25,7 @@ CPU = torch.device("cpu")
 # default and the example's, 0.1, 0.01, 0.001), so that an lr ignored shows whatever is drawn.
 LRS = (0.05, 0.2, 0.5)
 DRAW = kit.draws({"lr": list(LRS)})
+GAMMA = 0.5  # fit's StepLR: the learning rate halves every epoch
 
 
 def _draw_fit(rng, manifest) -> dict:
@@ -43,7 +44,7 @@ def fit_run(ctx) -> dict:
     right, model = list(ctx.settings["right"]), nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     train, tests = loop_models.scripted_loaders(model, right, int(ctx.settings["seed"]))
     train.optimizer = optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=GAMMA)
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
         returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
@@ -55,11 +56,8 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
     got = entry["returned"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy") if isinstance(got, dict) else None
-    if not (
-        isinstance(curve, list)
-        and len(curve) == 4
-        and all(isinstance(a, float | int) for a in curve)
-    ):
+    numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)
+    if not numbers or len(curve) != 4:
         return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch (4)"
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = [p for p in [_curve_problem(got)] if p]
@@ -79,12 +77,14 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
 
 @judged(OWN, fit_run, "runs", "fit")
 def fit_scheduler(entry, want, ctx, i) -> str | None:
-    if entry["lrs"] == want["lrs"]:
+    # The rate of each epoch fit trained: how many it trained is fit_keeps_best_epoch's.
+    lrs = [want["lrs"][0] * GAMMA**k for k in range(len(entry["lrs"]))]
+    if len(lrs) > 1 and entry["lrs"] == lrs:
         return None
     return (
         f"with a StepLR halving the learning rate every epoch, the epochs trained with "
-        f"learning rates {entry['lrs']}, expected {want['lrs']}: call scheduler.step() once "
-        "per epoch, after train_epoch and evaluate, when a scheduler is given"
+        f"learning rates {entry['lrs']}, expected {lrs}: call scheduler.step() once per epoch, "
+        "after train_epoch and evaluate, when a scheduler is given"
     )
 
 

@@ -297,6 +297,12 @@ PAIR_CASES = {  # the pairs' code edited: old -> new, and the checks that must c
         {"evaluate_accuracy"},
     ),
     "evaluate's accuracy alone": ("return loss_sum / count, ", "return ", {"train_loss"}),
+    # Blind round 7: an extra value returned also cost evaluate_mode, in eval mode all along.
+    "evaluate's count returned too": (
+        "correct / count\n",
+        "correct / count, count\n",
+        {"train_loss", "evaluate_accuracy"},
+    ),
     "train's accuracy in percent": ("hits / count", "100 * hits / count", {"train_loss"}),
     "train's accuracy per batch": ("hits / count", "hits / len(loader)", {"train_loss"}),
     # Another pass after step(): its accuracy is wrong, and batch norm counts each batch twice.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
@@ -64,3 +66,25 @@ def test_do_the_helpers_of_our_test_cells_reach_the_students_code():
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
     assert type(shell.user_ns["net"]).__name__ == "Sequential"
     assert shell.user_ns["_shapes"](None) == "mine"
+
+
+def test_does_a_student_cell_shadowing_a_given_module_leave_the_module_to_the_checks():
+    """Blind round 7: an extra last cell computed F-scores as `F = 2 * P * R / (P + R)`; Net,
+    train_epoch and evaluate, which call `F.relu` and `F.cross_entropy`, then raised in every
+    check (27 of 50 points lost) though they ran right in the notebook. A module the student
+    imports under the name stays theirs."""
+    job = {
+        "cells": [
+            "import math\nfrom torch.nn import functional as F\n",  # the given setup cell
+            "def act(x):\n    return F.relu(x)\n",
+            "F = 0.5\nmath = 'pi'\n",  # the student's later experiment
+            "import operator as math\n",  # a module of the student's own under a given name
+        ],
+        "cell_numbers": [1, 2, 3, 4],
+        "skip": {},
+        "given": [0],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    assert shell.user_ns["act"](torch.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+    assert shell.user_ns["math"].__name__ == "operator"
