@@ -1,11 +1,15 @@
 """Does a given cell of the notebook that runs after the student's leave the student's own
-helpers to the checks? In-process: run_cells on a plain shell."""
+helpers to the checks, and do the checks meet the modules and torch modes the student's code
+ran with? In-process: run_cells on a plain shell."""
 
 from __future__ import annotations
 
 import json
 
+import torch
+
 from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
+from grader.probe.integrity import Snapshot
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
 from solutions.paths import RELEASE_DIR
@@ -64,3 +68,42 @@ def test_do_the_helpers_of_our_test_cells_reach_the_students_code():
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
     assert type(shell.user_ns["net"]).__name__ == "Sequential"
     assert shell.user_ns["_shapes"](None) == "mine"
+
+
+def test_does_a_module_shadowed_after_the_last_definition_come_back_for_the_checks():
+    """Blind round 7: `nn = DeepFNN(...)` in a closing fnn_mnist experiment cell ran fine in the
+    notebook, but every check then met `nn.Linear` on a DeepFNN (24/40). A module rebound after
+    the student's last definition comes back; one rebound before a definition, which the code
+    written after it may use, stays as the cells left it."""
+    job = {
+        "cells": [
+            "import math\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F\n",
+            "def layer(n):\n    return nn.Linear(n, n)\n",
+            "math = 28\n\ndef size():\n    return math * 2\n",
+            "nn = layer(3)\n",  # the closing experiments
+            "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [0],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    assert type(shell.user_ns["layer"](2)).__name__ == "Linear"
+    assert shell.user_ns["size"]() == 56
+    assert shell.user_ns["F"].relu(torch.tensor([-1.0])).item() == 0
+
+
+def test_do_the_observers_run_in_torchs_own_modes():
+    """Blind round 7: `torch.set_default_dtype(torch.float64)` in a closing fnn_mnist cell made
+    every observer build float64 networks (21.5/40); a closing `torch.set_grad_enabled(False)`
+    would stop every training check. The snapshot puts both modes back."""
+    snapshot = Snapshot.take()
+    try:
+        torch.set_default_dtype(torch.float64)
+        torch.set_grad_enabled(False)
+        assert snapshot.restore()[:2] == ["torch.default_dtype", "torch.grad_enabled"]
+        assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
+    finally:
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
