@@ -45,10 +45,6 @@ class Snapshot:
     modules: dict[str, tuple[ModuleType, dict]]
     classes: dict[int, tuple[type, dict]]
     functions: list[tuple[object, dict]]
-    # torch's global modes: a closing cell's `torch.set_default_dtype(torch.float64)` made every
-    # observer build float64 networks (21.5/40); they run in the modes the reference's run in
-    dtype: torch.dtype = torch.float32
-    grad: bool = True
 
     @classmethod
     def take(cls, own: list[ModuleType] = ()) -> Snapshot:
@@ -60,19 +56,11 @@ class Snapshot:
             modules={m.__name__: (m, dict(vars(m))) for m in [*_modules(), *own]},
             classes={id(c): (c, dict(vars(c))) for c in [*_classes(), *own_classes]},
             functions=[(f, {k: getattr(f, k) for k in _FUNCTION_PARTS}) for f in own_functions],
-            dtype=torch.get_default_dtype(),
-            grad=torch.is_grad_enabled(),
         )
 
     def restore(self) -> list[str]:
         """Put everything back; return the names that had been changed (for the log)."""
         changed = []
-        if torch.get_default_dtype() != self.dtype:
-            changed.append("torch.default_dtype")
-            torch.set_default_dtype(self.dtype)
-        if torch.is_grad_enabled() != self.grad:
-            changed.append("torch.grad_enabled")
-            torch.set_grad_enabled(self.grad)
         for function, parts in self.functions:
             for key, value in parts.items():
                 if getattr(function, key) is not value:

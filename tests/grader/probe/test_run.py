@@ -1,6 +1,6 @@
 """Does a given cell of the notebook that runs after the student's leave the student's own
-helpers to the checks, and do the checks meet the modules and torch modes the student's code
-ran with? In-process: run_cells on a plain shell."""
+helpers to the checks, and do the checks meet the modules the student's code ran with?
+In-process: run_cells on a plain shell."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import torch
 
 from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
-from grader.probe.integrity import Snapshot
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
 from solutions.paths import RELEASE_DIR
@@ -77,7 +76,8 @@ def test_does_a_module_shadowed_after_the_last_definition_come_back_for_the_chec
     written after it may use, stays as the cells left it."""
     job = {
         "cells": [
-            "import math\nimport torch\nfrom torch import nn\nfrom torch.nn import functional as F\n",
+            "import math\nimport torch\nfrom torch import nn\n"
+            "from torch.nn import functional as F\n",
             "def layer(n):\n    return nn.Linear(n, n)\n",
             "math = 28\n\ndef size():\n    return math * 2\n",
             "nn = layer(3)\n",  # the closing experiments
@@ -92,18 +92,3 @@ def test_does_a_module_shadowed_after_the_last_definition_come_back_for_the_chec
     assert type(shell.user_ns["layer"](2)).__name__ == "Linear"
     assert shell.user_ns["size"]() == 56
     assert shell.user_ns["F"].relu(torch.tensor([-1.0])).item() == 0
-
-
-def test_do_the_observers_run_in_torchs_own_modes():
-    """Blind round 7: `torch.set_default_dtype(torch.float64)` in a closing fnn_mnist cell made
-    every observer build float64 networks (21.5/40); a closing `torch.set_grad_enabled(False)`
-    would stop every training check. The snapshot puts both modes back."""
-    snapshot = Snapshot.take()
-    try:
-        torch.set_default_dtype(torch.float64)
-        torch.set_grad_enabled(False)
-        assert snapshot.restore()[:2] == ["torch.default_dtype", "torch.grad_enabled"]
-        assert torch.get_default_dtype() == torch.float32 and torch.is_grad_enabled()
-    finally:
-        torch.set_default_dtype(torch.float32)
-        torch.set_grad_enabled(True)
