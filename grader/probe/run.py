@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from types import FunctionType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
@@ -55,13 +55,19 @@ class Kept:
     """The functions and classes the student's cells define, kept from the notebook's given
     cells: one that runs later and binds the same name (`_images, _labels = next(...)` after a
     student's helper `_images`) leaves it to the checks, which call the student's code after
-    every cell ran, as the student's cells saw it."""
+    every cell ran, as the student's cells saw it. So are the modules (`nn`, `F`, `np`) that a
+    student's cell rebinds to something else after their last definition (`nn = DeepFNN(...)`
+    in a closing experiment): no code of theirs written later can rely on the new value."""
 
     def __init__(self, given: set[int]):
         self.given, self.defined, self.taken = given, {}, {}
+        self.modules, self.shadowed = {}, {}
 
     def after(self, index: int, before: dict, ns: dict) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
+        self.modules.update({k: v for k, v in changed.items() if isinstance(v, ModuleType)})
+        for name in changed:  # bound again: the latest binding decides
+            self.shadowed.pop(name, None)
         if index in self.given:
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
@@ -69,10 +75,16 @@ class Kept:
         self.defined.update(defs)
         for name in changed:  # the student's own later binding stands
             self.taken.pop(name, None)
+        if any(getattr(v, "__module__", None) == ns.get("__name__") for v in defs.values()):
+            # code defined from here on may use the new values (`for F in (nn.ReLU, ...)` is none)
+            self.shadowed.clear()
+        else:
+            self.shadowed.update({k: self.modules[k] for k in changed if k in self.modules})
 
     def clobbered(self) -> dict:
-        """The student's definitions a given cell rebound, by name."""
-        return dict(self.taken)
+        """The student's definitions a given cell rebound, and the modules a student's cell
+        shadowed after their last definition, by name."""
+        return {**self.taken, **self.shadowed}
 
 
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:

@@ -267,7 +267,8 @@ def cells(manifest: Manifest) -> list[Cell]:
             must not leak into training.
 
             When the grader measures your weights, it prepares the test images with the
-            transform of your own `test_loader` (`test_loader.dataset.transform`), exactly as
+            transform of your own `test_loader` (`test_loader.dataset.transform`, as your
+            notebook leaves it at its end: give an experiment's loaders other names), exactly as
             the test accuracy cells below do: your weights are measured on inputs standardised
             with the statistics you trained with. (On MNIST they come out close to {mean} and
             {std}, the mean and standard deviation of all 60,000 training images; a notebook

@@ -1,5 +1,6 @@
 """Does a given cell of the notebook that runs after the student's leave the student's own
-helpers to the checks? In-process: run_cells on a plain shell."""
+helpers to the checks, and do the checks meet the modules the student's code ran with?
+In-process: run_cells on a plain shell."""
 
 from __future__ import annotations
 
@@ -88,3 +89,28 @@ def test_does_a_student_cell_shadowing_a_given_module_leave_the_module_to_the_ch
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
     assert shell.user_ns["act"](torch.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
     assert shell.user_ns["math"].__name__ == "operator"
+
+
+def test_does_a_module_shadowed_after_the_last_definition_come_back_for_the_checks():
+    """Blind round 7: `nn = DeepFNN(...)` in a closing fnn_mnist experiment cell ran fine in the
+    notebook, but every check then met `nn.Linear` on a DeepFNN (24/40). A module rebound after
+    the student's last definition comes back; one rebound before a definition, which the code
+    written after it may use, stays as the cells left it."""
+    job = {
+        "cells": [
+            "import math\nimport torch\nfrom torch import nn\n"
+            "from torch.nn import functional as F\n",
+            "def layer(n):\n    return nn.Linear(n, n)\n",
+            "math = 28\n\ndef size():\n    return math * 2\n",
+            "nn = layer(3)\n",  # the closing experiments
+            "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [0],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    assert type(shell.user_ns["layer"](2)).__name__ == "Linear"
+    assert shell.user_ns["size"]() == 56
+    assert shell.user_ns["F"].relu(torch.tensor([-1.0])).item() == 0
