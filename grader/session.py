@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from grader.checks.assemble import build_checkset
-from grader.checks.common import autocast_off, describe_error
+from grader.checks.common import describe_error, torch_defaults
 from grader.fingerprint import code_fingerprint
 from grader.judge import Accepted, JudgeContext, judge, load_expected
 from grader.manifest import Manifest
@@ -121,7 +121,7 @@ class Session:
         observations = {}
         for name in self.observers:
             try:
-                with autocast_off():
+                with torch_defaults():
                     result = self.checkset.observers[name].observe(
                         ctx.with_settings(self.settings[name])
                     )

@@ -272,13 +272,17 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
 
 @contextlib.contextmanager
-def autocast_off():
-    """Student code's `torch.autocast(...)` switched off while it is observed.
+def torch_defaults():
+    """Student code observed with torch's defaults: `torch.autocast(...)` switched off, and
+    gradients on.
 
     The checks judge what the code computes, not its precision: autocast left on (a GPU's
     speed-up, `torch.autocast(device.type)`) runs bfloat16 on the grader's CPU, whose rounding
     moves batch-norm statistics and flips Rprop's signs (read as a wrong mode or a forgotten
     zero_grad()), and autocast refuses the placement probe's "meta" device even when disabled.
+    A notebook's last cell may switch gradients off for good (`torch.set_grad_enabled(False)`,
+    to look at predictions): a right train_epoch then raised in backward(), and an evaluate
+    without no_grad() passed.
     """
     autocast = torch.amp.autocast_mode.autocast
     init = autocast.__init__
@@ -288,7 +292,8 @@ def autocast_off():
 
     autocast.__init__ = off
     try:
-        yield
+        with torch.enable_grad():
+            yield
     finally:
         autocast.__init__ = init
 

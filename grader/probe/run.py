@@ -22,7 +22,7 @@ from types import FunctionType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
-from grader.checks.common import autocast_off, describe_error
+from grader.checks.common import describe_error, torch_defaults
 from grader.manifest import Manifest
 from grader.observations import encode
 from grader.probe import colab
@@ -161,7 +161,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
         restored = snapshot.restore()
         progress.emit("observer_start", name=name, restored=restored[:50])
         try:
-            with autocast_off():
+            with torch_defaults():
                 result = observers[name](ctx.with_settings(settings.get(name, {})))
         except BaseException as err:  # noqa: BLE001 - SystemExit from student code included
             result = {"__error__": describe_error(err, 500)}

@@ -364,3 +364,20 @@ def test_is_autocast_left_on_judged_at_full_precision(harness):
     code = code.replace(old_eval, f"with torch.no_grad(), {on}:", 1)
     results = harness.grade(harness.namespace(code), ["loops"])
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
+
+
+@pytest.mark.parametrize("forgotten", [None, "with torch.no_grad():"])
+def test_is_a_notebook_left_without_gradients_judged_with_them(harness, forgotten):
+    """A last cell's bare `torch.set_grad_enabled(False)` (to look at predictions): a right
+    train_epoch raised in backward() (train_mode, train_loss lost), and an evaluate without
+    no_grad() passed; observers run with gradients on, as a fresh call would."""
+    code = toy.cells()["loops"]
+    if forgotten:
+        assert forgotten in code
+        code = code.replace(forgotten, "if True:", 1)
+    try:
+        results = harness.grade(harness.namespace(code, "torch.set_grad_enabled(False)"), LOOPS)
+    finally:
+        torch.set_grad_enabled(True)
+    caught = {"evaluate_mode"} if forgotten else set()
+    assert _failing(results) == caught, {n: r.message for n, r in results.items()}
