@@ -273,8 +273,8 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
 
 @contextlib.contextmanager
 def torch_defaults():
-    """Student code observed with torch's defaults: `torch.autocast(...)` switched off, and
-    gradients on.
+    """Student code observed with torch's defaults: `torch.autocast(...)` switched off,
+    gradients on, float32 the default dtype.
 
     The checks judge what the code computes, not its precision: autocast left on (a GPU's
     speed-up, `torch.autocast(device.type)`) runs bfloat16 on the grader's CPU, whose rounding
@@ -282,20 +282,23 @@ def torch_defaults():
     zero_grad()), and autocast refuses the placement probe's "meta" device even when disabled.
     A notebook's last cell may switch gradients off for good (`torch.set_grad_enabled(False)`,
     to look at predictions): a right train_epoch then raised in backward(), and an evaluate
-    without no_grad() passed.
+    without no_grad() passed. Or set float64 as the default (to count parameters "exactly"):
+    models, inputs and transforms then computed other numbers than the reference's (9 of 40).
     """
     autocast = torch.amp.autocast_mode.autocast
-    init = autocast.__init__
+    init, dtype = autocast.__init__, torch.get_default_dtype()
 
     def off(self, device_type, *args, **kwargs):
         init(self, "cpu", enabled=False)
 
     autocast.__init__ = off
+    torch.set_default_dtype(torch.float32)
     try:
         with torch.enable_grad():
             yield
     finally:
         autocast.__init__ = init
+        torch.set_default_dtype(dtype)
 
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).

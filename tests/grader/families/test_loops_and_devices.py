@@ -366,18 +366,32 @@ def test_is_autocast_left_on_judged_at_full_precision(harness):
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
 
 
-@pytest.mark.parametrize("forgotten", [None, "with torch.no_grad():"])
-def test_is_a_notebook_left_without_gradients_judged_with_them(harness, forgotten):
-    """A last cell's bare `torch.set_grad_enabled(False)` (to look at predictions): a right
-    train_epoch raised in backward() (train_mode, train_loss lost), and an evaluate without
-    no_grad() passed; observers run with gradients on, as a fresh call would."""
+LEFT_OVER = {
+    # A last cell's bare `torch.set_grad_enabled(False)` (to look at predictions): a right
+    # train_epoch raised in backward() (train_mode, train_loss lost), and an evaluate without
+    # no_grad() passed.
+    "gradients off": ("torch.set_grad_enabled(False)", None, set()),
+    "gradients off, no no_grad()": (
+        "torch.set_grad_enabled(False)",
+        "with torch.no_grad():",
+        {"evaluate_mode"},
+    ),
+    # A late `torch.set_default_dtype(torch.float64)`: other numbers than the reference's.
+    "float64 by default": ("torch.set_default_dtype(torch.float64)", None, set()),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LEFT_OVER))
+def test_is_a_notebooks_left_over_torch_state_set_aside(harness, case):
+    """Observers run with gradients on and float32 by default, as a fresh call would."""
+    left_over, forgotten, caught = LEFT_OVER[case]
     code = toy.cells()["loops"]
     if forgotten:
         assert forgotten in code
         code = code.replace(forgotten, "if True:", 1)
     try:
-        results = harness.grade(harness.namespace(code, "torch.set_grad_enabled(False)"), LOOPS)
+        results = harness.grade(harness.namespace(code, left_over), LOOPS)
     finally:
         torch.set_grad_enabled(True)
-    caught = {"evaluate_mode"} if forgotten else set()
+        torch.set_default_dtype(torch.float32)
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
