@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from types import FunctionType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
@@ -55,23 +55,28 @@ class Kept:
     """The functions and classes the student's cells define, kept from the notebook's given
     cells: one that runs later and binds the same name (`_images, _labels = next(...)` after a
     student's helper `_images`) leaves it to the checks, which call the student's code after
-    every cell ran, as the student's cells saw it."""
+    every cell ran, as the student's cells saw it. So are the given cells' imports from the
+    student's: a late `for F in files:` left every forward calling `F.relu` on a string."""
 
     def __init__(self, given: set[int]):
-        self.given, self.defined, self.taken = given, {}, {}
+        self.given, self.defined, self.taken, self.imported = given, {}, {}, {}
 
     def after(self, index: int, before: dict, ns: dict) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
         if index in self.given:
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
+            self.imported.update({k: v for k, v in changed.items() if isinstance(v, ModuleType)})
             return
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
         self.defined.update(defs)
-        for name in changed:  # the student's own later binding stands
+        for name in changed:  # the student's own later binding stands, but for a module's name
             self.taken.pop(name, None)
+            if name in self.imported and not isinstance(changed[name], ModuleType):
+                self.taken[name] = self.imported[name]
 
     def clobbered(self) -> dict:
-        """The student's definitions a given cell rebound, by name."""
+        """The student's definitions a given cell rebound, and the given cells' imports a
+        student's cell rebound, by name."""
         return dict(self.taken)
 
 

@@ -64,3 +64,24 @@ def test_do_the_helpers_of_our_test_cells_reach_the_students_code():
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
     assert type(shell.user_ns["net"]).__name__ == "Sequential"
     assert shell.user_ns["_shapes"](None) == "mine"
+
+
+def test_does_a_late_cell_that_rebinds_an_imported_name_leave_the_module_to_the_checks():
+    """`for F in ("dense.pt", "cnn.pt"):` in a last cell, after the given imports cell's
+    `from torch.nn import functional as F`: every forward then called `F.relu` on a string
+    (17 of 40 points lost in cifar_cnn_svm). The student's other names stay as they are."""
+    job = {
+        "cells": [
+            "from torch.nn import functional as F\nimport numpy as np\n",  # the given cell
+            "def act(x):\n    return F.relu(x)\n",
+            "for F in ('dense.pt',):\n    name = F\nimport math as np\n",
+        ],
+        "cell_numbers": [1, 2, 3],
+        "skip": {},
+        "given": [0],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok", "ok", "ok"]
+    assert shell.user_ns["F"].__name__ == "torch.nn.functional"
+    assert shell.user_ns["name"] == "dense.pt"
+    assert shell.user_ns["np"].__name__ == "math"  # a module the student chose stands
