@@ -1,11 +1,9 @@
 """res_dense_nets' own checks, in-process: a DenseBlock without dense connectivity loses all of
-denseblock_layer_inputs in every course's settings; dropout in ResMLP costs its behaviour; torch's
-global defaults changed by a cell cost nothing."""
+denseblock_layer_inputs in every course's settings; dropout in ResMLP costs its behaviour."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from tests.grader.families.conftest import Harness
 
@@ -55,20 +53,3 @@ def test_does_a_block_whose_layers_see_only_its_input_lose_every_setting(seed):
 def test_is_dropout_in_the_residual_mlp_charged_to_its_behaviour_alone():
     lost = _lost(Harness.of("res_dense_nets"), DROPOUT_MLP, "resmlp_behaviour")
     assert set(lost) == {"resmlp_behaviour"}, lost
-
-
-def test_are_torch_defaults_changed_by_a_cell_put_back_while_observing():
-    """A cell's float64 default dtype made float64 blocks of the grader's float32 inputs (8
-    points lost); a bare set_grad_enabled(False) would stop every training check."""
-    harness = Harness.of("res_dense_nets")
-    try:
-        ns = harness.namespace(
-            "torch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)"
-        )
-        results = harness.grade(ns)
-        assert torch.get_default_dtype() == torch.float64, "the student's setting is kept after"
-    finally:
-        torch.set_default_dtype(torch.float32)
-        torch.set_grad_enabled(True)
-    lost = {n: r.message for n, r in results.items() if r.points < r.max_points}
-    assert not lost, lost

@@ -59,9 +59,13 @@ class TransformsSection(BaseModel):
     extra_augmentations: bool = False
 
 
+# The notebook's names for the manifest's mean and std, set by its given setup cell.
+CONSTANTS = ("MEAN", "STD")
+
+
 def _call(section: TransformsSection, augment: bool) -> str:
     """How the function is called, as a student writes it: "make_transforms(MEAN, STD)"."""
-    args = ["MEAN", "STD"] if section.normalize_arguments else []
+    args = list(CONSTANTS) if section.normalize_arguments else []
     args += [f"{k}={v!r}" for k, v in section.augment.items()] if augment else []
     return f"{section.function}({', '.join(args)})"
 
@@ -225,7 +229,15 @@ def observe(ctx) -> dict:
             ],
         }
 
-    return {"images": kit.per_setting(list(pixels), seed, run)}
+    # A later cell that reuses MEAN and STD (the data's own statistics, to compare) made a right
+    # make_transforms() normalise with those: it is called with the setup cell's values.
+    ns, values = getattr(make, "__globals__", {}), (tuple(manifest.mean), tuple(manifest.std))
+    given = {name: ns[name] for name in CONSTANTS if name in ns}
+    ns.update({name: value for name, value in zip(CONSTANTS, values, strict=True) if name in given})
+    try:
+        return {"images": kit.per_setting(list(pixels), seed, run)}
+    finally:
+        ns.update(given)
 
 
 def _train_augments(entry, want, ctx, i) -> str | None:

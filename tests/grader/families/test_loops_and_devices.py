@@ -382,3 +382,18 @@ def test_is_autocast_left_on_judged_at_full_precision(harness):
     code = code.replace(old_eval, f"with torch.no_grad(), {on}:", 1)
     results = harness.grade(harness.namespace(code), ["loops"])
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
+
+
+def test_is_evaluate_without_no_grad_caught_after_a_cell_switched_gradients_off(harness):
+    """Observers run with gradients on (torch_defaults), as a fresh call would: after a last
+    cell's bare `torch.set_grad_enabled(False)`, an evaluate without no_grad() still loses
+    evaluate_mode (it passed), and nothing else is charged (train_epoch raised in backward()).
+    Other left-over state: tests/grader/test_mlp_tuning_checks.py."""
+    code = toy.cells()["loops"]
+    assert "with torch.no_grad():" in code
+    code = code.replace("with torch.no_grad():", "if True:", 1)
+    try:
+        results = harness.grade(harness.namespace(code, "torch.set_grad_enabled(False)"), LOOPS)
+    finally:
+        torch.set_grad_enabled(True)
+    assert _failing(results) == {"evaluate_mode"}, {n: r.message for n, r in results.items()}

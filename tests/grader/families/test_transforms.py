@@ -4,6 +4,8 @@ without them, a wrong padding and a test transform that augments?"""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from grader.session import Session
@@ -89,3 +91,14 @@ def test_does_each_transform_pass_only_the_checks_it_should(
     names = ("train_transform_augments", "test_transform_deterministic")
     passed = tuple(results[name].status == "pass" for name in names)
     assert passed == verdicts, [results[name].message for name in names]
+
+
+def test_is_make_transforms_judged_with_the_setup_cells_mean_and_std():
+    """cifar_cnn_svm's make_transforms() reads the notebook's MEAN and STD: a later cell that
+    reuses the names (the data's own statistics, to compare) cost both checks."""
+    harness = Harness.of("cifar_cnn_svm")
+    written = inspect.getsource(harness.reference_ns["make_transforms"])
+    ns = harness.namespace(written, "MEAN, STD = (0.49, 0.48, 0.45), (0.247, 0.243, 0.261)")
+    results = harness.grade(ns, ["transforms"])
+    assert all(r.status == "pass" for r in results.values()), [r.message for r in results.values()]
+    assert ns["STD"] == (0.247, 0.243, 0.261)  # the student's values back afterwards
