@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from grader.checks.cnn_techniques import analysis, training
 from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
+from tests.fixtures.variants import reference_cells
+from tests.grader.families.conftest import Harness
 
 
 def _setup(typed):
@@ -75,63 +78,39 @@ def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
     assert "grew brighter" in verdict, verdict
 
 
-FIT = """
-import copy, torch
-
-
-def train_epoch(model, loader, optimizer, device):
-    for images, labels in loader:
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(model(images), labels).backward()
-        optimizer.step()
-
-
-def fit(model, optimizer, train_loader, test_loader, epochs, device, scheduler=None):
-    curves, best = {"test_accuracy": []}, (-1.0, 0, None)
-    for epoch in range(1, epochs + 1):
-        train_epoch(model, train_loader, optimizer, device)
-        with torch.no_grad():
-            right = sum((model(x).argmax(1) == y).sum().item() for x, y in test_loader)
-        curves["test_accuracy"].append(right / len(test_loader.dataset))
-        if curves["test_accuracy"][-1] > best[0]:
-            best = (curves["test_accuracy"][-1], epoch, copy.deepcopy(model.state_dict()))
-        if scheduler is not None:
-            scheduler.step()
-    model.load_state_dict(best[2])
-    curves = {k: curves["test_accuracy"] for k in CURVES}
-    return {**curves, "best_epoch": best[1], "best_accuracy": best[0]}
-"""
-FIT_CASES = {  # fit's code edited: old -> new, and the checks that must catch it
-    "the reference": ("", "", set()),
-    "one epoch short": ("range(1, epochs + 1)", "range(1, epochs)", {"fit_keeps_best_epoch"}),
-    # Blind round 7: weights never change, so no epoch's can be told apart: train_epoch's
-    # mistake (charged by train_zero_grad) cost fit_keeps_best_epoch too.
-    "train_epoch that never trains": (").backward()", ").detach()", set()),
+FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that must catch it
+    "the reference": ("fit", "", "", set()),
+    "one epoch short": (
+        "fit",
+        "range(1, epochs + 1)",
+        "range(1, epochs)",
+        {"fit_keeps_best_epoch"},
+    ),
+    # Weights never change, so no epoch's can be told apart: train_epoch's mistake (charged by
+    # train_zero_grad) cost fit_keeps_best_epoch too (blind round 7).
+    "train_epoch that never trains": ("loops", "loss.backward()", "loss.detach()", set()),
     "the best state not copied": (
+        "fit",
         "copy.deepcopy(model.state_dict())",
         "model.state_dict()",
         {"fit_keeps_best_epoch"},
     ),
-    "no scheduler step": ("scheduler.step()", "pass", {"fit_scheduler"}),
+    "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
 }
 
 
-def test_do_fit_s_checks_charge_only_fit_s_own_mistakes():
+@pytest.fixture(scope="module")
+def harness() -> Harness:
+    return Harness.of("cnn_techniques")
+
+
+@pytest.mark.parametrize("case", sorted(FIT_CASES))
+def test_do_fit_s_checks_charge_only_fit_s_own_mistakes(harness, case):
     """Blind round 7: a fit one epoch short lost fit_scheduler too (3 learning rates, 4 expected)
     though it stepped once per epoch; the epochs' count is fit_keeps_best_epoch's alone."""
-    import random
-
-    manifest = load_manifest("cnn_techniques")
-    settings = training._draw_fit(random.Random(7), manifest)
-    runs = {}
-    for case, (old, new, _) in FIT_CASES.items():
-        ns = {"CURVES": training.CURVES}
-        exec(FIT.replace(old, new) if old else FIT, ns)  # noqa: S102 - the test's own code
-        ctx = ProbeContext(ns=ns, manifest=manifest, settings=settings)
-        runs[case] = training.fit_run(ctx)["runs"][0]
-    for case, (_, _, caught) in FIT_CASES.items():
-        verdicts = {
-            name: getattr(training, name)(runs[case], runs["the reference"], ctx, 0)
-            for name in ("fit_keeps_best_epoch", "fit_scheduler")
-        }
-        assert {n for n, v in verdicts.items() if v} == caught, (case, verdicts)
+    cell, old, new, caught = FIT_CASES[case]
+    cells = {k: reference_cells("cnn_techniques")[k] for k in ("loops", "fit")}
+    assert cells[cell].count(old) == 1 or not old
+    cells[cell] = cells[cell].replace(old, new) if old else cells[cell]
+    results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
+    assert {n for n, r in results.items() if r.status != "pass"} == caught, results
