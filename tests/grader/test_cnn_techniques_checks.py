@@ -86,6 +86,13 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
         "range(1, epochs)",
         {"fit_keeps_best_epoch"},
     ),
+    # One epoch shows no scheduler step: fit_scheduler says so instead of "[0.1], expected [0.1]".
+    "one epoch only": (
+        "fit",
+        "range(1, epochs + 1)",
+        "range(1, 2)",
+        {"fit_keeps_best_epoch", "fit_scheduler"},
+    ),
     # Weights never change, so no epoch's can be told apart: train_epoch's mistake (charged by
     # train_zero_grad) cost fit_keeps_best_epoch too (blind round 7).
     "train_epoch that never trains": ("loops", "loss.backward()", "loss.detach()", set()),

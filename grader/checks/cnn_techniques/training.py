@@ -79,7 +79,9 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
 def fit_scheduler(entry, want, ctx, i) -> str | None:
     # The rate of each epoch fit trained: how many it trained is fit_keeps_best_epoch's.
     lrs = [want["lrs"][0] * GAMMA**k for k in range(len(entry["lrs"]))]
-    if len(lrs) > 1 and entry["lrs"] == lrs:
+    if len(lrs) < 2:
+        return f"fit trained {len(lrs)} of {len(want['lrs'])} epochs: no scheduler step to see"
+    if entry["lrs"] == lrs:
         return None
     return (
         f"with a StepLR halving the learning rate every epoch, the epochs trained with "
