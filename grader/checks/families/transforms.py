@@ -292,7 +292,10 @@ def _hint(manifest, kind: str) -> str:
             "then ToTensor() and Normalize(MEAN, STD)"
         )
     only = f", and only in {_call(section, True)}" if section.augment else ""
-    return f"augmentation belongs to the training transform only{only}"
+    return (
+        "the test transform is ToTensor() then Normalize(MEAN, STD): augmentation belongs to "
+        f"the training transform only{only}"
+    )
 
 
 def _where(section: TransformsSection, kind: str):
