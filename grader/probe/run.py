@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from types import FunctionType, ModuleType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
@@ -56,8 +56,9 @@ class Kept:
     cells: one that runs later and binds the same name (`_images, _labels = next(...)` after a
     student's helper `_images`) leaves it to the checks, which call the student's code after
     every cell ran, as the student's cells saw it. So are the modules (`nn`, `F`, `np`) that a
-    student's cell rebinds to something else after their last definition (`nn = DeepFNN(...)`
-    in a closing experiment): no code of theirs written later can rely on the new value."""
+    student's cell rebinds to something else (`nn = DeepFNN(...)` in a closing experiment)
+    unless code the student defines from then on reads the name: only that code can rely on
+    the new value."""
 
     def __init__(self, given: set[int]):
         self.given, self.defined, self.taken = given, {}, {}
@@ -75,16 +76,31 @@ class Kept:
         self.defined.update(defs)
         for name in changed:  # the student's own later binding stands
             self.taken.pop(name, None)
-        if any(getattr(v, "__module__", None) == ns.get("__name__") for v in defs.values()):
-            # code defined from here on may use the new values (`for F in (nn.ReLU, ...)` is none)
-            self.shadowed.clear()
-        else:
-            self.shadowed.update({k: self.modules[k] for k in changed if k in self.modules})
+        # Names that code defined here reads keep their new values (`for F in (nn.ReLU, ...)`
+        # defines nothing; a plotting helper defined after it does not read F).
+        own = [v for v in defs.values() if getattr(v, "__module__", None) == ns.get("__name__")]
+        used = set().union(*map(_globals_read, own))
+        self.shadowed = {k: v for k, v in self.shadowed.items() if k not in used}
+        self.shadowed.update(
+            {k: self.modules[k] for k in changed if k in self.modules.keys() - used}
+        )
 
     def clobbered(self) -> dict:
         """The student's definitions a given cell rebound, and the modules a student's cell
-        shadowed after their last definition, by name."""
+        shadowed that none of their later code reads, by name."""
         return {**self.taken, **self.shadowed}
+
+
+def _globals_read(value: type | FunctionType) -> set[str]:
+    """The global names a function, or a class's methods, read (nested functions too)."""
+    members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
+    codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
+    codes, names = [c for c in codes if isinstance(c, CodeType)], set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, CodeType)]
+    return names
 
 
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:

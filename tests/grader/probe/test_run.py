@@ -91,26 +91,29 @@ def test_does_a_student_cell_shadowing_a_given_module_leave_the_module_to_the_ch
     assert shell.user_ns["math"].__name__ == "operator"
 
 
-def test_does_a_module_shadowed_after_the_last_definition_come_back_for_the_checks():
+def test_does_a_shadowed_module_come_back_unless_later_code_reads_the_name():
     """Blind round 7: `nn = DeepFNN(...)` in a closing fnn_mnist experiment cell ran fine in the
-    notebook, but every check then met `nn.Linear` on a DeepFNN (24/40). A module rebound after
-    the student's last definition comes back; one rebound before a definition, which the code
-    written after it may use, stays as the cells left it."""
+    notebook, but every check then met `nn.Linear` on a DeepFNN (24/40). A module rebound by a
+    student's cell comes back, unless code they define from then on (a function, a class's
+    method) reads the name: then it stays as the cells left it."""
     job = {
         "cells": [
-            "import math\nimport torch\nfrom torch import nn\n"
+            "import json\nimport math\nimport torch\nfrom torch import nn\n"
             "from torch.nn import functional as F\n",
             "def layer(n):\n    return nn.Linear(n, n)\n",
             "math = 28\n\ndef size():\n    return math * 2\n",
             "nn = layer(3)\n",  # the closing experiments
             "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\n",
+            "def plot(values):\n    return [v * 2 for v in values]\n",  # reads no F
+            "json = {'a': 1}\n\nclass Saver:\n    def get(self):\n        return json['a']\n",
         ],
-        "cell_numbers": [1, 2, 3, 4, 5],
+        "cell_numbers": [1, 2, 3, 4, 5, 6, 7],
         "skip": {},
         "given": [0],
     }
     shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 7
     assert type(shell.user_ns["layer"](2)).__name__ == "Linear"
     assert shell.user_ns["size"]() == 56
     assert shell.user_ns["F"].relu(torch.tensor([-1.0])).item() == 0
+    assert shell.user_ns["Saver"]().get() == 1
