@@ -379,7 +379,14 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     calls = seen.get("calls") or []
     if not calls:
         return Verdict.wrong(f"{fn} never called the model")
-    if _same_result(seen.get("returned"), seen.get("control")) and same_values(
+    returned, control = seen.get("returned"), seen.get("control")
+    # Nothing returned (evaluate_accuracy's mistake) leaves the calls' modes to tell.
+    silent = (
+        returned is None
+        and control is None
+        and not any(c.get("training") or c.get("grad") for c in calls)
+    )
+    if (silent or _same_result(returned, control)) and same_values(
         seen.get("bn_tensor"), want["bn_tensor"]
     ):
         return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")
@@ -414,16 +421,26 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
     )
 
 
-def _other_batches(seen: dict, want: dict, fn: str) -> Verdict | None:
-    """Wrong when train's model saw other batches than those of the loader it was given (a
-    global loader iterated instead): said so, where the other judges would guess a cause."""
-    sizes = [[c.get("batch") for c in obs["train_mode"].get("calls") or []] for obs in (seen, want)]
-    if "error" in seen["train_mode"] or set(sizes[0]) == set(sizes[1]):
-        return None
-    return Verdict.wrong(
-        f"{fn} ran the model on batches of {sizes[0][:6]} images, expected those of the loader "
-        f"it is given ({sizes[1]}): iterate over the loader argument, not a global loader"
+def _pass_problem(seen: dict, want: dict, fn: str) -> str | None:
+    """What train's pass did other than run the model once on each batch of the loader it was
+    given (a global loader iterated, a return inside the loop), or None: said by train_loss,
+    which the pass's mistake costs, and by train_zero_grad, whose three steps it changes."""
+    got, expected = (
+        [c.get("batch") for c in o["train_mode"].get("calls") or []] for o in (seen, want)
     )
+    if "error" in seen["train_mode"] or not got or got == expected:
+        return None
+    if set(got) != set(expected):
+        return (
+            f"{fn} ran the model on batches of {got[:6]} images, expected those of the loader "
+            f"it is given ({expected}): iterate over the loader argument, not a global loader"
+        )
+    if len(got) < len(expected):
+        return (
+            f"{fn} ran the model on {len(got)} of the {len(expected)} batches of its loader: "
+            "is its return inside the loop?"
+        )
+    return None
 
 
 def judge_train_mode(seen, want, ctx) -> Verdict:
@@ -435,20 +452,13 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
         return Verdict.wrong(f"{fn} never called the model")
     if same_values(seen["train_mode"].get("bn_tensor"), want["train_mode"]["bn_tensor"]):
         return Verdict.ok(f"{fn} trains in training mode (batch-norm statistics updated)")
-    if verdict := _other_batches(seen, want, fn):
-        return verdict
-    seen, want = seen["train_mode"], want["train_mode"]
     if not all(c.get("training") for c in calls):
         return Verdict.wrong(
             f"{fn} ran the model in evaluation mode: call model.train() at its start "
             "(evaluation leaves the model in eval mode)"
         )
-    batches = len(want.get("calls") or [])
-    if len(calls) < batches:  # an early return, not a mode: said so
-        return Verdict.wrong(
-            f"{fn} ran the model on {len(calls)} of the {batches} batches of its "
-            "loader, in training mode: is its return inside the loop?"
-        )
+    if _pass_problem(seen, want, fn):  # the mode is right; which batches is train_loss's
+        return Verdict.ok(f"{fn} trains in training mode")
     return Verdict.wrong(
         f"{fn} ran the model in training mode but its batch-norm statistics are not the ones "
         "one pass over the batches gives (each batch exactly once, in training mode)"
@@ -463,6 +473,7 @@ def _validation_loss(result: Any) -> float | None:
 
 
 def judge_train_loss(seen, want, ctx) -> Verdict:
+    problem = _pass_problem(seen, want, _names(ctx)[0])
     seen, want = seen["train_loss"], want["train_loss"]
     fn, evaluate = _names(ctx)
     if verdict := _raised(seen, fn):
@@ -477,7 +488,8 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     )
     if not _same_number(seen.get("returned"), want["returned"]):
         return Verdict.wrong(
-            f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
+            problem
+            or f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
             f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
         )
     if "given_criterion" in want and not _same_number(
@@ -523,8 +535,8 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     weights = seen["train_zero_grad"].get("weights_tensor")
     if same_values(weights, want["train_zero_grad"]["weights_tensor"]):
         return Verdict.ok("gradients are reset before every step")
-    if verdict := _other_batches(seen, want, fn):
-        return verdict
+    if problem := _pass_problem(seen, want, fn):
+        return Verdict.wrong(problem)
     seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     if not seen.get("moved"):
         return Verdict.wrong(

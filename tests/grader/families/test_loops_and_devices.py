@@ -168,26 +168,31 @@ def test_is_a_train_that_ignores_its_loader_told_so(harness):
         shape + GLOBAL_LOADER, code.replace(loop, loop[:-7] + "train_loader:", 1)
     )
     results = harness.grade(ns, ["loops"])
-    assert _failing(results) == {"train_mode", "train_loss"}, {
-        n: r.message for n, r in results.items()
-    }
-    # Not "call model.train()" or "call zero_grad()": what is wrong, said where it is judged.
-    for name in ("train_mode", "train_zero_grad"):
-        assert "the loader it is given" in results[name].message, results[name].message
+    # model.train() was called: the pass over other batches costs train_loss alone.
+    assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
+    assert "the loader it is given" in results["train_loss"].message, results["train_loss"].message
 
 
 def test_is_a_return_inside_train_s_loop_told_so(harness):
-    """The return indented into the loop (one batch trained) is named where train_mode judges
-    the pass, not blamed on the mode: model.train() was called."""
+    """The return indented into the loop (one batch trained) is named where train_loss judges
+    the pass; train_mode is not charged: model.train() was called."""
     code = toy.cells()["loops"]
     last = "        count += len(labels)\n    return total / count\n"
     assert code.count(last) == 1
     early = code.replace(last, "        count += len(labels)\n        return total / count\n")
     results = harness.grade(harness.namespace(early), ["loops"])
-    assert _failing(results) == {"train_mode", "train_loss"}, {
-        n: r.message for n, r in results.items()
-    }
-    assert "1 of the 3 batches" in results["train_mode"].message, results["train_mode"].message
+    assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
+    assert "1 of the 3 batches" in results["train_loss"].message, results["train_loss"].message
+
+
+def test_does_an_evaluate_without_its_return_lose_only_its_accuracy(harness):
+    """evaluate run in eval mode under no_grad() that forgets `return`: evaluate_mode passes
+    on the calls' modes, and only evaluate_accuracy is charged."""
+    code = toy.cells()["loops"]
+    end = "    return correct / count"
+    assert code.count(end) == 1
+    results = harness.grade(harness.namespace(code.replace(end, "    correct / count")), LOOPS)
+    assert _failing(results) == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
 
 
 BATCH_MEANS = ACCEPTED["mean of the batch means"]
