@@ -7,6 +7,7 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import numbers
@@ -39,11 +40,14 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
     with every other control character escaped (the student chooses both the type's name and the
     text; the trusted parent escapes them again, see `grader.report`).
 
-    An unfinished solution cell (the release's `raise NotImplementedError()`) says so.
+    An unfinished solution cell (the release's `raise NotImplementedError()`) says so, and so
+    does output past the probe's file size limit (EFBIG's own "File too large" says nothing).
     """
     if isinstance(err, NotImplementedError):
         detail = inert(ANSI.sub("", str(err))).strip()
         return (NOT_IMPLEMENTED + (f": {detail}" if detail else ""))[:limit]
+    if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
+        return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
     return inert(ANSI.sub("", f"{type(err).__name__}: {err}"))[:limit]
 
 

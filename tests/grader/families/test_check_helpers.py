@@ -10,6 +10,7 @@ it serves.
 
 from __future__ import annotations
 
+import errno
 import random
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from grader.checks import kit
-from grader.checks.common import StopProbe, WrongValue
+from grader.checks.common import StopProbe, WrongValue, describe_error
 from grader.checks.families import behaviour, images, studies
 from grader.spec import Verdict
 
@@ -51,6 +52,14 @@ def test_does_recorded_keep_the_error_but_let_a_stop_through():
     assert entry["error"].startswith("KeyError")
     with pytest.raises(StopProbe), kit.recorded({}):
         raise StopProbe
+
+
+def test_does_an_error_say_output_past_the_size_limit_came_from_printing():
+    # A print in a student's endless loop fills the probe's output up to RLIMIT_FSIZE: Python
+    # then raises OSError(EFBIG, "File too large"), which alone tells the student nothing.
+    told = describe_error(OSError(errno.EFBIG, "File too large"))
+    assert told.startswith("OSError") and "print in a loop" in told
+    assert describe_error(OSError(errno.EIO, "disk")) == f"OSError: [Errno {errno.EIO}] disk"
 
 
 def test_does_mean_of_weigh_its_judges_alike():
