@@ -39,6 +39,9 @@ class ImageSet(Dataset):
         return Image.fromarray(self.data[index].numpy()), int(self.targets[index])
 
 
+ROOT = "grader-files"  # the root `Splits` is given: a folder nobody types for "data"
+
+
 class Splits(Dataset):
     """A stand-in for a torchvision MNIST-style data set class (its arguments), for code given
     the class: SIZES[train] items, each (what `transform` makes of "training" or "test", the
@@ -66,14 +69,16 @@ def named_transform(name: str):
 def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool) -> list[str]:
     """What is wrong with a loader over `Splits` that should serve `split` through the
     `named_transform` `transform` in batches of `batch`, shuffled anew every pass or in order
-    (read from two passes of its batch sampler: no item is loaded; a training loader may drop
-    its last batch)."""
+    under `ROOT` (read from two passes of its batch sampler: no item is loaded; a
+    training loader may drop its last batch)."""
     name, size = f"the {split} loader", Splits.SIZES[split == "training"]
     first, want = loader.dataset[0][0], f"{transform} of the {split} split"
     if not isinstance(first, str):  # another class than the one given
         return [f"{name} does not serve a data set of the class it was given"]
     if first != want:
         return [f"{name}'s data set gives {first!r}, expected {want!r}"]
+    if (root := str(getattr(loader.dataset, "root", None))).rstrip("/") != ROOT:
+        return [f"{name}'s data set is stored under {root!r}, not under the root it was given"]
     passes = [[list(b) for b in loader.batch_sampler] for _ in range(2)]
     order, sizes = [i for b in passes[0] for i in b], [len(b) for b in passes[0]]
     problems = []
