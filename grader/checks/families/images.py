@@ -11,6 +11,7 @@ assignments use it, as `behaviour`.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -77,8 +78,8 @@ def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool
         return [f"{name} does not serve a data set of the class it was given"]
     if first != want:
         return [f"{name}'s data set gives {first!r}, expected {want!r}"]
-    if (root := str(getattr(loader.dataset, "root", None))).rstrip("/") != ROOT:
-        return [f"{name}'s data set is stored under {root!r}, not under the root it was given"]
+    if os.path.abspath(str(root := getattr(loader.dataset, "root", None))) != os.path.abspath(ROOT):
+        return [f"{name}'s data set has the root {root!r}, not the root it was given"]
     passes = [[list(b) for b in loader.batch_sampler] for _ in range(2)]
     order, sizes = [i for b in passes[0] for i in b], [len(b) for b in passes[0]]
     problems = []
