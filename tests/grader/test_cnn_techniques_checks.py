@@ -151,3 +151,18 @@ def test_does_parameter_counts_give_nothing_for_the_same_answer_to_every_model(
         for i, entry in enumerate(entries)
     ]
     assert (verdicts == [None, None]) if passes else all(verdicts), verdicts
+
+
+def test_is_a_fit_mistake_charged_once_though_the_curves_show_it():
+    """fit counting best_epoch from 0 wrote it so into histories.json too, and lost
+    curves_per_epoch beside fit_keeps_best_epoch (blind round 8): the curves build on fit."""
+    from grader.judge import _apply_policy
+    from grader.report import CheckResult
+
+    manifest = load_manifest("cnn_techniques")
+    results = {c.name: CheckResult(c.name, c.points, c.points, "pass", "") for c in manifest.checks}
+    for name, points in (("fit_keeps_best_epoch", 0.0), ("curves_per_epoch", 0.0)):
+        results[name] = CheckResult(name, points, results[name].max_points, "fail", "best_epoch")
+    final = {r.name: r for r in _apply_policy(manifest, results)}
+    assert final["fit_keeps_best_epoch"].status == "fail"
+    assert (final["curves_per_epoch"].status, final["curves_per_epoch"].points) == ("skipped", 1)
