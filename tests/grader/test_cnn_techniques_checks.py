@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grader.checks.cnn_techniques import analysis, training
+from grader.checks.cnn_techniques import analysis, counts, training
 from grader.checks.cnn_techniques.counts import PytorchExampleNet
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
@@ -121,3 +121,48 @@ def test_do_fit_s_checks_charge_only_fit_s_own_mistakes(harness, case):
     cells[cell] = cells[cell].replace(old, new) if old else cells[cell]
     results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
     assert {n for n, r in results.items() if r.status != "pass"} == caught, results
+
+
+def _counts(model):
+    """parameter_counts as the notebook asks: each direct submodule's parameters, the total."""
+    counts = {name: sum(p.numel() for p in c.parameters()) for name, c in model.named_children()}
+    return {**counts, "total": sum(p.numel() for p in model.parameters())}
+
+
+@pytest.mark.parametrize(
+    ("parameter_counts", "passes"),
+    [
+        (_counts, True),
+        (lambda model: _counts(PytorchExampleNet()), False),  # counts Net, not the model given
+        (lambda model: dict(_counts(PytorchExampleNet())), False),  # typed: Net's numbers
+    ],
+)
+def test_does_parameter_counts_give_nothing_for_the_same_answer_to_every_model(
+    parameter_counts, passes
+):
+    """Net's numbers typed into parameter_counts were right for Net and earned half the check
+    (blind round 8); an answer that does not change with the model now fails both models."""
+    settings = {"names": ["conv", "pool", "head", "bn"], "channels": 3, "features": 7}
+    ns, manifest = {"parameter_counts": parameter_counts}, load_manifest("cnn_techniques")
+    ctx = ProbeContext(ns=ns, manifest=manifest, settings=settings)
+    entries = counts.counted(ctx)["models"]
+    verdicts = [
+        entry.get("wrong") or counts.parameter_counts(entry, entry, ctx, i)
+        for i, entry in enumerate(entries)
+    ]
+    assert (verdicts == [None, None]) if passes else all(verdicts), verdicts
+
+
+def test_is_a_fit_mistake_charged_once_though_the_curves_show_it():
+    """fit counting best_epoch from 0 wrote it so into histories.json too, and lost
+    curves_per_epoch beside fit_keeps_best_epoch (blind round 8): the curves build on fit."""
+    from grader.judge import _apply_policy
+    from grader.report import CheckResult
+
+    manifest = load_manifest("cnn_techniques")
+    results = {c.name: CheckResult(c.name, c.points, c.points, "pass", "") for c in manifest.checks}
+    for name, points in (("fit_keeps_best_epoch", 0.0), ("curves_per_epoch", 0.0)):
+        results[name] = CheckResult(name, points, results[name].max_points, "fail", "best_epoch")
+    final = {r.name: r for r in _apply_policy(manifest, results)}
+    assert final["fit_keeps_best_epoch"].status == "fail"
+    assert (final["curves_per_epoch"].status, final["curves_per_epoch"].points) == ("skipped", 1)

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from grader.checks import kit
 from grader.checks.common import child_counts, jsonable, pair_of
-from grader.checks.families.images import Splits, named_transform, splits_served
+from grader.checks.families.images import ROOT, Splits, named_transform, splits_served
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -51,7 +51,10 @@ def counted(ctx) -> dict:
         truth = child_counts(model)  # before the student's function sees the model
         return {"returned": jsonable(ctx.get("parameter_counts")(model)), "truth": truth}
 
-    return {"models": kit.per_setting(models, 0, run)}
+    found = kit.per_setting(models, 0, run)
+    if found[0].get("returned", 0) == found[1].get("returned", 1):  # the same for any model
+        found[0]["wrong"] = found[1]["wrong"] = "the same counts for two models (typed numbers?)"
+    return {"models": found}
 
 
 @judged(OWN, counted, "models", ["parameter_counts(Net())", "parameter_counts(a drawn network)"])
@@ -63,11 +66,8 @@ def parameter_counts(entry, want, ctx, i) -> str | None:
     wrong += [k for k in got if k not in truth]
     if not wrong:
         return None
-    return (
-        f"returned {got}; the model has {truth} (count each direct submodule's parameters "
-        "(named_children, not named_modules) and the total from the model passed in, never "
-        "typed numbers)"
-    )
+    how = "parameters of each direct submodule (named_children, not named_modules) and the total"
+    return f"returned {got}; the model has {truth} (count the {how} of the model passed in)"
 
 
 @kit.one_case(OWN, draw=kit.draws({"batch": [16, 32, 50, 100]}))
@@ -75,7 +75,7 @@ def loaders_made(ctx) -> dict:
     """make_loaders of the grader's data set class (`Splits`) and transforms (which name
     themselves), with a drawn batch size: what is wrong with each loader."""
     batch, tags = int(ctx.settings["batch"]), ("train_transform", "test_transform")
-    made = ctx.get("make_loaders")(Splits, "data", *map(named_transform, tags), batch_size=batch)
+    made = ctx.get("make_loaders")(Splits, ROOT, *map(named_transform, tags), batch_size=batch)
     train, test = pair_of(made, "(train_loader, test_loader)")
     problems = splits_served(train, "training", tags[0], batch, shuffled=True)
     return {"problems": problems + splits_served(test, "test", tags[1], 1000, shuffled=False)}

@@ -11,6 +11,7 @@ assignments use it, as `behaviour`.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class ImageSet(Dataset):
         if self.to_tensor:
             return self.data[index].unsqueeze(0).float() / 255, int(self.targets[index])
         return Image.fromarray(self.data[index].numpy()), int(self.targets[index])
+
+
+ROOT = "grader-files"  # the root `Splits` is given: a folder nobody types for "data"
 
 
 class Splits(Dataset):
@@ -66,14 +70,16 @@ def named_transform(name: str):
 def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool) -> list[str]:
     """What is wrong with a loader over `Splits` that should serve `split` through the
     `named_transform` `transform` in batches of `batch`, shuffled anew every pass or in order
-    (read from two passes of its batch sampler: no item is loaded; a training loader may drop
-    its last batch)."""
+    under `ROOT` (read from two passes of its batch sampler: no item is loaded; a
+    training loader may drop its last batch)."""
     name, size = f"the {split} loader", Splits.SIZES[split == "training"]
     first, want = loader.dataset[0][0], f"{transform} of the {split} split"
     if not isinstance(first, str):  # another class than the one given
         return [f"{name} does not serve a data set of the class it was given"]
     if first != want:
         return [f"{name}'s data set gives {first!r}, expected {want!r}"]
+    if os.path.abspath(str(root := getattr(loader.dataset, "root", None))) != os.path.abspath(ROOT):
+        return [f"{name}'s data set has the root {root!r}, not the root it was given"]
     passes = [[list(b) for b in loader.batch_sampler] for _ in range(2)]
     order, sizes = [i for b in passes[0] for i in b], [len(b) for b in passes[0]]
     problems = []

@@ -202,7 +202,7 @@ def test_does_splits_served_name_each_loader_mistake(train_kwargs, test_kwargs, 
     say (the training loader: batches of 16, shuffled; the test loader: 1,000, in order)."""
     tags = [images.named_transform(t) for t in ("train", "test")]
     made = [
-        DataLoader(images.Splits("data", train, tag), **{"batch_size": batch, **kwargs})
+        DataLoader(images.Splits(images.ROOT, train, tag), **{"batch_size": batch, **kwargs})
         for train, tag, batch, kwargs in [
             (True, tags[0], 16, train_kwargs),
             (False, tags[1], 1000, test_kwargs),
@@ -214,6 +214,16 @@ def test_does_splits_served_name_each_loader_mistake(train_kwargs, test_kwargs, 
 
 
 def test_does_splits_served_name_the_wrong_split_or_transform():
-    data = images.Splits("data", False, images.named_transform("train"))
+    data = images.Splits(images.ROOT, False, images.named_transform("train"))
     (problem,) = images.splits_served(DataLoader(data), "test", "test", 1, shuffled=False)
     assert problem.startswith("the test loader's data set gives 'train of the test split'")
+
+
+@pytest.mark.parametrize("root", [images.ROOT + "/", "./" + images.ROOT, "/content/data"])
+def test_does_splits_served_name_a_root_not_the_one_given(root):
+    """make_loaders that typed Colab's '/content/data' over the root it was given scored the
+    check in full (blind round 8): the data set must be stored under the root given."""
+    data = images.Splits(root, False, images.named_transform("test"))
+    problems = images.splits_served(DataLoader(data, 1000), "test", "test", 1000, shuffled=False)
+    wrong = ["the test loader's data set has the root '/content/data', not the root it was"]
+    assert [p[: len(wrong[0])] for p in problems] == (wrong if "content" in root else [])
