@@ -208,3 +208,24 @@ def test_does_splits_served_name_the_wrong_split_or_transform():
     data = images.Splits("data", False, images.named_transform("train"))
     (problem,) = images.splits_served(DataLoader(data), "test", "test", 1, shuffled=False)
     assert problem.startswith("the test loader's data set gives 'train of the test split'")
+
+
+def test_does_a_study_made_up_without_searching_earn_nothing():
+    """Blind round 8: run_search that, seeing the grader, returned a study holding one trial
+    added with a value (optuna.trial.create_trial) and trained nothing, passed both checks."""
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    choice = optuna.distributions.CategoricalDistribution([1])
+    study.add_trial(
+        optuna.trial.create_trial(params={"a": 1}, distributions={"a": choice}, value=0.91)
+    )
+    seen = studies.study_summary(study) | {"leaks": [], "finals": [], "touched": []}
+    never_tests = studies.judge_never_tests("run_search")(seen, seen, None)
+    assert never_tests.raised and "trained no model" in never_tests.message
+    best_trial = studies.judge_best_trial("run_search", "curve[-1]")(seen, seen, None)
+    assert best_trial.fraction == 0 and "no training run of the search ended on" in (
+        best_trial.message
+    )
+    trained = seen | {"finals": [0.91]}
+    assert studies.judge_never_tests("run_search")(trained, trained, None).fraction == 1
