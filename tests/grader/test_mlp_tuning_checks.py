@@ -5,6 +5,7 @@ the training transform?"""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from types import SimpleNamespace
@@ -13,9 +14,11 @@ import optuna
 import pytest
 import torch
 
+from grader.checks.families import accuracy
 from grader.checks.families.images import noise_images
-from grader.checks.mlp_tuning import mlp, search, transforms
+from grader.checks.mlp_tuning import final, mlp, search, transforms
 from grader.checks.mlp_tuning import statistics as own
+from grader.checks.mlp_tuning.shared import ARCHITECTURE
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 from tests.fixtures.variants import reference_cells
@@ -148,3 +151,19 @@ def test_is_global_state_left_by_a_late_cell_ignored(harness, case):
         torch.set_grad_enabled(True)
         torch.set_float32_matmul_precision("highest")
     assert {n for n, r in results.items() if r.status != "pass"} == set(), results
+
+
+def test_does_config_matches_weights_say_that_it_unwrapped_a_checkpoint_dict(tmp_path):
+    """A checkpoint dict ({"model": state dict, "epoch": ...}) is graded, as the README says the
+    accuracy checks do, and config_matches_weights says so (blind round 8: it said nothing)."""
+    ns = {"torch": torch, "nn": torch.nn}
+    exec(reference_cells("mlp_tuning")["mlp"], ns)  # noqa: S102 - the reference's code
+    config = {"hidden_layers": 1, "width": 8, "activation": "tanh", "dropout": 0.0}
+    (tmp_path / "final_config.json").write_text(json.dumps({**config, "normalise": True}))
+    state = ns["MLP"](**config).state_dict()
+    torch.save({"model": state, "epoch": 3}, tmp_path / "mlp_final.pt")
+    manifest = load_manifest("mlp_tuning")
+    ctx = ProbeContext(ns=ns, manifest=manifest, workdir=tmp_path, weights_dir=tmp_path)
+    judge = accuracy.judge_config_fits("mlp", ARCHITECTURE)
+    verdict = judge(final.predictions(ctx), None, SimpleNamespace(manifest=manifest))
+    assert verdict.fraction == 1 and "under 'model' graded" in verdict.message, verdict.message

@@ -217,11 +217,11 @@ def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[s
     if problem := ctx.weights_problems.get(spec.weights):
         raise FileNotFoundError(problem)
     model = ctx.get(spec.class_name)(**{k: config[k] for k in architecture})
-    out["load"] = {"model_shapes": _shapes(model.state_dict())}
+    out["load"] = {"model_shapes": _shapes(model.state_dict()), "notes": []}
     try:
         # The file's own shapes: tensors the model lacks mean another configuration here.
         out["load"]["file_shapes"] = _shapes(submitted_state(ctx, spec))
-        load_submitted(model, ctx, spec)
+        load_submitted(model, ctx, spec, out["load"]["notes"])  # what was done: said so
     except Exception as err:  # noqa: BLE001 - recorded for judge_config_fits, then raised
         out["load"]["error"] = describe_error(err, 400)
         raise
@@ -247,7 +247,8 @@ def judge_config_fits(key: str, architecture: tuple[str, ...]):
                 f"{difference or load.get('error')}; hand in the configuration of the model "
                 "whose weights you saved"
             )
-        return Verdict.ok(f"{spec.weights} loads into {built} built from {spec.config}")
+        done = "".join(f" ({note})" for note in load.get("notes", []))
+        return Verdict.ok(f"{spec.weights} loads into {built} built from {spec.config}{done}")
 
     return judge
 

@@ -10,6 +10,8 @@ ignores the argument shows "cpu" parameters (both stopped at that first forward)
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from grader.checks import kit
@@ -19,20 +21,20 @@ from grader.checks.families.loops import entry_points
 from grader.spec import CheckSet, Verdict
 
 NAME = "devices"
-OBSERVER = "devices"
-KINDS = ("train", "evaluate")  # "devices.train": the [loops] training function, and so on
+# One observer per function (as in the loops family): one that hangs costs only its own check.
+OBSERVERS = {"train": "devices", "evaluate": "devices_evaluate"}
 
 
-def observe(ctx) -> dict:
+def observe(ctx, key: str) -> dict:
+    """{key: where the [loops] function `key` ("train" or "evaluate") put the model and batch}."""
     train, evaluate = entry_points(ctx)
     meta, seed = torch.device("meta"), int(ctx.settings["seed"])
     model = probe_model(ctx.manifest, seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     data = loader(ctx.manifest, seed + 1, (4, 4))
-    seen_train = device_probe(lambda m: train(m, data, optimizer, meta), model)
-    model = probe_model(ctx.manifest, seed)
-    seen_eval = device_probe(lambda m: evaluate(m, data, meta), model)
-    return {"train": seen_train, "evaluate": seen_eval}
+    if key == "train":
+        return {key: device_probe(lambda m: train(m, data, optimizer, meta), model)}
+    return {key: device_probe(lambda m: evaluate(m, data, meta), model)}
 
 
 def draw(rng, manifest) -> dict:
@@ -75,11 +77,11 @@ def register(checks: CheckSet, manifest) -> None:
     sourced = manifest.sourced(NAME)
     if not sourced:
         return
-    # Placement is a property of the student's code alone: nothing to compare with the reference.
-    checks.add_observer(OBSERVER, observe, draw=draw, reference=False)
     for check in sourced:
         key = check.source.split(".")[1]
-        fn = getattr(manifest.loops, key)
+        fn, name = getattr(manifest.loops, key), OBSERVERS[key]
+        if name not in checks.observers:  # placement: nothing to compare with the reference
+            checks.add_observer(name, partial(observe, key=key), draw=draw, reference=False)
         checks.add_check(
-            check.name, OBSERVER, lambda seen, want, ctx, fn=fn, key=key: _verdict(seen[key], fn)
+            check.name, name, lambda seen, want, ctx, fn=fn, key=key: _verdict(seen[key], fn)
         )

@@ -61,7 +61,10 @@ from grader.checks.families.loop_models import (
 from grader.spec import CheckSet, Verdict
 
 NAME = "loops"
+# Training and evaluation are observed apart, each under its own time limit: a function that
+# hangs or exits the process (SystemExit) then costs its own checks, not the other function's.
 OBSERVER = "loops"
+EVALUATION = "loops_evaluate"
 
 
 class LoopsSection(BaseModel):
@@ -230,8 +233,8 @@ def _call(record: dict, key: str, fn: Callable, *args) -> Any:
         record.update(failure(err))
 
 
-def observe(ctx) -> dict:
-    train, evaluate = entry_points(ctx)
+def observe_evaluation(ctx) -> dict:
+    _, evaluate = entry_points(ctx)
     manifest, s = ctx.manifest, ctx.settings
     seed, cpu = int(s["seed"]), torch.device("cpu")
     out: dict = {}
@@ -257,6 +260,14 @@ def observe(ctx) -> dict:
     record = {}
     _call(record, "returned", evaluate, inner.eval(), data, cpu)
     out["evaluate_accuracy"] = record
+    return out
+
+
+def observe(ctx) -> dict:
+    train, _ = entry_points(ctx)
+    manifest, s = ctx.manifest, ctx.settings
+    seed, cpu = int(s["seed"]), torch.device("cpu")
+    out: dict = {}
 
     # train_mode: batch norm, started in evaluation mode, learning rate 0.
     inner = probe_model(manifest, seed + 5, batch_norm=True)
@@ -550,6 +561,14 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     )
 
 
+def evaluation_accuracy(ctx) -> Verdict:
+    """evaluate_accuracy's verdict for a check of another observer that `uses` EVALUATION."""
+    seen = ctx.observations[EVALUATION]
+    if "__error__" in seen:
+        return Verdict.error(str(seen["__error__"]))
+    return judge_evaluate_accuracy(seen, ctx.references[EVALUATION], ctx)
+
+
 JUDGES = {
     "train_mode": judge_train_mode,
     "train_zero_grad": judge_train_zero_grad,
@@ -573,6 +592,9 @@ def register(checks: CheckSet, manifest) -> None:
     sourced = manifest.sourced(NAME)
     if not sourced:
         return
-    checks.add_observer(OBSERVER, observe, draw=draw)
     for check in sourced:
-        checks.add_check(check.name, OBSERVER, JUDGES[check.source.split(".")[1]])
+        kind = check.source.split(".")[1]
+        name, fn = (EVALUATION, observe_evaluation) if "evaluate" in kind else (OBSERVER, observe)
+        if name not in checks.observers:
+            checks.add_observer(name, fn, draw=draw)
+        checks.add_check(check.name, name, JUDGES[kind])

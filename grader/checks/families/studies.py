@@ -152,6 +152,12 @@ def judge_never_tests(fn: str):
             )
         if "error" in seen:
             return Verdict.error(f"{fn} raised {seen['error']}, so it could not be checked")
+        reports = [t.get("last_report") for t in seen.get("trials", [])]
+        if not seen.get("finals") and not any(isinstance(r, int | float) for r in reports):
+            return Verdict.error(
+                f"{fn} trained no model (no training run ended, no trial reported a validation "
+                "accuracy): a study made up without searching is no search"
+            )
         return Verdict.ok("the search never touched the test split nor learnt from validation")
 
     return judge
@@ -216,7 +222,7 @@ def judge_best_trial(fn: str, last_accuracy: str):
         for t in done:
             value, last = t["value"], t["last_report"]
             if not isinstance(last, number):  # nothing reported: the last point of some curve
-                if finals and not any(_close(value, f) for f in finals):
+                if not any(_close(value, f) for f in finals):
                     return Verdict.wrong(
                         f"trial {t['number']} returned {value:.4f}, which no training run of "
                         f"the search ended on: {must}"

@@ -10,9 +10,10 @@ from grader.checks import kit
 from grader.checks.common import failure, flat_gradient, jsonable, near, same_values
 from grader.checks.families.loop_models import flat_weights, signed_model
 from grader.checks.families.loops import (
+    EVALUATION,
     OBSERVER,
     build_trainer,
-    judge_evaluate_accuracy,
+    evaluation_accuracy,
     known_scores,
 )
 from grader.checks.kit import judged
@@ -181,11 +182,12 @@ def _listed(got, want: list) -> bool:
     return isinstance(got, list) and len(got) == 1 and near(got[0], want[0])
 
 
+@OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step", EVALUATION))
 def _trainer_accuracy(seen, want, ctx) -> Verdict:
     """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
     in regularized_step's run and in the family's train_loss pass over batches of 8, 8 and 5
     (the manifest's `train_accuracy`): correct / samples, a fraction."""
-    verdict = judge_evaluate_accuracy(seen, want, ctx)
+    verdict = evaluation_accuracy(ctx)
     entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
     ref = ctx.references["regularized_step"]["runs"][0]
     uneven = (seen.get("train_loss") or {}, want["train_loss"], "on batches of 8, 8 and 5")
@@ -204,6 +206,3 @@ def _trainer_accuracy(seen, want, ctx) -> Verdict:
                 "the batches' accuracies)"
             )
     return verdict
-
-
-OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step",))(_trainer_accuracy)

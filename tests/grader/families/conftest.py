@@ -61,7 +61,7 @@ class Harness:
             for name in session.checks
             if (observer := self.checkset.checks[name].observer)
             and (observers is None or observer in observers)
-            and (specs[observer].reference or observer == "devices")
+            and (specs[observer].reference or observer.startswith("devices"))
         ]
         session = session.only(names)
         results = session.judge(session.observe(ProbeContext(ns=ns, manifest=self.manifest)))

@@ -227,3 +227,24 @@ def test_does_splits_served_name_a_root_not_the_one_given(root):
     problems = images.splits_served(DataLoader(data, 1000), "test", "test", 1000, shuffled=False)
     wrong = ["the test loader's data set has the root '/content/data', not the root it was"]
     assert [p[: len(wrong[0])] for p in problems] == (wrong if "content" in root else [])
+
+
+def test_does_a_study_made_up_without_searching_earn_nothing():
+    """Blind round 8: run_search that, seeing the grader, returned a study holding one trial
+    added with a value (optuna.trial.create_trial) and trained nothing, passed both checks."""
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    choice = optuna.distributions.CategoricalDistribution([1])
+    study.add_trial(
+        optuna.trial.create_trial(params={"a": 1}, distributions={"a": choice}, value=0.91)
+    )
+    seen = studies.study_summary(study) | {"leaks": [], "finals": [], "touched": []}
+    never_tests = studies.judge_never_tests("run_search")(seen, seen, None)
+    assert never_tests.raised and "trained no model" in never_tests.message
+    best_trial = studies.judge_best_trial("run_search", "curve[-1]")(seen, seen, None)
+    assert best_trial.fraction == 0 and "no training run of the search ended on" in (
+        best_trial.message
+    )
+    trained = seen | {"finals": [0.91]}
+    assert studies.judge_never_tests("run_search")(trained, trained, None).fraction == 1

@@ -16,7 +16,7 @@ from grader.session import Session
 from tests.fixtures import toy
 from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
-LOOPS = ["loops", "devices"]
+LOOPS = ["loops", "loops_evaluate", "devices", "devices_evaluate"]
 MUTATED = {m.name: m for m in LOOP_MUTATIONS}
 
 
@@ -402,3 +402,34 @@ def test_is_evaluate_without_no_grad_caught_after_a_cell_switched_gradients_off(
     finally:
         torch.set_grad_enabled(True)
     assert _failing(results) == {"evaluate_mode"}, {n: r.message for n, r in results.items()}
+
+
+@pytest.mark.parametrize(
+    ("stopped", "lost"),
+    [
+        ("train", {"train_mode", "train_zero_grad", "train_loss", "train_device"}),
+        ("evaluate", {"evaluate_mode", "evaluate_accuracy", "evaluate_device"}),
+    ],
+)
+def test_does_a_function_that_stops_its_observer_cost_only_its_own_checks(harness, stopped, lost):
+    """`raise SystemExit` in one function ends the observer it runs in, as the probe's time limit
+    does for one that sleeps: training and evaluation are observed apart, so the other
+    function's checks stand (blind round 8: evaluate's SystemExit cost train_mode, train_zero_grad
+    and train_loss, and a sleeping train_epoch cost evaluate's three checks)."""
+    code = toy.cells()["loops"]
+    name = "train_epoch" if stopped == "train" else "evaluate"
+    assert f"def {name}(model, loader" in code
+    code += f"\ndef {name}(*args):\n    raise SystemExit(0)\n"
+    ns = harness.namespace(code)
+    names = [n for n in harness.session.checks if harness.checkset.checks[n].observer in LOOPS]
+    session = harness.session.only(names)
+    observations = {}
+    for observer in session.observers:  # as grader.probe.run calls them
+        try:
+            spec = session.checkset.observers[observer]
+            ctx = ProbeContext(ns=ns, manifest=harness.manifest)
+            observations[observer] = spec.observe(ctx.with_settings(session.settings[observer]))
+        except BaseException as err:  # noqa: BLE001 - SystemExit included, as in the probe
+            observations[observer] = {"__error__": repr(err)}
+    results = {r.name: r for r in session.judge(observations)}
+    assert _failing(results) == lost, {n: r.message for n, r in results.items()}
