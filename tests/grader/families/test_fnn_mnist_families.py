@@ -67,6 +67,19 @@ def test_is_a_softmax_in_fnn_charged_to_fnn_output_only(fnn):
     assert results["fnn_output"].points == 0 and results["fnn_behaviour"].status == "skipped"
 
 
+def test_are_flatten_s_tensor_subclasses_read_by_their_values(fnn):
+    """flatten returning a tensor subclass whose len() lies, values right (blind round 8): the
+    test images of make_loaders are read by their values (a reshape to len() failed)."""
+    lying = "class Lying(torch.Tensor):\n    def __len__(self):\n        return 784\n"
+    cells = reference_cells(ID)
+    old = "return torch.flatten(image)"
+    code = cells["data_tools"].replace(old, f"{old}.as_subclass(Lying)")
+    ns = fnn.namespace(lying, code, cells["loaders"])
+    results = fnn.grade(ns, ["data_statistics", "flatten_transform"])
+    assert {n: r.status for n, r in results.items()} == dict.fromkeys(results, "pass")
+    assert set(results) == {"normalisation_stats", "flatten_transform"}
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
