@@ -80,6 +80,14 @@ def test_are_flatten_s_tensor_subclasses_read_by_their_values(fnn):
     assert set(results) == {"normalisation_stats", "flatten_transform"}
 
 
+def test_is_a_test_loader_of_other_images_told_by_its_size(fnn):
+    """A make_loaders that reads another folder than `root` (hard-coded "/content/data", blind
+    round 8) or another split is told how many images its test loader holds, not 'unshuffled'."""
+    code = reference_cells(ID)["loaders"].replace("root, train=False", "root, train=True")
+    result = fnn.grade(fnn.namespace(code), ["data_statistics"])["normalisation_stats"]
+    assert result.points == 1 and "expected the" in result.message, result.message
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
