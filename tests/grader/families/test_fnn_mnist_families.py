@@ -88,6 +88,15 @@ def test_is_a_test_loader_of_other_images_told_by_its_size(fnn):
     assert result.points == 1 and "expected the" in result.message, result.message
 
 
+def test_are_answers_typed_in_worth_nothing(fnn):
+    """The sheet asks for code that computes the numbers: the reference's own numbers typed in
+    (blind round 8) earn nothing, the reference's code all."""
+    typed = f"def answers():\n    return {fnn.reference_ns['answers']()!r}\n"
+    results = {c: fnn.grade(fnn.namespace(c), ["answers"])["answers"] for c in (typed, "")}
+    assert results[typed].points == 0 and "typed in" in results[typed].message
+    assert results[""].status == "pass", results[""].message
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
