@@ -95,6 +95,13 @@ def a_module(value: Any) -> nn.Module:
     return value
 
 
+def plain(value: torch.Tensor) -> torch.Tensor:
+    """`value` as a plain torch.Tensor with the same data: a subclass that student code returned
+    keeps its values, not its methods (a `__len__` that lies made the grader's reshape fail)."""
+    with torch._C.DisableTorchFunctionSubclass():
+        return torch.Tensor.as_subclass(value, torch.Tensor)
+
+
 def a_tensor(value: Any, what: str) -> torch.Tensor:
     """`value` (a returned tensor or array) as a detached CPU tensor; else a `WrongValue` that
     says `what` it is ("the image is a str, not a tensor or array")."""

@@ -34,7 +34,7 @@ import pickle
 import torch
 from PIL import Image
 
-from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable
+from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable, plain
 from grader.spec import CheckSet, Verdict
 
 NAME = "accuracy"
@@ -76,7 +76,7 @@ def transformed_batches(ctx, transform, batch_size: int = BATCH, seed: int = 0) 
     images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
     torch.manual_seed(seed)
     return [
-        torch.stack([transform(_pil(image)) for image in images[i : i + batch_size]])
+        torch.stack([plain(transform(_pil(image))) for image in images[i : i + batch_size]])
         for i in range(0, len(images), batch_size)
     ]
 

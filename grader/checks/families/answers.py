@@ -8,6 +8,7 @@ one-element shapes ((40,) for 40).
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,18 +28,29 @@ class AnswersSection(BaseModel):
     questions. A check with source "answers" compares them with the reference's; without one,
     the assignment's own module judges them (with the student's own network, say). `constants`:
     module-level names the function reads, set to the sheet's values before it is called (an
-    experiment cell further down may have left `HIDDEN_SIZE = 512`)."""
+    experiment cell further down may have left `HIDDEN_SIZE = 512`). `computed`: the sheet asks
+    for code that computes the numbers, so a function that reads no name at all (every number
+    typed in) earns nothing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     function: str
     constants: dict[str, int] = {}
+    computed: bool = False
+
+
+def _reads_names(code: types.CodeType) -> bool:
+    """Whether `code`, or code nested in it, reads a name that is not its own local variable."""
+    nested = (c for c in code.co_consts if isinstance(c, types.CodeType))
+    return bool(code.co_names or code.co_freevars) or any(_reads_names(c) for c in nested)
 
 
 def observe(ctx) -> dict:
     function, constants = ctx.get(ctx.manifest.answers.function), ctx.manifest.answers.constants
     getattr(function, "__globals__", {}).update(constants)
-    return {"answers": jsonable(function())}
+    code = getattr(function, "__code__", None)
+    typed_in = isinstance(code, types.CodeType) and not _reads_names(code)
+    return {"answers": jsonable(function()), "typed_in": typed_in}
 
 
 def model_sizes(ctx) -> dict:
@@ -99,6 +111,9 @@ def judge(seen, want, ctx, also: Mapping[str, Any] | None = None) -> Verdict:
     """Partial credit over the reference's answers; an answer equal to `also`'s (what is true of
     the student's own code, say, for an assignment's own judge) is right too."""
     got, expected = seen["answers"], want["answers"]
+    if ctx.manifest.answers.computed and seen.get("typed_in"):
+        name = ctx.manifest.answers.function
+        return Verdict.wrong(f"{name}() reads nothing: its numbers are typed in, not computed")
     wrong = wrong_answers(got, [expected, *([also] if also else [])])
     if wrong is None:
         return Verdict.wrong(f"{ctx.manifest.answers.function}() returned {got!r}, not a dict")

@@ -70,10 +70,8 @@ def data_statistics(ctx) -> dict:
 
     kinds = [data, Subset(data, half), [data[i] for i in range(len(data))]]
     out = {"stats": kit.per_setting(kinds, seed, stats)}
-    train, test = (
-        uint8_images(int(s["train"]), g, 40, 200),
-        uint8_images(int(s["test"]), g, 150, 256),
-    )
+    train = uint8_images(int(s["train"]), g, 40, 200)
+    test = uint8_images(int(s["test"]), g, 150, 256)
     with tempfile.TemporaryDirectory(prefix="dlgrade-mnist-") as folder:
         write_mnist(Path(folder), train, test, g)
         sizes = {"batch_size": int(s["batch_size"]), "validation_size": int(s["validation_size"])}
@@ -107,7 +105,9 @@ def _standardised(entry, want, ctx, i) -> str | None:
             f"its test images have shape {entry.get('sample_shape')}, expected "
             f"{want['sample_shape']} (transforms end with flatten)"
         )
-    if not torch.equal(entry.get("labels_tensor"), want["labels_tensor"]):
+    if (n := len(entry["labels_tensor"])) != (m := len(want["labels_tensor"])):  # root ignored?
+        return f"its test loader holds {n} images, expected the {m} of the test split in `root`"
+    if not torch.equal(entry["labels_tensor"], want["labels_tensor"]):
         return "its test loader gives other labels: the test split (train=False), unshuffled"
     moments = ("sums_tensor", "squares_tensor")
     if not all(same_values(entry.get(k), want[k], rtol=1e-4, atol=1e-4) for k in moments):

@@ -38,7 +38,16 @@ class Unlabelled(Dataset):  # what the notebook's test set is to the grader: a t
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize(*OWN)])
 
 
-@pytest.mark.parametrize("own_loader", [True, False])
+class Lying(torch.Tensor):  # a student's tensor subclass: len() of a batch is not its size
+    def __len__(self):
+        return 784
+
+
+class LyingUnlabelled(Dataset):  # its values are right: measured by them (blind round 8)
+    transform = transforms.Compose([Unlabelled.transform, lambda x: x.as_subclass(Lying)])
+
+
+@pytest.mark.parametrize("own_loader", [Unlabelled, LyingUnlabelled, None])
 def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_path, own_loader):
     text = toy.MANIFEST.read_text()
     text = text.replace("[loops]", MODEL + "[loops]", 1) + CHECK
@@ -50,7 +59,7 @@ def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_p
     torch.save(images, tmp_path / "test_images.pt")
     ns = {"Linear": nn.Linear}
     if own_loader:
-        ns["test_loader"] = DataLoader(Unlabelled())
+        ns["test_loader"] = DataLoader(own_loader())
     ctx = ProbeContext(
         ns=ns, manifest=manifest, weights_dir=tmp_path, test_images=tmp_path / "test_images.pt"
     )

@@ -67,6 +67,36 @@ def test_is_a_softmax_in_fnn_charged_to_fnn_output_only(fnn):
     assert results["fnn_output"].points == 0 and results["fnn_behaviour"].status == "skipped"
 
 
+def test_are_flatten_s_tensor_subclasses_read_by_their_values(fnn):
+    """flatten returning a tensor subclass whose len() lies, values right (blind round 8): the
+    test images of make_loaders are read by their values (a reshape to len() failed)."""
+    lying = "class Lying(torch.Tensor):\n    def __len__(self):\n        return 784\n"
+    cells = reference_cells(ID)
+    old = "return torch.flatten(image)"
+    code = cells["data_tools"].replace(old, f"{old}.as_subclass(Lying)")
+    ns = fnn.namespace(lying, code, cells["loaders"])
+    results = fnn.grade(ns, ["data_statistics", "flatten_transform"])
+    assert {n: r.status for n, r in results.items()} == dict.fromkeys(results, "pass")
+    assert set(results) == {"normalisation_stats", "flatten_transform"}
+
+
+def test_is_a_test_loader_of_other_images_told_by_its_size(fnn):
+    """A make_loaders that reads another folder than `root` (hard-coded "/content/data", blind
+    round 8) or another split is told how many images its test loader holds, not 'unshuffled'."""
+    code = reference_cells(ID)["loaders"].replace("root, train=False", "root, train=True")
+    result = fnn.grade(fnn.namespace(code), ["data_statistics"])["normalisation_stats"]
+    assert result.points == 1 and "expected the" in result.message, result.message
+
+
+def test_are_answers_typed_in_worth_nothing(fnn):
+    """The sheet asks for code that computes the numbers: the reference's own numbers typed in
+    (blind round 8) earn nothing, the reference's code all."""
+    typed = f"def answers():\n    return {fnn.reference_ns['answers']()!r}\n"
+    results = {c: fnn.grade(fnn.namespace(c), ["answers"])["answers"] for c in (typed, "")}
+    assert results[typed].points == 0 and "typed in" in results[typed].message
+    assert results[""].status == "pass", results[""].message
+
+
 # ---------------------------------------------------------------- loops family extensions
 
 
