@@ -129,6 +129,15 @@ def inputs(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
 
+def plain(value: Any) -> Any:
+    """A tensor as a plain torch.Tensor, anything else as it is: a student's Tensor subclass
+    could override exp() or float() to pass raw scores off as log-probabilities."""
+    if not isinstance(value, torch.Tensor) or type(value) is torch.Tensor:
+        return value
+    with torch._C.DisableTorchFunctionSubclass():  # its __torch_function__ is not called
+        return torch.Tensor.as_subclass(value, torch.Tensor)
+
+
 def looks_like_probabilities(out: Any) -> bool:
     """True when every row of a (N, C) output is non-negative and sums to 1 (softmax applied)."""
     if not isinstance(out, torch.Tensor) or out.dim() != 2 or not out.is_floating_point():
