@@ -28,6 +28,10 @@ class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
     """
 
 
+# What a student's function may raise that an observer records as that call's failure, so that
+# one function's sys.exit() or KeyboardInterrupt costs another function's checks nothing.
+STUDENT_EXITS = (Exception, SystemExit, KeyboardInterrupt)
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -271,7 +275,7 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
         run(model)
     except StopProbe:
         pass
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data; the judge decides
         text = describe_error(err, 500)
         mixed = "input_device" in seen and re.search(MIXED_DEVICES, str(err))
         seen["mixed" if mixed else "error"] = text

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import describe_error, failure, jsonable, same_values
+from grader.checks.common import STUDENT_EXITS, describe_error, failure, jsonable, same_values
 from grader.checks.families.loop_models import (
     Recorder,
     bn_state,
@@ -226,7 +226,7 @@ def draw(rng, manifest) -> dict:
 def _call(record: dict, key: str, fn: Callable, *args) -> Any:
     try:
         record[key] = jsonable(fn(*args))
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data: a sys.exit() in train spares evaluate
         record.update(failure(err))
 
 

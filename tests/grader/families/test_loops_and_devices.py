@@ -397,3 +397,13 @@ def test_is_evaluate_without_no_grad_caught_after_a_cell_switched_gradients_off(
     finally:
         torch.set_grad_enabled(True)
     assert _failing(results) == {"evaluate_mode"}, {n: r.message for n, r in results.items()}
+
+
+@pytest.mark.parametrize("exit_", ["SystemExit('diverged')", "KeyboardInterrupt"])
+def test_does_an_exit_in_train_cost_evaluate_nothing(harness, exit_):
+    # One observer calls both functions: the exit is that call's failure, not the observer's.
+    code = toy.cells()["loops"].replace("model.train()", f"raise {exit_}", 1)
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {n for n in results if n.startswith("train_")}, {
+        n: r.message for n, r in results.items()
+    }
