@@ -29,6 +29,10 @@ class StopProbe(BaseException):  # noqa: N818 - a signal, not an error
     """
 
 
+# What a student's function may raise that an observer records as that call's failure, so that
+# one function's sys.exit() or KeyboardInterrupt costs another function's checks nothing.
+STUDENT_EXITS = (Exception, SystemExit, KeyboardInterrupt)
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -95,13 +99,6 @@ def a_module(value: Any) -> nn.Module:
     return value
 
 
-def plain(value: torch.Tensor) -> torch.Tensor:
-    """`value` as a plain torch.Tensor with the same data: a subclass that student code returned
-    keeps its values, not its methods (a `__len__` that lies made the grader's reshape fail)."""
-    with torch._C.DisableTorchFunctionSubclass():
-        return torch.Tensor.as_subclass(value, torch.Tensor)
-
-
 def a_tensor(value: Any, what: str) -> torch.Tensor:
     """`value` (a returned tensor or array) as a detached CPU tensor; else a `WrongValue` that
     says `what` it is ("the image is a str, not a tensor or array")."""
@@ -138,6 +135,15 @@ def summarise(problems: list[str], limit: int = 3) -> str:
 def inputs(*shape: int, seed: int = 0) -> torch.Tensor:
     """Seeded standard-normal input of `shape` (float32, CPU)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def plain(value: Any) -> Any:
+    """A tensor as a plain torch.Tensor, anything else as it is: a student's Tensor subclass
+    could override exp() or float() to pass raw scores off as log-probabilities."""
+    if not isinstance(value, torch.Tensor) or type(value) is torch.Tensor:
+        return value
+    with torch._C.DisableTorchFunctionSubclass():  # its __torch_function__ is not called
+        return torch.Tensor.as_subclass(value, torch.Tensor)
 
 
 def looks_like_probabilities(out: Any) -> bool:
@@ -273,7 +279,7 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
         run(model)
     except StopProbe:
         pass
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data; the judge decides
         text = describe_error(err, 500)
         mixed = "input_device" in seen and re.search(MIXED_DEVICES, str(err))
         seen["mixed" if mixed else "error"] = text

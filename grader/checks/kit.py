@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from grader.checks.common import StopProbe, describe_error, failure, summarise
+from grader.checks.common import STUDENT_EXITS, describe_error, failure, summarise
 from grader.spec import Verdict
 
 SEED_SPAN = 2**31
@@ -39,9 +39,7 @@ def per_setting(items: Sequence[Any], start: int, run: Callable[[int, Any], dict
         try:
             torch.manual_seed(start + i)
             entry.update(run(i, item))
-        except StopProbe:
-            raise
-        except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        except STUDENT_EXITS as err:  # reported as data (a sys.exit() too); the judge decides
             entry.update(failure(err))
         entries.append(entry)
     return entries
@@ -141,7 +139,7 @@ def recorded(entry: dict, limit: int = 300) -> Iterator[dict]:
     ("Type: message"), for an observer whose judge tells the failures apart itself."""
     try:
         yield entry
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data (a sys.exit() too); the judge decides
         entry["error"] = describe_error(err, limit)
 
 

@@ -11,6 +11,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from grader.checks import cifar_cnn_svm as own
+from grader.checks.assemble import build_checkset
 from grader.checks.common import jsonable, same_values
 from grader.manifest import load_manifest
 
@@ -85,3 +86,10 @@ def test_does_every_deep_setting_show_one_middle_layer_repeated():
         distinct = torch.nn.ModuleList([torch.nn.Linear(4, 4) for _ in range(n_hidden - 1)])
         count = [sum(p.numel() for p in m.parameters()) for m in (repeated, distinct)]
         assert count[0] < count[1], n_hidden
+
+
+def test_are_split_data_and_fit_logistic_observed_apart():
+    # The probe stops a whole observer: a split_data that slept past its limit or exited cost
+    # fit_logistic its check too while one observer called both.
+    checks = build_checkset(load_manifest("cifar_cnn_svm")).checks
+    assert checks["split_reproduces"].observer != checks["logistic_regression"].observer

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import describe_error, failure, jsonable, same_values
+from grader.checks.common import STUDENT_EXITS, describe_error, failure, jsonable, same_values
 from grader.checks.families.loop_models import (
     Recorder,
     bn_state,
@@ -229,7 +229,7 @@ def draw(rng, manifest) -> dict:
 def _call(record: dict, key: str, fn: Callable, *args) -> Any:
     try:
         record[key] = jsonable(fn(*args))
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data: a sys.exit() in train spares evaluate
         record.update(failure(err))
 
 
@@ -309,7 +309,7 @@ def observe(ctx) -> dict:
     if validate := validation_result(ctx):
         try:
             record["validation"] = jsonable(validate(model, data, cpu))
-        except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+        except STUDENT_EXITS as err:  # reported as data; the judge decides
             record["validation_error"] = describe_error(err)
     if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
         other = probe_model(manifest, seed + 7, loss="logits").train()
@@ -339,7 +339,7 @@ def _trainer_pass(ctx, record: dict, model, data, optimizer) -> None:
         record["returned"] = jsonable(getattr(trainer, method)())
         stored = getattr(trainer, ctx.manifest.loops.train_accuracy, None)
         record["train_accuracy"] = jsonable(stored)
-    except Exception as err:  # noqa: BLE001 - reported as data; the judge decides
+    except STUDENT_EXITS as err:  # reported as data; the judge decides
         record.update(failure(err))
 
 

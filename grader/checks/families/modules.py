@@ -35,6 +35,7 @@ from grader.checks.common import (
     looks_like_probabilities,
     param_count,
     param_shapes,
+    plain,
     same_values,
     sample_shape,
     unregistered_modules,
@@ -273,7 +274,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             if parts:
                 seen["parts"], seen["outside_shapes"] = _parts(module, parts)
             with torch.no_grad():
-                out = module(x)
+                out = plain(module(x))
             seen["output_shape"] = sample_shape(out, BATCH)
             seen["probabilities"] = looks_like_probabilities(out)
             seen["log_probabilities"] = isinstance(out, torch.Tensor) and looks_like_probabilities(

@@ -54,6 +54,31 @@ def test_does_recorded_keep_the_error_but_let_a_stop_through():
         raise StopProbe
 
 
+def test_is_a_student_s_exit_one_setting_s_failure():
+    """sys.exit() or KeyboardInterrupt in a student's function fails the setting it ran in, as
+    any exception does; the other settings are still observed, and the grader's stop is not
+    caught (blind round 8: an exit ended the whole observer)."""
+
+    def run(i, item):
+        if item == "exit":
+            raise SystemExit("diverged")
+        if item == "interrupt":
+            raise KeyboardInterrupt
+        if item == "stop":  # the grader's own stop, raised from a hook
+            raise StopProbe
+        return {"value": item}
+
+    entries = kit.per_setting(["exit", 3, "interrupt", 4], 0, run)
+    assert [e.get("value") for e in entries] == [None, 3, None, 4]
+    assert "SystemExit: diverged" in str(entries[0]), entries[0]
+    entry: dict = {}
+    with kit.recorded(entry):
+        raise SystemExit(1)
+    assert entry["error"].startswith("SystemExit")
+    with pytest.raises(StopProbe):
+        kit.per_setting(["stop"], 0, run)
+
+
 def test_does_an_error_say_output_past_the_size_limit_came_from_printing():
     # A print in a student's endless loop fills the probe's output up to RLIMIT_FSIZE: Python
     # then raises OSError(EFBIG, "File too large"), which alone tells the student nothing.

@@ -433,3 +433,13 @@ def test_does_a_function_that_stops_its_observer_cost_only_its_own_checks(harnes
             observations[observer] = {"__error__": repr(err)}
     results = {r.name: r for r in session.judge(observations)}
     assert _failing(results) == lost, {n: r.message for n, r in results.items()}
+
+
+@pytest.mark.parametrize("exit_", ["SystemExit('diverged')", "KeyboardInterrupt"])
+def test_does_an_exit_in_train_cost_evaluate_nothing(harness, exit_):
+    # One observer calls both functions: the exit is that call's failure, not the observer's.
+    code = toy.cells()["loops"].replace("model.train()", f"raise {exit_}", 1)
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {n for n in results if n.startswith("train_")}, {
+        n: r.message for n, r in results.items()
+    }

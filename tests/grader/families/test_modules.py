@@ -132,3 +132,39 @@ def test_do_fixed_values_depend_on_the_shape_and_seed_alone():
     norm(torch.randn(4, 3))  # a dummy pass in training mode moves the running statistics
     behaviour.fix_parameters(norm, 7)
     assert torch.equal(norm.running_mean, torch.zeros(3))
+
+
+LYING_OUTPUTS = {
+    "probabilities whose sum() lies": (
+        "tiny_net_output",
+        """
+        _Reference = TinyNet
+        class Unsummed(torch.Tensor):
+            def sum(self, *args, **kwargs):
+                return torch.zeros(len(self))
+        class TinyNet(_Reference):
+            def forward(self, x):
+                return torch.softmax(super().forward(x), dim=1).as_subclass(Unsummed)
+        """,
+    ),
+    "other outputs whose float() lies": (
+        "tiny_net_behaviour",
+        """
+        _Reference = TinyNet
+        class Shifted(torch.Tensor):
+            def float(self):
+                return self.as_subclass(torch.Tensor) - 1
+        class TinyNet(_Reference):
+            def forward(self, x):
+                return (super().forward(x) + 1).as_subclass(Shifted)
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LYING_OUTPUTS))
+def test_is_an_output_judged_as_a_plain_tensor(harness, case):
+    # A student's Tensor subclass overrides the methods the checks call on the outputs.
+    check, code = LYING_OUTPUTS[case]
+    results = harness.grade(harness.namespace(code), TINY_NET)
+    assert results[check].status == "fail", results[check].message
