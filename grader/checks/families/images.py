@@ -5,7 +5,8 @@ Stand-ins shaped as torchvision's MNIST-style data sets (`ImageSet`) and for the
 brightness varying from image to image; `noise_images`: noise with constant pixels;
 `class_images`: one pattern per class, so that a few steps of training tell the classes apart),
 a folder in MNIST's own file format (`write_mnist`), and what a loader or a transform made of
-them (`loader_moments`, `transformed`, `splits_served`). Not a family: the own checks of
+them (`loader_moments`, `transformed`, `splits_served`), and a right `mean_std` to run a
+student's loaders with (`mean_std_stand_in`). Not a family: the own checks of
 assignments use it, as `behaviour`.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from grader.checks.common import WrongValue, kind_of, plain
 
@@ -152,6 +153,28 @@ def loader_moments(batches) -> dict:
         "squares_tensor": (x**2).sum(1),
         "labels_tensor": torch.cat([torch.as_tensor(y) for y in ys]).long(),
     }
+
+
+def mean_std_stand_in(own):
+    """A `mean_std(dataset)` that gives the (mean, std) of every pixel on the 0..1 scale
+    (population std) of a data set with uint8 `.data`, a Subset of one, or (image, label)
+    pairs, and calls `own` (the student's) on anything else: a student's loaders then run with
+    right statistics, so that a mistake in their mean_std is charged to mean_std alone."""
+
+    def mean_std(dataset):
+        try:
+            if isinstance(dataset, Subset) and hasattr(dataset.dataset, "data"):
+                pixels = torch.as_tensor(dataset.dataset.data)[list(dataset.indices)]
+            elif hasattr(dataset, "data"):
+                pixels = torch.as_tensor(dataset.data)
+            else:
+                pixels = torch.stack([torch.as_tensor(image) for image, _ in dataset])
+        except Exception:  # noqa: BLE001 - a data set of another kind: the student's own
+            return own(dataset)
+        pixels = pixels.double() / (255 if pixels.dtype == torch.uint8 else 1)
+        return pixels.mean().item(), pixels.std(correction=0).item()
+
+    return mean_std
 
 
 def transformed(transform, images: list, seeds: list[int]) -> torch.Tensor:

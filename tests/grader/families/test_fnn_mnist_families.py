@@ -88,6 +88,22 @@ def test_is_a_test_loader_of_other_images_told_by_its_size(fnn):
     assert result.points == 1 and "expected the" in result.message, result.message
 
 
+@pytest.mark.parametrize(
+    "mean_std",
+    [
+        "def mean_std(dataset):\n    return 0.1307, 0.3081\n",  # MNIST's, typed in
+        "def mean_std(dataset):\n    x = dataset.dataset.data[dataset.indices].float() / 255\n"
+        "    return x.mean().item(), x.std().item()\n",  # the sample std, and Subsets only
+    ],
+)
+def test_does_a_wrong_mean_std_cost_its_own_half_alone(fnn, mean_std):
+    """make_loaders is judged with a right mean_std in place (blind round 8: typed-in numbers
+    also lost make_loaders' half, which calls mean_std)."""
+    ns = fnn.namespace(reference_cells(ID)["loaders"], mean_std)  # make_loaders reads ns
+    result = fnn.grade(ns, ["data_statistics"])["normalisation_stats"]
+    assert result.points == 1 and "make_loaders" not in result.message, result.message
+
+
 def test_are_answers_typed_in_worth_nothing(fnn):
     """The sheet asks for code that computes the numbers: the reference's own numbers typed in
     (blind round 8) earn nothing, the reference's code all."""
