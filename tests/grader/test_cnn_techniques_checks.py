@@ -209,3 +209,21 @@ def test_is_a_fit_mistake_charged_once_though_the_curves_show_it():
     final = {r.name: r for r in _apply_policy(manifest, results)}
     assert final["fit_keeps_best_epoch"].status == "fail"
     assert (final["curves_per_epoch"].status, final["curves_per_epoch"].points) == ("skipped", 1)
+
+
+def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
+    """Blind round 9: an evaluate running the model in float64 (and back to float32 after) made
+    the grader's scripted test loader, which labels images by the model's predictions, raise in
+    float32: fit lost both its checks for a right evaluate."""
+    cells = {k: reference_cells("cnn_techniques")[k] for k in ("loops", "fit")}
+    head, sep, evaluate = cells["loops"].partition("def evaluate")
+    for old, new in (
+        ("model.eval()", "model.double().eval()"),
+        ("logits = model(images)", "logits = model(images.double())"),
+        ("    return total_loss", "    model.float()\n    return total_loss"),
+    ):
+        assert evaluate.count(old) == 1, old
+        evaluate = evaluate.replace(old, new)
+    cells["loops"] = head + sep + evaluate
+    results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
+    assert all(r.status == "pass" for r in results.values()), results
