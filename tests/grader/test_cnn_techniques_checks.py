@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -39,6 +41,9 @@ def test_does_finetune_optimizer_catch_a_learning_rate_ignored():
             assert (verdict is None) is (typed is None), (lr, typed, verdict)
 
 
+CHECKS = (analysis.dream_ascent, analysis.dream_empty_start)
+
+
 def _dream(penalised):
     """activation_maximisation as the reference writes it, with the penalty on `penalised`."""
 
@@ -71,11 +76,49 @@ def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
     seen = {}
     for name, penalised in (("pixels", lambda x, m, s: x), ("input", lambda x, m, s: (x - m) / s)):
         ns = {"activation_maximisation": _dream(penalised)}
-        ctx = ProbeContext(ns=ns, manifest=manifest, settings={"target": 3, "images": 20})
+        ctx = ProbeContext(ns=ns, manifest=manifest, settings={"target": 3, "norm": [0.5, 0.5]})
         seen[name] = analysis.dream_seen(ctx)["runs"][0]
     assert analysis.dream_ascent(seen["pixels"], seen["pixels"], ctx, 0) is None
     verdict = analysis.dream_ascent(seen["input"], seen["pixels"], ctx, 0)
     assert "grew brighter" in verdict, verdict
+
+
+def _dream_float64(model, target, mean, std, steps=200, lr=0.05, decay=0.05, device="cpu"):
+    """The ascent on a float64 copy of the model (the model itself untouched)."""
+    net = copy.deepcopy(model).double().eval()
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+    optimizer, scores = torch.optim.Adam([image], lr=lr), []
+    for _ in range(steps):
+        score = net((image - mean) / std)[0, target]
+        scores.append(score.item())
+        image.grad = -torch.autograd.grad(score - decay * image.pow(2).sum(), image)[0]
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+    scores.append(net((image - mean) / std)[0, target].item())
+    return image.detach().float(), scores
+
+
+def _dream_fashion(model, target, mean, std, **kwargs):
+    """The reference's ascent normalised with the notebook's MEAN, STD, whatever it is given."""
+    return _dream(lambda x, m, s: x)(model, target, 0.286, 0.353, **kwargs)
+
+
+@pytest.mark.parametrize(("dream", "passes"), [(_dream_float64, True), (_dream_fashion, False)])
+def test_do_the_dream_checks_grade_the_arguments_not_the_precision(dream, passes):
+    """Blind round 9: the ascent on a float64 copy raised in the grader's own float32 model and
+    lost both checks; one normalising with the global MEAN, STD instead of its arguments scored
+    full marks (the grader passed Fashion-MNIST's): the mean and std are drawn now."""
+    manifest, want = load_manifest("cnn_techniques"), {}
+    for norm in ([0.1307, 0.3081], [0.5, 0.5]):
+        settings = {"target": 4, "norm": norm}
+        for name, fn in (("want", _dream(lambda x, m, s: x)), ("seen", dream)):
+            ctx = ProbeContext(
+                ns={"activation_maximisation": fn}, manifest=manifest, settings=settings
+            )
+            want[name] = analysis.dream_seen(ctx)["runs"][0]
+        verdicts = [check(want["seen"], want["want"], ctx, 0) for check in CHECKS]
+        assert (verdicts == [None, None]) if passes else all(verdicts), (norm, verdicts)
 
 
 FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that must catch it
@@ -166,3 +209,21 @@ def test_is_a_fit_mistake_charged_once_though_the_curves_show_it():
     final = {r.name: r for r in _apply_policy(manifest, results)}
     assert final["fit_keeps_best_epoch"].status == "fail"
     assert (final["curves_per_epoch"].status, final["curves_per_epoch"].points) == ("skipped", 1)
+
+
+def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
+    """Blind round 9: an evaluate running the model in float64 (and back to float32 after) made
+    the grader's scripted test loader, which labels images by the model's predictions, raise in
+    float32: fit lost both its checks for a right evaluate."""
+    cells = {k: reference_cells("cnn_techniques")[k] for k in ("loops", "fit")}
+    head, sep, evaluate = cells["loops"].partition("def evaluate")
+    for old, new in (
+        ("model.eval()", "model.double().eval()"),
+        ("logits = model(images)", "logits = model(images.double())"),
+        ("    return total_loss", "    model.float()\n    return total_loss"),
+    ):
+        assert evaluate.count(old) == 1, old
+        evaluate = evaluate.replace(old, new)
+    cells["loops"] = head + sep + evaluate
+    results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
+    assert all(r.status == "pass" for r in results.values()), results

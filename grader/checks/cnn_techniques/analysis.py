@@ -68,7 +68,7 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
             f"the image's pixels run from {float(image.min()):.2f} to {float(image.max()):.2f}, "
             "not within [0, 1] (keep them there, and return the pixels, not the normalised input)"
         )
-    elif not torch.allclose(image.flatten().float(), pixels.flatten(), atol=1e-4):
+    elif not torch.allclose(image.flatten().double(), pixels.flatten().double(), atol=1e-4):
         problems.append(
             "the image is not the last input the model saw, un-normalised (input * std + mean): "
             "the pixels must enter the network normalised, as (image - mean) / std"
@@ -88,12 +88,12 @@ def _returned_problems(returned, logits: list[float], pixels: torch.Tensor) -> l
     return problems
 
 
-@kit.one_case(OWN, draw=DRAW)
+@kit.one_case(OWN, draw=kit.draws({"target": (0, 9), "norm": [[0.1307, 0.3081], [0.5, 0.5]]}))
 def dream_seen(ctx) -> dict:
-    """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier of
-    the grader's: the first input the model saw, how the target's logit (of an untouched copy)
-    rose from it to the last, and what is wrong with what it returned or the model's mode."""
-    mean, std, target = ctx.manifest.mean[0], ctx.manifest.std[0], int(ctx.settings["target"])
+    """activation_maximisation(model, target, mean, std, steps=30) on a linear classifier, mean
+    and std drawn (not Fashion-MNIST's): the first input the model saw, how the target logit (of
+    an untouched float32 copy) rose to the last, what is wrong with the result or its mode."""
+    (mean, std), target = ctx.settings["norm"], int(ctx.settings["target"])
     model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     with torch.no_grad():
         model[1].weight.normal_()  # large gradients: any step size moves the logit
@@ -107,7 +107,7 @@ def dream_seen(ctx) -> dict:
         raise WrongValue("the model was never called")
     (first, _), (last, _) = calls[0], calls[-1]
     with torch.no_grad():
-        logits = [float(pristine(x)[0, target]) for x in (first, last)]
+        logits = [float(pristine(x.float())[0, target]) for x in (first, last)]
     problems = _returned_problems(returned, logits, (last * std + mean).clamp(0, 1))
     unused = (last - first).flatten()[:UNUSED] * std  # their change on the pixel scale
     if float(unused.max()) > 1e-3:

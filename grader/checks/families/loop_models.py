@@ -237,8 +237,9 @@ class ScriptedTests:
         count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
         state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
         self.snapshots[epoch] = state
-        with torch.no_grad():
-            predicted = self.model(self.images).argmax(1)
+        with torch.no_grad():  # in the model's dtype: an evaluate may run it in float64
+            dtype = next(self.model.parameters()).dtype
+            predicted = self.model(self.images.to(dtype)).argmax(1)
         right = torch.arange(len(predicted)) < count
         self.dataset = TensorDataset(
             self.images, torch.where(right, predicted, (predicted + 1) % 10)
