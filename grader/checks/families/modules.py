@@ -87,8 +87,9 @@ class ModuleEntry(BaseModel):
     input only); `input` is the per-sample input shape (argument names or numbers; empty: the
     data set's image shape); `settings` random settings are probed per grading run besides every
     `fixed` one (values in args, kwargs, sizes order); `parts` are the student's classes it is
-    built from (its parameter check then counts their registered instances and compares only
-    the parameters outside them); `outputs`: what a classifier's rows must be (OUTPUT_RULES)."""
+    built from (its parameter check then counts their registered instances, compares the
+    arguments they are built with and only the parameters outside them); `outputs`: what a
+    classifier's rows must be (OUTPUT_RULES)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
