@@ -18,6 +18,8 @@ rows must be (the entry's `outputs`); "shape" the output's shape and the paramet
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 from typing import Any, Literal
 
 import torch
@@ -32,6 +34,7 @@ from grader.checks.common import (
     describe_shapes,
     diff_shapes,
     inputs,
+    jsonable,
     looks_like_probabilities,
     param_count,
     param_shapes,
@@ -84,8 +87,9 @@ class ModuleEntry(BaseModel):
     input only); `input` is the per-sample input shape (argument names or numbers; empty: the
     data set's image shape); `settings` random settings are probed per grading run besides every
     `fixed` one (values in args, kwargs, sizes order); `parts` are the student's classes it is
-    built from (its parameter check then counts their registered instances and compares only
-    the parameters outside them); `outputs`: what a classifier's rows must be (OUTPUT_RULES)."""
+    built from (its parameter check then counts their registered instances, compares the
+    arguments they are built with and only the parameters outside them); `outputs`: what a
+    classifier's rows must be (OUTPUT_RULES)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -250,6 +254,38 @@ def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int],
     return counts, outside
 
 
+def _built_with_part_args(make, classes: dict[str, type]) -> tuple[Any, dict[str, list]]:
+    """`make()`, recording the arguments each part class is constructed with (bound to its
+    signature, defaults applied): a ResMLP whose blocks are ResBlock(256, 64) where the sheet
+    says ResBlock(256, 128) is its own mistake, which the parts' parameters cannot tell."""
+    calls: dict[str, list] = {name: [] for name in classes}
+    patched, seen_ids = [], set()
+    for name, cls in classes.items():
+        if not isinstance(cls, type):
+            continue
+        original, own = cls.__init__, "__init__" in vars(cls)
+
+        def init(self, *args, _name=name, _original=original, **kwargs):
+            if id(self) not in seen_ids:  # a subclass's super().__init__() is the same part
+                seen_ids.add(id(self))
+                with contextlib.suppress(TypeError, ValueError):
+                    bound = inspect.signature(_original).bind(self, *args, **kwargs)
+                    bound.apply_defaults()
+                    calls[_name].append([jsonable(v) for v in list(bound.arguments.values())[1:]])
+            _original(self, *args, **kwargs)
+
+        cls.__init__ = init
+        patched.append((cls, original, own))
+    try:
+        return make(), {name: sorted(c, key=repr) for name, c in calls.items()}
+    finally:
+        for cls, original, own in patched:
+            if own:
+                cls.__init__ = original
+            else:
+                del cls.__init__
+
+
 def observe(entry: ModuleEntry, with_behaviour: bool):
     """The observer of one [[modules]] entry."""
 
@@ -260,7 +296,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
         seed = int(ctx.settings["seed"])
 
         def run(i: int, values: list) -> dict:
-            module = build(entry, cls, values)
+            module, part_args = _built_with_part_args(lambda: build(entry, cls, values), parts)
             seen = {"is_module": isinstance(module, nn.Module)}
             a_module(module)
             x = inputs(BATCH, *input_shape(entry, values, ctx.manifest), seed=seed + i)
@@ -273,6 +309,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             seen["unregistered"] = unregistered_modules(module)[:5]
             if parts:
                 seen["parts"], seen["outside_shapes"] = _parts(module, parts)
+                seen["part_args"] = part_args
             with torch.no_grad():
                 out = plain(module(x))
             seen["output_shape"] = sample_shape(out, BATCH)
@@ -379,6 +416,12 @@ def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
                     f"{seen.get('parts', {}).get(part)} registered {part} modules, expected "
                     f"{count}{hint}"
                 )
+        for part, calls in want.get("part_args", {}).items():
+            got = sorted(
+                (c[: len(calls[0])] for c in seen.get("part_args", {}).get(part, [])), key=repr
+            )
+            if calls and got != calls:
+                return f"its {part} modules are built with {got}, expected {calls}"
         if seen.get("outside_shapes") != want["outside_shapes"]:
             difference = diff_shapes(want["outside_shapes"], seen.get("outside_shapes") or [])
             return f"layers outside the {'/'.join(entry.parts)} blocks: {difference}{hint}"

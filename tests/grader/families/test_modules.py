@@ -95,6 +95,39 @@ def test_are_layers_in_a_plain_list_named_in_the_message(harness):
     assert results["tiny_net_behaviour"].status == "skipped"
 
 
+NET_OF_BLOCKS = """
+    class TinyNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Linear(784, 16)
+            self.blocks = nn.Sequential({blocks})
+            self.head = nn.Linear(16, 10)
+        def forward(self, x):
+            return self.head(self.blocks(F.relu(self.stem(x.flatten(1)))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("blocks", "status"),
+    [
+        ("Block(16, HIDDEN), Block(16, HIDDEN)", "fail"),
+        ("Block(hidden=8, features=16), Block(16, 8)", "pass"),
+    ],
+)
+def test_are_the_parts_constructor_arguments_the_nets_to_get_right(harness, blocks, status):
+    # Blind round 9: a ResMLP reading a global HIDDEN that a later experiment cell set to 64
+    # built ResBlock(256, 64) and passed its structure (only layers outside its blocks compared).
+    ns = harness.namespace("HIDDEN = 4", NET_OF_BLOCKS.format(blocks=blocks))
+    results = harness.grade(ns, TINY_NET)
+    assert results["tiny_net_structure"].status == status, results["tiny_net_structure"].message
+    assert results["tiny_net_behaviour"].status in {"pass", "skipped"}
+    if status == "fail":
+        assert (
+            "[[16, 4], [16, 4]], expected [[16, 8], [16, 8]]"
+            in results["tiny_net_structure"].message
+        )
+
+
 def test_are_probabilities_refused_where_logits_are_asked_for(harness):
     code = """
         _Reference = TinyNet
