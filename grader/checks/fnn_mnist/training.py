@@ -15,6 +15,8 @@ from grader.checks.families.loops import (
     build_trainer,
     evaluation_accuracy,
     known_scores,
+    same_number,
+    same_result,
 )
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
@@ -164,7 +166,7 @@ def _stepped(entry, want, ctx, i) -> str | None:
             "regularization(model) to the loss before loss.backward()"
         )
     for key, message in STEP.items():
-        if not near(entry.get(key), want[key]) and (moved or key == "train_loss"):
+        if not same_number(entry.get(key), want[key]) and (moved or key == "train_loss"):
             return message.format(repr(entry.get(key)), want[key])
     if not moved:
         return None
@@ -172,14 +174,10 @@ def _stepped(entry, want, ctx, i) -> str | None:
     # Its own accuracies, right or not (trainer_accuracy's), are the ones to list.
     own = dict(zip(HISTORY[2:], entry["own"], strict=True))
     triples = zip(HISTORY, got, want["history"], strict=True)
-    if not all(_listed(g, w) or k in own and g == [own[k]] for k, g, w in triples):
+    if not all(same_result(g, w) or k in own and g == [own[k]] for k, g, w in triples):
         got, want = (dict(zip(HISTORY, h, strict=True)) for h in (got, want["history"]))
         return f"train_network(1) gave {got}, expected {want} (one entry per epoch, by key)"
     return None
-
-
-def _listed(got, want: list) -> bool:
-    return isinstance(got, list) and len(got) == 1 and near(got[0], want[0])
 
 
 @OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step", EVALUATION))
@@ -198,7 +196,7 @@ def _trainer_accuracy(seen, want, ctx) -> Verdict:
             why = got.get("error") or got.get("wrong") or "nothing observed"
             failed = Verdict.wrong if "wrong" in got else Verdict.error  # as every_setting says
             return failed(f"NetworkTrainer.train_epoch, {what}: {why}")
-        if not near(got["train_accuracy"], target["train_accuracy"]):
+        if not same_number(got["train_accuracy"], target["train_accuracy"]):
             return Verdict.wrong(
                 f"train_epoch, {what}, stored self.train_accuracy = {got['train_accuracy']!r}, "
                 f"expected {target['train_accuracy']:.5f} (correct predictions of its forward "
