@@ -352,21 +352,21 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _same_number(seen: Any, want: Any) -> bool:
+def same_number(seen: Any, want: Any) -> bool:
     got, target = _number(seen), _number(want)
     if got is None or target is None:
         return False
     return abs(got - target) <= 1e-4 * max(1.0, abs(target))
 
 
-def _same_result(seen: Any, control: Any) -> bool:
+def same_result(seen: Any, control: Any) -> bool:
     """Two results of the student's own function alike, number for number, whatever their form
     (evaluate returning `(accuracy, loss)` is evaluate_accuracy's mistake, not the mode's)."""
     if isinstance(seen, dict) and isinstance(control, dict):
-        return seen.keys() == control.keys() and _same_result([*seen.values()], [*control.values()])
+        return seen.keys() == control.keys() and same_result([*seen.values()], [*control.values()])
     if isinstance(seen, list | tuple) and isinstance(control, list | tuple):
-        return len(seen) == len(control) and all(map(_same_result, seen, control))
-    return _same_number(seen, control)
+        return len(seen) == len(control) and all(map(same_result, seen, control))
+    return same_number(seen, control)
 
 
 def _names(ctx) -> tuple[str, str]:
@@ -397,7 +397,7 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
         and control is None
         and not any(c.get("training") or c.get("grad") for c in calls)
     )
-    if (silent or _same_result(returned, control)) and same_values(
+    if (silent or same_result(returned, control)) and same_values(
         seen.get("bn_tensor"), want["bn_tensor"]
     ):
         return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")
@@ -423,7 +423,7 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
     if verdict := _raised(seen, fn):
         return verdict
     return Verdict.expect(
-        _same_number(seen.get("returned"), want["returned"]),
+        same_number(seen.get("returned"), want["returned"]),
         f"{fn} returns correct / total",
         f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
         f"{want['returned']:.4f} (the number correct over all images divided by the number of "
@@ -497,13 +497,13 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         if per_sample
         else "averaged over the images"
     )
-    if not _same_number(seen.get("returned"), want["returned"]):
+    if not same_number(seen.get("returned"), want["returned"]):
         return Verdict.wrong(
             problem
             or f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
             f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
         )
-    if "given_criterion" in want and not _same_number(
+    if "given_criterion" in want and not same_number(
         seen.get("given_criterion"), want["given_criterion"]
     ):
         return Verdict.wrong(
@@ -512,13 +512,13 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
             f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
             "is None"
         )
-    if "pair" in want and not _same_number(_part(seen.get("pair"), 1), want["pair"][1]):
+    if "pair" in want and not same_number(_part(seen.get("pair"), 1), want["pair"][1]):
         return Verdict.wrong(
             f"{fn} returned {seen.get('pair')!r}, expected the accuracy {want['pair'][1]:.4f} "
             "of the pass (the images predicted right as the batches were trained, over all "
             "images: a fraction, not a percentage, not an average of per-batch accuracies)"
         )
-    if "stepped" in want and not _same_number(_part(seen.get("stepped"), 1), want["stepped"][1]):
+    if "stepped" in want and not same_number(_part(seen.get("stepped"), 1), want["stepped"][1]):
         return Verdict.wrong(
             f"{fn} returned the accuracy {_part(seen.get('stepped'), 1)!r} for one batch that "
             f"the model got all wrong before its step (SGD, lr 1), expected "
@@ -532,7 +532,7 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         return Verdict.wrong(f"{evaluate} raised {seen['validation_error']}")
     got = _validation_loss(seen.get("validation"))
     return Verdict.expect(
-        _same_number(got, target),
+        same_number(got, target),
         f"{fn} and {evaluate} return the mean {loss}",
         f"{evaluate} returned {seen.get('validation')!r}: expected (loss, accuracy) with the mean "
         f"validation loss {target:.4f} (the plain {loss}, {how})",

@@ -117,11 +117,13 @@ def test_are_answers_typed_in_worth_nothing(fnn):
 
 
 def test_is_the_validation_loss_judged_too(fnn):
+    """A validation loss wrong without the penalty is trainer_loss's alone: regularized_step
+    judges only that validate leaves the penalty out (blind 9: it charged both)."""
     code = reference_cells(ID)["trainer"].replace(
         "val_loss / seen,", "val_loss / len(self.val_loader),"
     )
-    results = fnn.grade(fnn.namespace(code), ["loops"])
-    assert results["trainer_loss"].status == "fail"
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_loss"}
     assert "NetworkTrainer.validate returned" in results["trainer_loss"].message
 
 
@@ -148,6 +150,15 @@ def test_is_a_wrong_accuracy_trainer_accuracys_only(fnn, old, new):
     assert TRAINER.count(old) == 1
     results = fnn.grade(fnn.namespace(TRAINER.replace(old, new)), ["loops", "regularized_step"])
     assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_accuracy"}
+
+
+def test_are_results_rounded_to_four_decimals_right(fnn):
+    """train_epoch's loss and accuracy rounded to 4 decimals (blind 9): regularized_step and
+    trainer_accuracy judge them as the loops family judges the same numbers (1e-4)."""
+    code = TRAINER.replace(TRAIN_ACCURACY, "self.train_accuracy = round(correct / seen, 4)")
+    code = code.replace("return train_loss / seen", 'return float(f"{train_loss / seen:.4f}")')
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == set()
 
 
 def test_is_the_training_accuracy_judged_when_train_network_is_missing(fnn):
