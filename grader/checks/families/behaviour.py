@@ -66,6 +66,7 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
 
     Evaluation first, while batch-norm running statistics still hold their initial values;
     dropout masks come from the seeded global generator, the same for student and reference.
+    "train_random": whether training mode gives other outputs under another seed.
     """
     fix_parameters(module, seed)
     seen = {}
@@ -78,6 +79,10 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
             seen[f"{mode}_tensor"] = out.detach().float()
         else:
             seen[f"{mode}_output"] = f"<{type(out).__name__}, not a float tensor>"
+    if "train_tensor" in seen:  # masks drawn from the RNG: other draws (torch.rand) differ
+        torch.manual_seed(seed + 1)
+        with torch.no_grad():
+            seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     return seen
 
 

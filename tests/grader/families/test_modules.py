@@ -201,3 +201,37 @@ def test_is_an_output_judged_as_a_plain_tensor(harness, case):
     check, code = LYING_OUTPUTS[case]
     results = harness.grade(harness.namespace(code), TINY_NET)
     assert results[check].status == "fail", results[check].message
+
+
+class _HandDropout(nn.Module):
+    """Inverted dropout with its own torch.rand masks: right, but other draws than nn.Dropout's."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (torch.rand(x.shape) >= self.p).to(x.dtype) / (1 - self.p)
+
+
+def _mlp(dropout: nn.Module, extra: nn.Module | None = None) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(6, 8), nn.Tanh(), dropout, extra or nn.Identity(), nn.Linear(8, 3)
+    )
+
+
+def test_is_dropout_drawn_by_hand_left_to_the_dropout_check():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(_mlp(nn.Dropout(0.5)), x, 3)
+    by_hand = behaviour.outputs(_mlp(_HandDropout(0.5)), x, 3)
+    assert _behaviour_problem(None, by_hand, want) is None
+    # Training mode is still compared where the reference draws nothing, and evaluation always.
+    assert "training" in _behaviour_problem(
+        None, by_hand, behaviour.outputs(_mlp(nn.Identity()), x, 3)
+    )
+    wrong = behaviour.outputs(_mlp(_HandDropout(0.5), nn.ReLU()), x, 3)
+    assert "evaluation" in _behaviour_problem(None, wrong, want)
