@@ -23,6 +23,7 @@ parameters train, which an optimiser holds).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
 
@@ -66,14 +67,15 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
 
     Evaluation first, while batch-norm running statistics still hold their initial values;
     dropout masks come from the seeded global generator, the same for student and reference.
-    "train_random": whether training mode gives other outputs under another seed.
+    "train_random": whether training mode gives other outputs under another seed;
+    "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did).
     """
     fix_parameters(module, seed)
-    seen = {}
+    seen, calls = {}, []
     for mode in ("eval", "train"):
         module.train(mode == "train")
         torch.manual_seed(seed)
-        with torch.no_grad():
+        with torch.no_grad(), _dropout_counted(calls):
             out = plain(module(x))
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             seen[f"{mode}_tensor"] = out.detach().float()
@@ -83,7 +85,24 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         torch.manual_seed(seed + 1)
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
+    seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
     return seen
+
+
+@contextlib.contextmanager
+def _dropout_counted(calls: list):
+    """F.dropout (which nn.Dropout calls) appending to `calls` while the block runs."""
+    original = F.dropout
+
+    def dropout(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    F.dropout = dropout
+    try:
+        yield
+    finally:
+        F.dropout = original
 
 
 def same_outputs(seen: dict, want: dict, prefix: str = "") -> bool:

@@ -439,9 +439,10 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
         key = f"{mode}_tensor"
         if key not in seen:
             return f"in {name} mode it returned {seen.get(f'{mode}_output', 'nothing')}"
-        # Dropout drawn otherwise than nn.Dropout (torch.rand masks) gives other outputs under
+        # Dropout drawn by hand (torch.rand masks, no F.dropout call) gives other outputs under
         # the same seed: when both draw, the dropout's own check judges training mode.
         random = mode == "train" and seen.get("train_random") and want.get("train_random")
+        random = random and not seen.get("dropout_calls")
         if not random and not same_values(seen[key], want[key]):
             return (
                 f"with the same parameter values as the reference it computes other outputs in "

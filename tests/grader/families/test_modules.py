@@ -235,3 +235,6 @@ def test_is_dropout_drawn_by_hand_left_to_the_dropout_check():
     )
     wrong = behaviour.outputs(_mlp(_HandDropout(0.5), nn.ReLU()), x, 3)
     assert "evaluation" in _behaviour_problem(None, wrong, want)
+    # nn.Dropout draws the reference's masks: another p is still told in training mode.
+    other_p = behaviour.outputs(_mlp(nn.Dropout(0.2)), x, 3)
+    assert "training" in _behaviour_problem(None, other_p, want)
