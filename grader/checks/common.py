@@ -12,6 +12,7 @@ import json
 import math
 import numbers
 import re
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,16 @@ def summarise(problems: list[str], limit: int = 3) -> str:
 def inputs(*shape: int, seed: int = 0) -> torch.Tensor:
     """Seeded standard-normal input of `shape` (float32, CPU)."""
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def names_read(code: types.CodeType) -> set[str]:
+    """The global (and attribute) names `code` and the code nested in it read (`co_names`)."""
+    codes, names = [code], set()
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
 
 
 def plain(value: Any) -> Any:

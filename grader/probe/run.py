@@ -22,7 +22,7 @@ from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from grader.checks.assemble import build_checkset
-from grader.checks.common import describe_error, torch_defaults
+from grader.checks.common import describe_error, names_read, torch_defaults
 from grader.manifest import Manifest
 from grader.observations import encode
 from grader.probe import colab
@@ -95,12 +95,7 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     """The global names a function, or a class's methods, read (nested functions too)."""
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
-    codes, names = [c for c in codes if isinstance(c, CodeType)], set()
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes += [c for c in code.co_consts if isinstance(c, CodeType)]
-    return names
+    return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
 
 
 def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:

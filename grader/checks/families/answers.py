@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from grader.checks import kit
-from grader.checks.common import jsonable, param_count
+from grader.checks.common import jsonable, names_read, param_count
 from grader.spec import CheckSet, Verdict
 
 NAME = "answers"
@@ -39,17 +39,11 @@ class AnswersSection(BaseModel):
     computed: bool = False
 
 
-def _reads_names(code: types.CodeType) -> bool:
-    """Whether `code`, or code nested in it, reads a name that is not its own local variable."""
-    nested = (c for c in code.co_consts if isinstance(c, types.CodeType))
-    return bool(code.co_names or code.co_freevars) or any(_reads_names(c) for c in nested)
-
-
 def observe(ctx) -> dict:
     function, constants = ctx.get(ctx.manifest.answers.function), ctx.manifest.answers.constants
     getattr(function, "__globals__", {}).update(constants)
     code = getattr(function, "__code__", None)
-    typed_in = isinstance(code, types.CodeType) and not _reads_names(code)
+    typed_in = isinstance(code, types.CodeType) and not (names_read(code) or code.co_freevars)
     return {"answers": jsonable(function()), "typed_in": typed_in}
 
 
