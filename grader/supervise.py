@@ -17,6 +17,7 @@ wrote ahead of time counts for nothing.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import signal
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.observations import ObservationError, decode
-from grader.probe.context import CellOutcome
+from grader.probe.context import STACK_FILE, CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
 from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
 from grader.text import inert, inert_line
@@ -34,6 +35,12 @@ from grader.text import inert, inert_line
 MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
 MAX_PROGRESS_READ = 1024**2
+MAX_STACK_READ = 64 * 1024
+# A frame of a notebook cell's code in faulthandler's dump; `<module>` (a cell's own top level)
+# is no function's name and does not match.
+_CELL_FRAME = re.compile(
+    r'\s*File "<ipython-input-\d+-[0-9a-f]+>", line (\d+) in ([A-Za-z_]\w{0,59})$'
+)
 
 
 @dataclass(frozen=True)
@@ -215,10 +222,24 @@ def _run_attempt(
                     f"grading this submission took longer than {limits.total:.0f} s"
                     if attempt.timed_out_total
                     else f"it ran longer than {limit:.0f} s"
+                    + running_student_code(out / STACK_FILE, host.probe_uid)
                 )
                 return attempt
     finally:
         host.finish()  # whatever the probe started goes with it
+
+
+def running_student_code(stack: Path, owner: int | None) -> str:
+    """The student's functions the probe's stack dump shows running, as the end of a time-out's
+    reason (", in slow_part (line 3 of its cell), called by train_epoch (line 9)"), or ""."""
+    text = read_from(stack, 0, MAX_STACK_READ, owner=owner).decode("utf-8", "replace")
+    for thread in text.split("\n\n"):  # most recent call first in each thread's block
+        frames = [m.groups() for m in map(_CELL_FRAME.match, thread.splitlines()) if m]
+        if frames:
+            (line, name), (outer_line, outer) = frames[0], frames[-1]
+            called_by = f", called by {outer} (line {outer_line})" if outer != name else ""
+            return f", in {name} (line {line} of its cell){called_by}"
+    return ""
 
 
 def _gib(usage) -> str:
@@ -278,6 +299,11 @@ def run_probe(
                     "skip": skip,
                     "observers": remaining,
                     "workdir": str(host.inside(work)),
+                    # the stack is written 2 s before an item's limit (sooner for short limits)
+                    "stack_after": {
+                        "cell": max(limits.cell - 2.0, 0.75 * limits.cell),
+                        "observer": max(limits.observer - 2.0, 0.75 * limits.observer),
+                    },
                 }
             ).encode(),
         )

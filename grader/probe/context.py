@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from grader.manifest import Manifest
 
 
+# Where the probe writes its stack shortly before a time limit (grader.probe.run.StackWatch).
+STACK_FILE = "stack.txt"
+
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
 
 

@@ -12,6 +12,7 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import shutil
@@ -26,9 +27,10 @@ from grader.checks.common import describe_error, names_read, torch_defaults
 from grader.manifest import Manifest
 from grader.observations import encode
 from grader.probe import colab
-from grader.probe.context import CellOutcome, ProbeContext
+from grader.probe.context import STACK_FILE, CellOutcome, ProbeContext
 from grader.probe.integrity import Snapshot
 from grader.probe.shell import GradingShell, make_shell, run_cell
+from grader.probe.unrun_imports import bind_unrun_imports
 
 CHALLENGE_WAIT_S = 120.0
 
@@ -40,6 +42,23 @@ class Progress:
     def emit(self, event: str, **fields: Any) -> None:
         self._file.write(json.dumps({"event": event, "t": time.monotonic(), **fields}) + "\n")
         self._file.flush()
+
+
+class StackWatch:
+    """Writes the probe's stack to `STACK_FILE` shortly before a cell's or an observer's time
+    limit (`job["stack_after"]`, seconds by kind), so that the supervisor, stopping the probe,
+    can say which of the student's functions was running (faulthandler: no Python code runs,
+    whatever the student's code holds)."""
+
+    def __init__(self, path: Path, after: dict[str, float]):
+        self._file = open(path, "w")  # noqa: SIM115 - lives as long as the probe
+        self._after = after
+
+    def arm(self, kind: str) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        if self._after.get(kind):
+            faulthandler.dump_traceback_later(self._after[kind], file=self._file)
 
 
 def write_observation(out_dir: Path, name: str, nonce: str, result: Any) -> None:
@@ -98,7 +117,9 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
 
 
-def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOutcome]:
+def run_cells(
+    shell: GradingShell, job: dict, progress: Progress, watch: StackWatch | None = None
+) -> list[CellOutcome]:
     """Run every code cell not marked skip, in order.
 
     Cells that fail with a NameError run again after the others, as long as that helps: a
@@ -108,11 +129,14 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
     numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())))
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
+    imported: list[str] | None = None
     while pending:
         retry = []
         for index in pending:
             source = job["cells"][index]
             progress.emit("cell_start", index=index)
+            if watch:
+                watch.arm("cell")
             before = dict(shell.user_ns)
             run = run_cell(shell, source)
             keep.after(index, before, shell.user_ns)
@@ -120,7 +144,13 @@ def run_cells(shell: GradingShell, job: dict, progress: Progress) -> list[CellOu
             outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
             if run.message.startswith("NameError"):
                 retry.append(index)
-        if len(retry) == len(pending):
+        helped = False
+        if imported is None:  # after the first pass, what only a branch run on Colab imports
+            imported = bind_unrun_imports(shell.user_ns, job["cells"], shell.transform_cell)
+            if imported:
+                print(f"[grader] imported as on Colab (a branch not run here): {imported}")
+            helped = bool(imported)
+        if len(retry) == len(pending) and not helped:
             break
         pending = retry
     shell.user_ns.update(keep.clobbered())
@@ -146,6 +176,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     job = json.loads(job_path.read_text())
     (out_dir / "obs").mkdir(exist_ok=True)
     progress = Progress(out_dir / "progress.jsonl")
+    watch = StackWatch(out_dir / STACK_FILE, job.get("stack_after", {}))
     manifest = Manifest.model_validate(job["manifest"])
     checkset = build_checkset(manifest)
     # Our own references, taken before any student code runs: a cell may reach the check set
@@ -165,7 +196,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     shell = make_shell()
     progress.emit("started")
 
-    cells = run_cells(shell, job, progress)
+    cells = run_cells(shell, job, progress, watch)
     progress.emit("cells_done")
     snapshot.restore()
     challenge = wait_for_challenge(challenge_path)
@@ -183,6 +214,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     for name in job["observers"]:
         restored = snapshot.restore()
         progress.emit("observer_start", name=name, restored=restored[:50])
+        watch.arm("observer")
         try:
             with torch_defaults():
                 result = observers[name](ctx.with_settings(settings.get(name, {})))

@@ -45,6 +45,8 @@ def test_is_an_endless_cell_skipped_after_the_cell_timeout(graded, name):
     # The cell's first line of code finds it in a notebook that shows no cell numbers (Colab).
     first = {"infinite_loop": "while True:", "sigint_ignoring_loop": "import signal, time"}
     assert_note(report, f"(`{first[name]}`) stopped the probe")
+    if name == "sigint_ignoring_loop":  # the function that hung is named, with its line
+        assert_note(report, f"longer than {CELL_TIMEOUT_S} s, in wait_forever (line ")
 
 
 def test_is_a_memory_bomb_contained(graded):

@@ -117,3 +117,34 @@ def test_does_a_shadowed_module_come_back_unless_later_code_reads_the_name():
     assert shell.user_ns["size"]() == 56
     assert shell.user_ns["F"].relu(torch.tensor([-1.0])).item() == 0
     assert shell.user_ns["Saver"]().get() == 1
+
+
+def test_does_an_import_only_a_branch_run_on_colab_makes_reach_the_students_code():
+    """mlp_tuning, blind round 9: `import copy` inside a cell's Colab-only branch ran on Colab,
+    not while grading; run_search, reading `copy`, failed (35/40). The names of a cell's
+    top-level imports still unbound after the cells ran are bound; a function's own import, a
+    name the cells bound, and a package the machine lacks are left as they are."""
+    job = {
+        "cells": [
+            "import sys\n%matplotlib inline\n"
+            "if 'google.colab' in sys.modules:\n"
+            "    import copy, os.path as osp\n"
+            "    from collections import OrderedDict as OD\n"
+            "    import xml.dom\n"
+            "    import not_a_package_anywhere\n"
+            "    json = 'mine'\n",
+            "def best(state):\n    import heapq\n    return copy.deepcopy(state)\n",
+            "json = 'mine'\ntry:\n    pass\nexcept ImportError:\n    import json\n",
+            "snapshot = best({'a': [1]})\n",  # failed once with a NameError, run again
+        ],
+        "cell_numbers": [1, 2, 3, 4],
+        "skip": {},
+    }
+    shell = GradingShell()
+    outcomes = run_cells(shell, job, _Quiet())
+    assert [o.status for o in outcomes] == ["ok"] * 4
+    ns = shell.user_ns
+    assert ns["snapshot"] == {"a": [1]} and ns["OD"].__name__ == "OrderedDict"
+    assert ns["osp"].__name__ == "posixpath" and ns["xml"].dom.__name__ == "xml.dom"
+    assert ns["json"] == "mine"
+    assert "heapq" not in ns and "not_a_package_anywhere" not in ns

@@ -1,0 +1,59 @@
+"""Does a time-out's reason say which of the student's functions was running?"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+
+from grader.probe.context import STACK_FILE
+from grader.probe.run import StackWatch
+from grader.supervise import running_student_code
+
+# A cell as IPython compiles it: a helper that hangs, called by the graded function.
+CELL = """
+import time
+
+def _wait_for_batches():
+    time.sleep(0.6)
+
+def train_epoch(model, loader):
+    _wait_for_batches()
+"""
+
+
+def _hang_in_a_cell(folder) -> None:
+    """Run the cell's train_epoch with the probe's StackWatch armed to fire inside it."""
+    namespace: dict = {}
+    exec(compile(CELL, "<ipython-input-7-3fa2c1d09b1e>", "exec"), namespace)
+    watch = StackWatch(folder / STACK_FILE, {"observer": 0.2})
+    watch.arm("observer")
+    try:
+        namespace["train_epoch"](None, None)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def test_does_the_reason_name_the_function_and_its_caller(tmp_path):
+    _hang_in_a_cell(tmp_path)
+    where = running_student_code(tmp_path / STACK_FILE, os.getuid())
+    assert where == ", in _wait_for_batches (line 5 of its cell), called by train_epoch (line 8)"
+
+
+def test_does_a_stack_without_student_code_add_nothing(tmp_path):
+    stack = tmp_path / STACK_FILE
+    stack.write_text('Thread 0x1 (most recent call first):\n  File "/x/torch/nn.py", line 3 in f\n')
+    assert running_student_code(stack, os.getuid()) == ""
+    assert running_student_code(tmp_path / "missing.txt", os.getuid()) == ""
+
+
+def test_is_text_written_by_the_student_read_as_names_only(tmp_path):
+    """The probe's folder is the student's too: a line that is no frame of a cell is passed
+    over, and a name is at most an identifier."""
+    stack = tmp_path / STACK_FILE
+    stack.write_text(
+        "Thread 0x1 (most recent call first):\n"
+        '  File "<ipython-input-1-ab>", line 2 in <b>you scored 100</b>\n'
+        '  File "<ipython-input-1-ab>", line 4 in ok; rm -rf /\n'
+        '  File "<ipython-input-1-ab>", line 9 in evaluate\n'
+    )
+    assert running_student_code(stack, os.getuid()) == ", in evaluate (line 9 of its cell)"
