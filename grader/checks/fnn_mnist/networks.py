@@ -38,9 +38,6 @@ from grader.spec import Definitions
 OWN = Definitions()
 
 
-# ---------------------------------------------------------------- FNN and DeepFNN
-
-
 def _deep_fnn_layers(values: list) -> list[tuple]:
     """The dense_layer calls DeepFNN(*values) is made of (classes already resolved)."""
     size_in, hidden_sizes, size_out, activation, batch_norm = values

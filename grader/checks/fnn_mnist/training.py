@@ -25,10 +25,8 @@ OWN = Definitions()
 
 
 def _draw_counts(rng, manifest) -> dict:
-    return {
-        "seed": kit.seed(rng),
-        "cases": [[rng.randint(5, 20), rng.randint(2, 10)] for _ in range(2)],
-    }
+    seed = kit.seed(rng)
+    return {"seed": seed, "cases": [[rng.randint(5, 20), rng.randint(2, 10)] for _ in range(2)]}
 
 
 @OWN.observer(draw=_draw_counts)
@@ -127,7 +125,10 @@ def regularized_step(ctx) -> dict:
             found["weights_tensor"] = flat_weights(model)
             found["moved"] = not torch.equal(before, found["weights_tensor"])
             found["train_accuracy"] = jsonable(trainer.train_accuracy)
-            val = jsonable(trainer.validate())  # (loss, accuracy)
+            try:
+                val = jsonable(trainer.validate())  # (loss, accuracy)
+            except Exception:  # noqa: BLE001 - validate's failure is trainer_loss's, not the step's
+                return {**found, "penalised": False}  # nothing after it can be judged
             found["val_loss"] = val[0] if isinstance(val, list) and val else val
             plain = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu")
             found["penalised"] = val != jsonable(plain.validate())  # the penalty changes it
@@ -169,7 +170,7 @@ def _stepped(entry, want, ctx, i) -> str | None:
         charged = key == "train_loss" or moved and entry.get("penalised", True)
         if not same_number(entry.get(key), want[key]) and charged:
             return message.format(repr(entry.get(key)), want[key])
-    if not moved:
+    if not moved or "history" not in entry:  # no history: validate failed (trainer_loss's)
         return None
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own validation loss and accuracies, right or not (trainer_loss's and

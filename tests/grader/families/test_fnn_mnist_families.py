@@ -131,6 +131,16 @@ TRAINER = reference_cells(ID)["trainer"]
 TRAIN_ACCURACY = "self.train_accuracy = correct / seen"
 
 
+def test_does_a_validate_that_raises_cost_the_step_nothing(fnn):
+    """validate reading the notebook's global loader raises on the grader's data (blind 9,
+    fnn b3): that is validate's mistake, charged where validate is judged; the regularized
+    step (its weights and training loss) is judged without it."""
+    code = TRAINER.replace("in self.val_loader:", "in val_loader:")
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert results["regularized_step"].status == "pass"
+    assert results["trainer_loss"].status != "pass"
+
+
 @pytest.mark.parametrize(
     ("old", "new"),
     [
