@@ -66,11 +66,11 @@ def bind_unrun_imports(ns: dict, cells: list[str], to_python: Callable[[str], st
     `to_python` turns a cell's source into Python (IPython's `%magics` and `!commands`)."""
     bound = []
     for source in cells:
-        try:
-            tree = ast.parse(to_python(source))
-        except (SyntaxError, ValueError):
+        try:  # a cell IPython cannot read, or nested past the recursion limit, binds nothing
+            nodes = list(_top_level_imports(ast.parse(to_python(source))))
+        except Exception:  # noqa: BLE001
             continue
-        for node in _top_level_imports(tree):
+        for node in nodes:
             for name, load in _bindings(node):
                 if name in ns:
                     continue
