@@ -38,6 +38,17 @@ class Absent:
     def __repr__(self) -> str:
         return f"<{self._name}: not installed on the grading machine>"
 
+    def _arithmetic(self, *_) -> Absent:
+        return Absent(f"{self._name}(...)")
+
+    # A value of the package's (torchmetrics' accuracy) flows on through `correct += acc * n`
+    # and f-strings: only what reads it is wrong, not the loss computed beside it.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __neg__ = _arithmetic
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
 
 class MissingPackage(ModuleType):
     __path__: list[str] = []  # a package: `import missing.sub` finds a stand-in too

@@ -366,7 +366,8 @@ def same_result(seen: Any, control: Any) -> bool:
         return seen.keys() == control.keys() and same_result([*seen.values()], [*control.values()])
     if isinstance(seen, list | tuple) and isinstance(control, list | tuple):
         return len(seen) == len(control) and all(map(same_result, seen, control))
-    return same_number(seen, control)
+    # Alike too: one text twice (the stand-in of a package the grader lacks, as jsonable gives it).
+    return same_number(seen, control) or isinstance(seen, str) and seen == control
 
 
 def _names(ctx) -> tuple[str, str]:

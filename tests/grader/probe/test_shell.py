@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from grader.checks.common import jsonable
+from grader.checks.families.loops import same_result
 from grader.probe import packages
 from grader.probe.shell import GradingShell, run_cell
 
@@ -39,3 +41,25 @@ def test_does_a_package_the_grader_lacks_cost_only_its_own_names(monkeypatch, ca
     monkeypatch.setattr(packages, "HIDDEN", frozenset({"dlgrade_hidden"}))  # as `solutions`
     for hidden in ("import dlgrade_hidden", "import torch.dlgrade_not_here"):
         assert "ModuleNotFoundError" in run_cell(shell, hidden).message, hidden
+
+
+def test_does_a_missing_package_s_value_cost_only_what_reads_it(monkeypatch):
+    """Blind round 10: validate's `correct += torchmetrics...accuracy(...).item() * n` raised
+    TypeError, and its loss (trainer_loss, regularized_step, trainer_eval_mode) was lost with
+    the accuracy (33/40 for one accuracy)."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "import dlgrade_metrics_not_here as tm\nloss, correct = 0.0, 0\nfor n in (4, 2):\n"
+        "    loss += 0.5 * n\n    correct += tm.accuracy([n]).item() * n\n"
+        "result = (loss / 6, correct / 6)\nline = f'{result[1]:.4f} {-correct}'\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    loss, accuracy = shell.user_ns["result"]
+    assert loss == 0.5 and "not installed" in repr(accuracy)
+    assert "not installed" in shell.user_ns["line"]
+    assert jsonable(shell.user_ns["result"]) == [0.5, "<Absent>"]  # the checks' form of it, named
+    assert same_result(
+        jsonable(shell.user_ns["result"]), [0.5, "<Absent>"]
+    )  # alike in the mode check
