@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.probe.packages import Absent
 from grader.text import inert
 
 
@@ -210,6 +211,8 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return f"<tensor of shape {list(value.shape)}>"
     if isinstance(value, torch.Size):
         return [int(v) for v in value]
+    if isinstance(value, Absent):  # a missing package's stand-in answers tolist(): say what it is
+        return repr(value)[:300]
     if isinstance(value, dict):
         return {str(k)[:100]: jsonable(v, depth + 1) for k, v in list(value.items())[:100]}
     if isinstance(value, list | tuple):

@@ -106,6 +106,24 @@ def test_is_dropout_in_place_charged_to_the_dropout_check_and_not_to_the_search(
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("return correct / count", "return object()"),  # evaluate: no number
+        ("return correct / count", "correct / count"),  # evaluate: None
+        ("return total / count", "total / count"),  # train_epoch: None
+    ],
+)
+def test_is_a_loops_mistake_charged_to_the_loops_checks_and_not_to_the_search(old, new):
+    """Blind round 10: an evaluate written with torchmetrics (a stand-in on the grading machine)
+    returned no number, Optuna refused it as a trial's value and run_search raised: the search
+    lost its 5 points besides evaluate's own. A forgotten return did the same."""
+    cell = reference_cells("mlp_tuning")["loops"]
+    assert cell.count(old) == 1
+    searched = _verdicts(search, search.search, loops=cell.replace(old, new))
+    assert all(v.fraction == 1 for v in searched.values()), searched
+
+
 def test_does_the_search_check_print_no_optuna_trial_lines():
     """Seen by an instructor: grading printed Optuna's INFO line for each trial of the
     reference's search, which the grading run observes in its own process (--quiet too)."""

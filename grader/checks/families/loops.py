@@ -359,6 +359,13 @@ def same_number(seen: Any, want: Any) -> bool:
     return abs(got - target) <= 1e-4 * max(1.0, abs(target))
 
 
+def _holds_number(value: Any) -> bool:
+    """Whether a result holds a number `same_result` could compare."""
+    if isinstance(value, dict | list | tuple):
+        return any(map(_holds_number, value.values() if isinstance(value, dict) else value))
+    return _number(value) is not None
+
+
 def same_result(seen: Any, control: Any) -> bool:
     """Two results of the student's own function alike, number for number, whatever their form
     (evaluate returning `(accuracy, loss)` is evaluate_accuracy's mistake, not the mode's)."""
@@ -392,10 +399,11 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     if not calls:
         return Verdict.wrong(f"{fn} never called the model")
     returned, control = seen.get("returned"), seen.get("control")
-    # Nothing returned (evaluate_accuracy's mistake) leaves the calls' modes to tell.
+    # No number returned (None, a missing package's stand-in: evaluate_accuracy's mistake)
+    # leaves the calls' modes to tell.
     silent = (
-        returned is None
-        and control is None
+        not _holds_number(returned)
+        and not _holds_number(control)
         and not any(c.get("training") or c.get("grad") for c in calls)
     )
     if (silent or same_result(returned, control)) and same_values(

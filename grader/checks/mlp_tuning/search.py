@@ -1,9 +1,9 @@
 """`mlp_tuning`'s search: `run_search` with a tiny budget on a tiny data set of the grader's
-own, while the notebook's test split is replaced by a tripwire and its statistics and MLP by the
-grader's. It must never touch the test split nor standardise with statistics of validation
+own, the notebook's test split replaced by a tripwire, its statistics, MLP and epoch functions by
+the grader's. It must never touch the test split nor standardise with statistics of validation
 images; every trial's value is the validation accuracy it reported last to the pruner (on data
-where training and validation accuracies differ), and its best trial is the best of them
-(judged by `families.studies`)."""
+where training and validation accuracies differ), and its best trial is the best of them (judged
+by `families.studies`)."""
 
 from __future__ import annotations
 
@@ -41,8 +41,7 @@ def grader_statistics(subset) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _draw_search(rng, manifest) -> dict:
     return {
-        # The search's seed, drawn from a smaller range than kit.seed's as it always was: a
-        # kit.seed here would change every setting drawn after it, and so the grades.
+        # A smaller range than kit.seed's, as it always was: kit.seed would change the grades.
         "seed": rng.randrange(2**16),
         "data_seed": kit.seed(rng),
         "train_images": rng.randint(150, 200),
@@ -53,7 +52,7 @@ def _draw_search(rng, manifest) -> dict:
 @OWN.observer(draw=_draw_search)
 def search(ctx) -> dict:
     """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires,
-    the statistics and the MLP by the grader's own (`grader_statistics`, `loop_models.mlp`)."""
+    statistics, MLP and epoch functions by the grader's (`grader_statistics`, `loop_models`)."""
     s, run_search = ctx.settings, ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
     # Every fourth validation image carries the next class's label: a trial that learns the
@@ -70,6 +69,7 @@ def search(ctx) -> dict:
         run_search, train_set, val_set, SEARCH_TRIALS, seed=int(s["seed"]), **SEARCH_OPTIONS
     )
     stand_ins = {"standardisation_images": grader_statistics, "MLP": loop_models.mlp}
+    stand_ins |= {"train_epoch": loop_models.train_epoch, "evaluate": loop_models.evaluate}
     return studies.probed_search(ctx, searched, WITHHELD, stand_ins, "train_and_validate", leaked)
 
 

@@ -19,9 +19,18 @@ import torch
 from torch.utils.data import DataLoader
 
 from grader.checks import kit
-from grader.checks.common import StopProbe, WrongValue, describe_error
+from grader.checks.common import StopProbe, WrongValue, describe_error, jsonable
 from grader.checks.families import behaviour, images, studies
+from grader.probe.packages import Absent
 from grader.spec import Verdict
+
+
+def test_is_a_missing_package_s_value_reported_as_what_it_is():
+    """Blind round 10: evaluate returned torchmetrics' stand-in (not installed on the grading
+    machine), whose tolist() gives another stand-in: the report said '<too deep>'."""
+    value = Absent("torchmetrics.Accuracy")().compute()
+    assert jsonable(value) == jsonable([value])[0] == repr(value)
+    assert "torchmetrics.Accuracy().compute" in repr(value)
 
 
 def test_does_draws_use_the_generator_as_the_hand_written_dict_does():
