@@ -219,9 +219,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         return [jsonable(v, depth + 1) for v in list(value)[:1000]]
     if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
         try:
-            listed = value.tolist()
-            if type(listed) is not type(value):  # a missing package's stand-in answers itself
-                return jsonable(listed, depth + 1)
+            return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
     if isinstance(value, numbers.Real):  # a Fraction: the exact ratio a "number" may be
