@@ -172,6 +172,14 @@ def wait_for_challenge(path: Path, timeout: float = CHALLENGE_WAIT_S) -> dict:
     raise TimeoutError("no challenge arrived")
 
 
+def start_shell(own: list) -> tuple[GradingShell, Snapshot]:
+    """The shell, then the snapshot that undoes what cells change (before any student code runs).
+    Taken after the shell, so that IPython's own builtins stay: a restore removed `display`, and
+    a `display(df)` in fit raised NameError when a check called it."""
+    shell = make_shell()
+    return shell, Snapshot.take(own)
+
+
 def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     job = json.loads(job_path.read_text())
     (out_dir / "obs").mkdir(exist_ok=True)
@@ -188,12 +196,11 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     if job.get("matplotlib_cache") and Path(job["matplotlib_cache"]).is_dir():
         target = Path(os.environ.get("MPLCONFIGDIR", "/tmp/matplotlib"))
         shutil.copytree(job["matplotlib_cache"], target, dirs_exist_ok=True)
-    snapshot = Snapshot.take(own)  # before any student code runs
     os.chdir(job["workdir"])
     colab.link_data(Path(job["workdir"]))  # `datasets.X("data", download=True)` finds it
     colab.link_drive(Path(job["workdir"]))  # a Drive folder holds the submitted files
     colab.find_data_anywhere()  # and so does a Drive folder's root
-    shell = make_shell()
+    shell, snapshot = start_shell(own)
     progress.emit("started")
 
     cells = run_cells(shell, job, progress, watch)

@@ -197,6 +197,21 @@ def test_does_an_evaluate_without_its_return_lose_only_its_accuracy(harness, end
     assert _failing(results) == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
 
 
+def test_does_a_stand_in_s_accuracy_cost_evaluate_only_its_accuracy(harness):
+    """Blind round 10: `torchmetrics.Accuracy` (pip-installed on Colab, a stand-in here) gave
+    evaluate's accuracy: the stand-in read as "<too deep>" and evaluate_mode was lost too."""
+    code = toy.cells()["loops"]
+    end = "    return correct / count"
+    assert code.count(end) == 1
+    code = code.replace(end, "    return metric.compute().item()")
+    stand_in = (
+        "from grader.probe.packages import Absent\nmetric = Absent('torchmetrics.Accuracy()')"
+    )
+    results = harness.grade(harness.namespace(code, stand_in), LOOPS)
+    assert _failing(results) == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
+    assert "not installed on the grading machine" in results["evaluate_accuracy"].message
+
+
 BATCH_MEANS = ACCEPTED["mean of the batch means"]
 
 

@@ -5,6 +5,8 @@ In-process: run_cells on a plain shell."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import torch
 
@@ -148,3 +150,19 @@ def test_does_an_import_only_a_branch_run_on_colab_makes_reach_the_students_code
     assert ns["osp"].__name__ == "posixpath" and ns["xml"].dom.__name__ == "xml.dom"
     assert ns["json"] == "mine"
     assert "heapq" not in ns and "not_a_package_anywhere" not in ns
+
+
+def test_does_a_graded_function_that_calls_display_find_it_in_the_checks():
+    """Blind round 10: a data_answers that shows a pandas table with `display(...)` (IPython's
+    builtin, there on Colab) raised NameError in the check (0/2): the snapshot that observers
+    run in was taken before the shell, so the restore took IPython's builtins away. A fresh
+    process, as a probe is (in this one the shell may already exist)."""
+    code = (
+        "from grader.probe.run import start_shell, run_cell\n"
+        "shell, snapshot = start_shell([])\n"
+        "assert run_cell(shell, 'def show(x):\\n    display(x)\\n    return x\\n').status == 'ok'\n"
+        "snapshot.restore()\n"
+        "assert shell.user_ns['show'](3) == 3\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
