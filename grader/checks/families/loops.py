@@ -58,6 +58,12 @@ from grader.checks.families.loop_models import (
     loader,
     probe_model,
 )
+from grader.checks.families.loop_results import (
+    holds_number,
+    same_number,
+    same_result,
+    validation_loss,
+)
 from grader.spec import CheckSet, Verdict
 
 NAME = "loops"
@@ -346,37 +352,6 @@ def _trainer_pass(ctx, record: dict, model, data, optimizer) -> None:
 # ---------------------------------------------------------------- judges
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def same_number(seen: Any, want: Any) -> bool:
-    got, target = _number(seen), _number(want)
-    if got is None or target is None:
-        return False
-    return abs(got - target) <= 1e-4 * max(1.0, abs(target))
-
-
-def _holds_number(value: Any) -> bool:
-    """Whether a result holds a number `same_result` could compare."""
-    if isinstance(value, dict | list | tuple):
-        return any(map(_holds_number, value.values() if isinstance(value, dict) else value))
-    return _number(value) is not None
-
-
-def same_result(seen: Any, control: Any) -> bool:
-    """Two results of the student's own function alike, number for number, whatever their form
-    (evaluate returning `(accuracy, loss)` is evaluate_accuracy's mistake, not the mode's)."""
-    if isinstance(seen, dict) and isinstance(control, dict):
-        return seen.keys() == control.keys() and same_result([*seen.values()], [*control.values()])
-    if isinstance(seen, list | tuple) and isinstance(control, list | tuple):
-        return len(seen) == len(control) and all(map(same_result, seen, control))
-    # Alike too: one text twice (the stand-in of a package the grader lacks, as jsonable gives it).
-    return same_number(seen, control) or isinstance(seen, str) and seen == control
-
-
 def _names(ctx) -> tuple[str, str]:
     spec = ctx.manifest.loops
     return spec.train, spec.evaluate
@@ -402,8 +377,8 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
     # No number returned (None, a missing package's stand-in: evaluate_accuracy's mistake)
     # leaves the calls' modes to tell.
     silent = (
-        not _holds_number(returned)
-        and not _holds_number(control)
+        not holds_number(returned)
+        and not holds_number(control)
         and not any(c.get("training") or c.get("grad") for c in calls)
     )
     if (silent or same_result(returned, control)) and same_values(
@@ -485,13 +460,6 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
     )
 
 
-def _validation_loss(result: Any) -> float | None:
-    """The loss of a `(loss, accuracy)` pair returned by a trainer's evaluation method."""
-    if isinstance(result, list) and len(result) == 2:
-        return _number(result[0])
-    return None
-
-
 def judge_train_loss(seen, want, ctx) -> Verdict:
     problem = _pass_problem(seen, want, _names(ctx)[0])
     seen, want = seen["train_loss"], want["train_loss"]
@@ -534,12 +502,12 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
             f"{want['stepped'][1]:g}: count the predictions of the logits the step was computed "
             "on, not those of another forward pass after optimizer.step()"
         )
-    target = _validation_loss(want.get("validation"))
+    target = validation_loss(want.get("validation"))
     if target is None:  # the reference returns no validation loss: nothing more to judge
         return Verdict.ok(f"{fn} returns the mean {loss}")
     if "validation_error" in seen:
         return Verdict.wrong(f"{evaluate} raised {seen['validation_error']}")
-    got = _validation_loss(seen.get("validation"))
+    got = validation_loss(seen.get("validation"))
     return Verdict.expect(
         same_number(got, target),
         f"{fn} and {evaluate} return the mean {loss}",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 
 from grader.checks.common import jsonable
-from grader.checks.families.loops import same_result
+from grader.checks.families.loop_results import same_result
 from grader.probe import packages
 from grader.probe.shell import GradingShell, run_cell
 
