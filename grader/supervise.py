@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.cell_definitions import definitions_only
 from grader.observations import ObservationError, decode
 from grader.probe.context import STACK_FILE, CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
@@ -279,6 +280,7 @@ def run_probe(
     slot, owner = host.slot, host.probe_uid
     notes: list[str] = []
     trouble: list[str] = []
+    reduced: dict[int, str] = {}  # cells that stopped the probe, as their definitions alone
     attempts = start_failures = 0
     log = Path()
     while attempts < limits.attempts:
@@ -296,6 +298,7 @@ def run_probe(
             json.dumps(
                 {
                     **job,
+                    "cells": [reduced.get(i, c) for i, c in enumerate(job["cells"])],
                     "skip": skip,
                     "observers": remaining,
                     "workdir": str(host.inside(work)),
@@ -346,11 +349,18 @@ def run_probe(
         kind, item = attempt.current or ("cell", None)
         started = attempt.started
         if kind == "cell" and isinstance(item, int) and 0 <= item < len(job["cells"]):
-            skip[item] = f"not run: {reason}"
-            notes.append(
-                f"cell {numbers[item]}{_opening(job['cells'][item])} stopped the probe ({reason}); "
-                "graded without it"
-            )
+            stopped = f"cell {numbers[item]}{_opening(job['cells'][item])} stopped the probe"
+            # First its definitions alone (a training call left under them); then nothing.
+            kept = "" if item in reduced else definitions_only(job["cells"][item])
+            if kept:
+                reduced[item] = kept
+                notes.append(
+                    f"{stopped} ({reason}); graded with its definitions alone (imports, "
+                    "functions, classes, constants), without what it ran"
+                )
+            else:
+                skip[item] = f"not run: {reason}"
+                notes.append(f"{stopped} ({reason}); graded without it")
         elif kind == "observer" and item in remaining:
             observations[item] = {"__error__": f"stopped while checking: {reason}"}
         elif kind == "observer" and attempt.challenged:

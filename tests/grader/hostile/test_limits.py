@@ -26,7 +26,7 @@ def test_is_exiting_between_model_cells_harmless(graded, name):
 def test_is_os_exit_between_model_cells_skipped_and_the_rest_graded(graded):
     report = graded.report("os_exit")
     assert_full_marks(report)
-    assert_note(report, "stopped the probe", "exited early", "graded without it")
+    assert_note(report, "stopped the probe", "exited early", "graded with its definitions alone")
 
 
 def test_is_a_self_sigkill_between_model_cells_skipped_and_the_rest_graded(graded):
@@ -34,19 +34,31 @@ def test_is_a_self_sigkill_between_model_cells_skipped_and_the_rest_graded(grade
     review: a student can make the instructor look, not change a grade."""
     report = graded.report("sigkill_self")
     assert_full_marks(report)
-    assert_note(report, "stopped the probe", "SIGKILL", "graded without it", "graded twice")
+    assert_note(
+        report, "stopped the probe", "SIGKILL", "graded with its definitions alone", "graded twice"
+    )
 
 
-@pytest.mark.parametrize("name", ["infinite_loop", "sigint_ignoring_loop"])
-def test_is_an_endless_cell_skipped_after_the_cell_timeout(graded, name):
-    report = graded.report(name)
+def test_is_an_endless_cell_skipped_after_the_cell_timeout(graded):
+    report = graded.report("infinite_loop")
     assert_full_marks(report)
     assert_note(report, "stopped the probe", f"longer than {CELL_TIMEOUT_S} s", "graded without it")
     # The cell's first line of code finds it in a notebook that shows no cell numbers (Colab).
-    first = {"infinite_loop": "while True:", "sigint_ignoring_loop": "import signal, time"}
-    assert_note(report, f"(`{first[name]}`) stopped the probe")
-    if name == "sigint_ignoring_loop":  # the function that hung is named, with its line
-        assert_note(report, f"longer than {CELL_TIMEOUT_S} s, in wait_forever (line ")
+    assert_note(report, "(`while True:`) stopped the probe")
+
+
+def test_does_an_endless_call_keep_the_definitions_of_its_cell(graded):
+    """A call that never ends at the top of the cell defining ResBlock (as a training run left
+    under a student's functions): the function that hung is named, and the cell runs again
+    with its definitions alone, so ResBlock is graded (full marks)."""
+    report = graded.report("sigint_ignoring_loop")
+    assert_full_marks(report)
+    assert_note(
+        report,
+        f"(`import signal, time`) stopped the probe (it ran longer than {CELL_TIMEOUT_S} s, in "
+        "wait_forever (line ",
+        "graded with its definitions alone",
+    )
 
 
 def test_is_a_memory_bomb_contained(graded):
@@ -102,7 +114,7 @@ def test_can_a_probe_reach_neither_the_zygote_nor_root(graded):
     unprivileged (the ResBlock cell raises otherwise), and the rest is graded."""
     report = graded.report("zygote_requests")
     assert_full_marks(report)
-    assert_note(report, "stopped the probe", "graded without it")
+    assert_note(report, "stopped the probe", "graded with")
 
 
 def test_does_the_host_follow_no_link_a_probe_plants_before_a_retry(graded):
@@ -110,5 +122,5 @@ def test_does_the_host_follow_no_link_a_probe_plants_before_a_retry(graded):
     0777 before dying: the host starts the retry in fresh folders and changes nothing."""
     report = graded.report("links_for_the_host")
     assert_full_marks(report)
-    assert_note(report, "stopped the probe", "graded without it")
+    assert_note(report, "stopped the probe", "graded with")
     assert graded.victims_after == graded.victims_before

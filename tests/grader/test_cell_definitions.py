@@ -1,0 +1,40 @@
+"""Does a cell that stopped the probe keep what it defines, and nothing it runs?"""
+
+from __future__ import annotations
+
+from grader.cell_definitions import definitions_only
+
+CELL = """%%time
+import torch, copy
+from torch import nn
+!nvidia-smi
+EPOCHS: int = 10
+HIDDEN, DROPOUT = 128, 0.2
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+@torch.no_grad()
+def evaluate(model, loader):
+    return sum(1 for _ in loader)
+
+class Net(nn.Module):
+    pass
+
+history = fit(Net(), EPOCHS)  # the training run left under the definitions
+for epoch in range(EPOCHS):
+    print(epoch)
+"""
+
+
+def test_are_imports_functions_classes_and_literal_constants_kept():
+    kept = definitions_only(CELL)
+    namespace: dict = {}
+    exec(compile(kept, "<kept>", "exec"), namespace)  # runs at once: the loop and fit are gone
+    assert namespace["EPOCHS"] == 10 and (namespace["HIDDEN"], namespace["DROPOUT"]) == (128, 0.2)
+    assert namespace["evaluate"](None, [1, 2]) == 2 and "copy" in namespace and "Net" in namespace
+    assert "device" not in namespace and "history" not in namespace and "fit(" not in kept
+
+
+def test_does_a_cell_without_definitions_or_unreadable_keep_nothing():
+    assert definitions_only("while True:\n    pass\n") == ""
+    assert definitions_only("def broken(:\n") == ""
+    assert definitions_only("x = (" * 5000 + ")" * 5000) == ""  # nested past the parser's limit
