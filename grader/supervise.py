@@ -37,10 +37,10 @@ MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
 MAX_PROGRESS_READ = 1024**2
 MAX_STACK_READ = 64 * 1024
-# A frame of a notebook cell's code in faulthandler's dump; `<module>` (a cell's own top level)
-# is no function's name and does not match.
+# A frame of a notebook cell's code in faulthandler's dump (a `%%time` cell's body is compiled
+# as "<timed exec>"); `<module>` (a cell's own top level) is no function's name and does not match.
 _CELL_FRAME = re.compile(
-    r'\s*File "<ipython-input-\d+-[0-9a-f]+>", line (\d+) in ([A-Za-z_]\w{0,59})$'
+    r'\s*File "(<ipython-input-\d+-[0-9a-f]+>|<timed exec>)", line (\d+) in ([A-Za-z_]\w{0,59})$'
 )
 
 
@@ -232,14 +232,20 @@ def _run_attempt(
 
 def running_student_code(stack: Path, owner: int | None) -> str:
     """The student's functions the probe's stack dump shows running, as the end of a time-out's
-    reason (", in slow_part (line 3 of its cell), called by train_epoch (line 9)"), or ""."""
+    reason (", in forward (line 24 of its cell), called by train_epoch (line 16), from fit
+    (line 14)"), or ""."""
     text = read_from(stack, 0, MAX_STACK_READ, owner=owner).decode("utf-8", "replace")
     for thread in text.split("\n\n"):  # most recent call first in each thread's block
         frames = [m.groups() for m in map(_CELL_FRAME.match, thread.splitlines()) if m]
-        if frames:
-            (line, name), (outer_line, outer) = frames[0], frames[-1]
-            called_by = f", called by {outer} (line {outer_line})" if outer != name else ""
-            return f", in {name} (line {line} of its cell){called_by}"
+        if not frames:
+            continue
+        # Line numbers count from the cell's first line, or from a `%%time` cell's second.
+        of = [" of a %%time body" if f == "<timed exec>" else "" for f, _, _ in frames]
+        of[0] = of[0] or " of its cell"
+        where = [f"{name} (line {line}{o})" for (_, line, name), o in zip(frames, of, strict=True)]
+        chain = [where[0], *(f"called by {w}" for w in where[1:2])]
+        chain += [f"from {where[-1]}"] if len(where) > 2 else []
+        return ", in " + ", ".join(chain)
     return ""
 
 

@@ -39,6 +39,23 @@ def test_does_the_reason_name_the_function_and_its_caller(tmp_path):
     assert where == ", in _wait_for_batches (line 5 of its cell), called by train_epoch (line 8)"
 
 
+def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_path):
+    """fit -> train_epoch -> forward (round 10b: "called by fit" named the outermost, not the
+    caller); a `%%time` cell's body is compiled as "<timed exec>", its lines counted from it."""
+    stack = tmp_path / STACK_FILE
+    stack.write_text(
+        "Thread 0x1 (most recent call first):\n"
+        '  File "/x/torch/nn/modules/module.py", line 1 in _call_impl\n'
+        '  File "<ipython-input-4-ab>", line 24 in forward\n'
+        '  File "<timed exec>", line 16 in train_epoch\n'
+        '  File "<ipython-input-9-cd>", line 14 in fit\n'
+    )
+    assert running_student_code(stack, os.getuid()) == (
+        ", in forward (line 24 of its cell), called by train_epoch (line 16 of a %%time body),"
+        " from fit (line 14)"
+    )
+
+
 def test_does_a_stack_without_student_code_add_nothing(tmp_path):
     stack = tmp_path / STACK_FILE
     stack.write_text('Thread 0x1 (most recent call first):\n  File "/x/torch/nn.py", line 3 in f\n')
