@@ -10,6 +10,9 @@ from torch import nn
 !nvidia-smi
 EPOCHS: int = 10
 HIDDEN, DROPOUT = 128, 0.2
+IMG = 28
+INPUT_SIZE, LR = IMG * IMG, -(2**-10)
+STEPS = len(loader) * EPOCHS
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 @torch.no_grad()
@@ -31,7 +34,9 @@ def test_are_imports_functions_classes_and_literal_constants_kept():
     exec(compile(kept, "<kept>", "exec"), namespace)  # runs at once: the loop and fit are gone
     assert namespace["EPOCHS"] == 10 and (namespace["HIDDEN"], namespace["DROPOUT"]) == (128, 0.2)
     assert namespace["evaluate"](None, [1, 2]) == 2 and "copy" in namespace and "Net" in namespace
+    assert (namespace["INPUT_SIZE"], namespace["LR"]) == (784, -(2**-10))  # arithmetic on them
     assert "device" not in namespace and "history" not in namespace and "fit(" not in kept
+    assert "STEPS" not in namespace  # reads a name that may be unbound: `loader`
 
 
 def test_does_a_cell_without_definitions_or_unreadable_keep_nothing():
