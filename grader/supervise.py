@@ -239,10 +239,9 @@ def running_student_code(stack: Path, owner: int | None) -> str:
         frames = [m.groups() for m in map(_CELL_FRAME.match, thread.splitlines()) if m]
         if not frames:
             continue
-        # Line numbers count from the cell's first line, or from a `%%time` cell's second.
-        of = [" of a %%time body" if f == "<timed exec>" else "" for f, _, _ in frames]
-        of[0] = of[0] or " of its cell"
-        where = [f"{name} (line {line}{o})" for (_, line, name), o in zip(frames, of, strict=True)]
+        # A `%%time` body's lines are one short of its cell's (the magic's line is not in it).
+        where = [f"{n} (line {int(line) + (f == '<timed exec>')})" for f, line, n in frames]
+        where[0] = where[0].replace(")", " of its cell)")
         chain = [where[0], *(f"called by {w}" for w in where[1:2])]
         chain += [f"from {where[-1]}"] if len(where) > 2 else []
         return ", in " + ", ".join(chain)

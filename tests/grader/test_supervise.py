@@ -41,7 +41,7 @@ def test_does_the_reason_name_the_function_and_its_caller(tmp_path):
 
 def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_path):
     """fit -> train_epoch -> forward (round 10b: "called by fit" named the outermost, not the
-    caller); a `%%time` cell's body is compiled as "<timed exec>", its lines counted from it."""
+    caller); a `%%time` cell's body is compiled as "<timed exec>", its lines one short."""
     stack = tmp_path / STACK_FILE
     stack.write_text(
         "Thread 0x1 (most recent call first):\n"
@@ -51,8 +51,7 @@ def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_
         '  File "<ipython-input-9-cd>", line 14 in fit\n'
     )
     assert running_student_code(stack, os.getuid()) == (
-        ", in forward (line 24 of its cell), called by train_epoch (line 16 of a %%time body),"
-        " from fit (line 14)"
+        ", in forward (line 24 of its cell), called by train_epoch (line 17), from fit (line 14)"
     )
 
 
