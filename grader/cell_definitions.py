@@ -5,9 +5,10 @@ Students leave a training call at the end of the cell that defines their functio
 past the cell's time limit, the cell was skipped, and with it every function it defined: a
 correct `train_epoch` lost all the loop checks (blind round 10: 3 to 12 points, in three
 assignments). The probe runs such a cell again with its top-level definitions alone: imports,
-functions, classes and assignments of plain literals (`EPOCHS = 10`) or of arithmetic on them
-(`INPUT_SIZE = 28 * 28`: dropped, a function reading it lost its checks). Nothing is executed
-here: the source is only parsed.
+functions, classes and assignments of values computed from literals alone (`EPOCHS = 10`,
+`INPUT_SIZE = 28 * 28`, a tuple of dicts built by a comprehension over literals: dropped, a
+function reading one, or taking it as a default argument, lost its checks). Nothing is
+executed here: the source is only parsed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,6 @@ from IPython.core.inputtransformer2 import TransformerManager
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _literal(node: ast.AST) -> bool:
-    try:
-        ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-    return True
-
-
 def _names_only(target: ast.AST) -> bool:
     """`x` or `x, y`: a target binding names, nothing else (no attribute, no item)."""
     if isinstance(target, ast.Tuple | ast.List):
@@ -34,16 +27,43 @@ def _names_only(target: ast.AST) -> bool:
     return isinstance(target, ast.Name)
 
 
+# Built-ins that only compute a value from their arguments: `tuple(zip(...))`, `list(range(3))`.
+_PURE = frozenset(
+    "tuple list dict set frozenset zip range len int float str bool sorted reversed enumerate "
+    "min max sum abs round".split()
+)
+# What a constant's expression may hold: values, operators, containers, comprehensions, calls
+# of _PURE built-ins; no attribute (`torch.randn`), no lambda, no walrus.
+_VALUE_NODES = (
+    ast.Constant, ast.Name, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp,
+    ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.keyword, ast.Subscript, ast.Slice,
+    ast.Starred, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.comprehension,
+    ast.JoinedStr, ast.FormattedValue, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop,
+    ast.boolop,
+)  # fmt: skip
+
+
 def _constant(node: ast.AST, known: set[str]) -> bool:
-    """A literal, or arithmetic on literals and on constants kept above it (`28 * 28`,
-    `2 ** 8`, `IMG * IMG`): names read elsewhere might be unbound, so they are not kept."""
-    if isinstance(node, ast.BinOp):
-        return _constant(node.left, known) and _constant(node.right, known)
-    if isinstance(node, ast.UnaryOp):
-        return _constant(node.operand, known)
-    if isinstance(node, ast.Tuple | ast.List):  # `MEAN, STD = 0.5, 1 / 4`
-        return all(_constant(elt, known) for elt in node.elts)
-    return node.id in known if isinstance(node, ast.Name) else _literal(node)
+    """A value computed from literals and the constants kept above it alone (`28 * 28`,
+    `IMG * IMG`, `tuple({"share": s} for s in (0.6, 0.4))`): names read elsewhere might be
+    unbound, and anything else might train, so it is not kept."""
+    local = {
+        n.id
+        for c in ast.walk(node)
+        if isinstance(c, ast.comprehension)
+        for n in ast.walk(c.target)
+        if isinstance(n, ast.Name)
+    }
+    for sub in ast.walk(node):
+        if not isinstance(sub, _VALUE_NODES):
+            return False
+        if isinstance(sub, ast.Call) and not (
+            isinstance(sub.func, ast.Name) and sub.func.id in _PURE
+        ):
+            return False
+        if isinstance(sub, ast.Name) and sub.id not in known | local | _PURE:
+            return False
+    return True
 
 
 def _kept(node: ast.stmt, known: set[str]) -> bool:

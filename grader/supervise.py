@@ -37,7 +37,7 @@ MAX_JSON_BYTES = 8 * 1024**2
 MAX_TENSOR_BYTES = 64 * 1024**2  # per observation; the test split's logits are 0.4 MB
 MAX_PROGRESS_READ = 1024**2
 MAX_STACK_READ = 64 * 1024
-# A frame of a notebook cell's code in faulthandler's dump (a `%%time` cell's body is compiled
+# A frame of a notebook cell's code in the probe's stack dump (a `%%time` cell's body is compiled
 # as "<timed exec>"); `<module>` (a cell's own top level) is no function's name and does not match.
 _CELL_FRAME = re.compile(
     r'\s*File "(<ipython-input-\d+-[0-9a-f]+>|<timed exec>)", line (\d+) in ([A-Za-z_]\w{0,59})$'

@@ -12,12 +12,13 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import os
 import shutil
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -45,20 +46,33 @@ class Progress:
 
 
 class StackWatch:
-    """Writes the probe's stack to `STACK_FILE` shortly before a cell's or an observer's time
-    limit (`job["stack_after"]`, seconds by kind), so that the supervisor, stopping the probe,
-    can say which of the student's functions was running (faulthandler: no Python code runs,
-    whatever the student's code holds)."""
+    """Writes the main thread's stack to `STACK_FILE` shortly before a cell's or an observer's
+    time limit (`job["stack_after"]`, seconds by kind), so that the supervisor, stopping the
+    probe, can say which of the student's functions was running. A timer thread reads the frames
+    with `sys._current_frames()` under the GIL (faulthandler's dump, which reads them without
+    it, crashed two probes with SIGSEGV in round 10b)."""
 
     def __init__(self, path: Path, after: dict[str, float]):
-        self._file = open(path, "w")  # noqa: SIM115 - lives as long as the probe
-        self._after = after
+        self._path, self._after = path, after
+        self._main = threading.main_thread().ident
+        self._timer: threading.Timer | None = None
 
     def arm(self, kind: str) -> None:
-        self._file.seek(0)
-        self._file.truncate()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._path.write_text("")
         if self._after.get(kind):
-            faulthandler.dump_traceback_later(self._after[kind], file=self._file)
+            self._timer = threading.Timer(self._after[kind], self._dump)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _dump(self) -> None:
+        frame = sys._current_frames().get(self._main)
+        lines = [
+            f'  File "{f.f_code.co_filename}", line {line} in {f.f_code.co_name}'
+            for f, line in traceback.walk_stack(frame)
+        ]  # most recent call first, as faulthandler writes it
+        self._path.write_text("Thread (most recent call first):\n" + "\n".join(lines) + "\n")
 
 
 def write_observation(out_dir: Path, name: str, nonce: str, result: Any) -> None:

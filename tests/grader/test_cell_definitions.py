@@ -13,6 +13,8 @@ HIDDEN, DROPOUT = 128, 0.2
 IMG = 28
 INPUT_SIZE, LR = IMG * IMG, -(2**-10)
 STEPS = len(loader) * EPOCHS
+STAGES = tuple({"share": s, "epochs": e} for s, e in zip((0.6, 0.4), [EPOCHS, 2 * EPOCHS]))
+NOISE = torch.randn(3)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 @torch.no_grad()
@@ -37,6 +39,10 @@ def test_are_imports_functions_classes_and_literal_constants_kept():
     assert (namespace["INPUT_SIZE"], namespace["LR"]) == (784, -(2**-10))  # arithmetic on them
     assert "device" not in namespace and "history" not in namespace and "fit(" not in kept
     assert "STEPS" not in namespace  # reads a name that may be unbound: `loader`
+    # Built from literals by pure built-ins and a comprehension (round 10b, mlp: a search's
+    # default argument); a call of anything else (torch) is not kept.
+    assert namespace["STAGES"] == ({"share": 0.6, "epochs": 10}, {"share": 0.4, "epochs": 20})
+    assert "NOISE" not in namespace
 
 
 def test_does_a_cell_without_definitions_or_unreadable_keep_nothing():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import faulthandler
 import os
+import time
 
 from grader.probe.context import STACK_FILE
 from grader.probe.run import StackWatch
@@ -21,38 +21,20 @@ def train_epoch(model, loader):
 """
 
 
-def _hang_in_a_cell(folder) -> None:
-    """Run the cell's train_epoch with the probe's StackWatch armed to fire inside it."""
+def test_does_the_reason_name_the_function_and_its_caller(tmp_path):
+    """The probe's StackWatch, armed to fire inside the cell's train_epoch, writes its stack;
+    armed again (the next item, with no limit) it cancels the timer and empties the file."""
     namespace: dict = {}
     exec(compile(CELL, "<ipython-input-7-3fa2c1d09b1e>", "exec"), namespace)
-    watch = StackWatch(folder / STACK_FILE, {"observer": 0.2})
+    watch = StackWatch(tmp_path / STACK_FILE, {"observer": 0.2})
     watch.arm("observer")
-    try:
-        namespace["train_epoch"](None, None)
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-
-
-def test_does_the_reason_name_the_function_and_its_caller(tmp_path):
-    _hang_in_a_cell(tmp_path)
+    namespace["train_epoch"](None, None)
     where = running_student_code(tmp_path / STACK_FILE, os.getuid())
     assert where == ", in _wait_for_batches (line 5 of its cell), called by train_epoch (line 8)"
-
-
-def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_path):
-    """fit -> train_epoch -> forward (round 10b: "called by fit" named the outermost, not the
-    caller); a `%%time` cell's body is compiled as "<timed exec>", its lines one short."""
-    stack = tmp_path / STACK_FILE
-    stack.write_text(
-        "Thread 0x1 (most recent call first):\n"
-        '  File "/x/torch/nn/modules/module.py", line 1 in _call_impl\n'
-        '  File "<ipython-input-4-ab>", line 24 in forward\n'
-        '  File "<timed exec>", line 16 in train_epoch\n'
-        '  File "<ipython-input-9-cd>", line 14 in fit\n'
-    )
-    assert running_student_code(stack, os.getuid()) == (
-        ", in forward (line 24 of its cell), called by train_epoch (line 17), from fit (line 14)"
-    )
+    watch.arm("observer")
+    watch.arm("cell")
+    time.sleep(0.3)
+    assert (tmp_path / STACK_FILE).read_text() == ""
 
 
 def test_does_a_stack_without_student_code_add_nothing(tmp_path):
@@ -73,3 +55,19 @@ def test_is_text_written_by_the_student_read_as_names_only(tmp_path):
         '  File "<ipython-input-1-ab>", line 9 in evaluate\n'
     )
     assert running_student_code(stack, os.getuid()) == ", in evaluate (line 9 of its cell)"
+
+
+def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_path):
+    """fit -> train_epoch -> forward (round 10b: "called by fit" named the outermost, not the
+    caller); a `%%time` cell's body is compiled as "<timed exec>", its lines one short."""
+    stack = tmp_path / STACK_FILE
+    stack.write_text(
+        "Thread 0x1 (most recent call first):\n"
+        '  File "/x/torch/nn/modules/module.py", line 1 in _call_impl\n'
+        '  File "<ipython-input-4-ab>", line 24 in forward\n'
+        '  File "<timed exec>", line 16 in train_epoch\n'
+        '  File "<ipython-input-9-cd>", line 14 in fit\n'
+    )
+    assert running_student_code(stack, os.getuid()) == (
+        ", in forward (line 24 of its cell), called by train_epoch (line 17), from fit (line 14)"
+    )
