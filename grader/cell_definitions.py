@@ -77,6 +77,14 @@ def _kept(node: ast.stmt, known: set[str]) -> bool:
     return False
 
 
+def _guarded(node: ast.stmt) -> ast.Try:
+    """`try: node` / `except Exception as e: print(...)`: a definition that fails (a default
+    argument naming a value the cell computed, now dropped) costs itself, not those after it."""
+    report = ast.parse('print("[grader] a definition failed:", repr(_grader_error))').body
+    handler = ast.ExceptHandler(type=ast.Name("Exception"), name="_grader_error", body=report)
+    return ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[])
+
+
 def definitions_only(source: str) -> str:
     """The cell's top-level definitions as Python source; "" when it has none or cannot be
     read (IPython's `%magics` and `!commands` are translated first, then dropped)."""
@@ -86,7 +94,7 @@ def definitions_only(source: str) -> str:
     try:
         tree = ast.parse(TransformerManager().transform_cell(source))
         known: set[str] = set()  # constants kept so far
-        kept = [node for node in tree.body if _kept(node, known)]
+        kept = [_guarded(node) for node in tree.body if _kept(node, known)]
         return ast.unparse(ast.Module(body=kept, type_ignores=[])) if kept else ""
     except Exception:  # noqa: BLE001 - a cell nested past the recursion limit, say: nothing kept
         return ""
