@@ -133,11 +133,11 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
 
 
 def _definitions(source: str) -> str:
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:
-        return ""
+    from grader.cell_code import cell_tree
+
+    tree = cell_tree(source)
     kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    body = tree.body if tree else []
     return "\n\n".join(ast.unparse(node) for node in body if isinstance(node, kept))
 
 
@@ -145,20 +145,14 @@ def release_imports(release_notebook: Path) -> tuple[str, ...]:
     """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
     import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook
     loads, which a probe can load before it forks (the release is the instructor's)."""
-    from IPython.core.inputtransformer2 import TransformerManager
+    from grader.cell_code import cell_tree
 
     if not release_notebook.exists():
         return ()
-    python = TransformerManager().transform_cell  # magics and shell escapes as Python calls
     modules: dict[str, None] = {}
     for cell in json.loads(release_notebook.read_text())["cells"]:
-        if cell.get("cell_type") != "code":
-            continue
-        try:
-            tree = ast.parse(python(_source(cell)))
-        except SyntaxError:
-            continue
-        for node in tree.body:
+        tree = cell_tree(_source(cell)) if cell.get("cell_type") == "code" else None
+        for node in tree.body if tree else []:
             if isinstance(node, ast.Import):
                 modules.update(dict.fromkeys(alias.name for alias in node.names))
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

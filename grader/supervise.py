@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.cell_definitions import definitions_only
+from grader.cell_code import definitions_only
 from grader.observations import ObservationError, decode
 from grader.probe.context import STACK_FILE, CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
@@ -285,7 +285,8 @@ def run_probe(
     slot, owner = host.slot, host.probe_uid
     notes: list[str] = []
     trouble: list[str] = []
-    reduced: dict[int, str] = {}  # cells that stopped the probe, as their definitions alone
+    # Cells that stopped the probe: (their definitions alone, why).
+    reduced: dict[int, tuple[str, str]] = {}
     attempts = start_failures = 0
     log = Path()
     while attempts < limits.attempts:
@@ -303,7 +304,8 @@ def run_probe(
             json.dumps(
                 {
                     **job,
-                    "cells": [reduced.get(i, c) for i, c in enumerate(job["cells"])],
+                    "cells": [reduced.get(i, (c, ""))[0] for i, c in enumerate(job["cells"])],
+                    "cut_short": {i: (job["cells"][i], why) for i, (_, why) in reduced.items()},
                     "skip": skip,
                     "observers": remaining,
                     "workdir": str(host.inside(work)),
@@ -358,7 +360,8 @@ def run_probe(
             # First its definitions alone (a training call left under them); then nothing.
             kept = "" if item in reduced else definitions_only(job["cells"][item])
             if kept:
-                reduced[item] = kept
+                why = f"it stopped the probe ({reason}) and ran again as its definitions alone"
+                reduced[item] = (kept, why)
                 notes.append(
                     f"{stopped} ({reason}); graded with its definitions alone (imports, "
                     "functions, classes, constants), without what it ran"

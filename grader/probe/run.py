@@ -141,6 +141,7 @@ def run_cells(
     """
     skip = {int(k): v for k, v in job["skip"].items()}
     numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())))
+    cut = job.get("cut_short", {})  # index -> (its source, why): run as its definitions alone
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
     imported: list[str] | None = None
@@ -156,11 +157,14 @@ def run_cells(
             keep.after(index, before, shell.user_ns)
             progress.emit("cell_end", index=index, status=run.status, message=run.message)
             outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
+            if str(index) in cut and run.status == "ok":  # its own text, for what it lacks
+                original, why = cut[str(index)]
+                outcomes[index] = CellOutcome(index, original, "cut short", why, numbers[index])
             if run.message.startswith("NameError"):
                 retry.append(index)
         helped = False
         if imported is None:  # after the first pass, what only a branch run on Colab imports
-            imported = bind_unrun_imports(shell.user_ns, job["cells"], shell.transform_cell)
+            imported = bind_unrun_imports(shell.user_ns, job["cells"])
             if imported:
                 print(f"[grader] imported as on Colab (a branch not run here): {imported}")
             helped = bool(imported)

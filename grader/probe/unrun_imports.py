@@ -16,6 +16,8 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from grader.cell_code import cell_tree
+
 _OWN_SCOPE = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
@@ -61,16 +63,11 @@ def _attribute(module: str, name: str) -> Any:
         return importlib.import_module(f"{module}.{name}")
 
 
-def bind_unrun_imports(ns: dict, cells: list[str], to_python: Callable[[str], str]) -> list[str]:
-    """Bind in `ns` the unbound names of the cells' top-level imports; the names bound.
-    `to_python` turns a cell's source into Python (IPython's `%magics` and `!commands`)."""
+def bind_unrun_imports(ns: dict, cells: list[str]) -> list[str]:
+    """Bind in `ns` the unbound names of the cells' top-level imports; the names bound."""
     bound = []
-    for source in cells:
-        try:  # a cell IPython cannot read, or nested past the recursion limit, binds nothing
-            nodes = list(_top_level_imports(ast.parse(to_python(source))))
-        except Exception:  # noqa: BLE001
-            continue
-        for node in nodes:
+    for tree in filter(None, map(cell_tree, cells)):  # a cell that cannot be read binds nothing
+        for node in _top_level_imports(tree):
             for name, load in _bindings(node):
                 if name in ns:
                     continue

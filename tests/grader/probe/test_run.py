@@ -8,9 +8,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from grader.notebook_io import StudentNotebook, cells_to_run, normalise, release_test_sources
+from grader.probe.context import MissingDefinition, ProbeContext
 from grader.probe.run import run_cells
 from grader.probe.shell import GradingShell
 from solutions.paths import RELEASE_DIR
@@ -138,17 +140,18 @@ def test_does_an_import_only_a_branch_run_on_colab_makes_reach_the_students_code
             "def best(state):\n    import heapq\n    return copy.deepcopy(state)\n",
             "json = 'mine'\ntry:\n    pass\nexcept ImportError:\n    import json\n",
             "snapshot = best({'a': [1]})\n",  # failed once with a NameError, run again
+            "%%time\nif 'google.colab' in sys.modules:\n    import bisect\n",  # a timed body
         ],
-        "cell_numbers": [1, 2, 3, 4],
+        "cell_numbers": [1, 2, 3, 4, 5],
         "skip": {},
     }
     shell = GradingShell()
     outcomes = run_cells(shell, job, _Quiet())
-    assert [o.status for o in outcomes] == ["ok"] * 4
+    assert [o.status for o in outcomes] == ["ok"] * 5
     ns = shell.user_ns
     assert ns["snapshot"] == {"a": [1]} and ns["OD"].__name__ == "OrderedDict"
     assert ns["osp"].__name__ == "posixpath" and ns["xml"].dom.__name__ == "xml.dom"
-    assert ns["json"] == "mine"
+    assert ns["json"] == "mine" and ns["bisect"].__name__ == "bisect"
     assert "heapq" not in ns and "not_a_package_anywhere" not in ns
 
 
@@ -166,3 +169,23 @@ def test_does_a_graded_function_that_calls_display_find_it_in_the_checks():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_does_a_name_a_cut_short_cell_assigned_say_which_cell_and_why():
+    """A cell that stopped the probe runs again as its definitions alone; `model = Net()`
+    under them is gone. The check that reads `model` names that cell and why, from the cell's
+    own text (the definitions alone do not assign it: "no cell defines it" misled)."""
+    original = "class Net:\n    pass\n\nmodel = Net()\nfit(model, epochs=50)\n"
+    job = {
+        "cells": ["class Net:\n    pass\n"],
+        "cell_numbers": [7],
+        "skip": {},
+        "cut_short": {"0": [original, "it stopped the probe (it ran longer than 30 s)"]},
+    }
+    shell = GradingShell()
+    outcomes = run_cells(shell, job, _Quiet())
+    assert [o.status for o in outcomes] == ["cut short"] and outcomes[0].source == original
+    ctx = ProbeContext(ns=shell.user_ns, manifest=None, cells=tuple(outcomes))
+    with pytest.raises(MissingDefinition, match=r"cell 7, which defines it, cut short: .*30 s"):
+        ctx.get("model")
+    assert ctx.get("Net")

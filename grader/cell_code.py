@@ -1,4 +1,4 @@
-"""What a cell defines, without what it runs: for a cell that stopped the probe.
+"""A notebook cell's code as Python: its syntax tree, and what it defines without what it runs.
 
 Students leave a training call at the end of the cell that defines their functions (`def fit
 ...` then `fit(model, 10)`). On Colab's GPU it took seconds; on the grading machine's CPU it ran
@@ -17,6 +17,8 @@ import ast
 
 from IPython.core.inputtransformer2 import TransformerManager
 
+# Cell magics that run their body as the cell's code, in the notebook's namespace.
+_RUNS_BODY = frozenset({"%%time", "%%timeit", "%%capture"})
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -85,16 +87,22 @@ def _guarded(node: ast.stmt) -> ast.Try:
     return ast.Try(body=[node], handlers=[handler], orelse=[], finalbody=[])
 
 
-def definitions_only(source: str) -> str:
-    """The cell's top-level definitions as Python source; "" when it has none or cannot be
-    read (IPython's `%magics` and `!commands` are translated first, then dropped)."""
+def cell_tree(source: str) -> ast.Module | None:
+    """The cell's code as Python's syntax tree, IPython's `%magics` and `!commands` translated
+    (a `%%time` or `%%capture` cell's body read as its code); None when it cannot be read."""
     first, _, rest = source.lstrip().partition("\n")
-    if first.split()[:1] in (["%%time"], ["%%capture"]):  # cell magics that run the cell as code
+    if first.split()[:1] and first.split()[0] in _RUNS_BODY:
         source = rest
     try:
-        tree = ast.parse(TransformerManager().transform_cell(source))
-        known: set[str] = set()  # constants kept so far
-        kept = [_guarded(node) for node in tree.body if _kept(node, known)]
-        return ast.unparse(ast.Module(body=kept, type_ignores=[])) if kept else ""
-    except Exception:  # noqa: BLE001 - a cell nested past the recursion limit, say: nothing kept
-        return ""
+        return ast.parse(TransformerManager().transform_cell(source))
+    except Exception:  # noqa: BLE001 - a syntax error, or nested past the recursion limit
+        return None
+
+
+def definitions_only(source: str) -> str:
+    """The cell's top-level definitions as Python source; "" when it has none or cannot be
+    read."""
+    tree = cell_tree(source)
+    known: set[str] = set()  # constants kept so far
+    kept = [_guarded(node) for node in tree.body if _kept(node, known)] if tree else []
+    return ast.unparse(ast.Module(body=kept, type_ignores=[])) if kept else ""

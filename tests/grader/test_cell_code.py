@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.cell_definitions import definitions_only
+from grader.cell_code import definitions_only
 
 CELL = """%%time
 import torch, copy
