@@ -27,6 +27,7 @@ from grader.manifest import Manifest
 from grader.notebook_io import (
     NotebookError,
     cells_to_run,
+    last_part,
     parse_notebook,
     release_imports,
     release_test_sources,
@@ -260,6 +261,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         "cell_numbers": [number for number, _, _ in graded],
         "skip": {},
         "given": [i for i, (_, _, given) in enumerate(graded) if given],
+        "closing_after": last_part(graded, release),
         "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,

@@ -132,6 +132,25 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
     return [cell for cell in cells if cell[1]]
 
 
+def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
+    """The index in `cells` (cells_to_run's) of the student's cell that holds the release's last
+    solution cell, found by its first line; None where none does. The student's cells after it
+    are closing experiments (grader/probe/run.py: Kept)."""
+    if not release.exists():
+        return None
+    data = json.loads(release.read_text())
+    parts = [
+        _source(c).strip()
+        for c in data["cells"]
+        if c.get("cell_type") == "code" and nbgrader_meta(c).get("solution")
+    ]
+    if not parts or not parts[-1]:
+        return None
+    first = parts[-1].splitlines()[0].strip()
+    found = [i for i, (_, code, given) in enumerate(cells) if not given and first in code]
+    return found[-1] if found else None
+
+
 def _definitions(source: str) -> str:
     from grader.cell_code import cell_tree
 

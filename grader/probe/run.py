@@ -12,6 +12,7 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
+from grader.cell_code import cell_tree
 from grader.checks.assemble import build_checkset
 from grader.checks.common import describe_error, names_read, torch_defaults
 from grader.manifest import Manifest
@@ -91,22 +93,35 @@ class Kept:
     every cell ran, as the student's cells saw it. So are the modules (`nn`, `F`, `np`) that a
     student's cell rebinds to something else (`nn = DeepFNN(...)` in a closing experiment)
     unless code the student defines from then on reads the name: only that code can rely on
-    the new value."""
+    the new value. So are the student's definitions that their closing experiments (cells after
+    the last part of the notebook they fill in, `closing_after`) rebind after the last given
+    cell that used their code (`def dense_layer` for B1's "variant of dense_layer"): the
+    notebook's own cells met the earlier ones; a later fix that a given cell then uses stands."""
 
-    def __init__(self, given: set[int]):
+    def __init__(self, given: set[int], closing_after: int | None = None):
         self.given, self.defined, self.taken = given, {}, {}
+        self.closing_after = closing_after
         self.modules, self.shadowed = {}, {}
+        self.used, self.undone = {}, {}
 
-    def after(self, index: int, before: dict, ns: dict) -> None:
+    def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
         self.modules.update({k: v for k, v in changed.items() if isinstance(v, ModuleType)})
         for name in changed:  # bound again: the latest binding decides
             self.shadowed.pop(name, None)
         if index in self.given:
+            if reads & self.defined.keys():  # a given cell used the student's code as it is now
+                names = self.used.keys() | self.defined.keys()
+                self.used, self.undone = {k: ns[k] for k in names if k in ns}, {}
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
+        closing = self.closing_after is not None and index > self.closing_after
+        for name in changed.keys() & self.used.keys() if closing else ():  # after its last use
+            self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
         self.defined.update(defs)
+        if not closing:  # the student's own part: its bindings stand, for the checks too
+            self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})
         for name in changed:  # the student's own later binding stands
             self.taken.pop(name, None)
         # Names that code defined here reads keep their new values (`for F in (nn.ReLU, ...)`
@@ -119,9 +134,10 @@ class Kept:
         )
 
     def clobbered(self) -> dict:
-        """The student's definitions a given cell rebound, and the modules a student's cell
-        shadowed that none of their later code reads, by name."""
-        return {**self.taken, **self.shadowed}
+        """The student's definitions a given cell, or a student's cell after the last given
+        cell that used them, rebound, and the modules a student's cell shadowed that none of
+        their later code reads, by name."""
+        return {**self.undone, **self.taken, **self.shadowed}
 
 
 def _globals_read(value: type | FunctionType) -> set[str]:
@@ -129,6 +145,14 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
     return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
+
+
+def _cell_reads(source: str, index: int, keep: Kept) -> set[str]:
+    """The names a given cell's code reads, its functions' too (none for a student's cell)."""
+    tree = cell_tree(source) if index in keep.given else None
+    if tree is None:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def run_cells(
@@ -140,7 +164,7 @@ def run_cells(
     notebook whose cells were moved around (Colab makes it easy) then still defines everything.
     """
     skip = {int(k): v for k, v in job["skip"].items()}
-    numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())))
+    numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())), job.get("closing_after"))
     cut = job.get("cut_short", {})  # index -> (its source, why): run as its definitions alone
     outcomes: dict[int, CellOutcome] = {}
     pending = [i for i in range(len(job["cells"])) if i not in skip]
@@ -154,7 +178,7 @@ def run_cells(
                 watch.arm("cell")
             before = dict(shell.user_ns)
             run = run_cell(shell, source)
-            keep.after(index, before, shell.user_ns)
+            keep.after(index, before, shell.user_ns, _cell_reads(source, index, keep))
             progress.emit("cell_end", index=index, status=run.status, message=run.message)
             outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
             if str(index) in cut and run.status == "ok":  # its own text, for what it lacks

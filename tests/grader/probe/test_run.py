@@ -189,3 +189,40 @@ def test_does_a_name_a_cut_short_cell_assigned_say_which_cell_and_why():
     with pytest.raises(MissingDefinition, match=r"cell 7, which defines it, cut short: .*30 s"):
         ctx.get("model")
     assert ctx.get("Net")
+
+
+def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
+    """Blind round 11 (fnn_mnist): B1 asks for "a variant of dense_layer"; a student's closing
+    cell defined it under the same name (batch norm after the activation), and every check then
+    met the variant through FNN: dense_layer_batchnorm 0/2 and fnn_bn.pt no longer loaded (36/40),
+    though the notebook's own cells ran with the student's dense_layer. A definition that a cell
+    after the last part (`closing_after`) rebinds after the last given cell that used the
+    student's code is put back; a fix in their parts stands, and so does a name first defined
+    in a closing cell, or one a given cell used after its experiment."""
+    job = {
+        "cells": [
+            "import torch\n",  # the given setup cell
+            "def layer(n):\n    return n + 1\n\ndef model(n):\n    return layer(n) * 10\n",
+            "def model(n):\n    return layer(n) * 100\n",  # a fix in a cell of the student's own
+            "out = model(1)\n",  # a given cell uses the student's code
+            "def scale(n):\n    return n\n\ndef model(n):\n    return layer(n) * scale(1000)\n",
+            "def scale(n):\n    return 2 * n\n",  # an experiment a given cell then uses
+            "used = model(1)\n",  # given
+            "def layer(n):\n    return n - 1\n\ndef plot(n):\n    return n\n",  # the experiment
+            "plot = 'figure'\nnet = model(1)\n",
+        ],
+        "cell_numbers": list(range(1, 10)),
+        "skip": {},
+        "given": [0, 3, 6],
+        "closing_after": 4,  # the student's last part
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 9
+    assert (shell.user_ns["out"], shell.user_ns["used"]) == (200, 4000)
+    assert shell.user_ns["net"] == 0  # the notebook's own experiment met its variant
+    assert shell.user_ns["model"](1) == 4000  # the checks meet what the given cells used
+    assert shell.user_ns["plot"] == "figure"
+    job["closing_after"] = None  # no last part found: the latest binding stands, as before
+    shell = GradingShell()
+    run_cells(shell, job, _Quiet())
+    assert shell.user_ns["model"](1) == 0
