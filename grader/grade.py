@@ -28,6 +28,7 @@ from grader.notebook_io import (
     NotebookError,
     cells_to_run,
     parse_notebook,
+    redefined_parts,
     release_imports,
     release_test_sources,
 )
@@ -247,6 +248,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     notebook = parse_notebook(staged.notebook_name, staged.notebook)
     report.notes += notebook.warnings
     release = RELEASE_DIR / manifest.id / manifest.notebook
+    report.notes += redefined_parts(notebook, release)
     graded = cells_to_run(notebook, release)
     slot, inside = host.slot, host.inside
     slot.clear()

@@ -141,6 +141,40 @@ def _definitions(source: str) -> str:
     return "\n\n".join(ast.unparse(node) for node in body if isinstance(node, kept))
 
 
+def _top_level_names(python, source: str) -> set[str]:
+    """The functions and classes a cell defines at its top level (magics read as Python)."""
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    try:
+        return {node.name for node in ast.parse(python(source)).body if isinstance(node, kinds)}
+    except SyntaxError:
+        return set()
+
+
+def redefined_parts(notebook: StudentNotebook, release: Path) -> list[str]:
+    """A note for each function or class of the release's solution cells that the notebook
+    defines in several cells: the last definition is graded, as a run from top to bottom leaves
+    it, which a student who kept an old or exploratory version further down may not expect."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    if not release.exists():
+        return []
+    python = TransformerManager().transform_cell
+    parts: set[str] = set()
+    for cell in json.loads(release.read_text())["cells"]:
+        if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
+            parts |= _top_level_names(python, _source(cell))
+    where: dict[str, list[int]] = {}
+    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
+        for name in sorted(_top_level_names(python, code) & parts):
+            where.setdefault(name, []).append(number)
+    return [
+        f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}: the last "
+        f"one, cell {cells[-1]}, is graded (as a run from top to bottom leaves it); keep one"
+        for name, cells in sorted(where.items())
+        if len(cells) > 1
+    ]
+
+
 def release_imports(release_notebook: Path) -> tuple[str, ...]:
     """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
     import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook
