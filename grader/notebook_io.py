@@ -146,8 +146,8 @@ def _top_level_names(python, source: str) -> set[str]:
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     try:
         return {node.name for node in ast.parse(python(source)).body if isinstance(node, kinds)}
-    except SyntaxError:
-        return set()
+    except Exception:  # noqa: BLE001 - the student's text, parsed on the host: never fatal
+        return set()  # (SyntaxError; RecursionError or MemoryError for a nested hostile cell)
 
 
 def redefined_parts(notebook: StudentNotebook, release: Path) -> list[str]:

@@ -35,6 +35,8 @@ def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
         nbformat.v4.new_code_cell(
             "def helper():\n    def MLP():\n        pass\n\ndef helper():\n  0"
         ),
+        nbformat.v4.new_code_cell("x = " + "-" * 100_000 + "1"),  # MemoryError in ast.parse
+        nbformat.v4.new_code_cell("x = 1" + "+1" * 200_000),  # RecursionError: passed over
     ]
     parsed = parse_notebook("mlp_tuning.ipynb", nbformat.writes(notebook).encode())
     notes = redefined_parts(parsed, RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb")
