@@ -29,6 +29,7 @@ from grader.notebook_io import (
     cells_to_run,
     last_part,
     parse_notebook,
+    redefined_parts,
     release_imports,
     release_test_sources,
 )
@@ -249,6 +250,10 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     report.notes += notebook.warnings
     release = RELEASE_DIR / manifest.id / manifest.notebook
     graded = cells_to_run(notebook, release)
+    closing = last_part(graded, release)
+    report.notes += redefined_parts(
+        notebook, release, None if closing is None else graded[closing][0]
+    )
     slot, inside = host.slot, host.inside
     slot.clear()
     weights_dir = slot.folder("job") / "weights"
@@ -261,7 +266,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         "cell_numbers": [number for number, _, _ in graded],
         "skip": {},
         "given": [i for i, (_, _, given) in enumerate(graded) if given],
-        "closing_after": last_part(graded, release),
+        "closing_after": closing,
         "observers": run.session.observers,
         "weights_dir": str(inside(weights_dir)),
         "test_images": str(inside(run.inputs.images_file)) if run.inputs.images_file else None,

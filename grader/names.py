@@ -26,12 +26,17 @@ def original_name(filename: str) -> str:
     stem = filename
     while stem.lower().endswith(_SUFFIX):
         stem = stem[: -len(_SUFFIX)]
+    return peeled(stem) + _SUFFIX
+
+
+def peeled(stem: str) -> str:
+    """`stem` without the "Copy of " and " (1)" that Colab and browsers add, however often."""
     previous = None
     while stem != previous:
         previous = stem
         stem = _COPY_OF.sub("", stem)
         stem = _NUMBERED.sub("", stem).strip()
-    return stem + _SUFFIX
+    return stem
 
 
 def is_copy_of(filename: str, notebook: str) -> bool:

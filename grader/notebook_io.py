@@ -160,6 +160,50 @@ def _definitions(source: str) -> str:
     return "\n\n".join(ast.unparse(node) for node in body if isinstance(node, kept))
 
 
+def _top_level_names(source: str) -> set[str]:
+    """The functions and classes a cell defines at its top level."""
+    from grader.cell_code import cell_tree
+
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    tree = cell_tree(source)  # None for what cannot be read (a nested hostile cell, say)
+    return {node.name for node in tree.body if isinstance(node, kinds)} if tree else set()
+
+
+def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None = None) -> list[str]:
+    """A note for each function or class of the release's solution cells that the notebook
+    defines in several cells, which a student who kept an old or exploratory version may not
+    expect. The last definition up to the notebook's last part (cell number `last`, see
+    `last_part`) is graded, as a run from top to bottom leaves it; one in a closing experiment
+    after it is not, where the notebook's own cells used the earlier one (probe/run.py: Kept)."""
+    if not release.exists():
+        return []
+    parts: set[str] = set()
+    for cell in json.loads(release.read_text())["cells"]:
+        if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
+            parts |= _top_level_names(_source(cell))
+    where: dict[str, list[int]] = {}
+    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
+        for name in sorted(_top_level_names(code) & parts):
+            where.setdefault(name, []).append(number)
+    notes = []
+    for name, cells in sorted(where.items()):
+        if len(cells) < 2:
+            continue
+        inside = [c for c in cells if last is None or c <= last]
+        listed = f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}"
+        if inside and len(inside) < len(cells):
+            notes.append(
+                f"{listed}: cell {inside[-1]}'s, the last up to the notebook's last part, is "
+                "graded (the later ones are experiments after it); keep one"
+            )
+        else:
+            notes.append(
+                f"{listed}: the last one, cell {cells[-1]}, is graded (as a run from top to "
+                "bottom leaves it); keep one"
+            )
+    return notes
+
+
 def release_imports(release_notebook: Path) -> tuple[str, ...]:
     """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
     import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.manifest import Manifest
+from grader.names import peeled
 from grader.notebook_io import (
     MAX_NOTEBOOK_BYTES,
     NotebookError,
@@ -167,6 +168,8 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             # A Windows editor's byte order mark, which json.load refuses (RFC 8259 lets
             # readers skip it): the notebook reads the file as it was meant.
             extras[name] = extras[name][len(BOM) :]
+    configs = [m.config for m in manifest.models if m.config]
+    _adopt_downloaded_copies(extras, [*configs, *manifest.files], notes)
     notes = [inert_line(n) for n in notes]  # each names files the student named
     return Staged(chosen, notebooks[chosen], weights, extras, problems, tuple(notes))
 
@@ -225,6 +228,25 @@ def _adopt_lone_weights(top, wanted, weights, problems, notes, limits) -> str:
     del problems[name]
     notes.append(f"graded {file} as {name}: next time hand it in under the name {name}")
     return file
+
+
+def _adopt_downloaded_copies(extras: dict, expected: list[str], notes: list) -> None:
+    """Grade the one file beside the notebook named as a Colab or browser copy of an expected
+    file that is missing ("final_config (1).json", "Copy of final_config.json") under the
+    expected name, with a note, as a renamed weights file is. Two such copies: neither."""
+    for name in expected:
+        stem, suffix = os.path.splitext(name.lower())
+        copies = [
+            n
+            for n in extras
+            if os.path.splitext(n.lower())[1] == suffix
+            and peeled(os.path.splitext(n.lower())[0]) == stem
+        ]
+        if name not in extras and len(copies) == 1:
+            extras[name] = extras.pop(copies[0])
+            notes.append(
+                f"graded {copies[0]} as {name}: next time hand it in under the name {name}"
+            )
 
 
 def _refused_notebook(path: Path, err: UnsafeFile) -> str:

@@ -150,6 +150,24 @@ def test_is_augmenting_after_standardise_wrong_and_after_to_tensor_right(steps, 
     cell = cell.replace("Compose(augment + to_tensor)", f"Compose({steps})")
     verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
     assert verdicts["train_transform_augments"].fraction == (1 if right else 0.5), verdicts
+    assert (
+        right or "in this order" in verdicts["train_transform_augments"].message
+    )  # not Standardise
+
+
+def test_is_a_standardise_mistake_named_as_one_and_not_as_an_augmentation_mistake():
+    """Blind round 11: a Standardise that ignored the images it was given lost points in the
+    augmentation and evaluation checks, whose messages sent the student to the augmentations'
+    order and to augmenting evaluation images instead."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    own = "return (x - self.mean_image) / self.std_image"
+    cell = cell.replace(own, "return (x - 0.2860) / 0.3530")  # Fashion-MNIST's channel stats
+    verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
+    hints = {"train_transform_augments": "in this order", "eval_transform_deterministic": "no aug"}
+    for name, elsewhere in hints.items():
+        assert verdicts[name].fraction == 0.5, verdicts  # as before: the message changed
+        message = verdicts[name].message
+        assert "Standardise must compute" in message and elsewhere not in message, message
 
 
 GLOBAL_STATE = {

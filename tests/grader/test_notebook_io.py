@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import nbformat
 
-from grader.notebook_io import release_imports
+from grader.notebook_io import (
+    StudentNotebook,
+    cells_to_run,
+    last_part,
+    parse_notebook,
+    redefined_parts,
+    release_imports,
+)
+from solutions.paths import RELEASE_DIR
 
 
 def test_are_only_the_release_s_unconditional_top_level_imports_preloaded(tmp_path):
@@ -25,9 +33,6 @@ def test_are_only_the_release_s_unconditional_top_level_imports_preloaded(tmp_pa
 def test_is_the_student_cell_holding_the_last_part_found():
     """The closing experiments start after it (grader/probe/run.py: Kept): fnn_mnist's last
     part is the batch-norm training cell; a copy of it in an experiment moves the start down."""
-    from grader.notebook_io import StudentNotebook, cells_to_run, last_part
-    from solutions.paths import RELEASE_DIR
-
     release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
     last = "fnn_bn = FNN(784, HIDDEN_SIZE, 10, batch_norm=True).to(device)\ntrain()\n"
     code = ["import torch\n", last, "def dense_layer():\n    pass\n", "x = 1\n"]
@@ -36,3 +41,28 @@ def test_is_the_student_cell_holding_the_last_part_found():
     assert last_part(run + [(5, "# again\n" + last, False)], release) == 4
     assert last_part(run[:1], release) is None
     assert last_part(run, tmp := release.with_name("absent.ipynb")) is None and not tmp.exists()
+
+
+def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
+    """Blind round 11: mlp_tuning's MLP, right in its own cell, was defined again by an
+    exploration cell at the end of the notebook. The last definition is graded (as a run from
+    top to bottom leaves it): it cost 12 points with messages that named only parameter counts."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("class MLP: markdown"),
+        nbformat.v4.new_code_cell("class MLP:\n    pass\n\ndef evaluate(m):\n    return 1"),
+        nbformat.v4.new_code_cell("!nvidia-smi\nclass MLP:  # a wider one, to explore\n    pass"),
+        nbformat.v4.new_code_cell(
+            "def helper():\n    def MLP():\n        pass\n\ndef helper():\n  0"
+        ),
+        nbformat.v4.new_code_cell("x = " + "-" * 100_000 + "1"),  # MemoryError in ast.parse
+        nbformat.v4.new_code_cell("x = 1" + "+1" * 200_000),  # RecursionError: passed over
+    ]
+    parsed = parse_notebook("mlp_tuning.ipynb", nbformat.writes(notebook).encode())
+    notes = redefined_parts(parsed, RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb")
+    assert len(notes) == 1 and notes[0].startswith("MLP is defined in cells 2 and 3"), notes
+    assert "cell 3, is graded" in notes[0]
+    # With cell 2 the notebook's last part, cell 3 is a closing experiment (Kept puts the
+    # definition the notebook's own cells used back): cell 2's is graded.
+    notes = redefined_parts(parsed, RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb", last=2)
+    assert "cell 2's, the last up to the notebook's last part, is graded" in notes[0], notes

@@ -171,3 +171,20 @@ def test_is_a_file_graded_as_one_model_never_graded_as_another(folder):
     assert staged.weights == {"resmlp.pt": b"resmlp.pt"}
     assert staged.problems["densenet.pt"] == "densenet.pt was not submitted"
     assert "resmlp.pth" not in staged.extras
+
+
+@pytest.mark.parametrize("copy", ["final_config (1).json", "Copy of final_config.json"])
+def test_is_a_downloaded_copy_of_a_config_file_graded_under_its_name(tmp_path, copy):
+    """Blind round 11: a second download ("final_config (1).json") beside "mlp_final (1).pt":
+    the weights were graded (one lone weights file), the configuration was not found and cost
+    config_matches_weights and final_accuracy, 7 points."""
+    folder = tmp_path / "mlp_tuning"
+    folder.mkdir()
+    (folder / "mlp_tuning.ipynb").write_bytes(_notebook(0))
+    (folder / "mlp_final (1).pt").write_bytes(b"weights")
+    (folder / copy).write_bytes(b'{"width": 8}')
+    (folder / "notes (1).json").write_bytes(b"{}")  # named after no expected file: left alone
+    staged = stage(folder, load_manifest("mlp_tuning"))
+    assert staged.extras["final_config.json"] == b'{"width": 8}' and copy not in staged.extras
+    assert f"graded {copy} as final_config.json" in " ".join(staged.notes)
+    assert "notes (1).json" in staged.extras
