@@ -83,6 +83,28 @@ def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
     assert "grew brighter" in verdict, verdict
 
 
+def test_is_an_ascent_on_the_softmax_probability_told_to_use_the_logit():
+    """Blind round 11: a student ascended softmax(...)[0, target] ("most sure of a class"); on
+    the probe's confident model its gradient vanished, the logit never moved, and the message
+    named neither the softmax nor the logit before it."""
+    manifest, seen = load_manifest("cnn_techniques"), {}
+    for name, softmax in (("want", False), ("seen", True)):
+        reference = _dream(lambda x, m, s: x)
+
+        def dream(model, *args, _softmax=softmax, _reference=reference, **kwargs):
+            if not _softmax:
+                return _reference(model, *args, **kwargs)
+            return _reference(torch.nn.Sequential(model, torch.nn.Softmax(1)), *args, **kwargs)
+
+        settings = {"target": 2, "norm": [0.5, 0.5]}
+        ctx = ProbeContext(
+            ns={"activation_maximisation": dream}, manifest=manifest, settings=settings
+        )
+        seen[name] = analysis.dream_seen(ctx)["runs"][0]
+    verdict = analysis.dream_ascent(seen["seen"], seen["want"], ctx, 0)
+    assert verdict and "softmax" in verdict, verdict
+
+
 def _dream_float64(model, target, mean, std, steps=200, lr=0.05, decay=0.05, device="cpu"):
     """The ascent on a float64 copy of the model (the model itself untouched)."""
     net = copy.deepcopy(model).double().eval()
