@@ -168,6 +168,14 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
         {"fit_keeps_best_epoch"},
     ),
     "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
+    # Blind round 11: early stopping after 3 epochs without improvement never stopped within
+    # the probe's 4 epochs and kept full marks; the probe runs 7 now, 3 of them worse.
+    "early stopping": (
+        "fit",
+        "  # a copy: training changes it\n",
+        "\n        elif epoch - best_epoch >= 3:\n            break\n",
+        {"fit_keeps_best_epoch"},
+    ),
 }
 
 
