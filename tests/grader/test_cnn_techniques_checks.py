@@ -41,6 +41,27 @@ def test_does_finetune_optimizer_catch_a_learning_rate_ignored():
             assert (verdict is None) is (typed is None), (lr, typed, verdict)
 
 
+def _new_head(mnist_state, lr):
+    model = PytorchExampleNet()
+    model.load_state_dict(mnist_state)
+    model.requires_grad_(False)
+    model.fc2 = torch.nn.Linear(128, 10)  # a fresh head, as transfer learning often does
+    return model, torch.optim.Adadelta(model.fc2.parameters(), lr=lr)
+
+
+def test_is_a_new_fc2_named_in_finetune_frozen():
+    """Blind round 11: finetuning_setup replaced fc2 by a new nn.Linear; finetune_frozen said
+    only that the model does not hold the MNIST state, not which part or why."""
+    manifest, seen = load_manifest("cnn_techniques"), {}
+    for name, setup in (("want", _setup(None)), ("seen", _new_head)):
+        ns = {"Net": PytorchExampleNet, "finetuning_setup": setup}
+        ctx = ProbeContext(ns=ns, manifest=manifest, settings={"lr": 0.2, "seed": 0})
+        seen[name] = training.finetuning(ctx)["runs"][0]
+    assert training.finetune_frozen(seen["want"], seen["want"], ctx, 0) is None
+    verdict = training.finetune_frozen(seen["seen"], seen["want"], ctx, 0)
+    assert "fc2.weight" in verdict and "new layer" in verdict, verdict
+
+
 CHECKS = (analysis.dream_ascent, analysis.dream_empty_start)
 
 

@@ -173,13 +173,27 @@ def finetuning(ctx) -> dict:
     }
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
     model, optimizer = pair_of(pair, "(model, optimizer)")
-    return {**behaviour.training_setup(model, optimizer), "holds_state": holds_state(model, state)}
+    own = model.state_dict()
+    other = sorted(k for k in state if k not in own or not torch.equal(own[k], state[k]))
+    return {
+        **behaviour.training_setup(model, optimizer),
+        "holds_state": holds_state(model, state),
+        "other": other[:4],  # the state's tensors it does not hold, for the message
+    }
 
 
 @judged(OWN, finetuning, "runs", "finetuning_setup")
 def finetune_frozen(entry, want, ctx, i) -> str | None:
     if not entry["holds_state"]:
-        return "the model it returns does not hold the MNIST state"
+        other = entry.get("other")
+        if other and all(k.startswith(LAST_LAYER) for k in other):
+            return (
+                f"the model it returns does not hold the MNIST state's {', '.join(other)}: "
+                "fine-tuning trains the MNIST network's own fc2 on, not a new layer (load the "
+                "whole state, then freeze every other parameter)"
+            )
+        shown = f" ({', '.join(other)} differ)" if other else ""
+        return f"the model it returns does not hold the MNIST state{shown}"
     if entry["trainable"] != want["trainable"]:
         return (
             f"trainable parameters: {entry['trainable']}, expected only {want['trainable']} "
