@@ -41,6 +41,27 @@ def test_does_finetune_optimizer_catch_a_learning_rate_ignored():
             assert (verdict is None) is (typed is None), (lr, typed, verdict)
 
 
+def _new_head(mnist_state, lr):
+    model = PytorchExampleNet()
+    model.load_state_dict(mnist_state)
+    model.requires_grad_(False)
+    model.fc2 = torch.nn.Linear(128, 10)  # a fresh head, as transfer learning often does
+    return model, torch.optim.Adadelta(model.fc2.parameters(), lr=lr)
+
+
+def test_is_a_new_fc2_named_in_finetune_frozen():
+    """Blind round 11: finetuning_setup replaced fc2 by a new nn.Linear; finetune_frozen said
+    only that the model does not hold the MNIST state, not which part or why."""
+    manifest, seen = load_manifest("cnn_techniques"), {}
+    for name, setup in (("want", _setup(None)), ("seen", _new_head)):
+        ns = {"Net": PytorchExampleNet, "finetuning_setup": setup}
+        ctx = ProbeContext(ns=ns, manifest=manifest, settings={"lr": 0.2, "seed": 0})
+        seen[name] = training.finetuning(ctx)["runs"][0]
+    assert training.finetune_frozen(seen["want"], seen["want"], ctx, 0) is None
+    verdict = training.finetune_frozen(seen["seen"], seen["want"], ctx, 0)
+    assert "fc2.weight" in verdict and "new layer" in verdict, verdict
+
+
 CHECKS = (analysis.dream_ascent, analysis.dream_empty_start)
 
 
@@ -81,6 +102,28 @@ def test_does_dream_ascent_catch_the_penalty_on_the_normalised_input():
     assert analysis.dream_ascent(seen["pixels"], seen["pixels"], ctx, 0) is None
     verdict = analysis.dream_ascent(seen["input"], seen["pixels"], ctx, 0)
     assert "grew brighter" in verdict, verdict
+
+
+def test_is_an_ascent_on_the_softmax_probability_told_to_use_the_logit():
+    """Blind round 11: a student ascended softmax(...)[0, target] ("most sure of a class"); on
+    the probe's confident model its gradient vanished, the logit never moved, and the message
+    named neither the softmax nor the logit before it."""
+    manifest, seen = load_manifest("cnn_techniques"), {}
+    for name, softmax in (("want", False), ("seen", True)):
+        reference = _dream(lambda x, m, s: x)
+
+        def dream(model, *args, _softmax=softmax, _reference=reference, **kwargs):
+            if not _softmax:
+                return _reference(model, *args, **kwargs)
+            return _reference(torch.nn.Sequential(model, torch.nn.Softmax(1)), *args, **kwargs)
+
+        settings = {"target": 2, "norm": [0.5, 0.5]}
+        ctx = ProbeContext(
+            ns={"activation_maximisation": dream}, manifest=manifest, settings=settings
+        )
+        seen[name] = analysis.dream_seen(ctx)["runs"][0]
+    verdict = analysis.dream_ascent(seen["seen"], seen["want"], ctx, 0)
+    assert verdict and "softmax" in verdict, verdict
 
 
 def _dream_float64(model, target, mean, std, steps=200, lr=0.05, decay=0.05, device="cpu"):
@@ -146,6 +189,14 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
         {"fit_keeps_best_epoch"},
     ),
     "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
+    # Blind round 11: early stopping after 3 epochs without improvement never stopped within
+    # the probe's 4 epochs and kept full marks; the probe runs 7 now, 3 of them worse.
+    "early stopping": (
+        "fit",
+        "  # a copy: training changes it\n",
+        "\n        elif epoch - best_epoch >= 3:\n            break\n",
+        {"fit_keeps_best_epoch"},
+    ),
 }
 
 

@@ -132,7 +132,8 @@ def dream_ascent(entry, want, ctx, i) -> str | None:
         return (
             f"over {DREAM_STEPS} steps the target logit changed by {entry['rise']:.2f}, the "
             f"reference's rose by {want['rise']:.2f}: move the image along the gradient of the "
-            "logit (ascent), and change the image, not the model's weights"
+            "logit (ascent; the logit itself, not a softmax probability, whose gradient vanishes "
+            "once the model is sure), and change the image, not the model's weights"
         )
     return "; ".join(entry["returned"]) or None
 

@@ -29,15 +29,18 @@ GAMMA = 0.5  # fit's StepLR: the learning rate halves every epoch
 
 
 def _draw_fit(rng, manifest) -> dict:
-    top, best = rng.randint(14, 18), rng.choice([1, 2])  # best epoch index 1 or 2 (of 0..3)
+    top, best = rng.randint(14, 18), rng.choice([1, 2])  # best epoch index 1 or 2 (of 0..6)
     right = [rng.randint(3, 8), rng.randint(9, 12), rng.randint(9, 12)]
     right[best] = top
-    return {"seed": kit.seed(rng), "right": [*right, top]}  # a tie at the last epoch
+    # Three epochs worse than the best, then a tie at the last: a fit that stops early (after
+    # up to 3 epochs without improvement) trains fewer than the 7 epochs it is given.
+    worse = [rng.randint(9, 12) for _ in range(3)]
+    return {"seed": kit.seed(rng), "right": [*right, *worse, top]}
 
 
 @kit.one_case(OWN, draw=_draw_fit)
 def fit_run(ctx) -> dict:
-    """fit(...) of a small model of the grader's for 4 epochs, with test accuracies scripted by
+    """fit(...) of a small model of the grader's for 7 epochs, with test accuracies scripted by
     the test loader (best at epoch 2 or 3, tied at the last) and a StepLR halving the learning
     rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
     learning rate of each epoch."""
@@ -57,8 +60,15 @@ def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy") if isinstance(got, dict) else None
     numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)
-    if not numbers or len(curve) != 4:
-        return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch (4)"
+    epochs = len(ctx.settings["right"])
+    if numbers and 1 < len(curve) < epochs and len(entry["lrs"]) == len(curve):
+        return (
+            f"given epochs={epochs}, fit trained {len(curve)} epochs (test accuracies "
+            f"{[round(a, 4) for a in curve]}): train every one of the epochs it is given "
+            "(range(1, epochs + 1), no early stopping), then load the best epoch's weights"
+        )
+    if not numbers or len(curve) != epochs:
+        return f"its test_accuracy is {str(curve)[:200]}, not one number per epoch ({epochs})"
     best = curve.index(max(curve)) + 1  # the earliest best epoch
     problems = [p for p in [_curve_problem(got)] if p]
     if got.get("best_epoch") != best:
@@ -163,13 +173,27 @@ def finetuning(ctx) -> dict:
     }
     pair = ctx.get("finetuning_setup")(state, float(ctx.settings["lr"]))
     model, optimizer = pair_of(pair, "(model, optimizer)")
-    return {**behaviour.training_setup(model, optimizer), "holds_state": holds_state(model, state)}
+    own = model.state_dict()
+    other = sorted(k for k in state if k not in own or not torch.equal(own[k], state[k]))
+    return {
+        **behaviour.training_setup(model, optimizer),
+        "holds_state": holds_state(model, state),
+        "other": other[:4],  # the state's tensors it does not hold, for the message
+    }
 
 
 @judged(OWN, finetuning, "runs", "finetuning_setup")
 def finetune_frozen(entry, want, ctx, i) -> str | None:
     if not entry["holds_state"]:
-        return "the model it returns does not hold the MNIST state"
+        other = entry.get("other")
+        if other and all(k.startswith(LAST_LAYER) for k in other):
+            return (
+                f"the model it returns does not hold the MNIST state's {', '.join(other)}: "
+                "fine-tuning trains the MNIST network's own fc2 on, not a new layer (load the "
+                "whole state, then freeze every other parameter)"
+            )
+        shown = f" ({', '.join(other)} differ)" if other else ""
+        return f"the model it returns does not hold the MNIST state{shown}"
     if entry["trainable"] != want["trainable"]:
         return (
             f"trainable parameters: {entry['trainable']}, expected only {want['trainable']} "

@@ -68,6 +68,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     Evaluation first, while batch-norm running statistics still hold their initial values;
     dropout masks come from the seeded global generator, the same for student and reference.
     "train_random": whether training mode gives other outputs under another seed;
+    "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
+    `training=self.training`), measured before training mode moves the running statistics;
     "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did).
     """
     fix_parameters(module, seed)
@@ -81,6 +83,10 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
             seen[f"{mode}_tensor"] = out.detach().float()
         else:
             seen[f"{mode}_output"] = f"<{type(out).__name__}, not a float tensor>"
+        if mode == "eval" and "eval_tensor" in seen:
+            torch.manual_seed(seed + 1)
+            with torch.no_grad():
+                seen["eval_random"] = not same_values(plain(module(x)), seen["eval_tensor"])
     if "train_tensor" in seen:  # masks drawn from the RNG: other draws (torch.rand) differ
         torch.manual_seed(seed + 1)
         with torch.no_grad():

@@ -444,6 +444,12 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
         random = mode == "train" and seen.get("train_random") and want.get("train_random")
         random = random and not seen.get("dropout_calls")
         if not random and not same_values(seen[key], want[key]):
+            if mode == "eval" and seen.get("eval_random") and not want.get("eval_random"):
+                return (
+                    "in evaluation mode its outputs change from call to call: dropout still "
+                    "drops after model.eval() (F.dropout(x, p) drops in every mode unless given "
+                    "training=self.training; an nn.Dropout layer follows eval() by itself)"
+                )
             return (
                 f"with the same parameter values as the reference it computes other outputs in "
                 f"{name} mode (check the order of the layers, activations, pooling and the "

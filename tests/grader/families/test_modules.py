@@ -238,3 +238,23 @@ def test_is_dropout_drawn_by_hand_left_to_the_dropout_check():
     # nn.Dropout draws the reference's masks: another p is still told in training mode.
     other_p = behaviour.outputs(_mlp(nn.Dropout(0.2)), x, 3)
     assert "training" in _behaviour_problem(None, other_p, want)
+
+
+class _AlwaysDropout(nn.Module):
+    """F.dropout without training=self.training: it drops in evaluation mode too."""
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(x, 0.5)
+
+
+def test_is_dropout_left_on_in_evaluation_mode_named_in_the_message():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(_mlp(nn.Dropout(0.5)), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_mlp(_AlwaysDropout()), x, 3), want)
+    assert "evaluation mode" in problem and "training=self.training" in problem
+    # Another computation with dropout that follows eval() keeps the general message.
+    wrong = behaviour.outputs(_mlp(nn.Dropout(0.5), nn.ReLU()), x, 3)
+    assert "order of the layers" in _behaviour_problem(None, wrong, want)
+    assert _behaviour_problem(None, behaviour.outputs(_mlp(nn.Dropout(0.5)), x, 3), want) is None
