@@ -62,3 +62,34 @@ def test_does_a_missing_package_s_value_cost_only_what_reads_it(monkeypatch):
     seen = jsonable(shell.user_ns["result"])  # the checks' form of it, named
     assert seen[0] == 0.5 and "dlgrade_metrics_not_here" in seen[1] and "not installed" in seen[1]
     assert same_result(seen, jsonable(shell.user_ns["result"]))  # alike in the mode check
+
+
+def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
+    monkeypatch, tmp_path, capsys
+):
+    """Blind round 11 (cifar_cnn_svm): `from torch.utils.tensorboard import SummaryWriter` at
+    the top of the loops cell (Colab has tensorboard) failed there: the import of tensorboard is
+    torch's own, so no stand-in, and train_epoch was never defined (31/40). A module a cell
+    imports that fails for want of a package nobody has is now a stand-in; one that fails for
+    anything else still fails."""
+    package = tmp_path / "dlgrade_has_board"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "board.py").write_text("import dlgrade_board_not_here\nclass Writer: pass\n")
+    (package / "broken.py").write_text("import dlgrade_has_board.nope\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from dlgrade_has_board.board import Writer\nwriter = Writer('runs')\n"
+        "writer.add_scalar('loss', 0.5, 1)\ndef train_epoch():\n    return 1.0\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    assert shell.user_ns["train_epoch"]() == 1.0
+    assert "not installed" in repr(shell.user_ns["writer"])
+    out = capsys.readouterr().out
+    assert "dlgrade_has_board.board needs dlgrade_board_not_here" in out
+    assert "ModuleNotFoundError" in run_cell(shell, "import dlgrade_has_board.broken").message
+    library = run_cell(shell, "import importlib\nimportlib.import_module('dlgrade_board_not_here')")
+    assert library.status == "error" and "ModuleNotFoundError" in library.message
