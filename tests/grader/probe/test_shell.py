@@ -8,7 +8,7 @@ import sys
 from grader.checks.common import jsonable
 from grader.checks.families.loop_results import same_result
 from grader.probe import packages
-from grader.probe.shell import GradingShell, run_cell
+from grader.probe.shell import GradingShell, import_from_working_folder, run_cell
 
 
 def test_does_load_ext_of_a_missing_extension_fail_nothing(capsys):
@@ -93,3 +93,20 @@ def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
     assert "ModuleNotFoundError" in run_cell(shell, "import dlgrade_has_board.broken").message
     library = run_cell(shell, "import importlib\nimportlib.import_module('dlgrade_board_not_here')")
     assert library.status == "error" and "ModuleNotFoundError" in library.message
+
+
+def test_does_a_module_the_notebook_writes_import(monkeypatch, tmp_path):
+    """Blind round 11 (cifar_cnn_svm): `%%writefile cifar_helpers.py`, then `from cifar_helpers
+    import to_device` in the loops cell: a kernel imports from its working folder, the probe
+    did not, and the helpers became a missing package's stand-in (25/40)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    import_from_working_folder()
+    shell = GradingShell()
+    cell = "%%writefile dlgrade_helpers_written.py\ndef to_device(x):\n    return x + 1\n"
+    assert run_cell(shell, cell).status == "ok"
+    cell = "from dlgrade_helpers_written import to_device\nx = to_device(2)\n"
+    assert run_cell(shell, cell).status == "ok" and shell.user_ns["x"] == 3
+    assert sys.path[-1] == str(tmp_path)  # last: nothing written there shadows a library
