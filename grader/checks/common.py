@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.probe import packages
 from grader.probe.packages import Absent
 from grader.text import inert
 
@@ -54,7 +55,14 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
         return (NOT_IMPLEMENTED + (f": {detail}" if detail else ""))[:limit]
     if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
         return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
-    return inert(ANSI.sub("", f"{type(err).__name__}: {err}"))[:limit]
+    text = f"{type(err).__name__}: {err}"
+    if "Absent" in text and packages.STAND_INS:  # "cannot unpack non-iterable Absent object"
+        names = ", ".join(packages.STAND_INS)
+        text += (
+            f" (an Absent is what {names} gave: not installed on the grading machine nor handed "
+            "in, a stand-in that does nothing took its place)"
+        )
+    return inert(ANSI.sub("", text))[:limit]
 
 
 class WrongValue(Exception):  # noqa: N818 - a finding, not an error of the grader's

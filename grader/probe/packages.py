@@ -53,6 +53,15 @@ class Absent:
         return repr(self)
 
 
+# The packages given a stand-in in this process, for error messages (common.describe_error).
+STAND_INS: list[str] = []
+
+
+def _stand_in(name: str) -> None:
+    if name not in STAND_INS:
+        STAND_INS.append(name)
+
+
 class MissingPackage(ModuleType):
     __path__: list[str] = []  # a package: `import missing.sub` finds a stand-in too
 
@@ -75,6 +84,7 @@ class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec) -> ModuleType:
         print(f"[grader] {spec.name} is not installed on the grading machine: a stand-in is used")
+        _stand_in(spec.name.partition(".")[0])
         return MissingPackage(spec.name)
 
     def exec_module(self, module) -> None:
@@ -118,6 +128,7 @@ class _NeedsMissing(importlib.abc.Loader):
                 "grading machine: a stand-in is used"
             )
             module.__class__ = MissingPackage
+            _stand_in(missing)
 
 
 def _real_spec(fullname, path=None, target=None):

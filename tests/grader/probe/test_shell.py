@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from grader.checks.common import jsonable
+from grader.checks.common import describe_error, jsonable
 from grader.checks.families.loop_results import same_result
 from grader.probe import packages
 from grader.probe.shell import GradingShell, import_from_working_folder, run_cell
@@ -110,3 +110,21 @@ def test_does_a_module_the_notebook_writes_import(monkeypatch, tmp_path):
     cell = "from dlgrade_helpers_written import to_device\nx = to_device(2)\n"
     assert run_cell(shell, cell).status == "ok" and shell.user_ns["x"] == 3
     assert sys.path[-1] == str(tmp_path)  # last: nothing written there shadows a library
+
+
+def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
+    """Blind round 11 (cifar_cnn_svm): `from my_utils import to_device`, my_utils.py left on
+    the student's Drive: the loop checks said only "cannot unpack non-iterable Absent object"."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from dlgrade_my_utils_not_here import to_device\ndef step(x):\n    a, b = to_device(x)\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    try:
+        shell.user_ns["step"](1)
+    except TypeError as err:
+        told = describe_error(err)
+    assert "Absent" in told and "dlgrade_my_utils_not_here" in told, told
+    assert "not installed on the grading machine nor handed in" in told, told
