@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.probe import packages
 from grader.probe.packages import Absent
 from grader.text import inert
 
@@ -54,7 +55,14 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
         return (NOT_IMPLEMENTED + (f": {detail}" if detail else ""))[:limit]
     if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
         return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
-    return inert(ANSI.sub("", f"{type(err).__name__}: {err}"))[:limit]
+    text = f"{type(err).__name__}: {err}"
+    if "Absent" in text and packages.STAND_INS:  # "cannot unpack non-iterable Absent object"
+        names = ", ".join(packages.STAND_INS)
+        text += (
+            f" (an Absent is what {names} gave: not installed on the grading machine nor handed "
+            "in, a stand-in that does nothing took its place)"
+        )
+    return inert(ANSI.sub("", text))[:limit]
 
 
 class WrongValue(Exception):  # noqa: N818 - a finding, not an error of the grader's
@@ -313,7 +321,12 @@ def torch_defaults():
     So does `torch.set_float32_matmul_precision("medium")` (bfloat16 matmuls on a CPU that has
     them). A late cell's `torch.set_default_dtype(torch.float64)` made float64 models, inputs
     and random draws (other augmentations); `torch.set_grad_enabled(False)` left nothing to train.
+    `torch.compile(model)` runs eagerly, computing the same: inductor cannot compile the
+    placement probe's meta tensors (blind round 11: train_device lost), and compiling on the
+    grader's CPU costs more than the checks.
     """
+    import torch._dynamo  # here, not at the top: the host process never needs it
+
     autocast = torch.amp.autocast_mode.autocast
     init, dtype, grad = autocast.__init__, torch.get_default_dtype(), torch.is_grad_enabled()
     matmul = torch.get_float32_matmul_precision()
@@ -326,7 +339,8 @@ def torch_defaults():
     torch.set_grad_enabled(True)
     torch.set_float32_matmul_precision("highest")
     try:
-        yield
+        with torch._dynamo.config.patch(disable=True):
+            yield
     finally:
         autocast.__init__ = init
         torch.set_default_dtype(dtype)

@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+from grader.probe import packages
+
 DRIVE = "/content/drive"  # where Colab mounts Drive
 DRIVE_STAND_IN = "/tmp/colab-drive"  # what the sandbox's /content/drive leads to
 NOTE = "[grader] google.colab.{}() does nothing while grading: your files are in the working folder"
@@ -69,7 +71,11 @@ def install() -> None:
         upload=_does_nothing("files.upload", dict),  # {name: bytes} of the uploaded files
         download=_does_nothing("files.download"),
     )
-    colab = _module("google.colab", drive=drive, files=files)
+    # Any other name (`userdata` for a wandb key, `runtime.unassign()`, `patches.cv2_imshow`)
+    # does nothing, as a missing package's: `from google.colab import userdata` at the top of
+    # the loops cell failed it (blind round 11, 31/40).
+    colab = packages.MissingPackage("google.colab", "Stand-in while grading")
+    colab.drive, colab.files = drive, files
     google = sys.modules.get("google")
     if google is None:
         try:

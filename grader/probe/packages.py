@@ -6,7 +6,10 @@ took the rest of the cell with it (`import torch` included): every later cell fa
 work scored 17/40. While grading, an import written in a notebook cell of a package nobody can
 find gives a stand-in instead, with a line in the probe's log: its names can be used and called
 and do nothing. Imports made by libraries are left alone, so their optional-dependency checks
-(`try: import scipy except ImportError`) still see what is installed.
+(`try: import scipy except ImportError`) still see what is installed. A module of an installed
+package that a cell imports and that needs a missing one (`from torch.utils.tensorboard import
+SummaryWriter` without tensorboard: blind round 11, the loops cell failed, 31/40) becomes a
+stand-in itself when that need stops it, as the missing package would have been.
 """
 
 from __future__ import annotations
@@ -50,6 +53,15 @@ class Absent:
         return repr(self)
 
 
+# The packages given a stand-in in this process, for error messages (common.describe_error).
+STAND_INS: list[str] = []
+
+
+def _stand_in(name: str) -> None:
+    if name not in STAND_INS:
+        STAND_INS.append(name)
+
+
 class MissingPackage(ModuleType):
     __path__: list[str] = []  # a package: `import missing.sub` finds a stand-in too
 
@@ -72,10 +84,63 @@ class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec) -> ModuleType:
         print(f"[grader] {spec.name} is not installed on the grading machine: a stand-in is used")
+        _stand_in(spec.name.partition(".")[0])
         return MissingPackage(spec.name)
 
     def exec_module(self, module) -> None:
         pass
+
+
+class _CellImports(importlib.abc.MetaPathFinder):
+    """First on sys.meta_path: a module a cell imports loads as usual, through a loader that
+    turns it into a stand-in if its own code stops for want of a package nobody has."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in HIDDEN or not _imported_by_a_cell():
+            return None
+        spec = _real_spec(fullname, path, target)
+        if spec is None or not hasattr(spec.loader, "exec_module"):
+            return None
+        spec.loader = _NeedsMissing(spec.loader)
+        return spec
+
+
+class _NeedsMissing(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # get_resource_reader, is_package, ...: the real loader's
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # nothing of ours stays
+        try:
+            self.loader.exec_module(module)
+        except ModuleNotFoundError as err:
+            missing = (err.name or "").partition(".")[0]
+            if not missing or missing in HIDDEN or _real_spec(missing) is not None:
+                raise  # a module missing from an installed package, or a hidden one: an error
+            print(
+                f"[grader] {module.__name__} needs {missing}, which is not installed on the "
+                "grading machine: a stand-in is used"
+            )
+            module.__class__ = MissingPackage
+            _stand_in(missing)
+
+
+def _real_spec(fullname, path=None, target=None):
+    """The spec the finders other than the grader's own give, or None."""
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        if find is None or isinstance(finder, _CellImports | _StandIns):
+            continue
+        spec = find(fullname, path, target)
+        if spec is not None:
+            return spec
+    return None
 
 
 def _imported_by_a_cell() -> bool:
@@ -87,6 +152,8 @@ def _imported_by_a_cell() -> bool:
 
 
 def install() -> None:
-    """Put the stand-in finder last on sys.meta_path (once)."""
+    """Put the stand-in finder last on sys.meta_path, the cell imports' first (once)."""
     if not any(isinstance(f, _StandIns) for f in sys.meta_path):
         sys.meta_path.append(_StandIns())
+    if not any(isinstance(f, _CellImports) for f in sys.meta_path):
+        sys.meta_path.insert(0, _CellImports())

@@ -34,7 +34,14 @@ import sys
 import traceback
 from pathlib import Path
 
-PRELOAD = ("torch", "torchvision", "numpy", "matplotlib.pyplot", "IPython.core.interactiveshell")
+PRELOAD = (
+    "torch",
+    "torch._dynamo",  # grader.checks.common.torch_defaults: compiled code run eagerly
+    "torchvision",
+    "numpy",
+    "matplotlib.pyplot",
+    "IPython.core.interactiveshell",
+)
 OLD_TMP = "/.dlgrade-oldtmp"  # created by bubblewrap; where /tmp's mounts are kept for a moment
 
 _LIBC = ctypes.CDLL(None, use_errno=True)

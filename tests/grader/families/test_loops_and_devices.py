@@ -13,6 +13,7 @@ from grader.checks.families import loops
 from grader.manifest import load_manifest
 from grader.probe.context import ProbeContext
 from grader.session import Session
+from tests.conftest import REPO
 from tests.fixtures import toy
 from tests.fixtures.variants.mutations import LOOP_MUTATIONS, caught_by, reference_cells
 
@@ -403,6 +404,21 @@ def test_is_autocast_left_on_judged_at_full_precision(harness):
     code = code.replace(old_train, f"        with {on}:\n            loss = loss_fn(", 1)
     code = code.replace(old_eval, f"with torch.no_grad(), {on}:", 1)
     results = harness.grade(harness.namespace(code), ["loops"])
+    assert _failing(results) == set(), {n: r.message for n, r in results.items()}
+
+
+def test_is_a_compiled_forward_judged_as_it_computes():
+    """Blind round 11 (cifar_cnn_svm): `compiled = torch.compile(model)` in train_epoch, a Colab
+    habit; inductor cannot compile the placement probe's meta tensors and train_device was lost
+    (39/40). Observers run compiled code eagerly: what it computes is the same."""
+    from tests.grader.families.conftest import Harness
+
+    cifar = Harness.of("cifar_cnn_svm")
+    code = (REPO / "solutions" / "cifar_cnn_svm" / "student.py").read_text()
+    old = "loss = criterion(model(images), labels)"
+    assert code.count(old) == 1
+    code = code.replace(old, "loss = criterion(torch.compile(model)(images), labels)")
+    results = cifar.grade(cifar.namespace(code), LOOPS)
     assert _failing(results) == set(), {n: r.message for n, r in results.items()}
 
 

@@ -59,3 +59,30 @@ def test_does_drive_stay_untouched_off_the_sandbox(tmp_path, monkeypatch):
     monkeypatch.setattr(colab, "DRIVE_STAND_IN", str(tmp_path / "colab-drive"))
     colab.link_drive(tmp_path)
     assert not (tmp_path / "colab-drive").exists()
+
+
+def test_does_any_other_colab_name_do_nothing(monkeypatch, capsys):
+    """Blind round 11 (cifar_cnn_svm): `from google.colab import userdata` (a wandb key) at the
+    top of the loops cell raised ImportError: train_epoch was never defined (31/40). Drive and
+    files do what they did; any other name of google.colab does nothing."""
+    import sys
+
+    from grader.probe import packages
+    from grader.probe.shell import GradingShell, run_cell
+
+    colab_modules = ("drive", "files", "patches", "runtime", "userdata")
+    for name in ("google", "google.colab", *(f"google.colab.{m}" for m in colab_modules)):
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name))  # as it was, after
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    colab.install()
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from google.colab import drive, userdata\nfrom google.colab.patches import cv2_imshow\n"
+        "drive.mount('/content/drive')\nkey = userdata.get('WANDB_API_KEY')\ncv2_imshow(None)\n"
+        "from google.colab import runtime\nruntime.unassign()\ndef train_epoch():\n    return 1.0\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    assert shell.user_ns["train_epoch"]() == 1.0 and "not installed" in repr(shell.user_ns["key"])
+    assert "google.colab.drive.mount() does nothing" in capsys.readouterr().out

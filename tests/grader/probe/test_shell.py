@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from grader.checks.common import jsonable
+from grader.checks.common import describe_error, jsonable
 from grader.checks.families.loop_results import same_result
 from grader.probe import packages
-from grader.probe.shell import GradingShell, run_cell
+from grader.probe.shell import GradingShell, import_from_working_folder, run_cell
 
 
 def test_does_load_ext_of_a_missing_extension_fail_nothing(capsys):
@@ -62,3 +62,69 @@ def test_does_a_missing_package_s_value_cost_only_what_reads_it(monkeypatch):
     seen = jsonable(shell.user_ns["result"])  # the checks' form of it, named
     assert seen[0] == 0.5 and "dlgrade_metrics_not_here" in seen[1] and "not installed" in seen[1]
     assert same_result(seen, jsonable(shell.user_ns["result"]))  # alike in the mode check
+
+
+def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
+    monkeypatch, tmp_path, capsys
+):
+    """Blind round 11 (cifar_cnn_svm): `from torch.utils.tensorboard import SummaryWriter` at
+    the top of the loops cell (Colab has tensorboard) failed there: the import of tensorboard is
+    torch's own, so no stand-in, and train_epoch was never defined (31/40). A module a cell
+    imports that fails for want of a package nobody has is now a stand-in; one that fails for
+    anything else still fails."""
+    package = tmp_path / "dlgrade_has_board"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "board.py").write_text("import dlgrade_board_not_here\nclass Writer: pass\n")
+    (package / "broken.py").write_text("import dlgrade_has_board.nope\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from dlgrade_has_board.board import Writer\nwriter = Writer('runs')\n"
+        "writer.add_scalar('loss', 0.5, 1)\ndef train_epoch():\n    return 1.0\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    assert shell.user_ns["train_epoch"]() == 1.0
+    assert "not installed" in repr(shell.user_ns["writer"])
+    out = capsys.readouterr().out
+    assert "dlgrade_has_board.board needs dlgrade_board_not_here" in out
+    assert "ModuleNotFoundError" in run_cell(shell, "import dlgrade_has_board.broken").message
+    library = run_cell(shell, "import importlib\nimportlib.import_module('dlgrade_board_not_here')")
+    assert library.status == "error" and "ModuleNotFoundError" in library.message
+
+
+def test_does_a_module_the_notebook_writes_import(monkeypatch, tmp_path):
+    """Blind round 11 (cifar_cnn_svm): `%%writefile cifar_helpers.py`, then `from cifar_helpers
+    import to_device` in the loops cell: a kernel imports from its working folder, the probe
+    did not, and the helpers became a missing package's stand-in (25/40)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    import_from_working_folder()
+    shell = GradingShell()
+    cell = "%%writefile dlgrade_helpers_written.py\ndef to_device(x):\n    return x + 1\n"
+    assert run_cell(shell, cell).status == "ok"
+    cell = "from dlgrade_helpers_written import to_device\nx = to_device(2)\n"
+    assert run_cell(shell, cell).status == "ok" and shell.user_ns["x"] == 3
+    assert sys.path[-1] == str(tmp_path)  # last: nothing written there shadows a library
+
+
+def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
+    """Blind round 11 (cifar_cnn_svm): `from my_utils import to_device`, my_utils.py left on
+    the student's Drive: the loop checks said only "cannot unpack non-iterable Absent object"."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    shell = GradingShell()
+    cell = (
+        "from dlgrade_my_utils_not_here import to_device\ndef step(x):\n    a, b = to_device(x)\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    try:
+        shell.user_ns["step"](1)
+    except TypeError as err:
+        told = describe_error(err)
+    assert "Absent" in told and "dlgrade_my_utils_not_here" in told, told
+    assert "not installed on the grading machine nor handed in" in told, told
