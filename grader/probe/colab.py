@@ -86,6 +86,41 @@ def install() -> None:
     sys.modules.update({"google.colab": colab, drive.__name__: drive, files.__name__: files})
 
 
+# CUDA calls that only wait for the GPU or reset its memory counters: on Colab's GPU a
+# `torch.cuda.synchronize()` before reading the clock in train_epoch is right; on the grading
+# machine, which has no GPU, it raised RuntimeError and the loop checks were lost (blind round
+# 11: 4 of 50 points). Without a GPU there is nothing to wait for.
+CUDA_WAITS = (
+    "synchronize",
+    "reset_peak_memory_stats",
+    "reset_max_memory_allocated",
+    "reset_accumulated_memory_stats",
+)
+
+
+def quiet_cuda() -> None:
+    """Without a GPU, `CUDA_WAITS` do nothing (said once each in the log)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for name in CUDA_WAITS:
+        if hasattr(torch.cuda, name):
+            setattr(torch.cuda, name, _once(f"torch.cuda.{name}"))
+
+
+def _once(name: str):
+    said = []
+
+    def call(*args, **kwargs):
+        if not said:
+            said.append(True)
+            print(f"[grader] {name}() does nothing on the grading machine, which has no GPU")
+
+    call.__name__ = name.rsplit(".", 1)[-1]
+    return call
+
+
 def link_data(workdir: Path) -> None:
     """`workdir`/data leads to the grader's data root ($DLGRADE_DATA), unless it exists."""
     root = os.environ.get("DLGRADE_DATA")

@@ -67,6 +67,7 @@ def import_from_working_folder() -> None:
 def make_shell() -> GradingShell:
     shell = GradingShell.instance()
     colab.install()  # `from google.colab import drive` at the top of a cell fails nothing
+    colab.quiet_cuda()  # nor does `torch.cuda.synchronize()` before reading the clock
     packages.install()  # nor does `from torchinfo import summary` (not installed here)
     import_from_working_folder()
     shell.user_ns.setdefault("__name__", "__main__")

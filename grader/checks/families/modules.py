@@ -242,16 +242,21 @@ def describe(entry: ModuleEntry, values: list, manifest) -> str:
     return f"{entry.callable_name}({', '.join(shown)}) on {shape} inputs"
 
 
-def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list]:
-    """How many registered instances of each part class, and the shapes of parameters outside
-    them (sorted)."""
-    counts, inside = {}, set()
+def _parts(module: nn.Module, classes: dict[str, type]) -> tuple[dict[str, int], list, dict]:
+    """How many registered instances of each part class, the shapes of parameters outside
+    them (sorted), and how many places each part class is registered at, one instance counted
+    as often as it is registered (`[ResBlock(256, 128)] * 2` registers one block twice)."""
+    counts, inside, places = {}, set(), {}
     for name, cls in classes.items():
         found = [m for m in module.modules() if isinstance(cls, type) and isinstance(m, cls)]
         counts[name] = len(found)
+        places[name] = sum(
+            isinstance(cls, type) and isinstance(m, cls)
+            for _, m in module.named_modules(remove_duplicate=False)
+        )
         inside |= {id(p) for m in found for p in m.parameters()}
     outside = sorted(list(p.shape) for p in module.parameters() if id(p) not in inside)
-    return counts, outside
+    return counts, outside, places
 
 
 def _built_with_part_args(make, classes: dict[str, type]) -> tuple[Any, dict[str, list]]:
@@ -308,7 +313,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             seen["params"] = param_count(module)
             seen["unregistered"] = unregistered_modules(module)[:5]
             if parts:
-                seen["parts"], seen["outside_shapes"] = _parts(module, parts)
+                seen["parts"], seen["outside_shapes"], seen["part_places"] = _parts(module, parts)
                 seen["part_args"] = part_args
             with torch.no_grad():
                 out = plain(module(x))
@@ -411,11 +416,15 @@ def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
     hint = unregistered_hint(seen.get("unregistered"))
     if entry.parts:
         for part, count in want["parts"].items():
-            if seen.get("parts", {}).get(part) != count:
-                return (
-                    f"{seen.get('parts', {}).get(part)} registered {part} modules, expected "
-                    f"{count}{hint}"
-                )
+            if (got := seen.get("parts", {}).get(part)) != count:
+                places = seen.get("part_places", {}).get(part)
+                if isinstance(got, int) and isinstance(places, int) and places > got:
+                    hint = (
+                        f" (they stand in {places} places: the same object in several places "
+                        f"shares its weights, as `[{part}(...)] * {count}` makes; build a new "
+                        f"one for each place, `[{part}(...) for _ in range({count})]`)"
+                    )
+                return f"{got} registered {part} modules, expected {count}{hint}"
         for part, calls in want.get("part_args", {}).items():
             got = sorted(
                 (c[: len(calls[0])] for c in seen.get("part_args", {}).get(part, [])), key=repr

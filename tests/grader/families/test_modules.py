@@ -258,3 +258,14 @@ def test_is_dropout_left_on_in_evaluation_mode_named_in_the_message():
     wrong = behaviour.outputs(_mlp(nn.Dropout(0.5), nn.ReLU()), x, 3)
     assert "order of the layers" in _behaviour_problem(None, wrong, want)
     assert _behaviour_problem(None, behaviour.outputs(_mlp(nn.Dropout(0.5)), x, 3), want) is None
+
+
+def test_is_one_block_registered_twice_told_it_shares_its_weights(harness):
+    # Blind round 11: `nn.Sequential(*[ResBlock(256, 128)] * 2)` was told "1 registered ResBlock
+    # modules, expected 2", though the student's Sequential lists two.
+    ns = harness.namespace(NET_OF_BLOCKS.format(blocks="*[Block(16, 8)] * 2"))
+    results = harness.grade(ns, TINY_NET)
+    message = results["tiny_net_structure"].message
+    assert results["tiny_net_structure"].status == "fail"
+    assert "1 registered Block modules, expected 2" in message
+    assert "2 places" in message and "shares its weights" in message
