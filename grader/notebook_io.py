@@ -134,8 +134,8 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
 
 def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
     """The index in `cells` (cells_to_run's) of the student's cell that holds the release's last
-    solution cell, found by its first line; None where none does. The student's cells after it
-    are closing experiments (grader/probe/run.py: Kept)."""
+    solution cell, found by its first line of code; None where none does. The student's cells
+    after it are closing experiments (grader/probe/run.py: Kept)."""
     if not release.exists():
         return None
     data = json.loads(release.read_text())
@@ -144,10 +144,13 @@ def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
         for c in data["cells"]
         if c.get("cell_type") == "code" and nbgrader_meta(c).get("solution")
     ]
-    if not parts or not parts[-1]:
+    # Its first line of code: not a comment such as nbgrader's "# YOUR CODE HERE", which
+    # students keep in any part, nor the placeholder's raise.
+    lines = [line.strip() for line in (parts[-1] if parts else "").splitlines()]
+    code = [s for s in lines if s and not s.startswith("#") and "NotImplementedError" not in s]
+    if not code:
         return None
-    first = parts[-1].splitlines()[0].strip()
-    found = [i for i, (_, code, given) in enumerate(cells) if not given and first in code]
+    found = [i for i, (_, source, given) in enumerate(cells) if not given and code[0] in source]
     return found[-1] if found else None
 
 

@@ -56,8 +56,8 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
     if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
         return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
     text = f"{type(err).__name__}: {err}"
-    if "Absent" in text and packages.STAND_INS:  # "cannot unpack non-iterable Absent object"
-        names = ", ".join(packages.STAND_INS)
+    # "cannot unpack non-iterable Absent object": say which modules were stand-ins.
+    if "Absent" in text and (names := ", ".join(packages.stand_ins())):
         text += (
             f" (an Absent is what {names} gave: not installed on the grading machine nor handed "
             "in, a stand-in that does nothing took its place)"

@@ -53,15 +53,6 @@ class Absent:
         return repr(self)
 
 
-# The packages given a stand-in in this process, for error messages (common.describe_error).
-STAND_INS: list[str] = []
-
-
-def _stand_in(name: str) -> None:
-    if name not in STAND_INS:
-        STAND_INS.append(name)
-
-
 class MissingPackage(ModuleType):
     __path__: list[str] = []  # a package: `import missing.sub` finds a stand-in too
 
@@ -84,7 +75,6 @@ class _StandIns(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec) -> ModuleType:
         print(f"[grader] {spec.name} is not installed on the grading machine: a stand-in is used")
-        _stand_in(spec.name.partition(".")[0])
         return MissingPackage(spec.name)
 
     def exec_module(self, module) -> None:
@@ -128,7 +118,6 @@ class _NeedsMissing(importlib.abc.Loader):
                 "grading machine: a stand-in is used"
             )
             module.__class__ = MissingPackage
-            _stand_in(missing)
 
 
 def _real_spec(fullname, path=None, target=None):
@@ -141,6 +130,14 @@ def _real_spec(fullname, path=None, target=None):
         if spec is not None:
             return spec
     return None
+
+
+def stand_ins() -> list[str]:
+    """The modules that are stand-ins in this process, outermost only (for error messages:
+    common.describe_error); google.colab, a stand-in in every probe, left out."""
+    found = {n for n, m in list(sys.modules.items()) if isinstance(m, MissingPackage)}
+    colab = {"google", "google.colab"}
+    return sorted(n for n in found - colab if n.rpartition(".")[0] not in found)
 
 
 def _imported_by_a_cell() -> bool:

@@ -43,6 +43,20 @@ def test_is_the_student_cell_holding_the_last_part_found():
     assert last_part(run, tmp := release.with_name("absent.ipynb")) is None and not tmp.exists()
 
 
+def test_is_the_last_part_found_by_its_code_not_by_nbgrader_s_placeholder_comment(tmp_path):
+    """Students keep "# YOUR CODE HERE" in any part: found by it, the last part would be the
+    last cell that kept the comment, and every part after it an experiment."""
+    release = nbformat.v4.new_notebook()
+    part = nbformat.v4.new_code_cell("# YOUR CODE HERE\nraise NotImplementedError()")
+    last = nbformat.v4.new_code_cell("# YOUR CODE HERE\nresult = fit(model)")
+    for cell in (part, last):
+        cell.metadata["nbgrader"] = {"solution": True, "grade_id": str(id(cell))}
+    release.cells = [part, last]
+    nbformat.write(release, path := tmp_path / "release.ipynb")
+    cells = [(1, "# YOUR CODE HERE\nx = 1", False), (2, "result = fit(model)", False)]
+    assert last_part(cells + [(3, "# YOUR CODE HERE\ny = 2", False)], path) == 1
+
+
 def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
     """Blind round 11: mlp_tuning's MLP, right in its own cell, was defined again by an
     exploration cell at the end of the notebook. The last definition is graded (as a run from
