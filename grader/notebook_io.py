@@ -134,8 +134,12 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
 
 def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
     """The index in `cells` (cells_to_run's) of the student's cell that holds the release's last
-    solution cell, found by its first line; None where none does. The student's cells after it
-    are closing experiments (grader/probe/run.py: Kept)."""
+    solution cell; None where none does. The student's cells after it are closing experiments
+    (grader/probe/run.py: Kept). A last part that defines functions or classes (cnn_techniques'
+    `def confusion`) is the first cell that defines one of them, or holds its first line: a
+    signature the student changed (`device=device`) is still found, and a redefinition at the
+    end (an exploration, or a late "fix") is a closing experiment, not the last part. One that
+    defines none (a training cell) is the last cell holding its first line."""
     if not release.exists():
         return None
     data = json.loads(release.read_text())
@@ -146,9 +150,13 @@ def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
     ]
     if not parts or not parts[-1]:
         return None
-    first = parts[-1].splitlines()[0].strip()
-    found = [i for i, (_, code, given) in enumerate(cells) if not given and first in code]
-    return found[-1] if found else None
+    first, names = parts[-1].splitlines()[0].strip(), _top_level_names(parts[-1])
+    found = [
+        i
+        for i, (_, code, given) in enumerate(cells)
+        if not given and (first in code or names & _top_level_names(code))
+    ]
+    return (found[0] if names else found[-1]) if found else None
 
 
 def _definitions(source: str) -> str:
@@ -172,9 +180,10 @@ def _top_level_names(source: str) -> set[str]:
 def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None = None) -> list[str]:
     """A note for each function or class of the release's solution cells that the notebook
     defines in several cells, which a student who kept an old or exploratory version may not
-    expect. The last definition up to the notebook's last part (cell number `last`, see
-    `last_part`) is graded, as a run from top to bottom leaves it; one in a closing experiment
-    after it is not, where the notebook's own cells used the earlier one (probe/run.py: Kept)."""
+    expect, naming the one graded as grader/probe/run.py's Kept decides: the last one up to the
+    notebook's last part (cell number `last`, see `last_part`), as a run from top to bottom
+    leaves it; one in a closing experiment after it is put back to the one before it unless a
+    given cell uses it after that experiment (a late fix placed before the cell that shows it)."""
     if not release.exists():
         return []
     parts: set[str] = set()
@@ -182,19 +191,33 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
         if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
             parts |= _top_level_names(_source(cell))
     where: dict[str, list[int]] = {}
-    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
-        for name in sorted(_top_level_names(code) & parts):
-            where.setdefault(name, []).append(number)
+    current: dict[str, int] = {}  # each name's latest definition, by cell number
+    used: dict[str, int] = {}  # Kept.used: what a given cell met, or a part defined
+    undone: dict[str, int] = {}  # Kept.undone: put back where a closing cell redefined it
+    for number, code, given in cells_to_run(notebook, release):
+        if given:
+            if _names_read(code) & current.keys():
+                used, undone = dict(current), {}
+            continue
+        closing = last is not None and number > last
+        for name in _top_level_names(code):
+            if closing and name in used:
+                undone[name] = used[name]
+            current[name] = number
+            if not closing:
+                used[name] = number
+            if name in parts:
+                where.setdefault(name, []).append(number)
     notes = []
     for name, cells in sorted(where.items()):
         if len(cells) < 2:
             continue
-        inside = [c for c in cells if last is None or c <= last]
         listed = f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}"
-        if inside and len(inside) < len(cells):
+        graded = undone.get(name, cells[-1])
+        if graded != cells[-1]:
             notes.append(
-                f"{listed}: cell {inside[-1]}'s, the last up to the notebook's last part, is "
-                "graded (the later ones are experiments after it); keep one"
+                f"{listed}: cell {graded}'s is graded (the later ones are experiments after the "
+                "notebook's last part, which none of its given cells used); keep one"
             )
         else:
             notes.append(
@@ -202,6 +225,15 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
                 "bottom leaves it); keep one"
             )
     return notes
+
+
+def _names_read(source: str) -> set[str]:
+    """The names a cell's code reads (its functions' too), as Kept's given cells."""
+    from grader.cell_code import cell_tree
+
+    tree = cell_tree(source)
+    nodes = ast.walk(tree) if tree else ()
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def release_imports(release_notebook: Path) -> tuple[str, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 
 from grader.notebook_io import (
@@ -65,4 +67,38 @@ def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
     # With cell 2 the notebook's last part, cell 3 is a closing experiment (Kept puts the
     # definition the notebook's own cells used back): cell 2's is graded.
     notes = redefined_parts(parsed, RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb", last=2)
-    assert "cell 2's, the last up to the notebook's last part, is graded" in notes[0], notes
+    assert "cell 2's is graded" in notes[0], notes
+
+
+def _notes(code: list[str], release, last: int) -> list[str]:
+    cells = [nbformat.v4.new_code_cell(c) for c in code]
+    raw = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    return redefined_parts(parse_notebook("n.ipynb", raw), release, last=last)
+
+
+def test_is_a_last_part_that_defines_functions_found_by_its_names_and_first_cell():
+    """Blind round 11b (cnn_techniques, last part `def confusion`): `device=device` in its
+    signature hid it (no closing experiments: an exploring `class Net` at the end was graded),
+    and an exploring `def confusion` at the end became the last part itself, graded in place of
+    the student's. The notes name the definition the probe grades (Kept)."""
+    release = RELEASE_DIR / "cnn_techniques" / "cnn_techniques.ipynb"
+    cells = json.loads(release.read_text())["cells"]
+    (show,) = [
+        "".join(c["source"]) for c in cells if "_matrix = confusion(" in "".join(c["source"])
+    ]
+    code = [
+        "class Net:\n    pass\n",
+        "def confusion(model, loader, device=device):\n    return 1\n",
+        show,  # the given cell that shows the matrix
+        "def confusion(m, l, d):  # normalised, to explore\n    return 2\n",
+        "class Net:  # wider, to explore\n    pass\n",
+    ]
+    run = cells_to_run(StudentNotebook(release, code, [1, 2, 3, 4, 5]), release)
+    assert [given for _, _, given in run] == [False, False, True, False, False]
+    assert last_part(run, release) == 1
+    notes = _notes(code, release, last=2)
+    assert notes[0].startswith("Net is defined in cells 1 and 5: cell 1's is graded"), notes
+    assert notes[1].startswith("confusion is defined in cells 2 and 4: cell 2's is graded")
+    # A fix placed after the last part but before the given cell that shows it is graded.
+    code[2], code[3] = code[3], code[2]
+    assert "the last one, cell 3, is graded" in _notes(code, release, last=2)[1]
