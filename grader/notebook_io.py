@@ -134,24 +134,38 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
 
 def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
     """The index in `cells` (cells_to_run's) of the student's cell that holds the release's last
-    solution cell, found by its first line of code; None where none does. The student's cells
-    after it are closing experiments (grader/probe/run.py: Kept)."""
+    solution cell; None where none does. The student's cells after it are closing experiments
+    (grader/probe/run.py: Kept).
+
+    A last part that defines functions or classes (cnn_techniques' `def confusion`) is the
+    first cell that defines one of them or holds its first line of code: a signature the student
+    changed (`device=device`) is still found, and a redefinition at the end (an exploration, or
+    a late "fix") is a closing experiment. One that defines none (a training cell) is the last
+    cell holding its first line of code or, where the student edited that line (split it in
+    two), a line of it that no other code cell of the release has (fnn_mnist's saving line).
+    Lines of code: not comments such as nbgrader's "# YOUR CODE HERE", which students keep in
+    any part, nor the placeholder's raise."""
     if not release.exists():
         return None
-    data = json.loads(release.read_text())
-    parts = [
-        _source(c).strip()
-        for c in data["cells"]
-        if c.get("cell_type") == "code" and nbgrader_meta(c).get("solution")
-    ]
-    # Its first line of code: not a comment such as nbgrader's "# YOUR CODE HERE", which
-    # students keep in any part, nor the placeholder's raise.
-    lines = [line.strip() for line in (parts[-1] if parts else "").splitlines()]
-    code = [s for s in lines if s and not s.startswith("#") and "NotImplementedError" not in s]
-    if not code:
-        return None
-    found = [i for i, (_, source, given) in enumerate(cells) if not given and code[0] in source]
-    return found[-1] if found else None
+    ours = [c for c in json.loads(release.read_text())["cells"] if c.get("cell_type") == "code"]
+    code = [_source(c) for c in ours]
+    solutions = [_source(c).strip() for c in ours if nbgrader_meta(c).get("solution")]
+    part = solutions[-1] if solutions else ""
+    lines = [s.strip() for s in part.splitlines()]
+    lines = [s for s in lines if s and not s.startswith("#") and "NotImplementedError" not in s]
+    names = _top_level_names(part)
+    others = {s.strip() for c in code if c.strip() != part for s in c.splitlines()}
+    own = [s for s in lines[1:] if len(s) > 10 and s not in others]
+    students = [(i, text) for i, (_, text, given) in enumerate(cells) if not given]
+    for marks in (lines[:1],) if names else (lines[:1], own):
+        found = [
+            i
+            for i, text in students
+            if any(m in text for m in marks) or names & _top_level_names(text)
+        ]
+        if found:
+            return found[0] if names else found[-1]
+    return None
 
 
 def _definitions(source: str) -> str:
@@ -175,9 +189,10 @@ def _top_level_names(source: str) -> set[str]:
 def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None = None) -> list[str]:
     """A note for each function or class of the release's solution cells that the notebook
     defines in several cells, which a student who kept an old or exploratory version may not
-    expect. The last definition up to the notebook's last part (cell number `last`, see
-    `last_part`) is graded, as a run from top to bottom leaves it; one in a closing experiment
-    after it is not, where the notebook's own cells used the earlier one (probe/run.py: Kept)."""
+    expect, naming the one graded as grader/probe/run.py's Kept decides: the last one up to the
+    notebook's last part (cell number `last`, see `last_part`), as a run from top to bottom
+    leaves it; one in a closing experiment after it is put back to the one before it unless a
+    given cell uses it after that experiment (a late fix placed before the cell that shows it)."""
     if not release.exists():
         return []
     parts: set[str] = set()
@@ -185,19 +200,33 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
         if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
             parts |= _top_level_names(_source(cell))
     where: dict[str, list[int]] = {}
-    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
-        for name in sorted(_top_level_names(code) & parts):
-            where.setdefault(name, []).append(number)
+    current: dict[str, int] = {}  # each name's latest definition, by cell number
+    used: dict[str, int] = {}  # Kept.used: what a given cell met, or a part defined
+    undone: dict[str, int] = {}  # Kept.undone: put back where a closing cell redefined it
+    for number, code, given in cells_to_run(notebook, release):
+        if given:
+            if _names_read(code) & current.keys():
+                used, undone = dict(current), {}
+            continue
+        closing = last is not None and number > last
+        for name in _top_level_names(code):
+            if closing and name in used:
+                undone[name] = used[name]
+            current[name] = number
+            if not closing:
+                used[name] = number
+            if name in parts:
+                where.setdefault(name, []).append(number)
     notes = []
     for name, cells in sorted(where.items()):
         if len(cells) < 2:
             continue
-        inside = [c for c in cells if last is None or c <= last]
         listed = f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}"
-        if inside and len(inside) < len(cells):
+        graded = undone.get(name, cells[-1])
+        if graded != cells[-1]:
             notes.append(
-                f"{listed}: cell {inside[-1]}'s, the last up to the notebook's last part, is "
-                "graded (the later ones are experiments after it); keep one"
+                f"{listed}: cell {graded}'s is graded (the later ones are experiments after the "
+                "notebook's last part, which none of its given cells used); keep one"
             )
         else:
             notes.append(
@@ -205,6 +234,15 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
                 "bottom leaves it); keep one"
             )
     return notes
+
+
+def _names_read(source: str) -> set[str]:
+    """The names a cell's code reads (its functions' too), as Kept's given cells."""
+    from grader.cell_code import cell_tree
+
+    tree = cell_tree(source)
+    nodes = ast.walk(tree) if tree else ()
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def release_imports(release_notebook: Path) -> tuple[str, ...]:

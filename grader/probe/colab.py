@@ -26,7 +26,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 from grader.probe import packages
 
@@ -96,26 +96,39 @@ CUDA_WAITS = (
     "reset_max_memory_allocated",
     "reset_accumulated_memory_stats",
 )
+# And what only names the GPU: `print(torch.cuda.get_device_name(0))` at the top of a
+# student's loops cell raised RuntimeError ("Found no NVIDIA driver") and took the cell with it
+# (blind round 11b, cnn_techniques: 12 of 50 points). It gets an answer that says so.
+# So did `get_device_properties(0).total_memory` printed for a device other than "cpu" (round
+# 11b, fnn_mnist: 8 of 40 points).
+NO_GPU = "no GPU (the grading machine)"
+CUDA_ANSWERS = {
+    "get_device_name": NO_GPU,
+    "get_device_properties": SimpleNamespace(name=NO_GPU, total_memory=0, major=0, minor=0),
+}
 
 
 def quiet_cuda() -> None:
-    """Without a GPU, `CUDA_WAITS` do nothing (said once each in the log)."""
+    """Without a GPU, `CUDA_WAITS` do nothing and `CUDA_ANSWERS` answer (said once each in the
+    log)."""
     import torch
 
     if torch.cuda.is_available():
         return
-    for name in CUDA_WAITS:
+    for name, answer in {**dict.fromkeys(CUDA_WAITS), **CUDA_ANSWERS}.items():
         if hasattr(torch.cuda, name):
-            setattr(torch.cuda, name, _once(f"torch.cuda.{name}"))
+            setattr(torch.cuda, name, _once(f"torch.cuda.{name}", answer))
 
 
-def _once(name: str):
+def _once(name: str, answer=None):
     said = []
 
     def call(*args, **kwargs):
         if not said:
             said.append(True)
-            print(f"[grader] {name}() does nothing on the grading machine, which has no GPU")
+            does = "does nothing" if answer is None else f"gives {answer!r}"
+            print(f"[grader] {name}() {does} on the grading machine, which has no GPU")
+        return answer
 
     call.__name__ = name.rsplit(".", 1)[-1]
     return call

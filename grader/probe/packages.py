@@ -39,7 +39,7 @@ class Absent:
         return Absent(f"{self._name}.{name}")
 
     def __repr__(self) -> str:
-        return f"<{self._name}: not installed on the grading machine>"
+        return f"<{self._name}: not installed on the grading machine nor handed in>"
 
     def _arithmetic(self, *_) -> Absent:
         return Absent(f"{self._name}(...)")

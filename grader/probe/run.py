@@ -119,6 +119,11 @@ class Kept:
         for name in changed.keys() & self.used.keys() if closing else ():  # after its last use
             self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
+        if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`)
+            code = [v for v in self.used.values() if isinstance(v, type | FunctionType)]
+            for name in changed.keys() & set().union(*map(_globals_read, code)) - defs.keys():
+                if name in before and not isinstance(before[name], ModuleType):
+                    self.undone.setdefault(name, before[name])
         self.defined.update(defs)
         if not closing:  # the student's own part: its bindings stand, for the checks too
             self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})

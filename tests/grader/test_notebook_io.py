@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 
 from grader.notebook_io import (
@@ -57,6 +59,36 @@ def test_is_the_last_part_found_by_its_code_not_by_nbgrader_s_placeholder_commen
     assert last_part(cells + [(3, "# YOUR CODE HERE\ny = 2", False)], path) == 1
 
 
+def test_is_the_last_part_found_when_its_first_line_was_edited():
+    """Blind round 11b (fnn_mnist): `fnn_bn = FNN(...)` and `.to(device)` on two lines, and a B1
+    variant of dense_layer (batch norm after the activation) at the end: no last part was found,
+    the variant was graded and cost dense_layer_batchnorm and fnn_bn_accuracy. The cell's own
+    loading line finds it; a line the release has elsewhere (`if GRADING:`) does not."""
+    release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
+    edited = (
+        "fnn_bn = FNN(784, HIDDEN_SIZE, 10, batch_norm=True)\nfnn_bn = fnn_bn.to(device)\n"
+        "if GRADING:\n"
+        '    fnn_bn.load_state_dict(torch.load("fnn_bn.pt", map_location=device, '
+        "weights_only=True))\n"
+    )
+    code = ["if GRADING:\n    fnn = 1\n", edited, "def dense_layer():\n    pass\n"]
+    assert last_part(cells_to_run(StudentNotebook(release, code, [1, 2, 3]), release), release) == 1
+    assert last_part([(1, code[0], False), (3, code[2], False)], release) is None
+
+
+def test_does_the_note_name_a_fix_that_a_given_cell_used_after_the_last_part():
+    """Blind round 11b (fnn_mnist): NetworkUser fixed in a cell right below the last part, which
+    the notebook's own cells then used: the probe grades the fix; an experiment after the given
+    cells' last use is not graded. The note says which."""
+    release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
+    part = "class NetworkUser:\n    pass\n"
+    last = "fnn_bn = FNN(784, HIDDEN_SIZE, 10, batch_norm=True).to(device)\n"
+    fixed = StudentNotebook(release, [part, last, part], [1, 2, 3])
+    assert "the last one, cell 3, is graded" in redefined_parts(fixed, release, last=3)[0]
+    note = redefined_parts(fixed, release, last=2)[0]  # cell 3: an experiment after the last part
+    assert "cell 1's is graded" in note and "experiments after" in note, note
+
+
 def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
     """Blind round 11: mlp_tuning's MLP, right in its own cell, was defined again by an
     exploration cell at the end of the notebook. The last definition is graded (as a run from
@@ -79,4 +111,38 @@ def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
     # With cell 2 the notebook's last part, cell 3 is a closing experiment (Kept puts the
     # definition the notebook's own cells used back): cell 2's is graded.
     notes = redefined_parts(parsed, RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb", last=2)
-    assert "cell 2's, the last up to the notebook's last part, is graded" in notes[0], notes
+    assert "cell 2's is graded" in notes[0], notes
+
+
+def _notes(code: list[str], release, last: int) -> list[str]:
+    cells = [nbformat.v4.new_code_cell(c) for c in code]
+    raw = nbformat.writes(nbformat.v4.new_notebook(cells=cells)).encode()
+    return redefined_parts(parse_notebook("n.ipynb", raw), release, last=last)
+
+
+def test_is_a_last_part_that_defines_functions_found_by_its_names_and_first_cell():
+    """Blind round 11b (cnn_techniques, last part `def confusion`): `device=device` in its
+    signature hid it (no closing experiments: an exploring `class Net` at the end was graded),
+    and an exploring `def confusion` at the end became the last part itself, graded in place of
+    the student's. The notes name the definition the probe grades (Kept)."""
+    release = RELEASE_DIR / "cnn_techniques" / "cnn_techniques.ipynb"
+    cells = json.loads(release.read_text())["cells"]
+    (show,) = [
+        "".join(c["source"]) for c in cells if "_matrix = confusion(" in "".join(c["source"])
+    ]
+    code = [
+        "class Net:\n    pass\n",
+        "def confusion(model, loader, device=device):\n    return 1\n",
+        show,  # the given cell that shows the matrix
+        "def confusion(m, l, d):  # normalised, to explore\n    return 2\n",
+        "class Net:  # wider, to explore\n    pass\n",
+    ]
+    run = cells_to_run(StudentNotebook(release, code, [1, 2, 3, 4, 5]), release)
+    assert [given for _, _, given in run] == [False, False, True, False, False]
+    assert last_part(run, release) == 1
+    notes = _notes(code, release, last=2)
+    assert notes[0].startswith("Net is defined in cells 1 and 5: cell 1's is graded"), notes
+    assert notes[1].startswith("confusion is defined in cells 2 and 4: cell 2's is graded")
+    # A fix placed after the last part but before the given cell that shows it is graded.
+    code[2], code[3] = code[3], code[2]
+    assert "the last one, cell 3, is graded" in _notes(code, release, last=2)[1]

@@ -96,12 +96,17 @@ def test_does_waiting_for_a_gpu_the_grader_lacks_do_nothing(monkeypatch, capsys)
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is there: its calls stay as they are")
-    for name in colab.CUDA_WAITS:
+    for name in (*colab.CUDA_WAITS, *colab.CUDA_ANSWERS):
         monkeypatch.setattr(torch.cuda, name, getattr(torch.cuda, name))  # restored after
     colab.quiet_cuda()
     for _ in range(2):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+        # Blind round 11b: `print(torch.cuda.get_device_name(0))` atop the loops cell (12/50).
+        assert "no GPU" in torch.cuda.get_device_name(0)
+        # Round 11b (fnn_mnist): get_device_properties(0).total_memory printed (32/40).
+        assert torch.cuda.get_device_properties(0).total_memory == 0
     out = capsys.readouterr().out
     assert out.count("torch.cuda.synchronize() does nothing on the grading machine") == 1
+    assert out.count("torch.cuda.get_device_name() gives 'no GPU") == 1
     assert torch.cuda.memory_allocated() == 0  # what has an answer without a GPU is left alone

@@ -226,3 +226,26 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
     shell = GradingShell()
     run_cells(shell, job, _Quiet())
     assert shell.user_ns["model"](1) == 0
+
+
+def test_does_a_closing_experiment_leave_the_values_the_graded_code_reads():
+    """Blind round 11b (cnn_techniques): train_epoch read a global `criterion =
+    nn.CrossEntropyLoss()`; a closing cell tried `criterion = nn.CrossEntropyLoss(
+    label_smoothing=0.1)`, and train_loss met the smoothed loss (49/50), though every cell of the
+    notebook's own ran with the plain one. Put back, as a redefined function is."""
+    job = {
+        "cells": [
+            "scale = 10\n\ndef model(n):\n    return n * scale\n",
+            "out = model(1)\n",  # a given cell uses the student's code
+            "scale = 20\nlocal = 5\n",  # the student's last part rebinds it: stands
+            "scale = 100\nlocal = 6\nnet = model(1)\n",  # the experiment
+        ],
+        "cell_numbers": [1, 2, 3, 4],
+        "skip": {},
+        "given": [1],
+        "closing_after": 2,
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    assert shell.user_ns["net"] == 100  # the experiment met its own value
+    assert shell.user_ns["model"](1) == 20 and shell.user_ns["local"] == 6

@@ -128,3 +128,7 @@ def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
         told = describe_error(err)
     assert "Absent" in told and "dlgrade_my_utils_not_here" in told, told
     assert "not installed on the grading machine nor handed in" in told, told
+    # Round 11b (fnn_mnist): a number answers() took from it said "not installed" alone.
+    value = repr(shell.user_ns["to_device"](1))
+    assert "dlgrade_my_utils_not_here.to_device(): not installed on" in value, value
+    assert value.endswith("nor handed in>"), value
