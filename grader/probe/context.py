@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from grader.probe.packages import Absent, missing_module
+
 if TYPE_CHECKING:
     from grader.checks.families.modules import ModuleEntry
     from grader.manifest import Manifest
@@ -60,7 +62,17 @@ class ProbeContext:
         return replace(self, settings=settings)
 
     def get(self, name: str) -> Any:
-        """The object called `name`, or a MissingDefinition that says why it is absent."""
+        """The object called `name`, or a MissingDefinition that says why it is absent. A
+        stand-in for a module nobody has (`from dense_layers import DenseBlock`, the file left
+        on Drive) is absent too: "it gave a Absent, not an nn.Module" named nothing (blind
+        round 11b)."""
+        if isinstance(self.ns.get(name), Absent):
+            module = missing_module(self.ns[name])
+            raise MissingDefinition(
+                f"{name} is not defined: it is imported from {module}, which the grading machine"
+                f" could not load (not installed there nor handed in as {module}.py beside the"
+                " notebook, or needing a package that is not installed)"
+            )
         if name in self.ns:
             return self.ns[name]
         raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")

@@ -53,6 +53,11 @@ class Absent:
         return repr(self)
 
 
+def missing_module(value: Absent) -> str:
+    """The missing package or module a stand-in name came from."""
+    return value._name.partition(".")[0]
+
+
 class MissingPackage(ModuleType):
     __path__: list[str] = []  # a package: `import missing.sub` finds a stand-in too
 

@@ -63,3 +63,18 @@ def test_does_a_name_an_imports_cell_binds_lead_to_its_failure():
         "nn is not defined (cell 3, which defines it, error: ModuleNotFoundError: No module "
         "named 'torchinfo'))"
     )
+
+
+def test_does_a_part_imported_from_a_module_nobody_has_name_the_module():
+    """Blind round 11b (res_dense_nets): `from dense_layers import DenseBlock`, dense_layers.py
+    left on the student's Drive: the checks said only "it gave a Absent, not an nn.Module"."""
+    from grader.probe.packages import MissingPackage
+
+    ctx = _context(ns={"DenseBlock": MissingPackage("dense_layers").DenseBlock, "x": 1})
+    with pytest.raises(MissingDefinition) as caught:
+        ctx.get("DenseBlock")
+    assert str(caught.value).startswith(
+        "DenseBlock is not defined: it is imported from dense_layers, which the grading machine"
+        " could not load (not installed there nor handed in as dense_layers.py"
+    )
+    assert ctx.get("x") == 1
