@@ -132,3 +132,26 @@ def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
     value = repr(shell.user_ns["to_device"](1))
     assert "dlgrade_my_utils_not_here.to_device(): not installed on" in value, value
     assert value.endswith("nor handed in>"), value
+
+
+def test_does_a_module_the_notebook_writes_that_needs_a_missing_package_keep_its_names(
+    monkeypatch, tmp_path
+):
+    """Blind round 11b (res_dense_nets): `%%writefile my_layers.py` with `import wandb` at its
+    top (installed on Colab), then `from my_layers import ResBlock`: the import of wandb was the
+    module's, not a cell's, so the whole module became a stand-in and its correct ResBlock and
+    Transition were lost (21/50). The student's own module's imports get stand-ins as a cell's
+    do; a library's still fail (the previous test)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    import_from_working_folder()
+    shell = GradingShell()
+    cell = (
+        "%%writefile dlgrade_layers_written.py\nimport dlgrade_logger_not_here\n\n"
+        "def block(x):\n    return x + 1\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    cell = "from dlgrade_layers_written import block\nx = block(2)\n"
+    assert run_cell(shell, cell).status == "ok" and shell.user_ns["x"] == 3
