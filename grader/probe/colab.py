@@ -105,6 +105,7 @@ NO_GPU = "no GPU (the grading machine)"
 CUDA_ANSWERS = {
     "get_device_name": NO_GPU,
     "get_device_properties": SimpleNamespace(name=NO_GPU, total_memory=0, major=0, minor=0),
+    "get_device_capability": (0, 0),  # (major, minor), as of a GPU
 }
 
 

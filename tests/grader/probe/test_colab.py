@@ -106,6 +106,7 @@ def test_does_waiting_for_a_gpu_the_grader_lacks_do_nothing(monkeypatch, capsys)
         assert "no GPU" in torch.cuda.get_device_name(0)
         # Round 11b (fnn_mnist): get_device_properties(0).total_memory printed (32/40).
         assert torch.cuda.get_device_properties(0).total_memory == 0
+        assert torch.cuda.get_device_capability() == (0, 0)
     out = capsys.readouterr().out
     assert out.count("torch.cuda.synchronize() does nothing on the grading machine") == 1
     assert out.count("torch.cuda.get_device_name() gives 'no GPU") == 1
