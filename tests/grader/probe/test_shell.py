@@ -5,10 +5,29 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from grader.checks.common import describe_error, jsonable
 from grader.checks.families.loop_results import same_result
 from grader.probe import packages
 from grader.probe.shell import GradingShell, import_from_working_folder, run_cell
+
+
+@pytest.fixture
+def shell(monkeypatch):
+    """A shell with the stand-in finders installed; they leave sys.meta_path with the test."""
+    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
+    packages.install()
+    return GradingShell()
+
+
+@pytest.fixture
+def in_working_folder(monkeypatch, tmp_path):
+    """The test's folder as the probe's working folder, on sys.path as the probe puts it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    import_from_working_folder()
+    return tmp_path
 
 
 def test_does_load_ext_of_a_missing_extension_fail_nothing(capsys):
@@ -24,12 +43,9 @@ def test_does_load_ext_of_a_missing_extension_fail_nothing(capsys):
     assert "%load_ext autoreload does nothing" not in out
 
 
-def test_does_a_package_the_grader_lacks_cost_only_its_own_names(monkeypatch, capsys):
+def test_does_a_package_the_grader_lacks_cost_only_its_own_names(shell, monkeypatch, capsys):
     """`from torchinfo import summary` (Colab, after `!pip install`) stopped the imports cell
     before `from torch import nn` (17/40); libraries' own imports still fail as they should."""
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))  # the finder leaves with the test
-    packages.install()
-    shell = GradingShell()
     cell = (
         "from dlgrade_not_here import summary\nimport dlgrade_not_here.sub\nfrom torch import nn\n"
     )
@@ -43,13 +59,10 @@ def test_does_a_package_the_grader_lacks_cost_only_its_own_names(monkeypatch, ca
         assert "ModuleNotFoundError" in run_cell(shell, hidden).message, hidden
 
 
-def test_does_a_missing_package_s_value_cost_only_what_reads_it(monkeypatch):
+def test_does_a_missing_package_s_value_cost_only_what_reads_it(shell):
     """Blind round 10: validate's `correct += torchmetrics...accuracy(...).item() * n` raised
     TypeError, and its loss (trainer_loss, regularized_step, trainer_eval_mode) was lost with
     the accuracy (33/40 for one accuracy)."""
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    packages.install()
-    shell = GradingShell()
     cell = (
         "import dlgrade_metrics_not_here as tm\nloss, correct = 0.0, 0\nfor n in (4, 2):\n"
         "    loss += 0.5 * n\n    correct += tm.accuracy([n]).item() * n\n"
@@ -65,7 +78,7 @@ def test_does_a_missing_package_s_value_cost_only_what_reads_it(monkeypatch):
 
 
 def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
-    monkeypatch, tmp_path, capsys
+    shell, monkeypatch, tmp_path, capsys
 ):
     """Blind round 11 (cifar_cnn_svm): `from torch.utils.tensorboard import SummaryWriter` at
     the top of the loops cell (Colab has tensorboard) failed there: the import of tensorboard is
@@ -78,9 +91,6 @@ def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
     (package / "board.py").write_text("import dlgrade_board_not_here\nclass Writer: pass\n")
     (package / "broken.py").write_text("import dlgrade_has_board.nope\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    packages.install()
-    shell = GradingShell()
     cell = (
         "from dlgrade_has_board.board import Writer\nwriter = Writer('runs')\n"
         "writer.add_scalar('loss', 0.5, 1)\ndef train_epoch():\n    return 1.0\n"
@@ -95,29 +105,20 @@ def test_does_a_module_that_needs_a_missing_package_cost_only_its_own_names(
     assert library.status == "error" and "ModuleNotFoundError" in library.message
 
 
-def test_does_a_module_the_notebook_writes_import(monkeypatch, tmp_path):
+def test_does_a_module_the_notebook_writes_import(in_working_folder, shell):
     """Blind round 11 (cifar_cnn_svm): `%%writefile cifar_helpers.py`, then `from cifar_helpers
     import to_device` in the loops cell: a kernel imports from its working folder, the probe
     did not, and the helpers became a missing package's stand-in (25/40)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    packages.install()
-    import_from_working_folder()
-    shell = GradingShell()
     cell = "%%writefile dlgrade_helpers_written.py\ndef to_device(x):\n    return x + 1\n"
     assert run_cell(shell, cell).status == "ok"
     cell = "from dlgrade_helpers_written import to_device\nx = to_device(2)\n"
     assert run_cell(shell, cell).status == "ok" and shell.user_ns["x"] == 3
-    assert sys.path[-1] == str(tmp_path)  # last: nothing written there shadows a library
+    assert sys.path[-1] == str(in_working_folder)  # last: nothing written there shadows a library
 
 
-def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
+def test_does_an_error_from_a_stand_in_name_the_missing_module(shell):
     """Blind round 11 (cifar_cnn_svm): `from my_utils import to_device`, my_utils.py left on
     the student's Drive: the loop checks said only "cannot unpack non-iterable Absent object"."""
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    packages.install()
-    shell = GradingShell()
     cell = (
         "from dlgrade_my_utils_not_here import to_device\ndef step(x):\n    a, b = to_device(x)\n"
     )
@@ -135,19 +136,13 @@ def test_does_an_error_from_a_stand_in_name_the_missing_module(monkeypatch):
 
 
 def test_does_a_module_the_notebook_writes_that_needs_a_missing_package_keep_its_names(
-    monkeypatch, tmp_path
+    in_working_folder, shell
 ):
     """Blind round 11b (res_dense_nets): `%%writefile my_layers.py` with `import wandb` at its
     top (installed on Colab), then `from my_layers import ResBlock`: the import of wandb was the
     module's, not a cell's, so the whole module became a stand-in and its correct ResBlock and
     Transition were lost (21/50). The student's own module's imports get stand-ins as a cell's
     do; a library's still fail (the previous test)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.setattr(sys, "meta_path", list(sys.meta_path))
-    packages.install()
-    import_from_working_folder()
-    shell = GradingShell()
     cell = (
         "%%writefile dlgrade_layers_written.py\nimport dlgrade_logger_not_here\n\n"
         "def block(x):\n    return x + 1\n"
