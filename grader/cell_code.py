@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import ast
 
-from IPython.core.inputtransformer2 import TransformerManager
-
 # Cell magics that run their body as the cell's code, in the notebook's namespace.
 _RUNS_BODY = frozenset({"%%time", "%%timeit", "%%capture"})
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -90,6 +88,8 @@ def _guarded(node: ast.stmt) -> ast.Try:
 def cell_tree(source: str) -> ast.Module | None:
     """The cell's code as Python's syntax tree, IPython's `%magics` and `!commands` translated
     (a `%%time` or `%%capture` cell's body read as its code); None when it cannot be read."""
+    from IPython.core.inputtransformer2 import TransformerManager  # not for a CLI's start
+
     first, _, rest = source.lstrip().partition("\n")
     if first.split()[:1] and first.split()[0] in _RUNS_BODY:
         source = rest
@@ -97,6 +97,13 @@ def cell_tree(source: str) -> ast.Module | None:
         return ast.parse(TransformerManager().transform_cell(source))
     except Exception:  # noqa: BLE001 - a syntax error, or nested past the recursion limit
         return None
+
+
+def cell_reads(source: str) -> set[str]:
+    """The names a cell's code reads, its functions' too (none when it cannot be read)."""
+    tree = cell_tree(source)
+    nodes = ast.walk(tree) if tree else ()
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def definitions_only(source: str) -> str:

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.cell_code import cell_reads, cell_tree
 from grader.text import clipped, inert_line
 
 # The grade id prefix of the notebooks' visible test cells (asserts students run; no points).
@@ -169,8 +170,6 @@ def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
 
 
 def _definitions(source: str) -> str:
-    from grader.cell_code import cell_tree
-
     tree = cell_tree(source)
     kept = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     body = tree.body if tree else []
@@ -179,8 +178,6 @@ def _definitions(source: str) -> str:
 
 def _top_level_names(source: str) -> set[str]:
     """The functions and classes a cell defines at its top level."""
-    from grader.cell_code import cell_tree
-
     kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     tree = cell_tree(source)  # None for what cannot be read (a nested hostile cell, say)
     return {node.name for node in tree.body if isinstance(node, kinds)} if tree else set()
@@ -205,7 +202,7 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
     undone: dict[str, int] = {}  # Kept.undone: put back where a closing cell redefined it
     for number, code, given in cells_to_run(notebook, release):
         if given:
-            if _names_read(code) & current.keys():
+            if cell_reads(code) & current.keys():
                 used, undone = dict(current), {}
             continue
         closing = last is not None and number > last
@@ -236,21 +233,10 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
     return notes
 
 
-def _names_read(source: str) -> set[str]:
-    """The names a cell's code reads (its functions' too), as Kept's given cells."""
-    from grader.cell_code import cell_tree
-
-    tree = cell_tree(source)
-    nodes = ast.walk(tree) if tree else ()
-    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
 def release_imports(release_notebook: Path) -> tuple[str, ...]:
     """The modules the release's code cells import unconditionally (`import a.b`, `from a.b
     import c` at a cell's top level: "a.b"), in first-use order: what every student's notebook
     loads, which a probe can load before it forks (the release is the instructor's)."""
-    from grader.cell_code import cell_tree
-
     if not release_notebook.exists():
         return ()
     modules: dict[str, None] = {}

@@ -12,7 +12,6 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
-from grader.cell_code import cell_tree
+from grader.cell_code import cell_reads
 from grader.checks.assemble import build_checkset
 from grader.checks.common import describe_error, names_read, torch_defaults
 from grader.manifest import Manifest
@@ -152,14 +151,6 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
 
 
-def _cell_reads(source: str, index: int, keep: Kept) -> set[str]:
-    """The names a given cell's code reads, its functions' too (none for a student's cell)."""
-    tree = cell_tree(source) if index in keep.given else None
-    if tree is None:
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-
-
 def run_cells(
     shell: GradingShell, job: dict, progress: Progress, watch: StackWatch | None = None
 ) -> list[CellOutcome]:
@@ -183,7 +174,8 @@ def run_cells(
                 watch.arm("cell")
             before = dict(shell.user_ns)
             run = run_cell(shell, source)
-            keep.after(index, before, shell.user_ns, _cell_reads(source, index, keep))
+            reads = cell_reads(source) if index in keep.given else set()  # given cells'
+            keep.after(index, before, shell.user_ns, reads)
             progress.emit("cell_end", index=index, status=run.status, message=run.message)
             outcomes[index] = CellOutcome(index, source, run.status, run.message, numbers[index])
             if str(index) in cut and run.status == "ok":  # its own text, for what it lacks
