@@ -251,9 +251,6 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     release = RELEASE_DIR / manifest.id / manifest.notebook
     graded = cells_to_run(notebook, release)
     closing = last_part(graded, release)
-    report.notes += redefined_parts(
-        notebook, release, None if closing is None else graded[closing][0]
-    )
     slot, inside = host.slot, host.inside
     slot.clear()
     weights_dir = slot.folder("job") / "weights"
@@ -277,7 +274,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     result = run_probe(
         host, job, session.settings, run.config.time, _stager(staged, host.probe_uid)
     )
-    report.notes += result.notes
+    report.notes += result.notes + redefined_parts(notebook, release, result.graded)
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")

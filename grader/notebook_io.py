@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.cell_code import cell_reads, cell_tree
+from grader.cell_code import cell_tree
 from grader.text import clipped, inert_line
 
 # The grade id prefix of the notebooks' visible test cells (asserts students run; no points).
@@ -183,13 +183,11 @@ def _top_level_names(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, kinds)} if tree else set()
 
 
-def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None = None) -> list[str]:
+def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, int]) -> list[str]:
     """A note for each function or class of the release's solution cells that the notebook
     defines in several cells, which a student who kept an old or exploratory version may not
-    expect, naming the one graded as grader/probe/run.py's Kept decides: the last one up to the
-    notebook's last part (cell number `last`, see `last_part`), as a run from top to bottom
-    leaves it; one in a closing experiment after it is put back to the one before it unless a
-    given cell uses it after that experiment (a late fix placed before the cell that shows it)."""
+    expect, naming the one the checks met (`graded`: name -> cell number, as the probe reports
+    it; grader/probe/run.py's Kept decides)."""
     if not release.exists():
         return []
     parts: set[str] = set()
@@ -197,39 +195,28 @@ def redefined_parts(notebook: StudentNotebook, release: Path, last: int | None =
         if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
             parts |= _top_level_names(_source(cell))
     where: dict[str, list[int]] = {}
-    current: dict[str, int] = {}  # each name's latest definition, by cell number
-    used: dict[str, int] = {}  # Kept.used: what a given cell met, or a part defined
-    undone: dict[str, int] = {}  # Kept.undone: put back where a closing cell redefined it
     for number, code, given in cells_to_run(notebook, release):
-        if given:
-            if cell_reads(code) & current.keys():
-                used, undone = dict(current), {}
-            continue
-        closing = last is not None and number > last
-        for name in _top_level_names(code):
-            if closing and name in used:
-                undone[name] = used[name]
-            current[name] = number
-            if not closing:
-                used[name] = number
-            if name in parts:
-                where.setdefault(name, []).append(number)
+        for name in sorted(_top_level_names(code) & parts) if not given else ():
+            where.setdefault(name, []).append(number)
     notes = []
     for name, cells in sorted(where.items()):
         if len(cells) < 2:
             continue
         listed = f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}"
-        graded = undone.get(name, cells[-1])
-        if graded != cells[-1]:
+        chosen = graded.get(name)
+        if chosen == cells[-1]:
             notes.append(
-                f"{listed}: cell {graded}'s is graded (the later ones are experiments after the "
-                "notebook's last part, which none of its given cells used); keep one"
+                f"{listed}: the last one, cell {chosen}, is graded (as a run from top to bottom "
+                "leaves it); keep one"
+            )
+        elif chosen in cells:
+            notes.append(
+                f"{listed}: cell {chosen}'s is graded (the later ones did not run, or are "
+                "experiments after the notebook's last part that none of its given cells used); "
+                "keep one"
             )
         else:
-            notes.append(
-                f"{listed}: the last one, cell {cells[-1]}, is graded (as a run from top to "
-                "bottom leaves it); keep one"
-            )
+            notes.append(f"{listed}: keep one")
     return notes
 
 

@@ -64,6 +64,9 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
     # Why the grading machine, not the submission, may be to blame (retried, then reviewed).
     machine_trouble: list[str] = field(default_factory=list)
+    # Name -> the cell whose definition the checks met, where the notebook defines it in several
+    # (as the probe reports it with `cells_done`; empty when it got no further).
+    graded: dict[str, int] = field(default_factory=dict)
 
 
 # Events the supervisor acts on; anything else in the progress file is passed over.
@@ -91,6 +94,7 @@ class _Attempt:
     done: bool = False
     killed_by: int | None = None  # a signal we did not send
     timed_out_total: bool = False
+    graded: dict[str, int] = field(default_factory=dict)
 
     def keep(self, event: dict) -> None:
         """Remember `event` if `run_probe` needs it: the latest end of each known cell and
@@ -100,6 +104,12 @@ class _Attempt:
             self.started = True
         elif kind == "done":
             self.done = True
+        elif kind == "cells_done" and isinstance(event.get("graded"), dict):
+            self.graded = {  # the probe's word: names of at most 100 characters, cell numbers
+                k[:100]: v
+                for k, v in list(event["graded"].items())[:100]
+                if isinstance(v, int) and not isinstance(v, bool)
+            }
         elif kind == "cell_end":
             index = event.get("index")
             if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < self.cells:
@@ -285,6 +295,7 @@ def run_probe(
     slot, owner = host.slot, host.probe_uid
     notes: list[str] = []
     trouble: list[str] = []
+    graded: dict[str, int] = {}
     # Cells that stopped the probe: (their definitions alone, why).
     reduced: dict[int, tuple[str, str]] = {}
     attempts = start_failures = 0
@@ -346,6 +357,7 @@ def run_probe(
                 observations[event["name"]] = load_observation(
                     out / "obs", event["name"], nonce, owner
                 )
+        graded = attempt.graded or graded
         if attempt.finished:
             break
         reason = attempt.ended
@@ -401,4 +413,5 @@ def run_probe(
         log_tail=tail(log, owner=owner),
         notes=notes,
         machine_trouble=trouble,
+        graded=graded,
     )

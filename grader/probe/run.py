@@ -102,6 +102,7 @@ class Kept:
         self.closing_after = closing_after
         self.modules, self.shadowed = {}, {}
         self.used, self.undone = {}, {}
+        self.sites: dict[str, list[tuple[int, object]]] = {}  # each student definition's cells
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
@@ -124,6 +125,8 @@ class Kept:
                 if name in before and not isinstance(before[name], ModuleType):
                     self.undone.setdefault(name, before[name])
         self.defined.update(defs)
+        for name, value in defs.items():
+            self.sites.setdefault(name, []).append((index, value))
         if not closing:  # the student's own part: its bindings stand, for the checks too
             self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})
         for name in changed:  # the student's own later binding stands
@@ -143,6 +146,16 @@ class Kept:
         their later code reads, by name."""
         return {**self.undone, **self.taken, **self.shadowed}
 
+    def graded(self, ns: dict, numbers: list[int]) -> dict[str, int]:
+        """For each function or class the student's cells defined more than once, the number
+        of the cell whose definition `ns` (after `clobbered`) holds: what the checks meet."""
+        found = {}
+        for name, sites in self.sites.items():
+            cells = [index for index, value in sites if value is ns.get(name)]
+            if len(sites) > 1 and cells and len(found) < 100:
+                found[name] = numbers[cells[-1]]
+        return found
+
 
 def _globals_read(value: type | FunctionType) -> set[str]:
     """The global names a function, or a class's methods, read (nested functions too)."""
@@ -158,6 +171,8 @@ def run_cells(
 
     Cells that fail with a NameError run again after the others, as long as that helps: a
     notebook whose cells were moved around (Colab makes it easy) then still defines everything.
+    Ends with the `cells_done` event, which names the definitions the checks meet where the
+    student's cells define one several times (`Kept.graded`: the supervisor's note says which).
     """
     skip = {int(k): v for k, v in job["skip"].items()}
     numbers, keep = job["cell_numbers"], Kept(set(job.get("given", ())), job.get("closing_after"))
@@ -195,6 +210,7 @@ def run_cells(
     shell.user_ns.update(keep.clobbered())
     for index, reason in skip.items():
         outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
+    progress.emit("cells_done", graded=keep.graded(shell.user_ns, numbers))
     return [outcomes[i] for i in sorted(outcomes)]
 
 
@@ -242,8 +258,7 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
     shell, snapshot = start_shell(own)
     progress.emit("started")
 
-    cells = run_cells(shell, job, progress, watch)
-    progress.emit("cells_done")
+    cells = run_cells(shell, job, progress, watch)  # its last event: cells_done
     snapshot.restore()
     challenge = wait_for_challenge(challenge_path)
     nonce, settings = challenge["nonce"], challenge["settings"]

@@ -1,4 +1,5 @@
-"""Does a time-out's reason say which of the student's functions was running?"""
+"""Does a time-out's reason say which of the student's functions was running? What does the
+supervisor take from the probe's word on which definitions the checks met?"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 from grader.probe.context import STACK_FILE
 from grader.probe.run import StackWatch
-from grader.supervise import running_student_code
+from grader.supervise import _Attempt, running_student_code
 
 # A cell as IPython compiles it: a helper that hangs, called by the graded function.
 CELL = """
@@ -71,3 +72,24 @@ def test_are_the_direct_caller_and_the_outermost_named_and_a_time_body_told(tmp_
     assert running_student_code(stack, os.getuid()) == (
         ", in forward (line 24 of its cell), called by train_epoch (line 17), from fit (line 14)"
     )
+
+
+def test_does_the_supervisor_take_only_cell_numbers_from_the_probe_s_graded_definitions():
+    """The probe (student code runs in it) names, with `cells_done`, the cell whose definition
+    the checks met for each one defined several times; the report's note is written from it.
+    Only whole numbers are taken, for at most 100 names of at most 100 characters."""
+    attempt = _Attempt(cells=3)
+    forged = {
+        "MLP": 4,
+        "x" * 500: 2,
+        "flag": True,
+        "text": "cell 2",
+        **{f"f{i}": i for i in range(200)},
+    }
+    attempt.keep({"event": "cells_done", "graded": forged})
+    assert (
+        attempt.graded["MLP"] == 4 and "flag" not in attempt.graded and "text" not in attempt.graded
+    )
+    assert len(attempt.graded) <= 100 and max(map(len, attempt.graded)) == 100
+    attempt.keep({"event": "cells_done", "graded": "everything"})  # not a dict: kept as it was
+    assert attempt.graded["MLP"] == 4

@@ -19,8 +19,12 @@ from solutions.paths import RELEASE_DIR
 
 
 class _Quiet:
+    """Progress that keeps only the last event's fields."""
+
+    last: dict = {}
+
     def emit(self, event, **fields):
-        pass
+        self.last = {"event": event, **fields}
 
 
 def test_does_a_given_cell_leave_the_students_helper_to_the_checks(tmp_path):
@@ -198,7 +202,8 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
     though the notebook's own cells ran with the student's dense_layer. A definition that a cell
     after the last part (`closing_after`) rebinds after the last given cell that used the
     student's code is put back; a fix in their parts stands, and so does a name first defined
-    in a closing cell, or one a given cell used after its experiment."""
+    in a closing cell, or one a given cell used after its experiment. The probe tells the
+    supervisor which cell's definition the checks meet (for the report's note)."""
     job = {
         "cells": [
             "import torch\n",  # the given setup cell
@@ -216,8 +221,9 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
         "given": [0, 3, 6],
         "closing_after": 4,  # the student's last part
     }
-    shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 9
+    shell, progress = GradingShell(), _Quiet()
+    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 9
+    assert progress.last == {"event": "cells_done", "graded": {"model": 5, "layer": 2, "scale": 6}}
     assert (shell.user_ns["out"], shell.user_ns["used"]) == (200, 4000)
     assert shell.user_ns["net"] == 0  # the notebook's own experiment met its variant
     assert shell.user_ns["model"](1) == 4000  # the checks meet what the given cells used
