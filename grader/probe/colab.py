@@ -95,6 +95,8 @@ CUDA_WAITS = (
     "reset_peak_memory_stats",
     "reset_max_memory_allocated",
     "reset_accumulated_memory_stats",
+    "set_device",
+    "ipc_collect",
 )
 # And what only names the GPU: `print(torch.cuda.get_device_name(0))` at the top of a
 # student's loops cell raised RuntimeError ("Found no NVIDIA driver") and took the cell with it
@@ -106,6 +108,9 @@ CUDA_ANSWERS = {
     "get_device_name": NO_GPU,
     "get_device_properties": SimpleNamespace(name=NO_GPU, total_memory=0, major=0, minor=0),
     "get_device_capability": (0, 0),  # (major, minor), as of a GPU
+    "mem_get_info": (0, 0),  # (free, total) bytes
+    "memory_summary": NO_GPU,
+    "utilization": 0,  # percent
 }
 
 

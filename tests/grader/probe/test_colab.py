@@ -107,6 +107,11 @@ def test_does_waiting_for_a_gpu_the_grader_lacks_do_nothing(monkeypatch, capsys)
         # Round 11b (fnn_mnist): get_device_properties(0).total_memory printed (32/40).
         assert torch.cuda.get_device_properties(0).total_memory == 0
         assert torch.cuda.get_device_capability() == (0, 0)
+        # A memory report or a device choice left unguarded in a loop (the last note's item).
+        free, total = torch.cuda.mem_get_info()
+        torch.cuda.set_device(0)
+        assert (free, total) == (0, 0)
+        assert "no GPU" in torch.cuda.memory_summary()
     out = capsys.readouterr().out
     assert out.count("torch.cuda.synchronize() does nothing on the grading machine") == 1
     assert out.count("torch.cuda.get_device_name() gives 'no GPU") == 1
