@@ -12,6 +12,7 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -95,7 +96,9 @@ class Kept:
     the new value. So are the student's definitions that their closing experiments (cells after
     the last part of the notebook they fill in, `closing_after`) rebind after the last given
     cell that used their code (`def dense_layer` for B1's "variant of dense_layer"): the
-    notebook's own cells met the earlier ones; a later fix that a given cell then uses stands."""
+    notebook's own cells met the earlier ones; a later fix that a given cell then uses stands.
+    So are the attributes of the student's classes such an experiment sets in place
+    (`ResBlock.forward = plain_forward`)."""
 
     def __init__(self, given: set[int], closing_after: int | None = None):
         self.given, self.defined, self.taken = given, {}, {}
@@ -103,6 +106,7 @@ class Kept:
         self.modules, self.shadowed = {}, {}
         self.used, self.undone = {}, {}
         self.sites: dict[str, list[tuple[int, object]]] = {}  # each student definition's cells
+        self.members: list[tuple[type, dict]] = []  # used classes' attributes, as last used
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
@@ -113,6 +117,7 @@ class Kept:
             if reads & self.defined.keys():  # a given cell used the student's code as it is now
                 names = self.used.keys() | self.defined.keys()
                 self.used, self.undone = {k: ns[k] for k in names if k in ns}, {}
+                self._remember_members()
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
         closing = self.closing_after is not None and index > self.closing_after
@@ -129,6 +134,7 @@ class Kept:
             self.sites.setdefault(name, []).append((index, value))
         if not closing:  # the student's own part: its bindings stand, for the checks too
             self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})
+            self._remember_members()
         for name in changed:  # the student's own later binding stands
             self.taken.pop(name, None)
         # Names that code defined here reads keep their new values (`for F in (nn.ReLU, ...)`
@@ -145,6 +151,20 @@ class Kept:
         cell that used them, rebound, and the modules a student's cell shadowed that none of
         their later code reads, by name."""
         return {**self.undone, **self.taken, **self.shadowed}
+
+    def _remember_members(self) -> None:
+        self.members = [(v, dict(vars(v))) for v in self.used.values() if isinstance(v, type)]
+
+    def put_back_members(self) -> None:
+        """Undo what closing experiments set or added in place on the classes `used` holds."""
+        for cls, members in self.members:
+            for name in vars(cls).keys() - members.keys():
+                with contextlib.suppress(AttributeError, TypeError):
+                    delattr(cls, name)
+            for name, value in members.items():
+                if vars(cls).get(name, self) is not value:
+                    with contextlib.suppress(AttributeError, TypeError):
+                        setattr(cls, name, value)
 
     def graded(self, ns: dict, numbers: list[int]) -> dict[str, int]:
         """For each function or class the student's cells defined more than once, the number
@@ -208,6 +228,7 @@ def run_cells(
             break
         pending = retry
     shell.user_ns.update(keep.clobbered())
+    keep.put_back_members()
     for index, reason in skip.items():
         outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
     progress.emit("cells_done", graded=keep.graded(shell.user_ns, numbers))

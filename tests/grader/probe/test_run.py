@@ -255,3 +255,32 @@ def test_does_a_closing_experiment_leave_the_values_the_graded_code_reads():
     assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
     assert shell.user_ns["net"] == 100  # the experiment met its own value
     assert shell.user_ns["model"](1) == 20 and shell.user_ns["local"] == 6
+
+
+def test_does_a_closing_experiment_that_patches_a_class_in_place_leave_it_to_the_checks():
+    """The last note's open item: `ResBlock.forward = plain` in a cell after the last part (to
+    see what the skip connection buys) changed the class the notebook's own cells used, in
+    place, so the checks met the patched class. Put back, and what it added removed; a patch in
+    the student's own part, or one a given cell then used, stands."""
+    job = {
+        "cells": [
+            "class Block:\n    def forward(self, x):\n        return x + 1\n",
+            "Block.scale = 2\n",  # the student's own part patches it: stands
+            "out = Block().forward(1)\n",  # given
+            "Block.forward = lambda self, x: x * 100\nBlock.extra = 1\nnet = Block().forward(1)\n",
+            "used = Block().forward(2)\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [2],
+        "closing_after": 1,
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    block = shell.user_ns["Block"]
+    assert shell.user_ns["net"] == 100  # the experiment met its patch
+    assert block().forward(1) == 2 and block.scale == 2 and not hasattr(block, "extra")
+    job["given"] = [2, 4]  # a given cell then ran with the patch: it stands
+    shell = GradingShell()
+    run_cells(shell, job, _Quiet())
+    assert shell.user_ns["Block"]().forward(1) == 100
