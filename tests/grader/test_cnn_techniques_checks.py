@@ -190,13 +190,17 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
     ),
     "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
     # Blind round 11: early stopping after 3 epochs without improvement never stopped within
-    # the probe's 4 epochs and kept full marks; the probe runs 7 now, 3 of them worse.
-    "early stopping": (
-        "fit",
-        "  # a copy: training changes it\n",
-        "\n        elif epoch - best_epoch >= 3:\n            break\n",
-        {"fit_keeps_best_epoch"},
-    ),
+    # the probe's 4 epochs and kept full marks; the probe runs the notebook's 10, 6 of them
+    # worse than the best before a tie, so a patience up to 6 stops it (5 did not, at 7).
+    **{
+        f"early stopping, patience {n}": (
+            "fit",
+            "  # a copy: training changes it\n",
+            f"\n        elif epoch - best_epoch >= {n}:\n            break\n",
+            {"fit_keeps_best_epoch"},
+        )
+        for n in (3, 6)
+    },
 }
 
 

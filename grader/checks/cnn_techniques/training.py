@@ -29,18 +29,18 @@ GAMMA = 0.5  # fit's StepLR: the learning rate halves every epoch
 
 
 def _draw_fit(rng, manifest) -> dict:
-    top, best = rng.randint(14, 18), rng.choice([1, 2])  # best epoch index 1 or 2 (of 0..6)
+    top, best = rng.randint(14, 18), rng.choice([1, 2])  # best epoch index 1 or 2 (of 0..9)
     right = [rng.randint(3, 8), rng.randint(9, 12), rng.randint(9, 12)]
     right[best] = top
-    # Three epochs worse than the best, then a tie at the last: a fit that stops early (after
-    # up to 3 epochs without improvement) trains fewer than the 7 epochs it is given.
-    worse = [rng.randint(9, 12) for _ in range(3)]
+    # Six epochs worse than the best, then a tie at the last: a fit that stops early (after up
+    # to 6 epochs without improvement) trains fewer than the 10 epochs (the notebook's) given.
+    worse = [rng.randint(9, 12) for _ in range(6)]
     return {"seed": kit.seed(rng), "right": [*right, *worse, top]}
 
 
 @kit.one_case(OWN, draw=_draw_fit)
 def fit_run(ctx) -> dict:
-    """fit(...) of a small model of the grader's for 7 epochs, with test accuracies scripted by
+    """fit(...) of a small model of the grader's for 10 epochs, with test accuracies scripted by
     the test loader (best at epoch 2 or 3, tied at the last) and a StepLR halving the learning
     rate every epoch: the epoch whose weights the model holds afterwards (0: none), and the
     learning rate of each epoch."""
