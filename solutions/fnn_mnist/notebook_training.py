@@ -42,7 +42,8 @@ def questions(**texts: str) -> list[Cell]:
 # The sheet's questions for discussion, after the training runs.
 BONUS = {
     "B1": "Batch norm is sometimes used *after* the activation instead of before it. Try it "
-    "(write a variant of `dense_layer`): how does training change?",
+    "(write a variant of `dense_layer` under another name, such as `dense_layer_after`, so that "
+    "`dense_layer` stays as the task above asks): how does training change?",
     "B2": "Train with `regularization=l2_regularization` and then with "
     "`regularization=l1_regularization` (wrap them to choose a lambda). How do the results "
     "change? Why could L1 be more attractive than L2? What does Adam's `weight_decay` argument "

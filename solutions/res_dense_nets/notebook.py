@@ -222,7 +222,9 @@ def cells(manifest: Manifest) -> list[Cell]:
             Choose an optimiser, a learning-rate schedule and a number of epochs, train, and
             keep the weights: the cell saves them to `resmlp.pt`, which you hand in. Aim for a
             test accuracy of at least 0.89. Then try other hyper-parameters (learning rate,
-            momentum, weight decay, epochs, widths of the blocks) and note what helped.
+            momentum, weight decay, epochs, widths of the blocks) and note what helped: in new
+            cells below, with new names for changed classes and files, so that `ResBlock`,
+            `ResMLP` and `resmlp.pt` stay as the tasks ask.
             """
         ),
         _training_cell("resmlp", "ResMLP()", config.RESMLP, "ResMLP"),
