@@ -39,19 +39,26 @@ def _split(ctx, name: str) -> list[tuple[list, list]]:
 @OWN.observer(draw=module_settings("resblock"))
 def resblock_zeroed(ctx) -> dict:
     """With every parameter zeroed the layers contribute nothing: what is left is the skip
-    path, so the output is x (or relu(x) with the ReLU after the sum)."""
+    path, so the output is x (or relu(x) with the ReLU after the sum). With random weights
+    (not its own: a last layer initialised to zero, as some do, is right) the layers add
+    something: the output is neither."""
     ResBlock, seed = ctx.get("ResBlock"), int(ctx.settings["seed"])  # noqa: N806
 
     def run(i, setting):
         args, _ = setting
         block = a_module(ResBlock(*args)).eval()
         x = inputs(BATCH, args[0], seed=seed + i)
+        g = torch.Generator().manual_seed(seed + i)
         with torch.no_grad():
             block(x)  # gives lazy layers (nn.LazyLinear) their shapes
             for p in block.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+            drawn = block(x)
+            for p in block.parameters():
                 p.zero_()
             out = block(x)
-        return {"zeroed_tensor": out if isinstance(out, torch.Tensor) else None, "input_tensor": x}
+        drawn, out = (v if isinstance(v, torch.Tensor) else None for v in (drawn, out))
+        return {"zeroed_tensor": out, "drawn_tensor": drawn, "input_tensor": x}
 
     return {"runs": kit.per_setting(_split(ctx, "resblock"), seed, run)}
 
@@ -62,15 +69,20 @@ def _resblock_at(ctx, i, want) -> str:
 
 @kit.judged(OWN, resblock_zeroed, "runs", _resblock_at, name="resblock_skip")
 def _skip_kept(entry, want, ctx, i) -> str | None:
-    out = entry.get("zeroed_tensor")
+    out, skips = entry.get("zeroed_tensor"), (want["zeroed_tensor"], want["input_tensor"])
     # The reference adds before its ReLU (relu(x)); x itself (no ReLU after the sum) is as
     # much a skip connection.
-    if same_values(out, want["zeroed_tensor"]) or same_values(out, want["input_tensor"]):
-        return None
-    return (
-        "with every weight zeroed the block should return its input (x, or relu(x)): the skip "
-        "connection x + F(x) is missing"
-    )
+    if not any(same_values(out, skip) for skip in skips):
+        return (
+            "with every weight zeroed the block should return its input (x, or relu(x)): the "
+            "skip connection x + F(x) is missing"
+        )
+    if any(same_values(entry.get("drawn_tensor"), skip) for skip in skips):
+        return (
+            "the block returns its input (x, or relu(x)) whatever its weights: the skip path is "
+            "there, but F(x), what its layers compute, is not added to it"
+        )
+    return None
 
 
 # ---------------------------------------------------------------- DenseBlock

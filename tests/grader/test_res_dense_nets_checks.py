@@ -1,5 +1,6 @@
 """res_dense_nets' own checks, in-process: a DenseBlock without dense connectivity loses all of
-denseblock_layer_inputs in every course's settings; dropout in ResMLP costs its behaviour."""
+denseblock_layer_inputs in every course's settings; dropout in ResMLP costs its behaviour; a
+block that is its skip path alone does not earn resblock_skip."""
 
 from __future__ import annotations
 
@@ -53,3 +54,30 @@ def test_does_a_block_whose_layers_see_only_its_input_lose_every_setting(seed):
 def test_is_dropout_in_the_residual_mlp_charged_to_its_behaviour_alone():
     lost = _lost(Harness.of("res_dense_nets"), DROPOUT_MLP, "resmlp_behaviour")
     assert set(lost) == {"resmlp_behaviour"}, lost
+
+
+# The skip path alone: the layers are built (the widths are right) but never used.
+SKIP_ONLY = """
+class ResBlock(nn.Module):
+    def __init__(self, in_features, hidden_features):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.fc2 = nn.Linear(hidden_features, in_features)
+
+    def forward(self, x):
+        return F.relu(x)
+"""
+
+
+def test_does_a_block_that_is_its_skip_path_alone_lose_resblock_skip():
+    """The last notes' carried item: with every weight zeroed the reference gives relu(x), and
+    so did a block that ignores its layers: resblock_skip's 2 points for no residual block."""
+    lost = _lost(Harness.of("res_dense_nets"), SKIP_ONLY, "resblock_skip")
+    assert lost.keys() == {"resblock_skip"} and "F(x)" in lost["resblock_skip"][1], lost
+    # A residual branch whose last layer starts at zero (a known initialisation) is right.
+    zero_init = SKIP_ONLY.replace(
+        "return F.relu(x)", "return F.relu(x + self.fc2(F.relu(self.fc1(x))))"
+    ).replace("in_features)\n", "in_features)\n        nn.init.zeros_(self.fc2.weight)\n", 1)
+    assert "zeros_" in zero_init and not _lost(
+        Harness.of("res_dense_nets"), zero_init, "resblock_skip"
+    )
