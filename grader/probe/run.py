@@ -117,7 +117,7 @@ class Kept:
             if reads & self.defined.keys():  # a given cell used the student's code as it is now
                 names = self.used.keys() | self.defined.keys()
                 self.used, self.undone = {k: ns[k] for k in names if k in ns}, {}
-                self._remember_members()
+                self._remember_members(ns)
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
         closing = self.closing_after is not None and index > self.closing_after
@@ -134,7 +134,7 @@ class Kept:
             self.sites.setdefault(name, []).append((index, value))
         if not closing:  # the student's own part: its bindings stand, for the checks too
             self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})
-            self._remember_members()
+            self._remember_members(ns)
         for name in changed:  # the student's own later binding stands
             self.taken.pop(name, None)
         # Names that code defined here reads keep their new values (`for F in (nn.ReLU, ...)`
@@ -152,8 +152,10 @@ class Kept:
         their later code reads, by name."""
         return {**self.undone, **self.taken, **self.shadowed}
 
-    def _remember_members(self) -> None:
-        self.members = [(v, dict(vars(v))) for v in self.used.values() if isinstance(v, type)]
+    def _remember_members(self, ns: dict) -> None:
+        """The attributes of the classes the student's cells define (not a library's)."""
+        own = [v for v in self.used.values() if isinstance(v, type)]
+        self.members = [(v, dict(vars(v))) for v in own if v.__module__ == ns.get("__name__")]
 
     def put_back_members(self) -> None:
         """Undo what closing experiments set or added in place on the classes `used` holds."""
