@@ -170,6 +170,20 @@ def test_is_a_standardise_mistake_named_as_one_and_not_as_an_augmentation_mistak
         assert "Standardise must compute" in message and elsewhere not in message, message
 
 
+def test_does_a_standardise_sharing_its_images_between_instances_lose_the_evaluation_check():
+    """Blind round 12: a Standardise that kept its images as class attributes
+    (`Standardise.mean_image = mean_image`) standardised every transform with the images of the
+    last one made, and kept full marks: each transform was probed before another was made."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    for name in ("mean_image", "std_image"):
+        cell = cell.replace(f"self.{name} = {name}", f"Standardise.{name} = {name}")
+        cell = cell.replace(f"self.{name}", f"Standardise.{name}")
+    verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
+    assert verdicts["train_transform_augments"].fraction == 1, verdicts  # charged once
+    evaluation = verdicts["eval_transform_deterministic"]
+    assert evaluation.fraction == 0.5 and "its own" in evaluation.message, evaluation
+
+
 GLOBAL_STATE = {
     "float64 by default": ("torch.set_default_dtype(torch.float64)", torch.get_default_dtype),
     "gradients off": ("torch.set_grad_enabled(False)", torch.is_grad_enabled),

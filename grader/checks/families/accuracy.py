@@ -133,7 +133,9 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
         inner = [k for k, v in state.items() if _all_tensors(v)]
         if len(inner) == 1:
             state = state[inner[0]]
-            notes.append(f"the state dict under {inner[0]!r} graded")
+            notes.append(
+                f"the state dict under {inner[0]!r} graded: next time save model.state_dict() alone"
+            )
     return _unprefixed(state, notes)
 
 
@@ -163,7 +165,10 @@ def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
             keep and all(k.startswith(prefix) for k in keep)
         ):
             state = {k[len(prefix) :]: v for k, v in state.items()}
-            notes.append(f"the {prefix!r} prefix of its keys removed")
+            notes.append(
+                f"the {prefix!r} prefix of its keys removed: next time save the unwrapped "
+                "model's state_dict()"
+            )
     return state
 
 

@@ -467,6 +467,7 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     if verdict := _raised(seen, fn):
         return verdict
     loss = "cross-entropy of the logits" if ctx.manifest.loops.loss == "logits" else "NLL"
+    plain = ", no label_smoothing" if ctx.manifest.loops.loss == "logits" else ""  # a recipe's
     per_sample = ctx.manifest.loops.loss_mean == "per_sample"
     how = (
         "add loss.item() times the batch size over the batches and divide by the number of "
@@ -478,7 +479,7 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         return Verdict.wrong(
             problem
             or f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
-            f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
+            f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum{plain})"
         )
     if "given_criterion" in want and not same_number(
         seen.get("given_criterion"), want["given_criterion"]

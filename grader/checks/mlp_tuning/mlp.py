@@ -61,8 +61,7 @@ def mlp_hidden(ctx) -> dict:
     hint="each hidden layer must use the activation the argument names",
 )
 def mlp_activation(entry, want, ctx, i) -> str | None:
-    # What the hidden layer computes from its own pre-activations: right whatever the widths
-    # (the parameter check's business).
+    # What the hidden layer computes from its pre-activations, whatever the widths (mlp_parameters')
     pre, post = entry["pre_tensor"], entry["post_tensor"]
     used = [
         n for n, f in ACTIVATIONS.items() if pre.shape == post.shape and same_values(post, f(pre))

@@ -1,9 +1,8 @@
-"""`mlp_tuning`'s search: `run_search` with a tiny budget on a tiny data set of the grader's
-own, the notebook's test split replaced by a tripwire, its statistics, MLP and epoch functions by
-the grader's. It must never touch the test split nor standardise with statistics of validation
-images; every trial's value is the validation accuracy it reported last to the pruner (on data
-where training and validation accuracies differ), and its best trial is the best of them (judged
-by `families.studies`)."""
+"""`mlp_tuning`'s search: `run_search` with a tiny budget on a tiny data set of the grader's own,
+the test split replaced by a tripwire, statistics, MLP and epoch functions by the grader's. It
+must never touch the test split nor standardise with validation images' statistics; each trial's
+value is the validation accuracy it reported last to the pruner (on data where training and
+validation accuracies differ), its best trial the best of them (judged by `families.studies`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""`mlp_tuning`'s transforms: what `make_transforms(...)` does to fixed PIL images under seeded
-RNG, compared with the reference: the training transform's augmentations, each switch doing
-only its own, and an evaluation transform without augmentation."""
+"""`mlp_tuning`'s transforms: `make_transforms(...)` on fixed PIL images under seeded RNG against
+the reference: augmentations, each switch doing only its own, evaluation without augmentation."""
 
 from __future__ import annotations
 
@@ -49,6 +48,8 @@ def transform_outputs(ctx) -> dict:
         pair = make(mean_image, std_image, normalise=normalise, **switches)
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
+        if normalise and which:  # transforms made later, from other images, leave this one alone
+            make(mean_image + 0.25, std_image * 2, normalise=True, **switches)
         # A flip that draws other random numbers (RandomApply) moves every later draw.
         used = pair[1] if which else with_reference_flips(pair[0], images[0], seeds[0]) or pair[0]
 
@@ -84,6 +85,7 @@ def _calls(key: str) -> list[str]:
 GREY_LEVEL = 1.5 / 255
 ODD_PIXELS = 0.01
 STANDARDISE = "Standardise must compute (x - mean_image) / std_image with the images it is given"
+STANDARDISE += " (its own, even after another Standardise is made)"
 AUGMENTS = (
     "with every switch on it must apply RandomHorizontalFlip(p=0.5), RandomRotation(10) and "
     "RandomResizedCrop(28, scale=(0.7, 1.0)), in this order, then ToTensor (and Standardise)"

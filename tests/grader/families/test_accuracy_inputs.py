@@ -144,6 +144,9 @@ def test_are_weights_saved_another_honest_way_measured_alike(tmp_path, how):
     precision = 1e-2 if how == "half precision" else 1e-4
     torch.testing.assert_close(seen["logits_tensor"], want, rtol=precision, atol=precision)
     assert ("loaded" in seen) == (how not in ("as is", "half precision", "float64"))
+    # Blind round 12: accepted, and said so, but not what the notebook asks for next time.
+    wrapped = how in ("nn.DataParallel", "torch.compile", "a checkpoint")
+    assert wrapped == ("next time save" in seen.get("loaded", "")), seen.get("loaded")
 
 
 def test_does_a_whole_pickled_model_say_to_save_its_state_dict(tmp_path):

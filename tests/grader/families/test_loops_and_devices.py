@@ -149,6 +149,16 @@ def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
 
+def test_is_a_label_smoothed_loss_told_to_use_the_plain_loss(harness):
+    """Blind round 12: train_epoch with nn.CrossEntropyLoss(label_smoothing=0.1) lost train_loss
+    with a message about averaging and softmax only, which its mean per image already did."""
+    smoothed = "nn.CrossEntropyLoss(label_smoothing=0.1)"
+    code = toy.cells()["loops"].replace("nn.CrossEntropyLoss()", smoothed)
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
+    assert "no label_smoothing" in results["train_loss"].message, results["train_loss"]
+
+
 # A Colab habit: train_epoch loops over the notebook's global loader, not its argument.
 GLOBAL_LOADER = """
 g = torch.Generator().manual_seed(1)
