@@ -459,12 +459,28 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                     "drops after model.eval() (F.dropout(x, p) drops in every mode unless given "
                     "training=self.training; an nn.Dropout layer follows eval() by itself)"
                 )
+            if mode == "train":  # evaluation mode agreed: the layout is right
+                return _training_only_problem(seen, want)
             return (
                 f"with the same parameter values as the reference it computes other outputs in "
                 f"{name} mode (check the order of the layers, activations, pooling and the "
                 "skip or concatenation paths against the instructions)"
             )
     return None
+
+
+def _training_only_problem(seen, want) -> str:
+    """Why outputs that agree with the reference's in evaluation mode differ in training mode:
+    dropout (random in training mode only) where the instructions have none, or the reverse."""
+    same = "its outputs are the reference's in evaluation mode but not in training mode"
+    if seen.get("train_random") and not want.get("train_random"):
+        return f"{same}: it drops units at random (dropout), which the instructions do not list"
+    if want.get("train_random") and not seen.get("train_random"):
+        return f"{same}: it applies no dropout, where the instructions have it"
+    return (
+        f"{same}: check what acts in training mode alone (dropout: its p and place; batch "
+        "norm) against the instructions"
+    )
 
 
 def _module_judge(entry: ModuleEntry):

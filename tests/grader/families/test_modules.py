@@ -269,3 +269,17 @@ def test_is_one_block_registered_twice_told_it_shares_its_weights(harness):
     assert results["tiny_net_structure"].status == "fail"
     assert "1 registered Block modules, expected 2" in message
     assert "2 places" in message and "shares its weights" in message
+
+
+def test_is_dropout_the_instructions_do_not_list_named_in_the_message():
+    # cifar_cnn_svm's Dense with nn.Dropout(0.2) after each ReLU: evaluation mode agrees, and
+    # the message sent the student to "the order of the layers, activations, pooling".
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    plain = behaviour.outputs(_mlp(nn.Identity()), x, 3)
+    dropped = behaviour.outputs(_mlp(nn.Dropout(0.2)), x, 3)
+    problem = _behaviour_problem(None, dropped, plain)
+    assert "dropout" in problem and "do not list" in problem, problem
+    assert "order of the layers" not in problem
+    assert "applies no dropout" in _behaviour_problem(None, plain, dropped)
