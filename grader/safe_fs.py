@@ -18,6 +18,10 @@ class UnsafeFile(Exception):
     """A path that is not a plain regular file within its size limit; the message says why."""
 
 
+class TooBig(UnsafeFile):
+    """A plain regular file over its size limit; the message gives both sizes."""
+
+
 def _describe(mode: int) -> str:
     for test, name in (
         (stat.S_ISLNK, "a symbolic link"),
@@ -34,6 +38,17 @@ def _describe(mode: int) -> str:
 
 def _size(nbytes: int) -> str:
     return f"{nbytes / 1024**2:,.0f} MB" if nbytes >= 1024**2 else f"{nbytes:,} bytes"
+
+
+def _over(nbytes: int, limit: int) -> tuple[str, str]:
+    """`nbytes` and the `limit` it exceeds in words that tell them apart: a 2.3 MB file against
+    a 2 MB limit is "2.3 MB" and "2 MB", never "2 MB" and "2 MB"; bytes when no rounding does."""
+    if limit >= 1024**2:
+        mb, limit_mb = nbytes / 1024**2, limit / 1024**2
+        for digits in range(4):
+            if round(mb, digits) > limit_mb:
+                return f"{mb:,.{digits}f} MB", f"{limit_mb:,g} MB"
+    return f"{nbytes:,} bytes", f"{limit:,} bytes"
 
 
 def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
@@ -57,7 +72,8 @@ def read_capped(path: Path, limit: int, *, owner: int | None = None) -> bytes:
         if owner is not None and info.st_uid != owner:
             raise UnsafeFile(f"{path.name} belongs to another user")
         if info.st_size > limit:
-            raise UnsafeFile(f"{path.name} is {_size(info.st_size)}; the limit is {_size(limit)}")
+            size, most = _over(info.st_size, limit)
+            raise TooBig(f"{path.name} is {size}; the limit is {most}")
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))

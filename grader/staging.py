@@ -17,7 +17,7 @@ from grader.notebook_io import (
     choose_notebook,
     too_big,
 )
-from grader.safe_fs import UnsafeFile, list_files, read_capped
+from grader.safe_fs import TooBig, UnsafeFile, list_files, read_capped
 from grader.text import inert_line
 
 MAX_EXTRA_FILE_BYTES = 5 * 1024**2
@@ -146,6 +146,11 @@ def stage(path: Path, manifest: Manifest, *, notebook_only: bool = False) -> Sta
             continue
         try:
             weights[model.weights] = read_capped(file, int(model.max_weights_mb * 1024**2))
+        except TooBig as err:  # Adam's state in a checkpoint is twice the weights' size
+            problems[model.weights] = (
+                f"{err} (if it is a checkpoint that holds the optimizer's state too, two to "
+                "three times the weights' size, hand in model.state_dict() alone)"
+            )
         except UnsafeFile as err:
             problems[model.weights] = str(err)
     # Files already graded as weights: neither another model's weights nor extras.

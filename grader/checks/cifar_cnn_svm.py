@@ -112,7 +112,12 @@ def svc_fit(ctx) -> dict:
             # A Pipeline (scaler and SVC) has no support_; an SVC never fitted neither.
             what = "an SVC never fitted" if isinstance(svc, SVC) else kind_of(svc)
             raise WrongValue(f"it returned {what}, not an SVC fitted on the flattened images")
+        flat = {}  # flatten_images' X, to name it when the fit differs
+        with kit.recorded(flat):
+            X = np.asarray(ctx.get("flatten_images")(images, n)[0], dtype=np.float64)
+            flat["x_tensor"] = torch.from_numpy(X.reshape(len(X), -1))
         return {
+            "flat_x_tensor": flat.get("x_tensor"),
             "fitted_on": int(svc.shape_fit_[0]),
             "kernel": str(svc.kernel),
             "support_tensor": torch.as_tensor(svc.support_),
@@ -136,6 +141,13 @@ def _svc_problem(entry, want, ctx, i) -> str | None:
     same = torch.equal(entry["support_tensor"], want["support_tensor"]) and all(
         same_values(entry[k], want[k]) for k in ("dual_tensor", "intercept_tensor")
     )
+    flat = entry.get("flat_x_tensor")
+    if not same and flat is not None and not same_values(flat, want.get("flat_x_tensor")):
+        return (
+            "flatten_images(dataset, n) returned another X, so the fit differs too: each row "
+            "must be an item as the data set hands it out, dataset[i][0] after its transform "
+            "(here normalised), flattened (not, say, the raw pixels of dataset.data)"
+        )
     if entry["kernel"] != "rbf" or not same:
         return (
             "its support vectors and coefficients are not those of SVC(kernel='rbf') with "

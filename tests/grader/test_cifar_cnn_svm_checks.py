@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -93,3 +94,35 @@ def test_are_split_data_and_fit_logistic_observed_apart():
     # fit_logistic its check too while one observer called both.
     checks = build_checkset(load_manifest("cifar_cnn_svm")).checks
     assert checks["split_reproduces"].observer != checks["logistic_regression"].observer
+
+
+def _svc_entry(flatten_images) -> dict:
+    """svc_fit's entry for a student whose fit_svc is right and flatten_images is the one given."""
+    from sklearn.svm import SVC
+
+    code = {"flatten_images": flatten_images}
+    code["fit_svc"] = lambda dataset, n: SVC(kernel="rbf").fit(*code["flatten_images"](dataset, n))
+    ctx = SimpleNamespace(
+        settings={"seed": 3, "n": 12},
+        manifest=load_manifest("cifar_cnn_svm"),
+        get=code.__getitem__,
+    )
+    return own.svc_fit(ctx)["runs"][0]
+
+
+def _transformed(dataset, n):
+    X = np.stack([dataset[i][0].numpy().ravel() for i in range(n)])
+    return X, np.array([dataset[i][1] for i in range(n)])
+
+
+def test_does_a_flatten_images_of_raw_pixels_say_so():
+    # dataset.data / 255 skips the transform (the normalisation): the fit_svc is right, the
+    # message named only the fit ("its support vectors and coefficients are not those ...").
+    def raw(dataset, n):
+        return dataset.data[:n].reshape(n, -1) / 255.0, np.array(dataset.targets[:n])
+
+    want = _svc_entry(_transformed)
+    assert own._svc_problem(_svc_entry(_transformed), want, None, 0) is None
+    problem = own._svc_problem(_svc_entry(raw), want, None, 0)
+    assert problem.startswith("flatten_images(dataset, n) returned another X")
+    assert "after its transform" in problem

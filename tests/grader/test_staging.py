@@ -62,6 +62,15 @@ def test_is_one_renamed_weights_file_graded_as_the_one_missing(folder):
     assert "my_model.pth" not in staged.extras
 
 
+@pytest.mark.parametrize("mb, shown", [(20.3, "20.3 MB"), (20.04, "20.04 MB"), (26, "26 MB")])
+def test_is_a_weights_file_over_its_limit_told_apart_from_the_limit(folder, mb, shown):
+    # A checkpoint with Adam's state in it; 20.3 MB was "20 MB; the limit is 20 MB".
+    (folder / "densenet.pt").write_bytes(b"x" * int(mb * 1024**2))
+    problem = stage(folder, load_manifest(ID)).problems["densenet.pt"]
+    assert problem.startswith(f"densenet.pt is {shown}; the limit is 20 MB (if it is a checkpoint")
+    assert "model.state_dict() alone" in problem
+
+
 def test_is_nothing_guessed_when_two_files_could_be_it(folder):
     (folder / "densenet.pt").rename(folder / "a.pt")
     (folder / "b.pt").write_bytes(b"b")

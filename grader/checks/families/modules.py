@@ -318,6 +318,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             with torch.no_grad():
                 out = plain(module(x))
             seen["output_shape"] = sample_shape(out, BATCH)
+            seen["single_shape"] = _single_shape(module, x)
             seen["probabilities"] = looks_like_probabilities(out)
             seen["log_probabilities"] = isinstance(out, torch.Tensor) and looks_like_probabilities(
                 out.float().exp()
@@ -333,6 +334,28 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
         }
 
     return observer
+
+
+def _single_shape(module: nn.Module, x: torch.Tensor) -> Any:
+    """The output shape per sample on a batch of one, in evaluation mode (a squeeze() drops
+    its batch dimension); "an error" when that forward raises."""
+    entry: dict = {}
+    with kit.recorded(entry), torch.no_grad():
+        entry["shape"] = sample_shape(plain(module(x[:1])), 1)
+    return entry.get("shape", "an error")
+
+
+def _single_problem(seen, want) -> str | None:
+    """A batch of one handled otherwise than by the reference (which handles it)."""
+    got, shape = seen.get("single_shape"), want.get("single_shape")
+    if not isinstance(shape, list) or got == shape or "single_shape" not in seen:
+        return None
+    got = f"[1, {', '.join(map(str, got))}]" if isinstance(got, list) else got
+    return (
+        f"on a batch of one sample its output is {str(got).split(' for a batch')[0]}, expected "
+        f"[{', '.join(map(str, [1, *shape]))}]: keep the batch dimension (squeeze() drops it), "
+        "or a last batch of one breaks the loss and the accuracy"
+    )
 
 
 def structure(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
@@ -459,12 +482,28 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                     "drops after model.eval() (F.dropout(x, p) drops in every mode unless given "
                     "training=self.training; an nn.Dropout layer follows eval() by itself)"
                 )
+            if mode == "train":  # evaluation mode agreed: the layout is right
+                return _training_only_problem(seen, want)
             return (
                 f"with the same parameter values as the reference it computes other outputs in "
                 f"{name} mode (check the order of the layers, activations, pooling and the "
                 "skip or concatenation paths against the instructions)"
             )
     return None
+
+
+def _training_only_problem(seen, want) -> str:
+    """Why outputs that agree with the reference's in evaluation mode differ in training mode:
+    dropout (random in training mode only) where the instructions have none, or the reverse."""
+    same = "its outputs are the reference's in evaluation mode but not in training mode"
+    if seen.get("train_random") and not want.get("train_random"):
+        return f"{same}: it drops units at random (dropout), which the instructions do not list"
+    if want.get("train_random") and not seen.get("train_random"):
+        return f"{same}: it applies no dropout, where the instructions have it"
+    return (
+        f"{same}: check what acts in training mode alone (dropout: its p and place; batch "
+        "norm) against the instructions"
+    )
 
 
 def _module_judge(entry: ModuleEntry):
@@ -500,15 +539,17 @@ PROBLEMS = {
 }
 
 
-def _judge(entry: ModuleEntry, kinds: list[str]):
+def _judge(entry: ModuleEntry, kinds: list[str], single: bool = False):
     """The judge of one check: "module" alone, or per-setting kinds judged together (a
-    setting's problem is the first of theirs, in KINDS order: shapes before behaviour)."""
+    setting's problem is the first of theirs, in KINDS order: shapes before behaviour), then,
+    with `single`, the output on a batch of one."""
     if kinds == ["module"]:
         return _module_judge(entry)
     kinds = sorted(kinds, key=KINDS.index)
 
     def test(seen, want, ctx, i):
-        return next((p for k in kinds if (p := PROBLEMS[k](entry, seen, want))), None)
+        found = next((p for k in kinds if (p := PROBLEMS[k](entry, seen, want))), None)
+        return found or (_single_problem(seen, want) if single else None)
 
     def where(ctx, i, want):
         return describe(entry, ctx.settings["values"][i], ctx.manifest)
@@ -528,8 +569,11 @@ def register(checks: CheckSet, manifest) -> None:
         observer = observer_name(entry)
         with_behaviour = any("behaviour" in kinds for _, kinds in sources[entry.name])
         checks.add_observer(observer, observe(entry, with_behaviour), draw=draw_settings(entry))
+        # A batch of one is judged once: by the shape check, else by the output check.
+        kinds_used = {k for _, kinds in sources[entry.name] for k in kinds}
+        single = "shape" if "shape" in kinds_used else "output"
         for check, kinds in sources[entry.name]:
-            checks.add_check(check, observer, _judge(entry, kinds))
+            checks.add_check(check, observer, _judge(entry, kinds, single in kinds))
 
 
 __all__ = [

@@ -269,3 +269,37 @@ def test_is_one_block_registered_twice_told_it_shares_its_weights(harness):
     assert results["tiny_net_structure"].status == "fail"
     assert "1 registered Block modules, expected 2" in message
     assert "2 places" in message and "shares its weights" in message
+
+
+def test_is_dropout_the_instructions_do_not_list_named_in_the_message():
+    # cifar_cnn_svm's Dense with nn.Dropout(0.2) after each ReLU: evaluation mode agrees, and
+    # the message sent the student to "the order of the layers, activations, pooling".
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    plain = behaviour.outputs(_mlp(nn.Identity()), x, 3)
+    dropped = behaviour.outputs(_mlp(nn.Dropout(0.2)), x, 3)
+    problem = _behaviour_problem(None, dropped, plain)
+    assert "dropout" in problem and "do not list" in problem, problem
+    assert "order of the layers" not in problem
+    assert "applies no dropout" in _behaviour_problem(None, plain, dropped)
+
+
+def test_is_a_batch_of_one_squeezed_to_a_vector_charged_once(harness):
+    # cifar_cnn_svm's CNN returned self.fc2(x).squeeze(): (10,) for one image, right for four.
+    code = """
+        class TinyNet(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem = nn.Linear(28 * 28, 16)
+                self.blocks = nn.Sequential(Block(16, 8), Block(16, 8))
+                self.head = nn.Linear(16, 10)
+            def forward(self, x):
+                return self.head(self.blocks(F.relu(self.stem(x.flatten(1))))).squeeze()
+    """
+    results = harness.grade(harness.namespace(code), TINY_NET)
+    assert results["tiny_net_output"].status == "fail"
+    assert "on a batch of one sample its output is [10], expected [1, 10]" in (
+        results["tiny_net_output"].message
+    )
+    assert results["tiny_net_structure"].status == "pass"
