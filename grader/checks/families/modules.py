@@ -30,7 +30,9 @@ from torch.nn.parameter import is_lazy
 from grader.checks import kit
 from grader.checks.common import (
     NOT_IMPLEMENTED,
+    STUDENT_EXITS,
     a_module,
+    describe_error,
     describe_shapes,
     diff_shapes,
     inputs,
@@ -291,6 +293,19 @@ def _built_with_part_args(make, classes: dict[str, type]) -> tuple[Any, dict[str
                 del cls.__init__
 
 
+def batch_of_one(module: nn.Module, x: torch.Tensor) -> Any:
+    """The full shape of the output for the first sample of `x` alone (in the module's mode, no
+    gradients), or what went wrong: a forward that squeezes its batch dimension away passes
+    every batch of BATCH samples and loses it only when N is 1 (`x.squeeze()` before the last
+    layer), and a prediction for one image is a batch of one."""
+    try:
+        with torch.no_grad():
+            out = plain(module(x[:1]))
+    except STUDENT_EXITS as err:
+        return f"an error ({describe_error(err, 120)})"
+    return list(out.shape) if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+
+
 def observe(entry: ModuleEntry, with_behaviour: bool):
     """The observer of one [[modules]] entry."""
 
@@ -318,6 +333,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             with torch.no_grad():
                 out = plain(module(x))
             seen["output_shape"] = sample_shape(out, BATCH)
+            seen["single_shape"] = batch_of_one(module, x)
             seen["probabilities"] = looks_like_probabilities(out)
             seen["log_probabilities"] = isinstance(out, torch.Tensor) and looks_like_probabilities(
                 out.float().exp()
@@ -402,6 +418,15 @@ OUTPUT_RULES = {
 def _output_shape_problem(seen, want) -> str | None:
     if seen.get("output_shape") != want["output_shape"]:
         return f"output per sample {seen.get('output_shape')}, expected {want['output_shape']}"
+    one, wanted = seen.get("single_shape"), want.get("single_shape")
+    if wanted is not None and one != wanted:
+        lost = isinstance(one, list) and isinstance(wanted, list) and one == wanted[1:]
+        return f"for a batch of one input it returns {one}, expected {wanted}" + (
+            ": the batch dimension is lost (x.squeeze() also drops the batch dimension when N "
+            "is 1; flatten with x.flatten(1) or x.view(x.size(0), -1))"
+            if lost
+            else ""
+        )
     return None
 
 

@@ -269,3 +269,26 @@ def test_is_one_block_registered_twice_told_it_shares_its_weights(harness):
     assert results["tiny_net_structure"].status == "fail"
     assert "1 registered Block modules, expected 2" in message
     assert "2 places" in message and "shares its weights" in message
+
+
+@pytest.mark.parametrize(
+    ("logits", "status"),
+    [("self.head(h).squeeze()", "fail"), ("self.head(h).squeeze(-1)", "pass")],
+)
+def test_is_a_batch_dimension_squeezed_away_for_one_input_told(harness, logits, status):
+    # Blind round 12: a DenseNet that pooled with `F.adaptive_avg_pool2d(x, 1).squeeze()` returned
+    # (10,) logits for one image and passed its output check, which ran batches of 4 only.
+    code = f"""
+        _Reference = TinyNet
+        class TinyNet(_Reference):
+            def forward(self, x):
+                h = self.blocks(F.relu(self.stem(x.view(-1, 784))))
+                return {logits}
+    """
+    results = harness.grade(harness.namespace(code), TINY_NET)
+    output = results["tiny_net_output"]
+    assert output.status == status, output.message
+    if status == "fail":
+        assert "batch of one input it returns [10], expected [1, 10]" in output.message
+        assert "batch dimension is lost" in output.message
+    assert results["tiny_net_behaviour"].status in {"pass", "skipped"}
