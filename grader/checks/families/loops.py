@@ -330,7 +330,10 @@ def observe(ctx) -> dict:
     before = flat_weights(model)
     record = {}
     optimizer = torch.optim.Rprop(model.parameters(), lr=float(s["lr"]))
+    steps = []  # how many optimizer.step() calls: gradients accumulated over batches take fewer
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
     _call(record, "returned", train, model, loader(manifest, seed + 10, (8, 8, 8)), optimizer, cpu)
+    record["steps"] = len(steps)
     record["weights_tensor"] = flat_weights(model)
     record["moved"] = not torch.equal(before, record["weights_tensor"])
     out["train_zero_grad"] = record
@@ -530,6 +533,12 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
         return Verdict.wrong(
             f"{fn} did not change the weights: is optimizer.step() called, after "
             "loss.backward() and with no optimizer.zero_grad() between the two?"
+        )
+    if 0 < seen.get("steps", 3) < want.get("steps", 3):
+        return Verdict.wrong(
+            f"{fn} called optimizer.step() {seen['steps']} times for {want['steps']} batches: "
+            "one step per batch, with optimizer.zero_grad() before each loss.backward() (no "
+            "gradients accumulated over several batches)"
         )
     return Verdict.wrong(
         f"after three Rprop steps the weights are not the reference's: {fn} must call "

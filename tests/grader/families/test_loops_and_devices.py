@@ -149,6 +149,28 @@ def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
 
+def test_is_gradient_accumulation_told_it_takes_fewer_steps(harness):
+    # Blind round 12: train_epoch(..., accumulation_steps=2) reset the gradients every other
+    # batch; train_zero_grad was right to fail, but said "after three Rprop steps" (it took two).
+    old = (
+        "        optimizer.zero_grad()\n        loss = loss_fn(model(images), labels)\n"
+        "        loss.backward()\n        optimizer.step()\n"
+    )
+    new = (
+        "        loss = loss_fn(model(images), labels)\n        (loss / 2).backward()\n"
+        "        count_batches = count // len(labels) + 1\n"
+        "        if count_batches % 2 == 0 or count_batches == len(loader):\n"
+        "            optimizer.step()\n            optimizer.zero_grad()\n"
+    )
+    code = toy.cells()["loops"]
+    assert old in code
+    results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
+    assert _failing(results) == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
+    message = results["train_zero_grad"].message
+    assert "optimizer.step() 2 times for 3 batches" in message, message
+    assert "accumulated" in message
+
+
 # A Colab habit: train_epoch loops over the notebook's global loader, not its argument.
 GLOBAL_LOADER = """
 g = torch.Generator().manual_seed(1)
