@@ -469,7 +469,8 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     fn, evaluate = _names(ctx)
     if verdict := _raised(seen, fn):
         return verdict
-    loss = "cross-entropy of the logits" if ctx.manifest.loops.loss == "logits" else "NLL"
+    logits = ctx.manifest.loops.loss == "logits"
+    loss = "cross-entropy of the logits, no label smoothing" if logits else "NLL"
     per_sample = ctx.manifest.loops.loss_mean == "per_sample"
     how = (
         "add loss.item() times the batch size over the batches and divide by the number of "

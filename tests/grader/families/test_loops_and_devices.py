@@ -149,6 +149,17 @@ def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
 
+def test_is_label_smoothing_named_where_the_loss_is_not_the_cross_entropy(harness):
+    # Blind round 12: CrossEntropyLoss(label_smoothing=0.1) in train_epoch returned the smoothed
+    # loss; train_loss failed, its message naming softmax and sums but not the smoothing.
+    code = toy.cells()["loops"].replace(
+        "nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(label_smoothing=0.1)", 1
+    )
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
+    assert "no label smoothing" in results["train_loss"].message
+
+
 def test_is_gradient_accumulation_told_it_takes_fewer_steps(harness):
     # Blind round 12: train_epoch(..., accumulation_steps=2) reset the gradients every other
     # batch; train_zero_grad was right to fail, but said "after three Rprop steps" (it took two).
