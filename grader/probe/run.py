@@ -13,6 +13,7 @@ else, so whatever student code wrote into the output folder beforehand counts fo
 from __future__ import annotations
 
 import contextlib
+import dis
 import json
 import os
 import shutil
@@ -98,7 +99,10 @@ class Kept:
     cell that used their code (`def dense_layer` for B1's "variant of dense_layer"): the
     notebook's own cells met the earlier ones; a later fix that a given cell then uses stands.
     So are the attributes of the student's classes such an experiment sets in place
-    (`ResBlock.forward = plain_forward`)."""
+    (`ResBlock.forward = plain_forward`). Where a module's name stays rebound (`F = 4` in the
+    DenseNet's cell, which reads it), the student's code defined before that cell, which read
+    the name as the module (ResBlock's `F.relu`), is `pinned`: it keeps the module under that
+    name (`pin`)."""
 
     def __init__(self, given: set[int], closing_after: int | None = None):
         self.given, self.defined, self.taken = given, {}, {}
@@ -107,6 +111,7 @@ class Kept:
         self.used, self.undone = {}, {}
         self.sites: dict[str, list[tuple[int, object]]] = {}  # each student definition's cells
         self.members: list[tuple[type, dict]] = []  # used classes' attributes, as last used
+        self.pinned: dict[int, tuple[Any, dict]] = {}  # id -> (class or function, name -> module)
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
@@ -124,6 +129,13 @@ class Kept:
         for name in changed.keys() & self.used.keys() if closing else ():  # after its last use
             self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
+        for name, value in changed.items():  # a module's name rebound: earlier readers pinned
+            if isinstance(before.get(name), ModuleType) and not isinstance(value, ModuleType):
+                module = before[name]
+                for code in self.defined.values():  # those that read attributes only it has
+                    attributes = _attributes_read(code, name)
+                    if any(hasattr(module, a) and not hasattr(value, a) for a in attributes):
+                        self.pinned.setdefault(id(code), (code, {}))[1].setdefault(name, module)
         if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`)
             code = [v for v in self.used.values() if isinstance(v, type | FunctionType)]
             for name in changed.keys() & set().union(*map(_globals_read, code)) - defs.keys():
@@ -145,6 +157,14 @@ class Kept:
         self.shadowed.update(
             {k: self.modules[k] for k in changed if k in self.modules.keys() - used}
         )
+
+    def pin(self, ns: dict) -> None:
+        """Each pinned class or function (`ns` as the cells left it, clobbered names back) reads
+        its modules from a view of `ns` of its own, where a name still rebound is the module."""
+        for code, modules in self.pinned.values():
+            rebound = {k: m for k, m in modules.items() if ns.get(k) is not m}
+            if rebound:
+                _read_globals_from(code, _Pinned(ns, rebound), ns)
 
     def clobbered(self) -> dict:
         """The student's definitions a given cell, or a student's cell after the last given
@@ -184,6 +204,60 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
     return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
+
+
+def _attributes_read(value: type | FunctionType, name: str) -> set[str]:
+    """The attributes a function, or a class's methods, read off the global `name` (`F.relu`)."""
+    members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
+    codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
+    codes, found = [c for c in codes if isinstance(c, CodeType)], set()
+    while codes:
+        code = codes.pop()
+        codes += [c for c in code.co_consts if isinstance(c, CodeType)]
+        ops = list(dis.get_instructions(code))
+        found |= {
+            after.argval
+            for op, after in zip(ops, ops[1:], strict=False)
+            if op.opname == "LOAD_GLOBAL"
+            and op.argval == name
+            and after.opname in ("LOAD_ATTR", "LOAD_METHOD")
+        }
+    return found
+
+
+class _Pinned(dict):
+    """Globals that hold a few names of their own and read every other name live from `ns`."""
+
+    def __init__(self, ns: dict, own: dict):
+        super().__init__(own)
+        self.ns = ns
+
+    def __missing__(self, name: str) -> Any:
+        return self.ns[name]
+
+
+def _with_globals(fn: FunctionType, globals_: dict) -> FunctionType:
+    new = FunctionType(fn.__code__, globals_, fn.__name__, fn.__defaults__, fn.__closure__)
+    new.__kwdefaults__, new.__dict__ = fn.__kwdefaults__, fn.__dict__
+    new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    return new
+
+
+def _read_globals_from(code: type | FunctionType, globals_: dict, ns: dict) -> None:
+    """A class's methods (static and class methods too) or a function (every name `ns` binds it
+    to) made to read their globals from `globals_`."""
+    if isinstance(code, FunctionType):
+        new = _with_globals(code, globals_)
+        for name in [k for k, v in ns.items() if v is code]:
+            ns[name] = new
+        return
+    for name, member in list(vars(code).items()):
+        if isinstance(member, FunctionType):
+            setattr(code, name, _with_globals(member, globals_))
+        elif isinstance(member, staticmethod | classmethod) and isinstance(
+            member.__func__, FunctionType
+        ):
+            setattr(code, name, type(member)(_with_globals(member.__func__, globals_)))
 
 
 def run_cells(
@@ -231,9 +305,11 @@ def run_cells(
         pending = retry
     shell.user_ns.update(keep.clobbered())
     keep.put_back_members()
+    graded = keep.graded(shell.user_ns, numbers)  # before pinned functions are made anew
+    keep.pin(shell.user_ns)
     for index, reason in skip.items():
         outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
-    progress.emit("cells_done", graded=keep.graded(shell.user_ns, numbers))
+    progress.emit("cells_done", graded=graded)
     return [outcomes[i] for i in sorted(outcomes)]
 
 

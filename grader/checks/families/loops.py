@@ -330,7 +330,10 @@ def observe(ctx) -> dict:
     before = flat_weights(model)
     record = {}
     optimizer = torch.optim.Rprop(model.parameters(), lr=float(s["lr"]))
+    steps = []  # how many optimizer.step() calls: gradients accumulated over batches take fewer
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
     _call(record, "returned", train, model, loader(manifest, seed + 10, (8, 8, 8)), optimizer, cpu)
+    record["steps"] = len(steps)
     record["weights_tensor"] = flat_weights(model)
     record["moved"] = not torch.equal(before, record["weights_tensor"])
     out["train_zero_grad"] = record
@@ -466,8 +469,8 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     fn, evaluate = _names(ctx)
     if verdict := _raised(seen, fn):
         return verdict
-    loss = "cross-entropy of the logits" if ctx.manifest.loops.loss == "logits" else "NLL"
-    plain = ", no label_smoothing" if ctx.manifest.loops.loss == "logits" else ""  # a recipe's
+    logits = ctx.manifest.loops.loss == "logits"
+    loss = "cross-entropy of the logits, no label smoothing" if logits else "NLL"
     per_sample = ctx.manifest.loops.loss_mean == "per_sample"
     how = (
         "add loss.item() times the batch size over the batches and divide by the number of "
@@ -479,7 +482,7 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         return Verdict.wrong(
             problem
             or f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
-            f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum{plain})"
+            f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
         )
     if "given_criterion" in want and not same_number(
         seen.get("given_criterion"), want["given_criterion"]
@@ -531,6 +534,12 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
         return Verdict.wrong(
             f"{fn} did not change the weights: is optimizer.step() called, after "
             "loss.backward() and with no optimizer.zero_grad() between the two?"
+        )
+    if 0 < seen.get("steps", 3) < want.get("steps", 3):
+        return Verdict.wrong(
+            f"{fn} called optimizer.step() {seen['steps']} times for {want['steps']} batches: "
+            "one step per batch, with optimizer.zero_grad() before each loss.backward() (no "
+            "gradients accumulated over several batches)"
         )
     return Verdict.wrong(
         f"after three Rprop steps the weights are not the reference's: {fn} must call "

@@ -353,8 +353,8 @@ def _single_problem(seen, want) -> str | None:
     got = f"[1, {', '.join(map(str, got))}]" if isinstance(got, list) else got
     return (
         f"on a batch of one sample its output is {str(got).split(' for a batch')[0]}, expected "
-        f"[{', '.join(map(str, [1, *shape]))}]: keep the batch dimension (squeeze() drops it), "
-        "or a last batch of one breaks the loss and the accuracy"
+        f"[{', '.join(map(str, [1, *shape]))}]: keep the batch dimension (squeeze() drops it; "
+        "x.flatten(1) keeps it), or a last batch of one breaks the loss and the accuracy"
     )
 
 

@@ -149,14 +149,37 @@ def test_are_value_mistakes_caught_by_their_check(harness, mistake):
     assert _failing(results) == caught, {n: r.message for n, r in results.items()}
 
 
-def test_is_a_label_smoothed_loss_told_to_use_the_plain_loss(harness):
-    """Blind round 12: train_epoch with nn.CrossEntropyLoss(label_smoothing=0.1) lost train_loss
-    with a message about averaging and softmax only, which its mean per image already did."""
-    smoothed = "nn.CrossEntropyLoss(label_smoothing=0.1)"
-    code = toy.cells()["loops"].replace("nn.CrossEntropyLoss()", smoothed)
+def test_is_label_smoothing_named_where_the_loss_is_not_the_cross_entropy(harness):
+    # Blind round 12: CrossEntropyLoss(label_smoothing=0.1) in train_epoch returned the smoothed
+    # loss; train_loss failed, its message naming softmax and sums but not the smoothing.
+    code = toy.cells()["loops"].replace(
+        "nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(label_smoothing=0.1)", 1
+    )
     results = harness.grade(harness.namespace(code), LOOPS)
     assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
-    assert "no label_smoothing" in results["train_loss"].message, results["train_loss"]
+    assert "no label smoothing" in results["train_loss"].message
+
+
+def test_is_gradient_accumulation_told_it_takes_fewer_steps(harness):
+    # Blind round 12: train_epoch(..., accumulation_steps=2) reset the gradients every other
+    # batch; train_zero_grad was right to fail, but said "after three Rprop steps" (it took two).
+    old = (
+        "        optimizer.zero_grad()\n        loss = loss_fn(model(images), labels)\n"
+        "        loss.backward()\n        optimizer.step()\n"
+    )
+    new = (
+        "        loss = loss_fn(model(images), labels)\n        (loss / 2).backward()\n"
+        "        count_batches = count // len(labels) + 1\n"
+        "        if count_batches % 2 == 0 or count_batches == len(loader):\n"
+        "            optimizer.step()\n            optimizer.zero_grad()\n"
+    )
+    code = toy.cells()["loops"]
+    assert old in code
+    results = harness.grade(harness.namespace(code.replace(old, new, 1)), LOOPS)
+    assert _failing(results) == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
+    message = results["train_zero_grad"].message
+    assert "optimizer.step() 2 times for 3 batches" in message, message
+    assert "accumulated" in message
 
 
 # A Colab habit: train_epoch loops over the notebook's global loader, not its argument.

@@ -127,6 +127,36 @@ def test_does_a_shadowed_module_come_back_unless_later_code_reads_the_name():
     assert shell.user_ns["Saver"]().get() == 1
 
 
+def test_does_code_defined_before_a_module_name_was_rebound_keep_the_module():
+    """Blind round 12: `F = 4  # filters of the stem` in res_dense_nets' DenseNet cell, which
+    reads it, stayed 4 (later code reads the name); ResBlock's `F.relu`, which ran right in the
+    notebook before that cell, then raised in every check (37/50). The earlier code keeps the
+    module under that name, and still reads every other global as the cells left it."""
+    job = {
+        "cells": [
+            "import numpy as np\nimport torch\nfrom torch.nn import functional as F\n",
+            "class Block:\n    def __call__(self, x):\n        return F.relu(x) * SCALE\n"
+            "    @staticmethod\n    def act(x):\n        return F.relu(x)\n\n"
+            "def act(x):\n    return F.relu(x)\n\nalias = act\nSCALE = 1\n",
+            "F = 4\n\nclass Net:\n    def width(self):\n        return F * 3\n",
+            "SCALE = 10\n",
+            "def filters():\n    return np * 2\n",  # reads `np` as the number set after it
+            "np = 8\n\ndef more():\n    return np + 1\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5, 6],
+        "skip": {},
+        "given": [0],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 6
+    ns, x = shell.user_ns, torch.tensor([-1.0, 2.0])
+    assert ns["filters"]() == 16 and ns["more"]() == 9  # no attribute of the module read
+    assert ns["F"] == 4 and ns["Net"]().width() == 12
+    assert ns["Block"]()(x).tolist() == [0.0, 20.0]  # F the module, SCALE as the cells left it
+    assert ns["Block"].act(x).tolist() == [0.0, 2.0]
+    assert ns["act"](x).tolist() == ns["alias"](x).tolist() == [0.0, 2.0]
+
+
 def test_does_an_import_only_a_branch_run_on_colab_makes_reach_the_students_code():
     """mlp_tuning, blind round 9: `import copy` inside a cell's Colab-only branch ran on Colab,
     not while grading; run_search, reading `copy`, failed (35/40). The names of a cell's
