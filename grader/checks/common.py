@@ -422,14 +422,21 @@ def flat_gradient(value: torch.Tensor, params: list[torch.Tensor]) -> torch.Tens
 
 def saved_state(path: Any) -> Any:
     """What a file saved with `torch.save` holds, for comparison with the reference's: sorted
-    [shape, sum] of a state_dict's tensors, or a description of why it is none."""
+    [shape, sum] of a state_dict's tensors, or a description of why it is none (a dict holding
+    more than tensors, such as a checkpoint {"model_state_dict": ..., "epoch": ...}, by its
+    first keys: it loads, so it is not called unloadable)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            return f"<{type(state).__name__}>"
-        return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
     except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
         return f"<not loadable with weights_only=True: {describe_error(err)}>"
+    if not isinstance(state, dict):
+        return f"<{type(state).__name__}>"
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        keys = ", ".join(repr(k)[:40] for k in list(state)[:3]) + (
+            ", ..." if len(state) > 3 else ""
+        )
+        return f"<a dict of more than tensors (keys {keys}), such as a checkpoint>"
+    return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
 
 
 def holds_state(model: nn.Module, state: dict) -> bool:
