@@ -191,3 +191,19 @@ def test_are_weights_that_never_move_trainer_zero_grads_only(fnn):
     code = TRAINER.replace(zero, "").replace(backward, backward + zero)
     results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
     assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_zero_grad"}
+
+
+# ---------------------------------------------------------------- own checks: NetworkUser
+
+USER = reference_cells(ID)["user"]
+
+
+def test_is_a_predict_that_squeezes_a_batch_of_one_told_so(fnn):
+    """predict(...).argmax(dim=1).squeeze(): labels (16,) for 16 inputs but a 0-d tensor for one
+    (blind 12, fnn m07: full marks); the docstring says int64 (N,), for every N."""
+    old = "return outputs.argmax(dim=1).cpu()"
+    assert USER.count(old) == 1
+    code = USER.replace(old, "return outputs.argmax(dim=1).squeeze().cpu()")
+    result = fnn.grade(fnn.namespace(code), ["save_load_roundtrip"])["save_load_roundtrip"]
+    assert result.status == "fail" and result.points < result.max_points
+    assert "on one input (1, 784) predict returned shape ()" in result.message
