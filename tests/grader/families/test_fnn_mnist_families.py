@@ -142,6 +142,26 @@ def test_does_a_validate_that_raises_cost_the_step_nothing(fnn):
 
 
 @pytest.mark.parametrize(
+    ("old", "new", "method"),
+    [  # validate sums the cross-entropy itself (blind 12, fnn m08: full marks), or train_epoch
+        (
+            "self.criterion(outputs, targets).item() * len(targets)",
+            'F.cross_entropy(outputs, targets, reduction="sum").item()',
+            "NetworkTrainer.validate",
+        ),
+        ("loss = self.criterion(", "loss = F.cross_entropy(", "NetworkTrainer.train_epoch"),
+    ],
+)
+def test_is_a_trainer_that_ignores_the_criterion_it_is_given_trainer_loss_s(fnn, old, new, method):
+    """Right with the family's nn.CrossEntropyLoss(), so a trainer built with a label-smoothed
+    one shows it: trainer_loss's alone, the method named."""
+    assert TRAINER.count(old) == 1
+    results = fnn.grade(fnn.namespace(TRAINER.replace(old, new)), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_loss"}
+    assert results["trainer_loss"].message.startswith(f"{method} of a trainer given")
+
+
+@pytest.mark.parametrize(
     ("old", "new"),
     [
         (TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen"),  # a percentage
