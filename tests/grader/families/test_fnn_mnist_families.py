@@ -227,3 +227,18 @@ def test_is_a_predict_that_squeezes_a_batch_of_one_told_so(fnn):
     result = fnn.grade(fnn.namespace(code), ["save_load_roundtrip"])["save_load_roundtrip"]
     assert result.status == "fail" and result.points < result.max_points
     assert "on one input (1, 784) predict returned shape ()" in result.message
+
+
+def test_is_a_step_with_clipped_gradients_right_and_one_without_the_penalty_wrong(fnn):
+    """clip_grad_norm_(max_norm=1.0) between backward and step (blind 12, fnn m11) lost
+    regularized_step, told "add regularization(model) to the loss", which it did; the loops
+    family allows clipping. The step is judged by its direction: a missing penalty turns it."""
+    backward = "            loss.backward()\n"
+    clip = "            nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=1.0)\n"
+    clipped = fnn.namespace(TRAINER.replace(backward, backward + clip))
+    results = fnn.grade(clipped, ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == set()
+    unpenalised = TRAINER.replace("loss = loss + self.regularization", "_ = self.regularization")
+    assert unpenalised != TRAINER
+    step = fnn.grade(fnn.namespace(unpenalised), ["regularized_step"])["regularized_step"]
+    assert step.status == "fail" and "add regularization(model) to the loss" in step.message
