@@ -102,9 +102,8 @@ def _penalised(entry, want, ctx, i) -> str | None:
     draw=kit.draws({"lr": [0.05, 0.1, 0.2], "lambda": [0.05, 0.1, 0.3], "batch": (4, 12)})
 )
 def regularized_step(ctx) -> dict:
-    """One SGD batch with the grader's L2 penalty: the weights after it, the training loss (with
-    the penalty), the validation loss (without); then train_network(1). The training accuracy
-    it records is judged by trainer_accuracy."""
+    """One SGD batch with the grader's L2 penalty: the step, the losses (training with the
+    penalty, validation without); then train_network(1) of another trainer, then of this one."""
     s = ctx.settings
     lam, n, seed = float(s["lambda"]), int(s["batch"]), int(s["seed"])
     penalty = {"regularization": lambda m: lam * sum(p.pow(2).sum() for p in m.parameters())}
@@ -131,9 +130,10 @@ def regularized_step(ctx) -> dict:
             found["val_loss"] = val[0] if isinstance(val, list) and val else val
             plain = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu")
             found["penalised"] = val != jsonable(plain.validate())  # the penalty changes it
-            optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not charged here
-            nn.utils.vector_to_parameters(before, model.parameters())  # the judged step again
-            history = trainer.train_network(1)  # a dict of HISTORY's lists
+            for each in (plain, trainer):  # a class-level history grows in the second
+                optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not here
+                nn.utils.vector_to_parameters(before.clone(), model.parameters())  # step again
+                history = each.train_network(1)  # a dict of HISTORY's lists
             found["history"] = [jsonable(history.get(k)) for k in HISTORY]
             again = jsonable(trainer.validate())  # that epoch's results, right or not
             again = again if isinstance(again, list) else [again]
@@ -178,7 +178,7 @@ def _stepped(entry, want, ctx, i) -> str | None:
     triples = zip(HISTORY, got, want["history"], strict=True)
     if not all(same_result(g, w) or k in own and g == [own[k]] for k, g, w in triples):
         got, want = (dict(zip(HISTORY, h, strict=True)) for h in (got, want["history"]))
-        return f"train_network(1) gave {got}, expected {want} (one entry per epoch, by key)"
+        return f"train_network(1) gave {got}, expected {want} (a new dict, 1 entry per epoch)"
     return None
 
 

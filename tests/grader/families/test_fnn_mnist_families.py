@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from grader.checks.families.modules import describe, torch_value
+from grader.checks.fnn_mnist.training import HISTORY
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
 
@@ -242,3 +243,18 @@ def test_is_a_step_with_clipped_gradients_right_and_one_without_the_penalty_wron
     assert unpenalised != TRAINER
     step = fnn.grade(fnn.namespace(unpenalised), ["regularized_step"])["regularized_step"]
     assert step.status == "fail" and "add regularization(model) to the loss" in step.message
+
+
+def test_is_a_history_kept_in_a_class_attribute_regularized_step_s(fnn):
+    """`history = {...}` a class attribute that train_network appends to (blind 12, fnn m09):
+    every trainer shares its lists, so the second trainer's train_network(1) gives two entries
+    per key. It kept full marks while the check called train_network once."""
+    start = "    def __init__(\n"
+    fresh = "        history = {" + ", ".join(f'"{k}": []' for k in HISTORY) + "}\n"
+    assert TRAINER.count(start) == TRAINER.count(fresh) == 1
+    code = TRAINER.replace(fresh, "        history = self.history\n").replace(
+        start, f"    history = {{k: [] for k in {list(HISTORY)}}}\n\n{start}"
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"regularized_step"}
+    assert "a new dict, 1 entry per epoch" in results["regularized_step"].message
