@@ -185,6 +185,19 @@ def same_values(seen: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) ->
     return bool(torch.allclose(seen.double(), want.double(), rtol=rtol, atol=atol * max(1, scale)))
 
 
+def along(seen: Any, want: Any, tol: float = 1e-3) -> bool:
+    """Whether observed tensor `seen` is a positive multiple of `want` to `tol` of its norm: a
+    step taken with the gradients clipped to a norm (or a loss scaled by a constant) goes the
+    reference's way, shorter or longer, while a gradient of another loss turns it."""
+    if not same_values(seen, want):  # the same numbers, or a multiple of them
+        if not isinstance(seen, torch.Tensor) or seen.shape != getattr(want, "shape", None):
+            return False
+        a, b = seen.double().flatten(), want.double().flatten()
+        scale = float(a @ b) / max(float(b @ b), 1e-30)
+        return scale > 0 and float((a - scale * b).norm()) <= tol * float(a.norm())
+    return True
+
+
 def unregistered_modules(module: nn.Module) -> list[str]:
     """Attributes that hold modules PyTorch cannot see: plain lists, tuples or dicts of them."""
     found = []
@@ -422,14 +435,21 @@ def flat_gradient(value: torch.Tensor, params: list[torch.Tensor]) -> torch.Tens
 
 def saved_state(path: Any) -> Any:
     """What a file saved with `torch.save` holds, for comparison with the reference's: sorted
-    [shape, sum] of a state_dict's tensors, or a description of why it is none."""
+    [shape, sum] of a state_dict's tensors, or a description of why it is none (a dict holding
+    more than tensors, such as a checkpoint {"model_state_dict": ..., "epoch": ...}, by its
+    first keys: it loads, so it is not called unloadable)."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict):
-            return f"<{type(state).__name__}>"
-        return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
     except Exception as err:  # noqa: BLE001 - the judge compares it with the reference's
         return f"<not loadable with weights_only=True: {describe_error(err)}>"
+    if not isinstance(state, dict):
+        return f"<{type(state).__name__}>"
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        keys = ", ".join(repr(k)[:40] for k in list(state)[:3]) + (
+            ", ..." if len(state) > 3 else ""
+        )
+        return f"<a dict of more than tensors (keys {keys}), such as a checkpoint>"
+    return sorted([list(v.shape), round(float(v.double().sum()), 4)] for v in state.values())
 
 
 def holds_state(model: nn.Module, state: dict) -> bool:

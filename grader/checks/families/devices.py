@@ -59,7 +59,8 @@ def _verdict(seen: dict, fn: str) -> Verdict:
     where = seen["param_device"] if not model_ok else seen["input_device"]
     return Verdict.wrong(
         f"{fn} was given a device but left {' and '.join(missing)} on {where}: use "
-        "model.to(device) and images.to(device), labels.to(device) with the device argument"
+        "model.to(device) and images.to(device), labels.to(device) with the device it is given "
+        "(its argument, or self.device: not a global such as the notebook's `device`)"
     )
 
 

@@ -19,7 +19,8 @@ reference's. The models are made so that each mistake shows in exactly one numbe
   its loss is lower than the others', so only the mean per image is right, and a trainer's
   validation loss, when `evaluate` returns `(loss, accuracy)`, is judged the same way; with
   `criterion_argument`, also with a logits model and a label-smoothed cross-entropy passed as
-  train's fifth argument, which code that keeps its default loss ignores). Rprop over three
+  train's fifth argument, which code that keeps its default loss ignores; a trainer class is
+  also built with that loss, which both its methods must use). Rprop over three
   batches, which follows only the gradients' signs (so neither the loss's scale nor clipping
   the gradient norm matters), gives other weights when gradients pile up without
   `zero_grad()` (`train_zero_grad`).
@@ -141,13 +142,13 @@ def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
     return int((outputs.argmax(dim=1) == targets).sum().item())
 
 
-def build_trainer(ctx, class_name: str, model, data, optimizer, device, **extra):
+def build_trainer(ctx, class_name: str, model, data, optimizer, device, loss=None, **extra):
     """The student's trainer class `class_name` on loader `data` (as training and validation
-    data), with the family's criterion and counting function (`counter_keyword`), and `extra`
-    keyword arguments (an assignment's own, such as a regularisation)."""
+    data), with `loss` or the family's criterion and counting function (`counter_keyword`), and
+    `extra` keyword arguments (an assignment's own, such as a regularisation)."""
     spec = ctx.manifest.loops
     counter = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
-    loss = criterion(ctx.manifest)
+    loss = loss or criterion(ctx.manifest)
     return ctx.get(class_name)(model, data, data, loss, optimizer, device, **counter, **extra)
 
 
@@ -321,6 +322,8 @@ def observe(ctx) -> dict:
         other = probe_model(manifest, seed + 7, loss="logits").train()
         idle = torch.optim.SGD(other.parameters(), lr=0.0)
         _call(record, "given_criterion", train, other, data, idle, cpu, given_criterion())
+    if manifest.loops.convention == "network_trainer":  # a trainer built with another loss
+        _call(record, "given_trainer", _given_trainer, ctx, model, data, cpu)
     out["train_loss"] = record
 
     # train_zero_grad: Rprop over three batches. It follows the signs of the gradients only,
@@ -350,6 +353,18 @@ def _trainer_pass(ctx, record: dict, model, data, optimizer) -> None:
         record["train_accuracy"] = jsonable(stored)
     except STUDENT_EXITS as err:  # reported as data; the judge decides
         record.update(failure(err))
+
+
+def _given_trainer(ctx, model, data, cpu) -> list | None:
+    """[train's loss, evaluate's loss] of a trainer of the student's built with GIVEN_CRITERION
+    (learning rate 0), or None when it raises (told by the passes above, with the family's)."""
+    (name, train), (_, evaluate) = (m.split(".") for m in _names(ctx))
+    idle = torch.optim.SGD(model.parameters(), lr=0.0)
+    try:
+        trainer = build_trainer(ctx, name, model, data, idle, cpu, given_criterion())
+        return [getattr(trainer, train)(), _part(getattr(trainer, evaluate)(), 0)]
+    except Exception:  # noqa: BLE001 - a trainer that raises is judged on the family's criterion
+        return None
 
 
 # ---------------------------------------------------------------- judges
@@ -493,6 +508,14 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
             f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
             "is None"
         )
+    given = seen.get("given_trainer") if "given_trainer" in want else None
+    plain = same_number(*(validation_loss(r.get("validation")) for r in (seen, want)))
+    for i, method in enumerate(_names(ctx)[: 1 + plain] if isinstance(given, list) else ()):
+        if not same_number(given[i], want["given_trainer"][i]):  # validate's: once it is right
+            return Verdict.wrong(
+                f"{method} of a trainer given {GIVEN_CRITERION} as its criterion returned the "
+                f"loss {given[i]!r}, expected {want['given_trainer'][i]:.4f}: use self.criterion"
+            )
     if "pair" in want and not same_number(_part(seen.get("pair"), 1), want["pair"][1]):
         return Verdict.wrong(
             f"{fn} returned {seen.get('pair')!r}, expected the accuracy {want['pair'][1]:.4f} "

@@ -1,5 +1,5 @@
-"""The NetworkUser: the save -> load round trip of a network of the grader's, and the mode
-and gradient state predict runs in."""
+"""The NetworkUser: the save -> load round trip of a network of the grader's (predict's labels
+(N,) on a batch of one too), and the mode and gradient state predict runs in."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from torch import nn
 from grader.checks import kit
 from grader.checks.common import inputs, saved_state, tensor_record
 from grader.checks.families.loop_models import classifier
-from grader.checks.kit import judged
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -41,11 +40,10 @@ def save_load_roundtrip(ctx) -> dict:
         return {"saved": saved, **tensor_record(fresh.predict(x), "labels")}
 
     def modes(path: Path) -> dict:
-        # A network in training mode that predicts MODE_CLASS in training mode and GRAD_CLASS
-        # while gradients are recorded (loop_models.Marks): its own predictions, which the
-        # reference gives, show only in evaluation mode without gradients.
+        # Predicts MODE_CLASS in train mode, GRAD_CLASS with gradients (loop_models.Marks).
         marked = nn.Sequential(*classifier(features, 5, seed + 2, hidden, marks=True)).train()
-        return tensor_record(user_class(marked).predict(x), "labels")
+        labels = tensor_record((user := user_class(marked)).predict(x), "labels")
+        return {"one": str(tuple(getattr(user.predict(x[:1]), "shape", ()))), **labels}  # (1,)
 
     with tempfile.TemporaryDirectory(prefix="dlgrade-user-") as folder:
         path = Path(folder) / "weights.pt"
@@ -55,7 +53,7 @@ def save_load_roundtrip(ctx) -> dict:
 ROUND_TRIP = ["save -> load into a fresh network -> predict", "predict, model in training mode"]
 
 
-@judged(OWN, save_load_roundtrip, "runs", ROUND_TRIP, name="save_load_roundtrip")
+@kit.judged(OWN, save_load_roundtrip, "runs", ROUND_TRIP, name="save_load_roundtrip")
 def _round_tripped(entry, want, ctx, i) -> str | None:
     if i == 0 and entry.get("saved") != want["saved"]:
         return (
@@ -65,7 +63,9 @@ def _round_tripped(entry, want, ctx, i) -> str | None:
     if entry.get("labels") != want["labels"]:
         return f"predict returned {entry.get('labels')}, expected {want['labels']}"
     if torch.equal(entry["labels_tensor"], want["labels_tensor"]):
-        return None
+        if (one := entry.get("one")) == want.get("one"):
+            return None
+        return f"on one input (1, 784) predict returned shape {one}, expected (1,): no squeeze()"
     if i == 1:
         return (
             "its labels are not those of evaluation mode without gradients: predict must call "

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from grader.checks import kit
-from grader.checks.common import StopProbe, WrongValue, describe_error, jsonable
+from grader.checks.common import StopProbe, WrongValue, describe_error, jsonable, saved_state
 from grader.checks.families import behaviour, images, studies
 from grader.probe.packages import Absent
 from grader.spec import Verdict
@@ -282,3 +282,16 @@ def test_does_a_study_made_up_without_searching_earn_nothing():
     )
     trained = seen | {"finals": [0.91]}
     assert studies.judge_never_tests("run_search")(trained, trained, None).fraction == 1
+
+
+def test_is_a_saved_checkpoint_dict_described_as_one_not_as_unloadable(tmp_path):
+    """NetworkUser.save wrote {"model_state_dict": ..., "model_class": "FNN"} (blind 12, fnn
+    m01): the report said the file was "not loadable with weights_only=True" (an AttributeError
+    of the description's own), which it is not; it names the keys instead."""
+    path = tmp_path / "weights.pt"
+    torch.save({"model_state_dict": torch.nn.Linear(2, 1).state_dict(), "model_class": "FNN"}, path)
+    described = saved_state(path)
+    assert "not loadable" not in described
+    assert "'model_state_dict', 'model_class'" in described and "checkpoint" in described
+    torch.save(torch.nn.Linear(2, 1).state_dict(), path)  # a state_dict: its shapes, sums
+    assert [shape for shape, _ in saved_state(path)] == [[1], [1, 2]]

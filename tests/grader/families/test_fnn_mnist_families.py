@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from grader.checks.families.modules import describe, torch_value
+from grader.checks.fnn_mnist.training import HISTORY
 from tests.fixtures.variants.mutations import reference_cells
 from tests.grader.families.conftest import Harness
 
@@ -142,6 +143,26 @@ def test_does_a_validate_that_raises_cost_the_step_nothing(fnn):
 
 
 @pytest.mark.parametrize(
+    ("old", "new", "method"),
+    [  # validate sums the cross-entropy itself (blind 12, fnn m08: full marks), or train_epoch
+        (
+            "self.criterion(outputs, targets).item() * len(targets)",
+            'F.cross_entropy(outputs, targets, reduction="sum").item()',
+            "NetworkTrainer.validate",
+        ),
+        ("loss = self.criterion(", "loss = F.cross_entropy(", "NetworkTrainer.train_epoch"),
+    ],
+)
+def test_is_a_trainer_that_ignores_the_criterion_it_is_given_trainer_loss_s(fnn, old, new, method):
+    """Right with the family's nn.CrossEntropyLoss(), so a trainer built with a label-smoothed
+    one shows it: trainer_loss's alone, the method named."""
+    assert TRAINER.count(old) == 1
+    results = fnn.grade(fnn.namespace(TRAINER.replace(old, new)), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_loss"}
+    assert results["trainer_loss"].message.startswith(f"{method} of a trainer given")
+
+
+@pytest.mark.parametrize(
     ("old", "new"),
     [
         (TRAIN_ACCURACY, "self.train_accuracy = 100 * correct / seen"),  # a percentage
@@ -191,3 +212,49 @@ def test_are_weights_that_never_move_trainer_zero_grads_only(fnn):
     code = TRAINER.replace(zero, "").replace(backward, backward + zero)
     results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
     assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_zero_grad"}
+
+
+# ---------------------------------------------------------------- own checks: NetworkUser
+
+USER = reference_cells(ID)["user"]
+
+
+def test_is_a_predict_that_squeezes_a_batch_of_one_told_so(fnn):
+    """predict(...).argmax(dim=1).squeeze(): labels (16,) for 16 inputs but a 0-d tensor for one
+    (blind 12, fnn m07: full marks); the docstring says int64 (N,), for every N."""
+    old = "return outputs.argmax(dim=1).cpu()"
+    assert USER.count(old) == 1
+    code = USER.replace(old, "return outputs.argmax(dim=1).squeeze().cpu()")
+    result = fnn.grade(fnn.namespace(code), ["save_load_roundtrip"])["save_load_roundtrip"]
+    assert result.status == "fail" and result.points < result.max_points
+    assert "on one input (1, 784) predict returned shape ()" in result.message
+
+
+def test_is_a_step_with_clipped_gradients_right_and_one_without_the_penalty_wrong(fnn):
+    """clip_grad_norm_(max_norm=1.0) between backward and step (blind 12, fnn m11) lost
+    regularized_step, told "add regularization(model) to the loss", which it did; the loops
+    family allows clipping. The step is judged by its direction: a missing penalty turns it."""
+    backward = "            loss.backward()\n"
+    clip = "            nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=1.0)\n"
+    clipped = fnn.namespace(TRAINER.replace(backward, backward + clip))
+    results = fnn.grade(clipped, ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == set()
+    unpenalised = TRAINER.replace("loss = loss + self.regularization", "_ = self.regularization")
+    assert unpenalised != TRAINER
+    step = fnn.grade(fnn.namespace(unpenalised), ["regularized_step"])["regularized_step"]
+    assert step.status == "fail" and "add regularization(model) to the loss" in step.message
+
+
+def test_is_a_history_kept_in_a_class_attribute_regularized_step_s(fnn):
+    """`history = {...}` a class attribute that train_network appends to (blind 12, fnn m09):
+    every trainer shares its lists, so the second trainer's train_network(1) gives two entries
+    per key. It kept full marks while the check called train_network once."""
+    start = "    def __init__(\n"
+    fresh = "        history = {" + ", ".join(f'"{k}": []' for k in HISTORY) + "}\n"
+    assert TRAINER.count(start) == TRAINER.count(fresh) == 1
+    code = TRAINER.replace(fresh, "        history = self.history\n").replace(
+        start, f"    history = {{k: [] for k in {list(HISTORY)}}}\n\n{start}"
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"regularized_step"}
+    assert "a new dict, 1 entry per epoch" in results["regularized_step"].message

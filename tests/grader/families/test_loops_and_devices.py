@@ -509,3 +509,15 @@ def test_does_an_exit_in_train_cost_evaluate_nothing(harness, exit_):
     assert _failing(results) == {n for n in results if n.startswith("train_")}, {
         n: r.message for n, r in results.items()
     }
+
+
+def test_does_a_loop_that_reads_the_notebook_s_device_hear_of_the_global(harness):
+    """The trainer moved everything to the notebook's global `device`, not the one it was given
+    (blind 12, fnn m05): "use ... with the device argument" did not say what was wrong with
+    the `.to(device)` it had; the message names the global."""
+    code = toy.cells()["loops"].replace(
+        "(model, loader, optimizer, device)", "(model, loader, optimizer, dev)"
+    )
+    results = harness.grade(harness.namespace(code, "device = torch.device('cpu')"), LOOPS)
+    assert _failing(results) == {"train_device"}
+    assert "not a global such as the notebook's `device`" in results["train_device"].message
