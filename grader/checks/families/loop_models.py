@@ -5,8 +5,9 @@ no mode changes, a model whose parameters have both signs (for penalties), a mul
 perceptron and epoch functions (stand-ins for a student's), seeded loaders with a known number
 of right labels, loaders that count their passes (`CountedLoader`) or script a model's test
 accuracy epoch by epoch (`ScriptedTests`; both: `scripted_loaders`), a model whose predictions
-the grader writes into the images (`Lookup`, for `confusion_probe` and `confusion_problem`), and
-what the observers read back from them.
+the grader writes into the images (`Lookup`, for `confusion_probe` and `confusion_problem`),
+what the observers read back from them, and the losses and trainer a probe hands the student's
+code (`criterion`, `given_criterion`, `build_trainer`).
 """
 
 from __future__ import annotations
@@ -345,3 +346,35 @@ def confusion_problem(entry: dict) -> str | None:
         f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "
         "the number of images of each class)"
     )
+
+
+# ---------------------------------------------------------------- the loss and the trainer
+
+
+def criterion(manifest) -> nn.Module:
+    return nn.CrossEntropyLoss() if manifest.loops.loss == "logits" else nn.NLLLoss()
+
+
+# The loss `criterion_argument` passes to train, with a model returning logits: the default of
+# neither convention (NLL of raw scores, or plain cross-entropy, is another number).
+GIVEN_CRITERION = "nn.CrossEntropyLoss(label_smoothing=0.1)"
+
+
+def given_criterion() -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=0.1)
+
+
+def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
+    """The family's own count of right predictions (argmax over dim 1), handed to trainers that
+    take one (`counter_keyword`)."""
+    return int((outputs.argmax(dim=1) == targets).sum().item())
+
+
+def build_trainer(ctx, class_name: str, model, data, optimizer, device, loss=None, **extra):
+    """The student's trainer class `class_name` on loader `data` (as training and validation
+    data), with `loss` or the family's criterion and counting function (`counter_keyword`), and
+    `extra` keyword arguments (an assignment's own, such as a regularisation)."""
+    spec = ctx.manifest.loops
+    counter = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
+    loss = loss or criterion(ctx.manifest)
+    return ctx.get(class_name)(model, data, data, loss, optimizer, device, **counter, **extra)

@@ -47,15 +47,18 @@ from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
-from torch import nn
 
 from grader.checks import kit
 from grader.checks.common import STUDENT_EXITS, describe_error, failure, jsonable, same_values
 from grader.checks.families.loop_models import (
+    GIVEN_CRITERION,
     Recorder,
     bn_state,
+    build_trainer,
     control_model,
+    criterion,
     flat_weights,
+    given_criterion,
     loader,
     probe_model,
 )
@@ -121,35 +124,6 @@ class LoopsSection(BaseModel):
 
 
 # ---------------------------------------------------------------- calling conventions
-
-
-def criterion(manifest) -> nn.Module:
-    return nn.CrossEntropyLoss() if manifest.loops.loss == "logits" else nn.NLLLoss()
-
-
-# The loss `criterion_argument` passes to train, with a model returning logits: the default of
-# neither convention (NLL of raw scores, or plain cross-entropy, is another number).
-GIVEN_CRITERION = "nn.CrossEntropyLoss(label_smoothing=0.1)"
-
-
-def given_criterion() -> nn.Module:
-    return nn.CrossEntropyLoss(label_smoothing=0.1)
-
-
-def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
-    """The family's own count of right predictions (argmax over dim 1), handed to trainers that
-    take one (`counter_keyword`)."""
-    return int((outputs.argmax(dim=1) == targets).sum().item())
-
-
-def build_trainer(ctx, class_name: str, model, data, optimizer, device, loss=None, **extra):
-    """The student's trainer class `class_name` on loader `data` (as training and validation
-    data), with `loss` or the family's criterion and counting function (`counter_keyword`), and
-    `extra` keyword arguments (an assignment's own, such as a regularisation)."""
-    spec = ctx.manifest.loops
-    counter = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
-    loss = loss or criterion(ctx.manifest)
-    return ctx.get(class_name)(model, data, data, loss, optimizer, device, **counter, **extra)
 
 
 def known_scores(n: int, classes: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

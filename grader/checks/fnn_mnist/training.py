@@ -8,15 +8,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import along, failure, flat_gradient, jsonable, near, same_values
-from grader.checks.families.loop_models import flat_weights, signed_model
+from grader.checks.families.loop_models import build_trainer, flat_weights, signed_model
 from grader.checks.families.loop_results import same_number, same_result
-from grader.checks.families.loops import (
-    EVALUATION,
-    OBSERVER,
-    build_trainer,
-    evaluation_accuracy,
-    known_scores,
-)
+from grader.checks.families.loops import EVALUATION, OBSERVER, evaluation_accuracy, known_scores
 from grader.checks.kit import judged
 from grader.spec import Definitions, Verdict
 
