@@ -96,13 +96,14 @@ class Kept:
     unless code the student defines from then on reads the name: only that code can rely on
     the new value. So are the student's definitions that their closing experiments (cells after
     the last part of the notebook they fill in, `closing_after`) rebind after the last given
-    cell that used their code (`def dense_layer` for B1's "variant of dense_layer"): the
-    notebook's own cells met the earlier ones; a later fix that a given cell then uses stands.
-    So are the attributes of the student's classes such an experiment sets in place
-    (`ResBlock.forward = plain_forward`). Where a module's name stays rebound (`F = 4` in the
-    DenseNet's cell, which reads it), the student's code defined before that cell, which read
-    the name as the module (ResBlock's `F.relu`), is `pinned`: it keeps the module under that
-    name (`pin`)."""
+    cell that used that code (`def dense_layer` for B1's "variant of dense_layer"): the
+    notebook's own cells met the earlier ones; a later fix that a given cell then uses, itself
+    or through the code it calls (`_reached`), stands, and only that one (an experiment on
+    `Dense` before a given cell that trains `DeepClassifier` does not). So are the attributes
+    of the student's classes such an experiment sets in place (`ResBlock.forward = plain`).
+    Where a module's name stays rebound (`F = 4` in the DenseNet's cell, which reads it), the
+    student's code defined before that cell, which read the name as the module (ResBlock's
+    `F.relu`), is `pinned`: it keeps the module under that name (`pin`)."""
 
     def __init__(self, given: set[int], closing_after: int | None = None):
         self.given, self.defined, self.taken = given, {}, {}
@@ -110,7 +111,7 @@ class Kept:
         self.modules, self.shadowed = {}, {}
         self.used, self.undone = {}, {}
         self.sites: dict[str, list[tuple[int, object]]] = {}  # each student definition's cells
-        self.members: list[tuple[type, dict]] = []  # used classes' attributes, as last used
+        self.members: dict[str, tuple[type, dict]] = {}  # used classes' attributes, last used
         self.pinned: dict[int, tuple[Any, dict]] = {}  # id -> (class or function, name -> module)
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
@@ -119,10 +120,12 @@ class Kept:
         for name in changed:  # bound again: the latest binding decides
             self.shadowed.pop(name, None)
         if index in self.given:
-            if reads & self.defined.keys():  # a given cell used the student's code as it is now
-                names = self.used.keys() | self.defined.keys()
-                self.used, self.undone = {k: ns[k] for k in names if k in ns}, {}
-                self._remember_members(ns)
+            reached = _reached(reads, ns) if reads else set()
+            if reached & self.defined.keys():  # a given cell used the student's code as it is
+                names = (self.used.keys() | self.defined.keys()) & reached
+                self.used.update({k: ns[k] for k in names if k in ns})
+                self.undone = {k: v for k, v in self.undone.items() if k not in reached}
+                self._remember_members(ns, reached)
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return
         closing = self.closing_after is not None and index > self.closing_after
@@ -172,14 +175,22 @@ class Kept:
         their later code reads, by name."""
         return {**self.undone, **self.taken, **self.shadowed}
 
-    def _remember_members(self, ns: dict) -> None:
-        """The attributes of the classes the student's cells define (not a library's)."""
-        own = [v for v in self.used.values() if isinstance(v, type)]
-        self.members = [(v, dict(vars(v))) for v in own if v.__module__ == ns.get("__name__")]
+    def _remember_members(self, ns: dict, names: set[str] | None = None) -> None:
+        """The attributes of the classes the student's cells define (not a library's): of
+        those named in `names` (a given cell's, `_reached`), else of all."""
+        own = {
+            k: (v, dict(vars(v)))
+            for k, v in self.used.items()
+            if isinstance(v, type) and v.__module__ == ns.get("__name__")
+        }
+        if names is None:
+            self.members = own
+        else:
+            self.members.update({k: v for k, v in own.items() if k in names})
 
     def put_back_members(self) -> None:
         """Undo what closing experiments set or added in place on the classes `used` holds."""
-        for cls, members in self.members:
+        for cls, members in self.members.values():
             for name in vars(cls).keys() - members.keys():
                 with contextlib.suppress(AttributeError, TypeError):
                     delattr(cls, name)
@@ -204,6 +215,29 @@ def _globals_read(value: type | FunctionType) -> set[str]:
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
     return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
+
+
+def _reached(reads: set[str], ns: dict) -> set[str]:
+    """The names a given cell that reads `reads` met: those, and the globals read by the
+    functions and classes among them (an instance's class, a class's bases too), in turn."""
+    classes: dict[int, list[str]] = {}
+    for name, value in ns.items():
+        if isinstance(value, type):
+            classes.setdefault(id(value), []).append(name)
+    seen, todo = set(), list(reads)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in ns:
+            continue
+        seen.add(name)
+        value = ns[name]
+        if isinstance(value, FunctionType):
+            todo += _globals_read(value)
+            continue
+        for cls in (value if isinstance(value, type) else type(value)).__mro__:
+            if getattr(cls, "__module__", None) == ns.get("__name__"):  # not a library's
+                todo += classes.get(id(cls), []) + sorted(_globals_read(cls))
+    return seen
 
 
 def _attributes_read(value: type | FunctionType, name: str) -> set[str]:

@@ -314,3 +314,40 @@ def test_does_a_closing_experiment_that_patches_a_class_in_place_leave_it_to_the
     shell = GradingShell()
     run_cells(shell, job, _Quiet())
     assert shell.user_ns["Block"]().forward(1) == 100
+
+
+def test_does_a_given_cell_after_an_experiment_keep_only_the_code_it_used():
+    """Blind round 12b (cifar_cnn_svm): a closing cell inserted after test_width patched
+    `Dense.forward` (sigmoid) and defined `class CNN(CNN)` (an experiment); the given train_part2
+    cell ran after it, and since it read the student's code (DeepClassifier, train_epoch), every
+    experiment before it stood: dense_behaviour, cnn_behaviour and cnn_accuracy lost (35/40).
+    A given cell keeps what it used, itself or through the code it calls (an instance's class
+    too): only that."""
+    job = {
+        "cells": [
+            "class Dense:\n    def forward(self, x):\n        return x + 1\n\n"
+            "class CNN:\n    def forward(self, x):\n        return x + 2\n\n"
+            "def helper(x):\n    return x\n\ndef train(x):\n    return helper(x) * 10\n\n"
+            "class Deep:\n    def forward(self, x):\n        return train(x)\n",
+            "dense = Dense()\n",  # given: uses Dense as it is
+            "Dense.forward = lambda self, x: x * 100\n\nclass CNN(CNN):\n"
+            "    def forward(self, x):\n        return 0\n\ndef helper(x):\n    return -x\n",
+            "out = Deep().forward(1)\n",  # given: Deep, through it train and helper
+            "net = CNN().forward(1)\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [1, 3],
+        "closing_after": 0,
+    }
+    shell, progress = GradingShell(), _Quiet()
+    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 5
+    ns = shell.user_ns
+    assert ns["out"] == -10 and ns["net"] == 0  # the notebook's cells met the experiment
+    assert ns["Dense"]().forward(1) == 2 and ns["CNN"]().forward(1) == 3
+    assert ns["Deep"]().forward(1) == -10  # the helper a given cell then used stands
+    assert progress.last["graded"] == {"CNN": 1, "helper": 3}
+    job["cells"][3] = "out = dense.forward(1)\n"  # given: the instance, so its class's patch
+    shell = GradingShell()
+    run_cells(shell, job, _Quiet())
+    assert shell.user_ns["Dense"]().forward(1) == 100 and shell.user_ns["CNN"]().forward(1) == 3
