@@ -103,7 +103,9 @@ class Kept:
     of the student's classes such an experiment sets in place (`ResBlock.forward = plain`).
     Where a module's name stays rebound (`F = 4` in the DenseNet's cell, which reads it), the
     student's code defined before that cell, which read the name as the module (ResBlock's
-    `F.relu`), is `pinned`: it keeps the module under that name (`pin`)."""
+    `F.relu`), is `pinned`: it keeps the module under that name (`pin`); so is code that read
+    the name itself (`F * 7 * 7`, `F = 64` filters in the CNN's cell) when a later cell of the
+    student's imports the module under it again: it keeps the value the given cells met."""
 
     def __init__(self, given: set[int], closing_after: int | None = None):
         self.given, self.defined, self.taken = given, {}, {}
@@ -133,12 +135,15 @@ class Kept:
             self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
         for name, value in changed.items():  # a module's name rebound: earlier readers pinned
-            if isinstance(before.get(name), ModuleType) and not isinstance(value, ModuleType):
-                module = before[name]
-                for code in self.defined.values():  # those that read attributes only it has
-                    attributes = _attributes_read(code, name)
-                    if any(hasattr(module, a) and not hasattr(value, a) for a in attributes):
-                        self.pinned.setdefault(id(code), (code, {}))[1].setdefault(name, module)
+            old = before.get(name, self)
+            if isinstance(old, ModuleType) == isinstance(value, ModuleType) or old is self:
+                continue
+            for code in self.defined.values():  # those that read attributes only it has
+                attributes = _attributes_read(code, name)  # "": the name itself (`F * 7`)
+                if any(hasattr(old, a) and not hasattr(value, a) for a in attributes) or (
+                    isinstance(value, ModuleType) and "" in attributes  # a name made a module
+                ):
+                    self.pinned.setdefault(id(code), (code, {}))[1].setdefault(name, old)
         if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`)
             code = [v for v in self.used.values() if isinstance(v, type | FunctionType)]
             for name in changed.keys() & set().union(*map(_globals_read, code)) - defs.keys():
@@ -241,7 +246,8 @@ def _reached(reads: set[str], ns: dict) -> set[str]:
 
 
 def _attributes_read(value: type | FunctionType, name: str) -> set[str]:
-    """The attributes a function, or a class's methods, read off the global `name` (`F.relu`)."""
+    """The attributes a function, or a class's methods, read off the global `name` (`F.relu`),
+    and "" where they read the name itself (`F * 7`)."""
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
     codes, found = [c for c in codes if isinstance(c, CodeType)], set()
@@ -250,11 +256,9 @@ def _attributes_read(value: type | FunctionType, name: str) -> set[str]:
         codes += [c for c in code.co_consts if isinstance(c, CodeType)]
         ops = list(dis.get_instructions(code))
         found |= {
-            after.argval
-            for op, after in zip(ops, ops[1:], strict=False)
-            if op.opname == "LOAD_GLOBAL"
-            and op.argval == name
-            and after.opname in ("LOAD_ATTR", "LOAD_METHOD")
+            after.argval if after and after.opname in ("LOAD_ATTR", "LOAD_METHOD") else ""
+            for op, after in zip(ops, [*ops[1:], None], strict=True)
+            if op.opname == "LOAD_GLOBAL" and op.argval == name
         }
     return found
 

@@ -351,3 +351,30 @@ def test_does_a_given_cell_after_an_experiment_keep_only_the_code_it_used():
     shell = GradingShell()
     run_cells(shell, job, _Quiet())
     assert shell.user_ns["Dense"]().forward(1) == 100 and shell.user_ns["CNN"]().forward(1) == 3
+
+
+def test_does_code_that_read_a_name_as_a_number_keep_it_when_the_module_comes_back():
+    """Blind round 12b (cifar_cnn_svm): `F = 64  # filters` in the CNN's cell, which reads it
+    (`nn.Conv2d(32, F, ...)`, `F * 7 * 7`) and calls `fn.silu`; the deep cell imports F as the
+    module again for DeepClassifier's `F.leaky_relu`. The notebook's cells built CNN with 64,
+    but every check built it with the module: cnn_shape, cnn_raw_logits and cnn_accuracy raised
+    TypeError (34/40). Code that reads the name itself keeps the value it was defined with; code
+    that reads the module's attributes (`F.relu`) meets the module."""
+    job = {
+        "cells": [
+            "from torch.nn import functional as F\n",
+            "F = 64\n\nclass CNN:\n    def width(self):\n        return F * 7\n\n"
+            "def act(x):\n    return F.relu(x)\n",
+            "out = CNN().width()\n",  # given
+            "from torch.nn import functional as F\n\ndef deep(x):\n    return F.relu(x)\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4],
+        "skip": {},
+        "given": [0, 2],
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    ns, x = shell.user_ns, torch.tensor([-1.0, 2.0])
+    assert ns["out"] == 448 and ns["CNN"]().width() == 448
+    assert ns["act"](x).tolist() == ns["deep"](x).tolist() == [0.0, 2.0]
+    assert ns["F"].relu is torch.nn.functional.relu
