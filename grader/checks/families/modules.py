@@ -338,11 +338,11 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
 
 def _single_shape(module: nn.Module, x: torch.Tensor) -> Any:
     """The output shape per sample on a batch of one, in evaluation mode (a squeeze() drops
-    its batch dimension); "an error" when that forward raises."""
+    its batch dimension); "raised <the error>" when that forward raises."""
     entry: dict = {}
     with kit.recorded(entry), torch.no_grad():
         entry["shape"] = sample_shape(plain(module(x[:1])), 1)
-    return entry.get("shape", "an error")
+    return entry.get("shape", f"raised {entry.get('error', 'an error')}")
 
 
 def _single_problem(seen, want) -> str | None:
@@ -350,9 +350,10 @@ def _single_problem(seen, want) -> str | None:
     got, shape = seen.get("single_shape"), want.get("single_shape")
     if not isinstance(shape, list) or got == shape or "single_shape" not in seen:
         return None
-    got = f"[1, {', '.join(map(str, got))}]" if isinstance(got, list) else got
+    got = f"[1, {', '.join(map(str, got))}]" if isinstance(got, list) else str(got)
+    said = f"it {got}" if got.startswith("raised") else f"its output is {got.split(' for a ')[0]}"
     return (
-        f"on a batch of one sample its output is {str(got).split(' for a batch')[0]}, expected "
+        f"on a batch of one sample {said}, expected "
         f"[{', '.join(map(str, [1, *shape]))}]: keep the batch dimension (squeeze() drops it; "
         "x.flatten(1) keeps it), or a last batch of one breaks the loss and the accuracy"
     )
