@@ -282,3 +282,21 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
     cells["loops"] = head + sep + evaluate
     results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
     assert all(r.status == "pass" for r in results.values()), results
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "passes"),
+    [
+        ("", "", True),
+        ("outputs.append(output)", "outputs.append(output.squeeze())", False),
+        ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
+    ],
+)
+def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
+    """Blind round 12: fc1_features squeezing each batch's output ((1, 128) -> (128,)) breaks on
+    a last batch of one image, and kept full marks: the probe's batches of 16 never left one."""
+    cell = reference_cells("cnn_techniques")["tsne"]
+    assert cell.count(old) == 1 or not old
+    ns = harness.namespace(reference_cells("cnn_techniques")["net"], cell.replace(old, new))
+    results = harness.grade(ns, ["features_seen"])
+    assert (results["tsne_fc1_features"].status == "pass") is passes, results
