@@ -300,3 +300,4 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     ns = harness.namespace(reference_cells("cnn_techniques")["net"], cell.replace(old, new))
     results = harness.grade(ns, ["features_seen"])
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
+    assert passes or "the last of one image" in results["tsne_fc1_features"].message

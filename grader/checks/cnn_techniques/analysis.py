@@ -41,7 +41,7 @@ def features_seen(ctx) -> dict:
     return behaviour.features_against(pair, fc1, y)
 
 
-@judged(OWN, features_seen, "runs", "fc1_features")
+@judged(OWN, features_seen, "runs", "fc1_features (batches of 16, the last of one image)")
 def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     if entry["shape"] != want["shape"]:
         return (
