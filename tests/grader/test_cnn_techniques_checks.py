@@ -301,3 +301,21 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     results = harness.grade(ns, ["features_seen"])
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
+
+
+@pytest.mark.parametrize("normalize", [None, "true"])
+def test_is_a_normalised_confusion_matrix_told_so(normalize):
+    """Blind round 12: confusion with normalize="true" (each row's fractions) lost confusion_rows,
+    rightly, but was told "entry [i, j] must count images of true class i predicted as j"."""
+    from sklearn.metrics import confusion_matrix
+
+    from grader.checks.families import loop_models
+
+    def confusion(model, loader, device):
+        pairs = [(y, model.eval()(x).argmax(1)) for x, y in loader]
+        truth, predicted = (torch.cat(t).numpy() for t in zip(*pairs, strict=True))
+        return confusion_matrix(truth, predicted, labels=list(range(10)), normalize=normalize)
+
+    entry = loop_models.confusion_probe(confusion, 40, 3, seed=0)
+    problem = loop_models.confusion_problem(entry)
+    assert (problem is None) if normalize is None else "fractions" in problem, problem
