@@ -314,3 +314,30 @@ def test_does_a_closing_experiment_that_patches_a_class_in_place_leave_it_to_the
     shell = GradingShell()
     run_cells(shell, job, _Quiet())
     assert shell.user_ns["Block"]().forward(1) == 100
+
+
+def test_does_a_closing_loop_over_a_name_the_graded_code_reads_leave_its_value():
+    """Blind round 12b (fnn_mnist): the answers cell bound `F = 28 * 28` (the features), flatten
+    then read that F, and a closing cell's `for F in (nn.ReLU, nn.Tanh)` rebound it: the checks
+    met F as torch.nn.functional, the module the setup cell had once bound to the name, and
+    flatten raised TypeError (flatten_transform 0/1, normalisation_stats 1/2). The value the
+    student's code read, 784, comes back; a module comes back only for a name a cell takes over
+    from the module (or from an earlier such cell)."""
+    job = {
+        "cells": [
+            "import math\nimport torch\nfrom torch.nn import functional as F\n",  # given
+            "F = 28 * 28\n",  # the student's part
+            "def flatten(image):\n    return image.reshape(F)\n",
+            "out = flatten(torch.zeros(1, 28, 28)).shape\n",  # given
+            "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\nmath = 3\nmath = 4\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [0, 3],
+        "closing_after": 2,
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    assert shell.user_ns["F"] == 784
+    assert shell.user_ns["flatten"](torch.zeros(1, 28, 28)).shape == (784,)
+    assert shell.user_ns["math"].sqrt(4.0) == 2.0  # shadowed by the experiment: back
