@@ -119,6 +119,10 @@ class Kept:
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
         self.modules.update({k: v for k, v in changed.items() if isinstance(v, ModuleType)})
+        # A module's name this cell takes over from the module, or from an earlier shadowing
+        # (not from a value the student's code read since: `F = 784` read by flatten).
+        shadowing = {k for k in changed if isinstance(before.get(k), ModuleType)}
+        shadowing |= changed.keys() & self.shadowed.keys()
         for name in changed:  # bound again: the latest binding decides
             self.shadowed.pop(name, None)
         if index in self.given:
@@ -134,6 +138,7 @@ class Kept:
         for name in changed.keys() & self.used.keys() if closing else ():  # after its last use
             self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
+        mine = {k for k, v in defs.items() if getattr(v, "__module__", None) == ns.get("__name__")}
         for name, value in changed.items():  # a module's name rebound: earlier readers pinned
             old = before.get(name, self)
             if isinstance(old, ModuleType) == isinstance(value, ModuleType) or old is self:
@@ -144,9 +149,10 @@ class Kept:
                     isinstance(value, ModuleType) and "" in attributes  # a name made a module
                 ):
                     self.pinned.setdefault(id(code), (code, {}))[1].setdefault(name, old)
-        if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`)
+        if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`,
+            # `for F in (nn.ReLU, nn.Tanh)` over a library's classes)
             code = [v for v in self.used.values() if isinstance(v, type | FunctionType)]
-            for name in changed.keys() & set().union(*map(_globals_read, code)) - defs.keys():
+            for name in changed.keys() & set().union(*map(_globals_read, code)) - mine:
                 if name in before and not isinstance(before[name], ModuleType):
                     self.undone.setdefault(name, before[name])
         self.defined.update(defs)
@@ -159,11 +165,11 @@ class Kept:
             self.taken.pop(name, None)
         # Names that code defined here reads keep their new values (`for F in (nn.ReLU, ...)`
         # defines nothing; a plotting helper defined after it does not read F).
-        own = [v for v in defs.values() if getattr(v, "__module__", None) == ns.get("__name__")]
+        own = [defs[k] for k in mine]
         used = set().union(*map(_globals_read, own))
         self.shadowed = {k: v for k, v in self.shadowed.items() if k not in used}
         self.shadowed.update(
-            {k: self.modules[k] for k in changed if k in self.modules.keys() - used}
+            {k: self.modules[k] for k in shadowing if k in self.modules.keys() - used}
         )
 
     def pin(self, ns: dict) -> None:

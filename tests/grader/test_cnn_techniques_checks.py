@@ -282,3 +282,40 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
     cells["loops"] = head + sep + evaluate
     results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
     assert all(r.status == "pass" for r in results.values()), results
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "passes"),
+    [
+        ("", "", True),
+        ("outputs.append(output)", "outputs.append(output.squeeze())", False),
+        ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
+    ],
+)
+def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
+    """Blind round 12: fc1_features squeezing each batch's output ((1, 128) -> (128,)) breaks on
+    a last batch of one image, and kept full marks: the probe's batches of 16 never left one."""
+    cell = reference_cells("cnn_techniques")["tsne"]
+    assert cell.count(old) == 1 or not old
+    ns = harness.namespace(reference_cells("cnn_techniques")["net"], cell.replace(old, new))
+    results = harness.grade(ns, ["features_seen"])
+    assert (results["tsne_fc1_features"].status == "pass") is passes, results
+    assert passes or "the last of one image" in results["tsne_fc1_features"].message
+
+
+@pytest.mark.parametrize("normalize", [None, "true"])
+def test_is_a_normalised_confusion_matrix_told_so(normalize):
+    """Blind round 12: confusion with normalize="true" (each row's fractions) lost confusion_rows,
+    rightly, but was told "entry [i, j] must count images of true class i predicted as j"."""
+    from sklearn.metrics import confusion_matrix
+
+    from grader.checks.families import loop_models
+
+    def confusion(model, loader, device):
+        pairs = [(y, model.eval()(x).argmax(1)) for x, y in loader]
+        truth, predicted = (torch.cat(t).numpy() for t in zip(*pairs, strict=True))
+        return confusion_matrix(truth, predicted, labels=list(range(10)), normalize=normalize)
+
+    entry = loop_models.confusion_probe(confusion, 40, 3, seed=0)
+    problem = loop_models.confusion_problem(entry)
+    assert (problem is None) if normalize is None else "fractions" in problem, problem

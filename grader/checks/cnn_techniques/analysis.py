@@ -21,12 +21,15 @@ OWN = Definitions()
 CPU = torch.device("cpu")
 DREAM_STEPS = 30
 UNUSED = 28  # the first row of pixels: no class of the dream probe's model uses it
-DRAW = kit.draws({"images": (20, 45), "target": (0, 9)})  # target: a class
+# images: 16k + 1, so that fc1_features' last batch of 16 holds one image (a squeeze() of each
+# batch's output breaks there); target: a class.
+DRAW = kit.draws({"images": [33, 49], "target": (0, 9)})
 
 
 @kit.one_case(OWN, draw=DRAW)
 def features_seen(ctx) -> dict:
-    """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16,
+    """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16 (the
+    last of one image),
     beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
     s, model = ctx.settings, PytorchExampleNet()
     g = torch.Generator().manual_seed(int(s["seed"]))
@@ -38,7 +41,7 @@ def features_seen(ctx) -> dict:
     return behaviour.features_against(pair, fc1, y)
 
 
-@judged(OWN, features_seen, "runs", "fc1_features")
+@judged(OWN, features_seen, "runs", "fc1_features (batches of 16, the last of one image)")
 def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     if entry["shape"] != want["shape"]:
         return (

@@ -90,6 +90,11 @@ def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool
         problems.append(f"{name} does not serve each of its {size} items once")
     elif shuffled and (order == sorted(order) or passes[0] == passes[1]):
         problems.append(f"{name} is not shuffled anew every pass (shuffle=True)")
+    elif not shuffled and order == list(range(len(order))) and len(order) < size:
+        problems.append(
+            f"{name} serves {len(order)} of its {size} items: every one, the last batch too "
+            "(no drop_last=True)"
+        )
     elif not shuffled and order != list(range(size)):
         problems.append(f"{name} does not serve its {size} items in order (shuffle=False)")
     return problems

@@ -327,11 +327,16 @@ def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
             f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "
             "occurs (give scikit-learn's confusion_matrix labels=list(range(10)))"
         )
+    rows = expected.sum(1, keepdim=True).clamp(min=1)  # confusion_matrix(normalize="true")
+    normalised = got.is_floating_point() and torch.allclose(
+        got.double(), (expected / rows).double()
+    )
     got = got.long()
     return {
         "right": bool(torch.equal(got, expected)),
         "transposed": bool(torch.equal(got, expected.T)),
         "training_mode": bool(torch.equal(got, in_training)),
+        "normalised": bool(normalised),
     }
 
 
@@ -341,6 +346,10 @@ def confusion_problem(entry: dict) -> str | None:
         return None
     if entry.get("training_mode"):
         return "it counts the predictions the model makes in training mode: call model.eval()"
+    if entry.get("normalised"):
+        return (
+            'it holds each row\'s fractions (normalize="true"), not the counts the docstring asks'
+        )
     how = "it is transposed: " if entry["transposed"] else ""
     return (
         f"{how}entry [i, j] must count images of true class i predicted as j (rows sum to "

@@ -64,6 +64,7 @@ from grader.checks.families.loop_models import (
 )
 from grader.checks.families.loop_results import (
     holds_number,
+    number,
     same_number,
     same_result,
     validation_loss,
@@ -526,6 +527,9 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
         return Verdict.ok("gradients are reset before every step")
     if problem := _pass_problem(seen, want, fn):
         return Verdict.wrong(problem)
+    # train_loss's pass has learning rate 0: its loss differs for another loss, not zero_grad.
+    loss, target = (r["train_loss"].get("returned") for r in (seen, want))
+    other_loss = number(target) is not None and not same_number(loss, target)
     seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     if not seen.get("moved"):
         return Verdict.wrong(
@@ -539,7 +543,11 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
             "gradients accumulated over several batches)"
         )
     return Verdict.wrong(
-        f"after three Rprop steps the weights are not the reference's: {fn} must call "
+        f"{fn}'s loss is not the reference's (train_loss), which may be why its Rprop steps "
+        "differ: once the loss is right, they tell whether optimizer.zero_grad() comes before "
+        "each loss.backward()"
+        if other_loss
+        else f"after three Rprop steps the weights are not the reference's: {fn} must call "
         "optimizer.zero_grad() before each loss.backward(), or every step also applies the "
         "gradients of all earlier batches"
     )

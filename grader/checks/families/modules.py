@@ -345,7 +345,7 @@ def _single_shape(module: nn.Module, x: torch.Tensor) -> Any:
     return entry.get("shape", f"raised {entry.get('error', 'an error')}")
 
 
-def _single_problem(seen, want) -> str | None:
+def single_problem(seen, want) -> str | None:
     """A batch of one handled otherwise than by the reference (which handles it)."""
     got, shape = seen.get("single_shape"), want.get("single_shape")
     if not isinstance(shape, list) or got == shape or "single_shape" not in seen:
@@ -361,12 +361,13 @@ def _single_problem(seen, want) -> str | None:
 
 def structure(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     """What the shape and behaviour checks compare, for a batch `x` of BATCH inputs: parameter
-    shapes and count, output shape per sample in evaluation mode, and the outputs under fixed
-    weights (`behaviour.outputs`)."""
+    shapes and count, output shape per sample in evaluation mode (on one sample too), and the
+    outputs under fixed weights (`behaviour.outputs`)."""
     out: dict = {"param_shapes": param_shapes(module), "params": param_count(module)}
     module.eval()
     with torch.no_grad():
         out["output_shape"] = sample_shape(module(x), BATCH)
+    out["single_shape"] = _single_shape(module, x)  # judged by single_problem
     return {**out, **behaviour.outputs(module, x, seed)}
 
 
@@ -550,7 +551,7 @@ def _judge(entry: ModuleEntry, kinds: list[str], single: bool = False):
 
     def test(seen, want, ctx, i):
         found = next((p for k in kinds if (p := PROBLEMS[k](entry, seen, want))), None)
-        return found or (_single_problem(seen, want) if single else None)
+        return found or (single_problem(seen, want) if single else None)
 
     def where(ctx, i, want):
         return describe(entry, ctx.settings["values"][i], ctx.manifest)
@@ -589,6 +590,7 @@ __all__ = [
     "module_settings",
     "observer_name",
     "register",
+    "single_problem",
     "structure",
     "torch_value",
     "unregistered_hint",

@@ -27,6 +27,7 @@ from grader.checks.families.modules import (
     BATCH,
     as_module,
     module_settings,
+    single_problem,
     structure,
     torch_value,
     unregistered_hint,
@@ -46,8 +47,7 @@ def _deep_fnn_layers(values: list) -> list[tuple]:
     return [*hidden, (widths[-1], size_out)]  # the output layer: no activation, no batch norm
 
 
-def _fnn_layers(values: list) -> list[tuple]:
-    """FNN(in, hidden, out, ...) is DeepFNN(in, [hidden, hidden], out, ...)."""
+def _fnn_layers(values: list) -> list[tuple]:  # FNN(i, h, o, ...) is DeepFNN(i, [h, h], o, ...)
     return _deep_fnn_layers([values[0], [values[1]] * 2, *values[2:]])
 
 
@@ -98,7 +98,8 @@ def _parameters(entry: dict, want: dict, ctx, i: int) -> str | None:
 def _deep_shapes(entry: dict, want: dict, ctx, i: int) -> str | None:
     if entry.get("output_shape") != want["output_shape"]:
         return f"output per sample {entry.get('output_shape')}, expected {want['output_shape']}"
-    return _parameters(entry, want, ctx, i)
+    own = entry.get("single_shape") == entry.get("composed_single_shape")  # dense_layer's
+    return _parameters(entry, want, ctx, i) or (None if own else single_problem(entry, want))
 
 
 def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
@@ -161,8 +162,7 @@ def _own_answers(observed: Mapping[str, Any]) -> dict:
     }
 
 
-# Counts true of the student's own FNNs are right too: an FNN or dense-layer mistake is not
-# charged again here.
+# Counts true of the student's own FNNs are right too: an FNN mistake is not charged again.
 OWN.check("answers", observe="answers", uses=("model_sizes",))(
     answers_family.judge_also("model_sizes", _own_answers)
 )

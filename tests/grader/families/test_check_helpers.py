@@ -229,6 +229,8 @@ def test_does_the_watched_training_name_leaks_and_hide_no_objective():
         ({"shuffle": True}, {"shuffle": True}, "the test loader does not serve its 2500 items in"),
         ({"shuffle": True, "batch_size": 64}, {}, "the training loader gives batches of [52, 64]"),
         ({"shuffle": True}, {"batch_size": 16}, "the test loader gives batches of [4, 16]"),
+        # Blind round 12: a test loader with drop_last=True was told to use shuffle=False.
+        ({"shuffle": True}, {"drop_last": True}, "the test loader serves 2000 of its 2500 items"),
     ],
 )
 def test_does_splits_served_name_each_loader_mistake(train_kwargs, test_kwargs, found):

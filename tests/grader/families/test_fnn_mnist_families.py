@@ -258,3 +258,22 @@ def test_is_a_history_kept_in_a_class_attribute_regularized_step_s(fnn):
     results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
     assert {n for n, r in results.items() if r.status != "pass"} == {"regularized_step"}
     assert "a new dict, 1 entry per epoch" in results["regularized_step"].message
+
+
+def test_is_a_deep_fnn_that_squeezes_a_batch_of_one_told_so(fnn):
+    """DeepFNN's forward ending in .squeeze() (blind 12b, fnn m01): (N, out) for a batch, (out,)
+    for one sample, against "forward as FNN's"; deep_fnn is a settings-only entry, so the
+    modules family's batch of one never met it (40/40). Charged to deep_fnn_shapes, unless the
+    student's own dense_layer squeezes too (then dense_layer_shapes'). FNN's stays fnn_output's."""
+    old = "return self.layers(torch.flatten(x, start_dim=1))"
+    deep = reference_cells(ID)["deep_fnn"]
+    assert deep.count(old) == 1
+    code = deep.replace(old, f"{old}.squeeze()")
+    results = fnn.grade(fnn.namespace(code), ["deep_fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"deep_fnn_shapes"}
+    assert "on a batch of one sample its output is" in results["deep_fnn_shapes"].message
+    squeeze = "class Squeeze(nn.Module):\n    def forward(self, x):\n        return x.squeeze()\n"
+    dense = DENSE.replace("nn.Sequential(*layers)", "nn.Sequential(*layers, Squeeze())")
+    assert dense != DENSE
+    both = fnn.grade(fnn.namespace(squeeze, dense, code), ["deep_fnn_structure"])
+    assert both["deep_fnn_shapes"].status == "pass"

@@ -219,6 +219,34 @@ def test_is_a_return_inside_train_s_loop_told_so(harness):
     assert "1 of the 3 batches" in results["train_loss"].message, results["train_loss"].message
 
 
+OTHER_LOSSES = {  # a loss other than the plain cross-entropy; zero_grad() called as asked
+    "label smoothing": ("nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(label_smoothing=0.1)"),
+    "softmax first": (
+        "loss_fn(model(images), labels)",
+        "loss_fn(model(images).softmax(1), labels)",
+    ),
+    "zero_grad missing": ("        optimizer.zero_grad()\n", ""),  # the control: told of zero_grad
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_LOSSES))
+def test_does_train_zero_grad_blame_zero_grad_only_when_the_loss_is_right(harness, case):
+    """Blind round 12: train_epoch with label smoothing lost train_loss, and train_zero_grad (not
+    charged) said "on its own: train_epoch must call optimizer.zero_grad()", which it did: its
+    Rprop steps differed because of the loss."""
+    old, new = OTHER_LOSSES[case]
+    code = toy.cells()["loops"]
+    assert code.count(old) == 1
+    results = harness.grade(harness.namespace(code.replace(old, new)), ["loops"])
+    message = results["train_zero_grad"].message
+    if case == "zero_grad missing":
+        assert results["train_zero_grad"].status == "fail", message
+        assert "must call optimizer.zero_grad()" in message, message
+    else:
+        assert _failing(results) == {"train_loss"}, {n: r.message for n, r in results.items()}
+        assert "must call" not in message and "not the reference's (train_loss)" in message, message
+
+
 @pytest.mark.parametrize("ending", ["    correct / count", "    return object()"])
 def test_does_an_evaluate_without_its_return_lose_only_its_accuracy(harness, ending):
     """evaluate run in eval mode under no_grad() that forgets `return`, or returns no number

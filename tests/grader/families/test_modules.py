@@ -308,14 +308,14 @@ def test_is_a_batch_of_one_squeezed_to_a_vector_charged_once(harness):
 def test_does_a_batch_of_one_that_raises_say_the_error():
     # Blind round 12b (cifar_cnn_svm): Dense returned F.log_softmax(self.fc3(x).squeeze(), dim=1),
     # which raises on one image; the message said "its output is an error", not which.
-    from grader.checks.families.modules import _single_problem, _single_shape
+    from grader.checks.families.modules import _single_shape, single_problem
 
     class Squeezed(nn.Module):
         def forward(self, x):
             return torch.log_softmax(x.flatten(1).squeeze(), dim=1)
 
     seen = {"single_shape": _single_shape(Squeezed(), torch.randn(4, 3, 2, 2))}
-    problem = _single_problem(seen, {"single_shape": [12]})
+    problem = single_problem(seen, {"single_shape": [12]})
     assert problem.startswith("on a batch of one sample it raised IndexError: Dimension out of")
     assert "expected [1, 12]" in problem
-    assert _single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
+    assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None

@@ -378,3 +378,30 @@ def test_does_code_that_read_a_name_as_a_number_keep_it_when_the_module_comes_ba
     assert ns["out"] == 448 and ns["CNN"]().width() == 448
     assert ns["act"](x).tolist() == ns["deep"](x).tolist() == [0.0, 2.0]
     assert ns["F"].relu is torch.nn.functional.relu
+
+
+def test_does_a_closing_loop_over_a_name_the_graded_code_reads_leave_its_value():
+    """Blind round 12b (fnn_mnist): the answers cell bound `F = 28 * 28` (the features), flatten
+    then read that F, and a closing cell's `for F in (nn.ReLU, nn.Tanh)` rebound it: the checks
+    met F as torch.nn.functional, the module the setup cell had once bound to the name, and
+    flatten raised TypeError (flatten_transform 0/1, normalisation_stats 1/2). The value the
+    student's code read, 784, comes back; a module comes back only for a name a cell takes over
+    from the module (or from an earlier such cell)."""
+    job = {
+        "cells": [
+            "import math\nimport torch\nfrom torch.nn import functional as F\n",  # given
+            "F = 28 * 28\n",  # the student's part
+            "def flatten(image):\n    return image.reshape(F)\n",
+            "out = flatten(torch.zeros(1, 28, 28)).shape\n",  # given
+            "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\nmath = 3\nmath = 4\n",
+        ],
+        "cell_numbers": [1, 2, 3, 4, 5],
+        "skip": {},
+        "given": [0, 3],
+        "closing_after": 2,
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    assert shell.user_ns["F"] == 784
+    assert shell.user_ns["flatten"](torch.zeros(1, 28, 28)).shape == (784,)
+    assert shell.user_ns["math"].sqrt(4.0) == 2.0  # shadowed by the experiment: back
