@@ -81,3 +81,51 @@ def test_does_a_block_that_is_its_skip_path_alone_lose_resblock_skip():
     assert "zeros_" in zero_init and not _lost(
         Harness.of("res_dense_nets"), zero_init, "resblock_skip"
     )
+
+
+# squeeze() before the classifier: a single image's logits lose their batch dimension, and the
+# sheet's shape_answers, recording the classifier's input on one image, reads past its shape.
+SQUEEZED_NET = """
+class DenseNet(nn.Module):
+    def __init__(self, growth_rate=12):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AvgPool2d(2, 2))
+        self.block1, self.block2 = DenseBlock(4, 3, growth_rate), DenseBlock(4, 3, growth_rate)
+        self.transition = Transition(4 + 3 * growth_rate, 4)
+        self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Linear(4 + 3 * growth_rate, 10)
+
+    def forward(self, x):
+        x = self.block2(self.transition(self.block1(self.stem(x))))
+        return self.fc(self.pool(x).squeeze())
+
+
+def shape_answers(growth_rate=12):
+    model, seen = DenseNet(growth_rate).eval(), {}
+    for name in ("block1", "block2", "fc"):
+        hook = lambda m, i, o, name=name: seen.update({name: (i[0].shape, o.shape)})
+        getattr(model, name).register_forward_hook(hook)
+    model(torch.zeros(1, 1, 28, 28))
+    return {
+        "block1_spatial": list(seen["block1"][0][2:]),
+        "block1_in_channels": seen["block1"][0][1],
+        "block1_out_channels": seen["block1"][1][1],
+        "block2_spatial": list(seen["block2"][0][2:]),
+        "fc_in_features": seen["fc"][0][1],
+    }
+"""
+
+
+def test_is_a_densenet_that_squeezes_a_batch_of_one_charged_once():
+    """Blind round 12b: densenet_output charged the squeeze (1 point), and shape_answers,
+    whose hooks ran that DenseNet on one image as the reference's do, raised IndexError and lost
+    its 3 points for the same mistake."""
+    harness = Harness.of("res_dense_nets")
+    observers = [harness.checkset.checks[c].observer for c in ("shape_answers", "densenet_output")]
+    results = harness.grade(harness.namespace(SQUEEZED_NET), observers)
+    lost = {n: r.message for n, r in results.items() if r.points < r.max_points}
+    assert lost.keys() == {"densenet_output"} and "batch of one" in lost["densenet_output"], lost
+    # Where shape_answers itself breaks on one image (not the network), it is still charged.
+    own_bug = SQUEEZED_NET.replace("self.pool(x).squeeze()", "torch.flatten(self.pool(x), 1)")
+    own_bug = own_bug.replace('seen["fc"][0][1]', 'seen["fc"][0].squeeze()[1]')
+    results = harness.grade(harness.namespace(own_bug), observers)
+    assert results["shape_answers"].points == 0 and results["densenet_output"].points == 1
