@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,19 @@ def test_does_the_precheck_name_a_stub_a_missing_cell_and_a_missing_weights_file
     assert '"B2. The transition layer" (`class Transition`) still raises' in result.stdout
     assert '"B4. Shapes inside the network": the solution cell' in result.stdout
     assert "densenet.pt is missing" in result.stdout
+
+
+def test_does_the_precheck_tell_a_file_over_its_limit_apart_from_the_limit(tmp_path, monkeypatch):
+    """Blind round 12 (cifar_cnn_svm): a 2.04 MB checkpoint against a 2 MB limit read "2.0 MB;
+    the limit is 2.0 MB", with no word of why it was too big."""
+    spec = importlib.util.spec_from_file_location(
+        "precheck", REPO / "release" / "res_dense_nets" / "precheck.py"
+    )
+    precheck = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(precheck)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(precheck, "ASSIGNMENT", {"weights": [{"file": "cnn.pt", "max_mb": 2}]})
+    (tmp_path / "cnn.pt").write_bytes(bytes(int(2.04 * 1024**2)))
+    (problem,) = precheck.check_weights()
+    assert problem.startswith("cnn.pt is 2.04 MB; the limit is 2 MB"), problem
+    assert "model.state_dict() alone" in problem
