@@ -29,6 +29,7 @@ from grader.notebook_io import (
     cells_to_run,
     last_part,
     parse_notebook,
+    patched_parts,
     redefined_parts,
     release_imports,
     release_test_sources,
@@ -275,6 +276,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         host, job, session.settings, run.config.time, _stager(staged, host.probe_uid)
     )
     report.notes += result.notes + redefined_parts(notebook, release, result.graded)
+    report.notes += patched_parts(release, result.patched)
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")

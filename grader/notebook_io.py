@@ -188,12 +188,9 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
     defines in several cells, which a student who kept an old or exploratory version may not
     expect, naming the one the checks met (`graded`: name -> cell number, as the probe reports
     it; grader/probe/run.py's Kept decides)."""
-    if not release.exists():
+    parts = _solution_names(release)
+    if not parts:
         return []
-    parts: set[str] = set()
-    for cell in json.loads(release.read_text())["cells"]:
-        if cell.get("cell_type") == "code" and nbgrader_meta(cell).get("solution"):
-            parts |= _top_level_names(_source(cell))
     where: dict[str, list[int]] = {}
     for number, code, given in cells_to_run(notebook, release):
         for name in sorted(_top_level_names(code) & parts) if not given else ():
@@ -218,6 +215,34 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
         else:
             notes.append(f"{listed}: keep one")
     return notes
+
+
+def patched_parts(release: Path, patched: dict[str, int]) -> list[str]:
+    """A note for each method of a solution's class that a student's cell set outside the class
+    and the checks meet (`patched`: "Class.method" -> cell number, as the probe reports it; one
+    set in an experiment after the notebook's last part is put back: grader/probe/run.py's
+    Kept), which a check's message about that class would otherwise leave unexplained."""
+    parts, notes = _solution_names(release), []
+    for member, number in sorted(patched.items()):
+        name, _, attr = member.partition(".")
+        if name in parts and attr.isidentifier():
+            notes.append(
+                f"{name}.{attr} is set in cell {number}, outside the class: the checks meet {name} "
+                "as that cell left it (as a run from top to bottom does); to try a change, give "
+                f"the changed class a new name (a subclass of {name})"
+            )
+    return notes
+
+
+def _solution_names(release: Path) -> set[str]:
+    """The functions and classes the release's solution cells define."""
+    if not release.exists():
+        return set()
+    cells = json.loads(release.read_text())["cells"]
+    solutions = [
+        c for c in cells if c.get("cell_type") == "code" and nbgrader_meta(c).get("solution")
+    ]
+    return set().union(*(_top_level_names(_source(c)) for c in solutions))
 
 
 def release_imports(release_notebook: Path) -> tuple[str, ...]:

@@ -64,9 +64,11 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
     # Why the grading machine, not the submission, may be to blame (retried, then reviewed).
     machine_trouble: list[str] = field(default_factory=list)
-    # Name -> the cell whose definition the checks met, where the notebook defines it in several
-    # (as the probe reports it with `cells_done`; empty when it got no further).
+    # Name -> the cell whose definition the checks met, where the notebook defines it in several,
+    # and "Class.method" -> the cell that set it outside the class, where the checks meet that
+    # (as the probe reports them with `cells_done`; empty when it got no further).
     graded: dict[str, int] = field(default_factory=dict)
+    patched: dict[str, int] = field(default_factory=dict)
 
 
 # Events the supervisor acts on; anything else in the progress file is passed over.
@@ -95,6 +97,7 @@ class _Attempt:
     killed_by: int | None = None  # a signal we did not send
     timed_out_total: bool = False
     graded: dict[str, int] = field(default_factory=dict)
+    patched: dict[str, int] = field(default_factory=dict)
 
     def keep(self, event: dict) -> None:
         """Remember `event` if `run_probe` needs it: the latest end of each known cell and
@@ -104,12 +107,8 @@ class _Attempt:
             self.started = True
         elif kind == "done":
             self.done = True
-        elif kind == "cells_done" and isinstance(event.get("graded"), dict):
-            self.graded = {  # the probe's word: names of at most 100 characters, cell numbers
-                k[:100]: v
-                for k, v in list(event["graded"].items())[:100]
-                if isinstance(v, int) and not isinstance(v, bool)
-            }
+        elif kind == "cells_done":
+            self.graded, self.patched = (_cell_numbers(event.get(k)) for k in ("graded", "patched"))
         elif kind == "cell_end":
             index = event.get("index")
             if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < self.cells:
@@ -126,6 +125,15 @@ class _Attempt:
     @property
     def finished(self) -> bool:
         return self.challenged and self.done
+
+
+def _cell_numbers(value: Any) -> dict[str, int]:
+    """A name -> cell number map of the probe's (student code runs in it): at most 100 names,
+    of at most 100 characters, whole numbers only; {} for anything else."""
+    if not isinstance(value, dict):
+        return {}
+    items = list(value.items())[:100]
+    return {str(k)[:100]: v for k, v in items if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def _describe_exit(code: int) -> str:
@@ -296,6 +304,7 @@ def run_probe(
     notes: list[str] = []
     trouble: list[str] = []
     graded: dict[str, int] = {}
+    patched: dict[str, int] = {}
     # Cells that stopped the probe: (their definitions alone, why).
     reduced: dict[int, tuple[str, str]] = {}
     attempts = start_failures = 0
@@ -357,7 +366,7 @@ def run_probe(
                 observations[event["name"]] = load_observation(
                     out / "obs", event["name"], nonce, owner
                 )
-        graded = attempt.graded or graded
+        graded, patched = attempt.graded or graded, attempt.patched or patched
         if attempt.finished:
             break
         reason = attempt.ended
@@ -414,4 +423,5 @@ def run_probe(
         notes=notes,
         machine_trouble=trouble,
         graded=graded,
+        patched=patched,
     )

@@ -115,9 +115,12 @@ class Kept:
         self.sites: dict[str, list[tuple[int, object]]] = {}  # each student definition's cells
         self.members: dict[str, tuple[type, dict]] = {}  # used classes' attributes, last used
         self.pinned: dict[int, tuple[Any, dict]] = {}  # id -> (class or function, name -> module)
+        self.bodies: dict[int, dict] = {}  # the student's classes' attributes after each cell
+        self.patches: dict[tuple[str, str], tuple[int, type, Any]] = {}  # (class, method) -> set
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
+        self._track_patches(index, changed, ns)
         self.modules.update({k: v for k, v in changed.items() if isinstance(v, ModuleType)})
         # A module's name this cell takes over from the module, or from an earlier shadowing
         # (not from a value the student's code read since: `F = 784` read by flatten).
@@ -209,6 +212,31 @@ class Kept:
                 if vars(cls).get(name, self) is not value:
                     with contextlib.suppress(AttributeError, TypeError):
                         setattr(cls, name, value)
+
+    def _track_patches(self, index: int, changed: dict, ns: dict) -> None:
+        """The methods a student's cell sets on their classes outside the class body
+        (`ResBlock.forward = plain`), with the cell (`patches`, for the report's note)."""
+        for name, cls in list(ns.items()):
+            if not isinstance(cls, type) or cls.__module__ != ns.get("__name__"):
+                continue
+            now, was = dict(vars(cls)), self.bodies.get(id(cls))
+            self.bodies[id(cls)] = now
+            if was is None or name in changed or index in self.given:  # a body of its own
+                continue
+            for attr, value in now.items():
+                method = callable(value) or isinstance(value, staticmethod | classmethod | property)
+                if was.get(attr, self) is not value and method:
+                    self.patches[(name, attr)] = (index, cls, value)
+
+    def patched(self, numbers: list[int]) -> dict[str, int]:
+        """ "Class.method" -> the number of the cell that set it outside the class, for those the
+        checks meet (not put back: `put_back_members`)."""
+        found = [
+            (f"{name}.{attr}", numbers[index])
+            for (name, attr), (index, cls, value) in self.patches.items()
+            if vars(cls).get(attr) is value
+        ]
+        return dict(found[:20])
 
     def graded(self, ns: dict, numbers: list[int]) -> dict[str, int]:
         """For each function or class the student's cells defined more than once, the number
@@ -349,11 +377,12 @@ def run_cells(
         pending = retry
     shell.user_ns.update(keep.clobbered())
     keep.put_back_members()
-    graded = keep.graded(shell.user_ns, numbers)  # before pinned functions are made anew
+    # Before pinned functions are made anew:
+    graded, patched = keep.graded(shell.user_ns, numbers), keep.patched(numbers)
     keep.pin(shell.user_ns)
     for index, reason in skip.items():
         outcomes[index] = CellOutcome(index, job["cells"][index], "skipped", reason, numbers[index])
-    progress.emit("cells_done", graded=graded)
+    progress.emit("cells_done", graded=graded, patched=patched)
     return [outcomes[i] for i in sorted(outcomes)]
 
 

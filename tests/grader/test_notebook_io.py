@@ -11,6 +11,7 @@ from grader.notebook_io import (
     cells_to_run,
     last_part,
     parse_notebook,
+    patched_parts,
     redefined_parts,
     release_imports,
 )
@@ -124,3 +125,15 @@ def test_is_a_last_part_that_defines_functions_found_by_its_names_and_first_cell
     run = cells_to_run(StudentNotebook(release, code, [1, 2, 3, 4, 5]), release)
     assert [given for _, _, given in run] == [False, False, True, False, False]
     assert last_part(run, release) == 1
+
+
+def test_does_a_method_set_outside_its_class_get_a_note_naming_the_cell():
+    """Blind round 12b (res_dense_nets): an ablation cell after A4 set `ResBlock.forward` to a
+    forward without the skip and never put it back; resblock_skip then said the skip connection
+    is missing of a class whose own cell has it, with no word of the patch. The probe reports
+    which patches the checks meet (Kept.patched); only solution classes' methods are noted."""
+    release = RELEASE_DIR / "res_dense_nets" / "res_dense_nets.ipynb"
+    patched = {"ResBlock.forward": 12, "Helper.run": 3, "DenseNet.x; rm": 4}
+    (note,) = patched_parts(release, patched)
+    assert note.startswith("ResBlock.forward is set in cell 12, outside the class"), note
+    assert "a new name (a subclass of ResBlock)" in note

@@ -91,5 +91,5 @@ def test_does_the_supervisor_take_only_cell_numbers_from_the_probe_s_graded_defi
         attempt.graded["MLP"] == 4 and "flag" not in attempt.graded and "text" not in attempt.graded
     )
     assert len(attempt.graded) <= 100 and max(map(len, attempt.graded)) == 100
-    attempt.keep({"event": "cells_done", "graded": "everything"})  # not a dict: kept as it was
-    assert attempt.graded["MLP"] == 4
+    attempt.keep({"event": "cells_done", "graded": "everything", "patched": {"Net.forward": 3}})
+    assert attempt.graded == {} and attempt.patched == {"Net.forward": 3}  # not a dict: nothing

@@ -253,7 +253,7 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
     }
     shell, progress = GradingShell(), _Quiet()
     assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 9
-    assert progress.last == {"event": "cells_done", "graded": {"model": 5, "layer": 2, "scale": 6}}
+    assert progress.last["graded"] == {"model": 5, "layer": 2, "scale": 6}
     assert (shell.user_ns["out"], shell.user_ns["used"]) == (200, 4000)
     assert shell.user_ns["net"] == 0  # the notebook's own experiment met its variant
     assert shell.user_ns["model"](1) == 4000  # the checks meet what the given cells used
@@ -305,15 +305,17 @@ def test_does_a_closing_experiment_that_patches_a_class_in_place_leave_it_to_the
         "given": [2],
         "closing_after": 1,
     }
-    shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    shell, progress = GradingShell(), _Quiet()
+    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 5
+    assert progress.last["patched"] == {}  # put back: the checks meet the class's own method
     block = shell.user_ns["Block"]
     assert shell.user_ns["net"] == 100  # the experiment met its patch
     assert block().forward(1) == 2 and block.scale == 2 and not hasattr(block, "extra")
-    job["given"] = [2, 4]  # a given cell then ran with the patch: it stands
-    shell = GradingShell()
-    run_cells(shell, job, _Quiet())
+    job["given"] = [2, 4]  # a given cell then ran with the patch: it stands, and is told
+    shell, progress = GradingShell(), _Quiet()
+    run_cells(shell, job, progress)
     assert shell.user_ns["Block"]().forward(1) == 100
+    assert progress.last["patched"] == {"Block.forward": 4}  # `Block.extra = 1`: no method
 
 
 def test_does_a_given_cell_after_an_experiment_keep_only_the_code_it_used():
