@@ -136,7 +136,7 @@ def cells_to_run(notebook: StudentNotebook, release: Path) -> list[tuple[int, st
 def last_part(cells: list[tuple[int, str, bool]], release: Path) -> int | None:
     """The index in `cells` (cells_to_run's) of the student's cell that holds the release's last
     solution cell; None where none does. The student's cells after it are closing experiments
-    (grader/probe/run.py: Kept).
+    (grader/probe/kept.py).
 
     A last part that defines functions or classes (cnn_techniques' `def confusion`) is the
     first cell that defines one of them or holds its first line of code: a signature the student
@@ -187,7 +187,7 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
     """A note for each function or class of the release's solution cells that the notebook
     defines in several cells, which a student who kept an old or exploratory version may not
     expect, naming the one the checks met (`graded`: name -> cell number, as the probe reports
-    it; grader/probe/run.py's Kept decides)."""
+    it; grader/probe/kept.py decides)."""
     parts = _solution_names(release)
     if not parts:
         return []
@@ -220,8 +220,8 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
 def patched_parts(release: Path, patched: dict[str, int]) -> list[str]:
     """A note for each method of a solution's class that a student's cell set outside the class
     and the checks meet (`patched`: "Class.method" -> cell number, as the probe reports it; one
-    set in an experiment after the notebook's last part is put back: grader/probe/run.py's
-    Kept), which a check's message about that class would otherwise leave unexplained."""
+    set in an experiment after the notebook's last part is put back: grader/probe/kept.py),
+    which a check's message about that class would otherwise leave unexplained."""
     parts, notes = _solution_names(release), []
     for member, number in sorted(patched.items()):
         name, _, attr = member.partition(".")

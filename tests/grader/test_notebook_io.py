@@ -34,7 +34,7 @@ def test_are_only_the_release_s_unconditional_top_level_imports_preloaded(tmp_pa
 
 
 def test_is_the_student_cell_holding_the_last_part_found():
-    """The closing experiments start after it (grader/probe/run.py: Kept): fnn_mnist's last
+    """The closing experiments start after it (grader/probe/kept.py): fnn_mnist's last
     part is the batch-norm training cell; a copy of it in an experiment moves the start down."""
     release = RELEASE_DIR / "fnn_mnist" / "fnn_mnist.ipynb"
     last = "fnn_bn = FNN(784, HIDDEN_SIZE, 10, batch_norm=True).to(device)\ntrain()\n"
@@ -94,7 +94,7 @@ def test_does_a_part_defined_again_in_a_later_cell_say_which_one_is_graded():
     ]
     parsed = parse_notebook("mlp_tuning.ipynb", nbformat.writes(notebook).encode())
     release = RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb"
-    # The probe reports which cell's definition the checks met (grader/probe/run.py: Kept).
+    # The probe reports which cell's definition the checks met (grader/probe/kept.py).
     notes = redefined_parts(parsed, release, {"MLP": 3, "helper": 4})
     assert len(notes) == 1 and notes[0].startswith("MLP is defined in cells 2 and 3"), notes
     assert "the last one, cell 3, is graded" in notes[0]
