@@ -178,11 +178,16 @@ class Kept:
         return found
 
 
-def _globals_read(value: type | FunctionType) -> set[str]:
-    """The global names a function, or a class's methods, read (nested functions too)."""
+def _codes(value: type | FunctionType) -> list[CodeType]:
+    """The code of a function, or of a class's methods (static and class methods too)."""
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
-    return set().union(*(names_read(c) for c in codes if isinstance(c, CodeType)))
+    return [c for c in codes if isinstance(c, CodeType)]
+
+
+def _globals_read(value: type | FunctionType) -> set[str]:
+    """The global names a function, or a class's methods, read (nested functions too)."""
+    return set().union(*map(names_read, _codes(value)))
 
 
 def _reached(reads: set[str], ns: dict) -> set[str]:
@@ -211,9 +216,7 @@ def _reached(reads: set[str], ns: dict) -> set[str]:
 def _attributes_read(value: type | FunctionType, name: str) -> set[str]:
     """The attributes a function, or a class's methods, read off the global `name` (`F.relu`),
     and "" where they read the name itself (`F * 7`)."""
-    members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
-    codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
-    codes, found = [c for c in codes if isinstance(c, CodeType)], set()
+    codes, found = _codes(value), set()
     while codes:
         code = codes.pop()
         codes += [c for c in code.co_consts if isinstance(c, CodeType)]
