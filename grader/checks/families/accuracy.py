@@ -172,10 +172,11 @@ def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
     return state
 
 
-def load_submitted(model, ctx, spec, notes: list | None = None) -> None:
+def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "") -> None:
     """Load model `spec`'s submitted weights into `model` (strictly, but for what does not
     change its outputs: num_batches_tracked left out, tensors the model does not have),
-    appending to `notes` what was done."""
+    appending to `notes` what was done. `built` says how `model` was built (for a message; the
+    manifest's arguments when empty)."""
     notes = [] if notes is None else notes
     own = model.state_dict()
     state = submitted_state(ctx, spec, notes)
@@ -188,7 +189,21 @@ def load_submitted(model, ctx, spec, notes: list | None = None) -> None:
             state = {k: v for k, v in state.items() if k in own}
             shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
             notes.append(f"{len(extra)} tensors the model does not have ignored ({shown})")
+    if misfit := [k for k in own if k in state and _shape(state[k]) != _shape(own[k])]:
+        # Weights of another width or depth: say what differs, not load_state_dict's wall of text.
+        arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs.items())]
+        built = built or f"{spec.class_name}({', '.join(arguments)})"
+        first = misfit[0]
+        raise ValueError(
+            f"the file does not fit {built}: {first} is {_shape(state[first])} in the file, "
+            f"{_shape(own[first])} in the model ({len(misfit)} of {len(own)} tensors differ); "
+            "hand in the weights of that model"
+        )
     model.load_state_dict(state)
+
+
+def _shape(value) -> tuple | None:
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
 def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
@@ -221,12 +236,14 @@ def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[s
     out["config"] = jsonable(config)
     if problem := ctx.weights_problems.get(spec.weights):
         raise FileNotFoundError(problem)
-    model = ctx.get(spec.class_name)(**{k: config[k] for k in architecture})
+    arguments = {k: config[k] for k in architecture}
+    model = ctx.get(spec.class_name)(**arguments)
+    built = f"{spec.class_name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
     out["load"] = {"model_shapes": _shapes(model.state_dict()), "notes": []}
     try:
         # The file's own shapes: tensors the model lacks mean another configuration here.
         out["load"]["file_shapes"] = _shapes(submitted_state(ctx, spec))
-        load_submitted(model, ctx, spec, out["load"]["notes"])  # what was done: said so
+        load_submitted(model, ctx, spec, out["load"]["notes"], built)  # what was done: said so
     except Exception as err:  # noqa: BLE001 - recorded for judge_config_fits, then raised
         out["load"]["error"] = describe_error(err, 400)
         raise
