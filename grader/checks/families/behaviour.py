@@ -71,7 +71,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     "train_random": whether training mode gives other outputs under another seed;
     "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
     `training=self.training`), measured before training mode moves the running statistics;
-    "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did).
+    "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
+    "unreached": the parameter tensors training cannot change (`_unreached`), measured last.
     """
     fix_parameters(module, seed)
     seen, calls = {}, []
