@@ -15,6 +15,7 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
 `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
+`gradient_problem` (outputs that carry no gradient to some parameters, as `outputs` counts),
 `backward_error` (what one training step's backward pass raises), `features_against` (what a
 features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
 (whether batch norm makes training and evaluation mode differ) and `training_setup` (which
@@ -70,7 +71,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     "train_random": whether training mode gives other outputs under another seed;
     "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
     `training=self.training`), measured before training mode moves the running statistics;
-    "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did).
+    "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
+    "unreached": the parameter tensors training cannot change (`_unreached`), measured last.
     """
     fix_parameters(module, seed)
     seen, calls = {}, []
@@ -92,7 +94,41 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
+    seen["unreached"] = _unreached(module, x)
     return seen
+
+
+def _unreached(module: nn.Module, x: torch.Tensor) -> int:
+    """How many of the module's parameters one training-mode forward pass on `x` (gradients on)
+    carries no gradient to: frozen ones (requires_grad_(False)) and those that forward cuts off
+    (@torch.no_grad() on it, .detach() or .data inside it); -1 for outputs that are no tensor."""
+    params = list(module.parameters())
+    trainable = [p for p in params if p.requires_grad]
+    module.train()
+    with torch.enable_grad():
+        out = plain(module(x))
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+        return -1
+    if not out.requires_grad or not trainable:
+        return len(params)
+    try:
+        grads = torch.autograd.grad(out.float().sum(), trainable, allow_unused=True)
+    except Exception:  # noqa: BLE001 - a backward that raises is `backward_error`'s matter
+        return 0
+    return len(params) - len(trainable) + sum(g is None for g in grads)
+
+
+def gradient_problem(seen: dict, want: dict) -> str | None:
+    """Outputs (`outputs`) that reach fewer parameters than the reference's ("unreached"): a
+    network that computes the right values but that training cannot change."""
+    got = seen.get("unreached")
+    if not isinstance(got, int) or got <= max(want.get("unreached", 0), 0):
+        return None
+    return (
+        f"its outputs carry no gradient to {got} of its parameter tensors in training mode, so "
+        "training cannot change them: no @torch.no_grad(), .detach() or .data in forward, and "
+        "no parameter left frozen (requires_grad_(False))"
+    )
 
 
 @contextlib.contextmanager

@@ -21,18 +21,9 @@ from grader.checks.common import (
     unregistered_modules,
 )
 from grader.checks.families import answers as answers_family
-from grader.checks.families import initialisation
-from grader.checks.families.behaviour import same_outputs
-from grader.checks.families.modules import (
-    BATCH,
-    as_module,
-    module_settings,
-    single_problem,
-    structure,
-    torch_value,
-    unregistered_hint,
-    where_setting,
-)
+from grader.checks.families import initialisation, modules
+from grader.checks.families.behaviour import gradient_problem, same_outputs
+from grader.checks.families.modules import single_problem, structure, torch_value
 from grader.checks.kit import judged
 from grader.spec import Definitions
 
@@ -60,26 +51,30 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     def run(i, drawn):
         # Every other setting has its hidden sizes as a tuple, as DeepFNN's default.
         values = [tuple(v) if isinstance(v, list) and i % 2 else torch_value(v) for v in drawn]
-        x = inputs(BATCH, values[0], seed=seed + i)  # values[0]: the input size
-        net = a_module(make(*values))
-        found = {"unregistered": unregistered_modules(net)[:5], **structure(net, x, seed + i)}
+        x = inputs(modules.BATCH, values[0], seed=seed + i)  # values[0]: the input size
+        with kit.recorded({}) as composed:  # when it raises, only the reference's answer counts
+            built = [modules.as_module(ctx.get("dense_layer")(*call)) for call in layers(values)]
+            composed.update(structure(nn.Sequential(*built), x, seed + i))
+        found = {f"composed_{k}": v for k, v in composed.items()}
         try:
-            built = [as_module(ctx.get("dense_layer")(*call)) for call in layers(values)]
-            composed = structure(nn.Sequential(*built), x, seed + i)
-            found.update({f"composed_{k}": v for k, v in composed.items()})
-        except Exception as err:  # noqa: BLE001 - then only the reference's answer counts
-            found["composed_error"] = describe_error(err)
+            net = a_module(make(*values))
+            found.update(unregistered=unregistered_modules(net)[:5], **structure(net, x, seed + i))
+        except Exception as err:  # noqa: BLE001 - what its own dense layers raise is their matter
+            same = describe_error(err) == found.get("composed_error")
+            if not same or isinstance(err, NotImplementedError):  # work not done: charged
+                raise
+            found["dense_layer_error"] = found["composed_error"]
         return found
 
     return {"runs": kit.per_setting(ctx.settings["values"], seed, run)}
 
 
-@OWN.observer(draw=module_settings("fnn"))
+@OWN.observer(draw=modules.module_settings("fnn"))
 def fnn_structure(ctx) -> dict:
     return _observe_network(ctx, "fnn", _fnn_layers)
 
 
-@OWN.observer(draw=module_settings("deep_fnn"))
+@OWN.observer(draw=modules.module_settings("deep_fnn"))
 def deep_fnn_structure(ctx) -> dict:
     return _observe_network(ctx, "deep_fnn", _deep_fnn_layers)
 
@@ -88,15 +83,15 @@ def _parameters(entry: dict, want: dict, ctx, i: int) -> str | None:
     """Right when the shapes are the reference's, or those of the network made of the
     student's own dense layers (a dense-layer mistake is the dense-layer checks' matter)."""
     shapes, own = entry.get("param_shapes"), entry.get("composed_param_shapes")
-    if shapes in (want["param_shapes"], own):
+    if shapes in (want["param_shapes"], own) or "dense_layer_error" in entry:
         return None
     target = own or want["param_shapes"]
     problem = f"{entry.get('params')} parameters: {diff_shapes(target, shapes or [])}"
-    return problem + unregistered_hint(entry.get("unregistered"))
+    return problem + modules.unregistered_hint(entry.get("unregistered"))
 
 
 def _deep_shapes(entry: dict, want: dict, ctx, i: int) -> str | None:
-    if entry.get("output_shape") != want["output_shape"]:
+    if "dense_layer_error" not in entry and entry.get("output_shape") != want["output_shape"]:
         return f"output per sample {entry.get('output_shape')}, expected {want['output_shape']}"
     own = entry.get("single_shape") == entry.get("composed_single_shape")  # dense_layer's
     return _parameters(entry, want, ctx, i) or (None if own else single_problem(entry, want))
@@ -105,8 +100,9 @@ def _deep_shapes(entry: dict, want: dict, ctx, i: int) -> str | None:
 def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
     """Right when the outputs are the reference's, or those of the network made of the
     student's own dense layers."""
-    if same_outputs(entry, want) or same_outputs(entry, entry, "composed_"):
-        return None
+    own = "dense_layer_error" in entry or same_outputs(entry, entry, "composed_")
+    if own or same_outputs(entry, want):  # the right values: but can it be trained?
+        return gradient_problem(entry, {"unreached": entry.get("composed_unreached", 0)})
     activation = torch_value(ctx.settings["values"][i][3])
     if isinstance(activation, type) and isinstance(want.get("eval_tensor"), torch.Tensor):
         if same_values(entry.get("eval_tensor"), activation()(want["eval_tensor"])):
@@ -121,7 +117,7 @@ def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
     )
 
 
-FNN, DEEP_FNN = where_setting("fnn"), where_setting("deep_fnn")
+FNN, DEEP_FNN = modules.where_setting("fnn"), modules.where_setting("deep_fnn")
 judged(OWN, fnn_structure, "runs", FNN, name="fnn_parameters")(_parameters)
 judged(OWN, fnn_structure, "runs", FNN, name="fnn_behaviour")(_behaviour)
 judged(OWN, deep_fnn_structure, "runs", DEEP_FNN, name="deep_fnn_shapes")(_deep_shapes)

@@ -277,3 +277,40 @@ def test_is_a_deep_fnn_that_squeezes_a_batch_of_one_told_so(fnn):
     assert dense != DENSE
     both = fnn.grade(fnn.namespace(squeeze, dense, code), ["deep_fnn_structure"])
     assert both["deep_fnn_shapes"].status == "pass"
+
+
+def test_is_a_dense_layer_that_raises_for_tanh_charged_to_dense_layer_only(fnn):
+    """activation(inplace=True) (blind 13, fnn): nn.Tanh and nn.Sigmoid take no such argument.
+    dense_layer_shapes lost points for it, and FNN and DeepFNN, built of that dense_layer, lost
+    them again where their settings drew Tanh or Sigmoid (36.47/40): the same error from the
+    student's own dense layers is theirs, not charged again."""
+    dense = DENSE.replace("layers.append(activation())", "layers.append(activation(inplace=True))")
+    assert dense != DENSE
+    observers = ["module:dense_layer", "fnn_structure", "deep_fnn_structure"]
+    cells = reference_cells(ID)  # FNN and DeepFNN defined again: they find this dense_layer
+    results = fnn.grade(fnn.namespace(dense, cells["fnn"], cells["deep_fnn"]), observers)
+    assert {n for n, r in results.items() if r.points < r.max_points} == {"dense_layer_shapes"}
+    assert "unexpected keyword argument 'inplace'" in results["dense_layer_shapes"].message
+    # An FNN that raises what its dense layers do not is still charged.
+    fnn_cell = cells["fnn"].replace(
+        "super().__init__()", "super().__init__()\n" + " " * 8 + "assert activation is nn.ReLU"
+    )
+    assert fnn_cell != cells["fnn"]
+    own = fnn.grade(fnn.namespace(fnn_cell), ["fnn_structure"])
+    assert own["fnn_parameters"].points < own["fnn_parameters"].max_points
+    # A dense_layer not written yet excuses nothing: work not done earns no points anywhere.
+    stub = DENSE.split('    """\n', 2)[0] + '    """\n    raise NotImplementedError()\n'
+    undone = fnn.grade(fnn.namespace(stub, cells["fnn"]), ["fnn_structure"])
+    assert all(r.points == 0 for r in undone.values()), undone
+
+
+def test_is_a_deep_fnn_forward_under_no_grad_deep_fnn_behaviour_s(fnn):
+    """@torch.no_grad() on DeepFNN.forward (blind 13, fnn): the right outputs, but nothing in
+    it can train; every check compared values only (40/40)."""
+    old = "    def forward(self, x):"
+    deep = reference_cells(ID)["deep_fnn"]
+    assert deep.count(old) == 1
+    code = deep.replace(old, f"    @torch.no_grad()\n{old}")
+    results = fnn.grade(fnn.namespace(code), ["deep_fnn_structure"])
+    assert {n for n, r in results.items() if r.points < r.max_points} == {"deep_fnn_behaviour"}
+    assert "carry no gradient" in results["deep_fnn_behaviour"].message

@@ -319,3 +319,36 @@ def test_does_a_batch_of_one_that_raises_say_the_error():
     assert problem.startswith("on a batch of one sample it raised IndexError: Dimension out of")
     assert "expected [1, 12]" in problem
     assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
+
+
+class _NoGradForward(nn.Sequential):
+    """The right computation under @torch.no_grad(): outputs carry no gradient (blind 13, fnn)."""
+
+    @torch.no_grad()
+    def forward(self, x):
+        return super().forward(x)
+
+
+class _DetachedFirst(nn.Sequential):
+    def forward(self, x):
+        return self[1](self[0](x).detach())
+
+
+def test_is_a_forward_that_cuts_off_the_gradients_told_so():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    layers = lambda: [nn.Linear(6, 8), nn.Sequential(nn.Tanh(), nn.Linear(8, 3))]  # noqa: E731
+    want = behaviour.outputs(nn.Sequential(*layers()), x, 3)
+    assert want["unreached"] == 0
+    for cut, unreached in ((_NoGradForward, 4), (_DetachedFirst, 2)):
+        seen = behaviour.outputs(cut(*layers()), x, 3)
+        assert seen["unreached"] == unreached
+        assert f"no gradient to {unreached} of its parameter tensors" in _behaviour_problem(
+            None, seen, want
+        )
+    frozen = nn.Sequential(*layers())
+    frozen[0].requires_grad_(False)  # frozen and forgotten
+    assert "requires_grad_(False)" in _behaviour_problem(
+        None, behaviour.outputs(frozen, x, 3), want
+    )
