@@ -72,7 +72,7 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
     `training=self.training`), measured before training mode moves the running statistics;
     "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
-    "unreached": the parameter tensors training cannot change (`_unreached`), measured last.
+    "unreached" and "reached": which parameters training cannot change (`_unreached`), last.
     """
     fix_parameters(module, seed)
     seen, calls = {}, []
@@ -94,40 +94,48 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
-    seen["unreached"] = _unreached(module, x)
+    seen.update(_unreached(module, x))
     return seen
 
 
-def _unreached(module: nn.Module, x: torch.Tensor) -> int:
-    """How many of the module's parameters one training-mode forward pass on `x` (gradients on)
-    carries no gradient to: frozen ones (requires_grad_(False)) and those that forward cuts off
-    (@torch.no_grad() on it, .detach() or .data inside it); -1 for outputs that are no tensor."""
-    params = list(module.parameters())
-    trainable = [p for p in params if p.requires_grad]
+def _unreached(module: nn.Module, x: torch.Tensor) -> dict:
+    """What one training-mode pass on `x` (gradients on, whatever a cell left set) gives no
+    gradient to: "unreached", the names of the frozen parameters (requires_grad_(False)) and of
+    those that forward cuts off (@torch.no_grad() on it, .detach() or .data inside it);
+    "reached", how many parameters get one. {} for outputs that are no float tensor, or for a
+    pass that raises (an in-place operation: `backward_error`'s matter)."""
+    named = list(module.named_parameters())
+    trainable = [p for _, p in named if p.requires_grad]
     module.train()
-    with torch.enable_grad():
-        out = plain(module(x))
-    if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-        return -1
-    if not out.requires_grad or not trainable:
-        return len(params)
     try:
-        grads = torch.autograd.grad(out.float().sum(), trainable, allow_unused=True)
-    except Exception:  # noqa: BLE001 - a backward that raises is `backward_error`'s matter
-        return 0
-    return len(params) - len(trainable) + sum(g is None for g in grads)
+        with torch.enable_grad():
+            out = plain(module(x))
+            if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+                return {}
+            grads = [None] * len(trainable)
+            if out.requires_grad and trainable:
+                grads = torch.autograd.grad(out.float().sum(), trainable, allow_unused=True)
+    except Exception:  # noqa: BLE001 - the student's forward or backward raising
+        return {}
+    got = {id(p): g for p, g in zip(trainable, grads, strict=True)}
+    unreached = [name for name, p in named if got.get(id(p)) is None]
+    return {"unreached": unreached, "reached": len(named) - len(unreached)}
 
 
 def gradient_problem(seen: dict, want: dict) -> str | None:
-    """Outputs (`outputs`) that reach fewer parameters than the reference's ("unreached"): a
-    network that computes the right values but that training cannot change."""
-    got = seen.get("unreached")
-    if not isinstance(got, int) or got <= max(want.get("unreached", 0), 0):
+    """Right outputs (`outputs`) that train fewer parameters than the reference's: some that
+    training cannot change. An unused extra layer trains no fewer (the parameter checks' matter);
+    a layer left out has no parameter to miss a gradient."""
+    cut, reached = seen.get("unreached"), seen.get("reached")
+    if not isinstance(cut, list) or not isinstance(want.get("reached"), int):
         return None
+    if len(cut) <= len(want.get("unreached") or []) or reached >= want["reached"]:
+        return None
+    shown = ", ".join(map(str, cut[:4])) + (" ..." if len(cut) > 4 else "")
     return (
-        f"its outputs carry no gradient to {got} of its parameter tensors in training mode, so "
-        "training cannot change them: no @torch.no_grad(), .detach() or .data in forward, and "
-        "no parameter left frozen (requires_grad_(False))"
+        f"its outputs are right, but in training mode no gradient reaches {shown}, so training "
+        "cannot change them: no @torch.no_grad(), .detach() or .data in forward, and no "
+        "parameter left frozen (requires_grad_(False))"
     )
 
 

@@ -102,7 +102,9 @@ def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
     student's own dense layers."""
     own = "dense_layer_error" in entry or same_outputs(entry, entry, "composed_")
     if own or same_outputs(entry, want):  # the right values: but can it be trained?
-        return gradient_problem(entry, {"unreached": entry.get("composed_unreached", 0)})
+        if "composed_reached" in entry:  # what the student's own dense layers train
+            want = {"unreached": entry["composed_unreached"], "reached": entry["composed_reached"]}
+        return gradient_problem(entry, want)
     activation = torch_value(ctx.settings["values"][i][3])
     if isinstance(activation, type) and isinstance(want.get("eval_tensor"), torch.Tensor):
         if same_values(entry.get("eval_tensor"), activation()(want["eval_tensor"])):

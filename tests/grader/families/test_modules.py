@@ -334,21 +334,33 @@ class _DetachedFirst(nn.Sequential):
         return self[1](self[0](x).detach())
 
 
+class _Spare(nn.Module):
+    def __init__(self, *layers):
+        super().__init__()
+        self.body, self.spare = nn.Sequential(*layers), nn.Linear(3, 3)  # spare: never used
+
+    def forward(self, x):
+        return self.body(x)
+
+
 def test_is_a_forward_that_cuts_off_the_gradients_told_so():
     from grader.checks.families.modules import _behaviour_problem
 
     x = torch.randn(5, 6)
     layers = lambda: [nn.Linear(6, 8), nn.Sequential(nn.Tanh(), nn.Linear(8, 3))]  # noqa: E731
     want = behaviour.outputs(nn.Sequential(*layers()), x, 3)
-    assert want["unreached"] == 0
+    assert (want["unreached"], want["reached"]) == ([], 4)
     for cut, unreached in ((_NoGradForward, 4), (_DetachedFirst, 2)):
         seen = behaviour.outputs(cut(*layers()), x, 3)
-        assert seen["unreached"] == unreached
-        assert f"no gradient to {unreached} of its parameter tensors" in _behaviour_problem(
-            None, seen, want
-        )
+        assert len(seen["unreached"]) == unreached
+        assert "no gradient reaches 0.weight, 0.bias" in _behaviour_problem(None, seen, want)
     frozen = nn.Sequential(*layers())
     frozen[0].requires_grad_(False)  # frozen and forgotten
     assert "requires_grad_(False)" in _behaviour_problem(
         None, behaviour.outputs(frozen, x, 3), want
     )
+    # A layer built and never used trains no fewer parameters: the parameter checks' matter,
+    # not charged again here. Nor is grad mode a late cell left off.
+    extra = _Spare(*layers())
+    with torch.no_grad():
+        assert _behaviour_problem(None, behaviour.outputs(extra, x, 3), want) is None
