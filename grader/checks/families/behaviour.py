@@ -92,7 +92,40 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
-    return seen
+    return {**seen, **_gradless(module, x, seed)}
+
+
+def _gradless(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
+    """The parameters one training-mode backward pass on `x` leaves without a gradient (frozen
+    with requires_grad_(False), or cut off by .detach(), .data or torch.no_grad() in forward):
+    "gradless", how many numbers they hold, and the first names; {} when forward or backward
+    raises (the other checks say why)."""
+    params = list(module.named_parameters())
+    live = [p for _, p in params if p.requires_grad]
+    module.train()
+    torch.manual_seed(seed)
+    try:
+        with torch.enable_grad():  # whatever a notebook cell left switched off
+            out = plain(module(x)).float()
+            weights = torch.rand(out.shape, generator=torch.Generator().manual_seed(seed))
+            loss = (out * weights).sum()
+            got = torch.autograd.grad(loss, live, allow_unused=True) if loss.requires_grad else ()
+    except Exception:  # noqa: BLE001 - not a float tensor, backward in place: judged elsewhere
+        return {}
+    reached = {id(p) for p, g in zip(live, got) if g is not None and bool(g.any())}  # noqa: B905
+    cut = [(n, p) for n, p in params if id(p) not in reached]
+    return {"gradless": sum(p.numel() for _, p in cut), "gradless_names": [n for n, _ in cut][:4]}
+
+
+def gradient_problem(seen: dict, want: dict) -> str | None:
+    """Parameters that get no gradient where the reference's get one: they never train."""
+    if seen.get("gradless", 0) <= want.get("gradless", seen.get("gradless", 0)):
+        return None
+    return (
+        f"its outputs are right, but a backward pass in training mode gives no gradient to "
+        f"{', '.join(seen['gradless_names'])}: they never train (requires_grad_(False) left on, "
+        "or .detach(), .data or torch.no_grad() in forward cuts them off)"
+    )
 
 
 @contextlib.contextmanager

@@ -319,3 +319,33 @@ def test_does_a_batch_of_one_that_raises_say_the_error():
     assert problem.startswith("on a batch of one sample it raised IndexError: Dimension out of")
     assert "expected [1, 12]" in problem
     assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
+
+
+class _DetachedHead(nn.Module):
+    """Blind round 13 (mlp_tuning): the hidden features kept for a plot, and the .detach()ed
+    copy fed on to the output layer: the outputs are right, the hidden layer never trains."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(6, 8), nn.Tanh())
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        self.last_hidden = self.body(x).detach()
+        return self.head(self.last_hidden)
+
+
+def test_are_parameters_that_never_train_charged_to_behaviour():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(_mlp(nn.Identity()), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_DetachedHead(), x, 3), want)
+    assert "no gradient to body.0.weight, body.0.bias: they never train" in problem, problem
+    frozen = _mlp(nn.Identity())
+    frozen[0].requires_grad_(False)  # an experiment's freezing, left on
+    problem = _behaviour_problem(None, behaviour.outputs(frozen, x, 3), want)
+    assert "no gradient to 0.weight, 0.bias" in problem, problem
+    # Gradients switched off by a notebook cell are no fault of the module's.
+    with torch.no_grad():
+        assert _behaviour_problem(None, behaviour.outputs(_mlp(nn.Identity()), x, 3), want) is None
