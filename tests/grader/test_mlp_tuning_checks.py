@@ -71,6 +71,26 @@ def test_does_a_stacked_pair_lose_only_its_form():
     assert "stacked" in verdicts["stats_shape"].message
 
 
+def test_is_one_value_for_every_pixel_named_as_such():
+    """Blind round 13: the mean and std of all the pixels, spread over (28, 28) images, were told
+    "use only the images subset.indices names", though the student had used only those."""
+    ns: dict = {}
+    exec(IMPORTS + "\n" + reference_cells("mlp_tuning")["statistics"], ns)  # noqa: S102
+    settings = own._draw_statistics(random.Random(2), None)
+    want = own.statistics(ProbeContext(ns=ns, manifest=None, settings=settings))
+
+    def one_value(subset):
+        x = subset.dataset.data[torch.as_tensor(subset.indices)].float() / 255
+        return torch.full((28, 28), float(x.mean())), torch.full((28, 28), float(x.std()) + 1e-5)
+
+    ns["standardisation_images"] = one_value
+    seen = own.statistics(ProbeContext(ns=ns, manifest=None, settings=settings))
+    check = next(c for c in own.OWN.checks if c.name == "stats_training_subset")
+    verdict = check.judge(seen, want, SimpleNamespace(settings=settings))
+    assert verdict.fraction == 0 and "one value for all pixels" in verdict.message, verdict
+    assert "subset.indices" not in verdict.message
+
+
 IMPORTS = (
     "import math, time, optuna, torch\nfrom torch import nn\nfrom torchvision import transforms"
 )
