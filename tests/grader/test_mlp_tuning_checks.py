@@ -254,3 +254,24 @@ def test_does_config_matches_weights_say_that_it_unwrapped_a_checkpoint_dict(tmp
     judge = accuracy.judge_config_fits("mlp", ARCHITECTURE)
     verdict = judge(final.predictions(ctx), None, SimpleNamespace(manifest=manifest))
     assert verdict.fraction == 1 and "under 'model' graded" in verdict.message, verdict.message
+
+
+def test_does_a_split_of_fixed_sizes_hear_of_validation_size(monkeypatch):
+    """Blind round 13: random_split(dataset, [55000, 5000], ...) raised on the probe's 60 items,
+    and the message asked for "55,000 for training first", which the student's split gives."""
+    images = torch.rand(2, 28, 28)
+    monkeypatch.setattr(own, "training_statistics", lambda dataset: tuple(images))
+    ns: dict = {}
+    exec(IMPORTS + "\nfrom torch.utils.data import random_split", ns)  # noqa: S102
+    exec(  # noqa: S102
+        "def split_train_validation(dataset, validation_size=5000, seed=0):\n"
+        "    g = torch.Generator().manual_seed(seed)\n"
+        "    return random_split(dataset, [55000, 5000], generator=g)\n",
+        ns,
+    )
+    ns["mean_image"], ns["std_image"] = images
+    seen = own.notebook_images(ProbeContext(ns=ns, manifest=None, settings={}))
+    manifest = SimpleNamespace(dataset="fashion_mnist")
+    verdict = own.notebook_statistics(seen, {}, SimpleNamespace(manifest=manifest))
+    assert verdict.fraction == 0 and "ValueError" in verdict.message, verdict
+    assert "len(dataset) - validation_size items for training first" in verdict.message

@@ -183,8 +183,8 @@ def notebook_statistics(seen, want, ctx) -> Verdict:
     if problems:
         return Verdict.wrong(
             summarise(problems)
-            + ": split_train_validation must split the 60,000 images at random with "
-            "random_split and a torch.Generator seeded with `seed`, 55,000 for training "
-            "first, and the statistics come from the training subset only"
+            + ": split_train_validation must split with random_split and a torch.Generator "
+            "seeded with `seed`, len(dataset) - validation_size items for training first (55,000"
+            " of the 60,000 here), and the statistics come from the training subset only"
         )
     return Verdict.ok("the notebook standardises with the statistics of its training split")
