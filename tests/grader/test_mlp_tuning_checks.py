@@ -144,6 +144,18 @@ def test_is_a_loops_mistake_charged_to_the_loops_checks_and_not_to_the_search(ol
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
+def test_is_a_float64_transform_not_charged_to_the_search():
+    """Blind round 13: a Standardise that kept float64 images (the student's own loops cast each
+    batch to float32) made the grader's stand-in epoch functions raise in run_search, which
+    lost its 5 points (and final_accuracy its 5, measured through the same transform)."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    old = "        self.mean_image = mean_image\n        self.std_image = std_image\n"
+    assert cell.count(old) == 1
+    cell = cell.replace(old, old.replace("_image\n", "_image.double()\n"))
+    searched = _verdicts(search, search.search, transforms=cell)
+    assert all(v.fraction == 1 for v in searched.values()), searched
+
+
 def test_does_the_search_check_print_no_optuna_trial_lines():
     """Seen by an instructor: grading printed Optuna's INFO line for each trial of the
     reference's search, which the grading run observes in its own process (--quiet too)."""
