@@ -71,6 +71,26 @@ def test_does_a_stacked_pair_lose_only_its_form():
     assert "stacked" in verdicts["stats_shape"].message
 
 
+def test_is_one_value_for_every_pixel_named_as_such():
+    """Blind round 13: the mean and std of all the pixels, spread over (28, 28) images, were told
+    "use only the images subset.indices names", though the student had used only those."""
+    ns: dict = {}
+    exec(IMPORTS + "\n" + reference_cells("mlp_tuning")["statistics"], ns)  # noqa: S102
+    settings = own._draw_statistics(random.Random(2), None)
+    want = own.statistics(ProbeContext(ns=ns, manifest=None, settings=settings))
+
+    def one_value(subset):
+        x = subset.dataset.data[torch.as_tensor(subset.indices)].float() / 255
+        return torch.full((28, 28), float(x.mean())), torch.full((28, 28), float(x.std()) + 1e-5)
+
+    ns["standardisation_images"] = one_value
+    seen = own.statistics(ProbeContext(ns=ns, manifest=None, settings=settings))
+    check = next(c for c in own.OWN.checks if c.name == "stats_training_subset")
+    verdict = check.judge(seen, want, SimpleNamespace(settings=settings))
+    assert verdict.fraction == 0 and "one value for all pixels" in verdict.message, verdict
+    assert "subset.indices" not in verdict.message
+
+
 IMPORTS = (
     "import math, time, optuna, torch\nfrom torch import nn\nfrom torchvision import transforms"
 )
@@ -121,6 +141,18 @@ def test_is_a_loops_mistake_charged_to_the_loops_checks_and_not_to_the_search(ol
     cell = reference_cells("mlp_tuning")["loops"]
     assert cell.count(old) == 1
     searched = _verdicts(search, search.search, loops=cell.replace(old, new))
+    assert all(v.fraction == 1 for v in searched.values()), searched
+
+
+def test_is_a_float64_transform_not_charged_to_the_search():
+    """Blind round 13: a Standardise that kept float64 images (the student's own loops cast each
+    batch to float32) made the grader's stand-in epoch functions raise in run_search, which
+    lost its 5 points (and final_accuracy its 5, measured through the same transform)."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    old = "        self.mean_image = mean_image\n        self.std_image = std_image\n"
+    assert cell.count(old) == 1
+    cell = cell.replace(old, old.replace("_image\n", "_image.double()\n"))
+    searched = _verdicts(search, search.search, transforms=cell)
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
@@ -234,3 +266,24 @@ def test_does_config_matches_weights_say_that_it_unwrapped_a_checkpoint_dict(tmp
     judge = accuracy.judge_config_fits("mlp", ARCHITECTURE)
     verdict = judge(final.predictions(ctx), None, SimpleNamespace(manifest=manifest))
     assert verdict.fraction == 1 and "under 'model' graded" in verdict.message, verdict.message
+
+
+def test_does_a_split_of_fixed_sizes_hear_of_validation_size(monkeypatch):
+    """Blind round 13: random_split(dataset, [55000, 5000], ...) raised on the probe's 60 items,
+    and the message asked for "55,000 for training first", which the student's split gives."""
+    images = torch.rand(2, 28, 28)
+    monkeypatch.setattr(own, "training_statistics", lambda dataset: tuple(images))
+    ns: dict = {}
+    exec(IMPORTS + "\nfrom torch.utils.data import random_split", ns)  # noqa: S102
+    exec(  # noqa: S102
+        "def split_train_validation(dataset, validation_size=5000, seed=0):\n"
+        "    g = torch.Generator().manual_seed(seed)\n"
+        "    return random_split(dataset, [55000, 5000], generator=g)\n",
+        ns,
+    )
+    ns["mean_image"], ns["std_image"] = images
+    seen = own.notebook_images(ProbeContext(ns=ns, manifest=None, settings={}))
+    manifest = SimpleNamespace(dataset="fashion_mnist")
+    verdict = own.notebook_statistics(seen, {}, SimpleNamespace(manifest=manifest))
+    assert verdict.fraction == 0 and "ValueError" in verdict.message, verdict
+    assert "len(dataset) - validation_size items for training first" in verdict.message

@@ -75,10 +75,13 @@ def transformed_batches(ctx, transform, batch_size: int = BATCH, seed: int = 0) 
     `torch.manual_seed(seed)`: a transform that draws at random gives one answer per seed."""
     images = torch.load(ctx.test_images, weights_only=True)  # uint8 (N, C, H, W)
     torch.manual_seed(seed)
-    return [
+    batches = [
         torch.stack([plain(transform(_pil(image))) for image in images[i : i + batch_size]])
         for i in range(0, len(images), batch_size)
     ]
+    # float32 where the transform gives float64 (statistics kept in float64), as the student's
+    # own evaluate fed the model it trained: float32 weights refuse float64 inputs.
+    return [b.float() if b.is_floating_point() else b for b in batches]
 
 
 def prepared_batches(ctx, name: str | None, batch_size: int = BATCH) -> tuple[list, str | None]:

@@ -78,12 +78,14 @@ def stats_training_subset(entry, want, ctx, i) -> str | None:
     got = per_pixel(entry.get("mean_tensor"), want["mean_tensor"])
     if got is None:
         return f"the mean image is {entry['mean_type']}, not one value per pixel"
-    if not same_values(got, want["mean_tensor"]):
-        return (
-            "the mean image is not the mean of the subset's images: use only the images "
-            "`subset.indices` names (subset.dataset.data[subset.indices]), on the 0..1 scale"
-        )
-    return None
+    if same_values(got, want["mean_tensor"]):
+        return None
+    if bool((got == got.flatten()[0]).all()):  # the mean of every pixel of every image
+        return "the mean image holds one value for all pixels: average the images, pixel by pixel"
+    return (
+        "the mean image is not the mean of the subset's images: use only the images "
+        "`subset.indices` names (subset.dataset.data[subset.indices]), on the 0..1 scale"
+    )
 
 
 @judged(OWN, statistics, "runs", _subset)
@@ -93,9 +95,7 @@ def stats_formula(entry, want, ctx, i) -> str | None:
     if got is None:
         return f"the std image is {entry['std_type']}, not one value per pixel"
 
-    def near(a: torch.Tensor, b: torch.Tensor) -> bool:
-        return torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-6)
-
+    near = functools.partial(same_values, rtol=1e-5, atol=1e-6)  # atol: std images are < 1
     n = len(ctx.settings["cases"][i]["indices"])
     unbiased = (target - EPSILON) * math.sqrt(n / (n - 1)) + EPSILON  # what 1/(N-1) gives
     if near(got, target):
@@ -183,8 +183,8 @@ def notebook_statistics(seen, want, ctx) -> Verdict:
     if problems:
         return Verdict.wrong(
             summarise(problems)
-            + ": split_train_validation must split the 60,000 images at random with "
-            "random_split and a torch.Generator seeded with `seed`, 55,000 for training "
-            "first, and the statistics come from the training subset only"
+            + ": split_train_validation must split with random_split and a torch.Generator "
+            "seeded with `seed`, len(dataset) - validation_size items for training first (55,000"
+            " of the 60,000 here), and the statistics come from the training subset only"
         )
     return Verdict.ok("the notebook standardises with the statistics of its training split")

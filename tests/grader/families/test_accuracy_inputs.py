@@ -47,7 +47,11 @@ class LyingUnlabelled(Dataset):  # its values are right: measured by them (blind
     transform = transforms.Compose([Unlabelled.transform, lambda x: x.as_subclass(Lying)])
 
 
-@pytest.mark.parametrize("own_loader", [Unlabelled, LyingUnlabelled, None])
+class Float64Unlabelled(Dataset):  # float64 statistics kept: the student's evaluate cast them
+    transform = transforms.Compose([Unlabelled.transform, lambda x: x.double()])  # (round 13)
+
+
+@pytest.mark.parametrize("own_loader", [Unlabelled, LyingUnlabelled, Float64Unlabelled, None])
 def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_path, own_loader):
     text = toy.MANIFEST.read_text()
     text = text.replace("[loops]", MODEL + "[loops]", 1) + CHECK
