@@ -92,7 +92,39 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
+    seen["gradless"] = gradless(module, x, seed)
     return seen
+
+
+def gradless(module: nn.Module, x: torch.Tensor, seed: int) -> list[str]:
+    """The parameters one backward pass in training mode leaves without a gradient: the same
+    outputs as the reference's, but `.detach()`, `.data` or `torch.no_grad()` in `forward`, or
+    `requires_grad` switched off, keep them from ever training. Grad mode is switched on here:
+    a notebook may have left it off (`torch.set_grad_enabled(False)` in a late cell)."""
+    module.train()
+    torch.manual_seed(seed)
+    try:
+        with torch.enable_grad():
+            out = plain(module(x))
+            if isinstance(out, torch.Tensor) and out.is_floating_point() and out.requires_grad:
+                out.float().sum().backward()
+    except RuntimeError:  # an in-place operation, say: `backward_error` is the check of that
+        return []
+    names = [name for name, p in module.named_parameters() if p.grad is None]
+    module.zero_grad(set_to_none=True)
+    return names
+
+
+def gradless_problem(seen: dict, want: dict) -> str | None:
+    """Parameters that get no gradient where the reference's all do (see `gradless`)."""
+    cut = seen.get("gradless") or []
+    if len(cut) <= len(want.get("gradless") or []):
+        return None
+    return (
+        f"its outputs are right, but no gradient reaches {', '.join(cut[:4])}"
+        f"{' ...' if len(cut) > 4 else ''}: training would never change them (.detach(), .data "
+        "or torch.no_grad() in forward, or requires_grad switched off, cut them off)"
+    )
 
 
 @contextlib.contextmanager

@@ -491,7 +491,7 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                 f"{name} mode (check the order of the layers, activations, pooling and the "
                 "skip or concatenation paths against the instructions)"
             )
-    return None
+    return behaviour.gradless_problem(seen, want)
 
 
 def _training_only_problem(seen, want) -> str:

@@ -319,3 +319,28 @@ def test_does_a_batch_of_one_that_raises_say_the_error():
     assert problem.startswith("on a batch of one sample it raised IndexError: Dimension out of")
     assert "expected [1, 12]" in problem
     assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
+
+
+class _Detached(nn.Module):
+    """The right outputs, but `.detach()` in forward: the first layer would never train."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.last = nn.Linear(6, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.last(torch.tanh(self.first(x)).detach())
+
+
+def test_is_a_forward_that_cuts_the_gradient_off_charged_in_behaviour():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(_mlp(nn.Identity()), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_Detached(), x, 3), want)
+    assert "no gradient reaches first.weight, first.bias" in problem and ".detach()" in problem
+    frozen = _mlp(nn.Identity()).requires_grad_(False)
+    assert "no gradient reaches" in _behaviour_problem(None, behaviour.outputs(frozen, x, 3), want)
+    # Grad mode left off by a notebook's late cell is not the module's fault.
+    with torch.no_grad():
+        assert _behaviour_problem(None, behaviour.outputs(_mlp(nn.Identity()), x, 3), want) is None
