@@ -48,12 +48,16 @@ class Splits(Dataset):
     """A stand-in for a torchvision MNIST-style data set class (its arguments), for code given
     the class: SIZES[train] items, each (what `transform` makes of "training" or "test", the
     item's index), so that a loader over it shows the split, the transform and the order it
-    serves without loading an image."""
+    serves without loading an image. It has torchvision's attributes too (`classes`, uint8
+    `data`, `targets`): code may read them, as the notebook's own cells do."""
 
     SIZES = {True: 2100, False: 2500}
 
     def __init__(self, root, train=True, transform=None, target_transform=None, download=False):
         self.root, self.train, self.transform = root, bool(train), transform
+        self.classes = [f"class {c}" for c in range(10)]
+        self.targets = torch.arange(self.SIZES[self.train]) % 10
+        self.data = torch.zeros(self.SIZES[self.train], 28, 28, dtype=torch.uint8)
 
     def __len__(self) -> int:
         return self.SIZES[self.train]
@@ -79,6 +83,14 @@ def splits_served(loader, split: str, transform: str, batch: int, shuffled: bool
         return [f"{name} does not serve a data set of the class it was given"]
     if first != want:
         return [f"{name}'s data set gives {first!r}, expected {want!r}"]
+    if not isinstance(loader.dataset, Splits):  # a wrapper, a Subset: `loader.dataset` is asked
+        part = (
+            "; a Subset serves only part of the split" if isinstance(loader.dataset, Subset) else ""
+        )
+        return [
+            f"{name}'s `dataset` is of type {type(loader.dataset).__name__}, not the data set "
+            f"object made of the class it was given (`loader.dataset` is that object itself{part})"
+        ]
     if os.path.abspath(str(root := getattr(loader.dataset, "root", None))) != os.path.abspath(ROOT):
         return [f"{name}'s data set has the root {root!r}, not the root it was given"]
     passes = [[list(b) for b in loader.batch_sampler] for _ in range(2)]

@@ -265,6 +265,36 @@ def test_does_splits_served_name_a_root_not_the_one_given(root):
     assert [p[: len(wrong[0])] for p in problems] == (wrong if "content" in root else [])
 
 
+class _Wrapped(torch.utils.data.Dataset):
+    """A student's own Dataset around torchvision's, forwarding its attributes."""
+
+    def __init__(self, base, transform):
+        self.base, self.transform = base, transform
+        self.classes, self.data, self.targets = base.classes, base.data, base.targets
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, i):
+        return self.transform(self.base[i][0]), i
+
+
+def test_is_a_loader_over_a_wrapper_or_a_subset_told_what_loader_dataset_must_be():
+    """Blind round 13: make_loaders with a Dataset of its own around the given class (reading
+    `.classes`, as torchvision's data sets have it) or a random_split of the training split was
+    told "AttributeError: 'Splits' object has no attribute 'classes'"."""
+    train = images.Splits(images.ROOT, True)
+    assert len(train.classes) == 10 and train.data.shape == (2100, 28, 28)
+    assert train.data.dtype == torch.uint8 and len(train.targets) == 2100
+    wrapped = _Wrapped(train, images.named_transform("train"))
+    (problem,) = images.splits_served(DataLoader(wrapped, 16), "training", "train", 16, True)
+    assert problem.startswith("the training loader's `dataset` is of type _Wrapped, not the data")
+    full = images.Splits(images.ROOT, True, images.named_transform("train"))
+    part = torch.utils.data.random_split(full, [0.9, 0.1])[0]
+    (problem,) = images.splits_served(DataLoader(part, 16), "training", "train", 16, True)
+    assert "of type Subset" in problem and "only part of the split" in problem
+
+
 def test_does_a_study_made_up_without_searching_earn_nothing():
     """Blind round 8: run_search that, seeing the grader, returned a study holding one trial
     added with a value (optuna.trial.create_trial) and trained nothing, passed both checks."""
