@@ -15,10 +15,13 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
 `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
-`backward_error` (what one training step's backward pass raises), `features_against` (what a
-features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
-(whether batch norm makes training and evaluation mode differ) and `training_setup` (which
-parameters train, which an optimiser holds).
+`backward_error` (what one training step's backward pass raises), `without_gradient` and
+`gradient_problem` (parameters a backward pass leaves without a gradient), `features_against`
+(what a features function returned, against a layer's outputs), `norm_modes` and
+`norm_modes_problem` (whether batch norm makes training and evaluation mode differ) and
+`training_setup` (which parameters train, which an optimiser holds). The module family's
+behaviour check also asks `gradient_problem`: a forward pass right under fixed weights that
+leaves parameters untrained (frozen, or .data in forward) is not the reference's network.
 """
 
 from __future__ import annotations
@@ -175,6 +178,50 @@ def backward_error(model: nn.Module, x: torch.Tensor) -> str | None:
         model(x).sum().backward()
     except RuntimeError as err:
         return describe_error(err).split(": [")[0]  # without the tensor it names
+    return None
+
+
+def without_gradient(module: nn.Module, x: torch.Tensor) -> list:
+    """The shapes of the parameters that one backward pass from the outputs on `x` (training
+    mode, gradients on whatever the global mode a cell left) leaves without a gradient, sorted:
+    frozen (requires_grad_(False)) or cut off in forward (.detach(), .data); ["no graph"] when
+    the outputs have none (forward under torch.no_grad()). A backward pass that raises (an
+    operation in place) is left to `backward_error`'s checks: []."""
+    module.train()
+    module.zero_grad(set_to_none=True)
+    with torch.enable_grad():
+        out = plain(module(x))
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return []
+        if not out.requires_grad:
+            return ["no graph"]
+        try:
+            out.float().sum().backward()
+        except RuntimeError:
+            return []
+    missing = sorted(list(p.shape) for p in module.parameters() if p.grad is None)
+    module.zero_grad(set_to_none=True)
+    return missing
+
+
+def gradient_problem(seen: dict, want: dict) -> str | None:
+    """The parameters `without_gradient` found in `seen` beyond the reference's, in words."""
+    got, extra = seen.get("no_gradient") or [], list(seen.get("no_gradient") or [])
+    for shape in want.get("no_gradient") or []:
+        if shape in extra:
+            extra.remove(shape)
+    if got == ["no graph"] and extra:
+        return (
+            "its outputs carry no gradient (forward runs under torch.no_grad(), or detaches its "
+            "result): a loss on them cannot train it"
+        )
+    if extra:
+        shapes = ", ".join(str(tuple(s)) for s in extra[:4]) + (", ..." if len(extra) > 4 else "")
+        return (
+            f"{len(extra)} of its parameters get no gradient from its outputs (shapes {shapes}): "
+            "frozen (requires_grad_(False)) or cut off in forward (.detach(), .data), so the "
+            "optimiser never trains them"
+        )
     return None
 
 

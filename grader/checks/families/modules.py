@@ -168,8 +168,7 @@ def torch_value(value: Any) -> Any:
 
 
 def as_module(built: Any) -> Any:
-    """A builder's result as one module: a list or tuple of layers becomes nn.Sequential of
-    them, in order; anything else is returned as it is."""
+    """A builder's result as one module: a list or tuple of layers in nn.Sequential, in order."""
     if isinstance(built, list | tuple) and all(isinstance(m, nn.Module) for m in built):
         return nn.Sequential(*built)
     return built
@@ -325,6 +324,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             )
             if with_behaviour:
                 seen.update(behaviour.outputs(module, x, seed + i))
+                seen["no_gradient"] = behaviour.without_gradient(module, x)
             return seen
 
         return {
@@ -491,7 +491,7 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                 f"{name} mode (check the order of the layers, activations, pooling and the "
                 "skip or concatenation paths against the instructions)"
             )
-    return None
+    return behaviour.gradient_problem(seen, want)
 
 
 def _training_only_problem(seen, want) -> str:

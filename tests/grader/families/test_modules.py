@@ -319,3 +319,50 @@ def test_does_a_batch_of_one_that_raises_say_the_error():
     assert problem.startswith("on a batch of one sample it raised IndexError: Dimension out of")
     assert "expected [1, 12]" in problem
     assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
+
+
+GRADIENT_CUT_BLOCKS = {
+    # Blind round 13 (cifar_cnn_svm): Dense with F.relu(self.fc1(x)).data kept all its points.
+    ".data in forward": "F.relu(self.fc2(F.relu(self.fc1(x)).data) + x)",
+    # ... and a CNN whose conv1 was frozen in an experiment and left so.
+    "frozen in __init__": "F.relu(self.fc2(F.relu(self.fc1(x))) + x)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRADIENT_CUT_BLOCKS))
+def test_are_parameters_left_without_a_gradient_charged_to_behaviour(harness, case):
+    # The outputs under fixed weights are the reference's: only a backward pass tells.
+    frozen = "self.fc1.requires_grad_(False)" if "frozen" in case else "pass"
+    code = f"""
+        class Block(nn.Module):
+            def __init__(self, a, b):
+                super().__init__()
+                self.fc1, self.fc2 = nn.Linear(a, b), nn.Linear(b, a)
+                {frozen}
+            def forward(self, x):
+                return {GRADIENT_CUT_BLOCKS[case]}
+    """
+    results = harness.grade(harness.namespace(code), BLOCK)
+    assert _statuses(results) == {
+        "block_is_module": "pass",
+        "block_widths": "pass",
+        "block_behaviour": "fail",
+    }
+    message = results["block_behaviour"].message
+    assert "2 of its parameters get no gradient" in message and "never trains them" in message
+
+
+def test_is_a_forward_under_no_grad_told_it_carries_no_gradient():
+    class NoGrad(nn.Linear):
+        @torch.no_grad()
+        def forward(self, x):
+            return super().forward(x)
+
+    x = torch.randn(4, 3)
+    seen = {"no_gradient": behaviour.without_gradient(NoGrad(3, 2), x)}
+    want = {"no_gradient": behaviour.without_gradient(nn.Linear(3, 2), x)}
+    assert want["no_gradient"] == [] and behaviour.gradient_problem(want, want) is None
+    assert "torch.no_grad()" in behaviour.gradient_problem(seen, want)
+    # A global torch.set_grad_enabled(False) left by a cell is not the student's network.
+    with torch.no_grad():
+        assert behaviour.without_gradient(nn.Linear(3, 2), x) == []
