@@ -33,6 +33,7 @@ from grader.notebook_io import (
     redefined_parts,
     release_imports,
     release_test_sources,
+    stopped_cells,
 )
 from grader.probe import colab
 from grader.probe_host import ProbeHost, Slot
@@ -276,7 +277,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
         host, job, session.settings, run.config.time, _stager(staged, host.probe_uid)
     )
     report.notes += result.notes + redefined_parts(notebook, release, result.graded)
-    report.notes += patched_parts(release, result.patched)
+    report.notes += patched_parts(release, result.patched) + stopped_cells(result.cells)
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")

@@ -234,6 +234,22 @@ def patched_parts(release: Path, patched: dict[str, int]) -> list[str]:
     return notes
 
 
+def stopped_cells(cells) -> list[str]:
+    """A note for each cell (probe `CellOutcome`s) that stopped the run on purpose (`raise
+    SystemExit`, `sys.exit()`, `exit()`, an interrupt): Run all stops there on Colab, so the
+    cells after it never ran in the student's own session; the grader runs them all the same."""
+    notes = []
+    for cell in cells:
+        if cell.status == "error" and cell.message.startswith(("SystemExit", "KeyboardInterrupt")):
+            notes.append(
+                f"cell {cell.number} stops the notebook ({cell.message[:80]}): Run all stops "
+                "there, so the cells after it did not run in your notebook; they were run here "
+                "all the same and graded, but take the stop out before handing in (the "
+                "pre-submission check says so)"
+            )
+    return notes
+
+
 def _solution_names(release: Path) -> set[str]:
     """The functions and classes the release's solution cells define."""
     if not release.exists():

@@ -116,8 +116,12 @@ def svc_fit(ctx) -> dict:
         with kit.recorded(flat):
             X = np.asarray(ctx.get("flatten_images")(images, n)[0], dtype=np.float64)
             flat["x_tensor"] = torch.from_numpy(X.reshape(len(X), -1))
+            # Each row an item of the data set, in another order or others (shuffled loader)?
+            items = torch.stack([images[k][0].double().flatten() for k in range(len(images))])
+            flat["items"] = bool(torch.cdist(flat["x_tensor"], items).amin(1).max() < 1e-4)
         return {
             "flat_x_tensor": flat.get("x_tensor"),
+            "flat_items": flat.get("items", False),
             "fitted_on": int(svc.shape_fit_[0]),
             "kernel": str(svc.kernel),
             "support_tensor": torch.as_tensor(svc.support_),
@@ -143,6 +147,12 @@ def _svc_problem(entry, want, ctx, i) -> str | None:
     )
     flat = entry.get("flat_x_tensor")
     if not same and flat is not None and not same_values(flat, want.get("flat_x_tensor")):
+        if entry.get("flat_items") and flat.shape == want["flat_x_tensor"].shape:
+            return (
+                "flatten_images(dataset, n) returned items of the data set, but not the first "
+                "n in order (dataset[0] to dataset[n - 1]): a shuffled loader or a sampler "
+                "picks others"
+            )
         return (
             "flatten_images(dataset, n) returned another X, so the fit differs too: each row "
             "must be an item as the data set hands it out, dataset[i][0] after its transform "

@@ -126,3 +126,15 @@ def test_does_a_flatten_images_of_raw_pixels_say_so():
     problem = own._svc_problem(_svc_entry(raw), want, None, 0)
     assert problem.startswith("flatten_images(dataset, n) returned another X")
     assert "after its transform" in problem
+
+
+def test_does_a_shuffled_flatten_images_say_the_order():
+    # Blind round 13: a DataLoader(dataset, shuffle=True, generator=...) in flatten_images was
+    # told "each row must be an item as the data set hands it out ... (not the raw pixels)".
+    def shuffled(dataset, n):
+        order = np.random.default_rng(0).permutation(len(dataset))[:n]
+        return _transformed(torch.utils.data.Subset(dataset, order), n)
+
+    want = _svc_entry(_transformed)
+    problem = own._svc_problem(_svc_entry(shuffled), want, None, 0)
+    assert "not the first n in order" in problem and "shuffled" in problem, problem

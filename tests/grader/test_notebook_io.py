@@ -14,6 +14,7 @@ from grader.notebook_io import (
     patched_parts,
     redefined_parts,
     release_imports,
+    stopped_cells,
 )
 from solutions.paths import RELEASE_DIR
 
@@ -137,3 +138,20 @@ def test_does_a_method_set_outside_its_class_get_a_note_naming_the_cell():
     (note,) = patched_parts(release, patched)
     assert note.startswith("ResBlock.forward is set in cell 12, outside the class"), note
     assert "a new name (a subclass of ResBlock)" in note
+
+
+def test_is_a_cell_that_stops_the_notebook_noted():
+    # Blind round 13 (cifar_cnn_svm): `raise SystemExit("stopping after part 1")` left after part
+    # 1 stopped the student's Run all there; the grader ran part 2 anyway (full marks, rightly:
+    # every part is checked on its own) and said nothing of it.
+    from grader.probe.context import CellOutcome
+
+    cells = [
+        CellOutcome(0, "x = 1", "ok", "", 3),
+        CellOutcome(1, "raise SystemExit('stop')", "error", "SystemExit: stop", 44),
+        CellOutcome(2, "1 / 0", "error", "ZeroDivisionError: division by zero", 45),
+    ]
+    (note,) = stopped_cells(cells)
+    assert note.startswith("cell 44 stops the notebook (SystemExit: stop)")
+    assert "did not run in your notebook" in note
+    assert stopped_cells(cells[::2]) == []

@@ -165,6 +165,24 @@ def _candidates(plain: torch.Tensor, black: torch.Tensor, pad: int) -> torch.Ten
     return torch.cat(blocks)
 
 
+def _normalised_with(plain: torch.Tensor, out: torch.Tensor, mean, std) -> list | None:
+    """[mean, std] per channel of the Normalize that made `out` of the image that `plain` is
+    under the manifest's normalisation, when `out` is that image normalised otherwise (one value
+    for every channel, the data's own statistics); else None."""
+    if out.shape != plain.shape:
+        return None
+    x, y = plain.flatten(1).double(), out.flatten(1).double()
+    xc, yc = x - x.mean(1, keepdim=True), y - y.mean(1, keepdim=True)
+    scale = (xc * yc).sum(1) / (xc * xc).sum(1).clamp_min(1e-12)
+    if not bool((scale > 0).all()) or float((yc - scale[:, None] * xc).abs().max()) > TOLERANCE:
+        return None
+    if float((y - x).abs().max()) <= TOLERANCE:  # the manifest's own normalisation
+        return None
+    std2 = std.flatten().double() / scale  # out = (pixel - mean2) / std2, pixel = plain std + mean
+    mean2 = mean.flatten().double() - (y.mean(1) - scale * x.mean(1)) * std2
+    return [[round(float(v), 4) for v in mean2], [round(float(v), 4) for v in std2]]
+
+
 def observe(ctx) -> dict:
     """Per drawn image: the flips and the largest crop offset seen in DRAWS seeded calls of the
     training transform, how many outputs were neither, and whether the test transform (three
@@ -223,6 +241,7 @@ def observe(ctx) -> dict:
             "unmatched": unmatched,
             "extras": extras,
             "test_same": all(torch.equal(t, tests[0]) for t in tests[1:3]),
+            "test_normalised": _normalised_with(plain, tests[0], mean, std),
             "test_plain": [
                 t.shape == plain.shape and float((t - plain).abs().max()) <= TOLERANCE
                 for t in tests
@@ -245,9 +264,16 @@ def _train_augments(entry, want, ctx, i) -> str | None:
     other augmentations may follow."""
     section = ctx.manifest.transforms
     if entry["unmatched"] == DRAWS or (entry["unmatched"] and not entry["extras"]):
+        other = entry.get("test_normalised")  # the test transform's Normalize, if not MEAN, STD
         return (
             f"{entry['unmatched']} of {DRAWS} outputs are none of the image's flips and "
             f"crops with padding {section.padding}, normalised"
+            + (
+                f" (and the test transform normalises with mean {tuple(other[0])} and std "
+                f"{tuple(other[1])}, not MEAN and STD)"
+                if other
+                else ""
+            )
         )
     # Outputs that are neither, where other augmentations may follow, are named first: a crop
     # padded otherwise than with black (padding_mode="reflect") matches only where unmoved.
@@ -278,6 +304,13 @@ def _test_deterministic(entry, want, ctx, i) -> str | None:
     )
     if not wrong:
         return None
+    if (other := entry.get("test_normalised")) and "the test transform" in wrong:
+        if all(abs(m) < 1e-3 for m in other[0]) and all(abs(v - 1) < 1e-3 for v in other[1]):
+            return f"{' and '.join(wrong)}: ToTensor() alone, without Normalize(MEAN, STD)"
+        return (
+            f"{' and '.join(wrong)}: ToTensor() then Normalize with mean {tuple(other[0])} and "
+            f"std {tuple(other[1])}, not the given MEAN and STD"
+        )
     return f"{' and '.join(wrong)}: not ToTensor() then Normalize(MEAN, STD) of the image"
 
 
@@ -293,8 +326,8 @@ def _hint(manifest, kind: str) -> str:
         )
     only = f", and only in {_call(section, True)}" if section.augment else ""
     return (
-        "the test transform is ToTensor() then Normalize(MEAN, STD): augmentation belongs to "
-        f"the training transform only{only}"
+        "the test transform is ToTensor() then Normalize(MEAN, STD) and nothing else: "
+        f"augmentation belongs to the training transform only{only}"
     )
 
 

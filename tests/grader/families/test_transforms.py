@@ -102,3 +102,29 @@ def test_is_make_transforms_judged_with_the_setup_cells_mean_and_std():
     results = harness.grade(ns, ["transforms"])
     assert all(r.status == "pass" for r in results.values()), [r.message for r in results.values()]
     assert ns["STD"] == (0.247, 0.243, 0.261)  # the student's values back afterwards
+
+
+@pytest.mark.parametrize(
+    "normalize, said",
+    [
+        # Blind round 13: one value for the three channels was told "augmentation belongs to
+        # the training transform only", of a test transform that does not augment.
+        ("transforms.Normalize([0.4567] * 3, [0.2009] * 3)", "mean (0.4567, 0.4567, 0.4567)"),
+        ("transforms.Normalize(MEAN, (0.247, 0.2435, 0.2616))", "std (0.247, 0.2435, 0.2616)"),
+        ("transforms.Lambda(lambda x: x)", "ToTensor() alone, without Normalize(MEAN, STD)"),
+    ],
+)
+def test_is_a_test_transform_normalised_otherwise_told_its_constants(normalize, said):
+    harness = Harness.of("cifar_cnn_svm")
+    written = f"""
+def make_transforms():
+    to_tensor = [transforms.ToTensor(), {normalize}]
+    flip, crop = transforms.RandomHorizontalFlip(), transforms.RandomCrop(32, padding=4)
+    return transforms.Compose([flip, crop] + to_tensor), transforms.Compose(to_tensor)
+"""
+    results = harness.grade(harness.namespace(written), ["transforms"])
+    test = results["test_transform_deterministic"]
+    assert test.status == "fail" and said in test.message, test.message
+    assert "not the given MEAN and STD" in test.message or "alone" in test.message
+    train = results["train_transform_augments"]
+    assert train.status == "fail" and "the test transform normalises with" in train.message
