@@ -34,6 +34,8 @@ from torch.nn import functional as F
 from grader.checks.common import (
     a_tensor,
     describe_error,
+    describe_shapes,
+    diff_shapes,
     modules_of_type,
     pair_of,
     plain,
@@ -92,7 +94,68 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
-    return seen
+    return {**seen, **gradients(module, x, seed)}
+
+
+def gradients(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
+    """What training sees beyond the outputs: the shapes of the parameters that do not train
+    ("frozen": requires_grad False) and the gradient of the training-mode outputs, weighted at
+    random, with respect to the input, under `outputs`' seed ("input_grad_tensor"; zeros where
+    the outputs do not depend on the input for autograd). A forward that cuts autograd
+    (`x.detach()` or `x.data` in a skip path, `@torch.no_grad()` on forward) computes the
+    reference's outputs, not its gradients. No gradient where the input is not a float tensor
+    or backward raises (an operation in place: `backward_error`'s business)."""
+    found = {"frozen": sorted(list(p.shape) for p in module.parameters() if not p.requires_grad)}
+    if not x.is_floating_point():
+        return found
+    x = x.detach().clone().requires_grad_(True)
+    module.train()
+    torch.manual_seed(seed)
+    with contextlib.suppress(Exception), torch.enable_grad():  # what raises tells nothing here
+        out = plain(module(x))
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
+            grad = None
+            if out.requires_grad:  # not under @torch.no_grad()
+                # Outputs weighted at random, not summed: the sum of a training-mode batch
+                # norm's outputs does not depend on its input.
+                weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed))
+                (grad,) = torch.autograd.grad(out, x, weights.to(out.dtype), allow_unused=True)
+            found["input_grad_tensor"] = torch.zeros_like(x) if grad is None else grad.float()
+    return found
+
+
+def gradient_problem(seen: dict, want: dict) -> str | None:
+    """What `gradients` tells of a module whose outputs are the reference's, if anything."""
+    if (frozen := seen.get("frozen", [])) != want.get("frozen", []):
+        return (
+            f"its outputs are right, but its parameters of shape {describe_shapes(frozen)} do "
+            "not train (requires_grad is False: requires_grad_(False) left in __init__?)"
+        )
+    got, target = seen.get("input_grad_tensor"), want.get("input_grad_tensor")
+    if got is not None and target is not None and not same_values(got, target):
+        return (
+            "its outputs are right, but not their gradients: training would not see what it "
+            "computes (x.detach() or x.data in forward, or @torch.no_grad() on it, cuts a path "
+            "out of autograd)"
+        )
+    return None
+
+
+def other_outputs(name: str, seen: dict, want: dict) -> str:
+    """What to say of outputs that differ in mode `name` under the same parameter values; where
+    the parameters' shapes differ they are not the same values: say how (bias=False, say)."""
+    shapes, target = seen.get("param_shapes"), want.get("param_shapes")
+    if shapes is not None and target is not None and shapes != target:
+        return (
+            f"it computes other outputs than the reference in {name} mode, and its parameters "
+            f"are not the reference's: {diff_shapes(target, shapes)} (check its layers, and "
+            "their biases, against the instructions)"
+        )
+    return (
+        f"with the same parameter values as the reference it computes other outputs in "
+        f"{name} mode (check the order of the layers, activations, pooling and the "
+        "skip or concatenation paths against the instructions)"
+    )
 
 
 @contextlib.contextmanager

@@ -486,12 +486,8 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                 )
             if mode == "train":  # evaluation mode agreed: the layout is right
                 return _training_only_problem(seen, want)
-            return (
-                f"with the same parameter values as the reference it computes other outputs in "
-                f"{name} mode (check the order of the layers, activations, pooling and the "
-                "skip or concatenation paths against the instructions)"
-            )
-    return None
+            return behaviour.other_outputs(name, seen, want)
+    return None if random else behaviour.gradient_problem(seen, want)
 
 
 def _training_only_problem(seen, want) -> str:
