@@ -105,7 +105,10 @@ def gradients(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     (`x.detach()` or `x.data` in a skip path, `@torch.no_grad()` on forward) computes the
     reference's outputs, not its gradients. No gradient where the input is not a float tensor
     or backward raises (an operation in place: `backward_error`'s business)."""
-    found = {"frozen": sorted(list(p.shape) for p in module.parameters() if not p.requires_grad)}
+    found = {
+        "frozen": sorted(list(p.shape) for p in module.parameters() if not p.requires_grad),
+        "buffer_shapes": sorted(list(b.shape) for b in module.buffers()),
+    }
     if not x.is_floating_point():
         return found
     x = x.detach().clone().requires_grad_(True)
@@ -151,11 +154,22 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
             f"are not the reference's: {diff_shapes(target, shapes)} (check its layers, and "
             "their biases, against the instructions)"
         )
-    return (
+    said = (
         f"with the same parameter values as the reference it computes other outputs in "
         f"{name} mode (check the order of the layers, activations, pooling and the "
         "skip or concatenation paths against the instructions)"
     )
+    buffers, target = seen.get("buffer_shapes") or [], list(want.get("buffer_shapes") or [])
+    # The multiset difference: a buffer the reference holds too is taken off its list.
+    extra = [b for b in buffers if b not in target or target.remove(b)]
+    if extra and "buffer_shapes" in want:
+        shown = ", ".join("x".join(map(str, b)) or "a scalar" for b in extra)
+        said += (
+            f"; it holds buffers the reference has not (of shape {shown}, register_buffer): "
+            "does forward apply something the instructions do not list, a normalisation of "
+            "its own?"
+        )
+    return said
 
 
 @contextlib.contextmanager

@@ -387,3 +387,30 @@ def test_are_parameters_unlike_the_references_named_where_outputs_differ():
     problem = _behaviour_problem(None, seen, want)
     assert "missing parameters of shape 2" in problem and "biases" in problem, problem
     assert "same parameter values" not in problem
+
+
+class _Renormalised(nn.Module):
+    """res_dense_nets' ResMLP of blind round 13: the data's mean and std as buffers, the inputs
+    (normalised by the data cell already) normalised again in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(0.286))
+        self.register_buffer("std", torch.tensor(0.353))
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc((x - self.mean) / self.std)
+
+
+def test_are_buffers_the_reference_has_not_named_where_outputs_differ():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(nn.Linear(6, 3), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_Renormalised(), x, 3), want)
+    assert "buffers the reference has not (of shape a scalar, a scalar" in problem, problem
+    # Batch norm's running statistics, the reference's own buffers, are not named.
+    norm = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3))
+    wrong = behaviour.outputs(nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3), nn.ReLU()), x, 3)
+    assert "buffers" not in _behaviour_problem(None, wrong, behaviour.outputs(norm, x, 3))
