@@ -61,9 +61,22 @@ def resblock_zeroed(ctx) -> dict:
                 p.zero_()
             out = block(x)
         drawn, out = (v if isinstance(v, torch.Tensor) else None for v in (drawn, out))
-        return {"zeroed_tensor": out, "drawn_tensor": drawn, "input_tensor": x}
+        return {"zeroed_tensor": out, "drawn_tensor": drawn, "input_tensor": x, **_cut(block, x)}
 
     return {"runs": kit.per_setting(_split(ctx, "resblock"), seed, run)}
+
+
+def _cut(block: nn.Module, x: torch.Tensor) -> dict:
+    """Whether the zeroed block's output carries no gradient to its input ("skip_cut"): the
+    skip path's gradient is all there is, and `x.detach()` or `x.data` in it (or
+    @torch.no_grad() on forward) leaves training none. Nothing where the pass raises."""
+    found: dict = {}
+    with contextlib.suppress(Exception), torch.enable_grad():  # what raises is judged elsewhere
+        x = x.clone().requires_grad_(True)
+        out = block(x)
+        grad = out.requires_grad and torch.autograd.grad(out.sum(), x, allow_unused=True)[0]
+        found["skip_cut"] = not isinstance(grad, torch.Tensor) or not bool(grad.any())
+    return found
 
 
 def _resblock_at(ctx, i, want) -> str:
@@ -79,6 +92,12 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
         return (
             "with every weight zeroed the block should return its input (x, or relu(x)): the "
             "skip connection x + F(x) is missing"
+        )
+    if entry.get("skip_cut") and not want.get("skip_cut"):
+        return (
+            "the skip path adds the input's values but no gradient reaches the input through "
+            "it: x.detach() or x.data (or @torch.no_grad() on forward) cuts it out of autograd, "
+            "so training cannot use it; add x itself"
         )
     if any(same_values(entry.get("drawn_tensor"), skip) for skip in skips):
         return (

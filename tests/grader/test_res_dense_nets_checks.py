@@ -83,6 +83,20 @@ def test_does_a_block_that_is_its_skip_path_alone_lose_resblock_skip():
     )
 
 
+def test_does_a_skip_path_cut_out_of_autograd_lose_resblock_skip():
+    """Blind round 13: `identity = x.detach()` added to the layers' output computes the
+    reference's outputs, and kept resblock_skip's 2 points though training gets no gradient
+    through the skip; behaviour, built on the skip, is not charged again."""
+    detached = SKIP_ONLY.replace(
+        "return F.relu(x)", "return F.relu(x.detach() + self.fc2(F.relu(self.fc1(x))))"
+    )
+    harness = Harness.of("res_dense_nets")
+    lost = _lost(harness, detached, "resblock_skip")
+    assert lost.keys() == {"resblock_skip"} and "autograd" in lost["resblock_skip"][1], lost
+    kept = detached.replace("x.detach()", "x")
+    assert not _lost(harness, kept, "resblock_skip")
+
+
 # squeeze() before the classifier: a single image's logits lose their batch dimension, and the
 # sheet's shape_answers, recording the classifier's input on one image, reads past its shape.
 SQUEEZED_NET = """

@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from grader.checks.common import (
     a_tensor,
     describe_error,
+    diff_shapes,
     modules_of_type,
     pair_of,
     plain,
@@ -94,8 +95,37 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
+    seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
     seen.update(_unreached(module, x))
     return seen
+
+
+def other_outputs(name: str, seen: dict, want: dict) -> str:
+    """What to say of outputs that differ in mode `name` under the same parameter values; where
+    the parameters' shapes differ they are not the same values: say how (bias=False, say)."""
+    shapes, target = seen.get("param_shapes"), want.get("param_shapes")
+    if shapes is not None and target is not None and shapes != target:
+        return (
+            f"it computes other outputs than the reference in {name} mode, and its parameters "
+            f"are not the reference's: {diff_shapes(target, shapes)} (check its layers, and "
+            "their biases, against the instructions)"
+        )
+    said = (
+        f"with the same parameter values as the reference it computes other outputs in "
+        f"{name} mode (check the order of the layers, activations, pooling and the "
+        "skip or concatenation paths against the instructions)"
+    )
+    buffers, target = seen.get("buffer_shapes") or [], list(want.get("buffer_shapes") or [])
+    # The multiset difference: a buffer the reference holds too is taken off its list.
+    extra = [b for b in buffers if b not in target or target.remove(b)]
+    if extra and "buffer_shapes" in want:
+        shown = ", ".join("x".join(map(str, b)) or "a scalar" for b in extra)
+        said += (
+            f"; it holds buffers the reference has not (of shape {shown}, register_buffer): "
+            "does forward apply something the instructions do not list, a normalisation of "
+            "its own?"
+        )
+    return said
 
 
 def _unreached(module: nn.Module, x: torch.Tensor) -> dict:

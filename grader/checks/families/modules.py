@@ -486,11 +486,7 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                 )
             if mode == "train":  # evaluation mode agreed: the layout is right
                 return _training_only_problem(seen, want)
-            return (
-                f"with the same parameter values as the reference it computes other outputs in "
-                f"{name} mode (check the order of the layers, activations, pooling and the "
-                "skip or concatenation paths against the instructions)"
-            )
+            return behaviour.other_outputs(name, seen, want)
     return behaviour.gradient_problem(seen, want)  # right values, but can they be trained?
 
 

@@ -364,3 +364,98 @@ def test_is_a_forward_that_cuts_off_the_gradients_told_so():
     extra = _Spare(*layers())
     with torch.no_grad():
         assert _behaviour_problem(None, behaviour.outputs(extra, x, 3), want) is None
+
+
+AUTOGRAD_CUT_BLOCKS = {
+    # Blind round 13 (res_dense_nets): Transition's forward carried @torch.no_grad(), ResMLP
+    # froze its stem; the outputs are right, so each passed. (ResBlock's skip of x.detach(),
+    # which trains every parameter, is resblock_skip's matter: test_res_dense_nets_checks.)
+    "@torch.no_grad() on forward": ("identity = x", "identity", "@torch.no_grad()", "reaches"),
+    "a layer frozen in __init__": ("identity = x", "identity", "", "requires_grad_(False)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AUTOGRAD_CUT_BLOCKS))
+def test_is_a_forward_that_cuts_autograd_charged_to_behaviour(harness, case):
+    keep, skip, decorator, said = AUTOGRAD_CUT_BLOCKS[case]
+    freeze = "self.fc1.requires_grad_(False)" if "frozen" in case else "pass"
+    code = f"""
+        class Block(nn.Module):
+            def __init__(self, a, b):
+                super().__init__()
+                self.fc1, self.fc2 = nn.Linear(a, b), nn.Linear(b, a)
+                {freeze}
+            {decorator}
+            def forward(self, x):
+                {keep}
+                return F.relu({skip} + self.fc2(F.relu(self.fc1(x))))
+    """
+    results = harness.grade(harness.namespace(code), BLOCK)
+    assert results["block_widths"].status == "pass"
+    assert results["block_behaviour"].status == "fail"
+    assert said in results["block_behaviour"].message, results["block_behaviour"].message
+
+
+def test_does_a_batch_norm_cut_from_autograd_fail_behaviour():
+    # The sum of a training-mode batch norm's outputs does not depend on its input: a gradient
+    # of the summed outputs told @torch.no_grad() on Transition.forward from the reference only
+    # where average pooling dropped a row (odd sizes).
+    from grader.checks.families.modules import _behaviour_problem
+
+    def layer():
+        return nn.Sequential(nn.BatchNorm2d(3), nn.Conv2d(3, 2, 1), nn.AvgPool2d(2))
+
+    class Cut(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = layer()
+
+        @torch.no_grad()
+        def forward(self, x):
+            return self.body(x)
+
+    x = torch.randn(4, 3, 8, 8)
+    want = behaviour.outputs(layer(), x, 5)
+    assert _behaviour_problem(None, behaviour.outputs(layer(), x, 5), want) is None
+    assert "no gradient reaches" in _behaviour_problem(None, behaviour.outputs(Cut(), x, 5), want)
+
+
+def test_are_parameters_unlike_the_references_named_where_outputs_differ():
+    # Blind round 13 (res_dense_nets): DenseBlock's convolutions with bias=False were told "with
+    # the same parameter values as the reference ... check the order of the layers".
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(4, 3, 6, 6)
+    want = behaviour.outputs(nn.Conv2d(3, 2, 3), x, 5)
+    seen = behaviour.outputs(nn.Conv2d(3, 2, 3, bias=False), x, 5)
+    want["param_shapes"], seen["param_shapes"] = [[2], [2, 3, 3, 3]], [[2, 3, 3, 3]]
+    problem = _behaviour_problem(None, seen, want)
+    assert "missing parameters of shape 2" in problem and "biases" in problem, problem
+    assert "same parameter values" not in problem
+
+
+class _Renormalised(nn.Module):
+    """res_dense_nets' ResMLP of blind round 13: the data's mean and std as buffers, the inputs
+    (normalised by the data cell already) normalised again in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(0.286))
+        self.register_buffer("std", torch.tensor(0.353))
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc((x - self.mean) / self.std)
+
+
+def test_are_buffers_the_reference_has_not_named_where_outputs_differ():
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(nn.Linear(6, 3), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_Renormalised(), x, 3), want)
+    assert "buffers the reference has not (of shape a scalar, a scalar" in problem, problem
+    # Batch norm's running statistics, the reference's own buffers, are not named.
+    norm = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3))
+    wrong = behaviour.outputs(nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3), nn.ReLU()), x, 3)
+    assert "buffers" not in _behaviour_problem(None, wrong, behaviour.outputs(norm, x, 3))
