@@ -33,6 +33,7 @@ import pickle
 
 import torch
 from PIL import Image
+from torch import nn
 
 from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable, plain
 from grader.spec import CheckSet, Verdict
@@ -192,7 +193,10 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
             state = {k: v for k, v in state.items() if k in own}
             shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
             notes.append(f"{len(extra)} tensors the model does not have ignored ({shown})")
-    if misfit := [k for k in own if k in state and _shape(state[k]) != _shape(own[k])]:
+    lazy = nn.parameter.is_lazy  # LazyLinear's: shaped by what it loads
+    if misfit := [
+        k for k in own if k in state and not lazy(own[k]) and _shape(state[k]) != _shape(own[k])
+    ]:
         # Weights of another width or depth: say what differs, not load_state_dict's wall of text.
         arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs.items())]
         built = built or f"{spec.class_name}({', '.join(arguments)})"

@@ -185,3 +185,7 @@ def test_do_weights_of_another_width_say_which_tensor_differs(tmp_path):
     # Blind round 12's open item: not load_state_dict's raw "size mismatch for ..." text.
     assert "the file does not fit Linear(784, 10): 0.weight is (12, 784) in the file" in error
     assert "(10, 784) in the model" in error and "size mismatch" not in error
+    # A lazy layer (nn.LazyLinear) takes its shape from the file: nothing to misfit.
+    torch.save(nn.Sequential(nn.Linear(784, 10)).state_dict(), tmp_path / "linear.pt")
+    ctx.ns["Linear"] = lambda i, o: nn.Sequential(nn.LazyLinear(o))
+    assert "error" not in accuracy.observe(ctx)["linear"]
