@@ -73,7 +73,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
     `training=self.training`), measured before training mode moves the running statistics;
     "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
-    "unreached" and "reached": which parameters training cannot change (`_unreached`), last.
+    "unreached", "reached", "input_grad_tensor": which parameters training cannot change, the
+    gradient that reaches the input (`_unreached`), last.
     """
     fix_parameters(module, seed)
     seen, calls = {}, []
@@ -96,7 +97,7 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
-    seen.update(_unreached(module, x))
+    seen.update(_unreached(module, x, seed))
     return seen
 
 
@@ -128,45 +129,71 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
     return said
 
 
-def _unreached(module: nn.Module, x: torch.Tensor) -> dict:
+def _unreached(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     """What one training-mode pass on `x` (gradients on, whatever a cell left set) gives no
     gradient to: "unreached", the names of the frozen parameters (requires_grad_(False)) and of
     those that forward cuts off (@torch.no_grad() on it, .detach() or .data inside it);
-    "reached", how many parameters get one. {} for outputs that are no float tensor, or for a
-    pass that raises (an in-place operation: `backward_error`'s matter)."""
+    "reached", how many parameters get one; "input_grad_tensor", the gradient with respect to
+    `x` of the outputs weighted by fixed values (`value_for`: a plain sum through batch norm is
+    flat).
+    `x` requires a gradient, as a block's input inside a network does (a reentrant
+    `torch.utils.checkpoint` trains nothing otherwise); the seed draws the dropout masks of the
+    training-mode outputs. {} for outputs that are no float tensor, or for a pass that raises
+    (an in-place operation: `backward_error`'s matter)."""
     named = list(module.named_parameters())
     trainable = [p for _, p in named if p.requires_grad]
+    leaf = x.detach().clone().requires_grad_(x.is_floating_point())
+    inputs = trainable + ([leaf] if leaf.requires_grad else [])
     module.train()
+    torch.manual_seed(seed)
     try:
         with torch.enable_grad():
-            out = plain(module(x))
+            out = plain(module(leaf.clone() if leaf.requires_grad else leaf))
             if not isinstance(out, torch.Tensor) or not out.is_floating_point():
                 return {}
-            grads = [None] * len(trainable)
-            if out.requires_grad and trainable:
-                grads = torch.autograd.grad(out.float().sum(), trainable, allow_unused=True)
+            grads = [None] * len(inputs)
+            if out.requires_grad and inputs:
+                weights = value_for(tuple(out.shape), seed).to(out.device)
+                total = (out.float() * weights).sum()
+                grads = torch.autograd.grad(total, inputs, allow_unused=True)
     except Exception:  # noqa: BLE001 - the student's forward or backward raising
         return {}
-    got = {id(p): g for p, g in zip(trainable, grads, strict=True)}
+    got = {id(p): g for p, g in zip(inputs, grads, strict=True)}
     unreached = [name for name, p in named if got.get(id(p)) is None]
-    return {"unreached": unreached, "reached": len(named) - len(unreached)}
+    found = {"unreached": unreached, "reached": len(named) - len(unreached)}
+    if leaf.requires_grad:
+        grad = got.get(id(leaf))
+        found["input_grad_tensor"] = (
+            torch.zeros_like(leaf) if grad is None else grad.detach().float()
+        )
+    return found
 
 
 def gradient_problem(seen: dict, want: dict) -> str | None:
     """Right outputs (`outputs`) that train fewer parameters than the reference's: some that
     training cannot change. An unused extra layer trains no fewer (the parameter checks' matter);
-    a layer left out has no parameter to miss a gradient."""
+    a layer left out has no parameter to miss a gradient. Or right outputs (training mode
+    included) whose gradient back to the input is not the reference's: a path cut inside
+    forward (`.detach()` on what a later layer reads) that still leaves each parameter some."""
     cut, reached = seen.get("unreached"), seen.get("reached")
     if not isinstance(cut, list) or not isinstance(want.get("reached"), int):
         return None
-    if len(cut) <= len(want.get("unreached") or []) or reached >= want["reached"]:
-        return None
-    shown = ", ".join(map(str, cut[:4])) + (" ..." if len(cut) > 4 else "")
-    return (
-        f"its outputs are right, but in training mode no gradient reaches {shown}, so training "
-        "cannot change them: no @torch.no_grad(), .detach() or .data in forward, and no "
-        "parameter left frozen (requires_grad_(False))"
-    )
+    if len(cut) > len(want.get("unreached") or []) and reached < want["reached"]:
+        shown = ", ".join(map(str, cut[:4])) + (" ..." if len(cut) > 4 else "")
+        return (
+            f"its outputs are right, but in training mode no gradient reaches {shown}, so "
+            "training cannot change them: no @torch.no_grad(), .detach() or .data in forward, "
+            "and no parameter left frozen (requires_grad_(False))"
+        )
+    compared = same_values(seen.get("train_tensor"), want.get("train_tensor"))
+    grad, target = seen.get("input_grad_tensor"), want.get("input_grad_tensor")
+    if compared and isinstance(target, torch.Tensor) and not same_values(grad, target):
+        return (
+            "its outputs are right, but in training mode the gradient that flows back through "
+            "it is not the reference's: a .detach() (or .data) on a path inside forward cuts "
+            "the gradient there, so the layers before it learn from less than they should"
+        )
+    return None
 
 
 @contextlib.contextmanager

@@ -366,6 +366,47 @@ def test_is_a_forward_that_cuts_off_the_gradients_told_so():
         assert _behaviour_problem(None, behaviour.outputs(extra, x, 3), want) is None
 
 
+class _Dense(nn.Module):
+    """A dense block of two BN -> ReLU -> conv layers; `cut` feeds the second one detached
+    maps, `checkpointed` runs each layer under a reentrant torch.utils.checkpoint."""
+
+    def __init__(self, cut=False, checkpointed=False):
+        super().__init__()
+        self.cut, self.checkpointed = cut, checkpointed
+        self.layers = nn.ModuleList(
+            nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, 2, 3, padding=1))
+            for c in (3, 5)
+        )
+
+    def forward(self, x):
+        from torch.utils.checkpoint import checkpoint
+
+        features = [x]
+        for layer in self.layers:
+            joined = torch.cat([f.detach() if self.cut else f for f in features], 1)
+            run = lambda t, layer=layer: layer(t)  # noqa: E731
+            new = checkpoint(run, joined, use_reentrant=True) if self.checkpointed else run(joined)
+            features.append(new)
+        return torch.cat(features, 1)
+
+
+def test_are_gradient_paths_judged_as_inside_a_network():
+    # Blind round 13b (res_dense_nets): a DenseBlock (or ResBlock) run under a reentrant
+    # checkpoint trains every parameter inside its network, whose input carries a gradient, but
+    # none on the probe's plain input: it was charged. A DenseBlock feeding its later layers
+    # detached maps computes the right outputs and leaves each parameter some gradient (through
+    # the final concatenation), yet the earlier layers learn nothing from the later: it passed.
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(4, 3, 6, 6)
+    want = behaviour.outputs(_Dense(), x, 2)
+    assert (
+        _behaviour_problem(None, behaviour.outputs(_Dense(checkpointed=True), x, 2), want) is None
+    )
+    cut = _behaviour_problem(None, behaviour.outputs(_Dense(cut=True), x, 2), want)
+    assert cut is not None and "gradient that flows back through it" in cut
+
+
 AUTOGRAD_CUT_BLOCKS = {
     # Blind round 13 (res_dense_nets): Transition's forward carried @torch.no_grad(), ResMLP
     # froze its stem; the outputs are right, so each passed. (ResBlock's skip of x.detach(),
