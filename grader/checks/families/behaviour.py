@@ -274,8 +274,9 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
 
 
 def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
-    """The model's batch norm layers ("norms": how many) and whether its outputs on `x` in
-    training and in evaluation mode differ, with its dropout switched off ("differ")."""
+    """The model's batch norm layers ("norms": how many; "untracked": how many keep no running
+    statistics) and whether its outputs on `x` in training and in evaluation mode differ, with
+    its dropout switched off ("differ")."""
     model.train()
     for layer in modules_of_type(model, nn.Dropout):
         layer.eval()
@@ -283,14 +284,23 @@ def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
         trained = model(x)
         model.eval()
         evaluated = model(x)
-    norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
-    return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
+    norms = modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d))
+    untracked = sum(n.running_mean is None for n in norms)
+    differ = not torch.allclose(trained, evaluated, atol=1e-4)
+    return {"norms": len(norms), "untracked": untracked, "differ": differ}
 
 
 def norm_modes_problem(entry: dict) -> str | None:
     """What a `norm_modes` entry says is wrong with a network meant to use batch norm."""
     if not entry["norms"]:
         return "it has no nn.BatchNorm2d or nn.BatchNorm1d layer"
+    if not entry["differ"] and entry.get("untracked"):
+        return (
+            "it gives the same outputs in training and evaluation mode (dropout off): "
+            f"{entry['untracked']} of its batch norm layers keep no running statistics "
+            "(track_running_stats=False), so in evaluation mode they normalise with each "
+            "batch's own statistics, as in training"
+        )
     if not entry["differ"]:
         return (
             "it gives the same outputs in training and evaluation mode (dropout off): its "
