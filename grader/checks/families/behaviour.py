@@ -16,7 +16,8 @@ For an assignment's own checks of what happens inside a network: `same_outputs` 
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
 `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
 `gradient_problem` (outputs that carry no gradient to some parameters, as `outputs` counts),
-`backward_error` (what one training step's backward pass raises), `features_against` (what a
+`backward_error` (what one training step's backward pass raises), `batch_statistics_problem`
+(batch norm that needs a batch in evaluation mode), `features_against` (what a
 features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
 (whether batch norm makes training and evaluation mode differ) and `training_setup` (which
 parameters train, which an optimiser holds).
@@ -300,8 +301,9 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
 
 
 def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
-    """The model's batch norm layers ("norms": how many) and whether its outputs on `x` in
-    training and in evaluation mode differ, with its dropout switched off ("differ")."""
+    """The model's batch norm layers ("norms": how many; "untracked": how many keep no running
+    statistics) and whether its outputs on `x` in training and in evaluation mode differ, with
+    its dropout switched off ("differ")."""
     model.train()
     for layer in modules_of_type(model, nn.Dropout):
         layer.eval()
@@ -309,20 +311,43 @@ def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
         trained = model(x)
         model.eval()
         evaluated = model(x)
-    norms = len(modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d)))
-    return {"norms": norms, "differ": not torch.allclose(trained, evaluated, atol=1e-4)}
+    norms = modules_of_type(model, (nn.BatchNorm1d, nn.BatchNorm2d))
+    untracked = sum(n.running_mean is None for n in norms)
+    differ = not torch.allclose(trained, evaluated, atol=1e-4)
+    return {"norms": len(norms), "untracked": untracked, "differ": differ}
 
 
 def norm_modes_problem(entry: dict) -> str | None:
     """What a `norm_modes` entry says is wrong with a network meant to use batch norm."""
     if not entry["norms"]:
         return "it has no nn.BatchNorm2d or nn.BatchNorm1d layer"
+    if not entry["differ"] and entry.get("untracked"):
+        return (
+            "it gives the same outputs in training and evaluation mode (dropout off): "
+            f"{entry['untracked']} of its batch norm layers keep no running statistics "
+            "(track_running_stats=False), so in evaluation mode they normalise with each "
+            "batch's own statistics, as in training"
+        )
     if not entry["differ"]:
         return (
             "it gives the same outputs in training and evaluation mode (dropout off): its "
             "batch norm layers are not applied in forward"
         )
     return None
+
+
+def batch_statistics_problem(error: str) -> str | None:
+    """What to say of `error`, raised by a forward pass on one sample in evaluation mode, where
+    batch norm raised it for want of a batch to take statistics from: its layers still normalise
+    with the batch's own statistics after model.eval() (track_running_stats=False, or
+    F.batch_norm(..., training=True)), where they should use the running ones. Else None."""
+    if "more than 1 value per channel" not in error:
+        return None
+    return (
+        "its batch norm normalises with the batch's own statistics in evaluation mode too "
+        "(track_running_stats=False, or F.batch_norm(..., training=True)); after model.eval() "
+        "it should use the running statistics learned in training, which a batch of one needs"
+    )
 
 
 def training_setup(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:

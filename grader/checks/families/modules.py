@@ -352,6 +352,8 @@ def single_problem(seen, want) -> str | None:
         return None
     got = f"[1, {', '.join(map(str, got))}]" if isinstance(got, list) else str(got)
     said = f"it {got}" if got.startswith("raised") else f"its output is {got.split(' for a ')[0]}"
+    if hint := behaviour.batch_statistics_problem(got):  # not a squeeze: batch norm's
+        return f"on a batch of one sample in evaluation mode {said}: {hint}"
     return (
         f"on a batch of one sample {said}, expected "
         f"[{', '.join(map(str, [1, *shape]))}]: keep the batch dimension (squeeze() drops it; "

@@ -321,6 +321,42 @@ def test_does_a_batch_of_one_that_raises_say_the_error():
     assert single_problem({"single_shape": [12]}, {"single_shape": [12]}) is None
 
 
+@pytest.mark.parametrize("track", [False, True])
+def test_is_batch_norm_without_running_statistics_told_so_on_a_batch_of_one(track):
+    # Blind round 13b (cnn_techniques): BatchNorm1d(128, track_running_stats=False) raises on one
+    # sample in evaluation mode; the message advised against squeeze(), which it did not call.
+    from grader.checks.families.modules import _single_shape, single_problem
+
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8, track_running_stats=track)
+    )
+    seen = {"single_shape": _single_shape(net.eval(), torch.randn(4, 3, 2, 2))}
+    problem = single_problem(seen, {"single_shape": [8]})
+    if track:
+        assert problem is None
+        return
+    assert "in evaluation mode it raised ValueError: Expected more than 1 value" in problem
+    assert "track_running_stats=False" in problem and "running statistics" in problem
+    assert "squeeze" not in problem
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_is_batch_norm_without_running_statistics_named_by_norm_modes(track):
+    # Blind round 13b (cnn_techniques): with track_running_stats=False batchnorm_modes said
+    # "its batch norm layers are not applied in forward", though forward applied them.
+    net = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 8), nn.BatchNorm1d(8, track_running_stats=track)
+    )
+    entry = behaviour.norm_modes(net, torch.randn(4, 3, 2, 2))
+    problem = behaviour.norm_modes_problem(entry)
+    if track:
+        assert problem is None
+        return
+    assert entry["untracked"] == 1
+    assert "1 of its batch norm layers keep no running statistics" in problem
+    assert "not applied" not in problem
+
+
 class _NoGradForward(nn.Sequential):
     """The right computation under @torch.no_grad(): outputs carry no gradient (blind 13, fnn)."""
 
