@@ -29,8 +29,10 @@ import math
 import zlib
 
 import torch
+import torch.utils.checkpoint
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parameter import is_lazy
 
 from grader.checks.common import (
     a_tensor,
@@ -55,9 +57,14 @@ def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fix_parameters(module: nn.Module, seed: int) -> None:
+def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) -> None:
     """Give every parameter of `module` its shape's fixed value, every batch norm its initial
-    running statistics."""
+    running statistics; lazy layers (nn.LazyLinear) are shaped first by a forward pass of `x`
+    in evaluation mode, as the modules family shapes them."""
+    if x is not None and any(is_lazy(p) for p in module.parameters()):
+        training = module.training
+        module.eval()(x)
+        module.train(training)
     for parameter in module.parameters():
         parameter.copy_(value_for(tuple(parameter.shape), seed))
     for norm in modules_of_type(module, nn.modules.batchnorm._NormBase):
@@ -137,8 +144,9 @@ def _unreached(module: nn.Module, x: torch.Tensor) -> dict:
     named = list(module.named_parameters())
     trainable = [p for _, p in named if p.requires_grad]
     module.train()
+    reentrant: list = []
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), _reentrant_counted(reentrant):
             out = plain(module(x))
             if not isinstance(out, torch.Tensor) or not out.is_floating_point():
                 return {}
@@ -149,7 +157,30 @@ def _unreached(module: nn.Module, x: torch.Tensor) -> dict:
         return {}
     got = {id(p): g for p, g in zip(trainable, grads, strict=True)}
     unreached = [name for name, p in named if got.get(id(p)) is None]
-    return {"unreached": unreached, "reached": len(named) - len(unreached)}
+    seen = {"unreached": unreached, "reached": len(named) - len(unreached)}
+    return {**seen, "reentrant": bool(reentrant)} if reentrant else seen
+
+
+@contextlib.contextmanager
+def _reentrant_counted(calls: list):
+    """torch.utils.checkpoint's reentrant pass (use_reentrant=True) appending to `calls` while
+    the block runs, however the student imported `checkpoint`: its outputs carry no gradient
+    where none of its inputs needs one, a cut with no .detach() or no_grad in sight."""
+    function = torch.utils.checkpoint.CheckpointFunction
+    original, bound = function.__dict__.get("apply"), function.apply
+
+    def apply(*args, **kwargs):
+        calls.append(1)
+        return bound(*args, **kwargs)
+
+    function.apply = apply
+    try:
+        yield
+    finally:
+        if original is None:
+            del function.apply
+        else:
+            function.apply = original
 
 
 def gradient_problem(seen: dict, want: dict) -> str | None:
@@ -162,8 +193,13 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
     if len(cut) <= len(want.get("unreached") or []) or reached >= want["reached"]:
         return None
     shown = ", ".join(map(str, cut[:4])) + (" ..." if len(cut) > 4 else "")
-    return (
-        f"its outputs are right, but in training mode no gradient reaches {shown}, so training "
+    said = f"its outputs are right, but in training mode no gradient reaches {shown}, so training "
+    if seen.get("reentrant"):  # Blind round 13b (mlp_tuning): checkpointed hidden blocks
+        return said + (
+            "cannot change them: torch.utils.checkpoint with use_reentrant=True passes no "
+            "gradient to a block whose inputs need none (the images): use use_reentrant=False"
+        )
+    return said + (
         "cannot change them: no @torch.no_grad(), .detach() or .data in forward, and no "
         "parameter left frozen (requires_grad_(False))"
     )

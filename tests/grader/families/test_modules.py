@@ -366,6 +366,36 @@ def test_is_a_forward_that_cuts_off_the_gradients_told_so():
         assert _behaviour_problem(None, behaviour.outputs(extra, x, 3), want) is None
 
 
+class _Checkpointed(nn.Sequential):
+    """Blind round 13b (mlp_tuning): each layer through torch.utils.checkpoint."""
+
+    reentrant = True
+
+    def forward(self, x):
+        for layer in self:
+            x = torch.utils.checkpoint.checkpoint(layer, x, use_reentrant=self.reentrant)
+        return x
+
+
+def test_is_a_reentrant_checkpoint_told_as_the_cut():
+    # MLP.forward checkpointed its hidden blocks with use_reentrant=True: on images that need no
+    # gradient no hidden layer trains, and the message sent the student to look for .detach().
+    import torch.utils.checkpoint
+
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    layers = lambda: [nn.Linear(6, 8), nn.Sequential(nn.Tanh(), nn.Linear(8, 3))]  # noqa: E731
+    want = behaviour.outputs(nn.Sequential(*layers()), x, 3)
+    problem = _behaviour_problem(None, behaviour.outputs(_Checkpointed(*layers()), x, 3), want)
+    assert "no gradient reaches 0.weight, 0.bias" in problem
+    assert "use_reentrant=False" in problem and ".detach()" not in problem
+    assert "apply" not in vars(torch.utils.checkpoint.CheckpointFunction)  # put back
+    kept = _Checkpointed(*layers())
+    kept.reentrant = False
+    assert _behaviour_problem(None, behaviour.outputs(kept, x, 3), want) is None
+
+
 AUTOGRAD_CUT_BLOCKS = {
     # Blind round 13 (res_dense_nets): Transition's forward carried @torch.no_grad(), ResMLP
     # froze its stem; the outputs are right, so each passed. (ResBlock's skip of x.detach(),
