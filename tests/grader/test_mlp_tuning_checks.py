@@ -126,6 +126,19 @@ def test_is_dropout_in_place_charged_to_the_dropout_check_and_not_to_the_search(
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
+def test_is_a_lazy_first_layer_judged_by_the_mlp_checks():
+    """Blind round 13b: nn.LazyLinear(width) as the first hidden layer (the modules family
+    shapes it by a forward pass) raised in fix_parameters (an uninitialised parameter's shape)
+    and lost mlp_activation and mlp_dropout_modes, 4 points, for the right MLP."""
+    cell = reference_cells("mlp_tuning")["mlp"]
+    assert "nn.Linear(features, width)" in cell
+    lazy = "(nn.LazyLinear(width) if features == input_size else nn.Linear(features, width))"
+    cell = cell.replace("nn.Linear(features, width)", lazy)
+    for observer in (mlp.mlp_hidden, mlp.mlp_dropout):
+        verdicts = _verdicts(mlp, observer, mlp=cell)
+        assert all(v.fraction == 1 for v in verdicts.values()), verdicts
+
+
 @pytest.mark.parametrize(
     "old, new",
     [
@@ -266,6 +279,31 @@ def test_does_config_matches_weights_say_that_it_unwrapped_a_checkpoint_dict(tmp
     judge = accuracy.judge_config_fits("mlp", ARCHITECTURE)
     verdict = judge(final.predictions(ctx), None, SimpleNamespace(manifest=manifest))
     assert verdict.fraction == 1 and "under 'model' graded" in verdict.message, verdict.message
+
+
+def test_does_a_lazy_first_layer_load_the_final_weights(tmp_path):
+    """Blind round 13b: an MLP whose first layer is nn.LazyLinear(width) loads a state dict
+    (the load shapes it), but config_matches_weights and final_accuracy read the shapes of its
+    uninitialised parameters first and raised: 7 points lost for weights that fit."""
+    ns = {"torch": torch, "nn": torch.nn}
+    exec(reference_cells("mlp_tuning")["mlp"], ns)  # noqa: S102 - the reference's code
+    config = {"hidden_layers": 1, "width": 8, "activation": "tanh", "dropout": 0.0}
+    (tmp_path / "final_config.json").write_text(json.dumps({**config, "normalise": True}))
+    torch.save(ns["MLP"](**config).state_dict(), tmp_path / "mlp_final.pt")
+
+    class Lazy(ns["MLP"]):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            first = next(i for i, m in enumerate(self.layers) if isinstance(m, torch.nn.Linear))
+            self.layers[first] = torch.nn.LazyLinear(kwargs["width"])
+
+    manifest = load_manifest("mlp_tuning")
+    ctx = ProbeContext(
+        ns={**ns, "MLP": Lazy}, manifest=manifest, workdir=tmp_path, weights_dir=tmp_path
+    )
+    judge = accuracy.judge_config_fits("mlp", ARCHITECTURE)
+    verdict = judge(final.predictions(ctx), None, SimpleNamespace(manifest=manifest))
+    assert verdict.fraction == 1, verdict.message
 
 
 def test_does_a_split_of_fixed_sizes_hear_of_validation_size(monkeypatch):

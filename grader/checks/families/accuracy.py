@@ -33,7 +33,7 @@ import pickle
 
 import torch
 from PIL import Image
-from torch import nn
+from torch.nn.parameter import is_lazy
 
 from grader.checks.common import StopProbe, WrongValue, describe_error, diff_shapes, jsonable, plain
 from grader.spec import CheckSet, Verdict
@@ -193,10 +193,9 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
             state = {k: v for k, v in state.items() if k in own}
             shown = ", ".join(extra[:5]) + (" ..." if len(extra) > 5 else "")
             notes.append(f"{len(extra)} tensors the model does not have ignored ({shown})")
-    lazy = nn.parameter.is_lazy  # LazyLinear's: shaped by what it loads
-    if misfit := [
-        k for k in own if k in state and not lazy(own[k]) and _shape(state[k]) != _shape(own[k])
-    ]:
+    # A lazy layer's tensors (nn.LazyLinear) take their shapes from the load itself.
+    misfit = [k for k in own if k in state and not is_lazy(own[k])]
+    if misfit := [k for k in misfit if _shape(state[k]) != _shape(own[k])]:
         # Weights of another width or depth: say what differs, not load_state_dict's wall of text.
         arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs.items())]
         built = built or f"{spec.class_name}({', '.join(arguments)})"
@@ -231,7 +230,8 @@ def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
 
 
 def _shapes(state: dict) -> list:
-    return sorted(list(v.shape) for v in state.values() if isinstance(v, torch.Tensor))
+    tensors = [v for v in state.values() if isinstance(v, torch.Tensor) and not is_lazy(v)]
+    return sorted(list(v.shape) for v in tensors)
 
 
 def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[str, ...], out):
@@ -251,6 +251,7 @@ def configured_model(ctx, spec, architecture: tuple[str, ...], required: tuple[s
         # The file's own shapes: tensors the model lacks mean another configuration here.
         out["load"]["file_shapes"] = _shapes(submitted_state(ctx, spec))
         load_submitted(model, ctx, spec, out["load"]["notes"], built)  # what was done: said so
+        out["load"]["model_shapes"] = _shapes(model.state_dict())  # lazy layers shaped by now
     except Exception as err:  # noqa: BLE001 - recorded for judge_config_fits, then raised
         out["load"]["error"] = describe_error(err, 400)
         raise

@@ -32,6 +32,7 @@ import zlib
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parameter import is_lazy
 
 from grader.checks.common import (
     a_tensor,
@@ -56,17 +57,23 @@ def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fix_parameters(module: nn.Module, seed: int) -> None:
+def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) -> None:
     """Give every parameter of `module` its shape's fixed value, every batch norm its initial
-    running statistics."""
+    running statistics; lazy layers (nn.LazyLinear) are shaped first by a forward pass of `x`
+    in evaluation mode, as the modules family shapes them."""
+    if x is not None and any(is_lazy(p) for p in module.parameters()):
+        training = module.training
+        module.eval()(x)
+        module.train(training)
     for parameter in module.parameters():
         parameter.copy_(value_for(tuple(parameter.shape), seed))
     for norm in modules_of_type(module, nn.modules.batchnorm._NormBase):
         norm.reset_running_stats()
 
 
-def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
-    """The module's outputs on `x` under fixed weights, in evaluation then training mode.
+def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -> dict:
+    """The module's outputs on `x` under fixed weights, in evaluation then training mode; `data`:
+    whether `x` stands for the data itself (a classifier), not a layer's input (`_unreached`).
 
     Evaluation first, while batch-norm running statistics still hold their initial values;
     dropout masks come from the seeded global generator, the same for student and reference.
@@ -98,7 +105,7 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
-    seen.update(_unreached(module, x, seed))
+    seen.update(_unreached(module, x, seed, data))
     return seen
 
 
@@ -130,20 +137,21 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
     return said
 
 
-def _unreached(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
+def _unreached(module: nn.Module, x: torch.Tensor, seed: int, data: bool) -> dict:
     """What one training-mode pass on `x` (gradients on, whatever a cell left set) gives no
     gradient to: "unreached", the names of the frozen parameters (requires_grad_(False)) and of
     those that forward cuts off (@torch.no_grad() on it, .detach() or .data inside it);
     "reached", how many parameters get one; "input_grad_tensor", the gradient with respect to
     `x` of the outputs weighted by fixed values (`value_for`: a plain sum through batch norm is
     flat).
-    `x` requires a gradient, as a block's input inside a network does (a reentrant
-    `torch.utils.checkpoint` trains nothing otherwise); the seed draws the dropout masks of the
-    training-mode outputs. {} for outputs that are no float tensor, or for a pass that raises
-    (an in-place operation: `backward_error`'s matter)."""
+    `x` requires a gradient as a block's input inside a network does, unless the module is fed
+    the `data` itself (a classifier): a reentrant `torch.utils.checkpoint` trains nothing where
+    its input needs no gradient, and trains a block's layers. The seed draws the dropout masks
+    of the training-mode outputs. {} for outputs that are no float tensor, or for a pass that
+    raises (an in-place operation: `backward_error`'s matter)."""
     named = list(module.named_parameters())
     trainable = [p for _, p in named if p.requires_grad]
-    leaf = x.detach().clone().requires_grad_(x.is_floating_point())
+    leaf = x.detach().clone().requires_grad_(x.is_floating_point() and not data)
     inputs = trainable + ([leaf] if leaf.requires_grad else [])
     module.train()
     torch.manual_seed(seed)
@@ -184,7 +192,8 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
         return (
             f"its outputs are right, but in training mode no gradient reaches {shown}, so "
             "training cannot change them: no @torch.no_grad(), .detach() or .data in forward, "
-            "and no parameter left frozen (requires_grad_(False))"
+            "no parameter left frozen (requires_grad_(False)), and no torch.utils.checkpoint "
+            "with use_reentrant=True on the images (use_reentrant=False)"
         )
     compared = same_values(seen.get("train_tensor"), want.get("train_tensor"))
     grad, target = seen.get("input_grad_tensor"), want.get("input_grad_tensor")

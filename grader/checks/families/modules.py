@@ -324,7 +324,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
                 out.float().exp()
             )
             if with_behaviour:
-                seen.update(behaviour.outputs(module, x, seed + i))
+                seen.update(behaviour.outputs(module, x, seed + i, entry.outputs != "any"))
             return seen
 
         return {

@@ -34,7 +34,7 @@ def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> 
 def _fixed_mlp(MLP, seed: int, **kwargs) -> nn.Module:  # noqa: N803 - the student's class
     """The student's MLP(hidden_layers=2, **kwargs), every parameter at its fixed value."""
     model = a_module(MLP(hidden_layers=2, **kwargs))
-    behaviour.fix_parameters(model, seed)
+    behaviour.fix_parameters(model, seed, inputs(1, 1, SIDE, SIDE, seed=seed))  # LazyLinear
     return model
 
 

@@ -443,6 +443,41 @@ def test_are_gradient_paths_judged_as_inside_a_network():
     assert cut is not None and "gradient that flows back through it" in cut
 
 
+class _Checkpointed(nn.Sequential):
+    """Blind round 13b (mlp_tuning): each layer through torch.utils.checkpoint."""
+
+    reentrant = True
+
+    def forward(self, x):
+        from torch.utils.checkpoint import checkpoint
+
+        for layer in self:
+            x = checkpoint(layer, x, use_reentrant=self.reentrant)
+        return x
+
+
+def test_is_a_reentrant_checkpoint_on_the_images_told_as_the_cut():
+    # MLP.forward checkpointed its hidden blocks with use_reentrant=True (blind round 13b,
+    # mlp_tuning): on images that need no gradient no hidden layer trains. A classifier is fed
+    # the data (data=True); a block, whose input carries a gradient inside its network, is not.
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    layers = lambda: [nn.Linear(6, 8), nn.Sequential(nn.Tanh(), nn.Linear(8, 3))]  # noqa: E731
+    want = behaviour.outputs(nn.Sequential(*layers()), x, 3, data=True)
+    problem = _behaviour_problem(
+        None, behaviour.outputs(_Checkpointed(*layers()), x, 3, data=True), want
+    )
+    assert "no gradient reaches 0.weight, 0.bias" in problem and "use_reentrant=False" in problem
+    kept = _Checkpointed(*layers())
+    kept.reentrant = False
+    assert _behaviour_problem(None, behaviour.outputs(kept, x, 3, data=True), want) is None
+    block = behaviour.outputs(_Checkpointed(*layers()), x, 3)
+    assert (
+        _behaviour_problem(None, block, behaviour.outputs(nn.Sequential(*layers()), x, 3)) is None
+    )
+
+
 AUTOGRAD_CUT_BLOCKS = {
     # Blind round 13 (res_dense_nets): Transition's forward carried @torch.no_grad(), ResMLP
     # froze its stem; the outputs are right, so each passed. (ResBlock's skip of x.detach(),
