@@ -125,16 +125,25 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
         "skip or concatenation paths against the instructions)"
     )
     buffers, target = seen.get("buffer_shapes") or [], list(want.get("buffer_shapes") or [])
-    # The multiset difference: a buffer the reference holds too is taken off its list.
+    # The multiset differences: a buffer both hold is taken off the other's list.
     extra = [b for b in buffers if b not in target or target.remove(b)]
     if extra and "buffer_shapes" in want:
-        shown = ", ".join("x".join(map(str, b)) or "a scalar" for b in extra)
         said += (
-            f"; it holds buffers the reference has not (of shape {shown}, register_buffer): "
-            "does forward apply something the instructions do not list, a normalisation of "
-            "its own?"
+            f"; it holds buffers the reference has not (of shape {_shapes(extra)}, "
+            "register_buffer): does forward apply something the instructions do not list, a "
+            "normalisation of its own?"
+        )
+    elif target and "buffer_shapes" in seen:  # those it lacks: batch norm's running statistics
+        said += (
+            f"; it lacks buffers the reference holds (of shape {_shapes(target)}): does a batch "
+            "norm keep no running statistics (track_running_stats=False), so that evaluation "
+            "mode normalises with the batch's own?"
         )
     return said
+
+
+def _shapes(shapes: list) -> str:
+    return ", ".join("x".join(map(str, b)) or "a scalar" for b in shapes)
 
 
 def _unreached(module: nn.Module, x: torch.Tensor, seed: int, data: bool) -> dict:

@@ -571,3 +571,16 @@ def test_are_buffers_the_reference_has_not_named_where_outputs_differ():
     norm = nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3))
     wrong = behaviour.outputs(nn.Sequential(nn.BatchNorm1d(6), nn.Linear(6, 3), nn.ReLU()), x, 3)
     assert "buffers" not in _behaviour_problem(None, wrong, behaviour.outputs(norm, x, 3))
+
+
+def test_are_buffers_the_student_lacks_named_where_outputs_differ():
+    # Blind round 13b (fnn_mnist): dense_layer's BatchNorm1d(out, track_running_stats=False)
+    # was told "check the order of the layers, activations, pooling and the skip ... paths".
+    from grader.checks.families.modules import _behaviour_problem
+
+    x = torch.randn(5, 6)
+    want = behaviour.outputs(nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3)), x, 3)
+    seen = nn.Sequential(nn.Linear(6, 3), nn.BatchNorm1d(3, track_running_stats=False))
+    problem = _behaviour_problem(None, behaviour.outputs(seen, x, 3), want)
+    assert "lacks buffers the reference holds (of shape a scalar, 3, 3)" in problem, problem
+    assert "track_running_stats=False" in problem and "has not" not in problem, problem
