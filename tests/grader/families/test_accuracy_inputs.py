@@ -153,39 +153,33 @@ def test_are_weights_saved_another_honest_way_measured_alike(tmp_path, how):
     assert wrapped == ("next time save" in seen.get("loaded", "")), seen.get("loaded")
 
 
-def test_does_a_whole_pickled_model_say_to_save_its_state_dict(tmp_path):
+def _saved(tmp_path, saved) -> ProbeContext:
+    """The toy's linear model handed in as `saved` (torch.save'd), two test images."""
     (tmp_path / toy.MANIFEST.name).write_text(
         toy.MANIFEST.read_text().replace("[loops]", MODEL + "[loops]", 1) + CHECK
     )
-    torch.save(_with_norm(784, 10), tmp_path / "linear.pt")
+    torch.save(saved, tmp_path / "linear.pt")
     torch.save(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), tmp_path / "images.pt")
-    ctx = ProbeContext(
+    return ProbeContext(
         ns={"Linear": _with_norm},
         manifest=toy.manifest(tmp_path),
         weights_dir=tmp_path,
         test_images=tmp_path / "images.pt",
     )
-    error = accuracy.observe(ctx)["linear"]["error"]
+
+
+def test_does_a_whole_pickled_model_say_to_save_its_state_dict(tmp_path):
+    error = accuracy.observe(_saved(tmp_path, _with_norm(784, 10)))["linear"]["error"]
     assert 'torch.save(model.state_dict(), "linear.pt")' in error
 
 
 def test_do_weights_of_another_width_say_which_tensor_differs(tmp_path):
-    (tmp_path / toy.MANIFEST.name).write_text(
-        toy.MANIFEST.read_text().replace("[loops]", MODEL + "[loops]", 1) + CHECK
-    )
-    torch.save(_with_norm(784, 12).state_dict(), tmp_path / "linear.pt")  # the toy asks for 10
-    torch.save(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), tmp_path / "images.pt")
-    ctx = ProbeContext(
-        ns={"Linear": _with_norm},
-        manifest=toy.manifest(tmp_path),
-        weights_dir=tmp_path,
-        test_images=tmp_path / "images.pt",
-    )
+    ctx = _saved(tmp_path, _with_norm(784, 12).state_dict())  # the toy asks for 10
     error = accuracy.observe(ctx)["linear"]["error"]
     # Blind round 12's open item: not load_state_dict's raw "size mismatch for ..." text.
     assert "the file does not fit Linear(784, 10): 0.weight is (12, 784) in the file" in error
     assert "(10, 784) in the model" in error and "size mismatch" not in error
     # A lazy layer (nn.LazyLinear) takes its shape from the file: nothing to misfit.
-    torch.save(nn.Sequential(nn.Linear(784, 10)).state_dict(), tmp_path / "linear.pt")
+    ctx = _saved(tmp_path, nn.Sequential(nn.Linear(784, 10)).state_dict())
     ctx.ns["Linear"] = lambda i, o: nn.Sequential(nn.LazyLinear(o))
     assert "error" not in accuracy.observe(ctx)["linear"]
