@@ -188,8 +188,10 @@ def cells(manifest: Manifest) -> list[Cell]:
             _count = sum(p.numel() for p in _deep.parameters())
             _want = (20 * 9 + 9) + (9 * 8 + 8) + (8 * 7 + 7) + (7 * 3 + 3)
             assert _count == _want, f"{_count} parameters, expected {_want}: are layers registered?"
-            _single = sum(p.numel() for p in DeepFNN(20, [], 3).parameters())
-            assert _single == 20 * 3 + 3, "no hidden sizes: a single linear layer"
+            _single = DeepFNN(20, [], 3)
+            assert _single(torch.randn(2, 20)).shape == (2, 3), "DeepFNN(20, [], 3): (N, 3)"
+            _count = sum(p.numel() for p in _single.parameters())
+            assert _count == 20 * 3 + 3, "no hidden sizes: a single linear layer"
             print("DeepFNN: output shape and parameter counts look right")
             """,
         ),
