@@ -15,7 +15,8 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
 `outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
 `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
-`gradient_problem` (outputs that carry no gradient to some parameters, as `outputs` counts),
+`gradient_problem` (right outputs that train fewer parameters than the reference's, or pass
+another gradient back to a block's input, as `outputs` records),
 `backward_error` (what one training step's backward pass raises), `batch_statistics_problem`
 (batch norm that needs a batch in evaluation mode), `features_against` (what a
 features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
