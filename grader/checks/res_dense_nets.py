@@ -9,7 +9,6 @@ import contextlib
 
 import torch
 from torch import nn
-from torch.nn.parameter import is_lazy
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -23,6 +22,7 @@ from grader.checks.common import (
     sample_shape,
 )
 from grader.checks.families import answers as answers_family
+from grader.checks.families import behaviour
 from grader.checks.families.modules import BATCH, module_settings
 from grader.spec import Definitions
 
@@ -242,9 +242,7 @@ def densenet_wiring(ctx) -> dict:
         first_out = shapes["block_out"][0][0] if shapes["block_out"] else 0
         specified = [DenseBlock(4, 3, growth), DenseBlock(4, 3, growth), Transition(first_out, 4)]
         for module, channels in zip(specified, (4, 4, first_out), strict=True):
-            if any(is_lazy(p) for p in module.parameters()):  # nn.LazyConv2d: shaped by a pass
-                with torch.no_grad():
-                    a_module(module).eval()(inputs(BATCH, channels, 14, 14))
+            behaviour.shape_lazy(a_module(module), inputs(BATCH, channels, 14, 14))
         return {
             "blocks_as_built": sorted(
                 list(p.shape) for m in (*blocks, *transitions) for p in m.parameters()

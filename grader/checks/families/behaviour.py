@@ -58,14 +58,21 @@ def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) -> None:
-    """Give every parameter of `module` its shape's fixed value, every batch norm its initial
-    running statistics; lazy layers (nn.LazyLinear) are shaped first by a forward pass of `x`
-    in evaluation mode, as the modules family shapes them."""
-    if x is not None and any(is_lazy(p) for p in module.parameters()):
+def shape_lazy(module: nn.Module, x: torch.Tensor) -> None:
+    """Shape the module's lazy layers (nn.LazyLinear, nn.LazyConv2d) by one forward pass of `x`
+    in evaluation mode; its mode is left as it was. Nothing to do without lazy layers."""
+    if any(is_lazy(p) for p in module.parameters()):
         training = module.training
         module.eval()(x)
         module.train(training)
+
+
+@torch.no_grad()
+def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) -> None:
+    """Give every parameter of `module` its shape's fixed value, every batch norm its initial
+    running statistics; lazy layers are shaped first by `x` (`shape_lazy`)."""
+    if x is not None:
+        shape_lazy(module, x)
     for parameter in module.parameters():
         parameter.copy_(value_for(tuple(parameter.shape), seed))
     for norm in modules_of_type(module, nn.modules.batchnorm._NormBase):

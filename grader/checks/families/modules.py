@@ -25,7 +25,6 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
-from torch.nn.parameter import is_lazy
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -305,10 +304,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             seen = {"is_module": isinstance(module, nn.Module)}
             a_module(module)
             x = inputs(BATCH, *input_shape(entry, values, ctx.manifest), seed=seed + i)
-            module.eval()
-            if any(is_lazy(p) for p in module.parameters()):  # nn.LazyLinear: shaped by a forward
-                with torch.no_grad():
-                    module(x)
+            behaviour.shape_lazy(module.eval(), x)
             seen["param_shapes"] = param_shapes(module)
             seen["params"] = param_count(module)
             seen["unregistered"] = unregistered_modules(module)[:5]
