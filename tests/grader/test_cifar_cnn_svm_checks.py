@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +16,8 @@ from grader.checks import cifar_cnn_svm as own
 from grader.checks.assemble import build_checkset
 from grader.checks.common import jsonable, same_values
 from grader.manifest import load_manifest
+
+REPO = Path(__file__).resolve().parents[2]
 
 SEEDS = range(500)
 
@@ -138,3 +141,23 @@ def test_does_a_shuffled_flatten_images_say_the_order():
     want = _svc_entry(_transformed)
     problem = own._svc_problem(_svc_entry(shuffled), want, None, 0)
     assert "not the first n in order" in problem and "shuffled" in problem, problem
+
+
+def test_is_a_deep_classifier_checkpointed_on_its_points_told_it_cannot_train():
+    # DeepClassifier is fed the points themselves (the manifest's `data`), which need no
+    # gradient: under a reentrant checkpoint its first layer trains nothing. The probe fed it
+    # inputs with a gradient, as a block's, and deep_behaviour passed (the last note).
+    from tests.grader.families.conftest import Harness
+
+    cifar = Harness.of("cifar_cnn_svm")
+    code = (REPO / "solutions" / "cifar_cnn_svm" / "student.py").read_text()
+    old = "x = F.leaky_relu(self.first(x))"
+    assert code.count(old) == 1
+    new = "x = F.leaky_relu(torch.utils.checkpoint.checkpoint(self.first, x, use_reentrant={}))"
+    for reentrant, failing in ((True, {"deep_behaviour"}), (False, set())):
+        student = cifar.namespace(code.replace(old, new.format(reentrant)))
+        results = cifar.grade(student, ["module:deep"])
+        assert {n for n, r in results.items() if r.points < r.max_points} == failing, results
+        assert (
+            not failing or "no gradient reaches first.weight" in results["deep_behaviour"].message
+        )

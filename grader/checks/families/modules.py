@@ -88,7 +88,8 @@ class ModuleEntry(BaseModel):
     `fixed` one (values in args, kwargs, sizes order); `parts` are the student's classes it is
     built from (its parameter check then counts their registered instances, compares the
     arguments they are built with and only the parameters outside them); `outputs`: what a
-    classifier's rows must be (OUTPUT_RULES)."""
+    classifier's rows must be (OUTPUT_RULES); `data`: whether it is fed the data itself, not a
+    layer's outputs (`behaviour.outputs`; implied by an `outputs` rule)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,6 +103,7 @@ class ModuleEntry(BaseModel):
     settings: int = Field(default=3, ge=0)
     fixed: tuple[tuple[Any, ...], ...] = ()
     outputs: Literal["logits", "raw_logits", "log_probabilities", "any"] = "any"
+    data: bool = False
     parts: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -126,6 +128,10 @@ class ModuleEntry(BaseModel):
     @property
     def kind(self) -> str:
         return "class" if self.function is None else "function"
+
+    @property
+    def fed_data(self) -> bool:
+        return self.data or self.outputs != "any"
 
     @property
     def callable_name(self) -> str:
@@ -320,7 +326,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
                 out.float().exp()
             )
             if with_behaviour:
-                seen.update(behaviour.outputs(module, x, seed + i, entry.outputs != "any"))
+                seen.update(behaviour.outputs(module, x, seed + i, entry.fed_data))
             return seen
 
         return {
@@ -357,16 +363,16 @@ def single_problem(seen, want) -> str | None:
     )
 
 
-def structure(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
+def structure(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -> dict:
     """What the shape and behaviour checks compare, for a batch `x` of BATCH inputs: parameter
     shapes and count, output shape per sample in evaluation mode (on one sample too), and the
-    outputs under fixed weights (`behaviour.outputs`)."""
+    outputs under fixed weights (`behaviour.outputs`; `data`: `x` stands for the data)."""
     out: dict = {"param_shapes": param_shapes(module), "params": param_count(module)}
     module.eval()
     with torch.no_grad():
         out["output_shape"] = sample_shape(module(x), BATCH)
     out["single_shape"] = _single_shape(module, x)  # judged by single_problem
-    return {**out, **behaviour.outputs(module, x, seed)}
+    return {**out, **behaviour.outputs(module, x, seed, data)}
 
 
 def where_setting(name: str):

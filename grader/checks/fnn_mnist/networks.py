@@ -46,7 +46,8 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     """Per setting of manifest entry `entry`: the student's network's `structure` (families.
     modules), and that of the network the instructions describe made of the student's own
     dense_layer ("composed_")."""
-    make, seed = ctx.get(ctx.module(entry).callable_name), int(ctx.settings["seed"])
+    spec, seed = ctx.module(entry), int(ctx.settings["seed"])
+    make, data = ctx.get(spec.callable_name), spec.fed_data
 
     def run(i, drawn):
         # Every other setting has its hidden sizes as a tuple, as DeepFNN's default.
@@ -54,11 +55,12 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
         x = inputs(modules.BATCH, values[0], seed=seed + i)  # values[0]: the input size
         with kit.recorded({}) as composed:  # when it raises, only the reference's answer counts
             built = [modules.as_module(ctx.get("dense_layer")(*call)) for call in layers(values)]
-            composed.update(structure(nn.Sequential(*built), x, seed + i))
+            composed.update(structure(nn.Sequential(*built), x, seed + i, data))
         found = {f"composed_{k}": v for k, v in composed.items()}
         try:
             net = a_module(make(*values))
-            found.update(unregistered=unregistered_modules(net)[:5], **structure(net, x, seed + i))
+            seen = structure(net, x, seed + i, data)
+            found.update(unregistered=unregistered_modules(net)[:5], **seen)
         except Exception as err:  # noqa: BLE001 - what its own dense layers raise is their matter
             same = describe_error(err) == found.get("composed_error")
             if not same or isinstance(err, NotImplementedError):  # work not done: charged

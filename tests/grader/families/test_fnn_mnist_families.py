@@ -304,13 +304,31 @@ def test_is_a_dense_layer_that_raises_for_tanh_charged_to_dense_layer_only(fnn):
     assert all(r.points == 0 for r in undone.values()), undone
 
 
-def test_is_a_deep_fnn_forward_under_no_grad_deep_fnn_behaviour_s(fnn):
-    """@torch.no_grad() on DeepFNN.forward (blind 13, fnn): the right outputs, but nothing in
-    it can train; every check compared values only (40/40)."""
-    old = "    def forward(self, x):"
-    deep = reference_cells(ID)["deep_fnn"]
-    assert deep.count(old) == 1
-    code = deep.replace(old, f"    @torch.no_grad()\n{old}")
-    results = fnn.grade(fnn.namespace(code), ["deep_fnn_structure"])
-    assert {n for n, r in results.items() if r.points < r.max_points} == {"deep_fnn_behaviour"}
-    assert "no gradient reaches" in results["deep_fnn_behaviour"].message
+CHECKPOINTED = "torch.utils.checkpoint.checkpoint(self.layers, torch.flatten(x, 1), use_reentrant="
+
+
+@pytest.mark.parametrize(
+    ("cell", "old", "new"),
+    [
+        # Blind 13 (fnn): the right outputs, but nothing in it can train (it kept 40/40).
+        (
+            "deep_fnn",
+            "    def forward(self, x):",
+            "    @torch.no_grad()\n    def forward(self, x):",
+        ),
+        # A reentrant checkpoint on the images, which need no gradient, trains nothing either;
+        # the probe fed FNN and DeepFNN inputs with a gradient, as a block's (the last note).
+        ("deep_fnn", "self.layers(torch.flatten(x, start_dim=1))", CHECKPOINTED + "True)"),
+        ("fnn", "self.layers(torch.flatten(x, start_dim=1))", CHECKPOINTED + "True)"),
+    ],
+)
+def test_is_a_network_that_cannot_train_its_behaviour_s(fnn, cell, old, new):
+    code = reference_cells(ID)[cell]
+    assert code.count(old) == 1
+    observer = f"{cell}_structure"
+    results = fnn.grade(fnn.namespace(code.replace(old, new)), [observer])
+    assert {n for n, r in results.items() if r.points < r.max_points} == {f"{cell}_behaviour"}
+    assert "no gradient reaches" in results[f"{cell}_behaviour"].message
+    if CHECKPOINTED in new:  # use_reentrant=False trains every layer
+        kept = fnn.grade(fnn.namespace(code.replace(old, CHECKPOINTED + "False)")), [observer])
+        assert all(r.points == r.max_points for r in kept.values()), kept
