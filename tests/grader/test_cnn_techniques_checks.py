@@ -189,6 +189,14 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
         {"fit_keeps_best_epoch"},
     ),
     "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
+    # Blind round 14: a fit evaluating on train_loader lost fit_scheduler too (each evaluation
+    # pass counted as an epoch) and was told its weights were "none of an epoch's end".
+    "evaluated on the training loader": (
+        "fit",
+        "evaluate(model, test_loader, device)",
+        "evaluate(model, train_loader, device)",
+        {"fit_keeps_best_epoch"},
+    ),
     # Blind round 11: early stopping after 3 epochs without improvement never stopped within
     # the probe's 4 epochs and kept full marks; the probe runs the notebook's 10, 6 of them
     # worse than the best before a tie, so a patience up to 6 stops it (5 did not, at 7).
@@ -219,6 +227,8 @@ def test_do_fit_s_checks_charge_only_fit_s_own_mistakes(harness, case):
     cells[cell] = cells[cell].replace(old, new) if old else cells[cell]
     results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
     assert {n for n, r in results.items() if r.status != "pass"} == caught, results
+    if "train_loader, device)" in new:
+        assert "but on the training loader" in results["fit_keeps_best_epoch"].message, results
 
 
 def _counts(model):
@@ -301,6 +311,32 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     results = harness.grade(ns, ["features_seen"])
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
+
+
+def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(harness):
+    """Blind round 14: fc1_features calling model(images, return_features=True), an argument
+    of the student's own Net (the only model the notebook gives it), raised a TypeError in the
+    grader's network and lost tsne_fc1_features; it is now run on the student's Net."""
+    net = reference_cells("cnn_techniques")["net"]
+    for old, new in (
+        ("def forward(self, x):", "def forward(self, x, return_features=False):"),
+        (
+            "x = self.dropout2(F.relu(self.fc1(x)))",
+            "f = self.fc1(x)\n        x = self.dropout2(F.relu(f))",
+        ),
+        ("return self.fc2(x)", "return (self.fc2(x), f) if return_features else self.fc2(x)"),
+    ):
+        assert net.count(old) == 1, old
+        net = net.replace(old, new)
+    cell = """
+def fc1_features(model, loader, device):
+    model.to(device).eval()
+    pairs = [(model(x.to(device), return_features=True)[1].cpu(), y) for x, y in loader]
+    return tuple(torch.cat(t) for t in zip(*pairs))
+"""
+    for cell_ in (cell, cell.replace(".cpu(), y)", ".cpu()[:, :64], y)")):
+        results = harness.grade(harness.namespace(net, cell_), ["features_seen"])
+        assert (results["tsne_fc1_features"].status == "pass") is (cell_ == cell), results
 
 
 @pytest.mark.parametrize("normalize", [None, "true"])

@@ -18,10 +18,10 @@ For an assignment's own checks of what happens inside a network: `same_outputs` 
 `gradient_problem` (right outputs that train fewer parameters than the reference's, or pass
 another gradient back to a block's input, as `outputs` records),
 `backward_error` (what one training step's backward pass raises), `batch_statistics_problem`
-(batch norm that needs a batch in evaluation mode), `features_against` (what a
-features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
-(whether batch norm makes training and evaluation mode differ) and `training_setup` (which
-parameters train, which an optimiser holds).
+(batch norm that needs a batch in evaluation mode), `features_against` (what a features
+function returned, against a layer's outputs; `features_on` calls it), `norm_modes` and
+`norm_modes_problem` (whether batch norm makes training and evaluation mode differ) and
+`training_setup` (which parameters train, which an optimiser holds).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
+from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
     a_tensor,
@@ -324,6 +325,24 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
         ),
         "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
     }
+
+
+def features_on(features, models: tuple, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
+    """`features_against` of `features(model, loader, cpu)`, a loader of (x, y) in batches of
+    16, against the model's first nn.Linear output in evaluation mode, the model the first of the
+    factories `models` whose call raises no TypeError: the grader's network, then the student's
+    own (a features function using an argument of its own network's forward, such as
+    `return_features=True`, where the notebook gives it that network only)."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    for i, make in enumerate(models):
+        model = make()
+        layer = linear_calls(model, x, training=False, seed=seed)[0][1]
+        try:
+            return features_against(features(model.train(), loader, torch.device("cpu")), layer, y)
+        except TypeError:
+            if i == len(models) - 1:
+                raise
+    raise ValueError("no model to call the features function with")
 
 
 def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:

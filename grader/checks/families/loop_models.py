@@ -243,13 +243,18 @@ class Recorder(nn.Module):
 
 class CountedLoader(DataLoader):
     """A DataLoader counting its passes (the epochs begun) and keeping `optimizer`'s learning
-    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice)."""
+    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice).
+    A pass without gradients is an evaluation (a fit evaluating on its training loader), counted
+    in `evaluations`: not an epoch, so that a scheduler stepped once per epoch shows so."""
 
-    passes, optimizer, lrs = 0, None, ()
+    passes, evaluations, optimizer, lrs = 0, 0, None, ()
 
     def __iter__(self):
-        self.passes += 1
-        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
+        if not torch.is_grad_enabled():
+            self.evaluations += 1
+        else:
+            self.passes += 1
+            self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
         yield from super().__iter__()
 
 
@@ -281,6 +286,16 @@ class ScriptedTests:
             self.images, torch.where(right, predicted, (predicted + 1) % 10)
         )
         yield from DataLoader(self.dataset, batch_size=self.batch_size)
+
+    def unused(self) -> str | None:
+        """Why a fit given this loader never evaluated on it (None when it did)."""
+        if self.snapshots:
+            return None
+        instead = " but on the training loader" if self.train.evaluations else ""
+        return (
+            f"fit never evaluated the model on test_loader{instead}: after each epoch's "
+            "train_epoch, call evaluate(model, test_loader, device) and keep the best epoch by it"
+        )
 
     def kept(self) -> int:
         """The first epoch (1 on) at whose evaluation the model held the weights it holds now;
