@@ -300,6 +300,8 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
         ("", "", True),
         ("outputs.append(output)", "outputs.append(output.squeeze())", False),
         ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
+        # Blind round 14: features returned on the GPU (the docstring: on the CPU) passed.
+        ("torch.cat(outputs).cpu()", "torch.cat(outputs)", False),
     ],
 )
 def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
@@ -311,6 +313,7 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     results = harness.grade(ns, ["features_seen"])
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
+    assert passes or ".cpu()" in results["tsne_fc1_features"].message or "cpu()" not in old
 
 
 def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(harness):
@@ -348,10 +351,33 @@ def test_is_a_normalised_confusion_matrix_told_so(normalize):
     from grader.checks.families import loop_models
 
     def confusion(model, loader, device):
-        pairs = [(y, model.eval()(x).argmax(1)) for x, y in loader]
+        pairs = [(y, model.eval()(x).argmax(1).cpu()) for x, y in loader]
         truth, predicted = (torch.cat(t).numpy() for t in zip(*pairs, strict=True))
         return confusion_matrix(truth, predicted, labels=list(range(10)), normalize=normalize)
 
     entry = loop_models.confusion_probe(confusion, 40, 3, seed=0)
     problem = loop_models.confusion_problem(entry)
     assert (problem is None) if normalize is None else "fractions" in problem, problem
+
+
+def test_are_predictions_left_on_the_gpu_caught_by_confusion_rows():
+    """Blind round 14: confusion handing scikit-learn the predictions without .cpu() fails on
+    Colab's GPU ("can't convert cuda:0 device type tensor to numpy") and kept full marks on the
+    CPU grader: the probe's model now computes as on a GPU (common.Resident)."""
+    from sklearn.metrics import confusion_matrix
+
+    from grader.checks.families import loop_models
+
+    for cpu in (True, False):
+
+        def confusion(model, loader, device, cpu=cpu):
+            pairs = [(y, model.eval()(x.to(device)).argmax(1)) for x, y in loader]
+            truth, predicted = (torch.cat(t) for t in zip(*pairs, strict=True))
+            predicted = predicted.cpu() if cpu else predicted
+            return confusion_matrix(truth.numpy(), predicted.numpy(), labels=list(range(10)))
+
+        if cpu:
+            assert loop_models.confusion_probe(confusion, 40, 3, seed=0)["right"]
+        else:
+            with pytest.raises(TypeError, match=r"Tensor\.cpu\(\)"):
+                loop_models.confusion_probe(confusion, 40, 3, seed=0)

@@ -27,14 +27,13 @@ DRAW = kit.draws({"images": [33, 49], "target": (0, 9)})
 
 @kit.one_case(OWN, draw=DRAW)
 def features_seen(ctx) -> dict:
-    """fc1_features of the grader's Net (drawn weights; the student's own Net where the grader's
-    raised a TypeError in it) over drawn images in batches of 16 (the last of one image), beside
-    fc1's output on them in evaluation mode (a forward hook of the grader's)."""
-    seed, fn = int(ctx.settings["seed"]), ctx.get("fc1_features")
+    """fc1_features of the grader's Net (the student's own where the grader's raised a TypeError)
+    over images in batches of 16 (the last of one), beside fc1's output in evaluation mode."""
+    seed, nets = int(ctx.settings["seed"]), (PytorchExampleNet, lambda: ctx.get("Net")())
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(int(ctx.settings["images"]), 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (len(x),), generator=g)
-    return behaviour.features_on(fn, (PytorchExampleNet, lambda: ctx.get("Net")()), x, y, seed)
+    return behaviour.features_on(ctx.get("fc1_features"), nets, x, y, seed)
 
 
 @judged(OWN, features_seen, "runs", "fc1_features (batches of 16, the last of one image)")
@@ -46,6 +45,8 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
         )
     problems = [] if entry["layer"] else ["the features are not fc1's output in evaluation mode"]
     problems += [] if entry["labels"] else ["the labels are not the loader's, in its order"]
+    if not entry.get("cpu", True):
+        problems.append("the features are left where the model ran (a GPU): return them .cpu()")
     return "; ".join(problems) or None
 
 

@@ -37,12 +37,14 @@ from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
+    Resident,
     a_tensor,
     describe_error,
     diff_shapes,
     modules_of_type,
     pair_of,
     plain,
+    resident_outputs,
     same_values,
 )
 
@@ -313,6 +315,7 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
     mode: taken before or after its ReLU) and the loader's `labels`: the features' shape,
     whether they are the layer's ("layer"), whether the labels are the loader's, in order."""
     features, labels_got = pair_of(returned, "(features, labels)")
+    cpu = not isinstance(features, Resident)  # not left where the model ran
     features, labels_got = a_tensor(features, "features"), a_tensor(labels_got, "labels")
     return {
         "shape": list(features.shape),
@@ -324,6 +327,7 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
             )
         ),
         "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
+        "cpu": cpu,
     }
 
 
@@ -332,13 +336,15 @@ def features_on(features, models: tuple, x: torch.Tensor, y: torch.Tensor, seed:
     16, against the model's first nn.Linear output in evaluation mode, the model the first of the
     factories `models` whose call raises no TypeError: the grader's network, then the student's
     own (a features function using an argument of its own network's forward, such as
-    `return_features=True`, where the notebook gives it that network only)."""
+    `return_features=True`, where the notebook gives it that network only). The model computes
+    on `Resident` tensors, as on a GPU: features returned without `.cpu()` show."""
     loader = DataLoader(TensorDataset(x, y), batch_size=16)
     for i, make in enumerate(models):
         model = make()
         layer = linear_calls(model, x, training=False, seed=seed)[0][1]
         try:
-            return features_against(features(model.train(), loader, torch.device("cpu")), layer, y)
+            returned = features(resident_outputs(model).train(), loader, torch.device("cpu"))
+            return features_against(returned, layer, y)
         except TypeError:
             if i == len(models) - 1:
                 raise

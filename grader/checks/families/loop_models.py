@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader.checks.common import WrongValue, a_tensor, modules_of_type
+from grader.checks.common import WrongValue, a_tensor, modules_of_type, resident_outputs
 
 HIDDEN = 16
 MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
@@ -332,7 +332,8 @@ def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
     """`confusion(model, loader, device)` with a `Lookup` model whose predictions on `n` images
     (batches of 16) the grader chose: whether the matrix is right (rows: true class), transposed,
     or that of the predictions in training mode. One class (`absent`) never occurs, neither as a
-    label nor as a prediction: the matrix is (10, 10) all the same."""
+    label nor as a prediction: the matrix is (10, 10) all the same. The model computes as on a
+    GPU (`Resident` outputs): predictions given to scikit-learn without `.cpu()` raise."""
     g = torch.Generator().manual_seed(seed)
     # Drawn from the nine other classes: 0..8, shifted past the absent one.
     predicted, truth = (torch.randint(0, 9, (n,), generator=g) for _ in range(2))
@@ -342,7 +343,7 @@ def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
     expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
     in_training = torch.bincount(truth * 10 + (predicted + 1) % 10, minlength=100).view(10, 10)
     loader = DataLoader(TensorDataset(x, truth), batch_size=16)
-    got = a_tensor(confusion(Lookup(), loader, torch.device("cpu")), "the matrix")
+    got = a_tensor(confusion(resident_outputs(Lookup()), loader, torch.device("cpu")), "the matrix")
     if got.shape != (10, 10):
         raise WrongValue(
             f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "
