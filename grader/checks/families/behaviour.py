@@ -390,14 +390,17 @@ def norm_modes_problem(entry: dict) -> str | None:
 def batch_statistics_problem(error: str) -> str | None:
     """What to say of `error`, raised by a forward pass on one sample in evaluation mode, where
     batch norm raised it for want of a batch to take statistics from: its layers still normalise
-    with the batch's own statistics after model.eval() (track_running_stats=False, or
-    F.batch_norm(..., training=True)), where they should use the running ones. Else None."""
+    with the batch's own statistics after model.eval() (track_running_stats=False,
+    F.batch_norm(..., training=True), or a layer made inside forward), where they should use the
+    running ones. Else None."""
     if "more than 1 value per channel" not in error:
         return None
     return (
         "its batch norm normalises with the batch's own statistics in evaluation mode too "
-        "(track_running_stats=False, or F.batch_norm(..., training=True)); after model.eval() "
-        "it should use the running statistics learned in training, which a batch of one needs"
+        "(track_running_stats=False, F.batch_norm(..., training=True), or a layer made inside "
+        "forward, new and in training mode at every call: make it in __init__); after "
+        "model.eval() it should use the running statistics learned in training, which a batch "
+        "of one needs"
     )
 
 
