@@ -363,6 +363,41 @@ def torch_defaults():
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).
 MIXED_DEVICES = r"is not on the expected device|Expected all tensors to be on the same device"
+# What torch raises where numpy is asked for a CUDA tensor's values, and why a `Resident` does.
+ON_GPU = (
+    "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to "
+    "host memory first (the grader's model computes as on the GPU the notebook runs on)"
+)
+
+
+class Resident(torch.Tensor):
+    """A CPU tensor that stands for one on a GPU, for a grader without one: what torch computes
+    from it stays Resident, `.cpu()` and `.to("cpu")` give a plain tensor, and numpy (`.numpy()`,
+    `np.asarray`, scikit-learn) raises as for a CUDA tensor. A grader's model whose outputs are
+    Resident (`resident_outputs`) shows code that would fail, or keep its results on the GPU,
+    where the model runs on one (Colab); values read with `.item()` or `.tolist()` are fine."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name, kwargs = getattr(func, "__name__", ""), kwargs or {}
+        if name in ("numpy", "__array__") and not kwargs.get("force"):
+            raise TypeError(ON_GPU)
+        out = super().__torch_function__(func, types, args, kwargs)
+        to = [*args[1:], kwargs.get("device")] if name == "to" else []
+        home = name == "cpu" or any(
+            isinstance(t, str | torch.device) and torch.device(t).type == "cpu" for t in to
+        )
+        return out.as_subclass(torch.Tensor) if home and isinstance(out, torch.Tensor) else out
+
+
+def resident_outputs(model: nn.Module) -> nn.Module:
+    """`model`, computing on `Resident` inputs from now on: its outputs stand for a GPU's."""
+    model.register_forward_pre_hook(
+        lambda module, args: tuple(
+            a.as_subclass(Resident) if torch.is_tensor(a) else a for a in args
+        )
+    )
+    return model
 
 
 def describe_shapes(shapes: list[list[int]]) -> str:

@@ -189,6 +189,14 @@ FIT_CASES = {  # a reference cell edited: (cell, old, new), and the checks that 
         {"fit_keeps_best_epoch"},
     ),
     "no scheduler step": ("fit", "    scheduler.step()\n", "    pass\n", {"fit_scheduler"}),
+    # Blind round 14: a fit evaluating on train_loader lost fit_scheduler too (each evaluation
+    # pass counted as an epoch) and was told its weights were "none of an epoch's end".
+    "evaluated on the training loader": (
+        "fit",
+        "evaluate(model, test_loader, device)",
+        "evaluate(model, train_loader, device)",
+        {"fit_keeps_best_epoch"},
+    ),
     # Blind round 11: early stopping after 3 epochs without improvement never stopped within
     # the probe's 4 epochs and kept full marks; the probe runs the notebook's 10, 6 of them
     # worse than the best before a tie, so a patience up to 6 stops it (5 did not, at 7).
@@ -219,6 +227,8 @@ def test_do_fit_s_checks_charge_only_fit_s_own_mistakes(harness, case):
     cells[cell] = cells[cell].replace(old, new) if old else cells[cell]
     results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
     assert {n for n, r in results.items() if r.status != "pass"} == caught, results
+    if "train_loader, device)" in new:
+        assert "but on the training loader" in results["fit_keeps_best_epoch"].message, results
 
 
 def _counts(model):
@@ -290,6 +300,8 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
         ("", "", True),
         ("outputs.append(output)", "outputs.append(output.squeeze())", False),
         ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
+        # Blind round 14: features returned on the GPU (the docstring: on the CPU) passed.
+        ("torch.cat(outputs).cpu()", "torch.cat(outputs)", False),
     ],
 )
 def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
@@ -301,6 +313,33 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     results = harness.grade(ns, ["features_seen"])
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
+    assert passes or ".cpu()" in results["tsne_fc1_features"].message or "cpu()" not in old
+
+
+def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(harness):
+    """Blind round 14: fc1_features calling model(images, return_features=True), an argument
+    of the student's own Net (the only model the notebook gives it), raised a TypeError in the
+    grader's network and lost tsne_fc1_features; it is now run on the student's Net."""
+    net = reference_cells("cnn_techniques")["net"]
+    for old, new in (
+        ("def forward(self, x):", "def forward(self, x, return_features=False):"),
+        (
+            "x = self.dropout2(F.relu(self.fc1(x)))",
+            "f = self.fc1(x)\n        x = self.dropout2(F.relu(f))",
+        ),
+        ("return self.fc2(x)", "return (self.fc2(x), f) if return_features else self.fc2(x)"),
+    ):
+        assert net.count(old) == 1, old
+        net = net.replace(old, new)
+    cell = """
+def fc1_features(model, loader, device):
+    model.to(device).eval()
+    pairs = [(model(x.to(device), return_features=True)[1].cpu(), y) for x, y in loader]
+    return tuple(torch.cat(t) for t in zip(*pairs))
+"""
+    for cell_ in (cell, cell.replace(".cpu(), y)", ".cpu()[:, :64], y)")):
+        results = harness.grade(harness.namespace(net, cell_), ["features_seen"])
+        assert (results["tsne_fc1_features"].status == "pass") is (cell_ == cell), results
 
 
 @pytest.mark.parametrize("normalize", [None, "true"])
@@ -312,10 +351,33 @@ def test_is_a_normalised_confusion_matrix_told_so(normalize):
     from grader.checks.families import loop_models
 
     def confusion(model, loader, device):
-        pairs = [(y, model.eval()(x).argmax(1)) for x, y in loader]
+        pairs = [(y, model.eval()(x).argmax(1).cpu()) for x, y in loader]
         truth, predicted = (torch.cat(t).numpy() for t in zip(*pairs, strict=True))
         return confusion_matrix(truth, predicted, labels=list(range(10)), normalize=normalize)
 
     entry = loop_models.confusion_probe(confusion, 40, 3, seed=0)
     problem = loop_models.confusion_problem(entry)
     assert (problem is None) if normalize is None else "fractions" in problem, problem
+
+
+def test_are_predictions_left_on_the_gpu_caught_by_confusion_rows():
+    """Blind round 14: confusion handing scikit-learn the predictions without .cpu() fails on
+    Colab's GPU ("can't convert cuda:0 device type tensor to numpy") and kept full marks on the
+    CPU grader: the probe's model now computes as on a GPU (common.Resident)."""
+    from sklearn.metrics import confusion_matrix
+
+    from grader.checks.families import loop_models
+
+    for cpu in (True, False):
+
+        def confusion(model, loader, device, cpu=cpu):
+            pairs = [(y, model.eval()(x.to(device)).argmax(1)) for x, y in loader]
+            truth, predicted = (torch.cat(t) for t in zip(*pairs, strict=True))
+            predicted = predicted.cpu() if cpu else predicted
+            return confusion_matrix(truth.numpy(), predicted.numpy(), labels=list(range(10)))
+
+        if cpu:
+            assert loop_models.confusion_probe(confusion, 40, 3, seed=0)["right"]
+        else:
+            with pytest.raises(TypeError, match=r"Tensor\.cpu\(\)"):
+                loop_models.confusion_probe(confusion, 40, 3, seed=0)

@@ -8,7 +8,6 @@ import math
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.cnn_techniques.counts import PytorchExampleNet
@@ -28,17 +27,13 @@ DRAW = kit.draws({"images": [33, 49], "target": (0, 9)})
 
 @kit.one_case(OWN, draw=DRAW)
 def features_seen(ctx) -> dict:
-    """fc1_features of the grader's Net (drawn weights) over drawn images in batches of 16 (the
-    last of one image),
-    beside fc1's output on them in evaluation mode (a forward hook of the grader's)."""
-    s, model = ctx.settings, PytorchExampleNet()
-    g = torch.Generator().manual_seed(int(s["seed"]))
-    x = torch.randn(int(s["images"]), 1, 28, 28, generator=g)
+    """fc1_features of the grader's Net (the student's own where the grader's raised a TypeError)
+    over images in batches of 16 (the last of one), beside fc1's output in evaluation mode."""
+    seed, nets = int(ctx.settings["seed"]), (PytorchExampleNet, lambda: ctx.get("Net")())
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(int(ctx.settings["images"]), 1, 28, 28, generator=g)
     y = torch.randint(0, 10, (len(x),), generator=g)
-    fc1 = behaviour.linear_calls(model, x, training=False, seed=int(s["seed"]))[0][1]
-    model.train()
-    pair = ctx.get("fc1_features")(model, DataLoader(TensorDataset(x, y), batch_size=16), CPU)
-    return behaviour.features_against(pair, fc1, y)
+    return behaviour.features_on(ctx.get("fc1_features"), nets, x, y, seed)
 
 
 @judged(OWN, features_seen, "runs", "fc1_features (batches of 16, the last of one image)")
@@ -50,6 +45,8 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
         )
     problems = [] if entry["layer"] else ["the features are not fc1's output in evaluation mode"]
     problems += [] if entry["labels"] else ["the labels are not the loader's, in its order"]
+    if not entry.get("cpu", True):
+        problems.append("the features are left where the model ran (a GPU): return them .cpu()")
     return "; ".join(problems) or None
 
 

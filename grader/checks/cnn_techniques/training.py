@@ -51,12 +51,15 @@ def fit_run(ctx) -> dict:
     torch.manual_seed(int(ctx.settings["seed"]))
     with contextlib.redirect_stdout(io.StringIO()):  # fit prints a line per epoch
         returned = ctx.get("fit")(model, optimizer, train, tests, len(right), CPU, scheduler)
-    return {"returned": jsonable(returned), "kept": tests.kept(), "lrs": list(train.lrs)}
+    lrs, kept = list(train.lrs), tests.kept()
+    return {"returned": jsonable(returned), "kept": kept, "lrs": lrs, "unused": tests.unused()}
 
 
 @judged(OWN, fit_run, "runs", "fit")
 def fit_keeps_best_epoch(entry, want, ctx, i) -> str | None:
     got = entry["returned"]
+    if entry.get("unused"):  # its best epoch is another loader's
+        return entry["unused"]
     # Judged on the student's own test curve, so that a mistake of evaluate is not charged here.
     curve = got.get("test_accuracy") if isinstance(got, dict) else None
     numbers = isinstance(curve, list) and all(isinstance(a, float | int) for a in curve)

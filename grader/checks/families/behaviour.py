@@ -18,10 +18,10 @@ For an assignment's own checks of what happens inside a network: `same_outputs` 
 `gradient_problem` (right outputs that train fewer parameters than the reference's, or pass
 another gradient back to a block's input, as `outputs` records),
 `backward_error` (what one training step's backward pass raises), `batch_statistics_problem`
-(batch norm that needs a batch in evaluation mode), `features_against` (what a
-features function returned, against a layer's outputs), `norm_modes` and `norm_modes_problem`
-(whether batch norm makes training and evaluation mode differ) and `training_setup` (which
-parameters train, which an optimiser holds).
+(batch norm that needs a batch in evaluation mode), `features_against` (what a features
+function returned, against a layer's outputs; `features_on` calls it), `norm_modes` and
+`norm_modes_problem` (whether batch norm makes training and evaluation mode differ) and
+`training_setup` (which parameters train, which an optimiser holds).
 """
 
 from __future__ import annotations
@@ -34,14 +34,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
+from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
+    Resident,
     a_tensor,
     describe_error,
     diff_shapes,
     modules_of_type,
     pair_of,
     plain,
+    resident_outputs,
     same_values,
 )
 
@@ -312,6 +315,7 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
     mode: taken before or after its ReLU) and the loader's `labels`: the features' shape,
     whether they are the layer's ("layer"), whether the labels are the loader's, in order."""
     features, labels_got = pair_of(returned, "(features, labels)")
+    cpu = not isinstance(features, Resident)  # not left where the model ran
     features, labels_got = a_tensor(features, "features"), a_tensor(labels_got, "labels")
     return {
         "shape": list(features.shape),
@@ -323,7 +327,28 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
             )
         ),
         "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
+        "cpu": cpu,
     }
+
+
+def features_on(features, models: tuple, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
+    """`features_against` of `features(model, loader, cpu)`, a loader of (x, y) in batches of
+    16, against the model's first nn.Linear output in evaluation mode, the model the first of the
+    factories `models` whose call raises no TypeError: the grader's network, then the student's
+    own (a features function using an argument of its own network's forward, such as
+    `return_features=True`, where the notebook gives it that network only). The model computes
+    on `Resident` tensors, as on a GPU: features returned without `.cpu()` show."""
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    for i, make in enumerate(models):
+        model = make()
+        layer = linear_calls(model, x, training=False, seed=seed)[0][1]
+        try:
+            returned = features(resident_outputs(model).train(), loader, torch.device("cpu"))
+            return features_against(returned, layer, y)
+        except TypeError:
+            if i == len(models) - 1:
+                raise
+    raise ValueError("no model to call the features function with")
 
 
 def norm_modes(model: nn.Module, x: torch.Tensor) -> dict:
@@ -365,14 +390,17 @@ def norm_modes_problem(entry: dict) -> str | None:
 def batch_statistics_problem(error: str) -> str | None:
     """What to say of `error`, raised by a forward pass on one sample in evaluation mode, where
     batch norm raised it for want of a batch to take statistics from: its layers still normalise
-    with the batch's own statistics after model.eval() (track_running_stats=False, or
-    F.batch_norm(..., training=True)), where they should use the running ones. Else None."""
+    with the batch's own statistics after model.eval() (track_running_stats=False,
+    F.batch_norm(..., training=True), or a layer made inside forward), where they should use the
+    running ones. Else None."""
     if "more than 1 value per channel" not in error:
         return None
     return (
         "its batch norm normalises with the batch's own statistics in evaluation mode too "
-        "(track_running_stats=False, or F.batch_norm(..., training=True)); after model.eval() "
-        "it should use the running statistics learned in training, which a batch of one needs"
+        "(track_running_stats=False, F.batch_norm(..., training=True), or a layer made inside "
+        "forward, new and in training mode at every call: make it in __init__); after "
+        "model.eval() it should use the running statistics learned in training, which a batch "
+        "of one needs"
     )
 
 

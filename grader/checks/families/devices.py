@@ -6,6 +6,9 @@ model and every batch to the device it is given shows ("meta", "meta") and runs 
 for a value (a meta tensor has none), where labels left on the CPU make torch raise as it would
 on a GPU; code that forgets the batch shows ("meta", "cpu"), code that hard-codes "cuda" or
 ignores the argument shows "cpu" parameters (both stopped at that first forward).
+What a function hands back from a model (predictions for scikit-learn, features) is checked
+with `common.Resident` outputs instead, tensors that stand for a GPU's: `.numpy()` without
+`.cpu()` raises there as on Colab.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from grader.checks.common import WrongValue, a_tensor, modules_of_type
+from grader.checks.common import WrongValue, a_tensor, modules_of_type, resident_outputs
 
 HIDDEN = 16
 MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
@@ -243,13 +243,18 @@ class Recorder(nn.Module):
 
 class CountedLoader(DataLoader):
     """A DataLoader counting its passes (the epochs begun) and keeping `optimizer`'s learning
-    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice)."""
+    rate at each; a pass counts at its first batch (tqdm.auto calls iter() on a loader twice).
+    A pass without gradients is an evaluation (a fit evaluating on its training loader), counted
+    in `evaluations`: not an epoch, so that a scheduler stepped once per epoch shows so."""
 
-    passes, optimizer, lrs = 0, None, ()
+    passes, evaluations, optimizer, lrs = 0, 0, None, ()
 
     def __iter__(self):
-        self.passes += 1
-        self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
+        if not torch.is_grad_enabled():
+            self.evaluations += 1
+        else:
+            self.passes += 1
+            self.lrs = (*self.lrs, self.optimizer.param_groups[0]["lr"])
         yield from super().__iter__()
 
 
@@ -281,6 +286,16 @@ class ScriptedTests:
             self.images, torch.where(right, predicted, (predicted + 1) % 10)
         )
         yield from DataLoader(self.dataset, batch_size=self.batch_size)
+
+    def unused(self) -> str | None:
+        """Why a fit given this loader never evaluated on it (None when it did)."""
+        if self.snapshots:
+            return None
+        instead = " but on the training loader" if self.train.evaluations else ""
+        return (
+            f"fit never evaluated the model on test_loader{instead}: after each epoch's "
+            "train_epoch, call evaluate(model, test_loader, device) and keep the best epoch by it"
+        )
 
     def kept(self) -> int:
         """The first epoch (1 on) at whose evaluation the model held the weights it holds now;
@@ -317,7 +332,8 @@ def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
     """`confusion(model, loader, device)` with a `Lookup` model whose predictions on `n` images
     (batches of 16) the grader chose: whether the matrix is right (rows: true class), transposed,
     or that of the predictions in training mode. One class (`absent`) never occurs, neither as a
-    label nor as a prediction: the matrix is (10, 10) all the same."""
+    label nor as a prediction: the matrix is (10, 10) all the same. The model computes as on a
+    GPU (`Resident` outputs): predictions given to scikit-learn without `.cpu()` raise."""
     g = torch.Generator().manual_seed(seed)
     # Drawn from the nine other classes: 0..8, shifted past the absent one.
     predicted, truth = (torch.randint(0, 9, (n,), generator=g) for _ in range(2))
@@ -327,7 +343,7 @@ def confusion_probe(confusion, n: int, absent: int, seed: int) -> dict:
     expected = torch.bincount(truth * 10 + predicted, minlength=100).view(10, 10)
     in_training = torch.bincount(truth * 10 + (predicted + 1) % 10, minlength=100).view(10, 10)
     loader = DataLoader(TensorDataset(x, truth), batch_size=16)
-    got = a_tensor(confusion(Lookup(), loader, torch.device("cpu")), "the matrix")
+    got = a_tensor(confusion(resident_outputs(Lookup()), loader, torch.device("cpu")), "the matrix")
     if got.shape != (10, 10):
         raise WrongValue(
             f"the matrix has shape {list(got.shape)}, not (10, 10), when class {absent} never "

@@ -338,6 +338,8 @@ def test_is_batch_norm_without_running_statistics_told_so_on_a_batch_of_one(trac
     assert "in evaluation mode it raised ValueError: Expected more than 1 value" in problem
     assert "track_running_stats=False" in problem and "running statistics" in problem
     assert "squeeze" not in problem
+    # Blind round 14 (cnn_techniques): nn.BatchNorm1d(128) made inside forward raises alike.
+    assert "a layer made inside forward" in problem
 
 
 @pytest.mark.parametrize("track", [False, True])
