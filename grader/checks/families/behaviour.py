@@ -21,7 +21,9 @@ another gradient back to a block's input, as `outputs` records),
 (batch norm that needs a batch in evaluation mode), `features_against` (what a features
 function returned, against a layer's outputs; `features_on` calls it), `norm_modes` and
 `norm_modes_problem` (whether batch norm makes training and evaluation mode differ) and
-`training_setup` (which parameters train, which an optimiser holds).
+`training_setup` (which parameters train, which an optimiser holds). For the modules family's
+messages: `eval_random_problem` (outputs that change from call to call in evaluation mode:
+dropout left on, or a layer built inside forward), `built_hint` and `training_only_problem`.
 """
 
 from __future__ import annotations
@@ -92,15 +94,17 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     "eval_random": whether evaluation mode does (dropout left on: `F.dropout(x, p)` without
     `training=self.training`), measured before training mode moves the running statistics;
     "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
+    "built_in_forward": the classes of the layers with parameters that the evaluation-mode
+    forward builds (`nn.Linear(...)(x)` inside forward: new random weights on every call);
     "unreached", "reached", "input_grad_tensor": which parameters training cannot change, the
     gradient that reaches the input (`_unreached`), last.
     """
     fix_parameters(module, seed)
-    seen, calls = {}, []
+    seen, calls, built = {}, [], []
     for mode in ("eval", "train"):
         module.train(mode == "train")
         torch.manual_seed(seed)
-        with torch.no_grad(), _dropout_counted(calls):
+        with torch.no_grad(), _dropout_counted(calls), _modules_built(built, mode == "eval"):
             out = plain(module(x))
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             seen[f"{mode}_tensor"] = out.detach().float()
@@ -115,6 +119,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
+    with_weights = (m for m in built if next(m.parameters(), None) is not None)
+    seen["built_in_forward"] = sorted({type(m).__name__ for m in with_weights})
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
     seen.update(_unreached(module, x, seed, data))
     return seen
@@ -240,6 +246,62 @@ def _dropout_counted(calls: list):
         yield
     finally:
         F.dropout = original
+
+
+@contextlib.contextmanager
+def _modules_built(built: list, active: bool = True):
+    """Every nn.Module constructed while the block runs (when `active`) appended to `built`."""
+    original = nn.Module.__init__
+
+    def init(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    if active:
+        nn.Module.__init__ = init
+    try:
+        yield
+    finally:
+        nn.Module.__init__ = original
+
+
+def _built(seen: dict) -> str:
+    names = seen.get("built_in_forward")
+    return names and (
+        f"forward builds a new {names[0]} on every call: its weights are drawn afresh each time "
+        "and are none of the model's parameters, so the optimiser never trains them and "
+        "state_dict() does not save them; create every layer in __init__"
+    )
+
+
+def built_hint(seen: dict) -> str:
+    """What to add to a parameter problem when forward builds layers with parameters
+    (`outputs`' "built_in_forward"); "" when it builds none."""
+    return f" ({_built(seen)})" if _built(seen) else ""
+
+
+def eval_random_problem(seen: dict) -> str:
+    """Why outputs change from call to call in evaluation mode, where the reference's do not:
+    a layer built inside forward, else dropout left on."""
+    return "in evaluation mode its outputs change from call to call: " + (
+        _built(seen)
+        or "dropout still drops after model.eval() (F.dropout(x, p) drops in every mode unless "
+        "given training=self.training; an nn.Dropout layer follows eval() by itself)"
+    )
+
+
+def training_only_problem(seen: dict, want: dict) -> str:
+    """Why outputs that agree with the reference's in evaluation mode differ in training mode:
+    dropout (random in training mode only) where the instructions have none, or the reverse."""
+    same = "its outputs are the reference's in evaluation mode but not in training mode"
+    if seen.get("train_random") and not want.get("train_random"):
+        return f"{same}: it drops units at random (dropout), which the instructions do not list"
+    if want.get("train_random") and not seen.get("train_random"):
+        return f"{same}: it applies no dropout, where the instructions have it"
+    return (
+        f"{same}: check what acts in training mode alone (dropout: its p and place; batch "
+        "norm) against the instructions"
+    )
 
 
 def same_outputs(seen: dict, want: dict, prefix: str = "") -> bool:

@@ -442,7 +442,7 @@ def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
 
 
 def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
-    hint = unregistered_hint(seen.get("unregistered"))
+    hint = unregistered_hint(seen.get("unregistered")) or behaviour.built_hint(seen)
     if entry.parts:
         for part, count in want["parts"].items():
             if (got := seen.get("parts", {}).get(part)) != count:
@@ -483,29 +483,11 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
         random = random and not seen.get("dropout_calls")
         if not random and not same_values(seen[key], want[key]):
             if mode == "eval" and seen.get("eval_random") and not want.get("eval_random"):
-                return (
-                    "in evaluation mode its outputs change from call to call: dropout still "
-                    "drops after model.eval() (F.dropout(x, p) drops in every mode unless given "
-                    "training=self.training; an nn.Dropout layer follows eval() by itself)"
-                )
+                return behaviour.eval_random_problem(seen)  # dropout left on, a layer built
             if mode == "train":  # evaluation mode agreed: the layout is right
-                return _training_only_problem(seen, want)
+                return behaviour.training_only_problem(seen, want)
             return behaviour.other_outputs(name, seen, want)
     return behaviour.gradient_problem(seen, want)  # right values, but can they be trained?
-
-
-def _training_only_problem(seen, want) -> str:
-    """Why outputs that agree with the reference's in evaluation mode differ in training mode:
-    dropout (random in training mode only) where the instructions have none, or the reverse."""
-    same = "its outputs are the reference's in evaluation mode but not in training mode"
-    if seen.get("train_random") and not want.get("train_random"):
-        return f"{same}: it drops units at random (dropout), which the instructions do not list"
-    if want.get("train_random") and not seen.get("train_random"):
-        return f"{same}: it applies no dropout, where the instructions have it"
-    return (
-        f"{same}: check what acts in training mode alone (dropout: its p and place; batch "
-        "norm) against the instructions"
-    )
 
 
 def _module_judge(entry: ModuleEntry):

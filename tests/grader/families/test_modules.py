@@ -586,3 +586,15 @@ def test_are_buffers_the_student_lacks_named_where_outputs_differ():
     problem = _behaviour_problem(None, behaviour.outputs(seen, x, 3), want)
     assert "lacks buffers the reference holds (of shape a scalar, 3, 3)" in problem, problem
     assert "track_running_stats=False" in problem and "has not" not in problem, problem
+
+
+def test_is_a_layer_built_in_forward_told_so_and_not_taken_for_dropout():
+    from grader.checks.families.modules import _behaviour_problem, _parameter_problem
+
+    x = torch.randn(5, 6)  # forward builds a new nn.Linear(8, 8), new weights on every call
+    built = type("Built", (nn.Module,), {"forward": lambda self, x: nn.Linear(8, 8)(x)})()
+    seen = behaviour.outputs(_mlp(nn.Identity(), built), x, 3)
+    problem = _behaviour_problem(None, seen, behaviour.outputs(_mlp(nn.Identity()), x, 3))
+    assert "builds a new Linear" in problem and "dropout" not in problem, problem
+    entry, want = type("Entry", (), {"parts": ()}), {"param_shapes": [[8], [8, 8]], "params": 72}
+    assert "in __init__" in _parameter_problem(entry, {**seen, "param_shapes": []}, want)
