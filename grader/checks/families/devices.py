@@ -13,6 +13,7 @@ with `common.Resident` outputs instead, tensors that stand for a GPU's: `.numpy(
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 
 import torch
@@ -35,9 +36,36 @@ def observe(ctx, key: str) -> dict:
     model = probe_model(ctx.manifest, seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     data = loader(ctx.manifest, seed + 1, (4, 4))
-    if key == "train":
-        return {key: device_probe(lambda m: train(m, data, optimizer, meta), model)}
-    return {key: device_probe(lambda m: evaluate(m, data, meta), model)}
+    run = (lambda m: train(m, data, optimizer, meta)) if key == "train" else None
+    run = run or (lambda m: evaluate(m, data, meta))
+    moved, first = [], []  # tensors copied to meta by Tensor.to; the model's first input
+    handle = model.register_forward_pre_hook(lambda _, args: first.extend(args[:1]))
+    try:
+        with _moves_recorded(moved):
+            seen = device_probe(run, model)
+    finally:
+        handle.remove()
+    seen["copy_dropped"] = bool(first) and any(t is first[0] for t in moved)
+    return {key: seen}
+
+
+@contextlib.contextmanager
+def _moves_recorded(moved: list):
+    """The tensors that Tensor.to copies onto the meta device while the block runs, appended to
+    `moved` (kept alive, so that `is` tells them apart)."""
+    original = torch.Tensor.to
+
+    def to(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        if isinstance(out, torch.Tensor) and out.device.type == "meta" and out is not self:
+            moved.append(self)
+        return out
+
+    torch.Tensor.to = to
+    try:
+        yield
+    finally:
+        torch.Tensor.to = original
 
 
 def draw(rng, manifest) -> dict:
@@ -60,6 +88,13 @@ def _verdict(seen: dict, fn: str) -> Verdict:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")
     missing = [what for what, ok in (("the model", model_ok), ("the batches", batch_ok)) if not ok]
     where = seen["param_device"] if not model_ok else seen["input_device"]
+    if not batch_ok and seen.get("copy_dropped"):  # `images.to(device)` as a statement
+        return Verdict.wrong(
+            f"{fn} was given a device but left {' and '.join(missing)} on {where}: it calls "
+            ".to(device) on the batch but drops what that returns; a tensor's .to(device) "
+            "returns a moved copy and leaves the tensor where it was (a module's moves the "
+            "module itself): assign it, images = images.to(device), labels = labels.to(device)"
+        )
     return Verdict.wrong(
         f"{fn} was given a device but left {' and '.join(missing)} on {where}: use "
         "model.to(device) and images.to(device), labels.to(device) with the device it is given "

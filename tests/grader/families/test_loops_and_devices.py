@@ -549,3 +549,17 @@ def test_does_a_loop_that_reads_the_notebook_s_device_hear_of_the_global(harness
     results = harness.grade(harness.namespace(code, "device = torch.device('cpu')"), LOOPS)
     assert _failing(results) == {"train_device"}
     assert "not a global such as the notebook's `device`" in results["train_device"].message
+
+
+def test_is_a_batch_moved_without_assigning_the_copy_told_so(harness):
+    """`images.to(device)` as a statement (blind 14, cifar e1): the tensor stays where it was;
+    "use images.to(device)" told a student who had written it nothing."""
+    moved = "images, labels = images.to(device), labels.to(device)\n            correct"
+    messages = {}
+    for case, line in (("dropped", "images.to(device), labels.to(device)"), ("none", "")):
+        code = toy.cells()["loops"].replace(moved, f"{line}\n            correct")
+        results = harness.grade(harness.namespace(code), LOOPS)
+        assert _failing(results) == {"evaluate_device"}, case
+        messages[case] = results["evaluate_device"].message
+    assert "images = images.to(device)" in messages["dropped"], messages
+    assert "drops what" not in messages["none"], messages  # not moved at all: the usual words
