@@ -292,10 +292,17 @@ def eval_random_problem(seen: dict) -> str:
 
 def training_only_problem(seen: dict, want: dict) -> str:
     """Why outputs that agree with the reference's in evaluation mode differ in training mode:
-    dropout (random in training mode only) where the instructions have none, or the reverse."""
+    dropout (random in training mode only) where the instructions have none, or the reverse.
+    Randomness without a dropout call (`outputs`' "dropout_calls") is noise of its own."""
     same = "its outputs are the reference's in evaluation mode but not in training mode"
-    if seen.get("train_random") and not want.get("train_random"):
+    if seen.get("train_random") and not want.get("train_random") and seen.get("dropout_calls", 1):
         return f"{same}: it drops units at random (dropout), which the instructions do not list"
+    if seen.get("train_random") and not want.get("train_random"):
+        return (
+            f"{same}: in training mode it draws random numbers (noise added under `if "
+            "self.training:`, or masks of its own from torch.rand), which the instructions do "
+            "not list"
+        )
     if want.get("train_random") and not seen.get("train_random"):
         return f"{same}: it applies no dropout, where the instructions have it"
     return (

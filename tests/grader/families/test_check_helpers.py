@@ -174,6 +174,24 @@ def test_does_dropout_problem_accept_inverted_dropout_only():
     assert "probability of dropping" in behaviour.dropout_problem(plain, plain * 0, 0.5)
 
 
+class _NoisyInTraining(torch.nn.Linear):
+    def forward(self, x):
+        return super().forward(x + 0.05 * torch.randn_like(x) if self.training else x)
+
+
+def test_is_noise_in_training_mode_not_called_dropout():
+    """Blind 14 (cifar f6): input noise under `if self.training:` was told "it drops units at
+    random (dropout)", which the network has none of; dropout itself is still named."""
+    x = torch.randn(5, 6)
+    torch.manual_seed(0)
+    plain, noisy = torch.nn.Linear(6, 3), _NoisyInTraining(6, 3)
+    want = behaviour.outputs(plain, x, 3)
+    problem = behaviour.training_only_problem(behaviour.outputs(noisy, x, 3), want)
+    assert "draws random numbers" in problem and "dropout" not in problem, problem
+    dropped = behaviour.outputs(torch.nn.Sequential(plain, torch.nn.Dropout(0.5)), x, 3)
+    assert "(dropout)" in behaviour.training_only_problem(dropped, want)
+
+
 def test_is_a_random_flip_judged_by_what_it_does_not_how_it_draws():
     from torchvision import transforms as T
 
