@@ -323,6 +323,43 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     return seen
 
 
+# What student code asked to move to a GPU (`.cuda()`, `.to("cuda")`) under `torch_defaults`,
+# which runs it on the CPU instead: the devices checks read it to name the hard-coded GPU.
+CUDA_ASKED: list[str] = []
+
+
+def _on_cpu(device: Any) -> Any:
+    """A device argument naming a GPU ("cuda:0", torch.device("cuda"), an ordinal) as the CPU."""
+    gpu = isinstance(device, str) and device.startswith("cuda")
+    gpu = gpu or isinstance(device, torch.device) and device.type == "cuda"
+    if gpu or (isinstance(device, int) and not isinstance(device, bool)):
+        CUDA_ASKED.append(str(device))
+        return torch.device("cpu")
+    return device
+
+
+@contextlib.contextmanager
+def _gpu_calls_on_cpu():
+    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call) kept on the CPU."""
+    to, cuda = torch.Tensor.to, torch.Tensor.cuda
+
+    def to_cpu(self, *args, **kwargs):
+        if "device" in kwargs:
+            kwargs["device"] = _on_cpu(kwargs["device"])
+        return to(self, *[_on_cpu(a) for a in args], **kwargs)
+
+    def cuda_cpu(self, *args, **kwargs):
+        CUDA_ASKED.append("cuda()")
+        return self
+
+    CUDA_ASKED.clear()
+    torch.Tensor.to, torch.Tensor.cuda = to_cpu, cuda_cpu
+    try:
+        yield
+    finally:
+        torch.Tensor.to, torch.Tensor.cuda = to, cuda
+
+
 @contextlib.contextmanager
 def torch_defaults():
     """Student code observed under torch's defaults, whatever global state its cells left.
@@ -336,7 +373,9 @@ def torch_defaults():
     and random draws (other augmentations); `torch.set_grad_enabled(False)` left nothing to train.
     `torch.compile(model)` runs eagerly, computing the same: inductor cannot compile the
     placement probe's meta tensors (blind round 11: train_device lost), and compiling on the
-    grader's CPU costs more than the checks.
+    grader's CPU costs more than the checks. `.cuda()` and `.to("cuda")` written in, a Colab
+    habit, run on the CPU (the grader has no GPU: each check that called them raised): only the
+    devices checks charge them (`CUDA_ASKED`), blind round 14.
     """
     import torch._dynamo  # here, not at the top: the host process never needs it
 
@@ -352,7 +391,7 @@ def torch_defaults():
     torch.set_grad_enabled(True)
     torch.set_float32_matmul_precision("highest")
     try:
-        with torch._dynamo.config.patch(disable=True):
+        with torch._dynamo.config.patch(disable=True), _gpu_calls_on_cpu():
             yield
     finally:
         autocast.__init__ = init

@@ -19,7 +19,7 @@ from functools import partial
 import torch
 
 from grader.checks import kit
-from grader.checks.common import device_probe
+from grader.checks.common import CUDA_ASKED, device_probe
 from grader.checks.families.loop_models import loader, probe_model
 from grader.checks.families.loops import entry_points
 from grader.spec import CheckSet, Verdict
@@ -40,11 +40,13 @@ def observe(ctx, key: str) -> dict:
     run = run or (lambda m: evaluate(m, data, meta))
     moved, first = [], []  # tensors copied to meta by Tensor.to; the model's first input
     handle = model.register_forward_pre_hook(lambda _, args: first.extend(args[:1]))
+    CUDA_ASKED.clear()
     try:
         with _moves_recorded(moved):
             seen = device_probe(run, model)
     finally:
         handle.remove()
+    seen["cuda_asked"] = bool(CUDA_ASKED)  # .cuda() or "cuda" written in (torch_defaults)
     seen["copy_dropped"] = bool(first) and any(t is first[0] for t in moved)
     return {key: seen}
 
@@ -88,6 +90,13 @@ def _verdict(seen: dict, fn: str) -> Verdict:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")
     missing = [what for what, ok in (("the model", model_ok), ("the batches", batch_ok)) if not ok]
     where = seen["param_device"] if not model_ok else seen["input_device"]
+    if seen.get("cuda_asked"):  # run on the CPU by torch_defaults, where a GPU was named
+        return Verdict.wrong(
+            f"{fn} was given a device but left {' and '.join(missing)} on {where}: it moves "
+            "to the GPU itself (.cuda() or 'cuda' written in), not to the device it is given; "
+            "use model.to(device), images.to(device), labels.to(device) with its argument (the "
+            "notebook passes \"cpu\" in places, and a machine without a GPU has no 'cuda')"
+        )
     if not batch_ok and seen.get("copy_dropped"):  # `images.to(device)` as a statement
         return Verdict.wrong(
             f"{fn} was given a device but left {' and '.join(missing)} on {where}: it calls "
