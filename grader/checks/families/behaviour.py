@@ -268,7 +268,7 @@ def _modules_built(built: list, active: bool = True):
 def _built(seen: dict) -> str:
     names = seen.get("built_in_forward")
     return names and (
-        f"forward builds a new {names[0]} on every call: its weights are drawn afresh each time "
+        f"forward builds a new {names[0]} on every call: its weights are new at each call "
         "and are none of the model's parameters, so the optimiser never trains them and "
         "state_dict() does not save them; create every layer in __init__"
     )
