@@ -323,36 +323,32 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     return seen
 
 
-# What student code asked to move to a GPU (`.cuda()`, `.to("cuda")`) under `torch_defaults`,
-# which runs it on the CPU instead: the devices checks read it to name the hard-coded GPU.
-CUDA_ASKED: list[str] = []
-
-
-def _on_cpu(device: Any) -> Any:
-    """A device argument naming a GPU ("cuda:0", torch.device("cuda"), an ordinal) as the CPU."""
+def _on_cpu(device: Any, asked: list) -> Any:
+    """A device argument naming a GPU ("cuda:0", torch.device("cuda"), an ordinal) as the CPU,
+    noted in `asked`."""
     gpu = isinstance(device, str) and device.startswith("cuda")
     gpu = gpu or isinstance(device, torch.device) and device.type == "cuda"
     if gpu or (isinstance(device, int) and not isinstance(device, bool)):
-        CUDA_ASKED.append(str(device))
+        asked.append(str(device))
         return torch.device("cpu")
     return device
 
 
 @contextlib.contextmanager
-def _gpu_calls_on_cpu():
-    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call) kept on the CPU."""
+def gpu_calls_on_cpu(asked: list):
+    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call) kept on the CPU where
+    student code names a GPU, each such call noted in `asked` (the devices checks read it)."""
     to, cuda = torch.Tensor.to, torch.Tensor.cuda
 
     def to_cpu(self, *args, **kwargs):
         if "device" in kwargs:
-            kwargs["device"] = _on_cpu(kwargs["device"])
-        return to(self, *[_on_cpu(a) for a in args], **kwargs)
+            kwargs["device"] = _on_cpu(kwargs["device"], asked)
+        return to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
 
     def cuda_cpu(self, *args, **kwargs):
-        CUDA_ASKED.append("cuda()")
+        asked.append("cuda()")
         return self
 
-    CUDA_ASKED.clear()
     torch.Tensor.to, torch.Tensor.cuda = to_cpu, cuda_cpu
     try:
         yield
@@ -375,7 +371,7 @@ def torch_defaults():
     placement probe's meta tensors (blind round 11: train_device lost), and compiling on the
     grader's CPU costs more than the checks. `.cuda()` and `.to("cuda")` written in, a Colab
     habit, run on the CPU (the grader has no GPU: each check that called them raised): only the
-    devices checks charge them (`CUDA_ASKED`), blind round 14.
+    devices checks charge them (`gpu_calls_on_cpu`), blind round 14.
     """
     import torch._dynamo  # here, not at the top: the host process never needs it
 
@@ -391,7 +387,7 @@ def torch_defaults():
     torch.set_grad_enabled(True)
     torch.set_float32_matmul_precision("highest")
     try:
-        with torch._dynamo.config.patch(disable=True), _gpu_calls_on_cpu():
+        with torch._dynamo.config.patch(disable=True), gpu_calls_on_cpu([]):
             yield
     finally:
         autocast.__init__ = init

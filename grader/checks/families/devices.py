@@ -19,7 +19,7 @@ from functools import partial
 import torch
 
 from grader.checks import kit
-from grader.checks.common import CUDA_ASKED, device_probe
+from grader.checks.common import device_probe, gpu_calls_on_cpu
 from grader.checks.families.loop_models import loader, probe_model
 from grader.checks.families.loops import entry_points
 from grader.spec import CheckSet, Verdict
@@ -39,14 +39,14 @@ def observe(ctx, key: str) -> dict:
     run = (lambda m: train(m, data, optimizer, meta)) if key == "train" else None
     run = run or (lambda m: evaluate(m, data, meta))
     moved, first = [], []  # tensors copied to meta by Tensor.to; the model's first input
+    asked = []  # .cuda() or "cuda" written in, run on the CPU
     handle = model.register_forward_pre_hook(lambda _, args: first.extend(args[:1]))
-    CUDA_ASKED.clear()
     try:
-        with _moves_recorded(moved):
+        with gpu_calls_on_cpu(asked), _moves_recorded(moved):
             seen = device_probe(run, model)
     finally:
         handle.remove()
-    seen["cuda_asked"] = bool(CUDA_ASKED)  # .cuda() or "cuda" written in (torch_defaults)
+    seen["cuda_asked"] = bool(asked)
     seen["copy_dropped"] = bool(first) and any(t is first[0] for t in moved)
     return {key: seen}
 
