@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from grader.checks.common import WrongValue, a_tensor, modules_of_type, resident_outputs
 
@@ -401,11 +401,31 @@ def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> int:
     return int((outputs.argmax(dim=1) == targets).sum().item())
 
 
-def build_trainer(ctx, class_name: str, model, data, optimizer, device, loss=None, **extra):
-    """The student's trainer class `class_name` on loader `data` (as training and validation
-    data), with `loss` or the family's criterion and counting function (`counter_keyword`), and
-    `extra` keyword arguments (an assignment's own, such as a regularisation)."""
+def other_images(data: DataLoader) -> DataLoader:
+    """What a trainer gets as the loader that the method under test must not read: one batch
+    of the first images of `data`, one fewer than its batches hold, so a method that reads it
+    (validate iterating self.train_loader) runs on batches of another size and computes other
+    numbers."""
+    first = Subset(data.dataset, range(max(1, data.batch_size - 1)))
+    return DataLoader(first, batch_size=len(first))
+
+
+def other_accuracy(model: nn.Module, data: DataLoader) -> float:
+    """The accuracy on `other_images(data)`: what validate reading the wrong loader returns."""
+    return evaluate(model, other_images(data), "cpu")
+
+
+def build_trainer(
+    ctx, class_name: str, model, data, optimizer, device, loss=None, reads="", **extra
+):
+    """The student's trainer class `class_name` on loader `data`, with `loss` or the family's
+    criterion and counting function (`counter_keyword`), and `extra` keyword arguments (an
+    assignment's own, such as a regularisation). `reads`: "train_loader" or "val_loader", the
+    one the method under test reads, which is `data`, the other being `other_images(data)`;
+    else `data` is both."""
     spec = ctx.manifest.loops
     counter = {spec.counter_keyword: count_correct} if spec.counter_keyword else {}
     loss = loss or criterion(ctx.manifest)
-    return ctx.get(class_name)(model, data, data, loss, optimizer, device, **counter, **extra)
+    other = other_images(data) if reads else data
+    loaders = (other, data) if reads == "val_loader" else (data, other)
+    return ctx.get(class_name)(model, *loaders, loss, optimizer, device, **counter, **extra)

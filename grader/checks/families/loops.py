@@ -33,11 +33,10 @@ Calling conventions (manifest `[loops]`):
   (of the `train_loss` batches: lr 0, a known number right; and of one batch all wrong before
   an SGD step that gets some right, so a second pass after the step shows) are judged with
   `train_loss`.
-* "network_trainer": `train` and `evaluate` name `Class.method`, e.g.
-  `NetworkTrainer.train_epoch` and `NetworkTrainer.validate`; the class is built as
-  `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus, with
-  `counter_keyword`, the family's own `count_correct` under that keyword); `validate()` returns
-  `(loss, accuracy)` or the accuracy.
+* "network_trainer": `train` and `evaluate` name `Class.method` (`NetworkTrainer.validate`), the
+  class built as `Class(model, train_loader, val_loader, criterion, optimizer, device)` (plus the
+  family's `count_correct` under `counter_keyword`), the loader the judged method must not read
+  holding other images (`other_images`); `validate()` returns `(loss, accuracy)` or accuracy.
 """
 
 from __future__ import annotations
@@ -60,6 +59,7 @@ from grader.checks.families.loop_models import (
     flat_weights,
     given_criterion,
     loader,
+    other_accuracy,
     probe_model,
 )
 from grader.checks.families.loop_results import (
@@ -138,11 +138,11 @@ def known_scores(n: int, classes: int, g: torch.Generator) -> tuple[torch.Tensor
     return scores, targets
 
 
-def _trainer_factory(ctx, class_name: str) -> Callable:
-    """`make(model, loader, optimizer, device)`: `build_trainer` of `class_name`."""
+def _trainer_factory(ctx, class_name: str, reads: str) -> Callable:
+    """`make(model, loader, optimizer, device)`: `build_trainer` of `class_name` (`reads`)."""
 
     def make(model, data, optimizer, device):
-        return build_trainer(ctx, class_name, model, data, optimizer, device)
+        return build_trainer(ctx, class_name, model, data, optimizer, device, reads=reads)
 
     return make
 
@@ -155,7 +155,7 @@ def validation_result(ctx) -> Callable | None:
     if spec.convention != "network_trainer":
         return ctx.get(spec.evaluate) if spec.returns == "loss_accuracy" else None
     eval_class, eval_method = spec.evaluate.split(".")
-    make = _trainer_factory(ctx, eval_class)
+    make = _trainer_factory(ctx, eval_class, "val_loader")
 
     def validate(model, data, device):
         idle = torch.optim.SGD(model.parameters(), lr=0.0)
@@ -182,7 +182,7 @@ def entry_points(ctx) -> tuple[Callable, Callable]:
             lambda *args: _part(evaluate_pair(*args), 1),
         )
     train_class, train_method = spec.train.split(".")
-    make = _trainer_factory(ctx, train_class)
+    make = _trainer_factory(ctx, train_class, "train_loader")
     validate = validation_result(ctx)
 
     def train(model, data, optimizer, device):
@@ -239,7 +239,7 @@ def observe_evaluation(ctx) -> dict:
     # evaluate_accuracy: no batch norm, batches of 8, 8, 5 with a known number right in each.
     inner = probe_model(manifest, seed + 3)
     data = loader(manifest, seed + 4, (8, 8, 5), model=inner, right=tuple(s["right_accuracy"]))
-    record = {}
+    record = {"other": other_accuracy(inner.eval(), data)}  # validate reading train_loader
     _call(record, "returned", evaluate, inner.eval(), data, cpu)
     out["evaluate_accuracy"] = record
     return out
@@ -320,9 +320,9 @@ def observe(ctx) -> dict:
 
 def _trainer_pass(ctx, record: dict, model, data, optimizer) -> None:
     """train_loss's pass of a trainer: what it returns, then the accuracy it stored."""
-    name, method = ctx.manifest.loops.train.split(".")
+    name, method, cpu = *ctx.manifest.loops.train.split("."), torch.device("cpu")
     try:
-        trainer = build_trainer(ctx, name, model, data, optimizer, torch.device("cpu"))
+        trainer = build_trainer(ctx, name, model, data, optimizer, cpu, reads="train_loader")
         record["returned"] = jsonable(getattr(trainer, method)())
         stored = getattr(trainer, ctx.manifest.loops.train_accuracy, None)
         record["train_accuracy"] = jsonable(stored)
@@ -421,7 +421,7 @@ def _pass_problem(seen: dict, want: dict, fn: str) -> str | None:
     if set(got) != set(expected):
         return (
             f"{fn} ran the model on batches of {got[:6]} images, expected those of the loader "
-            f"it is given ({expected}): iterate over the loader argument, not a global loader"
+            f"it is given ({expected}): iterate over it (a trainer's self.train_loader), no other"
         )
     if len(got) < len(expected):
         return (

@@ -182,6 +182,12 @@ def _trainer_accuracy(seen, want, ctx) -> Verdict:
     in regularized_step's run and in the family's train_loss pass over batches of 8, 8 and 5
     (the manifest's `train_accuracy`): correct / samples, a fraction."""
     verdict = evaluation_accuracy(ctx)
+    measured = ctx.observations[EVALUATION].get("evaluate_accuracy") or {}
+    if verdict.fraction < 1 and same_number(got := measured.get("returned"), measured.get("other")):
+        return Verdict.wrong(
+            f"NetworkTrainer.validate returned {got!r}, the accuracy on the trainer's train_loader"
+            " (the grader gives it other images than val_loader): iterate over self.val_loader"
+        )
     entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
     ref = ctx.references["regularized_step"]["runs"][0]
     uneven = (seen.get("train_loss") or {}, want["train_loss"], "on batches of 8, 8 and 5")

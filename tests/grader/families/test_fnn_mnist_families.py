@@ -332,3 +332,28 @@ def test_is_a_network_that_cannot_train_its_behaviour_s(fnn, cell, old, new):
     if CHECKPOINTED in new:  # use_reentrant=False trains every layer
         kept = fnn.grade(fnn.namespace(code.replace(old, CHECKPOINTED + "False)")), [observer])
         assert all(r.points == r.max_points for r in kept.values()), kept
+
+
+BOTH = {"trainer_loss", "trainer_accuracy"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "check", "said"),
+    [  # validate reads the training loader (blind 14, fnn m12: 40/40), or train_epoch validation's
+        ("in self.val_loader:", "in self.train_loader:", "trainer_accuracy", "self.val_loader"),
+        ("in self.train_loader:", "in self.val_loader:", "trainer_loss", "self.train_loader"),
+    ],
+)
+def test_is_a_trainer_method_that_reads_the_other_loader_charged(fnn, old, new, check, said):
+    """The grader's trainers were given one loader as both train_loader and val_loader, so a
+    method reading the other one computed the right numbers. Now the loader a method must not
+    read holds other images: its loss and accuracy are wrong (trainer_loss, trainer_accuracy,
+    one saying which loader to read); its mode, steps, device placement and the regularized
+    step are not charged."""
+    assert TRAINER.count(old) == 1
+    code = fnn.namespace(TRAINER.replace(old, new))
+    results = fnn.grade(code, ["loops", "loops_evaluate", "regularized_step"])
+    assert {n for n, r in results.items() if r.points < r.max_points} == BOTH
+    assert said in results[check].message
+    devices = fnn.grade(code, ["devices", "devices_evaluate"])
+    assert all(r.status == "pass" for r in devices.values()), devices
