@@ -117,7 +117,7 @@ def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
     return (
         "with the same parameter values as the reference it computes other outputs (check the "
         "order of the layers, which get the activation and batch norm, and that forward applies "
-        "them all)"
+        "them all and nothing more, no softmax or log_softmax: it returns logits)"
     )
 
 

@@ -68,6 +68,30 @@ def test_is_a_softmax_in_fnn_charged_to_fnn_output_only(fnn):
     assert results["fnn_output"].points == 0 and results["fnn_behaviour"].status == "skipped"
 
 
+def test_is_a_log_softmax_in_fnn_and_deep_fnn_named(fnn):
+    """forward returning F.log_softmax (blind 14, fnn m10): fnn_behaviour and deep_fnn_behaviour
+    said "check the order of the layers". The text asks for raw scores, no softmax: FNN's is
+    fnn_output's, named as such (fnn_mnist's fnn_images outputs "raw_logits"); DeepFNN's
+    behaviour message names the softmax among what forward must not add."""
+    old = "return self.layers(torch.flatten(x, start_dim=1))"
+    code = reference_cells(ID)["fnn"].replace(old, f"return torch.log_softmax({old[7:]}, dim=1)")
+    results = fnn.grade(fnn.namespace(code), ["module:fnn_images", "fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"fnn_output", "fnn_behaviour"}
+    assert results["fnn_behaviour"].status == "skipped"
+    assert "log-probabilities (log_softmax applied)" in results["fnn_output"].message
+    deep = reference_cells(ID)["deep_fnn"]
+    old = "    def forward(self, x):\n"
+    assert deep.count(old) == 1
+    code = deep.replace(
+        old,
+        f"{old}        return torch.log_softmax(self._logits(x), dim=1)\n\n"
+        "    def _logits(self, x):\n",
+    )
+    results = fnn.grade(fnn.namespace(code), ["deep_fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"deep_fnn_behaviour"}
+    assert "no softmax or log_softmax" in results["deep_fnn_behaviour"].message
+
+
 def test_are_flatten_s_tensor_subclasses_read_by_their_values(fnn):
     """flatten returning a tensor subclass whose len() lies, values right (blind round 8): the
     test images of make_loaders are read by their values (a reshape to len() failed)."""
