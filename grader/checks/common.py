@@ -199,7 +199,8 @@ def along(seen: Any, want: Any, tol: float = 1e-3) -> bool:
 
 
 def unregistered_modules(module: nn.Module) -> list[str]:
-    """Attributes that hold modules PyTorch cannot see: plain lists, tuples or dicts of them."""
+    """Attributes that hold modules PyTorch cannot see: plain lists, tuples or dicts of them,
+    and layers with parameters kept on the class ("Class.name"), which no instance registers."""
     found = []
     for name, value in vars(module).items():
         if name == "_modules":  # PyTorch's own registry of the registered children
@@ -207,9 +208,29 @@ def unregistered_modules(module: nn.Module) -> list[str]:
         items = value.values() if isinstance(value, dict) else value
         if isinstance(value, list | tuple | dict) and any(isinstance(v, nn.Module) for v in items):
             found.append(name)
+    cls = type(module)
+    for name, value in vars(cls).items():  # `layers = nn.ModuleList()` in the class body
+        if isinstance(value, nn.Module) and any(True for _ in value.parameters()):
+            found.append(f"{cls.__name__}.{name}")
     for child in module.children():
         found += unregistered_modules(child)
     return found
+
+
+def unregistered_hint(names: list[str] | None) -> str:
+    """What to say after a parameter problem when attributes `names` hold layers PyTorch does
+    not see (`unregistered_modules`); "" when there are none."""
+    if not names:
+        return ""
+    if "." in names[0]:  # a layer kept on the class
+        return (
+            f" ({names[0]} is a class attribute: one object that every instance shares and "
+            f"PyTorch does not register: assign self.{names[0].split('.')[-1]} in __init__)"
+        )
+    return (
+        f" (attribute {names[0]!r} keeps layers in a plain Python container, which PyTorch "
+        "does not register: use nn.ModuleList or nn.Sequential)"
+    )
 
 
 def jsonable(value: Any, depth: int = 0) -> Any:

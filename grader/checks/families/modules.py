@@ -40,6 +40,7 @@ from grader.checks.common import (
     plain,
     same_values,
     sample_shape,
+    unregistered_hint,
     unregistered_modules,
 )
 from grader.checks.families import behaviour
@@ -380,17 +381,6 @@ def where_setting(name: str):
     the call with setting i's arguments, as `describe` writes it."""
     return lambda ctx, i, want: describe(
         ctx.manifest.module(name), ctx.settings["values"][i], ctx.manifest
-    )
-
-
-def unregistered_hint(names: list[str] | None) -> str:
-    """What to say after a parameter problem when attributes `names` hold layers PyTorch does
-    not see (`common.unregistered_modules`); "" when there are none."""
-    if not names:
-        return ""
-    return (
-        f" (attribute {names[0]!r} keeps layers in a plain Python container, which PyTorch "
-        "does not register: use nn.ModuleList or nn.Sequential)"
     )
 
 

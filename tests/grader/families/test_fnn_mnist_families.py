@@ -381,3 +381,33 @@ def test_is_a_trainer_method_that_reads_the_other_loader_charged(fnn, old, new, 
     assert said in results[check].message
     devices = fnn.grade(code, ["devices", "devices_evaluate"])
     assert all(r.status == "pass" for r in devices.values()), devices
+
+
+CLASS_LIST = """
+class DeepFNN(nn.Module):
+    layers = nn.ModuleList()
+
+    def __init__(self, input_size=784, hidden_sizes=(256, 256), output_size=10,
+                 activation=nn.ReLU, batch_norm=False):
+        super().__init__()
+        widths = [input_size, *hidden_sizes]
+        for n_in, n_out in zip(widths[:-1], widths[1:]):
+            self.layers.append(dense_layer(n_in, n_out, activation, batch_norm))
+        self.layers.append(dense_layer(widths[-1], output_size))
+
+    def forward(self, x):
+        x = torch.flatten(x, start_dim=1)
+        for layer in self.layers:
+            x = layer(x)
+        return x
+"""
+
+
+def test_is_a_module_list_kept_on_the_class_named(fnn):
+    """DeepFNN with `layers = nn.ModuleList()` in its class body, appended to in __init__
+    (blind 14, fnn m14): no parameter is registered and every instance adds to one list.
+    deep_fnn_shapes is right to charge it, but said only "0 parameters": it names the class
+    attribute now."""
+    results = fnn.grade(fnn.namespace(CLASS_LIST), ["deep_fnn_structure"])
+    assert results["deep_fnn_shapes"].points == 0
+    assert "(DeepFNN.layers is a class attribute" in results["deep_fnn_shapes"].message
