@@ -169,6 +169,20 @@ def test_is_a_float64_transform_not_charged_to_the_search():
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
+def test_is_a_search_validated_on_the_training_split_charged_to_best_trial():
+    """Blind round 14 (s13): train_and_validate(config, train_set, train_set, ...) scored every
+    trial by its training accuracy, which it also reported: both search checks passed."""
+    cell = reference_cells("mlp_tuning")["search"]
+    old = "config, train_set, val_set, stats, stage["
+    assert cell.count(old) == 1
+    searched = _verdicts(
+        search, search.search, search=cell.replace(old, old.replace("val", "train"))
+    )
+    assert searched["search_never_tests"].fraction == 1, searched
+    best = searched["search_best_trial"]
+    assert best.fraction == 0 and "trained on" in best.message, searched
+
+
 def test_does_the_search_check_print_no_optuna_trial_lines():
     """Seen by an instructor: grading printed Optuna's INFO line for each trial of the
     reference's search, which the grading run observes in its own process (--quiet too)."""

@@ -7,7 +7,8 @@ charges it, as it charges the validation images the trials learnt from (`leaks`,
 study holds (`study_summary`);
 `judge_best_trial` asks that it is the last stage's (it ran as many trials as the reference's),
 that it maximises, that every completed trial's value is the validation accuracy it reported
-last to the pruner, and that its best trial is the best of them. Not a family: an assignment's
+last to the pruner, measured on other images than it trained on (`self_validated`), and that its
+best trial is the best of them. Not a family: an assignment's
 own search check runs the search its way (data, budget, stand-ins) and uses these.
 """
 
@@ -59,18 +60,40 @@ class Tripwire:
         return f"<{self._name}: the test split, withheld while the search is checked>"
 
 
+def _argument(args: tuple, kwargs: dict, at: tuple[int, str]):
+    """The argument at position `at[0]`, or named `at[1]`; None when not given."""
+    return args[at[0]] if len(args) > at[0] else kwargs.get(at[1])
+
+
+def _same_images(a, b) -> bool:
+    """Whether data sets `a` and `b` are the same images: one object, or Subsets of one data set
+    with the same indices."""
+    if a is b:
+        return a is not None
+    subsets = all(hasattr(d, "dataset") and hasattr(d, "indices") for d in (a, b))
+    return subsets and a.dataset is b.dataset and list(a.indices) == list(b.indices)
+
+
 def watched_training(
-    train, record: dict, leaked: dict, stats_at=(3, "stats"), curve="val_accuracy"
+    train,
+    record: dict,
+    leaked: dict,
+    stats_at=(3, "stats"),
+    curve="val_accuracy",
+    splits_at=((1, "train_set"), (2, "val_set")),
 ):
     """The search's training function `train` (returning (model, curve)), watched: `record`'s
     "leaks" name the data of `leaked` (what -> its mean image) whose statistics it was given
-    (argument `stats_at`: position, name; (mean, std)) and its "finals" the last point of each
-    `curve[curve]`, which then starts with an accuracy of 1.0 that no trial reached, so that an
-    objective returning another point than the last (the curve's best, say) shows."""
+    (argument `stats_at`: position, name; (mean, std)), its "self_validated" counts the runs
+    validated on the images they trained on (the two arguments `splits_at` the same data) and
+    its "finals" the last point of each `curve[curve]`, which then starts with an accuracy of
+    1.0 that no trial reached, so that an objective returning another point than the last (the
+    curve's best, say) shows."""
 
     def watched(*args, **kwargs):
-        at, name = stats_at
-        stats = args[at] if len(args) > at else kwargs.get(name)
+        if _same_images(*(_argument(args, kwargs, at) for at in splits_at)):
+            record["self_validated"] = record.get("self_validated", 0) + 1
+        stats = _argument(args, kwargs, stats_at)
         mean = as_tensor(stats[0]) if isinstance(stats, tuple | list) and stats else None
         for what, image in leaked.items():
             if mean is not None and mean.shape == image.shape and torch.allclose(mean, image):
@@ -114,7 +137,8 @@ def probed_search(
     notebook's globals `withheld` (its test split) are `Tripwire`s, those `stand_ins` names hold
     the grader's values and its training function `training` is watched (`watched_training`,
     with `leaked`): the returned study's `study_summary` and type's name (`returned`), the
-    tripwires' record (`touched`), the `leaks` and `finals`, and the search's `error`."""
+    tripwires' record (`touched`), the `leaks`, `self_validated` and `finals`, and the search's
+    `error`."""
     touched, watched = [], {"leaks": [], "finals": []}
     stand_ins = {**{name: Tripwire(name, touched) for name in withheld}, **stand_ins}
     if callable(given := ctx.ns.get(training)):
@@ -218,6 +242,12 @@ def judge_best_trial(fn: str, last_accuracy: str):
             "the objective must return the validation accuracy after the last epoch "
             f"({last_accuracy}), not a training accuracy, the best of its curve or another number"
         )
+        if seen.get("self_validated"):  # val_set = train_set: a training accuracy
+            return Verdict.wrong(
+                f"{fn} validated its trials on the images they were trained on (the training "
+                "function was given the training split as its validation split too), so each "
+                "trial's value is a training accuracy: validate on the validation split"
+            )
         finals = seen.get("finals") or []
         for t in done:
             value, last = t["value"], t["last_report"]

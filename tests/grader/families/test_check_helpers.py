@@ -345,3 +345,32 @@ def test_is_a_saved_checkpoint_dict_described_as_one_not_as_unloadable(tmp_path)
     assert "'model_state_dict', 'model_class'" in described and "checkpoint" in described
     torch.save(torch.nn.Linear(2, 1).state_dict(), path)  # a state_dict: its shapes, sums
     assert [shape for shape, _ in saved_state(path)] == [[1], [1, 2]]
+
+
+def test_is_a_search_validated_on_its_training_split_charged():
+    """Blind round 14 (mlp_tuning s13): run_search called train_and_validate(config, train_set,
+    train_set, ...): every trial's value was the training accuracy it had reported, and both
+    search checks passed. The watched training function counts runs given one data set (or
+    Subsets with the same indices) as both splits; best_trial is then wrong."""
+    from torch.utils.data import Subset
+
+    data = images.ImageSet(torch.zeros(6, 28, 28, dtype=torch.uint8))
+    train_set, val_set = Subset(data, [0, 1, 2, 3]), Subset(data, [4, 5])
+    record = {"leaks": [], "finals": []}
+
+    def train(config, train_set, val_set, stats, epochs, **kwargs):
+        return "model", {"val_accuracy": [0.5]}
+
+    watched = studies.watched_training(train, record, {})
+    watched({}, train_set, val_set, None, 1)
+    watched({}, train_set, val_set=Subset(data, [4, 5]), stats=None, epochs=1)
+    assert "self_validated" not in record
+    watched({}, train_set, train_set, None, 1)
+    watched({}, train_set=train_set, val_set=Subset(data, [0, 1, 2, 3]), stats=None, epochs=1)
+    assert record["self_validated"] == 2
+    (study,) = _studies((1,))
+    seen = studies.study_summary(study) | record
+    judge = studies.judge_best_trial("run_search", "curve[-1]")
+    verdict = judge(seen, seen, None)
+    assert verdict.fraction == 0 and "on the images they were trained on" in verdict.message
+    assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
