@@ -139,6 +139,38 @@ def test_is_a_lazy_first_layer_judged_by_the_mlp_checks():
         assert all(v.fraction == 1 for v in verdicts.values()), verdicts
 
 
+PARAMETER_LIST_MLP = """import torch.nn.functional as F
+class MLP(nn.Module):
+    def __init__(self, hidden_layers=2, width=256, activation="relu", dropout=0.0,
+                 input_size=784, classes=10):
+        super().__init__()
+        sizes = [input_size] + [width] * hidden_layers + [classes]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+            layer = nn.Linear(n_in, n_out)
+            self.weights.append(layer.weight)
+            self.biases.append(layer.bias)
+        self.activation, self.dropout = activation, nn.Dropout(dropout)
+
+    def forward(self, x):
+        x, act = x.flatten(1), getattr(torch, self.activation)
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            x = self.dropout(act(F.linear(x, w, b)))
+        return F.linear(x, self.weights[-1], self.biases[-1])
+"""
+
+
+def test_are_layers_applied_with_f_linear_judged_by_the_mlp_checks():
+    """Blind round 14 (s14): weights and biases in two nn.ParameterLists, applied with F.linear
+    (registered, trained and saved; parameters, outputs and behaviour right) lost mlp_activation
+    and mlp_dropout_modes, 4 points: "0 nn.Linear layer calls in forward"."""
+    for observer in (mlp.mlp_hidden, mlp.mlp_dropout):
+        verdicts = _verdicts(mlp, observer, mlp=PARAMETER_LIST_MLP)
+        assert all(v.fraction == 1 for v in verdicts.values()), verdicts
+    wrong = PARAMETER_LIST_MLP.replace("getattr(torch, self.activation)", "torch.tanh")
+    assert _verdicts(mlp, mlp.mlp_hidden, mlp=wrong)["mlp_activation"].fraction < 1
+
+
 @pytest.mark.parametrize(
     "old, new",
     [

@@ -13,7 +13,7 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 `__init__` (sizing a layer) has moved them in training mode.
 
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
-`outputs`), `linear_calls` (what each nn.Linear receives and gives in one forward pass),
+`outputs`), `linear_calls` (what each linear layer receives and gives in one forward pass),
 `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
 `gradient_problem` (right outputs that train fewer parameters than the reference's, or pass
 another gradient back to a block's input, as `outputs` records),
@@ -318,10 +318,27 @@ def same_outputs(seen: dict, want: dict, prefix: str = "") -> bool:
     return all(same_values(seen.get(f"{m}_tensor"), want.get(f"{prefix}{m}_tensor")) for m in modes)
 
 
+class _FunctionalLinears(torch.overrides.TorchFunctionMode):
+    """Records (input, output) of every F.linear call (nn.Linear's own included) under it."""
+
+    def __init__(self, calls: list):
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        output = func(*args, **(kwargs or {}))
+        if func is F.linear and isinstance(output, torch.Tensor):
+            self.calls.append((args[0].detach().clone(), output.detach().clone()))
+        return output
+
+
 def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> list:
-    """(input, output) of every nn.Linear call, in call order, in one forward pass of `x` in
-    the given mode, without gradients, after `torch.manual_seed(seed)` (dropout's masks)."""
+    """(input, output) of every linear layer call, in call order, in one forward pass of `x` in
+    the given mode, without gradients, after `torch.manual_seed(seed)` (dropout's masks): of
+    every nn.Linear call (a forward hook), or of every F.linear call when those are more (weights
+    kept in an nn.ParameterList and applied with F.linear: blind round 14, mlp_tuning s14)."""
     calls: list = []
+    functional: list = []
 
     def hook(module, args, output):
         calls.append((args[0].detach().clone(), output.detach().clone()))
@@ -330,12 +347,12 @@ def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int
     model.train(training)
     torch.manual_seed(seed)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _FunctionalLinears(functional):
             model(x)
     finally:
         for h in handles:
             h.remove()
-    return calls
+    return functional if len(functional) > len(calls) else calls
 
 
 def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str | None:
