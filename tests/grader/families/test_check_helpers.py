@@ -374,3 +374,48 @@ def test_is_a_search_validated_on_its_training_split_charged():
     verdict = judge(seen, seen, None)
     assert verdict.fraction == 0 and "on the images they were trained on" in verdict.message
     assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
+
+
+class _Placed(torch.nn.Module):
+    """A linear layer, then what `kind` of tensor its forward adds: one of the CPU's whatever the
+    model's device (charged), one that follows it, or the notebook's global device (not)."""
+
+    DEVICE = torch.device("cpu")  # the notebook's `device` on the grader (cuda on Colab)
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.layer, self.kind = torch.nn.Linear(6, 4), kind
+        if kind == "plain attribute":
+            self.shift = torch.ones(4)
+        elif kind == "buffer":
+            self.register_buffer("shift", torch.ones(4))
+
+    def forward(self, x):
+        x = x.to(self.DEVICE) if self.kind == "global device" else x
+        h = self.layer(x)
+        if self.kind in ("plain attribute", "buffer"):
+            return h + self.shift
+        made = {"torch.zeros(n)": torch.zeros(4), "torch.rand(shape)": torch.rand(h.shape)}
+        return h + made.get(self.kind, h.new_zeros(4))
+
+
+@pytest.mark.parametrize(
+    ("kind", "charged"),
+    [
+        ("torch.zeros(n)", True),
+        ("torch.rand(shape)", True),
+        ("plain attribute", True),
+        ("buffer", False),
+        ("new_zeros", False),
+        ("global device", False),
+    ],
+)
+def test_is_a_forward_that_would_fail_on_a_gpu_told_apart(kind, charged):
+    """Blind round 14 (mlp_tuning s16): a forward making its dropout mask with torch.rand(shape)
+    kept full marks, though it raises on Colab's GPU. Moved to the meta device, a model shows
+    what stays on the CPU; a device the code names (the notebook's global) is not charged."""
+    seen = behaviour.outputs(_Placed(kind), torch.randn(3, 6), 1)
+    want = behaviour.outputs(_Placed("buffer"), torch.randn(3, 6), 1)
+    problem = behaviour.gradient_problem(seen, want)
+    assert (problem is not None and "raises on a GPU" in problem) == charged, problem
+    assert not charged or "device=x.device" in problem

@@ -213,7 +213,7 @@ class _HandDropout(nn.Module):
     def forward(self, x):
         if not self.training:
             return x
-        return x * (torch.rand(x.shape) >= self.p).to(x.dtype) / (1 - self.p)
+        return x * (torch.rand_like(x) >= self.p).to(x.dtype) / (1 - self.p)
 
 
 def _mlp(dropout: nn.Module, extra: nn.Module | None = None) -> nn.Module:
