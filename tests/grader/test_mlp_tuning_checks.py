@@ -171,6 +171,31 @@ def test_are_layers_applied_with_f_linear_judged_by_the_mlp_checks():
     assert _verdicts(mlp, mlp.mlp_hidden, mlp=wrong)["mlp_activation"].fraction < 1
 
 
+def test_is_a_log_softmax_mlp_charged_to_mlp_output():
+    """Blind round 14 (s28): an MLP returning log_softmax(logits) (the sheet: "raw scores
+    (logits, no softmax)") passed mlp_output and lost mlp_behaviour, told to check the order of
+    its layers. The manifest asks for raw logits: mlp_output names the log-softmax."""
+    from grader.checks.families import modules
+
+    manifest = load_manifest("mlp_tuning")
+    entry = next(m for m in manifest.modules if m.name == "mlp")
+    cell = reference_cells("mlp_tuning")["mlp"]
+    observe, draw = modules.observe(entry, False), modules.draw_settings(entry)
+    settings, seen = draw(random.Random(1), manifest), []
+    for code in (
+        cell.replace("return self.layers(x)", "return self.layers(x).log_softmax(1)"),
+        cell,
+    ):
+        ns: dict = {}
+        exec(compile(IMPORTS + "\n" + code, "mlp", "exec"), ns)
+        seen.append(observe(ProbeContext(ns=ns, manifest=manifest, settings=settings)))
+    problems = [
+        modules._output_problem(entry, *pair)
+        for pair in zip(*(s["settings"] for s in seen), strict=True)
+    ]
+    assert all("log-probabilities" in p for p in problems), problems
+
+
 @pytest.mark.parametrize(
     "old, new",
     [
