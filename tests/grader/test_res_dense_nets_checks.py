@@ -143,3 +143,19 @@ def test_is_a_densenet_that_squeezes_a_batch_of_one_charged_once():
     own_bug = own_bug.replace('seen["fc"][0][1]', 'seen["fc"][0].squeeze()[1]')
     results = harness.grade(harness.namespace(own_bug), observers)
     assert results["shape_answers"].points == 0 and results["densenet_output"].points == 1
+
+
+def test_is_noise_added_in_training_mode_alone_charged_to_densenet_behaviour():
+    """Blind round 14: `if self.training: x = x + 0.05 * torch.randn_like(x)` before the stem,
+    which the sheet's DenseNet lacks, kept densenet_behaviour: its masks' generator was seeded
+    as the inputs' was, so randn_like(x) gave x back, and batch norm undid the rescaled x."""
+    noisy = SQUEEZED_NET.replace("self.pool(x).squeeze()", "torch.flatten(self.pool(x), 1)")
+    noisy = noisy.replace(
+        "    def forward(self, x):\n",
+        "    def forward(self, x):\n        if self.training:\n"
+        "            x = x + 0.05 * torch.randn_like(x)\n",
+    )
+    assert "randn_like" in noisy
+    lost = _lost(Harness.of("res_dense_nets"), noisy, "densenet_behaviour")
+    assert lost.keys() == {"densenet_behaviour"}, lost
+    assert "draws random numbers" in lost["densenet_behaviour"][1], lost
