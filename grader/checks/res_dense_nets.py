@@ -298,6 +298,12 @@ def _fc_input(entry, want, ctx, i) -> str | None:
     # makes of them, and nothing spatial.
     last = entry["block_outputs"][-1] if entry["block_outputs"] else None
     channels = [last[0]] if isinstance(last, list) and last else None
+    if entry["last_linear_input"] is None:
+        return (
+            "no registered nn.Linear runs in its forward pass, expected one that receives "
+            f"{channels}: a layer made inside forward is no submodule (new random weights at "
+            "every call, never trained nor saved): make it in __init__"
+        )
     if entry["last_linear_input"] != channels:
         return (
             f"the final linear layer receives {entry['last_linear_input']}, expected "

@@ -159,3 +159,17 @@ def test_is_noise_added_in_training_mode_alone_charged_to_densenet_behaviour():
     lost = _lost(Harness.of("res_dense_nets"), noisy, "densenet_behaviour")
     assert lost.keys() == {"densenet_behaviour"}, lost
     assert "draws random numbers" in lost["densenet_behaviour"][1], lost
+
+
+def test_is_a_classifier_made_inside_forward_told_so():
+    """Blind round 14: `nn.Linear(x.shape[1], 10)` made in DenseNet.forward lost
+    densenet_fc_input with "the final linear layer receives None": it now names a layer made
+    inside forward."""
+    made_in_forward = SQUEEZED_NET.replace(
+        "self.fc(self.pool(x).squeeze())",
+        "nn.Linear(x.shape[1], 10)(torch.flatten(self.pool(x), 1))",
+    )
+    assert "nn.Linear(x.shape[1], 10)(" in made_in_forward
+    lost = _lost(Harness.of("res_dense_nets"), made_in_forward, "densenet_fc_input")
+    told = lost["densenet_fc_input"][1]
+    assert lost["densenet_fc_input"][0] == 0 and "inside forward" in told, told
