@@ -395,33 +395,33 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
 
 
 def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
-    seen, want = seen["evaluate_accuracy"], want["evaluate_accuracy"]
     _, fn = _names(ctx)
+    problem = _pass_problem(seen, want, fn, "evaluate_mode")  # batches of a global loader?
+    seen, want = seen["evaluate_accuracy"], want["evaluate_accuracy"]
     if verdict := _raised(seen, fn):
         return verdict
     return Verdict.expect(
         same_number(seen.get("returned"), want["returned"]),
         f"{fn} returns correct / total",
-        f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
+        problem
+        or f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
         f"{want['returned']:.4f} (the number correct over all images divided by the number of "
         "images, a fraction between 0 and 1 as the instructions say; not a percentage, not an "
         "average of per-batch accuracies)",
     )
 
 
-def _pass_problem(seen: dict, want: dict, fn: str) -> str | None:
-    """What train's pass did other than run the model once on each batch of the loader it was
-    given (a global loader iterated, a return inside the loop), or None: said by train_loss,
-    which the pass's mistake costs, and by train_zero_grad, whose three steps it changes."""
-    got, expected = (
-        [c.get("batch") for c in o["train_mode"].get("calls") or []] for o in (seen, want)
-    )
-    if "error" in seen["train_mode"] or not got or got == expected:
+def _pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> str | None:
+    """What train's pass (evaluate's: `key`) did other than run the model once on each batch of
+    its loader (a global loader, a return in the loop), or None; the checks it costs say it."""
+    got, expected = ([c.get("batch") for c in o[key].get("calls") or []] for o in (seen, want))
+    own = "self.train_loader" if key == "train_mode" else "self.val_loader"
+    if "error" in seen[key] or not got or got == expected:
         return None
     if set(got) != set(expected):
         return (
             f"{fn} ran the model on batches of {got[:6]} images, expected those of the loader "
-            f"it is given ({expected}): iterate over it (a trainer's self.train_loader), no other"
+            f"it is given ({expected}): iterate over it (a trainer's {own}), no other"
         )
     if len(got) < len(expected):
         return (

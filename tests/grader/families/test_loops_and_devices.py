@@ -207,6 +207,21 @@ def test_is_a_train_that_ignores_its_loader_told_so(harness):
     assert "the loader it is given" in results["train_loss"].message, results["train_loss"].message
 
 
+def test_is_an_evaluate_that_ignores_its_loader_told_so(harness):
+    """Blind round 14: evaluate iterating the notebook's train_eval_loader, not its argument,
+    lost evaluate_accuracy with "not a percentage, not an average of per-batch accuracies",
+    which did not say what was wrong; its pass over other batches is named, as train's is."""
+    code = toy.cells()["loops"]
+    loop = "for images, labels in loader:"
+    head, _, tail = code.rpartition(loop)  # evaluate's loop, the second
+    shape = f"IMAGE_SHAPE = {tuple(harness.manifest.image_shape)}\n"
+    ns = harness.namespace(shape + GLOBAL_LOADER, head + loop[:-7] + "train_loader:" + tail)
+    results = harness.grade(ns, ["loops_evaluate"])
+    assert _failing(results) == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
+    told = results["evaluate_accuracy"].message
+    assert "the loader it is given" in told and "per-batch" not in told, told
+
+
 def test_is_a_return_inside_train_s_loop_told_so(harness):
     """The return indented into the loop (one batch trained) is named where train_loss judges
     the pass; train_mode is not charged: model.train() was called."""
