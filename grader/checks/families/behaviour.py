@@ -53,6 +53,7 @@ from grader.checks.common import (
     resident_outputs,
     same_values,
 )
+from grader.checks.families.linears import linear_calls
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -380,43 +381,6 @@ def same_outputs(seen: dict, want: dict, prefix: str = "") -> bool:
     starting with `prefix` (another network's outputs recorded beside them, say)."""
     modes = ("eval", "train")
     return all(same_values(seen.get(f"{m}_tensor"), want.get(f"{prefix}{m}_tensor")) for m in modes)
-
-
-class _FunctionalLinears(torch.overrides.TorchFunctionMode):
-    """Records (input, output) of every F.linear call (nn.Linear's own included) under it."""
-
-    def __init__(self, calls: list):
-        super().__init__()
-        self.calls = calls
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        output = func(*args, **(kwargs or {}))
-        if func is F.linear and isinstance(output, torch.Tensor):
-            self.calls.append((args[0].detach().clone(), output.detach().clone()))
-        return output
-
-
-def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> list:
-    """(input, output) of every linear layer call, in call order, in one forward pass of `x` in
-    the given mode, without gradients, after `torch.manual_seed(seed)` (dropout's masks): of
-    every nn.Linear call (a forward hook), or of every F.linear call when those are more (weights
-    kept in an nn.ParameterList and applied with F.linear: blind round 14, mlp_tuning s14)."""
-    calls: list = []
-    functional: list = []
-
-    def hook(module, args, output):
-        calls.append((args[0].detach().clone(), output.detach().clone()))
-
-    handles = [m.register_forward_hook(hook) for m in modules_of_type(model, nn.Linear)]
-    model.train(training)
-    torch.manual_seed(seed)
-    try:
-        with torch.no_grad(), _FunctionalLinears(functional):
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return functional if len(functional) > len(calls) else calls
 
 
 def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str | None:

@@ -376,6 +376,36 @@ def test_is_a_search_validated_on_its_training_split_charged():
     assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
 
 
+class _Products(torch.nn.Module):
+    """Three linear layers applied without nn.Linear's forward or F.linear: x @ W.T + b,
+    torch.addmm and torch.einsum (plus the bias), a tanh after the first two."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.ParameterList(torch.nn.Parameter(torch.randn(4, 4)) for _ in range(2))
+        self.b = torch.nn.Parameter(torch.randn(4))
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.tanh(x @ self.w[0].T + self.b)
+        h = torch.tanh(torch.addmm(self.b, h, self.w[1].t()))
+        return torch.einsum("ni,oi->no", h, self.head.weight) + self.head.bias
+
+
+def test_are_linear_layers_written_as_products_seen_by_linear_calls():
+    """Blind round 14b (mlp_tuning n03, n04): an MLP computing its layers as x @ W.T + b, or with
+    torch.addmm and torch.einsum on nn.Linear's parameters, lost mlp_activation and
+    mlp_dropout_modes ("0 nn.Linear layer calls in forward"). Products with a parameter count as
+    layer calls, their outputs taken after the bias added to them."""
+    model, x = _Products(), torch.randn(5, 4)
+    calls = behaviour.linear_calls(model, x, training=False, seed=0)
+    assert len(calls) == 3
+    assert torch.allclose(calls[0][1], x @ model.w[0].T + model.b)
+    assert torch.allclose(calls[1][0], torch.tanh(calls[0][1]))
+    assert torch.allclose(calls[2][0], torch.tanh(calls[1][1]))
+    assert torch.allclose(calls[2][1], model(x))
+
+
 class _Placed(torch.nn.Module):
     """A linear layer, then what `kind` of tensor its forward adds: one of the CPU's whatever the
     model's device (charged), one that follows it, or the notebook's global device (not)."""
