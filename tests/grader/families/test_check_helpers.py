@@ -376,6 +376,28 @@ def test_is_a_search_validated_on_its_training_split_charged():
     assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
 
 
+def test_is_a_search_validated_on_a_part_of_its_training_split_charged():
+    """Blind round 14b (mlp_tuning n07): run_search validated on Subset(train_set, range(n)),
+    training images under another object, and search_best_trial passed. Nested Subsets are
+    unwound to the images they hold (copies of the data set too); a validation split carved
+    from the training split, disjoint from what is trained on, is not charged."""
+    import copy
+
+    from torch.utils.data import Subset
+
+    data = images.ImageSet(torch.arange(8 * 4, dtype=torch.uint8).reshape(8, 2, 2))
+    train_set, val_set = Subset(data, [0, 1, 2, 3, 4, 5]), Subset(data, [6, 7])
+    record = {"leaks": [], "finals": []}
+    watched = studies.watched_training(lambda *a, **k: None, record, {})
+    fit, held = Subset(train_set, [0, 1, 2, 3]), Subset(data, [4, 5])  # carved: fine
+    watched({}, fit, held, None, 1)
+    watched({}, Subset(data, list(train_set.indices)), val_set, None, 1)  # a copy: fine
+    assert "self_validated" not in record
+    watched({}, train_set, Subset(train_set, range(2)), None, 1)
+    watched({}, train_set, Subset(copy.deepcopy(data), [5, 6]), None, 1)
+    assert record["self_validated"] == 2
+
+
 class _Products(torch.nn.Module):
     """Three linear layers applied without nn.Linear's forward or F.linear: x @ W.T + b,
     torch.addmm and torch.einsum (plus the bias), a tanh after the first two."""
