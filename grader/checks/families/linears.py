@@ -16,12 +16,13 @@ from grader.checks.common import modules_of_type
 _PRODUCTS = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.mm, torch.Tensor.mm}
 _PRODUCTS |= {torch.einsum}
 _ADDS = {torch.add, torch.Tensor.add, torch.Tensor.__add__, torch.Tensor.__radd__}
+_ADDS |= {torch.Tensor.add_, torch.Tensor.__iadd__}
 
 
 class _FunctionalLinears(torch.overrides.TorchFunctionMode):
     """Records (input, output) of every F.linear call (nn.Linear's own included) under it, and
     of every product of a tensor with one of `model`'s 2-d parameters (or a view of one: W.T),
-    its output taken after the bias parameter added to it right after, if any."""
+    each output taken after the bias parameter added to it right after, if any."""
 
     def __init__(self, calls: list, model: nn.Module):
         super().__init__()
@@ -50,9 +51,9 @@ class _FunctionalLinears(torch.overrides.TorchFunctionMode):
         elif func in _PRODUCTS and len(tensors) == 2:
             weights = [self._weight(t) for t in tensors]
             given = tensors[weights.index(False)] if sum(weights) == 1 else None
-            self.product = output if given is not None else None
-        if given is not None:
+        if given is not None:  # its bias may come next: F.linear(h, W) + b, h @ W.T + b
             self.calls.append((given.detach().clone(), output.detach().clone()))
+            self.product = output
         return output
 
 

@@ -399,8 +399,9 @@ def test_is_a_search_validated_on_a_part_of_its_training_split_charged():
 
 
 class _Products(torch.nn.Module):
-    """Three linear layers applied without nn.Linear's forward or F.linear: x @ W.T + b,
-    torch.addmm and torch.einsum (plus the bias), a tanh after the first two."""
+    """Four linear layers applied without nn.Linear's forward: x @ W.T + b, torch.addmm,
+    F.linear without its bias (added after) and torch.einsum (its bias added in place), a tanh
+    after each but the last."""
 
     def __init__(self):
         super().__init__()
@@ -411,7 +412,10 @@ class _Products(torch.nn.Module):
     def forward(self, x):
         h = torch.tanh(x @ self.w[0].T + self.b)
         h = torch.tanh(torch.addmm(self.b, h, self.w[1].t()))
-        return torch.einsum("ni,oi->no", h, self.head.weight) + self.head.bias
+        h = torch.nn.functional.linear(h, self.w[1]) + self.b  # the bias added after F.linear
+        out = torch.einsum("ni,oi->no", torch.tanh(h), self.head.weight)
+        out += self.head.bias
+        return out
 
 
 def test_are_linear_layers_written_as_products_seen_by_linear_calls():
@@ -421,11 +425,11 @@ def test_are_linear_layers_written_as_products_seen_by_linear_calls():
     layer calls, their outputs taken after the bias added to them."""
     model, x = _Products(), torch.randn(5, 4)
     calls = behaviour.linear_calls(model, x, training=False, seed=0)
-    assert len(calls) == 3
+    assert len(calls) == 4
     assert torch.allclose(calls[0][1], x @ model.w[0].T + model.b)
-    assert torch.allclose(calls[1][0], torch.tanh(calls[0][1]))
-    assert torch.allclose(calls[2][0], torch.tanh(calls[1][1]))
-    assert torch.allclose(calls[2][1], model(x))
+    for before, after in zip(calls[:-1], calls[1:], strict=True):
+        assert torch.allclose(after[0], torch.tanh(before[1]))
+    assert torch.allclose(calls[3][1], model(x))
 
 
 class _Placed(torch.nn.Module):
