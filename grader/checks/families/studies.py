@@ -264,10 +264,10 @@ def judge_best_trial(fn: str, last_accuracy: str):
         )
         if seen.get("self_validated"):  # val_set = train_set: a training accuracy
             return Verdict.wrong(
-                f"{fn} validated its trials on the images they were trained on (the training "
-                "function was given training images in its validation split: the training split "
-                "itself, or a part of it), so each trial's value is a training accuracy: validate "
-                "on the validation split"
+                f"{fn} validated its trials on images they were trained on (the training "
+                "function's training and validation splits share images: one is the other, a "
+                "part of it or holds it), so each trial's value is partly a training accuracy: "
+                "train on the training split and validate on the validation split, apart"
             )
         finals = seen.get("finals") or []
         for t in done:

@@ -372,7 +372,7 @@ def test_is_a_search_validated_on_its_training_split_charged():
     seen = studies.study_summary(study) | record
     judge = studies.judge_best_trial("run_search", "curve[-1]")
     verdict = judge(seen, seen, None)
-    assert verdict.fraction == 0 and "on the images they were trained on" in verdict.message
+    assert verdict.fraction == 0 and "on images they were trained on" in verdict.message
     assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
 
 
@@ -395,7 +395,8 @@ def test_is_a_search_validated_on_a_part_of_its_training_split_charged():
     assert "self_validated" not in record
     watched({}, train_set, Subset(train_set, range(2)), None, 1)
     watched({}, train_set, Subset(copy.deepcopy(data), [5, 6]), None, 1)
-    assert record["self_validated"] == 2
+    watched({}, Subset(data, range(8)), val_set, None, 1)  # trained on validation images too
+    assert record["self_validated"] == 3
 
 
 class _Products(torch.nn.Module):
