@@ -397,8 +397,13 @@ def dropout_problem(train: torch.Tensor, plain: torch.Tensor, p: float) -> str |
     ratio = train[live] / plain[live]
     dropped = ratio.abs() < 1e-6
     kept = (ratio - 1 / (1 - p)).abs() < 1e-4 * max(1.0, 1 / (1 - p))
-    if not bool(dropped.any()):
+    if not bool(dropped.any()) and same_values(train, plain):
         return "no unit is dropped: use nn.Dropout(p=dropout) after each activation"
+    if not bool(dropped.any()):  # blind round 14b, mlp_tuning n15: sigmoid(0) = 0.5, not 0
+        return (
+            "dropout changes the layer's outputs but zeroes none of them: it must come after "
+            "the activation (Linear -> activation -> Dropout), not before it"
+        )
     if not bool((dropped | kept).all()):
         return (
             f"the kept units are not scaled by 1/(1-p) = {1 / (1 - p):.3f} (nn.Dropout does it), "

@@ -179,6 +179,18 @@ class _NoisyInTraining(torch.nn.Linear):
         return super().forward(x + 0.05 * torch.randn_like(x) if self.training else x)
 
 
+def test_does_dropout_before_a_sigmoid_say_so():
+    """Blind round 14b (mlp_tuning n15): dropout before the sigmoid zeroes pre-activations,
+    which sigmoid turns into 0.5: the message said "no unit is dropped", which the student's
+    code does; it says where the dropout is instead."""
+    torch.manual_seed(0)
+    pre = torch.randn(8, 300)
+    keep = (torch.rand(8, 300) > 0.5).float()
+    message = behaviour.dropout_problem(torch.sigmoid(pre * keep * 2), torch.sigmoid(pre), 0.5)
+    assert "no unit is dropped" not in message and "after the activation" in message
+    assert "no unit is dropped" in behaviour.dropout_problem(pre, pre, 0.5)
+
+
 def test_is_noise_in_training_mode_not_called_dropout():
     """Blind 14 (cifar f6): input noise under `if self.training:` was told "it drops units at
     random (dropout)", which the network has none of; dropout itself is still named."""
