@@ -20,7 +20,8 @@ beside its code (`ModuleEntry`, `LoopsSection`, `AnswersSection`,
 in report-friendly order.
 
 Beside the families, modules that are none (no `NAME`, not in `FAMILIES`) hold what several
-assignments' own checks use: `behaviour` (fixed weights, linear-layer calls, dropout),
+assignments' own checks use: `behaviour` (fixed weights, dropout; the linear-layer calls of
+`linears`),
 `images` (stand-in images and data sets), `studies` (a hyper-parameter search),
 `initialisation` (an `init_weights` function) and `loop_models` (the models and batches the
 loops and devices families probe with).

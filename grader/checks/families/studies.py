@@ -65,13 +65,33 @@ def _argument(args: tuple, kwargs: dict, at: tuple[int, str]):
     return args[at[0]] if len(args) > at[0] else kwargs.get(at[1])
 
 
-def _same_images(a, b) -> bool:
-    """Whether data sets `a` and `b` are the same images: one object, or Subsets of one data set
-    with the same indices."""
+def _images_of(data) -> tuple | None:
+    """(root data set, the set of its indices that `data` holds), Subsets (nested too) unwound;
+    None for a tripwire or what is no data set."""
+    indices = None
+    with contextlib.suppress(Exception):
+        while not isinstance(data, Tripwire) and hasattr(data, "indices"):
+            own = [int(i) for i in data.indices]
+            indices, data = (own if indices is None else [own[i] for i in indices]), data.dataset
+        if data is not None and not isinstance(data, Tripwire):
+            return data, set(range(len(data)) if indices is None else indices)
+    return None
+
+
+def _shared_images(a, b) -> bool:
+    """Whether data sets `a` and `b` share images: one object, or Subsets (nested too) of one
+    data set, or of copies of it (equal `.data`), whose indices meet (blind round 14b:
+    `Subset(train_set, range(n))` as the validation split)."""
     if a is b:
         return a is not None
-    subsets = all(hasattr(d, "dataset") and hasattr(d, "indices") for d in (a, b))
-    return subsets and a.dataset is b.dataset and list(a.indices) == list(b.indices)
+    a, b = _images_of(a), _images_of(b)
+    if a is None or b is None or not a[1] & b[1]:
+        return False
+    if a[0] is b[0]:
+        return True
+    data = [getattr(root, "data", None) for root in (a[0], b[0])]
+    tensors = all(isinstance(d, torch.Tensor) for d in data)
+    return tensors and data[0].shape == data[1].shape and torch.equal(*data)
 
 
 def watched_training(
@@ -91,7 +111,7 @@ def watched_training(
     curve's best, say) shows."""
 
     def watched(*args, **kwargs):
-        if _same_images(*(_argument(args, kwargs, at) for at in splits_at)):
+        if _shared_images(*(_argument(args, kwargs, at) for at in splits_at)):
             record["self_validated"] = record.get("self_validated", 0) + 1
         stats = _argument(args, kwargs, stats_at)
         mean = as_tensor(stats[0]) if isinstance(stats, tuple | list) and stats else None
@@ -244,9 +264,10 @@ def judge_best_trial(fn: str, last_accuracy: str):
         )
         if seen.get("self_validated"):  # val_set = train_set: a training accuracy
             return Verdict.wrong(
-                f"{fn} validated its trials on the images they were trained on (the training "
-                "function was given the training split as its validation split too), so each "
-                "trial's value is a training accuracy: validate on the validation split"
+                f"{fn} validated its trials on images they were trained on (the training "
+                "function's training and validation splits share images: one is the other, a "
+                "part of it or holds it), so each trial's value is partly a training accuracy: "
+                "train on the training split and validate on the validation split, apart"
             )
         finals = seen.get("finals") or []
         for t in done:

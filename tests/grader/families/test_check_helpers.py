@@ -179,6 +179,18 @@ class _NoisyInTraining(torch.nn.Linear):
         return super().forward(x + 0.05 * torch.randn_like(x) if self.training else x)
 
 
+def test_does_dropout_before_a_sigmoid_say_so():
+    """Blind round 14b (mlp_tuning n15): dropout before the sigmoid zeroes pre-activations,
+    which sigmoid turns into 0.5: the message said "no unit is dropped", which the student's
+    code does; it says where the dropout is instead."""
+    torch.manual_seed(0)
+    pre = torch.randn(8, 300)
+    keep = (torch.rand(8, 300) > 0.5).float()
+    message = behaviour.dropout_problem(torch.sigmoid(pre * keep * 2), torch.sigmoid(pre), 0.5)
+    assert "no unit is dropped" not in message and "after the activation" in message
+    assert "no unit is dropped" in behaviour.dropout_problem(pre, pre, 0.5)
+
+
 def test_is_noise_in_training_mode_not_called_dropout():
     """Blind 14 (cifar f6): input noise under `if self.training:` was told "it drops units at
     random (dropout)", which the network has none of; dropout itself is still named."""
@@ -372,8 +384,65 @@ def test_is_a_search_validated_on_its_training_split_charged():
     seen = studies.study_summary(study) | record
     judge = studies.judge_best_trial("run_search", "curve[-1]")
     verdict = judge(seen, seen, None)
-    assert verdict.fraction == 0 and "on the images they were trained on" in verdict.message
+    assert verdict.fraction == 0 and "on images they were trained on" in verdict.message
     assert judge(seen | {"self_validated": 0}, seen, None).fraction == 1
+
+
+def test_is_a_search_validated_on_a_part_of_its_training_split_charged():
+    """Blind round 14b (mlp_tuning n07): run_search validated on Subset(train_set, range(n)),
+    training images under another object, and search_best_trial passed. Nested Subsets are
+    unwound to the images they hold (copies of the data set too); a validation split carved
+    from the training split, disjoint from what is trained on, is not charged."""
+    import copy
+
+    from torch.utils.data import Subset
+
+    data = images.ImageSet(torch.arange(8 * 4, dtype=torch.uint8).reshape(8, 2, 2))
+    train_set, val_set = Subset(data, [0, 1, 2, 3, 4, 5]), Subset(data, [6, 7])
+    record = {"leaks": [], "finals": []}
+    watched = studies.watched_training(lambda *a, **k: None, record, {})
+    fit, held = Subset(train_set, [0, 1, 2, 3]), Subset(data, [4, 5])  # carved: fine
+    watched({}, fit, held, None, 1)
+    watched({}, Subset(data, list(train_set.indices)), val_set, None, 1)  # a copy: fine
+    assert "self_validated" not in record
+    watched({}, train_set, Subset(train_set, range(2)), None, 1)
+    watched({}, train_set, Subset(copy.deepcopy(data), [5, 6]), None, 1)
+    watched({}, Subset(data, range(8)), val_set, None, 1)  # trained on validation images too
+    assert record["self_validated"] == 3
+
+
+class _Products(torch.nn.Module):
+    """Four linear layers applied without nn.Linear's forward: x @ W.T + b, torch.addmm,
+    F.linear without its bias (added after) and torch.einsum (its bias added in place), a tanh
+    after each but the last."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.ParameterList(torch.nn.Parameter(torch.randn(4, 4)) for _ in range(2))
+        self.b = torch.nn.Parameter(torch.randn(4))
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        h = torch.tanh(x @ self.w[0].T + self.b)
+        h = torch.tanh(torch.addmm(self.b, h, self.w[1].t()))
+        h = torch.nn.functional.linear(h, self.w[1]) + self.b  # the bias added after F.linear
+        out = torch.einsum("ni,oi->no", torch.tanh(h), self.head.weight)
+        out += self.head.bias
+        return out
+
+
+def test_are_linear_layers_written_as_products_seen_by_linear_calls():
+    """Blind round 14b (mlp_tuning n03, n04): an MLP computing its layers as x @ W.T + b, or with
+    torch.addmm and torch.einsum on nn.Linear's parameters, lost mlp_activation and
+    mlp_dropout_modes ("0 nn.Linear layer calls in forward"). Products with a parameter count as
+    layer calls, their outputs taken after the bias added to them."""
+    model, x = _Products(), torch.randn(5, 4)
+    calls = behaviour.linear_calls(model, x, training=False, seed=0)
+    assert len(calls) == 4
+    assert torch.allclose(calls[0][1], x @ model.w[0].T + model.b)
+    for before, after in zip(calls[:-1], calls[1:], strict=True):
+        assert torch.allclose(after[0], torch.tanh(before[1]))
+    assert torch.allclose(calls[3][1], model(x))
 
 
 class _Placed(torch.nn.Module):
