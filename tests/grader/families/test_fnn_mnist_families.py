@@ -435,3 +435,20 @@ def test_are_pinned_batches_guarded_by_not_cpu_right_on_the_meta_device(fnn):
     assert count == 2
     devices = fnn.grade(fnn.namespace(pinned), ["devices", "devices_evaluate"])
     assert all(r.status == "pass" for r in devices.values()), devices
+
+
+def test_is_a_validate_that_drops_the_short_last_batch_told_so(fnn):
+    """validate re-batching its loader's data set with drop_last=True (blind 14b, fnn v09)
+    loses trainer_accuracy rightly, but was told "not an average of per-batch accuracies": the
+    mode pass's equal batches hid the dropped one. The accuracy pass's batches (8, 8, 5) are
+    recorded now, and the message names the dropped batch."""
+    old = "for inputs, targets in self.val_loader:"
+    new = (
+        "for inputs, targets in torch.utils.data.DataLoader(self.val_loader.dataset, "
+        "batch_size=self.val_loader.batch_size, drop_last=True):"
+    )
+    assert TRAINER.count(old) == 1
+    code = fnn.namespace(TRAINER.replace(old, new))
+    results = fnn.grade(code, ["loops", "loops_evaluate", "regularized_step"])
+    assert results["trainer_accuracy"].points == 0
+    assert "2 of the 3 batches" in results["trainer_accuracy"].message
