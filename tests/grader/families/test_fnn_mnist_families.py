@@ -5,6 +5,9 @@ input shape and test transform: tests/grader/families/test_accuracy_inputs.py.""
 
 from __future__ import annotations
 
+import re
+import textwrap
+
 import pytest
 import torch
 
@@ -411,3 +414,41 @@ def test_is_a_module_list_kept_on_the_class_named(fnn):
     results = fnn.grade(fnn.namespace(CLASS_LIST), ["deep_fnn_structure"])
     assert results["deep_fnn_shapes"].points == 0
     assert "(DeepFNN.layers is a class attribute" in results["deep_fnn_shapes"].message
+
+
+MOVED = re.compile(
+    r"^( +)inputs, targets = inputs.to\(self.device\), targets.to\(self.device\)$", re.M
+)
+PINNED = """if torch.device(self.device).type != "cpu":  # pinned: an asynchronous copy
+    inputs, targets = inputs.pin_memory(), targets.pin_memory()
+    torch.cuda.synchronize()
+inputs = inputs.to(self.device, non_blocking=True)
+targets = targets.to(self.device, non_blocking=True)"""
+
+
+def test_are_pinned_batches_guarded_by_not_cpu_right_on_the_meta_device(fnn):
+    """Batches pinned where the device is not the CPU, then moved with non_blocking=True
+    (blind 14b, fnn v12): right on Colab and on a CPU, but the devices probe's meta device took
+    the GPU branch, where pin_memory raised "Found no NVIDIA driver": both devices checks lost.
+    Pinning and synchronising are no-ops under the probe now."""
+    pinned, count = MOVED.subn(lambda m: textwrap.indent(PINNED, m.group(1)), TRAINER)
+    assert count == 2
+    devices = fnn.grade(fnn.namespace(pinned), ["devices", "devices_evaluate"])
+    assert all(r.status == "pass" for r in devices.values()), devices
+
+
+def test_is_a_validate_that_drops_the_short_last_batch_told_so(fnn):
+    """validate re-batching its loader's data set with drop_last=True (blind 14b, fnn v09)
+    loses trainer_accuracy rightly, but was told "not an average of per-batch accuracies": the
+    mode pass's equal batches hid the dropped one. The accuracy pass's batches (8, 8, 5) are
+    recorded now, and the message names the dropped batch."""
+    old = "for inputs, targets in self.val_loader:"
+    new = (
+        "for inputs, targets in torch.utils.data.DataLoader(self.val_loader.dataset, "
+        "batch_size=self.val_loader.batch_size, drop_last=True):"
+    )
+    assert TRAINER.count(old) == 1
+    code = fnn.namespace(TRAINER.replace(old, new))
+    results = fnn.grade(code, ["loops", "loops_evaluate", "regularized_step"])
+    assert results["trainer_accuracy"].points == 0
+    assert "2 of the 3 batches" in results["trainer_accuracy"].message
