@@ -302,6 +302,9 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
         ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
         # Blind round 14: features returned on the GPU (the docstring: on the CPU) passed.
         ("torch.cat(outputs).cpu()", "torch.cat(outputs)", False),
+        # Blind round 14b: moves to the CPU that a GPU's outputs allow were charged so.
+        ("torch.cat(outputs).cpu()", 'torch.cat(outputs).to("cpu")', True),
+        ("torch.cat(outputs).cpu()", "torch.cat(outputs).type(torch.FloatTensor)", True),
     ],
 )
 def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
@@ -314,6 +317,21 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
     assert passes or ".cpu()" in results["tsne_fc1_features"].message or "cpu()" not in old
+
+
+@pytest.mark.parametrize(
+    "moved", ['.to("cpu")', ".to(labels.device)", ".to(labels)", ".type(torch.LongTensor)"]
+)
+def test_do_predictions_moved_to_the_cpu_pass_confusion_rows(harness, moved):
+    """Blind round 14b: confusion's predictions moved to the CPU otherwise than by .cpu() lost
+    confusion_rows ("can't convert cuda:0 device type tensor to numpy"): under the grader's
+    gpu_calls_on_cpu, Tensor.to's stand-in was named "to_cpu", which common.Resident did not
+    take for a move; .type(torch.LongTensor) and .to(a CPU tensor) move to the CPU on a GPU."""
+    cell = reference_cells("cnn_techniques")["confusion"]
+    assert cell.count(".argmax(dim=1).cpu()") == 1
+    ns = harness.namespace(cell.replace(".argmax(dim=1).cpu()", ".argmax(dim=1)" + moved))
+    results = harness.grade(ns, ["confusion_seen"])
+    assert results["confusion_rows"].status == "pass", results
 
 
 def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(harness):
