@@ -319,6 +319,20 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     assert passes or ".cpu()" in results["tsne_fc1_features"].message or "cpu()" not in old
 
 
+def test_does_fit_pass_with_an_evaluate_that_rebatches_its_loader_s_dataset(harness):
+    """Blind round 14b: an evaluate iterating DataLoader(loader.dataset, batch_size=1000) (the
+    same images, larger batches; evaluate's own checks pass it) read the scripted test loader's
+    unlabelled dataset, and its fit was told it "never evaluated the model on test_loader"."""
+    cells = {k: reference_cells("cnn_techniques")[k] for k in ("loops", "fit")}
+    head, sep, evaluate = cells["loops"].partition("def evaluate")
+    old = "for images, labels in loader:"
+    assert evaluate.count(old) == 1
+    evaluate = evaluate.replace(old, old.replace("loader", "DataLoader(loader.dataset, 1000)"))
+    cells["loops"] = "from torch.utils.data import DataLoader\n" + head + sep + evaluate
+    results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
+    assert all(r.status == "pass" for r in results.values()), results
+
+
 @pytest.mark.parametrize(
     "moved", ['.to("cpu")', ".to(labels.device)", ".to(labels)", ".type(torch.LongTensor)"]
 )
