@@ -413,3 +413,28 @@ def test_are_predictions_left_on_the_gpu_caught_by_confusion_rows():
         else:
             with pytest.raises(TypeError, match=r"Tensor\.cpu\(\)"):
                 loop_models.confusion_probe(confusion, 40, 3, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("new", "passes"),
+    [
+        # in evaluation mode too: still charged
+        ("torch.flatten(x * torch.bernoulli(torch.full_like(x, 0.75)) / 0.75, 1)", False),
+        (
+            "torch.flatten(x * torch.bernoulli(torch.full_like(x, 0.75)) / 0.75 "
+            "if self.training else x, 1)",
+            True,
+        ),
+        ("torch.flatten(x, 1)", False),  # the first dropout left out: still charged
+    ],
+)
+def test_is_a_mask_by_hand_beside_nn_dropout_judged_as_one_by_hand(harness, new, passes):
+    """Blind round 14b: Net's first dropout drawn by hand (torch.bernoulli, under `if
+    self.training`) beside nn.Dropout for the second lost net_behaviour ("not in training
+    mode"): training outputs were compared exactly whenever F.dropout ran at all, though the
+    hand-drawn mask cannot be the reference's. Draws of a mask's kind now count as by hand."""
+    net, old = reference_cells("cnn_techniques")["net"], "torch.flatten(self.dropout1(x), 1)"
+    assert net.count(old) == 1
+    observer = harness.checkset.checks["net_behaviour"].observer
+    results = harness.grade(harness.namespace(net.replace(old, new)), [observer])
+    assert (results["net_behaviour"].status == "pass") is passes, results
