@@ -364,9 +364,12 @@ def gpu_calls_on_cpu(asked: list):
 
     @functools.wraps(to)  # its name: Resident's __torch_function__ sees "to", not "to_cpu"
     def to_cpu(self, *args, **kwargs):
+        n = len(asked)
         if "device" in kwargs:
             kwargs["device"] = _on_cpu(kwargs["device"], asked)
-        return to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
+        out = to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
+        gpu = len(asked) > n and isinstance(self, Resident)  # a GPU's, to a GPU: stays Resident
+        return out.as_subclass(Resident) if gpu else out
 
     def cuda_cpu(self, *args, **kwargs):
         asked.append("cuda()")
@@ -446,8 +449,7 @@ class Resident(torch.Tensor):
 
 
 def _to_cpu(name: str, args: tuple, kwargs: dict) -> bool:
-    """Whether a call of `name` on a GPU's tensor gives one on the CPU: .cpu(), .to("cpu"), .to(a
-    CPU tensor), .type(torch.LongTensor) (a CPU tensor type; blind round 14b)."""
+    """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor)"""
     if name == "type":  # a dtype (torch.long) keeps the device, a CPU tensor type does not
         kind = args[0] if args else kwargs.get("dtype")
         return kind is not None and not isinstance(kind, torch.dtype) and "cuda" not in str(kind)
