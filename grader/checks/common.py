@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import math
 import numbers
@@ -361,10 +362,14 @@ def gpu_calls_on_cpu(asked: list):
     student code names a GPU, each such call noted in `asked` (the devices checks read it)."""
     to, cuda = torch.Tensor.to, torch.Tensor.cuda
 
+    @functools.wraps(to)  # its name: Resident's __torch_function__ sees "to", not "to_cpu"
     def to_cpu(self, *args, **kwargs):
+        n = len(asked)
         if "device" in kwargs:
             kwargs["device"] = _on_cpu(kwargs["device"], asked)
-        return to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
+        out = to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
+        gpu = len(asked) > n and isinstance(self, Resident)  # a GPU's, to a GPU: stays Resident
+        return out.as_subclass(Resident) if gpu else out
 
     def cuda_cpu(self, *args, **kwargs):
         asked.append("cuda()")
@@ -439,11 +444,19 @@ class Resident(torch.Tensor):
         if name in ("numpy", "__array__") and not kwargs.get("force"):
             raise TypeError(ON_GPU)
         out = super().__torch_function__(func, types, args, kwargs)
-        to = [*args[1:], kwargs.get("device")] if name == "to" else []
-        home = name == "cpu" or any(
-            isinstance(t, str | torch.device) and torch.device(t).type == "cpu" for t in to
-        )
-        return out.as_subclass(torch.Tensor) if home and isinstance(out, torch.Tensor) else out
+        home = isinstance(out, torch.Tensor) and _to_cpu(name, args[1:], kwargs)
+        return out.as_subclass(torch.Tensor) if home else out
+
+
+def _to_cpu(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor)"""
+    if name == "type":  # a dtype (torch.long) keeps the device, a CPU tensor type does not
+        kind = args[0] if args else kwargs.get("dtype")
+        return kind is not None and not isinstance(kind, torch.dtype) and "cuda" not in str(kind)
+    to = [*args, kwargs.get("device")] if name == "to" else []
+    cpu = [isinstance(t, str | torch.device) and torch.device(t).type == "cpu" for t in to]
+    # .to(other): other's device, the CPU for a tensor that stands for no GPU's
+    return name == "cpu" or any(cpu) or name == "to" and torch.Tensor in map(type, to)
 
 
 def resident_outputs(model: nn.Module) -> nn.Module:

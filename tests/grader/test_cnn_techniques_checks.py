@@ -302,6 +302,9 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
         ("labels.append(batch_labels)", "labels.append(batch_labels.squeeze())", False),
         # Blind round 14: features returned on the GPU (the docstring: on the CPU) passed.
         ("torch.cat(outputs).cpu()", "torch.cat(outputs)", False),
+        # Blind round 14b: moves to the CPU that a GPU's outputs allow were charged so.
+        ("torch.cat(outputs).cpu()", 'torch.cat(outputs).to("cpu")', True),
+        ("torch.cat(outputs).cpu()", "torch.cat(outputs).type(torch.FloatTensor)", True),
     ],
 )
 def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
@@ -314,6 +317,36 @@ def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
     assert (results["tsne_fc1_features"].status == "pass") is passes, results
     assert passes or "the last of one image" in results["tsne_fc1_features"].message
     assert passes or ".cpu()" in results["tsne_fc1_features"].message or "cpu()" not in old
+
+
+def test_does_fit_pass_with_an_evaluate_that_rebatches_its_loader_s_dataset(harness):
+    """Blind round 14b: an evaluate iterating DataLoader(loader.dataset, batch_size=1000) (the
+    same images, larger batches; evaluate's own checks pass it) read the scripted test loader's
+    unlabelled dataset, and its fit was told it "never evaluated the model on test_loader"."""
+    cells = {k: reference_cells("cnn_techniques")[k] for k in ("loops", "fit")}
+    head, sep, evaluate = cells["loops"].partition("def evaluate")
+    old = "for images, labels in loader:"
+    assert evaluate.count(old) == 1
+    evaluate = evaluate.replace(old, old.replace("loader", "DataLoader(loader.dataset, 1000)"))
+    cells["loops"] = "from torch.utils.data import DataLoader\n" + head + sep + evaluate
+    results = harness.grade(harness.namespace(*cells.values()), ["fit_run"])
+    assert all(r.status == "pass" for r in results.values()), results
+
+
+@pytest.mark.parametrize(
+    "moved",
+    ['.to("cpu")', ".to(labels.device)", ".to(labels)", ".type(torch.LongTensor)", '.to("cuda")'],
+)
+def test_do_predictions_moved_to_the_cpu_pass_confusion_rows(harness, moved):
+    """Blind round 14b: confusion's predictions moved to the CPU otherwise than by .cpu() lost
+    confusion_rows ("can't convert cuda:0 device type tensor to numpy"): under the grader's
+    gpu_calls_on_cpu, Tensor.to's stand-in was named "to_cpu", which common.Resident did not
+    take for a move; .type(torch.LongTensor) and .to(a CPU tensor) move to the CPU on a GPU."""
+    cell = reference_cells("cnn_techniques")["confusion"]
+    assert cell.count(".argmax(dim=1).cpu()") == 1
+    ns = harness.namespace(cell.replace(".argmax(dim=1).cpu()", ".argmax(dim=1)" + moved))
+    results = harness.grade(ns, ["confusion_seen"])
+    assert (results["confusion_rows"].status == "pass") is ("cuda" not in moved), results
 
 
 def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(harness):
@@ -381,3 +414,28 @@ def test_are_predictions_left_on_the_gpu_caught_by_confusion_rows():
         else:
             with pytest.raises(TypeError, match=r"Tensor\.cpu\(\)"):
                 loop_models.confusion_probe(confusion, 40, 3, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("new", "passes"),
+    [
+        # in evaluation mode too: still charged
+        ("torch.flatten(x * torch.bernoulli(torch.full_like(x, 0.75)) / 0.75, 1)", False),
+        (
+            "torch.flatten(x * torch.bernoulli(torch.full_like(x, 0.75)) / 0.75 "
+            "if self.training else x, 1)",
+            True,
+        ),
+        ("torch.flatten(x, 1)", False),  # the first dropout left out: still charged
+    ],
+)
+def test_is_a_mask_by_hand_beside_nn_dropout_judged_as_one_by_hand(harness, new, passes):
+    """Blind round 14b: Net's first dropout drawn by hand (torch.bernoulli, under `if
+    self.training`) beside nn.Dropout for the second lost net_behaviour ("not in training
+    mode"): training outputs were compared exactly whenever F.dropout ran at all, though the
+    hand-drawn mask cannot be the reference's. Draws of a mask's kind now count as by hand."""
+    net, old = reference_cells("cnn_techniques")["net"], "torch.flatten(self.dropout1(x), 1)"
+    assert net.count(old) == 1
+    observer = harness.checkset.checks["net_behaviour"].observer
+    results = harness.grade(harness.namespace(net.replace(old, new)), [observer])
+    assert (results["net_behaviour"].status == "pass") is passes, results

@@ -134,7 +134,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
         _seed_masks(seed + 1)
         with torch.no_grad():
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
-    seen["dropout_calls"] = len(calls)  # nn.Dropout's and F.dropout's: masks like the reference's
+    # nn.Dropout's and F.dropout's (masks like the reference's), masks of its own (torch.rand)
+    seen["dropout_calls"], seen["hand_draws"] = calls.count(1), calls.count("draw")
     with_weights = (m for m in built if next(m.parameters(), None) is not None)
     seen["built_in_forward"] = sorted({type(m).__name__ for m in with_weights})
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
@@ -297,9 +298,24 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
     return None
 
 
+class _Draws(torch.overrides.TorchFunctionMode):
+    """Appends "draw" to `calls` for every draw a dropout mask is made of (torch.rand, bernoulli;
+    not the normal draws of noise, torch.randn_like, which the instructions never list)."""
+
+    def __init__(self, calls: list):
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__name__", "") in ("rand", "rand_like", "bernoulli", "bernoulli_"):
+            self.calls.append("draw")
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
 def _dropout_counted(calls: list):
-    """F.dropout (which nn.Dropout calls) appending to `calls` while the block runs."""
+    """F.dropout (which nn.Dropout calls) appending 1 to `calls` while the block runs, a random
+    draw of forward's own (a mask by hand: `_Draws`) "draw"."""
     original = F.dropout
 
     def dropout(*args, **kwargs):
@@ -308,7 +324,8 @@ def _dropout_counted(calls: list):
 
     F.dropout = dropout
     try:
-        yield
+        with _Draws(calls):
+            yield
     finally:
         F.dropout = original
 

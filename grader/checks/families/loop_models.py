@@ -263,17 +263,22 @@ class ScriptedTests:
     epoch e (`train.passes`, a `CountedLoader`; 0 before any): before each pass it labels the
     first right[e - 1] images with the model's predictions, the others wrongly, and keeps the
     model's weights by the epochs trained, so a fit evaluating more often (before training, say)
-    is judged alike. The model must predict alike in either mode (no dropout, no batch norm)."""
+    is judged alike. The model must predict alike in either mode (no dropout, no batch norm).
+    `dataset` is labelled alike, for an evaluate re-batching `loader.dataset` (blind round 14b:
+    its fit was told it never evaluated on test_loader)."""
 
     def __init__(self, model: nn.Module, images: torch.Tensor, right: list[int], train):
         self.model, self.images, self.right, self.train = model, images, right, train
-        self.dataset = TensorDataset(images, torch.zeros(len(images), dtype=torch.int64))
         self.batch_size, self.snapshots = 8, {}
 
     def __len__(self) -> int:
         return -(-len(self.images) // self.batch_size)
 
     def __iter__(self):
+        yield from DataLoader(self.dataset, batch_size=self.batch_size)
+
+    @property
+    def dataset(self) -> TensorDataset:
         epoch = self.train.passes
         count = self.right[min(epoch, len(self.right)) - 1] if epoch else 0
         state = {n: t.detach().clone() for n, t in self.model.state_dict().items()}
@@ -282,10 +287,7 @@ class ScriptedTests:
             dtype = next(self.model.parameters()).dtype
             predicted = self.model(self.images.to(dtype)).argmax(1)
         right = torch.arange(len(predicted)) < count
-        self.dataset = TensorDataset(
-            self.images, torch.where(right, predicted, (predicted + 1) % 10)
-        )
-        yield from DataLoader(self.dataset, batch_size=self.batch_size)
+        return TensorDataset(self.images, torch.where(right, predicted, (predicted + 1) % 10))
 
     def unused(self) -> str | None:
         """Why a fit given this loader never evaluated on it (None when it did)."""
