@@ -29,9 +29,7 @@ dropout left on, or a layer built inside forward), `built_hint` and `training_on
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
-import re
 import zlib
 
 import torch
@@ -41,8 +39,6 @@ from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
-    MIXED_DEVICES,
-    STUDENT_EXITS,
     Resident,
     a_tensor,
     describe_error,
@@ -54,6 +50,7 @@ from grader.checks.common import (
     same_values,
 )
 from grader.checks.families.linears import linear_calls
+from grader.checks.families.placement import placement_error
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -140,47 +137,9 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     seen["built_in_forward"] = sorted({type(m).__name__ for m in with_weights})
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
     seen.update(_unreached(module, x, seed, data))
-    if error := _placement_error(module, x):
+    if error := placement_error(module, x):
         seen["placement_error"] = error
     return seen
-
-
-def _mixed_devices(twin: nn.Module, x: torch.Tensor, training: bool) -> str | None:
-    """The error of one forward pass of `twin` (on the meta device) on `x` moved there, in the
-    given mode, if it is one of mixed devices."""
-    twin.train(training)
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            twin(x.to("meta"))
-    except STUDENT_EXITS as err:  # noqa: BLE001 - the student's forward raising
-        if re.search(MIXED_DEVICES, str(err)):
-            return describe_error(err, 300)
-    return None
-
-
-def _placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
-    """What a copy of the module moved to the meta device raises on `x` moved there too, in
-    evaluation or training mode, where one operation mixes devices, if the cause is what stays
-    on the CPU whatever device the model is on: a tensor that forward makes without a device
-    (torch.rand(shape), torch.zeros(n): made on meta when that is the default device, the error
-    goes) or a plain tensor attribute that .to(device) does not move (no register_buffer: moved
-    by hand, the error goes). On a GPU that line fails as well. None for other errors (a value
-    asked of a meta tensor) and for a device the code names itself (x.to(device) with the
-    notebook's global `device`, which is the GPU on Colab, the CPU here)."""
-    try:
-        twin = copy.deepcopy(module).to("meta")
-    except STUDENT_EXITS:  # noqa: BLE001 - a module that cannot be copied: not judged so
-        return None
-    for training in (False, True):
-        if not (error := _mixed_devices(twin, x, training)):
-            continue
-        for part in twin.modules():  # plain tensor attributes, as register_buffer would move them
-            for name, value in list(vars(part).items()):
-                if isinstance(value, torch.Tensor):
-                    vars(part)[name] = value.to("meta")
-        with torch.device("meta"):
-            return error if _mixed_devices(twin, x, training) is None else None
-    return None
 
 
 def other_outputs(name: str, seen: dict, want: dict) -> str:
@@ -267,7 +226,7 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
     a layer left out has no parameter to miss a gradient. Or right outputs (training mode
     included) whose gradient back to the input is not the reference's: a path cut inside
     forward (`.detach()` on what a later layer reads) that still leaves each parameter some.
-    Or right outputs of a forward that fails on a GPU (`_placement_error`, blind round 14)."""
+    Or right outputs of a forward that fails on a GPU (`placement_error`, blind round 14)."""
     if (error := seen.get("placement_error")) and not want.get("placement_error"):
         return (
             "its outputs are right on the CPU, but its forward mixes devices, which raises on a "

@@ -226,7 +226,8 @@ def flat_weights(model: nn.Module) -> torch.Tensor:
 
 
 class Recorder(nn.Module):
-    """Wraps a model and records the mode, gradient state and batch size of every forward call."""
+    """Wraps a model and records the mode, gradient state, batch size and images (their sum,
+    whatever their order in the batch) of every forward call."""
 
     def __init__(self, inner: nn.Module):
         super().__init__()
@@ -235,8 +236,10 @@ class Recorder(nn.Module):
 
     def forward(self, x):
         batch = int(x.shape[0]) if isinstance(x, torch.Tensor) and x.dim() else None
+        images = round(float(x.detach().double().sum()), 3) if batch else None
         self.calls.append(
             {"training": self.training, "grad": torch.is_grad_enabled(), "batch": batch}
+            | {"images": images}
         )
         return self.inner(x)
 

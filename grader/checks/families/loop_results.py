@@ -1,7 +1,8 @@
 """How the loops family reads what a student's training or evaluation function returned:
 numbers as numbers, results alike number for number whatever their form (a dict, a pair, a
 list), and the loss of a trainer's `(loss, accuracy)` pair. Used by the loops family's judges
-and by assignments' own checks that judge the same numbers (fnn_mnist's trainer)."""
+and by assignments' own checks that judge the same numbers (fnn_mnist's trainer); `pass_problem`:
+which batches a pass ran the model on, against the loader's."""
 
 from __future__ import annotations
 
@@ -46,4 +47,35 @@ def validation_loss(result: Any) -> float | None:
     """The loss of a `(loss, accuracy)` pair returned by a trainer's evaluation method."""
     if isinstance(result, list) and len(result) == 2:
         return number(result[0])
+    return None
+
+
+def pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> str | None:
+    """What train's pass (evaluate's: `key`) did other than run the model once on each batch of
+    its loader (a global loader, a return in the loop, a DataLoader of its own over the loader's
+    data set), or None; the checks it costs say it."""
+    calls = [o[key].get("calls") or [] for o in (seen, want)]
+    got, expected = ([c.get("batch") for c in each] for each in calls)
+    own = "self.train_loader" if key == "train_mode" else "self.val_loader"
+    if "error" in seen[key] or not got:
+        return None
+    if got == expected:  # the same sizes: the same images in each (their order in it aside)?
+        images = [[c.get("images") for c in each] for each in calls]
+        if None in images[0] + images[1] or images[0] == images[1]:
+            return None
+        return (
+            f"{fn} ran the model on batches of the loader's sizes but other images in them "
+            f"(a DataLoader of its own over loader.dataset, reshuffled?): iterate over the loader "
+            f"it is given (a trainer's {own}) itself, batch by batch"
+        )
+    if got == expected[: len(got)]:  # the first batches only: a return, or drop_last=True
+        return (
+            f"{fn} ran the model on {len(got)} of the {len(expected)} batches of its loader "
+            f"({expected}): is its return inside the loop, or the short last one dropped?"
+        )
+    if set(got) != set(expected):
+        return (
+            f"{fn} ran the model on batches of {got[:6]} images, expected those of the loader "
+            f"it is given ({expected}): iterate over it (a trainer's {own}), no other"
+        )
     return None

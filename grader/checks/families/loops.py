@@ -65,6 +65,7 @@ from grader.checks.families.loop_models import (
 from grader.checks.families.loop_results import (
     holds_number,
     number,
+    pass_problem,
     same_number,
     same_result,
     validation_loss,
@@ -396,7 +397,7 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
 
 def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
     _, fn = _names(ctx)
-    problem = _pass_problem(seen, want, fn, "evaluate_accuracy")  # a global loader's batches?
+    problem = pass_problem(seen, want, fn, "evaluate_accuracy")  # a global loader's batches?
     seen, want = seen["evaluate_accuracy"], want["evaluate_accuracy"]
     if verdict := _raised(seen, fn):
         return verdict
@@ -409,26 +410,6 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
         "images, a fraction between 0 and 1 as the instructions say; not a percentage, not an "
         "average of per-batch accuracies)",
     )
-
-
-def _pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> str | None:
-    """What train's pass (evaluate's: `key`) did other than run the model once on each batch of
-    its loader (a global loader, a return in the loop), or None; the checks it costs say it."""
-    got, expected = ([c.get("batch") for c in o[key].get("calls") or []] for o in (seen, want))
-    own = "self.train_loader" if key == "train_mode" else "self.val_loader"
-    if "error" in seen[key] or not got or got == expected:
-        return None
-    if got == expected[: len(got)]:  # the first batches only: a return, or drop_last=True
-        return (
-            f"{fn} ran the model on {len(got)} of the {len(expected)} batches of its loader "
-            f"({expected}): is its return inside the loop, or the short last one dropped?"
-        )
-    if set(got) != set(expected):
-        return (
-            f"{fn} ran the model on batches of {got[:6]} images, expected those of the loader "
-            f"it is given ({expected}): iterate over it (a trainer's {own}), no other"
-        )
-    return None
 
 
 def judge_train_mode(seen, want, ctx) -> Verdict:
@@ -445,7 +426,7 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
             f"{fn} ran the model in evaluation mode: call model.train() at its start "
             "(evaluation leaves the model in eval mode)"
         )
-    if _pass_problem(seen, want, fn):  # the mode is right; which batches is train_loss's
+    if pass_problem(seen, want, fn):  # the mode is right; which batches is train_loss's
         return Verdict.ok(f"{fn} trains in training mode")
     return Verdict.wrong(
         f"{fn} ran the model in training mode but its batch-norm statistics are not the ones "
@@ -454,7 +435,7 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
 
 
 def judge_train_loss(seen, want, ctx) -> Verdict:
-    problem = _pass_problem(seen, want, _names(ctx)[0])
+    problem = pass_problem(seen, want, _names(ctx)[0])
     seen, want = seen["train_loss"], want["train_loss"]
     fn, evaluate = _names(ctx)
     if verdict := _raised(seen, fn):
@@ -525,7 +506,7 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     weights = seen["train_zero_grad"].get("weights_tensor")
     if same_values(weights, want["train_zero_grad"]["weights_tensor"]):
         return Verdict.ok("gradients are reset before every step")
-    if problem := _pass_problem(seen, want, fn):
+    if problem := pass_problem(seen, want, fn):
         return Verdict.wrong(problem)
     # train_loss's pass has learning rate 0: its loss differs for another loss, not zero_grad.
     loss, target = (r["train_loss"].get("returned") for r in (seen, want))

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from grader.checks import kit
 from grader.checks.common import StopProbe, WrongValue, describe_error, jsonable, saved_state
 from grader.checks.families import behaviour, images, studies
+from grader.checks.families.placement import placement_error
 from grader.probe.packages import Absent
 from grader.spec import Verdict
 
@@ -488,3 +489,35 @@ def test_is_a_forward_that_would_fail_on_a_gpu_told_apart(kind, charged):
     problem = behaviour.gradient_problem(seen, want)
     assert (problem is not None and "raises on a GPU" in problem) == charged, problem
     assert not charged or "device=x.device" in problem
+
+
+class _Forward(torch.nn.Module):
+    def __init__(self, step):
+        super().__init__()
+        self.fc, self.step = torch.nn.Linear(4, 4), step
+
+    def forward(self, x):
+        return self.step(self.fc(x))
+
+
+ON_THE_CPU = {  # each fails on a GPU; on meta only the dispatch check raises for them
+    "matmul": lambda h: h @ torch.ones(4, 1),
+    "F.linear": lambda h: torch.nn.functional.linear(h, torch.eye(4)),
+    "index_select": lambda h: h.index_select(1, torch.arange(4)),
+}
+ON_ANY_DEVICE = {  # each runs on a GPU as on the CPU
+    "0-d constant": lambda h: torch.maximum(h, torch.tensor(0.0)),
+    "CPU index": lambda h: h[:, torch.arange(4)],
+    "new_ones": lambda h: h @ h.new_ones(4, 1),
+    "as the input": lambda h: h @ torch.ones(4, 1, device=h.device, dtype=h.dtype),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ON_THE_CPU) + sorted(ON_ANY_DEVICE))
+def test_does_the_meta_probe_charge_a_cpu_tensor_in_a_matrix_product(case):
+    """Blind round 14b: Dense summing exp(z) with `z.exp() @ torch.ones(10, 1)` (made on the CPU)
+    kept dense_behaviour, though it fails on a GPU: the meta kernels of matrix products check no
+    devices. A dispatch mode raises for them as CUDA does, not for 0-d constants or indices."""
+    step = ON_THE_CPU.get(case) or ON_ANY_DEVICE[case]
+    error = placement_error(_Forward(step), torch.randn(3, 4))
+    assert (error is not None) == (case in ON_THE_CPU), error

@@ -1,0 +1,27 @@
+"""Does the loops family name a pass over other batches than its loader's, in-process?"""
+
+from __future__ import annotations
+
+from tests.fixtures import toy
+
+REBATCHED = """    loader = torch.utils.data.DataLoader(
+        loader.dataset, batch_size=loader.batch_size, shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
+    for images, labels in loader:"""
+
+
+def test_is_a_train_that_reshuffles_its_loader_s_data_told_so(harness):
+    """Blind round 14b: train_epoch looping over a DataLoader of its own over loader.dataset
+    (the same batch size, reshuffled) lost train_mode ("batch-norm statistics are not the ones
+    one pass gives") and train_zero_grad ("must call optimizer.zero_grad()"), which it did: the
+    batches held other images. Only the sizes were compared; the images are now, and the pass
+    is named where the Rprop steps differ."""
+    code = toy.cells()["loops"]
+    loop = "    for images, labels in loader:"
+    assert code.count(loop) == 2  # train's loop first
+    results = harness.grade(harness.namespace(code.replace(loop, REBATCHED, 1)), ["loops"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
+    told = results["train_zero_grad"].message
+    assert "other images" in told and "zero_grad()" not in told, told
