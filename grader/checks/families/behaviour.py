@@ -48,6 +48,7 @@ from grader.checks.common import (
     describe_error,
     diff_shapes,
     modules_of_type,
+    names_read,
     pair_of,
     plain,
     resident_outputs,
@@ -161,10 +162,11 @@ def _placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
     evaluation or training mode, where one operation mixes devices, if the cause is what stays
     on the CPU whatever device the model is on: a tensor that forward makes without a device
     (torch.rand(shape), torch.zeros(n): made on meta when that is the default device, the error
-    goes) or a plain tensor attribute that .to(device) does not move (no register_buffer: moved
-    by hand, the error goes). On a GPU that line fails as well. None for other errors (a value
-    asked of a meta tensor) and for a device the code names itself (x.to(device) with the
-    notebook's global `device`, which is the GPU on Colab, the CPU here)."""
+    goes), a plain tensor attribute that .to(device) does not move (no register_buffer: moved
+    by hand, the error goes) or a notebook-level tensor its methods read (`_globals_on_meta`).
+    On a GPU that line fails as well. None for other errors (a value asked of a meta tensor) and
+    for a device the code names itself (x.to(device) with the notebook's global `device`, which
+    is the GPU on Colab, the CPU here)."""
     try:
         twin = copy.deepcopy(module).to("meta")
     except STUDENT_EXITS:  # noqa: BLE001 - a module that cannot be copied: not judged so
@@ -176,9 +178,29 @@ def _placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
             for name, value in list(vars(part).items()):
                 if isinstance(value, torch.Tensor):
                     vars(part)[name] = value.to("meta")
-        with torch.device("meta"):
+        with torch.device("meta"), _globals_on_meta(twin):
             return error if _mixed_devices(twin, x, training) is None else None
     return None
+
+
+@contextlib.contextmanager
+def _globals_on_meta(module: nn.Module):
+    """The tensors that the methods of the module's own classes read from their notebook's
+    globals (POOL_KERNEL = torch.full(...) above the class, blind round 14b), moved to meta while
+    the block runs: .to(device) moves no such tensor, so it stays on the CPU on Colab too."""
+    swapped = []
+    for cls in {type(m) for m in module.modules() if not type(m).__module__.startswith("torch")}:
+        for fn in (f for f in vars(cls).values() if hasattr(f, "__code__")):
+            space = fn.__globals__
+            for name in names_read(fn.__code__):
+                if isinstance(value := space.get(name), torch.Tensor) and not value.is_meta:
+                    swapped.append((space, name, value))
+                    space[name] = value.to("meta")
+    try:
+        yield
+    finally:
+        for space, name, value in reversed(swapped):
+            space[name] = value
 
 
 def other_outputs(name: str, seen: dict, want: dict) -> str:
@@ -272,7 +294,8 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
             f"GPU (as on the grader's stand-in device: {error}): a tensor made inside "
             "forward stays on the CPU (torch.rand(shape), torch.zeros(n), "
             "torch.arange(n) without device=x.device; torch.rand_like(x) and x.new_zeros(n) "
-            "follow the input), as does a plain tensor attribute (register_buffer moves it)"
+            "follow the input), as does a plain tensor attribute or one made above the class "
+            "(register_buffer moves it)"
         )
     cut, reached = seen.get("unreached"), seen.get("reached")
     if not isinstance(cut, list) or not isinstance(want.get("reached"), int):
