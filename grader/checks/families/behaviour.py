@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
+from torch.utils._pytree import tree_map_only
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
@@ -54,6 +55,7 @@ from grader.checks.common import (
     resident_outputs,
     same_values,
 )
+from grader.checks.families.placement import cuda_like_devices
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:
@@ -149,12 +151,15 @@ def _mixed_devices(twin: nn.Module, x: torch.Tensor, training: bool) -> str | No
     given mode, if it is one of mixed devices."""
     twin.train(training)
     try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        with torch.no_grad(), torch.random.fork_rng(devices=[]), cuda_like_devices():
             twin(x.to("meta"))
     except STUDENT_EXITS as err:  # noqa: BLE001 - the student's forward raising
         if re.search(MIXED_DEVICES, str(err)):
             return describe_error(err, 300)
     return None
+
+
+PLAIN = (list, tuple, dict)  # containers of plain tensor attributes
 
 
 def _placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
@@ -174,10 +179,10 @@ def _placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
     for training in (False, True):
         if not (error := _mixed_devices(twin, x, training)):
             continue
-        for part in twin.modules():  # plain tensor attributes, as register_buffer would move them
-            for name, value in list(vars(part).items()):
-                if isinstance(value, torch.Tensor):
-                    vars(part)[name] = value.to("meta")
+        for part in twin.modules():  # plain tensor attributes (lists of them: self.masks = [...])
+            for name, value in list(vars(part).items()):  # as register_buffer would move them
+                if isinstance(value, torch.Tensor) or name[0] != "_" and type(value) in PLAIN:
+                    vars(part)[name] = tree_map_only(torch.Tensor, lambda t: t.to("meta"), value)
         with torch.device("meta"), _globals_on_meta(twin):
             return error if _mixed_devices(twin, x, training) is None else None
     return None

@@ -398,6 +398,8 @@ class _Placed(torch.nn.Module):
         self.layer, self.kind = torch.nn.Linear(6, 4), kind
         if kind == "plain attribute":
             self.shift = torch.ones(4)
+        elif kind == "list attribute":  # res_dense_nets t03: self.index = [torch.arange(c), ...]
+            self.shifts = [torch.ones(4)]
         elif kind == "buffer":
             self.register_buffer("shift", torch.ones(4))
 
@@ -406,8 +408,18 @@ class _Placed(torch.nn.Module):
         h = self.layer(x)
         if self.kind in ("plain attribute", "buffer"):
             return h + self.shift
+        if self.kind == "list attribute":
+            return h + self.shifts[0]
         if self.kind.startswith("global"):
             return h + _SHIFT if self.kind == "global tensor" else h * _SCALE
+        if self.kind in ("index_select", "conv1d", "x[index]", "slice copy"):  # made on the CPU
+            index, kernel, out = torch.arange(4), torch.ones(1, 1, 1), h.new_zeros(3, 4)
+            out[:, :] = torch.zeros(3, 4)  # a copy: CUDA takes a CPU source
+            return {
+                "index_select": lambda: h.index_select(1, index),  # meta checks no device
+                "conv1d": lambda: torch.conv1d(h[:, None], kernel)[:, 0],  # nor here
+                "x[index]": lambda: h[:, index] + out,  # CUDA takes CPU indices
+            }.get(self.kind, lambda: h + out)()
         made = {"torch.zeros(n)": torch.zeros(4), "torch.rand(shape)": torch.rand(h.shape)}
         return h + made.get(self.kind, h.new_zeros(4))
 
@@ -418,11 +430,16 @@ class _Placed(torch.nn.Module):
         ("torch.zeros(n)", True),
         ("torch.rand(shape)", True),
         ("plain attribute", True),
+        ("list attribute", True),
         ("buffer", False),
         ("new_zeros", False),
         ("global device", False),
         ("global tensor", True),
         ("global scalar", False),
+        ("index_select", True),
+        ("conv1d", True),
+        ("x[index]", False),
+        ("slice copy", False),
     ],
 )
 def test_is_a_forward_that_would_fail_on_a_gpu_told_apart(kind, charged):
@@ -430,7 +447,9 @@ def test_is_a_forward_that_would_fail_on_a_gpu_told_apart(kind, charged):
     kept full marks, though it raises on Colab's GPU. Moved to the meta device, a model shows
     what stays on the CPU; a device the code names (the notebook's global) is not charged.
     Blind round 14b (res_dense_nets t01): a pooling kernel made above the class, a global
-    tensor that stays on the CPU, kept full marks; the global is put back afterwards."""
+    tensor that stays on the CPU, kept full marks; the global is put back afterwards. So did
+    index_select with a CPU index (t03): torch's meta kernels of some operations check no
+    devices, CUDA's do (`placement.cuda_like_devices`)."""
     seen = behaviour.outputs(_Placed(kind), torch.randn(3, 6), 1)
     want = behaviour.outputs(_Placed("buffer"), torch.randn(3, 6), 1)
     problem = behaviour.gradient_problem(seen, want)
