@@ -470,7 +470,7 @@ def resident_outputs(model: nn.Module) -> nn.Module:
 
 
 def describe_shapes(shapes: list[list[int]]) -> str:
-    return ", ".join("x".join(map(str, s)) for s in shapes) or "none"
+    return ", ".join("x".join(map(str, s)) or "() (a scalar)" for s in shapes) or "none"
 
 
 def diff_shapes(expected: list[list[int]], seen: list[list[int]]) -> str:

@@ -233,7 +233,8 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
             f"GPU (as on the grader's stand-in device: {error}): a tensor made inside "
             "forward stays on the CPU (torch.rand(shape), torch.zeros(n), "
             "torch.arange(n) without device=x.device; torch.rand_like(x) and x.new_zeros(n) "
-            "follow the input), as does a plain tensor attribute (register_buffer moves it)"
+            "follow the input), as does a plain tensor attribute or one made above the class "
+            "(register_buffer moves it)"
         )
     cut, reached = seen.get("unreached"), seen.get("reached")
     if not isinstance(cut, list) or not isinstance(want.get("reached"), int):

@@ -8,15 +8,16 @@ most operations; the meta kernels of a few (matrix products, convolutions: `h @ 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map_only
 
-from grader.checks.common import MIXED_DEVICES, STUDENT_EXITS, describe_error
+from grader.checks.common import MIXED_DEVICES, STUDENT_EXITS, describe_error, names_read
 
 # Operations that CUDA runs with CPU tensors among their arguments: indices (x[idx], x[idx] = v)
 # and copies from one device to another. Elsewhere a CPU tensor of one dimension or more fails.
@@ -63,10 +64,11 @@ def placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
     evaluation or training mode, where one operation mixes devices, if the cause is what stays
     on the CPU whatever device the model is on: a tensor that forward makes without a device
     (torch.rand(shape), torch.zeros(n): made on meta when that is the default device, the error
-    goes) or a plain tensor attribute that .to(device) does not move (no register_buffer: moved
-    by hand, the error goes). On a GPU that line fails as well. None for other errors (a value
-    asked of a meta tensor) and for a device the code names itself (x.to(device) with the
-    notebook's global `device`, which is the GPU on Colab, the CPU here)."""
+    goes), a plain tensor attribute (or a list of them) that .to(device) does not move (no
+    register_buffer: moved by hand, the error goes) or a notebook-level tensor its methods read
+    (`_globals_on_meta`). On a GPU that line fails as well. None for other errors (a value asked
+    of a meta tensor) and for a device the code names itself (x.to(device) with the notebook's
+    global `device`, which is the GPU on Colab, the CPU here)."""
     try:
         twin = copy.deepcopy(module).to("meta")
     except STUDENT_EXITS:  # noqa: BLE001 - a module that cannot be copied: not judged so
@@ -74,10 +76,33 @@ def placement_error(module: nn.Module, x: torch.Tensor) -> str | None:
     for training in (False, True):
         if not (error := _mixed_devices(twin, x, training)):
             continue
-        for part in twin.modules():  # plain tensor attributes, as register_buffer would move them
-            for name, value in list(vars(part).items()):
-                if isinstance(value, torch.Tensor):
-                    vars(part)[name] = value.to("meta")
-        with torch.device("meta"):
+        for part in twin.modules():  # plain tensor attributes (lists of them: self.masks = [...])
+            for name, value in list(vars(part).items()):  # as register_buffer would move them
+                if isinstance(value, torch.Tensor) or name[0] != "_" and type(value) in PLAIN:
+                    vars(part)[name] = tree_map_only(torch.Tensor, lambda t: t.to("meta"), value)
+        with torch.device("meta"), _globals_on_meta(twin):
             return error if _mixed_devices(twin, x, training) is None else None
     return None
+
+
+PLAIN = (list, tuple, dict)  # containers of plain tensor attributes
+
+
+@contextlib.contextmanager
+def _globals_on_meta(module: nn.Module):
+    """The tensors that the methods of the module's own classes read from their notebook's
+    globals (POOL_KERNEL = torch.full(...) above the class, blind round 14b), moved to meta while
+    the block runs: .to(device) moves no such tensor, so it stays on the CPU on Colab too."""
+    swapped = []
+    for cls in {type(m) for m in module.modules() if not type(m).__module__.startswith("torch")}:
+        for fn in (f for f in vars(cls).values() if hasattr(f, "__code__")):
+            space = fn.__globals__
+            for name in names_read(fn.__code__):
+                if isinstance(value := space.get(name), torch.Tensor) and not value.is_meta:
+                    swapped.append((space, name, value))
+                    space[name] = value.to("meta")
+    try:
+        yield
+    finally:
+        for space, name, value in reversed(swapped):
+            space[name] = value

@@ -19,7 +19,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from grader.checks import kit
-from grader.checks.common import StopProbe, WrongValue, describe_error, jsonable, saved_state
+from grader.checks.common import (
+    StopProbe,
+    WrongValue,
+    describe_error,
+    diff_shapes,
+    jsonable,
+    saved_state,
+)
 from grader.checks.families import behaviour, images, studies
 from grader.checks.families.placement import placement_error
 from grader.probe.packages import Absent
@@ -446,6 +453,10 @@ def test_are_linear_layers_written_as_products_seen_by_linear_calls():
     assert torch.allclose(calls[3][1], model(x))
 
 
+_SHIFT = torch.ones(4)  # a notebook-level constant: .to(device) never moves it
+_SCALE = torch.tensor(1.0)  # 0-d: torch mixes a CPU scalar with a GPU tensor
+
+
 class _Placed(torch.nn.Module):
     """A linear layer, then what `kind` of tensor its forward adds: one of the CPU's whatever the
     model's device (charged), one that follows it, or the notebook's global device (not)."""
@@ -457,6 +468,8 @@ class _Placed(torch.nn.Module):
         self.layer, self.kind = torch.nn.Linear(6, 4), kind
         if kind == "plain attribute":
             self.shift = torch.ones(4)
+        elif kind == "list attribute":  # res_dense_nets t03: self.index = [torch.arange(c), ...]
+            self.shifts = [torch.ones(4)]
         elif kind == "buffer":
             self.register_buffer("shift", torch.ones(4))
 
@@ -465,6 +478,18 @@ class _Placed(torch.nn.Module):
         h = self.layer(x)
         if self.kind in ("plain attribute", "buffer"):
             return h + self.shift
+        if self.kind == "list attribute":
+            return h + self.shifts[0]
+        if self.kind.startswith("global"):
+            return h + _SHIFT if self.kind == "global tensor" else h * _SCALE
+        if self.kind in ("index_select", "conv1d", "x[index]", "slice copy"):  # made on the CPU
+            index, kernel, out = torch.arange(4), torch.ones(1, 1, 1), h.new_zeros(3, 4)
+            out[:, :] = torch.zeros(3, 4)  # a copy: CUDA takes a CPU source
+            return {
+                "index_select": lambda: h.index_select(1, index),  # meta checks no device
+                "conv1d": lambda: torch.conv1d(h[:, None], kernel)[:, 0],  # nor here
+                "x[index]": lambda: h[:, index] + out,  # CUDA takes CPU indices
+            }.get(self.kind, lambda: h + out)()
         made = {"torch.zeros(n)": torch.zeros(4), "torch.rand(shape)": torch.rand(h.shape)}
         return h + made.get(self.kind, h.new_zeros(4))
 
@@ -475,20 +500,41 @@ class _Placed(torch.nn.Module):
         ("torch.zeros(n)", True),
         ("torch.rand(shape)", True),
         ("plain attribute", True),
+        ("list attribute", True),
         ("buffer", False),
         ("new_zeros", False),
         ("global device", False),
+        ("global tensor", True),
+        ("global scalar", False),
+        ("index_select", True),
+        ("conv1d", True),
+        ("x[index]", False),
+        ("slice copy", False),
     ],
 )
 def test_is_a_forward_that_would_fail_on_a_gpu_told_apart(kind, charged):
     """Blind round 14 (mlp_tuning s16): a forward making its dropout mask with torch.rand(shape)
     kept full marks, though it raises on Colab's GPU. Moved to the meta device, a model shows
-    what stays on the CPU; a device the code names (the notebook's global) is not charged."""
+    what stays on the CPU; a device the code names (the notebook's global) is not charged.
+    Blind round 14b (res_dense_nets t01): a pooling kernel made above the class, a global
+    tensor that stays on the CPU, kept full marks; the global is put back afterwards. So did
+    index_select with a CPU index (t03): torch's meta kernels of some operations check no
+    devices, CUDA's do (`placement._SameDevice`)."""
     seen = behaviour.outputs(_Placed(kind), torch.randn(3, 6), 1)
     want = behaviour.outputs(_Placed("buffer"), torch.randn(3, 6), 1)
     problem = behaviour.gradient_problem(seen, want)
     assert (problem is not None and "raises on a GPU" in problem) == charged, problem
     assert not charged or "device=x.device" in problem
+    assert kind != "global tensor" or "above the class" in problem
+    assert _SHIFT.device.type == "cpu" and _SCALE.device.type == "cpu"
+
+
+def test_is_a_scalar_parameter_named_in_a_shape_difference():
+    """Blind round 14b (res_dense_nets t02): a frozen nn.Parameter(torch.ones(())) in ResMLP was
+    reported as "unexpected parameters of shape none", as if there were none."""
+    said = diff_shapes([[10, 256]], [[10, 256], []])
+    assert said == "unexpected parameters of shape () (a scalar)", said
+    assert diff_shapes([[3], []], [[3]]) == "missing parameters of shape () (a scalar)"
 
 
 class _Forward(torch.nn.Module):
