@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import json
 import math
 import numbers
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from grader.checks.gpu import gpu_calls_on_cpu
 from grader.probe import packages
 from grader.probe.packages import Absent
 from grader.text import inert
@@ -345,43 +345,6 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     return seen
 
 
-def _on_cpu(device: Any, asked: list) -> Any:
-    """A device argument naming a GPU ("cuda:0", torch.device("cuda"), an ordinal) as the CPU,
-    noted in `asked`."""
-    gpu = isinstance(device, str) and device.startswith("cuda")
-    gpu = gpu or isinstance(device, torch.device) and device.type == "cuda"
-    if gpu or (isinstance(device, int) and not isinstance(device, bool)):
-        asked.append(str(device))
-        return torch.device("cpu")
-    return device
-
-
-@contextlib.contextmanager
-def gpu_calls_on_cpu(asked: list):
-    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call) kept on the CPU where
-    student code names a GPU, each such call noted in `asked` (the devices checks read it)."""
-    to, cuda = torch.Tensor.to, torch.Tensor.cuda
-
-    @functools.wraps(to)  # its name: Resident's __torch_function__ sees "to", not "to_cpu"
-    def to_cpu(self, *args, **kwargs):
-        n = len(asked)
-        if "device" in kwargs:
-            kwargs["device"] = _on_cpu(kwargs["device"], asked)
-        out = to(self, *[_on_cpu(a, asked) for a in args], **kwargs)
-        gpu = len(asked) > n and isinstance(self, Resident)  # a GPU's, to a GPU: stays Resident
-        return out.as_subclass(Resident) if gpu else out
-
-    def cuda_cpu(self, *args, **kwargs):
-        asked.append("cuda()")
-        return self
-
-    torch.Tensor.to, torch.Tensor.cuda = to_cpu, cuda_cpu
-    try:
-        yield
-    finally:
-        torch.Tensor.to, torch.Tensor.cuda = to, cuda
-
-
 @contextlib.contextmanager
 def torch_defaults():
     """Student code observed under torch's defaults, whatever global state its cells left.
@@ -424,49 +387,6 @@ def torch_defaults():
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).
 MIXED_DEVICES = r"is not on the expected device|Expected all tensors to be on the same device"
-# What torch raises where numpy is asked for a CUDA tensor's values, and why a `Resident` does.
-ON_GPU = (
-    "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy the tensor to "
-    "host memory first (the grader's model computes as on the GPU the notebook runs on)"
-)
-
-
-class Resident(torch.Tensor):
-    """A CPU tensor that stands for one on a GPU, for a grader without one: what torch computes
-    from it stays Resident, `.cpu()` and `.to("cpu")` give a plain tensor, and numpy (`.numpy()`,
-    `np.asarray`, scikit-learn) raises as for a CUDA tensor. A grader's model whose outputs are
-    Resident (`resident_outputs`) shows code that would fail, or keep its results on the GPU,
-    where the model runs on one (Colab); values read with `.item()` or `.tolist()` are fine."""
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        name, kwargs = getattr(func, "__name__", ""), kwargs or {}
-        if name in ("numpy", "__array__") and not kwargs.get("force"):
-            raise TypeError(ON_GPU)
-        out = super().__torch_function__(func, types, args, kwargs)
-        home = isinstance(out, torch.Tensor) and _to_cpu(name, args[1:], kwargs)
-        return out.as_subclass(torch.Tensor) if home else out
-
-
-def _to_cpu(name: str, args: tuple, kwargs: dict) -> bool:
-    """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor)"""
-    if name == "type":  # a dtype (torch.long) keeps the device, a CPU tensor type does not
-        kind = args[0] if args else kwargs.get("dtype")
-        return kind is not None and not isinstance(kind, torch.dtype) and "cuda" not in str(kind)
-    to = [*args, kwargs.get("device")] if name == "to" else []
-    cpu = [isinstance(t, str | torch.device) and torch.device(t).type == "cpu" for t in to]
-    # .to(other): other's device, the CPU for a tensor that stands for no GPU's
-    return name == "cpu" or any(cpu) or name == "to" and torch.Tensor in map(type, to)
-
-
-def resident_outputs(model: nn.Module) -> nn.Module:
-    """`model`, computing on `Resident` inputs from now on: its outputs stand for a GPU's."""
-    model.register_forward_pre_hook(
-        lambda module, args: tuple(
-            a.as_subclass(Resident) if torch.is_tensor(a) else a for a in args
-        )
-    )
-    return model
 
 
 def describe_shapes(shapes: list[list[int]]) -> str:

@@ -340,7 +340,7 @@ def test_does_fit_pass_with_an_evaluate_that_rebatches_its_loader_s_dataset(harn
 def test_do_predictions_moved_to_the_cpu_pass_confusion_rows(harness, moved):
     """Blind round 14b: confusion's predictions moved to the CPU otherwise than by .cpu() lost
     confusion_rows ("can't convert cuda:0 device type tensor to numpy"): under the grader's
-    gpu_calls_on_cpu, Tensor.to's stand-in was named "to_cpu", which common.Resident did not
+    gpu_calls_on_cpu, Tensor.to's stand-in was named "to_cpu", which gpu.Resident did not
     take for a move; .type(torch.LongTensor) and .to(a CPU tensor) move to the CPU on a GPU."""
     cell = reference_cells("cnn_techniques")["confusion"]
     assert cell.count(".argmax(dim=1).cpu()") == 1
@@ -396,7 +396,7 @@ def test_is_a_normalised_confusion_matrix_told_so(normalize):
 def test_are_predictions_left_on_the_gpu_caught_by_confusion_rows():
     """Blind round 14: confusion handing scikit-learn the predictions without .cpu() fails on
     Colab's GPU ("can't convert cuda:0 device type tensor to numpy") and kept full marks on the
-    CPU grader: the probe's model now computes as on a GPU (common.Resident)."""
+    CPU grader: the probe's model now computes as on a GPU (gpu.Resident)."""
     from sklearn.metrics import confusion_matrix
 
     from grader.checks.families import loop_models

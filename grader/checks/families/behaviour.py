@@ -39,18 +39,17 @@ from torch.nn.parameter import is_lazy
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
-    Resident,
     a_tensor,
     describe_error,
     diff_shapes,
     modules_of_type,
     pair_of,
     plain,
-    resident_outputs,
     same_values,
 )
 from grader.checks.families.linears import linear_calls
 from grader.checks.families.placement import placement_error
+from grader.checks.gpu import Resident, resident_outputs
 
 
 def value_for(shape: tuple[int, ...], seed: int) -> torch.Tensor:

@@ -7,7 +7,7 @@ for a value (a meta tensor has none), where labels left on the CPU make torch ra
 on a GPU; code that forgets the batch shows ("meta", "cpu"), code that hard-codes "cuda" or
 ignores the argument shows "cpu" parameters (both stopped at that first forward).
 What a function hands back from a model (predictions for scikit-learn, features) is checked
-with `common.Resident` outputs instead, tensors that stand for a GPU's: `.numpy()` without
+with `gpu.Resident` outputs instead, tensors that stand for a GPU's: `.numpy()` without
 `.cpu()` raises there as on Colab.
 """
 
@@ -19,9 +19,10 @@ from functools import partial
 import torch
 
 from grader.checks import kit
-from grader.checks.common import device_probe, gpu_calls_on_cpu
+from grader.checks.common import device_probe
 from grader.checks.families.loop_models import loader, probe_model
 from grader.checks.families.loops import entry_points
+from grader.checks.gpu import gpu_calls_on_cpu
 from grader.spec import CheckSet, Verdict
 
 NAME = "devices"

@@ -19,7 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
-from grader.checks.common import WrongValue, a_tensor, modules_of_type, resident_outputs
+from grader.checks.common import WrongValue, a_tensor, modules_of_type
+from grader.checks.gpu import resident_outputs
 
 HIDDEN = 16
 MODE_CLASS, GRAD_CLASS = 0, 1  # predictions collapse here in training mode / with gradients
