@@ -116,7 +116,7 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     for mode in ("eval", "train"):
         module.train(mode == "train")
         _seed_masks(seed)
-        with torch.no_grad(), _dropout_counted(calls), _modules_built(built, mode == "eval"):
+        with torch.no_grad(), _Draws(calls), _modules_built(built, mode == "eval"):
             out = plain(module(x))
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             seen[f"{mode}_tensor"] = out.detach().float()
@@ -258,35 +258,21 @@ def gradient_problem(seen: dict, want: dict) -> str | None:
 
 
 class _Draws(torch.overrides.TorchFunctionMode):
-    """Appends "draw" to `calls` for every draw a dropout mask is made of (torch.rand, bernoulli;
-    not the normal draws of noise, torch.randn_like, which the instructions never list)."""
+    """Appends 1 to `calls` for every F.dropout call (nn.Dropout's too, and the student's own
+    import of it) and "draw" for every draw a dropout mask by hand is made of (torch.rand,
+    bernoulli; not the normal draws of noise, torch.randn_like, which the instructions never
+    list)."""
 
     def __init__(self, calls: list):
         super().__init__()
         self.calls = calls
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__name__", "") in ("rand", "rand_like", "bernoulli", "bernoulli_"):
+        if func is F.dropout:
+            self.calls.append(1)
+        elif getattr(func, "__name__", "") in ("rand", "rand_like", "bernoulli", "bernoulli_"):
             self.calls.append("draw")
         return func(*args, **(kwargs or {}))
-
-
-@contextlib.contextmanager
-def _dropout_counted(calls: list):
-    """F.dropout (which nn.Dropout calls) appending 1 to `calls` while the block runs, a random
-    draw of forward's own (a mask by hand: `_Draws`) "draw"."""
-    original = F.dropout
-
-    def dropout(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    F.dropout = dropout
-    try:
-        with _Draws(calls):
-            yield
-    finally:
-        F.dropout = original
 
 
 @contextlib.contextmanager
