@@ -1,7 +1,8 @@
 """Stand-ins for a GPU on a grader without one, for code written on Colab's.
 
-`gpu_calls_on_cpu`: `.cuda()` and `.to("cuda")` written into graded code run on the CPU, each
-call noted (the devices checks charge it; every other check judges what the code computes).
+`gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")` and factories given `device="cuda"` written into
+graded code run on the CPU, each call noted (the devices checks charge it; every other check
+judges what the code computes).
 `Resident`: a CPU tensor standing for a GPU's, so that results handed back without `.cpu()` show
 (`.numpy()` raises as for a CUDA tensor); `resident_outputs` makes a model compute on them.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 
 def _on_cpu(device: Any, asked: list) -> Any:
@@ -29,8 +31,9 @@ def _on_cpu(device: Any, asked: list) -> Any:
 
 @contextlib.contextmanager
 def gpu_calls_on_cpu(asked: list):
-    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call) kept on the CPU where
-    student code names a GPU, each such call noted in `asked` (the devices checks read it)."""
+    """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call), and every function given
+    a `device` (torch.zeros, torch.tensor, torch.arange, ...), kept on the CPU where student code
+    names a GPU, each such call noted in `asked` (the devices checks read it)."""
     to, cuda = torch.Tensor.to, torch.Tensor.cuda
 
     @functools.wraps(to)  # its name: Resident's __torch_function__ sees "to", not "to_cpu"
@@ -48,9 +51,27 @@ def gpu_calls_on_cpu(asked: list):
 
     torch.Tensor.to, torch.Tensor.cuda = to_cpu, cuda_cpu
     try:
-        yield
+        with _FactoriesOnCpu(asked):
+            yield
     finally:
         torch.Tensor.to, torch.Tensor.cuda = to, cuda
+
+
+class _FactoriesOnCpu(TorchFunctionMode):
+    """A torch function given `device="cuda"` (or torch.device("cuda"), an ordinal) makes its
+    tensor on the CPU, noted in `asked`: an accumulator `torch.zeros(1, device="cuda")`, a Colab
+    habit, raised "Found no NVIDIA driver" on the grader and lost every check that ran it. A
+    mode, not patched functions: torch.jit.script resolves torch.zeros by identity."""
+
+    def __init__(self, asked: list):
+        super().__init__()
+        self.asked = asked
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if "device" in kwargs:
+            kwargs = {**kwargs, "device": _on_cpu(kwargs["device"], self.asked)}
+        return func(*args, **kwargs)
 
 
 # What torch raises where numpy is asked for a CUDA tensor's values, and why a `Resident` does.

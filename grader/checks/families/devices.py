@@ -103,6 +103,13 @@ def _verdict(seen: dict, fn: str) -> Verdict:
             f"model's outputs with a tensor left on the CPU ({seen['mixed']}; on a GPU this "
             "line fails): move the labels too, labels.to(device)"
         )
+    if model_ok and batch_ok and seen.get("cuda_asked"):  # torch.zeros(..., device="cuda")
+        return Verdict.wrong(
+            f"{fn} moves the model and the batches to the device it is given, but also puts a "
+            "tensor on the GPU itself ('cuda' written in, e.g. torch.zeros(1, device='cuda')): "
+            "where the notebook passes \"cpu\", or on a machine without a GPU, that line fails; "
+            "use the device it is given (device=device), or a Python number"
+        )
     if model_ok and batch_ok:
         return Verdict.ok(f"{fn} moves the model and the batches to the device it is given")
     missing = [what for what, ok in (("the model", model_ok), ("the batches", batch_ok)) if not ok]

@@ -1,0 +1,54 @@
+"""Do the devices checks alone charge a GPU written into the loops (the grader has none)?"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader.checks.gpu import gpu_calls_on_cpu
+from tests.fixtures import toy
+
+LOOPS = ["loops", "loops_evaluate", "devices", "devices_evaluate"]
+
+
+def _failing(results: dict) -> set[str]:
+    return {name for name, r in results.items() if r.status in ("fail", "error")}
+
+
+@pytest.mark.parametrize("gpu", ["images.cuda(), labels.cuda()", "images.to('cuda'), labels.to(0)"])
+def test_is_a_gpu_written_in_charged_to_the_device_check_alone(harness, gpu):
+    """`model.cuda()` and `images.cuda()` in the trainer, a Colab habit that runs there (blind 14,
+    cifar g1): on the grader (no GPU) every train check raised "Found no NVIDIA driver" (4
+    points). The code runs on the CPU; train_device alone says the device argument is ignored."""
+    code = toy.cells()["loops"].replace("model.to(device)", "model.cuda()", 1)
+    code = code.replace("images.to(device), labels.to(device)", gpu, 1)
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {"train_device"}, {n: r.message for n, r in results.items()}
+    assert "moves to the GPU itself" in results["train_device"].message
+
+
+def test_is_a_gpu_accumulator_charged_to_the_device_check_alone(harness):
+    """`correct = torch.zeros(1, device="cuda")` in evaluate, a Colab habit that runs there: on
+    the grader (no GPU) every evaluate check raised "Found no NVIDIA driver". The factory makes
+    its tensor on the CPU; evaluate_device alone charges the hard-coded GPU."""
+    code = toy.cells()["loops"].replace(
+        "correct, count = 0, 0", 'correct, count = torch.zeros((), device="cuda"), 0'
+    )
+    code = code.replace("return correct / count", "return (correct / count).item()")
+    assert 'device="cuda"' in code and ".item()" in code
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {"evaluate_device"}, {n: r.message for n, r in results.items()}
+    assert "device='cuda'" in results["evaluate_device"].message
+
+
+def test_does_every_factory_naming_a_gpu_make_its_tensor_on_the_cpu():
+    asked: list = []
+    gpu = ("cuda", "cuda:0", torch.device("cuda"), 0)
+    with gpu_calls_on_cpu(asked):
+        made = [torch.zeros(2, device=d) for d in gpu]
+        made += [torch.tensor([1.0], device="cuda"), torch.arange(3, device="cuda")]
+        made += [torch.ones_like(made[0], device="cuda"), made[0].new_full((2,), 1.0, device=0)]
+        kept = [torch.zeros(1, device="cpu"), torch.zeros(1, device="meta"), torch.zeros(1)]
+    assert {t.device.type for t in made} == {"cpu"} and len(asked) == len(made), asked
+    assert [t.device.type for t in kept] == ["cpu", "meta", "cpu"]
+    assert torch.zeros(1, device="meta").device.type == "meta"  # the mode ends with the block
