@@ -69,9 +69,12 @@ class _FactoriesOnCpu(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        home = _to_cpu(getattr(func, "__name__", ""), args[1:], kwargs)
         if "device" in kwargs:
             kwargs = {**kwargs, "device": _on_cpu(kwargs["device"], self.asked)}
-        return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        # torch.as_tensor(t, device="cpu") hands back a tensor already there as it is
+        return out.as_subclass(torch.Tensor) if home and isinstance(out, Resident) else out
 
 
 # What torch raises where numpy is asked for a CUDA tensor's values, and why a `Resident` does.
@@ -99,11 +102,13 @@ class Resident(torch.Tensor):
 
 
 def _to_cpu(name: str, args: tuple, kwargs: dict) -> bool:
-    """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor)"""
+    """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor),
+    torch.as_tensor(t, device="cpu")"""
     if name == "type":  # a dtype (torch.long) keeps the device, a CPU tensor type does not
         kind = args[0] if args else kwargs.get("dtype")
         return kind is not None and not isinstance(kind, torch.dtype) and "cuda" not in str(kind)
-    to = [*args, kwargs.get("device")] if name == "to" else []
+    # .to("cpu"), .to(device=...), and any function given device="cpu" (torch.as_tensor)
+    to = [*args, kwargs.get("device")] if name == "to" else [kwargs.get("device")]
     cpu = [isinstance(t, str | torch.device) and torch.device(t).type == "cpu" for t in to]
     # .to(other): other's device, the CPU for a tensor that stands for no GPU's
     return name == "cpu" or any(cpu) or name == "to" and torch.Tensor in map(type, to)

@@ -1,0 +1,44 @@
+"""Do the grader's stand-ins for a GPU keep Colab code running and show what fails on one?"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from grader.checks.gpu import Resident, gpu_calls_on_cpu
+
+
+def test_does_every_factory_naming_a_gpu_make_its_tensor_on_the_cpu():
+    asked: list = []
+    gpu = ("cuda", "cuda:0", torch.device("cuda"), 0)
+    with gpu_calls_on_cpu(asked):
+        made = [torch.zeros(2, device=d) for d in gpu]
+        made += [torch.tensor([1.0], device="cuda"), torch.arange(3, device="cuda")]
+        made += [torch.ones_like(made[0], device="cuda"), made[0].new_full((2,), 1.0, device=0)]
+        kept = [torch.zeros(1, device="cpu"), torch.zeros(1, device="meta"), torch.zeros(1)]
+    assert {t.device.type for t in made} == {"cpu"} and len(asked) == len(made), asked
+    assert [t.device.type for t in kept] == ["cpu", "meta", "cpu"]
+    assert torch.zeros(1, device="meta").device.type == "meta"  # the mode ends with the block
+
+
+@pytest.mark.parametrize(
+    "home",
+    [
+        lambda t: t.cpu(),
+        lambda t: t.to("cpu"),
+        lambda t: t.to(device=torch.device("cpu")),
+        lambda t: t.to(torch.zeros(1)),
+        lambda t: t.type(torch.LongTensor),
+        lambda t: torch.as_tensor(t, device="cpu"),
+    ],
+)
+def test_does_every_move_to_the_cpu_give_a_plain_tensor(home):
+    """Round 14's open item: torch.as_tensor(predictions, device="cpu"), a move to the CPU on
+    a GPU, was still taken for a GPU's tensor, and its .numpy() raised."""
+    predicted = (torch.arange(6).as_subclass(Resident) * 2).argmax(dim=0, keepdim=True)
+    assert type(predicted) is Resident
+    with pytest.raises(TypeError, match="cuda"):
+        predicted.numpy()
+    with gpu_calls_on_cpu([]):  # as at grading
+        assert home(predicted).numpy().tolist() == [5]
+        assert type(torch.as_tensor(predicted, device="cuda")) is Resident
