@@ -197,6 +197,13 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
             where.setdefault(name, []).append(number)
     notes = []
     for name, cells in sorted(where.items()):
+        chosen = graded.get(name)
+        if chosen is not None and chosen > cells[-1]:  # a value bound over it (Kept.rebound)
+            notes.append(
+                f"{name} is defined in cell {cells[-1]}, but cell {chosen} then binds the name to "
+                "a value: the checks meet that value, not your definition; give it another name"
+            )
+            continue
         if len(cells) < 2:
             continue
         listed = f"{name} is defined in cells {', '.join(map(str, cells[:-1]))} and {cells[-1]}"

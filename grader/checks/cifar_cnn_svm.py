@@ -81,6 +81,8 @@ def _answers_problem(entry, want, ctx, i) -> str | None:
     if not isinstance(got, dict):
         return f"it returned {got!r}, not a dict"
     ratio = got.get("size_ratio")
+    if isinstance(ratio, str):  # blind round 15: "4.67" was told only it was not 4.66667
+        return f"size_ratio {ratio!r} is a string: return a number, not rounded"
     if not isinstance(ratio, int | float) or abs(ratio - target["size_ratio"]) > 1e-6:
         return f"size_ratio {ratio!r}, expected {target['size_ratio']:g}"
     if got.get("first_five") != target["first_five"]:

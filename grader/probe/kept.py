@@ -46,6 +46,7 @@ class Kept:
         self.pinned: dict[int, tuple[Any, dict]] = {}  # id -> (class or function, name -> module)
         self.bodies: dict[int, dict] = {}  # the student's classes' attributes after each cell
         self.patches: dict[tuple[str, str], tuple[int, type, Any]] = {}  # (class, method) -> set
+        self.rebound: dict[str, int] = {}  # a definition's name a later cell bound a value to
 
     def after(self, index: int, before: dict, ns: dict, reads: set[str] = frozenset()) -> None:
         changed = {k: v for k, v in ns.items() if before.get(k, self) is not v}
@@ -90,6 +91,9 @@ class Kept:
         self.defined.update(defs)
         for name, value in defs.items():
             self.sites.setdefault(name, []).append((index, value))
+            self.rebound.pop(name, None)
+        for name in (changed.keys() - defs.keys()) & self.sites.keys():  # a value over a def
+            self.rebound[name] = index
         if not closing:  # the student's own part: its bindings stand, for the checks too
             self.used.update({k: v for k, v in changed.items() if k in self.used or k in defs})
             self._remember_members(ns)
@@ -169,12 +173,16 @@ class Kept:
 
     def graded(self, ns: dict, numbers: list[int]) -> dict[str, int]:
         """For each function or class the student's cells defined more than once, the number
-        of the cell whose definition `ns` (after `clobbered`) holds: what the checks meet."""
+        of the cell whose definition `ns` (after `clobbered`) holds: what the checks meet. For
+        one that a later student's cell bound a value to, which `ns` still holds, that cell's
+        (blind round 15: `smallest_width = smallest_width({...})` to try it)."""
         found = {}
         for name, sites in self.sites.items():
             cells = [index for index, value in sites if value is ns.get(name)]
             if len(sites) > 1 and cells and len(found) < 100:
                 found[name] = numbers[cells[-1]]
+            elif name in self.rebound and not cells and len(found) < 100:
+                found[name] = numbers[self.rebound[name]]
         return found
 
 

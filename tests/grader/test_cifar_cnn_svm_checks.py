@@ -38,6 +38,16 @@ def test_is_an_exact_fraction_or_a_tensor_a_number_for_size_ratio():
         assert own._answers_problem(entry, want, None, 0) is None, ratio
 
 
+def test_is_a_ratio_written_as_a_string_told_it_is_one():
+    """Blind round 15 (v13): size_ratio f"{ratio:.2f}" was told "size_ratio '4.67', expected
+    4.66667", which reads as a rounding problem only; the unrounded string fails too."""
+    want = {"answers": {"size_ratio": 14 / 3, "first_five": ["cat"]}}
+    for ratio in ("4.67", str(14 / 3)):
+        entry = {"answers": jsonable({"size_ratio": ratio, "first_five": ["cat"]})}
+        told = own._answers_problem(entry, want, None, 0)
+        assert "is a string: return a number" in told, told
+
+
 def _readings(accuracies: dict, target: float) -> dict:
     reaching = [w for w, a in accuracies.items() if a >= target]
     return {

@@ -16,6 +16,7 @@ from grader.notebook_io import (
     release_imports,
     stopped_cells,
 )
+from grader.probe.kept import Kept
 from solutions.paths import RELEASE_DIR
 
 
@@ -155,3 +156,29 @@ def test_is_a_cell_that_stops_the_notebook_noted():
     assert note.startswith("cell 44 stops the notebook (SystemExit: stop)")
     assert "did not run in your notebook" in note
     assert stopped_cells(cells[::2]) == []
+
+
+def test_is_a_part_a_later_cell_binds_a_value_to_noted():
+    """Blind round 15 (cifar_cnn_svm v05): a cell after smallest_width's tried it as
+    `smallest_width = smallest_width({...})`; the check said only "'int' object is not
+    callable". The probe reports the cell that bound the value (Kept), and the note names it."""
+    code = [
+        "def smallest_width(accuracies, target=0.99):\n    return 4\n",
+        "smallest_width = smallest_width({4: 1.0})\n",
+    ]
+    keep, ns = Kept(set()), {"__name__": "__main__"}
+    for index, source in enumerate(code):
+        before = dict(ns)
+        exec(source, ns)  # noqa: S102 - test code
+        keep.after(index, before, ns)
+    assert keep.graded(ns, [1, 2]) == {"smallest_width": 2}
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(c) for c in code]
+    parsed = parse_notebook("cifar_cnn_svm.ipynb", nbformat.writes(notebook).encode())
+    release = RELEASE_DIR / "cifar_cnn_svm" / "cifar_cnn_svm.ipynb"
+    (note,) = redefined_parts(parsed, release, {"smallest_width": 2})
+    assert note.startswith("smallest_width is defined in cell 1, but cell 2 then binds"), note
+    # Defined again after the value: that definition is what the checks meet.
+    exec(code[0], before := dict(ns))  # noqa: S102 - test code
+    keep.after(2, ns, before)
+    assert keep.graded(before, [1, 2, 3]) == {"smallest_width": 3}

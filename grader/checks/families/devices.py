@@ -32,7 +32,7 @@ OBSERVERS = {"train": "devices", "evaluate": "devices_evaluate"}
 
 def observe(ctx, key: str) -> dict:
     """{key: where the [loops] function `key` ("train" or "evaluate") put the model and batch}."""
-    train, evaluate = entry_points(ctx)
+    train, evaluate = entry_points(ctx, key)
     meta, seed = torch.device("meta"), int(ctx.settings["seed"])
     model = probe_model(ctx.manifest, seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)

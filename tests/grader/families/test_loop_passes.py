@@ -25,3 +25,17 @@ def test_is_a_train_that_reshuffles_its_loader_s_data_told_so(harness):
     assert failing == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
     told = results["train_zero_grad"].message
     assert "other images" in told and "zero_grad()" not in told, told
+
+
+def test_does_a_missing_evaluate_cost_train_nothing(harness):
+    """Blind round 15 (cifar v03): a typo in a line between train_epoch and evaluate raised, so
+    evaluate was never defined; every loops and devices check, train's too, said "evaluate is
+    not defined". Each observer now looks up only its own function."""
+    ns = harness.namespace()
+    del ns["evaluate"]
+    results = harness.grade(ns, ["loops", "loops_evaluate", "devices", "devices_evaluate"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"evaluate_mode", "evaluate_accuracy", "evaluate_device"}, {
+        n: r.message for n, r in results.items()
+    }
+    assert "evaluate is not defined" in results["evaluate_mode"].message

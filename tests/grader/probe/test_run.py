@@ -253,7 +253,8 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
     }
     shell, progress = GradingShell(), _Quiet()
     assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 9
-    assert progress.last["graded"] == {"model": 5, "layer": 2, "scale": 6}
+    # plot: a value bound over a definition, named with its cell (blind round 15)
+    assert progress.last["graded"] == {"model": 5, "layer": 2, "scale": 6, "plot": 9}
     assert (shell.user_ns["out"], shell.user_ns["used"]) == (200, 4000)
     assert shell.user_ns["net"] == 0  # the notebook's own experiment met its variant
     assert shell.user_ns["model"](1) == 4000  # the checks meet what the given cells used
