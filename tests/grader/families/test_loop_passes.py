@@ -25,3 +25,17 @@ def test_is_a_train_that_reshuffles_its_loader_s_data_told_so(harness):
     assert failing == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
     told = results["train_zero_grad"].message
     assert "other images" in told and "zero_grad()" not in told, told
+
+
+def test_is_a_number_returned_as_text_told_so(harness):
+    """Blind round 15 (res_dense_nets): evaluate returning f"{correct / count:.4f}" lost
+    evaluate_accuracy, rightly, told "returned '0.5714' ..., expected 0.5714 (... not a
+    percentage ...)", which did not say what was wrong: the text is named as one."""
+    code = toy.cells()["loops"]
+    end = "    return correct / count"
+    assert code.count(end) == 1
+    code = code.replace(end, '    return f"{correct / count:.4f}"')
+    results = harness.grade(harness.namespace(code), ["loops_evaluate"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
+    assert "a number written as text" in results["evaluate_accuracy"].message
