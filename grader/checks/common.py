@@ -83,15 +83,16 @@ STUDENT_CODE = re.compile(r"^<ipython-input-\d+-|ipykernel_\d+[/\\]\d+\.py$|^<st
 
 
 def _raising_student_function(err: BaseException) -> str | None:
-    """The qualified name of the student's function an exception was raised in (its innermost
-    frame in a notebook cell), or None for a cell's top level or a library's frame."""
-    tb, name = err.__traceback__, None
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if STUDENT_CODE.search(code.co_filename):
-            name = None if code.co_name == "<module>" else code.co_qualname
+    """The qualified name of the student's function that raised an exception (a `raise` in a
+    notebook cell's function), or None for a cell's top level or a library's `raise` (torch's
+    "missing the required forward function" names its module itself)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    return name
+    code = tb.tb_frame.f_code if tb is not None else None
+    if code is None or code.co_name == "<module>" or not STUDENT_CODE.search(code.co_filename):
+        return None
+    return code.co_qualname
 
 
 def not_done(err: BaseException) -> bool:

@@ -167,5 +167,16 @@ def test_does_not_implemented_name_the_function_left_undone(shell):
         except NotImplementedError as err:
             told = describe_error(err)
         assert told == f"not implemented yet ({where} still raises NotImplementedError)", told
+    typo = (
+        "from torch import nn\nclass Odd(nn.Module):\n    def foward(self, x):\n        return x\n"
+    )
+    assert run_cell(shell, typo).status == "ok"
+    try:  # torch's own raise, for a forward misspelt: torch's words say it, as before
+        shell.user_ns["Odd"]()(1)
+    except NotImplementedError as err:
+        told = describe_error(err)
+    cell_words = "not implemented yet (the cell still raises NotImplementedError)"
+    assert told.startswith(cell_words + ": "), told
+    assert 'Module [Odd] is missing the required "forward" function' in told, told
     top = run_cell(shell, "raise NotImplementedError()\n")  # a cell's own top level: as before
-    assert top.message == "not implemented yet (the cell still raises NotImplementedError)", top
+    assert top.message == cell_words, top
