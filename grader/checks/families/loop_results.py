@@ -16,6 +16,18 @@ def number(value: Any) -> float | None:
     return None
 
 
+def as_text(value: Any) -> str:
+    """What to add after a returned text that holds a number ("0.9134": a formatted f-string),
+    which is not one (blind round 15: "returned '0.5714', expected 0.5714" said nothing)."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    return " (a str, a number written as text: return the number itself)"
+
+
 def same_number(seen: Any, want: Any) -> bool:
     """Two numbers alike to 1e-4 of the larger (at least 1): a result rounded to 4 decimals is
     right."""

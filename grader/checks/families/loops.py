@@ -63,6 +63,7 @@ from grader.checks.families.loop_models import (
     probe_model,
 )
 from grader.checks.families.loop_results import (
+    as_text,
     holds_number,
     number,
     pass_problem,
@@ -416,7 +417,8 @@ def judge_evaluate_accuracy(seen, want, ctx) -> Verdict:
         same_number(seen.get("returned"), want["returned"]),
         f"{fn} returns correct / total",
         problem
-        or f"{fn} returned {seen.get('returned')!r} for batches of 8, 8 and 5 images, expected "
+        or f"{fn} returned {seen.get('returned')!r}{as_text(seen.get('returned'))} for batches "
+        f"of 8, 8 and 5 images, expected "
         f"{want['returned']:.4f} (the number correct over all images divided by the number of "
         "images, a fraction between 0 and 1 as the instructions say; not a percentage, not an "
         "average of per-batch accuracies)",
@@ -463,7 +465,8 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     if not same_number(seen.get("returned"), want["returned"]):
         return Verdict.wrong(
             problem
-            or f"{fn} returned {seen.get('returned')!r}, expected the mean loss "
+            or f"{fn} returned {seen.get('returned')!r}{as_text(seen.get('returned'))}, expected "
+            "the mean loss "
             f"{want['returned']:.4f} (the {loss}, {how}; no softmax before the loss, no sum)"
         )
     if "given_criterion" in want and not same_number(

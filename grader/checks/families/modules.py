@@ -28,7 +28,7 @@ from torch import nn
 
 from grader.checks import kit
 from grader.checks.common import (
-    NOT_IMPLEMENTED,
+    NOT_DONE,
     a_module,
     describe_shapes,
     diff_shapes,
@@ -492,8 +492,8 @@ def _module_judge(entry: ModuleEntry):
             return Verdict.wrong(f"{name} must be a subclass of nn.Module")
         settings = seen.get("settings", [])
         errors = [e["error"] for e in settings if "error" in e]
-        if any(e.startswith(NOT_IMPLEMENTED) for e in errors):
-            return Verdict.error(f"{name} is {NOT_IMPLEMENTED}")
+        if done := [e for e in errors if e.startswith(NOT_DONE)]:
+            return Verdict.error(f"{name} is {done[0]}")
         if errors:
             return Verdict.error(f"{name}(...) could not be built and run: {errors[0]}")
         if wrong := [e["wrong"] for e in settings if "wrong" in e]:

@@ -39,3 +39,17 @@ def test_does_a_missing_evaluate_cost_train_nothing(harness):
         n: r.message for n, r in results.items()
     }
     assert "evaluate is not defined" in results["evaluate_mode"].message
+
+
+def test_is_a_number_returned_as_text_told_so(harness):
+    """Blind round 15 (res_dense_nets): evaluate returning f"{correct / count:.4f}" lost
+    evaluate_accuracy, rightly, told "returned '0.5714' ..., expected 0.5714 (... not a
+    percentage ...)", which did not say what was wrong: the text is named as one."""
+    code = toy.cells()["loops"]
+    end = "    return correct / count"
+    assert code.count(end) == 1
+    code = code.replace(end, '    return f"{correct / count:.4f}"')
+    results = harness.grade(harness.namespace(code), ["loops_evaluate"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
+    assert "a number written as text" in results["evaluate_accuracy"].message
