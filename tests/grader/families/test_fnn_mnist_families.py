@@ -452,3 +452,17 @@ def test_is_a_validate_that_drops_the_short_last_batch_told_so(fnn):
     results = fnn.grade(code, ["loops", "loops_evaluate", "regularized_step"])
     assert results["trainer_accuracy"].points == 0
     assert "2 of the 3 batches" in results["trainer_accuracy"].message
+
+
+def test_does_a_train_network_that_never_ends_cost_trainer_accuracy_nothing(fnn):
+    """Blind 15: a `while epoch < epochs` that never counts up. The probe is stopped in
+    regularized_step's observer, whose whole run (train_epoch's accuracy with it) is lost:
+    regularized_step says so, and trainer_accuracy judges train_epoch by the loops pass alone."""
+    from grader.probe.context import ProbeContext
+
+    session = fnn.session.only(["regularized_step", "trainer_accuracy"])
+    seen = session.observe(ProbeContext(ns=fnn.namespace(TRAINER), manifest=fnn.manifest))
+    seen["regularized_step"] = {"__error__": "stopped while checking: it ran longer than 60 s"}
+    results = {r.name: r for r in session.judge(seen)}
+    assert "60 s" in results["regularized_step"].message
+    assert results["trainer_accuracy"].status == "pass", results["trainer_accuracy"].message
