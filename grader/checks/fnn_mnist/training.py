@@ -126,7 +126,8 @@ def regularized_step(ctx) -> dict:
             found["penalised"] = val != jsonable(plain.validate())  # the penalty changes it
             for each in (plain, trainer):  # a class-level history grows in the second
                 optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not here
-                nn.utils.vector_to_parameters(before.clone(), model.parameters())  # step again
+                again = before.to(flat_weights(model), copy=True)  # a model.double()'s dtype
+                nn.utils.vector_to_parameters(again, model.parameters())  # step again
                 history = each.train_network(1)  # a dict of HISTORY's lists
             found["history"] = [jsonable(history.get(k)) for k in HISTORY]
             again = jsonable(trainer.validate())  # that epoch's results, right or not
@@ -140,8 +141,7 @@ def regularized_step(ctx) -> dict:
 
 
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
-# The training accuracy is trainer_accuracy's, with validate's: the text gives both one unit.
-STEP = {
+STEP = {  # the training accuracy is trainer_accuracy's, with validate's (one unit for both)
     "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
     "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, no penalty",
 }

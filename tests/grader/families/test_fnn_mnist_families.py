@@ -466,3 +466,17 @@ def test_does_a_train_network_that_never_ends_cost_trainer_accuracy_nothing(fnn)
     results = {r.name: r for r in session.judge(seen)}
     assert "60 s" in results["regularized_step"].message
     assert results["trainer_accuracy"].status == "pass", results["trainer_accuracy"].message
+
+
+def test_is_a_trainer_that_trains_in_float64_right(fnn):
+    """Blind 15: __init__ calls model.double() and every batch goes in as float64. Putting the
+    weights back for train_network(1) made them float32 again (vector_to_parameters takes the
+    vector's dtype): regularized_step failed on "mat1 and mat2 must have the same dtype"."""
+    moved = "inputs, targets = inputs.to(self.device), targets.to(self.device)"
+    assert TRAINER.count(moved) == 2 and TRAINER.count("self.model.to(device)") == 1
+    code = TRAINER.replace("self.model.to(device)", "self.model.to(device).double()")
+    code = code.replace(
+        moved, moved.replace("inputs.to(self.device)", "inputs.to(self.device).double()")
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n: r.message for n, r in results.items() if r.status != "pass"} == {}
