@@ -85,17 +85,36 @@ def transformed_batches(ctx, transform, batch_size: int = BATCH, seed: int = 0) 
     return [b.float() if b.is_floating_point() else b for b in batches]
 
 
+def transform_steps(transform) -> str:
+    """A transform's steps on one line, a Compose's in order ("ToTensor(), flatten"), for a
+    student whose weights fail on them to see what the notebook's transform does."""
+
+    def steps(step) -> list:  # a Compose's steps, nested ones opened
+        inner = getattr(step, "transforms", None)
+        return [s for each in inner for s in steps(each)] if isinstance(inner, list) else [step]
+
+    try:
+        found = steps(transform)
+        names = [getattr(step, "__name__", None) or " ".join(repr(step).split()) for step in found]
+        return ", ".join(map(str, names))[:300]
+    except Exception:  # noqa: BLE001 - a student's repr: only a hint is lost
+        return ""
+
+
 def prepared_batches(ctx, name: str | None, batch_size: int = BATCH) -> tuple[list, str | None]:
     """(batches of the test images, how they were prepared): through the notebook's own
-    transform `name` when it has one that works, else normalised per the manifest (how: None
-    when no transform was asked for)."""
+    transform `name` when it has one that works (how names its steps: a student whose weights
+    fail sees that the notebook's last `name` lacks a Normalize, blind 15), else normalised per
+    the manifest (how: None when no transform was asked for)."""
     if not name:
         return list(ctx.test_batches(batch_size)), None
     try:
         transform = own_transform(ctx, name)
         if transform is None:
             raise TypeError(f"{name} has no transform")
-        return transformed_batches(ctx, transform, batch_size), f"{name}'s own transform"
+        batches = transformed_batches(ctx, transform, batch_size)
+        steps = transform_steps(transform)
+        return batches, f"{name}'s own transform" + (f" ({steps})" if steps else "")
     except StopProbe:
         raise
     except Exception as err:  # noqa: BLE001 - measured the manifest's way, and said so

@@ -126,7 +126,8 @@ def regularized_step(ctx) -> dict:
             found["penalised"] = val != jsonable(plain.validate())  # the penalty changes it
             for each in (plain, trainer):  # a class-level history grows in the second
                 optimizer.zero_grad()  # a missing zero_grad is trainer_zero_grad's, not here
-                nn.utils.vector_to_parameters(before.clone(), model.parameters())  # step again
+                again = before.to(flat_weights(model), copy=True)  # a model.double()'s dtype
+                nn.utils.vector_to_parameters(again, model.parameters())  # step again
                 history = each.train_network(1)  # a dict of HISTORY's lists
             found["history"] = [jsonable(history.get(k)) for k in HISTORY]
             again = jsonable(trainer.validate())  # that epoch's results, right or not
@@ -140,11 +141,9 @@ def regularized_step(ctx) -> dict:
 
 
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
-# The training accuracy is trainer_accuracy's, with validate's: the text gives both one unit.
-STEP = {
+STEP = {  # the training accuracy is trainer_accuracy's, with validate's (one unit for both)
     "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
-    "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, without "
-    "the penalty",
+    "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, no penalty",
 }
 
 
@@ -178,9 +177,9 @@ def _stepped(entry, want, ctx, i) -> str | None:
 
 @OWN.check("trainer_accuracy", observe=OBSERVER, uses=("regularized_step", EVALUATION))
 def _trainer_accuracy(seen, want, ctx) -> Verdict:
-    """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy
-    in regularized_step's run and in the family's train_loss pass over batches of 8, 8 and 5
-    (the manifest's `train_accuracy`): correct / samples, a fraction."""
+    """validate's accuracy (the loops family's judge), then train_epoch's self.train_accuracy in
+    regularized_step's run (unless the probe stopped it whole: that check's) and in the family's
+    train_loss pass over batches of 8, 8 and 5 (`train_accuracy`): correct / samples, a fraction."""
     verdict = evaluation_accuracy(ctx)
     measured = ctx.observations[EVALUATION].get("evaluate_accuracy") or {}
     if verdict.fraction < 1 and same_number(got := measured.get("returned"), measured.get("other")):
@@ -188,12 +187,13 @@ def _trainer_accuracy(seen, want, ctx) -> Verdict:
             f"NetworkTrainer.validate returned {got!r}, the accuracy on the trainer's train_loader"
             " (the grader gives it other images than val_loader): iterate over self.val_loader"
         )
-    entry = ((ctx.observations.get("regularized_step") or {}).get("runs") or [{}])[0]
+    step = ctx.observations.get("regularized_step") or {}
     ref = ctx.references["regularized_step"]["runs"][0]
     uneven = (seen.get("train_loss") or {}, want["train_loss"], "on batches of 8, 8 and 5")
     if verdict.fraction < 1:
         return verdict
-    for got, target, what in [(entry, ref, "with regularization"), uneven]:
+    entry = [] if "__error__" in step else [(step.get("runs") or [{}])[0]]
+    for got, target, what in [*((e, ref, "with regularization") for e in entry), uneven]:
         if "train_accuracy" not in got:
             why = got.get("error") or got.get("wrong") or "nothing observed"
             failed = Verdict.wrong if "wrong" in got else Verdict.error  # as every_setting says

@@ -70,7 +70,8 @@ def test_are_test_images_shaped_and_prepared_as_the_notebook_prepares_them(tmp_p
     seen = accuracy.observe(ctx)["linear"]
     mean, std = OWN if own_loader else (manifest.mean[0], manifest.std[0])
     if own_loader:
-        assert seen["prepared"] == "test_loader's own transform"
+        assert seen["prepared"].startswith("test_loader's own transform (")
+        assert "(ToTensor(), Normalize(mean=0.13, std=0.25)" in seen["prepared"]  # its steps
     else:
         assert seen["prepared"].startswith(f"the manifest's mean {list(manifest.mean)}")
         assert "test_loader is not defined" in seen["prepared"]
@@ -183,3 +184,16 @@ def test_do_weights_of_another_width_say_which_tensor_differs(tmp_path):
     ctx = _saved(tmp_path, nn.Sequential(nn.Linear(784, 10)).state_dict())
     ctx.ns["Linear"] = lambda i, o: nn.Sequential(nn.LazyLinear(o))
     assert "error" not in accuracy.observe(ctx)["linear"]
+
+
+def test_are_the_steps_of_a_transform_without_normalize_named():
+    """Blind 15: a later experiment cell rebinds test_loader to loaders without Normalize; the
+    weights, trained on standardised images, fail on the raw ones. The report said only "test
+    images prepared with test_loader's own transform": it names the steps, Normalize missing."""
+
+    def flatten(image):
+        return torch.flatten(image)
+
+    steps = accuracy.transform_steps(transforms.Compose([transforms.ToTensor(), flatten]))
+    assert steps == "ToTensor(), flatten"
+    assert accuracy.transform_steps(Unlabelled.transform).startswith("ToTensor(), Normalize(")

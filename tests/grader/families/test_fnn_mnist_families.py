@@ -452,3 +452,31 @@ def test_is_a_validate_that_drops_the_short_last_batch_told_so(fnn):
     results = fnn.grade(code, ["loops", "loops_evaluate", "regularized_step"])
     assert results["trainer_accuracy"].points == 0
     assert "2 of the 3 batches" in results["trainer_accuracy"].message
+
+
+def test_does_a_train_network_that_never_ends_cost_trainer_accuracy_nothing(fnn):
+    """Blind 15: a `while epoch < epochs` that never counts up. The probe is stopped in
+    regularized_step's observer, whose whole run (train_epoch's accuracy with it) is lost:
+    regularized_step says so, and trainer_accuracy judges train_epoch by the loops pass alone."""
+    from grader.probe.context import ProbeContext
+
+    session = fnn.session.only(["regularized_step", "trainer_accuracy"])
+    seen = session.observe(ProbeContext(ns=fnn.namespace(TRAINER), manifest=fnn.manifest))
+    seen["regularized_step"] = {"__error__": "stopped while checking: it ran longer than 60 s"}
+    results = {r.name: r for r in session.judge(seen)}
+    assert "60 s" in results["regularized_step"].message
+    assert results["trainer_accuracy"].status == "pass", results["trainer_accuracy"].message
+
+
+def test_is_a_trainer_that_trains_in_float64_right(fnn):
+    """Blind 15: __init__ calls model.double() and every batch goes in as float64. Putting the
+    weights back for train_network(1) made them float32 again (vector_to_parameters takes the
+    vector's dtype): regularized_step failed on "mat1 and mat2 must have the same dtype"."""
+    moved = "inputs, targets = inputs.to(self.device), targets.to(self.device)"
+    assert TRAINER.count(moved) == 2 and TRAINER.count("self.model.to(device)") == 1
+    code = TRAINER.replace("self.model.to(device)", "self.model.to(device).double()")
+    code = code.replace(
+        moved, moved.replace("inputs.to(self.device)", "inputs.to(self.device).double()")
+    )
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n: r.message for n, r in results.items() if r.status != "pass"} == {}
