@@ -226,6 +226,17 @@ def test_is_a_float64_transform_not_charged_to_the_search():
     assert all(v.fraction == 1 for v in searched.values()), searched
 
 
+def test_is_a_standardise_left_undone_not_charged_to_the_search():
+    """Blind round 15 (v02): make_transforms done, its helper Standardise left as released: the
+    search, done, raised NotImplementedError in every trial and lost its 5 points, though the
+    search check stands in the grader's statistics, MLP and epoch functions for the student's."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    start, end = cell.index("    def __init__(self, mean_image"), cell.index("def make_transforms")
+    undone = "    def __init__(self, mean_image, std_image):\n        raise NotImplementedError()\n"
+    searched = _verdicts(search, search.search, transforms=cell[:start] + undone + cell[end:])
+    assert all(v.fraction == 1 for v in searched.values()), searched
+
+
 def test_is_a_search_validated_on_the_training_split_charged_to_best_trial():
     """Blind round 14 (s13): train_and_validate(config, train_set, train_set, ...) scored every
     trial by its training accuracy, which it also reported: both search checks passed."""
@@ -396,3 +407,19 @@ def test_does_a_split_of_fixed_sizes_hear_of_validation_size(monkeypatch):
     verdict = own.notebook_statistics(seen, {}, SimpleNamespace(manifest=manifest))
     assert verdict.fraction == 0 and "ValueError" in verdict.message, verdict
     assert "len(dataset) - validation_size items for training first" in verdict.message
+
+
+def test_does_a_statistics_image_replaced_later_hear_of_it(monkeypatch):
+    """Blind round 15 (v05): a later cell set mean_image, std_image to the validation split's;
+    the message only told how to split, which the student's split_train_validation did right."""
+    images = torch.rand(2, 28, 28)
+    monkeypatch.setattr(own, "training_statistics", lambda dataset: tuple(images))
+    ns: dict = {}
+    exec(IMPORTS + "\n" + reference_cells("mlp_tuning")["split"], ns)  # noqa: S102
+    ns["random_split"] = torch.utils.data.random_split
+    ns["mean_image"], ns["std_image"] = images[0] + 0.01, images[1]
+    seen = own.notebook_images(ProbeContext(ns=ns, manifest=None, settings={}))
+    manifest = SimpleNamespace(dataset="fashion_mnist")
+    verdict = own.notebook_statistics(seen, {}, SimpleNamespace(manifest=manifest))
+    assert verdict.fraction == 0 and "mean_image is not" in verdict.message, verdict
+    assert "std_image is not" not in verdict.message and "unreplaced" in verdict.message

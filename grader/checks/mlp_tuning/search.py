@@ -10,6 +10,7 @@ import functools
 
 import torch
 from torch.utils.data import Subset
+from torchvision import transforms
 
 from grader.checks import kit
 from grader.checks.families import loop_models, studies
@@ -51,7 +52,7 @@ def _draw_search(rng, manifest) -> dict:
 @OWN.observer(draw=_draw_search)
 def search(ctx) -> dict:
     """`run_search` on a tiny data set with a tiny budget, the test split replaced by tripwires,
-    statistics, MLP and epoch functions by the grader's (`grader_statistics`, `loop_models`)."""
+    statistics, transforms, MLP and epoch functions by the grader's."""
     s, run_search = ctx.settings, ctx.get("run_search")
     images, labels = class_images(s["train_images"] + s["val_images"], s["data_seed"])
     # Every fourth validation image carries the next class's label: a trial that learns the
@@ -69,6 +70,10 @@ def search(ctx) -> dict:
     )
     stand_ins = {"standardisation_images": grader_statistics, "MLP": loop_models.mlp}
     stand_ins |= {"train_epoch": loop_models.train_epoch, "evaluate": loop_models.evaluate}
+    plain = transforms.ToTensor()  # make_transforms too, unaugmented (blind 15: Standardise)
+    stand_ins["make_transforms"] = lambda m, sd, on=True, *_, **__: (
+        (lambda image: (plain(image) - m) / sd if on else plain(image),) * 2
+    )
     return studies.probed_search(ctx, searched, WITHHELD, stand_ins, "train_and_validate", leaked)
 
 

@@ -127,14 +127,11 @@ def split_indices(split) -> list:
 def notebook_images(ctx) -> dict:
     """The notebook's own `mean_image` and `std_image` (of its training split, by its cells),
     and what its `split_train_validation` gives for SPLIT_PROBE."""
-
-    def run(i, name):
-        return array_record(ctx.get(name), "image")
-
+    images = kit.per_setting(NOTEBOOK_IMAGES, 0, lambda i, n: array_record(ctx.get(n), "image"))
     split: dict = {}
     with kit.recorded(split):
         split["indices"] = split_indices(ctx.get("split_train_validation"))
-    return {"images": kit.per_setting(NOTEBOOK_IMAGES, 0, run), "split": split}
+    return {"images": images, "split": split}
 
 
 def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -146,10 +143,8 @@ def training_statistics(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         root = resolve_root(dataset).root
     except DataNotFoundError as err:
-        first = str(err).splitlines()[0]
-        raise Unjudgeable(
-            f"the grading machine has no {dataset} training split ({first})"
-        ) from None
+        why = str(err).splitlines()[0]
+        raise Unjudgeable(f"the grading machine has no {dataset} training split ({why})") from None
     return _statistics_of(dataset, root)
 
 
@@ -180,11 +175,10 @@ def notebook_statistics(seen, want, ctx) -> Verdict:
             problems.append(f"{name} is {entry['image_type']}, not a 28x28 image")
         elif not same_values(got, target):
             problems.append(f"{name} is not that of the 55,000 training images of the seeded split")
-    if problems:
+    if problems:  # blind 15: a right split and functions, the images replaced by a later cell
         return Verdict.wrong(
-            summarise(problems)
-            + ": split_train_validation must split with random_split and a torch.Generator "
-            "seeded with `seed`, len(dataset) - validation_size items for training first (55,000"
-            " of the 60,000 here), and the statistics come from the training subset only"
+            summarise(problems) + ": split_train_validation must split with random_split and a "
+            "torch.Generator seeded with `seed`, len(dataset) - validation_size items for training"
+            " first, and mean_image, std_image be standardisation_images(train_subset) unreplaced"
         )
     return Verdict.ok("the notebook standardises with the statistics of its training split")
