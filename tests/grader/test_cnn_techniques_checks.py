@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -439,3 +440,17 @@ def test_is_a_mask_by_hand_beside_nn_dropout_judged_as_one_by_hand(harness, new,
     observer = harness.checkset.checks["net_behaviour"].observer
     results = harness.grade(harness.namespace(net.replace(old, new)), [observer])
     assert (results["net_behaviour"].status == "pass") is passes, results
+
+
+@pytest.mark.parametrize("rebound", [[[1.2, 3.4]], {}])
+def test_are_the_handed_in_curves_judged_when_a_later_cell_rebinds_histories(tmp_path, rebound):
+    """Blind round 15 (cnn v14): the dream cell reused the name `histories` for a list of the
+    dreams' scores; curves_per_epoch read the name as the notebook left it and said "no learning
+    curves: hand in the histories.json" though the file handed in was right. The file is read."""
+    manifest = load_manifest("cnn_techniques")
+    run = {"train_loss": [0.5, 0.4], "train_accuracy": [0.8, 0.9], "test_loss": [0.4, 0.3]}
+    run |= {"test_accuracy": [0.85, 0.9], "best_epoch": 2, "best_accuracy": 0.9}
+    (tmp_path / training.HISTORIES).write_text(json.dumps({m.key: run for m in manifest.models}))
+    ctx = ProbeContext(ns={"histories": rebound}, manifest=manifest, workdir=tmp_path)
+    verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
+    assert verdict.fraction == 1, verdict
