@@ -454,3 +454,26 @@ def test_are_the_handed_in_curves_judged_when_a_later_cell_rebinds_histories(tmp
     ctx = ProbeContext(ns={"histories": rebound}, manifest=manifest, workdir=tmp_path)
     verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
     assert verdict.fraction == 1, verdict
+
+
+def _materialised_loaders(dataset_class, root, train_transform, test_transform, batch_size=64):
+    loaders = []
+    for train, transform, size in (
+        (True, train_transform, batch_size),
+        (False, test_transform, 1000),
+    ):
+        data = dataset_class(root, train=train, download=True, transform=transform)
+        images = torch.stack([data[i][0] for i in range(len(data))])  # transformed once
+        dataset = torch.utils.data.TensorDataset(images, data.targets.clone())
+        loaders.append(torch.utils.data.DataLoader(dataset, batch_size=size, shuffle=train))
+    return tuple(loaders)
+
+
+def test_is_a_make_loaders_that_materialises_the_data_set_told_so():
+    """Blind round 15 (cnn v18): make_loaders transformed every image once into a TensorDataset
+    (augmentation frozen, `loader.dataset` not the data set). It lost make_loaders, rightly, but
+    was told only "raised TypeError: expected Tensor ... but got str" (the stand-in's items)."""
+    ns = {"make_loaders": _materialised_loaders}
+    ctx = ProbeContext(ns=ns, manifest=load_manifest("cnn_techniques"), settings={"batch": 16})
+    entry = counts.loaders_made(ctx)["runs"][0]
+    assert "read the data set's items itself" in entry.get("wrong", ""), entry

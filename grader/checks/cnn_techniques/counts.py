@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader.checks import kit
-from grader.checks.common import child_counts, jsonable, pair_of
+from grader.checks.common import WrongValue, child_counts, describe_error, jsonable, pair_of
 from grader.checks.families.images import ROOT, Splits, named_transform, splits_served
 from grader.checks.kit import judged
 from grader.spec import Definitions
@@ -70,12 +70,36 @@ def parameter_counts(entry, want, ctx, i) -> str | None:
     return f"returned {got}; the model has {truth} (count the {how} of the model passed in)"
 
 
+def _Read(read: list) -> type:  # noqa: N802 - a class, as make_loaders is given one
+    """`Splits` that notes in `read` each item loaded (blind round 15: a make_loaders that
+    materialised the data set raised on the stand-in's strings, told as a TypeError only)."""
+
+    class Read(Splits):
+        def __getitem__(self, index):
+            read.append(index)
+            return super().__getitem__(index)
+
+    return Read
+
+
 @kit.one_case(OWN, draw=kit.draws({"batch": [16, 32, 50, 100]}))
 def loaders_made(ctx) -> dict:
     """make_loaders of the grader's data set class (`Splits`) and transforms (which name
     themselves), with a drawn batch size: what is wrong with each loader."""
     batch, tags = int(ctx.settings["batch"]), ("train_transform", "test_transform")
-    made = ctx.get("make_loaders")(Splits, ROOT, *map(named_transform, tags), batch_size=batch)
+    make, read = ctx.get("make_loaders"), []
+    try:
+        made = make(_Read(read), ROOT, *map(named_transform, tags), batch_size=batch)
+    except Exception as err:  # items read, then a raise: the stand-in's strings are no images
+        if not read:
+            raise
+        raise WrongValue(
+            f"make_loaders read the data set's items itself (transformed them all at once?) and "
+            f"then raised {describe_error(err, 120)}: each loader must serve the data set object "
+            "made of the class it was given (`loader.dataset`), transformed as each item is "
+            "served, so that a random augmentation draws anew every epoch (the grader's "
+            "stand-in data set gives no images)"
+        ) from err
     train, test = pair_of(made, "(train_loader, test_loader)")
     problems = splits_served(train, "training", tags[0], batch, shuffled=True)
     return {"problems": problems + splits_served(test, "test", tags[1], 1000, shuffled=False)}
