@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, child_counts, describe_error, jsonable, pair_of
+from grader.checks.common import WrongValue, child_counts, jsonable, pair_of
 from grader.checks.families.images import ROOT, Splits, named_transform, splits_served
 from grader.checks.kit import judged
 from grader.spec import Definitions
@@ -94,11 +94,10 @@ def loaders_made(ctx) -> dict:
         if not read:
             raise
         raise WrongValue(
-            f"make_loaders read the data set's items itself (transformed them all at once?) and "
-            f"then raised {describe_error(err, 120)}: each loader must serve the data set object "
-            "made of the class it was given (`loader.dataset`), transformed as each item is "
-            "served, so that a random augmentation draws anew every epoch (the grader's "
-            "stand-in data set gives no images)"
+            f"make_loaders read the data set's items itself (all transformed at once?), then "
+            f"raised {type(err).__name__}: each loader must serve the data set object it made "
+            "(`loader.dataset`), transforming each item as it is served, so that augmentation "
+            "draws anew every epoch (the grader's data set gives no images)"
         ) from err
     train, test = pair_of(made, "(train_loader, test_loader)")
     problems = splits_served(train, "training", tags[0], batch, shuffled=True)
