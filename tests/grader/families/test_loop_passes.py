@@ -1,8 +1,12 @@
-"""Does the loops family name a pass over other batches than its loader's, in-process?"""
+"""Does the loops family judge what each pass did (which batches, which functions, what it
+returned), in-process?"""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.fixtures import toy
+from tests.grader.families.conftest import Harness
 
 REBATCHED = """    loader = torch.utils.data.DataLoader(
         loader.dataset, batch_size=loader.batch_size, shuffle=True,
@@ -27,18 +31,23 @@ def test_is_a_train_that_reshuffles_its_loader_s_data_told_so(harness):
     assert "other images" in told and "zero_grad()" not in told, told
 
 
-def test_does_a_missing_evaluate_cost_train_nothing(harness):
-    """Blind round 15 (cifar v03): a typo in a line between train_epoch and evaluate raised, so
-    evaluate was never defined; every loops and devices check, train's too, said "evaluate is
-    not defined". Each observer now looks up only its own function."""
+@pytest.mark.parametrize(
+    ("assignment", "also_lost"),
+    [(None, set()), ("cnn_techniques", {"train_loss"})],  # its train_loss judges evaluate's loss
+)
+def test_does_a_missing_evaluate_cost_train_nothing(harness, assignment, also_lost):
+    """Blind round 15 (cifar v03, cnn v03): a typo in a line between train_epoch and evaluate
+    raised, so evaluate was never defined; every loops and devices check, train's too, said
+    "evaluate is not defined". Each observer now looks up only its own function: only what
+    calls evaluate is lost, and says why."""
+    harness = Harness.of(assignment) if assignment else harness
     ns = harness.namespace()
     del ns["evaluate"]
     results = harness.grade(ns, ["loops", "loops_evaluate", "devices", "devices_evaluate"])
     failing = {n for n, r in results.items() if r.status in ("fail", "error")}
-    assert failing == {"evaluate_mode", "evaluate_accuracy", "evaluate_device"}, {
-        n: r.message for n, r in results.items()
-    }
-    assert "evaluate is not defined" in results["evaluate_mode"].message
+    lost = {"evaluate_mode", "evaluate_accuracy", "evaluate_device"} | also_lost
+    assert failing == lost, {n: r.message for n, r in results.items()}
+    assert all("evaluate is not defined" in results[n].message for n in failing)
 
 
 def test_is_a_number_returned_as_text_told_so(harness):
