@@ -100,6 +100,12 @@ class Resident(torch.Tensor):
         home = isinstance(out, torch.Tensor) and _to_cpu(name, args[1:], kwargs)
         return out.as_subclass(torch.Tensor) if home else out
 
+    def new_empty(self, *args, **kwargs):
+        """Resident, as a GPU tensor's stays there: torch's copy.deepcopy of a subclass asks for
+        it (`features.append(copy.deepcopy(output))` in a forward hook raised a RuntimeError of
+        the grader's making, blind round 15b)."""
+        return torch.Tensor.new_empty(self, *args, **kwargs).as_subclass(type(self))
+
 
 def _to_cpu(name: str, args: tuple, kwargs: dict) -> bool:
     """Whether `name` moves a GPU tensor to the CPU: .cpu(), .to("cpu"), .type(torch.LongTensor),

@@ -42,3 +42,19 @@ def test_does_every_move_to_the_cpu_give_a_plain_tensor(home):
     with gpu_calls_on_cpu([]):  # as at grading
         assert home(predicted).numpy().tolist() == [5]
         assert type(torch.as_tensor(predicted, device="cuda")) is Resident
+
+
+def test_is_a_deep_copy_of_a_gpu_output_still_a_gpu_tensor():
+    """Blind round 15b: fc1_features whose forward hook kept `copy.deepcopy(output)` then
+    returned `.cpu()` lost its points to torch's RuntimeError for a subclass without new_empty;
+    on a GPU the copy is a GPU tensor, and moving it to the CPU is right."""
+    import copy
+
+    output = torch.arange(6.0).as_subclass(Resident) * 2
+    copied = copy.deepcopy(output)
+    assert type(copied) is Resident and copied is not output and torch.equal(copied, output)
+    with pytest.raises(TypeError, match="cuda"):
+        copied.numpy()
+    assert copied.cpu().numpy().tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    with pytest.raises(RuntimeError, match="graph leaves"):  # as torch says of any tensor
+        copy.deepcopy(torch.ones(2, requires_grad=True).as_subclass(Resident) * 2)
