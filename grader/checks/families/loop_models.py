@@ -192,7 +192,7 @@ def loader(
     model: nn.Module | None = None,
     right: tuple[int, ...] = (),
 ) -> DataLoader:
-    """A DataLoader over seeded images in batches of `sizes` (all but the last equal).
+    """A `SeededOnCpu` DataLoader over seeded images in batches of `sizes` (all but the last equal).
 
     With `model` and `right`, the first `right[b]` labels of batch b are the model's own
     evaluation-mode predictions and the others wrong ones. Wrong and random labels are never
@@ -213,7 +213,19 @@ def loader(
                 elif y[i] == predicted[i]:  # make it wrong, still avoiding the marked classes
                     y[i] = allowed[(int((allowed == y[i]).nonzero()) + 1) % len(allowed)]
             start += size
-    return DataLoader(TensorDataset(x, y), batch_size=sizes[0], shuffle=False)
+    return SeededOnCpu(TensorDataset(x, y), batch_size=sizes[0], shuffle=False)
+
+
+class SeededOnCpu(DataLoader):
+    """A DataLoader whose iterator draws its seed on the CPU whatever the default device: code
+    that makes its sums on the device it is given by making that the default (`with
+    torch.device(device):` around the loop, `torch.set_default_device(device)`), right on a GPU,
+    raised at the devices probe's meta device, ".item() cannot be called on meta tensors", in
+    torch's own DataLoader before the first batch (blind round 15b)."""
+
+    def __iter__(self):
+        with torch.device("cpu"):
+            return super().__iter__()
 
 
 def bn_state(model: nn.Module) -> torch.Tensor:

@@ -37,3 +37,19 @@ def test_is_a_gpu_accumulator_charged_to_the_device_check_alone(harness):
     results = harness.grade(harness.namespace(code), LOOPS)
     assert _failing(results) == {"evaluate_device"}, {n: r.message for n, r in results.items()}
     assert "device='cuda'" in results["evaluate_device"].message
+
+
+def test_are_sums_made_on_the_device_made_the_default_right(harness):
+    """Blind round 15b, cnn v15: evaluate's sums made where `with torch.device(device):` puts
+    them, right on a GPU, lost evaluate_device: torch's DataLoader drew its seed on the probe's
+    meta device (".item() cannot be called on meta tensors") before the first batch."""
+    code = toy.cells()["loops"].replace(
+        "    with torch.no_grad():\n        for images",
+        "    with torch.device(device), torch.no_grad():\n        correct = torch.zeros(())\n"
+        "        for images",
+        1,
+    )
+    code = code.replace("return correct / count", "return (correct / count).item()")
+    assert "with torch.device(device)" in code and ".item()" in code
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert not _failing(results), {n: r.message for n, r in results.items()}
