@@ -284,7 +284,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
-    if isinstance(value, numbers.Real):  # a Fraction: the exact ratio a "number" may be
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):  # Fraction, Decimal
         return jsonable(float(value), depth + 1)
     return f"<{type(value).__name__}>"
 
