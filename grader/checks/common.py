@@ -55,10 +55,10 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
     if isinstance(err, NotImplementedError):
         detail = inert(ANSI.sub("", str(err))).strip()
         told = NOT_IMPLEMENTED
-        # Blind round 15: a finished DenseNet over a DenseBlock left as released, or a finished
-        # shape_answers over its undone helper, said "the cell still raises": name the function.
+        # Name the student's function that raised (round 15); with its own words, on purpose (15b)
         if (where := _raising_student_function(err)) is not None:
             told = f"{NOT_DONE} ({inert(where)} still raises NotImplementedError)"
+            told = f"{inert(where)} raised NotImplementedError" if detail else told
         return (told + (f": {detail}" if detail else ""))[:limit]
     if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
         return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
