@@ -183,6 +183,17 @@ def _top_level_names(source: str) -> set[str]:
     return {node.name for node in tree.body if isinstance(node, kinds)} if tree else set()
 
 
+def _alias(source: str, name: str) -> str | None:
+    """What a cell's top-level `name = other` binds to `name` where `other` is a bare name or an
+    attribute (another function: blind round 15b, mlp_tuning v05), else None (a value)."""
+    tree, alias = cell_tree(source), None
+    for node in tree.body if tree else []:  # the cell's last binding of the name decides
+        if name in [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]:
+            plain = isinstance(node.value, ast.Name | ast.Attribute)
+            alias = ast.unparse(node.value) if plain else None
+    return alias
+
+
 def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, int]) -> list[str]:
     """A note for each function or class of the release's solution cells that the notebook
     defines in several cells, which a student who kept an old or exploratory version may not
@@ -192,12 +203,21 @@ def redefined_parts(notebook: StudentNotebook, release: Path, graded: dict[str, 
     if not parts:
         return []
     where: dict[str, list[int]] = {}
+    sources = {}
     for number, code, given in cells_to_run(notebook, release):
+        sources[number] = code
         for name in sorted(_top_level_names(code) & parts) if not given else ():
             where.setdefault(name, []).append(number)
     notes = []
     for name, cells in sorted(where.items()):
         chosen = graded.get(name)
+        alias = _alias(sources.get(chosen, ""), name) if chosen is not None else None
+        if alias and chosen > cells[-1]:  # `evaluate = evaluate_fixed`: a function, as meant
+            notes.append(
+                f"{name} is defined in cell {cells[-1]}, but cell {chosen} then binds the name to "
+                f"{alias}: the checks meet {alias}, not cell {cells[-1]}'s definition"
+            )
+            continue
         if chosen is not None and chosen > cells[-1]:  # a value bound over it (Kept.rebound)
             notes.append(
                 f"{name} is defined in cell {cells[-1]}, but cell {chosen} then binds the name to "

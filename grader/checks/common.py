@@ -55,10 +55,10 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
     if isinstance(err, NotImplementedError):
         detail = inert(ANSI.sub("", str(err))).strip()
         told = NOT_IMPLEMENTED
-        # Blind round 15: a finished DenseNet over a DenseBlock left as released, or a finished
-        # shape_answers over its undone helper, said "the cell still raises": name the function.
+        # Name the student's function that raised (round 15); with its own words, on purpose (15b)
         if (where := _raising_student_function(err)) is not None:
             told = f"{NOT_DONE} ({inert(where)} still raises NotImplementedError)"
+            told = f"{inert(where)} raised NotImplementedError" if detail else told
         return (told + (f": {detail}" if detail else ""))[:limit]
     if isinstance(err, OSError) and err.errno == errno.EFBIG:  # the probe's RLIMIT_FSIZE
         return "OSError: output past the grader's size limit (a print in a loop?)"[:limit]
@@ -284,7 +284,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
-    if isinstance(value, numbers.Real):  # a Fraction: the exact ratio a "number" may be
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):  # Fraction, Decimal
         return jsonable(float(value), depth + 1)
     return f"<{type(value).__name__}>"
 

@@ -294,7 +294,19 @@ def test_is_a_standardise_mistake_named_as_one_and_not_as_an_augmentation_mistak
     for name, elsewhere in hints.items():
         assert verdicts[name].fraction == 0.5, verdicts  # as before: the message changed
         message = verdicts[name].message
-        assert "Standardise must compute" in message and elsewhere not in message, message
+        assert "must apply Standardise" in message and elsewhere not in message, message
+
+
+def test_is_a_standardise_left_unused_not_blamed_on_standardise():
+    """Blind round 15b (mlp_tuning v09): a correct Standardise that make_transforms never used
+    (a Centre step, x - mean_image, in its place) was told "Standardise must compute (x -
+    mean_image) / std_image", which sent the student to a class that was right."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    cell = cell.replace("Standardise(mean_image, std_image))", "lambda x: x - mean_image)")
+    verdicts = _verdicts(transforms, transforms.transform_outputs, transforms=cell)
+    message = verdicts["eval_transform_deterministic"].message
+    assert verdicts["eval_transform_deterministic"].fraction < 1, verdicts
+    assert "make_transforms must apply Standardise" in message, message
 
 
 def test_does_a_standardise_sharing_its_images_between_instances_lose_the_evaluation_check():

@@ -182,3 +182,26 @@ def test_is_a_part_a_later_cell_binds_a_value_to_noted():
     exec(code[0], before := dict(ns))  # noqa: S102 - test code
     keep.after(2, ns, before)
     assert keep.graded(before, [1, 2, 3]) == {"smallest_width": 3}
+
+
+def test_is_a_part_a_later_cell_binds_to_another_function_noted_as_that_function():
+    """Blind round 15b (mlp_tuning v05): a later cell wrote `evaluate = evaluate_fixed`, a fixed
+    version; the checks met evaluate_fixed and passed, but the note said the cell "binds the name
+    to a value: the checks meet that value ...; give it another name"."""
+    code = [
+        "def evaluate(model, loader, device):\n    return 0\n",
+        "def evaluate_fixed(model, loader, device):\n    return 1\n\n\nevaluate = evaluate_fixed\n",
+    ]
+    keep, ns = Kept(set()), {"__name__": "__main__"}
+    for index, source in enumerate(code):
+        before = dict(ns)
+        exec(source, ns)  # noqa: S102 - test code
+        keep.after(index, before, ns)
+    assert keep.graded(ns, [1, 2]) == {"evaluate": 2}
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(c) for c in code]
+    parsed = parse_notebook("mlp_tuning.ipynb", nbformat.writes(notebook).encode())
+    release = RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb"
+    (note,) = redefined_parts(parsed, release, {"evaluate": 2})
+    assert "binds the name to evaluate_fixed: the checks meet evaluate_fixed" in note, note
+    assert "value" not in note and "another name" not in note, note

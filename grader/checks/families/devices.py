@@ -94,6 +94,8 @@ def draw(rng, manifest) -> dict:
 def _verdict(seen: dict, fn: str) -> Verdict:
     if "input_device" not in seen:
         reason = seen.get("error", "it returned without calling the model")
+        if "meta" in reason:  # blind round 15b (mlp v04): a device type refused, "meta" unknown
+            reason += ' (the grader passes torch.device("meta"), a stand-in for a GPU it lacks)'
         what = Verdict.error if "error" in seen else Verdict.wrong
         return what(f"{fn} never ran the model on the given device: {reason}")
     model_ok, batch_ok = seen["param_device"] == "meta", seen["input_device"] == "meta"

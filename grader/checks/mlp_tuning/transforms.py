@@ -84,8 +84,8 @@ def _calls(key: str) -> list[str]:
 # 0.2% over 8 seeds; rotating 9 degrees instead of 10 moves 12-24%, another crop or flip most).
 GREY_LEVEL = 1.5 / 255
 ODD_PIXELS = 0.01
-STANDARDISE = "Standardise must compute (x - mean_image) / std_image with the images it is given"
-STANDARDISE += " (its own, even after another Standardise is made)"
+STANDARDISE = "with normalise, make_transforms must apply Standardise, (x - mean_image) / std_image"
+STANDARDISE += " with the images it is given (its own, even after another Standardise is made)"
 AUGMENTS = (
     "with every switch on it must apply RandomHorizontalFlip(p=0.5), RandomRotation(10) and "
     "RandomResizedCrop(28, scale=(0.7, 1.0)), in this order, then ToTensor (and Standardise)"

@@ -33,6 +33,16 @@ from grader.probe.packages import Absent
 from grader.spec import Verdict
 
 
+def test_is_a_decimal_read_as_the_number_it_is():
+    """Blind round 15b (mlp_tuning v06): evaluate returned Decimal(correct) / Decimal(count), a
+    number the notebook prints and Optuna takes; jsonable made it '<Decimal>' (Decimal is not a
+    numbers.Real) and evaluate_accuracy said it "returned '<Decimal>'"."""
+    from decimal import Decimal
+
+    assert jsonable(Decimal(10) / Decimal(21)) == 10 / 21
+    assert jsonable([Decimal("0.5")]) == [0.5] and jsonable(Decimal("NaN")) == "nan"
+
+
 def test_is_a_missing_package_s_value_reported_as_what_it_is():
     """Blind round 10: evaluate returned torchmetrics' stand-in (not installed on the grading
     machine), whose tolist() gives another stand-in: the report said '<too deep>'."""

@@ -53,3 +53,20 @@ def test_are_sums_made_on_the_device_made_the_default_right(harness):
     assert "with torch.device(device)" in code and ".item()" in code
     results = harness.grade(harness.namespace(code), LOOPS)
     assert not _failing(results), {n: r.message for n, r in results.items()}
+
+
+def test_is_the_meta_device_named_where_a_loop_refuses_it(harness):
+    """Blind round 15b (mlp_tuning v04): a train_epoch that raises for a device type other than
+    cpu, cuda or mps lost train_device with "device meta is not supported", a device the
+    notebook never mentions: the message says the grader passes it, standing in for a GPU."""
+    code = toy.cells()["loops"].replace(
+        "    model.to(device)\n    model.train()",
+        "    if torch.device(device).type not in ('cpu', 'cuda', 'mps'):\n"
+        "        raise NotImplementedError(f'device {device} is not supported')\n"
+        "    model.to(device)\n    model.train()",
+        1,
+    )
+    assert "mps" in code
+    results = harness.grade(harness.namespace(code), LOOPS)
+    assert _failing(results) == {"train_device"}, {n: r.message for n, r in results.items()}
+    assert 'passes torch.device("meta"), a stand-in' in results["train_device"].message

@@ -180,3 +180,20 @@ def test_does_not_implemented_name_the_function_left_undone(shell):
     assert 'Module [Odd] is missing the required "forward" function' in told, told
     top = run_cell(shell, "raise NotImplementedError()\n")  # a cell's own top level: as before
     assert top.message == cell_words, top
+
+
+def test_is_a_not_implemented_error_with_words_of_its_own_not_called_undone(shell):
+    """Blind round 15b (mlp_tuning v04): a finished train_epoch that raises
+    NotImplementedError(f"device {device} is not supported") on purpose was told "not implemented
+    yet (train_epoch still raises NotImplementedError)": a raise with the student's own words
+    names the function and its words; the release's bare raise still reads as undone."""
+    cell = (
+        "def train_epoch(device):\n    if device != 'cpu':\n"
+        "        raise NotImplementedError(f'device {device} is not supported')\n    return 1.0\n"
+    )
+    assert run_cell(shell, cell).status == "ok"
+    try:
+        shell.user_ns["train_epoch"]("meta")
+    except NotImplementedError as err:
+        told = describe_error(err)
+    assert told == "train_epoch raised NotImplementedError: device meta is not supported", told
