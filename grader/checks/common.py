@@ -7,6 +7,7 @@ points happens in the judges. Nothing here imports `solutions`: the probe proces
 from __future__ import annotations
 
 import contextlib
+import decimal
 import errno
 import json
 import math
@@ -256,8 +257,8 @@ def unregistered_hint(names: list[str] | None) -> str:
 def jsonable(value: Any, depth: int = 0) -> Any:
     """Turn a student-returned value into plain JSON data, never calling student methods twice.
 
-    Numbers become int/float (tensors, numpy scalars and exact fractions included), sequences
-    lists, dicts dicts with string keys; anything else becomes a short repr.
+    Numbers become int/float (tensors, numpy scalars, Fraction and Decimal included), sequences
+    lists (a torch.Size too), dicts dicts with string keys; anything else becomes a short repr.
     """
     if depth > 6:
         return "<too deep>"
@@ -271,8 +272,6 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         if value.numel() <= 64:
             return jsonable(value.detach().cpu().tolist(), depth + 1)
         return f"<tensor of shape {list(value.shape)}>"
-    if isinstance(value, torch.Size):
-        return [int(v) for v in value]
     if isinstance(value, Absent):  # a missing package's stand-in answers tolist(): say what it is
         return repr(value)[:300]
     if isinstance(value, dict):
@@ -284,7 +283,7 @@ def jsonable(value: Any, depth: int = 0) -> Any:
             return jsonable(value.tolist(), depth + 1)
         except Exception:  # noqa: BLE001 - anything odd becomes a repr below
             pass
-    if isinstance(value, numbers.Real):  # a Fraction: the exact ratio a "number" may be
+    if isinstance(value, numbers.Real | decimal.Decimal):  # a Fraction, a Decimal: numbers too
         return jsonable(float(value), depth + 1)
     return f"<{type(value).__name__}>"
 
