@@ -14,6 +14,7 @@ from torchvision.datasets import CIFAR10
 
 from grader.checks import kit
 from grader.checks.common import WrongValue, jsonable, kind_of, same_values
+from grader.checks.families.loop_results import as_text
 from grader.spec import Definitions
 
 OWN = Definitions()
@@ -287,6 +288,8 @@ def _sweep_at(ctx, i, want) -> str:
 
 @kit.judged(OWN, width_answers, "runs", _sweep_at, name="smallest_width")
 def _width_problem(entry, want, ctx, i) -> str | None:
-    if entry["width"] != want["width"]:
-        return f"it returned {entry['width']!r}, expected {want['width']!r}"
+    if entry["width"] != want["width"]:  # a width written as text ("16") is told so
+        return (
+            f"it returned {entry['width']!r}{as_text(entry['width'])}, expected {want['width']!r}"
+        )
     return None

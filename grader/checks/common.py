@@ -256,8 +256,8 @@ def unregistered_hint(names: list[str] | None) -> str:
 def jsonable(value: Any, depth: int = 0) -> Any:
     """Turn a student-returned value into plain JSON data, never calling student methods twice.
 
-    Numbers become int/float (tensors, numpy scalars and exact fractions included), sequences
-    lists, dicts dicts with string keys; anything else becomes a short repr.
+    Numbers become int/float (tensors, numpy scalars, Fraction and Decimal included), sequences
+    lists (a torch.Size too), dicts dicts with string keys; anything else becomes a short repr.
     """
     if depth > 6:
         return "<too deep>"
@@ -271,8 +271,6 @@ def jsonable(value: Any, depth: int = 0) -> Any:
         if value.numel() <= 64:
             return jsonable(value.detach().cpu().tolist(), depth + 1)
         return f"<tensor of shape {list(value.shape)}>"
-    if isinstance(value, torch.Size):
-        return [int(v) for v in value]
     if isinstance(value, Absent):  # a missing package's stand-in answers tolist(): say what it is
         return repr(value)[:300]
     if isinstance(value, dict):

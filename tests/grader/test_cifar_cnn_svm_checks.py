@@ -4,6 +4,7 @@ grading run, not only in the run the variants happen to be graded with?"""
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -171,3 +172,15 @@ def test_is_a_deep_classifier_checkpointed_on_its_points_told_it_cannot_train():
         assert (
             not failing or "no gradient reaches first.weight" in results["deep_behaviour"].message
         )
+
+
+def test_is_a_decimal_ratio_a_number_and_a_width_as_text_told_so():
+    """Blind 15b: size_ratio Decimal(train) / Decimal(test), a number not rounded, became
+    '<Decimal>' and was told "is a string"; smallest_width returning str(width) was told only
+    "it returned '16', expected 16"."""
+    want = {"answers": {"size_ratio": 14 / 3, "first_five": ["cat"]}}
+    ratio = Decimal(14) / Decimal(3)
+    entry = {"answers": jsonable({"size_ratio": ratio, "first_five": ["cat"]})}
+    assert own._answers_problem(entry, want, None, 0) is None
+    told = own._width_problem({"width": jsonable("16")}, {"width": 16}, None, 0)
+    assert "a number written as text" in told, told

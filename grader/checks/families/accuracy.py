@@ -87,16 +87,34 @@ def transformed_batches(ctx, transform, batch_size: int = BATCH, seed: int = 0) 
 
 def transform_steps(transform) -> str:
     """A transform's steps on one line, a Compose's in order ("ToTensor(), flatten"), for a
-    student whose weights fail on them to see what the notebook's transform does."""
+    student whose weights fail on them to see what the notebook's transform does. Only a Compose
+    (torchvision's, v2's) or an nn.Sequential is opened: RandomChoice and RandomApply also keep
+    `.transforms`, but apply one or none of them. A step without a repr of its own shows its
+    class's name, not `<Standardise object at 0x7f...>` (an address, different every run)."""
 
     def steps(step) -> list:  # a Compose's steps, nested ones opened
         inner = getattr(step, "transforms", None)
-        return [s for each in inner for s in steps(each)] if isinstance(inner, list) else [step]
+        if type(step).__name__ == "Compose" and isinstance(inner, list):
+            return [s for each in inner for s in steps(each)]
+        if isinstance(step, torch.nn.Sequential):
+            return [s for each in step for s in steps(each)]
+        return [step]
+
+    def name(step) -> str:
+        if getattr(step, "__name__", None):
+            return step.__name__
+        function = getattr(step, "lambd", None)  # transforms.Lambda: its repr is "Lambda()"
+        if (
+            type(step).__name__ == "Lambda"
+            and getattr(function, "__name__", "<lambda>") != "<lambda>"
+        ):
+            return f"Lambda({function.__name__})"
+        if type(step).__repr__ is object.__repr__:
+            return type(step).__name__
+        return " ".join(repr(step).split())
 
     try:
-        found = steps(transform)
-        names = [getattr(step, "__name__", None) or " ".join(repr(step).split()) for step in found]
-        return ", ".join(map(str, names))[:300]
+        return ", ".join(name(step) for step in steps(transform))[:300]
     except Exception:  # noqa: BLE001 - a student's repr: only a hint is lost
         return ""
 

@@ -197,3 +197,25 @@ def test_are_the_steps_of_a_transform_without_normalize_named():
     steps = accuracy.transform_steps(transforms.Compose([transforms.ToTensor(), flatten]))
     assert steps == "ToTensor(), flatten"
     assert accuracy.transform_steps(Unlabelled.transform).startswith("ToTensor(), Normalize(")
+
+
+def test_are_a_student_classes_sequentials_and_random_choices_named_as_they_run():
+    """Blind 15b (cifar): a test transform with a class of the student's own showed as
+    `<__main__.Standardise object at 0x7f...>` (an address, other every run), an nn.Sequential of
+    v2 steps as its multi-line repr, and RandomChoice's options as if each ran."""
+
+    class Standardise:
+        def __call__(self, image):
+            return image
+
+    def flatten(image):
+        return torch.flatten(image)
+
+    sequential = nn.Sequential(transforms.Normalize((0.5,), (0.5,)), nn.Flatten(0))
+    steps = accuracy.transform_steps(
+        transforms.Compose([transforms.ToTensor(), Standardise(), sequential])
+    )
+    assert steps.startswith("ToTensor(), Standardise, Normalize(mean=(0.5,), std=(0.5,)), Flatten(")
+    choice = transforms.RandomChoice([transforms.RandomHorizontalFlip(), transforms.Grayscale()])
+    assert accuracy.transform_steps(transforms.Compose([choice])).startswith("RandomChoice(")
+    assert accuracy.transform_steps(transforms.Lambda(flatten)) == "Lambda(flatten)"
