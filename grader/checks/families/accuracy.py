@@ -91,12 +91,16 @@ def transform_steps(transform) -> str:
 
     def steps(step) -> list:  # a Compose's steps, nested ones opened
         inner = getattr(step, "transforms", None)
-        return [s for each in inner for s in steps(each)] if isinstance(inner, list) else [step]
+        opened = isinstance(inner, list | tuple)
+        return [s for each in inner for s in steps(each)] if opened else [step]
+
+    def name(step) -> str:  # a class of the student's with __call__: its name, no address
+        if getattr(step, "__name__", None) or type(step).__repr__ is object.__repr__:
+            return getattr(step, "__name__", None) or type(step).__name__
+        return " ".join(repr(step).split())
 
     try:
-        found = steps(transform)
-        names = [getattr(step, "__name__", None) or " ".join(repr(step).split()) for step in found]
-        return ", ".join(map(str, names))[:300]
+        return ", ".join(map(str, map(name, steps(transform))))[:300]
     except Exception:  # noqa: BLE001 - a student's repr: only a hint is lost
         return ""
 
