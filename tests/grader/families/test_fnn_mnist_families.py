@@ -163,8 +163,10 @@ def test_is_a_validation_loss_written_as_text_told_so(fnn):
     """validate returning f"{val_loss / seen:.6f}" (blind 15b, fnn v13) lost trainer_loss,
     rightly, but was told only the expected mean and how to average: the loss is a str."""
     code = TRAINER.replace("return val_loss / seen,", 'return f"{val_loss / seen:.6f}",')
-    results = fnn.grade(fnn.namespace(code), ["loops"])
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
     assert "a number written as text" in results["trainer_loss"].message
+    # train_network's f"{val_loss:.4f}" then raised: that is validate's text, not the step's
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_loss"}, results
 
 
 def test_does_a_validate_that_raises_cost_the_step_nothing(fnn):
