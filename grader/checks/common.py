@@ -12,6 +12,7 @@ import json
 import math
 import numbers
 import re
+import traceback
 import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -83,16 +84,15 @@ STUDENT_CODE = re.compile(r"^<ipython-input-\d+-|ipykernel_\d+[/\\]\d+\.py$|^<st
 
 
 def _raising_student_function(err: BaseException) -> str | None:
-    """The qualified name of the student's function that raised an exception (a `raise` in a
-    notebook cell's function), or None for a cell's top level or a library's `raise` (torch's
-    "missing the required forward function" names its module itself)."""
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    code = tb.tb_frame.f_code if tb is not None else None
-    if code is None or code.co_name == "<module>" or not STUDENT_CODE.search(code.co_filename):
+    """The qualified name of the student's function that raised (a `raise` in a cell's function),
+    None for a cell's top level or a library's `raise` (torch's for a misspelt forward names its
+    module), but nn.Module's forward that the student's calls (blind 15b, `super().forward(x)`)."""
+    up, code = [None, None, *(f.f_code for f, _ in traceback.walk_tb(err.__traceback__))][-2:]
+    if code is None or code.co_name == "<module>":
         return None
-    return code.co_qualname
+    if code.co_name == "_forward_unimplemented" and up and STUDENT_CODE.search(up.co_filename):
+        return f"nn.Module's forward, which {up.co_qualname} calls (super().forward),"
+    return code.co_qualname if STUDENT_CODE.search(code.co_filename) else None
 
 
 def not_done(err: BaseException) -> bool:

@@ -1,8 +1,8 @@
 """Stand-ins for a GPU on a grader without one, for code written on Colab's.
 
-`gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")` and factories given `device="cuda"` written into
-graded code run on the CPU, each call noted (the devices checks charge it; every other check
-judges what the code computes).
+`gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")`, factories and `torch.Generator` given
+`device="cuda"` written into graded code run on the CPU, each call noted (the devices checks
+charge it; every other check judges what the code computes).
 `Resident`: a CPU tensor standing for a GPU's, so that results handed back without `.cpu()` show
 (`.numpy()` raises as for a CUDA tensor); `resident_outputs` makes a model compute on them.
 """
@@ -49,12 +49,23 @@ def gpu_calls_on_cpu(asked: list):
         asked.append("cuda()")
         return self
 
-    torch.Tensor.to, torch.Tensor.cuda = to_cpu, cuda_cpu
+    generator = torch.Generator
+
+    class GeneratorOnCpu(generator):  # a subclass: isinstance(g, torch.Generator) still holds
+        """torch.Generator(device=...) on the CPU for a GPU (noted) and for the devices probe's
+        meta device, which has none (blind 15b, fnn v02: "META device type not an
+        accelerator" lost train_device); a CPU generator serves meta factories."""
+
+        def __new__(cls, device="cpu"):
+            device = _on_cpu(device, asked) or "cpu"  # None: the CPU's, as torch's
+            return generator(device="cpu" if torch.device(device).type == "meta" else device)
+
+    torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to_cpu, cuda_cpu, GeneratorOnCpu
     try:
         with _FactoriesOnCpu(asked):
             yield
     finally:
-        torch.Tensor.to, torch.Tensor.cuda = to, cuda
+        torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to, cuda, generator
 
 
 class _FactoriesOnCpu(TorchFunctionMode):

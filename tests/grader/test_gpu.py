@@ -21,6 +21,21 @@ def test_does_every_factory_naming_a_gpu_make_its_tensor_on_the_cpu():
     assert torch.zeros(1, device="meta").device.type == "meta"  # the mode ends with the block
 
 
+def test_does_a_generator_on_a_gpu_or_the_meta_probe_make_a_cpu_one():
+    """torch.Generator(device=self.device) in a train_epoch (blind 15b, fnn v02), right on Colab
+    and on a CPU, raised "META device type not an accelerator" under the devices probe and lost
+    train_device; "cuda" raised for want of a driver. Both give a CPU generator now."""
+    asked: list = []
+    with gpu_calls_on_cpu(asked):
+        made = [torch.Generator(device=d) for d in ("meta", torch.device("meta"), "cuda", 0)]
+        made += [torch.Generator(), torch.Generator("cpu"), torch.Generator(device=None)]
+        drawn = torch.randperm(4, generator=made[0], device="meta")
+    assert {g.device.type for g in made} == {"cpu"} and asked == ["cuda", "0"], asked
+    assert all(isinstance(g, torch.Generator) for g in made) and drawn.device.type == "meta"
+    with pytest.raises(RuntimeError, match="META"):  # the patch ends with the block
+        torch.Generator(device="meta")
+
+
 @pytest.mark.parametrize(
     "home",
     [

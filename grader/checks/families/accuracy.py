@@ -94,7 +94,7 @@ def transform_steps(transform) -> str:
 
     def steps(step) -> list:  # a Compose's steps, nested ones opened
         inner = getattr(step, "transforms", None)
-        if type(step).__name__ == "Compose" and isinstance(inner, list):
+        if type(step).__name__ == "Compose" and isinstance(inner, list | tuple):
             return [s for each in inner for s in steps(each)]
         if isinstance(step, torch.nn.Sequential):
             return [s for each in step for s in steps(each)]

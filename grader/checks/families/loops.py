@@ -504,12 +504,12 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
         return Verdict.ok(f"{fn} returns the mean {loss}")
     if "validation_error" in seen:
         return Verdict.wrong(f"{evaluate} raised {seen['validation_error']}")
-    got = validation_loss(seen.get("validation"))
-    return Verdict.expect(
+    got, text = validation_loss(seen.get("validation")), as_text(_part(seen.get("validation"), 0))
+    return Verdict.expect(  # text: blind 15b, fnn v13, the loss as f"{loss:.6f}" was not told
         same_number(got, target),
         f"{fn} and {evaluate} return the mean {loss}",
-        f"{evaluate} returned {seen.get('validation')!r}: expected (loss, accuracy) with the mean "
-        f"validation loss {target:.4f} (the plain {loss}, {how})",
+        f"{evaluate} returned {seen.get('validation')!r}{text}: expected (loss, accuracy) with "
+        f"the mean validation loss {target:.4f} (the plain {loss}, {how})",
     )
 
 

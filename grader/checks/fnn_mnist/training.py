@@ -133,8 +133,8 @@ def regularized_step(ctx) -> dict:
             again = jsonable(trainer.validate())  # that epoch's results, right or not
             again = again if isinstance(again, list) else [again]
             found["own"] = [again[0], jsonable(trainer.train_accuracy), again[-1]]
-        except Exception as err:  # noqa: BLE001 - as per_setting records it, `found` kept
-            found.update(failure(err))
+        except Exception as err:  # noqa: BLE001 - kept; after validate's text loss, trainer_loss's
+            found.update({} if isinstance(found.get("val_loss"), str) else failure(err))
         return found
 
     return {"runs": kit.per_setting([s], seed, run)}

@@ -219,3 +219,22 @@ def test_are_a_student_classes_sequentials_and_random_choices_named_as_they_run(
     choice = transforms.RandomChoice([transforms.RandomHorizontalFlip(), transforms.Grayscale()])
     assert accuracy.transform_steps(transforms.Compose([choice])).startswith("RandomChoice(")
     assert accuracy.transform_steps(transforms.Lambda(flatten)) == "Lambda(flatten)"
+
+
+def test_is_a_transform_class_of_the_student_s_named_without_its_address():
+    """Blind 15b (fnn v09): a class with __call__ in the test transform was named
+    "<__main__._Standard object at 0x7f...>", an address that changes with every run."""
+
+    class Standard:
+        def __init__(self, *steps):
+            self.transforms = steps  # a tuple: opened as a Compose's list is
+
+        def __call__(self, x):
+            return x
+
+    class Scale:
+        def __call__(self, x):
+            return x / 255
+
+    own = transforms.Compose([transforms.ToTensor(), Standard(Scale(), transforms.Lambda(abs))])
+    assert accuracy.transform_steps(own) == "ToTensor(), Scale, Lambda()"

@@ -159,6 +159,16 @@ TRAINER = reference_cells(ID)["trainer"]
 TRAIN_ACCURACY = "self.train_accuracy = correct / seen"
 
 
+def test_is_a_validation_loss_written_as_text_told_so(fnn):
+    """validate returning f"{val_loss / seen:.6f}" (blind 15b, fnn v13) lost trainer_loss,
+    rightly, but was told only the expected mean and how to average: the loss is a str."""
+    code = TRAINER.replace("return val_loss / seen,", 'return f"{val_loss / seen:.6f}",')
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert "a number written as text" in results["trainer_loss"].message
+    # train_network's f"{val_loss:.4f}" then raised: that is validate's text, not the step's
+    assert {n for n, r in results.items() if r.status != "pass"} == {"trainer_loss"}, results
+
+
 def test_does_a_validate_that_raises_cost_the_step_nothing(fnn):
     """validate reading the notebook's global loader raises on the grader's data (blind 9,
     fnn b3): that is validate's mistake, charged where validate is judged; the regularized
@@ -435,6 +445,19 @@ def test_are_pinned_batches_guarded_by_not_cpu_right_on_the_meta_device(fnn):
     assert count == 2
     devices = fnn.grade(fnn.namespace(pinned), ["devices", "devices_evaluate"])
     assert all(r.status == "pass" for r in devices.values()), devices
+
+
+def test_is_a_generator_on_the_trainer_s_device_right(fnn):
+    """torch.Generator(device=self.device) in train_epoch (blind 15b, fnn v02): right on Colab
+    and on a CPU, but the devices probe's meta device has no generator, and train_device was
+    lost ("META device type not an accelerator"). A CPU generator stands in for it now."""
+    old = "        self.model.train()\n"
+    code = TRAINER.replace(
+        old, old + "        torch.Generator(device=self.device).manual_seed(0)\n"
+    )
+    assert code != TRAINER
+    devices = fnn.grade(fnn.namespace(code), ["devices"])
+    assert devices["trainer_train_device"].status == "pass", devices
 
 
 def test_is_a_validate_that_drops_the_short_last_batch_told_so(fnn):

@@ -178,6 +178,15 @@ def test_does_not_implemented_name_the_function_left_undone(shell):
     cell_words = "not implemented yet (the cell still raises NotImplementedError)"
     assert told.startswith(cell_words + ": "), told
     assert 'Module [Odd] is missing the required "forward" function' in told, told
+    # The student's forward calling nn.Module's (blind 15b, fnn v17: "the cell still raises")
+    deep = "class Deep(nn.Module):\n    def forward(self, x):\n        return super().forward(x)\n"
+    assert run_cell(shell, deep).status == "ok"
+    try:
+        shell.user_ns["Deep"]()(1)
+    except NotImplementedError as err:
+        told = describe_error(err)
+    said = "(nn.Module's forward, which Deep.forward calls (super().forward), still raises"
+    assert told.startswith(f"not implemented yet {said} NotImplementedError): Module"), told
     top = run_cell(shell, "raise NotImplementedError()\n")  # a cell's own top level: as before
     assert top.message == cell_words, top
 
