@@ -87,14 +87,15 @@ def transformed_batches(ctx, transform, batch_size: int = BATCH, seed: int = 0) 
 
 def transform_steps(transform) -> str:
     """A transform's steps on one line, a Compose's in order ("ToTensor(), flatten"), for a
-    student whose weights fail on them to see what the notebook's transform does. Only a Compose
-    (torchvision's, v2's) or an nn.Sequential is opened: RandomChoice and RandomApply also keep
-    `.transforms`, but apply one or none of them. A step without a repr of its own shows its
-    class's name, not `<Standardise object at 0x7f...>` (an address, different every run)."""
+    student whose weights fail on them to see what the notebook's transform does. A Compose (or a
+    student's class holding `.transforms`) and an nn.Sequential are opened, RandomChoice and
+    RandomApply are not: they apply one or none of theirs. A step without a repr of its own shows
+    its class's name, not `<Standardise object at 0x7f...>` (an address, different every run)."""
 
     def steps(step) -> list:  # a Compose's steps, nested ones opened
         inner = getattr(step, "transforms", None)
-        if type(step).__name__ == "Compose" and isinstance(inner, list | tuple):
+        # RandomChoice, RandomApply keep `.transforms` too but apply one or none of them
+        if isinstance(inner, list | tuple) and not type(step).__name__.startswith("Random"):
             return [s for each in inner for s in steps(each)]
         if isinstance(step, torch.nn.Sequential):
             return [s for each in step for s in steps(each)]

@@ -237,4 +237,4 @@ def test_is_a_transform_class_of_the_student_s_named_without_its_address():
             return x / 255
 
     own = transforms.Compose([transforms.ToTensor(), Standard(Scale(), transforms.Lambda(abs))])
-    assert accuracy.transform_steps(own) == "ToTensor(), Scale, Lambda()"
+    assert accuracy.transform_steps(own) == "ToTensor(), Scale, Lambda(abs)"

@@ -185,8 +185,9 @@ def test_does_not_implemented_name_the_function_left_undone(shell):
         shell.user_ns["Deep"]()(1)
     except NotImplementedError as err:
         told = describe_error(err)
-    said = "(nn.Module's forward, which Deep.forward calls (super().forward), still raises"
-    assert told.startswith(f"not implemented yet {said} NotImplementedError): Module"), told
+    # a mistake, not work left undone: torch's words, with the student's call that met them
+    said = "nn.Module's forward, which Deep.forward calls (super().forward), raised"
+    assert told.startswith(f"{said} NotImplementedError: Module [Deep]"), told
     top = run_cell(shell, "raise NotImplementedError()\n")  # a cell's own top level: as before
     assert top.message == cell_words, top
 
