@@ -51,7 +51,11 @@ def gpu_calls_on_cpu(asked: list):
 
     generator = torch.Generator
 
-    class GeneratorOnCpu(generator):  # a subclass: isinstance(g, torch.Generator) still holds
+    class Torchs(type(generator)):  # isinstance(g, torch.Generator) holds for torch's own
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, generator)
+
+    class GeneratorOnCpu(generator, metaclass=Torchs):
         """torch.Generator(device=...) on the CPU for a GPU (noted) and for the devices probe's
         meta device, which has none (blind 15b, fnn v02: "META device type not an
         accelerator" lost train_device); a CPU generator serves meta factories."""

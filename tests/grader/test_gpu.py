@@ -30,8 +30,9 @@ def test_does_a_generator_on_a_gpu_or_the_meta_probe_make_a_cpu_one():
         made = [torch.Generator(device=d) for d in ("meta", torch.device("meta"), "cuda", 0)]
         made += [torch.Generator(), torch.Generator("cpu"), torch.Generator(device=None)]
         drawn = torch.randperm(4, generator=made[0], device="meta")
+        inside = all(isinstance(g, torch.Generator) for g in [*made, torch.default_generator])
     assert {g.device.type for g in made} == {"cpu"} and asked == ["cuda", "0"], asked
-    assert all(isinstance(g, torch.Generator) for g in made) and drawn.device.type == "meta"
+    assert inside and drawn.device.type == "meta"
     with pytest.raises(RuntimeError, match="META"):  # the patch ends with the block
         torch.Generator(device="meta")
 

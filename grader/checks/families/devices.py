@@ -109,7 +109,7 @@ def _verdict(seen: dict, fn: str) -> Verdict:
         return Verdict.wrong(
             f"{fn} moves the model and the batches to the device it is given, but also puts a "
             "tensor on the GPU itself ('cuda' written in, e.g. torch.zeros(1, device='cuda')): "
-            "where the notebook passes \"cpu\", or on a machine without a GPU, that line fails; "
+            'where the notebook passes "cpu", or on a machine without a GPU, that line fails; '
             "use the device it is given (device=device), or a Python number"
         )
     if model_ok and batch_ok:
