@@ -1,8 +1,9 @@
 """Stand-ins for a GPU on a grader without one, for code written on Colab's.
 
-`gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")`, factories and `torch.Generator` given
-`device="cuda"` written into graded code run on the CPU, each call noted (the devices checks
-charge it; every other check judges what the code computes).
+`gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")`, and factories, `torch.Generator` and
+`torch.set_default_device` given `device="cuda"`, written into graded code run on the CPU,
+each call noted (the devices checks charge it; every other check judges what the code
+computes).
 `Resident`: a CPU tensor standing for a GPU's, so that results handed back without `.cpu()` show
 (`.numpy()` raises as for a CUDA tensor); `resident_outputs` makes a model compute on them.
 """
@@ -64,12 +65,19 @@ def gpu_calls_on_cpu(asked: list):
             device = _on_cpu(device, asked) or "cpu"  # None: the CPU's, as torch's
             return generator(device="cpu" if torch.device(device).type == "meta" else device)
 
+    default = torch.set_default_device  # "cuda" asks torch.cuda for its current device: raises
+
+    def default_on_cpu(device):
+        default(_on_cpu(device, asked))
+
     torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to_cpu, cuda_cpu, GeneratorOnCpu
+    torch.set_default_device = default_on_cpu
     try:
         with _FactoriesOnCpu(asked):
             yield
     finally:
         torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to, cuda, generator
+        torch.set_default_device = default
 
 
 class _FactoriesOnCpu(TorchFunctionMode):

@@ -74,3 +74,17 @@ def test_is_a_deep_copy_of_a_gpu_output_still_a_gpu_tensor():
     assert copied.cpu().numpy().tolist() == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     with pytest.raises(RuntimeError, match="graph leaves"):  # as torch says of any tensor
         copy.deepcopy(torch.ones(2, requires_grad=True).as_subclass(Resident) * 2)
+
+
+def test_is_a_gpu_made_the_default_device_the_cpu():
+    """torch.set_default_device("cuda") in a graded function (blind 15b, fnn: not tried) raised
+    "Found no NVIDIA driver" (torch asks torch.cuda for its current device): now the CPU, noted."""
+    asked: list = []
+    with gpu_calls_on_cpu(asked):
+        torch.set_default_device("cuda")
+        try:
+            made = torch.zeros(2)
+        finally:
+            torch.set_default_device(None)
+    assert made.device.type == "cpu" and asked == ["cuda"], asked
+    assert torch.get_default_device().type == "cpu"
