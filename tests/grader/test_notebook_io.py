@@ -158,6 +158,22 @@ def test_is_a_cell_that_stops_the_notebook_noted():
     assert stopped_cells(cells[::2]) == []
 
 
+def _kept_and_noted(code: list[str], assignment: str) -> tuple[Kept, dict, list[str]]:
+    """Run `code` cell by cell under Kept, as the probe does: (the Kept, the namespace, the notes
+    `redefined_parts` gives for what Kept says the checks meet)."""
+    keep, ns = Kept(set()), {"__name__": "__main__"}
+    for index, source in enumerate(code):
+        before = dict(ns)
+        exec(source, ns)  # noqa: S102 - test code
+        keep.after(index, before, ns)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(c) for c in code]
+    parsed = parse_notebook(f"{assignment}.ipynb", nbformat.writes(notebook).encode())
+    release = RELEASE_DIR / assignment / f"{assignment}.ipynb"
+    graded = keep.graded(ns, list(range(1, len(code) + 1)))
+    return keep, ns, redefined_parts(parsed, release, graded)
+
+
 def test_is_a_part_a_later_cell_binds_a_value_to_noted():
     """Blind round 15 (cifar_cnn_svm v05): a cell after smallest_width's tried it as
     `smallest_width = smallest_width({...})`; the check said only "'int' object is not
@@ -166,17 +182,8 @@ def test_is_a_part_a_later_cell_binds_a_value_to_noted():
         "def smallest_width(accuracies, target=0.99):\n    return 4\n",
         "smallest_width = smallest_width({4: 1.0})\n",
     ]
-    keep, ns = Kept(set()), {"__name__": "__main__"}
-    for index, source in enumerate(code):
-        before = dict(ns)
-        exec(source, ns)  # noqa: S102 - test code
-        keep.after(index, before, ns)
+    keep, ns, (note,) = _kept_and_noted(code, "cifar_cnn_svm")
     assert keep.graded(ns, [1, 2]) == {"smallest_width": 2}
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(c) for c in code]
-    parsed = parse_notebook("cifar_cnn_svm.ipynb", nbformat.writes(notebook).encode())
-    release = RELEASE_DIR / "cifar_cnn_svm" / "cifar_cnn_svm.ipynb"
-    (note,) = redefined_parts(parsed, release, {"smallest_width": 2})
     assert note.startswith("smallest_width is defined in cell 1, but cell 2 then binds"), note
     # Defined again after the value: that definition is what the checks meet.
     exec(code[0], before := dict(ns))  # noqa: S102 - test code
@@ -192,16 +199,7 @@ def test_is_a_part_a_later_cell_binds_to_another_function_noted_as_that_function
         "def evaluate(model, loader, device):\n    return 0\n",
         "def evaluate_fixed(model, loader, device):\n    return 1\n\n\nevaluate = evaluate_fixed\n",
     ]
-    keep, ns = Kept(set()), {"__name__": "__main__"}
-    for index, source in enumerate(code):
-        before = dict(ns)
-        exec(source, ns)  # noqa: S102 - test code
-        keep.after(index, before, ns)
+    keep, ns, (note,) = _kept_and_noted(code, "mlp_tuning")
     assert keep.graded(ns, [1, 2]) == {"evaluate": 2}
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(c) for c in code]
-    parsed = parse_notebook("mlp_tuning.ipynb", nbformat.writes(notebook).encode())
-    release = RELEASE_DIR / "mlp_tuning" / "mlp_tuning.ipynb"
-    (note,) = redefined_parts(parsed, release, {"evaluate": 2})
     assert "binds the name to evaluate_fixed: the checks meet evaluate_fixed" in note, note
     assert "value" not in note and "another name" not in note, note
