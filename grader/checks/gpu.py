@@ -3,7 +3,7 @@
 `gpu_calls_on_cpu`: `.cuda()`, `.to("cuda")`, and factories, `torch.Generator` and
 `torch.set_default_device` given `device="cuda"`, written into graded code run on the CPU,
 each call noted (the devices checks charge it; every other check judges what the code
-computes).
+computes). `accelerator_calls_idle`: pin_memory and torch.cuda.synchronize as no-ops.
 `Resident`: a CPU tensor standing for a GPU's, so that results handed back without `.cpu()` show
 (`.numpy()` raises as for a CUDA tensor); `resident_outputs` makes a model compute on them.
 """
@@ -78,6 +78,22 @@ def gpu_calls_on_cpu(asked: list):
     finally:
         torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to, cuda, generator
         torch.set_default_device = default
+
+
+@contextlib.contextmanager
+def accelerator_calls_idle():
+    """Tensor.pin_memory and torch.cuda.synchronize as no-ops while the block runs. The meta
+    device stands in for a GPU, so code guarded by `device.type != "cpu"` takes its GPU branch
+    here, where the CPU-only grader raises "Found no NVIDIA driver" (blind round 14b, fnn v12:
+    pinned batches moved with non_blocking=True, correct on Colab and on a CPU, lost both
+    devices checks; the devices probe uses it). Neither changes a value or where a tensor is."""
+    pin, synchronize = torch.Tensor.pin_memory, torch.cuda.synchronize
+    torch.Tensor.pin_memory = lambda self, *args, **kwargs: self
+    torch.cuda.synchronize = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        torch.Tensor.pin_memory, torch.cuda.synchronize = pin, synchronize
 
 
 class _FactoriesOnCpu(TorchFunctionMode):

@@ -13,8 +13,7 @@ Batch-norm running statistics are reset to their initial values: a dummy forward
 `__init__` (sizing a layer) has moved them in training mode.
 
 For an assignment's own checks of what happens inside a network: `same_outputs` (two recorded
-`outputs`), `linear_calls` (what each linear layer receives and gives in one forward pass),
-`dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
+`outputs`), `dropout_problem` (inverted dropout, judged from a layer's outputs with and without it),
 `gradient_problem` (right outputs that train fewer parameters than the reference's, or pass
 another gradient back to a block's input, as `outputs` records),
 `backward_error` (what one training step's backward pass raises), `batch_statistics_problem`

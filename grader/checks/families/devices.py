@@ -22,7 +22,7 @@ from grader.checks import kit
 from grader.checks.common import device_probe
 from grader.checks.families.loop_models import loader, probe_model
 from grader.checks.families.loops import entry_points
-from grader.checks.gpu import gpu_calls_on_cpu
+from grader.checks.gpu import accelerator_calls_idle, gpu_calls_on_cpu
 from grader.spec import CheckSet, Verdict
 
 NAME = "devices"
@@ -43,7 +43,7 @@ def observe(ctx, key: str) -> dict:
     asked = []  # .cuda() or "cuda" written in, run on the CPU
     handle = model.register_forward_pre_hook(lambda _, args: first.extend(args[:1]))
     try:
-        with gpu_calls_on_cpu(asked), _moves_recorded(moved), _accelerator_calls_idle():
+        with gpu_calls_on_cpu(asked), _moves_recorded(moved), accelerator_calls_idle():
             seen = device_probe(run, model)
     finally:
         handle.remove()
@@ -69,22 +69,6 @@ def _moves_recorded(moved: list):
         yield
     finally:
         torch.Tensor.to = original
-
-
-@contextlib.contextmanager
-def _accelerator_calls_idle():
-    """Tensor.pin_memory and torch.cuda.synchronize as no-ops while the block runs. The meta
-    device stands in for a GPU, so code guarded by `device.type != "cpu"` takes its GPU branch
-    here, where the CPU-only grader raises "Found no NVIDIA driver" (blind round 14b, fnn v12:
-    pinned batches moved with non_blocking=True, correct on Colab and on a CPU, lost both
-    devices checks). Neither changes a value or where a tensor is."""
-    pin, synchronize = torch.Tensor.pin_memory, torch.cuda.synchronize
-    torch.Tensor.pin_memory = lambda self, *args, **kwargs: self
-    torch.cuda.synchronize = lambda *args, **kwargs: None
-    try:
-        yield
-    finally:
-        torch.Tensor.pin_memory, torch.cuda.synchronize = pin, synchronize
 
 
 def draw(rng, manifest) -> dict:

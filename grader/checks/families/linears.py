@@ -1,8 +1,8 @@
-"""Linear layers as a forward pass applies them, for an assignment's own checks of what a
-network computes inside (`linear_calls`, which `behaviour` re-exports): nn.Linear modules,
-F.linear on parameters of the network's own, or the product with a weight written out
-(`x @ W.T + b`, torch.addmm, torch.mm, torch.einsum: blind round 14b, mlp_tuning n03 and n04,
-charged mlp_activation and mlp_dropout_modes for "0 nn.Linear layer calls"). Not a family.
+"""Linear layers as a forward pass applies them, for checks of what a network computes inside
+(`linear_calls`: mlp_tuning's own, behaviour's fc features): nn.Linear modules, F.linear on
+parameters of the network's own, or the product with a weight written out (`x @ W.T + b`,
+torch.addmm, torch.mm, torch.einsum: blind round 14b, mlp_tuning n03 and n04, charged
+mlp_activation and mlp_dropout_modes for "0 nn.Linear layer calls"). Not a family.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from torch import nn
 from grader.checks import kit
 from grader.checks.common import WrongValue, a_module, inputs, same_values
 from grader.checks.families import behaviour
+from grader.checks.families.linears import linear_calls
 from grader.checks.kit import judged
 from grader.checks.mlp_tuning.shared import SIDE
 from grader.spec import Definitions
@@ -22,7 +23,7 @@ MODES = ("evaluation", "training")
 def _hidden(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> dict:
     """The first linear layer's output (pre-activation) and what reaches the second linear layer
     (the first hidden layer's activation, after dropout), for one forward pass."""
-    calls = behaviour.linear_calls(model, x, training=training, seed=seed)
+    calls = linear_calls(model, x, training=training, seed=seed)
     if len(calls) < 2:
         raise ValueError(
             f"{len(calls)} nn.Linear layer calls in forward: hidden layers must be nn.Linear "

@@ -28,6 +28,7 @@ from grader.checks.common import (
     saved_state,
 )
 from grader.checks.families import behaviour, images, studies
+from grader.checks.families.linears import linear_calls
 from grader.checks.families.placement import placement_error
 from grader.probe.packages import Absent
 from grader.spec import Verdict
@@ -455,7 +456,7 @@ def test_are_linear_layers_written_as_products_seen_by_linear_calls():
     mlp_dropout_modes ("0 nn.Linear layer calls in forward"). Products with a parameter count as
     layer calls, their outputs taken after the bias added to them."""
     model, x = _Products(), torch.randn(5, 4)
-    calls = behaviour.linear_calls(model, x, training=False, seed=0)
+    calls = linear_calls(model, x, training=False, seed=0)
     assert len(calls) == 4
     assert torch.allclose(calls[0][1], x @ model.w[0].T + model.b)
     for before, after in zip(calls[:-1], calls[1:], strict=True):
