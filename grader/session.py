@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from grader.checks.assemble import build_checkset
-from grader.checks.common import describe_error, torch_defaults
+from grader.checks.common import describe_error, observe_on_cpu
 from grader.fingerprint import code_fingerprint
 from grader.judge import Accepted, JudgeContext, judge, load_expected
 from grader.manifest import Manifest
@@ -121,10 +121,8 @@ class Session:
         observations = {}
         for name in self.observers:
             try:
-                with torch_defaults():
-                    result = self.checkset.observers[name].observe(
-                        ctx.with_settings(self.settings[name])
-                    )
+                observed = ctx.with_settings(self.settings[name])
+                result = observe_on_cpu(self.checkset.observers[name].observe, observed)
                 observations[name] = decode(*encode(result))
             except Exception as err:  # noqa: BLE001 - scored 0 with the reason, as in the probe
                 observations[name] = {"__error__": describe_error(err, 500)}

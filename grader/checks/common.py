@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.checks.gpu import gpu_calls_on_cpu
+from grader.checks.gpu import CUDA_STARTED, gpu_calls_on_cpu
 from grader.probe import packages
 from grader.probe.packages import Absent
 from grader.text import inert
@@ -362,8 +362,26 @@ def device_probe(run: Callable[[nn.Module], Any], model: nn.Module) -> dict:
     return seen
 
 
+def observe_on_cpu(observe: Callable, ctx: Any, before_again: Callable = lambda: None) -> Any:
+    """`observe(ctx)` under `torch_defaults`, first without the mode that keeps factories given a
+    GPU on the CPU (it slows every torch call: observers 10-20% slower); again with it, after
+    `before_again()` (the probe restores what student code may not change), where the first run
+    asked torch for a GPU. Torch's errors in that first run are not the student's: dropped."""
+    with torch_defaults(factories=False) as asked:
+        try:
+            result = observe(ctx)
+        except STUDENT_EXITS:
+            if CUDA_STARTED not in asked:
+                raise
+    if CUDA_STARTED not in asked:
+        return result
+    before_again()
+    with torch_defaults():
+        return observe(ctx)
+
+
 @contextlib.contextmanager
-def torch_defaults():
+def torch_defaults(factories: bool = True):
     """Student code observed under torch's defaults, whatever global state its cells left.
 
     The checks judge what the code computes, not its precision: autocast left on (a GPU's
@@ -377,7 +395,8 @@ def torch_defaults():
     placement probe's meta tensors (blind round 11: train_device lost), and compiling on the
     grader's CPU costs more than the checks. `.cuda()` and `.to("cuda")` written in, a Colab
     habit, run on the CPU (the grader has no GPU: each check that called them raised): only the
-    devices checks charge them (`gpu_calls_on_cpu`), blind round 14.
+    devices checks charge them (`gpu_calls_on_cpu`), blind round 14. So do factories given a GPU,
+    unless `factories` is False (see `observe_on_cpu`). Yields what named a GPU.
     """
     import torch._dynamo  # here, not at the top: the host process never needs it
 
@@ -393,8 +412,9 @@ def torch_defaults():
     torch.set_grad_enabled(True)
     torch.set_float32_matmul_precision("highest")
     try:
-        with torch._dynamo.config.patch(disable=True), gpu_calls_on_cpu([]):
-            yield
+        asked: list = []  # what named a GPU (gpu.CUDA_STARTED: torch was asked to start CUDA)
+        with torch._dynamo.config.patch(disable=True), gpu_calls_on_cpu(asked, factories):
+            yield asked
     finally:
         autocast.__init__ = init
         torch.set_default_dtype(dtype)

@@ -30,11 +30,20 @@ def _on_cpu(device: Any, asked: list) -> Any:
     return device
 
 
+# Noted in `asked` where, without the factories mode, code asked torch to start CUDA.
+CUDA_STARTED = "torch.cuda initialisation"
+
+
 @contextlib.contextmanager
-def gpu_calls_on_cpu(asked: list):
+def gpu_calls_on_cpu(asked: list, factories: bool = True):
     """Tensor.to and Tensor.cuda (which Module.to and Module.cuda call), and every function given
     a `device` (torch.zeros, torch.tensor, torch.arange, ...), kept on the CPU where student code
-    names a GPU, each such call noted in `asked` (the devices checks read it)."""
+    names a GPU, each such call noted in `asked` (the devices checks read it).
+
+    With `factories=False` functions given a GPU raise as torch's do, and `CUDA_STARTED` is noted
+    (torch starts CUDA, through `torch.cuda._lazy_init`, before it makes a tensor there): the
+    mode that keeps them on the CPU sees every torch call, and made a per-image transform twice
+    as slow, so `observe_on_cpu` runs code without it first."""
     to, cuda = torch.Tensor.to, torch.Tensor.cuda
 
     @functools.wraps(to)  # its name: Resident's __torch_function__ sees "to", not "to_cpu"
@@ -70,14 +79,22 @@ def gpu_calls_on_cpu(asked: list):
     def default_on_cpu(device):
         default(_on_cpu(device, asked))
 
+    start = torch.cuda._lazy_init
+
+    def start_noted():
+        asked.append(CUDA_STARTED)
+        start()
+
     torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to_cpu, cuda_cpu, GeneratorOnCpu
     torch.set_default_device = default_on_cpu
+    if not factories:
+        torch.cuda._lazy_init = start_noted
     try:
-        with _FactoriesOnCpu(asked):
+        with _FactoriesOnCpu(asked) if factories else contextlib.nullcontext():
             yield
     finally:
         torch.Tensor.to, torch.Tensor.cuda, torch.Generator = to, cuda, generator
-        torch.set_default_device = default
+        torch.set_default_device, torch.cuda._lazy_init = default, start
 
 
 @contextlib.contextmanager
@@ -107,11 +124,13 @@ class _FactoriesOnCpu(TorchFunctionMode):
         self.asked = asked
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+        # Every torch call of an observer passes here: without a device, straight through (a
+        # per-image transform ran twice as slowly with more work here). A Resident's own
+        # __torch_function__ handles .to("cpu"), .cpu() and .type(...).
+        if not kwargs or "device" not in kwargs:
+            return func(*args, **(kwargs or {}))
         home = _to_cpu(getattr(func, "__name__", ""), args[1:], kwargs)
-        if "device" in kwargs:
-            kwargs = {**kwargs, "device": _on_cpu(kwargs["device"], self.asked)}
-        out = func(*args, **kwargs)
+        out = func(*args, **{**kwargs, "device": _on_cpu(kwargs["device"], self.asked)})
         # torch.as_tensor(t, device="cpu") hands back a tensor already there as it is
         return out.as_subclass(torch.Tensor) if home and isinstance(out, Resident) else out
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from grader.cell_code import cell_reads
 from grader.checks.assemble import build_checkset
-from grader.checks.common import describe_error, torch_defaults
+from grader.checks.common import describe_error, observe_on_cpu
 from grader.manifest import Manifest
 from grader.observations import encode
 from grader.probe import colab
@@ -202,8 +202,8 @@ def main(job_path: Path, out_dir: Path, challenge_path: Path) -> int:
         progress.emit("observer_start", name=name, restored=restored[:50])
         watch.arm("observer")
         try:
-            with torch_defaults():
-                result = observers[name](ctx.with_settings(settings.get(name, {})))
+            observed = ctx.with_settings(settings.get(name, {}))
+            result = observe_on_cpu(observers[name], observed, snapshot.restore)
         except BaseException as err:  # noqa: BLE001 - SystemExit from student code included
             result = {"__error__": describe_error(err, 500)}
         snapshot.restore()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from grader.checks.common import observe_on_cpu
 from grader.checks.gpu import Resident, gpu_calls_on_cpu
 
 
@@ -88,3 +89,45 @@ def test_is_a_gpu_made_the_default_device_the_cpu():
             torch.set_default_device(None)
     assert made.device.type == "cpu" and asked == ["cuda"], asked
     assert torch.get_default_device().type == "cpu"
+
+
+def _mode_on() -> bool:
+    return torch._C._is_torch_function_mode_enabled()
+
+
+def test_does_an_observer_that_asks_for_a_gpu_run_again_with_factories_on_the_cpu():
+    """Observers run without the factories mode (every torch call through it cost 10-20% of the
+    observers' time) and again with it, after the probe's restore, where torch was asked for a
+    GPU: whether the error escapes or the notebook catches it."""
+    runs, restored = [], []
+
+    def escapes(ctx):
+        runs.append(_mode_on())
+        return torch.zeros(2, device="cuda").sum().item() + ctx
+
+    def caught(ctx):
+        try:
+            return torch.arange(3, device=0).device.type
+        except RuntimeError:
+            return "raised"
+
+    assert observe_on_cpu(escapes, 1.0, lambda: restored.append(True)) == 1.0
+    assert runs == [False, True] and restored == [True]
+    assert observe_on_cpu(caught, None) == "cpu"
+
+
+def test_does_an_observer_that_names_no_gpu_factory_run_once_without_the_mode():
+    runs = []
+
+    def moved(ctx):  # .to("cuda") and .cuda() are patched methods: no second run for them
+        runs.append(_mode_on())
+        return torch.ones(2).to("cuda").cuda().device.type
+
+    def wrong(ctx):
+        runs.append(_mode_on())
+        raise ValueError("the student's own")
+
+    assert observe_on_cpu(moved, None) == "cpu"
+    with pytest.raises(ValueError, match="own"):
+        observe_on_cpu(wrong, None)
+    assert runs == [False, False]
