@@ -45,12 +45,21 @@ demo: data
 	$(PY) -m grader grade demo/reference/$(ASSIGNMENT) demo/buggy/$(ASSIGNMENT) \
 	    --assignment $(ASSIGNMENT) --csv demo/scores.csv --verbose
 
+# Two passes: most tests on TEST_WORKERS processes at once (pytest-xdist; one file's tests stay
+# together, so a module's fixtures are made once), then the tests marked `serial` alone: their
+# verdicts rest on time limits or they grade on both cores themselves. Both passes always run.
+TEST_WORKERS ?= 2
+TESTS ?= not slow and not gpu
 test: data
-	$(PY) -m pytest -q
+	@status=0; \
+	$(PY) -m pytest -q -m '($(TESTS)) and not serial' -n $(TEST_WORKERS) --dist loadfile \
+	    || status=1; \
+	$(PY) -m pytest -q -m '($(TESTS)) and serial' || status=1; \
+	exit $$status
 
-# Includes the slow tests (full reference training).
-test-all: data
-	$(PY) -m pytest -q -m ''
+# Every test, the slow ones (full reference training) and those for a GPU included.
+test-all: TESTS = slow or not slow
+test-all: test
 
 notebooks: setup
 	$(PY) -m solutions notebook all

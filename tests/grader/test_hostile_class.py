@@ -43,7 +43,7 @@ from tests.fixtures.grading import (
 from tests.fixtures.hostile import ASSIGNMENT, NOTEBOOK, Targets, build, honest_of
 from tests.fixtures.variants import write_variant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # and run alone (see the Makefile)
 
 MANIFEST = load_manifest(ASSIGNMENT)
 OPTIONS = ("--jobs", "2", "--cell-timeout", "10", "--timeout", "120")

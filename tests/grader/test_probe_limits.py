@@ -32,6 +32,9 @@ from tests.fixtures.grading import start_grading
 from tests.fixtures.hostile import ASSIGNMENT, Targets, build
 from tests.fixtures.hostile_limits import CHILD_BYTES, CHILDREN, SAW, SHM_BYTES
 
+# Run alone (Makefile's `test`): memory limits filled on purpose, short cell limits.
+pytestmark = pytest.mark.serial
+
 GiB = 1024**3
 LIMIT_GIB = 2
 # In grading order (the folders sort so): each hostile student is followed by a reference copy.

@@ -39,6 +39,9 @@ from tests.fixtures.variants import (
     write_variant,
 )
 
+# Run alone (Makefile's `test`): grades with --jobs 2: both cores.
+pytestmark = pytest.mark.serial
+
 REFERENCE = "reference"  # folder (student) name of the reference submission
 UNTOUCHED = "untouched_release"  # the release notebook handed in as handed out, no weights
 GRADING_TIMEOUT_S = 60 * 60

@@ -23,6 +23,9 @@ from tests.grader.hostile.run import (
     assert_note,
 )
 
+# Run alone (Makefile's `test`): the hostile batch: 10 s cell limits.
+pytestmark = pytest.mark.serial
+
 # ----------------------------------------------------- issue 7: the submission folder as data
 
 

@@ -23,6 +23,9 @@ from tests.grader.hostile.run import (
     measured_accuracy,
 )
 
+# Run alone (Makefile's `test`): the hostile batch: 10 s cell limits.
+pytestmark = pytest.mark.serial
+
 # --------------------------------------------------- issue 7: test labels inside the sandbox
 
 
