@@ -372,6 +372,9 @@ def observe(ctx) -> dict:
             batches, how = prepared[name]
             if how:
                 entry["prepared"] = how
+            # A model that draws at random in evaluation mode (its dropout left on) scores the
+            # same at every regrade: one draw per model, whatever was observed before it.
+            torch.manual_seed(0)
             entry["logits_tensor"] = scores(model, batches, spec.input_shape)
         except StopProbe:
             raise
