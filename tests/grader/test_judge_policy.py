@@ -275,3 +275,16 @@ def test_is_a_release_that_lists_an_old_threshold_refused(tmp_path, monkeypatch)
     now = load_expected("res_dense_nets")["accuracy"]["resmlp"]["threshold"]
     with pytest.raises(CourseError, match=f"resmlp's accuracy threshold is not the {now:.2f} in"):
         check_release(load_manifest("res_dense_nets"))
+
+
+def test_does_a_message_keep_no_memory_address(tmp_path):
+    """Round 16: cnn's loaders_ignore_the_class_given was told of 'train_transform of the
+    <PIL.Image.Image image mode=L size=28x28 at 0x7FA7C62364D0> split': another address at every
+    regrade, so the same notebook's feedback changed."""
+    from grader.spec import Verdict
+
+    said = "<PIL.Image.Image image mode=L size=28x28 at 0x7FA7C62364D0>, <a.B object at 0x7f01>"
+    results = _judged(tmp_path, Verdict.wrong(said))
+    assert results["part"].message == "<PIL.Image.Image image mode=L size=28x28>, <a.B>"
+    results = _judged(tmp_path, None, {"__error__": said})
+    assert "0x" not in results["part"].message
