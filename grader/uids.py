@@ -67,11 +67,13 @@ def orphaned(lock_dir: Path = LOCK_DIR) -> dict[int, list[int]]:
         fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Looked at again while the lock is ours: its run may have ended since the first look.
+            if pids := pids_of(uid):
+                found[uid] = pids
         except BlockingIOError:
             continue  # leased to a run that is alive
         finally:
             os.close(fd)
-        found[uid] = pids
     return found
 
 

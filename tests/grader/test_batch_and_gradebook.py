@@ -19,9 +19,6 @@ from grader.uids import orphaned
 from tests.conftest import REPO, run_cli
 from tests.fixtures.course import make_class, scores
 
-# Run alone (Makefile's `test`): Ctrl-C sent while a run is at a given point.
-pytestmark = pytest.mark.serial
-
 ID = "res_dense_nets"
 
 
