@@ -433,6 +433,21 @@ def other_accuracy(model: nn.Module, data: DataLoader) -> float:
     return evaluate(model, other_images(data), "cpu")
 
 
+def other_loss(model: nn.Module, data: DataLoader, loss: nn.Module) -> float | None:
+    """The mean `loss` on `other_images(data)` (one batch), in eval mode without gradients:
+    the validation loss that validate reading the wrong loader returns (None where the model,
+    changed by the student's code, cannot tell). Leaves the mode be."""
+    images, labels = next(iter(other_images(data)))
+    was = model.training
+    try:
+        with torch.no_grad():
+            return float(loss(model.eval()(images), labels))
+    except Exception:  # noqa: BLE001 - only a message depends on it
+        return None
+    finally:
+        model.train(was)
+
+
 def build_trainer(
     ctx, class_name: str, model, data, optimizer, device, loss=None, reads="", **extra
 ):

@@ -60,6 +60,7 @@ from grader.checks.families.loop_models import (
     given_criterion,
     loader,
     other_accuracy,
+    other_loss,
     probe_model,
 )
 from grader.checks.families.loop_results import (
@@ -304,6 +305,7 @@ def observe(ctx) -> dict:
     if validate := validation_result(ctx):
         try:
             record["validation"] = jsonable(validate(model, data, cpu))
+            record["other"] = other_loss(model, data, criterion(manifest))  # train_loader's
         except STUDENT_EXITS as err:  # reported as data; the judge decides
             record["validation_error"] = describe_error(err)
     if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
@@ -505,6 +507,12 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     if "validation_error" in seen:
         return Verdict.wrong(f"{evaluate} raised {seen['validation_error']}")
     got, text = validation_loss(seen.get("validation")), as_text(_part(seen.get("validation"), 0))
+    if not same_number(got, target) and same_number(got, seen.get("other")):  # blind 16, fnn
+        return Verdict.wrong(  # not the batch-means advice below: the loader is what is wrong
+            f"{evaluate} returned the loss {got!r} of the trainer's train_loader (the grader "
+            f"gives it other images than val_loader), expected {target:.4f}: iterate over "
+            "self.val_loader"
+        )
     return Verdict.expect(  # text: blind 15b, fnn v13, the loss as f"{loss:.6f}" was not told
         same_number(got, target),
         f"{fn} and {evaluate} return the mean {loss}",

@@ -396,6 +396,15 @@ def test_is_a_trainer_method_that_reads_the_other_loader_charged(fnn, old, new, 
     assert all(r.status == "pass" for r in devices.values()), devices
 
 
+def test_is_a_validation_loss_of_the_training_loader_told_so(fnn):
+    """Blind 16, fnn s06: validate over self.train_loader lost trainer_loss (as it should) with
+    the advice for a mean of batch means, which was not its mistake: say which loader to read."""
+    code = TRAINER.replace("in self.val_loader:", "in self.train_loader:")
+    result = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])["trainer_loss"]
+    assert result.points == 0 and "self.val_loader" in result.message, result.message
+    assert "batch means" not in result.message, result.message
+
+
 CLASS_LIST = """
 class DeepFNN(nn.Module):
     layers = nn.ModuleList()
