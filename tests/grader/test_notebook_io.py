@@ -203,3 +203,24 @@ def test_is_a_part_a_later_cell_binds_to_another_function_noted_as_that_function
     assert keep.graded(ns, [1, 2]) == {"evaluate": 2}
     assert "binds the name to evaluate_fixed: the checks meet evaluate_fixed" in note, note
     assert "value" not in note and "another name" not in note, note
+
+
+def test_is_a_code_cell_turned_into_a_raw_or_markdown_cell_noted():
+    """Blind round 16 (cnn_techniques): the `confusion` cell made raw lost confusion_rows with
+    "no cell of the notebook defines it", though the raw cell holds `def confusion`."""
+    solution = {"nbgrader": {"grade_id": "confusion", "solution": True, "cell_type": "code"}}
+    answer = {"nbgrader": {"grade_id": "answer", "solution": True, "cell_type": "markdown"}}
+    cells = [
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_raw_cell(
+            "def confusion(model, loader, device):\n    pass", metadata=solution
+        ),
+        nbformat.v4.new_markdown_cell("*Your answer here.*", metadata=answer),
+        nbformat.v4.new_code_cell("code = 2", metadata=solution),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    parsed = parse_notebook("n.ipynb", nbformat.writes(notebook).encode())
+    assert parsed.warnings == [
+        "cell 2 (confusion) is a raw cell, so it did not run and defined nothing: turn it back "
+        "into a code cell"
+    ]
