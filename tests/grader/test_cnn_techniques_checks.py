@@ -456,6 +456,23 @@ def test_are_the_handed_in_curves_judged_when_a_later_cell_rebinds_histories(tmp
     assert verdict.fraction == 1, verdict
 
 
+@pytest.mark.parametrize("epochs, passes", [(2, True), (4, False), (None, True)])
+def test_are_runs_shorter_than_the_notebook_s_epochs_charged(tmp_path, epochs, passes):
+    """Blind round 16 (cnn s10): EPOCHS = 5 set in the baseline's training cell, five epochs in
+    every run's curves, kept curves_per_epoch though "Every run trains for 10 epochs"."""
+    manifest = load_manifest("cnn_techniques")
+    run = {"train_loss": [0.5, 0.4], "train_accuracy": [0.8, 0.9], "test_loss": [0.4, 0.3]}
+    run |= {"test_accuracy": [0.85, 0.9], "best_epoch": 2, "best_accuracy": 0.9}
+    (tmp_path / training.HISTORIES).write_text(json.dumps({m.key: run for m in manifest.models}))
+    ns = {} if epochs is None else {"EPOCHS": epochs}
+    ctx = ProbeContext(ns=ns, manifest=manifest, workdir=tmp_path)
+    verdict = training.curves_per_epoch(training.submitted_curves(ctx), None, ctx)
+    assert (verdict.fraction == 1) is passes, verdict
+    if not passes:
+        assert "baseline: 2 epochs" in verdict.message, verdict.message
+        assert "the notebook asks for 4 (EPOCHS)" in verdict.message, verdict.message
+
+
 def _materialised_loaders(dataset_class, root, train_transform, test_transform, batch_size=64):
     loaders = []
     for train, transform, size in (

@@ -115,6 +115,8 @@ def submitted_curves(ctx) -> dict:
         path = ctx.workdir / HISTORIES
         histories = histories if json_file_problem(path) else json.loads(path.read_bytes())
     seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
+    epochs = ctx.ns.get("EPOCHS")  # the setup cell's 10: "Every run trains for 10 epochs"
+    seen["epochs"] = epochs if type(epochs) is int and epochs > 0 else None
     problems = ctx.weights_problems
     seen["not_run"] = [
         m.key for m in ctx.manifest.models if problems.get(m.weights) == not_submitted(m.weights)
@@ -150,6 +152,15 @@ def curves_per_epoch(seen, want, ctx) -> Verdict:
     not_run = set(seen.get("not_run", ()))
     keys = [m.key for m in ctx.manifest.models if m.key in histories or m.key not in not_run]
     problems = [f"{k}: {p}" for k in keys if (p := _curve_problem(histories.get(k)))]
+    if epochs := seen.get("epochs"):  # blind round 16: EPOCHS = 5 in a training cell kept 1/1
+        lengths = {
+            k: len(a)
+            for k in keys
+            if isinstance(r := histories.get(k), dict)
+            and isinstance(a := r.get("test_accuracy"), list)
+        }
+        if short := [f"{k}: {n} epochs" for k, n in lengths.items() if 0 < n < epochs]:
+            problems.append(f"{', '.join(short)}; the notebook asks for {epochs} (EPOCHS)")
     return Verdict.expect(
         not problems,
         "histories.json holds every run's curves, one value per epoch, and its best epoch",
