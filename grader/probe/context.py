@@ -104,7 +104,7 @@ class ProbeContext:
                     )
                 return why
         if self.cells and not any(pattern.search(c.source) for c in self.cells):
-            return " (no cell of the notebook defines it)"
+            return " (no code cell of the notebook defines it)"
         return ""
 
     def test_batches(self, batch_size: int = 500):

@@ -42,7 +42,7 @@ def test_does_a_missing_name_lead_back_to_the_failed_cell_it_came_from():
 
 def test_does_a_name_no_cell_defines_say_so():
     ctx = _context(("x = 1", "ok", ""), ("mean_images == 2", "error", "NameError: x"))
-    with pytest.raises(MissingDefinition, match=r"no cell of the notebook defines it"):
+    with pytest.raises(MissingDefinition, match=r"no code cell of the notebook defines it"):
         ctx.get("mean_image")
 
 
