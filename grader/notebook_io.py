@@ -281,8 +281,9 @@ def patched_parts(release: Path, patched: dict[str, int]) -> list[str]:
 
 def stopped_cells(cells) -> list[str]:
     """A note for each cell (probe `CellOutcome`s) that stopped the run on purpose (`raise
-    SystemExit`, `sys.exit()`, `exit()`, an interrupt): Run all stops there on Colab, so the
-    cells after it never ran in the student's own session; the grader runs them all the same."""
+    SystemExit`, `sys.exit()`, `exit()`, an interrupt) or does not parse: Run all stops there on
+    Colab, so the cells after it never ran in the student's own session; the grader runs them
+    all the same."""
     notes = []
     for cell in cells:
         if cell.status == "error" and cell.message.startswith(("SystemExit", "KeyboardInterrupt")):
@@ -291,6 +292,13 @@ def stopped_cells(cells) -> list[str]:
                 "there, so the cells after it did not run in your notebook; they were run here "
                 "all the same and graded, but take the stop out before handing in (the "
                 "pre-submission check says so)"
+            )
+        elif cell.status == "error" and cell.message.startswith("SyntaxError"):
+            # Blind 16 (three assignments): a written answer typed into a code cell.
+            notes.append(
+                f"cell {cell.number} is not Python ({cell.message[:80]}): Run all stops there "
+                "on Colab; the cells after it were run here all the same (a cell holding a "
+                "written answer should be a Markdown cell)"
             )
     return notes
 

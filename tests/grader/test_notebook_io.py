@@ -156,6 +156,10 @@ def test_is_a_cell_that_stops_the_notebook_noted():
     assert note.startswith("cell 44 stops the notebook (SystemExit: stop)")
     assert "did not run in your notebook" in note
     assert stopped_cells(cells[::2]) == []
+    # Blind 16: a written answer typed into a code cell, said nowhere (it costs no points).
+    prose = CellOutcome(3, "The loss falls.", "error", "SyntaxError: invalid syntax (x, 1)", 46)
+    (note,) = stopped_cells([prose])
+    assert note.startswith("cell 46 is not Python (SyntaxError") and "Markdown cell" in note
 
 
 def _kept_and_noted(code: list[str], assignment: str) -> tuple[Kept, dict, list[str]]:
