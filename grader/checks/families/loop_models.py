@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
-from grader.checks.common import WrongValue, a_tensor, modules_of_type
+from grader.checks.common import STUDENT_EXITS, WrongValue, a_tensor, modules_of_type
 from grader.checks.gpu import resident_outputs
 
 HIDDEN = 16
@@ -437,12 +437,12 @@ def other_loss(model: nn.Module, data: DataLoader, loss: nn.Module) -> float | N
     """The mean `loss` on `other_images(data)` (one batch), in eval mode without gradients:
     the validation loss that validate reading the wrong loader returns (None where the model,
     changed by the student's code, cannot tell). Leaves the mode be."""
-    images, labels = next(iter(other_images(data)))
     was = model.training
     try:
+        images, labels = next(iter(other_images(data)))
         with torch.no_grad():
             return float(loss(model.eval()(images), labels))
-    except Exception:  # noqa: BLE001 - only a message depends on it
+    except STUDENT_EXITS:  # noqa: BLE001 - only a message depends on it, not validate's verdict
         return None
     finally:
         model.train(was)
