@@ -61,9 +61,17 @@ def orphaned(lock_dir: Path = LOCK_DIR) -> dict[int, list[int]]:
     found = {}
     if not lock_dir.is_dir():
         return found
-    for uid in range(FIRST_UID, FIRST_UID + SPAN):
-        if not (pids := pids_of(uid)):
-            continue
+    seen = set()  # the probe uids with a process now: one pass over /proc, not one per uid
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and FIRST_UID <= (uid := entry.stat().st_uid) < FIRST_UID + SPAN
+            ):
+                seen.add(uid)
+        except OSError:  # gone meanwhile
+            pass
+    for uid in sorted(seen):
         fd = os.open(lock_dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

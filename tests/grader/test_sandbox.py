@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from grader.safe_fs import tail
 from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
 from grader.settings_key import settings_seed
 from grader.supervise import TimeLimits, run_probe
-from grader.uids import FIRST_UID, UidLease, pids_of
+from grader.uids import FIRST_UID, UidLease, orphaned, pids_of
 from solutions.data import load_split, resolve_root
 from tests.conftest import REPO
 
@@ -380,6 +381,22 @@ def test_do_two_runs_on_one_machine_get_disjoint_uids():
         assert again.uids[0] in held or again.uids[0] >= FIRST_UID
     finally:
         again.release()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="probes get their own uids only under root")
+def test_is_a_probe_uid_s_process_orphaned_only_once_no_run_holds_the_uid():
+    # The real lock folder: a uid leased there is nobody else's (helpers' runs may be going on).
+    lease = UidLease.take(1)
+    uid = lease.uids[0]
+    left = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+    try:
+        assert uid not in orphaned()  # its run still holds the uid
+        lease.release()
+        assert orphaned().get(uid) == [left.pid]
+    finally:
+        left.kill()
+        left.wait()
+    assert uid not in orphaned()
 
 
 def test_does_the_sandbox_say_what_it_is():
