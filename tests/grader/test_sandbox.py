@@ -6,12 +6,14 @@ supervisor) on a warm sandbox, as grading does.
 
 from __future__ import annotations
 
+import ast
 import os
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader.grade import GradingRun, open_host
 from grader.inputs import prepare_inputs
@@ -163,7 +165,10 @@ def test_are_answers_reference_code_and_course_files_invisible(tmp_path, uid, ma
 
 def _scan_cell(needles: list[bytes]) -> str:
     """Cell code that searches every regular file it can read (gzip files inflated too) for
-    the needles, which travel reversed so that the cell's own source never holds them."""
+    the needles, which travel reversed so that the cell's own source never holds them.
+
+    Compiled libraries (ELF) are counted but not read: they are three quarters of the bytes a
+    probe sees (torch's CUDA libraries, ~5 GB) and no course file is ever copied into one."""
     reversed_hex = [n[::-1].hex() for n in needles]
     return (
         "import gzip, os\n"
@@ -182,9 +187,11 @@ def _scan_cell(needles: list[bytes]) -> str:
         "            continue\n"
         "        files += 1\n"
         "        with handle:\n"
-        "            head, tail = handle.read(2), b''\n"
+        "            head, tail = handle.read(4), b''\n"
         "            handle.seek(0)\n"
-        "            if head == b'\\x1f\\x8b' and os.path.getsize(path) < 100 * 2**20:\n"
+        "            if head == b'\\x7fELF':\n"
+        "                continue\n"
+        "            if head[:2] == b'\\x1f\\x8b' and os.path.getsize(path) < 100 * 2**20:\n"
         "                try:\n"
         "                    chunks = [gzip.decompress(handle.read())]\n"
         "                except Exception:\n"
@@ -206,9 +213,11 @@ def test_does_the_whole_sandbox_hold_no_copy_of_the_test_labels_or_expected_answ
 ):
     """The review found the Debian test labels under /usr: search everything a probe sees."""
     _, labels = load_split(manifest.dataset, False, root=resolve_root(manifest.dataset).root)
-    raw = bytes(labels.to(dtype=__import__("torch").uint8).tolist())
+    raw = bytes(labels.to(dtype=torch.uint8).tolist())
     expected = (REPO / "grader" / "expected" / "res_dense_nets.json").read_bytes()
-    needles = [raw[1000:1064], raw[7000:7064], expected[200:264]]
+    # The last needle is a control: a piece of torch's own source, which every probe can read.
+    control = Path(torch.__file__).read_bytes()[1000:1064]
+    needles = [raw[1000:1064], raw[7000:7064], expected[200:264], control]
     inputs = prepare_inputs(manifest, tmp_path / "input")
     run = GradingRun.prepare(manifest, inputs)
     host = open_host(run, uid)
@@ -218,7 +227,8 @@ def test_does_the_whole_sandbox_hold_no_copy_of_the_test_labels_or_expected_answ
         host.close()
     line = next(line for line in log.splitlines() if line.startswith("SCANNED"))
     assert int(line.split()[1]) > 1000, line  # the scan really read the file system
-    assert line.endswith("FOUND []"), line
+    found = ast.literal_eval(line.split("FOUND ", 1)[1])
+    assert found and {needle for needle, _ in found} == {3}, line  # the control alone
 
 
 def test_is_only_the_scratch_folder_writable(tmp_path, uid, manifest):
