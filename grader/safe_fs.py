@@ -40,6 +40,10 @@ def _size(nbytes: int) -> str:
     return f"{nbytes / 1024**2:,.0f} MB" if nbytes >= 1024**2 else f"{nbytes:,} bytes"
 
 
+def _gib_or_mb(nbytes: int) -> str:
+    return f"{nbytes / 1024**3:g} GiB" if nbytes >= 1024**3 else _size(nbytes)
+
+
 def _over(nbytes: int, limit: int) -> tuple[str, str]:
     """`nbytes` and the `limit` it exceeds in words that tell them apart: a 2.3 MB file against
     a 2 MB limit is "2.3 MB" and "2 MB", never "2 MB" and "2 MB"; bytes when no rounding does."""
@@ -262,3 +266,30 @@ def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> L
 
     walk(folder, 0)
     return Listing(tuple(files), tuple(refused))
+
+
+def over_disk_limit(folders: list[Path], max_bytes: int, max_entries: int) -> str:
+    """Why the files and folders under `folders` are over their limits, or "" when they are
+    not: bytes on disk (a sparse file counts what it holds, not its size) and entries, links
+    not followed. The walk stops at the first limit it passes, so a folder of millions of
+    files costs no more than `max_entries` steps; a tree too deep to reach counts as full."""
+    used, entries = 0, 0
+    pending = list(folders)
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as found:
+                for entry in found:
+                    entries += 1
+                    info = entry.stat(follow_symlinks=False)
+                    used += info.st_blocks * 512
+                    if entries > max_entries:
+                        return f"it made more than {max_entries:,} files and folders"
+                    if used > max_bytes:
+                        return f"it wrote more than {_gib_or_mb(max_bytes)} to disk"
+                    if stat.S_ISDIR(info.st_mode):
+                        pending.append(entry.path)
+        except FileNotFoundError:
+            continue  # removed meanwhile
+        except OSError as err:  # ENAMETOOLONG: nested past what a path can name
+            return f"it nested folders past what can be measured ({err.strerror})"
+    return ""

@@ -55,6 +55,12 @@ class Limits:
     file_size_bytes: int = 256 * MiB
     open_files: int = 256
     tmp_bytes: int = 1 * GiB
+    # The probe's writable folders on the grading machine's disk (its working folder and its
+    # output), held by the supervisor, which measures them every second (grader.supervise):
+    # 256 MiB files, one after another, would otherwise fill the disk. The references write
+    # a few MB of weights.
+    disk_bytes: int = 2 * GiB
+    disk_entries: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -99,19 +105,24 @@ class Sandbox:
         if self.whole_probe:
             limits = (
                 f"whole-probe limits ({self.whole_probe}): {memory} of memory, "
-                f"{self.limits.processes} processes"
+                f"{self.limits.processes} processes, {self._disk()}"
             )
         else:
             space = f"{self.limits.address_space_bytes / GiB:g} GiB"
             limits = (
                 f"per-process limits only (no control groups): {space} of address space, "
-                f"{self.limits.processes} processes per uid"
+                f"{self.limits.processes} processes per uid, {self._disk()}"
             )
         if self.isolated:
             return f"bubblewrap: no network, private file system, unprivileged uid; {limits}"
         return (
             f"rlimits only (bubblewrap not available): {limits}, file size and time are "
             "limited, but the file system, the network and the user are NOT isolated"
+        )
+
+    def _disk(self) -> str:
+        return (
+            f"{self.limits.disk_bytes / GiB:g} GiB and {self.limits.disk_entries:,} files of disk"
         )
 
     def command(self, argv: Sequence[str]) -> list[str]:

@@ -30,7 +30,7 @@ from grader.cell_code import definitions_only
 from grader.observations import ObservationError, decode
 from grader.probe.context import STACK_FILE, CellOutcome
 from grader.probe_host import ProbeHost, ProbeHostError
-from grader.safe_fs import UnsafeFile, read_capped, read_from, tail
+from grader.safe_fs import UnsafeFile, over_disk_limit, read_capped, read_from, tail
 from grader.text import inert, inert_line
 
 MAX_JSON_BYTES = 8 * 1024**2
@@ -182,15 +182,16 @@ def _run_attempt(
     observers: tuple[str, ...] = (),
 ) -> _Attempt:
     """One probe run: start it, follow its progress, hand it the challenge once the cells are
-    done, stop it when an item outlives its limit."""
+    done, stop it when an item outlives its limit or its folders outgrow theirs."""
     attempt = _Attempt(cells=cells, observers=frozenset(observers), current=("startup", 0))
     try:
         host.spawn(attempt_no)
     except ProbeHostError as err:
         attempt.ended = str(err)
         return attempt
-    started = time.monotonic()
+    started = next_disk_check = time.monotonic()
     offset, progress, owner = 0, out / "progress.jsonl", host.probe_uid
+    writable, held = [host.slot.folder("work"), host.slot.folder("outs")], host.sandbox.limits
     try:
         caught_up = True
         while True:
@@ -234,6 +235,13 @@ def _run_attempt(
             # waiting to be read (a flood of them, a busy machine), its next start may be among
             # them. The whole submission's deadline holds whatever is pending.
             caught_up = len(chunk) < MAX_PROGRESS_READ
+            if now >= next_disk_check:
+                next_disk_check = now + 1.0
+                full = over_disk_limit(writable, held.disk_bytes, held.disk_entries)
+                if full:
+                    host.stop()
+                    attempt.ended = full
+                    return attempt
             if (caught_up and now - started > limit) or now > deadline:
                 host.stop()
                 attempt.timed_out_total = now > deadline and now - started <= limit

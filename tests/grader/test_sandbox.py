@@ -20,7 +20,7 @@ from grader.inputs import prepare_inputs
 from grader.probe import colab
 from grader.probe_host import ProbeHost, Slot
 from grader.safe_fs import tail
-from grader.sandbox import Limits, Mount, Sandbox, bubblewrap_works
+from grader.sandbox import Limits, MiB, Mount, Sandbox, bubblewrap_works
 from grader.settings_key import settings_seed
 from grader.supervise import TimeLimits, run_probe
 from grader.uids import FIRST_UID, UidLease, orphaned, pids_of
@@ -77,6 +77,21 @@ def run_inside(
     mounts: tuple[Mount, ...] = (),
     links: tuple[tuple[Path, str], ...] = (),
 ) -> str:
+    host = _host(tmp_path, uid, limits or Limits(), mounts, links)
+    try:
+        return run_on(host, manifest, *codes)
+    finally:
+        host.close()
+
+
+def _host(
+    tmp_path: Path,
+    uid: int,
+    limits: Limits,
+    mounts: tuple[Mount, ...] = (),
+    links: tuple[tuple[Path, str], ...] = (),
+) -> ProbeHost:
+    """A warm sandbox of one job slot, laid out as grading lays it out."""
     slot = Slot(tmp_path / "slot", uid)
     slot.create()
     sandbox = Sandbox(
@@ -89,14 +104,10 @@ def run_inside(
         env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1"},
         cwd=Path("/submission"),
         uid=uid,
-        limits=limits or Limits(),
+        limits=limits,
         links=links,
     )
-    host = ProbeHost(sandbox, slot, "res_dense_nets", startup_timeout=120, threads=1)
-    try:
-        return run_on(host, manifest, *codes)
-    finally:
-        host.close()
+    return ProbeHost(sandbox, slot, "res_dense_nets", startup_timeout=120, threads=1)
 
 
 def test_does_student_code_run_unprivileged_without_a_way_back(tmp_path, uid, manifest):
@@ -346,6 +357,34 @@ def test_are_memory_and_process_counts_capped(tmp_path, uid, manifest):
     )
     assert "capped at" in forks, forks
     assert not pids_of(uid)  # every process of the uid reaped
+
+
+@pytest.mark.parametrize(
+    ("fill", "reason"),
+    [
+        ("open(f'fill{i}', 'wb').write(b'x' * 2**22)", "it wrote more than 64 MB to disk"),
+        (
+            "os.makedirs(f'many/{i}/a/b', exist_ok=True)",
+            "it made more than 2,000 files and folders",
+        ),
+    ],
+)
+def test_does_a_cell_that_fills_the_machine_s_disk_stop_at_the_probe_s_limit(
+    tmp_path, uid, manifest, fill, reason
+):
+    """The probe's working and output folders are on the grading machine's disk: a cell
+    writing one file after another (each under the file size limit) is stopped once they hold
+    more than the probe's disk limit, blamed, and run again as its definitions alone."""
+    code = (
+        f"import os, time\nfor i in range(1000):\n    {fill}\n    time.sleep(0.01)\nprint('DONE')\n"
+    )
+    host = _host(tmp_path, uid, Limits(disk_bytes=64 * MiB, disk_entries=2_000))
+    try:
+        result = run_probe(host, _job(manifest, code), {}, TimeLimits(cell=60))
+    finally:
+        host.close()
+    assert f"cell 1 (`import os, time`) stopped the probe ({reason})" in " ".join(result.notes)
+    assert "graded with its definitions alone" in " ".join(result.notes)
 
 
 def test_does_each_probe_get_an_empty_tmp_that_keeps_folders_mounted_under_it(

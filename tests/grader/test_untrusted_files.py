@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from grader.observations import ObservationError, decode, encode
-from grader.safe_fs import remove
+from grader.safe_fs import over_disk_limit, remove
 from grader.supervise import _Attempt
 
 
@@ -143,3 +143,16 @@ def test_are_the_fixture_trees_really_that_deep(tmp_path):
     assert depth == 1_100
     assert stat.S_ISDIR(os.lstat(top).st_mode)
     remove(top)
+
+
+def test_does_the_disk_limit_count_what_files_hold_and_how_many_there_are(tmp_path):
+    """A sparse 16 GiB file holds a few kB of disk; 2 MiB of bytes hold 2 MiB; entries count
+    folders too, and the walk stops at the first limit passed."""
+    (tmp_path / "sparse.pt").open("wb").truncate(16 * 1024**3)
+    assert over_disk_limit([tmp_path], 1024**2, 100) == ""
+    (tmp_path / "full.bin").write_bytes(os.urandom(2 * 1024**2))
+    assert over_disk_limit([tmp_path], 1024**2, 100) == "it wrote more than 1 MB to disk"
+    for i in range(60):
+        (tmp_path / "many" / str(i)).mkdir(parents=True)
+    assert over_disk_limit([tmp_path], 1024**3, 50) == "it made more than 50 files and folders"
+    assert over_disk_limit([tmp_path / "gone"], 0, 0) == ""  # removed meanwhile: nothing held
