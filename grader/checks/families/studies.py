@@ -25,6 +25,10 @@ from grader.checks import kit
 from grader.checks.common import as_tensor, describe_error, jsonable, summarise
 from grader.spec import Verdict
 
+# Put first in each validation curve while grading: an accuracy no trial reaches, so that an
+# objective returning its curve's best rather than its last point shows (`watched_training`).
+PLANTED_FIRST = 1.0
+
 
 class TestSplitTouched(Exception):  # noqa: N818 - it says what happened
     """Raised by the tripwire that stands in for the test split while the search runs."""
@@ -121,7 +125,7 @@ def watched_training(
         result = train(*args, **kwargs)
         with contextlib.suppress(Exception):  # a training function of its own: as it is
             record["finals"].append(float(result[1][curve][-1]))
-            result[1][curve].insert(0, 1.0)
+            result[1][curve].insert(0, PLANTED_FIRST)
         return result
 
     return watched
@@ -223,6 +227,13 @@ def _study_problem(seen: dict, fn: str) -> str | None:
     return None
 
 
+def _planted(value: float) -> str:
+    """What a returned value that is the grader's planted first point is, or ""."""
+    if not _close(value, PLANTED_FIRST):
+        return ""  # a number the student's own run gave
+    return " (the point the grader puts first in every curve while grading, before the epochs)"
+
+
 def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
 
@@ -275,13 +286,13 @@ def judge_best_trial(fn: str, last_accuracy: str):
             if not isinstance(last, number):  # nothing reported: the last point of some curve
                 if not any(_close(value, f) for f in finals):
                     return Verdict.wrong(
-                        f"trial {t['number']} returned {value:.4f}, which no training run of "
-                        f"the search ended on: {must}"
+                        f"trial {t['number']} returned {value:.4f}{_planted(value)}, which no "
+                        f"training run of the search ended on: {must}"
                     )
             elif not _close(value, last):
                 return Verdict.wrong(
-                    f"trial {t['number']} returned {value:.4f} but reported the validation "
-                    f"accuracy {last:.4f} after its last epoch: {must}"
+                    f"trial {t['number']} returned {value:.4f}{_planted(value)} but reported "
+                    f"the validation accuracy {last:.4f} after its last epoch: {must}"
                 )
         best = max(t["value"] for t in done)
         numbers = [t["number"] for t in done if t["value"] == best]

@@ -268,6 +268,11 @@ def test_does_the_watched_training_name_leaks_and_hide_no_objective():
     judge = studies.judge_best_trial("run_search", "curve[-1]")
     assert "no training run of the search ended on" in judge(seen, seen, None).message
     assert judge(seen | {"finals": [0.5]}, seen, None).fraction == 1.0
+    # Blind 16 (mlp s08): the curve's best is the planted 1.0, which the message explains.
+    seen["trials"][0] |= {"value": 1.0, "last_report": 0.6}
+    assert (
+        "1.0000 (the point the grader puts first in every curve" in judge(seen, seen, None).message
+    )
 
 
 @pytest.mark.parametrize(
