@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,25 +273,44 @@ def list_files(folder: Path, *, max_depth: int = 3, max_entries: int = 500) -> L
 def over_disk_limit(folders: list[Path], max_bytes: int, max_entries: int) -> str:
     """Why the files and folders under `folders` are over their limits, or "" when they are
     not: bytes on disk (a sparse file counts what it holds, not its size) and entries, links
-    not followed. The walk stops at the first limit it passes, so a folder of millions of
-    files costs no more than `max_entries` steps; a tree too deep to reach counts as full."""
-    used, entries = 0, 0
-    pending = list(folders)
+    not followed. The count stops at the first limit it passes, so a folder of millions of
+    files costs no more than `max_entries` steps."""
+    try:
+        sizes = _walk_sizes(folders)
+        return _first_over(sizes, max_bytes, max_entries)
+    except OSError:  # ENAMETOOLONG: a tree deeper than a path can name; find(1) walks it
+        with subprocess.Popen(
+            ["find", *map(str, folders), "-mindepth", "1", "-printf", "%b\n"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        ) as find:
+            try:
+                return _first_over((int(n) * 512 for n in find.stdout), max_bytes, max_entries)
+            finally:
+                find.kill()
+
+
+def _walk_sizes(folders: list[Path]) -> Iterator[int]:
+    """Bytes on disk of each entry under `folders`, links not followed."""
+    pending = [str(f) for f in folders]
     while pending:
         try:
             with os.scandir(pending.pop()) as found:
                 for entry in found:
-                    entries += 1
                     info = entry.stat(follow_symlinks=False)
-                    used += info.st_blocks * 512
-                    if entries > max_entries:
-                        return f"it made more than {max_entries:,} files and folders"
-                    if used > max_bytes:
-                        return f"it wrote more than {_gib_or_mb(max_bytes)} to disk"
                     if stat.S_ISDIR(info.st_mode):
                         pending.append(entry.path)
+                    yield info.st_blocks * 512
         except FileNotFoundError:
             continue  # removed meanwhile
-        except OSError as err:  # ENAMETOOLONG: nested past what a path can name
-            return f"it nested folders past what can be measured ({err.strerror})"
+
+
+def _first_over(sizes: Iterable[int], max_bytes: int, max_entries: int) -> str:
+    used = 0
+    for entries, size in enumerate(sizes, 1):
+        used += size
+        if entries > max_entries:
+            return f"it made more than {max_entries:,} files and folders"
+        if used > max_bytes:
+            return f"it wrote more than {_gib_or_mb(max_bytes)} to disk"
     return ""

@@ -200,6 +200,7 @@ def _run_attempt(
             events, used = _parse_events(chunk)
             # A line longer than a whole read is no event of ours: pass over it, not wait on it.
             offset += used or (len(chunk) if len(chunk) == MAX_PROGRESS_READ else 0)
+            ended_cell = None  # what a cell wrote is all there when it ends: measured then too
             for event in events:
                 kind = event.get("event")
                 if kind not in KNOWN_EVENTS:
@@ -218,6 +219,7 @@ def _run_attempt(
                     )
                 elif kind in ("cell_end", "observer_end"):
                     attempt.current = None
+                    ended_cell = event.get("index") if kind == "cell_end" else None
                 elif kind == "cells_done" and not attempt.challenged:
                     host.slot.publish(f"challenge-{attempt_no}.json", challenge)
                     attempt.challenged = True
@@ -235,11 +237,12 @@ def _run_attempt(
             # waiting to be read (a flood of them, a busy machine), its next start may be among
             # them. The whole submission's deadline holds whatever is pending.
             caught_up = len(chunk) < MAX_PROGRESS_READ
-            if now >= next_disk_check:
+            if ended_cell is not None or now >= next_disk_check:
                 next_disk_check = now + 1.0
                 full = over_disk_limit(writable, held.disk_bytes, held.disk_entries)
                 if full:
                     host.stop()
+                    attempt.current = attempt.current or ("cell", ended_cell)
                     attempt.ended = full
                     return attempt
             if (caught_up and now - started > limit) or now > deadline:
