@@ -58,8 +58,7 @@ def data_statistics(ctx) -> dict:
     """mean_std on the three kinds of data set the instructions name, and the test images of
     make_loaders on a small MNIST-format folder whose test images are brighter than its
     training images (statistics of the wrong images give other standardised values)."""
-    mean_std, s = ctx.get("mean_std"), ctx.settings
-    seed = int(s["seed"])
+    mean_std, s, seed = ctx.get("mean_std"), ctx.settings, int(ctx.settings["seed"])
     g = torch.Generator().manual_seed(seed)
     data = ImageSet(uint8_images(int(s["images"]), g, 60, 256), to_tensor=True)
     half = torch.randperm(len(data), generator=g)[: len(data) // 2].tolist()

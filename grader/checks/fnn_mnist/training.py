@@ -54,10 +54,8 @@ def _counted(entry, want, ctx, i) -> str | None:
 )
 def regularization_values(ctx) -> dict:
     """Each penalty with the drawn lambda and with its default: value and gradient."""
-    s = ctx.settings
-    calls = [
-        (f, a) for f in ("l2_regularization", "l1_regularization") for a in ([s["lambda"]], [])
-    ]
+    s, names = ctx.settings, ("l2_regularization", "l1_regularization")
+    calls = [(f, a) for f in names for a in ([s["lambda"]], [])]
 
     def run(i, call):
         function, args = call
@@ -129,6 +127,7 @@ def regularized_step(ctx) -> dict:
                 again = before.to(flat_weights(model), copy=True)  # a model.double()'s dtype
                 nn.utils.vector_to_parameters(again, model.parameters())  # step again
                 history = each.train_network(1)  # a dict of HISTORY's lists
+            found["lr"] = float(optimizer.param_groups[0]["lr"])  # NT3: no scheduler changes it
             found["history"] = [jsonable(history.get(k)) for k in HISTORY]
             again = jsonable(trainer.validate())  # that epoch's results, right or not
             again = again if isinstance(again, list) else [again]
@@ -164,6 +163,8 @@ def _stepped(entry, want, ctx, i) -> str | None:
             return message.format(repr(entry.get(key)), want[key])
     if not moved or "history" not in entry:  # no history: validate failed (trainer_loss's)
         return None
+    if (lr := entry.get("lr", want["lr"])) != (rate := want["lr"]):  # NT3: "No ... scheduler"
+        return f"training took the learning rate from {rate} to {lr}: no learning-rate scheduler"
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own losses and accuracies, right or not (trainer_loss's and trainer_accuracy's), are
     # the ones to list: train_network(1) took the judged step again, from the same weights.

@@ -282,6 +282,33 @@ def test_is_a_step_with_clipped_gradients_right_and_one_without_the_penalty_wron
     assert step.status == "fail" and "add regularization(model) to the loss" in step.message
 
 
+@pytest.mark.parametrize(
+    "old, new",
+    [  # StepLR made in __init__, stepped after every train_epoch; a rate halved in train_network
+        (
+            "        self.train_accuracy = correct / seen\n",
+            "        self.train_accuracy = correct / seen\n        self.scheduler.step()\n",
+        ),
+        (
+            "            val_loss, val_accuracy = self.validate()\n",
+            "            val_loss, val_accuracy = self.validate()\n"
+            "            self.optimizer.param_groups[0]['lr'] /= 2\n",
+        ),
+    ],
+    ids=["step_lr_in_train_epoch", "rate_halved_in_train_network"],
+)
+def test_is_a_learning_rate_scheduler_in_the_trainer_charged_to_regularized_step(fnn, old, new):
+    """NT3: "No learning-rate scheduler is used." A StepLR the trainer built and stepped kept
+    full marks (blind 17, fnn s13): the step is judged by its direction, blind to the rate."""
+    init = "        self.model.to(device)\n"
+    sched = "        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 1, 0.5)\n"
+    assert TRAINER.count(init) == TRAINER.count(old) == 1
+    code = TRAINER.replace(init, init + sched).replace(old, new)
+    results = fnn.grade(fnn.namespace(code), ["loops", "regularized_step"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"regularized_step"}
+    assert "no learning-rate scheduler" in results["regularized_step"].message
+
+
 def test_is_a_history_kept_in_a_class_attribute_regularized_step_s(fnn):
     """`history = {...}` a class attribute that train_network appends to (blind 12, fnn m09):
     every trainer shares its lists, so the second trainer's train_network(1) gives two entries
