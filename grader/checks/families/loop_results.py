@@ -65,10 +65,17 @@ def validation_loss(result: Any) -> float | None:
 def pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> str | None:
     """What train's pass (evaluate's: `key`) did other than run the model once on each batch of
     its loader (a global loader, a return in the loop, a DataLoader of its own over the loader's
-    data set), or None; the checks it costs say it."""
+    data set; or an optimizer of its own: the weights moved, the given one never stepped), or
+    None; the checks it costs say it."""
     calls = [o[key].get("calls") or [] for o in (seen, want)]
     got, expected = ([c.get("batch") for c in each] for each in calls)
     own = "self.train_loader" if key == "train_mode" else "self.val_loader"
+    stepped = seen.get("train_zero_grad") if key == "train_mode" else None  # blind 17, fnn
+    if isinstance(stepped, dict) and stepped.get("moved") and stepped.get("steps") == 0:
+        return (
+            f"{fn} changed the weights but never called step() of the optimizer it is given (one "
+            "of its own?): step the optimizer passed in; the training cells choose which one"
+        )
     if "error" in seen[key] or not got:
         return None
     if got == expected:  # the same sizes: the same images in each (their order in it aside)?

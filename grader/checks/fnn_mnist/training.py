@@ -154,8 +154,8 @@ def _stepped(entry, want, ctx, i) -> str | None:
     moved = entry.get("moved", True)
     if moved and not along(entry.get("step_tensor"), want["step_tensor"]):  # clipping allowed
         return (
-            "after one SGD step the weights are not where loss + penalty sends them: add "
-            "regularization(model) to the loss before loss.backward()"
+            "after one step of the SGD it is given the weights are not where loss + penalty sends "
+            "them: add regularization(model) to the loss before loss.backward(); step that SGD"
         )
     for key, message in STEP.items():  # a validate wrong without the penalty: trainer_loss's
         charged = key == "train_loss" or moved and entry.get("penalised", True)

@@ -62,3 +62,21 @@ def test_is_a_number_returned_as_text_told_so(harness):
     failing = {n for n, r in results.items() if r.status in ("fail", "error")}
     assert failing == {"evaluate_accuracy"}, {n: r.message for n, r in results.items()}
     assert "a number written as text" in results["evaluate_accuracy"].message
+
+
+def test_is_an_optimizer_of_its_own_told_so_and_not_charged_to_the_mode(harness):
+    """Blind round 17 (fnn): a trainer that made its own Adam ("Adam with a learning rate of
+    0.001") instead of stepping the optimizer it was given lost train_mode ("batch-norm
+    statistics are not the ones one pass gives") and train_loss ("... no label smoothing ...
+    no softmax"), neither its mistake. The given optimizer's steps are counted: none while the
+    weights moved is the pass's problem, charged to train_loss alone (train_zero_grad builds
+    on it)."""
+    code = toy.cells()["loops"]
+    start = "    model.train()\n    loss_fn"
+    assert code.count(start) == 1
+    own = "    model.train()\n    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)\n"
+    results = harness.grade(harness.namespace(code.replace(start, own + "    loss_fn")), ["loops"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"train_loss"}, {n: r.message for n, r in results.items()}
+    told = "never called step() of the optimizer"
+    assert told in results["train_loss"].message and told in results["train_zero_grad"].message
