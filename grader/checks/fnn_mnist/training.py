@@ -107,13 +107,15 @@ def regularized_step(ctx) -> dict:
         y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
+        steps: list = []  # none while the weights move: an optimizer of its own (trainer_loss's)
+        optimizer.register_step_post_hook(lambda *_: steps.append(1))
         before = flat_weights(model)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
         found: dict = {}
         try:
             found["train_loss"] = jsonable(trainer.train_epoch())
             found["step_tensor"] = flat_weights(model) - before  # judged by its direction
-            found["moved"] = bool(found["step_tensor"].any())
+            found["moved"] = bool(found["step_tensor"].any()) and bool(steps)
             found["train_accuracy"] = jsonable(trainer.train_accuracy)
             try:
                 val = jsonable(trainer.validate())  # (loss, accuracy)
@@ -140,17 +142,16 @@ def regularized_step(ctx) -> dict:
 
 
 HISTORY = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+PENALISED = "NetworkTrainer with regularization"
 STEP = {  # the training accuracy is trainer_accuracy's, with validate's (one unit for both)
     "train_loss": "train_epoch returned {}, expected {:.5f} (the loss with the penalty)",
     "val_loss": "validate returned the loss {}, expected {:.5f}: the plain criterion, no penalty",
 }
 
 
-@judged(
-    OWN, regularized_step, "runs", "NetworkTrainer with regularization", name="regularized_step"
-)
+@judged(OWN, regularized_step, "runs", PENALISED, name="regularized_step")
 def _stepped(entry, want, ctx, i) -> str | None:
-    # Weights that never move (zero_grad after backward) are trainer_zero_grad's: loss only.
+    # Weights the given SGD never moved (zero_grad after backward, an own optimizer): loss only.
     moved = entry.get("moved", True)
     if moved and not along(entry.get("step_tensor"), want["step_tensor"]):  # clipping allowed
         return (
@@ -166,8 +167,7 @@ def _stepped(entry, want, ctx, i) -> str | None:
     if (lr := entry.get("lr", want["lr"])) != (rate := want["lr"]):  # NT3: "No ... scheduler"
         return f"training took the learning rate from {rate} to {lr}: no learning-rate scheduler"
     got = entry["history"]  # the lists of HISTORY's keys
-    # Its own losses and accuracies, right or not (trainer_loss's and trainer_accuracy's), are
-    # the ones to list: train_network(1) took the judged step again, from the same weights.
+    # Its own results, right or not (trainer_loss's, trainer_accuracy's): the same step again.
     own = dict(zip(HISTORY, [entry.get("train_loss"), *entry["own"]], strict=True))
     triples = zip(HISTORY, got, want["history"], strict=True)
     if not all(same_result(g, w) or k in own and g == [own[k]] for k, g, w in triples):

@@ -309,6 +309,25 @@ def test_is_a_learning_rate_scheduler_in_the_trainer_charged_to_regularized_step
     assert "no learning-rate scheduler" in results["regularized_step"].message
 
 
+def test_is_a_trainer_with_an_optimizer_of_its_own_charged_to_trainer_loss_alone(fnn):
+    """A NetworkTrainer that replaced the optimizer it was given by its own Adam (blind 17,
+    fnn s19) lost trainer_train_mode, trainer_loss and regularized_step (5 points), each told
+    of a mistake it had not made. The given SGD never steps: trainer_loss says so; the mode is
+    right, and regularized_step judges the penalty by the loss."""
+    init = "        self.model.to(device)\n"
+    adam = "        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=0.001)\n"
+    assert TRAINER.count(init) == 1
+    results = fnn.grade(
+        fnn.namespace(TRAINER.replace(init, init + adam)), ["loops", "regularized_step"]
+    )
+    failing = {n for n, r in results.items() if r.status != "pass"}
+    assert failing == {"trainer_loss", "trainer_zero_grad"}, {
+        n: r.message for n, r in results.items()
+    }
+    assert results["trainer_zero_grad"].status == "skipped"  # builds on trainer_loss
+    assert "never called step() of the optimizer it is given" in results["trainer_loss"].message
+
+
 def test_is_a_history_kept_in_a_class_attribute_regularized_step_s(fnn):
     """`history = {...}` a class attribute that train_network appends to (blind 12, fnn m09):
     every trainer shares its lists, so the second trainer's train_network(1) gives two entries
