@@ -107,6 +107,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     "dropout_calls": how many times torch's dropout ran (masks drawn otherwise when none did);
     "built_in_forward": the classes of the layers with parameters that the evaluation-mode
     forward builds (`nn.Linear(...)(x)` inside forward: new random weights on every call);
+    "dropout_built_in_forward": the dropout layers it builds (`nn.Dropout(p)(x)`: a new layer in
+    training mode, which `model.eval()` never reaches);
     "unreached", "reached", "input_grad_tensor": which parameters training cannot change, the
     gradient that reaches the input (`_unreached`), last.
     """
@@ -133,6 +135,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     seen["dropout_calls"], seen["hand_draws"] = calls.count(1), calls.count("draw")
     with_weights = (m for m in built if next(m.parameters(), None) is not None)
     seen["built_in_forward"] = sorted({type(m).__name__ for m in with_weights})
+    dropouts = (m for m in built if isinstance(m, nn.modules.dropout._DropoutNd))
+    seen["dropout_built_in_forward"] = sorted({type(m).__name__ for m in dropouts})
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
     seen.update(_unreached(module, x, seed, data))
     if error := placement_error(module, x):
@@ -306,11 +310,22 @@ def built_hint(seen: dict) -> str:
     return f" ({_built(seen)})" if _built(seen) else ""
 
 
+def _dropout_built(seen: dict) -> str:
+    names = seen.get("dropout_built_in_forward")
+    return names and (
+        f"forward builds a new {names[0]} on every call ({names[0]}(p)(x)): a layer made there "
+        "is none of the model's submodules, so model.eval() never reaches it and it drops in "
+        "evaluation mode too; create it in __init__ (or call F.dropout(x, p, "
+        "training=self.training))"
+    )
+
+
 def eval_random_problem(seen: dict) -> str:
     """Why outputs change from call to call in evaluation mode, where the reference's do not:
-    a layer built inside forward, else dropout left on."""
+    a layer built inside forward (one with weights, or a dropout layer), else dropout left on."""
     return "in evaluation mode its outputs change from call to call: " + (
         _built(seen)
+        or _dropout_built(seen)
         or "dropout still drops after model.eval() (F.dropout(x, p) drops in every mode unless "
         "given training=self.training; an nn.Dropout layer follows eval() by itself)"
     )

@@ -7,6 +7,7 @@ import random
 
 import pytest
 import torch
+from torch import nn
 
 from grader.checks.families import modules
 from grader.judge import JudgeContext
@@ -107,3 +108,29 @@ def test_does_build_pass_positional_and_keyword_values_as_the_spec_says(manifest
     model = modules.build(spec, NET, [1, 3, "tanh", 0.5])  # Net takes width... by keyword only
     assert isinstance(model, NET)
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+class _DropoutBuiltInForward(nn.Module):
+    """nn.Dropout(p)(x) inside forward: a new layer on every call, which eval() never reaches."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(6, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc2(nn.Dropout(0.5)(torch.relu(self.fc1(x))))
+
+
+def test_is_dropout_built_in_forward_told_so_not_to_use_nn_dropout():
+    # Blind round 17 (cnn_techniques): `x = nn.Dropout(0.25)(x)` in Net.forward was told "an
+    # nn.Dropout layer follows eval() by itself", which is what the student had written.
+    from grader.checks.families import behaviour
+
+    x = torch.randn(5, 6)
+    reference = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 3))
+    want = behaviour.outputs(reference, x, 3)
+    problem = modules._behaviour_problem(
+        None, behaviour.outputs(_DropoutBuiltInForward(), x, 3), want
+    )
+    assert "evaluation mode" in problem and "builds a new Dropout on every call" in problem
+    assert "__init__" in problem and "follows eval() by itself" not in problem, problem
