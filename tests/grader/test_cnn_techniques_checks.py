@@ -494,3 +494,31 @@ def test_is_a_make_loaders_that_materialises_the_data_set_told_so():
     ctx = ProbeContext(ns=ns, manifest=load_manifest("cnn_techniques"), settings={"batch": 16})
     entry = counts.loaders_made(ctx)["runs"][0]
     assert "read the data set's items itself" in entry.get("wrong", ""), entry
+
+
+class _CountingNet(PytorchExampleNet):
+    """Net with a buffer of its own that every training forward changes."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("images_seen", torch.zeros((), dtype=torch.long))
+
+
+@pytest.mark.parametrize("fc2_trained, passes", [(True, True), (False, False)])
+def test_is_a_buffer_of_net_changed_by_fine_tuning_not_charged(tmp_path, fc2_trained, passes):
+    """Blind round 17: a Net with a buffer counting the images it saw in training (saved with the
+    weights) lost finetune_from_mnist, "differ in ['images_seen']", though only fc2 trained."""
+    manifest = load_manifest("cnn_techniques")
+    mnist = _CountingNet().state_dict()
+    finetuned = {k: v.clone() for k, v in mnist.items()}
+    finetuned["images_seen"] += 60000
+    if fc2_trained:
+        finetuned["fc2.bias"] += 1.0
+    torch.save(mnist, tmp_path / manifest.model("mnist").weights)
+    torch.save(finetuned, tmp_path / manifest.model("finetuned").weights)
+    ctx = ProbeContext(
+        ns={"Net": _CountingNet}, manifest=manifest, workdir=tmp_path, weights_dir=tmp_path
+    )
+    verdict = training.finetune_from_mnist(training.finetuned_files(ctx), None, ctx)
+    assert (verdict.fraction == 1) is passes, verdict
+    assert "images_seen" not in verdict.message, verdict.message
