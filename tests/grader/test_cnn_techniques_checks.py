@@ -522,3 +522,9 @@ def test_is_a_buffer_of_net_changed_by_fine_tuning_not_charged(tmp_path, fc2_tra
     verdict = training.finetune_from_mnist(training.finetuned_files(ctx), None, ctx)
     assert (verdict.fraction == 1) is passes, verdict
     assert "images_seen" not in verdict.message, verdict.message
+    # Without a Net to build, every tensor counts, as before.
+    ctx = ProbeContext(ns={}, manifest=manifest, workdir=tmp_path, weights_dir=tmp_path)
+    assert (
+        "images_seen"
+        in training.finetune_from_mnist(training.finetuned_files(ctx), None, ctx).message
+    )
