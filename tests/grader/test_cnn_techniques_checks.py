@@ -262,6 +262,28 @@ def test_does_parameter_counts_give_nothing_for_the_same_answer_to_every_model(
     assert (verdicts == [None, None]) if passes else all(verdicts), verdicts
 
 
+def _state_dict_counts(model):
+    """Counts read from state_dict(): batch norm's running statistics counted too."""
+    state = model.state_dict()
+    counts = {
+        n: sum(v.numel() for k, v in state.items() if k.startswith(f"{n}."))
+        for n, _ in model.named_children()
+    }
+    return {**counts, "total": sum(v.numel() for v in state.values())}
+
+
+def test_are_counts_of_the_state_dict_told_that_buffers_are_no_parameters():
+    """Blind round 17: counts summed over state_dict() were right for Net and told, for the drawn
+    network with batch norm, "named_children, not named_modules", which was not the mistake."""
+    settings = {"names": ["conv", "pool", "head", "bn"], "channels": 3, "features": 7}
+    ns, manifest = {"parameter_counts": _state_dict_counts}, load_manifest("cnn_techniques")
+    ctx = ProbeContext(ns=ns, manifest=manifest, settings=settings)
+    entries = counts.counted(ctx)["models"]
+    assert counts.parameter_counts(entries[0], entries[0], ctx, 0) is None
+    message = counts.parameter_counts(entries[1], entries[1], ctx, 1)
+    assert "bn, total add the buffers" in message and "named_modules" not in message, message
+
+
 def test_is_a_fit_mistake_charged_once_though_the_curves_show_it():
     """fit counting best_epoch from 0 wrote it so into histories.json too, and lost
     curves_per_epoch beside fit_keeps_best_epoch (blind round 8): the curves build on fit."""

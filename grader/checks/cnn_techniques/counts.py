@@ -49,7 +49,11 @@ def counted(ctx) -> dict:
 
     def run(i, model):
         truth = child_counts(model)  # before the student's function sees the model
-        return {"returned": jsonable(ctx.get("parameter_counts")(model)), "truth": truth}
+        # Buffers (batch norm's running statistics), which a count of state_dict() adds
+        buffers = {n: sum(b.numel() for b in c.buffers()) for n, c in model.named_children()}
+        buffers["total"] = sum(b.numel() for b in model.buffers())
+        got = jsonable(ctx.get("parameter_counts")(model))
+        return {"returned": got, "truth": truth, "buffers": buffers}
 
     found = kit.per_setting(models, 0, run)
     if found[0].get("returned", 0) == found[1].get("returned", 1):  # the same for any model
@@ -66,6 +70,13 @@ def parameter_counts(entry, want, ctx, i) -> str | None:
     wrong += [k for k in got if k not in truth]
     if not wrong:
         return None
+    buffers = entry.get("buffers") or {}
+    if all(k in truth and buffers.get(k) and got.get(k) == truth[k] + buffers[k] for k in wrong):
+        return (
+            f"returned {got}; the model has {truth}: the counts of {', '.join(wrong)} add the "
+            "buffers (batch norm's running statistics, which state_dict() holds beside the "
+            "parameters), which no optimiser trains: count p.numel() over parameters() only"
+        )
     how = "parameters of each direct submodule (named_children, not named_modules) and the total"
     return f"returned {got}; the model has {truth} (count the {how} of the model passed in)"
 
