@@ -72,16 +72,25 @@ def shape_lazy(module: nn.Module, x: torch.Tensor) -> None:
         module.train(training)
 
 
+EPS_TOLERATED = 1e-2  # batch norm's eps up to this is set to the default (`fix_parameters`)
+
+
 @torch.no_grad()
 def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) -> None:
     """Give every parameter of `module` its shape's fixed value, every batch norm its initial
-    running statistics; lazy layers are shaped first by `x` (`shape_lazy`)."""
+    running statistics (and a small eps the default); lazy layers are shaped first by `x`
+    (`shape_lazy`)."""
     if x is not None:
         shape_lazy(module, x)
     for parameter in module.parameters():
         parameter.copy_(value_for(tuple(parameter.shape), seed))
     for norm in modules_of_type(module, nn.modules.batchnorm._NormBase):
         norm.reset_running_stats()
+        # eps, a constant for numerical stability that no instructions set (Keras' 1e-3, blind
+        # round 17): PyTorch's default, the references'. A large one (BatchNorm2d(32, 32) read
+        # as Conv2d's in and out: eps=32) changes the function and is kept.
+        if norm.eps <= EPS_TOLERATED:
+            norm.eps = 1e-5
 
 
 # Masks (dropout, noise) come from a stream of their own: were the global generator seeded with

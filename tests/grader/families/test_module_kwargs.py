@@ -134,3 +134,22 @@ def test_is_dropout_built_in_forward_told_so_not_to_use_nn_dropout():
     )
     assert "evaluation mode" in problem and "builds a new Dropout on every call" in problem
     assert "__init__" in problem and "follows eval() by itself" not in problem, problem
+
+
+def _normed(norm: nn.Module) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 4, 3), norm, nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+
+
+def test_is_batch_norm_s_eps_left_open_unless_it_changes_the_function():
+    # Blind round 17 (cnn_techniques): BatchNormNet with nn.BatchNorm2d(32, eps=1e-3) (Keras'
+    # default) lost batchnorm_behaviour, "check the order of the layers", though no
+    # instructions set eps; BatchNorm2d(4, 4) read as Conv2d's (in, out) is eps=4, still caught.
+    from grader.checks.families import behaviour
+
+    x = torch.randn(5, 1, 6, 6)
+    want = behaviour.outputs(_normed(nn.BatchNorm2d(4)), x, 3)
+    keras = behaviour.outputs(_normed(nn.BatchNorm2d(4, eps=1e-3, momentum=0.01)), x, 3)
+    assert modules._behaviour_problem(None, keras, want) is None
+    assert modules._behaviour_problem(
+        None, behaviour.outputs(_normed(nn.BatchNorm2d(4, 4)), x, 3), want
+    )
