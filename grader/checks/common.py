@@ -393,10 +393,14 @@ def torch_defaults(factories: bool = True):
     and random draws (other augmentations); `torch.set_grad_enabled(False)` left nothing to train.
     `torch.compile(model)` runs eagerly, computing the same: inductor cannot compile the
     placement probe's meta tensors (blind round 11: train_device lost), and compiling on the
-    grader's CPU costs more than the checks. `.cuda()` and `.to("cuda")` written in, a Colab
-    habit, run on the CPU (the grader has no GPU: each check that called them raised): only the
-    devices checks charge them (`gpu_calls_on_cpu`), blind round 14. So do factories given a GPU,
-    unless `factories` is False (see `observe_on_cpu`). Yields what named a GPU.
+    grader's CPU costs more than the checks; so do modules that `torch.jit.script` (or trace)
+    builds here: a scripted nn.Linear runs no forward hook and no torch function mode, and a
+    scripted block is a ScriptModule that isinstance(m, ResBlock) does not recognise (blind round
+    17: mlp_tuning's "0 nn.Linear layer calls", res_dense_nets' blocks counted 0 and DenseNet
+    wiring unseen). `.cuda()` and `.to("cuda")` written in, a Colab habit, run on the CPU (the grader
+    has no GPU: each check that called them raised): only the devices checks charge them
+    (`gpu_calls_on_cpu`), blind round 14. So do factories given a GPU, unless `factories` is
+    False (see `observe_on_cpu`). Yields what named a GPU.
     """
     import torch._dynamo  # here, not at the top: the host process never needs it
 
@@ -411,6 +415,7 @@ def torch_defaults(factories: bool = True):
     torch.set_default_dtype(torch.float32)
     torch.set_grad_enabled(True)
     torch.set_float32_matmul_precision("highest")
+    jit, torch.jit._state._enabled.enabled = torch.jit._state._enabled.enabled, False
     try:
         asked: list = []  # what named a GPU (gpu.CUDA_STARTED: torch was asked to start CUDA)
         with torch._dynamo.config.patch(disable=True), gpu_calls_on_cpu(asked, factories):
@@ -420,6 +425,7 @@ def torch_defaults(factories: bool = True):
         torch.set_default_dtype(dtype)
         torch.set_grad_enabled(grad)
         torch.set_float32_matmul_precision(matmul)
+        torch.jit._state._enabled.enabled = jit
 
 
 # What torch raises where one operation gets tensors on two devices (meta here, cuda on Colab).

@@ -297,7 +297,9 @@ def _fc_input(entry, want, ctx, i) -> str | None:
     # Global average pooling of the last block: its channels, whatever the student's block
     # makes of them, and nothing spatial.
     last = entry["block_outputs"][-1] if entry["block_outputs"] else None
-    channels = [last[0]] if isinstance(last, list) and last else None
+    if not (isinstance(last, list) and last):  # no DenseBlock ran: densenet_block_inputs says so
+        last = want["block_outputs"][-1]
+    channels = [last[0]]
     if entry["last_linear_input"] is None:
         return (
             "no registered nn.Linear runs in its forward pass, expected one that receives "
@@ -316,6 +318,12 @@ def _fc_input(entry, want, ctx, i) -> str | None:
 def _densenet_parameters(entry, want, ctx, i) -> str | None:
     # The layers the DenseNet adds to its blocks: the stem convolution and the classifier,
     # whose input width is the student's own last block's channels.
+    if entry["blocks"] != want["blocks"] or entry["transitions"] != 1:
+        # Not built from DenseBlock and Transition (densenet_block_inputs charges that): all of
+        # its parameters against all of the reference's.
+        seen = sorted(entry["blocks_as_built"] + entry["outside_shapes"])
+        whole = sorted(want["blocks_as_built"] + want["outside_shapes"])
+        return None if seen == whole else "its parameters: " + diff_shapes(whole, seen)
     classes = ctx.manifest.classes
     ref_channels = want["block_outputs"][-1][0]
     own = entry["block_outputs"][-1][0] if entry["block_outputs"] else None

@@ -435,3 +435,19 @@ def test_does_a_statistics_image_replaced_later_hear_of_it(monkeypatch):
     verdict = own.notebook_statistics(seen, {}, SimpleNamespace(manifest=manifest))
     assert verdict.fraction == 0 and "mean_image is not" in verdict.message, verdict
     assert "std_image is not" not in verdict.message and "unreplaced" in verdict.message
+
+
+def test_is_a_torchscript_mlp_judged_as_it_computes(harness):
+    """Blind round 17 (p11): `self.layers = torch.jit.script(nn.Sequential(*layers))`, layers
+    registered, trained and saved as the sheet asks, lost mlp_activation and mlp_dropout_modes
+    (4 points, "0 nn.Linear layer calls"): a scripted Linear runs no forward hook and no torch
+    function mode. Observers build student modules eagerly, as they run compiled ones."""
+    old = "self.layers = nn.Sequential(*layers)"
+    cell = reference_cells("mlp_tuning")["mlp"]
+    assert old in cell
+    ns = harness.namespace(cell.replace(old, f"self.layers = torch.jit.script({old[14:]})"))
+    with pytest.warns(FutureWarning):  # torch 2.10+: torch.jit.script is deprecated
+        assert isinstance(ns["MLP"]().layers, torch.jit.ScriptModule)  # scripted in the notebook
+    results = harness.grade(ns, ["module:mlp", "mlp_hidden", "mlp_dropout"])
+    assert len(results) == 5 and all(r.status == "pass" for r in results.values()), results
+    assert torch.jit._state._enabled.enabled  # given back to the notebook
