@@ -6,6 +6,8 @@ takes the channels-last layout that the family tries first?"""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
@@ -276,3 +278,18 @@ def test_does_a_model_with_dropout_left_on_score_the_same_whatever_the_split_s_o
     torch.manual_seed(0)
     shuffled = scores(AlwaysDrops(), list(images[order].split(16)))
     assert torch.equal(shuffled, plain[order])
+
+
+def test_is_a_torchscript_weights_file_told_to_save_the_state_dict(tmp_path):
+    """Blind round 17 (mlp_tuning p19): mlp_final.pt written by torch.jit.save was refused (as
+    the notebook's own torch.load refuses it), but the message was torch's: "Re-running
+    `torch.load` with `weights_only` set to `False` will likely succeed", advice to the grader,
+    not to the student. It now says what the file is and what to save instead."""
+    traced = torch.jit.trace(nn.Linear(4, 2), torch.zeros(1, 4))
+    torch.jit.save(traced, tmp_path / "linear.pt")
+    ctx = SimpleNamespace(weights_dir=tmp_path)
+    with pytest.raises(TypeError) as raised:
+        accuracy.submitted_state(ctx, SimpleNamespace(weights="linear.pt"))
+    message = str(raised.value)
+    assert "TorchScript" in message and "torch.save(model.state_dict()" in message, message
+    assert "weights_only" not in message
