@@ -13,6 +13,7 @@ code (`criterion`, `given_criterion`, `build_trainer`).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -236,6 +237,17 @@ def bn_state(model: nn.Module) -> torch.Tensor:
 
 def flat_weights(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+
+
+def step_record(model: nn.Module, optimizer) -> Callable[[], dict]:
+    """Hooks that count `optimizer`'s steps (gradients accumulated over batches take fewer) and
+    note, per backward pass through `model`'s first parameter, whether its gradient was cleared
+    (None or zeros) before the pass added to it: `cleared` tells a forgotten zero_grad() from
+    gradients of another loss (blind round 17, mlp_tuning p26). The function reads both back."""
+    first, steps, cleared = next(model.parameters()), [], []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    first.register_hook(lambda _: cleared.append(first.grad is None or not first.grad.any()))
+    return lambda: {"steps": len(steps), "cleared": bool(cleared) and all(map(bool, cleared))}
 
 
 class Recorder(nn.Module):

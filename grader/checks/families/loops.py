@@ -22,8 +22,8 @@ reference's. The models are made so that each mistake shows in exactly one numbe
   train's fifth argument, which code that keeps its default loss ignores; a trainer class is
   also built with that loss, which both its methods must use). Rprop over three
   batches, which follows only the gradients' signs (so neither the loss's scale nor clipping
-  the gradient norm matters), gives other weights when gradients pile up without
-  `zero_grad()` (`train_zero_grad`).
+  the gradient norm matters), gives other weights when gradients pile up without `zero_grad()`
+  or are another loss's than the one returned (`train_zero_grad`, which tells the two apart).
 
 Calling conventions (manifest `[loops]`):
 * "epoch_functions": `train(model, loader, optimizer, device) -> mean loss` and
@@ -62,6 +62,7 @@ from grader.checks.families.loop_models import (
     other_accuracy,
     other_loss,
     probe_model,
+    step_record,
 )
 from grader.checks.families.loop_results import (
     as_text,
@@ -323,10 +324,9 @@ def observe(ctx) -> dict:
     before = flat_weights(model)
     record = {}
     optimizer = torch.optim.Rprop(model.parameters(), lr=float(s["lr"]))
-    steps = []  # how many optimizer.step() calls: gradients accumulated over batches take fewer
-    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    read = step_record(model, optimizer)  # its steps; zero_grad() before each backward pass?
     _call(record, "returned", train, model, loader(manifest, seed + 10, (8, 8, 8)), optimizer, cpu)
-    record["steps"] = len(steps)
+    record.update(read())
     record["weights_tensor"] = flat_weights(model)
     record["moved"] = not torch.equal(before, record["weights_tensor"])
     out["train_zero_grad"] = record
@@ -550,6 +550,10 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
         "differ: once the loss is right, they tell whether optimizer.zero_grad() comes before "
         "each loss.backward()"
         if other_loss
+        else f"{fn} clears the gradients before each batch, but after three Rprop steps the "
+        "weights are not the reference's: it trains with another loss than the one it returns "
+        "(label smoothing or class weights in training?)"
+        if seen.get("cleared")
         else f"after three Rprop steps the weights are not the reference's: {fn} must call "
         "optimizer.zero_grad() before each loss.backward(), or every step also applies the "
         "gradients of all earlier batches"

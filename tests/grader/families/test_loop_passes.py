@@ -80,3 +80,32 @@ def test_is_an_optimizer_of_its_own_told_so_and_not_charged_to_the_mode(harness)
     assert failing == {"train_loss"}, {n: r.message for n, r in results.items()}
     told = "never called step() of the optimizer"
     assert told in results["train_loss"].message and told in results["train_zero_grad"].message
+
+
+SMOOTHED = """        logits = model(images)
+        loss = nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+        loss.backward()
+        optimizer.step()
+        total += nn.functional.cross_entropy(logits.detach(), labels).item() * len(labels)"""
+
+
+def test_is_a_train_that_clears_its_gradients_not_told_to_call_zero_grad(harness):
+    """Blind round 17 (mlp_tuning p25, p26): train_epoch training with label smoothing (or
+    class weights) and returning the plain mean cross-entropy lost train_zero_grad, told "must
+    call optimizer.zero_grad() before each loss.backward()", which it did: its Rprop steps
+    differ because its gradients are another loss's. The check now sees whether the gradients
+    were cleared before each backward pass, and says which it was."""
+    code = toy.cells()["loops"]
+    old = """        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(labels)"""
+    assert code.count(old) == 1
+    results = harness.grade(harness.namespace(code.replace(old, SMOOTHED)), ["loops"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
+    told = results["train_zero_grad"].message
+    assert "clears the gradients" in told and "must call" not in told, told
+    forgot = code.replace("        optimizer.zero_grad()\n", "")
+    told = harness.grade(harness.namespace(forgot), ["loops"])["train_zero_grad"].message
+    assert "must call optimizer.zero_grad()" in told, told  # the forgotten call still named
