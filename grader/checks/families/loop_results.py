@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grader.checks.families.loop_models import criterion
+
 
 def number(value: Any) -> float | None:
     """A plain int or float as a float (not a bool, not a tensor: the observers made it plain)."""
@@ -98,3 +100,21 @@ def pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> st
             f"it is given ({expected}): iterate over it (a trainer's {own}), no other"
         )
     return None
+
+
+def given_advice(calls: Any, want: float, manifest: Any) -> str:
+    """What to tell a train that returned another mean loss than the reference's with the
+    criterion it was given, from that criterion's (loss, batch size) calls (blind round 17,
+    cifar: NLLLoss(reduction="sum") by default and loss.item() summed unweighted used the loss
+    it was given, and was told to use it)."""
+    if not calls:
+        default = type(criterion(manifest)).__name__
+        return f"use the loss it is given, and nn.{default}() only when it is None"
+    mean = sum(loss * size for loss, size in calls) / max(1, sum(size for _, size in calls))
+    if same_number(mean, want):
+        return (
+            "it called that loss on the right outputs, but returned another mean of its values: "
+            "add loss.item() times the batch size over the batches and divide by the number of "
+            "images, whatever the reduction of its own default loss"
+        )
+    return "it called that loss, but on other outputs or labels than the model's and the batch's"

@@ -66,6 +66,7 @@ from grader.checks.families.loop_models import (
 )
 from grader.checks.families.loop_results import (
     as_text,
+    given_advice,
     holds_number,
     number,
     pass_problem,
@@ -312,7 +313,9 @@ def observe(ctx) -> dict:
     if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
         other = probe_model(manifest, seed + 7, loss="logits").train()
         idle = torch.optim.SGD(other.parameters(), lr=0.0)
-        _call(record, "given_criterion", train, other, data, idle, cpu, given_criterion())
+        given = given_criterion()
+        _call(record, "given_criterion", train, other, data, idle, cpu, given)
+        record["given_calls"] = given.calls
     if manifest.loops.convention == "network_trainer":  # a trainer built with another loss
         _call(record, "given_trainer", _given_trainer, ctx, model, data, cpu)
     out["train_loss"] = record
@@ -476,9 +479,8 @@ def judge_train_loss(seen, want, ctx) -> Verdict:
     ):
         return Verdict.wrong(
             f"{fn} given {GIVEN_CRITERION} as its criterion returned "
-            f"{seen.get('given_criterion')!r}, expected {want['given_criterion']:.4f}: use the "
-            f"loss it is given, and nn.{type(criterion(ctx.manifest)).__name__}() only when it "
-            "is None"
+            f"{seen.get('given_criterion')!r}, expected {want['given_criterion']:.4f}: "
+            + given_advice(seen.get("given_calls"), want["given_criterion"], ctx.manifest)
         )
     given = seen.get("given_trainer") if "given_trainer" in want else None
     plain = same_number(*(validation_loss(r.get("validation")) for r in (seen, want)))

@@ -109,3 +109,41 @@ def test_is_a_train_that_clears_its_gradients_not_told_to_call_zero_grad(harness
     forgot = code.replace("        optimizer.zero_grad()\n", "")
     told = harness.grade(harness.namespace(forgot), ["loops"])["train_zero_grad"].message
     assert "must call optimizer.zero_grad()" in told, told  # the forgotten call still named
+
+
+SUMMED = {  # cifar's train_epoch edited (old -> new pairs), what train_loss's message must say
+    "summed by default": (
+        [
+            ("criterion or nn.NLLLoss()", 'criterion or nn.NLLLoss(reduction="sum")'),
+            ("total += loss.item() * len(labels)", "total += loss.item()"),
+        ],
+        "times the batch size",
+    ),
+    "its default loss, always": (
+        [("criterion or nn.NLLLoss()", "nn.NLLLoss()")],
+        "use the loss it is given",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SUMMED))
+def test_is_a_train_that_uses_its_criterion_but_sums_told_what_it_did(case):
+    """Blind round 17 (cifar v09): NLLLoss(reduction="sum") as train_epoch's default and
+    loss.item() added unweighted: right with the default, wrong with a mean criterion passed
+    in. It lost train_loss, rightly, but was told "use the loss it is given", which it did.
+    The given loss notes its calls; a train that called it is told how to average it."""
+    from tests.grader.families.test_loops_and_devices import REPO
+
+    cifar = Harness.of("cifar_cnn_svm")
+    code = (REPO / "solutions" / "cifar_cnn_svm" / "student.py").read_text()
+    edits, told = SUMMED[case]
+    for old, new in edits:
+        assert code.count(old) == 1
+        code = code.replace(old, new)
+    results = cifar.grade(cifar.namespace(code), ["loops"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"train_loss"}, {n: r.message for n, r in results.items()}
+    assert told in results["train_loss"].message, results["train_loss"].message
+    from grader.checks.families.loop_results import given_advice  # called on other outputs
+
+    assert "other outputs" in given_advice([[2.0, 8]], 1.0, None)
