@@ -313,8 +313,7 @@ def observe(ctx) -> dict:
     if manifest.loops.criterion_argument:  # the same batches, a logits model, its own loss
         other = probe_model(manifest, seed + 7, loss="logits").train()
         idle = torch.optim.SGD(other.parameters(), lr=0.0)
-        given = given_criterion()
-        _call(record, "given_criterion", train, other, data, idle, cpu, given)
+        _call(record, "given_criterion", train, other, data, idle, cpu, given := given_criterion())
         record["given_calls"] = given.calls
     if manifest.loops.convention == "network_trainer":  # a trainer built with another loss
         _call(record, "given_trainer", _given_trainer, ctx, model, data, cpu)
