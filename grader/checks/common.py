@@ -221,12 +221,14 @@ def along(seen: Any, want: Any, tol: float = 1e-3) -> bool:
 def unregistered_modules(module: nn.Module) -> list[str]:
     """Attributes that hold modules PyTorch cannot see: plain lists, tuples or dicts of them,
     and layers with parameters kept on the class ("Class.name"), which no instance registers."""
-    found = []
+    found, registered = [], {id(layer) for layer in module.modules()}
     for name, value in vars(module).items():
-        if name == "_modules":  # PyTorch's own registry of the registered children
+        # _modules: PyTorch's own registry of the registered children
+        if name == "_modules" or not isinstance(value, list | tuple | dict):
             continue
         items = value.values() if isinstance(value, dict) else value
-        if isinstance(value, list | tuple | dict) and any(isinstance(v, nn.Module) for v in items):
+        # layers in a list that are each registered too (register_module): blind round 17
+        if any(isinstance(v, nn.Module) and id(v) not in registered for v in items):
             found.append(name)
     cls = type(module)
     for name, value in vars(cls).items():  # `layers = nn.ModuleList()` in the class body

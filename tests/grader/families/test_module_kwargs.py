@@ -153,3 +153,44 @@ def test_is_batch_norm_s_eps_left_open_unless_it_changes_the_function():
     assert modules._behaviour_problem(
         None, behaviour.outputs(_normed(nn.BatchNorm2d(4, 4)), x, 3), want
     )
+
+
+# ---------------------------------------------------------------- how layers are built
+
+
+def test_is_a_weight_normed_layer_named_where_the_parameters_differ():
+    """Blind round 17 (cifar v02): CNN's linear layers wrapped in weight_norm (parametrizations)
+    have a magnitude parameter each besides the weight; cnn_shape lost its points, rightly (the
+    sheet's layers are plain, question 1.5 counts them), told only "unexpected parameters of
+    shape 10x1, 64x1". The parametrized layer is now named."""
+    from tests.grader.families.conftest import Harness
+    from tests.grader.families.test_loops_and_devices import REPO
+
+    cifar = Harness.of("cifar_cnn_svm")
+    code = (REPO / "solutions" / "cifar_cnn_svm" / "student.py").read_text()
+    old = "self.fc1 = nn.Linear(64 * 7 * 7, 64)"
+    assert code.count(old) == 1
+    normed = "nn.utils.parametrizations.weight_norm(nn.Linear(64 * 7 * 7, 64))"
+    results = cifar.grade(
+        cifar.namespace(code.replace(old, f"self.fc1 = {normed}")), ["module:cnn"]
+    )
+    assert results["cnn_shape"].status == "fail", results["cnn_shape"].message
+    assert "layer fc1 carries a parametrization" in results["cnn_shape"].message
+
+
+class _Listed(torch.nn.Module):
+    def __init__(self, register: bool):
+        super().__init__()
+        self.between = [torch.nn.Linear(2, 2) for _ in range(2)]
+        for i, layer in enumerate(self.between if register else []):
+            self.register_module(f"hidden{i}", layer)
+
+
+def test_are_listed_layers_that_are_registered_too_not_called_unregistered():
+    """Blind round 17 (cifar v10): DeepClassifier kept its layers in a plain list and registered
+    each with register_module: right, but the plain list was still named as hiding layers, a
+    hint any parameter problem of that model would have carried."""
+    from grader.checks.common import unregistered_modules
+
+    assert unregistered_modules(_Listed(register=False)) == ["between"]
+    assert unregistered_modules(_Listed(register=True)) == []
