@@ -399,8 +399,8 @@ def torch_defaults(factories: bool = True):
     builds here: a scripted nn.Linear runs no forward hook and no torch function mode, and a
     scripted block is a ScriptModule that isinstance(m, ResBlock) does not recognise (blind round
     17: mlp_tuning's "0 nn.Linear layer calls", res_dense_nets' blocks counted 0 and DenseNet
-    wiring unseen). `.cuda()` and `.to("cuda")` written in, a Colab habit, run on the CPU (the grader
-    has no GPU: each check that called them raised): only the devices checks charge them
+    wiring unseen). `.cuda()` and `.to("cuda")` written in, a Colab habit, run on the CPU (the
+    grader has no GPU: each check that called them raised): only the devices checks charge them
     (`gpu_calls_on_cpu`), blind round 14. So do factories given a GPU, unless `factories` is
     False (see `observe_on_cpu`). Yields what named a GPU.
     """
