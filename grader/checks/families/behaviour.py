@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
+from torch.nn.utils.parametrize import is_parametrized
 from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks.common import (
@@ -147,10 +148,28 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
     dropouts = (m for m in built if isinstance(m, nn.modules.dropout._DropoutNd))
     seen["dropout_built_in_forward"] = sorted({type(m).__name__ for m in dropouts})
     seen["buffer_shapes"] = sorted(list(b.shape) for b in module.buffers())  # for a message
+    seen["parametrized"] = parametrized_layers(module)
     seen.update(_unreached(module, x, seed, data))
     if error := placement_error(module, x):
         seen["placement_error"] = error
     return seen
+
+
+def parametrized_layers(module: nn.Module) -> list[str]:
+    """The names of (at most five of) the layers wrapped in a parametrization."""
+    return [n for n, m in module.named_modules() if is_parametrized(m)][:5]
+
+
+def parametrized_hint(seen: dict) -> str:
+    """Blind round 17 (cifar v02, fnn s15): layers wrapped in weight_norm or spectral_norm
+    compute their weight from parameters of their own (a magnitude and a direction; the weight
+    over its largest singular value): name the first, or ""."""
+    if not (names := seen.get("parametrized")):
+        return ""
+    return (
+        f" (layer {names[0]} carries a parametrization such as weight_norm or spectral_norm, "
+        "which computes its weight from parameters of its own: the instructions' layers are plain)"
+    )
 
 
 def other_outputs(name: str, seen: dict, want: dict) -> str:
@@ -161,13 +180,13 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
         return (
             f"it computes other outputs than the reference in {name} mode, and its parameters "
             f"are not the reference's: {diff_shapes(target, shapes)} (check its layers, and "
-            "their biases, against the instructions)"
+            f"their biases, against the instructions){parametrized_hint(seen)}"
         )
     said = (
         f"with the same parameter values as the reference it computes other outputs in "
         f"{name} mode (check the order of the layers, activations, pooling and the "
         "skip or concatenation paths against the instructions)"
-    )
+    ) + parametrized_hint(seen)
     buffers, target = seen.get("buffer_shapes") or [], list(want.get("buffer_shapes") or [])
     # The multiset differences: a buffer both hold is taken off the other's list.
     extra = [b for b in buffers if b not in target or target.remove(b)]

@@ -25,7 +25,6 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
-from torch.nn.utils.parametrize import is_parametrized
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -316,7 +315,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             seen["param_shapes"] = param_shapes(module)
             seen["params"] = param_count(module)
             seen["unregistered"] = unregistered_modules(module)[:5]
-            seen["parametrized"] = [n for n, m in module.named_modules() if is_parametrized(m)][:5]
+            seen["parametrized"] = behaviour.parametrized_layers(module)
             if parts:
                 seen["parts"], seen["outside_shapes"], seen["part_places"] = _parts(module, parts)
                 seen["part_args"] = part_args
@@ -433,20 +432,9 @@ def _output_problem(entry: ModuleEntry, seen, want) -> str | None:
     return _output_shape_problem(seen, want) or next(wrong, None)
 
 
-def _parametrized_hint(names: list[str] | None) -> str:
-    """Blind round 17 (cifar v02): layers wrapped in weight_norm have parameters of their own
-    (magnitude and direction) in place of the plain layer's weight: name them."""
-    if not names:
-        return ""
-    return (
-        f" (layer {names[0]} carries a parametrization such as weight_norm, which trains "
-        "parameters of its own in place of its weight: the instructions' layers are plain)"
-    )
-
-
 def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
     hint = unregistered_hint(seen.get("unregistered")) or behaviour.built_hint(seen)
-    hint = hint or _parametrized_hint(seen.get("parametrized"))
+    hint = hint or behaviour.parametrized_hint(seen)
     if entry.parts:
         for part, count in want["parts"].items():
             if (got := seen.get("parts", {}).get(part)) != count:

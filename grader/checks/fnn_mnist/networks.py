@@ -22,7 +22,7 @@ from grader.checks.common import (
 )
 from grader.checks.families import answers as answers_family
 from grader.checks.families import initialisation, modules
-from grader.checks.families.behaviour import gradient_problem, same_outputs
+from grader.checks.families.behaviour import gradient_problem, parametrized_hint, same_outputs
 from grader.checks.families.modules import single_problem, structure, torch_value
 from grader.checks.kit import judged
 from grader.spec import Definitions
@@ -118,7 +118,7 @@ def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
         "with the same parameter values as the reference it computes other outputs (check the "
         "order of the layers, which get the activation and batch norm, and that forward applies "
         "them all and nothing more, no softmax or log_softmax: it returns logits)"
-    )
+    ) + parametrized_hint(entry)
 
 
 FNN, DEEP_FNN = modules.where_setting("fnn"), modules.where_setting("deep_fnn")

@@ -95,6 +95,18 @@ def test_is_a_log_softmax_in_fnn_and_deep_fnn_named(fnn):
     assert "no softmax or log_softmax" in results["deep_fnn_behaviour"].message
 
 
+def test_is_a_spectral_normed_output_layer_named_in_deep_fnn_behaviour(fnn):
+    """DeepFNN's output layer wrapped in spectral_norm (blind round 17, fnn s15): the same
+    parameters, other outputs; deep_fnn_behaviour's own message names the parametrized layer."""
+    deep = reference_cells(ID)["deep_fnn"]
+    old = "dense_layer(widths[-1], output_size)"
+    assert deep.count(old) == 1
+    normed = "nn.utils.parametrizations.spectral_norm(nn.Linear(widths[-1], output_size))"
+    results = fnn.grade(fnn.namespace(deep.replace(old, normed)), ["deep_fnn_structure"])
+    assert {n for n, r in results.items() if r.status != "pass"} == {"deep_fnn_behaviour"}
+    assert "carries a parametrization" in results["deep_fnn_behaviour"].message
+
+
 def test_are_flatten_s_tensor_subclasses_read_by_their_values(fnn):
     """flatten returning a tensor subclass whose len() lies, values right (blind round 8): the
     test images of make_loaders are read by their values (a reshape to len() failed)."""
