@@ -268,12 +268,17 @@ def _densenet_at(ctx, i, want) -> str:
     return f"DenseNet({want['growth']})"
 
 
+def _not_from_blocks(entry, want) -> bool:
+    """Whether the DenseNet has other DenseBlock or Transition counts than the reference's."""
+    return (entry["blocks"], entry["transitions"]) != (want["blocks"], want["transitions"])
+
+
 @kit.judged(OWN, densenet_wiring, "nets", _densenet_at, name="densenet_block_inputs")
 def _block_inputs(entry, want, ctx, i) -> str | None:
-    if entry["blocks"] != want["blocks"] or entry["transitions"] != 1:
+    if _not_from_blocks(entry, want):
         return (
             f"{entry['blocks']} DenseBlock and {entry['transitions']} Transition modules, "
-            f"expected {want['blocks']} and 1"
+            f"expected {want['blocks']} and {want['transitions']}"
         )
     got, target = entry["block_inputs"], want["block_inputs"]
     if not got or got[0] != target[0]:
@@ -318,7 +323,7 @@ def _fc_input(entry, want, ctx, i) -> str | None:
 def _densenet_parameters(entry, want, ctx, i) -> str | None:
     # The layers the DenseNet adds to its blocks: the stem convolution and the classifier,
     # whose input width is the student's own last block's channels.
-    if entry["blocks"] != want["blocks"] or entry["transitions"] != 1:
+    if _not_from_blocks(entry, want):
         # Not built from DenseBlock and Transition (densenet_block_inputs charges that): all of
         # its parameters against all of the reference's.
         seen = sorted(entry["blocks_as_built"] + entry["outside_shapes"])

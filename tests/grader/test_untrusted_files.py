@@ -18,6 +18,7 @@ import torch
 from grader.observations import ObservationError, decode, encode
 from grader.safe_fs import over_disk_limit, remove
 from grader.supervise import _Attempt
+from tests.fixtures.hostile import make_deep
 
 
 def _nest(top: Path, levels: int, name: str) -> Path:
@@ -161,16 +162,8 @@ def test_does_the_disk_limit_count_what_files_hold_and_how_many_there_are(tmp_pa
 def test_is_a_tree_deeper_than_a_path_can_name_measured(tmp_path):
     """200 folders of 40-character names (8 kB of path, past PATH_MAX): measured all the same,
     down to the 2 MiB file at its bottom (hostile deep_tree_left_behind nests 3,000)."""
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-    for _ in range(200):
-        os.mkdir("n" * 40, dir_fd=fd)
-        inner = os.open("n" * 40, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-        os.close(fd)
-        fd = inner
-    bottom = os.open("bottom", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
-    os.close(fd)
+    make_deep(tmp_path / "empty", 200, "n" * 40)
     assert over_disk_limit([tmp_path], 1024**2, 1000) == ""
-    os.write(bottom, os.urandom(2 * 1024**2))
-    os.close(bottom)
-    assert over_disk_limit([tmp_path], 1024**2, 1000) == "it wrote more than 1 MB to disk"
+    make_deep(tmp_path / "full", 200, "n" * 40, bottom=os.urandom(2 * 1024**2))
+    assert over_disk_limit([tmp_path / "full"], 1024**2, 1000) == "it wrote more than 1 MB to disk"
     assert over_disk_limit([tmp_path], 1024**3, 100) == "it made more than 100 files and folders"

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from grader.checks import kit
 from grader.checks.common import along, failure, flat_gradient, jsonable, near, same_values
+from grader.checks.families import loop_models
 from grader.checks.families.loop_models import build_trainer, flat_weights, signed_model
 from grader.checks.families.loop_results import same_number, same_result
 from grader.checks.families.loops import EVALUATION, OBSERVER, evaluation_accuracy, known_scores
@@ -107,15 +108,15 @@ def regularized_step(ctx) -> dict:
         y[: n // 2] = model(x[: n // 2]).argmax(1)  # at least 2 right: a known accuracy > 0
         data = DataLoader(TensorDataset(x, y), batch_size=n)
         optimizer = torch.optim.SGD(model.parameters(), lr=float(s["lr"]))
-        steps: list = []  # none while the weights move: an optimizer of its own (trainer_loss's)
-        optimizer.register_step_post_hook(lambda *_: steps.append(1))
+        # No step while the weights move: an optimizer of its own (trainer_loss's).
+        stepped = loop_models.step_record(model, optimizer)
         before = flat_weights(model)
         trainer = build_trainer(ctx, "NetworkTrainer", model, data, optimizer, "cpu", **penalty)
         found: dict = {}
         try:
             found["train_loss"] = jsonable(trainer.train_epoch())
             found["step_tensor"] = flat_weights(model) - before  # judged by its direction
-            found["moved"] = bool(found["step_tensor"].any()) and bool(steps)
+            found["moved"] = bool(found["step_tensor"].any()) and stepped()["steps"] > 0
             found["train_accuracy"] = jsonable(trainer.train_accuracy)
             try:
                 val = jsonable(trainer.validate())  # (loss, accuracy)
