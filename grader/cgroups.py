@@ -1,18 +1,23 @@
-"""Control groups that hold one probe attempt as a whole: its memory and its processes.
+"""Control groups that hold one probe attempt as a whole: its memory, its processes, its CPU.
 
 rlimits bound one process at a time; a probe may fork, map System V shared memory (which
 outlives a detached process and counts against no address space) and fill its tmpfs. Each
 attempt therefore runs in a group of its own, created by the trusted host before the attempt
 starts and removed after it: `memory` (resident memory, page cache, shared memory and tmpfs
 pages, swap included) and `pids` (processes and threads). On OOM the kernel kills inside the
-group only; the host kills whatever is left and removes the group.
+group only; the host kills whatever is left and removes the group. Where the machine also offers
+`cpu`, each job slot's group is one entity to the scheduler with the default weight: a probe
+running 64 busy processes gets the same share of the cores as its neighbour's one process,
+instead of 64 shares that would push the neighbour's cells past their time limits.
 
 Two layouts are supported, found from /proc/self/mountinfo:
 * cgroup v2 (one unified hierarchy) when its root delegates `memory` and `pids`: groups under
   the root, `memory.max`, `memory.swap.max = 0`, `memory.oom.group`, `pids.max`, `cgroup.kill`;
+  `cpu` too where the root delegates it;
 * cgroup v1 (these machines): the `memory` and `pids` hierarchies, groups under the grader's own
   group of each (so the probes stay inside whatever limits the grader itself has),
-  `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` (with swap accounting), `pids.max`.
+  `memory.limit_in_bytes` and `memory.memsw.limit_in_bytes` (with swap accounting), `pids.max`;
+  the `cpu` hierarchy too where it is mounted (alone or as `cpu,cpuacct`).
 
 The grader only ever creates, writes and removes groups named `dlgrade-<pid>-<uid>` (a slot of
 the run with process id <pid>) and the attempt groups inside them; it never moves or changes a
@@ -30,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PREFIX = "dlgrade-"
-CONTROLLERS = ("memory", "pids")
+CONTROLLERS = ("memory", "pids")  # required
+OPTIONAL = ("cpu",)  # used where offered: fair shares of the cores between slots
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,13 @@ class Layout:
     """Where this machine lets the grader make groups: one parent folder per hierarchy."""
 
     version: int  # 1 or 2
-    parents: dict[str, Path]  # v1: {"memory": ..., "pids": ...}; v2: {"unified": ...}
+    parents: dict[str, Path]  # v1: {"memory": ..., "pids": ...[, "cpu": ...]}; v2: {"unified": ...}
+    cpu: bool = False  # whether each slot's group gets its fair share of the cores
 
     def describe(self) -> str:
-        return f"cgroup v{self.version}"
+        return f"cgroup v{self.version}" + (
+            ", a fair share of the cores per job slot" if self.cpu else ""
+        )
 
 
 def _mounts(mountinfo: str) -> list[tuple[str, str, str, set[str]]]:
@@ -97,16 +106,16 @@ def find_layout(
             continue
         # Only where the root already delegates both: enabling them would change its group.
         if set(CONTROLLERS) <= delegated and root == "/":
-            return Layout(2, {"unified": base})
+            return Layout(2, {"unified": base}, cpu="cpu" in delegated)
     parents = {}
     for point, root, fstype, options in mounts:
-        for name in CONTROLLERS:
+        for name in CONTROLLERS + OPTIONAL:
             if fstype == "cgroup" and name in options and name not in parents:
                 folder = _inside(point, root, groups.get(name, "/"))
                 if folder.is_dir() and os.access(folder, os.W_OK):
                     parents[name] = folder
-    if set(parents) == set(CONTROLLERS):
-        return Layout(1, parents)
+    if set(CONTROLLERS) <= set(parents):
+        return Layout(1, parents, cpu="cpu" in parents)
     return None
 
 
@@ -202,7 +211,11 @@ class SlotGroups:
         for folder in self.folders.values():
             folder.mkdir(exist_ok=True)
         if self.layout.version == 2:
-            _write(self.folders["unified"] / "cgroup.subtree_control", "+memory +pids")
+            enable = CONTROLLERS + (OPTIONAL if self.layout.cpu else ())
+            _write(
+                self.folders["unified"] / "cgroup.subtree_control",
+                " ".join(f"+{c}" for c in enable),
+            )
 
     def start(self, attempt: int, memory_bytes: int, processes: int) -> str:
         """A fresh group for `attempt` with the whole probe's limits; its name."""

@@ -17,6 +17,7 @@ V1_MOUNTS = """\
 39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
 41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
 """
+V1_CPU = "33 31 0:30 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n"
 V1_OWN = "8:pids:/\n4:memory:/jobs/42\n0::/\n"
 
 
@@ -34,8 +35,15 @@ def test_are_v1_groups_made_under_the_grader_s_own_group(tmp_path, monkeypatch):
         "/sys/fs/cgroup/pids", str(pids)
     )
     layout = find_layout(mounts, V1_OWN, root_ok=True)
-    assert layout is not None and layout.version == 1
+    assert layout is not None and layout.version == 1 and not layout.cpu
     assert layout.parents == {"memory": memory, "pids": pids}
+    # A `cpu,cpuacct` hierarchy, where mounted, gives each slot its share of the cores.
+    cpu = tmp_path / "cpu,cpuacct"
+    cpu.mkdir()
+    with_cpu = mounts + V1_CPU.replace("/sys/fs/cgroup/cpu,cpuacct", str(cpu))
+    layout = find_layout(with_cpu, V1_OWN + "2:cpu,cpuacct:/\n", root_ok=True)
+    assert layout.cpu and layout.parents == {"memory": memory, "pids": pids, "cpu": cpu}
+    assert "fair share of the cores" in layout.describe()
 
 
 def test_is_a_v2_root_that_delegates_nothing_left_alone(tmp_path):
@@ -47,6 +55,9 @@ def test_is_a_v2_root_that_delegates_nothing_left_alone(tmp_path):
     (tmp_path / "cgroup.subtree_control").write_text("cpu io memory pids\n")
     layout = find_layout(mounts, "0::/user.slice\n", root_ok=True)
     assert layout is not None and layout.version == 2 and layout.parents == {"unified": tmp_path}
+    assert layout.cpu
+    (tmp_path / "cgroup.subtree_control").write_text("io memory pids\n")
+    assert not find_layout(mounts, "0::/user.slice\n", root_ok=True).cpu
 
 
 @pytest.mark.skipif(find_layout() is None, reason="this machine offers no control groups")
@@ -86,3 +97,54 @@ def test_does_an_attempt_group_hold_its_limits_and_go_with_its_processes():
     finally:
         groups.remove()
     assert not any(Path(f).exists() for f in groups.folders.values())
+
+
+def _spinners(groups: SlotGroups, name: str, count: int) -> list[int]:
+    """`count` busy processes in the attempt group `name` of `groups`."""
+    pids = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for folder in groups.folders.values():
+                    (folder / name / "cgroup.procs").write_text(str(os.getpid()))
+                while True:
+                    pass
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    return pids
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@pytest.mark.skipif(
+    find_layout() is None or not find_layout().cpu, reason="this machine offers no cpu groups"
+)
+def test_does_a_probe_of_many_processes_leave_its_neighbour_its_share_of_the_cores():
+    """Two slots, one probe of 8 busy processes and one of a single one: the single process gets
+    about what the 8 get together (without groups it would get an 8th of it). A ratio, so a
+    busy machine slows both sides alike."""
+    layout = find_layout()
+    crowd, single = SlotGroups(layout, 999_997), SlotGroups(layout, 999_998)
+    pids: list[int] = []
+    try:
+        for groups in (crowd, single):
+            groups.create()
+            groups.start(1, 256 * 1024**2, 64)
+        cores = os.cpu_count() or 1
+        pids = _spinners(crowd, "a1", 8 * cores) + _spinners(single, "a1", cores)
+        time.sleep(3.0)
+        used = [_cpu_seconds(pid) for pid in pids]
+        many, one = sum(used[: 8 * cores]), sum(used[8 * cores :])
+        assert one > 0.5 * many, (
+            f"{cores} process(es) had {one:.2f} s, {8 * cores} had {many:.2f} s"
+        )
+    finally:
+        for groups in (crowd, single):
+            groups.remove()  # kills the spinners
+        for pid in pids:
+            os.waitpid(pid, 0)

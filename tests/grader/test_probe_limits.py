@@ -138,8 +138,10 @@ def _full_marks(report: dict) -> bool:
 
 
 def test_does_every_report_say_the_probe_is_held_as_a_whole(run):
+    shares = find_layout().cpu  # a fair share of the cores per slot, where `cpu` is offered
     for report in run.reports.values():
         assert "whole-probe limits (cgroup v" in report["sandbox"], report["sandbox"]
+        assert ("fair share of the cores" in report["sandbox"]) == shares, report["sandbox"]
         assert f"{LIMIT_GIB:g} GiB of memory" in report["sandbox"], report["sandbox"]
 
 
