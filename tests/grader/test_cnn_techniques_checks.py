@@ -328,6 +328,10 @@ def test_does_fit_pass_with_an_evaluate_that_measures_in_float64(harness):
         # Blind round 14b: moves to the CPU that a GPU's outputs allow were charged so.
         ("torch.cat(outputs).cpu()", 'torch.cat(outputs).to("cpu")', True),
         ("torch.cat(outputs).cpu()", "torch.cat(outputs).type(torch.FloatTensor)", True),
+        # Blind round 18: features computed with gradients (the docstring: "without gradients")
+        # kept full marks; they hold every batch's graph, and .numpy() refuses them.
+        ("with torch.no_grad():", "with torch.enable_grad():", False),
+        ("with torch.no_grad():", "with torch.inference_mode():", True),
     ],
 )
 def test_does_tsne_fc1_features_see_a_batch_of_one(harness, old, new, passes):
@@ -388,6 +392,7 @@ def test_does_fc1_features_pass_when_it_asks_the_student_s_net_for_its_features(
         assert net.count(old) == 1, old
         net = net.replace(old, new)
     cell = """
+@torch.no_grad()
 def fc1_features(model, loader, device):
     model.to(device).eval()
     pairs = [(model(x.to(device), return_features=True)[1].cpu(), y) for x, y in loader]

@@ -47,6 +47,11 @@ def tsne_fc1_features(entry, want, ctx, i) -> str | None:
     problems += [] if entry["labels"] else ["the labels are not the loader's, in its order"]
     if not entry.get("cpu", True):
         problems.append("the features are left where the model ran (a GPU): return them .cpu()")
+    if entry.get("grad"):
+        problems.append(
+            "the features still require gradients: run the model under torch.no_grad(), as the "
+            "instructions say (autograd keeps every batch's graph in memory, and .numpy() refuses)"
+        )
     return "; ".join(problems) or None
 
 

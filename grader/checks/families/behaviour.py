@@ -436,9 +436,12 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
     """What a features function returned, (features, labels) of a loader's images, against the
     outputs `layer` of the layer whose features they should be (`linear_calls`, evaluation
     mode: taken before or after its ReLU) and the loader's `labels`: the features' shape,
-    whether they are the layer's ("layer"), whether the labels are the loader's, in order."""
+    whether they are the layer's ("layer"), whether the labels are the loader's, in order, and
+    whether they still require gradients ("grad": computed with autograd on, each batch's graph
+    kept)."""
     features, labels_got = pair_of(returned, "(features, labels)")
     cpu = not isinstance(features, Resident)  # not left where the model ran
+    grad = bool(getattr(features, "requires_grad", False))  # computed with gradients, kept
     features, labels_got = a_tensor(features, "features"), a_tensor(labels_got, "labels")
     return {
         "shape": list(features.shape),
@@ -451,6 +454,7 @@ def features_against(returned, layer: torch.Tensor, labels: torch.Tensor) -> dic
         ),
         "labels": bool(torch.equal(labels_got.long().reshape(-1), labels)),
         "cpu": cpu,
+        "grad": grad,
     }
 
 
