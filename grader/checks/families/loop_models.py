@@ -250,6 +250,15 @@ def step_record(model: nn.Module, optimizer) -> Callable[[], dict]:
     return lambda: {"steps": len(steps), "cleared": bool(cleared) and all(map(bool, cleared))}
 
 
+# An evaluate that switched gradients off for good (blind round 18, mlp_tuning): every later
+# training in the notebook (train_and_validate's next epoch) then fails in backward().
+GRAD_LEFT_OFF = (
+    "left gradients switched off after it returned (torch.set_grad_enabled(False), never "
+    "switched back on): every later training computes no gradients and loss.backward() raises; "
+    "evaluate inside `with torch.no_grad():`, which restores them"
+)
+
+
 class Recorder(nn.Module):
     """Wraps a model and records the mode, gradient state, batch size and images (their sum,
     whatever their order in the batch) of every forward call."""

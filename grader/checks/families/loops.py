@@ -51,6 +51,7 @@ from grader.checks import kit
 from grader.checks.common import STUDENT_EXITS, describe_error, failure, jsonable, same_values
 from grader.checks.families.loop_models import (
     GIVEN_CRITERION,
+    GRAD_LEFT_OFF,
     Recorder,
     bn_state,
     build_trainer,
@@ -247,6 +248,8 @@ def observe_evaluation(ctx) -> dict:
     model = Recorder(inner).train()
     record: dict = {}
     _call(record, "returned", evaluate, model, data, cpu)
+    if not torch.is_grad_enabled():  # torch.set_grad_enabled(False) it never undid
+        record.setdefault("wrong", GRAD_LEFT_OFF)
     _call(record, "control", evaluate, control.train(), data, cpu)
     record["calls"] = model.calls
     record["bn_tensor"] = bn_state(inner)
@@ -391,13 +394,10 @@ def judge_evaluate_mode(seen, want, ctx) -> Verdict:
         and not holds_number(control)
         and not any(c.get("training") or c.get("grad") for c in calls)
     )
-    if (silent or same_result(returned, control)) and same_values(
-        seen.get("bn_tensor"), want["bn_tensor"]
-    ):
+    bn_kept = same_values(seen.get("bn_tensor"), want["bn_tensor"])
+    if (silent or same_result(returned, control)) and bn_kept:
         return Verdict.ok(f"{fn} evaluates in eval mode, without gradients")
-    if any(c.get("training") for c in calls) or not same_values(
-        seen.get("bn_tensor"), want["bn_tensor"]
-    ):
+    if any(c.get("training") for c in calls) or not bn_kept:
         return Verdict.wrong(
             f"{fn} ran the model in training mode (dropout active, batch-norm statistics "
             "updated): call model.eval() before the loop"

@@ -4,6 +4,7 @@ returned), in-process?"""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.fixtures import toy
 from tests.grader.families.conftest import Harness
@@ -147,3 +148,19 @@ def test_is_a_train_that_uses_its_criterion_but_sums_told_what_it_did(case):
     from grader.checks.families.loop_results import given_advice  # called on other outputs
 
     assert "other outputs" in given_advice([[2.0, 8]], 1.0, None)
+
+
+def test_is_an_evaluate_that_leaves_gradients_off_told_so(harness):
+    """Blind round 18 (mlp_tuning s07): evaluate calling torch.set_grad_enabled(False) instead of
+    `with torch.no_grad():`, never switching gradients back on, kept every point: each observer
+    starts with gradients on. In the notebook every training after an evaluation (the next epoch
+    of train_and_validate) then raises in backward(). evaluate_mode is lost, and says why."""
+    code = toy.cells()["loops"]
+    old = "    with torch.no_grad():\n        for images, labels in loader:"
+    assert code.count(old) == 1
+    new = "    torch.set_grad_enabled(False)\n    if True:\n        for images, labels in loader:"
+    results = harness.grade(harness.namespace(code.replace(old, new)), ["loops_evaluate"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"evaluate_mode"}, {n: r.message for n, r in results.items()}
+    assert "left gradients switched off" in results["evaluate_mode"].message
+    assert torch.is_grad_enabled()  # the observer's defaults restored it
