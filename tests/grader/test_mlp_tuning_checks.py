@@ -451,3 +451,36 @@ def test_is_a_torchscript_mlp_judged_as_it_computes(harness):
     results = harness.grade(ns, ["module:mlp", "mlp_hidden", "mlp_dropout"])
     assert len(results) == 5 and all(r.status == "pass" for r in results.values()), results
     assert torch.jit._state._enabled.enabled  # given back to the notebook
+
+
+def test_is_the_final_accuracy_measured_through_a_generator_of_transforms(tmp_path):
+    """Blind round 18 (mlp_tuning s16): make_transforms returning a generator of its two
+    transforms, which every cell of the notebook unpacks, lost final_accuracy's 5 points, told
+    "mlp_final.pt could not be evaluated: TypeError: 'generator' object is not subscriptable":
+    the weights were fine. The evaluation transform is unpacked, as the notebook's test cell
+    does; the form of the pair is judged by the transforms checks alone."""
+    from torch.utils.data import Dataset
+    from torchvision import transforms as tv
+
+    ns = {"torch": torch, "nn": torch.nn, "transforms": tv, "Dataset": Dataset}
+    for cell in ("mlp", "transforms"):
+        exec(reference_cells("mlp_tuning")[cell], ns)  # noqa: S102 - the reference's code
+    config = {"hidden_layers": 1, "width": 8, "activation": "tanh", "dropout": 0.0}
+    (tmp_path / "final_config.json").write_text(json.dumps({**config, "normalise": True}))
+    torch.save(ns["MLP"](**config).state_dict(), tmp_path / "mlp_final.pt")
+    torch.save(torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8), tmp_path / "test.pt")
+    ns.update(mean_image=torch.full((28, 28), 0.3), std_image=torch.full((28, 28), 0.2))
+    pair, scores = ns["make_transforms"], {}
+    makes = {"tuple": pair, "generator": lambda *a, **k: (t for t in pair(*a, **k))}
+    for form, make in makes.items():
+        ctx = ProbeContext(
+            ns={**ns, "make_transforms": make},
+            manifest=load_manifest("mlp_tuning"),
+            settings={"seed": 0},
+            workdir=tmp_path,
+            weights_dir=tmp_path,
+            test_images=tmp_path / "test.pt",
+        )
+        scores[form] = final.predictions(ctx)["mlp"]
+    assert "logits_tensor" in scores["generator"], scores["generator"]
+    assert torch.equal(scores["generator"]["logits_tensor"], scores["tuple"]["logits_tensor"])

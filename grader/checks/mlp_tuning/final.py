@@ -18,7 +18,7 @@ TRANSFORM_KEYS = ("normalise", *SWITCHES)  # the configuration keys make_transfo
 def predictions(ctx) -> dict:
     """The submitted model, `MLP(**architecture of the submitted configuration)` with the
     submitted weights, and its scores on the test images through the student's own evaluation
-    transform: `make_transforms(mean_image, std_image, **switches of the configuration)[1]`."""
+    transform: `_, eval = make_transforms(mean_image, std_image, **switches of the config)`."""
     spec = ctx.manifest.model("mlp")
     entry: dict = {}
     out: dict = {"mlp": entry, "load": {}}
@@ -28,8 +28,8 @@ def predictions(ctx) -> dict:
             entry["no_test_split"] = True
             return out
         switches = {k: config[k] for k in TRANSFORM_KEYS if k in config}
-        make = ctx.get("make_transforms")
-        transform = make(ctx.get("mean_image"), ctx.get("std_image"), **switches)[1]
+        make, stats = ctx.get("make_transforms"), (ctx.get("mean_image"), ctx.get("std_image"))
+        _, transform = make(*stats, **switches)  # unpacked as the notebook does: a generator too
         # The run's seed: a model that drops units at evaluation gives one answer per run.
         batches = accuracy.transformed_batches(ctx, transform, seed=int(ctx.settings["seed"]))
         entry["logits_tensor"] = accuracy.scores(model, batches)
