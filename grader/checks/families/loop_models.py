@@ -254,8 +254,8 @@ def step_record(model: nn.Module, optimizer) -> Callable[[], dict]:
 # training in the notebook (train_and_validate's next epoch) then fails in backward().
 GRAD_LEFT_OFF = (
     "left gradients switched off after it returned (torch.set_grad_enabled(False), never "
-    "switched back on): every later training computes no gradients and loss.backward() raises; "
-    "evaluate inside `with torch.no_grad():`, which restores them"
+    "switched back on): code run after it, a training included, records no gradients unless it "
+    "switches them on again (loss.backward() raises); evaluate inside `with torch.no_grad():`"
 )
 
 
