@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import math
 import numbers
 import re
 import traceback
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -481,7 +482,10 @@ def per_pixel(seen: Any, want: torch.Tensor) -> torch.Tensor | None:
 
 def pair_of(value: Any, names: str) -> tuple:
     """`value`, a student's function's result, as the pair `names` ("(model, optimizer)") it
-    must be; WrongValue saying what it is instead."""
+    must be; WrongValue saying what it is instead. A generator (or other iterator) of two counts:
+    the notebook only ever unpacks the result, `a, b = f(...)`, which reads it the same way."""
+    if isinstance(value, Iterator):  # three at most: an endless generator is no pair either
+        value = list(itertools.islice(value, 3))
     if isinstance(value, tuple | list) and len(value) == 2:
         return tuple(value)
     raise WrongValue(f"it returned {kind_of(value)}, not {names}")

@@ -282,6 +282,20 @@ def test_is_augmenting_after_standardise_wrong_and_after_to_tensor_right(steps, 
     )  # not Standardise
 
 
+def test_is_a_generator_of_the_two_transforms_taken_as_their_pair():
+    """Blind round 18 (mlp_tuning s16): make_transforms yielding its two transforms, which every
+    cell of the notebook unpacks (`train_t, eval_t = make_transforms(...)`), lost 4 points as
+    "not a pair"; a generator of three is still no pair."""
+    cell = reference_cells("mlp_tuning")["transforms"]
+    given = "return transforms.Compose(augment + to_tensor), transforms.Compose(to_tensor)"
+    for extra, right in (("", True), (", None", False)):
+        made = f"return (t for t in ({given.removeprefix('return ')}{extra}))"
+        verdicts = _verdicts(
+            transforms, transforms.transform_outputs, transforms=cell.replace(given, made)
+        )
+        assert all((v.fraction == 1) == right for v in verdicts.values()), verdicts
+
+
 def test_is_a_standardise_mistake_named_as_one_and_not_as_an_augmentation_mistake():
     """Blind round 11: a Standardise that ignored the images it was given lost points in the
     augmentation and evaluation checks, whose messages sent the student to the augmentations'

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from grader.checks import kit
-from grader.checks.common import WrongValue, kind_of, same_values
+from grader.checks.common import pair_of, same_values
 from grader.checks.families.images import transformed
 from grader.checks.families.transforms import with_reference_flips
 from grader.checks.kit import judged
@@ -46,8 +46,7 @@ def transform_outputs(ctx) -> dict:
         which, normalise, on = call
         switches = {k: k in on for k in SWITCHES}
         pair = make(mean_image, std_image, normalise=normalise, **switches)
-        if not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise WrongValue(f"make_transforms returned {kind_of(pair)}, not a pair")
+        pair = pair_of(pair, "(train_transform, eval_transform)")
         if normalise and which:  # transforms made later, from other images, leave this one alone
             make(mean_image + 0.25, std_image * 2, normalise=True, **switches)
         # A flip that draws other random numbers (RandomApply) moves every later draw.
@@ -63,7 +62,7 @@ def transform_outputs(ctx) -> dict:
         if normalise and which == 0:  # standardised training images, and evaluation ones
             entry["eval_tensor"] = unscaled(pair[1])
         if normalise and which:  # and unstandardised: tells Standardise's arithmetic apart
-            plain = make(mean_image, std_image, normalise=False, **switches)[1]
+            _, plain = make(mean_image, std_image, normalise=False, **switches)
             entry["plain_tensor"] = transformed(plain, images, seeds)
         return entry
 
