@@ -247,7 +247,29 @@ def step_record(model: nn.Module, optimizer) -> Callable[[], dict]:
     first, steps, cleared = next(model.parameters()), [], []
     optimizer.register_step_post_hook(lambda *_: steps.append(1))
     first.register_hook(lambda _: cleared.append(first.grad is None or not first.grad.any()))
-    return lambda: {"steps": len(steps), "cleared": bool(cleared) and all(map(bool, cleared))}
+    return lambda: {
+        "steps": len(steps),
+        "cleared": bool(cleared) and all(map(bool, cleared)),
+        "backward": len(cleared),  # backward passes that reached the weights
+    }
+
+
+def unmoved_advice(seen: dict, fn: str) -> str:
+    """Why `fn`'s steps left the weights where they were, from `step_record`'s record. Steps
+    taken but no backward pass through the weights: the loss had no graph (blind round 18:
+    `@torch.no_grad()` on train_epoch, backward's error silenced by `loss.requires_grad_()`),
+    which the advice about step() and zero_grad() did not name."""
+    if seen.get("steps") and seen.get("backward") == 0:
+        return (
+            f"{fn} called optimizer.step() but no gradient ever reached the weights: compute "
+            f"the loss with gradients on (no @torch.no_grad() on {fn}, no torch.no_grad() or "
+            "torch.set_grad_enabled(False) around it, no .detach()) and call loss.backward() "
+            "on it (loss.requires_grad_() only hides that the loss has no graph)"
+        )
+    return (
+        f"{fn} did not change the weights: is optimizer.step() called, after "
+        "loss.backward() and with no optimizer.zero_grad() between the two?"
+    )
 
 
 # An evaluate that switched gradients off for good (blind round 18, mlp_tuning): every later

@@ -64,6 +64,7 @@ from grader.checks.families.loop_models import (
     other_loss,
     probe_model,
     step_record,
+    unmoved_advice,
 )
 from grader.checks.families.loop_results import (
     as_text,
@@ -536,10 +537,7 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     other_loss = number(target) is not None and not same_number(loss, target)
     seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     if not seen.get("moved"):
-        return Verdict.wrong(
-            f"{fn} did not change the weights: is optimizer.step() called, after "
-            "loss.backward() and with no optimizer.zero_grad() between the two?"
-        )
+        return Verdict.wrong(unmoved_advice(seen, fn))
     if 0 < seen.get("steps", 3) < want.get("steps", 3):
         return Verdict.wrong(
             f"{fn} called optimizer.step() {seen['steps']} times for {want['steps']} batches: "

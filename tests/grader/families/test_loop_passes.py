@@ -164,3 +164,23 @@ def test_is_an_evaluate_that_leaves_gradients_off_told_so(harness):
     assert failing == {"evaluate_mode"}, {n: r.message for n, r in results.items()}
     assert "left gradients switched off" in results["evaluate_mode"].message
     assert torch.is_grad_enabled()  # the observer's defaults restored it
+
+
+def test_is_a_train_under_no_grad_told_that_no_gradient_reached_the_weights(harness):
+    """Blind round 18 (cifar s07): train_epoch decorated with @torch.no_grad(), backward's
+    error ("does not require grad") silenced by loss.requires_grad_(True), never trained. It
+    lost train_zero_grad, rightly, told "is optimizer.step() called, after loss.backward() and
+    with no optimizer.zero_grad() between the two?", all of which it did. The backward passes
+    that reach the weights are counted, and none with steps taken is named as such."""
+    code = toy.cells()["loops"]
+    old = "        loss.backward()\n"
+    assert code.count(old) == 1 and code.startswith("def train_epoch(")
+    code = "@torch.no_grad()\n" + code.replace(old, "        loss.requires_grad_(True)\n" + old)
+    results = harness.grade(harness.namespace(code), ["loops"])
+    failing = {n for n, r in results.items() if r.status in ("fail", "error")}
+    assert failing == {"train_zero_grad"}, {n: r.message for n, r in results.items()}
+    told = results["train_zero_grad"].message
+    assert "no gradient ever reached the weights" in told and "@torch.no_grad()" in told, told
+    unstepped = toy.cells()["loops"].replace("        optimizer.step()\n", "", 1)
+    told = harness.grade(harness.namespace(unstepped), ["loops"])["train_zero_grad"].message
+    assert "is optimizer.step() called" in told, told  # a missing step still named
