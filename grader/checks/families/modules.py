@@ -44,6 +44,7 @@ from grader.checks.common import (
     unregistered_modules,
 )
 from grader.checks.families import behaviour
+from grader.checks.families.behaviour import transposed_layout
 from grader.spec import CheckSet, Verdict
 
 NAME = "modules"
@@ -313,6 +314,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             x = inputs(BATCH, *input_shape(entry, values, ctx.manifest), seed=seed + i)
             behaviour.shape_lazy(module.eval(), x)
             seen["param_shapes"] = param_shapes(module)
+            seen["hand_shapes"] = sorted(list(p.shape) for p in behaviour.hand_matrices(module))
             seen["params"] = param_count(module)
             seen["unregistered"] = unregistered_modules(module)[:5]
             seen["parametrized"] = behaviour.parametrized_layers(module)
@@ -456,7 +458,7 @@ def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
             difference = diff_shapes(want["outside_shapes"], seen.get("outside_shapes") or [])
             return f"layers outside the {'/'.join(entry.parts)} blocks: {difference}{hint}"
         return None
-    if seen.get("param_shapes") != want["param_shapes"]:
+    if seen.get("param_shapes") != want["param_shapes"] and not transposed_layout(seen, want):
         return (
             f"{seen.get('params')} parameters, expected {want['params']}: "
             f"{diff_shapes(want['param_shapes'], seen.get('param_shapes') or [])}{hint}"
@@ -465,6 +467,8 @@ def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
 
 
 def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
+    if transposed_layout(seen, want, outputs=True):  # (in, out) matrices applied as x @ W
+        return behaviour.gradient_problem(seen, want)
     for mode, name in (("eval", "evaluation"), ("train", "training")):
         key = f"{mode}_tensor"
         if key not in seen:
