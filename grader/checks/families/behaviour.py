@@ -47,6 +47,7 @@ from grader.checks.common import (
     plain,
     same_values,
 )
+from grader.checks.families.layouts import MODES, hand_matrices
 from grader.checks.families.linears import linear_calls
 from grader.checks.families.placement import placement_error
 from grader.checks.gpu import Resident, resident_outputs
@@ -94,60 +95,27 @@ def fix_parameters(module: nn.Module, seed: int, x: torch.Tensor | None = None) 
             norm.eps = 1e-5
 
 
-def hand_matrices(module: nn.Module) -> list[nn.Parameter]:
-    """The non-square matrices registered by hand (nn.Parameter attributes, a ParameterList),
-    not a torch layer's weight, whose (out, in) layout torch fixes. Kept as (in, out) and applied
-    as `x @ W` or by einsum, such a layer computes what nn.Linear does (blind round 18)."""
-    found = []
-    for m in module.modules():
-        if not type(m).__module__.startswith("torch.") or isinstance(
-            m, (nn.ParameterList, nn.ParameterDict)
-        ):
-            found += [
-                p for p in m.parameters(recurse=False) if p.dim() == 2 and len(set(p.shape)) > 1
-            ]
-    return found
-
-
 def _transposed(module: nn.Module, x: torch.Tensor, seed: int) -> dict:
     """`outputs`' evaluation and training tensors ("transposed_" before their keys) with each
     of `hand_matrices` given the transpose of its transposed shape's value (the value nn.Linear's
-    weight gets); every value fixed again after. {} without such matrices."""
+    weight gets); every value (and buffer: a hand-built batch norm's statistics) put back after.
+    {} without such matrices."""
     matrices, seen = hand_matrices(module), {}
     if not matrices:
         return seen
+    buffers = [b.clone() for b in module.buffers()]
     with torch.no_grad():
         for parameter in matrices:
             parameter.copy_(value_for(tuple(parameter.shape)[::-1], seed).T)
-        for mode in ("eval", "train"):
+        for mode in MODES:
             module.train(mode == "train")
             _seed_masks(seed)
-            out = plain(module(x))
-            if isinstance(out, torch.Tensor) and out.is_floating_point():
+            if isinstance(out := plain(module(x)), torch.Tensor) and out.is_floating_point():
                 seen[f"transposed_{mode}_tensor"] = out.detach().float()
+        for buffer, kept in zip(module.buffers(), buffers, strict=True):
+            buffer.copy_(kept)
     fix_parameters(module, seed)
     return seen
-
-
-MODES = ("eval", "train")
-
-
-def transposed_layout(seen: dict, want: dict, outputs: bool = False) -> bool:
-    """Whether the parameter shapes are the reference's once the matrices registered by hand
-    ("hand_shapes": `hand_matrices`) are read as (in, out); with `outputs`, whether the outputs
-    are then too, in both modes (`_transposed`). Blind round 18: a Dense of (in, out)
-    nn.Parameters applied as x @ W, right, lost its shape check ("unexpected parameters of shape
-    3072x256")."""
-    hand, rest = seen.get("hand_shapes") or [], list(seen.get("param_shapes") or [])
-    for shape in hand:
-        if shape not in rest:
-            return False
-        rest.remove(shape)
-    if not hand or sorted(rest + [s[::-1] for s in hand]) != want.get("param_shapes"):
-        return False
-    return not outputs or all(
-        same_values(seen.get(f"transposed_{m}_tensor"), want.get(f"{m}_tensor")) for m in MODES
-    )
 
 
 # Masks (dropout, noise) come from a stream of their own: were the global generator seeded with

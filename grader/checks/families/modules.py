@@ -44,7 +44,7 @@ from grader.checks.common import (
     unregistered_modules,
 )
 from grader.checks.families import behaviour
-from grader.checks.families.behaviour import transposed_layout
+from grader.checks.families.layouts import hand_matrices, transposed_layout
 from grader.spec import CheckSet, Verdict
 
 NAME = "modules"
@@ -314,7 +314,7 @@ def observe(entry: ModuleEntry, with_behaviour: bool):
             x = inputs(BATCH, *input_shape(entry, values, ctx.manifest), seed=seed + i)
             behaviour.shape_lazy(module.eval(), x)
             seen["param_shapes"] = param_shapes(module)
-            seen["hand_shapes"] = sorted(list(p.shape) for p in behaviour.hand_matrices(module))
+            seen["hand_shapes"] = sorted(list(p.shape) for p in hand_matrices(module))
             seen["params"] = param_count(module)
             seen["unregistered"] = unregistered_modules(module)[:5]
             seen["parametrized"] = behaviour.parametrized_layers(module)
