@@ -84,6 +84,12 @@ def pass_problem(seen: dict, want: dict, fn: str, key: str = "train_mode") -> st
         images = [[c.get("images") for c in each] for each in calls]
         if None in images[0] + images[1] or images[0] == images[1]:
             return None
+        if abs(sum(images[0]) - sum(images[1])) > 1e-2 + 1e-6 * abs(sum(images[1])):
+            return (  # blind 18 (res): not reshuffled (the sum of all would be kept) but changed
+                f"{fn} ran the model on the loader's batches, but their images changed before "
+                "the model saw them (normalised again, augmented or noised in the loop, in "
+                "place?): the data cell prepares them; pass each batch to the model as it comes"
+            )
         return (
             f"{fn} ran the model on batches of the loader's sizes but other images in them "
             f"(a DataLoader of its own over loader.dataset, reshuffled?): iterate over the loader "

@@ -184,3 +184,19 @@ def test_is_a_train_under_no_grad_told_that_no_gradient_reached_the_weights(harn
     unstepped = toy.cells()["loops"].replace("        optimizer.step()\n", "", 1)
     told = harness.grade(harness.namespace(unstepped), ["loops"])["train_zero_grad"].message
     assert "is optimizer.step() called" in told, told  # a missing step still named
+
+
+def test_is_a_train_that_changes_its_batches_not_told_it_reshuffled(harness):
+    """Blind round 18 (res_dense_nets s09): train_epoch standardising each batch in place
+    (images.sub_(images.mean()).div_(images.std())) lost train_zero_grad, told it ran "other
+    images (a DataLoader of its own over loader.dataset, reshuffled?)": it iterated over its
+    loader. A reshuffle keeps the sum of all the images; a change to them does not: told so."""
+    code = toy.cells()["loops"]
+    move = "        images, labels = images.to(device), labels.to(device)\n        optimizer"
+    assert code.count(move) == 1
+    again = "        images.sub_(images.mean()).div_(images.std())\n        optimizer"
+    edited = code.replace(move, move.replace("        optimizer", again))
+    results = harness.grade(harness.namespace(edited), ["loops"])
+    told = results["train_zero_grad"].message
+    assert results["train_zero_grad"].status == "fail", told
+    assert "images changed" in told and "reshuffled" not in told, told
