@@ -110,6 +110,33 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- DenseBlock
 
 
+@contextlib.contextmanager
+def functional_layers(convs: list, norms: list):
+    """While open, what F.conv2d with a 3x3 weight receives goes to `convs` and the channels
+    F.batch_norm normalises to `norms`: nn.Conv2d and nn.BatchNorm2d call them, and so do layers
+    built of a student's own parameters (blind round 18: a dense layer's batch norm through
+    F.batch_norm was "0 BatchNorm2d layers", a conv through F.conv2d "no nn.Conv2d called")."""
+    functional = torch.nn.functional
+    conv2d, batch_norm = functional.conv2d, functional.batch_norm
+
+    def conv(*args, **kwargs):
+        x = args[0] if args else kwargs["input"]
+        weight = args[1] if len(args) > 1 else kwargs["weight"]
+        if tuple(weight.shape[-2:]) == (3, 3):
+            convs.append(x.detach().clone())
+        return conv2d(*args, **kwargs)
+
+    def norm(*args, **kwargs):
+        norms.append(int((args[0] if args else kwargs["input"]).shape[1]))
+        return batch_norm(*args, **kwargs)
+
+    functional.conv2d, functional.batch_norm = conv, norm
+    try:
+        yield
+    finally:
+        functional.conv2d, functional.batch_norm = conv2d, batch_norm
+
+
 @OWN.observer(draw=module_settings("denseblock"))
 def denseblock_structure(ctx) -> dict:
     """What each 3x3 convolution of the student's DenseBlock receives, its batch norms, and
@@ -123,9 +150,12 @@ def denseblock_structure(ctx) -> dict:
         convs = [m for m in modules_of_type(block, nn.Conv2d) if tuple(m.kernel_size) == (3, 3)]
         seen, remove = record_calls(convs, lambda m, inputs: inputs[0].detach().clone())
         x = inputs(2, in_channels, size, size, seed=seed + i)
-        with torch.no_grad():
+        called, norms = [], []
+        with torch.no_grad(), functional_layers(called, norms):
             out = block(x)
         remove()
+        seen = seen or called  # the modules' hooks first: what they saw, layer by layer
+        modules = sorted(m.num_features for m in modules_of_type(block, nn.BatchNorm2d))
         entry = {
             "conv3x3_inputs": [int(t.shape[1]) for t in seen],
             "conv3x3_inputs_nonnegative": all(bool((t >= 0).all()) for t in seen),
@@ -134,9 +164,7 @@ def denseblock_structure(ctx) -> dict:
                 for p in block.parameters()
                 if p.dim() == 4 and p.shape[-2:] == (3, 3)
             ),
-            "batchnorm_features": sorted(
-                m.num_features for m in modules_of_type(block, nn.BatchNorm2d)
-            ),
+            "batchnorm_features": modules or sorted(norms),
             "input_channels_kept": False,
         }
         if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2:] == x.shape[2:]:

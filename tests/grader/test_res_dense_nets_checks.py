@@ -285,3 +285,62 @@ def test_is_a_dense_block_of_scripted_layers_judged_on_its_layers():
     assert "torch.jit.script(nn.Sequential" in scripted and "for layer in" in scripted
     lost = _lost(Harness.of("res_dense_nets"), scripted, "denseblock_layer_order")
     assert not lost, lost
+
+
+# Dense layers of the student's own parameters: a batch norm through F.batch_norm with its own
+# buffers, a 3x3 convolution through F.conv2d; `BATCH_STATS` always normalises with the batch's
+# statistics (training=True), a real mistake: the running ones are never used in eval.
+HAND_BUILT = """
+class Norm(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(c)), nn.Parameter(torch.zeros(c))
+        self.register_buffer("running_mean", torch.zeros(c))
+        self.register_buffer("running_var", torch.ones(c))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                            BATCH_STATS)
+
+
+class Conv(nn.Module):
+    def __init__(self, c, k):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(k, c, 3, 3) / (3 * c**0.5))
+        self.bias = nn.Parameter(torch.zeros(k))
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight, self.bias, padding=1)
+
+
+class DenseBlock(nn.Module):
+    def __init__(self, in_channels, num_layers, growth_rate):
+        super().__init__()
+        c, k = in_channels, growth_rate
+        self.layers = nn.ModuleList(
+            nn.Sequential(Norm(c + i * k), nn.ReLU(), Conv(c + i * k, k))
+            for i in range(num_layers)
+        )
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.cat([x, layer(x)], dim=1)
+        return x
+"""
+
+
+@pytest.mark.parametrize(("batch_stats", "lost"), [("self.training", set()), ("True", {"be"})])
+def test_is_a_dense_block_of_hand_built_layers_judged_on_what_they_compute(batch_stats, lost):
+    """Blind round 18 (res x13): a dense layer's batch norm written with F.batch_norm lost
+    denseblock_layer_order, told "0 BatchNorm2d layers" (a conv through F.conv2d: "no
+    nn.Conv2d 3x3 layer was called"); only nn.BatchNorm2d and nn.Conv2d modules were seen. The
+    F.batch_norm and F.conv2d calls are recorded now: right layers pass, and a norm that always
+    uses the batch's statistics loses denseblock_behaviour alone."""
+    harness = Harness.of("res_dense_nets")
+    checks = harness.checkset.checks
+    observers = sorted({checks[n].observer for n in checks if n.startswith("denseblock")})
+    ns = harness.namespace(HAND_BUILT.replace("BATCH_STATS", batch_stats))
+    results = harness.grade(ns, observers)
+    failing = {n for n, r in results.items() if r.points < r.max_points}
+    want = {"denseblock_behaviour"} if lost else set()
+    assert failing == want, {n: results[n].message for n in failing}
