@@ -111,30 +111,38 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
 
 
 @contextlib.contextmanager
-def functional_layers(convs: list, norms: list):
-    """While open, what F.conv2d with a 3x3 weight receives goes to `convs` and the channels
-    F.batch_norm normalises to `norms`: nn.Conv2d and nn.BatchNorm2d call them, and so do layers
-    built of a student's own parameters (blind round 18: a dense layer's batch norm through
-    F.batch_norm was "0 BatchNorm2d layers", a conv through F.conv2d "no nn.Conv2d called")."""
+def functional_calls(seen: dict, weights: frozenset = frozenset()):
+    """While open, the inputs of F.conv2d with a 3x3 weight go to seen["conv"], the channels
+    F.batch_norm normalises to seen["norm"], and the inputs of F.linear with one of `weights`
+    (ids of the model's registered parameters: not a layer made inside forward) to
+    seen["linear"]. nn.Conv2d, nn.BatchNorm2d and nn.Linear call them, and so do layers of a
+    student's own parameters (blind round 18: a dense layer's batch norm through F.batch_norm
+    was "0 BatchNorm2d layers", a classifier through F.linear "no registered nn.Linear")."""
     functional = torch.nn.functional
-    conv2d, batch_norm = functional.conv2d, functional.batch_norm
+    saved = functional.conv2d, functional.batch_norm, functional.linear
+
+    def arg(args, kwargs, i, name):
+        return args[i] if len(args) > i else kwargs[name]
 
     def conv(*args, **kwargs):
-        x = args[0] if args else kwargs["input"]
-        weight = args[1] if len(args) > 1 else kwargs["weight"]
-        if tuple(weight.shape[-2:]) == (3, 3):
-            convs.append(x.detach().clone())
-        return conv2d(*args, **kwargs)
+        if tuple(arg(args, kwargs, 1, "weight").shape[-2:]) == (3, 3):
+            seen.setdefault("conv", []).append(arg(args, kwargs, 0, "input").detach().clone())
+        return saved[0](*args, **kwargs)
 
     def norm(*args, **kwargs):
-        norms.append(int((args[0] if args else kwargs["input"]).shape[1]))
-        return batch_norm(*args, **kwargs)
+        seen.setdefault("norm", []).append(int(arg(args, kwargs, 0, "input").shape[1]))
+        return saved[1](*args, **kwargs)
 
-    functional.conv2d, functional.batch_norm = conv, norm
+    def linear(*args, **kwargs):
+        if id(arg(args, kwargs, 1, "weight")) in weights:
+            seen.setdefault("linear", []).append(arg(args, kwargs, 0, "input"))
+        return saved[2](*args, **kwargs)
+
+    functional.conv2d, functional.batch_norm, functional.linear = conv, norm, linear
     try:
         yield
     finally:
-        functional.conv2d, functional.batch_norm = conv2d, batch_norm
+        functional.conv2d, functional.batch_norm, functional.linear = saved
 
 
 @OWN.observer(draw=module_settings("denseblock"))
@@ -150,11 +158,11 @@ def denseblock_structure(ctx) -> dict:
         convs = [m for m in modules_of_type(block, nn.Conv2d) if tuple(m.kernel_size) == (3, 3)]
         seen, remove = record_calls(convs, lambda m, inputs: inputs[0].detach().clone())
         x = inputs(2, in_channels, size, size, seed=seed + i)
-        called, norms = [], []
-        with torch.no_grad(), functional_layers(called, norms):
+        called: dict[str, list] = {}
+        with torch.no_grad(), functional_calls(called):
             out = block(x)
         remove()
-        seen = seen or called  # the modules' hooks first: what they saw, layer by layer
+        seen = seen or called.get("conv", [])  # the modules' hooks first: layer by layer
         modules = sorted(m.num_features for m in modules_of_type(block, nn.BatchNorm2d))
         entry = {
             "conv3x3_inputs": [int(t.shape[1]) for t in seen],
@@ -164,7 +172,7 @@ def denseblock_structure(ctx) -> dict:
                 for p in block.parameters()
                 if p.dim() == 4 and p.shape[-2:] == (3, 3)
             ),
-            "batchnorm_features": modules or sorted(norms),
+            "batchnorm_features": modules or sorted(called.get("norm", [])),
             "input_channels_kept": False,
         }
         if isinstance(out, torch.Tensor) and out.dim() == 4 and out.shape[2:] == x.shape[2:]:
@@ -259,9 +267,11 @@ def densenet_wiring(ctx) -> dict:
         handles = [m.register_forward_hook(on_block) for m in blocks]
         handles += [m.register_forward_hook(on_transition) for m in transitions]
         fc_inputs, remove_fc = record_calls(linears, lambda m, i: sample_shape(i[0], BATCH))
-        with torch.no_grad():
+        called: dict[str, list] = {}
+        with torch.no_grad(), functional_calls(called, frozenset(map(id, model.parameters()))):
             model(inputs(BATCH, *image))
         remove_fc()
+        fc_inputs = fc_inputs or [sample_shape(x, BATCH) for x in called.get("linear", [])]
         for h in handles:
             h.remove()
         inside = {id(p) for m in (*blocks, *transitions) for p in m.parameters()}
@@ -335,7 +345,7 @@ def _fc_input(entry, want, ctx, i) -> str | None:
     channels = [last[0]]
     if entry["last_linear_input"] is None:
         return (
-            "no registered nn.Linear runs in its forward pass, expected one that receives "
+            "no registered linear layer runs in its forward pass, expected one that receives "
             f"{channels}: a layer made inside forward is no submodule (new random weights at "
             "every call, never trained nor saved): make it in __init__"
         )

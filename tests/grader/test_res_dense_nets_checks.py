@@ -344,3 +344,37 @@ def test_is_a_dense_block_of_hand_built_layers_judged_on_what_they_compute(batch
     failing = {n for n, r in results.items() if r.points < r.max_points}
     want = {"denseblock_behaviour"} if lost else set()
     assert failing == want, {n: results[n].message for n in failing}
+
+
+OWN_CLASSIFIER = """
+class Classifier(nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_out, n_in) / n_in**0.5)
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return F.linear(x, self.weight, self.bias)
+
+
+class DenseNet(nn.Module):
+    def __init__(self, growth_rate=12):
+        super().__init__()
+        c = 4 + 3 * growth_rate
+        self.stem = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.AvgPool2d(2))
+        self.block1, self.block2 = DenseBlock(4, 3, growth_rate), DenseBlock(4, 3, growth_rate)
+        self.transition = Transition(c, 4)
+        self.fc = Classifier(c, 10)
+
+    def forward(self, x):
+        return self.fc(self.block2(self.transition(self.block1(self.stem(x)))).mean((2, 3)))
+"""
+
+
+def test_is_a_classifier_of_its_own_parameters_seen_as_the_final_layer():
+    """Blind round 18 (res y18): a DenseNet whose classifier is a module of its own parameters
+    applied with F.linear lost densenet_fc_input, told "no registered nn.Linear runs ... a layer
+    made inside forward": F.linear calls on the model's own weights are recorded now (one made
+    inside forward still is not: test_is_a_classifier_made_inside_forward_told_so)."""
+    lost = _lost(Harness.of("res_dense_nets"), OWN_CLASSIFIER, "densenet_fc_input")
+    assert not lost, lost
