@@ -9,6 +9,7 @@ import contextlib
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from grader.checks import kit
 from grader.checks.common import (
@@ -110,39 +111,30 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
 # ---------------------------------------------------------------- DenseBlock
 
 
-@contextlib.contextmanager
-def functional_calls(seen: dict, weights: frozenset = frozenset()):
-    """While open, the inputs of F.conv2d with a 3x3 weight go to seen["conv"], the channels
+class FunctionalCalls(torch.overrides.TorchFunctionMode):
+    """Under it, the inputs of F.conv2d with a 3x3 weight go to seen["conv"], the channels
     F.batch_norm normalises to seen["norm"], and the inputs of F.linear with one of `weights`
     (ids of the model's registered parameters: not a layer made inside forward) to
     seen["linear"]. nn.Conv2d, nn.BatchNorm2d and nn.Linear call them, and so do layers of a
     student's own parameters (blind round 18: a dense layer's batch norm through F.batch_norm
     was "0 BatchNorm2d layers", a classifier through F.linear "no registered nn.Linear")."""
-    functional = torch.nn.functional
-    saved = functional.conv2d, functional.batch_norm, functional.linear
 
-    def arg(args, kwargs, i, name):
-        return args[i] if len(args) > i else kwargs[name]
+    def __init__(self, seen: dict, weights: frozenset = frozenset()):
+        super().__init__()
+        self.seen, self.weights = seen, weights
 
-    def conv(*args, **kwargs):
-        if tuple(arg(args, kwargs, 1, "weight").shape[-2:]) == (3, 3):
-            seen.setdefault("conv", []).append(arg(args, kwargs, 0, "input").detach().clone())
-        return saved[0](*args, **kwargs)
-
-    def norm(*args, **kwargs):
-        seen.setdefault("norm", []).append(int(arg(args, kwargs, 0, "input").shape[1]))
-        return saved[1](*args, **kwargs)
-
-    def linear(*args, **kwargs):
-        if id(arg(args, kwargs, 1, "weight")) in weights:
-            seen.setdefault("linear", []).append(arg(args, kwargs, 0, "input"))
-        return saved[2](*args, **kwargs)
-
-    functional.conv2d, functional.batch_norm, functional.linear = conv, norm, linear
-    try:
-        yield
-    finally:
-        functional.conv2d, functional.batch_norm, functional.linear = saved
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (F.conv2d, F.batch_norm, F.linear):
+            x = args[0] if args else kwargs["input"]
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            if func is F.batch_norm:
+                self.seen.setdefault("norm", []).append(int(x.shape[1]))
+            elif func is F.conv2d and tuple(weight.shape[-2:]) == (3, 3):
+                self.seen.setdefault("conv", []).append(x.detach().clone())
+            elif func is F.linear and id(weight) in self.weights:
+                self.seen.setdefault("linear", []).append(x)
+        return func(*args, **kwargs)
 
 
 @OWN.observer(draw=module_settings("denseblock"))
@@ -159,7 +151,7 @@ def denseblock_structure(ctx) -> dict:
         seen, remove = record_calls(convs, lambda m, inputs: inputs[0].detach().clone())
         x = inputs(2, in_channels, size, size, seed=seed + i)
         called: dict[str, list] = {}
-        with torch.no_grad(), functional_calls(called):
+        with torch.no_grad(), FunctionalCalls(called):
             out = block(x)
         remove()
         seen = seen or called.get("conv", [])  # the modules' hooks first: layer by layer
@@ -268,7 +260,7 @@ def densenet_wiring(ctx) -> dict:
         handles += [m.register_forward_hook(on_transition) for m in transitions]
         fc_inputs, remove_fc = record_calls(linears, lambda m, i: sample_shape(i[0], BATCH))
         called: dict[str, list] = {}
-        with torch.no_grad(), functional_calls(called, frozenset(map(id, model.parameters()))):
+        with torch.no_grad(), FunctionalCalls(called, frozenset(map(id, model.parameters()))):
             model(inputs(BATCH, *image))
         remove_fc()
         fc_inputs = fc_inputs or [sample_shape(x, BATCH) for x in called.get("linear", [])]
