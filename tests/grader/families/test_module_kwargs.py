@@ -199,3 +199,23 @@ def test_are_listed_layers_that_are_registered_too_not_called_unregistered():
 
     assert unregistered_modules(_Listed(register=False)) == ["between"]
     assert unregistered_modules(_Listed(register=True)) == []
+
+
+class _OnBatch(nn.BatchNorm2d):
+    def forward(self, x):  # the batch's statistics in every mode
+        b = torch.nn.functional.batch_norm
+        return b(x, self.running_mean, self.running_var, self.weight, self.bias, training=True)
+
+
+def test_is_a_batch_norm_on_batch_statistics_in_eval_told_so_not_the_layer_order():
+    # Blind round 18 (res x13): a dense layer's batch norm by hand, F.batch_norm(...,
+    # training=True), lost denseblock_behaviour, rightly, told "check the order of the layers,
+    # activations, pooling and the skip or concatenation paths": all right. Training mode
+    # agreed with the reference; that is said now, and what acts in evaluation mode alone.
+    from grader.checks.families import behaviour
+
+    x = torch.randn(5, 1, 6, 6)
+    want = behaviour.outputs(_normed(nn.BatchNorm2d(4)), x, 3)
+    problem = modules._behaviour_problem(None, behaviour.outputs(_normed(_OnBatch(4)), x, 3), want)
+    assert "in training mode but not in evaluation mode" in problem, problem
+    assert "order of the layers" not in problem, problem
