@@ -33,6 +33,7 @@ from grader.notebook_io import (
     redefined_parts,
     release_imports,
     release_test_sources,
+    star_imports,
     stopped_cells,
 )
 from grader.probe import colab
@@ -278,6 +279,7 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     )
     report.notes += result.notes + redefined_parts(notebook, release, result.graded)
     report.notes += patched_parts(release, result.patched) + stopped_cells(result.cells)
+    report.notes += star_imports(notebook)
     report.machine_trouble = list(result.machine_trouble)
     if not run.inputs.intact():
         report.machine_trouble.append("the shared test images changed during the run")

@@ -8,8 +8,10 @@ stray bytes that are not UTF-8) and strict where nothing can be graded (not JSON
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -276,6 +278,29 @@ def patched_parts(release: Path, patched: dict[str, int]) -> list[str]:
                 "as that cell left it (as a run from top to bottom does); to try a change, give "
                 f"the changed class a new name (a subclass of {name})"
             )
+    return notes
+
+
+def star_imports(notebook: StudentNotebook) -> list[str]:
+    """A note for each `from M import *` of the student's where M, already loaded here (the
+    grader imports nothing a student names), has public names that Python's built-ins have:
+    blind round 18 (res): after `from torch import *` DenseBlock's range(num_layers) called
+    torch.range and raised 'range() missing 1 required positional arguments: "end"', every
+    DenseBlock check said so and nothing said why."""
+    notes = []
+    for number, code in zip(notebook.numbers, notebook.code_cells, strict=True):
+        for node in ast.walk(cell_tree(code) or ast.Module(body=[], type_ignores=[])):
+            if not isinstance(node, ast.ImportFrom) or node.names[0].name != "*":
+                continue
+            module = sys.modules.get(node.module or "")
+            names = getattr(module, "__all__", None) or [n for n in dir(module) if n[0] != "_"]
+            if taken := sorted(set(names) & {n for n in dir(builtins) if n[0] != "_"}):
+                notes.append(
+                    f"cell {number}: `from {node.module} import *` replaces Python's built-ins "
+                    f"{', '.join(taken)} with {node.module}'s for every cell after it, so code "
+                    "that calls them as Python's raises or computes something else: import "
+                    f"the module by its name (import {node.module}) instead"
+                )
     return notes
 
 

@@ -14,6 +14,7 @@ from grader.notebook_io import (
     patched_parts,
     redefined_parts,
     release_imports,
+    star_imports,
     stopped_cells,
 )
 from grader.probe.kept import Kept
@@ -228,3 +229,19 @@ def test_is_a_code_cell_turned_into_a_raw_or_markdown_cell_noted():
         "cell 2 (confusion) is a raw cell, so it did not run and defined nothing: turn it back "
         "into a code cell"
     ]
+
+
+def test_is_a_star_import_that_takes_over_built_ins_noted():
+    # Blind round 18 (res s06): after `from torch import *` DenseBlock's range(num_layers) was
+    # torch.range: every DenseBlock check said 'range() missing 1 required positional
+    # arguments: "end"', and nothing said why.
+    cells = [
+        "import torch",
+        "from torch import *",
+        "from torch.nn import *",
+        "from no_such import *",
+    ]
+    notebook = StudentNotebook(path=None, code_cells=cells, numbers=[3, 5, 7, 9])
+    (note,) = star_imports(notebook)
+    assert note.startswith("cell 5: `from torch import *` replaces Python's built-ins"), note
+    assert " range, round, sum with torch's" in note and "import torch)" in note, note
