@@ -69,7 +69,8 @@ class Kept:
             return
         closing = self.closing_after is not None and index > self.closing_after
         for name in changed.keys() & self.used.keys() if closing else ():  # after its last use
-            self.undone[name] = self.used[name]
+            if not _stub(self.used[name]):  # a placeholder the given cells met: this stands
+                self.undone[name] = self.used[name]
         defs = {k: v for k, v in changed.items() if isinstance(v, type | FunctionType)}
         mine = {k for k, v in defs.items() if getattr(v, "__module__", None) == ns.get("__name__")}
         for name, value in changed.items():  # a module's name rebound: earlier readers pinned
@@ -191,6 +192,18 @@ def _codes(value: type | FunctionType) -> list[CodeType]:
     members = [value] if isinstance(value, FunctionType) else list(vars(value).values())
     codes = [getattr(getattr(m, "__func__", m), "__code__", None) for m in members]
     return [c for c in codes if isinstance(c, CodeType)]
+
+
+def _stub(value: Any) -> bool:
+    """Whether a function, or a method of a class, does nothing but raise NotImplementedError
+    (after super().__init__()): the release's placeholder, not filled in. Blind round 18 (res):
+    every part written in one cell after the notebook's last, the placeholders left, was
+    graded on the placeholders the given cells had met (0 of 50)."""
+    placeholder = {"NotImplementedError", "super", "__init__"}
+    codes = _codes(value) if isinstance(value, type | FunctionType) else []
+    return any(
+        "NotImplementedError" in c.co_names and set(c.co_names) <= placeholder for c in codes
+    )
 
 
 def _globals_read(value: type | FunctionType) -> set[str]:

@@ -245,3 +245,21 @@ def test_is_a_star_import_that_takes_over_built_ins_noted():
     (note,) = star_imports(notebook)
     assert note.startswith("cell 5: `from torch import *` replaces Python's built-ins"), note
     assert " range, round, sum with torch's" in note and "import torch)" in note, note
+
+
+def test_is_a_placeholder_answered_after_the_last_part_graded_on_the_answer():
+    """Blind round 18 (res z20): every part written in one cell after the notebook's last, the
+    given cells left raising NotImplementedError, scored 0 of 50: a definition rebound after
+    the last part is an experiment, and the checks met what the given cells had met, the
+    placeholders. A placeholder is no answer: the later definition stands; a real one stays."""
+    stub = "class Block:\n    def __init__(self):\n        super().__init__()\n"
+    stub += "        raise NotImplementedError()\n"
+    real = "class Block:\n    def __init__(self):\n        self.ok = True\n"
+    for first, kept_first in ((stub, False), (real.replace("True", "False"), True)):
+        cells = [first, "try:\n    Block()\nexcept NotImplementedError:\n    pass\n", "x = 1", real]
+        keep, ns = Kept({1}, closing_after=2), {"__name__": "__main__"}
+        for index, source in enumerate(cells):
+            before = dict(ns)
+            exec(source, ns)  # noqa: S102 - test code
+            keep.after(index, before, ns, {"Block"} if index == 1 else set())
+        assert ("Block" in keep.clobbered()) is kept_first, (first, keep.clobbered())
