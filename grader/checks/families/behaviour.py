@@ -226,14 +226,6 @@ def other_outputs(name: str, seen: dict, want: dict) -> str:
             "norm keep no running statistics (track_running_stats=False), so that evaluation "
             "mode normalises with the batch's own?"
         )
-    elif name == "evaluation" and same_values(seen.get("train_tensor"), want.get("train_tensor")):
-        # Blind 18 (res): F.batch_norm(..., training=True) by hand was sent to the layer order.
-        said = (
-            "its outputs are the reference's in training mode but not in evaluation mode: does "
-            "a batch norm keep normalising with the batch's statistics after model.eval() "
-            "(F.batch_norm(..., training=True) for training=self.training), or does code of its "
-            "own depend on self.training?"
-        ) + parametrized_hint(seen)
     return said
 
 

@@ -466,6 +466,21 @@ def _parameter_problem(entry: ModuleEntry, seen, want) -> str | None:
     return None
 
 
+# Blind 18 (res x13): F.batch_norm(..., training=True) by hand was sent to the layer order.
+EVAL_ONLY = (
+    "its outputs are the reference's in training mode but not in evaluation mode: does a batch "
+    "norm keep normalising with the batch's statistics after model.eval() (F.batch_norm(..., "
+    "training=True) for training=self.training), or does code of its own depend on self.training?"
+)
+
+
+def _eval_only(seen, want) -> bool:
+    """Training mode the reference's, with its parameters and buffers: eval alone differs."""
+    shapes = [sorted(r.get("buffer_shapes") or []) for r in (seen, want)]
+    same = seen.get("param_shapes") == want.get("param_shapes") and shapes[0] == shapes[1]
+    return same and same_values(seen.get("train_tensor"), want.get("train_tensor"))
+
+
 def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
     if transposed_layout(seen, want, outputs=True):  # (in, out) matrices applied as x @ W
         return behaviour.gradient_problem(seen, want)
@@ -483,6 +498,8 @@ def _behaviour_problem(entry: ModuleEntry, seen, want) -> str | None:
                 return behaviour.eval_random_problem(seen)  # dropout left on, a layer built
             if mode == "train":  # evaluation mode agreed: the layout is right
                 return behaviour.training_only_problem(seen, want)
+            if _eval_only(seen, want):
+                return EVAL_ONLY + behaviour.parametrized_hint(seen)
             return behaviour.other_outputs(name, seen, want)
     return behaviour.gradient_problem(seen, want)  # right values, but can they be trained?
 
