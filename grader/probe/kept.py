@@ -8,6 +8,7 @@ notes."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dis
 from types import CodeType, FunctionType, ModuleType
@@ -84,11 +85,14 @@ class Kept:
                 ):
                     self.pinned.setdefault(id(code), (code, {}))[1].setdefault(name, old)
         if closing:  # so are the values their code reads (`criterion = ...(label_smoothing=0.1)`,
-            # `for F in (nn.ReLU, nn.Tanh)` over a library's classes)
+            # `for F in (nn.ReLU, nn.Tanh)` over a library's classes), and Python's builtins they
+            # call (`sum = 0`: "'int' object is not callable" in l2_regularization, blind round 18)
             code = [v for v in self.used.values() if isinstance(v, type | FunctionType)]
             for name in changed.keys() & set().union(*map(_globals_read, code)) - mine:
                 if name in before and not isinstance(before[name], ModuleType):
                     self.undone.setdefault(name, before[name])
+                elif name not in before and name in _BUILTINS:
+                    self.undone.setdefault(name, _BUILTINS[name])
         self.defined.update(defs)
         for name, value in defs.items():
             self.sites.setdefault(name, []).append((index, value))
@@ -185,6 +189,10 @@ class Kept:
             elif name in self.rebound and not cells and len(found) < 100:
                 found[name] = numbers[self.rebound[name]]
         return found
+
+
+# Python's builtins before any student code ran (the probe imports this module first).
+_BUILTINS = {k: v for k, v in vars(builtins).items() if not k.startswith("_")}
 
 
 def _codes(value: type | FunctionType) -> list[CodeType]:

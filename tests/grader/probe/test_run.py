@@ -408,3 +408,28 @@ def test_does_a_closing_loop_over_a_name_the_graded_code_reads_leave_its_value()
     assert shell.user_ns["F"] == 784
     assert shell.user_ns["flatten"](torch.zeros(1, 28, 28)).shape == (784,)
     assert shell.user_ns["math"].sqrt(4.0) == 2.0  # shadowed by the experiment: back
+
+
+def test_does_a_closing_experiment_shadowing_a_builtin_leave_it_to_the_graded_code():
+    """Blind round 18 (fnn_mnist): a B3 cell counted parameters into `sum = 0` (and left
+    `torch.set_grad_enabled(False)`); l2_regularization and answers, which call `sum(...)` and ran
+    right in every cell of the notebook's own, raised "'int' object is not callable" in the
+    checks (regularization_values and answers 0/2 each). The builtin comes back for them; a value
+    the student's own part binds stands."""
+    job = {
+        "cells": [
+            "def penalty(values):\n    return sum(values) + max(values)\n",
+            "out = penalty([1, 2])\n",  # a given cell uses the student's code
+            "len = 3\n\ndef size():\n    return len * 2\n",  # the student's own part
+            "sum = 0\nfor n in (1, 2):\n    sum += n\nmax = 7\nlen = 4\n",  # the experiment
+        ],
+        "cell_numbers": [1, 2, 3, 4],
+        "skip": {},
+        "given": [1],
+        "closing_after": 2,
+    }
+    shell = GradingShell()
+    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    ns = shell.user_ns
+    assert ns["penalty"]([1, 2]) == 5 and ns["out"] == 5
+    assert ns["size"]() == 6  # the own part's `len = 3`, which size() read
