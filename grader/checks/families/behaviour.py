@@ -167,7 +167,8 @@ def outputs(module: nn.Module, x: torch.Tensor, seed: int, data: bool = False) -
             seen["train_random"] = not same_values(plain(module(x)), seen["train_tensor"])
     # nn.Dropout's and F.dropout's (masks like the reference's), masks of its own (torch.rand)
     seen["dropout_calls"], seen["hand_draws"] = calls.count(1), calls.count("draw")
-    with_weights = (m for m in built if next(m.parameters(), None) is not None)
+    mine = {id(p) for p in module.parameters()}  # `self.layers[:-1]` builds no new weights
+    with_weights = (m for m in built if any(id(p) not in mine for p in m.parameters()))
     seen["built_in_forward"] = sorted({type(m).__name__ for m in with_weights})
     dropouts = (m for m in built if isinstance(m, nn.modules.dropout._DropoutNd))
     seen["dropout_built_in_forward"] = sorted({type(m).__name__ for m in dropouts})

@@ -11,17 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from grader.checks import kit
-from grader.checks.common import (
-    a_module,
-    describe_error,
-    diff_shapes,
-    inputs,
-    same_values,
-    unregistered_modules,
-)
+from grader.checks import common, kit
 from grader.checks.families import answers as answers_family
-from grader.checks.families import initialisation, modules
+from grader.checks.families import behaviour, initialisation, modules
 from grader.checks.families.behaviour import gradient_problem, parametrized_hint, same_outputs
 from grader.checks.families.modules import single_problem, structure, torch_value
 from grader.checks.kit import judged
@@ -52,17 +44,17 @@ def _observe_network(ctx, entry: str, layers: Callable[[list], list[tuple]]) -> 
     def run(i, drawn):
         # Every other setting has its hidden sizes as a tuple, as DeepFNN's default.
         values = [tuple(v) if isinstance(v, list) and i % 2 else torch_value(v) for v in drawn]
-        x = inputs(modules.BATCH, values[0], seed=seed + i)  # values[0]: the input size
+        x = common.inputs(modules.BATCH, values[0], seed=seed + i)  # values[0]: the input size
         with kit.recorded({}) as composed:  # when it raises, only the reference's answer counts
             built = [modules.as_module(ctx.get("dense_layer")(*call)) for call in layers(values)]
             composed.update(structure(nn.Sequential(*built), x, seed + i, data))
         found = {f"composed_{k}": v for k, v in composed.items()}
         try:
-            net = a_module(make(*values))
+            net = common.a_module(make(*values))
             seen = structure(net, x, seed + i, data)
-            found.update(unregistered=unregistered_modules(net)[:5], **seen)
+            found.update(unregistered=common.unregistered_modules(net)[:5], **seen)
         except Exception as err:  # noqa: BLE001 - what its own dense layers raise is their matter
-            same = describe_error(err) == found.get("composed_error")
+            same = common.describe_error(err) == found.get("composed_error")
             if not same or isinstance(err, NotImplementedError):  # work not done: charged
                 raise
             found["dense_layer_error"] = found["composed_error"]
@@ -88,7 +80,7 @@ def _parameters(entry: dict, want: dict, ctx, i: int) -> str | None:
     if shapes in (want["param_shapes"], own) or "dense_layer_error" in entry:
         return None
     target = own or want["param_shapes"]
-    problem = f"{entry.get('params')} parameters: {diff_shapes(target, shapes or [])}"
+    problem = f"{entry.get('params')} parameters: {common.diff_shapes(target, shapes or [])}"
     return problem + modules.unregistered_hint(entry.get("unregistered"))
 
 
@@ -107,9 +99,11 @@ def _behaviour(entry: dict, want: dict, ctx, i: int) -> str | None:
         if "composed_reached" in entry:  # what the student's own dense layers train
             want = {"unreached": entry["composed_unreached"], "reached": entry["composed_reached"]}
         return gradient_problem(entry, want)
+    if entry.get("eval_random") and not want.get("eval_random"):  # F.dropout(x, p) (round 18)
+        return behaviour.eval_random_problem(entry)
     activation = torch_value(ctx.settings["values"][i][3])
     if isinstance(activation, type) and isinstance(want.get("eval_tensor"), torch.Tensor):
-        if same_values(entry.get("eval_tensor"), activation()(want["eval_tensor"])):
+        if common.same_values(entry.get("eval_tensor"), activation()(want["eval_tensor"])):
             return (
                 "its outputs are the right ones passed through the activation once more: the "
                 "output layer must have no activation (dense_layer(hidden, out))"
