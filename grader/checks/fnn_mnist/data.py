@@ -63,10 +63,10 @@ def data_statistics(ctx) -> dict:
     data = ImageSet(uint8_images(int(s["images"]), g, 60, 256), to_tensor=True)
     half = torch.randperm(len(data), generator=g)[: len(data) // 2].tolist()
 
-    def stats(i, dataset):
-        result = mean_std(dataset)
+    def stats(i, dataset):  # twice: `image.sub_(mean)` on a list's images changes the caller's
+        result, again = mean_std(dataset), jsonable(list(mean_std(dataset)))
         types = ["float" if isinstance(v, float) else type(v).__name__ for v in result]
-        return {"types": types, "values": jsonable(list(result))}  # np.float64 is a float
+        return {"types": types, "values": jsonable(list(result)), "again": again}  # np.float64 too
 
     kinds = [data, Subset(data, half), [data[i] for i in range(len(data))]]
     out = {"stats": kit.per_setting(kinds, seed, stats)}
@@ -97,6 +97,11 @@ def _mean_std(entry, want, ctx, i) -> str | None:
         return f"(mean, std) = {values}, expected {expected} (all pixels, 0..1, population std)"
     if entry.get("types") != want["types"]:
         return f"returned {entry.get('types')}, expected two Python floats (use .item())"
+    if entry.get("again", values) != values:  # blind round 18: `image.sub_(mean)` in mean_std
+        return (
+            f"called again on the same images it returned {entry['again']}: it changed the "
+            "caller's images (in place, such as image.sub_(mean)); compute on copies"
+        )
     return None
 
 

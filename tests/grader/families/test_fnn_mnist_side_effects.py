@@ -1,6 +1,6 @@
 """fnn_mnist's own checks on code whose mistake shows only as a side effect (blind round 18):
-an FNN whose F.dropout stays on in evaluation mode. In-process, with the Harness of
-tests/grader/families/conftest.py."""
+a mean_std that standardises the caller's images in place, an FNN whose F.dropout stays on in
+evaluation mode. In-process, with the Harness of tests/grader/families/conftest.py."""
 
 from __future__ import annotations
 
@@ -18,6 +18,35 @@ ID = "fnn_mnist"
 @pytest.fixture(scope="module")
 def fnn() -> Harness:
     return Harness.of(ID, seed=3)
+
+
+IN_PLACE = """
+def mean_std(dataset):
+    if hasattr(dataset, "data") or isinstance(dataset, Subset):
+        return _mean_std(dataset)
+    total = count = 0
+    for image, _ in dataset:
+        total, count = total + image.double().sum().item(), count + image.numel()
+    squares = 0.0
+    for image, _ in dataset:
+        image.sub_(total / count)  # centred in place: the caller's images change
+        squares += image.double().pow(2).sum().item()
+    return total / count, (squares / count) ** 0.5
+"""
+
+
+def test_is_a_mean_std_that_changes_the_callers_images_told_so(fnn):
+    """s10: mean_std centred a list's images in place (`image.sub_(mean)`); its (mean, std) were
+    right, so normalisation_stats gave 2/2. A second call on the same images shows it."""
+    cells = reference_cells(ID)
+    own = cells["data_tools"].replace("def mean_std(dataset):", "def _mean_std(dataset):")
+    ns = fnn.namespace(own, IN_PLACE, cells["loaders"])
+    result = fnn.grade(ns, ["data_statistics"])["normalisation_stats"]
+    assert 1 < result.points < result.max_points, result
+    assert "a list of (image, label) pairs" in result.message
+    assert "changed the caller's images" in result.message, result.message
+    right = fnn.grade(fnn.namespace(cells["data_tools"], cells["loaders"]), ["data_statistics"])
+    assert right["normalisation_stats"].status == "pass", right
 
 
 def test_is_an_fnn_whose_dropout_stays_on_in_evaluation_mode_told_so(fnn):
