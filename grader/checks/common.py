@@ -71,6 +71,11 @@ def describe_error(err: BaseException, limit: int = 300) -> str:
             f" (an Absent is what {names} gave: not installed on the grading machine nor handed "
             "in, a stand-in that does nothing took its place)"
         )
+    if "does not require grad and does not have a grad_fn" in text:  # blind round 18
+        text += (
+            " (the loss was computed without gradients: a @torch.no_grad() on the training "
+            "function, torch.set_grad_enabled(False), or outputs detached)"
+        )
     return inert(ANSI.sub("", text))[:limit]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import torch
 
 from grader.checks.common import describe_error, jsonable
 from grader.checks.families.loop_results import same_result
@@ -207,3 +208,20 @@ def test_is_a_not_implemented_error_with_words_of_its_own_not_called_undone(shel
     except NotImplementedError as err:
         told = describe_error(err)
     assert told == "train_epoch raised NotImplementedError: device meta is not supported", told
+
+
+def test_is_a_backward_without_gradients_told_why(shell):
+    """Blind round 18 (fnn_mnist s11): train_epoch copied validate's @torch.no_grad(); every
+    trainer check said only torch's "element 0 of tensors does not require grad and does not
+    have a grad_fn", which names no cause."""
+    code = (
+        "import torch\n\n@torch.no_grad()\ndef step(w):\n"
+        "    loss = (w * 2).sum()\n    loss.backward()\n"
+    )
+    assert run_cell(shell, code).status == "ok"
+    try:
+        shell.user_ns["step"](torch.ones(2, requires_grad=True))
+    except RuntimeError as err:
+        told = describe_error(err, 500)
+    assert told.startswith("RuntimeError: element 0 of tensors does not require grad"), told
+    assert "@torch.no_grad() on the training function" in told, told
