@@ -27,6 +27,21 @@ class _Quiet:
         self.last = {"event": event, **fields}
 
 
+def _closing(cells: list[str], given: list[int], closing_after: int | None):
+    """(shell, progress) after running `cells` (numbered from 1) as a notebook whose cells at
+    `given` are the release's and whose last part is the cell at `closing_after`; each ran."""
+    job = {
+        "cells": cells,
+        "cell_numbers": list(range(1, len(cells) + 1)),
+        "skip": {},
+        "given": given,
+        "closing_after": closing_after,
+    }
+    shell, progress = GradingShell(), _Quiet()
+    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * len(cells)
+    return shell, progress
+
+
 def test_does_a_given_cell_leave_the_students_helper_to_the_checks(tmp_path):
     """fnn_mnist's given predictions cell binds `_images, _labels`; a mean_std whose helper was
     called `_images` then raised "'Tensor' object is not callable" in the checks (0/2), though it
@@ -234,34 +249,26 @@ def test_does_a_closing_experiment_leave_the_graded_definitions_to_the_checks():
     student's code is put back; a fix in their parts stands, and so does a name first defined
     in a closing cell, or one a given cell used after its experiment. The probe tells the
     supervisor which cell's definition the checks meet (for the report's note)."""
-    job = {
-        "cells": [
-            "import torch\n",  # the given setup cell
-            "def layer(n):\n    return n + 1\n\ndef model(n):\n    return layer(n) * 10\n",
-            "def model(n):\n    return layer(n) * 100\n",  # a fix in a cell of the student's own
-            "out = model(1)\n",  # a given cell uses the student's code
-            "def scale(n):\n    return n\n\ndef model(n):\n    return layer(n) * scale(1000)\n",
-            "def scale(n):\n    return 2 * n\n",  # an experiment a given cell then uses
-            "used = model(1)\n",  # given
-            "def layer(n):\n    return n - 1\n\ndef plot(n):\n    return n\n",  # the experiment
-            "plot = 'figure'\nnet = model(1)\n",
-        ],
-        "cell_numbers": list(range(1, 10)),
-        "skip": {},
-        "given": [0, 3, 6],
-        "closing_after": 4,  # the student's last part
-    }
-    shell, progress = GradingShell(), _Quiet()
-    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 9
+    cells = [
+        "import torch\n",  # the given setup cell
+        "def layer(n):\n    return n + 1\n\ndef model(n):\n    return layer(n) * 10\n",
+        "def model(n):\n    return layer(n) * 100\n",  # a fix in a cell of the student's own
+        "out = model(1)\n",  # a given cell uses the student's code
+        "def scale(n):\n    return n\n\ndef model(n):\n    return layer(n) * scale(1000)\n",
+        "def scale(n):\n    return 2 * n\n",  # an experiment a given cell then uses
+        "used = model(1)\n",  # given
+        "def layer(n):\n    return n - 1\n\ndef plot(n):\n    return n\n",  # the experiment
+        "plot = 'figure'\nnet = model(1)\n",
+    ]
+    shell, progress = _closing(cells, given=[0, 3, 6], closing_after=4)  # the student's last part
     # plot: a value bound over a definition, named with its cell (blind round 15)
     assert progress.last["graded"] == {"model": 5, "layer": 2, "scale": 6, "plot": 9}
     assert (shell.user_ns["out"], shell.user_ns["used"]) == (200, 4000)
     assert shell.user_ns["net"] == 0  # the notebook's own experiment met its variant
     assert shell.user_ns["model"](1) == 4000  # the checks meet what the given cells used
     assert shell.user_ns["plot"] == "figure"
-    job["closing_after"] = None  # no last part found: the latest binding stands, as before
-    shell = GradingShell()
-    run_cells(shell, job, _Quiet())
+    # no last part found: the latest binding stands, as before
+    shell, _ = _closing(cells, given=[0, 3, 6], closing_after=None)
     assert shell.user_ns["model"](1) == 0
 
 
@@ -270,20 +277,13 @@ def test_does_a_closing_experiment_leave_the_values_the_graded_code_reads():
     nn.CrossEntropyLoss()`; a closing cell tried `criterion = nn.CrossEntropyLoss(
     label_smoothing=0.1)`, and train_loss met the smoothed loss (49/50), though every cell of the
     notebook's own ran with the plain one. Put back, as a redefined function is."""
-    job = {
-        "cells": [
-            "scale = 10\n\ndef model(n):\n    return n * scale\n",
-            "out = model(1)\n",  # a given cell uses the student's code
-            "scale = 20\nlocal = 5\n",  # the student's last part rebinds it: stands
-            "scale = 100\nlocal = 6\nnet = model(1)\n",  # the experiment
-        ],
-        "cell_numbers": [1, 2, 3, 4],
-        "skip": {},
-        "given": [1],
-        "closing_after": 2,
-    }
-    shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    cells = [
+        "scale = 10\n\ndef model(n):\n    return n * scale\n",
+        "out = model(1)\n",  # a given cell uses the student's code
+        "scale = 20\nlocal = 5\n",  # the student's last part rebinds it: stands
+        "scale = 100\nlocal = 6\nnet = model(1)\n",  # the experiment
+    ]
+    shell, _ = _closing(cells, given=[1], closing_after=2)
     assert shell.user_ns["net"] == 100  # the experiment met its own value
     assert shell.user_ns["model"](1) == 20 and shell.user_ns["local"] == 6
 
@@ -293,28 +293,20 @@ def test_does_a_closing_experiment_that_patches_a_class_in_place_leave_it_to_the
     see what the skip connection buys) changed the class the notebook's own cells used, in
     place, so the checks met the patched class. Put back, and what it added removed; a patch in
     the student's own part, or one a given cell then used, stands."""
-    job = {
-        "cells": [
-            "class Block:\n    def forward(self, x):\n        return x + 1\n",
-            "Block.scale = 2\n",  # the student's own part patches it: stands
-            "out = Block().forward(1)\n",  # given
-            "Block.forward = lambda self, x: x * 100\nBlock.extra = 1\nnet = Block().forward(1)\n",
-            "used = Block().forward(2)\n",
-        ],
-        "cell_numbers": [1, 2, 3, 4, 5],
-        "skip": {},
-        "given": [2],
-        "closing_after": 1,
-    }
-    shell, progress = GradingShell(), _Quiet()
-    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 5
+    cells = [
+        "class Block:\n    def forward(self, x):\n        return x + 1\n",
+        "Block.scale = 2\n",  # the student's own part patches it: stands
+        "out = Block().forward(1)\n",  # given
+        "Block.forward = lambda self, x: x * 100\nBlock.extra = 1\nnet = Block().forward(1)\n",
+        "used = Block().forward(2)\n",
+    ]
+    shell, progress = _closing(cells, given=[2], closing_after=1)
     assert progress.last["patched"] == {}  # put back: the checks meet the class's own method
     block = shell.user_ns["Block"]
     assert shell.user_ns["net"] == 100  # the experiment met its patch
     assert block().forward(1) == 2 and block.scale == 2 and not hasattr(block, "extra")
-    job["given"] = [2, 4]  # a given cell then ran with the patch: it stands, and is told
-    shell, progress = GradingShell(), _Quiet()
-    run_cells(shell, job, progress)
+    # a given cell then ran with the patch: it stands, and is told
+    shell, progress = _closing(cells, given=[2, 4], closing_after=1)
     assert shell.user_ns["Block"]().forward(1) == 100
     assert progress.last["patched"] == {"Block.forward": 4}  # `Block.extra = 1`: no method
 
@@ -326,33 +318,25 @@ def test_does_a_given_cell_after_an_experiment_keep_only_the_code_it_used():
     experiment before it stood: dense_behaviour, cnn_behaviour and cnn_accuracy lost (35/40).
     A given cell keeps what it used, itself or through the code it calls (an instance's class
     too): only that."""
-    job = {
-        "cells": [
-            "class Dense:\n    def forward(self, x):\n        return x + 1\n\n"
-            "class CNN:\n    def forward(self, x):\n        return x + 2\n\n"
-            "def helper(x):\n    return x\n\ndef train(x):\n    return helper(x) * 10\n\n"
-            "class Deep:\n    def forward(self, x):\n        return train(x)\n",
-            "dense = Dense()\n",  # given: uses Dense as it is
-            "Dense.forward = lambda self, x: x * 100\n\nclass CNN(CNN):\n"
-            "    def forward(self, x):\n        return 0\n\ndef helper(x):\n    return -x\n",
-            "out = Deep().forward(1)\n",  # given: Deep, through it train and helper
-            "net = CNN().forward(1)\n",
-        ],
-        "cell_numbers": [1, 2, 3, 4, 5],
-        "skip": {},
-        "given": [1, 3],
-        "closing_after": 0,
-    }
-    shell, progress = GradingShell(), _Quiet()
-    assert [o.status for o in run_cells(shell, job, progress)] == ["ok"] * 5
+    cells = [
+        "class Dense:\n    def forward(self, x):\n        return x + 1\n\n"
+        "class CNN:\n    def forward(self, x):\n        return x + 2\n\n"
+        "def helper(x):\n    return x\n\ndef train(x):\n    return helper(x) * 10\n\n"
+        "class Deep:\n    def forward(self, x):\n        return train(x)\n",
+        "dense = Dense()\n",  # given: uses Dense as it is
+        "Dense.forward = lambda self, x: x * 100\n\nclass CNN(CNN):\n"
+        "    def forward(self, x):\n        return 0\n\ndef helper(x):\n    return -x\n",
+        "out = Deep().forward(1)\n",  # given: Deep, through it train and helper
+        "net = CNN().forward(1)\n",
+    ]
+    shell, progress = _closing(cells, given=[1, 3], closing_after=0)
     ns = shell.user_ns
     assert ns["out"] == -10 and ns["net"] == 0  # the notebook's cells met the experiment
     assert ns["Dense"]().forward(1) == 2 and ns["CNN"]().forward(1) == 3
     assert ns["Deep"]().forward(1) == -10  # the helper a given cell then used stands
     assert progress.last["graded"] == {"CNN": 1, "helper": 3}
-    job["cells"][3] = "out = dense.forward(1)\n"  # given: the instance, so its class's patch
-    shell = GradingShell()
-    run_cells(shell, job, _Quiet())
+    cells[3] = "out = dense.forward(1)\n"  # given: the instance, so its class's patch
+    shell, _ = _closing(cells, given=[1, 3], closing_after=0)
     assert shell.user_ns["Dense"]().forward(1) == 100 and shell.user_ns["CNN"]().forward(1) == 3
 
 
@@ -390,21 +374,14 @@ def test_does_a_closing_loop_over_a_name_the_graded_code_reads_leave_its_value()
     flatten raised TypeError (flatten_transform 0/1, normalisation_stats 1/2). The value the
     student's code read, 784, comes back; a module comes back only for a name a cell takes over
     from the module (or from an earlier such cell)."""
-    job = {
-        "cells": [
-            "import math\nimport torch\nfrom torch.nn import functional as F\n",  # given
-            "F = 28 * 28\n",  # the student's part
-            "def flatten(image):\n    return image.reshape(F)\n",
-            "out = flatten(torch.zeros(1, 28, 28)).shape\n",  # given
-            "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\nmath = 3\nmath = 4\n",
-        ],
-        "cell_numbers": [1, 2, 3, 4, 5],
-        "skip": {},
-        "given": [0, 3],
-        "closing_after": 2,
-    }
-    shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 5
+    cells = [
+        "import math\nimport torch\nfrom torch.nn import functional as F\n",  # given
+        "F = 28 * 28\n",  # the student's part
+        "def flatten(image):\n    return image.reshape(F)\n",
+        "out = flatten(torch.zeros(1, 28, 28)).shape\n",  # given
+        "for F in (torch.nn.ReLU, torch.nn.Tanh):\n    pass\nmath = 3\nmath = 4\n",
+    ]
+    shell, _ = _closing(cells, given=[0, 3], closing_after=2)
     assert shell.user_ns["F"] == 784
     assert shell.user_ns["flatten"](torch.zeros(1, 28, 28)).shape == (784,)
     assert shell.user_ns["math"].sqrt(4.0) == 2.0  # shadowed by the experiment: back
@@ -416,20 +393,13 @@ def test_does_a_closing_experiment_shadowing_a_builtin_leave_it_to_the_graded_co
     right in every cell of the notebook's own, raised "'int' object is not callable" in the
     checks (regularization_values and answers 0/2 each). The builtin comes back for them; a value
     the student's own part binds stands."""
-    job = {
-        "cells": [
-            "def penalty(values):\n    return sum(values) + max(values)\n",
-            "out = penalty([1, 2])\n",  # a given cell uses the student's code
-            "len = 3\n\ndef size():\n    return len * 2\n",  # the student's own part
-            "sum = 0\nfor n in (1, 2):\n    sum += n\nmax = 7\nlen = 4\n",  # the experiment
-        ],
-        "cell_numbers": [1, 2, 3, 4],
-        "skip": {},
-        "given": [1],
-        "closing_after": 2,
-    }
-    shell = GradingShell()
-    assert [o.status for o in run_cells(shell, job, _Quiet())] == ["ok"] * 4
+    cells = [
+        "def penalty(values):\n    return sum(values) + max(values)\n",
+        "out = penalty([1, 2])\n",  # a given cell uses the student's code
+        "len = 3\n\ndef size():\n    return len * 2\n",  # the student's own part
+        "sum = 0\nfor n in (1, 2):\n    sum += n\nmax = 7\nlen = 4\n",  # the experiment
+    ]
+    shell, _ = _closing(cells, given=[1], closing_after=2)
     ns = shell.user_ns
     assert ns["penalty"]([1, 2]) == 5 and ns["out"] == 5
     assert ns["size"]() == 6  # the own part's `len = 3`, which size() read
