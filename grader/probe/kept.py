@@ -64,7 +64,13 @@ class Kept:
             if reached & self.defined.keys():  # a given cell used the student's code as it is
                 names = (self.used.keys() | self.defined.keys()) & reached
                 self.used.update({k: ns[k] for k in names if k in ns})
-                self.undone = {k: v for k, v in self.undone.items() if k not in reached}
+                # what it met stands, but a built-in the student's code calls: no given cell
+                # wants `sum = 0` there (its reads include attributes: `.sum()`)
+                self.undone = {
+                    k: v
+                    for k, v in self.undone.items()
+                    if k not in reached or _BUILTINS.get(k) is v
+                }
                 self._remember_members(ns, reached)
             self.taken.update({k: self.defined[k] for k in changed if k in self.defined})
             return

@@ -403,3 +403,9 @@ def test_does_a_closing_experiment_shadowing_a_builtin_leave_it_to_the_graded_co
     ns = shell.user_ns
     assert ns["penalty"]([1, 2]) == 5 and ns["out"] == 5
     assert ns["size"]() == 6  # the own part's `len = 3`, which size() read
+    # A given cell after the experiment (one retried after a NameError) that meets the student's
+    # code without calling it does not make the experiment's `sum = 0` stand for that code (fnn
+    # s08 without a test split: its reads, attributes included, reach `sum`).
+    cells.append("ready = callable(penalty)\n")
+    shell, _ = _closing(cells, given=[1, 4], closing_after=2)
+    assert shell.user_ns["penalty"]([1, 2]) == 5
