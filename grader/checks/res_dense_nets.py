@@ -24,6 +24,7 @@ from grader.checks.common import (
 )
 from grader.checks.families import answers as answers_family
 from grader.checks.families import behaviour
+from grader.checks.families.linears import linear_calls
 from grader.checks.families.modules import BATCH, module_settings
 from grader.spec import Definitions
 
@@ -112,28 +113,24 @@ def _skip_kept(entry, want, ctx, i) -> str | None:
 
 
 class FunctionalCalls(torch.overrides.TorchFunctionMode):
-    """Under it, the inputs of F.conv2d with a 3x3 weight go to seen["conv"], the channels
-    F.batch_norm normalises to seen["norm"], and the inputs of F.linear with one of `weights`
-    (ids of the model's registered parameters: not a layer made inside forward) to
-    seen["linear"]. nn.Conv2d, nn.BatchNorm2d and nn.Linear call them, and so do layers of a
-    student's own parameters (blind round 18: a dense layer's batch norm through F.batch_norm
-    was "0 BatchNorm2d layers", a classifier through F.linear "no registered nn.Linear")."""
+    """Under it, the inputs of F.conv2d with a 3x3 weight go to seen["conv"] and the channels
+    F.batch_norm normalises to seen["norm"]. nn.Conv2d and nn.BatchNorm2d call them, and so do
+    layers of a student's own parameters (blind round 18: a dense layer's batch norm through
+    F.batch_norm was "0 BatchNorm2d layers")."""
 
-    def __init__(self, seen: dict, weights: frozenset = frozenset()):
+    def __init__(self, seen: dict):
         super().__init__()
-        self.seen, self.weights = seen, weights
+        self.seen = seen
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in (F.conv2d, F.batch_norm, F.linear):
+        if func in (F.conv2d, F.batch_norm):
             x = args[0] if args else kwargs["input"]
             weight = args[1] if len(args) > 1 else kwargs.get("weight")
             if func is F.batch_norm:
                 self.seen.setdefault("norm", []).append(int(x.shape[1]))
-            elif func is F.conv2d and tuple(weight.shape[-2:]) == (3, 3):
+            elif tuple(weight.shape[-2:]) == (3, 3):
                 self.seen.setdefault("conv", []).append(x.detach().clone())
-            elif func is F.linear and id(weight) in self.weights:
-                self.seen.setdefault("linear", []).append(x)
         return func(*args, **kwargs)
 
 
@@ -259,13 +256,15 @@ def densenet_wiring(ctx) -> dict:
         handles = [m.register_forward_hook(on_block) for m in blocks]
         handles += [m.register_forward_hook(on_transition) for m in transitions]
         fc_inputs, remove_fc = record_calls(linears, lambda m, i: sample_shape(i[0], BATCH))
-        called: dict[str, list] = {}
-        with torch.no_grad(), FunctionalCalls(called, frozenset(map(id, model.parameters()))):
-            model(inputs(BATCH, *image))
+        x = inputs(BATCH, *image)
+        with torch.no_grad():
+            model(x)
         remove_fc()
-        fc_inputs = fc_inputs or [sample_shape(x, BATCH) for x in called.get("linear", [])]
         for h in handles:
             h.remove()
+        if not fc_inputs:  # F.linear or x @ W on parameters of its own (blind round 18)
+            calls = linear_calls(model, x, training=False, seed=i, own=True)
+            fc_inputs = [sample_shape(given, BATCH) for given, _ in calls]
         inside = {id(p) for m in (*blocks, *transitions) for p in m.parameters()}
         # The blocks as the sheet builds them, from the student's own classes: a DenseNet that
         # ignores its growth rate builds other ones.

@@ -24,9 +24,9 @@ class _FunctionalLinears(torch.overrides.TorchFunctionMode):
     of every product of a tensor with one of `model`'s 2-d parameters (or a view of one: W.T),
     each output taken after the bias parameter added to it right after, if any."""
 
-    def __init__(self, calls: list, model: nn.Module):
+    def __init__(self, calls: list, model: nn.Module, own: bool = False):
         super().__init__()
-        self.calls, self.product = calls, None
+        self.calls, self.product, self.own = calls, None, own  # own: F.linear on its weights only
         self.weights = {id(p) for p in model.parameters() if p.dim() == 2}
         self.biases = {id(p) for p in model.parameters() if p.dim() == 1}
 
@@ -45,7 +45,8 @@ class _FunctionalLinears(torch.overrides.TorchFunctionMode):
             return output
         given = None
         if func is F.linear:
-            given = args[0]
+            weight = args[1] if len(args) > 1 else (kwargs or {}).get("weight")
+            given = args[0] if not self.own or self._weight(weight) else None
         elif func in (torch.addmm, torch.Tensor.addmm) and len(tensors) == 3:
             given = tensors[1] if self._weight(tensors[2]) else None
         elif func in _PRODUCTS and len(tensors) == 2:
@@ -57,12 +58,15 @@ class _FunctionalLinears(torch.overrides.TorchFunctionMode):
         return output
 
 
-def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int) -> list:
+def linear_calls(
+    model: nn.Module, x: torch.Tensor, *, training: bool, seed: int, own: bool = False
+) -> list:
     """(input, output) of every linear layer call, in call order, in one forward pass of `x` in
     the given mode, without gradients, after `torch.manual_seed(seed)` (dropout's masks): of
     every nn.Linear call (a forward hook), or of every linear layer applied otherwise when those
     are more (`_FunctionalLinears`; F.linear on an nn.ParameterList's weights: blind round 14,
-    mlp_tuning s14)."""
+    mlp_tuning s14). `own`: F.linear calls count only on the model's own weights (a layer made
+    inside forward is none of its layers)."""
     calls: list = []
     functional: list = []
 
@@ -73,7 +77,7 @@ def linear_calls(model: nn.Module, x: torch.Tensor, *, training: bool, seed: int
     model.train(training)
     torch.manual_seed(seed)
     try:
-        with torch.no_grad(), _FunctionalLinears(functional, model):
+        with torch.no_grad(), _FunctionalLinears(functional, model, own):
             model(x)
     finally:
         for h in handles:

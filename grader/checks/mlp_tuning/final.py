@@ -6,6 +6,7 @@ threshold from the expected answers)."""
 from __future__ import annotations
 
 from grader.checks import kit
+from grader.checks.common import pair_of
 from grader.checks.families import accuracy
 from grader.checks.mlp_tuning.shared import ARCHITECTURE, SWITCHES
 from grader.spec import Definitions
@@ -29,7 +30,7 @@ def predictions(ctx) -> dict:
             return out
         switches = {k: config[k] for k in TRANSFORM_KEYS if k in config}
         make, stats = ctx.get("make_transforms"), (ctx.get("mean_image"), ctx.get("std_image"))
-        _, transform = make(*stats, **switches)  # unpacked as the notebook does: a generator too
+        _, transform = pair_of(make(*stats, **switches), "(train_transform, eval_transform)")
         # The run's seed: a model that drops units at evaluation gives one answer per run.
         batches = accuracy.transformed_batches(ctx, transform, seed=int(ctx.settings["seed"]))
         entry["logits_tensor"] = accuracy.scores(model, batches)
