@@ -114,6 +114,7 @@ def judge(
 ) -> list[CheckResult]:
     """One CheckResult per check of the manifest, in manifest order."""
     results: dict[str, CheckResult] = {}
+    own: set[str] = set()  # wrong for a mistake of their own: never excused
     base = replace(ctx, observations=observations)
     for spec in manifest.checks:
         check = checkset.checks[spec.name]
@@ -136,6 +137,8 @@ def judge(
             else:
                 fraction = min(1.0, max(0.0, float(verdict.fraction)))
                 status = "pass" if fraction >= 1.0 else "error" if verdict.raised else "fail"
+                if verdict.own and status == "fail":
+                    own.add(spec.name)
                 results[spec.name] = CheckResult(
                     name=spec.name,
                     points=round(spec.points * fraction, 4),
@@ -145,10 +148,12 @@ def judge(
                     hidden=spec.hidden,
                     value=verdict.value,
                 )
-    return _apply_policy(manifest, results)
+    return _apply_policy(manifest, results, own)
 
 
-def _apply_policy(manifest: Manifest, results: dict[str, CheckResult]) -> list[CheckResult]:
+def _apply_policy(
+    manifest: Manifest, results: dict[str, CheckResult], own: set[str] = frozenset()
+) -> list[CheckResult]:
     """The scoring policy over every check, what a check builds on before the check itself."""
     final: dict[str, CheckResult] = {}
     specs = {s.name: s for s in manifest.checks}
@@ -157,7 +162,8 @@ def _apply_policy(manifest: Manifest, results: dict[str, CheckResult]) -> list[C
         if name not in final:
             for part in specs[name].after:
                 settle(part)
-            final[name] = _excused(results[name], specs[name], results, final)
+            result = results[name]
+            final[name] = result if name in own else _excused(result, specs[name], results, final)
         return final[name]
 
     return [settle(s.name) for s in manifest.checks]

@@ -36,13 +36,16 @@ class Verdict:
     `raised` says that the student's code did not produce what was asked for (some of) it: it
     raised, is not implemented, or nothing could be observed. Such a check is reported as an
     error, and the checks that build on it are charged as usual: only a part that computed a
-    wrong value excuses its dependants (the scoring policy).
+    wrong value excuses its dependants (the scoring policy). `own` says that the wrong value
+    is the check's own mistake, which what it builds on does not explain (that lost points for
+    something else): it is charged all the same.
     """
 
     fraction: float
     message: str
     value: float | None = None
     raised: bool = False
+    own: bool = False
 
     @classmethod
     def ok(cls, message: str = "as expected", value: float | None = None) -> Verdict:

@@ -120,9 +120,9 @@ PART_AND_WHOLE = """
 """
 
 
-def _judged(tmp_path, part_verdict, part_observation=None):
-    """`whole` fails whatever happens; `part` gets `part_verdict` (or its observation says
-    why there is none)."""
+def _judged(tmp_path, part_verdict, part_observation=None, whole_verdict=None):
+    """`whole` fails whatever happens (`whole_verdict`, else "wrong outputs"); `part` gets
+    `part_verdict` (or its observation says why there is none)."""
     from grader.judge import Accepted, judge
     from grader.spec import CheckSet, Verdict
 
@@ -131,7 +131,8 @@ def _judged(tmp_path, part_verdict, part_observation=None):
     checks.add_observer("part_obs", lambda ctx: {}, reference=False)
     checks.add_observer("whole_obs", lambda ctx: {}, reference=False)
     checks.add_check("part", "part_obs", lambda seen, want, ctx: part_verdict)
-    checks.add_check("whole", "whole_obs", lambda seen, want, ctx: Verdict.wrong("wrong outputs"))
+    whole = whole_verdict or Verdict.wrong("wrong outputs")
+    checks.add_check("whole", "whole_obs", lambda seen, want, ctx: whole)
     observations = {"part_obs": part_observation or {}, "whole_obs": {}}
     ctx = JudgeContext(manifest, {})
     reference = Accepted("reference", "the reference solution", {})
@@ -145,6 +146,17 @@ def test_does_a_part_that_computed_a_wrong_value_excuse_what_builds_on_it(tmp_pa
     results = _judged(tmp_path, Verdict.wrong("3 channels, expected 4"))
     assert results["part"].status == "fail"
     assert (results["whole"].status, results["whole"].points) == ("skipped", 1)
+
+
+def test_is_a_mistake_of_its_own_charged_though_a_part_failed(tmp_path):
+    """train_zero_grad builds on train_loss for train_epoch's loss; when train_loss lost points
+    for evaluate's loss alone, train_epoch's steps are charged all the same (blind 19)."""
+    from grader.spec import Verdict
+
+    own = Verdict(0.0, "gradients pile up", own=True)
+    results = _judged(tmp_path, Verdict.wrong("evaluate's loss"), whole_verdict=own)
+    assert results["part"].status == "fail"
+    assert (results["whole"].status, results["whole"].points) == ("fail", 0)
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ Calling conventions (manifest `[loops]`):
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -535,16 +536,17 @@ def judge_train_zero_grad(seen, want, ctx) -> Verdict:
     # train_loss's pass has learning rate 0: its loss differs for another loss, not zero_grad.
     loss, target = (r["train_loss"].get("returned") for r in (seen, want))
     other_loss = number(target) is not None and not same_number(loss, target)
+    wrong = partial(Verdict, 0.0, own=not other_loss)  # train_loss failed elsewhere: blind 19
     seen, want = seen["train_zero_grad"], want["train_zero_grad"]
     if not seen.get("moved"):
-        return Verdict.wrong(unmoved_advice(seen, fn))
+        return wrong(unmoved_advice(seen, fn))
     if 0 < seen.get("steps", 3) < want.get("steps", 3):
-        return Verdict.wrong(
+        return wrong(
             f"{fn} called optimizer.step() {seen['steps']} times for {want['steps']} batches: "
             "one step per batch, with optimizer.zero_grad() before each loss.backward() (no "
             "gradients accumulated over several batches)"
         )
-    return Verdict.wrong(
+    return wrong(
         f"{fn}'s loss is not the reference's (train_loss), which may be why its Rprop steps "
         "differ: once the loss is right, they tell whether optimizer.zero_grad() comes before "
         "each loss.backward()"
