@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import re
 
 import torch
 from PIL import Image
@@ -162,13 +163,19 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
     try:
         state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "Unsupported global" not in str(err):
+        if not (refused := re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))):
             raise
+        if refused[1].startswith("numpy"):  # a checkpoint's np.float64 (blind round 19)
+            raise TypeError(
+                f"{spec.weights} holds a numpy value ({refused[1]}: a number from np.max or "
+                "np.mean?) that weights-only loading refuses: it was not loaded; save numbers as "
+                "float(...) or int(...), or model.state_dict() alone"
+            ) from None
         # torch.save(model) pickles the model's class, which weights_only=True never loads.
         raise TypeError(
-            f"{spec.weights} holds a pickled object that weights-only loading refuses, not a "
-            "state dict (a whole model, saved with torch.save(model)?): it was not loaded; save "
-            f'torch.save(model.state_dict(), "{spec.weights}")'
+            f"{spec.weights} holds a pickled object ({refused[1]}) that weights-only loading "
+            "refuses, not a state dict (a whole model, saved with torch.save(model)?): it was not "
+            f'loaded; save torch.save(model.state_dict(), "{spec.weights}")'
         ) from None
     except RuntimeError as err:  # torch's advice (weights_only=False) is the grader's, not theirs
         if "TorchScript archive" not in str(err):

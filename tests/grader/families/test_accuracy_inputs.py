@@ -293,3 +293,23 @@ def test_is_a_torchscript_weights_file_told_to_save_the_state_dict(tmp_path):
     message = str(raised.value)
     assert "TorchScript" in message and "torch.save(model.state_dict()" in message, message
     assert "weights_only" not in message
+
+
+def test_is_a_checkpoint_with_a_numpy_number_told_so_not_a_whole_model(tmp_path):
+    """Blind round 19 (res s31): densenet.pt was a checkpoint {"model_state_dict", "epoch",
+    "best_acc": np.max(...)}; weights_only loading refuses the numpy scalar (as the notebook's
+    own torch.load does), but the message guessed "a whole model, saved with torch.save(model)".
+    It now names the numpy value; a pickled model still names its class."""
+    import numpy as np
+
+    state = nn.Linear(4, 2).state_dict()
+    ctx, spec = SimpleNamespace(weights_dir=tmp_path), SimpleNamespace(weights="linear.pt")
+    torch.save({"model_state_dict": state, "best_acc": np.max([0.8, 0.9])}, tmp_path / "linear.pt")
+    with pytest.raises(TypeError) as raised:
+        accuracy.submitted_state(ctx, spec)
+    told = str(raised.value)
+    assert "numpy value" in told and "float(" in told and "whole model" not in told, told
+    torch.save(_with_norm(4, 2), tmp_path / "linear.pt")
+    with pytest.raises(TypeError) as raised:
+        accuracy.submitted_state(ctx, spec)
+    assert "whole model" in str(raised.value) and "Sequential" in str(raised.value), raised.value
