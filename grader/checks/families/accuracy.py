@@ -258,7 +258,21 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
             f"{_shape(own[first])} in the model ({len(misfit)} of {len(own)} tensors differ); "
             "hand in the weights of that model"
         )
+    if lacking := [k for k in missing if not k.endswith("num_batches_tracked")]:
+        # Not load_state_dict's wall of text either (blind round 19: dict(named_parameters())).
+        told = f"the file lacks {len(lacking)} of the model's {len(own)} tensors ({_some(lacking)})"
+        if extra := [k for k in state if k not in own]:
+            told += f" and holds {len(extra)} it does not have ({_some(extra)})"
+        elif all(k.endswith(("running_mean", "running_var")) for k in lacking):
+            told += (
+                ": the batch-norm running statistics, buffers that named_parameters() leaves out"
+            )
+        raise ValueError(f"{told}; save model.state_dict() of that model")
     model.load_state_dict(state)
+
+
+def _some(keys: list[str]) -> str:
+    return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
 
 
 def _shape(value) -> tuple | None:

@@ -313,3 +313,17 @@ def test_is_a_checkpoint_with_a_numpy_number_told_so_not_a_whole_model(tmp_path)
     with pytest.raises(TypeError) as raised:
         accuracy.submitted_state(ctx, spec)
     assert "whole model" in str(raised.value) and "Sequential" in str(raised.value), raised.value
+
+
+def test_do_weights_without_batch_norm_statistics_say_so(tmp_path):
+    """Blind round 19 (res s32): densenet.pt saved as dict(model.named_parameters()) lacks the
+    batch norms' running statistics; refused (right), but with load_state_dict's raw "Missing
+    key(s) in state_dict: ..." cut off mid-list. It now says which tensors and why."""
+    model = _with_norm(784, 10)
+    ctx = _saved(tmp_path, dict(model.named_parameters()))
+    error = accuracy.observe(ctx)["linear"]["error"]
+    assert "lacks 2 of the model's 7 tensors (1.running_mean, 1.running_var)" in error, error
+    assert "named_parameters()" in error and "Missing key" not in error, error
+    renamed = {f"net.{k}": v for k, v in model.state_dict().items()}  # another layout's names
+    error = accuracy.observe(_saved(tmp_path, renamed))["linear"]["error"]
+    assert "lacks 6 of the model's 7 tensors" in error and "holds 7 it does not have" in error
