@@ -234,20 +234,6 @@ def test_is_a_return_inside_train_s_loop_told_so(harness):
     assert "1 of the 3 batches" in results["train_loss"].message, results["train_loss"].message
 
 
-def test_is_an_eval_inside_train_s_loop_told_so(harness):
-    """Blind round 19: train_epoch measured its running accuracy with model.eval() after each
-    step and never switched back; train_mode was lost (right) but told "call model.train() at
-    its start", which it did. The switch inside the loop is named instead."""
-    code = toy.cells()["loops"]
-    step = "        optimizer.step()\n"
-    assert code.count(step) == 1
-    ns = harness.namespace(code.replace(step, step + "        model.eval()\n"))
-    results = harness.grade(ns, ["loops"])
-    assert _failing(results) == {"train_mode"}, {n: r.message for n, r in results.items()}
-    told = results["train_mode"].message
-    assert "inside its loop (forward 2 of 3 on)" in told and "at its start" not in told, told
-
-
 OTHER_LOSSES = {  # a loss other than the plain cross-entropy; zero_grad() called as asked
     "label smoothing": ("nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(label_smoothing=0.1)"),
     "softmax first": (
