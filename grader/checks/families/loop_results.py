@@ -124,3 +124,22 @@ def given_advice(calls: Any, want: float, manifest: Any) -> str:
             "images, whatever the reduction of its own default loss"
         )
     return "it called that loss, but on other outputs or labels than the model's and the batch's"
+
+
+def eval_mode_advice(fn: str, calls: list) -> str:
+    """What to tell a train that ran the model in evaluation mode, from its forward calls' modes:
+    from the start, or from a later batch on, where its loop switched the model (blind 19 mlp
+    s13: model.eval() for a batch accuracy inside the loop, model.train() called at the start,
+    was told to call model.train() at its start)."""
+    steps = [bool(c.get("training")) for c in calls if c.get("grad")]  # the training forwards
+    if steps[:1] == [True] and False in steps:
+        return (
+            f"{fn} trained its first batch in training mode but batch {steps.index(False) + 1} "
+            "and later ones in evaluation mode: something in its loop (model.eval(), an "
+            "evaluation) switched the model and nothing switched it back; call model.train() "
+            "before each batch's forward, or measure after the loop"
+        )
+    return (
+        f"{fn} ran the model in evaluation mode: call model.train() at its start (evaluation "
+        "leaves the model in eval mode)"
+    )

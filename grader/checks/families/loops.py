@@ -69,6 +69,7 @@ from grader.checks.families.loop_models import (
 )
 from grader.checks.families.loop_results import (
     as_text,
+    eval_mode_advice,
     given_advice,
     holds_number,
     number,
@@ -441,10 +442,7 @@ def judge_train_mode(seen, want, ctx) -> Verdict:
     if same_values(seen["train_mode"].get("bn_tensor"), want["train_mode"]["bn_tensor"]):
         return Verdict.ok(f"{fn} trains in training mode (batch-norm statistics updated)")
     if not all(c.get("training") for c in calls):
-        return Verdict.wrong(
-            f"{fn} ran the model in evaluation mode: call model.train() at its start "
-            "(evaluation leaves the model in eval mode)"
-        )
+        return Verdict.wrong(eval_mode_advice(fn, calls))
     if pass_problem(seen, want, fn):  # the mode is right; which batches is train_loss's
         return Verdict.ok(f"{fn} trains in training mode")
     return Verdict.wrong(

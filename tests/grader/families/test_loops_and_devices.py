@@ -234,6 +234,22 @@ def test_is_a_return_inside_train_s_loop_told_so(harness):
     assert "1 of the 3 batches" in results["train_loss"].message, results["train_loss"].message
 
 
+def test_is_a_train_that_switches_to_eval_mode_in_its_loop_told_so(harness):
+    """Blind 19 mlp s13: model.eval() inside the batch loop (a batch accuracy every 100 batches),
+    after model.train() at the start, was told "call model.train() at its start"; the message
+    now names the batch from which the loop trained in evaluation mode."""
+    code = toy.cells()["loops"]
+    step = "        optimizer.step()\n"
+    assert code.count(step) == 1
+    switched = code.replace(step, step + "        model.eval()  # a look at the batch\n")
+    results = harness.grade(harness.namespace(switched), ["loops"])
+    assert "train_mode" in _failing(results), {n: r.message for n, r in results.items()}
+    told = results["train_mode"].message
+    assert "batch 2 and later ones in evaluation mode" in told and "at its start" not in told, told
+    results = harness.grade(harness.namespace(code.replace("    model.train()\n", "")), ["loops"])
+    assert "call model.train() at its start" in results["train_mode"].message
+
+
 OTHER_LOSSES = {  # a loss other than the plain cross-entropy; zero_grad() called as asked
     "label smoothing": ("nn.CrossEntropyLoss()", "nn.CrossEntropyLoss(label_smoothing=0.1)"),
     "softmax first": (
