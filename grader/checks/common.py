@@ -214,13 +214,18 @@ def same_values(seen: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) ->
 def along(seen: Any, want: Any, tol: float = 1e-3) -> bool:
     """Whether observed tensor `seen` is a positive multiple of `want` to `tol` of its norm: a
     step taken with the gradients clipped to a norm (or a loss scaled by a constant) goes the
-    reference's way, shorter or longer, while a gradient of another loss turns it."""
+    reference's way, shorter or longer, while a gradient of another loss turns it. A step with
+    the gradients clipped to a value (clip_grad_value_) is `want` with every entry cut to the
+    largest of `seen` (blind round 19)."""
     if not same_values(seen, want):  # the same numbers, or a multiple of them
         if not isinstance(seen, torch.Tensor) or seen.shape != getattr(want, "shape", None):
             return False
         a, b = seen.double().flatten(), want.double().flatten()
         scale = float(a @ b) / max(float(b @ b), 1e-30)
-        return scale > 0 and float((a - scale * b).norm()) <= tol * float(a.norm())
+        if scale > 0 and float((a - scale * b).norm()) <= tol * float(a.norm()):
+            return True
+        cut = b.sign() * b.abs().clamp(max=float(a.abs().max()))  # 0 for a step never taken
+        return bool(a.any()) and float((a - cut).norm()) <= tol * float(a.norm())
     return True
 
 

@@ -215,17 +215,21 @@ def changed_tensors(ctx, before: str, after: str) -> list[str]:
 
 
 def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
-    """`state` without a wrapper's prefix on every key, unless the model's own keys (`keep`)
-    carry it too."""
-    for prefix in WRAPPER_PREFIXES:
-        if all(str(k).startswith(prefix) for k in state) and not (
-            keep and all(k.startswith(prefix) for k in keep)
-        ):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
-            notes.append(
-                f"the {prefix!r} prefix of its keys removed: next time save the unwrapped "
-                "model's state_dict()"
-            )
+    """`state` without the wrappers' prefixes on every key, in any order and nesting
+    (torch.compile of an nn.DataParallel: "_orig_mod.module."), unless the model's own keys
+    (`keep`) carry them too."""
+    while state and (
+        prefix := next(
+            (p for p in WRAPPER_PREFIXES if all(str(k).startswith(p) for k in state)), ""
+        )
+    ):
+        if keep and all(k.startswith(prefix) for k in keep):
+            break
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+        notes.append(
+            f"the {prefix!r} prefix of its keys removed: next time save the unwrapped "
+            "model's state_dict()"
+        )
     return state
 
 

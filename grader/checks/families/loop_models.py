@@ -254,6 +254,20 @@ def step_record(model: nn.Module, optimizer) -> Callable[[], dict]:
     }
 
 
+def scheduler_on(optimizer, *owners) -> str | None:
+    """What attached a learning-rate scheduler to `optimizer`, even one that has not changed its
+    rate yet (StepLR(step_size=5) after one epoch, blind round 19): one kept in an attribute of
+    `owners` (ReduceLROnPlateau leaves no mark on the optimizer), or any other, which writes
+    "initial_lr" into its parameter groups. None without one."""
+    kinds = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    for value in (v for owner in owners for v in getattr(owner, "__dict__", {}).values()):
+        if isinstance(value, kinds) and getattr(value, "optimizer", None) is optimizer:
+            return f"kept a {type(value).__name__} on the optimizer it was given"
+    if any("initial_lr" in group for group in optimizer.param_groups):
+        return "attached a learning-rate scheduler to the optimizer it was given"
+    return None
+
+
 def unmoved_advice(seen: dict, fn: str) -> str:
     """Why `fn`'s steps left the weights where they were, from `step_record`'s record. Steps
     taken but no backward pass through the weights: the loss had no graph (blind round 18:

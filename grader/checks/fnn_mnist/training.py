@@ -131,6 +131,7 @@ def regularized_step(ctx) -> dict:
                 nn.utils.vector_to_parameters(again, model.parameters())  # step again
                 history = each.train_network(1)  # a dict of HISTORY's lists
             found["lr"] = float(optimizer.param_groups[0]["lr"])  # NT3: no scheduler changes it
+            found["scheduler"] = loop_models.scheduler_on(optimizer, trainer, plain)
             found["history"] = [jsonable(history.get(k)) for k in HISTORY]
             again = jsonable(trainer.validate())  # that epoch's results, right or not
             again = again if isinstance(again, list) else [again]
@@ -167,6 +168,8 @@ def _stepped(entry, want, ctx, i) -> str | None:
         return None
     if (lr := entry.get("lr", want["lr"])) != (rate := want["lr"]):  # NT3: "No ... scheduler"
         return f"training took the learning rate from {rate} to {lr}: no learning-rate scheduler"
+    if kept := entry.get("scheduler"):  # one that has not changed the rate yet
+        return f"NetworkTrainer {kept}: no learning-rate scheduler"
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own results, right or not (trainer_loss's, trainer_accuracy's): the same step again.
     own = dict(zip(HISTORY, [entry.get("train_loss"), *entry["own"]], strict=True))

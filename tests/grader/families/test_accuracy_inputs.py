@@ -121,6 +121,9 @@ SAVED = {  # how honest students save the same trained weights
     "as is": lambda s: s,
     "nn.DataParallel": lambda s: {f"module.{k}": v for k, v in s.items()},
     "torch.compile": lambda s: {f"_orig_mod.{k}": v for k, v in s.items()},
+    "torch.compile of nn.DataParallel": lambda s: {
+        f"_orig_mod.module.{k}": v for k, v in s.items()
+    },
     "half precision": lambda s: {k: v.half() if v.is_floating_point() else v for k, v in s.items()},
     "float64": lambda s: {k: v.double() if v.is_floating_point() else v for k, v in s.items()},
     "no num_batches_tracked": _no_counter,
@@ -153,6 +156,7 @@ def test_are_weights_saved_another_honest_way_measured_alike(tmp_path, how):
     assert ("loaded" in seen) == (how not in ("as is", "half precision", "float64"))
     # Blind round 12: accepted, and said so, but not what the notebook asks for next time.
     wrapped = how in ("nn.DataParallel", "torch.compile", "a checkpoint")
+    wrapped = wrapped or how == "torch.compile of nn.DataParallel"  # blind round 19
     assert wrapped == ("next time save" in seen.get("loaded", "")), seen.get("loaded")
 
 
