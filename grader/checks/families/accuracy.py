@@ -218,6 +218,7 @@ def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
     """`state` without the wrappers' prefixes on every key, in any order and nesting
     (torch.compile of an nn.DataParallel: "_orig_mod.module."), unless the model's own keys
     (`keep`) carry them too."""
+    removed = ""
     while state and (
         prefix := next(
             (p for p in WRAPPER_PREFIXES if all(str(k).startswith(p) for k in state)), ""
@@ -225,9 +226,10 @@ def _unprefixed(state: dict, notes: list, keep: set | None = None) -> dict:
     ):
         if keep and all(k.startswith(prefix) for k in keep):
             break
-        state = {k[len(prefix) :]: v for k, v in state.items()}
+        state, removed = {k[len(prefix) :]: v for k, v in state.items()}, removed + prefix
+    if removed:
         notes.append(
-            f"the {prefix!r} prefix of its keys removed: next time save the unwrapped "
+            f"the {removed!r} prefix of its keys removed: next time save the unwrapped "
             "model's state_dict()"
         )
     return state

@@ -262,9 +262,9 @@ def scheduler_on(optimizer, *owners) -> str | None:
     kinds = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     for value in (v for owner in owners for v in getattr(owner, "__dict__", {}).values()):
         if isinstance(value, kinds) and getattr(value, "optimizer", None) is optimizer:
-            return f"kept a {type(value).__name__} on the optimizer it was given"
+            return f"a {type(value).__name__} is kept on the optimizer it was given"
     if any("initial_lr" in group for group in optimizer.param_groups):
-        return "attached a learning-rate scheduler to the optimizer it was given"
+        return "a learning-rate scheduler is attached to the optimizer it was given"
     return None
 
 

@@ -169,7 +169,7 @@ def _stepped(entry, want, ctx, i) -> str | None:
     if (lr := entry.get("lr", want["lr"])) != (rate := want["lr"]):  # NT3: "No ... scheduler"
         return f"training took the learning rate from {rate} to {lr}: no learning-rate scheduler"
     if kept := entry.get("scheduler"):  # one that has not changed the rate yet
-        return f"NetworkTrainer {kept}: no learning-rate scheduler"
+        return f"{kept}: no learning-rate scheduler is used (NT3)"
     got = entry["history"]  # the lists of HISTORY's keys
     # Its own results, right or not (trainer_loss's, trainer_accuracy's): the same step again.
     own = dict(zip(HISTORY, [entry.get("train_loss"), *entry["own"]], strict=True))
