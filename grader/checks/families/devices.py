@@ -117,7 +117,9 @@ def _verdict(seen: dict, fn: str) -> Verdict:
     return Verdict.wrong(
         f"{fn} was given a device but left {' and '.join(missing)} on {where}: use "
         "model.to(device) and images.to(device), labels.to(device) with the device it is given "
-        "(its argument, or self.device: not a global such as the notebook's `device`)"
+        "(its argument, or self.device as it was given: not a global such as the notebook's "
+        "`device`, nor one chosen again with torch.cuda.is_available(), which on a machine "
+        "without a GPU is the CPU whatever device it is given)"
     )
 
 

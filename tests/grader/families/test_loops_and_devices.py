@@ -580,6 +580,8 @@ def test_does_a_loop_that_reads_the_notebook_s_device_hear_of_the_global(harness
     results = harness.grade(harness.namespace(code, "device = torch.device('cpu')"), LOOPS)
     assert _failing(results) == {"train_device"}
     assert "not a global such as the notebook's `device`" in results["train_device"].message
+    # Blind round 19 (fnn p26): self.device chosen again from torch.cuda.is_available().
+    assert "torch.cuda.is_available()" in results["train_device"].message
 
 
 def test_is_a_batch_moved_without_assigning_the_copy_told_so(harness):
