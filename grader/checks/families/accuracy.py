@@ -154,11 +154,12 @@ def _all_tensors(value) -> bool:
     )
 
 
-def submitted_state(ctx, spec, notes: list | None = None) -> dict:
+def submitted_state(ctx, spec, notes: list | None = None, keep: set | None = None) -> dict:
     """The state dict in the submitted weights file of model `spec` (read with
     `weights_only=True`): in a checkpoint dict ({"model_state_dict": ..., "epoch": ...}) its one
-    dict of tensors, keys without a wrapper's prefix (`WRAPPER_PREFIXES`); what was done is
-    appended to `notes`. A TypeError when the file holds something else."""
+    dict of tensors, keys without a wrapper's prefix (`WRAPPER_PREFIXES`) unless the model's own
+    keys `keep` carry it (an attribute called `module`); what was done is appended to `notes`. A
+    TypeError when the file holds something else."""
     notes = [] if notes is None else notes
     try:
         state = torch.load(ctx.weights_dir / spec.weights, map_location="cpu", weights_only=True)
@@ -193,7 +194,7 @@ def submitted_state(ctx, spec, notes: list | None = None) -> dict:
             notes.append(
                 f"the state dict under {inner[0]!r} graded: next time save model.state_dict() alone"
             )
-    return _unprefixed(state, notes)
+    return _unprefixed(state, notes, keep)
 
 
 def handed_in_state(ctx, key: str) -> dict:
@@ -242,7 +243,7 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
     manifest's arguments when empty)."""
     notes = [] if notes is None else notes
     own = model.state_dict()
-    state = submitted_state(ctx, spec, notes)
+    state = submitted_state(ctx, spec, notes, set(own))
     missing = [k for k in own if k not in state]
     if all(k.endswith("num_batches_tracked") for k in missing):
         if missing:  # batch norm counts its batches only when momentum is None: unused here

@@ -180,6 +180,28 @@ def test_does_a_whole_pickled_model_say_to_save_its_state_dict(tmp_path):
     assert 'torch.save(model.state_dict(), "linear.pt")' in error
 
 
+class _Holder(nn.Module):
+    """A student's model whose layers live in an attribute called `module`, like the wrapper's."""
+
+    def __init__(self, i: int, o: int):
+        super().__init__()
+        self.module = _with_norm(i, o)
+
+    def forward(self, x):
+        return self.module(x)
+
+
+def test_are_keys_of_a_model_s_own_module_attribute_kept(tmp_path):
+    """Blind 19's open item: "module." was stripped from every key starting with it, so a model
+    keeping its layers in `self.module` could not load its own state dict."""
+    torch.manual_seed(0)
+    model = _Holder(784, 10).eval()
+    ctx = _saved(tmp_path, model.state_dict())
+    ctx.ns["Linear"] = _Holder
+    seen = accuracy.observe(ctx)["linear"]
+    assert "error" not in seen and "prefix" not in seen.get("loaded", ""), seen
+
+
 def test_do_weights_of_another_width_say_which_tensor_differs(tmp_path):
     ctx = _saved(tmp_path, _with_norm(784, 12).state_dict())  # the toy asks for 10
     error = accuracy.observe(ctx)["linear"]["error"]
