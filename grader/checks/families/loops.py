@@ -116,6 +116,7 @@ class LoopsSection(BaseModel):
     returns: Literal["value", "loss_accuracy"] = "value"
     criterion_argument: bool = False
     train_accuracy: str = ""
+    evaluate_batches: Literal["loader", "list"] = "loader"  # evaluate_accuracy's: plain list?
 
     @model_validator(mode="after")
     def _convention(self) -> LoopsSection:
@@ -260,7 +261,8 @@ def observe_evaluation(ctx) -> dict:
 
     # evaluate_accuracy: no batch norm, batches of 8, 8, 5 with a known number right in each.
     inner = probe_model(manifest, seed + 3)
-    data = loader(manifest, seed + 4, (8, 8, 5), model=inner, right=tuple(s["right_accuracy"]))
+    right, listed = tuple(s["right_accuracy"]), manifest.loops.evaluate_batches == "list"
+    data = loader(manifest, seed + 4, (8, 8, 5), model=inner, right=right, listed=listed)
     record, model = {"other": other_accuracy(inner.eval(), data)}, Recorder(inner).eval()
     _call(record, "returned", evaluate, model, data, cpu)  # other: validate read train_loader
     out["evaluate_accuracy"] = {**record, "calls": model.calls}
