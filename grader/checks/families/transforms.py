@@ -267,7 +267,8 @@ def _train_augments(entry, want, ctx, i) -> str | None:
         other = entry.get("test_normalised")  # the test transform's Normalize, if not MEAN, STD
         return (
             f"{entry['unmatched']} of {DRAWS} outputs are none of the image's flips and "
-            f"crops with padding {section.padding}, normalised"
+            f"crops with padding {section.padding}, normalised (RandomCrop's own padding: "
+            "black, or zeros after normalising, not padding_mode='reflect' or 'edge')"
             + (
                 f" (and the test transform normalises with mean {tuple(other[0])} and std "
                 f"{tuple(other[1])}, not MEAN and STD)"

@@ -93,6 +93,15 @@ def test_does_each_transform_pass_only_the_checks_it_should(
     assert passed == verdicts, [results[name].message for name in names]
 
 
+def test_is_a_reflected_padding_told_the_padding_asked_for(harness):
+    """Blind round 19 (cifar_cnn_svm): RandomCrop(32, padding=4, padding_mode="reflect"), as
+    CIFAR tutorials write it, was told only that its crops are none with padding 4."""
+    reflected = f"{CROP[:-1]}, padding_mode='reflect')"
+    ns = harness.namespace(_make_transforms([FLIP, reflected], [], []))
+    result = harness.grade(ns, ["transforms"])["train_transform_augments"]
+    assert result.status == "fail" and "not padding_mode='reflect'" in result.message
+
+
 def test_is_make_transforms_judged_with_the_setup_cells_mean_and_std():
     """cifar_cnn_svm's make_transforms() reads the notebook's MEAN and STD: a later cell that
     reuses the names (the data's own statistics, to compare) cost both checks."""
