@@ -257,13 +257,11 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
     misfit = [k for k in own if k in state and not is_lazy(own[k])]
     if misfit := [k for k in misfit if _shape(state[k]) != _shape(own[k])]:
         # Weights of another width or depth: say what differs, not load_state_dict's wall of text.
-        arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs.items())]
-        built = built or f"{spec.class_name}({', '.join(arguments)})"
-        first = misfit[0]
+        built, first = built or _call(spec), misfit[0]
         raise ValueError(
             f"the file does not fit {built}: {first} is {_shape(state[first])} in the file, "
             f"{_shape(own[first])} in the model ({len(misfit)} of {len(own)} tensors differ); "
-            "hand in the weights of that model"
+            "hand in the weights of that model" + _swapped(ctx, spec, state)
         )
     if lacking := [k for k in missing if not k.endswith("num_batches_tracked")]:
         # Not load_state_dict's wall of text either (blind round 19: dict(named_parameters())).
@@ -280,6 +278,32 @@ def load_submitted(model, ctx, spec, notes: list | None = None, built: str = "")
 
 def _some(keys: list[str]) -> str:
     return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
+
+
+def _call(spec) -> str:
+    arguments = [*map(repr, spec.args), *(f"{k}={v!r}" for k, v in spec.kwargs.items())]
+    return f"{spec.class_name}({', '.join(arguments)})"
+
+
+def _swapped(ctx, spec, state: dict) -> str:
+    """Where the file's tensors are shaped as another model's of the manifest (built from the
+    student's class), a hint that the two files were named crosswise (blind round 19: dense.pt
+    and cnn.pt renamed on download); else ""."""
+    for other in ctx.manifest.models:
+        if other.weights == spec.weights or other.config:
+            continue
+        try:
+            shapes = _shapes(ctx.get(other.class_name)(*other.args, **other.kwargs).state_dict())
+        except StopProbe:
+            raise
+        except Exception:  # noqa: BLE001 - only the hint is lost
+            continue
+        if shapes == _shapes(state):
+            return (
+                f" (its tensors are shaped as {_call(other)}'s, whose file is {other.weights}: "
+                "the two files' names swapped?)"
+            )
+    return ""
 
 
 def _shape(value) -> tuple | None:

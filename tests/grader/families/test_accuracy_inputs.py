@@ -214,6 +214,25 @@ def test_do_weights_of_another_width_say_which_tensor_differs(tmp_path):
     assert "error" not in accuracy.observe(ctx)["linear"]
 
 
+def test_are_two_weights_files_named_crosswise_told_so(tmp_path):
+    """Blind round 19 (cifar_cnn_svm): dense.pt holding the CNN's weights was told only which
+    tensor does not fit; a file shaped as another model's of the manifest says so."""
+    ctx = _saved(tmp_path, _with_norm(784, 12).state_dict())
+    other = MODEL.replace('"linear', '"wide').replace("784, 10", "784, 12")
+    text = toy.MANIFEST.read_text().replace("[loops]", MODEL + other + "[loops]", 1) + CHECK
+    (tmp_path / toy.MANIFEST.name).write_text(text)
+    ctx = ProbeContext(
+        ns=ctx.ns,
+        manifest=toy.manifest(tmp_path),
+        weights_dir=tmp_path,
+        test_images=ctx.test_images,
+    )
+    error = accuracy.observe(ctx)["linear"]["error"]
+    assert "shaped as Linear(784, 12)'s, whose file is wide.pt: the two files' names swapped?" in (
+        error
+    )
+
+
 def test_are_the_steps_of_a_transform_without_normalize_named():
     """Blind 15: a later experiment cell rebinds test_loader to loaders without Normalize; the
     weights, trained on standardised images, fail on the raw ones. The report said only "test
