@@ -24,6 +24,7 @@ from torch import nn
 
 from grader.checks.gpu import CUDA_STARTED, gpu_calls_on_cpu
 from grader.probe import packages
+from grader.probe.context import globals_kept
 from grader.probe.packages import Absent
 from grader.text import inert
 
@@ -379,8 +380,10 @@ def observe_on_cpu(observe: Callable, ctx: Any, before_again: Callable = lambda:
     """`observe(ctx)` under `torch_defaults`, first without the mode that keeps factories given a
     GPU on the CPU (it slows every torch call: observers 10-20% slower); again with it, after
     `before_again()` (the probe restores what student code may not change), where the first run
-    asked torch for a GPU. Torch's errors in that first run are not the student's: dropped."""
-    with torch_defaults(factories=False) as asked:
+    asked torch for a GPU. Torch's errors in that first run are not the student's: dropped.
+    The notebook's globals are bound back after each run (`globals_kept`)."""
+    ns = getattr(ctx, "ns", None)
+    with globals_kept(ns), torch_defaults(factories=False) as asked:
         try:
             result = observe(ctx)
         except STUDENT_EXITS:
@@ -389,7 +392,7 @@ def observe_on_cpu(observe: Callable, ctx: Any, before_again: Callable = lambda:
     if CUDA_STARTED not in asked:
         return result
     before_again()
-    with torch_defaults():
+    with globals_kept(ns), torch_defaults():
         return observe(ctx)
 
 
