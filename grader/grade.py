@@ -258,7 +258,9 @@ def grade_staged(staged: Staged, run: GradingRun, host: ProbeHost, student: str)
     slot.clear()
     weights_dir = slot.folder("job") / "weights"
     weights_dir.mkdir(mode=0o755)
-    for name, data in staged.weights.items():
+    # Read-only copies of what was handed in: the checks read these, not the working folder's,
+    # which the student's code they run may rewrite (probe.context.ProbeContext.submitted).
+    for name, data in {**staged.extras, **staged.weights}.items():
         write_new(weights_dir / name, data, mode=0o644)
     job = {
         "manifest": manifest.model_dump(mode="json"),

@@ -71,7 +71,7 @@ class ProbeContext:
     manifest: Manifest
     settings: Mapping[str, Any] = field(default_factory=dict)  # this observer's, this run's
     workdir: Path = Path(".")
-    weights_dir: Path | None = None  # read-only copies of the submitted weights
+    weights_dir: Path | None = None  # read-only copies of the submitted weights and files
     test_images: Path | None = None  # uint8 (N, C, H, W), in an order only the parent knows
     weights_problems: Mapping[str, str] = field(default_factory=dict)
     cells: tuple[CellOutcome, ...] = ()
@@ -94,6 +94,14 @@ class ProbeContext:
         if name in self.ns:
             return self.ns[name]
         raise MissingDefinition(f"{name} is not defined{self._why_missing(name)}")
+
+    def submitted(self, name: str) -> Path:
+        """The submitted file `name` as handed in: its read-only copy, else the working
+        folder's. Student code a check runs may rewrite the working folder's (blind 19 mlp s30:
+        run_search wrote final_config.json, and the grader's small search replaced the
+        submitted configuration: 33/40)."""
+        copy = self.weights_dir / name if self.weights_dir is not None else None
+        return copy if copy is not None and copy.is_file() else self.workdir / name
 
     def module(self, name: str) -> ModuleEntry:
         """The manifest's [[modules]] entry called `name`."""

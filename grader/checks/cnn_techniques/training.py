@@ -112,7 +112,7 @@ def submitted_curves(ctx) -> dict:
     name (`histories = [...]` of the dreams' scores, blind round 15), the file as handed in."""
     histories = ctx.ns.get("histories")
     if not (isinstance(histories, dict) and histories):
-        path = ctx.workdir / HISTORIES
+        path = ctx.submitted(HISTORIES)
         histories = histories if json_file_problem(path) else json.loads(path.read_bytes())
     seen = {"histories": jsonable(histories) if isinstance(histories, dict) else None}
     epochs = ctx.ns.get("EPOCHS")  # the setup cell's 10: "Every run trains for 10 epochs"
@@ -122,7 +122,7 @@ def submitted_curves(ctx) -> dict:
         m.key for m in ctx.manifest.models if problems.get(m.weights) == not_submitted(m.weights)
     ]
     if not histories:
-        seen["file"] = json_file_problem(ctx.workdir / HISTORIES, "runs")
+        seen["file"] = json_file_problem(ctx.submitted(HISTORIES), "runs")
     return seen
 
 

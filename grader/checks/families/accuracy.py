@@ -313,7 +313,7 @@ def _shape(value) -> tuple | None:
 def submitted_config(ctx, spec, required: tuple[str, ...]) -> dict:
     """The JSON object of model `spec`'s submitted `config` file, which must name every key of
     `required`; an exception that says what is wrong with it otherwise."""
-    path = ctx.workdir / spec.config
+    path = ctx.submitted(spec.config)
     if not path.is_file():
         raise FileNotFoundError(f"{spec.config} was not submitted")
     try:
