@@ -22,7 +22,6 @@ from grader.checks import kit
 from grader.checks.common import (
     StopProbe,
     WrongValue,
-    along,
     describe_error,
     diff_shapes,
     jsonable,
@@ -30,7 +29,6 @@ from grader.checks.common import (
 )
 from grader.checks.families import behaviour, images, studies
 from grader.checks.families.linears import linear_calls
-from grader.checks.families.loop_models import scheduler_on
 from grader.checks.families.placement import placement_error
 from grader.probe.packages import Absent
 from grader.spec import Verdict
@@ -585,33 +583,3 @@ def test_does_the_meta_probe_charge_a_cpu_tensor_in_a_matrix_product(case):
     step = ON_THE_CPU.get(case) or ON_ANY_DEVICE[case]
     error = placement_error(_Forward(step), torch.randn(3, 4))
     assert (error is not None) == (case in ON_THE_CPU), error
-
-
-def test_is_a_scheduler_seen_before_it_changes_the_rate():
-    """Blind round 19: StepLR(step_size=5) or ReduceLROnPlateau after one epoch leave the rate
-    as it was; NT3 uses no scheduler all the same."""
-
-    def optimizer():
-        return torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
-
-    class Trainer:
-        def __init__(self, optimizer, scheduler=None):
-            self.optimizer, self.scheduler = optimizer, scheduler and scheduler(optimizer)
-
-    lr_scheduler = torch.optim.lr_scheduler
-    assert scheduler_on(optimizer(), Trainer(optimizer())) is None
-    step = Trainer(sgd := optimizer(), lambda o: lr_scheduler.StepLR(o, step_size=5))
-    assert "StepLR" in scheduler_on(sgd, step)
-    assert "scheduler" in scheduler_on(sgd)  # a local one: its "initial_lr"
-    plateau = Trainer(sgd := optimizer(), lr_scheduler.ReduceLROnPlateau)
-    assert "ReduceLROnPlateau" in scheduler_on(sgd, plateau)
-
-
-def test_is_a_step_with_gradients_clipped_to_a_value_along_the_reference_s():
-    """Blind round 19: clip_grad_value_ cuts each entry, which turns the step a little; a step
-    of another gradient, or none, is still not along."""
-    want = torch.tensor([0.5, -2.0, 0.1, 3.0])
-    assert along(want.clamp(-1, 1), want)
-    assert along(2 * want, want)
-    assert not along(torch.tensor([0.5, -1.0, 0.3, 1.0]), want)
-    assert not along(torch.zeros(4), want)

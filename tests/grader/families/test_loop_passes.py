@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from grader.checks.common import along
+from grader.checks.families.loop_models import scheduler_on
 from tests.fixtures import toy
 from tests.grader.families.conftest import Harness
 
@@ -200,3 +202,33 @@ def test_is_a_train_that_changes_its_batches_not_told_it_reshuffled(harness):
     told = results["train_zero_grad"].message
     assert results["train_zero_grad"].status == "fail", told
     assert "images changed" in told and "reshuffled" not in told, told
+
+
+def test_is_a_scheduler_seen_before_it_changes_the_rate():
+    """Blind round 19: StepLR(step_size=5) or ReduceLROnPlateau after one epoch leave the rate
+    as it was; NT3 uses no scheduler all the same."""
+
+    def optimizer():
+        return torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+
+    class Trainer:
+        def __init__(self, optimizer, scheduler=None):
+            self.optimizer, self.scheduler = optimizer, scheduler and scheduler(optimizer)
+
+    lr_scheduler = torch.optim.lr_scheduler
+    assert scheduler_on(optimizer(), Trainer(optimizer())) is None
+    step = Trainer(sgd := optimizer(), lambda o: lr_scheduler.StepLR(o, step_size=5))
+    assert "StepLR" in scheduler_on(sgd, step)
+    assert "scheduler" in scheduler_on(sgd)  # a local one: its "initial_lr"
+    plateau = Trainer(sgd := optimizer(), lr_scheduler.ReduceLROnPlateau)
+    assert "ReduceLROnPlateau" in scheduler_on(sgd, plateau)
+
+
+def test_is_a_step_with_gradients_clipped_to_a_value_along_the_reference_s():
+    """Blind round 19: clip_grad_value_ cuts each entry, which turns the step a little; a step
+    of another gradient, or none, is still not along."""
+    want = torch.tensor([0.5, -2.0, 0.1, 3.0])
+    assert along(want.clamp(-1, 1), want)
+    assert along(2 * want, want)
+    assert not along(torch.tensor([0.5, -1.0, 0.3, 1.0]), want)
+    assert not along(torch.zeros(4), want)
