@@ -9,6 +9,8 @@ manifest's `[alternatives]`): the reference namespace with some definitions repl
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +86,15 @@ def observe(
     """Per accepted solution, the observations of every observer that compares with the
     reference. A failing reference is a grader bug: it raises."""
     results = []
-    for ref in accepted if accepted is not None else references(manifest):
-        ctx = ProbeContext(ns=ref.ns, manifest=manifest)
-        observed = {}
-        for name, spec in checkset.observers.items():
-            if spec.reference and name in settings:
-                observed[name] = _as_transmitted(spec.observe(ctx.with_settings(settings[name])))
-        results.append(observed)
+    # The reference's own progress lines (fnn_mnist's train_network prints each epoch) are not
+    # the operator's business: `grade --quiet` prints nothing but errors.
+    with contextlib.redirect_stdout(io.StringIO()):
+        for ref in accepted if accepted is not None else references(manifest):
+            ctx = ProbeContext(ns=ref.ns, manifest=manifest)
+            observed = {}
+            for name, spec in checkset.observers.items():
+                if spec.reference and name in settings:
+                    seen = spec.observe(ctx.with_settings(settings[name]))
+                    observed[name] = _as_transmitted(seen)
+            results.append(observed)
     return results

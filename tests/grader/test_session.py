@@ -121,3 +121,10 @@ def test_are_the_reference_s_observations_kept_for_the_next_run(manifest, tmp_pa
     assert [a.name for a in again.accepted] == [a.name for a in first.accepted]
     with pytest.raises(AssertionError, match="observed again"):
         Session.prepare(manifest, 8, cache=tmp_path)
+
+
+def test_does_observing_the_reference_print_nothing(capfd):
+    """Blind 19: fnn_mnist's reference train_network prints a line per epoch, which reached the
+    operator's terminal through `grade --quiet`."""
+    Session.prepare(load_manifest("fnn_mnist"), 7, checks=["regularized_step"])
+    assert capfd.readouterr().out == ""
