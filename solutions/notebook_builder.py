@@ -209,10 +209,11 @@ def _first_line(code: str) -> str:
 
 
 def signature(code: str) -> str:
-    """A regex that finds a solution cell by content: its first class/def line, else first line."""
+    """A regex that finds a solution cell by content: its first class/def line (or the name bound
+    by an assignment: `make_transforms = partial(...)`), else its first line."""
     first = _first_line(code)
-    if re.fullmatch(r"(class|def) \w+", first):
-        return rf"^{first}\b"
+    if match := re.fullmatch(r"(class|def) (\w+)", first):
+        return rf"^({first}\b|{match[2]}\s*=)"
     return "^" + re.escape(first) if first else "^$"
 
 

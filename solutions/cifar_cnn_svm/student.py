@@ -135,7 +135,9 @@ def train_epoch(model, loader, optimizer, device, criterion=None):
 
 def evaluate(model, loader, device):
     """Accuracy over `loader` (correct / total, a fraction) of the argmax over the classes, in
-    eval mode under torch.no_grad(), the model and every batch moved to `device`."""
+    eval mode under torch.no_grad(), the model and every batch moved to `device`. `loader` is
+    any iterable of (images, labels) batches: a DataLoader, or the list of batches part 2 gives
+    (which has no `.dataset`)."""
     ### BEGIN SOLUTION
     model.to(device)
     model.eval()

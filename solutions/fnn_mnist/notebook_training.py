@@ -116,8 +116,9 @@ def trainer_and_user(manifest: Manifest, code: dict[str, str]) -> list[Cell]:
             means is wrong when the last batch is shorter. The training loss is the loss you
             minimise, so it includes the penalty. Validation must change nothing, neither the
             weights nor batch norm's running statistics, and needs no gradients (which saves
-            time and memory). Printing a line per epoch in `train_network` helps. No
-            learning-rate scheduler is used.
+            time and memory). Printing a line per epoch in `train_network` helps. The trainer
+            keeps its optimizer's learning rate: no learning-rate scheduler, not even one that
+            would change the rate only after several epochs.
             """
         ),
         solution("trainer", code["trainer"]),

@@ -152,6 +152,8 @@ def mean_std(dataset):
        belong to it): only those images count;
     3. any other data set or list of (image, label) pairs, each image a float32 tensor
        (1, 28, 28) of values 0..1 (as transforms.ToTensor() gives them).
+
+    It leaves `dataset` as it was: the caller uses its images afterwards.
     """
     ### BEGIN SOLUTION
     if isinstance(dataset, Subset) and hasattr(dataset.dataset, "data"):

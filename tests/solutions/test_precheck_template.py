@@ -12,6 +12,7 @@ import time
 
 import nbformat
 import pytest
+import torch
 
 from grader.names import original_name as grader_original_name
 from grader.staging import MAX_EXTRA_FILE_BYTES
@@ -80,6 +81,27 @@ def test_are_parts_named_by_their_section(precheck):
     assert '"B1. The dense block": `class DenseBlock` is written in 2 cells' in text
     for grade_id in ("resblock", "answers", "denseblock", "train_resmlp"):
         assert f"'{grade_id}'" not in text
+
+
+def test_is_a_part_bound_by_an_assignment_found(precheck):
+    """Blind 19 (cifar): `make_transforms = partial(...)` was reported missing; the grader
+    graded it."""
+    nb = nbformat.read(REPO / "release" / "res_dense_nets" / NB, as_version=4)
+    for cell in nb.cells:
+        if cell.source.startswith("def shape_answers"):
+            cell.source = "shape_answers = lambda: {}"
+    assert not [p for p in precheck.check_cells(nb) if "B4." in p]
+
+
+def test_is_a_whole_pickled_model_told_what_to_save(precheck, tmp_path, monkeypatch):
+    """Blind 19 (res): torch's own message advised weights_only=False, which the grader never
+    uses."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(precheck, "ASSIGNMENT", {"weights": [{"file": "m.pt", "max_mb": 2}]})
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "m.pt")
+    (problem,) = precheck.check_weights()
+    assert "it holds a pickled torch.nn.modules.linear.Linear" in problem, problem
+    assert "save model.state_dict() alone" in problem and "weights_only=False" not in problem
 
 
 def _run(folder, *args):
