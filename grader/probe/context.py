@@ -8,9 +8,8 @@ same things.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,23 +27,6 @@ if TYPE_CHECKING:
 STACK_FILE = "stack.txt"
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
-
-
-@contextlib.contextmanager
-def globals_kept(ns: Mapping[str, Any]) -> Iterator[None]:
-    """The notebook's global names bound afterwards as they were before the block: student code
-    a check calls may rebind them (`global mean_image, std_image` in standardisation_images,
-    called by the grader on data of its own), and the checks after it must read the notebook's
-    values (blind 19 mlp s22: notebook_statistics and final_accuracy then read the statistics of
-    the grader's small images, 34/40). Names the block added are removed again."""
-    saved = dict(ns) if isinstance(ns, MutableMapping) else None
-    try:
-        yield
-    finally:
-        if saved is not None:
-            for name in [n for n in ns if n not in saved]:
-                del ns[name]
-            ns.update((n, v) for n, v in saved.items() if ns.get(n, ns) is not v)
 
 
 class MissingDefinition(Exception):
